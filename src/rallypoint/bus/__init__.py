@@ -1,0 +1,1 @@
+"""Message bus between ingest and delivery: in-process by default, NATS JetStream for several nodes."""

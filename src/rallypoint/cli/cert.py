@@ -1,0 +1,93 @@
+"""`rallypoint cert ...` and `rallypoint ca ...`: manage the built-in certificate authority."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rallypoint.clock import SystemClock
+from rallypoint.errors import ConfigError
+from rallypoint.security.ca import DEFAULT_P12_PASSWORD, CertificateAuthority, CertificateRequestError
+
+cert_app = typer.Typer(no_args_is_help=True)
+ca_app = typer.Typer(no_args_is_help=True)
+
+
+# The callbacks keep each app a command group even with a single command, so `cert issue` reads the
+# same whether the app runs on its own or mounted in the main CLI.
+@cert_app.callback()
+def _cert_group() -> None:
+    """Issue client certificates from the built-in CA."""
+
+
+@ca_app.callback()
+def _ca_group() -> None:
+    """Create and inspect the built-in certificate authority."""
+
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="Server data directory; the CA lives in DATA_DIR/ca.")
+]
+
+
+def _load_ca(data_dir: Path, server_names: list[str] | None = None) -> CertificateAuthority:
+    try:
+        if server_names:
+            return CertificateAuthority.load_or_create(
+                data_dir / "ca", clock=SystemClock(), server_names=server_names
+            )
+        return CertificateAuthority.load_or_create(data_dir / "ca", clock=SystemClock())
+    except (ConfigError, OSError) as exc:
+        Console(stderr=True).print(f"[red]cannot open the certificate authority:[/red] {exc}")
+        raise typer.Exit(code=1) from exc
+
+
+@cert_app.command("issue")
+def issue(
+    name: Annotated[str, typer.Argument(help="Client name; becomes the certificate CN (the TAK username).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default DATA_DIR/clients/NAME).")
+    ] = None,
+    data_dir: DataDir = Path("rallypoint-data"),
+    password: Annotated[
+        str, typer.Option("--password", help="PKCS#12 password (ATAK's conventional default).")
+    ] = DEFAULT_P12_PASSWORD,
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Validity in days.")] = 365,
+) -> None:
+    """Issue a client certificate and write it as PEM and PKCS#12 (with the CA truststore)."""
+    console = Console()
+    ca = _load_ca(data_dir)
+    try:
+        issued = ca.issue_client(name, days=days)
+    except CertificateRequestError as exc:
+        Console(stderr=True).print(f"[red]refused:[/red] {exc.detail}")
+        raise typer.Exit(code=1) from exc
+    paths = ca.write_client_bundle(issued, out if out is not None else data_dir / "clients" / name, password)
+    table = Table(title=f"Client certificate for {name}", show_header=False)
+    table.add_row("serial", f"{issued.serial:032x}")
+    for path in paths:
+        table.add_row(path.suffix.lstrip(".") or "file", str(path))
+    console.print(table)
+    console.print(
+        f"Import [bold]{name}.p12[/bold] as the client certificate and [bold]truststore.p12[/bold] as the "
+        "CA certificate; both use the password given (default [bold]atakatak[/bold])."
+    )
+
+
+@ca_app.command("init")
+def init(
+    data_dir: DataDir = Path("rallypoint-data"),
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option("--server-name", help="Name or IP the server certificate must cover (repeatable)."),
+    ] = None,
+) -> None:
+    """Create the CA and server certificate if missing, then print the CA's SHA-256 fingerprint."""
+    ca = _load_ca(data_dir, server_name)
+    console = Console()
+    console.print(f"CA certificate: {ca.ca_path}")
+    console.print(f"server certificate: {ca.server_cert_path}")
+    console.print(f"SHA-256 fingerprint: [bold]{ca.fingerprint}[/bold]")

@@ -1,0 +1,82 @@
+"""``rallypoint`` command line: serve, cert, ca, history, bench (contract in docs/cli.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rallypoint.cli.bench import bench_command
+from rallypoint.cli.cert import ca_app, cert_app
+from rallypoint.cli.history import history_app
+from rallypoint.cli.logs import configure_logging
+from rallypoint.config import load_settings
+from rallypoint.errors import ConfigError
+
+app = typer.Typer(help="Rallypoint: command-and-coordination server for field teams.", no_args_is_help=True)
+app.add_typer(cert_app, name="cert")
+app.add_typer(ca_app, name="ca")
+app.add_typer(history_app, name="history")
+app.command("bench")(bench_command)
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="TOML configuration file.")] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Data directory (default ./rallypoint-data).")] = None,
+    bind: Annotated[str | None, typer.Option(help="Address for TLS listeners (default 0.0.0.0).")] = None,
+    plain_bind: Annotated[str | None, typer.Option(help="Address for plaintext listeners (default 127.0.0.1).")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Simulate units moving so clients see a live picture.")] = False,
+    cot_port: Annotated[int | None, typer.Option(help="Plain TCP CoT port (default 0 = off; TAK uses 8087).")] = None,
+    tls_port: Annotated[int | None, typer.Option(help="TLS CoT port (default 8089).")] = None,
+    api_port: Annotated[int | None, typer.Option(help="HTTPS API port (default 8443).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="Plain HTTP port for health/metrics (default 8080).")] = None,
+    enroll_port: Annotated[int | None, typer.Option(help="Certificate enrollment port (default 8446).")] = None,
+    udp_port: Annotated[int | None, typer.Option(help="UDP mesh input port (default 0 = off; TAK uses 6969).")] = None,
+    federation_port: Annotated[int | None, typer.Option(help="Federation port (default 9001).")] = None,
+    storage: Annotated[str | None, typer.Option(help="sqlite:///path, memory://")] = None,
+    bus: Annotated[str | None, typer.Option(help="'local' (default)")] = None,
+    log_format: Annotated[str | None, typer.Option(help="json (default) or text")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO (default), WARNING")] = None,
+) -> None:
+    """Run the server until SIGTERM/SIGINT, then drain, flush and exit 0."""
+    overrides: dict[str, Any] = {
+        "data_dir": data_dir, "bind": bind, "plain_bind": plain_bind, "cot_port": cot_port, "tls_port": tls_port,
+        "api_port": api_port, "http_port": http_port, "enroll_port": enroll_port, "udp_port": udp_port,
+        "federation_port": federation_port, "storage": storage, "bus": bus, "log_format": log_format,
+        "log_level": log_level, "demo": True if demo else None,
+    }
+    try:
+        settings = load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log_level, settings.log_format)
+    from rallypoint.node import build_node
+
+    async def main() -> None:
+        node = build_node(settings)
+        await node.run()
+
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(main())
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

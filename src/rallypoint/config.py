@@ -1,0 +1,145 @@
+"""Settings: one frozen struct built once from defaults, a TOML file, the environment and CLI flags.
+
+Precedence (later wins): built-in defaults < TOML file (``--config``) < ``RALLYPOINT_*`` environment
+variables < command-line flags. Every field is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from rallypoint.errors import ConfigError
+
+ENV_PREFIX = "RALLYPOINT_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything the server can be told. Port 0 disables a listener."""
+
+    data_dir: str = "./rallypoint-data"
+    bind: str = "0.0.0.0"
+    # Plaintext listeners (CoT TCP, HTTP) bind here: loopback unless an operator opts in.
+    plain_bind: str = "127.0.0.1"
+    cot_port: int = 0
+    tls_port: int = 8089
+    api_port: int = 8443
+    http_port: int = 8080
+    enroll_port: int = 8446
+    udp_port: int = 0
+    federation_port: int = 9001
+    # Every enabled listener binds an OS-chosen free port (tests, several servers on one host);
+    # the ``rallypoint ready`` log line reports the ports actually bound.
+    ephemeral_ports: bool = False
+    storage: str = ""
+    bus: str = "local"
+    demo: bool = False
+    demo_units: int = 8
+    server_names: tuple[str, ...] = ("localhost", "127.0.0.1")
+    node_id: str = "rallypoint"
+    offer_protobuf: bool = True
+    max_event_bytes: int = 256 * 1024
+    max_connections: int = 10_000
+    outbox_max_items: int = 10_000
+    # A receiver whose outbox stays full this long is disconnected (it cannot keep up).
+    slow_receiver_timeout_s: float = 30.0
+    idle_timeout_s: float = 120.0
+    emergency_repeat_s: float = 3.0
+    emergency_max_age_s: float = 86_400.0
+    retention_days: float = 30.0
+    storage_batch: int = 2000
+    storage_flush_s: float = 0.2
+    log_level: str = "INFO"
+    log_format: str = "json"
+    shutdown_grace_s: float = 5.0
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.data_path / 'events.db').resolve()}"
+
+
+_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+
+
+def _coerce_env(name: str, raw: str) -> Any:
+    field = _FIELDS[name]
+    default = field.default
+    if isinstance(default, bool):
+        if raw.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a boolean, got {raw!r}")
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected an integer, got {raw!r}") from exc
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}") from exc
+    return raw
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build and validate settings; raises :class:`ConfigError` with the offending key."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            with config_file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        section = data.get("rallypoint", data)
+        for key, value in section.items():
+            name = key.replace("-", "_")
+            if name not in _FIELDS:
+                raise ConfigError(f"{config_file}: unknown setting {key!r}")
+            values[name] = value
+    env = os.environ if environ is None else environ
+    for name in _FIELDS:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce_env(name, raw)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            if name not in _FIELDS:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = value
+    try:
+        settings = msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    for name in ("cot_port", "tls_port", "api_port", "http_port", "enroll_port", "udp_port", "federation_port"):
+        port = getattr(s, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{name}: {port} is not a port number (0 disables)")
+    if s.max_event_bytes < 1024:
+        raise ConfigError("max_event_bytes: must be at least 1024")
+    if s.log_format not in {"json", "text"}:
+        raise ConfigError("log_format: must be 'json' or 'text'")
+    if s.outbox_max_items < 16:
+        raise ConfigError("outbox_max_items: must be at least 16")

@@ -1,0 +1,1 @@
+"""How events reach receivers: per-receiver outboxes and the dispatcher."""

@@ -1,0 +1,119 @@
+"""Cheap per-chunk counting of delivered events and extraction of send stamps.
+
+Receivers must stay far cheaper than the server they measure, so nothing here parses XML or
+protobuf: XML deliveries are occurrences of ``</event>`` (with a few bytes carried over so a
+terminator split across two reads still counts once), protobuf deliveries are walked frame
+headers (``0xBF varint``), and latency comes from ``rpbench@<digits>`` found with ``bytes.find``.
+"""
+
+from __future__ import annotations
+
+from .events import PROTO_MAGIC, STAMP_DIGITS, STAMP_MARK, XML_END
+
+_CARRY = len(XML_END) - 1
+_MAX_VARINT = 10
+
+
+class XmlCounter:
+    """Counts ``</event>`` terminators across arbitrarily split reads."""
+
+    __slots__ = ("_carry",)
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def feed(self, data: bytes) -> int:
+        """Return how many events ``data`` completes."""
+        n = data.count(XML_END)
+        carry = self._carry
+        if carry:
+            # carry and data[:7] are each shorter than the terminator, so any match here
+            # straddles the boundary and was not counted by either side alone.
+            n += (carry + data[:_CARRY]).count(XML_END)
+        if len(data) >= _CARRY:
+            self._carry = data[-_CARRY:]
+        else:
+            self._carry = (carry + data)[-_CARRY:]
+        return n
+
+
+class ProtoFrameCounter:
+    """Counts TAK streaming frames (``0xBF varint(len) payload``) across split reads.
+
+    Garbage before a magic byte is skipped, as TAK clients do; a malformed length makes the
+    counter rescan from the next byte.
+    """
+
+    __slots__ = ("_header", "_skip")
+
+    def __init__(self) -> None:
+        self._skip = 0  # payload bytes of the current frame still to come
+        self._header = b""  # an incomplete frame header held over from the previous read
+
+    def feed(self, data: bytes) -> int:
+        """Return how many frames ``data`` completes."""
+        if self._header:
+            data = self._header + data
+            self._header = b""
+        size = len(data)
+        pos = 0
+        frames = 0
+        skip = self._skip
+        while True:
+            if skip:
+                avail = size - pos
+                if avail < skip:
+                    self._skip = skip - avail
+                    return frames
+                pos += skip
+                skip = 0
+                frames += 1
+            if pos >= size:
+                break
+            if data[pos] != PROTO_MAGIC:
+                nxt = data.find(b"\xbf", pos)
+                if nxt < 0:
+                    break
+                pos = nxt
+            length = 0
+            shift = 0
+            i = pos + 1
+            complete = False
+            while i < size and i - pos <= _MAX_VARINT:
+                b = data[i]
+                length |= (b & 0x7F) << shift
+                shift += 7
+                i += 1
+                if not b & 0x80:
+                    complete = True
+                    break
+            if not complete:
+                if i >= size and i - pos <= _MAX_VARINT:
+                    self._header = data[pos:]
+                    break
+                pos += 1  # bad varint: rescan for the next magic byte
+                continue
+            pos = i
+            if length == 0:
+                frames += 1
+                continue
+            skip = length
+        self._skip = skip
+        return frames
+
+
+def extract_stamps(data: bytes, limit: int) -> list[int]:
+    """Up to ``limit`` send stamps (ns) found in ``data``; stamps cut by the read end are skipped."""
+    out: list[int] = []
+    pos = data.find(STAMP_MARK)
+    end = len(data)
+    while pos >= 0 and len(out) < limit:
+        start = pos + len(STAMP_MARK)
+        if start + STAMP_DIGITS > end:
+            break
+        digits = data[start : start + STAMP_DIGITS]
+        if digits.isdigit():
+            out.append(int(digits))
+        pos = data.find(STAMP_MARK, start + STAMP_DIGITS)
+    return out
+

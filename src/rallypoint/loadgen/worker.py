@@ -1,0 +1,227 @@
+"""A worker process: owns a slice of the bench connections and follows the coordinator's phases.
+
+Phases (coordinator message -> worker reply), all over one multiprocessing pipe:
+
+1. (start)                      -> ("connected", {"ok", "failed"})
+2. ("warmup", {"expect_each"})  -> ("warm", {"missing"})   every connection sends one plain SA
+3. ("run", {"start_at", "end_at"}) -> ("sent", {"sent"})    counters reset, stamped sends
+4. ("drain", {"total_sent"})    -> ("done", {...})          wait for the expected arrivals
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .client import BenchConnection, NegotiationFailed, Tally, client_ssl_context, open_connection
+from .events import TemplateSet, make_identity, stamp
+from .report import LatencySampler
+from .spec import BenchSpec
+
+logger = logging.getLogger(__name__)
+
+CONNECT_CONCURRENCY = 128
+BLAST_BATCH = 64
+REFRESH_EVERY_S = 1.0
+# Sends due within this much of now go out together instead of arming one timer each.
+PACE_SLACK_S = 0.0005
+
+
+def worker_main(spec: BenchSpec, indices: list[int], chan: Connection) -> None:
+    """Process entry point: run the phases on uvloop when available."""
+    try:
+        import uvloop
+
+        loop_factory: Any = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_Worker(spec, indices, chan).run())
+    except Exception as exc:  # the coordinator reports it; a traceback here would be lost
+        logger.exception("bench worker failed")
+        with contextlib.suppress(OSError):
+            chan.send(("failed", {"error": f"{type(exc).__name__}: {exc}"}))
+    finally:
+        chan.close()
+
+
+class _Aborted(Exception):
+    """The coordinator gave up (another worker failed)."""
+
+
+class _Worker:
+    def __init__(self, spec: BenchSpec, indices: list[int], chan: Connection) -> None:
+        self.spec = spec
+        self.indices = indices
+        self.chan = chan
+        self.identities = [make_identity(i, spec.run_id) for i in indices]
+        self.templates = TemplateSet(self.identities, spec.proto)
+        self.tally = Tally(LatencySampler())
+        self.conns: list[BenchConnection] = []
+
+    async def _recv(self, expected: str) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        kind, payload = await loop.run_in_executor(None, self.chan.recv)
+        if kind == "abort":
+            raise _Aborted
+        if kind != expected:
+            raise RuntimeError(f"coordinator sent {kind!r}, expected {expected!r}")
+        return dict(payload)
+
+    def _is_sender(self, conn: BenchConnection) -> bool:
+        return self.spec.mode == "fanout" or conn.ident.index == 0
+
+    def _counts(self, conn: BenchConnection) -> bool:
+        return self.spec.mode == "fanout" or conn.ident.index != 0
+
+    async def run(self) -> None:
+        try:
+            await self._connect()
+            await self._warmup(await self._recv("warmup"))
+            await self._measure(await self._recv("run"))
+            await self._drain(await self._recv("drain"))
+        except _Aborted:
+            logger.debug("coordinator aborted the run")
+        finally:
+            for conn in self.conns:
+                conn.close()
+
+    async def _connect(self) -> None:
+        spec = self.spec
+        ssl_ctx = client_ssl_context(spec.ca, spec.cert, spec.key) if spec.tls else None
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+        failed = 0
+
+        async def one(ident_index: int) -> None:
+            nonlocal failed
+            conn = BenchConnection(self.identities[ident_index], spec.proto, self.tally)
+            async with gate:
+                try:
+                    await open_connection(conn, spec.host, spec.port, ssl_ctx, spec.connect_timeout)
+                except (OSError, TimeoutError, NegotiationFailed) as exc:
+                    failed += 1
+                    conn.close()
+                    logger.debug("connect %s failed: %s", conn.ident.callsign, exc)
+                    return
+            self.conns.append(conn)
+
+        async with asyncio.TaskGroup() as tg:
+            for i in range(len(self.identities)):
+                tg.create_task(one(i))
+        self.conns.sort(key=lambda c: c.ident.index)
+        self.chan.send(("connected", {"ok": len(self.conns), "failed": failed}))
+
+    async def _warmup(self, msg: dict[str, Any]) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        self.tally.aim(len(self.conns) * int(msg["expect_each"]))
+        for conn in self.conns:
+            conn.write(self.templates.warmup_event(conn.ident, now_ms))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.spec.warmup):
+                await self.tally.reached.wait()
+        missing = max(0, self.tally.target - self.tally.delivered)
+        self.chan.send(("warm", {"missing": missing}))
+
+    async def _measure(self, msg: dict[str, Any]) -> None:
+        self.tally.reset()
+        for conn in self.conns:
+            conn.sent = 0
+            conn.received = 0
+            conn.counting = self._counts(conn)
+        offset = time.monotonic() - time.time()
+        start = float(msg["start_at"]) + offset
+        end = float(msg["end_at"]) + offset
+        self.templates.refresh(time.time_ns() // 1_000_000)
+        senders = [c for c in self.conns if self._is_sender(c)]
+        if self.spec.mode == "blast":
+            for conn in senders:
+                await self._blast(conn, start, end)
+        else:
+            await self._paced(senders, start, end)
+        self.chan.send(("sent", {"sent": sum(c.sent for c in self.conns)}))
+
+    def _maybe_refresh(self) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        if now_ms - self.templates.refreshed_ms >= REFRESH_EVERY_S * 1000:
+            self.templates.refresh(now_ms)
+
+    async def _paced(self, senders: list[BenchConnection], start: float, end: float) -> None:
+        period = 1.0 / self.spec.rate
+        total = self.spec.clients
+        # Client i sends at start + (k + i/N) * period: phases are spread over the whole
+        # population, not just this worker's share.
+        schedule = sorted(((c.ident.index / total) * period, c) for c in senders)
+        parts = self.templates.parts
+        rounds = 0
+        while True:
+            base = start + rounds * period
+            if base >= end:
+                return
+            for offset, conn in schedule:
+                due = base + offset
+                if due >= end:
+                    return
+                delay = due - time.monotonic()
+                if delay > PACE_SLACK_S:
+                    await asyncio.sleep(delay)
+                if conn.closed:
+                    continue
+                conn.write(stamp(parts[conn.ident.index], time.time_ns()))
+                conn.sent += 1
+            rounds += 1
+            self._maybe_refresh()
+            parts = self.templates.parts
+
+    async def _blast(self, conn: BenchConnection, start: float, end: float) -> None:
+        delay = start - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        index = conn.ident.index
+        while not conn.closed:
+            now = time.monotonic()
+            if now >= end:
+                return
+            if conn.paused:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(end - now):
+                        await conn.writable()
+                continue
+            one = stamp(self.templates.parts[index], time.time_ns())
+            conn.write(one * BLAST_BATCH)
+            conn.sent += BLAST_BATCH
+            self._maybe_refresh()
+            # Receivers in this process need the loop too.
+            await asyncio.sleep(0)
+
+    def _local_expected(self, total_sent: int) -> int:
+        counting = [c for c in self.conns if c.counting]
+        if self.spec.mode == "fanout":
+            return len(counting) * total_sent - sum(c.sent for c in counting)
+        return len(counting) * total_sent
+
+    async def _drain(self, msg: dict[str, Any]) -> None:
+        began = time.monotonic()
+        target = self._local_expected(int(msg["total_sent"]))
+        self.tally.aim(target)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.spec.drain):
+                await self.tally.reached.wait()
+        tally = self.tally
+        self.chan.send(
+            (
+                "done",
+                {
+                    "delivered": tally.delivered,
+                    "expected": target,
+                    "latency_us": tally.sampler.samples,
+                    "errors": tally.errors,
+                    "disconnects": tally.disconnects,
+                    "drain_s": time.monotonic() - began,
+                },
+            )
+        )

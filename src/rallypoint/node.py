@@ -1,0 +1,288 @@
+"""Composition root: ``build_node(settings)`` picks the concrete classes; ``Node.run()`` owns every task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from rallypoint.bus.local import LocalBus
+from rallypoint.clock import Clock, SystemClock
+from rallypoint.config import Settings
+from rallypoint.delivery.dispatcher import Dispatcher
+from rallypoint.errors import ConfigError
+from rallypoint.protocol.limits import Limits
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.router import Router
+from rallypoint.security.ca import CertificateAuthority
+from rallypoint.services.demo import DemoSimulator
+from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.presence import Presence
+from rallypoint.services.sessions import SessionHub
+from rallypoint.storage.base import EventStore
+from rallypoint.storage.factory import open_event_store
+from rallypoint.storage.writer import BatchedEventWriter
+from rallypoint.transport.context import TransportContext
+from rallypoint.transport.datagram import start_datagram_listener
+from rallypoint.transport.stream import bound_port, start_stream_listener
+from rallypoint.transport.tls import principal_from_peercert, server_ssl_context
+from rallypoint.web.app import create_app
+
+log = logging.getLogger("rallypoint")
+
+PERSISTENT_PREFIXES = ("b-m-p", "b-m-r", "u-d-", "u-rb-", "u-r-b-", "b-r-f-h-c")
+
+
+@dataclass
+class Node:
+    """A running Rallypoint server (one process)."""
+
+    settings: Settings
+    clock: Clock
+    metrics: ServerMetrics
+    directory: Directory
+    presence: Presence
+    emergencies: EmergencyService
+    ingest: Ingest
+    ctx: TransportContext
+    store: EventStore
+    writer: BatchedEventWriter
+    ca: CertificateAuthority
+    bus: LocalBus
+    dispatcher: Dispatcher
+    ports: dict[str, int] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (SIGTERM does this)."""
+        self._stop.set()
+
+    def health(self) -> dict[str, Any]:
+        stats = self.writer.statistics()
+        return {
+            "status": "ok" if self.ready.is_set() else "starting",
+            "ready": self.ready.is_set(),
+            "node": self.settings.node_id,
+            "connections": len(self.ctx.sessions),
+            "ports": self.ports,
+            "storage": {"pending": stats.pending, "written": stats.written, "dropped": stats.dropped},
+        }
+
+    async def run(self) -> None:
+        """Start every listener, log ``rallypoint ready``, serve until stopped, then drain and flush."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        port = (lambda p: 0) if s.ephemeral_ports else (lambda p: p)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+        await self._load_picture()
+        servers: list[asyncio.Server] = []
+        udp: asyncio.DatagramTransport | None = None
+        http_servers: list[uvicorn.Server] = []
+        async with asyncio.TaskGroup() as tg:
+            writer_task = tg.create_task(self.writer.run(), name="storage-writer")
+            tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
+            tg.create_task(self._sweep(), name="sweeper")
+            demo: DemoSimulator | None = None
+            try:
+                if s.tls_port or s.api_port:
+                    tls_ctx = server_ssl_context(self.ca)
+                if s.tls_port:
+                    srv = await start_stream_listener(
+                        self.ctx, host=s.bind, port=port(s.tls_port), ssl_context=tls_ctx, name="tls"
+                    )
+                    servers.append(srv)
+                    self.ports["tls"] = bound_port(srv)
+                if s.cot_port:
+                    srv = await start_stream_listener(
+                        self.ctx, host=s.plain_bind, port=port(s.cot_port), ssl_context=None, name="tcp"
+                    )
+                    servers.append(srv)
+                    self.ports["cot"] = bound_port(srv)
+                if s.udp_port:
+                    udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
+                    self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
+                app = create_app(metrics=self.metrics, health=self.health)
+                if s.http_port:
+                    http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
+                if s.api_port:
+                    http_servers.append(await self._start_http(tg, app, s.bind, port(s.api_port), "api", tls_ctx))
+                if s.demo:
+                    demo = DemoSimulator(self.clock, self.ingest.accept, units=s.demo_units)
+                    tg.create_task(demo.run(), name="demo")
+            except OSError as exc:
+                self._stop.set()
+                raise ConfigError(f"cannot bind a listener: {exc}") from exc
+            finally:
+                if self._stop.is_set():
+                    self._shutdown_tasks(demo, http_servers)
+            self.ready.set()
+            log.info("rallypoint ready", extra={"ports": self.ports, "node": s.node_id})
+            await self._stop.wait()
+            log.info("shutting down")
+            for srv in servers:
+                srv.close()
+            if udp is not None:
+                udp.close()
+            for session in self.ctx.sessions:
+                session.flush_and_close()
+            self._shutdown_tasks(demo, http_servers)
+            await self.writer.flush()
+            self.writer.stop()
+            await writer_task
+        await self.store.close()
+        log.info("stopped")
+
+    def _shutdown_tasks(self, demo: DemoSimulator | None, http_servers: list[uvicorn.Server]) -> None:
+        self.emergencies.stop()
+        self._stop.set()
+        self.writer.stop()
+        if demo is not None:
+            demo.stop()
+        for server in http_servers:
+            server.should_exit = True
+
+    async def _start_http(
+        self, tg: asyncio.TaskGroup, app: Any, host: str, port: int, name: str, ssl_ctx: ssl.SSLContext | None
+    ) -> uvicorn.Server:
+        import socket
+
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.ports[name] = int(sock.getsockname()[1])
+        kwargs: dict[str, Any] = {}
+        if ssl_ctx is not None:
+            ca = self.ca
+            kwargs = {
+                "ssl_certfile": str(ca.server_cert_path),
+                "ssl_keyfile": str(ca.server_key_path),
+                "ssl_ca_certs": str(ca.ca_path),
+                "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            }
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, **kwargs)
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The socket is already listening: connections wait in its backlog until serve() accepts.
+        tg.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
+        return server
+
+    async def _load_picture(self) -> None:
+        """Reload persisted, non-stale map items so late joiners see them after a restart."""
+        now = self.clock.now_ms()
+        from rallypoint.protocol.limits import Limits as _Limits
+        from rallypoint.protocol.xml_codec import parse_event
+
+        limits = _Limits(max_event_bytes=self.settings.max_event_bytes)
+        for stored in await self.store.latest(now_ms=now, types_prefix=PERSISTENT_PREFIXES):
+            try:
+                event = parse_event(stored.xml, limits)
+            except Exception:  # noqa: BLE001 - a bad stored row must not stop the server
+                log.exception("cannot reload stored event", extra={"uid": stored.uid})
+                continue
+            groups = frozenset(g for g in (stored.group or "__ANON__").split(",") if g)
+            self.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
+
+    async def _sweep(self) -> None:
+        """Expire stale items and close idle sessions every few seconds."""
+        idle = self.settings.idle_timeout_s
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=5.0)
+            except TimeoutError:
+                pass
+            self.presence.expire(self.clock.now_ms())
+            if idle > 0:
+                cutoff = self.clock.monotonic() - idle
+                for session in self.ctx.sessions:
+                    if session.last_rx < cutoff:
+                        session.close("idle_timeout")
+
+
+def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
+    """Wire every component for ``settings``: the only place that picks concrete classes."""
+    clock = clock or SystemClock()
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    if settings.bus != "local":
+        raise ConfigError(f"bus {settings.bus!r} is not supported yet (use 'local')")
+    metrics = ServerMetrics()
+    directory = Directory()
+    router = Router(directory)
+    bus = LocalBus()
+    dispatcher = Dispatcher(directory)
+    bus.subscribe(dispatcher.deliver)
+    presence = Presence(directory)
+    emergencies = EmergencyService(
+        clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
+    )
+    store = open_event_store(settings.storage_url, data)
+    writer = BatchedEventWriter(store, max_batch=settings.storage_batch, max_delay_s=settings.storage_flush_s)
+    ingest = Ingest(
+        directory=directory,
+        router=router,
+        bus=bus,
+        presence=presence,
+        emergencies=emergencies,
+        writer=writer,
+        metrics=metrics,
+        clock=clock,
+    )
+    hub = SessionHub(directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock)
+    ca = CertificateAuthority.load_or_create(data / "ca", clock=clock, server_names=settings.server_names)
+    ctx = TransportContext(
+        ingest=ingest,
+        hub=hub,
+        metrics=metrics,
+        clock=clock,
+        limits=Limits(max_event_bytes=settings.max_event_bytes),
+        principal_of=principal_from_peercert,
+        node_id=settings.node_id,
+        offer_protobuf=settings.offer_protobuf,
+        outbox_max_items=settings.outbox_max_items,
+        slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
+        max_connections=settings.max_connections,
+    )
+    node = Node(
+        settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
+        emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
+        dispatcher=dispatcher,
+    )
+    metrics.add_gauges(lambda: _gauges(node))
+    metrics.add_counters(lambda: _counters(node))
+    return node
+
+
+def _gauges(node: Node) -> list[tuple[str, str, float]]:
+    queued = sum(s.statistics()["queued"] for s in node.ctx.sessions)
+    stats = node.writer.statistics()
+    return [
+        ("rallypoint_outbox_queued", "Envelopes waiting in client outboxes", float(queued)),
+        ("rallypoint_storage_pending", "Events waiting to be written to storage", float(stats.pending)),
+        ("rallypoint_active_emergencies", "Emergencies being repeated", float(len(node.emergencies.active))),
+        ("rallypoint_picture_items", "Map items held for late joiners", float(len(node.presence.items))),
+    ]
+
+
+def _counters(node: Node) -> list[tuple[str, str, float]]:
+    stats = node.writer.statistics()
+    return [
+        ("rallypoint_events_delivered", "Envelopes handed to receivers", float(node.dispatcher.delivered)),
+        ("rallypoint_storage_written", "Events written to storage", float(stats.written)),
+        ("rallypoint_storage_dropped", "Events dropped because storage fell behind", float(stats.dropped)),
+        ("rallypoint_emergency_repeats", "Emergency re-broadcasts", float(node.emergencies.repeats)),
+    ]

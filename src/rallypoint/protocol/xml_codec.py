@@ -1,0 +1,194 @@
+"""CoT XML <-> :class:`CotEvent`.
+
+Decoding is hardened (see :mod:`rallypoint.protocol.xmlsafe`) and validates once at the edge.
+Encoding forwards the sender's bytes whenever nothing has to change, and otherwise builds the
+XML by string concatenation, which is several times cheaper than building a tree.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from rallypoint.errors import RemoteProtocolError
+from rallypoint.model.cot import CotEvent, Point
+from rallypoint.protocol.detail import build_detail
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.timefmt import format_time, parse_time
+from rallypoint.protocol.validate import check_how, check_point, check_type, check_uid, parse_number
+from rallypoint.protocol.xmlsafe import (
+    parse_document,
+    parse_fragment,
+    reject_markup_declarations,
+    strip_declaration,
+)
+
+_NEEDS_ESCAPE = re.compile(r'[&<>"\n\r\t]')
+
+
+def parse_event(data: bytes, limits: Limits) -> CotEvent:
+    """Decode and validate one ``<event>`` document (an XML declaration in front is allowed).
+
+    A missing ``how`` reads as ``h-g-i-g-o``; missing ``hae``/``ce``/``le`` read as 9999999
+    (unknown). ``<point>`` and ``<detail>`` may come in any order. ``raw`` is the ``<event>``
+    element's bytes exactly as received. Raises ``RemoteProtocolError`` (``LimitExceeded`` for size).
+    """
+    body = strip_declaration(data)
+    if not body.startswith(b"<event"):
+        raise RemoteProtocolError("not_event", repr(body[:16]))
+    reject_markup_declarations(body)
+    root = parse_document(body, limits)
+    if root.tag != "event":
+        raise RemoteProtocolError("not_event", str(root.tag)[:32])
+    attrib = root.attrib
+    uid = check_uid(attrib.get("uid"), limits)
+    cot_type = check_type(attrib.get("type"), limits)
+    how = check_how(attrib.get("how"), limits)
+    time_text = attrib.get("time")
+    start_text = attrib.get("start")
+    time_ms = _time(time_text, "time")
+    # Senders usually write the same instant for time and start: parse it once.
+    start_ms = time_ms if start_text == time_text else _time(start_text, "start")
+    stale_ms = _time(attrib.get("stale"), "stale")
+    point_el = detail_el = None
+    for child in root:
+        tag = child.tag
+        if tag == "point":
+            if point_el is None:
+                point_el = child
+        elif tag == "detail" and detail_el is None:
+            detail_el = child
+    if point_el is None:
+        raise RemoteProtocolError("bad_point", "missing <point>")
+    return CotEvent(
+        uid=uid,
+        type=cot_type,
+        how=how,
+        time=time_ms,
+        start=start_ms,
+        stale=stale_ms,
+        point=_point(point_el),
+        detail=build_detail(detail_el),
+        access=attrib.get("access"),
+        qos=attrib.get("qos"),
+        opex=attrib.get("opex"),
+        raw=body,
+    )
+
+
+def encode_event(event: CotEvent) -> bytes:
+    """The XML bytes of ``event``: ``raw`` unchanged when present and there is no ``<marti>`` to strip.
+
+    Otherwise the event is rebuilt from its fields (``<marti>`` is never forwarded); attributes
+    of ``<event>``/``<point>`` that the model does not carry are not reproduced then.
+    """
+    if event.raw is not None and not event.detail.has_marti:
+        return event.raw
+    parts = [
+        '<event version="2.0" uid="',
+        _esc(event.uid),
+        '" type="',
+        _esc(event.type),
+        '" how="',
+        _esc(event.how),
+        '" time="',
+        format_time(event.time),
+        '" start="',
+        format_time(event.start),
+        '" stale="',
+        format_time(event.stale),
+    ]
+    if event.access is not None:
+        parts += ['" access="', _esc(event.access)]
+    if event.qos is not None:
+        parts += ['" qos="', _esc(event.qos)]
+    if event.opex is not None:
+        parts += ['" opex="', _esc(event.opex)]
+    p = event.point
+    parts.append(f'"><point lat="{p.lat!r}" lon="{p.lon!r}" hae="{p.hae!r}" ce="{p.ce!r}" le="{p.le!r}"/>')
+    head = "".join(parts).encode()
+    xml = event.detail.xml
+    if xml:
+        return b"".join((head, b"<detail>", xml, b"</detail></event>"))
+    return head + b"<detail/></event>"
+
+
+def make_event(
+    *,
+    uid: str,
+    type: str,  # noqa: A002 - mirrors the CoT attribute name
+    how: str,
+    time: int,
+    start: int,
+    stale: int,
+    point: Point,
+    detail_xml: bytes = b"",
+    access: str | None = None,
+    limits: Limits | None = None,
+) -> CotEvent:
+    """Build an event from parts, exactly as if it had been received as XML.
+
+    ``detail_xml`` is the content of ``<detail>`` without the wrapper; it is parsed so the views
+    are filled. The result carries ``raw`` (its own XML encoding) unless it has ``<marti>``.
+    Invalid parts raise ``RemoteProtocolError`` like received data would.
+    """
+    lim = limits if limits is not None else Limits()
+    detail_el = parse_fragment(detail_xml, lim) if detail_xml.strip() else None
+    event = CotEvent(
+        uid=check_uid(uid, lim),
+        type=check_type(type, lim),
+        how=check_how(how, lim),
+        time=time,
+        start=start,
+        stale=stale,
+        point=check_point(point.lat, point.lon, point.hae, point.ce, point.le),
+        detail=build_detail(detail_el),
+        access=access,
+    )
+    if event.detail.has_marti:
+        return event
+    raw = encode_event(event)
+    return CotEvent(
+        uid=event.uid,
+        type=event.type,
+        how=event.how,
+        time=event.time,
+        start=event.start,
+        stale=event.stale,
+        point=event.point,
+        detail=event.detail,
+        access=event.access,
+        raw=raw,
+    )
+
+
+def _time(text: str | None, name: str) -> int:
+    if text is None:
+        raise RemoteProtocolError("bad_time", f"missing {name}")
+    return parse_time(text)
+
+
+def _point(element: etree._Element) -> Point:
+    get = element.get
+    return check_point(
+        parse_number(get("lat"), "lat", required=True),
+        parse_number(get("lon"), "lon", required=True),
+        parse_number(get("hae"), "hae", required=False),
+        parse_number(get("ce"), "ce", required=False),
+        parse_number(get("le"), "le", required=False),
+    )
+
+
+def _esc(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+    )

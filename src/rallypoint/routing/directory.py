@@ -1,0 +1,123 @@
+"""Index of the receivers connected to this node: by id, uid, callsign and read group."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from rallypoint.routing.envelope import Envelope
+
+
+class Subscriber(Protocol):
+    """Anything that can receive envelopes: a streaming session, a web socket, a federation link."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def read_groups(self) -> frozenset[str]: ...
+
+    @property
+    def write_groups(self) -> frozenset[str]: ...
+
+    def offer(self, envelope: Envelope) -> None: ...
+
+
+class Directory:
+    """Who is connected, and how to find them.
+
+    ``uid`` and ``callsign`` are learned from a client's own SA; one uid or callsign maps to the most
+    recent subscriber that claimed it (a reconnecting phone replaces its old session).
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Subscriber] = {}
+        self._by_uid: dict[str, str] = {}
+        self._by_callsign: dict[str, str] = {}
+        self._uid_of: dict[str, str] = {}
+        self._callsign_of: dict[str, str] = {}
+        self._readers: dict[str, dict[str, Subscriber]] = {}
+
+    def add(self, sub: Subscriber) -> None:
+        """Register a subscriber under its id and its read groups."""
+        self._by_id[sub.id] = sub
+        for group in sub.read_groups:
+            self._readers.setdefault(group, {})[sub.id] = sub
+
+    def remove(self, sub_id: str) -> Subscriber | None:
+        """Forget a subscriber; returns it if it was known."""
+        sub = self._by_id.pop(sub_id, None)
+        if sub is None:
+            return None
+        for group in sub.read_groups:
+            members = self._readers.get(group)
+            if members is not None:
+                members.pop(sub_id, None)
+                if not members:
+                    del self._readers[group]
+        uid = self._uid_of.pop(sub_id, None)
+        if uid is not None and self._by_uid.get(uid) == sub_id:
+            del self._by_uid[uid]
+        callsign = self._callsign_of.pop(sub_id, None)
+        if callsign is not None and self._by_callsign.get(callsign) == sub_id:
+            del self._by_callsign[callsign]
+        return sub
+
+    def regroup(self, sub: Subscriber, old_read_groups: Iterable[str]) -> None:
+        """Re-index a subscriber whose read groups changed."""
+        for group in old_read_groups:
+            members = self._readers.get(group)
+            if members is not None:
+                members.pop(sub.id, None)
+                if not members:
+                    del self._readers[group]
+        for group in sub.read_groups:
+            self._readers.setdefault(group, {})[sub.id] = sub
+
+    def bind(self, sub_id: str, *, uid: str | None = None, callsign: str | None = None) -> None:
+        """Record the uid and callsign a subscriber speaks as (from its own SA)."""
+        if uid is not None and self._uid_of.get(sub_id) != uid:
+            old = self._uid_of.get(sub_id)
+            if old is not None and self._by_uid.get(old) == sub_id:
+                del self._by_uid[old]
+            self._uid_of[sub_id] = uid
+            self._by_uid[uid] = sub_id
+        if callsign is not None and self._callsign_of.get(sub_id) != callsign:
+            old = self._callsign_of.get(sub_id)
+            if old is not None and self._by_callsign.get(old) == sub_id:
+                del self._by_callsign[old]
+            self._callsign_of[sub_id] = callsign
+            self._by_callsign[callsign] = sub_id
+
+    def get(self, sub_id: str) -> Subscriber | None:
+        return self._by_id.get(sub_id)
+
+    def by_uid(self, uid: str) -> Subscriber | None:
+        sub_id = self._by_uid.get(uid)
+        return None if sub_id is None else self._by_id.get(sub_id)
+
+    def by_callsign(self, callsign: str) -> Subscriber | None:
+        sub_id = self._by_callsign.get(callsign)
+        return None if sub_id is None else self._by_id.get(sub_id)
+
+    def uid_of(self, sub_id: str) -> str | None:
+        return self._uid_of.get(sub_id)
+
+    def callsign_of(self, sub_id: str) -> str | None:
+        return self._callsign_of.get(sub_id)
+
+    def readers(self, group: str) -> Iterable[Subscriber]:
+        """Subscribers that read ``group`` (a live view: do not mutate the directory while iterating)."""
+        members = self._readers.get(group)
+        return () if members is None else members.values()
+
+    def __iter__(self) -> Iterator[Subscriber]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+def can_reach(write_groups: frozenset[str], read_groups: frozenset[str]) -> bool:
+    """TAK IN/OUT semantics: a sender reaches a receiver when they share a group in that direction."""
+    return not write_groups.isdisjoint(read_groups)

@@ -1,0 +1,89 @@
+"""Emergencies: kept while active, re-broadcast periodically until cancelled, shown to late joiners."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+
+import msgspec
+
+from rallypoint.clock import Clock
+from rallypoint.model.cot_type import EMERGENCY_CANCEL, is_emergency
+from rallypoint.routing.directory import Subscriber, can_reach
+from rallypoint.routing.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+# Repeats carry a fresh stale time so receivers keep showing the alert between repeats.
+REPEAT_STALE_MS = 15_000
+
+
+class EmergencyService:
+    """Tracks active emergency beacons by uid (ATAK uses ``<selfUid>-9-1-1`` for raise and cancel)."""
+
+    def __init__(self, clock: Clock, *, repeat_s: float = 3.0, max_age_s: float = 86_400.0) -> None:
+        self._clock = clock
+        self.repeat_s = repeat_s
+        self.max_age_ms = int(max_age_s * 1000)
+        self.active: dict[str, Envelope] = {}
+        self._stop = asyncio.Event()
+        self.repeats = 0
+
+    def observe(self, envelope: Envelope) -> None:
+        """Raise or cancel an emergency from an accepted event."""
+        event = envelope.event
+        cancelled = event.type == EMERGENCY_CANCEL or (
+            event.detail.emergency is not None and event.detail.emergency.cancel
+        )
+        if cancelled:
+            removed = self.active.pop(event.uid, None)
+            link = event.detail.link_uid
+            if link is not None:
+                # Also cancel alerts raised by the same device under another uid.
+                for uid, env in list(self.active.items()):
+                    if env.event.detail.link_uid == link:
+                        del self.active[uid]
+                        removed = removed or env
+            if removed is not None:
+                log.info("emergency cancelled", extra={"uid": event.uid})
+            return
+        if is_emergency(event.type):
+            if event.uid not in self.active:
+                log.warning(
+                    "emergency raised",
+                    extra={"uid": event.uid, "type": event.type, "callsign": event.detail.callsign},
+                )
+            self.active[event.uid] = envelope
+
+    def visible_to(self, sub: Subscriber, now_ms: int) -> Iterator[Envelope]:
+        """Active emergencies a newly connected subscriber may read, refreshed to be current."""
+        for envelope in list(self.active.values()):
+            if can_reach(envelope.origin.groups, sub.read_groups) and envelope.origin.session_id != sub.id:
+                yield self._refreshed(envelope, now_ms)
+
+    def _refreshed(self, envelope: Envelope, now_ms: int) -> Envelope:
+        event = msgspec.structs.replace(
+            envelope.event, time=now_ms, start=now_ms, stale=now_ms + REPEAT_STALE_MS, raw=None
+        )
+        return Envelope(event, envelope.origin, now_ms, priority=envelope.priority, repeat=True)
+
+    async def run(self, republish: Callable[[Envelope], object]) -> None:
+        """Re-broadcast every active emergency each ``repeat_s`` until :meth:`stop`."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.repeat_s)
+            except TimeoutError:
+                pass
+            if self._stop.is_set():
+                return
+            now = self._clock.now_ms()
+            for uid, envelope in list(self.active.items()):
+                if now - envelope.received_ms > self.max_age_ms:
+                    del self.active[uid]
+                    continue
+                self.repeats += 1
+                republish(self._refreshed(envelope, now))
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,109 @@
+"""The single entry point of the picture: every producer's events pass through ``Ingest.accept``."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rallypoint.bus.base import MessageBus
+from rallypoint.clock import Clock
+from rallypoint.model.cot_type import DELETE, is_chat, is_persistent_item
+from rallypoint.protocol.wire import WireFormat
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience, Router
+from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.messages import chat_delivery_failure
+from rallypoint.services.metrics import ServerMetrics, type_class
+from rallypoint.services.presence import Presence
+from rallypoint.storage.base import StoredEvent
+from rallypoint.storage.writer import BatchedEventWriter
+
+log = logging.getLogger(__name__)
+
+
+class Ingest:
+    """Validate, update features, route, persist (batched, off the hot path) and publish."""
+
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        router: Router,
+        bus: MessageBus,
+        presence: Presence,
+        emergencies: EmergencyService,
+        writer: BatchedEventWriter | None,
+        metrics: ServerMetrics,
+        clock: Clock,
+    ) -> None:
+        self._directory = directory
+        self._router = router
+        self._bus = bus
+        self._presence = presence
+        self._emergencies = emergencies
+        self._writer = writer
+        self._metrics = metrics
+        self._clock = clock
+        self._events_in = {
+            label: metrics.events_in.labels(label)
+            for label in ("ping", "delete", "emergency", "chat", "position", "map_item",
+                          "file_transfer", "tasking", "other")
+        }
+
+    def accept(self, envelope: Envelope) -> Audience:
+        """Take one validated event into the picture and hand it to its audience."""
+        started = time.perf_counter()
+        event = envelope.event
+        self._events_in[type_class(event.type)].inc()
+        if event.type == DELETE and event.detail.link_uid is not None and self._writer is not None:
+            self._writer.delete_uid(event.detail.link_uid)
+        self._presence.observe(envelope)
+        self._emergencies.observe(envelope)
+        audience = self._router.route(envelope)
+        if audience.explicit and not audience.ids and is_chat(event.type) and event.type == "b-t-f":
+            self._chat_failed(envelope, audience)
+        if self._writer is not None and not envelope.repeat:
+            self._writer.submit(self._stored(envelope))
+        self._bus.publish(envelope, audience)
+        self._metrics.route_seconds.observe(time.perf_counter() - started)
+        return audience
+
+    def republish(self, envelope: Envelope) -> None:
+        """Deliver again without storing or updating features (emergency repeats)."""
+        self._bus.publish(envelope, self._router.route(envelope))
+
+    def _chat_failed(self, envelope: Envelope, audience: Audience) -> None:
+        sender = self._directory.get(envelope.origin.session_id)
+        if sender is None:
+            return
+        dest = audience.unresolved[0] if audience.unresolved else None
+        who = (dest.callsign or dest.uid or dest.group or "recipient") if dest else "recipient"
+        now = self._clock.now_ms()
+        notice = chat_delivery_failure(envelope.event, who, now)
+        self._metrics.drops.labels("chat_unreachable").inc()
+        sender.offer(Envelope(notice, envelope.origin, now))
+
+    def _stored(self, envelope: Envelope) -> StoredEvent:
+        event = envelope.event
+        return StoredEvent(
+            uid=event.uid,
+            type=event.type,
+            how=event.how,
+            time=event.time,
+            start=event.start,
+            stale=event.stale,
+            lat=event.point.lat,
+            lon=event.point.lon,
+            hae=event.point.hae,
+            callsign=event.detail.callsign,
+            group=",".join(sorted(envelope.origin.groups)),
+            sender=envelope.origin.principal or envelope.origin.session_id,
+            xml=envelope.wire(WireFormat.XML),
+            received=envelope.received_ms,
+        )
+
+
+def is_replayable(cot_type: str) -> bool:
+    """Stored types reloaded into the picture after a restart."""
+    return is_persistent_item(cot_type)

@@ -1,0 +1,96 @@
+"""Prometheus metrics on an explicit registry (no global state).
+
+Per-delivery counts are kept as plain integers by the components that do the work and read at
+scrape time by a collector: a labelled counter increment per delivery would cost more than the
+delivery itself at hundreds of thousands of deliveries per second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from rallypoint.model.cot_type import is_atom, is_chat, is_emergency, is_persistent_item
+
+
+def type_class(cot_type: str) -> str:
+    """A bounded label for a CoT type (clients can send arbitrary types; labels must not explode)."""
+    if cot_type.startswith("t-x-c-t"):
+        return "ping"
+    if cot_type == "t-x-d-d":
+        return "delete"
+    if is_emergency(cot_type) or cot_type == "b-a-o-can":
+        return "emergency"
+    if is_chat(cot_type):
+        return "chat"
+    if is_atom(cot_type):
+        return "position"
+    if is_persistent_item(cot_type):
+        return "map_item"
+    if cot_type.startswith("b-f-t"):
+        return "file_transfer"
+    if cot_type.startswith("t-"):
+        return "tasking"
+    return "other"
+
+
+class _CallbackCollector(Collector):
+    def __init__(self, produce: Callable[[], Iterable[Metric]]) -> None:
+        self._produce = produce
+
+    def collect(self) -> Iterable[Metric]:
+        return self._produce()
+
+
+class ServerMetrics:
+    """Every metric the server exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections = Gauge("rallypoint_connections", "Open client connections", ["transport"], registry=r)
+        self.connections_total = Counter(
+            "rallypoint_connections_opened", "Client connections accepted", ["transport"], registry=r
+        )
+        self.events_in = Counter("rallypoint_events_in", "Events accepted, by type class", ["type"], registry=r)
+        self.rejected = Counter(
+            "rallypoint_events_rejected", "Input rejected, by reason", ["reason", "transport"], registry=r
+        )
+        self.drops = Counter("rallypoint_drops", "Events dropped, by reason", ["reason"], registry=r)
+        self.sessions_closed = Counter(
+            "rallypoint_sessions_closed", "Sessions closed by the server, by reason", ["reason"], registry=r
+        )
+        self.protocol_upgrades = Counter(
+            "rallypoint_protocol_upgrades", "Streams switched to TAK Protocol v1", registry=r
+        )
+        self.route_seconds = Histogram(
+            "rallypoint_route_seconds",
+            "Time from receiving an event to handing it to every local receiver",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+
+    def add_gauges(self, produce: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
+        """Register a callback yielding ``(name, help, value)`` gauges read at scrape time."""
+
+        def collect() -> Iterable[Metric]:
+            for name, doc, value in produce():
+                family = GaugeMetricFamily(name, doc)
+                family.add_metric([], value)
+                yield family
+
+        self.registry.register(_CallbackCollector(collect))
+
+    def add_counters(self, produce: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
+        """Register a callback yielding ``(name, help, value)`` counters read at scrape time."""
+
+        def collect() -> Iterable[Metric]:
+            for name, doc, value in produce():
+                family = CounterMetricFamily(name, doc)
+                family.add_metric([], value)
+                yield family
+
+        self.registry.register(_CallbackCollector(collect))

@@ -1,0 +1,93 @@
+"""Latest state: each client's own SA, persisted map items, and what a newly connected client sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
+from rallypoint.routing.directory import Directory, Subscriber, can_reach
+from rallypoint.routing.envelope import Envelope
+
+
+class Presence:
+    """The live picture held in memory.
+
+    * ``sa``: the latest own-SA of every connected client, keyed by uid; removed when it disconnects.
+    * ``items``: markers, shapes, routes, casevac and atoms that are not a client's own SA (tracks
+      from feeds, hand-placed units); kept until stale or deleted, and reloaded from storage at start.
+
+    A client's own SA is the first atom with a ``<contact>`` it sends that is not linked to a parent
+    (markers placed by a user carry ``link relation="p-p"`` to their creator).
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self.sa: dict[str, Envelope] = {}
+        self.items: dict[str, Envelope] = {}
+
+    def observe(self, envelope: Envelope) -> None:
+        """Update the picture with an accepted event (called on the ingest path)."""
+        event = envelope.event
+        uid = event.uid
+        session_id = envelope.origin.session_id
+        if event.type == DELETE:
+            target = event.detail.link_uid
+            if target is not None:
+                self.items.pop(target, None)
+            return
+        own_uid = self._directory.uid_of(session_id)
+        if own_uid == uid:
+            self.sa[uid] = envelope
+            callsign = event.detail.callsign
+            if callsign is not None:
+                self._directory.bind(session_id, callsign=callsign)
+            return
+        if (
+            own_uid is None
+            and is_atom(event.type)
+            and event.detail.callsign is not None
+            and event.detail.link_relation != "p-p"
+            and self._directory.get(session_id) is not None
+        ):
+            self.sa[uid] = envelope
+            self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign)
+            return
+        if is_persistent_item(event.type) or is_atom(event.type):
+            self.items[uid] = envelope
+
+    def own_sa(self, session_id: str) -> Envelope | None:
+        """The latest own SA of a connected session, if it has identified itself."""
+        uid = self._directory.uid_of(session_id)
+        return None if uid is None else self.sa.get(uid)
+
+    def forget_session(self, session_id: str) -> Envelope | None:
+        """Drop a departed session's SA (call before removing it from the directory).
+
+        Returns the SA so a disconnect notice can be built.
+        """
+        uid = self._directory.uid_of(session_id)
+        if uid is None:
+            return None
+        current = self.sa.get(uid)
+        # A reconnecting client may already own this uid through a newer session.
+        if current is None or current.origin.session_id != session_id:
+            return None
+        return self.sa.pop(uid)
+
+    def snapshot_for(self, sub: Subscriber, now_ms: int) -> Iterator[Envelope]:
+        """Non-stale SA and items the subscriber may read, oldest report first."""
+        for table in (self.sa, self.items):
+            for envelope in list(table.values()):
+                if envelope.event.stale <= now_ms:
+                    continue
+                if envelope.origin.session_id == sub.id:
+                    continue
+                if can_reach(envelope.origin.groups, sub.read_groups):
+                    yield envelope
+
+    def expire(self, now_ms: int) -> int:
+        """Remove stale items (not SA of connected clients: they are removed on disconnect)."""
+        stale = [uid for uid, env in self.items.items() if env.event.stale <= now_ms]
+        for uid in stale:
+            del self.items[uid]
+        return len(stale)

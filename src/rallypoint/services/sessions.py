@@ -1,0 +1,53 @@
+"""Session lifecycle shared by every transport: join the directory, get the picture, leave cleanly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from rallypoint.clock import Clock
+from rallypoint.routing.directory import Directory, Subscriber
+from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.messages import disconnect_delete
+from rallypoint.services.presence import Presence
+
+log = logging.getLogger(__name__)
+
+
+class SessionHub:
+    """What happens when a receiver connects and disconnects, whatever its transport."""
+
+    def __init__(
+        self,
+        *,
+        directory: Directory,
+        presence: Presence,
+        emergencies: EmergencyService,
+        ingest: Ingest,
+        clock: Clock,
+    ) -> None:
+        self._directory = directory
+        self._presence = presence
+        self._emergencies = emergencies
+        self._ingest = ingest
+        self._clock = clock
+
+    def joined(self, sub: Subscriber) -> Iterator[Envelope]:
+        """Register a subscriber; yields the picture it must receive first."""
+        self._directory.add(sub)
+        now = self._clock.now_ms()
+        yield from self._emergencies.visible_to(sub, now)
+        yield from self._presence.snapshot_for(sub, now)
+
+    def left(self, sub: Subscriber) -> None:
+        """Unregister a subscriber and tell its audience it left (``t-x-d-d``)."""
+        departed = self._presence.forget_session(sub.id)
+        self._directory.remove(sub.id)
+        if departed is None:
+            return
+        now = self._clock.now_ms()
+        notice = disconnect_delete(departed.event.uid, departed.event.type, now)
+        origin = Origin(session_id=sub.id, groups=departed.origin.groups, principal=departed.origin.principal)
+        self._ingest.accept(Envelope(notice, origin, now))

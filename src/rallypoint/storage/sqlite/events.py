@@ -1,0 +1,231 @@
+"""SQLite event store: the default, embedded backend.
+
+One connection, owned by one dedicated worker thread: every call is a job submitted to a
+single-thread executor, so SQLite never runs on the event loop and jobs run in submission order
+(a batch appended before a ``delete_uid`` is on disk before the delete looks for it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from rallypoint.errors import StorageError
+from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent
+from rallypoint.storage.sqlite import schema
+
+T = TypeVar("T")
+
+# Column order matches StoredEvent's field order so rows map straight onto the struct.
+_COLUMNS = "uid, type, how, time, start, stale, lat, lon, hae, callsign, grp, sender, xml, received"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# "Some other row of the same uid comes after this one" (greater time, or same time appended later).
+_SUPERSEDED = (
+    "EXISTS (SELECT 1 FROM events n WHERE n.uid = e.uid AND n.time >= e.time"
+    " AND (n.time > e.time OR n.id > e.id))"
+)
+# Rows per prune statement: each chunk is its own job so appends interleave with a long prune.
+_PRUNE_CHUNK = 5000
+
+
+class SqliteEventStore:
+    """``EventStore`` in a SQLite file (WAL mode, ``synchronous=NORMAL``)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rallypoint-sqlite")
+        # Only ever touched from the worker thread.
+        self._db: sqlite3.Connection | None = None
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def append(self, events: Sequence[StoredEvent]) -> None:
+        """Insert a batch in one transaction."""
+        if not events:
+            return
+        rows = [msgspec.structs.astuple(ev) for ev in events]
+        await self._run(_append, rows)
+
+    async def query(self, q: HistoryQuery) -> list[StoredEvent]:
+        """Events matching ``q``, ordered by (time, insertion) and limited."""
+        if q.limit <= 0:
+            return []
+        where, params = _where(q)
+        direction = "DESC" if q.order == "desc" else "ASC"
+        sql = (
+            f"SELECT {_COLUMNS} FROM events e WHERE {where}"
+            f" ORDER BY e.time {direction}, e.id {direction} LIMIT ?"
+        )
+        return await self._run(_select, sql, [*params, q.limit])
+
+    async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
+        """Latest live event per uid, ordered by time."""
+        clauses = ["e.stale > ?", "e.deleted = 0"]
+        params: list[Any] = [now_ms]
+        if types_prefix is not None:
+            if not types_prefix:
+                return []
+            parts = []
+            for prefix in types_prefix:
+                part, part_params = _prefix_clause(prefix)
+                parts.append(part)
+                params.extend(part_params)
+            clauses.append("(" + " OR ".join(parts) + ")")
+        clauses.append(f"NOT {_SUPERSEDED}")
+        sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(clauses)} ORDER BY e.time, e.id"
+        return await self._run(_select, sql, params)
+
+    async def delete_uid(self, uid: str) -> None:
+        """Mark the uid's latest row deleted; older rows need no mark (they are never latest)."""
+        await self._run(_delete_uid, uid)
+
+    async def prune(self, older_than_ms: int) -> int:
+        """Delete old history in chunks, oldest first, keeping each uid's live latest row."""
+        total = 0
+        while True:
+            removed = await self._run(_prune_chunk, older_than_ms, _PRUNE_CHUNK)
+            total += removed
+            if removed < _PRUNE_CHUNK:
+                return total
+
+    async def close(self) -> None:
+        """Close the connection and let the worker thread finish."""
+        if self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._close_connection)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=False)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StorageError("event store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # Runs in the worker thread.
+        try:
+            return fn(self._connection(), *args)
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite event store {self._path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        # Runs in the worker thread: the connection is created, used and closed there only.
+        if self._db is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self._path, isolation_level=None)
+            try:
+                schema.configure(db)
+                schema.migrate(db)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def _close_connection(self) -> None:
+        # Runs in the worker thread; a store that was never used has nothing to close.
+        db, self._db = self._db, None
+        if db is None:
+            return
+        try:
+            db.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:
+            raise StorageError(f"sqlite event store {self._path}: {exc}") from exc
+        finally:
+            db.close()
+
+
+def _append(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    db.execute("BEGIN")
+    try:
+        db.executemany(_INSERT, rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _select(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+    return [StoredEvent(*row) for row in db.execute(sql, params)]
+
+
+def _delete_uid(db: sqlite3.Connection, uid: str) -> None:
+    db.execute(
+        "UPDATE events SET deleted = 1 WHERE id ="
+        " (SELECT id FROM events WHERE uid = ? ORDER BY time DESC, id DESC LIMIT 1)",
+        (uid,),
+    )
+
+
+def _prune_chunk(db: sqlite3.Connection, cutoff: int, chunk: int) -> int:
+    # Oldest first, so a uid's older rows always go before (or with) its latest row and a deleted
+    # latest row can never expose an older row as "latest" between chunks.
+    cur = db.execute(
+        "DELETE FROM events WHERE id IN ("
+        " SELECT e.id FROM events e WHERE e.time < ?"
+        f" AND (e.stale <= ? OR e.deleted = 1 OR {_SUPERSEDED})"
+        " ORDER BY e.time, e.id LIMIT ?)",
+        (cutoff, cutoff, chunk),
+    )
+    return cur.rowcount
+
+
+def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if q.since_ms is not None:
+        clauses.append("e.time >= ?")
+        params.append(q.since_ms)
+    if q.until_ms is not None:
+        clauses.append("e.time < ?")
+        params.append(q.until_ms)
+    if q.uid is not None:
+        clauses.append("e.uid = ?")
+        params.append(q.uid)
+    if q.type_prefix is not None:
+        clause, clause_params = _prefix_clause(q.type_prefix)
+        clauses.append(clause)
+        params.extend(clause_params)
+    if q.bbox is not None:
+        clause, clause_params = _bbox_clause(q.bbox)
+        clauses.append(clause)
+        params.extend(clause_params)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def _prefix_clause(prefix: str) -> tuple[str, list[Any]]:
+    """A prefix test the ``type`` index can serve: a half-open range of strings."""
+    if not prefix:
+        return "1", []
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        # No successor character: fall back to an exact (unindexed) prefix comparison.
+        return "substr(e.type, 1, ?) = ?", [len(prefix), prefix]
+    successor = last + 1
+    if 0xD800 <= successor <= 0xDFFF:
+        # Surrogates cannot be stored as UTF-8; the next encodable code point keeps the order.
+        successor = 0xE000
+    upper = prefix[:-1] + chr(successor)
+    return "(e.type >= ? AND e.type < ?)", [prefix, upper]
+
+
+def _bbox_clause(bbox: BBox) -> tuple[str, list[Any]]:
+    min_lon, min_lat, max_lon, max_lat = bbox
+    if min_lon <= max_lon:
+        return "(e.lat BETWEEN ? AND ? AND e.lon BETWEEN ? AND ?)", [min_lat, max_lat, min_lon, max_lon]
+    # Crosses the antimeridian.
+    return "(e.lat BETWEEN ? AND ? AND (e.lon >= ? OR e.lon <= ?))", [min_lat, max_lat, min_lon, max_lon]

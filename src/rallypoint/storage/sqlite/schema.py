@@ -1,0 +1,70 @@
+"""Schema of the SQLite event store, versioned with ``PRAGMA user_version``.
+
+Index choice for bounding boxes: a plain composite index on ``(lat, lon)`` rather than an R*Tree
+virtual table. The table is written far more often than it is searched by area, an R*Tree would
+add a second structure to maintain on every insert (and is an optional SQLite build feature), and
+history searches are almost always bounded in time too, where ``events_time`` does the work. The
+composite index narrows by latitude range and filters longitude from the index without touching
+rows, which is enough for operator queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from rallypoint.errors import StorageError
+
+SCHEMA_VERSION = 1
+
+# Each entry migrates from version (index) to version (index + 1).
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE events (
+        id       INTEGER PRIMARY KEY,
+        uid      TEXT    NOT NULL,
+        type     TEXT    NOT NULL,
+        how      TEXT    NOT NULL,
+        time     INTEGER NOT NULL,
+        start    INTEGER NOT NULL,
+        stale    INTEGER NOT NULL,
+        lat      REAL    NOT NULL,
+        lon      REAL    NOT NULL,
+        hae      REAL    NOT NULL,
+        callsign TEXT,
+        grp      TEXT,
+        sender   TEXT,
+        xml      BLOB    NOT NULL,
+        received INTEGER NOT NULL,
+        deleted  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX events_time ON events(time);
+    -- (uid, time) serves uid queries and the "is there a newer row for this uid" probe.
+    CREATE INDEX events_uid_time ON events(uid, time);
+    CREATE INDEX events_type ON events(type);
+    CREATE INDEX events_lat_lon ON events(lat, lon);
+    -- latest() starts from the rows that are still live, usually a small fraction.
+    CREATE INDEX events_stale ON events(stale);
+    """,
+)
+
+
+def configure(db: sqlite3.Connection) -> None:
+    """Connection settings: WAL so readers never block the writer; NORMAL sync is safe in WAL."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=5000")
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to ``SCHEMA_VERSION``; refuse databases written by a newer Rallypoint."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise StorageError(
+            f"event database schema version {version} is newer than this Rallypoint supports "
+            f"({SCHEMA_VERSION}); upgrade Rallypoint"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        script = _MIGRATIONS[target - 1]
+        # executescript commits first; wrap the migration and the version bump in one transaction.
+        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")

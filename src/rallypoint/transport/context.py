@@ -1,0 +1,61 @@
+"""What every transport needs from the node, passed explicitly (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rallypoint.clock import Clock
+from rallypoint.protocol.limits import Limits
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.sessions import SessionHub
+
+
+class ClosableSession(Protocol):
+    id: str
+    last_rx: float
+
+    def close(self, reason: str, *, abort: bool = False) -> None: ...
+
+    def flush_and_close(self) -> None: ...
+
+    def statistics(self) -> dict[str, int]: ...
+
+
+class SessionSet:
+    """The open streaming sessions of this node (for limits, idle sweeps, shutdown and metrics)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, ClosableSession] = {}
+
+    def add(self, session: ClosableSession) -> None:
+        self._sessions[session.id] = session
+
+    def discard(self, session: ClosableSession) -> bool:
+        return self._sessions.pop(session.id, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __iter__(self) -> Iterator[ClosableSession]:
+        return iter(list(self._sessions.values()))
+
+
+@dataclass
+class TransportContext:
+    """Shared, explicitly passed dependencies of the stream and datagram transports."""
+
+    ingest: Ingest
+    hub: SessionHub
+    metrics: ServerMetrics
+    clock: Clock
+    limits: Limits
+    principal_of: Callable[[bytes | None], str | None]
+    node_id: str = "rallypoint"
+    offer_protobuf: bool = True
+    outbox_max_items: int = 10_000
+    slow_receiver_timeout_s: float = 30.0
+    max_connections: int = 10_000
+    sessions: SessionSet = field(default_factory=SessionSet)

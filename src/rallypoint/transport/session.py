@@ -1,0 +1,203 @@
+"""One streaming client: a sans-IO ``CotConnection`` driven by an asyncio ``Protocol`` plus an outbox.
+
+Deliveries are written straight to the socket while it keeps up (no task switch, no copy: the
+same encoded bytes go to every receiver); when the kernel buffer fills, asyncio pauses us and
+envelopes wait in the bounded, coalescing outbox until it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+from rallypoint.delivery.outbox import Outbox
+from rallypoint.errors import RemoteProtocolError
+from rallypoint.protocol.connection import (
+    NEED_DATA,
+    ConnectionClosed,
+    CotConnection,
+    EventReceived,
+    EventRejected,
+    PingReceived,
+    UpgradeRequested,
+)
+from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+
+if TYPE_CHECKING:
+    from rallypoint.transport.context import TransportContext
+
+log = logging.getLogger(__name__)
+
+_ANON = frozenset({ANON_GROUP})
+
+
+class StreamSession(asyncio.Protocol):
+    """A connected TAK client over TCP or TLS (TLS is a parameter of the listener, not a subclass)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, ctx: TransportContext, *, transport_name: str) -> None:
+        self._ctx = ctx
+        self.transport_name = transport_name
+        self.id = f"{transport_name}-{next(self._ids)}"
+        self.read_groups: frozenset[str] = _ANON
+        self.write_groups: frozenset[str] = _ANON
+        self.principal: str | None = None
+        self.peer: str = "?"
+        self._transport: asyncio.Transport | None = None
+        self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
+        self._outbox = Outbox(ctx.outbox_max_items)
+        self._paused = False
+        self._full_since: float | None = None
+        self._closed = False
+        self.last_rx = ctx.clock.monotonic()
+        self.origin = Origin(session_id=self.id)
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.principal = self._ctx.principal_of(ssl_object.getpeercert(binary_form=True))
+        self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
+        ctx = self._ctx
+        if len(ctx.sessions) >= ctx.max_connections:
+            ctx.metrics.sessions_closed.labels("max_connections").inc()
+            transport.abort()
+            self._closed = True
+            return
+        ctx.metrics.connections.labels(self.transport_name).inc()
+        ctx.metrics.connections_total.labels(self.transport_name).inc()
+        ctx.sessions.add(self)
+        now = ctx.clock.now_ms()
+        announce = self._conn.announce(now, ctx.node_id)
+        if announce:
+            transport.write(announce)
+        for envelope in ctx.hub.joined(self):
+            self.offer(envelope)
+        log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
+
+    def data_received(self, data: bytes) -> None:
+        ctx = self._ctx
+        self.last_rx = ctx.clock.monotonic()
+        conn = self._conn
+        conn.receive_data(data)
+        while True:
+            try:
+                ev = conn.next_event()
+            except RemoteProtocolError as exc:
+                self._rejected(exc.reason, exc.detail)
+                if exc.fatal:
+                    self.close("protocol_error")
+                    return
+                continue
+            if ev is NEED_DATA:
+                return
+            if isinstance(ev, EventReceived):
+                ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
+            elif isinstance(ev, PingReceived):
+                self._write(conn.pong(ctx.clock.now_ms()))
+            elif isinstance(ev, UpgradeRequested):
+                self._write(conn.respond_upgrade(True, ctx.clock.now_ms()))
+                ctx.metrics.protocol_upgrades.inc()
+                log.info("protocol upgraded", extra={"session": self.id, "version": ev.version})
+            elif isinstance(ev, EventRejected):
+                self._rejected(ev.reason, ev.detail)
+            elif isinstance(ev, ConnectionClosed):
+                return
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._closed and self._transport is None:
+            return
+        self._closed = True
+        self._outbox.clear()
+        ctx = self._ctx
+        if ctx.sessions.discard(self):
+            ctx.metrics.connections.labels(self.transport_name).dec()
+            ctx.hub.left(self)
+            log.info("client disconnected", extra={"session": self.id, "peer": self.peer})
+        self._transport = None
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._drain()
+
+    # --- Subscriber --------------------------------------------------------------------------
+    def offer(self, envelope: Envelope) -> None:
+        """Send now if the socket keeps up, else queue (coalescing positions)."""
+        if self._closed:
+            return
+        if self._paused or self._outbox:
+            self._outbox.put(envelope)
+            self._check_slow()
+            return
+        transport = self._transport
+        if transport is not None:
+            transport.write(envelope.wire(self._conn.wire))
+
+    # --- internals ---------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(data)
+
+    def _drain(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        outbox = self._outbox
+        now = self._ctx.clock.now_ms()
+        wire = self._conn.wire
+        while not self._paused and outbox:
+            envelope = outbox.pop(now)
+            if envelope is None:
+                break
+            transport.write(envelope.wire(wire))
+        if len(outbox) < outbox.max_items:
+            self._full_since = None
+
+    def _check_slow(self) -> None:
+        if len(self._outbox) < self._outbox.max_items:
+            return
+        now = self._ctx.clock.monotonic()
+        if self._full_since is None:
+            self._full_since = now
+        elif now - self._full_since > self._ctx.slow_receiver_timeout_s:
+            log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
+            self.close("slow_receiver", abort=True)
+
+    def _rejected(self, reason: str, detail: str) -> None:
+        self._ctx.metrics.rejected.labels(reason, self.transport_name).inc()
+        log.warning(
+            "input rejected", extra={"session": self.id, "peer": self.peer, "reason": reason, "detail": detail}
+        )
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """Close this session (other sessions are unaffected)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        self._ctx.metrics.sessions_closed.labels(reason).inc()
+        if abort:
+            transport.abort()
+        else:
+            transport.close()
+
+    def flush_and_close(self) -> None:
+        """Write what is queued (if the socket takes it) and close: used on shutdown."""
+        self._drain()
+        self.close("shutdown")
+
+    def statistics(self) -> dict[str, int]:
+        stats = self._outbox.statistics()
+        return {"queued": stats.queued, "dropped": stats.dropped_overflow + stats.dropped_stale}

@@ -1,0 +1,43 @@
+"""Stream listeners: plain TCP and TLS share one implementation; TLS is just an ``SSLContext``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from rallypoint.transport.context import TransportContext
+from rallypoint.transport.session import StreamSession
+
+log = logging.getLogger(__name__)
+
+
+async def start_stream_listener(
+    ctx: TransportContext,
+    *,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    name: str,
+    handshake_timeout_s: float = 10.0,
+) -> asyncio.Server:
+    """Listen for TAK streaming clients; returns the started server (port 0 picks a free port)."""
+    loop = asyncio.get_running_loop()
+    kwargs: dict[str, object] = {}
+    if ssl_context is not None:
+        kwargs["ssl_handshake_timeout"] = handshake_timeout_s
+    server = await loop.create_server(
+        lambda: StreamSession(ctx, transport_name=name),
+        host=host,
+        port=port,
+        ssl=ssl_context,
+        reuse_address=True,
+        backlog=4096,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return server
+
+
+def bound_port(server: asyncio.Server) -> int:
+    """The port a started server actually listens on."""
+    return int(server.sockets[0].getsockname()[1])

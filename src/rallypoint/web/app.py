@@ -1,0 +1,32 @@
+"""Starlette application factory for the operational endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from rallypoint.services.metrics import ServerMetrics
+
+
+def create_app(*, metrics: ServerMetrics, health: Callable[[], dict[str, Any]]) -> Starlette:
+    """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503."""
+
+    async def health_endpoint(request: Request) -> Response:
+        doc = health()
+        return JSONResponse(doc, status_code=200 if doc.get("ready") else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/api/health", health_endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )

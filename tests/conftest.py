@@ -1,0 +1,52 @@
+"""Shared fixtures: real server processes on ephemeral loopback ports, and CoT clients."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerProcess
+
+SAMPLES = Path(__file__).parent / "data" / "samples"
+
+
+@pytest.fixture(scope="session")
+def ca_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA created once per test run and copied into each server's data dir (key generation is slow)."""
+    from rallypoint.clock import SystemClock
+    from rallypoint.security.ca import CertificateAuthority
+
+    root = tmp_path_factory.mktemp("ca-template")
+    CertificateAuthority.load_or_create(root / "ca", clock=SystemClock())
+    return root / "ca"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, ca_template: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    shutil.copytree(ca_template, d / "ca")
+    return d
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[ServerProcess]:
+    """A fresh real server with plain TCP, TLS, UDP and HTTP on ephemeral ports."""
+    proc = ServerProcess(data_dir)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[object]]:
+    """Collects clients opened in a test and closes them at the end."""
+    opened: list[object] = []
+    yield opened
+    for client in opened:
+        await client.close()  # type: ignore[attr-defined]
