@@ -19,11 +19,10 @@ class Relay(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop: not a Transport subclass
         self.peers.add(self)
         if self.stalled:
-            transport.pause_reading()
+            transport.pause_reading()  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         for peer in self.peers:

@@ -50,3 +50,14 @@ async def clients() -> AsyncIterator[list[object]]:
     yield opened
     for client in opened:
         await client.close()  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Attach the server's last log lines to a failing test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        proc = item.funcargs.get("server") if hasattr(item, "funcargs") else None
+        if isinstance(proc, ServerProcess):
+            report.sections.append(("server log", proc.tail(40)))

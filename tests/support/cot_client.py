@@ -83,10 +83,14 @@ class CotClient:
 
     @classmethod
     async def connect(cls, port: int, *, ssl_context: ssl.SSLContext | None = None,
-                      host: str = "127.0.0.1") -> CotClient:
+                      host: str = "127.0.0.1", wait_registered: bool = True) -> CotClient:
         client = cls()
         client._reader, client._writer = await asyncio.open_connection(host, port, ssl=ssl_context)
         client._task = asyncio.create_task(client._read())
+        if wait_registered:
+            # The server sends its protocol offer once the session is registered: from then on,
+            # everything routed reaches this client.
+            await client.wait_for(lambda e: e.type == "t-x-takp-v", timeout=10)
         return client
 
     async def _read(self) -> None:

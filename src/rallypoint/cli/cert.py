@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rallypoint.clock import SystemClock
@@ -28,9 +29,16 @@ def _cert_group() -> None:
 def _ca_group() -> None:
     """Create and inspect the built-in certificate authority."""
 
+
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Server data directory; the CA lives in DATA_DIR/ca.")
 ]
+
+
+def _console(*, stderr: bool = False) -> Console:
+    # Fingerprints contain ":AB:"-style runs that rich would turn into emoji; paths and fingerprints
+    # must also stay on one line so they can be copied.
+    return Console(stderr=stderr, emoji=False, highlight=False, soft_wrap=True)
 
 
 def _load_ca(data_dir: Path, server_names: list[str] | None = None) -> CertificateAuthority:
@@ -41,7 +49,7 @@ def _load_ca(data_dir: Path, server_names: list[str] | None = None) -> Certifica
             )
         return CertificateAuthority.load_or_create(data_dir / "ca", clock=SystemClock())
     except (ConfigError, OSError) as exc:
-        Console(stderr=True).print(f"[red]cannot open the certificate authority:[/red] {exc}")
+        _console(stderr=True).print(f"[red]cannot open the certificate authority:[/red] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
 
 
@@ -58,18 +66,19 @@ def issue(
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Validity in days.")] = 365,
 ) -> None:
     """Issue a client certificate and write it as PEM and PKCS#12 (with the CA truststore)."""
-    console = Console()
+    console = _console()
     ca = _load_ca(data_dir)
     try:
         issued = ca.issue_client(name, days=days)
     except CertificateRequestError as exc:
-        Console(stderr=True).print(f"[red]refused:[/red] {exc.detail}")
+        _console(stderr=True).print(f"[red]refused:[/red] {escape(exc.detail)}")
         raise typer.Exit(code=1) from exc
     paths = ca.write_client_bundle(issued, out if out is not None else data_dir / "clients" / name, password)
     table = Table(title=f"Client certificate for {name}", show_header=False)
     table.add_row("serial", f"{issued.serial:032x}")
-    for path in paths:
-        table.add_row(path.suffix.lstrip(".") or "file", str(path))
+    labels = ("certificate", "private key", "PKCS#12 keystore", "CA certificate", "CA truststore")
+    for label, path in zip(labels, paths, strict=True):
+        table.add_row(label, escape(str(path)))
     console.print(table)
     console.print(
         f"Import [bold]{name}.p12[/bold] as the client certificate and [bold]truststore.p12[/bold] as the "
@@ -87,7 +96,7 @@ def init(
 ) -> None:
     """Create the CA and server certificate if missing, then print the CA's SHA-256 fingerprint."""
     ca = _load_ca(data_dir, server_name)
-    console = Console()
-    console.print(f"CA certificate: {ca.ca_path}")
-    console.print(f"server certificate: {ca.server_cert_path}")
+    console = _console()
+    console.print(f"CA certificate: {escape(str(ca.ca_path))}")
+    console.print(f"server certificate: {escape(str(ca.server_cert_path))}")
     console.print(f"SHA-256 fingerprint: [bold]{ca.fingerprint}[/bold]")

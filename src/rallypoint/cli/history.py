@@ -181,7 +181,8 @@ def _render(events: list[StoredEvent], fmt: str) -> bytes:
 def _table(events: list[StoredEvent]) -> Table:
     table = Table(title=f"{len(events)} events")
     for column in ("time (UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender"):
-        table.add_column(column, no_wrap=column in ("time (UTC)", "type"))
+        # Fold rather than truncate: a cut-off uid is useless for a follow-up --uid query.
+        table.add_column(column, overflow="fold")
     for ev in events:
         table.add_row(
             iso_ms(ev.time),

@@ -68,9 +68,10 @@ def serve(
         runner = asyncio.run
     try:
         runner(main())
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    except* ConfigError as group:
+        for exc in group.exceptions:
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def main() -> None:

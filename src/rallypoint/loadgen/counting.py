@@ -26,6 +26,12 @@ class XmlCounter:
         """Return how many events ``data`` completes."""
         n = data.count(XML_END)
         carry = self._carry
+        if data.endswith(XML_END):
+            # The common case: reads end where a sender's write ended, on a terminator.
+            if carry:
+                n += (carry + data[:_CARRY]).count(XML_END)
+                self._carry = b""
+            return n
         if carry:
             # carry and data[:7] are each shorter than the terminator, so any match here
             # straddles the boundary and was not counted by either side alone.
@@ -102,18 +108,10 @@ class ProtoFrameCounter:
         return frames
 
 
-def extract_stamps(data: bytes, limit: int) -> list[int]:
-    """Up to ``limit`` send stamps (ns) found in ``data``; stamps cut by the read end are skipped."""
-    out: list[int] = []
-    pos = data.find(STAMP_MARK)
-    end = len(data)
-    while pos >= 0 and len(out) < limit:
-        start = pos + len(STAMP_MARK)
-        if start + STAMP_DIGITS > end:
-            break
-        digits = data[start : start + STAMP_DIGITS]
-        if digits.isdigit():
-            out.append(int(digits))
-        pos = data.find(STAMP_MARK, start + STAMP_DIGITS)
-    return out
-
+def read_stamp(data: bytes, pos: int) -> int | None:
+    """The send stamp (ns) whose marker starts at ``pos``; None if the read cut it short."""
+    start = pos + len(STAMP_MARK)
+    digits = data[start : start + STAMP_DIGITS]
+    if len(digits) == STAMP_DIGITS and digits.isdigit():
+        return int(digits)
+    return None

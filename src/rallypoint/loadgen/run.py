@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_INTERVAL_S = 0.5
 START_LEAD_S = 0.3
 PHASE_SLACK_S = 15.0
+WARMUP_ROUND_S = 3.0
 
 
 class BenchError(Exception):
@@ -126,8 +127,7 @@ def run_bench(spec: BenchSpec) -> BenchReport:
             raise BenchError(
                 f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded"
             )
-        coord.broadcast("warmup", {"expect_each": connected - 1})
-        warm = coord.gather("warm", spec.warmup + PHASE_SLACK_S)
+        missing = _warm_up(coord, spec, connected)
         start_at = time.time() + START_LEAD_S
         end_at = start_at + spec.duration
         coord.start_sampling()
@@ -139,7 +139,21 @@ def run_bench(spec: BenchSpec) -> BenchReport:
         aborted = False
     finally:
         coord.stop(aborted)
-    return _report(spec, connected, failed, sum(m["missing"] for m in warm), total_sent, done, sampler)
+    return _report(spec, connected, failed, missing, total_sent, done, sampler)
+
+
+def _warm_up(coord: _Coordinator, spec: BenchSpec, connected: int) -> int:
+    """Warm-up rounds until one delivers every SA or the budget is spent; returns SAs missing."""
+    budget_end = time.monotonic() + spec.warmup
+    while True:
+        remaining = budget_end - time.monotonic()
+        timeout = max(0.1, min(WARMUP_ROUND_S, remaining))
+        coord.broadcast("warmup", {"expect_each": connected - 1, "timeout": timeout})
+        missing = sum(int(m["missing"]) for m in coord.gather("warm", timeout + PHASE_SLACK_S))
+        if missing == 0 or time.monotonic() >= budget_end:
+            if missing:
+                logger.warning("warm-up incomplete: %d SAs missing", missing)
+            return missing
 
 
 def _report(

@@ -3,7 +3,9 @@
 Phases (coordinator message -> worker reply), all over one multiprocessing pipe:
 
 1. (start)                      -> ("connected", {"ok", "failed"})
-2. ("warmup", {"expect_each"})  -> ("warm", {"missing"})   every connection sends one plain SA
+2. ("warmup", {"expect_each", "timeout"}) -> ("warm", {"missing"})   every connection sends one
+   plain SA; repeated while SAs go missing (a server may not have registered a connection
+   yet when the first round arrives), within the --warmup budget
 3. ("run", {"start_at", "end_at"}) -> ("sent", {"sent"})    counters reset, stamped sends
 4. ("drain", {"total_sent"})    -> ("done", {...})          wait for the expected arrivals
 """
@@ -64,14 +66,14 @@ class _Worker:
         self.tally = Tally(LatencySampler())
         self.conns: list[BenchConnection] = []
 
-    async def _recv(self, expected: str) -> dict[str, Any]:
+    async def _recv(self, *expected: str) -> tuple[str, dict[str, Any]]:
         loop = asyncio.get_running_loop()
         kind, payload = await loop.run_in_executor(None, self.chan.recv)
         if kind == "abort":
             raise _Aborted
-        if kind != expected:
-            raise RuntimeError(f"coordinator sent {kind!r}, expected {expected!r}")
-        return dict(payload)
+        if kind not in expected:
+            raise RuntimeError(f"coordinator sent {kind!r}, expected one of {expected!r}")
+        return kind, dict(payload)
 
     def _is_sender(self, conn: BenchConnection) -> bool:
         return self.spec.mode == "fanout" or conn.ident.index == 0
@@ -82,9 +84,12 @@ class _Worker:
     async def run(self) -> None:
         try:
             await self._connect()
-            await self._warmup(await self._recv("warmup"))
-            await self._measure(await self._recv("run"))
-            await self._drain(await self._recv("drain"))
+            kind, msg = await self._recv("warmup", "run")
+            while kind == "warmup":
+                await self._warmup(msg)
+                kind, msg = await self._recv("warmup", "run")
+            await self._measure(msg)
+            await self._drain((await self._recv("drain"))[1])
         except _Aborted:
             logger.debug("coordinator aborted the run")
         finally:
@@ -117,12 +122,14 @@ class _Worker:
         self.chan.send(("connected", {"ok": len(self.conns), "failed": failed}))
 
     async def _warmup(self, msg: dict[str, Any]) -> None:
+        """One warm-up round: everyone sends a plain SA, then wait for everyone else's."""
         now_ms = time.time_ns() // 1_000_000
+        self.tally.reset()
         self.tally.aim(len(self.conns) * int(msg["expect_each"]))
         for conn in self.conns:
             conn.write(self.templates.warmup_event(conn.ident, now_ms))
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.spec.warmup):
+            async with asyncio.timeout(float(msg["timeout"])):
                 await self.tally.reached.wait()
         missing = max(0, self.tally.target - self.tally.delivered)
         self.chan.send(("warm", {"missing": missing}))

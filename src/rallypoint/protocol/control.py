@@ -40,7 +40,9 @@ def announcement(now_ms: int, server_uid: str) -> CotEvent:
 def response(uid: str, accept: bool, now_ms: int) -> CotEvent:
     """``t-x-takp-r``: the answer to a client's ``t-x-takp-q`` (``uid`` is the request's)."""
     status = "true" if accept else "false"
-    return _control(PROTOCOL_RESPONSE, uid, now_ms, f'<TakControl><TakResponse status="{status}"/></TakControl>'.encode())
+    return _control(
+        PROTOCOL_RESPONSE, uid, now_ms, f'<TakControl><TakResponse status="{status}"/></TakControl>'.encode()
+    )
 
 
 def pong(now_ms: int) -> CotEvent:
@@ -65,10 +67,10 @@ def requested_version(event: CotEvent, limits: Limits) -> int | None:
     except RemoteProtocolError:
         return None
     request = detail.find("TakControl/TakRequest")
-    text = request.get("version") if request is not None else None
-    if text is None or not text.strip().isdigit():
+    text = (request.get("version") or "").strip() if request is not None else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
         return None
-    return int(text.strip())
+    return int(text)
 
 
 def _control(cot_type: str, uid: str, now_ms: int, detail: bytes) -> CotEvent:

@@ -15,6 +15,8 @@ _START = b"<event"
 _END = b"</event>"
 # Bytes that may follow "<event" in a real start tag (anything else, e.g. "<events", is not one).
 _AFTER_START = frozenset(b" \t\r\n>/")
+# Bytes kept at the end of the buffer while searching, so a tag split across reads is found.
+_TAIL = max(len(_START), len(_END) - 1)
 _MAGIC = 0xBF
 _MAX_VARINT = 10
 
@@ -65,13 +67,8 @@ class XmlStreamFramer(_Buffer):
         buf = self._buf
         limit = self._limits.max_event_bytes
         while True:
-            if self._discarding:
-                end = buf.find(_END)
-                if end < 0:
-                    self._drop(len(buf) - (len(_END) - 1))
-                    return None
-                self._drop(end + len(_END))
-                self._discarding = False
+            if self._discarding and not self._skip_oversized():
+                return None
             if self._scan == 0:
                 start = self._find_start()
                 if start < 0:
@@ -88,37 +85,65 @@ class XmlStreamFramer(_Buffer):
             size = end + len(_END)
             self._scan = 0
             if size > limit:
-                self._drop(size)
+                # Same resync rule as while discarding: a later start tag ends the oversized event.
+                restart = self._next_start_tag(len(_START), end)
+                self._drop(restart if restart >= 0 else size)
                 self.discarded_frames += 1
                 raise LimitExceeded("event", limit=limit, got=size)
             frame = bytes(buf[:size])
             del buf[:size]
             return frame
 
+    def _skip_oversized(self) -> bool:
+        """Drop the rest of an oversized event; True once past it.
+
+        It ends at its "</event>", or at the next "<event" start tag if that comes first (an
+        unterminated or self-closing giant must not swallow the following good event).
+        """
+        buf = self._buf
+        end = buf.find(_END)
+        start = self._next_start_tag(0, end if end >= 0 else len(buf))
+        if start >= 0:
+            self._drop(start)
+        elif end >= 0:
+            self._drop(end + len(_END))
+        else:
+            self._drop(len(buf) - _TAIL)
+            return False
+        self._discarding = False
+        return True
+
+    def _next_start_tag(self, pos: int, stop: int) -> int:
+        """Index of the first complete "<event" start tag in ``buf[pos:stop]``, or -1."""
+        buf = self._buf
+        while True:
+            start = buf.find(_START, pos, stop)
+            after = start + len(_START)
+            if start < 0 or after >= len(buf):
+                return -1
+            if buf[after] in _AFTER_START:
+                return start
+            pos = after
+
     def _find_start(self) -> int:
         """Move the buffer to the next "<event" start tag; -1 (keeping a possible partial tag) if none."""
         buf = self._buf
-        pos = 0
-        while True:
-            start = buf.find(_START, pos)
-            if start < 0:
-                partial = buf.rfind(b"<", max(0, len(buf) - len(_START)))
-                self._drop(partial if partial >= 0 else len(buf))
-                return -1
-            after = start + len(_START)
-            if after >= len(buf):
-                self._drop(start)  # cannot tell "<event " from "<events" yet
-                return -1
-            if buf[after] in _AFTER_START:
-                self._drop(start)
-                return 0
-            pos = after
+        start = self._next_start_tag(0, len(buf))
+        if start >= 0:
+            self._drop(start)
+            return 0
+        # Keep a tail that may be the beginning of a start tag split across reads.
+        partial = buf.rfind(b"<", max(0, len(buf) - len(_START)))
+        self._drop(partial if partial >= 0 else len(buf))
+        return -1
 
     def _begin_discard(self) -> None:
         self.discarded_frames += 1
         self._discarding = True
         self._scan = 0
-        self._drop(len(self._buf) - (len(_END) - 1))
+        # Drop the oversized start tag itself so the resync search cannot find it again.
+        self._drop(len(_START))
+        self._skip_oversized()
 
     def _drop(self, count: int) -> None:
         if count > 0:

@@ -138,7 +138,9 @@ def _decode_detail(detail: detail_pb2.Detail, limits: Limits) -> etree._Element:
     present = {child.tag for child in element}
     typed: list[tuple[str, list[tuple[str, str]]]] = []
     if detail.HasField("contact") and "contact" not in present:
-        typed.append(("contact", [("callsign", detail.contact.callsign), ("endpoint", detail.contact.endpoint)]))
+        typed.append(
+            ("contact", [("callsign", detail.contact.callsign), ("endpoint", detail.contact.endpoint)])
+        )
     if detail.HasField("group") and "__group" not in present:
         typed.append(("__group", [("name", detail.group.name), ("role", detail.group.role)]))
     if detail.HasField("precisionLocation") and "precisionlocation" not in present:
@@ -149,7 +151,10 @@ def _decode_detail(detail: detail_pb2.Detail, limits: Limits) -> etree._Element:
     if detail.HasField("takv") and "takv" not in present:
         tv = detail.takv
         typed.append(
-            ("takv", [("device", tv.device), ("platform", tv.platform), ("os", tv.os), ("version", tv.version)])
+            (
+                "takv",
+                [("device", tv.device), ("platform", tv.platform), ("os", tv.os), ("version", tv.version)],
+            )
         )
     if detail.HasField("track") and "track" not in present:
         typed.append(("track", [("speed", repr(detail.track.speed)), ("course", repr(detail.track.course))]))

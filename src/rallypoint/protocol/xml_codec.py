@@ -35,9 +35,9 @@ def parse_event(data: bytes, limits: Limits) -> CotEvent:
     element's bytes exactly as received. Raises ``RemoteProtocolError`` (``LimitExceeded`` for size).
     """
     body = strip_declaration(data)
+    reject_markup_declarations(body)
     if not body.startswith(b"<event"):
         raise RemoteProtocolError("not_event", repr(body[:16]))
-    reject_markup_declarations(body)
     root = parse_document(body, limits)
     if root.tag != "event":
         raise RemoteProtocolError("not_event", str(root.tag)[:32])
@@ -117,7 +117,7 @@ def encode_event(event: CotEvent) -> bytes:
 def make_event(
     *,
     uid: str,
-    type: str,  # noqa: A002 - mirrors the CoT attribute name
+    type: str,
     how: str,
     time: int,
     start: int,

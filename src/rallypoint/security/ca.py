@@ -378,7 +378,9 @@ class CertificateAuthority:
             case rsa.RSAPublicKey():
                 pass
             case ec.EllipticCurvePublicKey() if public_key.curve.name not in ALLOWED_EC_CURVES:
-                raise CertificateRequestError("unsupported_key", f"EC curve {public_key.curve.name} not accepted")
+                raise CertificateRequestError(
+                    "unsupported_key", f"EC curve {public_key.curve.name} not accepted"
+                )
             case ec.EllipticCurvePublicKey():
                 pass
             case _:
@@ -504,3 +506,14 @@ class CertificateAuthority:
         _write_file(paths["ca"], self.ca_pem, 0o644)
         _write_file(paths["trust"], self.truststore_p12(password), 0o644)
         return list(paths.values())
+
+
+def write_client_bundle(
+    issued: IssuedCertificate,
+    out_dir: Path,
+    password: str = DEFAULT_P12_PASSWORD,
+    *,
+    ca: CertificateAuthority,
+) -> list[Path]:
+    """Function form of :meth:`CertificateAuthority.write_client_bundle`."""
+    return ca.write_client_bundle(issued, out_dir, password)

@@ -57,7 +57,7 @@ class Ingest:
         event = envelope.event
         self._events_in[type_class(event.type)].inc()
         if event.type == DELETE and event.detail.link_uid is not None and self._writer is not None:
-            self._writer.delete_uid(event.detail.link_uid)
+            self._writer.submit_delete(event.detail.link_uid)
         self._presence.observe(envelope)
         self._emergencies.observe(envelope)
         audience = self._router.route(envelope)

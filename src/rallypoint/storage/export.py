@@ -1,8 +1,10 @@
 """Export stored events to files other tools read. Pure functions: events in, bytes or dicts out.
 
-* CoT XML: an XML declaration, then one ``<event>`` per line, exactly as forwarded. This is the
-  shape of a CoT stream (what TAK clients and servers write on a socket and what CoT replay tools
-  read), not a single XML document: there is no wrapping root element.
+* CoT XML: an XML declaration, then each ``<event>`` exactly as forwarded, each starting on a new
+  line (one line per event unless the sender's own XML contained line breaks, which are kept).
+  This is the shape of a CoT stream (what TAK clients and servers write on a socket and what CoT
+  replay tools read), not a single XML document: there is no wrapping root element, so read it
+  with a stream framer that splits on ``</event>``.
 * GeoJSON (RFC 7946): a FeatureCollection of Points; times as ISO-8601 UTC strings.
 * KML 2.2: one Placemark per event with a TimeStamp, for Google Earth and similar viewers.
 """
@@ -33,7 +35,7 @@ def iso_ms(ms: int) -> str:
 
 
 def to_cot_xml(events: Iterable[StoredEvent]) -> bytes:
-    """A CoT stream: declaration line, then each event's XML on its own line."""
+    """A CoT stream: a declaration line, then each event's XML starting on its own line."""
     parts = [XML_DECLARATION]
     for ev in events:
         parts.append(_DECLARATION.sub(b"", ev.xml).strip())

@@ -57,8 +57,8 @@ class StreamSession(asyncio.Protocol):
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses; they implement the same interface.
+        self._transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         ssl_object = transport.get_extra_info("ssl_object")
@@ -68,18 +68,19 @@ class StreamSession(asyncio.Protocol):
         ctx = self._ctx
         if len(ctx.sessions) >= ctx.max_connections:
             ctx.metrics.sessions_closed.labels("max_connections").inc()
-            transport.abort()
+            self._transport = None
             self._closed = True
+            transport.abort()  # type: ignore[attr-defined]
             return
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
         ctx.sessions.add(self)
-        now = ctx.clock.now_ms()
-        announce = self._conn.announce(now, ctx.node_id)
-        if announce:
-            transport.write(announce)
         for envelope in ctx.hub.joined(self):
             self.offer(envelope)
+        # Like TAK Server: the latest picture first, then the protocol offer.
+        announce = self._conn.announce(ctx.clock.now_ms(), ctx.node_id)
+        if announce:
+            self._write(announce)
         log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
 
     def data_received(self, data: bytes) -> None:

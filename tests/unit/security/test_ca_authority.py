@@ -14,7 +14,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rallypoint.clock import ManualClock, ms_to_datetime
 from rallypoint.errors import AuthError, ConfigError
-from rallypoint.security.ca import CertificateAuthority, CertificateRequestError, fingerprint_sha256
+from rallypoint.security.ca import (
+    CertificateAuthority,
+    CertificateRequestError,
+    fingerprint_sha256,
+    write_client_bundle,
+)
 
 NOW_MS = 1_750_000_000_000
 
@@ -179,3 +184,9 @@ def test_client_bundle_files_and_permissions(ca: CertificateAuthority, tmp_path:
     assert names["carol.key"].read_bytes() == issued.private_key_pem
     assert names["ca.pem"].read_bytes() == ca.ca_pem
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_function_form_of_write_client_bundle(ca: CertificateAuthority, tmp_path: Path) -> None:
+    paths = write_client_bundle(ca.issue_client("gina"), tmp_path, "atakatak", ca=ca)
+    assert {p.name for p in paths} == {"gina.pem", "gina.key", "gina.p12", "ca.pem", "truststore.p12"}
+    assert all(p.exists() for p in paths)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,9 +28,9 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 def _csr(
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
-    attributes: list[x509.NameAttribute],
+    attributes: list[x509.NameAttribute[str]],
     *,
-    extensions: list[x509.ExtensionType] = (),  # type: ignore[assignment]
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.CertificateSigningRequest:
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
     for ext in extensions:
@@ -37,7 +39,7 @@ def _csr(
     return builder.sign(key, algorithm)
 
 
-def _cn(value: str) -> x509.NameAttribute:
+def _cn(value: str) -> x509.NameAttribute[str]:
     return x509.NameAttribute(NameOID.COMMON_NAME, value)
 
 
@@ -53,7 +55,9 @@ def _refusal(ca: CertificateAuthority, data: bytes, expected_cn: str = "alice") 
     return info.value
 
 
-def test_rsa_csr_is_signed_with_configured_subject(ca: CertificateAuthority, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_rsa_csr_is_signed_with_configured_subject(
+    ca: CertificateAuthority, rsa_key: rsa.RSAPrivateKey
+) -> None:
     csr = _csr(
         rsa_key,
         [
@@ -130,7 +134,9 @@ def test_tampered_signature_is_refused(ca: CertificateAuthority, rsa_key: rsa.RS
     assert _refusal(ca, bytes(der)).reason == "bad_signature"
 
 
-@pytest.mark.parametrize("data", [b"", b"not a csr", b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n", b"\x30\x82\xff"])
+@pytest.mark.parametrize(
+    "data", [b"", b"not a csr", b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n", b"\x30\x82\xff"]
+)
 def test_garbage_is_refused(ca: CertificateAuthority, data: bytes) -> None:
     assert _refusal(ca, data).reason == "malformed"
 

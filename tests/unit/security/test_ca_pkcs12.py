@@ -135,7 +135,9 @@ def test_truststore_p12_uses_sha1_mac_and_holds_only_the_ca(ca: CertificateAutho
     assert [c.certificate for c in loaded.additional_certs] == [ca.ca_certificate]
 
 
-def test_client_p12_loads_with_the_default_password(ca: CertificateAuthority, issued: IssuedCertificate) -> None:
+def test_client_p12_loads_with_the_default_password(
+    ca: CertificateAuthority, issued: IssuedCertificate
+) -> None:
     loaded = pkcs12.load_pkcs12(ca.pkcs12_bytes(issued), b"atakatak")
     assert loaded.cert is not None and loaded.key is not None
     assert loaded.cert.certificate == x509.load_pem_x509_certificate(issued.certificate_pem)
@@ -151,7 +153,9 @@ def test_client_p12_without_ca(ca: CertificateAuthority, issued: IssuedCertifica
     assert loaded.additional_certs == []
 
 
-def test_certificates_p12_holds_signed_cert_and_ca(ca: CertificateAuthority, issued: IssuedCertificate) -> None:
+def test_certificates_p12_holds_signed_cert_and_ca(
+    ca: CertificateAuthority, issued: IssuedCertificate
+) -> None:
     signed = x509.load_pem_x509_certificate(issued.certificate_pem)
     loaded = pkcs12.load_pkcs12(ca.certificates_p12([signed, ca.ca_certificate]), b"atakatak")
     assert [c.certificate for c in loaded.additional_certs] == [signed, ca.ca_certificate]

@@ -38,7 +38,9 @@ async def test_prunes_with_cutoff_from_the_clock_and_stops_on_event(ev: MakeEven
     stop = asyncio.Event()
 
     async with asyncio.TaskGroup() as tg:
-        task = tg.create_task(run_retention(store, retention_s=24 * 3600, clock=clock, interval_s=3600, stop=stop))
+        task = tg.create_task(
+            run_retention(store, retention_s=24 * 3600, clock=clock, interval_s=3600, stop=stop)
+        )
         await store.pruned.wait()
         stop.set()
 

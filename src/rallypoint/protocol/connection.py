@@ -1,0 +1,195 @@
+"""The sans-IO TAK stream connection (h11-style): bytes in, events out, bytes to send.
+
+Typical use by a transport::
+
+    conn.receive_data(chunk)            # b"" at EOF
+    while (ev := conn.next_event()) is not NEED_DATA:
+        match ev:
+            case EventReceived(event): ...
+            case PingReceived(): write(conn.pong(now_ms))
+            case UpgradeRequested(): write(conn.respond_upgrade(True, now_ms))
+            case EventRejected(reason, detail): count it
+            case ConnectionClosed(): break
+
+Negotiation (TAK protocol 1 over streams): the server may ``announce``; a client answers with
+``t-x-takp-q``, then waits. ``next_event`` reports ``UpgradeRequested`` and pauses (returns
+``NEED_DATA``) until ``respond_upgrade`` is called, because the bytes that follow the request may
+already be protobuf. ``respond_upgrade(True)`` returns the XML ``t-x-takp-r`` and switches both
+directions to 0xBF framing at once, re-reading anything buffered after the request.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+import msgspec
+
+from rallypoint.errors import LocalProtocolError, RemoteProtocolError
+from rallypoint.model.cot import CotEvent
+from rallypoint.protocol import control
+from rallypoint.protocol.framing import ProtoStreamFramer, XmlStreamFramer
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.proto_codec import decode_payload
+from rallypoint.protocol.wire import WireFormat, encode_for_wire
+from rallypoint.protocol.xml_codec import parse_event
+
+
+class NeedData(enum.Enum):
+    """Type of the :data:`NEED_DATA` sentinel (an enum member, so ``is`` checks narrow types)."""
+
+    NEED_DATA = "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+
+class EventReceived(msgspec.Struct, frozen=True):
+    """A valid event to hand to ingest."""
+
+    event: CotEvent
+
+
+class PingReceived(msgspec.Struct, frozen=True):
+    """A client ping (``t-x-c-t``); answer with :meth:`CotConnection.pong`."""
+
+    event: CotEvent
+
+
+class UpgradeRequested(msgspec.Struct, frozen=True):
+    """The client asked for TAK protocol ``version``; answer with :meth:`CotConnection.respond_upgrade`."""
+
+    version: int
+
+
+class EventRejected(msgspec.Struct, frozen=True):
+    """A bad frame or event was skipped; the session goes on. ``reason`` is a stable label."""
+
+    reason: str
+    detail: str
+
+
+class ConnectionClosed(msgspec.Struct, frozen=True):
+    """The peer closed its side (``receive_data(b"")``) and everything before it was delivered."""
+
+
+ConnectionEvent = EventReceived | PingReceived | UpgradeRequested | EventRejected | ConnectionClosed
+
+
+class CotConnection:
+    """One TAK client stream, without any I/O."""
+
+    def __init__(self, limits: Limits, *, offer_protobuf: bool = True) -> None:
+        self._limits = limits
+        self._offer_protobuf = offer_protobuf
+        self._wire = WireFormat.XML
+        self._xml: XmlStreamFramer | None = XmlStreamFramer(limits)
+        self._proto: ProtoStreamFramer | None = None
+        self._eof = False
+        self._pending_request: CotEvent | None = None
+
+    @property
+    def wire(self) -> WireFormat:
+        """The format both directions currently use."""
+        return self._wire
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the peer; ``b""`` means end of stream.
+
+        Raises ``LimitExceeded`` (fatal) when more than ``max_buffer_bytes`` pile up undrained.
+        """
+        if self._eof:
+            if data:
+                raise LocalProtocolError("receive_data after EOF")
+            return
+        if not data:
+            self._eof = True
+            return
+        self._framer().feed(data)
+
+    def next_event(self) -> ConnectionEvent | NeedData:
+        """The next thing that happened on the stream, or ``NEED_DATA``.
+
+        Per-frame problems come back as ``EventRejected``; only a fatal ``RemoteProtocolError``
+        (the stream cannot continue) is raised.
+        """
+        while True:
+            if self._pending_request is not None:
+                # Paused until respond_upgrade; a closed stream has nothing left to wait for.
+                return ConnectionClosed() if self._eof else NEED_DATA
+            framer = self._framer()
+            try:
+                frame = framer.next_frame()
+            except RemoteProtocolError as exc:
+                if exc.fatal:
+                    raise
+                return EventRejected(exc.reason, exc.detail)
+            if frame is None:
+                return ConnectionClosed() if self._eof else NEED_DATA
+            try:
+                if self._wire is WireFormat.XML:
+                    event = parse_event(frame, self._limits)
+                else:
+                    payload = decode_payload(frame, self._limits)
+                    if payload.event is None:
+                        continue  # TakControl alone: nothing to act on in a stream
+                    event = payload.event
+            except RemoteProtocolError as exc:
+                if exc.fatal:
+                    raise
+                return EventRejected(exc.reason, exc.detail)
+            return self._classify(event)
+
+    def announce(self, now_ms: int, server_uid: str) -> bytes:
+        """The ``t-x-takp-v`` offer (XML), or ``b""`` when protobuf is not offered."""
+        if not self._offer_protobuf:
+            return b""
+        if self._wire is not WireFormat.XML:
+            raise LocalProtocolError("announce after the upgrade")
+        return encode_for_wire(control.announcement(now_ms, server_uid), WireFormat.XML)
+
+    def respond_upgrade(self, accept: bool, now_ms: int) -> bytes:
+        """Answer the pending request with ``t-x-takp-r`` (XML); on accept, switch to protobuf now."""
+        request = self._pending_request
+        if request is None:
+            raise LocalProtocolError("respond_upgrade without a pending UpgradeRequested")
+        self._pending_request = None
+        out = encode_for_wire(control.response(request.uid, accept, now_ms), WireFormat.XML)
+        if accept:
+            assert self._xml is not None
+            rest = self._xml.take_remaining()
+            self._xml = None
+            self._proto = ProtoStreamFramer(self._limits, rest)
+            self._wire = WireFormat.PROTOBUF
+        return out
+
+    def pong(self, now_ms: int) -> bytes:
+        """The reply to a ping, in the current wire format."""
+        return encode_for_wire(control.pong(now_ms), self._wire)
+
+    def encode(self, event: CotEvent) -> bytes:
+        """``event`` as bytes for this stream."""
+        return encode_for_wire(event, self._wire)
+
+    def _framer(self) -> XmlStreamFramer | ProtoStreamFramer:
+        framer = self._xml if self._xml is not None else self._proto
+        assert framer is not None
+        return framer
+
+    def _classify(self, event: CotEvent) -> ConnectionEvent:
+        cot_type = event.type
+        if cot_type == control.PING:
+            return PingReceived(event)
+        if not cot_type.startswith(control.TAKP_PREFIX):
+            return EventReceived(event)
+        if cot_type != control.PROTOCOL_REQUEST:
+            return EventRejected("takp_unexpected", cot_type)
+        if self._wire is not WireFormat.XML:
+            return EventRejected("takp_unexpected", "request after the upgrade")
+        if not self._offer_protobuf:
+            return EventRejected("takp_unsupported", "protobuf is not offered")
+        version = control.requested_version(event, self._limits)
+        if version != control.SUPPORTED_VERSION:
+            return EventRejected("takp_unsupported", f"version {version}")
+        self._pending_request = event
+        return UpgradeRequested(version)
