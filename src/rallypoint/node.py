@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,7 @@ class Node:
                 "ssl_cert_reqs": ssl.CERT_REQUIRED,
             }
         config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, **kwargs)
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = _EmbeddedUvicorn(config)
         # The socket is already listening: connections wait in its backlog until serve() accepts.
         tg.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
         return server
@@ -191,7 +191,7 @@ class Node:
         for stored in await self.store.latest(now_ms=now, types_prefix=PERSISTENT_PREFIXES):
             try:
                 event = parse_event(stored.xml, limits)
-            except Exception:  # noqa: BLE001 - a bad stored row must not stop the server
+            except Exception:
                 log.exception("cannot reload stored event", extra={"uid": stored.uid})
                 continue
             groups = frozenset(g for g in (stored.group or "__ANON__").split(",") if g)
@@ -211,6 +211,14 @@ class Node:
                 for session in self.ctx.sessions:
                     if session.last_rx < cutoff:
                         session.close("idle_timeout")
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our TaskGroup: the node owns signals, so uvicorn must not install its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:

@@ -60,7 +60,8 @@ def chat(sender_uid: str, sender_cs: str, *, to_uid: str | None, to_cs: str | No
         dest = ""
     else:
         chat_el = (f'<__chat parent="RootContactGroup" groupOwner="false" chatroom="{to_cs}" id="{to_uid}" '
-                   f'senderCallsign="{sender_cs}"><chatgrp uid0="{sender_uid}" uid1="{to_uid}" id="{to_uid}"/></__chat>')
+                   f'senderCallsign="{sender_cs}">'
+                   f'<chatgrp uid0="{sender_uid}" uid1="{to_uid}" id="{to_uid}"/></__chat>')
         dest = f'<marti><dest callsign="{to_cs}"/></marti>' if marti else ""
     detail = (f'{chat_el}<link uid="{sender_uid}" type="a-f-G-U-C" relation="p-p"/>'
               f'<remarks source="BAO.F.ATAK.{sender_uid}" time="{iso(datetime.now(UTC))}">{text}</remarks>{dest}')
@@ -172,5 +173,5 @@ class CotClient:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):
                 pass

@@ -69,8 +69,8 @@ def serve(
     try:
         runner(main())
     except* ConfigError as group:
-        for exc in group.exceptions:
-            typer.echo(f"error: {exc}", err=True)
+        for error in group.exceptions:
+            typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -123,6 +123,9 @@ class BenchReport(msgspec.Struct, frozen=True):
     latency: LatencySummary
     errors: int
     disconnects: int
+    # CPU of each bench worker over window + drain; a worker near 100 means the tool, not the
+    # server, may be the limit: raise --processes.
+    tool_cpu_percent: list[float]
     server: ServerStats | None
 
 
@@ -167,6 +170,7 @@ def render_rows(report: BenchReport) -> list[tuple[str, str]]:
         ),
         ("errors / disconnects", f"{report.errors} / {report.disconnects}"),
     ]
+    rows.append(("bench worker CPU", ", ".join(f"{c:.0f}%" for c in report.tool_cpu_percent)))
     if report.warmup_missing:
         rows.append(("warm-up SAs missing", str(report.warmup_missing)))
     if report.server is not None:

@@ -196,5 +196,6 @@ def _report(
         latency=summarize_latency(samples),
         errors=sum(int(m["errors"]) for m in done) + failed,
         disconnects=sum(int(m["disconnects"]) for m in done),
+        tool_cpu_percent=[round(float(m["cpu_percent"]), 1) for m in done],
         server=sampler.stats() if sampler is not None else None,
     )

@@ -65,6 +65,7 @@ class _Worker:
         self.templates = TemplateSet(self.identities, spec.proto)
         self.tally = Tally(LatencySampler())
         self.conns: list[BenchConnection] = []
+        self._cpu_mark = (0.0, 0.0)
 
     async def _recv(self, *expected: str) -> tuple[str, dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -135,6 +136,7 @@ class _Worker:
         self.chan.send(("warm", {"missing": missing}))
 
     async def _measure(self, msg: dict[str, Any]) -> None:
+        self._cpu_mark = (time.process_time(), time.monotonic())
         self.tally.reset()
         for conn in self.conns:
             conn.sent = 0
@@ -205,6 +207,11 @@ class _Worker:
             # Receivers in this process need the loop too.
             await asyncio.sleep(0)
 
+    def _cpu_percent(self) -> float:
+        cpu0, wall0 = self._cpu_mark
+        wall = time.monotonic() - wall0
+        return 100.0 * (time.process_time() - cpu0) / wall if wall > 0 else 0.0
+
     def _local_expected(self, total_sent: int) -> int:
         counting = [c for c in self.conns if c.counting]
         if self.spec.mode == "fanout":
@@ -229,6 +236,7 @@ class _Worker:
                     "errors": tally.errors,
                     "disconnects": tally.disconnects,
                     "drain_s": time.monotonic() - began,
+                    "cpu_percent": self._cpu_percent(),
                 },
             )
         )

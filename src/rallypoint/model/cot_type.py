@@ -64,7 +64,7 @@ def is_persistent_item(cot_type: str) -> bool:
 
 def priority_of(cot_type: str) -> Priority:
     """The delivery class of an event type."""
-    if cot_type in EMERGENCY_TYPES or cot_type == EMERGENCY_CANCEL or cot_type == DELETE:
+    if cot_type in EMERGENCY_TYPES or cot_type in (EMERGENCY_CANCEL, DELETE):
         return Priority.EMERGENCY
     if is_atom(cot_type):
         return Priority.POSITION

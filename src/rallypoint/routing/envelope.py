@@ -31,7 +31,7 @@ class Envelope:
     format is encoded once and the same bytes object is written to every socket.
     """
 
-    __slots__ = ("_xml", "_proto", "event", "origin", "priority", "received_ms", "repeat")
+    __slots__ = ("_proto", "_xml", "event", "origin", "priority", "received_ms", "repeat")
 
     def __init__(
         self,

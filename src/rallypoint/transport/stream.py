@@ -23,17 +23,14 @@ async def start_stream_listener(
 ) -> asyncio.Server:
     """Listen for TAK streaming clients; returns the started server (port 0 picks a free port)."""
     loop = asyncio.get_running_loop()
-    kwargs: dict[str, object] = {}
-    if ssl_context is not None:
-        kwargs["ssl_handshake_timeout"] = handshake_timeout_s
-    server = await loop.create_server(
+    server: asyncio.Server = await loop.create_server(
         lambda: StreamSession(ctx, transport_name=name),
         host=host,
         port=port,
         ssl=ssl_context,
         reuse_address=True,
         backlog=4096,
-        **kwargs,  # type: ignore[arg-type]
+        ssl_handshake_timeout=handshake_timeout_s if ssl_context is not None else None,
     )
     return server
 
