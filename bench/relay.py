@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from typing import Any
 
 
 class Relay(asyncio.Protocol):
@@ -60,11 +61,10 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8087)
     args = parser.parse_args()
-    try:
+    run: Any = asyncio.run
+    with contextlib.suppress(ImportError):
         import uvloop
 
         run = uvloop.run
-    except ImportError:
-        run = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
         run(serve(args.host, args.port))

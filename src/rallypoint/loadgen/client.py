@@ -173,9 +173,7 @@ class BenchConnection(asyncio.Protocol):
             start, end = found
             match = _UID_ATTR.search(buf, start, end)
             server_uid = match.group(1).decode(errors="replace") if match else "protouid"
-            request = control_event(
-                server_uid, "t-x-takp-q", '<TakRequest version="1"/>', time.time_ns() // 1_000_000
-            )
+            request = control_event(server_uid, "t-x-takp-q", '<TakRequest version="1"/>', time.time_ns() // 1_000_000)
             assert self.transport is not None
             self.transport.write(request)
             del buf[:end]

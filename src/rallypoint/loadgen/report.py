@@ -80,9 +80,7 @@ def summarize_latency(samples_us: Iterable[int]) -> LatencySummary:
     def ms(pct: float) -> float:
         return round(percentile(ordered, pct) / 1000.0, 3)
 
-    return LatencySummary(
-        samples=len(ordered), p50_ms=ms(50), p95_ms=ms(95), p99_ms=ms(99), max_ms=ms(100)
-    )
+    return LatencySummary(samples=len(ordered), p50_ms=ms(50), p95_ms=ms(95), p99_ms=ms(99), max_ms=ms(100))
 
 
 class ServerStats(msgspec.Struct, frozen=True):

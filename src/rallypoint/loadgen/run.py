@@ -26,7 +26,7 @@ from .worker import worker_main
 logger = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 0.5
-START_LEAD_S = 0.3
+START_LEAD_S = 1.0
 PHASE_SLACK_S = 15.0
 WARMUP_ROUND_S = 3.0
 
@@ -124,9 +124,7 @@ def run_bench(spec: BenchSpec) -> BenchReport:
         connected = sum(m["ok"] for m in connected_msgs)
         failed = sum(m["failed"] for m in connected_msgs)
         if connected < 2:
-            raise BenchError(
-                f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded"
-            )
+            raise BenchError(f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded")
         missing = _warm_up(coord, spec, connected)
         start_at = time.time() + START_LEAD_S
         end_at = start_at + spec.duration

@@ -31,6 +31,7 @@ BLAST_BATCH = 64
 REFRESH_EVERY_S = 1.0
 # Sends due within this much of now go out together instead of arming one timer each.
 PACE_SLACK_S = 0.0005
+SETTLE_QUIET_S = 0.2
 
 
 def worker_main(spec: BenchSpec, indices: list[int], chan: Connection) -> None:
@@ -135,16 +136,25 @@ class _Worker:
         missing = max(0, self.tally.target - self.tally.delivered)
         self.chan.send(("warm", {"missing": missing}))
 
+    async def _settle(self, until: float) -> None:
+        """Let warm-up stragglers arrive (no delivery for SETTLE_QUIET_S) before counting starts."""
+        while time.monotonic() + SETTLE_QUIET_S < until:
+            before = self.tally.delivered
+            await asyncio.sleep(SETTLE_QUIET_S)
+            if self.tally.delivered == before:
+                return
+
     async def _measure(self, msg: dict[str, Any]) -> None:
+        offset = time.monotonic() - time.time()
+        start = float(msg["start_at"]) + offset
+        end = float(msg["end_at"]) + offset
+        await self._settle(start)
         self._cpu_mark = (time.process_time(), time.monotonic())
         self.tally.reset()
         for conn in self.conns:
             conn.sent = 0
             conn.received = 0
             conn.counting = self._counts(conn)
-        offset = time.monotonic() - time.time()
-        start = float(msg["start_at"]) + offset
-        end = float(msg["end_at"]) + offset
         self.templates.refresh(time.time_ns() // 1_000_000)
         senders = [c for c in self.conns if self._is_sender(c)]
         if self.spec.mode == "blast":

@@ -87,6 +87,8 @@ class CotConnection:
         self._proto: ProtoStreamFramer | None = None
         self._eof = False
         self._pending_request: CotEvent | None = None
+        # A frame read together with preceding garbage, returned after the garbage is reported.
+        self._held: bytes | None = None
 
     @property
     def wire(self) -> WireFormat:
@@ -118,12 +120,22 @@ class CotConnection:
                 # Paused until respond_upgrade; a closed stream has nothing left to wait for.
                 return ConnectionClosed() if self._eof else NEED_DATA
             framer = self._framer()
+            frame: bytes | None
             try:
-                frame = framer.next_frame()
+                if self._held is not None:
+                    frame, self._held = self._held, None
+                else:
+                    frame = framer.next_frame()
             except RemoteProtocolError as exc:
                 if exc.fatal:
                     raise
                 return EventRejected(exc.reason, exc.detail)
+            if framer.garbage_bytes:
+                # Report junk between frames once, then let the frame that follows it through.
+                garbage, framer.garbage_bytes = framer.garbage_bytes, 0
+                if frame is not None:
+                    self._held = frame
+                return EventRejected("garbage", f"{garbage} bytes skipped between events")
             if frame is None:
                 return ConnectionClosed() if self._eof else NEED_DATA
             try:

@@ -8,6 +8,8 @@ resynchronising. ``next_frame`` raises a non-fatal ``RemoteProtocolError`` (ofte
 
 from __future__ import annotations
 
+import re
+
 from rallypoint.errors import LimitExceeded, RemoteProtocolError
 from rallypoint.protocol.limits import Limits
 
@@ -18,6 +20,9 @@ _AFTER_START = frozenset(b" \t\r\n>/")
 # Bytes kept at the end of the buffer while searching, so a tag split across reads is found.
 _TAIL = max(len(_START), len(_END) - 1)
 _MAGIC = 0xBF
+_MAX_DECLARATION = 512
+# What may legitimately sit between XML events: whitespace, declarations, ATAK's <auth> document.
+_BETWEEN_EVENTS = re.compile(rb"<\?xml[^>]*\?>|<auth\b.*?</auth>|<auth\b[^>]*/>|\s+", re.DOTALL)
 _MAX_VARINT = 10
 
 
@@ -29,6 +34,9 @@ class _Buffer:
         self._buf = bytearray(initial)
         self.skipped_bytes = 0
         self.discarded_frames = 0
+        # Skipped bytes that were neither whitespace nor XML declarations/auth documents: junk the
+        # peer sent between frames. The connection reports growth of this as a rejection.
+        self.garbage_bytes = 0
 
     @property
     def buffered(self) -> int:
@@ -130,12 +138,24 @@ class XmlStreamFramer(_Buffer):
         buf = self._buf
         start = self._next_start_tag(0, len(buf))
         if start >= 0:
-            self._drop(start)
+            self._drop_between(start)
             return 0
-        # Keep a tail that may be the beginning of a start tag split across reads.
+        # Keep a tail that may be the beginning of a start tag split across reads, or an XML
+        # declaration still waiting for its "?>".
         partial = buf.rfind(b"<", max(0, len(buf) - len(_START)))
-        self._drop(partial if partial >= 0 else len(buf))
+        decl = buf.rfind(b"<?")
+        if decl >= 0 and len(buf) - decl < _MAX_DECLARATION and buf.find(b"?>", decl) < 0:
+            partial = decl if partial < 0 else min(partial, decl)
+        self._drop_between(partial if partial >= 0 else len(buf))
         return -1
+
+    def _drop_between(self, count: int) -> None:
+        if count <= 0:
+            return
+        chunk = bytes(self._buf[:count])
+        if chunk.strip():
+            self.garbage_bytes += len(_BETWEEN_EVENTS.sub(b"", chunk))
+        self._drop(count)
 
     def _begin_discard(self) -> None:
         self.discarded_frames += 1
@@ -180,7 +200,9 @@ class ProtoStreamFramer(_Buffer):
                 return None
             if buf[0] != _MAGIC:
                 magic = buf.find(b"\xbf")
-                self._drop(magic if magic >= 0 else len(buf))
+                skipped = magic if magic >= 0 else len(buf)
+                self.garbage_bytes += skipped
+                self._drop(skipped)
                 if magic < 0:
                     return None
             length = 0

@@ -118,7 +118,7 @@ def _decode_event(ce: cotevent_pb2.CotEvent, limits: Limits) -> CotEvent:
     detail_el = _decode_detail(ce.detail, limits) if ce.HasField("detail") else None
     return CotEvent(
         uid=uid,
-        type=check_type(ce.type, limits),
+        type=check_text(check_type(ce.type, limits), "type", limits),
         how=check_how(ce.how, limits),
         time=check_time_ms(ce.sendTime),
         start=check_time_ms(ce.startTime),

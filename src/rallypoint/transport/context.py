@@ -11,6 +11,7 @@ from rallypoint.protocol.limits import Limits
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.sessions import SessionHub
+from rallypoint.transport.coalescer import WriteCoalescer
 
 
 class ClosableSession(Protocol):
@@ -59,3 +60,4 @@ class TransportContext:
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
     sessions: SessionSet = field(default_factory=SessionSet)
+    coalescer: WriteCoalescer = field(default_factory=WriteCoalescer)

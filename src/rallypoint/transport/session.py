@@ -50,6 +50,7 @@ class StreamSession(asyncio.Protocol):
         self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
         self._outbox = Outbox(ctx.outbox_max_items)
         self._paused = False
+        self._pending: list[bytes] = []
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -120,6 +121,7 @@ class StreamSession(asyncio.Protocol):
             return
         self._closed = True
         self._outbox.clear()
+        self._pending.clear()
         ctx = self._ctx
         if ctx.sessions.discard(self):
             ctx.metrics.connections.labels(self.transport_name).dec()
@@ -128,6 +130,7 @@ class StreamSession(asyncio.Protocol):
         self._transport = None
 
     def pause_writing(self) -> None:
+        # Bytes already pending go out with the next flush; later deliveries wait in the outbox.
         self._paused = True
 
     def resume_writing(self) -> None:
@@ -143,19 +146,32 @@ class StreamSession(asyncio.Protocol):
             self._outbox.put(envelope)
             self._check_slow()
             return
+        pending = self._pending
+        if not pending:
+            self._ctx.coalescer.mark(self)
+        pending.append(envelope.wire(self._conn.wire))
+
+    def flush_pending(self) -> None:
+        """Write everything delivered during this loop iteration in one system call."""
+        pending = self._pending
+        if not pending:
+            return
         transport = self._transport
-        if transport is not None:
-            transport.write(envelope.wire(self._conn.wire))
+        if transport is not None and not self._closed:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+        pending.clear()
 
     # --- internals ---------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._closed:
+            self.flush_pending()
             self._transport.write(data)
 
     def _drain(self) -> None:
         transport = self._transport
         if transport is None:
             return
+        self.flush_pending()
         outbox = self._outbox
         now = self._ctx.clock.now_ms()
         wire = self._conn.wire

@@ -1,0 +1,97 @@
+"""`rallypoint bench` against the baseline relay, end to end over real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RELAY = ROOT / "bench" / "relay.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[int, int]]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(RELAY), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the relay is listening (or exits)
+        assert "relay listening" in line, line
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _bench(*args: str) -> dict[str, object]:
+    cmd = [sys.executable, "-m", "rallypoint.cli.bench", "--host", "127.0.0.1", "--json", *args]
+    started = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90, check=False)
+    assert done.returncode == 0, (done.stdout, done.stderr, time.monotonic() - started)
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_fanout_against_relay_delivers_everything(relay: tuple[int, int]) -> None:
+    port, pid = relay
+    report = _bench("--port", str(port), "--clients", "4", "--rate", "5", "--duration", "2", "--server-pid", str(pid))
+    assert report["delivery_ratio"] == 1.0
+    assert isinstance(report["delivered"], int) and report["delivered"] > 0
+    # Each event reaches the three other clients.
+    assert report["expected"] == report["sent"] * 3  # type: ignore[operator]
+    latency = report["latency"]
+    assert isinstance(latency, dict) and latency["samples"] > 0
+    server = report["server"]
+    assert isinstance(server, dict) and server["pid"] == pid and server["rss_mb_max"] > 0
+
+
+def test_blast_with_two_processes_merges_results(relay: tuple[int, int]) -> None:
+    port, _ = relay
+    report = _bench("--port", str(port), "--mode", "blast", "--receivers", "3", "--duration", "1", "--processes", "2")
+    assert report["processes"] == 2
+    assert report["delivery_ratio"] == 1.0
+    assert report["expected"] == report["sent"] * 3  # type: ignore[operator]
+    assert isinstance(report["delivered"], int) and report["delivered"] > 0
+
+
+def test_unreachable_server_is_reported_not_raised() -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "rallypoint.cli.bench",
+        "--port",
+        str(_free_port()),
+        "--clients",
+        "2",
+        "--duration",
+        "1",
+        "--json",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90, check=False)
+    assert done.returncode == 1
+    assert "bench failed" in done.stderr
