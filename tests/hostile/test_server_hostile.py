@@ -16,11 +16,13 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
 <event version="2.0" uid="laughs" type="a-f-G" how="m-g" time="2026-01-01T00:00:00Z" start="2026-01-01T00:00:00Z"
- stale="2099-01-01T00:00:00Z"><point lat="1" lon="1" hae="0" ce="0" le="0"/><detail><remarks>&lol3;</remarks></detail></event>"""
+ stale="2099-01-01T00:00:00Z"><point lat="1" lon="1" hae="0" ce="0" le="0"/>
+<detail><remarks>&lol3;</remarks></detail></event>"""
 
 XXE = b"""<!DOCTYPE event [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <event version="2.0" uid="xxe" type="a-f-G" how="m-g" time="2026-01-01T00:00:00Z" start="2026-01-01T00:00:00Z"
- stale="2099-01-01T00:00:00Z"><point lat="1" lon="1" hae="0" ce="0" le="0"/><detail><remarks>&xxe;</remarks></detail></event>"""
+ stale="2099-01-01T00:00:00Z"><point lat="1" lon="1" hae="0" ce="0" le="0"/>
+<detail><remarks>&xxe;</remarks></detail></event>"""
 
 
 def _rejected(server: ServerProcess) -> dict[str, float]:
@@ -109,7 +111,7 @@ async def test_connection_flood_of_garbage_closes_only_that_session(
 ) -> None:
     witness = await CotClient.connect(server.ports["cot"])
     clients.append(witness)
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["cot"])
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["cot"])
     try:
         for _ in range(50):
             writer.write(b"<" * 20000)
