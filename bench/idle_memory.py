@@ -71,7 +71,6 @@ async def measure(host: str, port: int, pid: int, clients: int, proto: str) -> d
                 failed += 1
                 conn.close()
                 return
-        conn.write(templates.warmup_event(conn.ident, time.time_ns() // 1_000_000))
         conns.append(conn)
 
     started = time.monotonic()
@@ -79,6 +78,10 @@ async def measure(host: str, port: int, pid: int, clients: int, proto: str) -> d
         for i in range(clients):
             tg.create_task(one(i))
     connected = len(conns)
+    # Everyone is connected before anyone speaks, so each SA can reach every other client.
+    now_ms = time.time_ns() // 1_000_000
+    for conn in conns:
+        conn.write(templates.warmup_event(conn.ident, now_ms))
     after = await _settle(proc, tally, connected * (connected - 1))
     result = {
         "clients": clients,

@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo_units: int = 8
     server_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     node_id: str = "rallypoint"
+    # Certificate name (CN) -> TAK groups it reads and writes; anyone else is in __ANON__.
+    client_groups: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     offer_protobuf: bool = True
     max_event_bytes: int = 256 * 1024
     max_connections: int = 10_000
@@ -73,6 +75,11 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
+    if field.default_factory is dict:
+        try:
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a JSON object, got {raw!r}") from exc
     if isinstance(default, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
             return True

@@ -21,7 +21,7 @@ from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
-from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Router
 from rallypoint.security.ca import CertificateAuthority
 from rallypoint.services.demo import DemoSimulator
@@ -32,6 +32,7 @@ from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
 from rallypoint.storage.base import EventStore
 from rallypoint.storage.factory import open_event_store
+from rallypoint.storage.retention import run_retention
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.datagram import start_datagram_listener
@@ -96,6 +97,14 @@ class Node:
             writer_task = tg.create_task(self.writer.run(), name="storage-writer")
             tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
             tg.create_task(self._sweep(), name="sweeper")
+            if s.retention_days > 0:
+                tg.create_task(
+                    run_retention(
+                        self.store, retention_s=s.retention_days * 86_400, clock=self.clock,
+                        interval_s=3600.0, stop=self._stop,
+                    ),
+                    name="retention",
+                )
             demo: DemoSimulator | None = None
             try:
                 if s.tls_port or s.api_port:
@@ -194,7 +203,9 @@ class Node:
             except Exception:
                 log.exception("cannot reload stored event", extra={"uid": stored.uid})
                 continue
-            groups = frozenset(g for g in (stored.group or "__ANON__").split(",") if g)
+            if not stored.group:
+                continue  # addressed, not broadcast: not part of the shared picture
+            groups = frozenset(g for g in stored.group.split(",") if g)
             self.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
 
     async def _sweep(self) -> None:
@@ -259,6 +270,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         clock=clock,
         limits=Limits(max_event_bytes=settings.max_event_bytes),
         principal_of=principal_from_peercert,
+        groups_of=lambda principal: _groups_for(settings, principal),
         node_id=settings.node_id,
         offer_protobuf=settings.offer_protobuf,
         outbox_max_items=settings.outbox_max_items,
@@ -273,6 +285,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics.add_gauges(lambda: _gauges(node))
     metrics.add_counters(lambda: _counters(node))
     return node
+
+
+def _groups_for(settings: Settings, principal: str | None) -> frozenset[str]:
+    """Groups of a connecting client: configured per certificate name, else ``__ANON__``."""
+    if principal is not None:
+        groups = settings.client_groups.get(principal)
+        if groups:
+            return frozenset(groups)
+    return frozenset({ANON_GROUP})
 
 
 def _gauges(node: Node) -> list[tuple[str, str, float]]:

@@ -97,7 +97,9 @@ class Ingest:
             lon=event.point.lon,
             hae=event.point.hae,
             callsign=event.detail.callsign,
-            group=",".join(sorted(envelope.origin.groups)),
+            # The groups the event was broadcast to; empty for addressed events, which are never
+            # replayed to late joiners (that would widen their audience).
+            group="" if event.detail.dests else ",".join(sorted(envelope.origin.groups)),
             sender=envelope.origin.principal or envelope.origin.session_id,
             xml=envelope.wire(WireFormat.XML),
             received=envelope.received_ms,

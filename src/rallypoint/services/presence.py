@@ -52,7 +52,8 @@ class Presence:
             self.sa[uid] = envelope
             self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign)
             return
-        if is_persistent_item(event.type) or is_atom(event.type):
+        # Addressed items went to chosen receivers only; replaying them would widen their audience.
+        if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
             self.items[uid] = envelope
 
     def own_sa(self, session_id: str) -> Envelope | None:

@@ -54,6 +54,7 @@ class TransportContext:
     clock: Clock
     limits: Limits
     principal_of: Callable[[bytes | None], str | None]
+    groups_of: Callable[[str | None], frozenset[str]]
     node_id: str = "rallypoint"
     offer_protobuf: bool = True
     outbox_max_items: int = 10_000

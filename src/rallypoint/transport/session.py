@@ -65,6 +65,7 @@ class StreamSession(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.principal = self._ctx.principal_of(ssl_object.getpeercert(binary_form=True))
+        self.read_groups = self.write_groups = self._ctx.groups_of(self.principal)
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
         ctx = self._ctx
         if len(ctx.sessions) >= ctx.max_connections:
