@@ -12,7 +12,8 @@ from rallypoint.errors import ConfigError
 
 def test_defaults_match_the_documented_ports() -> None:
     s = load_settings(environ={})
-    assert (s.cot_port, s.tls_port, s.api_port, s.http_port, s.enroll_port, s.udp_port) == (0, 8089, 8443, 8080, 8446, 0)
+    ports = (s.cot_port, s.tls_port, s.api_port, s.http_port, s.enroll_port, s.udp_port)
+    assert ports == (0, 8089, 8443, 8080, 8446, 0)
     assert s.plain_bind == "127.0.0.1"
     assert s.storage_url.startswith("sqlite:///") and s.storage_url.endswith("events.db")
 
