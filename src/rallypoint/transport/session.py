@@ -48,7 +48,8 @@ class StreamSession(asyncio.Protocol):
         self.peer: str = "?"
         self._transport: asyncio.Transport | None = None
         self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
-        self._outbox = Outbox(ctx.outbox_max_items)
+        # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
+        self._outbox: Outbox | None = None
         self._paused = False
         self._pending: list[bytes] = []
         self._full_since: float | None = None
@@ -121,7 +122,8 @@ class StreamSession(asyncio.Protocol):
         if self._closed and self._transport is None:
             return
         self._closed = True
-        self._outbox.clear()
+        if self._outbox is not None:
+            self._outbox.clear()
         self._pending.clear()
         ctx = self._ctx
         if ctx.sessions.discard(self):
@@ -143,8 +145,11 @@ class StreamSession(asyncio.Protocol):
         """Send now if the socket keeps up, else queue (coalescing positions)."""
         if self._closed:
             return
-        if self._paused or self._outbox:
-            self._outbox.put(envelope)
+        outbox = self._outbox
+        if self._paused or outbox:
+            if outbox is None:
+                outbox = self._outbox = Outbox(self._ctx.outbox_max_items)
+            outbox.put(envelope)
             self._check_slow()
             return
         pending = self._pending
@@ -174,6 +179,8 @@ class StreamSession(asyncio.Protocol):
             return
         self.flush_pending()
         outbox = self._outbox
+        if outbox is None:
+            return
         now = self._ctx.clock.now_ms()
         wire = self._conn.wire
         while not self._paused and outbox:
@@ -185,7 +192,8 @@ class StreamSession(asyncio.Protocol):
             self._full_since = None
 
     def _check_slow(self) -> None:
-        if len(self._outbox) < self._outbox.max_items:
+        outbox = self._outbox
+        if outbox is None or len(outbox) < outbox.max_items:
             return
         now = self._ctx.clock.monotonic()
         if self._full_since is None:
@@ -217,5 +225,7 @@ class StreamSession(asyncio.Protocol):
         self.close("shutdown")
 
     def statistics(self) -> dict[str, int]:
+        if self._outbox is None:
+            return {"queued": 0, "dropped": 0}
         stats = self._outbox.statistics()
         return {"queued": stats.queued, "dropped": stats.dropped_overflow + stats.dropped_stale}
