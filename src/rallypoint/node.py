@@ -24,6 +24,7 @@ from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Router
 from rallypoint.security.ca import CertificateAuthority
+from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
 from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
@@ -62,6 +63,8 @@ class Node:
     ca: CertificateAuthority
     bus: LocalBus
     dispatcher: Dispatcher
+    revocations: RevocationWatcher
+    registry: CertificateRegistry
     ports: dict[str, int] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,6 +100,7 @@ class Node:
             writer_task = tg.create_task(self.writer.run(), name="storage-writer")
             tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
             tg.create_task(self._sweep(), name="sweeper")
+            tg.create_task(self._watch_revocations(), name="revocations")
             if s.retention_days > 0:
                 tg.create_task(
                     run_retention(
@@ -124,7 +128,7 @@ class Node:
                 if s.udp_port:
                     udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
                     self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
-                app = create_app(metrics=self.metrics, health=self.health)
+                app = create_app(metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes)
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
                 if s.api_port:
@@ -208,6 +212,21 @@ class Node:
             groups = frozenset(g for g in stored.group.split(",") if g)
             self.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
 
+    async def _watch_revocations(self) -> None:
+        """Disconnect live sessions whose certificate was revoked (checked every 2 s, a stat call)."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=2.0)
+            except TimeoutError:
+                pass
+            if not self.revocations.refresh():
+                continue
+            log.info("revocation list changed", extra={"revoked": len(self.revocations.revoked)})
+            for session in self.ctx.sessions:
+                if self.revocations.is_revoked(session.cert_serial):
+                    log.warning("disconnecting revoked client", extra={"session": session.id})
+                    session.close("revoked", abort=True)
+
     async def _sweep(self) -> None:
         """Expire stale items and close idle sessions every few seconds."""
         idle = self.settings.idle_timeout_s
@@ -263,6 +282,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     )
     hub = SessionHub(directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock)
     ca = CertificateAuthority.load_or_create(data / "ca", clock=clock, server_names=settings.server_names)
+    registry = CertificateRegistry(ca.directory)
+    registry.publish_crl(ca, clock)
+    revocations = RevocationWatcher(registry)
     ctx = TransportContext(
         ingest=ingest,
         hub=hub,
@@ -271,6 +293,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         limits=Limits(max_event_bytes=settings.max_event_bytes),
         principal_of=principal_from_peercert,
         groups_of=lambda principal: _groups_for(settings, principal),
+        is_revoked=revocations.is_revoked,
         node_id=settings.node_id,
         offer_protobuf=settings.offer_protobuf,
         outbox_max_items=settings.outbox_max_items,
@@ -280,7 +303,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     node = Node(
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
         emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
-        dispatcher=dispatcher,
+        dispatcher=dispatcher, revocations=revocations, registry=registry,
     )
     metrics.add_gauges(lambda: _gauges(node))
     metrics.add_counters(lambda: _counters(node))

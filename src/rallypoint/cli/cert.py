@@ -100,3 +100,49 @@ def init(
     console.print(f"CA certificate: {escape(str(ca.ca_path))}")
     console.print(f"server certificate: {escape(str(ca.server_cert_path))}")
     console.print(f"SHA-256 fingerprint: [bold]{ca.fingerprint}[/bold]")
+
+
+@cert_app.command("revoke")
+def revoke(
+    name: Annotated[str | None, typer.Argument(help="Revoke every live certificate of this client.")] = None,
+    serial: Annotated[str | None, typer.Option("--serial", help="Revoke one certificate by hex serial.")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the revocation list).")] = "unspecified",
+    data_dir: DataDir = Path("./rallypoint-data"),
+) -> None:
+    """Revoke client certificates; a running server disconnects them within seconds."""
+    from rallypoint.security.revocation import CertificateRegistry
+
+    if (name is None) == (serial is None):
+        _console(stderr=True).print("[red]give a NAME or --serial, not both[/red]")
+        raise typer.Exit(code=2)
+    ca = _load_ca(data_dir)
+    registry = CertificateRegistry(ca.directory)
+    try:
+        serial_int = None if serial is None else int(serial, 16)
+    except ValueError as exc:
+        _console(stderr=True).print(f"[red]not a hex serial:[/red] {escape(serial or '')}")
+        raise typer.Exit(code=2) from exc
+    added = registry.revoke(ca, SystemClock(), name=name, serial=serial_int, reason=reason)
+    console = _console()
+    if not added:
+        console.print("nothing to revoke (no live certificate matches)")
+        raise typer.Exit(code=1)
+    for rev in added:
+        console.print(f"revoked {escape(rev.name)} serial {rev.serial}")
+    console.print(f"CRL: {registry.crl_path}")
+
+
+@cert_app.command("list")
+def list_certificates(data_dir: DataDir = Path("./rallypoint-data")) -> None:
+    """List every certificate the CA issued, with its revocation state."""
+    from rallypoint.clock import ms_to_datetime
+    from rallypoint.security.revocation import CertificateRegistry
+
+    ca = _load_ca(data_dir)
+    table = Table("name", "serial", "expires", "state")
+    for record in CertificateRegistry(ca.directory).issued():
+        table.add_row(
+            escape(record.name), f"{record.serial:032x}", f"{ms_to_datetime(record.not_after_ms):%Y-%m-%d}",
+            "revoked" if record.revoked else "valid",
+        )
+    _console().print(table)

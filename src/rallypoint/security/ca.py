@@ -316,6 +316,15 @@ class CertificateAuthority:
         return fingerprint_sha256(self._cert)
 
     @property
+    def directory(self) -> Path:
+        """The directory holding the CA's files."""
+        return self._dir
+
+    def sign_crl(self, builder: x509.CertificateRevocationListBuilder) -> x509.CertificateRevocationList:
+        """Sign a revocation list with the CA key (the key never leaves this object)."""
+        return builder.issuer_name(self._cert.subject).sign(self._key, hashes.SHA256())
+
+    @property
     def ca_path(self) -> Path:
         """Path of ``ca.pem``."""
         return self._dir / "ca.pem"
@@ -435,7 +444,12 @@ class CertificateAuthority:
         )
         if san:
             builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(san)), critical=False)
-        return builder.sign(self._key, hashes.SHA256())
+        cert = builder.sign(self._key, hashes.SHA256())
+        # Every certificate this CA signs is kept (public part only) so it can be listed and revoked.
+        issued_dir = self._dir / "issued"
+        issued_dir.mkdir(mode=0o700, exist_ok=True)
+        _write_file(issued_dir / f"{cert.serial_number:032x}.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        return cert
 
     # ------------------------------------------------------------------ PKCS#12 bundles
 

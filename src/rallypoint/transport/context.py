@@ -17,6 +17,7 @@ from rallypoint.transport.coalescer import WriteCoalescer
 class ClosableSession(Protocol):
     id: str
     last_rx: float
+    cert_serial: int | None
 
     def close(self, reason: str, *, abort: bool = False) -> None: ...
 
@@ -55,6 +56,7 @@ class TransportContext:
     limits: Limits
     principal_of: Callable[[bytes | None], str | None]
     groups_of: Callable[[str | None], frozenset[str]]
+    is_revoked: Callable[[int | None], bool] = lambda serial: False
     node_id: str = "rallypoint"
     offer_protobuf: bool = True
     outbox_max_items: int = 10_000

@@ -24,6 +24,7 @@ from rallypoint.protocol.connection import (
     UpgradeRequested,
 )
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.security.revocation import serial_of
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
@@ -45,6 +46,7 @@ class StreamSession(asyncio.Protocol):
         self.read_groups: frozenset[str] = _ANON
         self.write_groups: frozenset[str] = _ANON
         self.principal: str | None = None
+        self.cert_serial: int | None = None
         self.peer: str = "?"
         self._transport: asyncio.Transport | None = None
         self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
@@ -65,7 +67,16 @@ class StreamSession(asyncio.Protocol):
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
-            self.principal = self._ctx.principal_of(ssl_object.getpeercert(binary_form=True))
+            der = ssl_object.getpeercert(binary_form=True)
+            self.principal = self._ctx.principal_of(der)
+            self.cert_serial = serial_of(der)
+            if self._ctx.is_revoked(self.cert_serial):
+                log.warning("revoked certificate refused", extra={"peer": self.peer, "principal": self.principal})
+                self._ctx.metrics.sessions_closed.labels("revoked").inc()
+                self._transport = None
+                self._closed = True
+                transport.abort()  # type: ignore[attr-defined]
+                return
         self.read_groups = self.write_groups = self._ctx.groups_of(self.principal)
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
         ctx = self._ctx

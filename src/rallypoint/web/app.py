@@ -14,7 +14,9 @@ from starlette.routing import Route
 from rallypoint.services.metrics import ServerMetrics
 
 
-def create_app(*, metrics: ServerMetrics, health: Callable[[], dict[str, Any]]) -> Starlette:
+def create_app(
+    *, metrics: ServerMetrics, health: Callable[[], dict[str, Any]], crl: Callable[[], bytes] | None = None
+) -> Starlette:
     """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503."""
 
     async def health_endpoint(request: Request) -> Response:
@@ -24,9 +26,15 @@ def create_app(*, metrics: ServerMetrics, health: Callable[[], dict[str, Any]]) 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def crl_endpoint(request: Request) -> Response:
+        if crl is None:
+            return Response(status_code=404)
+        return Response(crl(), media_type="application/pkix-crl")
+
     return Starlette(
         routes=[
             Route("/api/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/crl.pem", crl_endpoint, methods=["GET"]),
         ]
     )

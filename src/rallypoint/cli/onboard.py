@@ -1,0 +1,112 @@
+"""`rallypoint onboard USER`: a connection data package and a QR code for one user."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rallypoint.clock import SystemClock
+from rallypoint.errors import ConfigError
+from rallypoint.security.ca import DEFAULT_P12_PASSWORD, CertificateAuthority, CertificateRequestError
+from rallypoint.security.onboarding import (
+    build_connection_package,
+    enrollment_uri,
+    onboarding_qr,
+    validate_host,
+)
+
+
+class OnboardMode(str, Enum):
+    """How the client gets its certificate."""
+
+    certificate = "certificate"
+    enrollment = "enrollment"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    # Packages hold keys or credentials: readable by the owner only from the moment they exist.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def onboard_command(
+    user: Annotated[str, typer.Argument(help="User name; becomes the certificate CN (the TAK username).")],
+    host: Annotated[str, typer.Option("--host", help="Public name or IPv4 address clients connect to.")],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Server data directory; the CA lives in DATA_DIR/ca.")
+    ] = Path("rallypoint-data"),
+    tls_port: Annotated[int, typer.Option("--tls-port", min=1, max=65535, help="TLS CoT port.")] = 8089,
+    enroll_port: Annotated[
+        int, typer.Option("--enroll-port", min=1, max=65535, help="Certificate enrollment port.")
+    ] = 8446,
+    mode: Annotated[
+        OnboardMode,
+        typer.Option(
+            "--mode",
+            help="certificate: ship a client certificate; enrollment: the client enrolls with its password.",
+        ),
+    ] = OnboardMode.certificate,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default DATA_DIR/clients/USER).")
+    ] = None,
+    password: Annotated[
+        str, typer.Option("--password", help="PKCS#12 password for the bundled certificates.")
+    ] = DEFAULT_P12_PASSWORD,
+    token_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--token-stdin",
+            help="Read the user's enrollment password from stdin and put it in the QR code.",
+        ),
+    ] = False,
+) -> None:
+    """Write USER-connection.zip (import it in ATAK/WinTAK/iTAK) and USER-qr.svg (ATAK enrollment QR)."""
+    console = Console(emoji=False, highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
+    try:
+        validate_host(host)
+    except ValueError as exc:
+        errors.print(f"[red]refused:[/red] {escape(str(exc))}")
+        raise typer.Exit(code=2) from exc
+    token = sys.stdin.readline().rstrip("\r\n") if token_stdin else None
+    try:
+        ca = CertificateAuthority.load_or_create(data_dir / "ca", clock=SystemClock())
+    except (ConfigError, OSError) as exc:
+        errors.print(f"[red]cannot open the certificate authority:[/red] {escape(str(exc))}")
+        raise typer.Exit(code=1) from exc
+    try:
+        issued = ca.issue_client(user) if mode is OnboardMode.certificate else None
+        package = build_connection_package(
+            ca=ca,
+            user=user,
+            server_host=host,
+            tls_port=tls_port,
+            enroll_port=enroll_port,
+            mode=mode.value,
+            issued=issued,
+            p12_password=password,
+        )
+    except CertificateRequestError as exc:
+        errors.print(f"[red]refused:[/red] {escape(exc.detail)}")
+        raise typer.Exit(code=1) from exc
+    out_dir = out if out is not None else data_dir / "clients" / user
+    os.makedirs(out_dir, mode=0o700, exist_ok=True)
+    package_path = out_dir / f"{user}-connection.zip"
+    qr_path = out_dir / f"{user}-qr.svg"
+    _write_private(package_path, package)
+    _write_private(qr_path, onboarding_qr(enrollment_uri(host, user, token)))
+    console.print(f"connection package: {escape(str(package_path))}")
+    console.print(f"enrollment QR code: {escape(str(qr_path))}")
+    if issued is not None:
+        console.print(f"certificate serial: {issued.serial:032x}")
+    console.print(f"CA SHA-256 fingerprint: {ca.fingerprint}")
+    if token is None:
+        console.print("The QR code carries no password: the client asks for it when it enrolls.")
