@@ -45,7 +45,8 @@ def _server_cert(ca: CertificateAuthority) -> x509.Certificate:
 
 
 def test_first_run_creates_files_with_private_permissions(ca: CertificateAuthority, ca_dir: Path) -> None:
-    assert sorted(p.name for p in ca_dir.iterdir()) == ["ca.key", "ca.pem", "server.key", "server.pem"]
+    assert sorted(p.name for p in ca_dir.iterdir()) == ["ca.key", "ca.pem", "issued", "server.key", "server.pem"]
+    assert oct((ca_dir / "issued").stat().st_mode & 0o777) == "0o700"
     assert _mode(ca_dir) == 0o700
     assert _mode(ca_dir / "ca.key") == 0o600
     assert _mode(ca_dir / "server.key") == 0o600
