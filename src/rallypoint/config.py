@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_event_bytes: int = 256 * 1024
     max_connections: int = 10_000
     outbox_max_items: int = 10_000
+    # Bytes a receiver's socket may hold before back-pressure (outbox, coalescing) starts.
+    write_buffer_high: int = 1024 * 1024
     # A receiver whose outbox stays full this long is disconnected (it cannot keep up).
     slow_receiver_timeout_s: float = 30.0
     idle_timeout_s: float = 120.0

@@ -299,6 +299,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         outbox_max_items=settings.outbox_max_items,
         slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
         max_connections=settings.max_connections,
+        write_buffer_high=settings.write_buffer_high,
     )
     node = Node(
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
@@ -320,7 +321,7 @@ def _groups_for(settings: Settings, principal: str | None) -> frozenset[str]:
 
 
 def _gauges(node: Node) -> list[tuple[str, str, float]]:
-    queued = sum(s.statistics()["queued"] for s in node.ctx.sessions)
+    queued = node.ctx.outbox_totals()["queued"]
     stats = node.writer.statistics()
     return [
         ("rallypoint_outbox_queued", "Envelopes waiting in client outboxes", float(queued)),
@@ -332,7 +333,13 @@ def _gauges(node: Node) -> list[tuple[str, str, float]]:
 
 def _counters(node: Node) -> list[tuple[str, str, float]]:
     stats = node.writer.statistics()
+    outbox = node.ctx.outbox_totals()
     return [
+        ("rallypoint_outbox_coalesced", "Queued positions replaced by a newer report of the same uid",
+         float(outbox["coalesced"])),
+        ("rallypoint_outbox_dropped", "Envelopes dropped from outboxes (overflow or stale)", float(outbox["dropped"])),
+        ("rallypoint_backpressure_pauses", "Times a receiver's socket buffer filled and delivery paused",
+         float(outbox["pauses"])),
         ("rallypoint_events_delivered", "Envelopes handed to receivers", float(node.dispatcher.delivered)),
         ("rallypoint_storage_written", "Events written to storage", float(stats.written)),
         ("rallypoint_storage_dropped", "Events dropped because storage fell behind", float(stats.dropped)),

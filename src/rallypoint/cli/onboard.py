@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ from rallypoint.security.onboarding import (
 )
 
 
-class OnboardMode(str, Enum):
+class OnboardMode(StrEnum):
     """How the client gets its certificate."""
 
     certificate = "certificate"

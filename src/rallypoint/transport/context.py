@@ -62,5 +62,17 @@ class TransportContext:
     outbox_max_items: int = 10_000
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
+    write_buffer_high: int = 1024 * 1024
     sessions: SessionSet = field(default_factory=SessionSet)
     coalescer: WriteCoalescer = field(default_factory=WriteCoalescer)
+    # Outbox counters of sessions that already closed (live ones are read from the sessions).
+    closed_totals: dict[str, int] = field(default_factory=lambda: {"dropped": 0, "coalesced": 0, "pauses": 0})
+
+    def outbox_totals(self) -> dict[str, int]:
+        """Cumulative outbox counters over every session, open or closed."""
+        totals = dict(self.closed_totals)
+        totals["queued"] = 0
+        for session in self.sessions:
+            for key, value in session.statistics().items():
+                totals[key] = totals.get(key, 0) + value
+        return totals

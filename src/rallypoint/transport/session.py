@@ -63,6 +63,11 @@ class StreamSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they implement the same interface.
         self._transport = transport  # type: ignore[assignment]
+        # Room for a burst (one loop iteration can deliver hundreds of events to a receiver) before
+        # back-pressure turns on and positions start to coalesce.
+        transport.set_write_buffer_limits(  # type: ignore[attr-defined]
+            high=self._ctx.write_buffer_high, low=self._ctx.write_buffer_high // 4
+        )
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         ssl_object = transport.get_extra_info("ssl_object")
@@ -133,11 +138,14 @@ class StreamSession(asyncio.Protocol):
         if self._closed and self._transport is None:
             return
         self._closed = True
+        ctx = self._ctx
+        stats = self.statistics()
         if self._outbox is not None:
             self._outbox.clear()
         self._pending.clear()
-        ctx = self._ctx
         if ctx.sessions.discard(self):
+            ctx.closed_totals["dropped"] += stats["dropped"]
+            ctx.closed_totals["coalesced"] += stats["coalesced"]
             ctx.metrics.connections.labels(self.transport_name).dec()
             ctx.hub.left(self)
             log.info("client disconnected", extra={"session": self.id, "peer": self.peer})
@@ -146,6 +154,7 @@ class StreamSession(asyncio.Protocol):
     def pause_writing(self) -> None:
         # Bytes already pending go out with the next flush; later deliveries wait in the outbox.
         self._paused = True
+        self._ctx.closed_totals["pauses"] += 1
 
     def resume_writing(self) -> None:
         self._paused = False
@@ -237,6 +246,10 @@ class StreamSession(asyncio.Protocol):
 
     def statistics(self) -> dict[str, int]:
         if self._outbox is None:
-            return {"queued": 0, "dropped": 0}
+            return {"queued": 0, "dropped": 0, "coalesced": 0}
         stats = self._outbox.statistics()
-        return {"queued": stats.queued, "dropped": stats.dropped_overflow + stats.dropped_stale}
+        return {
+            "queued": stats.queued,
+            "dropped": stats.dropped_overflow + stats.dropped_stale,
+            "coalesced": stats.coalesced,
+        }

@@ -12,7 +12,7 @@ from rallypoint.errors import AuthError, LimitExceeded
 
 REALM = "Rallypoint"
 # Longer credentials are refused before they reach the password hasher.
-MAX_CREDENTIAL_CHARS = 1024
+MAX_CREDENTIAL_CHARS = 2048
 
 
 class AuthenticatedUser(Protocol):

@@ -12,6 +12,7 @@ import secrets
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+
 import msgspec
 
 from rallypoint.errors import StorageError

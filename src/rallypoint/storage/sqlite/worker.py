@@ -104,7 +104,15 @@ def apply_migrations(db: sqlite3.Connection, migrations: tuple[str, ...], *, wha
         )
     for target in range(version + 1, latest + 1):
         # executescript commits first; wrap the migration and the version bump in one transaction.
-        db.executescript(f"BEGIN;\n{migrations[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
+        try:
+            db.executescript(f"BEGIN IMMEDIATE;\n{migrations[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
+        except sqlite3.OperationalError:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            # Another connection (a second process opening the same file) may have migrated first.
+            (now,) = db.execute("PRAGMA user_version").fetchone()
+            if now < target:
+                raise
 
 
 def transaction(db: sqlite3.Connection, fn: Callable[[], T], *, immediate: bool = True) -> T:
