@@ -8,10 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from rallypoint.cli.audit import audit_app
 from rallypoint.cli.bench import bench_command
 from rallypoint.cli.cert import ca_app, cert_app
 from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
+from rallypoint.cli.onboard import onboard_command
+from rallypoint.cli.users import user_app
 from rallypoint.config import load_settings
 from rallypoint.errors import ConfigError
 
@@ -19,7 +22,10 @@ app = typer.Typer(help="Rallypoint: command-and-coordination server for field te
 app.add_typer(cert_app, name="cert")
 app.add_typer(ca_app, name="ca")
 app.add_typer(history_app, name="history")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 app.command("bench")(bench_command)
+app.command("onboard")(onboard_command)
 
 
 @app.command()

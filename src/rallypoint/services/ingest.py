@@ -45,17 +45,13 @@ class Ingest:
         self._writer = writer
         self._metrics = metrics
         self._clock = clock
-        self._events_in = {
-            label: metrics.events_in.labels(label)
-            for label in ("ping", "delete", "emergency", "chat", "position", "map_item",
-                          "file_transfer", "tasking", "other")
-        }
+        self._events_in = metrics.events_in
 
     def accept(self, envelope: Envelope) -> Audience:
         """Take one validated event into the picture and hand it to its audience."""
         started = time.perf_counter()
         event = envelope.event
-        self._events_in[type_class(event.type)].inc()
+        self._events_in[type_class(event.type)] += 1
         if event.type == DELETE and event.detail.link_uid is not None and self._writer is not None:
             self._writer.submit_delete(event.detail.link_uid)
         self._presence.observe(envelope)

@@ -15,6 +15,8 @@ from prometheus_client.registry import Collector
 
 from rallypoint.model.cot_type import is_atom, is_chat, is_emergency, is_persistent_item
 
+TYPE_CLASSES = ("ping", "delete", "emergency", "chat", "position", "map_item", "file_transfer", "tasking", "other")
+
 
 def type_class(cot_type: str) -> str:
     """A bounded label for a CoT type (clients can send arbitrary types; labels must not explode)."""
@@ -55,7 +57,9 @@ class ServerMetrics:
         self.connections_total = Counter(
             "rallypoint_connections_opened", "Client connections accepted", ["transport"], registry=r
         )
-        self.events_in = Counter("rallypoint_events_in", "Events accepted, by type class", ["type"], registry=r)
+        # Counted per event on the hot path: plain integers, exported at scrape time (a prometheus
+        # Counter takes a lock per increment).
+        self.events_in: dict[str, int] = dict.fromkeys(TYPE_CLASSES, 0)
         self.rejected = Counter(
             "rallypoint_events_rejected", "Input rejected, by reason", ["reason", "transport"], registry=r
         )
@@ -72,6 +76,13 @@ class ServerMetrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        r.register(_CallbackCollector(self._collect_events_in))
+
+    def _collect_events_in(self) -> Iterable[Metric]:
+        family = CounterMetricFamily("rallypoint_events_in", "Events accepted, by type class", labels=["type"])
+        for label, value in self.events_in.items():
+            family.add_metric([label], value)
+        yield family
 
     def add_gauges(self, produce: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
         """Register a callback yielding ``(name, help, value)`` gauges read at scrape time."""
