@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo_units: int = 8
     server_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     node_id: str = "rallypoint"
+    # Host name clients use to reach this server (connection packages, download URLs);
+    # defaults to the first of server_names.
+    public_host: str = ""
+    max_http_body_bytes: int = 64 * 1024
     # Certificate name (CN) -> TAK groups it reads and writes; anyone else is in __ANON__.
     client_groups: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     offer_protobuf: bool = True

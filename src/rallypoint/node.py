@@ -21,10 +21,14 @@ from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
-from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Router
+from rallypoint.security.accounts import AccountCache
+from rallypoint.security.audit import AuditLog
 from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.users import SqliteUserStore
+from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
@@ -40,6 +44,7 @@ from rallypoint.transport.datagram import start_datagram_listener
 from rallypoint.transport.stream import bound_port, start_stream_listener
 from rallypoint.transport.tls import principal_from_peercert, server_ssl_context
 from rallypoint.web.app import create_app
+from rallypoint.web.enrollment import create_enrollment_app
 
 log = logging.getLogger("rallypoint")
 
@@ -65,6 +70,11 @@ class Node:
     dispatcher: Dispatcher
     revocations: RevocationWatcher
     registry: CertificateRegistry
+    users: SqliteUserStore
+    audit: AuditLog
+    auditor: AuditRecorder
+    accounts: AccountCache
+    _users_stamp: tuple[float, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -93,6 +103,8 @@ class Node:
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
         await self._load_picture()
+        self.accounts.load(await self.users.list())
+        self._users_stamp = _stamp(self.users.path)
         servers: list[asyncio.Server] = []
         udp: asyncio.DatagramTransport | None = None
         http_servers: list[uvicorn.Server] = []
@@ -100,7 +112,8 @@ class Node:
             writer_task = tg.create_task(self.writer.run(), name="storage-writer")
             tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
             tg.create_task(self._sweep(), name="sweeper")
-            tg.create_task(self._watch_revocations(), name="revocations")
+            tg.create_task(self._watch_files(), name="file-watcher")
+            audit_task = tg.create_task(self.auditor.run(), name="audit")
             if s.retention_days > 0:
                 tg.create_task(
                     run_retention(
@@ -133,6 +146,18 @@ class Node:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
                 if s.api_port:
                     http_servers.append(await self._start_http(tg, app, s.bind, port(s.api_port), "api", tls_ctx))
+                if s.enroll_port:
+                    enroll_app = create_enrollment_app(
+                        ca=self.ca, authenticator=self.users, clock=self.clock, audit=self.auditor.append,
+                        server_host=s.public_host or s.server_names[0], tls_port=s.tls_port,
+                        org="Rallypoint", org_unit="Rallypoint", max_body_bytes=s.max_http_body_bytes,
+                    )
+                    http_servers.append(
+                        await self._start_http(
+                            tg, enroll_app, s.bind, port(s.enroll_port), "enroll",
+                            server_ssl_context(self.ca, require_client_cert=False),
+                        )
+                    )
                 if s.demo:
                     demo = DemoSimulator(self.clock, self.ingest.accept, units=s.demo_units)
                     tg.create_task(demo.run(), name="demo")
@@ -156,11 +181,16 @@ class Node:
             await self.writer.flush()
             self.writer.stop()
             await writer_task
+            self.auditor.stop()
+            await audit_task
         await self.store.close()
+        await self.users.close()
+        await self.audit.close()
         log.info("stopped")
 
     def _shutdown_tasks(self, demo: DemoSimulator | None, http_servers: list[uvicorn.Server]) -> None:
         self.emergencies.stop()
+        self.auditor.stop()
         self._stop.set()
         self.writer.stop()
         if demo is not None:
@@ -179,16 +209,13 @@ class Node:
         sock.listen(1024)
         sock.setblocking(False)
         self.ports[name] = int(sock.getsockname()[1])
-        kwargs: dict[str, Any] = {}
-        if ssl_ctx is not None:
-            ca = self.ca
-            kwargs = {
-                "ssl_certfile": str(ca.server_cert_path),
-                "ssl_keyfile": str(ca.server_key_path),
-                "ssl_ca_certs": str(ca.ca_path),
-                "ssl_cert_reqs": ssl.CERT_REQUIRED,
-            }
-        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=False, **kwargs)
+        config = uvicorn.Config(
+            app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections
+        )
+        config.load()
+        # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
+        # uvicorn's defaults.
+        config.ssl = ssl_ctx
         server = _EmbeddedUvicorn(config)
         # The socket is already listening: connections wait in its backlog until serve() accepts.
         tg.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
@@ -212,20 +239,39 @@ class Node:
             groups = frozenset(g for g in stored.group.split(",") if g)
             self.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
 
-    async def _watch_revocations(self) -> None:
-        """Disconnect live sessions whose certificate was revoked (checked every 2 s, a stat call)."""
+    async def _watch_files(self) -> None:
+        """Apply revocations and account changes made by the CLI (another process) within seconds.
+
+        Both live in files; a stat call every 2 s is the cheapest portable change detection.
+        """
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=2.0)
             except TimeoutError:
                 pass
-            if not self.revocations.refresh():
+            if self.revocations.refresh():
+                log.info("revocation list changed", extra={"revoked": len(self.revocations.revoked)})
+                for session in self.ctx.sessions:
+                    if self.revocations.is_revoked(session.cert_serial):
+                        log.warning("disconnecting revoked client", extra={"session": session.id})
+                        self.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
+                        session.close("revoked", abort=True)
+            stamp = _stamp(self.users.path)
+            if stamp != self._users_stamp:
+                self._users_stamp = stamp
+                await self._apply_account_changes()
+
+    async def _apply_account_changes(self) -> None:
+        self.accounts.load(await self.users.list())
+        for session in self.ctx.sessions:
+            if session.principal is None:
                 continue
-            log.info("revocation list changed", extra={"revoked": len(self.revocations.revoked)})
-            for session in self.ctx.sessions:
-                if self.revocations.is_revoked(session.cert_serial):
-                    log.warning("disconnecting revoked client", extra={"session": session.id})
-                    session.close("revoked", abort=True)
+            access = self.accounts.access_for(session.principal)
+            if access is None:
+                log.warning("disconnecting disabled account", extra={"session": session.id})
+                session.close("disabled", abort=True)
+            elif session.regroup(access.write, access.read):
+                log.info("groups changed", extra={"session": session.id, "principal": session.principal})
 
     async def _sweep(self) -> None:
         """Expire stale items and close idle sessions every few seconds."""
@@ -285,6 +331,10 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     registry = CertificateRegistry(ca.directory)
     registry.publish_crl(ca, clock)
     revocations = RevocationWatcher(registry)
+    users = SqliteUserStore(data / "users.db", clock=clock)
+    audit = AuditLog.open(data / "audit.db")
+    auditor = AuditRecorder(audit, clock)
+    accounts = AccountCache(settings.client_groups)
     ctx = TransportContext(
         ingest=ingest,
         hub=hub,
@@ -292,7 +342,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         clock=clock,
         limits=Limits(max_event_bytes=settings.max_event_bytes),
         principal_of=principal_from_peercert,
-        groups_of=lambda principal: _groups_for(settings, principal),
+        access_of=accounts.access_for,
+        audit=auditor.record,
         is_revoked=revocations.is_revoked,
         node_id=settings.node_id,
         offer_protobuf=settings.offer_protobuf,
@@ -304,20 +355,23 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     node = Node(
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
         emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
-        dispatcher=dispatcher, revocations=revocations, registry=registry,
+        dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
+        auditor=auditor, accounts=accounts,
     )
     metrics.add_gauges(lambda: _gauges(node))
     metrics.add_counters(lambda: _counters(node))
     return node
 
 
-def _groups_for(settings: Settings, principal: str | None) -> frozenset[str]:
-    """Groups of a connecting client: configured per certificate name, else ``__ANON__``."""
-    if principal is not None:
-        groups = settings.client_groups.get(principal)
-        if groups:
-            return frozenset(groups)
-    return frozenset({ANON_GROUP})
+def _stamp(path: Path) -> tuple[float, ...]:
+    """Modification times of a SQLite database and its WAL (changes land in the WAL first)."""
+    out: list[float] = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            out.append(candidate.stat().st_mtime)
+        except FileNotFoundError:
+            out.append(0.0)
+    return tuple(out)
 
 
 def _gauges(node: Node) -> list[tuple[str, str, float]]:

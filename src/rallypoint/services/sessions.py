@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from rallypoint.clock import Clock
-from rallypoint.routing.directory import Directory, Subscriber
+from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
@@ -40,6 +40,14 @@ class SessionHub:
         now = self._clock.now_ms()
         yield from self._emergencies.visible_to(sub, now)
         yield from self._presence.snapshot_for(sub, now)
+
+    def regrouped(self, sub: Subscriber, old_read_groups: frozenset[str]) -> None:
+        """Re-index a live subscriber whose groups changed and send it what it may now see."""
+        self._directory.regroup(sub, old_read_groups)
+        now = self._clock.now_ms()
+        for envelope in self._presence.snapshot_for(sub, now):
+            if not can_reach(envelope.origin.groups, old_read_groups):
+                sub.offer(envelope)
 
     def left(self, sub: Subscriber) -> None:
         """Unregister a subscriber and tell its audience it left (``t-x-d-d``)."""

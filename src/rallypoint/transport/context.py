@@ -18,6 +18,9 @@ class ClosableSession(Protocol):
     id: str
     last_rx: float
     cert_serial: int | None
+    principal: str | None
+
+    def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool: ...
 
     def close(self, reason: str, *, abort: bool = False) -> None: ...
 
@@ -55,7 +58,9 @@ class TransportContext:
     clock: Clock
     limits: Limits
     principal_of: Callable[[bytes | None], str | None]
-    groups_of: Callable[[str | None], frozenset[str]]
+    # (write, read) groups of a principal, or None to refuse it (disabled account).
+    access_of: Callable[[str | None], tuple[frozenset[str], frozenset[str]] | None]
+    audit: Callable[[str, str, str, dict[str, str]], None] = lambda actor, action, target, detail: None
     is_revoked: Callable[[int | None], bool] = lambda serial: False
     node_id: str = "rallypoint"
     offer_protobuf: bool = True

@@ -25,6 +25,7 @@ from rallypoint.protocol.connection import (
 )
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.security.revocation import serial_of
+from rallypoint.services.messages import groups_changed
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
@@ -82,7 +83,18 @@ class StreamSession(asyncio.Protocol):
                 self._closed = True
                 transport.abort()  # type: ignore[attr-defined]
                 return
-        self.read_groups = self.write_groups = self._ctx.groups_of(self.principal)
+        access = self._ctx.access_of(self.principal)
+        if access is None:
+            log.warning("disabled account refused", extra={"peer": self.peer, "principal": self.principal})
+            self._ctx.audit(self.principal or "-", "login.failed", "stream", {"reason": "disabled", "peer": self.peer})
+            self._ctx.metrics.sessions_closed.labels("disabled").inc()
+            self._transport = None
+            self._closed = True
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.write_groups, self.read_groups = access
+        if self.principal is not None:
+            self._ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
         ctx = self._ctx
         if len(ctx.sessions) >= ctx.max_connections:
@@ -159,6 +171,17 @@ class StreamSession(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._paused = False
         self._drain()
+
+    def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool:
+        """Apply changed group membership to this live session; tells the client with ``t-x-g-c``."""
+        if (write_groups, read_groups) == (self.write_groups, self.read_groups):
+            return False
+        old_read = self.read_groups
+        self.write_groups, self.read_groups = write_groups, read_groups
+        self.origin = Origin(session_id=self.id, groups=write_groups, principal=self.principal)
+        self._ctx.hub.regrouped(self, old_read)
+        self.offer(Envelope(groups_changed(self._ctx.clock.now_ms()), self.origin, self._ctx.clock.now_ms()))
+        return True
 
     # --- Subscriber --------------------------------------------------------------------------
     def offer(self, envelope: Envelope) -> None:
