@@ -35,7 +35,7 @@ class ServerProcess:
             "--data-dir", str(self.data_dir),
             "--bind", "127.0.0.1", "--plain-bind", "127.0.0.1",
             "--cot-port", "1", "--tls-port", "1", "--api-port", "1", "--http-port", "1",
-            "--enroll-port", "0", "--federation-port", "0", "--udp-port", "1",
+            "--enroll-port", "1", "--federation-port", "0", "--udp-port", "1",
             "--log-format", "json", *self.extra,
         ]
         # Port 0 disables a listener; with ephemeral ports on, every enabled listener gets a free port.

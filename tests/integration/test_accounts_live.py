@@ -1,0 +1,107 @@
+"""Accounts over the real server: enrollment on the enrollment port, live group changes, disabled
+accounts, and an audit log that verifies afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from tests.support.cot_client import CotClient, sa
+from tests.support.server import ServerProcess
+
+
+def _cli(server: ServerProcess, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rallypoint.cli.main", *args, "--data-dir", str(server.data_dir)],
+        input=stdin, capture_output=True, text=True, check=True,
+    )
+
+
+def _enroll(server: ServerProcess, user: str, password: str, out: Path) -> ssl.SSLContext:
+    """The ATAK/iTAK enrollment flow against the running server, ending in a client TLS context."""
+    ca_pem = server.data_dir / "ca" / "ca.pem"
+    base = f"https://127.0.0.1:{server.ports['enroll']}"
+    verify = ssl.create_default_context(cafile=str(ca_pem))
+    with httpx.Client(verify=verify, auth=(user, password), timeout=10) as http:
+        config = http.get(f"{base}/Marti/api/tls/config")
+        assert config.status_code == 200 and b"nameEntry" in config.content
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
+            .sign(key, hashes.SHA256())
+        )
+        body = base64.b64encode(csr.public_bytes(serialization.Encoding.DER))
+        signed = http.post(f"{base}/Marti/api/tls/signClient/v2?clientUid=ANDROID-{user}", content=body)
+        assert signed.status_code == 200, signed.text
+    pem = "-----BEGIN CERTIFICATE-----\n" + signed.json()["signedCert"] + "\n-----END CERTIFICATE-----\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cert.pem").write_text(pem)
+    (out / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    ctx = ssl.create_default_context(cafile=str(ca_pem))
+    ctx.load_cert_chain(out / "cert.pem", out / "key.pem")
+    return ctx
+
+
+async def test_enroll_then_live_group_change_and_disable(
+    server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    await asyncio.to_thread(_cli, server, "user", "add", "alice", "--group", "Red", "--password-stdin",
+                            stdin="correct horse battery\n")
+    await asyncio.to_thread(_cli, server, "user", "add", "bob", "--group", "Blue", "--password-stdin",
+                            stdin="another good passphrase\n")
+    await asyncio.to_thread(_cli, server, "user", "add", "carol", "--group", "Red", "--password-stdin",
+                            stdin="third secret phrase\n")
+    alice_ctx = await asyncio.to_thread(_enroll, server, "alice", "correct horse battery", tmp_path / "alice")
+    bob_ctx = await asyncio.to_thread(_enroll, server, "bob", "another good passphrase", tmp_path / "bob")
+    carol_ctx = await asyncio.to_thread(_enroll, server, "carol", "third secret phrase", tmp_path / "carol")
+
+    alice = await CotClient.connect(server.ports["tls"], ssl_context=alice_ctx)
+    bob = await CotClient.connect(server.ports["tls"], ssl_context=bob_ctx)
+    carol = await CotClient.connect(server.ports["tls"], ssl_context=carol_ctx)
+    clients.extend([alice, bob, carol])
+    await alice.send(sa("uid-alice", "ALICE"))
+    await carol.wait_uid("uid-alice")
+    await bob.barrier(bob_peer := await CotClient.connect(server.ports["tls"], ssl_context=bob_ctx))
+    clients.append(bob_peer)
+    assert not bob.has(lambda e: e.uid == "uid-alice"), "Blue must not see Red"
+
+    # Move bob into Red: his live session is told (t-x-g-c) and now receives Red traffic.
+    await asyncio.to_thread(_cli, server, "user", "groups", "bob", "--group", "Red")
+    await bob.wait_for(lambda e: e.type == "t-x-g-c", timeout=10)
+    await bob.wait_uid("uid-alice")  # the Red picture is sent on regroup
+    await alice.send(sa("uid-alice", "ALICE", lat=41.0))
+    await bob.wait_for(lambda e: e.uid == "uid-alice" and e.point.lat == 41.0)
+
+    # Disable carol: her session is closed within seconds; a new connection is refused.
+    await asyncio.to_thread(_cli, server, "user", "disable", "carol")
+    await asyncio.wait_for(carol.closed.wait(), timeout=10)
+    again = await CotClient.connect(server.ports["tls"], ssl_context=carol_ctx, wait_registered=False)
+    clients.append(again)
+    await asyncio.wait_for(again.closed.wait(), timeout=10)
+
+    # Wrong password: 401, and nothing is issued.
+    base = f"https://127.0.0.1:{server.ports['enroll']}"
+    verify = ssl.create_default_context(cafile=str(server.data_dir / "ca" / "ca.pem"))
+    async with httpx.AsyncClient(verify=verify, auth=("alice", "wrong"), timeout=10) as http:
+        assert (await http.get(f"{base}/Marti/api/tls/config")).status_code == 401
+
+    # The audit log holds the story and verifies.
+    await asyncio.to_thread(server.terminate)
+    verified = await asyncio.to_thread(_cli, server, "audit", "verify")
+    assert "audit log OK" in verified.stdout
+    listing = (await asyncio.to_thread(_cli, server, "audit", "list", "--json")).stdout
+    for action in ("user.add", "enrollment.signed", "login.ok", "group.change", "user.disable", "enrollment.denied"):
+        assert f'"{action}"' in listing, action
