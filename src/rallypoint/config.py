@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_http_body_bytes: int = 64 * 1024
     # Certificate name (CN) -> TAK groups it reads and writes; anyone else is in __ANON__.
     client_groups: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    # Certificate name (CN) -> the only uids it may publish SA for (else: the first one it sends).
+    client_uids: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     offer_protobuf: bool = True
     max_event_bytes: int = 256 * 1024
     max_connections: int = 10_000

@@ -26,6 +26,7 @@ from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.ca import CertificateAuthority
+from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
@@ -316,7 +317,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     )
     store = open_event_store(settings.storage_url, data)
     writer = BatchedEventWriter(store, max_batch=settings.storage_batch, max_delay_s=settings.storage_flush_s)
+    identity = IdentityPolicy(settings.client_uids)
     ingest = Ingest(
+        identity=identity,
         directory=directory,
         router=router,
         bus=bus,
@@ -326,7 +329,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         metrics=metrics,
         clock=clock,
     )
-    hub = SessionHub(directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock)
+    hub = SessionHub(
+        identity=identity, directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock
+    )
     ca = CertificateAuthority.load_or_create(data / "ca", clock=clock, server_names=settings.server_names)
     registry = CertificateRegistry(ca.directory)
     registry.publish_crl(ca, clock)

@@ -71,7 +71,7 @@ async def test_hostile_input_rejected_session_survives_others_unaffected(
     after = sum(_rejected(server).values())
     assert after > before, f"{name} was not counted as rejected"
     # The bystander's session is untouched.
-    await bystander.send(sa("bystander-2", "BY2"))
+    await bystander.send(cot("bystander-2", "b-m-p-s-m"))
     await witness.wait_uid("bystander-2")
 
 

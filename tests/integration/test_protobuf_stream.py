@@ -9,7 +9,7 @@ import asyncio
 
 import takproto
 
-from tests.support.cot_client import CotClient, iso, sa
+from tests.support.cot_client import CotClient, cot, iso, sa
 from tests.support.server import ServerProcess
 
 
@@ -164,7 +164,7 @@ async def test_each_event_reaches_many_protobuf_and_xml_receivers(
     clients.append(sender)
     try:
         for i in range(5):
-            await sender.send(sa(f"fan-{i}", f"FAN{i}"))
+            await sender.send(cot(f"fan-{i}", "a-f-G-U-C"))
         for p in protos:
             for i in range(5):
                 await p.wait_uid(f"fan-{i}")

@@ -19,7 +19,7 @@ from rallypoint.protocol.framing import ProtoStreamFramer, XmlStreamFramer
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.proto_codec import TakControlInfo, TakPayload, decode_payload, encode_payload
 from rallypoint.protocol.wire import WireFormat, decode_datagram, encode_for_wire, encode_mesh
-from rallypoint.protocol.xml_codec import encode_event, make_event, parse_event
+from rallypoint.protocol.xml_codec import XmlDecoder, encode_event, make_event, parse_event
 
 __all__ = [
     "NEED_DATA",
@@ -36,6 +36,7 @@ __all__ = [
     "TakPayload",
     "UpgradeRequested",
     "WireFormat",
+    "XmlDecoder",
     "XmlStreamFramer",
     "decode_datagram",
     "decode_payload",

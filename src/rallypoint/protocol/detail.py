@@ -13,64 +13,66 @@ from lxml import etree
 from rallypoint.model.cot import ChatInfo, Dest, Detail, EmergencyInfo
 
 _CLOSE = b"</detail>"
+_OPEN = b"<detail"
+_OPEN_PLAIN = b"<detail>"
 
 
-def build_detail(detail: etree._Element | None) -> Detail:
-    """Views of a parsed ``<detail>`` element; removes ``<marti>`` from it and serializes the rest.
+def build_detail(detail: etree._Element | None, source: bytes | None = None) -> Detail:
+    """Views of a parsed ``<detail>`` element; removes ``<marti>`` from it and keeps the rest as XML.
 
     Only the first ``contact``, ``__group``, ``__chat``, ``emergency``, ``status``, ``track`` and
     ``takv`` count; ``link`` views come from the first ``<link>`` that has a ``uid`` (drawings
     carry uid-less ``<link point=...>`` vertices first). A malformed ``battery``, ``speed`` or
     ``course`` leaves that view empty rather than rejecting the event: they are informational.
+
+    ``source`` is the document ``detail`` was parsed from, if it is at hand: when it provably
+    holds the children exactly as :func:`serialize_children` would write them, they are sliced
+    from it instead of being serialized again.
     """
     if detail is None:
         return Detail()
-    callsign = endpoint = group_name = group_role = None
-    link_uid = link_type = link_relation = platform = None
-    battery: int | None = None
-    speed: float | None = None
-    course: float | None = None
-    chat: ChatInfo | None = None
-    emergency: EmergencyInfo | None = None
-    seen: set[object] = set()
-    dests: list[Dest] = []
+    # The first element of each tag, in one pass; <marti> and <link> are handled apart.
+    first: dict[object, etree._Element] = {}
+    link: etree._Element | None = None
     marti: list[etree._Element] = []
     for child in detail:
         tag = child.tag
         if tag == "marti":
             marti.append(child)
-            dests.extend(_dests(child))
-            continue
-        if tag == "link":
-            if link_uid is None and (uid := child.get("uid")) is not None:
-                link_uid, link_type, link_relation = uid, child.get("type"), child.get("relation")
-            continue
-        if tag in seen:
-            continue
-        seen.add(tag)
-        match tag:
-            case "contact":
-                callsign, endpoint = child.get("callsign"), child.get("endpoint")
-            case "__group":
-                group_name, group_role = child.get("name"), child.get("role")
-            case "__chat":
-                chat = _chat(child)
-            case "emergency":
-                emergency = EmergencyInfo(
-                    type=child.get("type"), cancel=(child.get("cancel") or "").strip().lower() == "true"
-                )
-            case "status":
-                battery = _int(child.get("battery"))
-            case "track":
-                speed, course = _float(child.get("speed")), _float(child.get("course"))
-            case "takv":
-                platform = child.get("platform")
-            case _:
-                pass
-    for element in marti:
-        detail.remove(element)
+        elif tag == "link":
+            if link is None and child.get("uid") is not None:
+                link = child
+        elif tag not in first:
+            first[tag] = child
+    get = first.get
+    callsign = endpoint = group_name = group_role = platform = None
+    battery: int | None = None
+    speed: float | None = None
+    course: float | None = None
+    if (el := get("contact")) is not None:
+        callsign, endpoint = el.get("callsign"), el.get("endpoint")
+    if (el := get("__group")) is not None:
+        group_name, group_role = el.get("name"), el.get("role")
+    chat = _chat(el) if (el := get("__chat")) is not None else None
+    emergency = None
+    if (el := get("emergency")) is not None:
+        emergency = EmergencyInfo(type=el.get("type"), cancel=(el.get("cancel") or "").strip().lower() == "true")
+    if (el := get("status")) is not None:
+        battery = _int(el.get("battery"))
+    if (el := get("track")) is not None:
+        speed, course = _float(el.get("speed")), _float(el.get("course"))
+    if (el := get("takv")) is not None:
+        platform = el.get("platform")
+    dests: list[Dest] = []
+    xml = None
+    if marti:
+        for element in marti:
+            dests.extend(_dests(element))
+            detail.remove(element)
+    elif source is not None:
+        xml = inner_from_source(detail, source)
     return Detail(
-        xml=serialize_children(detail),
+        xml=serialize_children(detail) if xml is None else xml,
         callsign=callsign,
         endpoint=endpoint,
         group_name=group_name,
@@ -78,9 +80,9 @@ def build_detail(detail: etree._Element | None) -> Detail:
         has_marti=bool(marti),
         dests=tuple(dests),
         chat=chat,
-        link_uid=link_uid,
-        link_type=link_type,
-        link_relation=link_relation,
+        link_uid=link.get("uid") if link is not None else None,
+        link_type=link.get("type") if link is not None else None,
+        link_relation=link.get("relation") if link is not None else None,
         emergency=emergency,
         battery=battery,
         speed=speed,
@@ -154,3 +156,30 @@ def _float(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def inner_from_source(detail: etree._Element, source: bytes) -> bytes | None:
+    """The children of ``detail`` sliced from ``source``, or ``None`` when that is not safe.
+
+    ``source`` must be the document ``detail`` (a direct child of the root) was parsed from by
+    a parser that removes comments. The slice is the same XML as :func:`serialize_children`
+    gives (same elements, attributes and text once parsed) but keeps the sender's spelling:
+    quotes, ``<a/>`` or ``<a></a>``, character references. ``None`` (serialize instead) unless
+    ``<detail>`` is written plainly exactly once, with no comment, CDATA or namespace anywhere.
+    """
+    if len(detail) == 0 and not (detail.text and detail.text.strip()):
+        return b""
+    # No "!" means no comment or CDATA, so every "<" starts a tag and a unique "<detail" is
+    # this element's start tag, and the "</detail>" after it is its end tag.
+    if b"!" in source or b"xmlns" in source:
+        return None
+    start = source.find(_OPEN)
+    if start < 0 or source[start + len(_OPEN) : start + len(_OPEN_PLAIN)] != b">":
+        return None
+    begin = start + len(_OPEN_PLAIN)
+    if source.find(_OPEN, begin) >= 0:
+        return None
+    end = source.rfind(_CLOSE, begin)
+    if end < 0:
+        return None
+    return source[begin:end].strip()

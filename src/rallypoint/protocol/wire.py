@@ -8,7 +8,7 @@ from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.proto_codec import decode_payload, encode_payload
-from rallypoint.protocol.xml_codec import encode_event, parse_event
+from rallypoint.protocol.xml_codec import XmlDecoder, encode_event, parse_event
 
 MAGIC = 0xBF
 MESH_HEADER = b"\xbf\x01\xbf"
@@ -45,8 +45,12 @@ def encode_mesh(event: CotEvent) -> bytes:
     return MESH_HEADER + encode_payload(event)
 
 
-def decode_datagram(data: bytes, limits: Limits) -> CotEvent:
-    """Decode one datagram: an XML event (declaration allowed) or a ``bf 01 bf`` mesh message."""
+def decode_datagram(data: bytes, limits: Limits, decoder: XmlDecoder | None = None) -> CotEvent:
+    """Decode one datagram: an XML event (declaration allowed) or a ``bf 01 bf`` mesh message.
+
+    A receive loop should pass its own ``decoder`` (same ``limits``): XML then decodes more
+    cheaply, with exactly the same result.
+    """
     if data[:1] == b"\xbf":
         if data[:3] != MESH_HEADER:
             raise RemoteProtocolError("bad_header", data[:3].hex())
@@ -54,4 +58,6 @@ def decode_datagram(data: bytes, limits: Limits) -> CotEvent:
         if payload.event is None:
             raise RemoteProtocolError("no_event", "TakMessage without cotEvent")
         return payload.event
+    if decoder is not None:
+        return decoder.decode(data)
     return parse_event(data, limits)

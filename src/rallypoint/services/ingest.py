@@ -7,11 +7,13 @@ import time
 
 from rallypoint.bus.base import MessageBus
 from rallypoint.clock import Clock
+from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot_type import DELETE, is_chat, is_persistent_item
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience, Router
+from rallypoint.security.policy import IdentityPolicy
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
 from rallypoint.services.metrics import ServerMetrics, type_class
@@ -36,7 +38,9 @@ class Ingest:
         writer: BatchedEventWriter | None,
         metrics: ServerMetrics,
         clock: Clock,
+        identity: IdentityPolicy | None = None,
     ) -> None:
+        self._identity = identity
         self._directory = directory
         self._router = router
         self._bus = bus
@@ -48,9 +52,16 @@ class Ingest:
         self._events_in = metrics.events_in
 
     def accept(self, envelope: Envelope) -> Audience:
-        """Take one validated event into the picture and hand it to its audience."""
+        """Take one validated event into the picture and hand it to its audience.
+
+        Raises ``RemoteProtocolError("spoofed_uid")`` when the sender may not speak for the uid.
+        """
         started = time.perf_counter()
         event = envelope.event
+        if self._identity is not None:
+            reason = self._identity.check(envelope.origin.session_id, envelope.origin.principal, event)
+            if reason is not None:
+                raise RemoteProtocolError(reason, f"uid {event.uid!r} is bound to another client")
         self._events_in[type_class(event.type)] += 1
         if event.type == DELETE and event.detail.link_uid is not None and self._writer is not None:
             self._writer.submit_delete(event.detail.link_uid)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from rallypoint.clock import Clock
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.security.policy import IdentityPolicy
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.messages import disconnect_delete
@@ -27,7 +28,9 @@ class SessionHub:
         emergencies: EmergencyService,
         ingest: Ingest,
         clock: Clock,
+        identity: IdentityPolicy | None = None,
     ) -> None:
+        self._identity = identity
         self._directory = directory
         self._presence = presence
         self._emergencies = emergencies
@@ -37,6 +40,8 @@ class SessionHub:
     def joined(self, sub: Subscriber) -> Iterator[Envelope]:
         """Register a subscriber; yields the picture it must receive first."""
         self._directory.add(sub)
+        if self._identity is not None:
+            self._identity.track_session(sub.id)
         now = self._clock.now_ms()
         yield from self._emergencies.visible_to(sub, now)
         yield from self._presence.snapshot_for(sub, now)
@@ -52,6 +57,8 @@ class SessionHub:
     def left(self, sub: Subscriber) -> None:
         """Unregister a subscriber and tell its audience it left (``t-x-d-d``)."""
         departed = self._presence.forget_session(sub.id)
+        if self._identity is not None:
+            self._identity.forget_session(sub.id)
         self._directory.remove(sub.id)
         if departed is None:
             return

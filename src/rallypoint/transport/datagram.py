@@ -30,7 +30,11 @@ class MeshDatagramProtocol(asyncio.DatagramProtocol):
             return
         if event is None:
             return
-        ctx.ingest.accept(Envelope(event, self._origin, ctx.clock.now_ms()))
+        try:
+            ctx.ingest.accept(Envelope(event, self._origin, ctx.clock.now_ms()))
+        except RemoteProtocolError as exc:
+            ctx.metrics.rejected.labels(exc.reason, "udp").inc()
+            log.warning("datagram rejected", extra={"peer": str(addr[0]), "reason": exc.reason})
 
 
 async def start_datagram_listener(ctx: TransportContext, *, host: str, port: int) -> asyncio.DatagramTransport:

@@ -131,7 +131,10 @@ class StreamSession(asyncio.Protocol):
             if ev is NEED_DATA:
                 return
             if isinstance(ev, EventReceived):
-                ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
+                try:
+                    ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
+                except RemoteProtocolError as exc:
+                    self._rejected(exc.reason, exc.detail)
             elif isinstance(ev, PingReceived):
                 self._write(conn.pong(ctx.clock.now_ms()))
             elif isinstance(ev, UpgradeRequested):
