@@ -44,10 +44,18 @@ from rallypoint.transport.context import TransportContext
 from rallypoint.transport.datagram import start_datagram_listener
 from rallypoint.transport.stream import bound_port, start_stream_listener
 from rallypoint.transport.tls import principal_from_peercert, server_ssl_context
+from rallypoint.web.api import native
 from rallypoint.web.app import create_app
+from rallypoint.web.context import WebContext
 from rallypoint.web.enrollment import create_enrollment_app
+from rallypoint.web.features import Feature, FeatureBuilder
+from rallypoint.web.marti import core, missions, sync
+from rallypoint.web.peers import PeerCertificates
 
 log = logging.getLogger("rallypoint")
+
+# HTTP features, in mounting order.
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build)
 
 PERSISTENT_PREFIXES = ("b-m-p", "b-m-r", "u-d-", "u-rb-", "u-r-b-", "b-r-f-h-c")
 
@@ -75,6 +83,8 @@ class Node:
     audit: AuditLog
     auditor: AuditRecorder
     accounts: AccountCache
+    peers: PeerCertificates
+    features: list[Feature] = field(default_factory=list)
     _users_stamp: tuple[float, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -142,7 +152,12 @@ class Node:
                 if s.udp_port:
                     udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
                     self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
-                app = create_app(metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes)
+                for feature in self.features:
+                    tg.create_task(feature.run(), name=f"feature-{type(feature).__name__}")
+                app = create_app(
+                    metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes,
+                    extra_routes=[route for feature in self.features for route in feature.routes],
+                )
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
                 if s.api_port:
@@ -184,6 +199,8 @@ class Node:
             await writer_task
             self.auditor.stop()
             await audit_task
+        for feature in self.features:
+            await feature.close()
         await self.store.close()
         await self.users.close()
         await self.audit.close()
@@ -211,7 +228,8 @@ class Node:
         sock.setblocking(False)
         self.ports[name] = int(sock.getsockname()[1])
         config = uvicorn.Config(
-            app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections
+            app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections,
+            http=self.peers.protocol_class(), h11_max_incomplete_event_size=64 * 1024,
         )
         config.load()
         # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
@@ -361,8 +379,17 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
         emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
         dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
-        auditor=auditor, accounts=accounts,
+        auditor=auditor, accounts=accounts, peers=PeerCertificates(),
     )
+    web = WebContext(
+        settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
+        accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
+        peers=node.peers, revocations=revocations,
+    )
+    for build in FEATURES:
+        feature = build(web)
+        node.features.append(feature)
+        ingest.add_hook(feature.observe)
     metrics.add_gauges(lambda: _gauges(node))
     metrics.add_counters(lambda: _counters(node))
     return node

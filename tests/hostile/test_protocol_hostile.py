@@ -16,6 +16,7 @@ from rallypoint.protocol import (
     Limits,
     UpgradeRequested,
     WireFormat,
+    XmlDecoder,
     decode_datagram,
     decode_payload,
     encode_for_wire,
@@ -150,6 +151,39 @@ def test_xxe_never_reads_the_file() -> None:
     # Even a datagram path never expands it.
     with pytest.raises(RemoteProtocolError):
         decode_datagram(XXE, Limits())
+
+
+def test_one_decoder_rejects_every_attack_like_a_fresh_parser_and_keeps_working() -> None:
+    decoder = XmlDecoder(Limits())
+    good = parse_event(GOOD_XML, Limits())
+    for _ in range(2):
+        for data, reasons in XML_ATTACKS:
+            with pytest.raises(RemoteProtocolError) as info:
+                decoder.decode(data)
+            assert info.value.reason in reasons
+            assert decoder.decode(GOOD_XML) == good
+    roomy = XmlDecoder(Limits(max_event_bytes=2 * len(DEEP)))
+    with pytest.raises(RemoteProtocolError) as info:
+        roomy.decode(DEEP)
+    assert info.value.reason == "too_deep"
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        '<!-- <detail><contact callsign="FAKE"/></detail> --><detail><contact callsign="REAL"/></detail>',
+        '<detail><remarks><![CDATA[</detail><marti><dest uid="v"/></marti>]]></remarks></detail>',
+        '<detail><contact callsign="REAL"/><!-- <marti><dest uid="v"/></marti> --></detail>',
+        '<detail><contact callsign="REAL"/><marti><dest uid="v"/></marti></detail>',
+        '<detail><a><detail><marti/></detail></a><contact callsign="REAL"/></detail>',
+    ],
+)
+def test_detail_xml_never_carries_comments_cdata_markup_or_marti(detail: str) -> None:
+    data = (head() + detail + "</event>").encode()
+    for event in (parse_event(data, Limits()), XmlDecoder(Limits()).decode(data)):
+        assert b"<!" not in event.detail.xml and b"FAKE" not in event.detail.xml
+        assert b"<marti>" not in event.detail.xml
+        assert event.detail.callsign in {"REAL", None}
 
 
 # --- protobuf ------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ class XmlStreamFramer(_Buffer):
         # declaration still waiting for its "?>".
         partial = buf.rfind(b"<", max(0, len(buf) - len(_START)))
         decl = buf.rfind(b"<?")
-        if decl >= 0 and len(buf) - decl < _MAX_DECLARATION and buf.find(b"?>", decl) < 0:
+        # Never wait on more than one event's worth either: the buffer bound holds between drains.
+        wait = min(_MAX_DECLARATION, self._limits.max_event_bytes)
+        if decl >= 0 and len(buf) - decl < wait and buf.find(b"?>", decl) < 0:
             partial = decl if partial < 0 else min(partial, decl)
         self._drop_between(partial if partial >= 0 else len(buf))
         return -1

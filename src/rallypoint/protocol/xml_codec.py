@@ -52,8 +52,8 @@ def parse_event(data: bytes, limits: Limits) -> CotEvent:
 class XmlDecoder:
     """Decodes event after event exactly like :func:`parse_event`, with less work per event.
 
-    It keeps one hardened parser and a small bounded set of already validated ``type``/``how``
-    codes. lxml parsers must not be used from two threads at once: keep one decoder per
+    It keeps one hardened parser and a small bounded cache of already validated ``type``/``how``
+    pairs. lxml parsers must not be used from two threads at once: keep one decoder per
     connection (or per thread), never share one.
     """
 

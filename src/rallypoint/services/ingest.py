@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from rallypoint.bus.base import MessageBus
 from rallypoint.clock import Clock
@@ -41,6 +42,7 @@ class Ingest:
         identity: IdentityPolicy | None = None,
     ) -> None:
         self._identity = identity
+        self._hooks: list[Callable[[Envelope, Audience], object]] = []
         self._directory = directory
         self._router = router
         self._bus = bus
@@ -72,9 +74,15 @@ class Ingest:
             self._chat_failed(envelope, audience)
         if self._writer is not None and not envelope.repeat:
             self._writer.submit(self._stored(envelope))
+        for hook in self._hooks:
+            hook(envelope, audience)
         self._bus.publish(envelope, audience)
         self._metrics.route_seconds.observe(time.perf_counter() - started)
         return audience
+
+    def add_hook(self, hook: Callable[[Envelope, Audience], object]) -> None:
+        """Call ``hook(envelope, audience)`` for every accepted event, after routing (features)."""
+        self._hooks.append(hook)
 
     def republish(self, envelope: Envelope) -> None:
         """Deliver again without storing or updating features (emergency repeats)."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from rallypoint.services.metrics import ServerMetrics
 
 
 def create_app(
-    *, metrics: ServerMetrics, health: Callable[[], dict[str, Any]], crl: Callable[[], bytes] | None = None
+    *,
+    metrics: ServerMetrics,
+    health: Callable[[], dict[str, Any]],
+    crl: Callable[[], bytes] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503."""
 
@@ -36,5 +40,6 @@ def create_app(
             Route("/api/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/crl.pem", crl_endpoint, methods=["GET"]),
+            *extra_routes,
         ]
     )

@@ -168,3 +168,14 @@ def test_proto_partial_frame_waits() -> None:
     assert framer.next_frame() is None
     framer.feed(data[-1:])
     assert framer.next_frame() == b"z" * 200
+
+
+def test_a_pending_declaration_never_holds_more_than_one_event_of_bytes() -> None:
+    limits = Limits(max_event_bytes=200, max_buffer_bytes=64 * 1024)
+    framer = XmlStreamFramer(limits)
+    framer.feed(b"<?xml " + b"x" * 300)
+    assert framer.next_frame() is None
+    assert framer.buffered <= limits.max_event_bytes
+    framer.feed(b'?><event uid="a"><point lat="0" lon="0"/></event>')
+    assert framer.next_frame() == b'<event uid="a"><point lat="0" lon="0"/></event>'
+    assert framer.garbage_bytes > 0

@@ -1,8 +1,19 @@
-"""Property tests: arbitrary bytes in arbitrary chunks never break the framers or the connection."""
+"""Property tests: arbitrary bytes in arbitrary chunks never break the framers or the connection.
+
+The normal run tries ``RALLYPOINT_FUZZ_EXAMPLES`` (default 2500) cases per test, over 10,000 in
+all. For a longer fuzz campaign raise it and lift the per-test timeout, for example::
+
+    RALLYPOINT_FUZZ_EXAMPLES=200000 .venv/bin/pytest -p no:xdist --timeout=0 \
+        tests/unit/protocol/test_framing_properties.py tests/unit/protocol/test_xml_decoder.py
+
+(``test_xml_decoder.py`` reads the same variable for its detail property.) Hypothesis keeps
+failing examples in ``.hypothesis/`` and replays them first on the next run.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,12 +25,14 @@ from rallypoint.protocol import (
     Limits,
     ProtoStreamFramer,
     UpgradeRequested,
+    XmlDecoder,
     XmlStreamFramer,
     parse_event,
 )
 from rallypoint.protocol.wire import encode_varint
 from tests.unit.protocol.conftest import PLI, sample
 
+EXAMPLES = int(os.environ.get("RALLYPOINT_FUZZ_EXAMPLES", "2500"))
 LIMITS = Limits(max_event_bytes=200, max_buffer_bytes=64 * 1024)
 PLI_BYTES = sample(PLI).strip()
 
@@ -69,7 +82,7 @@ def run(framer: XmlStreamFramer | ProtoStreamFramer, data: bytes, cuts: list[int
     return frames
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(STREAMS, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
 def test_xml_framer_survives_anything(data: bytes, cuts: list[int]) -> None:
     frames = run(XmlStreamFramer(LIMITS), data, cuts, LIMITS.max_event_bytes)
@@ -78,14 +91,14 @@ def test_xml_framer_survives_anything(data: bytes, cuts: list[int]) -> None:
         assert len(frame) <= LIMITS.max_event_bytes
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(STREAMS, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
 def test_proto_framer_survives_anything(data: bytes, cuts: list[int]) -> None:
     frames = run(ProtoStreamFramer(LIMITS), data, cuts, LIMITS.max_event_bytes + 11)
     assert all(0 < len(frame) <= LIMITS.max_event_bytes for frame in frames)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400) | STREAMS, st.booleans())
 def test_connection_never_raises_on_garbage(data: bytes, upgrade: bool) -> None:
     conn = CotConnection(Limits())
@@ -107,7 +120,7 @@ def test_connection_never_raises_on_garbage(data: bytes, upgrade: bool) -> None:
             break
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(min_value=0, max_value=len(PLI_BYTES) - 1), st.binary(min_size=1, max_size=8))
 def test_mutated_events_fail_only_with_remote_protocol_error(pos: int, junk: bytes) -> None:
     data = PLI_BYTES[:pos] + junk + PLI_BYTES[pos + len(junk) :]
@@ -116,3 +129,21 @@ def test_mutated_events_fail_only_with_remote_protocol_error(pos: int, junk: byt
     except RemoteProtocolError:
         return
     assert event.raw == data.strip()
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(min_value=0, max_value=len(PLI_BYTES) - 1), st.binary(min_size=1, max_size=8))))
+def test_one_decoder_agrees_with_parse_event_on_mutated_events(mutations: list[tuple[int, bytes]]) -> None:
+    # A single decoder sees every mutant in turn, so state left by one (parser, caches) would show.
+    decoder = XmlDecoder(Limits())
+    for pos, junk in [(0, b"<")] + mutations:
+        data = PLI_BYTES[:pos] + junk + PLI_BYTES[pos + len(junk) :]
+        try:
+            expected: object = parse_event(data, Limits())
+        except RemoteProtocolError as exc:
+            expected = exc.reason
+        try:
+            got: object = decoder.decode(data)
+        except RemoteProtocolError as exc:
+            got = exc.reason
+        assert got == expected

@@ -1,0 +1,1 @@
+"""Rallypoint native REST API (JSON, OpenAPI) under /api/."""

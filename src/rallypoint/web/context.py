@@ -1,0 +1,102 @@
+"""What HTTP features need from the node, passed explicitly, and who is making a request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from starlette.requests import HTTPConnection
+
+from rallypoint.clock import Clock
+from rallypoint.config import Settings
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import ANON_GROUP
+from rallypoint.security.accounts import AccountCache
+from rallypoint.security.revocation import RevocationWatcher, serial_of
+from rallypoint.security.users import SqliteUserStore
+from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.presence import Presence
+from rallypoint.storage.base import EventStore
+from rallypoint.transport.context import SessionSet
+from rallypoint.transport.tls import principal_from_peercert
+from rallypoint.web.peers import PeerCertificates
+
+_ANON = frozenset({ANON_GROUP})
+
+
+class RequestIdentity(msgspec.Struct, frozen=True):
+    """Who is asking: the certificate (or token) principal and the groups it may write and read.
+
+    ``principal`` is None for anonymous requests (plain HTTP on loopback), which act as ``__ANON__``.
+    """
+
+    principal: str | None
+    write_groups: frozenset[str]
+    read_groups: frozenset[str]
+    role: str = "member"
+
+    def can_read(self, groups: frozenset[str] | set[str]) -> bool:
+        """True when the caller reads at least one of ``groups``."""
+        return not self.read_groups.isdisjoint(groups)
+
+
+ANONYMOUS = RequestIdentity(principal=None, write_groups=_ANON, read_groups=_ANON)
+
+
+@dataclass
+class WebContext:
+    """Shared, explicitly passed dependencies of every HTTP feature."""
+
+    settings: Settings
+    clock: Clock
+    data_dir: Path
+    directory: Directory
+    presence: Presence
+    ingest: Ingest
+    accounts: AccountCache
+    users: SqliteUserStore
+    auditor: AuditRecorder
+    store: EventStore
+    metrics: ServerMetrics
+    sessions: SessionSet
+    peers: PeerCertificates
+    revocations: RevocationWatcher
+    # Extra identity sources (e.g. bearer tokens) tried after the client certificate.
+    token_identity: Callable[[HTTPConnection], Awaitable[RequestIdentity | None]] | None = None
+
+    async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
+        """The caller of a request; ``None`` means refuse it (revoked or disabled).
+
+        Order: client certificate (HTTPS), then bearer token, else anonymous ``__ANON__``.
+        """
+        der = self.peers.certificate_for(conn.scope)
+        if der is not None:
+            if self.revocations.is_revoked(serial_of(der)):
+                return None
+            principal = principal_from_peercert(der)
+            access = self.accounts.access_for(principal)
+            if access is None:
+                return None
+            user = self.accounts.user(principal)
+            return RequestIdentity(
+                principal=principal, write_groups=access.write, read_groups=access.read,
+                role=str(user.role) if user is not None else "member",
+            )
+        if self.token_identity is not None:
+            found = await self.token_identity(conn)
+            if found is not None:
+                return found
+        return ANONYMOUS
+
+    def base_url(self, conn: HTTPConnection) -> str:
+        """Absolute base URL for links handed to clients: configured public host, else the request's Host."""
+        scheme = conn.url.scheme
+        if self.settings.public_host:
+            port = conn.url.port
+            return f"{scheme}://{self.settings.public_host}" + (f":{port}" if port else "")
+        host = conn.headers.get("host") or f"{conn.url.hostname}:{conn.url.port}"
+        return f"{scheme}://{host}"

@@ -1,0 +1,51 @@
+"""HTTP features (Marti API, data packages, missions, native API) plug into the node the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from starlette.routing import BaseRoute
+
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+
+
+class Feature(Protocol):
+    """A feature: its routes, an optional hook on every accepted event, background work, cleanup."""
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]: ...
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        """Called on the ingest path after routing (must be cheap and must not block)."""
+        ...
+
+    async def run(self) -> None:
+        """Background work until :meth:`close`; return at once if there is none."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+FeatureBuilder = Callable[..., Feature]
+
+
+class RoutesOnly:
+    """A feature that only serves routes."""
+
+    def __init__(self, routes: Sequence[BaseRoute] = ()) -> None:
+        self._routes = list(routes)
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        return None
+
+    async def run(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,47 @@
+"""Client certificates behind HTTPS requests.
+
+uvicorn does not put the TLS peer certificate into the ASGI scope, so our HTTP protocol subclass
+records it per client address when the connection is made and forgets it when it closes; request
+handlers look it up by ``scope["client"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class PeerCertificates:
+    """Maps live HTTPS connections (client address) to their verified peer certificate (DER)."""
+
+    def __init__(self) -> None:
+        self._by_client: dict[tuple[str, int], bytes] = {}
+
+    def protocol_class(self) -> type[asyncio.Protocol]:
+        """An h11 protocol class that records peer certificates in this registry."""
+        registry = self._by_client
+
+        class CertificateRecordingProtocol(H11Protocol):
+            def connection_made(self, transport: Any) -> None:
+                super().connection_made(transport)
+                ssl_object = transport.get_extra_info("ssl_object")
+                if ssl_object is not None and self.client is not None:
+                    der = ssl_object.getpeercert(binary_form=True)
+                    if der:
+                        registry[(str(self.client[0]), int(self.client[1]))] = der
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if self.client is not None:
+                    registry.pop((str(self.client[0]), int(self.client[1])), None)
+                super().connection_lost(exc)
+
+        return CertificateRecordingProtocol
+
+    def certificate_for(self, scope: Any) -> bytes | None:
+        """The peer certificate of the connection a request arrived on, if any."""
+        client = scope.get("client")
+        if not client:
+            return None
+        return self._by_client.get((str(client[0]), int(client[1])))
