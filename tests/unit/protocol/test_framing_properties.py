@@ -136,7 +136,7 @@ def test_mutated_events_fail_only_with_remote_protocol_error(pos: int, junk: byt
 def test_one_decoder_agrees_with_parse_event_on_mutated_events(mutations: list[tuple[int, bytes]]) -> None:
     # A single decoder sees every mutant in turn, so state left by one (parser, caches) would show.
     decoder = XmlDecoder(Limits())
-    for pos, junk in [(0, b"<")] + mutations:
+    for pos, junk in [(0, b"<"), *mutations]:
         data = PLI_BYTES[:pos] + junk + PLI_BYTES[pos + len(junk) :]
         try:
             expected: object = parse_event(data, Limits())

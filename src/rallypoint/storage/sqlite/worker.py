@@ -70,7 +70,7 @@ class SqliteWorker:
         # Runs in the worker thread: the connection is created, used and closed there only.
         if self._db is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._path, isolation_level=None)
+            db = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
             try:
                 schema.configure(db)
                 apply_migrations(db, self._migrations, what=self._what)
