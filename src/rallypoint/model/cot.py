@@ -56,8 +56,8 @@ class EmergencyInfo(msgspec.Struct, frozen=True, gc=False):
 class Detail(msgspec.Struct, frozen=True, gc=False):
     """Parsed views of ``<detail>`` plus the rest of it as XML.
 
-    ``xml`` holds the serialized children of ``<detail>`` without the wrapper element and without
-    ``<marti>`` (addressing is consumed by the server and never forwarded, as TAK Server does).
+    ``xml`` holds the children of ``<detail>`` as XML (possibly in the sender's own spelling of
+    quotes and empty elements) without the wrapper element and without ``<marti>`` (addressing is consumed by the server and never forwarded, as TAK Server does).
     ``has_marti`` records that a ``<marti>`` element was present (empty ``<marti/>`` means broadcast).
     """
 

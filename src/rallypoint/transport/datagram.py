@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from rallypoint.errors import RemoteProtocolError
+from rallypoint.protocol import XmlDecoder
 from rallypoint.protocol.wire import decode_datagram
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.transport.context import TransportContext
@@ -19,11 +20,12 @@ class MeshDatagramProtocol(asyncio.DatagramProtocol):
     def __init__(self, ctx: TransportContext) -> None:
         self._ctx = ctx
         self._origin = Origin(session_id="udp-mesh")
+        self._decoder = XmlDecoder(ctx.limits)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         ctx = self._ctx
         try:
-            event = decode_datagram(data, ctx.limits)
+            event = decode_datagram(data, ctx.limits, self._decoder)
         except RemoteProtocolError as exc:
             ctx.metrics.rejected.labels(exc.reason, "udp").inc()
             log.warning("datagram rejected", extra={"peer": str(addr[0]), "reason": exc.reason, "detail": exc.detail})

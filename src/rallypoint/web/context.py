@@ -17,6 +17,7 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.revocation import RevocationWatcher, serial_of
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
@@ -65,6 +66,7 @@ class WebContext:
     sessions: SessionSet
     peers: PeerCertificates
     revocations: RevocationWatcher
+    emergencies: EmergencyService
     # Extra identity sources (e.g. bearer tokens) tried after the client certificate.
     token_identity: Callable[[HTTPConnection], Awaitable[RequestIdentity | None]] | None = None
 
