@@ -145,6 +145,11 @@ def _rallypoint_cmd() -> tuple[list[str], dict[str, str]]:
 def rallypoint() -> Iterator[Running]:
     port, http_port = free_port(), free_port()
     base, env = _rallypoint_cmd()
+    # Load tests come from one address and blast one connection as fast as possible: lift the
+    # abuse limits that would (correctly) throttle that in production.
+    env.update(
+        RALLYPOINT_MAX_EVENTS_PER_S="0", RALLYPOINT_IP_EVENTS_PER_S="0", RALLYPOINT_MAX_CONNECTIONS_PER_IP="0",
+    )
     with tempfile.TemporaryDirectory(prefix="bench-rallypoint-") as tmp:
         cmd = [
             *base, "serve", "--data-dir", tmp, "--cot-port", str(port), "--tls-port", "0",

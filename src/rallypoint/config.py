@@ -59,6 +59,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # A receiver whose outbox stays full this long is disconnected (it cannot keep up).
     slow_receiver_timeout_s: float = 30.0
     idle_timeout_s: float = 120.0
+    # Abuse limits (0 disables a limit). ATAK reports at most every 2 s, so these leave ample room.
+    max_events_per_s: float = 100.0
+    events_burst: int = 500
+    max_connections_per_ip: int = 1000
+    ip_events_per_s: float = 5000.0
+    ip_events_burst: int = 20_000
+    max_connections_per_identity: int = 10
+    tls_handshake_timeout_s: float = 10.0
+    # A client that starts an event and does not finish it within this time is disconnected (slow loris).
+    frame_timeout_s: float = 30.0
     emergency_repeat_s: float = 3.0
     emergency_max_age_s: float = 86_400.0
     retention_days: float = 30.0

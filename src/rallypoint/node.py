@@ -27,6 +27,7 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.policy import IdentityPolicy
+from rallypoint.security.ratelimit import AddressLimiter
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
@@ -139,7 +140,8 @@ class Node:
                     tls_ctx = server_ssl_context(self.ca)
                 if s.tls_port:
                     srv = await start_stream_listener(
-                        self.ctx, host=s.bind, port=port(s.tls_port), ssl_context=tls_ctx, name="tls"
+                        self.ctx, host=s.bind, port=port(s.tls_port), ssl_context=tls_ctx, name="tls",
+                        handshake_timeout_s=s.tls_handshake_timeout_s,
                     )
                     servers.append(srv)
                     self.ports["tls"] = bound_port(srv)
@@ -295,17 +297,22 @@ class Node:
     async def _sweep(self) -> None:
         """Expire stale items and close idle sessions every few seconds."""
         idle = self.settings.idle_timeout_s
+        timeouts = [t for t in (idle, self.settings.frame_timeout_s) if t > 0]
+        interval = min(5.0, max(0.25, min(timeouts, default=10.0) / 4))
         while not self._stop.is_set():
             try:
-                await asyncio.wait_for(self._stop.wait(), timeout=5.0)
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
             except TimeoutError:
                 pass
             self.presence.expire(self.clock.now_ms())
-            if idle > 0:
-                cutoff = self.clock.monotonic() - idle
-                for session in self.ctx.sessions:
-                    if session.last_rx < cutoff:
-                        session.close("idle_timeout")
+            now = self.clock.monotonic()
+            frame_cutoff = now - self.settings.frame_timeout_s
+            for session in self.ctx.sessions:
+                if idle > 0 and session.last_rx < now - idle:
+                    session.close("idle_timeout")
+                elif session.partial_since is not None and session.partial_since < frame_cutoff:
+                    log.warning("disconnecting client that never finishes its event", extra={"session": session.id})
+                    session.close("slow_frame", abort=True)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -374,6 +381,13 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
         max_connections=settings.max_connections,
         write_buffer_high=settings.write_buffer_high,
+        max_events_per_s=settings.max_events_per_s,
+        events_burst=settings.events_burst,
+        max_connections_per_identity=settings.max_connections_per_identity,
+        addresses=AddressLimiter(
+            max_connections=settings.max_connections_per_ip, rate=settings.ip_events_per_s,
+            burst=settings.ip_events_burst,
+        ),
     )
     node = Node(
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,

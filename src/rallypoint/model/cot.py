@@ -57,7 +57,8 @@ class Detail(msgspec.Struct, frozen=True, gc=False):
     """Parsed views of ``<detail>`` plus the rest of it as XML.
 
     ``xml`` holds the children of ``<detail>`` as XML (possibly in the sender's own spelling of
-    quotes and empty elements) without the wrapper element and without ``<marti>`` (addressing is consumed by the server and never forwarded, as TAK Server does).
+    quotes and empty elements) without the wrapper element and without ``<marti>`` (addressing
+    is consumed by the server and never forwarded, as TAK Server does).
     ``has_marti`` records that a ``<marti>`` element was present (empty ``<marti/>`` means broadcast).
     """
 

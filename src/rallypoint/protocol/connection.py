@@ -94,6 +94,11 @@ class CotConnection:
         self._held: bytes | None = None
 
     @property
+    def buffered(self) -> int:
+        """Bytes received but not yet framed (an event still arriving, or junk being skipped)."""
+        return self._framer().buffered
+
+    @property
     def wire(self) -> WireFormat:
         """The format both directions currently use."""
         return self._wire

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from rallypoint.clock import Clock
 from rallypoint.protocol.limits import Limits
+from rallypoint.security.ratelimit import AddressLimiter
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.sessions import SessionHub
@@ -17,6 +18,7 @@ from rallypoint.transport.coalescer import WriteCoalescer
 class ClosableSession(Protocol):
     id: str
     last_rx: float
+    partial_since: float | None
     cert_serial: int | None
     principal: str | None
 
@@ -68,6 +70,11 @@ class TransportContext:
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
     write_buffer_high: int = 1024 * 1024
+    max_events_per_s: float = 0.0
+    events_burst: int = 500
+    max_connections_per_identity: int = 0
+    addresses: AddressLimiter = field(default_factory=lambda: AddressLimiter(max_connections=0, rate=0, burst=1))
+    identities: dict[str, int] = field(default_factory=dict)
     sessions: SessionSet = field(default_factory=SessionSet)
     coalescer: WriteCoalescer = field(default_factory=WriteCoalescer)
     # Outbox counters of sessions that already closed (live ones are read from the sessions).

@@ -24,6 +24,7 @@ from rallypoint.protocol.connection import (
     UpgradeRequested,
 )
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.security.ratelimit import TokenBucket
 from rallypoint.security.revocation import serial_of
 from rallypoint.services.messages import groups_changed
 
@@ -58,6 +59,11 @@ class StreamSession(asyncio.Protocol):
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
+        # When an incomplete event started waiting in the buffer (slow-loris detection).
+        self.partial_since: float | None = None
+        self._bucket = TokenBucket(ctx.max_events_per_s, ctx.events_burst, self.last_rx)
+        self._rate_drops = 0
+        self._address: str | None = None
         self.origin = Origin(session_id=self.id)
 
     # --- asyncio.Protocol -------------------------------------------------------------------
@@ -93,6 +99,8 @@ class StreamSession(asyncio.Protocol):
             transport.abort()  # type: ignore[attr-defined]
             return
         self.write_groups, self.read_groups = access
+        if not self._admit(transport):
+            return
         if self.principal is not None:
             self._ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
@@ -116,9 +124,26 @@ class StreamSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         ctx = self._ctx
-        self.last_rx = ctx.clock.monotonic()
+        now = self.last_rx = ctx.clock.monotonic()
         conn = self._conn
-        conn.receive_data(data)
+        try:
+            conn.receive_data(data)
+        except RemoteProtocolError as exc:
+            self._rejected(exc.reason, exc.detail)
+            self.close("protocol_error", abort=True)
+            return
+        try:
+            self._process(now)
+        finally:
+            if conn.buffered:
+                if self.partial_since is None:
+                    self.partial_since = now
+            else:
+                self.partial_since = None
+
+    def _process(self, now: float) -> None:
+        ctx = self._ctx
+        conn = self._conn
         while True:
             try:
                 ev = conn.next_event()
@@ -131,6 +156,8 @@ class StreamSession(asyncio.Protocol):
             if ev is NEED_DATA:
                 return
             if isinstance(ev, EventReceived):
+                if not self._within_rate(now):
+                    continue
                 try:
                     ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
                 except RemoteProtocolError as exc:
@@ -158,6 +185,7 @@ class StreamSession(asyncio.Protocol):
         if self._outbox is not None:
             self._outbox.clear()
         self._pending.clear()
+        self._release_limits()
         if ctx.sessions.discard(self):
             ctx.closed_totals["dropped"] += stats["dropped"]
             ctx.closed_totals["coalesced"] += stats["coalesced"]
@@ -212,6 +240,55 @@ class StreamSession(asyncio.Protocol):
         if transport is not None and not self._closed:
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         pending.clear()
+
+    # --- limits ------------------------------------------------------------------------------
+    def _admit(self, transport: asyncio.BaseTransport) -> bool:
+        """Per-address and per-identity connection limits; closes the connection when exceeded."""
+        ctx = self._ctx
+        address = self.peer.rsplit(":", 1)[0]
+        reason = None
+        if not ctx.addresses.connect(address, self.last_rx):
+            reason = "address_connections"
+        else:
+            self._address = address
+            if self.principal is not None and ctx.max_connections_per_identity > 0:
+                count = ctx.identities.get(self.principal, 0)
+                if count >= ctx.max_connections_per_identity:
+                    reason = "identity_connections"
+                else:
+                    ctx.identities[self.principal] = count + 1
+        if reason is None:
+            return True
+        log.warning("connection limit reached", extra={"peer": self.peer, "principal": self.principal, "limit": reason})
+        ctx.metrics.sessions_closed.labels(reason).inc()
+        self._release_limits()
+        self._transport = None
+        self._closed = True
+        transport.abort()  # type: ignore[attr-defined]
+        return False
+
+    def _release_limits(self) -> None:
+        ctx = self._ctx
+        if self._address is not None:
+            ctx.addresses.disconnect(self._address)
+            self._address = None
+            if self.principal is not None and ctx.max_connections_per_identity > 0:
+                count = ctx.identities.get(self.principal, 0) - 1
+                if count <= 0:
+                    ctx.identities.pop(self.principal, None)
+                else:
+                    ctx.identities[self.principal] = count
+
+    def _within_rate(self, now: float) -> bool:
+        if self._bucket.allow(now) and (self._address is None or self._ctx.addresses.allow(self._address, now)):
+            self._rate_drops = 0
+            return True
+        self._rate_drops += 1
+        self._rejected("rate_limited", "message rate limit exceeded")
+        if self._rate_drops > self._bucket.burst:
+            # Far beyond the limit: a flood, not a burst.
+            self.close("rate_limit", abort=True)
+        return False
 
     # --- internals ---------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

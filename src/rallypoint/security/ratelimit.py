@@ -1,0 +1,64 @@
+"""Abuse limits for streaming clients: token buckets per connection and per source address.
+
+Time is passed in (monotonic seconds), so the logic is testable without a clock.
+"""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``burst``; ``rate <= 0`` means unlimited."""
+
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self._tokens = self.burst
+        self._stamp = now
+
+    def allow(self, now: float, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens if available."""
+        if self.rate <= 0:
+            return True
+        tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if tokens >= cost:
+            self._tokens = tokens - cost
+            return True
+        self._tokens = tokens
+        return False
+
+
+class AddressLimiter:
+    """Connections and message rate per source address (shared by all sessions from one IP)."""
+
+    def __init__(self, *, max_connections: int, rate: float, burst: float) -> None:
+        self.max_connections = max_connections
+        self._rate = rate
+        self._burst = burst
+        self._connections: dict[str, int] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def connect(self, address: str, now: float) -> bool:
+        """Register a connection from ``address``; False when the address is at its limit."""
+        count = self._connections.get(address, 0)
+        if self.max_connections > 0 and count >= self.max_connections:
+            return False
+        self._connections[address] = count + 1
+        if address not in self._buckets:
+            self._buckets[address] = TokenBucket(self._rate, self._burst, now)
+        return True
+
+    def disconnect(self, address: str) -> None:
+        count = self._connections.get(address, 0) - 1
+        if count <= 0:
+            # Forget idle addresses so spoofed or scanning sources cannot grow these maps.
+            self._connections.pop(address, None)
+            self._buckets.pop(address, None)
+        else:
+            self._connections[address] = count
+
+    def allow(self, address: str, now: float) -> bool:
+        bucket = self._buckets.get(address)
+        return bucket is None or bucket.allow(now)

@@ -1,0 +1,183 @@
+"""Plumbing shared by the native API handlers: the route table, errors, bodies and query parameters."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from rallypoint.errors import LimitExceeded
+from rallypoint.storage.base import BBox
+from rallypoint.web.api.schemas import ErrorBody
+from rallypoint.web.enrollment_auth import read_limited_body
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+Handler = Callable[[Request], Awaitable[Response]]
+S = TypeVar("S")
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, a stable label and an explanation; ``headers`` are added."""
+
+    def __init__(self, status: int, error: str, detail: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter, as OpenAPI describes it."""
+
+    name: str
+    where: str  # "query" or "path"
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation: how it is served and how it is documented."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    responses: dict[int, tuple[str, Any]]
+    body: type | None = None
+    params: tuple[Param, ...] = ()
+    security: tuple[str, ...] = ("bearer", "mutualTLS")
+    operation_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """``value`` (structs, lists, dicts) encoded as JSON."""
+    return Response(msgspec.json.encode(value), status_code=status, media_type=JSON, headers=headers)
+
+
+def error_response(exc: ApiError) -> Response:
+    """The JSON body of an :class:`ApiError`."""
+    return json_response(ErrorBody(exc.error, exc.detail), exc.status, exc.headers)
+
+
+def guarded(handler: Handler) -> Handler:
+    """Turn :class:`ApiError` and body validation errors into JSON answers."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc)
+
+    return endpoint
+
+
+def routes_of(endpoints: Sequence[Endpoint]) -> list[BaseRoute]:
+    """Starlette routes for the table (one route per method: Starlette answers 405 for the rest)."""
+    return [Route(e.path, guarded(e.handler), methods=[e.method]) for e in endpoints]
+
+
+async def read_body(request: Request, struct: type[S], limit: int) -> S:
+    """Decode the JSON body strictly into ``struct``: 413 too large, 400 malformed, 422 invalid."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() not in ("application/json", ""):
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        raw = await read_limited_body(request, limit)
+    except LimitExceeded as exc:
+        raise ApiError(413, "body_too_large", f"at most {limit} bytes") from exc
+    if not raw.strip():
+        raise ApiError(400, "bad_json", "a JSON body is required")
+    try:
+        return msgspec.json.decode(raw, type=struct)
+    except msgspec.ValidationError as exc:
+        raise ApiError(422, "invalid", str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "bad_json", str(exc)) from exc
+
+
+def parse_time(request: Request, name: str) -> int | None:
+    """Query parameter as epoch milliseconds: an integer, or an ISO 8601 time with a zone."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    text = raw.strip()
+    if text.lstrip("-").isdigit() and len(text) <= 16:
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", f"{name}: epoch milliseconds or ISO 8601 time expected") from exc
+    if parsed.tzinfo is None:
+        raise ApiError(400, "bad_parameter", f"{name}: the time needs a zone (e.g. Z)")
+    try:
+        return int(parsed.timestamp() * 1000)
+    except (OverflowError, ValueError, OSError) as exc:
+        raise ApiError(400, "bad_parameter", f"{name}: out of range") from exc
+
+
+def parse_bbox(request: Request) -> BBox | None:
+    """``bbox=min_lon,min_lat,max_lon,max_lat`` (min_lon > max_lon crosses the antimeridian)."""
+    raw = request.query_params.get("bbox")
+    if raw is None or raw == "":
+        return None
+    parts = raw.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", "bbox: four numbers expected") from exc
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ApiError(400, "bad_parameter", "bbox: four finite numbers expected")
+    min_lon, min_lat, max_lon, max_lat = values
+    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise ApiError(400, "bad_parameter", "bbox: min_lon,min_lat,max_lon,max_lat within WGS-84 bounds")
+    return (min_lon, min_lat, max_lon, max_lat)
+
+
+def parse_int(request: Request, name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query parameter within ``[low, high]``."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit() or len(raw) > 12:
+        raise ApiError(400, "bad_parameter", f"{name}: integer {low}-{high} expected")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ApiError(400, "bad_parameter", f"{name}: integer {low}-{high} expected")
+    return value
+
+
+def parse_text(request: Request, name: str, *, max_length: int = 256) -> str | None:
+    """A short free-text query parameter."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if len(raw) > max_length or not raw.isprintable():
+        raise ApiError(400, "bad_parameter", f"{name}: at most {max_length} printable characters")
+    return raw
+
+
+def check_only(request: Request, allowed: frozenset[str]) -> None:
+    """Refuse unknown or repeated query parameters (catches typos such as ``?sinse=``)."""
+    seen: set[str] = set()
+    for key, _ in request.query_params.multi_items():
+        if key not in allowed:
+            raise ApiError(400, "bad_parameter", f"unknown query parameter {key[:40]!r}")
+        if key in seen:
+            raise ApiError(400, "bad_parameter", f"{key} given more than once")
+        seen.add(key)

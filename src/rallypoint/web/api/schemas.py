@@ -1,0 +1,195 @@
+"""Request and response bodies of the native API (also the source of the OpenAPI components)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Account name")]
+Group = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="TAK group name")]
+GroupList = Annotated[list[Group], msgspec.Meta(max_length=64)]
+RoleName = Literal["member", "approver", "admin"]
+ChatText = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Ref = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error answer: a short stable label and a human-readable explanation."""
+
+    error: str
+    detail: str = ""
+
+
+class TokenResponse(msgspec.Struct, frozen=True):
+    """A bearer token (OAuth 2 style field names)."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class Position(msgspec.Struct, frozen=True):
+    """WGS-84 position; ``hae`` metres above the ellipsoid (9999999 = unknown)."""
+
+    lat: float
+    lon: float
+    hae: float
+
+
+class ClientInfo(msgspec.Struct, frozen=True):
+    """A connected client, from its latest self-report."""
+
+    uid: str
+    callsign: str | None
+    group: str | None
+    role: str | None
+    type: str
+    last_seen_ms: int
+    position: Position
+    principal: str | None = None
+
+
+class Track(msgspec.Struct, frozen=True):
+    """One item of the live picture: a client's own position or a persisted map item."""
+
+    uid: str
+    type: str
+    how: str
+    callsign: str | None
+    time_ms: int
+    stale_ms: int
+    position: Position
+    kind: Literal["client", "item"]
+    group: str | None = None
+    speed: float | None = None
+    course: float | None = None
+
+
+class HistoryEvent(msgspec.Struct, frozen=True):
+    """One stored event."""
+
+    uid: str
+    type: str
+    how: str
+    time_ms: int
+    start_ms: int
+    stale_ms: int
+    position: Position
+    callsign: str | None
+    groups: list[str]
+    xml: str
+
+
+class HistoryPage(msgspec.Struct, frozen=True):
+    """Stored events in time order; ``truncated`` when more matched than were returned."""
+
+    events: list[HistoryEvent]
+    count: int
+    truncated: bool
+
+
+class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A GeoChat message: exactly one of ``to_uid``, ``to_callsign`` or ``room``."""
+
+    text: ChatText
+    to_uid: Ref | None = None
+    to_callsign: Ref | None = None
+    room: Ref | None = None
+
+
+class ChatResult(msgspec.Struct, frozen=True):
+    """The injected chat event and how many connected receivers it was addressed to."""
+
+    uid: str
+    sender_uid: str
+    chatroom: str
+    recipients: int
+
+
+class EmergencyInfo(msgspec.Struct, frozen=True):
+    """An active emergency beacon."""
+
+    uid: str
+    type: str
+    callsign: str | None
+    kind: str | None
+    raised_ms: int
+    position: Position
+
+
+class CancelResult(msgspec.Struct, frozen=True):
+    """An emergency was cancelled."""
+
+    uid: str
+    cancelled: bool
+
+
+class UserView(msgspec.Struct, frozen=True):
+    """An account as administrators see it (never the password)."""
+
+    name: str
+    role: str
+    groups_in: list[str]
+    groups_out: list[str]
+    disabled: bool
+    has_password: bool
+    created_ms: int
+    updated_ms: int
+    locked_until_ms: int | None = None
+
+
+class UserCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new account. ``groups`` sets both directions; ``groups_in``/``groups_out`` add to one."""
+
+    name: Name
+    role: RoleName = "member"
+    groups: GroupList = []
+    groups_in: GroupList = []
+    groups_out: GroupList = []
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
+
+
+class UserPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Changes to an account; omitted fields stay. ``groups`` replaces both directions."""
+
+    disabled: bool | None = None
+    role: RoleName | None = None
+    groups: GroupList | None = None
+    groups_in: GroupList | None = None
+    groups_out: GroupList | None = None
+
+
+class RevokeResult(msgspec.Struct, frozen=True):
+    """How many live tokens were revoked."""
+
+    revoked: int
+
+
+class GeoJsonGeometry(msgspec.Struct, frozen=True):
+    """A GeoJSON Point: ``[lon, lat, hae]``."""
+
+    type: Literal["Point"]
+    coordinates: list[float]
+
+
+class GeoJsonFeature(msgspec.Struct, frozen=True):
+    """A track as a GeoJSON Feature (``id`` is the uid)."""
+
+    type: Literal["Feature"]
+    id: str
+    geometry: GeoJsonGeometry
+    properties: dict[str, str | int | float | None]
+
+
+class GeoJsonCollection(msgspec.Struct, frozen=True):
+    """The live picture as a GeoJSON FeatureCollection."""
+
+    type: Literal["FeatureCollection"]
+    features: list[GeoJsonFeature]
+
+
+COMPONENTS: tuple[type, ...] = (
+    ErrorBody, TokenResponse, ClientInfo, Track, HistoryPage, ChatRequest, ChatResult, EmergencyInfo,
+    CancelResult, UserView, UserCreate, UserPatch, RevokeResult, GeoJsonCollection,
+)

@@ -1,0 +1,121 @@
+"""Abuse limits on a real server with tight settings: each limit is enforced, counted, and local."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.cot_client import CotClient, cot, sa
+from tests.support.server import ServerProcess
+
+LIMITS = {
+    "RALLYPOINT_MAX_EVENTS_PER_S": "5",
+    "RALLYPOINT_EVENTS_BURST": "10",
+    "RALLYPOINT_MAX_CONNECTIONS_PER_IP": "6",
+    "RALLYPOINT_MAX_CONNECTIONS_PER_IDENTITY": "1",
+    "RALLYPOINT_IDLE_TIMEOUT_S": "3",
+    "RALLYPOINT_FRAME_TIMEOUT_S": "1",
+    "RALLYPOINT_TLS_HANDSHAKE_TIMEOUT_S": "1",
+}
+
+
+@pytest.fixture
+def tight(data_dir: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(data_dir, env=LIMITS)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _closed_total(server: ServerProcess, reason: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    m = re.search(rf'rallypoint_sessions_closed_total\{{reason="{reason}"\}} (\S+)', text)
+    return float(m.group(1)) if m else 0.0
+
+
+def _rejected_total(server: ServerProcess, reason: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    return sum(float(v) for v in re.findall(rf'rallypoint_events_rejected_total\{{reason="{reason}"[^}}]*\}} (\S+)', text))
+
+
+async def test_message_rate_limit_drops_then_disconnects_a_flood(tight: ServerProcess, clients: list[object]) -> None:
+    sender = await CotClient.connect(tight.ports["cot"])
+    witness = await CotClient.connect(tight.ports["cot"])
+    clients.extend([sender, witness])
+    await sender.send(b"".join(cot(f"burst-{i}", "b-m-p-s-m") for i in range(15)))
+    await witness.wait_uid("burst-9")
+    assert _rejected_total(tight, "rate_limited") >= 1
+    # A flood far past the burst closes that session only.
+    await sender.send(b"".join(cot(f"flood-{i}", "b-m-p-s-m") for i in range(200)))
+    await asyncio.wait_for(sender.closed.wait(), timeout=10)
+    assert _closed_total(tight, "rate_limit") == 1
+    other = await CotClient.connect(tight.ports["cot"])
+    clients.append(other)
+    await other.send(sa("still-ok", "OK"))
+    await witness.wait_uid("still-ok")
+
+
+async def test_connections_per_address_are_capped(tight: ServerProcess, clients: list[object]) -> None:
+    opened = [await CotClient.connect(tight.ports["cot"]) for _ in range(6)]
+    clients.extend(opened)
+    extra = await CotClient.connect(tight.ports["cot"], wait_registered=False)
+    clients.append(extra)
+    await asyncio.wait_for(extra.closed.wait(), timeout=10)
+    assert _closed_total(tight, "address_connections") == 1
+    await opened[0].close()
+    # A slot frees up when a connection ends.
+    again = await CotClient.connect(tight.ports["cot"])
+    clients.append(again)
+
+
+async def test_connections_per_identity_are_capped(tight: ServerProcess, tmp_path: Path, clients: list[object]) -> None:
+    from rallypoint.clock import SystemClock
+    from rallypoint.security.ca import CertificateAuthority
+    from rallypoint.transport.tls import client_ssl_context
+
+    ca = CertificateAuthority.load_or_create(tight.data_dir / "ca", clock=SystemClock())
+    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client("dup"), tmp_path)}
+    ctx = client_ssl_context(ca.ca_path, paths["dup.pem"], paths["dup.key"])
+    first = await CotClient.connect(tight.ports["tls"], ssl_context=ctx)
+    clients.append(first)
+    second = await CotClient.connect(tight.ports["tls"], ssl_context=ctx, wait_registered=False)
+    clients.append(second)
+    await asyncio.wait_for(second.closed.wait(), timeout=10)
+    assert not first.closed.is_set()
+    assert _closed_total(tight, "identity_connections") == 1
+
+
+async def test_idle_and_slow_loris_and_handshake_timeouts(tight: ServerProcess, clients: list[object]) -> None:
+    idle = await CotClient.connect(tight.ports["cot"])
+    pinger = await CotClient.connect(tight.ports["cot"])
+    loris = await CotClient.connect(tight.ports["cot"])
+    clients.extend([idle, pinger, loris])
+    await loris.send(b'<event version="2.0" uid="slow" type="a-f-G" ')  # and never finish
+    reader, writer = await asyncio.open_connection("127.0.0.1", tight.ports["tls"])  # no TLS handshake
+    try:
+        await asyncio.wait_for(loris.closed.wait(), timeout=10)
+        assert not pinger.closed.is_set()
+        # The pinger keeps its session alive past the idle timeout; the silent client is closed.
+        for _ in range(8):
+            await pinger.send(cot("pinger-ping", "t-x-c-t", stale_s=10))
+            if idle.closed.is_set():
+                break
+            await asyncio.wait_for(pinger.wait_for(lambda e: e.type == "t-x-c-t-r"), timeout=5)
+            try:
+                await asyncio.wait_for(asyncio.shield(idle.closed.wait()), timeout=0.8)
+            except TimeoutError:
+                continue
+        await asyncio.wait_for(idle.closed.wait(), timeout=10)
+        assert not pinger.closed.is_set()
+        assert await asyncio.wait_for(reader.read(), timeout=10) == b""
+    finally:
+        writer.close()
+    assert _closed_total(tight, "slow_frame") == 1
+    assert _closed_total(tight, "idle_timeout") >= 1
