@@ -42,7 +42,8 @@ def _closed_total(server: ServerProcess, reason: str) -> float:
 
 def _rejected_total(server: ServerProcess, reason: str) -> float:
     text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
-    return sum(float(v) for v in re.findall(rf'rallypoint_events_rejected_total\{{reason="{reason}"[^}}]*\}} (\S+)', text))
+    pattern = rf'rallypoint_events_rejected_total\{{reason="{reason}"[^}}]*\}} (\S+)'
+    return sum(float(v) for v in re.findall(pattern, text))
 
 
 async def test_message_rate_limit_drops_then_disconnects_a_flood(tight: ServerProcess, clients: list[object]) -> None:
