@@ -101,11 +101,11 @@ async def test_ten_thousand_mixed_events_never_cross_groups(
                        f'<emergency type="911 Alert">{name}</emergency>')
         batches[name].append(data)
         sent += 1
-    for g, name, c in everyone:
+    for _g, name, c in everyone:
         await c.send(b"".join(batches[name]))
     # Everything routed: each client's last own event reached its group mate.
     for g, name, c in everyone:
-        mate_name, mate = next((n, m) for n, m in members[g] if n != name)
+        mate = next(m for n, m in members[g] if n != name)
         await mate.barrier(c, timeout=30)
     # Late joiners in each group get their group's snapshot only.
     for g in GROUPS:
