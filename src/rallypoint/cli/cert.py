@@ -53,6 +53,23 @@ def _load_ca(data_dir: Path, server_names: list[str] | None = None) -> Certifica
         raise typer.Exit(code=1) from exc
 
 
+def _audit(data_dir: Path, action: str, target: str, detail: dict[str, str]) -> None:
+    """Append one entry to the data directory's audit log (actor: the operating-system user)."""
+    import asyncio
+
+    from rallypoint.cli.audit import audit_path, cli_actor
+    from rallypoint.security.audit import AuditLog
+
+    async def go() -> None:
+        log = AuditLog.open(audit_path(data_dir))
+        try:
+            await log.append(cli_actor(), action, target, detail, now_ms=SystemClock().now_ms())
+        finally:
+            await log.close()
+
+    asyncio.run(go())
+
+
 @cert_app.command("issue")
 def issue(
     name: Annotated[str, typer.Argument(help="Client name; becomes the certificate CN (the TAK username).")],
@@ -74,6 +91,7 @@ def issue(
         _console(stderr=True).print(f"[red]refused:[/red] {escape(exc.detail)}")
         raise typer.Exit(code=1) from exc
     paths = ca.write_client_bundle(issued, out if out is not None else data_dir / "clients" / name, password)
+    _audit(data_dir, "cert.issue", name, {"serial": f"{issued.serial:032x}", "days": str(days)})
     table = Table(title=f"Client certificate for {name}", show_header=False)
     table.add_row("serial", f"{issued.serial:032x}")
     labels = ("certificate", "private key", "PKCS#12 keystore", "CA certificate", "CA truststore")
@@ -129,6 +147,7 @@ def revoke(
         raise typer.Exit(code=1)
     for rev in added:
         console.print(f"revoked {escape(rev.name)} serial {rev.serial}")
+        _audit(data_dir, "cert.revoke", rev.name, {"serial": rev.serial, "reason": reason})
     console.print(f"CRL: {registry.crl_path}")
 
 
@@ -146,3 +165,33 @@ def list_certificates(data_dir: DataDir = Path("./rallypoint-data")) -> None:
             "revoked" if record.revoked else "valid",
         )
     _console().print(table)
+
+
+@ca_app.command("rotate")
+def rotate(
+    data_dir: DataDir = Path("./rallypoint-data"),
+    server_name: Annotated[
+        list[str] | None,
+        typer.Option("--server-name", help="Name or IP the new server certificate must cover (repeatable)."),
+    ] = None,
+) -> None:
+    """Replace the CA key and certificate; certificates it issued stay trusted until they expire.
+
+    The old CA moves to ``ca/previous/<fingerprint>/`` and stays a trust anchor for client
+    certificates; the server certificate is re-issued by the new CA, so clients need the new
+    truststore (re-run ``rallypoint onboard``). Restart the server to apply.
+    """
+    import shutil
+
+    ca = _load_ca(data_dir)
+    old_fingerprint = ca.fingerprint
+    target = ca.directory / "previous" / old_fingerprint.replace(":", "")[:16]
+    target.mkdir(parents=True, mode=0o700, exist_ok=True)
+    shutil.move(str(ca.ca_path), target / "ca.pem")
+    # The old key is kept (0600) so the old CA could still sign a CRL for what it issued.
+    shutil.move(str(ca.directory / "ca.key"), target / "ca.key")
+    new = _load_ca(data_dir, server_name)
+    _audit(data_dir, "ca.rotate", "ca", {"old": old_fingerprint, "new": new.fingerprint})
+    console = _console()
+    console.print(f"new CA fingerprint (SHA-256): {new.fingerprint}")
+    console.print(f"previous CA kept in {escape(str(target))}; restart the server to apply")

@@ -41,6 +41,9 @@ def server_ssl_context(ca: CertificateAuthority, *, require_client_cert: bool = 
     if require_client_cert:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cafile=ca.ca_path)
+        # After a rotation, client certificates from the previous CAs stay valid until they expire.
+        for previous in sorted((ca.ca_path.parent / "previous").glob("*/ca.pem")):
+            ctx.load_verify_locations(cafile=previous)
     else:
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
