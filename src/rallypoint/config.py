@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # defaults to the first of server_names.
     public_host: str = ""
     max_http_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 100 * 1024 * 1024
+    # Password of PKCS#12 files handed to clients (TAK's conventional default, for compatibility).
+    p12_password: str = "atakatak"
     # Certificate name (CN) -> TAK groups it reads and writes; anyone else is in __ANON__.
     client_groups: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     # Certificate name (CN) -> the only uids it may publish SA for (else: the first one it sends).

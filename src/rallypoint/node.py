@@ -159,6 +159,9 @@ class Node:
                 app = create_app(
                     metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes,
                     extra_routes=[route for feature in self.features for route in feature.routes],
+                    max_body_bytes=s.max_http_body_bytes,
+                    upload_paths=("/Marti/sync/missionupload", "/Marti/sync/upload"),
+                    max_upload_bytes=s.max_upload_bytes,
                 )
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
@@ -169,6 +172,7 @@ class Node:
                         ca=self.ca, authenticator=self.users, clock=self.clock, audit=self.auditor.append,
                         server_host=s.public_host or s.server_names[0], tls_port=s.tls_port,
                         org="Rallypoint", org_unit="Rallypoint", max_body_bytes=s.max_http_body_bytes,
+                        p12_password=s.p12_password,
                     )
                     http_servers.append(
                         await self._start_http(

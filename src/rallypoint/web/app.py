@@ -9,9 +9,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.services.metrics import ServerMetrics
+from rallypoint.web.limits import BodySizeLimit
 
 
 def create_app(
@@ -20,6 +22,9 @@ def create_app(
     health: Callable[[], dict[str, Any]],
     crl: Callable[[], bytes] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    max_body_bytes: int = 64 * 1024,
+    upload_paths: Sequence[str] = (),
+    max_upload_bytes: int = 100 * 1024 * 1024,
 ) -> Starlette:
     """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503."""
 
@@ -36,6 +41,11 @@ def create_app(
         return Response(crl(), media_type="application/pkix-crl")
 
     return Starlette(
+        middleware=[
+            Middleware(
+                BodySizeLimit, max_bytes=max_body_bytes, per_path=dict.fromkeys(upload_paths, max_upload_bytes)
+            )
+        ],
         routes=[
             Route("/api/health", health_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
