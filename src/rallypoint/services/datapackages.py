@@ -303,7 +303,8 @@ class DataPackageService:
         found = await self.records.search(keyword=keyword, tool=tool)
         return [
             r for r in found
-            if not read_groups.isdisjoint(r.groups) and (tool is not None or r.tool != "private" or r.submitter == submitter)
+            if not read_groups.isdisjoint(r.groups)
+            and (tool is not None or r.tool != "private" or r.submitter == submitter)
         ]
 
     async def set_tool(

@@ -1,0 +1,166 @@
+"""The ATAK mission package send flow against the real server, over HTTPS and TLS with client certificates."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import ssl
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from tests.support.cot_client import CotClient, cot, sa
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def group_server(data_dir: Path) -> Iterator[ServerProcess]:
+    cfg = data_dir / "rallypoint.toml"
+    cfg.write_text('[rallypoint.client_groups]\nalice = ["Red"]\nbob = ["Red"]\neve = ["Blue"]\n')
+    proc = ServerProcess(data_dir, "--config", str(cfg))
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
+    from rallypoint.clock import SystemClock
+    from rallypoint.security.ca import CertificateAuthority
+    from rallypoint.transport.tls import client_ssl_context
+
+    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
+    by_name = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
+    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
+
+
+def mission_package(marker: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.comment = b"Created by ATAK. Mission Package version 2"
+        zf.writestr("MANIFEST/manifest.xml", (
+            '<MissionPackageManifest version="2"><Configuration>'
+            f'<Parameter name="uid" value="{marker}"/><Parameter name="name" value="{marker}.zip"/>'
+            '<Parameter name="onReceiveDelete" value="false"/></Configuration><Contents>'
+            '<Content ignore="false" zipEntry="pt-1/pt-1.cot"><Parameter name="uid" value="pt-1"/></Content>'
+            '</Contents></MissionPackageManifest>'
+        ))
+        zf.writestr("pt-1/pt-1.cot", cot("pt-1", "b-m-p-s-m").decode())
+    return buf.getvalue()
+
+
+async def test_mission_package_send_flow(group_server: ServerProcess, tmp_path: Path, clients: list[object]) -> None:
+    srv = group_server
+    api = f"https://127.0.0.1:{srv.ports['api']}"
+    ctx_alice, ctx_bob, ctx_eve = (tls_context(srv, n, tmp_path) for n in ("alice", "bob", "eve"))
+    alice = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_alice)
+    bob = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_bob)
+    eve = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_eve)
+    clients.extend([alice, bob, eve])
+    await alice.send(sa("ANDROID-alice", "ALICE"))
+    await bob.send(sa("ANDROID-bob", "BOB"))
+    await eve.send(sa("ANDROID-eve", "EVE"))
+    await bob.wait_uid("ANDROID-alice")
+    await alice.wait_uid("ANDROID-bob")
+
+    data = mission_package("flow")
+    digest = hashlib.sha256(data).hexdigest()
+    async with httpx.AsyncClient(verify=ctx_alice, timeout=10) as http:
+        # 1. Is it on the server already?
+        assert (await http.get(f"{api}/Marti/sync/missionquery", params={"hash": digest})).status_code == 404
+        # 2. Upload it.
+        r = await http.post(f"{api}/Marti/sync/missionupload",
+                      params={"hash": digest, "filename": "flow.zip", "creatorUid": "ANDROID-alice"},
+                      files={"assetfile": ("flow.zip", data, "application/x-zip-compressed")})
+        assert r.status_code == 200, r.text
+        url = r.text
+        assert url == f"{api}/Marti/sync/content?hash={digest}"
+        assert (await http.get(f"{api}/Marti/sync/missionquery", params={"hash": digest})).text == url
+        # 3. Mark it private (a send to contacts).
+        r = await http.put(f"{api}/Marti/api/sync/metadata/{digest}/tool", content=b"private",
+                     headers={"content-type": "text/plain"})
+        assert r.status_code == 200
+    # 4. The file transfer request, addressed to BOB.
+    request_uid = str(uuid.uuid4())
+    ack_uid = str(uuid.uuid4())
+    fileshare = (f'<fileshare filename="flow.zip" name="flow" senderCallsign="ALICE" senderUid="ANDROID-alice" '
+                 f'senderUrl="{url}" sha256="{digest}" sizeInBytes="{len(data)}"/>')
+    await alice.send(cot(request_uid, "b-f-t-r", how="h-e", stale_s=10, detail=(
+        f'{fileshare}<ackrequest uid="{ack_uid}" ackrequested="true" tag="flow"/>'
+        '<marti><dest callsign="BOB"/></marti>')))
+    received = await bob.wait_uid(request_uid)
+    assert received.type == "b-f-t-r"
+    frame = next(raw for raw in bob.raw if request_uid.encode() in raw)
+    share = etree.fromstring(frame).find("detail/fileshare")
+    assert share is not None and share.get("sha256") == digest
+    # 5. The receiver downloads with its own certificate and checks the hash.
+    async with httpx.AsyncClient(verify=ctx_bob, timeout=10) as http:
+        got = await http.get(share.get("senderUrl"))
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == digest == share.get("sha256")
+        assert int(share.get("sizeInBytes")) == len(got.content)
+    ack = str(uuid.uuid4())
+    await bob.send(cot(ack, "b-f-t-a", how="m-g", detail=(
+        f'{fileshare}<ackresponse uid="{ack_uid}" success="true" senderUid="ANDROID-bob"/>'
+        '<marti><dest callsign="ALICE"/></marti>')))
+    assert (await alice.wait_uid(ack)).type == "b-f-t-a"
+    # Eve (another group) saw neither message.
+    await eve.barrier(eve_peer := await CotClient.connect(srv.ports["tls"], ssl_context=ctx_eve))
+    clients.append(eve_peer)
+    assert not eve.has(lambda e: e.uid in (request_uid, ack))
+
+
+async def test_packages_are_invisible_across_groups(group_server: ServerProcess, tmp_path: Path) -> None:
+    srv = group_server
+    api = f"https://127.0.0.1:{srv.ports['api']}"
+    data = mission_package("secret")
+    digest = hashlib.sha256(data).hexdigest()
+    async with httpx.AsyncClient(verify=tls_context(srv, "alice", tmp_path), timeout=10) as alice:
+        r = await alice.post(f"{api}/Marti/sync/missionupload", params={"filename": "secret.zip"},
+                       files={"assetfile": ("secret.zip", data)})
+        assert r.status_code == 200
+        # The URL follows the Host header the client used, not the bound address.
+        q = await alice.get(f"{api}/Marti/sync/missionquery", params={"hash": digest},
+                      headers={"host": f"tak.example.org:{srv.ports['api']}"})
+        assert q.text == f"https://tak.example.org:{srv.ports['api']}/Marti/sync/content?hash={digest}"
+        found = await alice.get(f"{api}/Marti/sync/search", params={"keywords": "missionpackage"})
+        assert found.json()["resultCount"] == 1
+    async with httpx.AsyncClient(verify=tls_context(srv, "eve", tmp_path), timeout=10) as eve:
+        assert (await eve.get(f"{api}/Marti/sync/missionquery", params={"hash": digest})).status_code == 404
+        assert (await eve.get(f"{api}/Marti/sync/content", params={"hash": digest})).status_code == 404
+        assert (await eve.head(f"{api}/Marti/sync/content", params={"hash": digest})).status_code == 404
+        assert (await eve.get(f"{api}/Marti/sync/search", params={"keywords": "missionpackage"})).json() == {
+            "resultCount": 0, "results": []}
+        assert (await eve.put(f"{api}/Marti/api/sync/metadata/{digest}/tool", content=b"public")).status_code == 404
+    async with httpx.AsyncClient(verify=tls_context(srv, "bob", tmp_path), timeout=10) as bob:
+        assert (await bob.get(f"{api}/Marti/sync/content", params={"hash": digest})).content == data
+    # Anonymous plain HTTP (loopback) reads __ANON__ only.
+    async with httpx.AsyncClient(timeout=10) as plain:
+        anon = await plain.get(f"http://127.0.0.1:{srv.ports['http']}/Marti/sync/content", params={"hash": digest})
+    assert anon.status_code == 404
+
+
+async def test_hostile_upload_rejected_and_counted(group_server: ServerProcess, tmp_path: Path) -> None:
+    srv = group_server
+    api = f"https://127.0.0.1:{srv.ports['api']}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("x")
+        info.filename = "../../escape.cot"
+        zf.writestr(info, b"<event/>")
+    async with httpx.AsyncClient(verify=tls_context(srv, "alice", tmp_path), timeout=10) as alice:
+        r = await alice.post(f"{api}/Marti/sync/missionupload", params={"filename": "evil.zip"},
+                       files={"assetfile": ("evil.zip", buf.getvalue())})
+        assert r.status_code == 400 and "zip_path" in r.text
+    async with httpx.AsyncClient(timeout=10) as plain:
+        metrics = (await plain.get(f"http://127.0.0.1:{srv.ports['http']}/metrics")).text
+    assert 'rallypoint_events_rejected_total{reason="zip_path",transport="http"} 1.0' in metrics
+    assert not any(p.name == "escape.cot" for p in srv.data_dir.rglob("*"))
+    blob_files = [p for p in (srv.data_dir / "blobs").rglob("*") if p.is_file()]
+    assert blob_files == []
