@@ -34,6 +34,7 @@ from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
+from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
@@ -200,13 +201,14 @@ class Node:
             for session in self.ctx.sessions:
                 session.flush_and_close()
             self._shutdown_tasks(demo, http_servers)
+            # Features stop their background work before the TaskGroup waits for it.
+            for feature in self.features:
+                await feature.close()
             await self.writer.flush()
             self.writer.stop()
             await writer_task
             self.auditor.stop()
             await audit_task
-        for feature in self.features:
-            await feature.close()
         await self.store.close()
         await self.users.close()
         await self.audit.close()
@@ -295,7 +297,7 @@ class Node:
             if access is None:
                 log.warning("disconnecting disabled account", extra={"session": session.id})
                 session.close("disabled", abort=True)
-            elif session.regroup(access.write, access.read):
+            elif session.regroup(access.write - session.inactive_groups[0], access.read - session.inactive_groups[1]):
                 log.info("groups changed", extra={"session": session.id, "principal": session.principal})
 
     async def _sweep(self) -> None:
@@ -408,6 +410,17 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         feature = build(web)
         node.features.append(feature)
         ingest.add_hook(feature.observe)
+    # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
+    mailbox = Mailbox.open(
+        data, directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes)
+    )
+    ingest.add_hook(mailbox.observe)
+    hub.add_join_source(mailbox.on_join)
+    hub.add_leave_listener(mailbox.on_leave)
+    presence.add_bind_listener(mailbox.on_bind)
+    node.features.append(mailbox)
+    metrics.add_gauges(mailbox.gauges)
+    metrics.add_counters(mailbox.counters)
     metrics.add_gauges(lambda: _gauges(node))
     metrics.add_counters(lambda: _counters(node))
     return node

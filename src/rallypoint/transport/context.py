@@ -21,6 +21,8 @@ class ClosableSession(Protocol):
     partial_since: float | None
     cert_serial: int | None
     principal: str | None
+    # (write, read) groups the client switched off (TAK channels); account changes keep them off.
+    inactive_groups: tuple[frozenset[str], frozenset[str]]
 
     def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool: ...
 

@@ -219,6 +219,8 @@ class CoreFeature:
         self._activation[client_uid] = activation
         write = who.write_groups - activation.inactive_in
         read = who.read_groups - activation.inactive_out
+        # Kept on the session so later account changes keep the client's channel choice.
+        session.inactive_groups = (activation.inactive_in, activation.inactive_out)
         session.regroup(write, read)
         self._ctx.auditor.record(
             who.principal or "-", "groups.active", client_uid,

@@ -1,11 +1,357 @@
-"""Feature module: built by ``build(ctx)`` and mounted by the node."""
+"""Data Sync: TAK's ``/Marti/api/missions`` API, and CoT addressed to missions.
+
+Every endpoint identifies the caller (client certificate, else token, else anonymous) and answers
+404 for missions outside the caller's groups, exactly as for missions that do not exist.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rallypoint.clock import datetime_to_ms
+from rallypoint.errors import StorageError
+from rallypoint.model.mission import InviteType, Mission, Role, parse_role
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+from rallypoint.services.missions import CreateRequest, MissionService
+from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionError
+from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.web.context import WebContext
-from rallypoint.web.features import Feature, RoutesOnly
+from rallypoint.web.features import Feature
+from rallypoint.web.marti import missions_json as js
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/Marti/api/missions"
+# Mission-addressed CoT waiting to be written; beyond this the oldest writes are refused (counted).
+MAX_PENDING_WRITES = 4096
+_UID_PARAMS = ("creatorUid", "uid", "clientUid")
+
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+class ContentsBody(msgspec.Struct, frozen=True):
+    """``PUT .../contents`` body (TAK's ``MissionContent``)."""
+
+    hashes: list[str] = []
+    uids: list[str] = []
+
+
+class MissionsFeature:
+    """Routes of the Mission API plus the hook recording mission-addressed CoT."""
+
+    def __init__(self, ctx: WebContext, service: MissionService) -> None:
+        self._ctx = ctx
+        self.service = service
+        self._pending: asyncio.Queue[tuple[str | None, Envelope]] = asyncio.Queue(MAX_PENDING_WRITES)
+        self._drain_task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self._routes: list[BaseRoute] = [
+            Route(PREFIX, self._wrap(self.list_missions), methods=["GET"]),
+            Route(PREFIX + "/guid/{guid}", self._wrap(self.get_by_guid), methods=["GET"]),
+            Route(PREFIX + "/guid/{guid}/changes", self._wrap(self.changes_by_guid), methods=["GET"]),
+            Route(PREFIX + "/guid/{guid}/cot", self._wrap(self.cot_by_guid), methods=["GET"]),
+            Route(PREFIX + "/{name}", self._wrap(self.create), methods=["PUT", "POST"]),
+            Route(PREFIX + "/{name}", self._wrap(self.get_mission), methods=["GET"]),
+            Route(PREFIX + "/{name}", self._wrap(self.delete), methods=["DELETE"]),
+            Route(PREFIX + "/{name}/subscription", self._wrap(self.subscribe), methods=["PUT", "POST"]),
+            Route(PREFIX + "/{name}/subscription", self._wrap(self.own_subscription), methods=["GET"]),
+            Route(PREFIX + "/{name}/subscription", self._wrap(self.unsubscribe), methods=["DELETE"]),
+            Route(PREFIX + "/{name}/subscriptions", self._wrap(self.subscriptions), methods=["GET"]),
+            Route(PREFIX + "/{name}/subscriptions/roles", self._wrap(self.subscription_roles), methods=["GET"]),
+            Route(PREFIX + "/{name}/contents", self._wrap(self.add_contents), methods=["PUT"]),
+            Route(PREFIX + "/{name}/contents", self._wrap(self.remove_contents), methods=["DELETE"]),
+            Route(PREFIX + "/{name}/changes", self._wrap(self.changes), methods=["GET"]),
+            Route(PREFIX + "/{name}/cot", self._wrap(self.cot), methods=["GET"]),
+            Route(PREFIX + "/{name}/invite/{kind}/{invitee}", self._wrap(self.invite), methods=["PUT", "POST"]),
+            Route(PREFIX + "/{name}/role", self._wrap(self.set_role), methods=["PUT"]),
+        ]
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self._routes
+
+    # -- mission-addressed CoT ----------------------------------------------------------------
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        """Deliver CoT addressed to a mission to its subscribers now; queue the write."""
+        if not any(d.mission is not None for d in envelope.event.detail.dests):
+            return
+        if not self.service.loaded:
+            self._enqueue(None, envelope)
+            return
+        for name in self.service.route_cot(envelope):
+            self._enqueue(name, envelope)
+
+    def _enqueue(self, name: str | None, envelope: Envelope) -> None:
+        try:
+            self._pending.put_nowait((name, envelope))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("mission CoT write queue full; dropped", extra={"uid": envelope.event.uid})
+            return
+        # One drain task at a time, started on demand and awaited by close(): writes never wait
+        # for a long-lived loop that would have to be told to stop.
+        if self._drain_task is None or self._drain_task.done():
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain(), name="mission-cot-writer")
+
+    async def _drain(self) -> None:
+        while not self._pending.empty():
+            name, envelope = self._pending.get_nowait()
+            try:
+                if name is None:
+                    await self.service.load()
+                    for routed in self.service.route_cot(envelope):
+                        await self.service.record_cot(routed, envelope)
+                else:
+                    await self.service.record_cot(name, envelope)
+            except (MissionError, StorageError) as exc:
+                log.warning("mission CoT not recorded", extra={"uid": envelope.event.uid, "reason": str(exc)})
+
+    async def run(self) -> None:
+        """Load the missions into memory; the writes run in on-demand tasks (see ``_enqueue``)."""
+        await self.service.load()
+
+    async def close(self) -> None:
+        """Finish pending writes, then close the store."""
+        task = self._drain_task
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if not self._pending.empty():
+                await self._drain()
+        await self.service.store.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            who = await self._ctx.identify(request)
+            if who is None:
+                return PlainTextResponse("forbidden", status_code=403)
+            params = request.query_params
+            client_uid = next((params[p] for p in _UID_PARAMS if params.get(p)), "")
+            caller = Caller(
+                principal=who.principal, write_groups=who.write_groups, read_groups=who.read_groups,
+                client_uid=client_uid, token=_bearer(request), admin=who.role == "admin",
+            )
+            try:
+                return await handler(request, caller)
+            except MissionError as exc:
+                return PlainTextResponse(str(exc) or type(exc).__name__, status_code=exc.status)
+
+        return endpoint
+
+    def _ok(self, kind: str, data: object, status: int = 200) -> Response:
+        return JSONResponse(js.envelope(kind, data, self._ctx.settings.node_id), status_code=status)
+
+    async def _full(self, caller: Caller, mission: Mission) -> dict[str, object]:
+        found = await self.service.details(caller, mission)
+        return js.mission_json(mission, contents=found.contents, items=found.items)
+
+    # -- missions -----------------------------------------------------------------------------
+
+    async def list_missions(self, request: Request, caller: Caller) -> Response:
+        missions = await self.service.visible(caller)
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, m) for m in missions])
+
+    async def create(self, request: Request, caller: Caller) -> Response:
+        p = request.query_params
+        role = parse_role(p["defaultRole"]) if p.get("defaultRole") else None
+        if p.get("defaultRole") and role is None:
+            raise InvalidMissionRequest("unknown defaultRole")
+        req = CreateRequest(
+            name=request.path_params["name"],
+            groups=tuple(p.getlist("group")),
+            description=p.get("description", ""),
+            tool=p.get("tool", "public"),
+            keywords=tuple(k for k in p.getlist("keywords") if k),
+            password=p.get("password") or None,
+            default_role=role or Role.SUBSCRIBER,
+            invite_only=_flag(p.get("inviteOnly")),
+            expiration=_int(p.get("expiration"), -1),
+            chat_room=p.get("chatRoom", ""),
+            classification=p.get("classification", ""),
+        )
+        mission, sub, created = await self.service.create(caller, req)
+        if created:
+            self._ctx.auditor.record(caller.principal or "anonymous", "mission.create", mission.name,
+                                     {"groups": ",".join(sorted(mission.groups))})
+        doc = await self._full(caller, mission)
+        if sub is not None:
+            doc["token"] = sub.token
+            doc["role"] = js.role_json(sub.role)
+        return self._ok(js.MISSION_TYPE, [doc], 201 if created else 200)
+
+    async def get_mission(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find(caller, request.path_params["name"])
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def get_by_guid(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find_guid(caller, request.path_params["guid"])
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def delete(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.delete(caller, request.path_params["name"])
+        self._ctx.auditor.record(caller.principal or "anonymous", "mission.delete", mission.name, {})
+        return self._ok(js.MISSION_TYPE, [js.mission_json(mission)])
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    async def subscribe(self, request: Request, caller: Caller) -> Response:
+        name = request.path_params["name"]
+        sub = await self.service.subscribe(caller, name, request.query_params.get("password"))
+        mission = await self.service.find(caller, name)
+        return self._ok(js.SUBSCRIPTION_TYPE, js.subscription_json(sub, mission=await self._full(caller, mission)),
+                        201)
+
+    async def own_subscription(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find(caller, request.path_params["name"])
+        sub = self.service.subscription_of(caller, mission)
+        if sub is None:
+            return PlainTextResponse("not subscribed", status_code=404)
+        return self._ok(js.SUBSCRIPTION_TYPE, js.subscription_json(sub))
+
+    async def unsubscribe(self, request: Request, caller: Caller) -> Response:
+        if not await self.service.unsubscribe(caller, request.path_params["name"]):
+            return PlainTextResponse("not subscribed", status_code=404)
+        return Response(status_code=200)
+
+    async def subscriptions(self, request: Request, caller: Caller) -> Response:
+        subs = await self.service.subscriptions(caller, request.path_params["name"])
+        return self._ok("MissionSubscription", [s.client_uid for s in subs])
+
+    async def subscription_roles(self, request: Request, caller: Caller) -> Response:
+        subs = await self.service.subscriptions(caller, request.path_params["name"])
+        return self._ok(js.SUBSCRIPTION_TYPE, [js.subscription_json(s, with_token=False) for s in subs])
+
+    async def set_role(self, request: Request, caller: Caller) -> Response:
+        p = request.query_params
+        target = p.get("clientUid", "")
+        role = parse_role(p.get("role", ""))
+        if not target or role is None:
+            raise InvalidMissionRequest("clientUid and a valid role are required")
+        # clientUid names the subscriber being changed; the caller is known by creatorUid or token.
+        acting = msgspec.structs.replace(caller, client_uid=p.get("creatorUid", ""))
+        await self.service.set_role(acting, request.path_params["name"], target, role)
+        return Response(status_code=200)
+
+    async def invite(self, request: Request, caller: Caller) -> Response:
+        kind_text = request.path_params["kind"]
+        kind = next((k for k in InviteType if k.value.lower() == kind_text.lower()), None)
+        if kind is None:
+            raise InvalidMissionRequest("invitation type must be clientUid, callsign or group")
+        role_text = request.query_params.get("role")
+        role = parse_role(role_text) if role_text else None
+        if role_text and role is None:
+            raise InvalidMissionRequest("unknown role")
+        acting = msgspec.structs.replace(caller, client_uid=request.query_params.get("creatorUid", ""))
+        await self.service.invite(acting, request.path_params["name"], kind, request.path_params["invitee"], role)
+        return Response(status_code=200)
+
+    # -- contents -----------------------------------------------------------------------------
+
+    async def add_contents(self, request: Request, caller: Caller) -> Response:
+        limit = self._ctx.settings.max_http_body_bytes
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return PlainTextResponse("body too large", status_code=413)
+        try:
+            parsed = msgspec.json.decode(body or b"{}", type=ContentsBody)
+        except msgspec.DecodeError as exc:
+            raise InvalidMissionRequest(f"bad body: {exc}") from None
+        name = request.path_params["name"]
+        await self.service.add(caller, name, parsed.hashes, parsed.uids)
+        mission = await self.service.find(caller, name)
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def remove_contents(self, request: Request, caller: Caller) -> Response:
+        p = request.query_params
+        name = request.path_params["name"]
+        await self.service.remove(caller, name, content_hash=p.get("hash") or None, uid=p.get("uid") or None)
+        mission = await self.service.find(caller, name)
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def changes(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find(caller, request.path_params["name"])
+        return await self._changes(request, caller, mission)
+
+    async def changes_by_guid(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find_guid(caller, request.path_params["guid"])
+        return await self._changes(request, caller, mission)
+
+    async def _changes(self, request: Request, caller: Caller, mission: Mission) -> Response:
+        p = request.query_params
+        now = self._ctx.clock.now_ms()
+        since = _time_param(p.get("start"), None) or 0
+        if p.get("secago"):
+            since = max(since, now - _int(p.get("secago"), 0) * 1000)
+        until = _time_param(p.get("end"), None)
+        found = await self.service.changes(caller, mission, since_ms=since, until_ms=until)
+        contents = {c.hash: c for c in (await self.service.details(caller, mission)).contents}
+        return self._ok(js.CHANGE_TYPE, [js.change_json(c, contents) for c in found])
+
+    async def cot(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find(caller, request.path_params["name"])
+        return await self._cot(caller, mission)
+
+    async def cot_by_guid(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.find_guid(caller, request.path_params["guid"])
+        return await self._cot(caller, mission)
+
+    async def _cot(self, caller: Caller, mission: Mission) -> Response:
+        found = await self.service.details(caller, mission)
+        body = b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?><events>"
+        body += b"".join(i.xml for i in found.items if i.xml) + b"</events>"
+        return Response(body, media_type="application/xml")
 
 
 def build(ctx: WebContext) -> Feature:
-    """Construct this feature's services and routes from the shared context."""
-    return RoutesOnly()
+    """The Mission API over ``<data_dir>/missions.db``."""
+    presence = ctx.presence
+
+    def snapshot(uid: str) -> Envelope | None:
+        return presence.sa.get(uid) or presence.items.get(uid)
+
+    service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,
+                             snapshot=snapshot)
+    return MissionsFeature(ctx, service)
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def _int(value: str | None, default: int) -> int:
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidMissionRequest(f"not a number: {value[:32]!r}") from None
+
+
+def _time_param(value: str | None, default: int | None) -> int | None:
+    if not value:
+        return default
+    try:
+        return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC))
+    except ValueError:
+        raise InvalidMissionRequest(f"not a time: {value[:32]!r}") from None

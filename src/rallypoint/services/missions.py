@@ -1,0 +1,490 @@
+"""Data Sync missions: create, subscribe, add and remove contents, invite, roles, change log.
+
+Missions and subscriptions are mirrored in memory (few, small, read on the ingest path for
+mission-addressed CoT); mutations go to the store first, then to the mirror, under one lock so
+the two never disagree. Every change is told to the mission's connected subscribers as a
+``t-x-m-*`` CoT (see :mod:`rallypoint.services.missions_notify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+
+import msgspec
+
+from rallypoint.clock import Clock
+from rallypoint.model.mission import (
+    ChangeType,
+    Invitation,
+    InviteType,
+    Mission,
+    MissionChange,
+    MissionContent,
+    MissionItem,
+    Permission,
+    Role,
+    Subscription,
+)
+from rallypoint.protocol.wire import WireFormat
+from rallypoint.routing.directory import Directory, Subscriber, can_reach
+from rallypoint.routing.envelope import Envelope
+from rallypoint.security.passwords import hash_password, verify_password
+from rallypoint.services import missions_notify as notify
+from rallypoint.services.missions_access import (
+    Caller,
+    InvalidMissionRequest,
+    MissionConflict,
+    MissionForbidden,
+    MissionNotFound,
+    check_hash,
+    check_name,
+    check_uid,
+    effective_role,
+    is_creator,
+    own_subscription,
+    require,
+)
+from rallypoint.services.missions_post import MissionPost
+from rallypoint.storage.sqlite.missions import SqliteMissionStore
+
+log = logging.getLogger(__name__)
+
+
+class ContentMeta(msgspec.Struct, frozen=True):
+    """What is known about a stored data package, to describe it inside a mission."""
+
+    name: str = ""
+    size: int = 0
+    mime_type: str = "application/octet-stream"
+    submitter: str = ""
+    keywords: tuple[str, ...] = ()
+
+
+class MissionDetails(msgspec.Struct, frozen=True):
+    """A mission with its contents, uids and the caller's role in it."""
+
+    mission: Mission
+    contents: list[MissionContent]
+    items: list[MissionItem]
+    role: Role
+
+
+class CreateRequest(msgspec.Struct, frozen=True):
+    """Parameters of a new mission (``groups`` empty means the creator's write groups)."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    description: str = ""
+    tool: str = "public"
+    keywords: tuple[str, ...] = ()
+    password: str | None = None
+    default_role: Role = Role.SUBSCRIBER
+    invite_only: bool = False
+    expiration: int = -1
+    chat_room: str = ""
+    classification: str = ""
+
+
+# Looks up the latest CoT of a uid (the live picture), for snapshots of uids added over HTTP.
+Snapshot = Callable[[str], Envelope | None]
+# Looks up a stored data package's metadata by SHA-256.
+Describe = Callable[[str], Awaitable[ContentMeta | None]]
+
+
+class MissionService:
+    """The mission rules over a :class:`SqliteMissionStore`, delivering notices through a :class:`Directory`."""
+
+    def __init__(
+        self,
+        store: SqliteMissionStore,
+        directory: Directory,
+        clock: Clock,
+        *,
+        snapshot: Snapshot | None = None,
+        describe: Describe | None = None,
+        hash_secret: Callable[[str], str] = hash_password,
+        check_secret: Callable[[str, str], bool] = verify_password,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._post = MissionPost(directory, clock)
+        self._snapshot = snapshot
+        self._describe = describe
+        self._hash_secret = hash_secret
+        self._check_secret = check_secret
+        self._missions: dict[str, Mission] = {}
+        self._subs: dict[str, dict[str, Subscription]] = {}
+        self._loaded = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def store(self) -> SqliteMissionStore:
+        """The backing store."""
+        return self._store
+
+    async def load(self) -> None:
+        """Fill the in-memory mirror from the store (done once, on first use)."""
+        async with self._lock:
+            await self._load_locked()
+
+    async def _load_locked(self) -> None:
+        if self._loaded:
+            return
+        for mission in await self._store.all():
+            self._missions[mission.name] = mission
+            self._subs[mission.name] = {}
+        for sub in await self._store.subscriptions():
+            self._subs.setdefault(sub.mission, {})[sub.client_uid] = sub
+        self._loaded = True
+
+    @property
+    def loaded(self) -> bool:
+        """True once the mirror reflects the store."""
+        return self._loaded
+
+    # -- missions -----------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, req: CreateRequest) -> tuple[Mission, Subscription | None, bool]:
+        """Create a mission owned by the caller; returns (mission, owner subscription, created).
+
+        Creating a mission that already exists and that the caller owns answers it unchanged
+        (``created`` False), as clients retry creation; anyone else gets ``MissionConflict``.
+        """
+        name = check_name(req.name)
+        groups = frozenset(g for g in req.groups if g)
+        if groups and not groups <= caller.write_groups:
+            raise MissionForbidden("a mission can only be put in groups the creator may write")
+        groups = groups or caller.write_groups
+        if not groups:
+            raise MissionForbidden("the creator writes no group")
+        now = self._clock.now_ms()
+        async with self._lock:
+            await self._load_locked()
+            existing = self._missions.get(name)
+            if existing is not None:
+                if caller.sees(existing) and is_creator(existing, caller):
+                    return existing, own_subscription(self._subs.get(name, {}), caller), False
+                raise MissionConflict("mission name is not available")
+            mission = Mission(
+                name=name, guid=str(uuid.uuid4()), create_time=now, creator_uid=caller.client_uid,
+                creator_principal=caller.principal, groups=groups, description=req.description,
+                tool=req.tool or "public", keywords=req.keywords,
+                password_hash=self._hash_secret(req.password) if req.password else None,
+                default_role=req.default_role, invite_only=req.invite_only, expiration=req.expiration,
+                chat_room=req.chat_room, classification=req.classification,
+            )
+            change = MissionChange(type=ChangeType.CREATE_MISSION, mission=name, creator_uid=caller.client_uid,
+                                   timestamp=now)
+            if not await self._store.create(mission, change):
+                raise MissionConflict("mission name is not available")
+            self._missions[name] = mission
+            self._subs[name] = {}
+            sub = None
+            if caller.client_uid:
+                sub = await self._subscribe_locked(mission, caller, Role.OWNER, now)
+        log.info("mission created", extra={"mission": name, "principal": caller.principal})
+        event = notify.mission_notice(notify.CREATED, "CREATE", mission, author_uid=caller.client_uid,
+                                      now_ms=now, changes=[change])
+        self._post.offer(self._post.group_readers(mission), mission, event)
+        return mission, sub, True
+
+    async def visible(self, caller: Caller) -> list[Mission]:
+        """Every mission the caller can see, by name."""
+        await self._ensure_loaded()
+        return [m for _, m in sorted(self._missions.items()) if caller.sees(m)]
+
+    async def find(self, caller: Caller, name: str) -> Mission:
+        """The mission by name if the caller can see it, else ``MissionNotFound``."""
+        await self._ensure_loaded()
+        mission = self._missions.get(name)
+        if mission is None or not caller.sees(mission):
+            raise MissionNotFound(name)
+        return mission
+
+    async def find_guid(self, caller: Caller, guid: str) -> Mission:
+        """The mission by guid if the caller can see it, else ``MissionNotFound``."""
+        await self._ensure_loaded()
+        for mission in self._missions.values():
+            if mission.guid == guid and caller.sees(mission):
+                return mission
+        raise MissionNotFound(guid)
+
+    async def details(self, caller: Caller, mission: Mission) -> MissionDetails:
+        """Contents, uids and the caller's role, for a mission found with :meth:`find`."""
+        role = require(mission, self._subs.get(mission.name, {}), caller, Permission.READ)
+        contents = await self._store.contents(mission.guid)
+        items = await self._store.items(mission.guid)
+        return MissionDetails(mission=mission, contents=contents, items=items, role=role)
+
+    def role_of(self, caller: Caller, mission: Mission) -> Role:
+        """The role the caller acts with in ``mission``."""
+        return effective_role(mission, self._subs.get(mission.name, {}), caller)
+
+    async def delete(self, caller: Caller, name: str) -> Mission:
+        """Delete a mission (owner only) and tell its subscribers."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.DELETE)
+        now = self._clock.now_ms()
+        change = MissionChange(type=ChangeType.DELETE_MISSION, mission=name, creator_uid=caller.client_uid,
+                               timestamp=now)
+        async with self._lock:
+            if self._missions.get(name) is not mission or not await self._store.delete(mission, change):
+                raise MissionNotFound(name)
+            self._missions.pop(name, None)
+            subs = self._subs.pop(name, {})
+        log.info("mission deleted", extra={"mission": name, "principal": caller.principal})
+        event = notify.mission_notice(notify.DELETED, "DELETE", mission, author_uid=caller.client_uid,
+                                      now_ms=now, changes=[change])
+        self._post.offer(self._post.sessions_of(subs.values()), mission, event)
+        return mission
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    async def subscribe(self, caller: Caller, name: str, password: str | None = None) -> Subscription:
+        """Subscribe the caller's client uid; the role comes from ownership, invitation or the default."""
+        mission = await self.find(caller, name)
+        if not caller.client_uid:
+            raise InvalidMissionRequest("uid is required")
+        check_uid(caller.client_uid)
+        invited = await self._invited_role(mission, caller)
+        async with self._lock:
+            if self._missions.get(name) is not mission:
+                raise MissionNotFound(name)
+            subs = self._subs.setdefault(name, {})
+            current = subs.get(caller.client_uid)
+            if current is not None:
+                if current.principal != caller.principal:
+                    raise MissionForbidden("this client uid is subscribed by someone else")
+                return current
+            if caller.admin or is_creator(mission, caller):
+                role = Role.OWNER
+            elif invited is not None:
+                role = invited
+            elif mission.invite_only:
+                raise MissionForbidden("mission is invite-only")
+            elif mission.password_hash is not None and not (
+                password and self._check_secret(mission.password_hash, password)
+            ):
+                raise MissionForbidden("wrong mission password")
+            else:
+                role = mission.default_role
+            return await self._subscribe_locked(mission, caller, role, self._clock.now_ms())
+
+    async def _subscribe_locked(self, mission: Mission, caller: Caller, role: Role, now: int) -> Subscription:
+        sub = Subscription(mission=mission.name, client_uid=caller.client_uid, principal=caller.principal,
+                           token=secrets.token_urlsafe(16), role=role, create_time=now)
+        await self._store.subscribe(mission.guid, sub)
+        self._subs.setdefault(mission.name, {})[sub.client_uid] = sub
+        return sub
+
+    async def unsubscribe(self, caller: Caller, name: str) -> bool:
+        """Drop the caller's own subscription; False if it had none."""
+        mission = await self.find(caller, name)
+        async with self._lock:
+            sub = own_subscription(self._subs.get(name, {}), caller)
+            if sub is None:
+                return False
+            await self._store.unsubscribe(mission.guid, sub.client_uid)
+            self._subs.get(name, {}).pop(sub.client_uid, None)
+        return True
+
+    async def subscriptions(self, caller: Caller, name: str) -> list[Subscription]:
+        """A visible mission's subscriptions (tokens are the caller's business to hide)."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.READ)
+        return list(self._subs.get(name, {}).values())
+
+    def subscription_of(self, caller: Caller, mission: Mission) -> Subscription | None:
+        """The caller's own subscription to ``mission``."""
+        return own_subscription(self._subs.get(mission.name, {}), caller)
+
+    async def set_role(self, caller: Caller, name: str, client_uid: str, role: Role) -> Subscription:
+        """Change a subscriber's role (needs ``MISSION_SET_ROLE``) and tell that client."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.SET_ROLE)
+        async with self._lock:
+            current = self._subs.get(name, {}).get(client_uid)
+            if current is None or not await self._store.set_role(mission.guid, client_uid, role):
+                raise MissionNotFound(f"{client_uid} is not subscribed")
+            updated = msgspec.structs.replace(current, role=role)
+            self._subs[name][client_uid] = updated
+        event = notify.mission_notice(notify.ROLE_CHANGED, "ROLE", mission, author_uid=caller.client_uid,
+                                      now_ms=self._clock.now_ms(), role=role)
+        self._post.offer(self._post.sessions_of([updated]), mission, event)
+        return updated
+
+    # -- invitations --------------------------------------------------------------------------
+
+    async def invite(self, caller: Caller, name: str, kind: InviteType, invitee: str,
+                     role: Role | None = None) -> Invitation:
+        """Invite a client uid, callsign or group; connected invitees that can see the mission get ``t-x-m-i``."""
+        mission = await self.find(caller, name)
+        subs = self._subs.get(name, {})
+        require(mission, subs, caller, Permission.WRITE)
+        granted = role or mission.default_role
+        if granted is not mission.default_role:
+            require(mission, subs, caller, Permission.SET_ROLE)
+        if not invitee or len(invitee) > 256:
+            raise InvalidMissionRequest("invalid invitee")
+        now = self._clock.now_ms()
+        invitation = Invitation(mission=name, type=kind, invitee=invitee, creator_uid=caller.client_uid,
+                                role=granted, create_time=now)
+        await self._store.invite(mission.guid, invitation)
+        targets: list[Subscriber] = []
+        match kind:
+            case InviteType.CLIENT_UID:
+                found = self._directory.by_uid(invitee)
+                targets = [found] if found is not None else []
+            case InviteType.CALLSIGN:
+                found = self._directory.by_callsign(invitee)
+                targets = [found] if found is not None else []
+            case InviteType.GROUP:
+                targets = list(self._directory.readers(invitee))
+        event = notify.mission_notice(notify.INVITED, "INVITE", mission, author_uid=caller.client_uid,
+                                      now_ms=now, role=granted)
+        self._post.offer(targets, mission, event)
+        return invitation
+
+    async def _invited_role(self, mission: Mission, caller: Caller) -> Role | None:
+        session = self._directory.by_uid(caller.client_uid)
+        callsign = self._directory.callsign_of(session.id) if session is not None else None
+        for inv in await self._store.invitations(mission.guid):
+            match inv.type:
+                case InviteType.CLIENT_UID if inv.invitee == caller.client_uid:
+                    return inv.role
+                case InviteType.CALLSIGN if callsign is not None and inv.invitee == callsign:
+                    return inv.role
+                case InviteType.GROUP if inv.invitee in caller.read_groups:
+                    return inv.role
+        return None
+
+    # -- contents -----------------------------------------------------------------------------
+
+    async def add(self, caller: Caller, name: str, hashes: Iterable[str], uids: Iterable[str]) -> list[MissionChange]:
+        """Add data packages (by hash) and CoT uids; returns the changes made (new entries only)."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
+        wanted_hashes = list(dict.fromkeys(check_hash(h) for h in hashes))
+        wanted_uids = list(dict.fromkeys(check_uid(u) for u in uids))
+        now = self._clock.now_ms()
+        contents = [await self._content(h, caller, now) for h in wanted_hashes]
+        added = await self._store.add_contents(mission.guid, contents, caller.client_uid)
+        changes = [
+            MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=caller.client_uid,
+                          timestamp=c.timestamp, content_hash=c.hash)
+            for c in added
+        ]
+        for uid in wanted_uids:
+            change = MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=caller.client_uid,
+                                   timestamp=now, content_uid=uid)
+            if await self._store.put_item(mission.guid, self._item(uid, caller, now), change):
+                changes.append(change)
+        self._changed(mission, caller.client_uid, changes, {c.hash: c for c in added})
+        return changes
+
+    async def remove(self, caller: Caller, name: str, *, content_hash: str | None = None,
+                     uid: str | None = None) -> list[MissionChange]:
+        """Remove a data package and/or a uid; returns the changes made."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
+        if content_hash is None and uid is None:
+            raise InvalidMissionRequest("hash or uid is required")
+        now = self._clock.now_ms()
+        changes: list[MissionChange] = []
+        if content_hash is not None:
+            change = MissionChange(type=ChangeType.REMOVE_CONTENT, mission=name, creator_uid=caller.client_uid,
+                                   timestamp=now, content_hash=check_hash(content_hash))
+            if await self._store.remove_content(mission.guid, change):
+                changes.append(change)
+        if uid is not None:
+            change = MissionChange(type=ChangeType.REMOVE_CONTENT, mission=name, creator_uid=caller.client_uid,
+                                   timestamp=now, content_uid=check_uid(uid))
+            if await self._store.remove_item(mission.guid, change):
+                changes.append(change)
+        self._changed(mission, caller.client_uid, changes, {})
+        return changes
+
+    async def changes(self, caller: Caller, mission: Mission, *, since_ms: int = 0,
+                      until_ms: int | None = None) -> list[MissionChange]:
+        """The change log of a mission found with :meth:`find`."""
+        require(mission, self._subs.get(mission.name, {}), caller, Permission.READ)
+        return await self._store.changes(mission.guid, since_ms=since_ms, until_ms=until_ms)
+
+    async def _content(self, content_hash: str, caller: Caller, now: int) -> MissionContent:
+        meta = await self._describe(content_hash) if self._describe is not None else None
+        meta = meta or ContentMeta()
+        return MissionContent(hash=content_hash, creator_uid=caller.client_uid, timestamp=now, name=meta.name,
+                              size=meta.size, mime_type=meta.mime_type, submitter=meta.submitter or
+                              (caller.principal or ""), keywords=meta.keywords)
+
+    def _item(self, uid: str, caller: Caller, now: int) -> MissionItem:
+        found = self._snapshot(uid) if self._snapshot is not None else None
+        # Only a CoT the caller could read itself is copied into the mission.
+        if found is None or caller.read_groups.isdisjoint(found.origin.groups):
+            return MissionItem(uid=uid, creator_uid=caller.client_uid, timestamp=now)
+        return _item_of(found, caller.client_uid, now)
+
+    # -- mission-addressed CoT ----------------------------------------------------------------
+
+    def route_cot(self, envelope: Envelope) -> list[str]:
+        """Deliver a CoT addressed ``<dest mission=.../>`` to each mission's subscribers.
+
+        Returns the names of the missions the sender may write to (the caller records the event
+        there with :meth:`record_cot`). Synchronous: runs on the ingest path.
+        """
+        origin = envelope.origin
+        session = self._directory.get(origin.session_id)
+        caller = Caller(
+            principal=origin.principal, write_groups=origin.groups,
+            read_groups=session.read_groups if session is not None else origin.groups,
+            client_uid=self._directory.uid_of(origin.session_id) or envelope.event.uid,
+        )
+        accepted: list[str] = []
+        for dest in envelope.event.detail.dests:
+            if dest.mission is None or dest.mission in accepted:
+                continue
+            mission = self._missions.get(dest.mission)
+            if mission is None or not caller.sees(mission) or not can_reach(origin.groups, mission.groups):
+                continue
+            if not effective_role(mission, self._subs.get(mission.name, {}), caller).allows(Permission.WRITE):
+                continue
+            accepted.append(mission.name)
+            receivers = [s for s in self._post.sessions_of(self._subs.get(mission.name, {}).values())
+                         if s.id != origin.session_id and can_reach(mission.groups, s.read_groups)]
+            for receiver in receivers:
+                receiver.offer(envelope)
+        return accepted
+
+    async def record_cot(self, name: str, envelope: Envelope) -> bool:
+        """Store a mission-addressed CoT in the mission; True (and ``t-x-m-c``) when its uid is new there."""
+        mission = self._missions.get(name)
+        if mission is None:
+            return False
+        sender_uid = self._directory.uid_of(envelope.origin.session_id) or envelope.event.uid
+        item = _item_of(envelope, sender_uid, envelope.received_ms)
+        change = MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=sender_uid,
+                               timestamp=envelope.received_ms, content_uid=item.uid)
+        if not await self._store.put_item(mission.guid, item, change):
+            return False
+        self._changed(mission, sender_uid, [change], {})
+        return True
+
+    def _changed(self, mission: Mission, author: str, changes: list[MissionChange],
+                 contents: dict[str, MissionContent]) -> None:
+        if changes:
+            self._post.changed(mission, self._subs.get(mission.name, {}).values(), author, changes, contents)
+
+    async def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            await self.load()
+
+
+def _item_of(envelope: Envelope, creator_uid: str, now: int) -> MissionItem:
+    event = envelope.event
+    return MissionItem(uid=event.uid, creator_uid=creator_uid, timestamp=now, cot_type=event.type,
+                       callsign=event.detail.callsign or "", xml=envelope.wire(WireFormat.XML))
