@@ -1,11 +1,84 @@
-"""Feature module: built by ``build(ctx)`` and mounted by the node."""
+"""Rallypoint's native JSON API under ``/api/``: token auth, picture reads, chat, emergencies, admin.
+
+The route table (``Endpoint`` rows) serves the requests and generates ``/api/openapi.json``.
+Tokens live in ``DATA_DIR/tokens.db`` (see ``security.tokens``).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute
+
+from rallypoint import __version__
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
+from rallypoint.web.api.admin import AdminApi
+from rallypoint.web.api.auth import ApiAuth
+from rallypoint.web.api.common import Endpoint, json_response, routes_of
+from rallypoint.web.api.messaging import MessagingApi
+from rallypoint.web.api.openapi import docs_page, openapi_document
+from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.context import WebContext
-from rallypoint.web.features import Feature, RoutesOnly
+from rallypoint.web.features import Feature
+
+log = logging.getLogger(__name__)
+
+TOKENS_FILE = "tokens.db"
+SCHEMA_PATH = "/api/openapi.json"
+
+
+class NativeApi:
+    """The native API feature: its routes and its token store."""
+
+    def __init__(self, ctx: WebContext, *, token_ttl_s: int = DEFAULT_TOKEN_TTL_S) -> None:
+        self.tokens = TokenService(ctx.data_dir / TOKENS_FILE, clock=ctx.clock, ttl_s=token_ttl_s)
+        self.auth = ApiAuth(ctx, self.tokens)
+        self.endpoints: list[Endpoint] = [
+            *self.auth.endpoints(),
+            *PictureApi(ctx, self.auth).endpoints(),
+            *MessagingApi(ctx, self.auth, ctx.emergencies).endpoints(),
+            *AdminApi(ctx, self.auth).endpoints(),
+        ]
+        self.endpoints.append(
+            Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",
+                     {200: ("OpenAPI 3.1 document", None)}, security=(), operation_id="openapi")
+        )
+        self.endpoints.append(
+            Endpoint("GET", "/api/docs", self._docs, "Human-readable index of the API", "meta",
+                     {200: ("HTML page", None)}, security=(), operation_id="docs")
+        )
+        self._document = openapi_document(self.endpoints, version=__version__)
+        self._routes = routes_of(self.endpoints)
+        ctx.token_identity = self.auth.token_identity
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        return None
+
+    async def run(self) -> None:
+        # Expired tokens are refused on sight; pruning them once at start keeps the file small.
+        removed = await self.tokens.prune()
+        if removed:
+            log.info("expired API tokens pruned", extra={"count": removed})
+
+    async def close(self) -> None:
+        await self.tokens.close()
+
+    async def _schema(self, request: Request) -> Response:
+        return json_response(self._document)
+
+    async def _docs(self, request: Request) -> Response:
+        return HTMLResponse(docs_page(self.endpoints, SCHEMA_PATH))
 
 
 def build(ctx: WebContext) -> Feature:
-    """Construct this feature's services and routes from the shared context."""
-    return RoutesOnly()
+    """Construct the native API and register bearer tokens as an identity source for every feature."""
+    return NativeApi(ctx)

@@ -1,0 +1,286 @@
+"""HTTP clients for the native API: ``RallypointClient`` (sync) and ``AsyncRallypointClient``.
+
+Both expose the same methods; the async one returns awaitables. Answers are decoded JSON
+(dicts and lists, as documented in ``docs/api.md``); errors raise :class:`ApiError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 10.0
+Params = dict[str, str | int]
+
+
+class ApiError(Exception):
+    """The server refused a request: HTTP ``status``, its ``error`` label and ``detail``."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request, independent of how it is sent."""
+
+    method: str
+    path: str
+    params: Params = field(default_factory=dict)
+    json: Any = None
+    authenticated: bool = True
+
+
+def _time(value: int | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _params(**values: Any) -> Params:
+    out: Params = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, tuple | list):
+            value = ",".join(str(v) for v in value)
+        out[key] = value if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    return out
+
+
+def _ssl_context(ca: str | None, cert: str | tuple[str, str] | None) -> ssl.SSLContext | bool:
+    if ca is None and cert is None:
+        return True
+    context = ssl.create_default_context(cafile=ca)
+    if isinstance(cert, tuple):
+        context.load_cert_chain(cert[0], cert[1])
+    elif cert is not None:
+        context.load_cert_chain(cert)
+    return context
+
+
+def _result(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            error, detail = str(body.get("error", "")), str(body.get("detail", ""))
+        except (ValueError, AttributeError):
+            error, detail = "http_error", response.text[:200]
+        raise ApiError(response.status_code, error, detail)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+class _Api:
+    """Every API operation as a :class:`Call`; subclasses send them."""
+
+    _username: str | None
+    _password: str | None
+
+    def _basic(self) -> dict[str, str]:
+        if self._username is None:
+            return {}
+        pair = f"{self._username}:{self._password or ''}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+    def _call(self, call: Call) -> Any:
+        raise NotImplementedError
+
+    def clients(self) -> Any:
+        """Connected clients you can see."""
+        return self._call(Call("GET", "/api/clients"))
+
+    def tracks(
+        self, *, bbox: Iterable[float] | None = None, type: str | None = None, since: int | str | None = None,
+        geojson: bool = False,
+    ) -> Any:
+        """The live picture (a GeoJSON FeatureCollection with ``geojson=True``)."""
+        params = _params(bbox=tuple(bbox) if bbox is not None else None, type=type, since=_time(since),
+                         format="geojson" if geojson else None)
+        return self._call(Call("GET", "/api/tracks", params))
+
+    def history(
+        self, *, since: int | str | None = None, until: int | str | None = None, uid: str | None = None,
+        type: str | None = None, bbox: Iterable[float] | None = None, limit: int | None = None,
+        order: str | None = None,
+    ) -> Any:
+        """Stored events: ``{"events": [...], "count": n, "truncated": bool}``."""
+        params = _params(since=_time(since), until=_time(until), uid=uid, type=type,
+                         bbox=tuple(bbox) if bbox is not None else None, limit=limit, order=order)
+        return self._call(Call("GET", "/api/history", params))
+
+    def send_chat(
+        self, text: str, *, to_uid: str | None = None, to_callsign: str | None = None, room: str | None = None
+    ) -> Any:
+        """Send a GeoChat message to one client (uid or callsign) or a room."""
+        body = {k: v for k, v in {"text": text, "to_uid": to_uid, "to_callsign": to_callsign, "room": room}.items()
+                if v is not None}
+        return self._call(Call("POST", "/api/chat", json=body))
+
+    def emergencies(self) -> Any:
+        """Active emergencies you can see."""
+        return self._call(Call("GET", "/api/emergencies"))
+
+    def cancel_emergency(self, uid: str) -> Any:
+        """Cancel an active emergency (approver or admin)."""
+        return self._call(Call("POST", f"/api/emergencies/{_segment(uid)}/cancel"))
+
+    def users(self) -> Any:
+        """Every account (admin)."""
+        return self._call(Call("GET", "/api/admin/users"))
+
+    def create_user(
+        self, name: str, *, role: str = "member", groups: Iterable[str] = (), groups_in: Iterable[str] = (),
+        groups_out: Iterable[str] = (), password: str | None = None,
+    ) -> Any:
+        """Create an account (admin)."""
+        body: dict[str, Any] = {"name": name, "role": role, "groups": list(groups), "groups_in": list(groups_in),
+                                "groups_out": list(groups_out)}
+        if password is not None:
+            body["password"] = password
+        return self._call(Call("POST", "/api/admin/users", json=body))
+
+    def update_user(
+        self, name: str, *, disabled: bool | None = None, role: str | None = None,
+        groups: Iterable[str] | None = None, groups_in: Iterable[str] | None = None,
+        groups_out: Iterable[str] | None = None,
+    ) -> Any:
+        """Change an account (admin); omitted fields stay as they are."""
+        body: dict[str, Any] = {}
+        if disabled is not None:
+            body["disabled"] = disabled
+        if role is not None:
+            body["role"] = role
+        for key, value in (("groups", groups), ("groups_in", groups_in), ("groups_out", groups_out)):
+            if value is not None:
+                body[key] = list(value)
+        return self._call(Call("PATCH", f"/api/admin/users/{_segment(name)}", json=body))
+
+    def disable_user(self, name: str) -> Any:
+        """Disable an account and revoke its tokens (admin)."""
+        return self.update_user(name, disabled=True)
+
+    def enable_user(self, name: str) -> Any:
+        """Re-enable an account (admin)."""
+        return self.update_user(name, disabled=False)
+
+    def revoke_user_tokens(self, name: str) -> Any:
+        """Revoke every token of an account (admin): ``{"revoked": n}``."""
+        return self._call(Call("DELETE", f"/api/admin/users/{_segment(name)}/tokens"))
+
+    def openapi(self) -> Any:
+        """The server's OpenAPI document."""
+        return self._call(Call("GET", "/api/openapi.json", authenticated=False))
+
+
+def _segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+class RallypointClient(_Api):
+    """Synchronous client. Give a ``token``, or ``username``/``password`` (logs in on first use and
+    again when the token expires), or a client certificate ``cert`` (PEM path, or (cert, key) paths)
+    with the server's ``ca`` for HTTPS."""
+
+    def __init__(
+        self, base_url: str, *, token: str | None = None, cert: str | tuple[str, str] | None = None,
+        ca: str | None = None, username: str | None = None, password: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.token = token
+        self._username = username
+        self._password = password
+        self._http = httpx.Client(base_url=base_url, verify=_ssl_context(ca, cert), timeout=timeout)
+
+    def login(self) -> str:
+        """Get a token (Basic credentials if given, else the client certificate) and use it from now on."""
+        answer = _result(self._http.post("/api/auth/token", headers=self._basic()))
+        self.token = str(answer["access_token"])
+        return self.token
+
+    def logout(self) -> None:
+        """Revoke the current token."""
+        if self.token is not None:
+            _result(self._http.delete("/api/auth/token", headers={"Authorization": f"Bearer {self.token}"}))
+            self.token = None
+
+    def _call(self, call: Call) -> Any:
+        if call.authenticated and self.token is None and self._username is not None:
+            self.login()
+        response = self._send(call)
+        if response.status_code == 401 and call.authenticated and self._username is not None:
+            self.login()
+            response = self._send(call)
+        return _result(response)
+
+    def _send(self, call: Call) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if call.authenticated and self.token else {}
+        return self._http.request(call.method, call.path, params=call.params, json=call.json, headers=headers)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> RallypointClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncRallypointClient(_Api):
+    """The asyncio flavour of :class:`RallypointClient`: same arguments, every method awaitable."""
+
+    def __init__(
+        self, base_url: str, *, token: str | None = None, cert: str | tuple[str, str] | None = None,
+        ca: str | None = None, username: str | None = None, password: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.token = token
+        self._username = username
+        self._password = password
+        self._http = httpx.AsyncClient(base_url=base_url, verify=_ssl_context(ca, cert), timeout=timeout)
+
+    async def login(self) -> str:
+        """Get a token and use it from now on."""
+        answer = _result(await self._http.post("/api/auth/token", headers=self._basic()))
+        self.token = str(answer["access_token"])
+        return self.token
+
+    async def logout(self) -> None:
+        """Revoke the current token."""
+        if self.token is not None:
+            _result(await self._http.delete("/api/auth/token", headers={"Authorization": f"Bearer {self.token}"}))
+            self.token = None
+
+    async def _call(self, call: Call) -> Any:
+        if call.authenticated and self.token is None and self._username is not None:
+            await self.login()
+        response = await self._send(call)
+        if response.status_code == 401 and call.authenticated and self._username is not None:
+            await self.login()
+            response = await self._send(call)
+        return _result(response)
+
+    async def _send(self, call: Call) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if call.authenticated and self.token else {}
+        return await self._http.request(call.method, call.path, params=call.params, json=call.json, headers=headers)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncRallypointClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

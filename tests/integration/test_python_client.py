@@ -1,0 +1,106 @@
+"""``rallypoint.client`` against the real server: the REST client and CotStream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rallypoint.client import ApiError, AsyncRallypointClient, CotStream, RallypointClient, client_ssl_context
+from tests.integration.test_native_api import PASSWORDS, create_users, tls_files
+from tests.support.cot_client import CotClient, sa
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def api_server(data_dir: Path) -> Iterator[ServerProcess]:
+    create_users(data_dir)
+    proc = ServerProcess(data_dir)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def test_rest_client_login_clients_history_chat_and_admin(
+    api_server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    cert, key, ca = tls_files(api_server, "alice", tmp_path)
+    device = await CotClient.connect(api_server.ports["tls"], ssl_context=client_ssl_context(str(ca), str(cert),
+                                                                                          str(key)))
+    clients.append(device)
+    await device.send(sa("uid-alice", "ALICE"))
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
+
+    def sync_part() -> None:
+        with RallypointClient(base, username="alice", password=PASSWORDS["alice"]) as api:
+            deadline = time.monotonic() + 10
+            while not [c for c in api.clients() if c["uid"] == "uid-alice"]:
+                assert time.monotonic() < deadline, "alice's device never showed up"
+                time.sleep(0.05)
+            assert api.token is not None
+            sent = api.send_chat("from the client", to_uid="uid-alice")
+            assert sent["recipients"] == 1
+            deadline = time.monotonic() + 10
+            while not api.history(uid="uid-alice", limit=10)["events"]:
+                assert time.monotonic() < deadline, "history never recorded alice"
+                time.sleep(0.05)
+            assert api.tracks(geojson=True)["type"] == "FeatureCollection"
+            with pytest.raises(ApiError) as refused:
+                api.users()
+            assert refused.value.status == 403
+            # An expired or revoked token is replaced by logging in again with the stored credentials.
+            api.logout()
+            assert api.token is None and api.clients()
+        with pytest.raises(ApiError) as bad:
+            RallypointClient(base, username="alice", password="wrong").clients()
+        assert bad.value.status == 401
+        return None
+
+    await asyncio.to_thread(sync_part)
+    chat = await device.wait_for(lambda e: e.type == "b-t-f")
+    assert b"from the client" in chat.detail.xml
+
+    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
+        created = await admin.create_user("dora", groups=["A"], password="dora passphrase 4")
+        assert created["groups_in"] == ["A"]
+        assert {u["name"] for u in await admin.users()} >= {"alice", "dora"}
+        assert (await admin.disable_user("dora"))["disabled"] is True
+        assert (await admin.revoke_user_tokens("alice"))["revoked"] >= 1
+        assert (await admin.openapi())["openapi"].startswith("3.1")
+
+    # HTTPS with the client certificate alone: no password, no explicit token.
+    https = f"https://127.0.0.1:{api_server.ports['api']}"
+    with RallypointClient(https, cert=(str(cert), str(key)), ca=str(ca)) as by_cert:
+        token = await asyncio.to_thread(by_cert.login)
+        assert token and by_cert.token == token
+        assert [c["uid"] for c in await asyncio.to_thread(by_cert.clients)] == ["uid-alice"]
+
+
+async def test_cot_stream_sends_and_receives(api_server: ServerProcess, tmp_path: Path) -> None:
+    cert, key, ca = tls_files(api_server, "alice", tmp_path)
+    tls = client_ssl_context(str(ca), str(cert), str(key))
+    port = api_server.ports["cot"]
+    async with CotStream.connect("127.0.0.1", port, wait_ready=True) as receiver:
+        assert receiver.announced
+        async with CotStream.connect("127.0.0.1", port, wait_ready=True) as sender:
+            await sender.send(sa("uid-stream-1", "STREAM1"))
+            event = await receiver.receive(timeout=10)
+            assert event.uid == "uid-stream-1" and event.detail.callsign == "STREAM1"
+    # Over TLS with a client certificate, iterating with async for.
+    secure = await CotStream.connect("127.0.0.1", api_server.ports["tls"], ssl=tls, wait_ready=True)
+    peer = await CotStream.connect("127.0.0.1", api_server.ports["tls"], ssl=tls, wait_ready=True)
+    try:
+        await peer.send(sa("uid-stream-2", "STREAM2"))
+        async with asyncio.timeout(10):
+            async for event in secure:
+                if event.uid == "uid-stream-2":
+                    break
+        assert event.type == "a-f-G-U-C"
+    finally:
+        await secure.close()
+        await peer.close()

@@ -1,0 +1,126 @@
+"""Token issue, use, expiry and revocation on the native API."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
+from rallypoint.security.users import Role
+from tests.unit.web.test_api_harness import PASSWORD, Harness, basic, harness_fixture  # noqa: F401
+
+
+def test_basic_login_issues_a_short_lived_token_stored_only_as_a_digest(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    answer = harness.http.post("/api/auth/token", auth=("alice", PASSWORD))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == DEFAULT_TOKEN_TTL_S == 900
+    assert answer.headers["cache-control"] == "no-store"
+    token = body["access_token"]
+    assert len(token) >= 43  # 256 bits, URL-safe base64
+    db = sqlite3.connect(harness.ctx.data_dir / "tokens.db")
+    rows = db.execute("SELECT digest, principal FROM tokens").fetchall()
+    db.close()
+    assert len(rows) == 1 and rows[0][1] == "alice"
+    assert token.encode() not in bytes(rows[0][0]) and len(rows[0][0]) == 32
+    assert harness.auditor.actions() == ["login.ok", "token.issue"]
+
+
+def test_wrong_password_is_401_and_audited(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    answer = harness.http.post("/api/auth/token", auth=("alice", "nope"))
+    assert answer.status_code == 401
+    assert answer.headers["www-authenticate"].startswith("Basic")
+    assert answer.json()["error"] == "unauthenticated"
+    assert harness.auditor.entries[-1][:3] == ("alice", "login.failed", "alice")
+    assert harness.auditor.entries[-1][3]["reason"] == "bad_password"
+
+
+def test_no_credentials_gets_no_token(harness: Harness) -> None:
+    assert harness.http.post("/api/auth/token").status_code == 401
+    garbled = harness.http.post("/api/auth/token", headers={"Authorization": "Basic !!!"})
+    assert garbled.status_code == 401
+
+
+def test_token_identifies_the_caller_to_every_feature(harness: Harness) -> None:
+    harness.add_user("alice", {"A"}, role=Role.APPROVER)
+    token = harness.token("alice")
+    assert harness.ctx.token_identity is not None
+
+    async def resolve() -> object:
+        from starlette.requests import Request
+
+        scope = {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())], "client": ("x", 1)}
+        return await harness.ctx.identify(Request(scope))
+
+    identity = asyncio.run(resolve())
+    assert identity.principal == "alice"  # type: ignore[attr-defined]
+    assert identity.read_groups == frozenset({"A"}) and identity.role == "approver"  # type: ignore[attr-defined]
+
+
+def test_expired_token_is_refused(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    headers = harness.bearer("alice")
+    assert harness.http.get("/api/clients", headers=headers).status_code == 200
+    harness.clock.advance(DEFAULT_TOKEN_TTL_S + 1)
+    answer = harness.http.get("/api/clients", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "invalid_token"
+    assert "invalid_token" in answer.headers["www-authenticate"]
+
+
+def test_revoking_the_presented_token(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    headers = harness.bearer("alice")
+    assert harness.http.delete("/api/auth/token", headers=headers).status_code == 204
+    assert harness.http.get("/api/clients", headers=headers).status_code == 401
+    assert harness.http.delete("/api/auth/token", headers=headers).status_code == 401
+    assert "token.revoke" in harness.auditor.actions()
+
+
+def test_unknown_or_malformed_bearer_is_401_not_anonymous(harness: Harness) -> None:
+    for value in ("Bearer nope", "Bearer ", "Bearer " + "x" * 5000):
+        assert harness.http.get("/api/clients", headers={"Authorization": value}).status_code == 401
+
+
+def test_disabled_users_tokens_stop_working_and_work_again_when_enabled(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    headers = harness.bearer("alice")
+    asyncio.run(harness.users.set_disabled("alice", True))
+    assert harness.http.get("/api/clients", headers=headers).status_code == 401
+    asyncio.run(harness.users.set_disabled("alice", False))
+    assert harness.http.get("/api/clients", headers=headers).status_code == 200
+
+
+def test_admin_revokes_a_users_tokens(harness: Harness) -> None:
+    harness.add_user("root", {"A"}, role=Role.ADMIN)
+    harness.add_user("alice", {"A"})
+    alice = [harness.bearer("alice"), harness.bearer("alice")]
+    answer = harness.http.delete("/api/admin/users/alice/tokens", headers=harness.bearer("root"))
+    assert answer.status_code == 200 and answer.json() == {"revoked": 2}
+    for headers in alice:
+        assert harness.http.get("/api/clients", headers=headers).status_code == 401
+    assert harness.auditor.entries[-1][:3] == ("root", "admin.tokens.revoke", "alice")
+
+
+def test_tokens_survive_a_restart_of_the_token_store(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    token = harness.token("alice")
+
+    async def reopen() -> str | None:
+        again = TokenService(harness.ctx.data_dir / "tokens.db", clock=harness.clock)
+        try:
+            return await again.principal_of(token)
+        finally:
+            await again.close()
+
+    assert asyncio.run(reopen()) == "alice"
+
+
+def test_anonymous_reads_as_anon_and_cannot_write(harness: Harness) -> None:
+    harness.connect("s-anon", "uid-anon", "ANON", {"__ANON__"})
+    harness.connect("s-a", "uid-a", "ALPHA", {"A"})
+    seen = {c["uid"] for c in harness.http.get("/api/clients").json()}
+    assert seen == {"uid-anon"}
+    assert harness.http.post("/api/chat", json={"text": "hi", "room": "All Chat Rooms"}).status_code == 401

@@ -1,0 +1,32 @@
+"""The OpenAPI document describes every route and validates; the docs page needs no network."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.unit.web.test_api_harness import Harness, harness_fixture  # noqa: F401
+
+
+def test_openapi_document_covers_the_route_table_and_validates(harness: Harness) -> None:
+    answer = harness.http.get("/api/openapi.json")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    doc = answer.json()
+    assert doc["openapi"] == "3.1.0"
+    for endpoint in harness.api.endpoints:
+        assert endpoint.method.lower() in doc["paths"][endpoint.path], endpoint.path
+    chat = doc["paths"]["/api/chat"]["post"]
+    assert chat["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ChatRequest"}
+    assert doc["components"]["schemas"]["ChatRequest"]["required"] == ["text"]
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "basic", "mutualTLS"}
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(doc)
+
+
+def test_docs_page_links_the_schema_without_external_assets(harness: Harness) -> None:
+    page = harness.http.get("/api/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/api/openapi.json"' in page.text
+    assert "/api/auth/token" in page.text
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page.text)
