@@ -92,6 +92,8 @@ class WebContext:
             found = await self.token_identity(conn)
             if found is not None:
                 return found
+        if conn.headers.get("authorization", "").lower().startswith("bearer "):
+            return None  # a token was presented and is not valid: never fall back to anonymous
         return ANONYMOUS
 
     def base_url(self, conn: HTTPConnection) -> str:
