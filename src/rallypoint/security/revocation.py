@@ -3,7 +3,8 @@
 Every certificate the CA signs is kept as ``ca/issued/<serial>.pem``. Revoking writes
 ``ca/revoked.json`` (serial -> who/when/why) and a fresh ``ca/crl.pem``. The running server watches
 ``revoked.json`` and disconnects live sessions whose certificate was revoked within seconds; new
-handshakes are refused by the application check and by the CRL loaded into the TLS context.
+handshakes are refused by the application check right after the handshake (the CRL is published
+for clients and other servers; it is not loaded into OpenSSL).
 """
 
 from __future__ import annotations
