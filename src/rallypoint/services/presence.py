@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
@@ -24,6 +24,11 @@ class Presence:
         self._directory = directory
         self.sa: dict[str, Envelope] = {}
         self.items: dict[str, Envelope] = {}
+        self._bind_listeners: list[Callable[[str, str | None, str | None], object]] = []
+
+    def add_bind_listener(self, listener: Callable[[str, str | None, str | None], object]) -> None:
+        """Call ``listener(session_id, uid, callsign)`` when a session binds its uid or changes callsign."""
+        self._bind_listeners.append(listener)
 
     def observe(self, envelope: Envelope) -> None:
         """Update the picture with an accepted event (called on the ingest path)."""
@@ -39,8 +44,10 @@ class Presence:
         if own_uid == uid:
             self.sa[uid] = envelope
             callsign = event.detail.callsign
-            if callsign is not None:
+            if callsign is not None and self._directory.callsign_of(session_id) != callsign:
                 self._directory.bind(session_id, callsign=callsign)
+                for listener in self._bind_listeners:
+                    listener(session_id, None, callsign)
             return
         if (
             own_uid is None
@@ -51,6 +58,8 @@ class Presence:
         ):
             self.sa[uid] = envelope
             self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign)
+            for listener in self._bind_listeners:
+                listener(session_id, uid, event.detail.callsign)
             return
         # Addressed items went to chosen receivers only; replaying them would widen their audience.
         if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from rallypoint.clock import Clock
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
@@ -36,6 +36,16 @@ class SessionHub:
         self._emergencies = emergencies
         self._ingest = ingest
         self._clock = clock
+        self._join_sources: list[Callable[[Subscriber], Iterable[Envelope]]] = []
+        self._leave_listeners: list[Callable[[Subscriber], object]] = []
+
+    def add_join_source(self, source: Callable[[Subscriber], Iterable[Envelope]]) -> None:
+        """Let ``source(sub)`` add to what a new subscriber receives, after emergencies, before the picture."""
+        self._join_sources.append(source)
+
+    def add_leave_listener(self, listener: Callable[[Subscriber], object]) -> None:
+        """Call ``listener(sub)`` when a subscriber leaves (after it is removed from the directory)."""
+        self._leave_listeners.append(listener)
 
     def joined(self, sub: Subscriber) -> Iterator[Envelope]:
         """Register a subscriber; yields the picture it must receive first."""
@@ -44,6 +54,8 @@ class SessionHub:
             self._identity.track_session(sub.id)
         now = self._clock.now_ms()
         yield from self._emergencies.visible_to(sub, now)
+        for source in self._join_sources:
+            yield from source(sub)
         yield from self._presence.snapshot_for(sub, now)
 
     def regrouped(self, sub: Subscriber, old_read_groups: frozenset[str]) -> None:
@@ -60,6 +72,8 @@ class SessionHub:
         if self._identity is not None:
             self._identity.forget_session(sub.id)
         self._directory.remove(sub.id)
+        for listener in self._leave_listeners:
+            listener(sub)
         if departed is None:
             return
         now = self._clock.now_ms()

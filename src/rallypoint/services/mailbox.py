@@ -1,0 +1,428 @@
+"""Store-and-forward: addressed traffic for a receiver that is offline waits for it, durably.
+
+What is kept
+    Explicitly addressed events (``marti/dest`` or chat members) that :func:`is_storable` accepts:
+    chat and receipts, tasks and mission changes (``t-*`` but not control messages or pings),
+    markers and designations. Never positions/SA, pings, control messages or emergencies.
+
+For whom
+    A receiving *identity* is ``principal:<name>`` when the client has a certificate (known when it
+    connects), else ``uid:<uid>`` bound by its first self-SA. A durable registry remembers every
+    identity's uid, callsign, principal, read groups and last-seen time (updated on connect, on
+    SA binding and on disconnect). An address is kept for:
+
+    * a uid or callsign address in ``Audience.unresolved`` (it matched no connected, reachable
+      receiver): the identity that last claimed that uid or callsign;
+    * a ``dest@group`` address: every known *principal* identity that last read that group and is
+      not connected now (anonymous clients are left out: before their first SA they are already
+      live readers of their group, so keeping mail for them would deliver it twice).
+
+    Reachability uses the recipient's last known read groups and is checked again, with its current
+    groups, at delivery: an audience is never widened. The sender never gets its own mail. If the
+    identity is in fact connected (a certificate client that has not sent its SA yet, so routing
+    could not find its uid), the event is offered to its sessions at once instead of being kept.
+
+Delivery
+    When an identity becomes known on a session (``SessionHub`` join source for principals, so the
+    mail comes before the picture snapshot; ``Presence`` bind listener for anonymous clients, right
+    after their first SA), its pending mail is offered in ``seq`` order, re-parsed from the stored
+    XML, and the identity's cursor moves to the last ``seq`` handed over. A message is delivered
+    once per identity: to the first of its sessions that appears. Expired mail is dropped and
+    counted; so is mail the identity may no longer read.
+
+Expiry
+    ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
+
+Durability
+    The file is ``<data_dir>/mailbox.db`` (:mod:`rallypoint.storage.sqlite.mailbox`). Its state is
+    loaded synchronously when the service is built (before any client can connect), and the memory
+    copy is the one delivery reads, so mail that is not yet written is delivered too. Changes are
+    queued in memory (new mail: bounded by ``max_queue``; cursors and registry rows: coalesced per
+    identity) and written in batches by an on-demand writer task that :meth:`close` waits for. After
+    a crash (not a clean SIGTERM) the last unwritten batch can be lost: new mail in it is lost and
+    mail delivered since the last written cursor is delivered once more.
+
+Bounds and overflow
+    New mail is refused (counted as ``overflow``) when the write queue holds ``max_queue`` items,
+    and per identity when it already holds ``max_per_identity`` messages. The registry keeps at
+    most ``max_identities`` identities; the one seen longest ago is forgotten with its mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import msgspec
+from starlette.routing import BaseRoute
+
+from rallypoint.clock import Clock
+from rallypoint.errors import RallypointError
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.wire import WireFormat
+from rallypoint.protocol.xml_codec import parse_event
+from rallypoint.routing.directory import Directory, Subscriber, can_reach
+from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.router import Audience
+from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
+from rallypoint.storage.sqlite.mailbox import (
+    MailboxBatch,
+    MailRecord,
+    RecipientRecord,
+    SqliteMailboxStore,
+    load_state,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_S = 24 * 3600.0
+MAILBOX_ORIGIN_ID = "mailbox"
+_BATCH = 500
+_PURGE_EVERY_S = 600.0
+
+
+class Mailbox:
+    """Keeps addressed events for offline receivers and hands them over when they come back."""
+
+    def __init__(
+        self,
+        store: SqliteMailboxStore,
+        *,
+        directory: Directory,
+        clock: Clock,
+        ttl_s: float = DEFAULT_TTL_S,
+        limits: Limits | None = None,
+        max_queue: int = 10_000,
+        max_per_identity: int = 1_000,
+        max_identities: int = 10_000,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._ttl_ms = int(ttl_s * 1000)
+        self._limits = limits or Limits()
+        self._max_queue = max_queue
+        self._max_per_identity = max_per_identity
+        state = load_state(store.path, clock.now_ms())
+        self._next_seq = state.next_seq
+        self._boxes: dict[str, deque[MailRecord]] = {k: deque(v) for k, v in state.pending.items()}
+        self._cursors: dict[str, int] = dict(state.cursors)
+        self._registry = RecipientRegistry(state.recipients, max_size=max_identities)
+        # identity -> its connected sessions (id -> subscriber), and the reverse.
+        self._connected: dict[str, dict[str, Subscriber]] = {}
+        self._identity_of: dict[str, str] = {}
+        # Not yet written: new mail (bounded), cursors and registry rows (one per identity).
+        self._queue: deque[tuple[MailRecord, tuple[str, ...]]] = deque()
+        self._dirty_cursors: dict[str, int] = {}
+        self._dirty_records: dict[str, RecipientRecord] = {}
+        self._forget: set[str] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._purged_at = clock.monotonic()
+        self.queued = 0
+        self.delivered = 0
+        self.expired = 0
+        self.overflow = 0
+        self.unreachable = 0
+        self.write_errors = 0
+
+    @classmethod
+    def open(
+        cls, data_dir: Path, *, directory: Directory, clock: Clock, ttl_s: float = DEFAULT_TTL_S,
+        limits: Limits | None = None,
+    ) -> Mailbox:
+        """The mailbox kept in ``data_dir/mailbox.db``."""
+        store = SqliteMailboxStore(data_dir / "mailbox.db")
+        return cls(store, directory=directory, clock=clock, ttl_s=ttl_s, limits=limits)
+
+    # --- Feature ------------------------------------------------------------------------------
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """No HTTP routes."""
+        return ()
+
+    async def run(self) -> None:
+        """Purge expired and delivered rows once at start; writes then run in on-demand tasks."""
+        removed = await self._store.purge(self._clock.now_ms())
+        if removed:
+            log.info("mailbox purged", extra={"messages": removed})
+
+    async def close(self) -> None:
+        """Write everything still queued, then close the file."""
+        self._closed = True
+        await self.flush()
+        await self._store.close()
+
+    async def flush(self) -> None:
+        """Wait until every queued change is written."""
+        task = self._writer
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._has_work():
+            await self._write_all()
+
+    # --- ingest hook --------------------------------------------------------------------------
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        """Keep an accepted, explicitly addressed event for those of its recipients that are offline."""
+        if not audience.explicit or envelope.repeat or not is_storable(envelope.event):
+            return
+        event = envelope.event
+        origin = envelope.origin
+        now = self._clock.now_ms()
+        expires = min(event.stale, now + self._ttl_ms)
+        sender = self._sender_identity(origin)
+        live: dict[str, None] = {}
+        kept: dict[str, None] = {}
+        for dest in audience.unresolved:
+            if dest.uid is None and dest.callsign is None:
+                continue
+            for identity in self._registry.by_address(dest.uid, dest.callsign):
+                (live if identity in self._connected else kept)[identity] = None
+        for dest in event.detail.dests:
+            if dest.group is None or dest.mission is not None:
+                continue
+            for identity in self._registry.readers(dest.group):
+                record = self._registry.get(identity)
+                if record is not None and record.principal is not None and identity not in self._connected:
+                    kept[identity] = None
+        live.pop(sender or "", None)
+        kept.pop(sender or "", None)
+        for identity in live:
+            self._offer_live(identity, envelope, audience)
+        recipients = tuple(i for i in kept if self._may_read(i, origin.groups))
+        if not recipients:
+            return
+        if expires <= now:
+            self.expired += len(recipients)
+            return
+        if len(self._queue) >= self._max_queue:
+            self.overflow += len(recipients)
+            log.warning("mailbox write queue full; message not kept", extra={"uid": event.uid})
+            return
+        mail = MailRecord(
+            seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=origin.groups,
+            priority=int(envelope.priority), created_ms=now, expires_ms=expires,
+        )
+        accepted: list[str] = []
+        for identity in recipients:
+            box = self._boxes.setdefault(identity, deque())
+            if len(box) >= self._max_per_identity:
+                self.overflow += 1
+                continue
+            box.append(mail)
+            accepted.append(identity)
+        if not accepted:
+            return
+        self._next_seq += 1
+        self.queued += len(accepted)
+        self._queue.append((mail, tuple(accepted)))
+        self._schedule()
+
+    # --- session hooks ------------------------------------------------------------------------
+    def on_join(self, sub: Subscriber) -> Iterable[Envelope]:
+        """``SessionHub`` join source: a certificate client's pending mail, before its snapshot."""
+        principal = getattr(sub, "principal", None)
+        if not isinstance(principal, str) or not principal:
+            return ()
+        identity = principal_identity(principal)
+        self._attach(identity, sub)
+        self._remember(identity, sub, principal=principal)
+        return self._take(identity, sub)
+
+    def on_bind(self, session_id: str, uid: str | None, callsign: str | None) -> None:
+        """``Presence`` bind listener: a session spoke as ``uid``/``callsign``; deliver if newly known."""
+        sub = self._directory.get(session_id)
+        if sub is None:
+            return
+        principal = getattr(sub, "principal", None)
+        uid = uid or self._directory.uid_of(session_id)
+        callsign = callsign or self._directory.callsign_of(session_id)
+        if isinstance(principal, str) and principal:
+            identity = principal_identity(principal)
+        elif uid is not None:
+            identity = uid_identity(uid)
+        else:
+            return
+        self._attach(identity, sub)
+        self._remember(identity, sub, principal=principal if isinstance(principal, str) else None,
+                       uid=uid, callsign=callsign)
+        for envelope in self._take(identity, sub):
+            sub.offer(envelope)
+
+    def on_leave(self, sub: Subscriber) -> None:
+        """``SessionHub`` leave listener: the session is gone; its identity is offline if it was the last."""
+        identity = self._identity_of.pop(sub.id, None)
+        if identity is None:
+            return
+        sessions = self._connected.get(identity)
+        if sessions is not None:
+            sessions.pop(sub.id, None)
+            if not sessions:
+                del self._connected[identity]
+        record = self._registry.get(identity)
+        if record is not None:
+            self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
+
+    # --- metrics ------------------------------------------------------------------------------
+    def statistics(self) -> dict[str, int]:
+        """Counters and sizes (``pending`` counts one per message and recipient)."""
+        return {
+            "pending": sum(len(box) for box in self._boxes.values()),
+            "write_queue": len(self._queue),
+            "identities": len(self._registry),
+            "queued": self.queued,
+            "delivered": self.delivered,
+            "expired": self.expired,
+            "overflow": self.overflow,
+            "unreachable": self.unreachable,
+            "write_errors": self.write_errors,
+        }
+
+    def gauges(self) -> list[tuple[str, str, float]]:
+        """For ``ServerMetrics.add_gauges``."""
+        stats = self.statistics()
+        return [
+            ("rallypoint_mailbox_pending", "Stored messages waiting for an offline recipient", float(stats["pending"])),
+            ("rallypoint_mailbox_write_queue", "Mailbox changes waiting to be written", float(stats["write_queue"])),
+        ]
+
+    def counters(self) -> list[tuple[str, str, float]]:
+        """For ``ServerMetrics.add_counters``."""
+        stats = self.statistics()
+        return [
+            ("rallypoint_mailbox_queued", "Messages kept for offline recipients", float(stats["queued"])),
+            ("rallypoint_mailbox_delivered", "Kept messages delivered on reconnect", float(stats["delivered"])),
+            ("rallypoint_mailbox_expired", "Kept messages dropped because they expired", float(stats["expired"])),
+            ("rallypoint_mailbox_overflow", "Messages not kept because a mailbox bound was reached",
+             float(stats["overflow"])),
+        ]
+
+    # --- internals ----------------------------------------------------------------------------
+    def _sender_identity(self, origin: Origin) -> str | None:
+        if origin.principal:
+            return principal_identity(origin.principal)
+        return self._identity_of.get(origin.session_id)
+
+    def _may_read(self, identity: str, groups: frozenset[str]) -> bool:
+        record = self._registry.get(identity)
+        return record is not None and can_reach(groups, record.read_groups)
+
+    def _offer_live(self, identity: str, envelope: Envelope, audience: Audience) -> None:
+        for sub in list(self._connected.get(identity, {}).values()):
+            if sub.id not in audience.ids and sub.id != envelope.origin.session_id and can_reach(
+                envelope.origin.groups, sub.read_groups
+            ):
+                sub.offer(envelope)
+
+    def _attach(self, identity: str, sub: Subscriber) -> None:
+        previous = self._identity_of.get(sub.id)
+        if previous == identity:
+            return
+        if previous is not None:
+            sessions = self._connected.get(previous)
+            if sessions is not None:
+                sessions.pop(sub.id, None)
+                if not sessions:
+                    del self._connected[previous]
+        self._identity_of[sub.id] = identity
+        self._connected.setdefault(identity, {})[sub.id] = sub
+
+    def _remember(
+        self, identity: str, sub: Subscriber, *, principal: str | None,
+        uid: str | None = None, callsign: str | None = None,
+    ) -> None:
+        old = self._registry.get(identity)
+        if old is not None:
+            uid = uid or old.uid
+            callsign = callsign or old.callsign
+            if (old.uid, old.callsign, old.read_groups) == (uid, callsign, sub.read_groups):
+                return
+        record = RecipientRecord(
+            identity=identity, uid=uid, callsign=callsign, principal=principal,
+            read_groups=sub.read_groups, last_seen_ms=self._clock.now_ms(),
+        )
+        self._put_record(record)
+
+    def _put_record(self, record: RecipientRecord) -> None:
+        for gone in self._registry.update(record):
+            self._boxes.pop(gone, None)
+            self._cursors.pop(gone, None)
+            self._dirty_cursors.pop(gone, None)
+            self._dirty_records.pop(gone, None)
+            self._forget.add(gone)
+        self._forget.discard(record.identity)
+        self._dirty_records[record.identity] = record
+        self._schedule()
+
+    def _take(self, identity: str, sub: Subscriber) -> list[Envelope]:
+        box = self._boxes.pop(identity, None)
+        if not box:
+            return []
+        now = self._clock.now_ms()
+        cursor = self._cursors.get(identity, 0)
+        out: list[Envelope] = []
+        last = cursor
+        for mail in box:
+            if mail.seq <= cursor:
+                continue
+            last = max(last, mail.seq)
+            if mail.expires_ms <= now:
+                self.expired += 1
+                continue
+            if not can_reach(mail.groups, sub.read_groups):
+                self.unreachable += 1
+                continue
+            try:
+                event = parse_event(mail.xml, self._limits)
+            except RallypointError:
+                log.exception("stored message cannot be parsed", extra={"seq": mail.seq})
+                continue
+            origin = Origin(session_id=MAILBOX_ORIGIN_ID, groups=mail.groups)
+            out.append(Envelope(event, origin, mail.created_ms))
+        if last > cursor:
+            self._cursors[identity] = last
+            self._dirty_cursors[identity] = last
+            self._schedule()
+        self.delivered += len(out)
+        return out
+
+    def _has_work(self) -> bool:
+        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget)
+
+    def _schedule(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): flush() writes it later
+        # One writer at a time, started on demand and awaited by close(): no long-lived loop that
+        # would have to be told to stop.
+        self._writer = loop.create_task(self._write_all(), name="mailbox-writer")
+
+    async def _write_all(self) -> None:
+        while self._has_work():
+            mails = tuple(self._queue.popleft() for _ in range(min(_BATCH, len(self._queue))))
+            cursors, self._dirty_cursors = self._dirty_cursors, {}
+            records, self._dirty_records = self._dirty_records, {}
+            forget, self._forget = self._forget, set()
+            batch = MailboxBatch(
+                mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
+                forget=tuple(forget), now_ms=self._clock.now_ms(),
+            )
+            try:
+                await self._store.apply(batch)
+                # Delivered and expired rows are deleted now and then, not on every delivery.
+                if self._clock.monotonic() - self._purged_at >= _PURGE_EVERY_S:
+                    self._purged_at = self._clock.monotonic()
+                    await self._store.purge(self._clock.now_ms())
+            except RallypointError:
+                self.write_errors += 1
+                log.exception("mailbox write failed", extra={"messages": len(mails)})
+                if self._closed:
+                    return
