@@ -73,6 +73,9 @@ class ApiAuth:
     async def caller(self, request: Request) -> RequestIdentity:
         """The caller; 403 for a revoked certificate, 401 for a bearer token that is not live."""
         identity = await self._ctx.identify(request)
+        has_cert = self._ctx.peers.certificate_for(request.scope) is not None
+        if identity is None and bearer_token(request) is not None and not has_cert:
+            raise ApiError(401, "invalid_token", "the token is unknown, expired or revoked", _INVALID_TOKEN)
         if identity is None:
             raise ApiError(403, "forbidden", "certificate revoked or account disabled")
         if identity.principal is None and bearer_token(request) is not None:
