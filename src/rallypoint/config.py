@@ -19,6 +19,25 @@ from rallypoint.errors import ConfigError
 ENV_PREFIX = "RALLYPOINT_"
 
 
+class FederationPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One federated server: ``[[rallypoint.federation_peers]]`` in TOML, a JSON list in the environment.
+
+    With ``host`` empty the peer only dials in; otherwise this server dials ``host:port``. ``ca`` is the
+    PEM file of the CA that issued the peer's certificate: it identifies the peer when it dials in and
+    verifies it when we dial out. ``groups_out`` maps our group -> their group (what we send);
+    ``groups_in`` maps their group -> our group (what we accept). Unmapped groups never cross.
+    """
+
+    name: str
+    host: str = ""
+    port: int = 9001
+    ca: str = ""
+    # Name to check in the peer's server certificate when it differs from ``host``.
+    tls_name: str = ""
+    groups_out: dict[str, str] = msgspec.field(default_factory=dict)
+    groups_in: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything the server can be told. Port 0 disables a listener."""
 
@@ -59,7 +78,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outbox_max_items: int = 10_000
     # Bytes a receiver's socket may hold before back-pressure (outbox, coalescing) starts.
     write_buffer_high: int = 1024 * 1024
-    # A receiver whose outbox stays full this long is disconnected (it cannot keep up).
+    # Byte budget per streaming client (0 = unlimited): positions are thinned before anything
+    # more urgent is delayed, and the budget is never exceeded.
+    session_budget_bytes_per_s: float = 0.0
+    # A receiver that reads nothing (or whose outbox stays full) this long is disconnected.
     slow_receiver_timeout_s: float = 30.0
     idle_timeout_s: float = 120.0
     # Abuse limits (0 disables a limit). ATAK reports at most every 2 s, so these leave ample room.
@@ -80,6 +102,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: str = "INFO"
     log_format: str = "json"
     shutdown_grace_s: float = 5.0
+    # Federation (TAK Server federation v2: gRPC over mutual TLS on federation_port); off by default.
+    federation_enabled: bool = False
+    federation_peers: tuple[FederationPeer, ...] = msgspec.field(default_factory=tuple)
+    # Remote contacts of a link that stays down this long are removed from local maps (t-x-d-d).
+    federation_contact_timeout_s: float = 60.0
+    federation_max_hops: int = 3
+    # Delay before dialing peers after start, so local clients are back before a backlog arrives.
+    federation_connect_delay_s: float = 0.0
+    federation_backoff_max_s: float = 30.0
+    # Unacknowledged priority messages kept per peer; past this the oldest are dropped.
+    federation_queue_max: int = 100_000
 
     @property
     def data_path(self) -> Path:
@@ -96,11 +129,11 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if field.default_factory is dict:
+    if field.default_factory in (dict, tuple):
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a JSON object, got {raw!r}") from exc
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected JSON, got {raw!r}") from exc
     if isinstance(default, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
             return True

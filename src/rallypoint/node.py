@@ -303,7 +303,7 @@ class Node:
     async def _sweep(self) -> None:
         """Expire stale items and close idle sessions every few seconds."""
         idle = self.settings.idle_timeout_s
-        timeouts = [t for t in (idle, self.settings.frame_timeout_s) if t > 0]
+        timeouts = [t for t in (idle, self.settings.frame_timeout_s, self.settings.slow_receiver_timeout_s) if t > 0]
         interval = min(5.0, max(0.25, min(timeouts, default=10.0) / 4))
         while not self._stop.is_set():
             try:
@@ -313,9 +313,14 @@ class Node:
             self.presence.expire(self.clock.now_ms())
             now = self.clock.monotonic()
             frame_cutoff = now - self.settings.frame_timeout_s
+            slow_cutoff = now - self.settings.slow_receiver_timeout_s
             for session in self.ctx.sessions:
                 if idle > 0 and session.last_rx < now - idle:
                     session.close("idle_timeout")
+                elif session.paused_since is not None and session.paused_since < slow_cutoff:
+                    # Its outbox only coalesces; a receiver that reads nothing for this long is gone.
+                    log.warning("disconnecting receiver that stopped reading", extra={"session": session.id})
+                    session.close("slow_receiver", abort=True)
                 elif session.partial_since is not None and session.partial_since < frame_cutoff:
                     log.warning("disconnecting client that never finishes its event", extra={"session": session.id})
                     session.close("slow_frame", abort=True)
@@ -387,6 +392,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
         max_connections=settings.max_connections,
         write_buffer_high=settings.write_buffer_high,
+        session_budget_bytes_per_s=settings.session_budget_bytes_per_s,
         max_events_per_s=settings.max_events_per_s,
         events_burst=settings.events_burst,
         max_connections_per_identity=settings.max_connections_per_identity,

@@ -71,3 +71,19 @@ def priority_of(cot_type: str) -> Priority:
     if cot_type.startswith(("b-t-f", "t-", "b-f-t", "b-m-p-s-p-i")) or is_persistent_item(cot_type):
         return Priority.MESSAGE
     return Priority.BULK
+
+
+# Classes where a newer report of a uid replaces the queued one (the latest state is all that matters).
+COALESCED_CLASSES = frozenset({Priority.POSITION, Priority.OTHER_POSITION, Priority.BULK})
+
+
+def delivery_priority(priority: Priority, *, own_group: bool) -> Priority:
+    """The class an envelope is queued in for one receiver.
+
+    ``priority_of`` only knows the type; whether a position belongs to the receiver's own team
+    depends on who receives it, so the caller says ``own_group`` and positions of others rank
+    below those of the receiver's own group.
+    """
+    if priority is Priority.POSITION and not own_group:
+        return Priority.OTHER_POSITION
+    return priority

@@ -19,6 +19,7 @@ class ClosableSession(Protocol):
     id: str
     last_rx: float
     partial_since: float | None
+    paused_since: float | None
     cert_serial: int | None
     principal: str | None
     # (write, read) groups the client switched off (TAK channels); account changes keep them off.
@@ -69,6 +70,8 @@ class TransportContext:
     node_id: str = "rallypoint"
     offer_protobuf: bool = True
     outbox_max_items: int = 10_000
+    # Per-session link budget in bytes/s for degraded links (0 = off): positions are thinned first.
+    session_budget_bytes_per_s: float = 0.0
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
     write_buffer_high: int = 1024 * 1024

@@ -12,8 +12,10 @@ import itertools
 import logging
 from typing import TYPE_CHECKING
 
+from rallypoint.delivery.budget import Decision, LinkBudget, ThinningPolicy
 from rallypoint.delivery.outbox import Outbox
 from rallypoint.errors import RemoteProtocolError
+from rallypoint.model.cot_type import Priority, delivery_priority
 from rallypoint.protocol.connection import (
     NEED_DATA,
     ConnectionClosed,
@@ -49,11 +51,20 @@ class StreamSession(asyncio.Protocol):
         self.write_groups: frozenset[str] = _ANON
         self.principal: str | None = None
         self.cert_serial: int | None = None
+        self.inactive_groups: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self.peer: str = "?"
         self._transport: asyncio.Transport | None = None
         self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
         # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
         self._outbox: Outbox | None = None
+        # Optional per-session link budget: positions are thinned before urgent traffic waits.
+        self._policy: ThinningPolicy | None = None
+        if ctx.session_budget_bytes_per_s > 0:
+            rate = ctx.session_budget_bytes_per_s
+            # The burst must hold the largest event a peer may send, or that event could never go.
+            burst = max(ctx.limits.max_event_bytes, int(rate * 2))
+            self._policy = ThinningPolicy(LinkBudget(rate, burst, ctx.clock.monotonic()))
+        self._retry: asyncio.TimerHandle | None = None
         self._paused = False
         self._pending: list[bytes] = []
         self._full_since: float | None = None
@@ -61,6 +72,8 @@ class StreamSession(asyncio.Protocol):
         self.last_rx = ctx.clock.monotonic()
         # When an incomplete event started waiting in the buffer (slow-loris detection).
         self.partial_since: float | None = None
+        # Since when the socket has refused more data (the receiver stopped reading).
+        self.paused_since: float | None = None
         self._bucket = TokenBucket(ctx.max_events_per_s, ctx.events_burst, self.last_rx)
         self._rate_drops = 0
         self._address: str | None = None
@@ -84,6 +97,9 @@ class StreamSession(asyncio.Protocol):
             self.cert_serial = serial_of(der)
             if self._ctx.is_revoked(self.cert_serial):
                 log.warning("revoked certificate refused", extra={"peer": self.peer, "principal": self.principal})
+                self._ctx.audit(
+                    self.principal or "-", "login.failed", "stream", {"reason": "revoked", "peer": self.peer}
+                )
                 self._ctx.metrics.sessions_closed.labels("revoked").inc()
                 self._transport = None
                 self._closed = True
@@ -182,6 +198,9 @@ class StreamSession(asyncio.Protocol):
         self._closed = True
         ctx = self._ctx
         stats = self.statistics()
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         if self._outbox is not None:
             self._outbox.clear()
         self._pending.clear()
@@ -198,9 +217,12 @@ class StreamSession(asyncio.Protocol):
         # Bytes already pending go out with the next flush; later deliveries wait in the outbox.
         self._paused = True
         self._ctx.closed_totals["pauses"] += 1
+        if self.paused_since is None:
+            self.paused_since = self._ctx.clock.monotonic()
 
     def resume_writing(self) -> None:
         self._paused = False
+        self.paused_since = None
         self._drain()
 
     def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool:
@@ -220,16 +242,48 @@ class StreamSession(asyncio.Protocol):
         if self._closed:
             return
         outbox = self._outbox
-        if self._paused or outbox:
-            if outbox is None:
-                outbox = self._outbox = Outbox(self._ctx.outbox_max_items)
-            outbox.put(envelope)
-            self._check_slow()
+        policy = self._policy
+        if not (self._paused or outbox):
+            data = envelope.wire(self._conn.wire)
+            decision = Decision.SEND if policy is None else self._decide(policy, envelope, len(data))
+            if decision is Decision.SEND:
+                pending = self._pending
+                if not pending:
+                    self._ctx.coalescer.mark(self)
+                pending.append(data)
+                return
+            if decision is Decision.SKIP:
+                return
+        if outbox is None:
+            outbox = self._outbox = Outbox(self._ctx.outbox_max_items)
+        outbox.put(envelope, now_ms=self._ctx.clock.now_ms(), own_group=self._own_group(envelope))
+        if policy is not None and not self._paused:
+            self._schedule_drain(envelope)
+        self._check_slow()
+
+    def _own_group(self, envelope: Envelope) -> bool:
+        # The sender reports to one of this receiver's own (write) groups: its team, not a neighbour's.
+        return not envelope.origin.groups.isdisjoint(self.write_groups)
+
+    def _class_of(self, envelope: Envelope) -> Priority:
+        return delivery_priority(envelope.priority, own_group=self._own_group(envelope))
+
+    def _decide(self, policy: ThinningPolicy, envelope: Envelope, size: int) -> Decision:
+        return policy.decide(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope))
+
+    def _schedule_drain(self, envelope: Envelope) -> None:
+        policy = self._policy
+        if policy is None or self._retry is not None or self._transport is None:
             return
-        pending = self._pending
-        if not pending:
-            self._ctx.coalescer.mark(self)
-        pending.append(envelope.wire(self._conn.wire))
+        size = len(envelope.wire(self._conn.wire))
+        delay = policy.retry_in(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope))
+        loop = asyncio.get_running_loop()
+        self._retry = loop.call_later(max(delay, 0.001), self._retry_drain)
+
+    def _retry_drain(self) -> None:
+        self._retry = None
+        if not self._paused and not self._closed:
+            self._drain()
 
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""
@@ -306,17 +360,31 @@ class StreamSession(asyncio.Protocol):
             return
         now = self._ctx.clock.now_ms()
         wire = self._conn.wire
+        policy = self._policy
         while not self._paused and outbox:
-            envelope = outbox.pop(now)
+            if policy is None:
+                envelope = outbox.pop(now)
+                if envelope is None:
+                    break
+                transport.write(envelope.wire(wire))
+                continue
+            envelope = outbox.peek(now)
             if envelope is None:
                 break
-            transport.write(envelope.wire(wire))
-        if len(outbox) < outbox.max_items:
+            data = envelope.wire(wire)
+            decision = self._decide(policy, envelope, len(data))
+            if decision is Decision.DEFER:
+                self._schedule_drain(envelope)
+                break
+            outbox.pop(now)
+            if decision is Decision.SEND:
+                transport.write(data)
+        if not outbox.full:
             self._full_since = None
 
     def _check_slow(self) -> None:
         outbox = self._outbox
-        if outbox is None or len(outbox) < outbox.max_items:
+        if outbox is None or not outbox.full:
             return
         now = self._ctx.clock.monotonic()
         if self._full_since is None:
