@@ -7,18 +7,16 @@ single-thread executor, so SQLite never runs on the event loop and jobs run in s
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
 
-from rallypoint.errors import StorageError
 from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent
 from rallypoint.storage.sqlite import schema
+from rallypoint.storage.sqlite.worker import SqliteWorker
 
 T = TypeVar("T")
 
@@ -38,16 +36,12 @@ class SqliteEventStore:
     """``EventStore`` in a SQLite file (WAL mode, ``synchronous=NORMAL``)."""
 
     def __init__(self, path: Path) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rallypoint-sqlite")
-        # Only ever touched from the worker thread.
-        self._db: sqlite3.Connection | None = None
-        self._closed = False
+        self._worker = SqliteWorker(path, migrations=schema.MIGRATIONS, what="event")
 
     @property
     def path(self) -> Path:
         """The database file."""
-        return self._path
+        return self._worker.path
 
     async def append(self, events: Sequence[StoredEvent]) -> None:
         """Insert a batch in one transaction."""
@@ -100,53 +94,10 @@ class SqliteEventStore:
 
     async def close(self) -> None:
         """Close the connection and let the worker thread finish."""
-        if self._closed:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._close_connection)
-        finally:
-            self._closed = True
-            self._executor.shutdown(wait=False)
+        await self._worker.close()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise StorageError("event store is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._guarded, fn, args)
-
-    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-        # Runs in the worker thread.
-        try:
-            return fn(self._connection(), *args)
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite event store {self._path}: {exc}") from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        # Runs in the worker thread: the connection is created, used and closed there only.
-        if self._db is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
-            try:
-                schema.configure(db)
-                schema.migrate(db)
-            except BaseException:
-                db.close()
-                raise
-            self._db = db
-        return self._db
-
-    def _close_connection(self) -> None:
-        # Runs in the worker thread; a store that was never used has nothing to close.
-        db, self._db = self._db, None
-        if db is None:
-            return
-        try:
-            db.execute("PRAGMA optimize")
-        except sqlite3.Error as exc:
-            raise StorageError(f"sqlite event store {self._path}: {exc}") from exc
-        finally:
-            db.close()
+        return await self._worker.run(fn, *args)
 
 
 def _append(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:

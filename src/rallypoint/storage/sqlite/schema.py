@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from rallypoint.errors import StorageError
-
 SCHEMA_VERSION = 1
 
 # Each entry migrates from version (index) to version (index + 1).
-_MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE events (
         id       INTEGER PRIMARY KEY,
@@ -53,18 +51,4 @@ def configure(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=5000")
-
-
-def migrate(db: sqlite3.Connection) -> None:
-    """Bring the schema up to ``SCHEMA_VERSION``; refuse databases written by a newer Rallypoint."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version > SCHEMA_VERSION:
-        raise StorageError(
-            f"event database schema version {version} is newer than this Rallypoint supports "
-            f"({SCHEMA_VERSION}); upgrade Rallypoint"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        script = _MIGRATIONS[target - 1]
-        # executescript commits first; wrap the migration and the version bump in one transaction.
-        db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;")
+    db.execute("PRAGMA busy_timeout=30000")

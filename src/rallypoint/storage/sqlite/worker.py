@@ -23,7 +23,7 @@ T = TypeVar("T")
 class SqliteWorker:
     """A lazily opened SQLite connection and the thread that owns it.
 
-    ``migrations`` are scripts in the style of ``schema.migrate``: entry ``i`` upgrades the file from
+    ``migrations`` are SQL scripts (see ``schema.MIGRATIONS``): entry ``i`` upgrades the file from
     ``PRAGMA user_version`` ``i`` to ``i + 1``. ``what`` names the store in error messages.
     """
 
