@@ -129,11 +129,11 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if field.default_factory in (dict, tuple):
+    if field.default_factory is dict or name == "federation_peers":
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected JSON, got {raw!r}") from exc
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a JSON object (or list), got {raw!r}") from exc
     if isinstance(default, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
             return True

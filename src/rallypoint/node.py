@@ -19,6 +19,7 @@ from rallypoint.clock import Clock, SystemClock
 from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
+from rallypoint.federation.service import Federation
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope, Origin
@@ -87,6 +88,7 @@ class Node:
     accounts: AccountCache
     peers: PeerCertificates
     features: list[Feature] = field(default_factory=list)
+    federation: Federation | None = None
     _users_stamp: tuple[float, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -155,6 +157,8 @@ class Node:
                 if s.udp_port:
                     udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
                     self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
+                if self.federation is not None and s.federation_port:
+                    self.ports["federation"] = await self.federation.start_listener(s.bind, port(s.federation_port))
                 for feature in self.features:
                     tg.create_task(feature.run(), name=f"feature-{type(feature).__name__}")
                 app = create_app(
@@ -209,6 +213,8 @@ class Node:
             await writer_task
             self.auditor.stop()
             await audit_task
+        if self.federation is not None:
+            await self.federation.close_store()
         await self.store.close()
         await self.users.close()
         await self.audit.close()
@@ -428,6 +434,14 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics.add_gauges(mailbox.gauges)
     metrics.add_counters(mailbox.counters)
     metrics.add_gauges(lambda: _gauges(node))
+    if settings.federation_enabled:
+        # Peers are Subscribers in the directory; their events enter through ingest like any other.
+        node.federation = Federation(
+            settings, data_dir=data, server_cert=ca.server_cert_path, server_key=ca.server_key_path,
+            ca_pem=ca.ca_pem, directory=directory, accept=ingest.accept, clock=clock,
+        )
+        node.features.append(node.federation)
+        metrics.add_gauges(node.federation.gauges)
     metrics.add_counters(lambda: _counters(node))
     return node
 

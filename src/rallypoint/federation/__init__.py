@@ -1,0 +1,1 @@
+"""Federation with other Rallypoint and TAK servers (TAK federation v2 over gRPC + mutual TLS)."""

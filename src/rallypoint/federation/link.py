@@ -1,0 +1,339 @@
+"""One federated peer: a Subscriber for the router, a queue that survives partitions, inbound checks.
+
+Delivery guarantees (documented in docs/federation):
+
+* Priority messages (emergencies, deletes, chat, tasks, persistent items; ``Priority.EMERGENCY`` and
+  ``Priority.MESSAGE``) get a per-peer sequence number and are written to SQLite *before* they are
+  sent. They are re-sent from the oldest unacknowledged one after every reconnect, so the sender is
+  at-least-once; the receiver records the highest sequence number accepted per origin node
+  (durably, before the event enters its picture) and drops anything at or below it, so the pair is
+  exactly-once. Acknowledgements are cumulative and are only sent to peers that mark their
+  messages (other Rallypoints); a peer that never acknowledges gets the backlog again on each reconnect.
+* Positions and other bulk traffic are coalesced to the latest report per uid in memory and the
+  latest non-stale report of every uid is replayed after a reconnect (the picture converges).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from rallypoint.clock import Clock
+from rallypoint.config import FederationPeer
+from rallypoint.errors import RemoteProtocolError
+from rallypoint.federation.convert import ack_event, ack_of, flow_hops, from_federated, has_flow_tag, to_federated
+from rallypoint.model.cot import Point
+from rallypoint.model.cot_type import DELETE, Priority, is_atom
+from rallypoint.protocol.fig import fig_pb2
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.xml_codec import make_event
+from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.storage.sqlite.federation import SqliteFederationStore
+
+log = logging.getLogger(__name__)
+
+DURABLE = frozenset({Priority.EMERGENCY, Priority.MESSAGE})
+
+
+class LinkState(enum.StrEnum):
+    CONNECTING = "connecting"
+    UP = "up"
+    DOWN = "down"
+
+
+class PeerLink:
+    """The queue, state and statistics of one peer, whichever side dialed."""
+
+    def __init__(
+        self,
+        peer: FederationPeer,
+        *,
+        node_id: str,
+        store: SqliteFederationStore,
+        seen: dict[str, int],
+        accept: Callable[[Envelope], object],
+        clock: Clock,
+        limits: Limits,
+        max_hops: int,
+        queue_max: int,
+    ) -> None:
+        self.peer = peer
+        self.name = peer.name
+        self._id = f"fed:{peer.name}"
+        self._node_id = node_id
+        self._store = store
+        self._seen = seen
+        self._accept = accept
+        self._clock = clock
+        self._limits = limits
+        self._max_hops = max_hops
+        self._queue_max = queue_max
+        self.state = LinkState.DOWN
+        self.down_since = clock.monotonic()
+        self.last_contact_ms: int | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.events_sent = 0
+        self.events_received = 0
+        self.dropped = 0
+        self.remote_groups: tuple[str, ...] = ()
+        # uid -> (type, our groups) of every contact learnt through this link.
+        self.contacts: dict[str, tuple[str, frozenset[str]]] = {}
+        self._next_seq = 1
+        self._acked = 0
+        self._ack_persisted = 0
+        self._sent = 0
+        self._unpersisted: list[tuple[int, fig_pb2.FederatedEvent]] = []
+        self._unacked: dict[int, fig_pb2.FederatedEvent] = {}
+        self._latest: dict[str, tuple[fig_pb2.FederatedEvent, int]] = {}
+        self._dirty: dict[str, None] = {}
+        self._ack_out: int | None = None
+        self._gen = 0
+        self._wake = asyncio.Event()
+        self._persist = asyncio.Event()
+        self._closed = False
+
+    # Subscriber protocol -------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def read_groups(self) -> frozenset[str]:
+        return frozenset(self.peer.groups_out)
+
+    @property
+    def write_groups(self) -> frozenset[str]:
+        return frozenset(self.peer.groups_in.values())
+
+    def offer(self, envelope: Envelope) -> None:
+        """Queue an event the router gave this peer (durable for priority classes, else coalesced)."""
+        event = envelope.event
+        if envelope.origin.session_id == self._id:
+            return
+        now = self._clock.now_ms()
+        if event.stale <= now:
+            return
+        groups = sorted({self.peer.groups_out[g] for g in envelope.origin.groups if g in self.peer.groups_out})
+        if not groups or has_flow_tag(event.detail.xml, self._node_id):
+            return
+        hops = flow_hops(event.detail.xml)
+        if hops >= self._max_hops:
+            self.dropped += 1
+            return
+        durable = envelope.priority in DURABLE
+        seq = self._next_seq if durable else None
+        fed = to_federated(
+            event, groups=groups, node_id=self._node_id, now_ms=now, provenance=[(self._node_id, self._node_id)],
+            hops=(self._max_hops, hops + 1), seq=seq,
+        )
+        if durable:
+            self._next_seq += 1
+            self._unpersisted.append((self._next_seq - 1, fed))
+            self._persist.set()
+        else:
+            self._latest[event.uid] = (fed, event.stale)
+            # Re-inserted at the end: the queue stays in order of the latest report.
+            self._dirty.pop(event.uid, None)
+            self._dirty[event.uid] = None
+            self._wake.set()
+
+    # Lifecycle -----------------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Restore the unacknowledged backlog from SQLite (before any connection)."""
+        backlog = await self._store.backlog(self.name)
+        self._next_seq, self._acked = backlog.next_seq, backlog.acked
+        self._ack_persisted = self._acked
+        for seq, payload in backlog.rows:
+            self._unacked[seq] = fig_pb2.FederatedEvent.FromString(payload)
+        self._next_seq = max([self._next_seq, *(s + 1 for s in self._unacked)])
+
+    async def run_persister(self) -> None:
+        """Write queued priority messages and acknowledgements to SQLite, off the ingest path."""
+        while not self._closed:
+            await self._persist.wait()
+            self._persist.clear()
+            rows, self._unpersisted = self._unpersisted, []
+            if rows:
+                await self._store.append(self.name, [(s, m.SerializeToString()) for s, m in rows])
+                for seq, msg in rows:
+                    if seq > self._acked:
+                        self._unacked[seq] = msg
+                self._trim()
+                self._wake.set()
+            if self._acked > self._ack_persisted:
+                upto = self._acked
+                await self._store.acknowledge(self.name, upto)
+                self._ack_persisted = upto
+
+    def _trim(self) -> None:
+        excess = len(self._unacked) - self._queue_max
+        if excess > 0:
+            for seq in list(self._unacked)[:excess]:
+                del self._unacked[seq]
+                self.dropped += 1
+            log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
+
+    def close(self) -> None:
+        """Stop the persister and any outgoing stream."""
+        self._closed = True
+        self._gen += 1
+        self._persist.set()
+        self._wake.set()
+
+    def attach(self) -> int:
+        """A connection to the peer is up: replay the backlog and latest positions on it."""
+        self._gen += 1
+        self.state = LinkState.UP
+        self._sent = self._acked
+        now = self._clock.now_ms()
+        self._latest = {uid: v for uid, v in self._latest.items() if v[1] > now}
+        self._dirty = dict.fromkeys(self._latest)
+        self._wake.set()
+        log.info("federation link up", extra={"peer": self.name})
+        return self._gen
+
+    def detach(self, gen: int) -> None:
+        """The connection ``gen`` ended (only the newest one changes the state)."""
+        if gen == self._gen and self.state is LinkState.UP:
+            self.state = LinkState.DOWN
+            self.down_since = self._clock.monotonic()
+            log.info("federation link down", extra={"peer": self.name})
+
+    def connecting(self) -> None:
+        if self.state is not LinkState.UP:
+            self.state = LinkState.CONNECTING
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._unpersisted) + sum(1 for s in self._unacked if s > self._sent) + len(self._dirty)
+
+    @property
+    def unacked(self) -> int:
+        return len(self._unpersisted) + len(self._unacked)
+
+    async def outgoing(self, gen: int) -> AsyncIterator[fig_pb2.FederatedEvent]:
+        """What to send on connection ``gen``: acknowledgements, then the durable backlog, then positions."""
+        while gen == self._gen and not self._closed:
+            msg = self._next_message()
+            if msg is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self.bytes_sent += msg.ByteSize()
+            self.events_sent += 1
+            yield msg
+
+    def _next_message(self) -> fig_pb2.FederatedEvent | None:
+        if self._ack_out is not None:
+            seq, self._ack_out = self._ack_out, None
+            return ack_event(self._node_id, seq, self._clock.now_ms())
+        if self._unacked:
+            nxt = self._sent + 1
+            if nxt not in self._unacked:
+                later = [s for s in self._unacked if s > self._sent]
+                nxt = min(later) if later else 0
+            if nxt:
+                self._sent = nxt
+                return self._unacked[nxt]
+        now = self._clock.now_ms()
+        while self._dirty:
+            uid = next(iter(self._dirty))
+            del self._dirty[uid]
+            fed, stale = self._latest[uid]
+            if stale > now:
+                return fed
+        return None
+
+    # Inbound -------------------------------------------------------------------------------------
+    async def receive(self, fed: fig_pb2.FederatedEvent) -> None:
+        """Check and accept one event from the peer (acks, loops, hops, groups, duplicates)."""
+        self.last_contact_ms = self._clock.now_ms()
+        self.bytes_received += fed.ByteSize()
+        self.events_received += 1
+        acked = ack_of(fed)
+        if acked is not None:
+            if acked > self._acked:
+                self._acked = acked
+                for seq in [s for s in self._unacked if s <= acked]:
+                    del self._unacked[seq]
+                self._persist.set()
+            return
+        hops = fed.federateHops
+        if hops.maxHops and hops.currentHops > hops.maxHops:
+            self.dropped += 1
+            return
+        if any(p.federationServerId == self._node_id for p in fed.federateProvenance):
+            return
+        try:
+            inbound = from_federated(fed, self._limits)
+        except RemoteProtocolError as exc:
+            self.dropped += 1
+            log.warning("invalid federated event", extra={"peer": self.name, "reason": str(exc)})
+            return
+        event = inbound.event
+        if has_flow_tag(event.detail.xml, self._node_id):
+            return
+        groups = frozenset(self.peer.groups_in[g] for g in inbound.groups if g in self.peer.groups_in)
+        if inbound.seq is not None and inbound.origin_node:
+            origin = inbound.origin_node
+            if inbound.seq <= self._seen.get(origin, 0):
+                self._queue_ack(inbound.seq)
+                return
+            await self._store.mark_seen(origin, inbound.seq)
+            self._seen[origin] = inbound.seq
+            self._queue_ack(inbound.seq)
+        if not groups:
+            return
+        if is_atom(event.type) and event.detail.callsign is not None:
+            self.contacts[event.uid] = (event.type, groups)
+        elif event.type == DELETE and event.detail.link_uid is not None:
+            self.contacts.pop(event.detail.link_uid, None)
+        try:
+            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id),
+                                  self._clock.now_ms()))
+        except RemoteProtocolError as exc:
+            self.dropped += 1
+            log.warning("federated event refused", extra={"peer": self.name, "reason": str(exc)})
+
+    def _queue_ack(self, seq: int) -> None:
+        self._ack_out = max(seq, self._ack_out or 0)
+        self._wake.set()
+
+    def expire_contacts(self, timeout_s: float) -> int:
+        """If down longer than ``timeout_s``, remove every remote contact from local maps (``t-x-d-d``)."""
+        if self.state is LinkState.UP or not self.contacts:
+            return 0
+        if self._clock.monotonic() - self.down_since < timeout_s:
+            return 0
+        now = self._clock.now_ms()
+        contacts, self.contacts = self.contacts, {}
+        for uid, (cot_type, groups) in contacts.items():
+            detail = f'<link uid="{uid}" relation="p-p" type="{cot_type}"/>'.encode()
+            event = make_event(
+                uid=f"{uid}-fed-gone", type=DELETE, how="h-g-i-g-o", time=now, start=now, stale=now + 20_000,
+                point=Point(lat=0.0, lon=0.0), detail_xml=detail, limits=self._limits,
+            )
+            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id), now))
+        log.info("remote contacts expired", extra={"peer": self.name, "count": len(contacts)})
+        return len(contacts)
+
+    def snapshot(self) -> dict[str, object]:
+        """Link state for ``GET /api/links`` and metrics."""
+        return {
+            "name": self.name,
+            "direction": "outbound" if self.peer.host else "inbound",
+            "state": self.state.value,
+            "queue_depth": self.queue_depth,
+            "unacknowledged": self.unacked,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "events_sent": self.events_sent,
+            "events_received": self.events_received,
+            "dropped": self.dropped,
+            "last_contact_ms": self.last_contact_ms,
+            "remote_contacts": len(self.contacts),
+            "thinning": False,
+        }

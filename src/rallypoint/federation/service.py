@@ -1,0 +1,202 @@
+"""Federation as a node feature: the gRPC listener, outbound dialers, per-link state and ``/api/links``.
+
+Trust is separate from client trust: the listener accepts client certificates issued by a CA in
+``<data_dir>/federation/truststore.pem`` or in a configured peer's ``ca`` file, and only peers that
+match a configured ``federation_peers`` entry (by issuing CA) may open streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from starlette.routing import BaseRoute
+
+from rallypoint.clock import Clock
+from rallypoint.config import Settings
+from rallypoint.errors import ConfigError
+from rallypoint.federation.link import LinkState, PeerLink
+from rallypoint.federation.transport import KEEPALIVE_OPTIONS, FederationServicer, PeerMatcher, dial
+from rallypoint.protocol.fig import fig_pb2_grpc
+from rallypoint.protocol.limits import Limits
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+from rallypoint.storage.sqlite.federation import SqliteFederationStore
+from rallypoint.web.api.links import links_routes
+
+log = logging.getLogger(__name__)
+
+
+def federation_node_id(settings: Settings, ca_pem: bytes) -> str:
+    """Our id on federation links: ``node_id``, made unique by the CA when left at its default."""
+    if settings.node_id != "rallypoint":
+        return settings.node_id
+    return "rallypoint-" + hashlib.sha256(ca_pem).hexdigest()[:12]
+
+
+class Federation:
+    """Every federation link of this node; a web Feature (routes, run, close)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        data_dir: Path,
+        server_cert: Path,
+        server_key: Path,
+        ca_pem: bytes,
+        directory: Directory,
+        accept: Callable[[Envelope], object],
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._dir = data_dir / "federation"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._cert = server_cert.read_bytes()
+        self._key = server_key.read_bytes()
+        self._ca_pem = ca_pem
+        self._directory = directory
+        self._clock = clock
+        self.node_id = federation_node_id(settings, ca_pem)
+        self._store = SqliteFederationStore(self._dir / "federation.db")
+        self._seen: dict[str, int] = {}
+        self._stop = asyncio.Event()
+        self._server: grpc.aio.Server | None = None
+        limits = Limits(max_event_bytes=settings.max_event_bytes)
+        self._peer_cas: dict[str, bytes] = {}
+        self.links: list[PeerLink] = []
+        for peer in settings.federation_peers:
+            if peer.ca:
+                try:
+                    self._peer_cas[peer.name] = Path(peer.ca).read_bytes()
+                except OSError as exc:
+                    raise ConfigError(f"federation peer {peer.name!r}: cannot read ca {peer.ca}: {exc}") from exc
+            self.links.append(PeerLink(
+                peer, node_id=self.node_id, store=self._store, seen=self._seen, accept=accept, clock=clock,
+                limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
+            ))
+
+    # Feature protocol ----------------------------------------------------------------------------
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        return links_routes(self.snapshot)
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        return None
+
+    async def run(self) -> None:
+        """Restore queues, register links with the router, dial outbound peers, expire contacts."""
+        self._seen.update(await self._store.seen())
+        for link in self.links:
+            await link.load()
+            self._directory.add(link)
+        async with asyncio.TaskGroup() as tg:
+            for link in self.links:
+                tg.create_task(link.run_persister(), name=f"federation-persist-{link.name}")
+                if link.peer.host:
+                    tg.create_task(dial(
+                        link, node_id=self.node_id, credentials=self._client_credentials(link.name),
+                        stop=self._stop, delay_s=self._settings.federation_connect_delay_s,
+                        backoff_max_s=self._settings.federation_backoff_max_s, sleep=_sleep,
+                    ), name=f"federation-dial-{link.name}")
+            tg.create_task(self._sweep(), name="federation-contacts")
+            await self._stop.wait()
+            for link in self.links:
+                link.close()
+
+    async def close(self) -> None:
+        """Stop dialing and listening; the queues stay on disk for the next start."""
+        self._stop.set()
+        for link in self.links:
+            link.close()
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        for link in self.links:
+            self._directory.remove(link.id)
+
+    async def close_store(self) -> None:
+        """Close the database once :meth:`run` has returned."""
+        await self._store.close()
+
+    # Listener ------------------------------------------------------------------------------------
+    async def start_listener(self, host: str, port: int) -> int:
+        """Listen for inbound peers with mutual TLS; returns the bound port."""
+        trust = self._trust_bundle()
+        creds = grpc.ssl_server_credentials(
+            [(self._key, self._cert)], root_certificates=trust, require_client_auth=True
+        )
+        cas = {name: _certs(pem) for name, pem in self._peer_cas.items()}
+        server = grpc.aio.server(options=KEEPALIVE_OPTIONS)
+        fig_pb2_grpc.add_FederatedChannelServicer_to_server(
+            FederationServicer(self.node_id, PeerMatcher(self.links, cas)), server
+        )
+        bound = int(server.add_secure_port(f"{host}:{port}", creds))
+        if bound == 0:
+            raise OSError(f"cannot bind federation port {host}:{port}")
+        await server.start()
+        self._server = server
+        return bound
+
+    def _trust_bundle(self) -> bytes:
+        path = self._dir / "truststore.pem"
+        parts = [path.read_bytes()] if path.exists() else []
+        parts.extend(self._peer_cas.values())
+        bundle = b"\n".join(p.strip() for p in parts if p.strip())
+        if not bundle:
+            raise ConfigError(f"federation is enabled but {path} holds no peer CA certificate")
+        return bundle + b"\n"
+
+    def _client_credentials(self, name: str) -> grpc.ChannelCredentials:
+        root = self._peer_cas.get(name) or self._trust_bundle()
+        return grpc.ssl_channel_credentials(root_certificates=root, private_key=self._key,
+                                            certificate_chain=self._cert)
+
+    # State ---------------------------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, object]]:
+        """Every link's state (``GET /api/links``)."""
+        return [link.snapshot() for link in self.links]
+
+    def gauges(self) -> list[tuple[str, str, float]]:
+        """Per-link metrics for ``ServerMetrics.add_gauges`` (link name is part of the metric name)."""
+        out: list[tuple[str, str, float]] = [
+            ("rallypoint_federation_links_up", "Federation links up",
+             float(sum(1 for link in self.links if link.state is LinkState.UP))),
+        ]
+        for link in self.links:
+            key = "".join(c if c.isalnum() else "_" for c in link.name)
+            out += [
+                (f"rallypoint_federation_{key}_up", f"Link {link.name} is up (1) or not (0)",
+                 1.0 if link.state is LinkState.UP else 0.0),
+                (f"rallypoint_federation_{key}_queue_depth", f"Messages waiting for link {link.name}",
+                 float(link.queue_depth)),
+                (f"rallypoint_federation_{key}_bytes_sent", f"Bytes sent on link {link.name}", float(link.bytes_sent)),
+                (f"rallypoint_federation_{key}_bytes_received", f"Bytes received on link {link.name}",
+                 float(link.bytes_received)),
+            ]
+        return out
+
+    async def _sweep(self) -> None:
+        timeout = self._settings.federation_contact_timeout_s
+        while not self._stop.is_set():
+            await _sleep(self._stop, 1.0)
+            for link in self.links:
+                link.expire_contacts(timeout)
+
+
+def _certs(pem: bytes) -> list[x509.Certificate]:
+    return list(x509.load_pem_x509_certificates(pem))
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds`` or until ``stop`` is set, whichever comes first."""
+    if seconds <= 0:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,195 @@
+"""gRPC (TAK federation v2, ``com.atakmap.FederatedChannel``) on both sides of a link.
+
+As in TAK Server, the side that dials (the *client federate*) opens every stream:
+``ClientEventStream(Subscription)`` carries events from the listening side to it,
+``ServerEventStream(stream FederatedEvent)`` carries its events to the listening side, and the
+group streams advertise which groups each side sends (``ClientFederateGroupsStream`` from the
+dialer, ``ServerFederateGroupsStream`` from the listener). Both run over mutual TLS; the listener
+identifies the peer by the CA that issued its certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import grpc
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from rallypoint.federation.link import PeerLink
+from rallypoint.protocol.fig import fig_pb2, fig_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+# Keepalives detect a silent partition (no RST) within ~10 s on both sides.
+KEEPALIVE_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.keepalive_time_ms", 5000),
+    ("grpc.keepalive_timeout_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+]
+
+
+def identity(node_id: str, *, server: bool) -> fig_pb2.Identity:
+    """How this node introduces itself on a link."""
+    kind = fig_pb2.Identity.FEDERATION_TAK_SERVER if server else fig_pb2.Identity.FEDERATION_TAK_CLIENT
+    return fig_pb2.Identity(name=node_id, uid=node_id, serverId=node_id, type=kind, description="rallypoint")
+
+
+class PeerMatcher:
+    """Finds the configured peer whose CA issued a client certificate."""
+
+    def __init__(self, links: Sequence[PeerLink], cas: dict[str, list[x509.Certificate]]) -> None:
+        self._links = links
+        self._cas = cas
+
+    def match(self, pem: bytes) -> PeerLink | None:
+        cert = x509.load_pem_x509_certificate(pem)
+        for link in self._links:
+            for ca in self._cas.get(link.name, []):
+                try:
+                    cert.verify_directly_issued_by(ca)
+                except (ValueError, TypeError, InvalidSignature):  # a mismatch means "not this CA"
+                    continue
+                return link
+        return None
+
+
+class FederationServicer(fig_pb2_grpc.FederatedChannelServicer):  # type: ignore[misc]
+    """The listening side: one servicer for every inbound peer."""
+
+    def __init__(self, node_id: str, matcher: PeerMatcher) -> None:
+        self._node_id = node_id
+        self._matcher = matcher
+
+    async def _peer(self, context: grpc.aio.ServicerContext[Any, Any]) -> PeerLink:
+        pems = context.auth_context().get("x509_pem_cert") or []
+        link = self._matcher.match(pems[0]) if pems else None
+        if link is None:
+            log.warning("federation peer refused: certificate of no configured peer", extra={"peer": context.peer()})
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "unknown federate")
+            raise AssertionError("unreachable")
+        return link
+
+    async def ClientEventStream(
+        self, request: fig_pb2.Subscription, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[fig_pb2.FederatedEvent]:
+        link = await self._peer(context)
+        gen = link.attach()
+        try:
+            async for msg in link.outgoing(gen):
+                yield msg
+        finally:
+            link.detach(gen)
+
+    async def ServerEventStream(
+        self, request_iterator: AsyncIterator[fig_pb2.FederatedEvent], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> fig_pb2.Subscription:
+        link = await self._peer(context)
+        async for fed in request_iterator:
+            await link.receive(fed)
+        return fig_pb2.Subscription(identity=identity(self._node_id, server=True))
+
+    async def ServerFederateGroupsStream(
+        self, request: fig_pb2.Subscription, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[fig_pb2.FederateGroups]:
+        link = await self._peer(context)
+        yield fig_pb2.FederateGroups(federateGroups=sorted(set(link.peer.groups_out.values())))
+
+    async def ClientFederateGroupsStream(
+        self, request_iterator: AsyncIterator[fig_pb2.FederateGroups], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> fig_pb2.Subscription:
+        link = await self._peer(context)
+        async for groups in request_iterator:
+            link.remote_groups = tuple(groups.federateGroups)
+        return fig_pb2.Subscription(identity=identity(self._node_id, server=True))
+
+    async def HealthCheck(
+        self, request: fig_pb2.ClientHealth, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> fig_pb2.ServerHealth:
+        return fig_pb2.ServerHealth(status=fig_pb2.ServerHealth.SERVING)
+
+    async def getIdentity(
+        self, request: fig_pb2.Empty, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> fig_pb2.Identity:
+        return identity(self._node_id, server=True)
+
+
+async def dial(
+    link: PeerLink,
+    *,
+    node_id: str,
+    credentials: grpc.ChannelCredentials,
+    stop: asyncio.Event,
+    delay_s: float,
+    backoff_max_s: float,
+    sleep: Callable[[asyncio.Event, float], Any],
+) -> None:
+    """Keep one outbound link connected until ``stop``: exponential backoff between attempts."""
+    peer = link.peer
+    options = list(KEEPALIVE_OPTIONS)
+    if peer.tls_name:
+        options.append(("grpc.ssl_target_name_override", peer.tls_name))
+    await sleep(stop, delay_s)
+    backoff = 0.5
+    while not stop.is_set():
+        link.connecting()
+        gen = 0
+        try:
+            async with grpc.aio.secure_channel(f"{peer.host}:{peer.port}", credentials, options=options) as channel:
+                await asyncio.wait_for(channel.channel_ready(), timeout=10.0)
+                stub = fig_pb2_grpc.FederatedChannelStub(channel)
+                sub = fig_pb2.Subscription(identity=identity(node_id, server=False))
+                inbound = stub.ClientEventStream(sub)
+                gen = link.attach()
+                backoff = 0.5
+                outbound = stub.ServerEventStream(link.outgoing(gen))
+                groups = stub.ClientFederateGroupsStream(
+                    _once(fig_pb2.FederateGroups(federateGroups=sorted(set(peer.groups_out.values()))))
+                )
+                stopper = asyncio.ensure_future(stop.wait())
+                reader = asyncio.ensure_future(_read(link, inbound))
+                writer = asyncio.ensure_future(_finish(outbound))
+                try:
+                    done, _ = await asyncio.wait(
+                        {reader, stopper, writer},
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    for task in done:
+                        if task is not stopper and task.exception() is not None:
+                            log.info("federation link lost", extra={"peer": link.name, "reason": str(task.exception())})
+                finally:
+                    inbound.cancel()
+                    outbound.cancel()
+                    groups.cancel()
+                    stopper.cancel()
+                    for task in (reader, writer):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                            await task
+        except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
+            log.info("federation connect failed", extra={"peer": link.name, "reason": str(exc)[:200]})
+        finally:
+            link.detach(gen)
+        await sleep(stop, backoff)
+        backoff = min(backoff * 2, backoff_max_s)
+
+
+async def _read(link: PeerLink, inbound: Any) -> None:
+    async for fed in inbound:
+        await link.receive(fed)
+
+
+async def _finish(call: Any) -> None:
+    await call
+
+
+async def _once(msg: fig_pb2.FederateGroups) -> AsyncIterator[fig_pb2.FederateGroups]:
+    yield msg

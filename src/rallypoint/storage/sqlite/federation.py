@@ -1,0 +1,131 @@
+"""SQLite rows behind federation's durable outbound queues and inbound de-duplication.
+
+Tables:
+
+* ``outbound``: one row per priority message waiting for a peer's acknowledgement, keyed by
+  ``(peer, seq)``; ``payload`` is the serialized ``FederatedEvent``.
+* ``peers``: per peer, the next sequence number to assign (never goes backwards, even after every
+  row is acknowledged and deleted) and the highest sequence number the peer acknowledged.
+* ``seen``: per origin node, the highest sequence number already accepted from it: a message at or
+  below it is a retransmission and is dropped (this is what makes delivery exactly-once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import msgspec
+
+from rallypoint.storage.sqlite.worker import SqliteWorker, transaction
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE outbound (
+        peer      TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        payload   BLOB    NOT NULL,
+        PRIMARY KEY (peer, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE peers (
+        peer      TEXT    PRIMARY KEY,
+        next_seq  INTEGER NOT NULL,
+        acked     INTEGER NOT NULL
+    );
+    CREATE TABLE seen (
+        origin    TEXT    PRIMARY KEY,
+        seq       INTEGER NOT NULL
+    );
+    """,
+)
+
+
+class PeerBacklog(msgspec.Struct, frozen=True):
+    """What a peer's queue held at start: unacknowledged rows in order and the counters."""
+
+    next_seq: int
+    acked: int
+    rows: tuple[tuple[int, bytes], ...]
+
+
+class SqliteFederationStore:
+    """Durable federation state in ``<data_dir>/federation/federation.db`` (one worker thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self._worker = SqliteWorker(path, migrations=_MIGRATIONS, what="federation")
+
+    async def backlog(self, peer: str) -> PeerBacklog:
+        """Unacknowledged messages of ``peer`` (oldest first) and its sequence counters."""
+        return await self._worker.run(_backlog, peer)
+
+    async def append(self, peer: str, rows: list[tuple[int, bytes]]) -> None:
+        """Persist newly queued messages (sequence numbers already assigned by the caller)."""
+        if rows:
+            await self._worker.run(_append, peer, rows)
+
+    async def acknowledge(self, peer: str, seq: int) -> None:
+        """The peer has everything up to ``seq``: forget those rows."""
+        await self._worker.run(_ack, peer, seq)
+
+    async def trim(self, peer: str, keep_after: int) -> None:
+        """Drop rows at or below ``keep_after`` without an acknowledgement (queue overflow)."""
+        await self._worker.run(_trim, peer, keep_after)
+
+    async def seen(self) -> dict[str, int]:
+        """Highest sequence number accepted per origin node."""
+        rows = await self._worker.run(lambda db: db.execute("SELECT origin, seq FROM seen").fetchall())
+        return {str(origin): int(seq) for origin, seq in rows}
+
+    async def mark_seen(self, origin: str, seq: int) -> None:
+        """Record that ``seq`` from ``origin`` was accepted (only ever moves forward)."""
+        await self._worker.run(_mark_seen, origin, seq)
+
+    async def close(self) -> None:
+        """Close the database."""
+        await self._worker.close()
+
+
+def _backlog(db: sqlite3.Connection, peer: str) -> PeerBacklog:
+    row = db.execute("SELECT next_seq, acked FROM peers WHERE peer = ?", (peer,)).fetchone()
+    next_seq, acked = (int(row[0]), int(row[1])) if row else (1, 0)
+    rows = db.execute(
+        "SELECT seq, payload FROM outbound WHERE peer = ? AND seq > ? ORDER BY seq", (peer, acked)
+    ).fetchall()
+    return PeerBacklog(next_seq=next_seq, acked=acked, rows=tuple((int(s), bytes(p)) for s, p in rows))
+
+
+def _append(db: sqlite3.Connection, peer: str, rows: list[tuple[int, bytes]]) -> None:
+    def work() -> None:
+        db.executemany("INSERT OR REPLACE INTO outbound (peer, seq, payload) VALUES (?, ?, ?)",
+                       [(peer, seq, payload) for seq, payload in rows])
+        top = max(seq for seq, _ in rows) + 1
+        db.execute(
+            "INSERT INTO peers (peer, next_seq, acked) VALUES (?, ?, 0) "
+            "ON CONFLICT (peer) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",
+            (peer, top),
+        )
+
+    transaction(db, work)
+
+
+def _ack(db: sqlite3.Connection, peer: str, seq: int) -> None:
+    def work() -> None:
+        db.execute("DELETE FROM outbound WHERE peer = ? AND seq <= ?", (peer, seq))
+        db.execute(
+            "INSERT INTO peers (peer, next_seq, acked) VALUES (?, ?, ?) "
+            "ON CONFLICT (peer) DO UPDATE SET acked = max(acked, excluded.acked)",
+            (peer, seq + 1, seq),
+        )
+
+    transaction(db, work)
+
+
+def _trim(db: sqlite3.Connection, peer: str, keep_after: int) -> None:
+    db.execute("DELETE FROM outbound WHERE peer = ? AND seq <= ?", (peer, keep_after))
+
+
+def _mark_seen(db: sqlite3.Connection, origin: str, seq: int) -> None:
+    db.execute(
+        "INSERT INTO seen (origin, seq) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET seq = max(seq, excluded.seq)",
+        (origin, seq),
+    )
