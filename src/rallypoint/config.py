@@ -78,6 +78,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     outbox_max_items: int = 10_000
     # Bytes a receiver's socket may hold before back-pressure (outbox, coalescing) starts.
     write_buffer_high: int = 1024 * 1024
+    # Bytes read from one client per loop iteration: a flooding sender is served in slices so
+    # writes to receivers keep pace with reading (without it, fan-out stalls behind big reads).
+    read_chunk_bytes: int = 32 * 1024
     # Byte budget per streaming client (0 = unlimited): positions are thinned before anything
     # more urgent is delayed, and the budget is never exceeded.
     session_budget_bytes_per_s: float = 0.0

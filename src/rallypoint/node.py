@@ -398,6 +398,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
         max_connections=settings.max_connections,
         write_buffer_high=settings.write_buffer_high,
+        read_chunk_bytes=settings.read_chunk_bytes,
         session_budget_bytes_per_s=settings.session_budget_bytes_per_s,
         max_events_per_s=settings.max_events_per_s,
         events_burst=settings.events_burst,

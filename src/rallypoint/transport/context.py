@@ -75,6 +75,7 @@ class TransportContext:
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
     write_buffer_high: int = 1024 * 1024
+    read_chunk_bytes: int = 32 * 1024
     max_events_per_s: float = 0.0
     events_burst: int = 500
     max_connections_per_identity: int = 0

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 _ANON = frozenset({ANON_GROUP})
 
 
-class StreamSession(asyncio.Protocol):
+class StreamSession(asyncio.BufferedProtocol):
     """A connected TAK client over TCP or TLS (TLS is a parameter of the listener, not a subclass)."""
 
     _ids = itertools.count(1)
@@ -67,6 +67,7 @@ class StreamSession(asyncio.Protocol):
         self._retry: asyncio.TimerHandle | None = None
         self._paused = False
         self._pending: list[bytes] = []
+        self._read_buffer = bytearray(ctx.read_chunk_bytes)
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -137,6 +138,14 @@ class StreamSession(asyncio.Protocol):
         if announce:
             self._write(announce)
         log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
+
+    def get_buffer(self, sizehint: int) -> bytearray:
+        # Bounded reads: a flooding sender is served in slices, so each loop iteration also gets to
+        # write to receivers before more input is parsed (fairness between reading and writing).
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self._read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         ctx = self._ctx
