@@ -84,7 +84,12 @@ class TransportContext:
     sessions: SessionSet = field(default_factory=SessionSet)
     coalescer: WriteCoalescer = field(default_factory=WriteCoalescer)
     # Outbox counters of sessions that already closed (live ones are read from the sessions).
+    read_buffer: bytearray = field(default_factory=bytearray)
     closed_totals: dict[str, int] = field(default_factory=lambda: {"dropped": 0, "coalesced": 0, "pauses": 0})
+
+    def __post_init__(self) -> None:
+        if len(self.read_buffer) != self.read_chunk_bytes:
+            self.read_buffer = bytearray(self.read_chunk_bytes)
 
     def outbox_totals(self) -> dict[str, int]:
         """Cumulative outbox counters over every session, open or closed."""

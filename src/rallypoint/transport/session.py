@@ -67,7 +67,6 @@ class StreamSession(asyncio.BufferedProtocol):
         self._retry: asyncio.TimerHandle | None = None
         self._paused = False
         self._pending: list[bytes] = []
-        self._read_buffer = bytearray(ctx.read_chunk_bytes)
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -142,10 +141,11 @@ class StreamSession(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> bytearray:
         # Bounded reads: a flooding sender is served in slices, so each loop iteration also gets to
         # write to receivers before more input is parsed (fairness between reading and writing).
-        return self._read_buffer
+        # One buffer serves every session: each read is copied out before the next one starts.
+        return self._ctx.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._read_buffer[:nbytes]))
+        self.data_received(bytes(self._ctx.read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         ctx = self._ctx
