@@ -116,6 +116,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     federation_backoff_max_s: float = 30.0
     # Unacknowledged priority messages kept per peer; past this the oldest are dropped.
     federation_queue_max: int = 100_000
+    # Byte budget per federation link, outbound (0 = unlimited): positions are thinned, priority
+    # messages deferred (never dropped), and the bytes sent never exceed the budget plus its burst.
+    federation_budget_bytes_per_s: float = 0.0
 
     @property
     def data_path(self) -> Path:

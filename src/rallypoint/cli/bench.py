@@ -35,6 +35,9 @@ def bench_command(
         int,
         typer.Option(help="Worker processes for the clients; raise it for thousands of clients or >150k deliveries/s."),
     ] = 1,
+    drain: Annotated[
+        float, typer.Option(help="Seconds to wait after the window for late deliveries (stops early when all arrived).")
+    ] = 5.0,
 ) -> None:
     """Connect many CoT clients, send position reports and measure delivery, latency and server usage."""
     spec = BenchSpec(
@@ -53,6 +56,7 @@ def bench_command(
         server_pid=server_pid,
         warmup=warmup,
         processes=processes,
+        drain=drain,
         run_id=secrets.token_hex(3),
     )
     try:

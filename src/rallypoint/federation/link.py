@@ -11,17 +11,24 @@ Delivery guarantees (documented in docs/federation):
   messages (other Rallypoints); a peer that never acknowledges gets the backlog again on each reconnect.
 * Positions and other bulk traffic are coalesced to the latest report per uid in memory and the
   latest non-stale report of every uid is replayed after a reconnect (the picture converges).
+* With a link budget (``federation_budget_bytes_per_s``), every message sent (acknowledgements
+  included) is paid from a byte token bucket, so the bytes sent never exceed
+  ``burst + rate * elapsed``. Positions are thinned by :class:`ThinningPolicy` (a thinned uid's
+  latest report is held and offered again later, so it still converges); priority messages are
+  deferred until the budget allows, never skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from rallypoint.clock import Clock
 from rallypoint.config import FederationPeer
+from rallypoint.delivery.budget import Decision, LinkBudget, ThinningPolicy
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.federation.convert import ack_event, ack_of, flow_hops, from_federated, has_flow_tag, to_federated
 from rallypoint.model.cot import Point
@@ -35,6 +42,8 @@ from rallypoint.storage.sqlite.federation import SqliteFederationStore
 log = logging.getLogger(__name__)
 
 DURABLE = frozenset({Priority.EMERGENCY, Priority.MESSAGE})
+# Room for what a FederatedEvent adds around the largest accepted event (groups, provenance, marks).
+FEDERATION_OVERHEAD_BYTES = 4096
 
 
 class LinkState(enum.StrEnum):
@@ -58,6 +67,7 @@ class PeerLink:
         limits: Limits,
         max_hops: int,
         queue_max: int,
+        budget_bytes_per_s: float = 0.0,
     ) -> None:
         self.peer = peer
         self.name = peer.name
@@ -94,6 +104,15 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._persist = asyncio.Event()
         self._closed = False
+        # Link budget (off at 0): the burst holds the largest message, or that message could never go.
+        self._policy: ThinningPolicy | None = None
+        if budget_bytes_per_s > 0:
+            burst = max(int(budget_bytes_per_s * 2), limits.max_event_bytes + FEDERATION_OVERHEAD_BYTES)
+            self._policy = ThinningPolicy(LinkBudget(budget_bytes_per_s, burst, clock.monotonic()))
+        # Under a budget: the envelope of each uid's latest position (thinning decides per uid),
+        # and uids whose latest report was thinned, offered again once the interval may have passed.
+        self._envelopes: dict[str, Envelope] = {}
+        self._held: dict[str, None] = {}
 
     # Subscriber protocol -------------------------------------------------------------------------
     @property
@@ -135,6 +154,9 @@ class PeerLink:
             self._persist.set()
         else:
             self._latest[event.uid] = (fed, event.stale)
+            if self._policy is not None:
+                self._envelopes[event.uid] = envelope
+                self._held.pop(event.uid, None)
             # Re-inserted at the end: the queue stays in order of the latest report.
             self._dirty.pop(event.uid, None)
             self._dirty[event.uid] = None
@@ -191,6 +213,8 @@ class PeerLink:
         now = self._clock.now_ms()
         self._latest = {uid: v for uid, v in self._latest.items() if v[1] > now}
         self._dirty = dict.fromkeys(self._latest)
+        self._held.clear()
+        self._envelopes = {uid: e for uid, e in self._envelopes.items() if uid in self._latest}
         self._wake.set()
         log.info("federation link up", extra={"peer": self.name})
         return self._gen
@@ -208,7 +232,8 @@ class PeerLink:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._unpersisted) + sum(1 for s in self._unacked if s > self._sent) + len(self._dirty)
+        return (len(self._unpersisted) + sum(1 for s in self._unacked if s > self._sent) + len(self._dirty)
+                + len(self._held))
 
     @property
     def unacked(self) -> int:
@@ -217,10 +242,15 @@ class PeerLink:
     async def outgoing(self, gen: int) -> AsyncIterator[fig_pb2.FederatedEvent]:
         """What to send on connection ``gen``: acknowledgements, then the durable backlog, then positions."""
         while gen == self._gen and not self._closed:
-            msg = self._next_message()
+            msg, retry_s = self.next_message()
             if msg is None:
                 self._wake.clear()
-                await self._wake.wait()
+                if retry_s is None:
+                    await self._wake.wait()
+                else:
+                    # Budget refill or thinning interval: new traffic may also wake us earlier.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=max(retry_s, 0.005))
                 continue
             self.bytes_sent += msg.ByteSize()
             self.events_sent += 1
@@ -231,10 +261,7 @@ class PeerLink:
             seq, self._ack_out = self._ack_out, None
             return ack_event(self._node_id, seq, self._clock.now_ms())
         if self._unacked:
-            nxt = self._sent + 1
-            if nxt not in self._unacked:
-                later = [s for s in self._unacked if s > self._sent]
-                nxt = min(later) if later else 0
+            nxt = self._next_unacked()
             if nxt:
                 self._sent = nxt
                 return self._unacked[nxt]
@@ -246,6 +273,86 @@ class PeerLink:
             if stale > now:
                 return fed
         return None
+
+    def next_message(self) -> tuple[fig_pb2.FederatedEvent | None, float | None]:
+        """The next message to send, else ``(None, seconds until the budget may allow one, or None)``."""
+        if self._policy is None:
+            return self._next_message(), None
+        return self._next_within_budget(self._policy)
+
+    def _next_unacked(self) -> int:
+        now = self._clock.now_ms()
+        while True:
+            nxt = self._sent + 1
+            if nxt not in self._unacked:
+                later = [s for s in self._unacked if s > self._sent]
+                nxt = min(later) if later else 0
+            stale = self._unacked[nxt].event.staleTime if nxt else 0
+            if not stale or stale > now:
+                return nxt
+            # Expired while queued (partition, peer down): it must never resurface. The row on disk
+            # goes with the next cumulative acknowledgement (and is skipped again after a restart).
+            del self._unacked[nxt]
+            self._sent = nxt
+
+    def _next_within_budget(self, policy: ThinningPolicy) -> tuple[fig_pb2.FederatedEvent | None, float | None]:
+        """The next message the budget allows, else ``(None, seconds to wait or None for new traffic)``.
+
+        Same order as :meth:`_next_message`; nothing is consumed unless its bytes were paid for.
+        """
+        mono = self._clock.monotonic()
+        budget = policy.budget
+        if self._ack_out is not None:
+            ack = ack_event(self._node_id, self._ack_out, self._clock.now_ms())
+            if not budget.try_spend(ack.ByteSize(), mono):
+                return None, budget.wait_s(ack.ByteSize(), mono)
+            policy.sent_bytes += ack.ByteSize()
+            self._ack_out = None
+            return ack, None
+        nxt = self._next_unacked() if self._unacked else 0
+        if nxt:
+            msg = self._unacked[nxt]
+            size = msg.ByteSize()
+            if size > budget.burst_bytes:
+                self._sent = nxt
+                self.dropped += 1
+                log.warning("federated message larger than the link burst, not sent", extra={"peer": self.name})
+                return None, 0.0
+            if not budget.try_spend(size, mono):
+                policy.deferred += 1
+                return None, budget.wait_s(size, mono)
+            policy.sent_bytes += size
+            self._sent = nxt
+            return msg, None
+        now = self._clock.now_ms()
+        while self._dirty:
+            uid = next(iter(self._dirty))
+            fed, stale = self._latest[uid]
+            envelope = self._envelopes.get(uid)
+            size = fed.ByteSize()
+            if stale <= now or envelope is None or size > budget.burst_bytes:
+                del self._dirty[uid]
+                continue
+            match policy.decide(envelope, size, mono):
+                case Decision.SEND:
+                    del self._dirty[uid]
+                    return fed, None
+                case Decision.DEFER:
+                    return None, policy.retry_in(envelope, size, mono)
+                case Decision.SKIP:
+                    del self._dirty[uid]
+                    self._held[uid] = None
+        if self._held:
+            # Thinned uids go back in the queue after the interval: their latest report still goes.
+            self._dirty.update(self._held)
+            self._held.clear()
+            return None, max(policy.interval_s, policy.min_interval_s)
+        return None, None
+
+    @property
+    def thinning(self) -> bool:
+        """True while the link budget is thinning positions (the per-uid interval is above 0)."""
+        return self._policy is not None and self._policy.interval_s > 0
 
     # Inbound -------------------------------------------------------------------------------------
     async def receive(self, fed: fig_pb2.FederatedEvent) -> None:
@@ -335,5 +442,8 @@ class PeerLink:
             "dropped": self.dropped,
             "last_contact_ms": self.last_contact_ms,
             "remote_contacts": len(self.contacts),
-            "thinning": False,
+            "thinning": self.thinning,
+            "budget_bytes_per_s": self._policy.budget.bytes_per_s if self._policy else 0.0,
+            "budget_burst_bytes": self._policy.budget.burst_bytes if self._policy else 0,
+            "positions_thinned": self._policy.skipped if self._policy else 0,
         }

@@ -81,6 +81,7 @@ class Federation:
             self.links.append(PeerLink(
                 peer, node_id=self.node_id, store=self._store, seen=self._seen, accept=accept, clock=clock,
                 limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
+                budget_bytes_per_s=settings.federation_budget_bytes_per_s,
             ))
 
     # Feature protocol ----------------------------------------------------------------------------

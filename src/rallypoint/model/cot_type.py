@@ -18,7 +18,7 @@ EMERGENCY_TYPES = frozenset({"b-a-o-tbl", "b-a-o-pan", "b-a-o-opn", "b-a-g", "b-
 ALL_CHAT_ROOMS = "All Chat Rooms"
 
 # Items other clients keep on their map and that a late joiner must see (taky's KEPT_EVENTS, extended).
-_PERSISTENT_PREFIXES = ("b-m-p", "b-m-r", "u-d-", "u-rb-", "u-r-b-", "b-r-f-h-c", "b-i-x-i")
+PERSISTENT_PREFIXES = ("b-m-p", "b-m-r", "u-d-", "u-rb-", "u-r-b-", "b-r-f-h-c", "b-i-x-i")
 
 # Control messages consumed by the server and never brokered (TAK Server's controlMsgTypes).
 _CONTROL_TYPES = frozenset(
@@ -59,7 +59,7 @@ def is_control(cot_type: str) -> bool:
 
 def is_persistent_item(cot_type: str) -> bool:
     """Markers, shapes, routes, casevac: replayed to late joiners until stale."""
-    return cot_type.startswith(_PERSISTENT_PREFIXES)
+    return cot_type.startswith(PERSISTENT_PREFIXES)
 
 
 def priority_of(cot_type: str) -> Priority:

@@ -8,8 +8,8 @@ Windows SChannel, iTAK on iOS):
   trust stores.
 * Server and client keys are RSA 2048, which is what ATAK itself generates for its enrollment CSRs.
 * Signatures use SHA-256. Serial numbers are 128 random bits from ``secrets``.
-* PKCS#12 files use a SHA-1 MAC and PBE-SHA1-3DES: ATAK refuses the SHA-256 MAC that OpenSSL 3 writes
-  by default. The password for generated bundles defaults to ``atakatak``, the TAK convention.
+* PKCS#12 bundles are written by :mod:`rallypoint.security.pkcs12` (SHA-1 MAC and PBE-SHA1-3DES, which
+  ATAK requires; password ``atakatak`` by default, the TAK convention).
 
 Files in ``ca_dir``: ``ca.key``, ``ca.pem``, ``server.key``, ``server.pem``. Private keys are created with
 mode 0600 from the start; the directory is created with mode 0700.
@@ -22,25 +22,41 @@ names away from each other.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import re
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import msgspec
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from rallypoint.clock import Clock, ms_to_datetime
-from rallypoint.errors import AuthError, ConfigError
+from rallypoint.errors import ConfigError
+from rallypoint.security import pkcs12
+from rallypoint.security.certificates import (
+    CertificateRequestError,
+    IssuedCertificate,
+    fingerprint_sha256,
+    key_pem,
+    key_usage,
+    random_serial,
+    san_entries,
+    san_names,
+    subject_name,
+    validate_name,
+    write_file,
+)
+from rallypoint.security.pkcs12 import DEFAULT_P12_PASSWORD, write_client_bundle
+
+# Several of these live in sibling modules; callers import them from here.
+__all__ = [
+    "DEFAULT_P12_PASSWORD", "CertificateAuthority", "CertificateRequestError", "IssuedCertificate",
+    "fingerprint_sha256", "validate_name", "write_client_bundle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,114 +67,10 @@ SERVER_DAYS = 730
 CLIENT_DAYS = 365
 CLOCK_SKEW = timedelta(minutes=5)
 SERVER_RENEW_BEFORE = timedelta(days=30)
-DEFAULT_P12_PASSWORD = "atakatak"
 MAX_CSR_BYTES = 64 * 1024
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
 ALLOWED_EC_CURVES = ("secp256r1", "secp384r1")
-
-# Names end up in file names and in logs; keep them to a conservative, shell- and path-safe alphabet.
-# 64 is the X.509 upper bound for a common name.
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-
-
-class CertificateRequestError(AuthError, ValueError):
-    """A name or certificate signing request was refused; ``reason`` is a short stable label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class IssuedCertificate(msgspec.Struct, frozen=True):
-    """A client certificate together with its freshly generated private key (both PEM)."""
-
-    name: str
-    certificate_pem: bytes
-    private_key_pem: bytes
-    serial: int
-
-
-def validate_name(name: str) -> str:
-    """Return ``name`` if it is safe as a CN and as a file name; raise CertificateRequestError if not."""
-    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
-        shown = repr(name[:40]) + ("..." if len(name) > 40 else "") if isinstance(name, str) else "?"
-        raise CertificateRequestError(
-            "bad_name",
-            f"{shown} must be 1-64 characters of letters, digits, '.', '_', '@', '-' "
-            "(starting with a letter or digit, no '..')",
-        )
-    return name
-
-
-def fingerprint_sha256(cert: x509.Certificate) -> str:
-    """Colon-separated upper-case SHA-256 fingerprint, as ``openssl x509 -fingerprint`` prints it."""
-    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
-
-
-def _random_serial() -> int:
-    while True:
-        serial = secrets.randbits(128)
-        if serial:
-            return serial
-
-
-def _write_file(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` atomically to ``path``; the file has ``mode`` from the moment it exists."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _subject(cn: str, org: str, org_unit: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org_unit),
-        ]
-    )
-
-
-def _key_usage(**enabled: bool) -> x509.KeyUsage:
-    names = "digital_signature content_commitment key_encipherment data_encipherment key_agreement"
-    flags = dict.fromkeys((names + " key_cert_sign crl_sign encipher_only decipher_only").split(), False)
-    return x509.KeyUsage(**(flags | enabled))
-
-
-def _san_entries(names: Sequence[str]) -> list[x509.GeneralName]:
-    entries: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            entries.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            entries.append(x509.DNSName(name))
-    return entries
-
-
-def _san_names(cert: x509.Certificate) -> list[str]:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    names: list[str] = list(san.get_values_for_type(x509.DNSName))
-    names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    return names
 
 
 class CertificateAuthority:
@@ -234,26 +146,26 @@ class CertificateAuthority:
     ) -> CertificateAuthority:
         now = ms_to_datetime(clock.now_ms())
         key = rsa.generate_private_key(public_exponent=65537, key_size=CA_KEY_BITS)
-        subject = _subject(common_name, org, org_unit)
+        subject = subject_name(common_name, org, org_unit)
         ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(subject)
             .public_key(key.public_key())
-            .serial_number(_random_serial())
+            .serial_number(random_serial())
             .not_valid_before(now - CLOCK_SKEW)
             .not_valid_after(now + timedelta(days=CA_DAYS))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
-                _key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
+                key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
                 critical=True,
             )
             .add_extension(ski, critical=False)
             .sign(key, hashes.SHA256())
         )
-        _write_file(ca_dir / "ca.key", _key_pem(key), 0o600)
-        _write_file(ca_dir / "ca.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_file(ca_dir / "ca.key", key_pem(key), 0o600)
+        write_file(ca_dir / "ca.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
         log.info("created certificate authority in %s (%s)", ca_dir, fingerprint_sha256(cert))
         return cls(ca_dir, clock=clock, key=key, certificate=cert, org=org, org_unit=org_unit)
 
@@ -264,7 +176,7 @@ class CertificateAuthority:
         names = list(server_names)
         if self.server_cert_path.exists() and reason != "unreadable":
             old = x509.load_pem_x509_certificate(self.server_cert_path.read_bytes())
-            names += [n for n in _san_names(old) if n not in names]
+            names += [n for n in san_names(old) if n not in names]
         key = rsa.generate_private_key(public_exponent=65537, key_size=LEAF_KEY_BITS)
         cert = self._leaf(
             names[0],
@@ -273,8 +185,8 @@ class CertificateAuthority:
             usages=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
             san=names,
         )
-        _write_file(self.server_key_path, _key_pem(key), 0o600)
-        _write_file(self.server_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_file(self.server_key_path, key_pem(key), 0o600)
+        write_file(self.server_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
         log.info("issued server certificate for %s (%s)", ", ".join(names), reason)
 
     def _server_cert_problem(self, server_names: list[str]) -> str | None:
@@ -293,7 +205,7 @@ class CertificateAuthority:
             return "not issued by this CA"
         if cert.not_valid_after_utc - SERVER_RENEW_BEFORE < self._now():
             return "expiring"
-        missing = [n for n in server_names if n not in _san_names(cert)]
+        missing = [n for n in server_names if n not in san_names(cert)]
         if missing:
             return "new names " + ", ".join(missing)
         return None
@@ -349,7 +261,7 @@ class CertificateAuthority:
         return IssuedCertificate(
             name=name,
             certificate_pem=cert.public_bytes(serialization.Encoding.PEM),
-            private_key_pem=_key_pem(key),
+            private_key_pem=key_pem(key),
             serial=cert.serial_number,
         )
 
@@ -422,18 +334,18 @@ class CertificateAuthority:
         if days < 1:
             raise ValueError(f"validity must be at least one day, got {days}")
         now = self._now()
-        subject = _subject(cn, self._org, self._org_unit)
+        subject = subject_name(cn, self._org, self._org_unit)
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self._cert.subject)
             .public_key(public_key)
-            .serial_number(_random_serial())
+            .serial_number(random_serial())
             .not_valid_before(now - CLOCK_SKEW)
             .not_valid_after(now + timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                _key_usage(digital_signature=True, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)),
+                key_usage(digital_signature=True, key_encipherment=isinstance(public_key, rsa.RSAPublicKey)),
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
@@ -443,91 +355,34 @@ class CertificateAuthority:
             )
         )
         if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(san)), critical=False)
+            builder = builder.add_extension(x509.SubjectAlternativeName(san_entries(san)), critical=False)
         cert = builder.sign(self._key, hashes.SHA256())
         # Every certificate this CA signs is kept (public part only) so it can be listed and revoked.
         issued_dir = self._dir / "issued"
         issued_dir.mkdir(mode=0o700, exist_ok=True)
-        _write_file(issued_dir / f"{cert.serial_number:032x}.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_file(issued_dir / f"{cert.serial_number:032x}.pem", cert.public_bytes(serialization.Encoding.PEM), 0o644)
         return cert
 
     # ------------------------------------------------------------------ PKCS#12 bundles
-
-    @staticmethod
-    def _p12_encryption(password: str) -> serialization.KeySerializationEncryption:
-        # ATAK rejects the SHA-256 MAC and PBES2 that OpenSSL 3 uses by default.
-        return (
-            serialization.PrivateFormat.PKCS12.encryption_builder()
-            .kdf_rounds(2048)
-            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-            .hmac_hash(hashes.SHA1())
-            .build(password.encode())
-        )
 
     def pkcs12_bytes(
         self, issued: IssuedCertificate, *, password: str = DEFAULT_P12_PASSWORD, include_ca: bool = True
     ) -> bytes:
         """PKCS#12 keystore with the client key, its certificate and (by default) the CA certificate."""
-        key = serialization.load_pem_private_key(issued.private_key_pem, password=None)
-        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise TypeError(f"unexpected key type {type(key).__name__}")
-        return pkcs12.serialize_key_and_certificates(
-            issued.name.encode(),
-            key,
-            x509.load_pem_x509_certificate(issued.certificate_pem),
-            [self._cert] if include_ca else None,
-            self._p12_encryption(password),
-        )
+        return pkcs12.pkcs12_bytes(issued, self._cert, password=password, include_ca=include_ca)
 
     def truststore_p12(self, password: str = DEFAULT_P12_PASSWORD) -> bytes:
         """PKCS#12 truststore holding only the CA certificate (ATAK's "CA certificate" setting)."""
-        return self.certificates_p12([self._cert], password=password)
+        return pkcs12.truststore_p12(self._cert, password)
 
     def certificates_p12(
         self, certificates: Sequence[x509.Certificate], *, password: str = DEFAULT_P12_PASSWORD
     ) -> bytes:
         """PKCS#12 of trusted certificates only, e.g. a signed enrollment certificate plus the CA."""
-        entries = [
-            pkcs12.PKCS12Certificate(cert, self._friendly_name(cert, index))
-            for index, cert in enumerate(certificates)
-        ]
-        return pkcs12.serialize_java_truststore(entries, self._p12_encryption(password))
-
-    def _friendly_name(self, cert: x509.Certificate, index: int) -> bytes:
-        if cert == self._cert:
-            return b"ca0"
-        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        value = cns[0].value if cns else f"cert{index}"
-        return value.encode() if isinstance(value, str) else value
+        return pkcs12.certificates_p12(certificates, self._cert, password=password)
 
     def write_client_bundle(
         self, issued: IssuedCertificate, out_dir: Path, password: str = DEFAULT_P12_PASSWORD
     ) -> list[Path]:
         """Write NAME.pem, NAME.key (0600), NAME.p12 (0600), ca.pem and truststore.p12 into ``out_dir``."""
-        validate_name(issued.name)
-        out_dir = Path(out_dir)
-        os.makedirs(out_dir, mode=0o700, exist_ok=True)
-        paths = {
-            "cert": out_dir / f"{issued.name}.pem",
-            "key": out_dir / f"{issued.name}.key",
-            "p12": out_dir / f"{issued.name}.p12",
-            "ca": out_dir / "ca.pem",
-            "trust": out_dir / "truststore.p12",
-        }
-        _write_file(paths["cert"], issued.certificate_pem, 0o644)
-        _write_file(paths["key"], issued.private_key_pem, 0o600)
-        _write_file(paths["p12"], self.pkcs12_bytes(issued, password=password), 0o600)
-        _write_file(paths["ca"], self.ca_pem, 0o644)
-        _write_file(paths["trust"], self.truststore_p12(password), 0o644)
-        return list(paths.values())
-
-
-def write_client_bundle(
-    issued: IssuedCertificate,
-    out_dir: Path,
-    password: str = DEFAULT_P12_PASSWORD,
-    *,
-    ca: CertificateAuthority,
-) -> list[Path]:
-    """Function form of :meth:`CertificateAuthority.write_client_bundle`."""
-    return ca.write_client_bundle(issued, out_dir, password)
+        return pkcs12.write_client_bundle(issued, out_dir, password, ca=self)

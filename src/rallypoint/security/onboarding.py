@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 
 from rallypoint.security.ca import DEFAULT_P12_PASSWORD, CertificateAuthority, IssuedCertificate, validate_name
+from rallypoint.security.pkcs12 import p12_encryption
 
 Mode = Literal["certificate", "enrollment"]
 
@@ -226,7 +227,7 @@ def enrollment_p12(
         pkcs12.PKCS12Certificate(ca.ca_certificate, b"ca0"),
     ]
     # The CA's own encryption settings (SHA-1 MAC, PBE-SHA1-3DES) are the ones ATAK accepts.
-    return pkcs12.serialize_java_truststore(entries, CertificateAuthority._p12_encryption(password))
+    return pkcs12.serialize_java_truststore(entries, p12_encryption(password))
 
 
 def enrollment_uri(host: str, username: str, token: str | None = None) -> str:

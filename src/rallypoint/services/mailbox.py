@@ -38,9 +38,10 @@ Durability
     loaded synchronously when the service is built (before any client can connect), and the memory
     copy is the one delivery reads, so mail that is not yet written is delivered too. Changes are
     queued in memory (new mail: bounded by ``max_queue``; cursors and registry rows: coalesced per
-    identity) and written in batches by an on-demand writer task that :meth:`close` waits for. After
-    a crash (not a clean SIGTERM) the last unwritten batch can be lost: new mail in it is lost and
-    mail delivered since the last written cursor is delivered once more.
+    identity) and written in batches by an on-demand writer task that :meth:`close` waits for
+    (:mod:`rallypoint.services.mailbox_writer`). After a crash (not a clean SIGTERM) the last
+    unwritten batch can be lost: new mail in it is lost and mail delivered since the last written
+    cursor is delivered once more.
 
 Bounds and overflow
     New mail is refused (counted as ``overflow``) when the write queue holds ``max_queue`` items,
@@ -50,8 +51,6 @@ Bounds and overflow
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -69,8 +68,8 @@ from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
+from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.sqlite.mailbox import (
-    MailboxBatch,
     MailRecord,
     RecipientRecord,
     SqliteMailboxStore,
@@ -81,8 +80,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 24 * 3600.0
 MAILBOX_ORIGIN_ID = "mailbox"
-_BATCH = 500
-_PURGE_EVERY_S = 600.0
 
 
 class Mailbox:
@@ -115,20 +112,12 @@ class Mailbox:
         # identity -> its connected sessions (id -> subscriber), and the reverse.
         self._connected: dict[str, dict[str, Subscriber]] = {}
         self._identity_of: dict[str, str] = {}
-        # Not yet written: new mail (bounded), cursors and registry rows (one per identity).
-        self._queue: deque[tuple[MailRecord, tuple[str, ...]]] = deque()
-        self._dirty_cursors: dict[str, int] = {}
-        self._dirty_records: dict[str, RecipientRecord] = {}
-        self._forget: set[str] = set()
-        self._writer: asyncio.Task[None] | None = None
-        self._closed = False
-        self._purged_at = clock.monotonic()
+        self._writer = MailboxWriter(store, clock)
         self.queued = 0
         self.delivered = 0
         self.expired = 0
         self.overflow = 0
         self.unreachable = 0
-        self.write_errors = 0
 
     @classmethod
     def open(
@@ -153,18 +142,17 @@ class Mailbox:
 
     async def close(self) -> None:
         """Write everything still queued, then close the file."""
-        self._closed = True
-        await self.flush()
+        await self._writer.close()
         await self._store.close()
 
     async def flush(self) -> None:
         """Wait until every queued change is written."""
-        task = self._writer
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._has_work():
-            await self._write_all()
+        await self._writer.flush()
+
+    @property
+    def write_errors(self) -> int:
+        """Batches that failed to be written."""
+        return self._writer.write_errors
 
     # --- ingest hook --------------------------------------------------------------------------
     def observe(self, envelope: Envelope, audience: Audience) -> None:
@@ -200,7 +188,7 @@ class Mailbox:
         if expires <= now:
             self.expired += len(recipients)
             return
-        if len(self._queue) >= self._max_queue:
+        if self._writer.pending_mail >= self._max_queue:
             self.overflow += len(recipients)
             log.warning("mailbox write queue full; message not kept", extra={"uid": event.uid})
             return
@@ -220,8 +208,7 @@ class Mailbox:
             return
         self._next_seq += 1
         self.queued += len(accepted)
-        self._queue.append((mail, tuple(accepted)))
-        self._schedule()
+        self._writer.add_mail(mail, tuple(accepted))
 
     # --- session hooks ------------------------------------------------------------------------
     def on_join(self, sub: Subscriber) -> Iterable[Envelope]:
@@ -273,7 +260,7 @@ class Mailbox:
         """Counters and sizes (``pending`` counts one per message and recipient)."""
         return {
             "pending": sum(len(box) for box in self._boxes.values()),
-            "write_queue": len(self._queue),
+            "write_queue": self._writer.pending_mail,
             "identities": len(self._registry),
             "queued": self.queued,
             "delivered": self.delivered,
@@ -349,15 +336,11 @@ class Mailbox:
         self._put_record(record)
 
     def _put_record(self, record: RecipientRecord) -> None:
-        for gone in self._registry.update(record):
+        forgotten = list(self._registry.update(record))
+        for gone in forgotten:
             self._boxes.pop(gone, None)
             self._cursors.pop(gone, None)
-            self._dirty_cursors.pop(gone, None)
-            self._dirty_records.pop(gone, None)
-            self._forget.add(gone)
-        self._forget.discard(record.identity)
-        self._dirty_records[record.identity] = record
-        self._schedule()
+        self._writer.put_record(record, forgotten)
 
     def _take(self, identity: str, sub: Subscriber) -> list[Envelope]:
         box = self._boxes.pop(identity, None)
@@ -386,43 +369,6 @@ class Mailbox:
             out.append(Envelope(event, origin, mail.created_ms))
         if last > cursor:
             self._cursors[identity] = last
-            self._dirty_cursors[identity] = last
-            self._schedule()
+            self._writer.set_cursor(identity, last)
         self.delivered += len(out)
         return out
-
-    def _has_work(self) -> bool:
-        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget)
-
-    def _schedule(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (a synchronous caller): flush() writes it later
-        # One writer at a time, started on demand and awaited by close(): no long-lived loop that
-        # would have to be told to stop.
-        self._writer = loop.create_task(self._write_all(), name="mailbox-writer")
-
-    async def _write_all(self) -> None:
-        while self._has_work():
-            mails = tuple(self._queue.popleft() for _ in range(min(_BATCH, len(self._queue))))
-            cursors, self._dirty_cursors = self._dirty_cursors, {}
-            records, self._dirty_records = self._dirty_records, {}
-            forget, self._forget = self._forget, set()
-            batch = MailboxBatch(
-                mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
-                forget=tuple(forget), now_ms=self._clock.now_ms(),
-            )
-            try:
-                await self._store.apply(batch)
-                # Delivered and expired rows are deleted now and then, not on every delivery.
-                if self._clock.monotonic() - self._purged_at >= _PURGE_EVERY_S:
-                    self._purged_at = self._clock.monotonic()
-                    await self._store.purge(self._clock.now_ms())
-            except RallypointError:
-                self.write_errors += 1
-                log.exception("mailbox write failed", extra={"messages": len(mails)})
-                if self._closed:
-                    return

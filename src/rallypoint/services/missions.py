@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -29,8 +29,7 @@ from rallypoint.model.mission import (
     Role,
     Subscription,
 )
-from rallypoint.protocol.wire import WireFormat
-from rallypoint.routing.directory import Directory, Subscriber, can_reach
+from rallypoint.routing.directory import Directory, Subscriber
 from rallypoint.routing.envelope import Envelope
 from rallypoint.security.passwords import hash_password, verify_password
 from rallypoint.services import missions_notify as notify
@@ -48,51 +47,13 @@ from rallypoint.services.missions_access import (
     own_subscription,
     require,
 )
+from rallypoint.services.missions_cot import MissionCot, item_of
 from rallypoint.services.missions_post import MissionPost
+from rallypoint.services.missions_types import ContentMeta, Describe, MissionDetails, Snapshot
+from rallypoint.services.missions_types import CreateRequest as CreateRequest
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
 log = logging.getLogger(__name__)
-
-
-class ContentMeta(msgspec.Struct, frozen=True):
-    """What is known about a stored data package, to describe it inside a mission."""
-
-    name: str = ""
-    size: int = 0
-    mime_type: str = "application/octet-stream"
-    submitter: str = ""
-    keywords: tuple[str, ...] = ()
-
-
-class MissionDetails(msgspec.Struct, frozen=True):
-    """A mission with its contents, uids and the caller's role in it."""
-
-    mission: Mission
-    contents: list[MissionContent]
-    items: list[MissionItem]
-    role: Role
-
-
-class CreateRequest(msgspec.Struct, frozen=True):
-    """Parameters of a new mission (``groups`` empty means the creator's write groups)."""
-
-    name: str
-    groups: tuple[str, ...] = ()
-    description: str = ""
-    tool: str = "public"
-    keywords: tuple[str, ...] = ()
-    password: str | None = None
-    default_role: Role = Role.SUBSCRIBER
-    invite_only: bool = False
-    expiration: int = -1
-    chat_room: str = ""
-    classification: str = ""
-
-
-# Looks up the latest CoT of a uid (the live picture), for snapshots of uids added over HTTP.
-Snapshot = Callable[[str], Envelope | None]
-# Looks up a stored data package's metadata by SHA-256.
-Describe = Callable[[str], Awaitable[ContentMeta | None]]
 
 
 class MissionService:
@@ -121,6 +82,7 @@ class MissionService:
         self._subs: dict[str, dict[str, Subscription]] = {}
         self._loaded = False
         self._lock = asyncio.Lock()
+        self._cot = MissionCot(store, directory, self._post, self._missions, self._subs, self._changed)
 
     @property
     def store(self) -> SqliteMissionStore:
@@ -427,52 +389,17 @@ class MissionService:
         # Only a CoT the caller could read itself is copied into the mission.
         if found is None or caller.read_groups.isdisjoint(found.origin.groups):
             return MissionItem(uid=uid, creator_uid=caller.client_uid, timestamp=now)
-        return _item_of(found, caller.client_uid, now)
+        return item_of(found, caller.client_uid, now)
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
     def route_cot(self, envelope: Envelope) -> list[str]:
-        """Deliver a CoT addressed ``<dest mission=.../>`` to each mission's subscribers.
-
-        Returns the names of the missions the sender may write to (the caller records the event
-        there with :meth:`record_cot`). Synchronous: runs on the ingest path.
-        """
-        origin = envelope.origin
-        session = self._directory.get(origin.session_id)
-        caller = Caller(
-            principal=origin.principal, write_groups=origin.groups,
-            read_groups=session.read_groups if session is not None else origin.groups,
-            client_uid=self._directory.uid_of(origin.session_id) or envelope.event.uid,
-        )
-        accepted: list[str] = []
-        for dest in envelope.event.detail.dests:
-            if dest.mission is None or dest.mission in accepted:
-                continue
-            mission = self._missions.get(dest.mission)
-            if mission is None or not caller.sees(mission) or not can_reach(origin.groups, mission.groups):
-                continue
-            if not effective_role(mission, self._subs.get(mission.name, {}), caller).allows(Permission.WRITE):
-                continue
-            accepted.append(mission.name)
-            receivers = [s for s in self._post.sessions_of(self._subs.get(mission.name, {}).values())
-                         if s.id != origin.session_id and can_reach(mission.groups, s.read_groups)]
-            for receiver in receivers:
-                receiver.offer(envelope)
-        return accepted
+        """See :meth:`MissionCot.route_cot`: deliver to subscribers; names of the missions written to."""
+        return self._cot.route_cot(envelope)
 
     async def record_cot(self, name: str, envelope: Envelope) -> bool:
-        """Store a mission-addressed CoT in the mission; True (and ``t-x-m-c``) when its uid is new there."""
-        mission = self._missions.get(name)
-        if mission is None:
-            return False
-        sender_uid = self._directory.uid_of(envelope.origin.session_id) or envelope.event.uid
-        item = _item_of(envelope, sender_uid, envelope.received_ms)
-        change = MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=sender_uid,
-                               timestamp=envelope.received_ms, content_uid=item.uid)
-        if not await self._store.put_item(mission.guid, item, change):
-            return False
-        self._changed(mission, sender_uid, [change], {})
-        return True
+        """See :meth:`MissionCot.record_cot`: True when the uid is new in the mission."""
+        return await self._cot.record_cot(name, envelope)
 
     def _changed(self, mission: Mission, author: str, changes: list[MissionChange],
                  contents: dict[str, MissionContent]) -> None:
@@ -483,8 +410,3 @@ class MissionService:
         if not self._loaded:
             await self.load()
 
-
-def _item_of(envelope: Envelope, creator_uid: str, now: int) -> MissionItem:
-    event = envelope.event
-    return MissionItem(uid=event.uid, creator_uid=creator_uid, timestamp=now, cot_type=event.type,
-                       callsign=event.detail.callsign or "", xml=envelope.wire(WireFormat.XML))

@@ -1,0 +1,176 @@
+"""``build_node(settings)``: the only place that picks concrete classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rallypoint.bus.local import LocalBus
+from rallypoint.clock import Clock, SystemClock
+from rallypoint.config import Settings
+from rallypoint.delivery.dispatcher import Dispatcher
+from rallypoint.errors import ConfigError
+from rallypoint.federation.service import Federation
+from rallypoint.node.core import Node
+from rallypoint.protocol.limits import Limits
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.router import Router
+from rallypoint.security.accounts import AccountCache
+from rallypoint.security.audit import AuditLog
+from rallypoint.security.ca import CertificateAuthority
+from rallypoint.security.policy import IdentityPolicy
+from rallypoint.security.ratelimit import AddressLimiter
+from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.users import SqliteUserStore
+from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.mailbox import Mailbox
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.presence import Presence
+from rallypoint.services.sessions import SessionHub
+from rallypoint.storage.factory import open_event_store
+from rallypoint.storage.writer import BatchedEventWriter
+from rallypoint.transport.context import TransportContext
+from rallypoint.transport.tls import principal_from_peercert
+from rallypoint.web.api import native
+from rallypoint.web.context import WebContext
+from rallypoint.web.features import FeatureBuilder
+from rallypoint.web.marti import core, missions, sync
+from rallypoint.web.peers import PeerCertificates
+
+# HTTP features, in mounting order.
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build)
+
+
+def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
+    """Wire every component for ``settings``: the only place that picks concrete classes."""
+    clock = clock or SystemClock()
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    if settings.bus != "local":
+        raise ConfigError(f"bus {settings.bus!r} is not supported yet (use 'local')")
+    metrics = ServerMetrics()
+    directory = Directory()
+    router = Router(directory)
+    bus = LocalBus()
+    dispatcher = Dispatcher(directory)
+    bus.subscribe(dispatcher.deliver)
+    presence = Presence(directory)
+    emergencies = EmergencyService(
+        clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
+    )
+    store = open_event_store(settings.storage_url, data)
+    writer = BatchedEventWriter(store, max_batch=settings.storage_batch, max_delay_s=settings.storage_flush_s)
+    identity = IdentityPolicy(settings.client_uids)
+    ingest = Ingest(
+        identity=identity,
+        directory=directory,
+        router=router,
+        bus=bus,
+        presence=presence,
+        emergencies=emergencies,
+        writer=writer,
+        metrics=metrics,
+        clock=clock,
+    )
+    hub = SessionHub(
+        identity=identity, directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock
+    )
+    ca = CertificateAuthority.load_or_create(data / "ca", clock=clock, server_names=settings.server_names)
+    registry = CertificateRegistry(ca.directory)
+    registry.publish_crl(ca, clock)
+    revocations = RevocationWatcher(registry)
+    users = SqliteUserStore(data / "users.db", clock=clock)
+    audit = AuditLog.open(data / "audit.db")
+    auditor = AuditRecorder(audit, clock)
+    accounts = AccountCache(settings.client_groups)
+    ctx = TransportContext(
+        ingest=ingest,
+        hub=hub,
+        metrics=metrics,
+        clock=clock,
+        limits=Limits(max_event_bytes=settings.max_event_bytes),
+        principal_of=principal_from_peercert,
+        access_of=accounts.access_for,
+        audit=auditor.record,
+        is_revoked=revocations.is_revoked,
+        node_id=settings.node_id,
+        offer_protobuf=settings.offer_protobuf,
+        outbox_max_items=settings.outbox_max_items,
+        slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
+        max_connections=settings.max_connections,
+        write_buffer_high=settings.write_buffer_high,
+        read_chunk_bytes=settings.read_chunk_bytes,
+        session_budget_bytes_per_s=settings.session_budget_bytes_per_s,
+        max_events_per_s=settings.max_events_per_s,
+        events_burst=settings.events_burst,
+        max_connections_per_identity=settings.max_connections_per_identity,
+        addresses=AddressLimiter(
+            max_connections=settings.max_connections_per_ip, rate=settings.ip_events_per_s,
+            burst=settings.ip_events_burst,
+        ),
+    )
+    node = Node(
+        settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
+        emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
+        dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
+        auditor=auditor, accounts=accounts, peers=PeerCertificates(),
+    )
+    web = WebContext(
+        settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
+        accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
+        peers=node.peers, revocations=revocations, emergencies=emergencies,
+    )
+    for build in FEATURES:
+        feature = build(web)
+        node.features.append(feature)
+        ingest.add_hook(feature.observe)
+    # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
+    mailbox = Mailbox.open(
+        data, directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes)
+    )
+    ingest.add_hook(mailbox.observe)
+    hub.add_join_source(mailbox.on_join)
+    hub.add_leave_listener(mailbox.on_leave)
+    presence.add_bind_listener(mailbox.on_bind)
+    node.features.append(mailbox)
+    metrics.add_gauges(mailbox.gauges)
+    metrics.add_counters(mailbox.counters)
+    metrics.add_gauges(lambda: _gauges(node))
+    if settings.federation_enabled:
+        # Peers are Subscribers in the directory; their events enter through ingest like any other.
+        node.federation = Federation(
+            settings, data_dir=data, server_cert=ca.server_cert_path, server_key=ca.server_key_path,
+            ca_pem=ca.ca_pem, directory=directory, accept=ingest.accept, clock=clock,
+        )
+        node.features.append(node.federation)
+        metrics.add_gauges(node.federation.gauges)
+    metrics.add_counters(lambda: _counters(node))
+    return node
+
+
+def _gauges(node: Node) -> list[tuple[str, str, float]]:
+    queued = node.ctx.outbox_totals()["queued"]
+    stats = node.writer.statistics()
+    return [
+        ("rallypoint_outbox_queued", "Envelopes waiting in client outboxes", float(queued)),
+        ("rallypoint_storage_pending", "Events waiting to be written to storage", float(stats.pending)),
+        ("rallypoint_active_emergencies", "Emergencies being repeated", float(len(node.emergencies.active))),
+        ("rallypoint_picture_items", "Map items held for late joiners", float(len(node.presence.items))),
+    ]
+
+
+def _counters(node: Node) -> list[tuple[str, str, float]]:
+    stats = node.writer.statistics()
+    outbox = node.ctx.outbox_totals()
+    return [
+        ("rallypoint_outbox_coalesced", "Queued positions replaced by a newer report of the same uid",
+         float(outbox["coalesced"])),
+        ("rallypoint_outbox_dropped", "Envelopes dropped from outboxes (overflow or stale)", float(outbox["dropped"])),
+        ("rallypoint_backpressure_pauses", "Times a receiver's socket buffer filled and delivery paused",
+         float(outbox["pauses"])),
+        ("rallypoint_events_delivered", "Envelopes handed to receivers", float(node.dispatcher.delivered)),
+        ("rallypoint_storage_written", "Events written to storage", float(stats.written)),
+        ("rallypoint_storage_dropped", "Events dropped because storage fell behind", float(stats.dropped)),
+        ("rallypoint_emergency_repeats", "Emergency re-broadcasts", float(node.emergencies.repeats)),
+    ]

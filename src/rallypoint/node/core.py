@@ -1,0 +1,247 @@
+"""The running node: listeners, background tasks, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from rallypoint.bus.local import LocalBus
+from rallypoint.clock import Clock
+from rallypoint.config import Settings
+from rallypoint.delivery.dispatcher import Dispatcher
+from rallypoint.errors import ConfigError
+from rallypoint.federation.service import Federation
+from rallypoint.node.upkeep import load_picture, stamp, sweep, watch_files
+from rallypoint.routing.directory import Directory
+from rallypoint.security.accounts import AccountCache
+from rallypoint.security.audit import AuditLog
+from rallypoint.security.ca import CertificateAuthority
+from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.users import SqliteUserStore
+from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.demo import DemoSimulator
+from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.ingest import Ingest
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.presence import Presence
+from rallypoint.storage.base import EventStore
+from rallypoint.storage.retention import run_retention
+from rallypoint.storage.writer import BatchedEventWriter
+from rallypoint.transport.context import TransportContext
+from rallypoint.transport.datagram import start_datagram_listener
+from rallypoint.transport.stream import bound_port, start_stream_listener
+from rallypoint.transport.tls import server_ssl_context
+from rallypoint.web.app import create_app
+from rallypoint.web.enrollment import create_enrollment_app
+from rallypoint.web.features import Feature
+from rallypoint.web.peers import PeerCertificates
+
+log = logging.getLogger("rallypoint")
+
+
+@dataclass
+class Node:
+    """A running Rallypoint server (one process)."""
+
+    settings: Settings
+    clock: Clock
+    metrics: ServerMetrics
+    directory: Directory
+    presence: Presence
+    emergencies: EmergencyService
+    ingest: Ingest
+    ctx: TransportContext
+    store: EventStore
+    writer: BatchedEventWriter
+    ca: CertificateAuthority
+    bus: LocalBus
+    dispatcher: Dispatcher
+    revocations: RevocationWatcher
+    registry: CertificateRegistry
+    users: SqliteUserStore
+    audit: AuditLog
+    auditor: AuditRecorder
+    accounts: AccountCache
+    peers: PeerCertificates
+    features: list[Feature] = field(default_factory=list)
+    federation: Federation | None = None
+    users_stamp: tuple[float, ...] = ()
+    ports: dict[str, int] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (SIGTERM does this)."""
+        self.stop_event.set()
+
+    def health(self) -> dict[str, Any]:
+        stats = self.writer.statistics()
+        return {
+            "status": "ok" if self.ready.is_set() else "starting",
+            "ready": self.ready.is_set(),
+            "node": self.settings.node_id,
+            "connections": len(self.ctx.sessions),
+            "ports": self.ports,
+            "storage": {"pending": stats.pending, "written": stats.written, "dropped": stats.dropped},
+        }
+
+    async def run(self) -> None:
+        """Start every listener, log ``rallypoint ready``, serve until stopped, then drain and flush."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        port = (lambda p: 0) if s.ephemeral_ports else (lambda p: p)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+        await load_picture(self)
+        self.accounts.load(await self.users.list())
+        self.users_stamp = stamp(self.users.path)
+        servers: list[asyncio.Server] = []
+        udp: asyncio.DatagramTransport | None = None
+        http_servers: list[uvicorn.Server] = []
+        async with asyncio.TaskGroup() as tg:
+            writer_task = tg.create_task(self.writer.run(), name="storage-writer")
+            tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
+            tg.create_task(sweep(self), name="sweeper")
+            tg.create_task(watch_files(self), name="file-watcher")
+            audit_task = tg.create_task(self.auditor.run(), name="audit")
+            if s.retention_days > 0:
+                tg.create_task(
+                    run_retention(
+                        self.store, retention_s=s.retention_days * 86_400, clock=self.clock,
+                        interval_s=3600.0, stop=self.stop_event,
+                    ),
+                    name="retention",
+                )
+            demo: DemoSimulator | None = None
+            try:
+                if s.tls_port or s.api_port:
+                    tls_ctx = server_ssl_context(self.ca)
+                if s.tls_port:
+                    srv = await start_stream_listener(
+                        self.ctx, host=s.bind, port=port(s.tls_port), ssl_context=tls_ctx, name="tls",
+                        handshake_timeout_s=s.tls_handshake_timeout_s,
+                    )
+                    servers.append(srv)
+                    self.ports["tls"] = bound_port(srv)
+                if s.cot_port:
+                    srv = await start_stream_listener(
+                        self.ctx, host=s.plain_bind, port=port(s.cot_port), ssl_context=None, name="tcp"
+                    )
+                    servers.append(srv)
+                    self.ports["cot"] = bound_port(srv)
+                if s.udp_port:
+                    udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
+                    self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
+                if self.federation is not None and s.federation_port:
+                    self.ports["federation"] = await self.federation.start_listener(s.bind, port(s.federation_port))
+                for feature in self.features:
+                    tg.create_task(feature.run(), name=f"feature-{type(feature).__name__}")
+                app = create_app(
+                    metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes,
+                    extra_routes=[route for feature in self.features for route in feature.routes],
+                    max_body_bytes=s.max_http_body_bytes,
+                    upload_paths=("/Marti/sync/missionupload", "/Marti/sync/upload"),
+                    max_upload_bytes=s.max_upload_bytes,
+                )
+                if s.http_port:
+                    http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
+                if s.api_port:
+                    http_servers.append(await self._start_http(tg, app, s.bind, port(s.api_port), "api", tls_ctx))
+                if s.enroll_port:
+                    enroll_app = create_enrollment_app(
+                        ca=self.ca, authenticator=self.users, clock=self.clock, audit=self.auditor.append,
+                        server_host=s.public_host or s.server_names[0], tls_port=s.tls_port,
+                        org="Rallypoint", org_unit="Rallypoint", max_body_bytes=s.max_http_body_bytes,
+                        p12_password=s.p12_password,
+                    )
+                    http_servers.append(
+                        await self._start_http(
+                            tg, enroll_app, s.bind, port(s.enroll_port), "enroll",
+                            server_ssl_context(self.ca, require_client_cert=False),
+                        )
+                    )
+                if s.demo:
+                    demo = DemoSimulator(self.clock, self.ingest.accept, units=s.demo_units)
+                    tg.create_task(demo.run(), name="demo")
+            except OSError as exc:
+                self.stop_event.set()
+                raise ConfigError(f"cannot bind a listener: {exc}") from exc
+            finally:
+                if self.stop_event.is_set():
+                    self._shutdown_tasks(demo, http_servers)
+            self.ready.set()
+            log.info("rallypoint ready", extra={"ports": self.ports, "node": s.node_id})
+            await self.stop_event.wait()
+            log.info("shutting down")
+            for srv in servers:
+                srv.close()
+            if udp is not None:
+                udp.close()
+            for session in self.ctx.sessions:
+                session.flush_and_close()
+            self._shutdown_tasks(demo, http_servers)
+            # Features stop their background work before the TaskGroup waits for it.
+            for feature in self.features:
+                await feature.close()
+            await self.writer.flush()
+            self.writer.stop()
+            await writer_task
+            self.auditor.stop()
+            await audit_task
+        if self.federation is not None:
+            await self.federation.close_store()
+        await self.store.close()
+        await self.users.close()
+        await self.audit.close()
+        log.info("stopped")
+
+    def _shutdown_tasks(self, demo: DemoSimulator | None, http_servers: list[uvicorn.Server]) -> None:
+        self.emergencies.stop()
+        self.auditor.stop()
+        self.stop_event.set()
+        self.writer.stop()
+        if demo is not None:
+            demo.stop()
+        for server in http_servers:
+            server.should_exit = True
+
+    async def _start_http(
+        self, tg: asyncio.TaskGroup, app: Any, host: str, port: int, name: str, ssl_ctx: ssl.SSLContext | None
+    ) -> uvicorn.Server:
+        import socket
+
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self.ports[name] = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections,
+            http=self.peers.protocol_class(), h11_max_incomplete_event_size=64 * 1024,
+        )
+        config.load()
+        # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
+        # uvicorn's defaults.
+        config.ssl = ssl_ctx
+        server = EmbeddedUvicorn(config)
+        # The socket is already listening: connections wait in its backlog until serve() accepts.
+        tg.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
+        return server
+
+
+class EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our TaskGroup: the node owns signals, so uvicorn must not install its own."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

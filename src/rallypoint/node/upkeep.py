@@ -1,0 +1,111 @@
+"""Background upkeep of a running node: reload, revocations, account changes, idle and slow sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rallypoint.model.cot_type import PERSISTENT_PREFIXES
+from rallypoint.routing.envelope import Envelope, Origin
+
+if TYPE_CHECKING:
+    from rallypoint.node.core import Node
+
+log = logging.getLogger("rallypoint")
+
+
+async def load_picture(node: Node) -> None:
+    """Reload persisted, non-stale map items so late joiners see them after a restart."""
+    now = node.clock.now_ms()
+    from rallypoint.protocol.limits import Limits as _Limits
+    from rallypoint.protocol.xml_codec import parse_event
+
+    limits = _Limits(max_event_bytes=node.settings.max_event_bytes)
+    for stored in await node.store.latest(now_ms=now, types_prefix=PERSISTENT_PREFIXES):
+        try:
+            event = parse_event(stored.xml, limits)
+        except Exception:
+            log.exception("cannot reload stored event", extra={"uid": stored.uid})
+            continue
+        if not stored.group:
+            continue  # addressed, not broadcast: not part of the shared picture
+        groups = frozenset(g for g in stored.group.split(",") if g)
+        node.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
+
+
+
+async def watch_files(node: Node) -> None:
+    """Apply revocations and account changes made by the CLI (another process) within seconds.
+
+    Both live in files; a stat call every 2 s is the cheapest portable change detection.
+    """
+    while not node.stop_event.is_set():
+        try:
+            await asyncio.wait_for(node.stop_event.wait(), timeout=2.0)
+        except TimeoutError:
+            pass
+        if node.revocations.refresh():
+            log.info("revocation list changed", extra={"revoked": len(node.revocations.revoked)})
+            for session in node.ctx.sessions:
+                if node.revocations.is_revoked(session.cert_serial):
+                    log.warning("disconnecting revoked client", extra={"session": session.id})
+                    node.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
+                    session.close("revoked", abort=True)
+        current = stamp(node.users.path)
+        if current != node.users_stamp:
+            node.users_stamp = current
+            await apply_account_changes(node)
+
+
+
+async def apply_account_changes(node: Node) -> None:
+    node.accounts.load(await node.users.list())
+    for session in node.ctx.sessions:
+        if session.principal is None:
+            continue
+        access = node.accounts.access_for(session.principal)
+        if access is None:
+            log.warning("disconnecting disabled account", extra={"session": session.id})
+            session.close("disabled", abort=True)
+        elif session.regroup(access.write - session.inactive_groups[0], access.read - session.inactive_groups[1]):
+            log.info("groups changed", extra={"session": session.id, "principal": session.principal})
+
+
+
+async def sweep(node: Node) -> None:
+    """Expire stale items and close idle sessions every few seconds."""
+    idle = node.settings.idle_timeout_s
+    timeouts = [t for t in (idle, node.settings.frame_timeout_s, node.settings.slow_receiver_timeout_s) if t > 0]
+    interval = min(5.0, max(0.25, min(timeouts, default=10.0) / 4))
+    while not node.stop_event.is_set():
+        try:
+            await asyncio.wait_for(node.stop_event.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        node.presence.expire(node.clock.now_ms())
+        now = node.clock.monotonic()
+        frame_cutoff = now - node.settings.frame_timeout_s
+        slow_cutoff = now - node.settings.slow_receiver_timeout_s
+        for session in node.ctx.sessions:
+            if idle > 0 and session.last_rx < now - idle:
+                session.close("idle_timeout")
+            elif session.paused_since is not None and session.paused_since < slow_cutoff:
+                # Its outbox only coalesces; a receiver that reads nothing for this long is gone.
+                log.warning("disconnecting receiver that stopped reading", extra={"session": session.id})
+                session.close("slow_receiver", abort=True)
+            elif session.partial_since is not None and session.partial_since < frame_cutoff:
+                log.warning("disconnecting client that never finishes its event", extra={"session": session.id})
+                session.close("slow_frame", abort=True)
+
+
+def stamp(path: Path) -> tuple[float, ...]:
+    """Modification times of a SQLite database and its WAL (changes land in the WAL first)."""
+    out: list[float] = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            out.append(candidate.stat().st_mtime)
+        except FileNotFoundError:
+            out.append(0.0)
+    return tuple(out)

@@ -1,0 +1,116 @@
+"""The mailbox's write queue: changes kept in memory and written to SQLite in batches.
+
+New mail is bounded by the caller (it checks :attr:`MailboxWriter.pending_mail`); cursors and
+registry rows are coalesced per identity. One writer task at a time is started on demand and
+awaited by :meth:`MailboxWriter.flush`, so there is no long-lived loop that would have to be told
+to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from rallypoint.clock import Clock
+from rallypoint.errors import RallypointError
+from rallypoint.storage.sqlite.mailbox import MailboxBatch, MailRecord, RecipientRecord, SqliteMailboxStore
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+_PURGE_EVERY_S = 600.0
+
+
+class MailboxWriter:
+    """Queues mailbox changes and writes them to a :class:`SqliteMailboxStore`."""
+
+    def __init__(self, store: SqliteMailboxStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        # Not yet written: new mail (bounded by the caller), cursors and registry rows (one per identity).
+        self._queue: deque[tuple[MailRecord, tuple[str, ...]]] = deque()
+        self._dirty_cursors: dict[str, int] = {}
+        self._dirty_records: dict[str, RecipientRecord] = {}
+        self._forget: set[str] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._purged_at = clock.monotonic()
+        self.write_errors = 0
+
+    @property
+    def pending_mail(self) -> int:
+        """New mail waiting to be written."""
+        return len(self._queue)
+
+    def add_mail(self, mail: MailRecord, identities: tuple[str, ...]) -> None:
+        """Queue new mail for ``identities``."""
+        self._queue.append((mail, identities))
+        self._schedule()
+
+    def set_cursor(self, identity: str, seq: int) -> None:
+        """Queue the identity's delivery cursor (the last ``seq`` handed over)."""
+        self._dirty_cursors[identity] = seq
+        self._schedule()
+
+    def put_record(self, record: RecipientRecord, forgotten: list[str]) -> None:
+        """Queue a registry row, and the removal of the identities the registry forgot to make room."""
+        for gone in forgotten:
+            self._dirty_cursors.pop(gone, None)
+            self._dirty_records.pop(gone, None)
+            self._forget.add(gone)
+        self._forget.discard(record.identity)
+        self._dirty_records[record.identity] = record
+        self._schedule()
+
+    async def flush(self) -> None:
+        """Wait until every queued change is written."""
+        task = self._writer
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._has_work():
+            await self._write_all()
+
+    async def close(self) -> None:
+        """Write everything still queued; write errors from now on stop the writer instead of retrying."""
+        self._closed = True
+        await self.flush()
+
+    def _has_work(self) -> bool:
+        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget)
+
+    def _schedule(self) -> None:
+        """Start the writer task unless one is running (or there is no event loop: flush() writes later)."""
+        if self._writer is not None and not self._writer.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a synchronous caller): flush() writes it later
+        # One writer at a time, started on demand and awaited by close(): no long-lived loop that
+        # would have to be told to stop.
+        self._writer = loop.create_task(self._write_all(), name="mailbox-writer")
+
+    async def _write_all(self) -> None:
+        while self._has_work():
+            mails = tuple(self._queue.popleft() for _ in range(min(_BATCH, len(self._queue))))
+            cursors, self._dirty_cursors = self._dirty_cursors, {}
+            records, self._dirty_records = self._dirty_records, {}
+            forget, self._forget = self._forget, set()
+            batch = MailboxBatch(
+                mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
+                forget=tuple(forget), now_ms=self._clock.now_ms(),
+            )
+            try:
+                await self._store.apply(batch)
+                # Delivered and expired rows are deleted now and then, not on every delivery.
+                if self._clock.monotonic() - self._purged_at >= _PURGE_EVERY_S:
+                    self._purged_at = self._clock.monotonic()
+                    await self._store.purge(self._clock.now_ms())
+            except RallypointError:
+                self.write_errors += 1
+                log.exception("mailbox write failed", extra={"messages": len(mails)})
+                if self._closed:
+                    return

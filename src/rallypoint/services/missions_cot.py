@@ -1,0 +1,99 @@
+"""Mission-addressed CoT: a CoT carrying ``<dest mission=.../>`` goes to the mission's subscribers.
+
+Routing runs synchronously on the ingest path and only reads the :class:`MissionService`'s
+in-memory mirror of missions and subscriptions (shared with it, never copied); recording then
+stores the event as a mission uid, which tells subscribers with a ``t-x-m-c`` change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from rallypoint.model.mission import (
+    ChangeType,
+    Mission,
+    MissionChange,
+    MissionContent,
+    MissionItem,
+    Permission,
+    Subscription,
+)
+from rallypoint.protocol.wire import WireFormat
+from rallypoint.routing.directory import Directory, can_reach
+from rallypoint.routing.envelope import Envelope
+from rallypoint.services.missions_access import Caller, effective_role
+from rallypoint.services.missions_post import MissionPost
+from rallypoint.storage.sqlite.missions import SqliteMissionStore
+
+# Tells a mission's subscribers about changes: (mission, author uid, changes, contents by hash).
+Changed = Callable[[Mission, str, list[MissionChange], dict[str, MissionContent]], None]
+
+
+class MissionCot:
+    """Routes and records mission-addressed CoT against a :class:`MissionService`'s live mirror."""
+
+    def __init__(
+        self,
+        store: SqliteMissionStore,
+        directory: Directory,
+        post: MissionPost,
+        missions: Mapping[str, Mission],
+        subs: Mapping[str, dict[str, Subscription]],
+        changed: Changed,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._post = post
+        self._missions = missions
+        self._subs = subs
+        self._changed = changed
+
+    def route_cot(self, envelope: Envelope) -> list[str]:
+        """Deliver a CoT addressed ``<dest mission=.../>`` to each mission's subscribers.
+
+        Returns the names of the missions the sender may write to (the caller records the event
+        there with :meth:`record_cot`). Synchronous: runs on the ingest path.
+        """
+        origin = envelope.origin
+        session = self._directory.get(origin.session_id)
+        caller = Caller(
+            principal=origin.principal, write_groups=origin.groups,
+            read_groups=session.read_groups if session is not None else origin.groups,
+            client_uid=self._directory.uid_of(origin.session_id) or envelope.event.uid,
+        )
+        accepted: list[str] = []
+        for dest in envelope.event.detail.dests:
+            if dest.mission is None or dest.mission in accepted:
+                continue
+            mission = self._missions.get(dest.mission)
+            if mission is None or not caller.sees(mission) or not can_reach(origin.groups, mission.groups):
+                continue
+            if not effective_role(mission, self._subs.get(mission.name, {}), caller).allows(Permission.WRITE):
+                continue
+            accepted.append(mission.name)
+            receivers = [s for s in self._post.sessions_of(self._subs.get(mission.name, {}).values())
+                         if s.id != origin.session_id and can_reach(mission.groups, s.read_groups)]
+            for receiver in receivers:
+                receiver.offer(envelope)
+        return accepted
+
+    async def record_cot(self, name: str, envelope: Envelope) -> bool:
+        """Store a mission-addressed CoT in the mission; True (and ``t-x-m-c``) when its uid is new there."""
+        mission = self._missions.get(name)
+        if mission is None:
+            return False
+        sender_uid = self._directory.uid_of(envelope.origin.session_id) or envelope.event.uid
+        item = item_of(envelope, sender_uid, envelope.received_ms)
+        change = MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=sender_uid,
+                               timestamp=envelope.received_ms, content_uid=item.uid)
+        if not await self._store.put_item(mission.guid, item, change):
+            return False
+        self._changed(mission, sender_uid, [change], {})
+        return True
+
+
+def item_of(envelope: Envelope, creator_uid: str, now: int) -> MissionItem:
+    """A mission uid entry holding a snapshot of ``envelope``'s CoT."""
+    event = envelope.event
+    return MissionItem(uid=event.uid, creator_uid=creator_uid, timestamp=now, cot_type=event.type,
+                       callsign=event.detail.callsign or "", xml=envelope.wire(WireFormat.XML))
