@@ -84,6 +84,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Byte budget per streaming client (0 = unlimited): positions are thinned before anything
     # more urgent is delayed, and the budget is never exceeded.
     session_budget_bytes_per_s: float = 0.0
+    # Budgets by client class: certificate name or group -> bytes/s. A client's own name wins, else
+    # the smallest budget among the groups it reads, else session_budget_bytes_per_s.
+    client_budgets: dict[str, float] = msgspec.field(default_factory=dict)
     # A receiver that reads nothing (or whose outbox stays full) this long is disconnected.
     slow_receiver_timeout_s: float = 30.0
     idle_timeout_s: float = 120.0

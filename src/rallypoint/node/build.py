@@ -102,6 +102,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         write_buffer_high=settings.write_buffer_high,
         read_chunk_bytes=settings.read_chunk_bytes,
         session_budget_bytes_per_s=settings.session_budget_bytes_per_s,
+        budget_of=lambda principal, groups: budget_for(settings, principal, groups),
         max_events_per_s=settings.max_events_per_s,
         events_burst=settings.events_burst,
         max_connections_per_identity=settings.max_connections_per_identity,
@@ -147,6 +148,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         metrics.add_gauges(node.federation.gauges)
     metrics.add_counters(lambda: _counters(node))
     return node
+
+
+def budget_for(settings: Settings, principal: str | None, groups: frozenset[str]) -> float:
+    """A client's byte budget from its class: own name, else the tightest group budget, else the default."""
+    budgets = settings.client_budgets
+    if principal is not None and principal in budgets:
+        return budgets[principal]
+    by_group = [budgets[g] for g in groups if g in budgets]
+    return min(by_group) if by_group else settings.session_budget_bytes_per_s
 
 
 def _gauges(node: Node) -> list[tuple[str, str, float]]:

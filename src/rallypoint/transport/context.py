@@ -72,6 +72,8 @@ class TransportContext:
     outbox_max_items: int = 10_000
     # Per-session link budget in bytes/s for degraded links (0 = off): positions are thinned first.
     session_budget_bytes_per_s: float = 0.0
+    # Byte budget of a client from its class (certificate name, else groups); 0 = unlimited.
+    budget_of: Callable[[str | None, frozenset[str]], float] | None = None
     slow_receiver_timeout_s: float = 30.0
     max_connections: int = 10_000
     write_buffer_high: int = 1024 * 1024

@@ -58,12 +58,8 @@ class StreamSession(asyncio.BufferedProtocol):
         # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
         self._outbox: Outbox | None = None
         # Optional per-session link budget: positions are thinned before urgent traffic waits.
+        # Set once the client's identity and groups are known (budgets can depend on its class).
         self._policy: ThinningPolicy | None = None
-        if ctx.session_budget_bytes_per_s > 0:
-            rate = ctx.session_budget_bytes_per_s
-            # The burst must hold the largest event a peer may send, or that event could never go.
-            burst = max(ctx.limits.max_event_bytes, int(rate * 2))
-            self._policy = ThinningPolicy(LinkBudget(rate, burst, ctx.clock.monotonic()))
         self._retry: asyncio.TimerHandle | None = None
         self._paused = False
         self._pending: list[bytes] = []
@@ -117,6 +113,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self.write_groups, self.read_groups = access
         if not self._admit(transport):
             return
+        self.apply_budget()
         if self.principal is not None:
             self._ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
@@ -303,6 +300,18 @@ class StreamSession(asyncio.BufferedProtocol):
         if transport is not None and not self._closed:
             transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
         pending.clear()
+
+    def apply_budget(self) -> None:
+        """Set this client's byte budget from its class (identity and groups must be known)."""
+        budget_of = self._ctx.budget_of
+        rate = (
+            budget_of(self.principal, self.read_groups) if budget_of is not None
+            else self._ctx.session_budget_bytes_per_s
+        )
+        if rate > 0:
+            # The burst must hold the largest event a peer may send, or that event could never go.
+            burst = max(self._ctx.limits.max_event_bytes, int(rate * 2))
+            self._policy = ThinningPolicy(LinkBudget(rate, burst, self._ctx.clock.monotonic()))
 
     # --- limits ------------------------------------------------------------------------------
     def _admit(self, transport: asyncio.BaseTransport) -> bool:

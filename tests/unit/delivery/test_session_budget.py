@@ -43,6 +43,7 @@ def make_session(clock: ManualClock) -> tuple[StreamSession, FakeTransport]:
         session_budget_bytes_per_s=RATE,
     )
     session = StreamSession(ctx, transport_name="tcp")
+    session.apply_budget()
     transport = FakeTransport()
     session._transport = cast(Any, transport)
     return session, transport
