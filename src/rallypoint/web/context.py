@@ -17,9 +17,11 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.revocation import RevocationWatcher, serial_of
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.datapackages import DataPackageService
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.missions import MissionService
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import EventStore
 from rallypoint.transport.context import SessionSet
@@ -69,6 +71,9 @@ class WebContext:
     emergencies: EmergencyService
     # Extra identity sources (e.g. bearer tokens) tried after the client certificate.
     token_identity: Callable[[HTTPConnection], Awaitable[RequestIdentity | None]] | None = None
+    # Services owned by the Marti features, shared so other features answer from the same instances.
+    packages: DataPackageService | None = None
+    missions: MissionService | None = None
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

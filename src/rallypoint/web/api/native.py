@@ -1,4 +1,5 @@
-"""Rallypoint's native JSON API under ``/api/``: token auth, picture reads, chat, emergencies, admin.
+"""Rallypoint's native JSON API under ``/api/``: token auth, picture reads, chat, emergencies, admin,
+packages and missions.
 
 The route table (``Endpoint`` rows) serves the requests and generates ``/api/openapi.json``.
 Tokens live in ``DATA_DIR/tokens.db`` (see ``security.tokens``).
@@ -19,6 +20,7 @@ from rallypoint.routing.router import Audience
 from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
 from rallypoint.web.api.admin import AdminApi
 from rallypoint.web.api.auth import ApiAuth
+from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
 from rallypoint.web.api.messaging import MessagingApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
@@ -43,6 +45,7 @@ class NativeApi:
             *PictureApi(ctx, self.auth).endpoints(),
             *MessagingApi(ctx, self.auth, ctx.emergencies).endpoints(),
             *AdminApi(ctx, self.auth).endpoints(),
+            *CatalogApi(ctx, self.auth).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",

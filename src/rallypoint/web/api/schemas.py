@@ -189,7 +189,65 @@ class GeoJsonCollection(msgspec.Struct, frozen=True):
     features: list[GeoJsonFeature]
 
 
+class PackageInfo(msgspec.Struct, frozen=True):
+    """A stored data package the caller may read; ``download_url`` serves its content."""
+
+    hash: str
+    name: str
+    size: int
+    mime: str
+    keywords: list[str]
+    tool: str
+    submitter: str
+    creator_uid: str
+    submitted: str
+    groups: list[str]
+    download_url: str
+
+
+class MissionInfo(msgspec.Struct, frozen=True):
+    """A Data Sync mission the caller can see (``created`` is ISO 8601 UTC)."""
+
+    name: str
+    guid: str
+    description: str
+    tool: str
+    creator_uid: str
+    created: str
+    groups: list[str]
+    keywords: list[str]
+    contents_count: int
+    uids_count: int
+
+
+class MissionContentRef(msgspec.Struct, frozen=True):
+    """A data package in a mission, by SHA-256."""
+
+    hash: str
+    name: str
+
+
+class MissionDetail(msgspec.Struct, frozen=True):
+    """A mission with its contents, uids, subscriber count and the caller's role in it."""
+
+    name: str
+    guid: str
+    description: str
+    tool: str
+    creator_uid: str
+    created: str
+    groups: list[str]
+    keywords: list[str]
+    contents_count: int
+    uids_count: int
+    contents: list[MissionContentRef]
+    uids: list[str]
+    subscribers: int
+    role: str
+
+
 COMPONENTS: tuple[type, ...] = (
     ErrorBody, TokenResponse, ClientInfo, Track, HistoryPage, ChatRequest, ChatResult, EmergencyInfo,
-    CancelResult, UserView, UserCreate, UserPatch, RevokeResult, GeoJsonCollection,
+    CancelResult, UserView, UserCreate, UserPatch, RevokeResult, GeoJsonCollection, PackageInfo, MissionInfo,
+    MissionDetail,
 )

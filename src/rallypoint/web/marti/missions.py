@@ -326,6 +326,7 @@ def build(ctx: WebContext) -> Feature:
 
     service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,
                              snapshot=snapshot)
+    ctx.missions = service
     return MissionsFeature(ctx, service)
 
 

@@ -302,4 +302,6 @@ def _forbidden() -> Response:
 
 def build(ctx: WebContext) -> Feature:
     """The data package feature: blob store under ``<data_dir>/blobs``, metadata in ``packages.db``."""
-    return SyncFeature(ctx, DataPackageService.open(ctx.data_dir, ctx.clock))
+    feature = SyncFeature(ctx, DataPackageService.open(ctx.data_dir, ctx.clock))
+    ctx.packages = feature.service
+    return feature
