@@ -169,6 +169,27 @@ async def test_sa_and_chat_cross_both_ways_without_echo(pair: Pair, clients: lis
     assert "rallypoint_federation_bravo_up 1.0" in metrics
 
 
+async def test_directed_chat_reaches_each_remote_contact(pair: Pair, clients: list[object]) -> None:
+    assert pair.b is not None
+    wait_link(pair.a, "up")
+    wait_link(pair.b, "up")
+    a1 = await CotClient.connect(pair.a.ports["cot"])
+    b1 = await CotClient.connect(pair.b.ports["cot"])
+    b2 = await CotClient.connect(pair.b.ports["cot"])
+    clients += [a1, b1, b2]
+    await b1.send(sa("uid-b1", "B1"))
+    await b2.send(sa("uid-b2", "B2"))
+    await a1.wait_uid("uid-b1", timeout=10)
+    await a1.wait_uid("uid-b2", timeout=10)
+    await a1.send(sa("uid-a1", "A1"))
+    # Addressed by callsign and by uid to two different clients behind the same link.
+    await a1.send(chat("uid-a1", "A1", to_uid="uid-b2", to_cs="B2", text="to-b2-by-callsign"))
+    await a1.send(chat("uid-a1", "A1", to_uid="uid-b1", to_cs="B1", text="to-b1-by-uid", marti=False))
+    await b2.wait_for(lambda e: e.type == "b-t-f" and b"to-b2-by-callsign" in e.detail.xml, timeout=10)
+    await b1.wait_for(lambda e: e.type == "b-t-f" and b"to-b1-by-uid" in e.detail.xml, timeout=10)
+    assert not a1.has(lambda e: e.type == "b-t-f-s"), "remote contacts must not look unreachable"
+
+
 async def test_group_mapping_limits_what_crosses(pair: Pair, clients: list[object]) -> None:
     assert pair.b is not None
     wait_link(pair.b, "up")

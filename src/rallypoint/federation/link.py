@@ -115,6 +115,9 @@ class PeerLink:
         self._held: dict[str, None] = {}
 
     # Subscriber protocol -------------------------------------------------------------------------
+    # Speaks for many remote clients: the directory maps their uids and callsigns to this link.
+    is_relay = True
+
     @property
     def id(self) -> str:
         return self._id
@@ -131,6 +134,10 @@ class PeerLink:
         """Queue an event the router gave this peer (durable for priority classes, else coalesced)."""
         event = envelope.event
         if envelope.origin.session_id == self._id:
+            return
+        if envelope.repeat:
+            # Emergency re-broadcasts stay local: the peer repeats the alert it received itself,
+            # and a long outage must not fill the durable queue with copies.
             return
         now = self._clock.now_ms()
         if event.stale <= now:

@@ -37,6 +37,8 @@ class Directory:
         self._uid_of: dict[str, str] = {}
         self._callsign_of: dict[str, str] = {}
         self._readers: dict[str, dict[str, Subscriber]] = {}
+        # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
+        self._relayed: dict[str, set[tuple[str, str]]] = {}
 
     def add(self, sub: Subscriber) -> None:
         """Register a subscriber under its id and its read groups."""
@@ -55,6 +57,10 @@ class Directory:
                 members.pop(sub_id, None)
                 if not members:
                     del self._readers[group]
+        for kind, key in self._relayed.pop(sub_id, ()):
+            table = self._by_uid if kind == "uid" else self._by_callsign
+            if table.get(key) == sub_id:
+                del table[key]
         uid = self._uid_of.pop(sub_id, None)
         if uid is not None and self._by_uid.get(uid) == sub_id:
             del self._by_uid[uid]
@@ -88,6 +94,25 @@ class Directory:
                 del self._by_callsign[old]
             self._callsign_of[sub_id] = callsign
             self._by_callsign[callsign] = sub_id
+
+    def bind_relayed(self, sub_id: str, *, uid: str, callsign: str | None) -> None:
+        """Record a contact reached through relay ``sub_id`` (a remote client behind a federation link).
+
+        Addressed traffic for that uid or callsign is then routed to the relay, unless a local client
+        holds the same uid or callsign (a local client always wins).
+        """
+        entries = self._relayed.setdefault(sub_id, set())
+        if uid not in self._by_uid or self._by_uid[uid] in self._relayed:
+            self._by_uid[uid] = sub_id
+            entries.add(("uid", uid))
+        if callsign is not None and (callsign not in self._by_callsign or self._by_callsign[callsign] in self._relayed):
+            self._by_callsign[callsign] = sub_id
+            entries.add(("callsign", callsign))
+
+    def is_relay(self, sub_id: str) -> bool:
+        """True for subscribers that speak for many remote clients (federation links)."""
+        sub = self._by_id.get(sub_id)
+        return bool(getattr(sub, "is_relay", False))
 
     def get(self, sub_id: str) -> Subscriber | None:
         return self._by_id.get(sub_id)

@@ -40,6 +40,14 @@ class Presence:
             if target is not None:
                 self.items.pop(target, None)
             return
+        if self._directory.is_relay(session_id):
+            # A federation link relays many remote clients: their SA are items of the picture,
+            # and addressed traffic for them goes to the link.
+            if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
+                self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
+            if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
+                self.items[uid] = envelope
+            return
         own_uid = self._directory.uid_of(session_id)
         if own_uid == uid:
             self.sa[uid] = envelope
