@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rallypoint.bus.base import MessageBus
 from rallypoint.clock import Clock
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.model.cot_type import DELETE, is_chat, is_persistent_item
+from rallypoint.model.cot_type import DELETE, is_persistent_item
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
@@ -70,18 +70,24 @@ class Ingest:
         self._presence.observe(envelope)
         self._emergencies.observe(envelope)
         audience = self._router.route(envelope)
-        if audience.explicit and not audience.ids and is_chat(event.type) and event.type == "b-t-f":
-            self._chat_failed(envelope, audience)
         if self._writer is not None and not envelope.repeat:
             self._writer.submit(self._stored(envelope))
+        held = False
         for hook in self._hooks:
-            hook(envelope, audience)
+            # A hook answers True when it keeps the event for recipients that are offline.
+            held = hook(envelope, audience) is True or held
+        if audience.explicit and not audience.ids and not held and event.type == "b-t-f":
+            self._chat_failed(envelope, audience)
         self._bus.publish(envelope, audience)
         self._metrics.route_seconds.observe(time.perf_counter() - started)
         return audience
 
     def add_hook(self, hook: Callable[[Envelope, Audience], object]) -> None:
-        """Call ``hook(envelope, audience)`` for every accepted event, after routing (features)."""
+        """Call ``hook(envelope, audience)`` for every accepted event, after routing (features).
+
+        A hook returns True when it keeps the event for later delivery (store-and-forward), which
+        suppresses the chat delivery-failure notice.
+        """
         self._hooks.append(hook)
 
     def republish(self, envelope: Envelope) -> None:

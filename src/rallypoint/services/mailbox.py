@@ -155,10 +155,14 @@ class Mailbox:
         return self._writer.write_errors
 
     # --- ingest hook --------------------------------------------------------------------------
-    def observe(self, envelope: Envelope, audience: Audience) -> None:
-        """Keep an accepted, explicitly addressed event for those of its recipients that are offline."""
+    def observe(self, envelope: Envelope, audience: Audience) -> bool:
+        """Keep an accepted, explicitly addressed event for those of its recipients that are offline.
+
+        Returns True when someone will receive it (kept for later, or delivered live to a client
+        that is connected but not yet identified).
+        """
         if not audience.explicit or envelope.repeat or not is_storable(envelope.event):
-            return
+            return False
         event = envelope.event
         origin = envelope.origin
         now = self._clock.now_ms()
@@ -184,14 +188,14 @@ class Mailbox:
             self._offer_live(identity, envelope, audience)
         recipients = tuple(i for i in kept if self._may_read(i, origin.groups))
         if not recipients:
-            return
+            return bool(live)
         if expires <= now:
             self.expired += len(recipients)
-            return
+            return False
         if self._writer.pending_mail >= self._max_queue:
             self.overflow += len(recipients)
             log.warning("mailbox write queue full; message not kept", extra={"uid": event.uid})
-            return
+            return False
         mail = MailRecord(
             seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=origin.groups,
             priority=int(envelope.priority), created_ms=now, expires_ms=expires,
@@ -205,10 +209,11 @@ class Mailbox:
             box.append(mail)
             accepted.append(identity)
         if not accepted:
-            return
+            return False
         self._next_seq += 1
         self.queued += len(accepted)
         self._writer.add_mail(mail, tuple(accepted))
+        return True
 
     # --- session hooks ------------------------------------------------------------------------
     def on_join(self, sub: Subscriber) -> Iterable[Envelope]:

@@ -17,8 +17,11 @@ class Feature(Protocol):
     @property
     def routes(self) -> Sequence[BaseRoute]: ...
 
-    def observe(self, envelope: Envelope, audience: Audience) -> None:
-        """Called on the ingest path after routing (must be cheap and must not block)."""
+    def observe(self, envelope: Envelope, audience: Audience) -> object:
+        """Called on the ingest path after routing (must be cheap and must not block).
+
+        Return True when the feature keeps the event for recipients that are offline.
+        """
         ...
 
     async def run(self) -> None:
