@@ -74,7 +74,8 @@ async def test_catalog_shows_what_marti_stored_to_its_groups_only(group_server: 
         assert [(m["name"], m["contents_count"], m["uids_count"]) for m in missions] == [("Op", 1, 1)]
         detail = await red2.get("/api/missions/Op")
         assert detail.status_code == 200
-        assert [c["hash"] for c in detail.json()["contents"]] == [digest]
+        # Mission contents are described from the package store.
+        assert [(c["hash"], c["name"]) for c in detail.json()["contents"]] == [(digest, "notes.zip")]
         assert detail.json()["uids"] == ["uid-marker"]
 
     async with httpx.AsyncClient(base_url=base, verify=tls_context(srv, "blue1", tmp_path), timeout=10) as blue1:

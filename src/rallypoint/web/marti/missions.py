@@ -24,6 +24,7 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.services.missions import CreateRequest, MissionService
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionError
+from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
@@ -324,8 +325,22 @@ def build(ctx: WebContext) -> Feature:
     def snapshot(uid: str) -> Envelope | None:
         return presence.sa.get(uid) or presence.items.get(uid)
 
+    packages = ctx.packages
+
+    async def describe(digest: str) -> ContentMeta | None:
+        # Mission contents point at data packages: describe them from the package store when present.
+        if packages is None:
+            return None
+        record = await packages.records.get(digest.lower())
+        if record is None:
+            return None
+        return ContentMeta(
+            name=record.name, size=record.size, mime_type=record.mime, submitter=record.submitter,
+            keywords=record.keywords,
+        )
+
     service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,
-                             snapshot=snapshot)
+                             snapshot=snapshot, describe=describe)
     ctx.missions = service
     return MissionsFeature(ctx, service)
 
