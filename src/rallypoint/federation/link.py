@@ -178,6 +178,9 @@ class PeerLink:
         for seq, payload in backlog.rows:
             self._unacked[seq] = fig_pb2.FederatedEvent.FromString(payload)
         self._next_seq = max([self._next_seq, *(s + 1 for s in self._unacked)])
+        dropped_upto = self._trim()
+        if dropped_upto is not None:
+            await self._store.trim(self.name, dropped_upto)
 
     async def run_persister(self) -> None:
         """Write queued priority messages and acknowledgements to SQLite, off the ingest path."""
@@ -190,20 +193,27 @@ class PeerLink:
                 for seq, msg in rows:
                     if seq > self._acked:
                         self._unacked[seq] = msg
-                self._trim()
+                dropped_upto = self._trim()
+                if dropped_upto is not None:
+                    # Peers that never acknowledge (TAK Server) must not grow the file without bound.
+                    await self._store.trim(self.name, dropped_upto)
                 self._wake.set()
             if self._acked > self._ack_persisted:
                 upto = self._acked
                 await self._store.acknowledge(self.name, upto)
                 self._ack_persisted = upto
 
-    def _trim(self) -> None:
+    def _trim(self) -> int | None:
+        """Drop the oldest queued messages beyond ``queue_max``; returns the last dropped sequence."""
         excess = len(self._unacked) - self._queue_max
-        if excess > 0:
-            for seq in list(self._unacked)[:excess]:
-                del self._unacked[seq]
-                self.dropped += 1
-            log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
+        if excess <= 0:
+            return None
+        dropped = list(self._unacked)[:excess]
+        for seq in dropped:
+            del self._unacked[seq]
+            self.dropped += 1
+        log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
+        return dropped[-1]
 
     def close(self) -> None:
         """Stop the persister and any outgoing stream."""
