@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
 from tests.support.server import ServerProcess
 
@@ -77,13 +78,7 @@ async def test_connections_per_address_are_capped(tight: ServerProcess, clients:
 
 
 async def test_connections_per_identity_are_capped(tight: ServerProcess, tmp_path: Path, clients: list[object]) -> None:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(tight.data_dir / "ca", clock=SystemClock())
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client("dup"), tmp_path)}
-    ctx = client_ssl_context(ca.ca_path, paths["dup.pem"], paths["dup.key"])
+    ctx = client_context(tight, "dup", tmp_path)
     first = await CotClient.connect(tight.ports["tls"], ssl_context=ctx)
     clients.append(first)
     second = await CotClient.connect(tight.ports["tls"], ssl_context=ctx, wait_registered=False)

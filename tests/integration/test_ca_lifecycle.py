@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from rallypoint.clock import ManualClock, SystemClock
-from rallypoint.security.ca import CertificateAuthority
 from rallypoint.transport.tls import client_ssl_context
+from tests.support.certs import bundle_context, client_bundle
 from tests.support.cot_client import CotClient, sa
 from tests.support.server import ServerProcess
 
@@ -23,17 +23,10 @@ def _cli(data_dir: Path, *args: str) -> str:
     ).stdout
 
 
-def _bundle(ca: CertificateAuthority, name: str, out: Path) -> tuple[Path, Path]:
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), out / name)}
-    return paths[f"{name}.pem"], paths[f"{name}.key"]
-
-
 async def test_not_yet_valid_certificate_is_refused(server: ServerProcess, tmp_path: Path) -> None:
     system = SystemClock()
     future = ManualClock(system.now_ms() + 3 * 86_400_000)
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=future)
-    cert, key = _bundle(ca, "early", tmp_path)
-    ctx = client_ssl_context(ca.ca_path, cert, key)
+    ctx = bundle_context(client_bundle(server, "early", tmp_path, clock=future))
     client = await CotClient.connect(server.ports["tls"], ssl_context=ctx, wait_registered=False)
     try:
         await asyncio.wait_for(client.closed.wait(), timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ssl
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -14,30 +13,16 @@ import httpx
 import pytest
 from lxml import etree
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text('[rallypoint.client_groups]\nalice = ["Red"]\nbob = ["Red"]\neve = ["Blue"]\n')
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    with serve_with_groups(data_dir, {"alice": ["Red"], "bob": ["Red"], "eve": ["Blue"]}) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    by_name = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
-    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
 
 
 def mission_package(marker: str) -> bytes:
@@ -58,7 +43,7 @@ def mission_package(marker: str) -> bytes:
 async def test_mission_package_send_flow(group_server: ServerProcess, tmp_path: Path, clients: list[object]) -> None:
     srv = group_server
     api = f"https://127.0.0.1:{srv.ports['api']}"
-    ctx_alice, ctx_bob, ctx_eve = (tls_context(srv, n, tmp_path) for n in ("alice", "bob", "eve"))
+    ctx_alice, ctx_bob, ctx_eve = (client_context(srv, n, tmp_path) for n in ("alice", "bob", "eve"))
     alice = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_alice)
     bob = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_bob)
     eve = await CotClient.connect(srv.ports["tls"], ssl_context=ctx_eve)
@@ -121,7 +106,7 @@ async def test_packages_are_invisible_across_groups(group_server: ServerProcess,
     api = f"https://127.0.0.1:{srv.ports['api']}"
     data = mission_package("secret")
     digest = hashlib.sha256(data).hexdigest()
-    async with httpx.AsyncClient(verify=tls_context(srv, "alice", tmp_path), timeout=10) as alice:
+    async with httpx.AsyncClient(verify=client_context(srv, "alice", tmp_path), timeout=10) as alice:
         r = await alice.post(f"{api}/Marti/sync/missionupload", params={"filename": "secret.zip"},
                        files={"assetfile": ("secret.zip", data)})
         assert r.status_code == 200
@@ -131,14 +116,14 @@ async def test_packages_are_invisible_across_groups(group_server: ServerProcess,
         assert q.text == f"https://tak.example.org:{srv.ports['api']}/Marti/sync/content?hash={digest}"
         found = await alice.get(f"{api}/Marti/sync/search", params={"keywords": "missionpackage"})
         assert found.json()["resultCount"] == 1
-    async with httpx.AsyncClient(verify=tls_context(srv, "eve", tmp_path), timeout=10) as eve:
+    async with httpx.AsyncClient(verify=client_context(srv, "eve", tmp_path), timeout=10) as eve:
         assert (await eve.get(f"{api}/Marti/sync/missionquery", params={"hash": digest})).status_code == 404
         assert (await eve.get(f"{api}/Marti/sync/content", params={"hash": digest})).status_code == 404
         assert (await eve.head(f"{api}/Marti/sync/content", params={"hash": digest})).status_code == 404
         assert (await eve.get(f"{api}/Marti/sync/search", params={"keywords": "missionpackage"})).json() == {
             "resultCount": 0, "results": []}
         assert (await eve.put(f"{api}/Marti/api/sync/metadata/{digest}/tool", content=b"public")).status_code == 404
-    async with httpx.AsyncClient(verify=tls_context(srv, "bob", tmp_path), timeout=10) as bob:
+    async with httpx.AsyncClient(verify=client_context(srv, "bob", tmp_path), timeout=10) as bob:
         assert (await bob.get(f"{api}/Marti/sync/content", params={"hash": digest})).content == data
     # Anonymous plain HTTP (loopback) reads __ANON__ only.
     async with httpx.AsyncClient(timeout=10) as plain:
@@ -154,7 +139,7 @@ async def test_hostile_upload_rejected_and_counted(group_server: ServerProcess, 
         info = zipfile.ZipInfo("x")
         info.filename = "../../escape.cot"
         zf.writestr(info, b"<event/>")
-    async with httpx.AsyncClient(verify=tls_context(srv, "alice", tmp_path), timeout=10) as alice:
+    async with httpx.AsyncClient(verify=client_context(srv, "alice", tmp_path), timeout=10) as alice:
         r = await alice.post(f"{api}/Marti/sync/missionupload", params={"filename": "evil.zip"},
                        files={"assetfile": ("evil.zip", buf.getvalue())})
         assert r.status_code == 400 and "zip_path" in r.text

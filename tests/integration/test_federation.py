@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, sa
+from tests.support.groups import client_groups_lines
 from tests.support.server import ServerProcess
 
 
@@ -45,8 +46,7 @@ def write_config(
         extra,
     ]
     if client_groups:
-        lines.append("[rallypoint.client_groups]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in client_groups.items()]
+        lines += client_groups_lines(client_groups)
     lines += ["[[rallypoint.federation_peers]]", f'name = "{peer}"', f'ca = "{peer_ca}"']
     if host:
         lines += [f'host = "{host}"', f"port = {port}"]
@@ -64,16 +64,6 @@ def get_json(server: ServerProcess, path: str) -> Any:
 def get_text(server: ServerProcess, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{server.ports['http']}{path}", timeout=5) as resp:
         return str(resp.read().decode())
-
-
-def tls_context(data_dir: Path, name: str, out: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(data_dir / "ca", clock=SystemClock())
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), out / name)}
-    return client_ssl_context(ca.ca_path, paths[f"{name}.pem"], paths[f"{name}.key"])
 
 
 def wait_link(server: ServerProcess, state: str, timeout: float = 20.0) -> dict[str, Any]:
@@ -193,10 +183,10 @@ async def test_directed_chat_reaches_each_remote_contact(pair: Pair, clients: li
 async def test_group_mapping_limits_what_crosses(pair: Pair, clients: list[object]) -> None:
     assert pair.b is not None
     wait_link(pair.b, "up")
-    red1 = await CotClient.connect(pair.a.ports["tls"], ssl_context=tls_context(pair.a_dir, "red1", pair.root))
-    blue1 = await CotClient.connect(pair.a.ports["tls"], ssl_context=tls_context(pair.a_dir, "blue1", pair.root))
-    red2 = await CotClient.connect(pair.b.ports["tls"], ssl_context=tls_context(pair.b_dir, "red2", pair.root))
-    blue2 = await CotClient.connect(pair.b.ports["tls"], ssl_context=tls_context(pair.b_dir, "blue2", pair.root))
+    red1 = await CotClient.connect(pair.a.ports["tls"], ssl_context=client_context(pair.a_dir, "red1", pair.root))
+    blue1 = await CotClient.connect(pair.a.ports["tls"], ssl_context=client_context(pair.a_dir, "blue1", pair.root))
+    red2 = await CotClient.connect(pair.b.ports["tls"], ssl_context=client_context(pair.b_dir, "red2", pair.root))
+    blue2 = await CotClient.connect(pair.b.ports["tls"], ssl_context=client_context(pair.b_dir, "blue2", pair.root))
     clients += [red1, blue1, red2, blue2]
     await red1.send(sa("uid-red1", "RED1"))
     await blue1.send(sa("uid-blue1", "BLUE1"))

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import random
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 GROUPS = ("Red", "Blue", "Green")
@@ -20,29 +21,10 @@ TOTAL = 10_000
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    lines = ["[rallypoint.client_groups]"]
-    for g in GROUPS:
-        for i in range(PER_GROUP):
-            lines.append(f'{g.lower()}{i} = ["{g}"]')
-    cfg.write_text("\n".join(lines) + "\n")
-    proc = ServerProcess(data_dir, "--config", str(cfg), env={"RALLYPOINT_MAX_EVENTS_PER_S": "0",
-                                                           "RALLYPOINT_IP_EVENTS_PER_S": "0"})
-    proc.start()
-    try:
+    mapping = {f"{g.lower()}{i}": [g] for g in GROUPS for i in range(PER_GROUP)}
+    unlimited = {"RALLYPOINT_MAX_EVENTS_PER_S": "0", "RALLYPOINT_IP_EVENTS_PER_S": "0"}
+    with serve_with_groups(data_dir, mapping, env=unlimited) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def _ctx(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
-    return client_ssl_context(ca.ca_path, paths[f"{name}.pem"], paths[f"{name}.key"])
 
 
 def _group_of_uid(uid: str) -> str | None:
@@ -60,7 +42,8 @@ async def test_ten_thousand_mixed_events_never_cross_groups(
     for g in GROUPS:
         for i in range(PER_GROUP):
             name = f"{g.lower()}{i}"
-            c = await CotClient.connect(group_server.ports["tls"], ssl_context=_ctx(group_server, name, tmp_path))
+            ctx = client_context(group_server, name, tmp_path)
+            c = await CotClient.connect(group_server.ports["tls"], ssl_context=ctx)
             clients.append(c)
             members.setdefault(g, []).append((name, c))
             await c.send(sa(f"{name}-self", name.upper()))
@@ -109,8 +92,8 @@ async def test_ten_thousand_mixed_events_never_cross_groups(
         await mate.barrier(c, timeout=30)
     # Late joiners in each group get their group's snapshot only.
     for g in GROUPS:
-        late = await CotClient.connect(group_server.ports["tls"], ssl_context=_ctx(group_server, f"{g.lower()}0",
-                                                                                  tmp_path / "late"))
+        late_ctx = client_context(group_server, f"{g.lower()}0", tmp_path / "late")
+        late = await CotClient.connect(group_server.ports["tls"], ssl_context=late_ctx)
         clients.append(late)
         await late.barrier(members[g][1][1], timeout=30)
         everyone.append((g, "late", late))

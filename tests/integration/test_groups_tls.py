@@ -2,50 +2,32 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text(
-        "[rallypoint.client_groups]\n"
-        'red1 = ["Red"]\nred2 = ["Red"]\nblue1 = ["Blue"]\nboth = ["Red", "Blue"]\n'
-    )
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    groups = {"red1": ["Red"], "red2": ["Red"], "blue1": ["Blue"], "both": ["Red", "Blue"]}
+    with serve_with_groups(data_dir, groups) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def _tls(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = ca.write_client_bundle(ca.issue_client(name), tmp / name)
-    by_name = {p.name: p for p in paths}
-    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
 
 
 async def test_groups_isolate_traffic_over_tls(
     group_server: ServerProcess, tmp_path: Path, clients: list[object]
 ) -> None:
     port = group_server.ports["tls"]
-    red1 = await CotClient.connect(port, ssl_context=_tls(group_server, "red1", tmp_path))
-    red2 = await CotClient.connect(port, ssl_context=_tls(group_server, "red2", tmp_path))
-    blue1 = await CotClient.connect(port, ssl_context=_tls(group_server, "blue1", tmp_path))
-    both = await CotClient.connect(port, ssl_context=_tls(group_server, "both", tmp_path))
+    red1 = await CotClient.connect(port, ssl_context=client_context(group_server, "red1", tmp_path))
+    red2 = await CotClient.connect(port, ssl_context=client_context(group_server, "red2", tmp_path))
+    blue1 = await CotClient.connect(port, ssl_context=client_context(group_server, "blue1", tmp_path))
+    both = await CotClient.connect(port, ssl_context=client_context(group_server, "both", tmp_path))
     anon = await CotClient.connect(group_server.ports["cot"])
     clients.extend([red1, red2, blue1, both, anon])
 
@@ -71,7 +53,7 @@ async def test_groups_isolate_traffic_over_tls(
     assert not red2.has(lambda e: e.uid in ("uid-blue1", "uid-anon"))
     assert not anon.has(lambda e: e.uid in ("uid-red1", "uid-blue1", "to-group-red"))
     # Late joiner in Blue sees Blue's picture only.
-    blue2_ctx = _tls(group_server, "blue1", tmp_path / "again")
+    blue2_ctx = client_context(group_server, "blue1", tmp_path / "again")
     blue_late = await CotClient.connect(port, ssl_context=blue2_ctx)
     clients.append(blue_late)
     await blue_late.wait_uid("uid-blue1")

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 
 import httpx
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
 from tests.support.server import ServerProcess
-
-
-def _ctx(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
-    return client_ssl_context(ca.ca_path, paths[f"{name}.pem"], paths[f"{name}.key"])
 
 
 def _spoofs(server: ServerProcess) -> float:
@@ -31,9 +21,9 @@ def _spoofs(server: ServerProcess) -> float:
 async def test_spoofed_uids_are_rejected_and_counted(
     server: ServerProcess, tmp_path: Path, clients: list[object]
 ) -> None:
-    alice = await CotClient.connect(server.ports["tls"], ssl_context=_ctx(server, "alice", tmp_path))
-    mallory = await CotClient.connect(server.ports["tls"], ssl_context=_ctx(server, "mallory", tmp_path))
-    bob = await CotClient.connect(server.ports["tls"], ssl_context=_ctx(server, "bob", tmp_path))
+    alice = await CotClient.connect(server.ports["tls"], ssl_context=client_context(server, "alice", tmp_path))
+    mallory = await CotClient.connect(server.ports["tls"], ssl_context=client_context(server, "mallory", tmp_path))
+    bob = await CotClient.connect(server.ports["tls"], ssl_context=client_context(server, "bob", tmp_path))
     clients.extend([alice, mallory, bob])
     await alice.send(sa("ANDROID-alice", "ALICE"))
     await bob.wait_uid("ANDROID-alice")
@@ -54,7 +44,7 @@ async def test_spoofed_uids_are_rejected_and_counted(
 
     # Alice reconnects with her own certificate and keeps her uid.
     await alice.close()
-    alice2 = await CotClient.connect(server.ports["tls"], ssl_context=_ctx(server, "alice", tmp_path / "2"))
+    alice2 = await CotClient.connect(server.ports["tls"], ssl_context=client_context(server, "alice", tmp_path / "2"))
     clients.append(alice2)
     await alice2.send(sa("ANDROID-alice", "ALICE", lat=2.0))
     await bob.wait_for(lambda e: e.uid == "ANDROID-alice" and e.point.lat == 2.0)

@@ -9,27 +9,22 @@ import httpx
 import pytest
 
 from rallypoint import __version__
-from tests.integration.test_data_packages import tls_context
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text('[rallypoint.client_groups]\nred1 = ["Red"]\nblue1 = ["Blue"]\nblue2 = ["Blue"]\n'
-                   'both = ["Red", "Blue"]\n')
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    groups = {"red1": ["Red"], "blue1": ["Blue"], "blue2": ["Blue"], "both": ["Red", "Blue"]}
+    with serve_with_groups(data_dir, groups) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def test_version_and_config(group_server: ServerProcess, tmp_path: Path) -> None:
     api = f"https://127.0.0.1:{group_server.ports['api']}"
-    with httpx.Client(verify=tls_context(group_server, "red1", tmp_path), timeout=10) as http:
+    with httpx.Client(verify=client_context(group_server, "red1", tmp_path), timeout=10) as http:
         r = http.get(f"{api}/Marti/api/version")
         assert r.status_code == 200 and r.text == f"Rallypoint {__version__}"
         doc = http.get(f"{api}/Marti/api/version/config").json()
@@ -42,7 +37,7 @@ async def test_endpoints_groups_and_activation(group_server: ServerProcess, tmp_
                                                clients: list[object]) -> None:
     srv = group_server
     api = f"https://127.0.0.1:{srv.ports['api']}"
-    ctx = {name: tls_context(srv, name, tmp_path) for name in ("red1", "blue1", "blue2", "both")}
+    ctx = {name: client_context(srv, name, tmp_path) for name in ("red1", "blue1", "blue2", "both")}
     red1 = await CotClient.connect(srv.ports["tls"], ssl_context=ctx["red1"])
     blue1 = await CotClient.connect(srv.ports["tls"], ssl_context=ctx["blue1"])
     blue2 = await CotClient.connect(srv.ports["tls"], ssl_context=ctx["blue2"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,7 +10,9 @@ import httpx
 import pytest
 
 from rallypoint.model.cot import CotEvent
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 HASH = "0123456789abcdef" * 4
@@ -20,28 +21,9 @@ API = "/Marti/api/missions"
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text(
-        "[rallypoint.client_groups]\n"
-        'red1 = ["Red"]\nred2 = ["Red"]\nred3 = ["Red"]\nblue1 = ["Blue"]\nblue2 = ["Blue"]\n'
-    )
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    groups = {"red1": ["Red"], "red2": ["Red"], "red3": ["Red"], "blue1": ["Blue"], "blue2": ["Blue"]}
+    with serve_with_groups(data_dir, groups) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def _tls(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = ca.write_client_bundle(ca.issue_client(name), tmp / name)
-    by_name = {p.name: p for p in paths}
-    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
 
 
 class User:
@@ -60,7 +42,7 @@ async def users(group_server: ServerProcess, tmp_path: Path) -> AsyncIterator[di
     base = f"https://127.0.0.1:{group_server.ports['api']}"
     try:
         for name in ("red1", "red2", "red3", "blue1", "blue2"):
-            ctx = _tls(group_server, name, tmp_path)
+            ctx = client_context(group_server, name, tmp_path)
             stream = await CotClient.connect(group_server.ports["tls"], ssl_context=ctx)
             http = httpx.AsyncClient(base_url=base, verify=ctx, timeout=10)
             made[name] = User(name, http, stream)

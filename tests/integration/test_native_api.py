@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.certs import client_bundle
 from tests.support.cot_client import CotClient, sa
 from tests.support.server import ServerProcess
 
@@ -34,12 +35,8 @@ def create_users(data_dir: Path) -> None:
 
 def tls_files(server: ServerProcess, name: str, tmp: Path) -> tuple[Path, Path, Path]:
     """(cert, key, ca) PEM paths of a fresh client certificate for ``name``."""
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
-    return paths[f"{name}.pem"], paths[f"{name}.key"], paths["ca.pem"]
+    bundle = client_bundle(server, name, tmp)
+    return bundle.cert, bundle.key, bundle.ca
 
 
 def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ssl
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,29 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.certs import client_context
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text('[rallypoint.client_groups]\nred1 = ["Red"]\nred2 = ["Red"]\nblue1 = ["Blue"]\n')
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    with serve_with_groups(data_dir, {"red1": ["Red"], "red2": ["Red"], "blue1": ["Blue"]}) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    by_name = {p.name: p for p in ca.write_client_bundle(ca.issue_client(name), tmp / name)}
-    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
 
 
 def archive() -> bytes:
@@ -49,7 +34,7 @@ async def test_catalog_shows_what_marti_stored_to_its_groups_only(group_server: 
     base = f"https://127.0.0.1:{srv.ports['api']}"
     data = archive()
     digest = hashlib.sha256(data).hexdigest()
-    async with httpx.AsyncClient(base_url=base, verify=tls_context(srv, "red1", tmp_path), timeout=10) as red1:
+    async with httpx.AsyncClient(base_url=base, verify=client_context(srv, "red1", tmp_path), timeout=10) as red1:
         up = await red1.post("/Marti/sync/missionupload", params={"filename": "notes.zip", "creatorUid": "uid-red1"},
                              files={"assetfile": ("notes.zip", data)})
         assert up.status_code == 200, up.text
@@ -59,7 +44,7 @@ async def test_catalog_shows_what_marti_stored_to_its_groups_only(group_server: 
                                json={"hashes": [digest], "uids": ["uid-marker"]})
         assert added.status_code == 200, added.text
 
-    async with httpx.AsyncClient(base_url=base, verify=tls_context(srv, "red2", tmp_path), timeout=10) as red2:
+    async with httpx.AsyncClient(base_url=base, verify=client_context(srv, "red2", tmp_path), timeout=10) as red2:
         packages = (await red2.get("/api/packages")).json()
         assert [(p["hash"], p["name"], p["submitter"], p["groups"]) for p in packages] == [
             (digest, "notes.zip", "red1", ["Red"])]
@@ -78,7 +63,7 @@ async def test_catalog_shows_what_marti_stored_to_its_groups_only(group_server: 
         assert [(c["hash"], c["name"]) for c in detail.json()["contents"]] == [(digest, "notes.zip")]
         assert detail.json()["uids"] == ["uid-marker"]
 
-    async with httpx.AsyncClient(base_url=base, verify=tls_context(srv, "blue1", tmp_path), timeout=10) as blue1:
+    async with httpx.AsyncClient(base_url=base, verify=client_context(srv, "blue1", tmp_path), timeout=10) as blue1:
         assert (await blue1.get("/api/packages")).json() == []
         assert (await blue1.get(f"/api/packages/{digest}")).status_code == 404
         assert (await blue1.get("/api/missions")).json() == []

@@ -13,18 +13,6 @@ from tests.support.cot_client import CotClient, cot, iso, sa
 from tests.support.server import ServerProcess
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 class ProtoClient:
     """Negotiates TAK Protocol v1 like ATAK, then speaks 0xBF-framed TakMessages."""
 

@@ -10,19 +10,14 @@ from pathlib import Path
 
 from cryptography import x509
 
+from tests.support.certs import bundle_context, client_bundle
 from tests.support.cot_client import CotClient, sa
 from tests.support.server import ServerProcess
 
 
 def _client_ctx(server: ServerProcess, name: str, out: Path) -> tuple[ssl.SSLContext, int]:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    issued = ca.issue_client(name)
-    paths = {p.name: p for p in ca.write_client_bundle(issued, out / name)}
-    return client_ssl_context(ca.ca_path, paths[f"{name}.pem"], paths[f"{name}.key"]), issued.serial
+    bundle = client_bundle(server, name, out)
+    return bundle_context(bundle), bundle.serial
 
 
 def _revoke(server: ServerProcess, name: str) -> None:

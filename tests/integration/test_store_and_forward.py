@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from rallypoint.model.cot import CotEvent
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, cot, sa
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 A_UID, B_UID = "uid-alpha", "uid-bravo"
@@ -159,30 +160,13 @@ async def test_expired_message_is_not_delivered(server: ServerProcess, clients: 
 
 @pytest.fixture
 def group_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cfg = data_dir / "rallypoint.toml"
-    cfg.write_text('[rallypoint.client_groups]\nred1 = ["Red"]\nred2 = ["Red"]\nblue1 = ["Blue"]\n')
-    proc = ServerProcess(data_dir, "--config", str(cfg))
-    proc.start()
-    try:
+    with serve_with_groups(data_dir, {"red1": ["Red"], "red2": ["Red"], "blue1": ["Blue"]}) as proc:
         yield proc
-    finally:
-        proc.stop()
-
-
-def _tls(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
-    from rallypoint.clock import SystemClock
-    from rallypoint.security.ca import CertificateAuthority
-    from rallypoint.transport.tls import client_ssl_context
-
-    ca = CertificateAuthority.load_or_create(server.data_dir / "ca", clock=SystemClock())
-    paths = ca.write_client_bundle(ca.issue_client(name), tmp / name)
-    by_name = {p.name: p for p in paths}
-    return client_ssl_context(ca.ca_path, by_name[f"{name}.pem"], by_name[f"{name}.key"])
 
 
 async def test_groups_bound_stored_messages(group_server: ServerProcess, tmp_path: Path, clients: list[object]) -> None:
     port = group_server.ports["tls"]
-    contexts = {name: _tls(group_server, name, tmp_path) for name in ("red1", "red2", "blue1")}
+    contexts = {name: client_context(group_server, name, tmp_path) for name in ("red1", "red2", "blue1")}
     red1 = await CotClient.connect(port, ssl_context=contexts["red1"])
     clients.append(red1)
     await red1.send(sa("uid-red1", "RED1"))
@@ -210,7 +194,7 @@ async def test_groups_bound_stored_messages(group_server: ServerProcess, tmp_pat
     assert "marker-to-blue" not in uids
 
     blue1 = await CotClient.connect(port, ssl_context=contexts["blue1"])
-    blue_peer = await CotClient.connect(port, ssl_context=_tls(group_server, "blue1", tmp_path / "peer"))
+    blue_peer = await CotClient.connect(port, ssl_context=client_context(group_server, "blue1", tmp_path / "peer"))
     clients.extend([blue1, blue_peer])
     await blue1.send(sa("uid-blue1", "BLUE1"))
     await blue1.barrier(blue_peer)
