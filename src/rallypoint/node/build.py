@@ -10,6 +10,7 @@ from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
+from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
@@ -160,10 +161,20 @@ def budget_for(settings: Settings, principal: str | None, groups: frozenset[str]
 
 
 def _gauges(node: Node) -> list[tuple[str, str, float]]:
-    queued = node.ctx.outbox_totals()["queued"]
+    totals = node.ctx.outbox_totals()
+    queued = totals["queued"]
+    per_class = [
+        (f"rallypoint_outbox_queued_{p.name.lower()}", f"Envelopes waiting in client outboxes, class {p.name.lower()}",
+         float(totals.get(f"queued_{p.name.lower()}", 0)))
+        for p in Priority
+    ]
     stats = node.writer.statistics()
     return [
         ("rallypoint_outbox_queued", "Envelopes waiting in client outboxes", float(queued)),
+        ("rallypoint_outbox_queued_bytes", "Bytes waiting in client outboxes", float(totals.get("queued_bytes", 0))),
+        ("rallypoint_positions_thinned", "Positions skipped by client byte budgets (open sessions)",
+         float(totals.get("thinned", 0))),
+        *per_class,
         ("rallypoint_storage_pending", "Events waiting to be written to storage", float(stats.pending)),
         ("rallypoint_active_emergencies", "Emergencies being repeated", float(len(node.emergencies.active))),
         ("rallypoint_picture_items", "Map items held for late joiners", float(len(node.presence.items))),

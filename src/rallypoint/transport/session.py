@@ -434,11 +434,18 @@ class StreamSession(asyncio.BufferedProtocol):
         self.close("shutdown")
 
     def statistics(self) -> dict[str, int]:
+        """Outbox counters of this session (summed over sessions for the metrics)."""
+        thinned = self._policy.skipped if self._policy is not None else 0
         if self._outbox is None:
-            return {"queued": 0, "dropped": 0, "coalesced": 0}
+            return {"queued": 0, "dropped": 0, "coalesced": 0, "queued_bytes": 0, "thinned": thinned}
         stats = self._outbox.statistics()
-        return {
+        out = {
             "queued": stats.queued,
             "dropped": stats.dropped_overflow + stats.dropped_stale,
             "coalesced": stats.coalesced,
+            "queued_bytes": stats.bytes,
+            "thinned": thinned,
         }
+        for name, count in stats.queued_by_class.items():
+            out[f"queued_{name.lower()}"] = count
+        return out
