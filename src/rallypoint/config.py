@@ -36,6 +36,9 @@ class FederationPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     tls_name: str = ""
     groups_out: dict[str, str] = msgspec.field(default_factory=dict)
     groups_in: dict[str, str] = msgspec.field(default_factory=dict)
+    # Per-link message compression ("none", "gzip" or "deflate"): standard gRPC compression, so it
+    # stays compatible with any federation v2 peer. Applies to what this server sends on the link.
+    compression: str = "none"
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -211,5 +214,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("max_event_bytes: must be at least 1024")
     if s.log_format not in {"json", "text"}:
         raise ConfigError("log_format: must be 'json' or 'text'")
+    for peer in s.federation_peers:
+        if peer.compression not in {"none", "gzip", "deflate"}:
+            raise ConfigError(f"federation peer {peer.name!r}: compression must be none, gzip or deflate")
     if s.outbox_max_items < 16:
         raise ConfigError("outbox_max_items: must be at least 16")

@@ -36,7 +36,7 @@ def make_ca(data_dir: Path) -> Path:
 def write_config(
     path: Path, *, node_id: str, peer: str, peer_ca: Path, host: str = "", port: int = 0,
     groups_out: dict[str, str] | None = None, groups_in: dict[str, str] | None = None,
-    client_groups: dict[str, list[str]] | None = None, extra: str = "",
+    client_groups: dict[str, list[str]] | None = None, extra: str = "", compression: str = "none",
 ) -> Path:
     """A TOML config federating with one peer (``host`` empty: the peer dials in)."""
     out = groups_out if groups_out is not None else {"__ANON__": "__ANON__"}
@@ -47,7 +47,8 @@ def write_config(
     ]
     if client_groups:
         lines += client_groups_lines(client_groups)
-    lines += ["[[rallypoint.federation_peers]]", f'name = "{peer}"', f'ca = "{peer_ca}"']
+    lines += ["[[rallypoint.federation_peers]]", f'name = "{peer}"', f'ca = "{peer_ca}"',
+              f'compression = "{compression}"']
     if host:
         lines += [f'host = "{host}"', f"port = {port}"]
     lines.append("groups_out = {" + ", ".join(f'"{k}" = "{v}"' for k, v in out.items()) + "}")
@@ -79,13 +80,14 @@ def wait_link(server: ServerProcess, state: str, timeout: float = 20.0) -> dict[
 
 
 class Pair:
-    def __init__(self, root: Path, *, b_extra: str = "", host: str = "127.0.0.1") -> None:
+    def __init__(self, root: Path, *, b_extra: str = "", host: str = "127.0.0.1", compression: str = "none") -> None:
+        self.compression = compression
         self.a_dir, self.b_dir = root / "a", root / "b"
         a_ca, b_ca = make_ca(self.a_dir), make_ca(self.b_dir)
         groups = {"__ANON__": "__ANON__", "Blue": "Blue"}
         self.a_cfg = write_config(
             root / "a.toml", node_id="alpha", peer="bravo", peer_ca=b_ca, groups_out=groups, groups_in=groups,
-            client_groups={"red1": ["Red"], "blue1": ["Blue"]},
+            client_groups={"red1": ["Red"], "blue1": ["Blue"]}, compression=compression,
         )
         self.b_ca, self.a_ca, self.host, self.b_extra, self.root = b_ca, a_ca, host, b_extra, root
         self.a = ServerProcess(self.a_dir, "--config", str(self.a_cfg), "--federation-port", "1")
@@ -99,7 +101,7 @@ class Pair:
         cfg = write_config(
             self.root / "b.toml", node_id="bravo", peer="alpha", peer_ca=self.a_ca, host=self.host,
             port=self.a.ports["federation"], groups_out=groups, groups_in=groups,
-            client_groups={"red2": ["Red"], "blue2": ["Blue"]}, extra=self.b_extra,
+            client_groups={"red2": ["Red"], "blue2": ["Blue"]}, extra=self.b_extra, compression=self.compression,
         )
         self.b = ServerProcess(self.b_dir, "--config", str(cfg))
         self.b.start()
@@ -114,6 +116,18 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
     p = Pair(tmp_path)
+    p.start_a()
+    p.start_b()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+def gzip_pair(tmp_path: Path) -> Iterator[Pair]:
+    """Two servers whose link compresses every message both ways (standard gRPC gzip)."""
+    p = Pair(tmp_path, compression="gzip")
     p.start_a()
     p.start_b()
     try:
@@ -159,7 +173,8 @@ async def test_sa_and_chat_cross_both_ways_without_echo(pair: Pair, clients: lis
     assert "rallypoint_federation_bravo_up 1.0" in metrics
 
 
-async def test_directed_chat_reaches_each_remote_contact(pair: Pair, clients: list[object]) -> None:
+async def test_directed_chat_reaches_each_remote_contact(gzip_pair: Pair, clients: list[object]) -> None:
+    pair = gzip_pair
     assert pair.b is not None
     wait_link(pair.a, "up")
     wait_link(pair.b, "up")

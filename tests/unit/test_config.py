@@ -58,3 +58,11 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.cot_port = 5  # type: ignore[misc]
+
+
+def test_federation_peer_compression_is_validated() -> None:
+    peers = '[{"name": "b", "host": "h", "compression": "brotli"}]'
+    with pytest.raises(ConfigError, match="compression"):
+        load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": peers})
+    ok = load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": peers.replace("brotli", "gzip")})
+    assert ok.federation_peers[0].compression == "gzip"

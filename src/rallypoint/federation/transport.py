@@ -82,6 +82,7 @@ class FederationServicer(fig_pb2_grpc.FederatedChannelServicer):  # type: ignore
         self, request: fig_pb2.Subscription, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[fig_pb2.FederatedEvent]:
         link = await self._peer(context)
+        context.set_compression(grpc_compression(link.peer.compression))
         gen = link.attach()
         try:
             async for msg in link.outgoing(gen):
@@ -143,7 +144,9 @@ async def dial(
         link.connecting()
         gen = 0
         try:
-            async with grpc.aio.secure_channel(f"{peer.host}:{peer.port}", credentials, options=options) as channel:
+            async with grpc.aio.secure_channel(
+                f"{peer.host}:{peer.port}", credentials, options=options, compression=grpc_compression(peer.compression)
+            ) as channel:
                 await asyncio.wait_for(channel.channel_ready(), timeout=10.0)
                 stub = fig_pb2_grpc.FederatedChannelStub(channel)
                 sub = fig_pb2.Subscription(identity=identity(node_id, server=False))
@@ -180,6 +183,12 @@ async def dial(
             link.detach(gen)
         await sleep(stop, backoff)
         backoff = min(backoff * 2, backoff_max_s)
+
+
+def grpc_compression(name: str) -> grpc.Compression:
+    """gRPC's compression for a peer's ``compression`` setting."""
+    options = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}
+    return options.get(name, grpc.Compression.NoCompression)
 
 
 async def _read(link: PeerLink, inbound: Any) -> None:
