@@ -22,6 +22,7 @@ from rallypoint.clock import Clock
 from rallypoint.config import Settings
 from rallypoint.errors import ConfigError
 from rallypoint.federation.link import LinkState, PeerLink
+from rallypoint.federation.links_api import links_routes
 from rallypoint.federation.transport import KEEPALIVE_OPTIONS, FederationServicer, PeerMatcher, dial
 from rallypoint.protocol.fig import fig_pb2_grpc
 from rallypoint.protocol.limits import Limits
@@ -29,7 +30,6 @@ from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.storage.sqlite.federation import SqliteFederationStore
-from rallypoint.web.api.links import links_routes
 
 log = logging.getLogger(__name__)
 
