@@ -5,8 +5,8 @@ and API calls reach each server on its namespace's loopback. Needs root and ipro
 scenario with ``tc netem`` is skipped where the kernel has no netem, and a link that flaps (down
 about 30% of the time) stands in for packet loss everywhere.
 
-The partition window is 20 s by default; ``RALLYPOINT_LONG_PARTITION=1`` makes it 60 s (longer
-than every keepalive and backoff, as in a real outage).
+The partition lasts 60 s (longer than every keepalive and backoff, as in a real outage);
+``RALLYPOINT_SHORT_PARTITION=1`` shortens it to 20 s for quick local runs.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.support.netns import NsServerProcess, VethLink, connect_in, get_json_
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"network namespaces unavailable: {REASON}")
 
-PARTITION_S = 60.0 if os.environ.get("RALLYPOINT_LONG_PARTITION") == "1" else 20.0
+PARTITION_S = 20.0 if os.environ.get("RALLYPOINT_SHORT_PARTITION") == "1" else 60.0
 GROUPS = {"__ANON__": "__ANON__"}
 
 
