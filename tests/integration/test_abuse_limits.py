@@ -86,6 +86,11 @@ async def test_connections_per_identity_are_capped(tight: ServerProcess, tmp_pat
     await asyncio.wait_for(second.closed.wait(), timeout=10)
     assert not first.closed.is_set()
     assert _closed_total(tight, "identity_connections") == 1
+    # A refused connection must not free the slot the first one holds.
+    third = await CotClient.connect(tight.ports["tls"], ssl_context=ctx, wait_registered=False)
+    clients.append(third)
+    await asyncio.wait_for(third.closed.wait(), timeout=10)
+    assert _closed_total(tight, "identity_connections") == 2
 
 
 async def test_idle_and_slow_loris_and_handshake_timeouts(tight: ServerProcess, clients: list[object]) -> None:

@@ -81,14 +81,35 @@ def _result(response: httpx.Response) -> Any:
 class _Api:
     """Every API operation as a :class:`Call`; subclasses send them."""
 
-    _username: str | None
-    _password: str | None
+    def __init__(self, token: str | None, username: str | None, password: str | None) -> None:
+        self.token = token
+        self._username = username
+        self._password = password
 
     def _basic(self) -> dict[str, str]:
         if self._username is None:
             return {}
         pair = f"{self._username}:{self._password or ''}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+
+    def _bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        return self._bearer() if call.authenticated and self.token else {}
+
+    def _login_first(self, call: Call) -> bool:
+        """Whether to log in before sending ``call`` (credentials given, no token yet)."""
+        return call.authenticated and self.token is None and self._username is not None
+
+    def _login_again(self, call: Call, response: httpx.Response) -> bool:
+        """Whether ``call`` was refused for an expired token that credentials can renew."""
+        return response.status_code == 401 and call.authenticated and self._username is not None
+
+    def _use_token(self, response: httpx.Response) -> str:
+        answer = _result(response)
+        self.token = str(answer["access_token"])
+        return self.token
 
     def _call(self, call: Call) -> Any:
         raise NotImplementedError
@@ -196,35 +217,31 @@ class RallypointClient(_Api):
         ca: str | None = None, username: str | None = None, password: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self.token = token
-        self._username = username
-        self._password = password
+        super().__init__(token, username, password)
         self._http = httpx.Client(base_url=base_url, verify=_ssl_context(ca, cert), timeout=timeout)
 
     def login(self) -> str:
         """Get a token (Basic credentials if given, else the client certificate) and use it from now on."""
-        answer = _result(self._http.post("/api/auth/token", headers=self._basic()))
-        self.token = str(answer["access_token"])
-        return self.token
+        return self._use_token(self._http.post("/api/auth/token", headers=self._basic()))
 
     def logout(self) -> None:
         """Revoke the current token."""
         if self.token is not None:
-            _result(self._http.delete("/api/auth/token", headers={"Authorization": f"Bearer {self.token}"}))
+            _result(self._http.delete("/api/auth/token", headers=self._bearer()))
             self.token = None
 
     def _call(self, call: Call) -> Any:
-        if call.authenticated and self.token is None and self._username is not None:
+        if self._login_first(call):
             self.login()
         response = self._send(call)
-        if response.status_code == 401 and call.authenticated and self._username is not None:
+        if self._login_again(call, response):
             self.login()
             response = self._send(call)
         return _result(response)
 
     def _send(self, call: Call) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if call.authenticated and self.token else {}
-        return self._http.request(call.method, call.path, params=call.params, json=call.json, headers=headers)
+        return self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                  headers=self._headers(call))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -245,35 +262,31 @@ class AsyncRallypointClient(_Api):
         ca: str | None = None, username: str | None = None, password: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
-        self.token = token
-        self._username = username
-        self._password = password
+        super().__init__(token, username, password)
         self._http = httpx.AsyncClient(base_url=base_url, verify=_ssl_context(ca, cert), timeout=timeout)
 
     async def login(self) -> str:
         """Get a token and use it from now on."""
-        answer = _result(await self._http.post("/api/auth/token", headers=self._basic()))
-        self.token = str(answer["access_token"])
-        return self.token
+        return self._use_token(await self._http.post("/api/auth/token", headers=self._basic()))
 
     async def logout(self) -> None:
         """Revoke the current token."""
         if self.token is not None:
-            _result(await self._http.delete("/api/auth/token", headers={"Authorization": f"Bearer {self.token}"}))
+            _result(await self._http.delete("/api/auth/token", headers=self._bearer()))
             self.token = None
 
     async def _call(self, call: Call) -> Any:
-        if call.authenticated and self.token is None and self._username is not None:
+        if self._login_first(call):
             await self.login()
         response = await self._send(call)
-        if response.status_code == 401 and call.authenticated and self._username is not None:
+        if self._login_again(call, response):
             await self.login()
             response = await self._send(call)
         return _result(response)
 
     async def _send(self, call: Call) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if call.authenticated and self.token else {}
-        return await self._http.request(call.method, call.path, params=call.params, json=call.json, headers=headers)
+        return await self._http.request(call.method, call.path, params=call.params, json=call.json,
+                                        headers=self._headers(call))
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -28,9 +28,10 @@ from collections.abc import AsyncIterator, Callable
 
 from rallypoint.clock import Clock
 from rallypoint.config import FederationPeer
-from rallypoint.delivery.budget import Decision, LinkBudget, ThinningPolicy
+from rallypoint.delivery.budget import LinkBudget, ThinningPolicy
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.federation.convert import ack_event, ack_of, flow_hops, from_federated, has_flow_tag, to_federated
+from rallypoint.federation.link_budget import next_within_budget
 from rallypoint.model.cot import Point
 from rallypoint.model.cot_type import DELETE, Priority, is_atom
 from rallypoint.protocol.fig import fig_pb2
@@ -295,7 +296,7 @@ class PeerLink:
         """The next message to send, else ``(None, seconds until the budget may allow one, or None)``."""
         if self._policy is None:
             return self._next_message(), None
-        return self._next_within_budget(self._policy)
+        return next_within_budget(self, self._policy)
 
     def _next_unacked(self) -> int:
         now = self._clock.now_ms()
@@ -311,60 +312,6 @@ class PeerLink:
             # goes with the next cumulative acknowledgement (and is skipped again after a restart).
             del self._unacked[nxt]
             self._sent = nxt
-
-    def _next_within_budget(self, policy: ThinningPolicy) -> tuple[fig_pb2.FederatedEvent | None, float | None]:
-        """The next message the budget allows, else ``(None, seconds to wait or None for new traffic)``.
-
-        Same order as :meth:`_next_message`; nothing is consumed unless its bytes were paid for.
-        """
-        mono = self._clock.monotonic()
-        budget = policy.budget
-        if self._ack_out is not None:
-            ack = ack_event(self._node_id, self._ack_out, self._clock.now_ms())
-            if not budget.try_spend(ack.ByteSize(), mono):
-                return None, budget.wait_s(ack.ByteSize(), mono)
-            policy.sent_bytes += ack.ByteSize()
-            self._ack_out = None
-            return ack, None
-        nxt = self._next_unacked() if self._unacked else 0
-        if nxt:
-            msg = self._unacked[nxt]
-            size = msg.ByteSize()
-            if size > budget.burst_bytes:
-                self._sent = nxt
-                self.dropped += 1
-                log.warning("federated message larger than the link burst, not sent", extra={"peer": self.name})
-                return None, 0.0
-            if not budget.try_spend(size, mono):
-                policy.deferred += 1
-                return None, budget.wait_s(size, mono)
-            policy.sent_bytes += size
-            self._sent = nxt
-            return msg, None
-        now = self._clock.now_ms()
-        while self._dirty:
-            uid = next(iter(self._dirty))
-            fed, stale = self._latest[uid]
-            envelope = self._envelopes.get(uid)
-            size = fed.ByteSize()
-            if stale <= now or envelope is None or size > budget.burst_bytes:
-                del self._dirty[uid]
-                continue
-            match policy.decide(envelope, size, mono):
-                case Decision.SEND:
-                    del self._dirty[uid]
-                    return fed, None
-                case Decision.DEFER:
-                    return None, policy.retry_in(envelope, size, mono)
-                case Decision.SKIP:
-                    del self._dirty[uid]
-                    self._held[uid] = None
-        if self._held:
-            # Thinned uids go back in the queue after the interval: their latest report still goes.
-            self._dirty.update(self._held)
-            self._held.clear()
-            return None, max(policy.interval_s, policy.min_interval_s)
-        return None, None
 
     @property
     def thinning(self) -> bool:

@@ -100,18 +100,17 @@ def connection_pref(
     _entry(streams, "enabled0", True)
     _entry(streams, "connectString0", f"{server_host}:{tls_port}:ssl")
     _entry(app, "displayServerConnectionWidget", True)
-    if truststore is not None:
-        location = f"{CLIENT_CERT_DIR}/{truststore}"
-        _entry(streams, "caLocation0", location)
-        _entry(streams, "caPassword0", password)
-        _entry(app, "caLocation", location)
-        _entry(app, "caPassword", password)
-    if client_certificate is not None:
-        location = f"{CLIENT_CERT_DIR}/{client_certificate}"
-        _entry(streams, "certificateLocation0", location)
-        _entry(streams, "clientPassword0", password)
-        _entry(app, "certificateLocation", location)
-        _entry(app, "clientPassword", password)
+    for store, location_key, password_key in (
+        (truststore, "caLocation", "caPassword"),
+        (client_certificate, "certificateLocation", "clientPassword"),
+    ):
+        if store is not None:
+            # Set for the connection (suffix 0) and as the app-wide default.
+            location = f"{CLIENT_CERT_DIR}/{store}"
+            _entry(streams, f"{location_key}0", location)
+            _entry(streams, f"{password_key}0", password)
+            _entry(app, location_key, location)
+            _entry(app, password_key, password)
     if enroll_user is not None:
         _entry(streams, "enrollForCertificateWithTrust0", True)
         _entry(streams, "useAuth0", True)

@@ -29,7 +29,7 @@ from rallypoint.model.mission import (
     Role,
     Subscription,
 )
-from rallypoint.routing.directory import Directory, Subscriber
+from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.security.passwords import hash_password, verify_password
 from rallypoint.services import missions_notify as notify
@@ -48,6 +48,7 @@ from rallypoint.services.missions_access import (
     require,
 )
 from rallypoint.services.missions_cot import MissionCot, item_of
+from rallypoint.services.missions_invites import MissionInvites
 from rallypoint.services.missions_post import MissionPost
 from rallypoint.services.missions_types import ContentMeta, Describe, MissionDetails, Snapshot
 from rallypoint.services.missions_types import CreateRequest as CreateRequest
@@ -83,6 +84,7 @@ class MissionService:
         self._loaded = False
         self._lock = asyncio.Lock()
         self._cot = MissionCot(store, directory, self._post, self._missions, self._subs, self._changed)
+        self._invites = MissionInvites(store, directory, self._post, clock)
 
     @property
     def store(self) -> SqliteMissionStore:
@@ -213,7 +215,7 @@ class MissionService:
         if not caller.client_uid:
             raise InvalidMissionRequest("uid is required")
         check_uid(caller.client_uid)
-        invited = await self._invited_role(mission, caller)
+        invited = await self._invites.invited_role(mission, caller)
         async with self._lock:
             if self._missions.get(name) is not mission:
                 raise MissionNotFound(name)
@@ -286,44 +288,7 @@ class MissionService:
                      role: Role | None = None) -> Invitation:
         """Invite a client uid, callsign or group; connected invitees that can see the mission get ``t-x-m-i``."""
         mission = await self.find(caller, name)
-        subs = self._subs.get(name, {})
-        require(mission, subs, caller, Permission.WRITE)
-        granted = role or mission.default_role
-        if granted is not mission.default_role:
-            require(mission, subs, caller, Permission.SET_ROLE)
-        if not invitee or len(invitee) > 256:
-            raise InvalidMissionRequest("invalid invitee")
-        now = self._clock.now_ms()
-        invitation = Invitation(mission=name, type=kind, invitee=invitee, creator_uid=caller.client_uid,
-                                role=granted, create_time=now)
-        await self._store.invite(mission.guid, invitation)
-        targets: list[Subscriber] = []
-        match kind:
-            case InviteType.CLIENT_UID:
-                found = self._directory.by_uid(invitee)
-                targets = [found] if found is not None else []
-            case InviteType.CALLSIGN:
-                found = self._directory.by_callsign(invitee)
-                targets = [found] if found is not None else []
-            case InviteType.GROUP:
-                targets = list(self._directory.readers(invitee))
-        event = notify.mission_notice(notify.INVITED, "INVITE", mission, author_uid=caller.client_uid,
-                                      now_ms=now, role=granted)
-        self._post.offer(targets, mission, event)
-        return invitation
-
-    async def _invited_role(self, mission: Mission, caller: Caller) -> Role | None:
-        session = self._directory.by_uid(caller.client_uid)
-        callsign = self._directory.callsign_of(session.id) if session is not None else None
-        for inv in await self._store.invitations(mission.guid):
-            match inv.type:
-                case InviteType.CLIENT_UID if inv.invitee == caller.client_uid:
-                    return inv.role
-                case InviteType.CALLSIGN if callsign is not None and inv.invitee == callsign:
-                    return inv.role
-                case InviteType.GROUP if inv.invitee in caller.read_groups:
-                    return inv.role
-        return None
+        return await self._invites.invite(caller, mission, self._subs.get(name, {}), kind, invitee, role)
 
     # -- contents -----------------------------------------------------------------------------
 

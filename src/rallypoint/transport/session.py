@@ -12,7 +12,7 @@ import itertools
 import logging
 from typing import TYPE_CHECKING
 
-from rallypoint.delivery.budget import Decision, LinkBudget, ThinningPolicy
+from rallypoint.delivery.budget import Decision, ThinningPolicy
 from rallypoint.delivery.outbox import Outbox
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot_type import Priority, delivery_priority
@@ -26,9 +26,9 @@ from rallypoint.protocol.connection import (
     UpgradeRequested,
 )
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
-from rallypoint.security.ratelimit import TokenBucket
 from rallypoint.security.revocation import serial_of
 from rallypoint.services.messages import groups_changed
+from rallypoint.transport.session_limits import SessionLimits, budget_policy
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
@@ -70,9 +70,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self.partial_since: float | None = None
         # Since when the socket has refused more data (the receiver stopped reading).
         self.paused_since: float | None = None
-        self._bucket = TokenBucket(ctx.max_events_per_s, ctx.events_burst, self.last_rx)
-        self._rate_drops = 0
-        self._address: str | None = None
+        self._limits = SessionLimits(ctx, self.last_rx)
         self.origin = Origin(session_id=self.id)
 
     # --- asyncio.Protocol -------------------------------------------------------------------
@@ -96,19 +94,13 @@ class StreamSession(asyncio.BufferedProtocol):
                 self._ctx.audit(
                     self.principal or "-", "login.failed", "stream", {"reason": "revoked", "peer": self.peer}
                 )
-                self._ctx.metrics.sessions_closed.labels("revoked").inc()
-                self._transport = None
-                self._closed = True
-                transport.abort()  # type: ignore[attr-defined]
+                self._refuse(transport, "revoked")
                 return
         access = self._ctx.access_of(self.principal)
         if access is None:
             log.warning("disabled account refused", extra={"peer": self.peer, "principal": self.principal})
             self._ctx.audit(self.principal or "-", "login.failed", "stream", {"reason": "disabled", "peer": self.peer})
-            self._ctx.metrics.sessions_closed.labels("disabled").inc()
-            self._transport = None
-            self._closed = True
-            transport.abort()  # type: ignore[attr-defined]
+            self._refuse(transport, "disabled")
             return
         self.write_groups, self.read_groups = access
         if not self._admit(transport):
@@ -119,10 +111,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
         ctx = self._ctx
         if len(ctx.sessions) >= ctx.max_connections:
-            ctx.metrics.sessions_closed.labels("max_connections").inc()
-            self._transport = None
-            self._closed = True
-            transport.abort()  # type: ignore[attr-defined]
+            self._refuse(transport, "max_connections")
             return
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
@@ -210,7 +199,7 @@ class StreamSession(asyncio.BufferedProtocol):
         if self._outbox is not None:
             self._outbox.clear()
         self._pending.clear()
-        self._release_limits()
+        self._limits.release()
         if ctx.sessions.discard(self):
             ctx.closed_totals["dropped"] += stats["dropped"]
             ctx.closed_totals["coalesced"] += stats["coalesced"]
@@ -303,62 +292,33 @@ class StreamSession(asyncio.BufferedProtocol):
 
     def apply_budget(self) -> None:
         """Set this client's byte budget from its class (identity and groups must be known)."""
-        budget_of = self._ctx.budget_of
-        rate = (
-            budget_of(self.principal, self.read_groups) if budget_of is not None
-            else self._ctx.session_budget_bytes_per_s
-        )
-        if rate > 0:
-            # The burst must hold the largest event a peer may send, or that event could never go.
-            burst = max(self._ctx.limits.max_event_bytes, int(rate * 2))
-            self._policy = ThinningPolicy(LinkBudget(rate, burst, self._ctx.clock.monotonic()))
+        policy = budget_policy(self._ctx, self.principal, self.read_groups)
+        if policy is not None:
+            self._policy = policy
 
     # --- limits ------------------------------------------------------------------------------
     def _admit(self, transport: asyncio.BaseTransport) -> bool:
         """Per-address and per-identity connection limits; closes the connection when exceeded."""
-        ctx = self._ctx
-        address = self.peer.rsplit(":", 1)[0]
-        reason = None
-        if not ctx.addresses.connect(address, self.last_rx):
-            reason = "address_connections"
-        else:
-            self._address = address
-            if self.principal is not None and ctx.max_connections_per_identity > 0:
-                count = ctx.identities.get(self.principal, 0)
-                if count >= ctx.max_connections_per_identity:
-                    reason = "identity_connections"
-                else:
-                    ctx.identities[self.principal] = count + 1
+        reason = self._limits.admit(self.peer, self.principal, self.last_rx)
         if reason is None:
             return True
         log.warning("connection limit reached", extra={"peer": self.peer, "principal": self.principal, "limit": reason})
-        ctx.metrics.sessions_closed.labels(reason).inc()
-        self._release_limits()
+        self._limits.release()
+        self._refuse(transport, reason)
+        return False
+
+    def _refuse(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        self._ctx.metrics.sessions_closed.labels(reason).inc()
         self._transport = None
         self._closed = True
         transport.abort()  # type: ignore[attr-defined]
-        return False
-
-    def _release_limits(self) -> None:
-        ctx = self._ctx
-        if self._address is not None:
-            ctx.addresses.disconnect(self._address)
-            self._address = None
-            if self.principal is not None and ctx.max_connections_per_identity > 0:
-                count = ctx.identities.get(self.principal, 0) - 1
-                if count <= 0:
-                    ctx.identities.pop(self.principal, None)
-                else:
-                    ctx.identities[self.principal] = count
 
     def _within_rate(self, now: float) -> bool:
-        if self._bucket.allow(now) and (self._address is None or self._ctx.addresses.allow(self._address, now)):
-            self._rate_drops = 0
+        limits = self._limits
+        if limits.allow(now):
             return True
-        self._rate_drops += 1
         self._rejected("rate_limited", "message rate limit exceeded")
-        if self._rate_drops > self._bucket.burst:
-            # Far beyond the limit: a flood, not a burst.
+        if limits.flooding:
             self.close("rate_limit", abort=True)
         return False
 

@@ -227,19 +227,9 @@ class MissionContentRef(msgspec.Struct, frozen=True):
     name: str
 
 
-class MissionDetail(msgspec.Struct, frozen=True):
+class MissionDetail(MissionInfo, frozen=True):
     """A mission with its contents, uids, subscriber count and the caller's role in it."""
 
-    name: str
-    guid: str
-    description: str
-    tool: str
-    creator_uid: str
-    created: str
-    groups: list[str]
-    keywords: list[str]
-    contents_count: int
-    uids_count: int
     contents: list[MissionContentRef]
     uids: list[str]
     subscribers: int
