@@ -11,6 +11,7 @@ rows, which is enough for operator queries.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 SCHEMA_VERSION = 1
 
@@ -47,8 +48,20 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def configure(db: sqlite3.Connection) -> None:
-    """Connection settings: WAL so readers never block the writer; NORMAL sync is safe in WAL."""
-    db.execute("PRAGMA journal_mode=WAL")
+    """Connection settings: WAL so readers never block the writer; NORMAL sync is safe in WAL.
+
+    Runs in a store's worker thread, never on the event loop.
+    """
+    db.execute("PRAGMA busy_timeout=30000")
+    # Switching a new file to WAL can fail with "database is locked" without waiting for the busy
+    # timeout when another process (the server and the CLI) opens the same file at that moment.
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=30000")
