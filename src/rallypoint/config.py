@@ -6,6 +6,7 @@ variables < command-line flags. Every field is documented in ``docs/configuratio
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -53,7 +54,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     api_port: int = 8443
     http_port: int = 8080
     enroll_port: int = 8446
-    udp_port: int = 0
+    # UDP mesh input (CoT XML and protobuf datagrams): off unless enabled (``--udp`` or ``--udp-port``).
+    udp_enabled: bool = False
+    udp_port: int = 6969
+    # Mesh input is unauthenticated: it binds to plain_bind (loopback) unless set here.
+    udp_bind: str = ""
+    # Multicast groups to join (ATAK's SA mesh is 239.2.3.1) on the interface with this address.
+    udp_multicast: tuple[str, ...] = ()
+    udp_multicast_interface: str = "0.0.0.0"
     federation_port: int = 9001
     # Every enabled listener binds an OS-chosen free port (tests, several servers on one host);
     # the ``rallypoint ready`` log line reports the ports actually bound.
@@ -217,5 +225,12 @@ def _validate(s: Settings) -> None:
     for peer in s.federation_peers:
         if peer.compression not in {"none", "gzip", "deflate"}:
             raise ConfigError(f"federation peer {peer.name!r}: compression must be none, gzip or deflate")
+    for group in s.udp_multicast:
+        try:
+            is_multicast = ipaddress.IPv4Address(group).is_multicast
+        except ValueError:
+            is_multicast = False
+        if not is_multicast:
+            raise ConfigError(f"udp_multicast: {group!r} is not an IPv4 multicast address")
     if s.outbox_max_items < 16:
         raise ConfigError("outbox_max_items: must be at least 16")

@@ -13,7 +13,8 @@ from rallypoint.errors import ConfigError
 def test_defaults_match_the_documented_ports() -> None:
     s = load_settings(environ={})
     ports = (s.cot_port, s.tls_port, s.api_port, s.http_port, s.enroll_port, s.udp_port)
-    assert ports == (0, 8089, 8443, 8080, 8446, 0)
+    assert ports == (0, 8089, 8443, 8080, 8446, 6969)
+    assert s.udp_enabled is False, "the UDP mesh input is off unless enabled"
     assert s.plain_bind == "127.0.0.1"
     assert s.storage_url.startswith("sqlite:///") and s.storage_url.endswith("events.db")
 
@@ -66,3 +67,10 @@ def test_federation_peer_compression_is_validated() -> None:
         load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": peers})
     ok = load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": peers.replace("brotli", "gzip")})
     assert ok.federation_peers[0].compression == "gzip"
+
+
+def test_udp_multicast_groups_are_validated() -> None:
+    s = load_settings(environ={"RALLYPOINT_UDP_MULTICAST": "239.2.3.1, 224.10.10.1"})
+    assert s.udp_multicast == ("239.2.3.1", "224.10.10.1")
+    with pytest.raises(ConfigError, match="multicast"):
+        load_settings(environ={"RALLYPOINT_UDP_MULTICAST": "10.0.0.1"})

@@ -40,7 +40,8 @@ def serve(
     api_port: Annotated[int | None, typer.Option(help="HTTPS API port (default 8443).")] = None,
     http_port: Annotated[int | None, typer.Option(help="Plain HTTP port for health/metrics (default 8080).")] = None,
     enroll_port: Annotated[int | None, typer.Option(help="Certificate enrollment port (default 8446).")] = None,
-    udp_port: Annotated[int | None, typer.Option(help="UDP mesh input port (default 0 = off; TAK uses 6969).")] = None,
+    udp: Annotated[bool, typer.Option("--udp", help="Enable the UDP mesh input (6969 unless --udp-port).")] = False,
+    udp_port: Annotated[int | None, typer.Option(help="UDP mesh input port; giving it enables the input.")] = None,
     federation_port: Annotated[int | None, typer.Option(help="Federation port (default 9001).")] = None,
     storage: Annotated[str | None, typer.Option(help="sqlite:///path, memory://")] = None,
     bus: Annotated[str | None, typer.Option(help="'local' (default)")] = None,
@@ -53,6 +54,7 @@ def serve(
         "api_port": api_port, "http_port": http_port, "enroll_port": enroll_port, "udp_port": udp_port,
         "federation_port": federation_port, "storage": storage, "bus": bus, "log_format": log_format,
         "log_level": log_level, "demo": True if demo else None,
+        "udp_enabled": True if (udp or udp_port) else None,
     }
     try:
         settings = load_settings(config, overrides=overrides)

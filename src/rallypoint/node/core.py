@@ -138,8 +138,11 @@ class Node:
                     )
                     servers.append(srv)
                     self.ports["cot"] = bound_port(srv)
-                if s.udp_port:
-                    udp = await start_datagram_listener(self.ctx, host=s.plain_bind, port=port(s.udp_port))
+                if s.udp_enabled and s.udp_port:
+                    udp = await start_datagram_listener(
+                        self.ctx, host=s.udp_bind or s.plain_bind, port=port(s.udp_port),
+                        multicast_groups=s.udp_multicast, multicast_interface=s.udp_multicast_interface,
+                    )
                     self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
                 if self.federation is not None and s.federation_port:
                     self.ports["federation"] = await self.federation.start_listener(s.bind, port(s.federation_port))

@@ -1,9 +1,11 @@
-"""Abuse limits for streaming clients: token buckets per connection and per source address.
+"""Abuse limits: token buckets per connection and per source address (streams and datagrams).
 
 Time is passed in (monotonic seconds), so the logic is testable without a clock.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 
 class TokenBucket:
@@ -62,3 +64,35 @@ class AddressLimiter:
     def allow(self, address: str, now: float) -> bool:
         bucket = self._buckets.get(address)
         return bucket is None or bucket.allow(now)
+
+
+class DatagramRateLimiter:
+    """Message rate per source address for connectionless input (UDP mesh).
+
+    Datagram senders never disconnect, so idle addresses cannot be forgotten on close; instead the
+    table keeps at most ``max_addresses`` buckets and evicts the least recently seen, which bounds
+    memory however many (possibly spoofed) sources appear.
+    """
+
+    def __init__(self, *, rate: float, burst: float, max_addresses: int = 4096) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._max = max(1, max_addresses)
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, address: str, now: float) -> bool:
+        """Take one token from ``address``'s bucket; False when it is over its rate."""
+        if self._rate <= 0:
+            return True
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = TokenBucket(self._rate, self._burst, now)
+            self._buckets[address] = bucket
+            if len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(address)
+        return bucket.allow(now)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
