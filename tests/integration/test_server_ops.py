@@ -11,12 +11,22 @@ import time
 
 import httpx
 
-from tests.support.cot_client import CotClient, cot, sa
+from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.server import ServerProcess
 
 
 def _http(server: ServerProcess, path: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{server.ports['http']}{path}", timeout=5)
+
+
+def _samples(text: str) -> dict[str, float]:
+    """``name{labels}`` -> value for every sample of a Prometheus text scrape."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
 
 
 async def test_health_and_metrics(server: ServerProcess, clients: list[object]) -> None:
@@ -28,15 +38,43 @@ async def test_health_and_metrics(server: ServerProcess, clients: list[object]) 
     clients.extend([a, b])
     await a.send(sa("uid-metrics", "M"))
     await b.wait_uid("uid-metrics")
+    await b.send(sa("uid-metrics-b", "MB"))
+    await a.wait_uid("uid-metrics-b")
+    await a.send(chat("uid-metrics", "M", to_uid="uid-metrics-b", to_cs="MB", text="hello"))
+    await b.wait_for(lambda e: e.type == "b-t-f")
+    await a.send(chat("uid-metrics", "M", to_uid="uid-ghost", to_cs="GHOST", text="anyone?"))
+    await a.wait_for(lambda e: e.type == "b-t-f-s")
     await a.send(b"<event><broken")  # rejected, counted
     await a.send(b"</event>")
     await b.barrier(a)
     text = _http(server, "/metrics").text
-    assert 'rallypoint_connections{transport="tcp"} 2.0' in text
-    assert 'rallypoint_events_in_total{type="position"}' in text
+    m = _samples(text)
+    assert m['rallypoint_connections{transport="tcp"}'] == 2.0
+    assert m['rallypoint_events_in_total{type="position"}'] >= 2
+    assert m['rallypoint_events_in_total{type="chat"}'] == 2
     assert "rallypoint_events_rejected_total" in text
     assert "rallypoint_route_seconds_bucket" in text
-    assert "rallypoint_events_delivered_total" in text
+    # Events out, per type class: each SA and the chat reached the other client.
+    assert m['rallypoint_events_out_total{type="position"}'] >= 2
+    assert m['rallypoint_events_out_total{type="chat"}'] == 1
+    assert m['rallypoint_events_out_total{type="emergency"}'] == 0
+    # Scraped in one loop iteration: the per-type counts add up to the total.
+    out = sum(v for k, v in m.items() if k.startswith("rallypoint_events_out_total{"))
+    assert out == m["rallypoint_events_delivered_total"]
+    # One drop family covering every reason; the old per-component names stay.
+    assert m['rallypoint_drops_total{reason="chat_unreachable"}'] == 1
+    assert m['rallypoint_drops_total{reason="rejected_input"}'] >= 1
+    for reason in ("outbox", "storage", "mailbox_expired", "mailbox_overflow"):
+        assert m[f'rallypoint_drops_total{{reason="{reason}"}}'] == 0, reason
+    assert "rallypoint_outbox_dropped_total" in m and "rallypoint_storage_dropped_total" in m
+    # Queue depths: both clients keep up and storage writes in batches, so queues are (near) empty.
+    for gauge in ("rallypoint_outbox_queued", "rallypoint_outbox_queued_bytes", "rallypoint_storage_pending",
+                  "rallypoint_mailbox_pending"):
+        assert 0 <= m[gauge] < 100, gauge
+    deadline = time.monotonic() + 10
+    while _samples(_http(server, "/metrics").text)["rallypoint_storage_written_total"] < 3:
+        assert time.monotonic() < deadline, "accepted events never reached storage"
+        await asyncio.sleep(0.05)
 
 
 async def test_emergency_repeats_until_cancelled_and_late_joiner_sees_it(

@@ -55,7 +55,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     router = Router(directory)
     bus = LocalBus()
     dispatcher = Dispatcher(directory)
-    bus.subscribe(dispatcher.deliver)
+    bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     presence = Presence(directory)
     emergencies = EmergencyService(
         clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
@@ -148,6 +148,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         node.features.append(node.federation)
         metrics.add_gauges(node.federation.gauges)
     metrics.add_counters(lambda: _counters(node))
+    metrics.add_drops(lambda: _drops(node, mailbox))
     return node
 
 
@@ -178,6 +179,19 @@ def _gauges(node: Node) -> list[tuple[str, str, float]]:
         ("rallypoint_storage_pending", "Events waiting to be written to storage", float(stats.pending)),
         ("rallypoint_active_emergencies", "Emergencies being repeated", float(len(node.emergencies.active))),
         ("rallypoint_picture_items", "Map items held for late joiners", float(len(node.presence.items))),
+    ]
+
+
+def _drops(node: Node, mailbox: Mailbox) -> list[tuple[str, float]]:
+    """Every cumulative drop count, one reason each, for ``rallypoint_drops_total{reason}``."""
+    stats = mailbox.statistics()
+    federation = node.federation
+    return [
+        ("outbox", float(node.ctx.outbox_totals()["dropped"])),
+        ("storage", float(node.writer.statistics().dropped)),
+        ("mailbox_expired", float(stats["expired"])),
+        ("mailbox_overflow", float(stats["overflow"])),
+        ("federation", float(sum(link.dropped for link in federation.links)) if federation is not None else 0.0),
     ]
 
 

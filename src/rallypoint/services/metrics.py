@@ -14,6 +14,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rallypoint.model.cot_type import is_atom, is_chat, is_emergency, is_persistent_item
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+
+# Distinct CoT types remembered with their class; past this, types are classified on every call
+# (a client sending random types must not grow memory).
+_CLASS_CACHE_MAX = 4096
 
 TYPE_CLASSES = ("ping", "delete", "emergency", "chat", "position", "map_item", "file_transfer", "tasking", "other")
 
@@ -39,6 +45,10 @@ def type_class(cot_type: str) -> str:
     return "other"
 
 
+Deliver = Callable[[Envelope, Audience], int]
+DropSource = Callable[[], Iterable[tuple[str, float]]]
+
+
 class _CallbackCollector(Collector):
     def __init__(self, produce: Callable[[], Iterable[Metric]]) -> None:
         self._produce = produce
@@ -60,10 +70,20 @@ class ServerMetrics:
         # Counted per event on the hot path: plain integers, exported at scrape time (a prometheus
         # Counter takes a lock per increment).
         self.events_in: dict[str, int] = dict.fromkeys(TYPE_CLASSES, 0)
+        self.events_out: dict[str, int] = dict.fromkeys(TYPE_CLASSES, 0)
+        self._classes: dict[str, str] = {}
         self.rejected = Counter(
             "rallypoint_events_rejected", "Input rejected, by reason", ["reason", "transport"], registry=r
         )
-        self.drops = Counter("rallypoint_drops", "Events dropped, by reason", ["reason"], registry=r)
+        self.tolerated = Counter(
+            "rallypoint_input_tolerated", "Input accepted with parts ignored (e.g. protobuf fields from newer "
+            "clients), by reason", ["reason", "transport"], registry=r,
+        )
+        # Drops counted where they happen; exported together with every other component's drops as
+        # one rallypoint_drops_total{reason} family (see add_drops), so it is not registered itself.
+        self.drops = Counter("rallypoint_drops", "Events dropped, by reason", ["reason"], registry=None)
+        self._drop_sources: list[DropSource] = [self._rejected_total]
+        self.drops.labels("chat_unreachable")  # exported at 0 before the first one
         self.sessions_closed = Counter(
             "rallypoint_sessions_closed", "Sessions closed by the server, by reason", ["reason"], registry=r
         )
@@ -76,12 +96,70 @@ class ServerMetrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
-        r.register(_CallbackCollector(self._collect_events_in))
+        r.register(_CallbackCollector(self._collect_events))
+        r.register(_CallbackCollector(self._collect_drops))
 
-    def _collect_events_in(self) -> Iterable[Metric]:
+    def _collect_events(self) -> Iterable[Metric]:
         family = CounterMetricFamily("rallypoint_events_in", "Events accepted, by type class", labels=["type"])
         for label, value in self.events_in.items():
             family.add_metric([label], value)
+        yield family
+        family = CounterMetricFamily(
+            "rallypoint_events_out", "Events handed to receivers, by type class", labels=["type"]
+        )
+        for label, value in self.events_out.items():
+            family.add_metric([label], value)
+        yield family
+
+    def type_class(self, cot_type: str) -> str:
+        """:func:`type_class`, remembered for the types seen most (the bounded cache stops growing)."""
+        label = self._classes.get(cot_type)
+        if label is None:
+            label = type_class(cot_type)
+            if len(self._classes) < _CLASS_CACHE_MAX:
+                self._classes[cot_type] = label
+        return label
+
+    def count_deliveries(self, deliver: Deliver) -> Deliver:
+        """Wrap the dispatcher's ``deliver``: count hand-offs per type class (one dict add per envelope)."""
+        events_out = self.events_out
+        classes = self._classes
+        classify = self.type_class
+
+        def counted(envelope: Envelope, audience: Audience) -> int:
+            count = deliver(envelope, audience)
+            if count:
+                cot_type = envelope.event.type
+                events_out[classes.get(cot_type) or classify(cot_type)] += count
+            return count
+
+        return counted
+
+    def add_drops(self, produce: DropSource) -> None:
+        """Register a callback yielding cumulative ``(reason, count)`` drops for ``rallypoint_drops_total``."""
+        self._drop_sources.append(produce)
+
+    def _rejected_total(self) -> Iterable[tuple[str, float]]:
+        total = 0.0
+        for metric in self.rejected.collect():
+            total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
+        return [("rejected_input", total)]
+
+    def _collect_drops(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "rallypoint_drops", "Events that reached nobody or were discarded, by reason", labels=["reason"]
+        )
+        totals: dict[str, float] = {}
+        for metric in self.drops.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    reason = sample.labels["reason"]
+                    totals[reason] = totals.get(reason, 0.0) + sample.value
+        for produce in self._drop_sources:
+            for reason, value in produce():
+                totals[reason] = totals.get(reason, 0.0) + value
+        for reason, value in sorted(totals.items()):
+            family.add_metric([reason], value)
         yield family
 
     def add_gauges(self, produce: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
