@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import ssl
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, sa
 from tests.support.server import ServerProcess
 
@@ -105,3 +107,39 @@ async def test_enroll_then_live_group_change_and_disable(
     listing = (await asyncio.to_thread(_cli, server, "audit", "list", "--json")).stdout
     for action in ("user.add", "enrollment.signed", "login.ok", "group.change", "user.disable", "enrollment.denied"):
         assert f'"{action}"' in listing, action
+
+
+async def test_hostile_audit_target_is_recorded_and_the_server_keeps_running(
+    server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    # A uid may be up to 512 characters; the audit log keeps 256. The over-long value must be
+    # recorded (cut and escaped), never take the server down.
+    long_uid = "LONG-" + "x" * 295
+    ctx = client_context(server, "longuid", tmp_path)
+    streamer = await CotClient.connect(server.ports["tls"], ssl_context=ctx)
+    witness = await CotClient.connect(server.ports["cot"])
+    clients.extend([streamer, witness])
+    await streamer.send(sa(long_uid, "LONG"))
+    await witness.wait_uid(long_uid)
+    api = f"https://127.0.0.1:{server.ports['api']}"
+    async with httpx.AsyncClient(verify=ctx, timeout=10) as http:
+        r = await http.put(f"{api}/Marti/api/groups/active", params={"clientUid": long_uid}, json=[])
+        assert r.status_code == 200, r.text
+        # A later audited request is written too: the recorder went on.
+        r = await http.put(f"{api}/Marti/api/groups/active", params={"clientUid": long_uid}, json=[])
+        assert r.status_code == 200
+    health = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{server.ports['http']}/api/health", timeout=5)
+    assert health.status_code == 200
+    await witness.send(sa("after-hostile", "AFTER"))
+    await streamer.wait_uid("after-hostile")
+    metrics = (await asyncio.to_thread(
+        httpx.get, f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5)).text
+    assert "rallypoint_audit_failed_total 0.0" in metrics
+
+    assert await asyncio.to_thread(server.terminate) == 0
+    verified = await asyncio.to_thread(_cli, server, "audit", "verify")
+    assert "audit log OK" in verified.stdout
+    listing = json.loads((await asyncio.to_thread(_cli, server, "audit", "list", "--json")).stdout)
+    targets = [e["target"] for e in listing if e["action"] == "groups.active"]
+    assert len(targets) == 2
+    assert all(t.startswith("LONG-xxxx") and "...(+" in t and len(t) <= 256 for t in targets)

@@ -84,6 +84,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     users = SqliteUserStore(data / "users.db", clock=clock)
     audit = AuditLog.open(data / "audit.db")
     auditor = AuditRecorder(audit, clock)
+    metrics.add_counters(auditor.counters)
     accounts = AccountCache(settings.client_groups)
     ctx = TransportContext(
         ingest=ingest,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +25,12 @@ GENESIS_HASH = "0" * 64
 _DOMAIN = b"rallypoint-audit-v1\n"
 _ACTION = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z0-9_*-]+)*")
 _MAX_TEXT = 256
+_MAX_DETAIL_VALUE = 1024
+_MAX_DETAIL_KEYS = 32
 _PAGE = 1000
+# Control, format (bidi overrides), separator and surrogate characters: escaped so a recorded value
+# cannot forge lines or reorder text when the log is printed, and always encodes as UTF-8.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 class AuditEntry(msgspec.Struct, frozen=True):
@@ -68,9 +74,25 @@ def entry_hash(
     return hashlib.sha256(_DOMAIN + canonical).hexdigest()
 
 
-def _check_text(what: str, value: str) -> None:
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise ValueError(f"audit {what} must be a string of at most {_MAX_TEXT} characters")
+def safe_text(value: str, limit: int = _MAX_TEXT) -> str:
+    """``value`` as it is recorded: unsafe characters escaped (``\\u202e``), cut to ``limit`` characters.
+
+    Actors and targets often come from the network (uids, user names, query parameters), so an
+    over-long or hostile value is recorded in a bounded, printable form instead of being refused:
+    refusing would lose the record of exactly the request worth auditing. A cut value ends with
+    ``...(+N)``, N being the number of characters left out.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"audit text must be a string, not {type(value).__name__}")
+    if not value.isascii() or not value.isprintable():
+        value = "".join(
+            f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in value
+        )
+    if len(value) <= limit:
+        return value
+    # Sized for the longest possible count, so value and marker together never exceed the limit.
+    cut = limit - len(f"...(+{len(value)})")
+    return value[:cut] + f"...(+{len(value) - cut})"
 
 
 class AuditLog:
@@ -87,12 +109,15 @@ class AuditLog:
     async def append(
         self, actor: str, action: str, target: str, detail: dict[str, str] | None = None, *, now_ms: int
     ) -> AuditEntry:
-        """Record one action and return the entry as stored."""
-        _check_text("actor", actor)
-        _check_text("target", target)
+        """Record one action and return the entry as stored.
+
+        ``actor``, ``target`` and detail values are recorded through :func:`safe_text`; a malformed
+        ``action`` or a non-string detail value is a programming error and raises ``ValueError``.
+        """
+        actor, target = safe_text(actor), safe_text(target)
         if not isinstance(action, str) or len(action) > 64 or not _ACTION.fullmatch(action):
             raise ValueError(f"audit action {action!r} must be dotted lower-case words, e.g. 'user.add'")
-        clean = msgspec.convert(detail or {}, type=dict[str, str])
+        clean = _safe_detail(msgspec.convert(detail or {}, type=dict[str, str]))
         detail_text = msgspec.json.encode(clean, order="sorted").decode()
 
         def build(last_seq: int, last_hash: str | None) -> AuditRow:
@@ -145,6 +170,14 @@ class AuditLog:
     async def close(self) -> None:
         """Close the backend."""
         await self._records.close()
+
+
+def _safe_detail(detail: dict[str, str]) -> dict[str, str]:
+    items = sorted(detail.items())
+    clean = {safe_text(k, 64): safe_text(v, _MAX_DETAIL_VALUE) for k, v in items[:_MAX_DETAIL_KEYS]}
+    if len(items) > _MAX_DETAIL_KEYS:
+        clean["_omitted"] = str(len(items) - _MAX_DETAIL_KEYS)
+    return clean
 
 
 def _check_row(row: AuditRow, expected_seq: int, prev_hash: str) -> list[str]:

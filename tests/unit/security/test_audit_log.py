@@ -132,3 +132,28 @@ async def test_closed_log_refuses_appends(tmp_path: Path) -> None:
     await log.close()
     with pytest.raises(StorageError):
         await log.append("a", "user.add", "t", now_ms=T0)
+
+
+async def test_over_long_and_hostile_fields_are_recorded_bounded(log: AuditLog) -> None:
+    # uids may be 512 characters; the log must record them, not refuse them.
+    uid = "u" * 600
+    e = await log.append("op\nFAKE 2 server login.ok root", "groups.active", uid,
+                         {"remote": "x\u202ey" + "z" * 2000}, now_ms=T0)
+    assert len(e.target) <= 256 and e.target.startswith("u" * 200)
+    assert e.target.endswith(f"...(+{600 - e.target.index('.')})")
+    assert "\n" not in e.actor and e.actor.startswith("op\\u000aFAKE")
+    assert "\u202e" not in e.detail["remote"] and e.detail["remote"].startswith("x\\u202ey")
+    assert len(e.detail["remote"]) <= 1024
+    assert await log.entries() == [e]
+    assert (await log.verify()).ok
+
+
+async def test_text_at_the_limit_is_kept_whole(log: AuditLog) -> None:
+    e = await log.append("a" * 256, "user.add", "t" * 256, now_ms=T0)
+    assert (e.actor, e.target) == ("a" * 256, "t" * 256)
+
+
+async def test_lone_surrogates_are_escaped_not_fatal(log: AuditLog) -> None:
+    e = await log.append("a", "user.add", "bad\ud800uid", now_ms=T0)
+    assert e.target == "bad\\ud800uid"
+    assert (await log.verify()).ok
