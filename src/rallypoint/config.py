@@ -113,6 +113,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     frame_timeout_s: float = 30.0
     emergency_repeat_s: float = 3.0
     emergency_max_age_s: float = 86_400.0
+    # Store-and-forward: how long addressed mail waits for an offline recipient (capped by its stale
+    # time) and how many messages one recipient may have waiting.
+    mailbox_ttl_s: float = 86_400.0
+    mailbox_max_per_identity: int = 1_000
     retention_days: float = 30.0
     storage_batch: int = 2000
     storage_flush_s: float = 0.2

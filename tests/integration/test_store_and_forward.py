@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rallypoint.model.cot import CotEvent
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.groups import serve_with_groups
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 A_UID, B_UID = "uid-alpha", "uid-bravo"
@@ -199,3 +202,90 @@ async def test_groups_bound_stored_messages(group_server: ServerProcess, tmp_pat
     await blue1.send(sa("uid-blue1", "BLUE1"))
     await blue1.barrier(blue_peer)
     assert not blue1.has(lambda e: e.uid in ("marker-to-blue", "marker-red-group") or e.type == "b-t-f")
+
+
+def _unwritten(server: ServerProcess) -> float:
+    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    match = re.search(r"^rallypoint_mailbox_unwritten ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, "mailbox metric missing"
+    return float(match.group(1))
+
+
+def _kill(server: ServerProcess) -> None:
+    """SIGKILL: no shutdown code runs, nothing queued in memory is flushed."""
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+
+
+async def test_kept_mail_and_cursors_survive_kill_9(data_dir: Path, clients: list[object]) -> None:
+    first = ServerProcess(data_dir)
+    first.start()
+    try:
+        port = first.ports["cot"]
+        alpha = await CotClient.connect(port)
+        await alpha.send(sa(A_UID, "ALPHA"))
+        await _bind_and_leave(port, B_UID, "BRAVO", alpha)
+        texts = await _send_four(alpha)
+        await _processed(alpha)
+        # Kept means on disk: once the server reports nothing unwritten, a crash loses nothing.
+        await wait_until(lambda: _unwritten(first) == 0, "mailbox written")
+        await alpha.close()
+        _kill(first)
+    finally:
+        first.stop()
+    second = ServerProcess(data_dir)
+    second.start()
+    try:
+        bravo = await _reconnect(second.ports["cot"], clients)
+        await bravo.wait_uid("marker-1")
+        kept = _kept(bravo.events)
+        assert [e.type for e in kept] == ["b-t-f"] * 3 + ["b-m-p-s-m"]
+        assert [t for e in kept[:3] for t in texts if f">{t}<" in _text(e)] == texts
+        # The delivery cursor is on disk too: a crash now must not deliver the mail again.
+        await wait_until(lambda: _unwritten(second) == 0, "cursor written")
+        await bravo.close()
+        _kill(second)
+    finally:
+        second.stop()
+    third = ServerProcess(data_dir)
+    third.start()
+    try:
+        port = third.ports["cot"]
+        peer = await CotClient.connect(port)
+        clients.append(peer)
+        bravo = await _reconnect(port, clients)
+        await _routed(bravo, peer)
+        assert _kept(bravo.events) == []
+    finally:
+        third.stop()
+
+
+@pytest.fixture
+def short_ttl_server(data_dir: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(data_dir, env={"RALLYPOINT_MAILBOX_TTL_S": "1"})
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+async def test_mail_older_than_the_ttl_is_not_delivered(short_ttl_server: ServerProcess, clients: list[object]) -> None:
+    port = short_ttl_server.ports["cot"]
+    alpha = await CotClient.connect(port)
+    clients.append(alpha)
+    await alpha.send(sa(A_UID, "ALPHA"))
+    await _bind_and_leave(port, B_UID, "BRAVO", alpha)
+    # Stale in five minutes, but the mailbox keeps it for one second only.
+    await alpha.send(_marker("marker-ttl", "BRAVO"))
+    await _processed(alpha)
+    # The TTL is wall-clock time inside the server; it cannot be moved from outside.
+    await asyncio.sleep(1.2)
+    bravo = await _reconnect(port, clients)
+    await bravo.wait_uid(A_UID)
+    await _routed(bravo, alpha)
+    assert not bravo.has(lambda e: e.uid == "marker-ttl")
+    # Live traffic to the same recipient still flows.
+    await alpha.send(_marker("marker-live", "BRAVO"))
+    await bravo.wait_uid("marker-live")

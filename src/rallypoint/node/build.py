@@ -130,7 +130,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         ingest.add_hook(feature.observe)
     # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
     mailbox = Mailbox.open(
-        data, directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes)
+        data, directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),
+        ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity,
     )
     ingest.add_hook(mailbox.observe)
     hub.add_join_source(mailbox.on_join)

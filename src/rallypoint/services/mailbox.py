@@ -122,11 +122,13 @@ class Mailbox:
     @classmethod
     def open(
         cls, data_dir: Path, *, directory: Directory, clock: Clock, ttl_s: float = DEFAULT_TTL_S,
-        limits: Limits | None = None,
+        limits: Limits | None = None, max_per_identity: int = 1_000,
     ) -> Mailbox:
         """The mailbox kept in ``data_dir/mailbox.db``."""
         store = SqliteMailboxStore(data_dir / "mailbox.db")
-        return cls(store, directory=directory, clock=clock, ttl_s=ttl_s, limits=limits)
+        return cls(
+            store, directory=directory, clock=clock, ttl_s=ttl_s, limits=limits, max_per_identity=max_per_identity
+        )
 
     # --- Feature ------------------------------------------------------------------------------
     @property
@@ -266,6 +268,7 @@ class Mailbox:
         return {
             "pending": sum(len(box) for box in self._boxes.values()),
             "write_queue": self._writer.pending_mail,
+            "unwritten": self._writer.unwritten,
             "identities": len(self._registry),
             "queued": self.queued,
             "delivered": self.delivered,
@@ -280,7 +283,10 @@ class Mailbox:
         stats = self.statistics()
         return [
             ("rallypoint_mailbox_pending", "Stored messages waiting for an offline recipient", float(stats["pending"])),
-            ("rallypoint_mailbox_write_queue", "Mailbox changes waiting to be written", float(stats["write_queue"])),
+            ("rallypoint_mailbox_write_queue", "New mailbox messages waiting to be written",
+             float(stats["write_queue"])),
+            ("rallypoint_mailbox_unwritten", "Mailbox changes (messages, cursors, recipients) not yet on disk",
+             float(stats["unwritten"])),
         ]
 
     def counters(self) -> list[tuple[str, str, float]]:

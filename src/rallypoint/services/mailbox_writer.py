@@ -37,12 +37,22 @@ class MailboxWriter:
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self._purged_at = clock.monotonic()
+        # Changes taken into the batch being written: not yet durable, no longer in the queues.
+        self._in_flight = 0
         self.write_errors = 0
 
     @property
     def pending_mail(self) -> int:
         """New mail waiting to be written."""
         return len(self._queue)
+
+    @property
+    def unwritten(self) -> int:
+        """Changes (mail, cursors, registry rows, removals) not yet durable, the batch in flight included."""
+        return (
+            len(self._queue) + len(self._dirty_cursors) + len(self._dirty_records) + len(self._forget)
+            + self._in_flight
+        )
 
     def add_mail(self, mail: MailRecord, identities: tuple[str, ...]) -> None:
         """Queue new mail for ``identities``."""
@@ -103,14 +113,35 @@ class MailboxWriter:
                 mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
                 forget=tuple(forget), now_ms=self._clock.now_ms(),
             )
+            self._in_flight = len(mails) + len(cursors) + len(records) + len(forget)
             try:
                 await self._store.apply(batch)
+                self._in_flight = 0
                 # Delivered and expired rows are deleted now and then, not on every delivery.
                 if self._clock.monotonic() - self._purged_at >= _PURGE_EVERY_S:
                     self._purged_at = self._clock.monotonic()
                     await self._store.purge(self._clock.now_ms())
             except RallypointError:
+                self._in_flight = 0
                 self.write_errors += 1
                 log.exception("mailbox write failed", extra={"messages": len(mails)})
                 if self._closed:
                     return
+                # Keep the batch: mail is only ever dropped by its own expiry, not by a disk hiccup.
+                self._requeue(mails, cursors, records, forget)
+                await asyncio.sleep(min(5.0, 0.5 * self.write_errors))
+
+    def _requeue(
+        self,
+        mails: tuple[tuple[MailRecord, tuple[str, ...]], ...],
+        cursors: dict[str, int],
+        records: dict[str, RecipientRecord],
+        forget: set[str],
+    ) -> None:
+        """Put a failed batch back in front of what was queued since (newer cursors and rows win)."""
+        self._queue.extendleft(reversed(mails))
+        for identity, seq in cursors.items():
+            self._dirty_cursors[identity] = max(seq, self._dirty_cursors.get(identity, seq))
+        for identity, record in records.items():
+            self._dirty_records.setdefault(identity, record)
+        self._forget |= forget - self._dirty_records.keys()
