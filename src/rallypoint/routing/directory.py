@@ -26,8 +26,9 @@ class Subscriber(Protocol):
 class Directory:
     """Who is connected, and how to find them.
 
-    ``uid`` and ``callsign`` are learned from a client's own SA; one uid or callsign maps to the most
-    recent subscriber that claimed it (a reconnecting phone replaces its old session).
+    ``uid``, ``callsign`` and team (``__group`` name) are learned from a client's own SA; one uid or
+    callsign maps to the most recent subscriber that claimed it (a reconnecting phone replaces its
+    old session).
     """
 
     def __init__(self) -> None:
@@ -36,6 +37,7 @@ class Directory:
         self._by_callsign: dict[str, str] = {}
         self._uid_of: dict[str, str] = {}
         self._callsign_of: dict[str, str] = {}
+        self._team_of: dict[str, str] = {}
         self._readers: dict[str, dict[str, Subscriber]] = {}
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
@@ -67,6 +69,7 @@ class Directory:
         callsign = self._callsign_of.pop(sub_id, None)
         if callsign is not None and self._by_callsign.get(callsign) == sub_id:
             del self._by_callsign[callsign]
+        self._team_of.pop(sub_id, None)
         return sub
 
     def regroup(self, sub: Subscriber, old_read_groups: Iterable[str]) -> None:
@@ -80,8 +83,12 @@ class Directory:
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
 
-    def bind(self, sub_id: str, *, uid: str | None = None, callsign: str | None = None) -> None:
-        """Record the uid and callsign a subscriber speaks as (from its own SA)."""
+    def bind(
+        self, sub_id: str, *, uid: str | None = None, callsign: str | None = None, team: str | None = None
+    ) -> None:
+        """Record the uid, callsign and team a subscriber speaks as (from its own SA)."""
+        if team is not None:
+            self._team_of[sub_id] = team
         if uid is not None and self._uid_of.get(sub_id) != uid:
             old = self._uid_of.get(sub_id)
             if old is not None and self._by_uid.get(old) == sub_id:
@@ -130,6 +137,10 @@ class Directory:
 
     def callsign_of(self, sub_id: str) -> str | None:
         return self._callsign_of.get(sub_id)
+
+    def team_of(self, sub_id: str) -> str | None:
+        """The team (``__group`` name, e.g. ``Cyan``) of a subscriber's own SA, if it sent one."""
+        return self._team_of.get(sub_id)
 
     def readers(self, group: str) -> Iterable[Subscriber]:
         """Subscribers that read ``group`` (a live view: do not mutate the directory while iterating)."""

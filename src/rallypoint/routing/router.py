@@ -10,6 +10,12 @@ from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope
 
 TEAM_CHAT_PARENT = "TeamGroups"
+# ATAK's team colours. A ``TeamGroups`` chat to one of them goes to that team only; other room
+# names under ``TeamGroups`` (named rooms of API callers) go to the sender's groups.
+TEAMS = frozenset({
+    "White", "Yellow", "Orange", "Magenta", "Red", "Maroon", "Purple",
+    "Dark Blue", "Blue", "Cyan", "Teal", "Green", "Dark Green", "Brown",
+})
 
 
 class Audience(msgspec.Struct, frozen=True, gc=False):
@@ -50,6 +56,8 @@ class Router:
         if dests:
             return self._explicit(dests, groups, sender)
         chat = event.detail.chat
+        if chat is not None and is_chat(event.type) and chat.parent == TEAM_CHAT_PARENT and chat.chatroom in TEAMS:
+            return self._team(chat.chatroom, groups, sender)
         if chat is not None and is_chat(event.type) and not _is_broadcast_chat(event):
             members = chat.members[1:] or (chat.chat_id,)
             return self._explicit(tuple(Dest(uid=m) for m in members), groups, sender)
@@ -67,6 +75,19 @@ class Router:
             if not found and dest.mission is None:
                 unresolved.append(dest)
         return Audience(ids=tuple(ids), exclude=sender, explicit=True, unresolved=tuple(unresolved))
+
+    def _team(self, team: str, groups: frozenset[str], sender: str) -> Audience:
+        """Readers of the sender's groups whose own SA puts them on ``team``.
+
+        Relays (federation links) get it too: the server behind them applies the same rule.
+        """
+        directory = self._directory
+        ids: dict[str, None] = {}
+        for group in groups:
+            for sub in directory.readers(group):
+                if sub.id != sender and (directory.team_of(sub.id) == team or directory.is_relay(sub.id)):
+                    ids[sub.id] = None
+        return Audience(ids=tuple(ids), exclude=sender, explicit=True)
 
     def _resolve(self, dest: Dest) -> list[Subscriber]:
         found: list[Subscriber] = []

@@ -51,6 +51,9 @@ class Presence:
         own_uid = self._directory.uid_of(session_id)
         if own_uid == uid:
             self.sa[uid] = envelope
+            team = event.detail.group_name
+            if team is not None and self._directory.team_of(session_id) != team:
+                self._directory.bind(session_id, team=team)
             callsign = event.detail.callsign
             if callsign is not None and self._directory.callsign_of(session_id) != callsign:
                 self._directory.bind(session_id, callsign=callsign)
@@ -65,7 +68,7 @@ class Presence:
             and self._directory.get(session_id) is not None
         ):
             self.sa[uid] = envelope
-            self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign)
+            self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
             for listener in self._bind_listeners:
                 listener(session_id, uid, event.detail.callsign)
             return
