@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +123,51 @@ async def test_idle_and_slow_loris_and_handshake_timeouts(tight: ServerProcess, 
         writer.close()
     assert _closed_total(tight, "slow_frame") == 1
     assert _closed_total(tight, "idle_timeout") >= 1
+
+
+def _health(server: ServerProcess) -> dict[str, object]:
+    doc: dict[str, object] = httpx.get(f"http://127.0.0.1:{server.ports['http']}/api/health", timeout=5).json()
+    return doc
+
+
+async def test_connections_refused_at_capacity_hold_no_slots(
+    data_dir: Path, tmp_path: Path, clients: list[object]
+) -> None:
+    proc = ServerProcess(data_dir, env={
+        "RALLYPOINT_MAX_CONNECTIONS": "2", "RALLYPOINT_MAX_CONNECTIONS_PER_IDENTITY": "2",
+        "RALLYPOINT_MAX_CONNECTIONS_PER_IP": "4",
+    })
+    proc.start()
+    try:
+        ctx = client_context(proc, "late", tmp_path)
+        fillers = [await CotClient.connect(proc.ports["cot"]) for _ in range(2)]
+        clients.extend(fillers)
+        # More refused attempts than the identity and address limits allow: each must give back
+        # what it took, or the identity would stay locked out once capacity frees up.
+        for _ in range(5):
+            refused = await CotClient.connect(proc.ports["tls"], ssl_context=ctx, wait_registered=False)
+            clients.append(refused)
+            await asyncio.wait_for(refused.closed.wait(), timeout=10)
+            assert not refused.has(lambda e: e.type == "t-x-takp-v")
+        assert await asyncio.to_thread(_closed_total, proc, "max_connections") == 5
+        for filler in fillers:
+            await filler.close()
+        deadline = asyncio.get_running_loop().time() + 10
+        while (await asyncio.to_thread(_health, proc))["connections"] != 0:
+            assert asyncio.get_running_loop().time() < deadline, "sessions not released"
+            await asyncio.sleep(0.05)
+        # Both identity slots are free again.
+        first = await CotClient.connect(proc.ports["tls"], ssl_context=ctx)
+        second = await CotClient.connect(proc.ports["tls"], ssl_context=ctx)
+        clients.extend([first, second])
+        assert await asyncio.to_thread(_closed_total, proc, "identity_connections") == 0
+        assert await asyncio.to_thread(_closed_total, proc, "address_connections") == 0
+        assert await asyncio.to_thread(proc.terminate) == 0
+    finally:
+        proc.stop()
+    listing = subprocess.run(
+        [sys.executable, "-m", "rallypoint.cli.main", "audit", "list", "--json", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    logins = [e for e in json.loads(listing) if e["action"] == "login.ok" and e["actor"] == "late"]
+    assert len(logins) == 2  # only the accepted sessions

@@ -103,16 +103,19 @@ class StreamSession(asyncio.BufferedProtocol):
             self._refuse(transport, "disabled")
             return
         self.write_groups, self.read_groups = access
+        ctx = self._ctx
+        # Checked before admission takes per-address and per-identity slots, so a refusal here
+        # holds nothing that connection_lost would have to give back.
+        if len(ctx.sessions) >= ctx.max_connections:
+            log.warning("connection limit reached", extra={"peer": self.peer, "limit": "max_connections"})
+            self._refuse(transport, "max_connections")
+            return
         if not self._admit(transport):
             return
         self.apply_budget()
         if self.principal is not None:
-            self._ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
+            ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
         self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
-        ctx = self._ctx
-        if len(ctx.sessions) >= ctx.max_connections:
-            self._refuse(transport, "max_connections")
-            return
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
         ctx.sessions.add(self)
@@ -303,11 +306,12 @@ class StreamSession(asyncio.BufferedProtocol):
         if reason is None:
             return True
         log.warning("connection limit reached", extra={"peer": self.peer, "principal": self.principal, "limit": reason})
-        self._limits.release()
         self._refuse(transport, reason)
         return False
 
     def _refuse(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        # connection_lost skips refused sessions, so whatever admission took is given back here.
+        self._limits.release()
         self._ctx.metrics.sessions_closed.labels(reason).inc()
         self._transport = None
         self._closed = True
