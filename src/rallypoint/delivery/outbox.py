@@ -27,8 +27,12 @@ Guarantees (pinned by property tests in ``tests/unit/delivery``):
   oldest first. So a lower class is delayed by at most its max wait plus the time needed to
   serve what was queued before it; it is never starved.
 * Stale: an envelope whose CoT ``stale`` time has passed is never returned (dropped, counted).
+* Deletes: when a delete (``t-x-d-d`` linking uid X) is queued, every envelope of X queued in a
+  less urgent class is dropped (counted as ``dropped_deleted``). The delete jumps ahead of them, so
+  a receiver that is behind would otherwise get the delete and then an older report that re-creates
+  X. Envelopes of X queued after the delete stay: they are newer than it and pop after it.
 * Accounting: ``offered == returned + queued + coalesced + dropped_overflow + dropped_stale +
-  cleared``.
+  dropped_deleted + cleared``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from rallypoint.model.cot_type import COALESCED_CLASSES, Priority, delivery_priority
+from rallypoint.model.cot_type import COALESCED_CLASSES, DELETE, Priority, delivery_priority
 from rallypoint.routing.envelope import Envelope
 
 # Used when the envelope has no original bytes: a typical PLI is 400-700 bytes on the wire.
@@ -66,7 +70,8 @@ class OutboxStatistics(msgspec.Struct, frozen=True):
 
     ``queued_by_class`` is keyed by ``Priority`` name; ``aged`` counts envelopes served ahead of
     a more urgent class because they were overdue; ``coalesced`` counts queued envelopes replaced
-    by a newer report of the same uid.
+    by a newer report of the same uid; ``dropped_deleted`` counts queued envelopes of a uid dropped
+    because a delete of that uid was queued ahead of them.
     """
 
     queued: int
@@ -80,6 +85,7 @@ class OutboxStatistics(msgspec.Struct, frozen=True):
     aged: int
     dropped_overflow: int
     dropped_stale: int
+    dropped_deleted: int
     cleared: int
     high_water: int
     high_water_bytes: int
@@ -100,8 +106,11 @@ class _Item:
 class Outbox:
     """Bounded priority queue with aging and per-uid coalescing for position-like classes.
 
-    Every removal happens at the head of a class queue (pop, overflow, stale), so each class is a
-    deque plus, for coalesced classes, a uid index into it.
+    Removals happen at the head of a class queue (pop, overflow, stale), so each class is a deque
+    plus, for coalesced classes, a uid index into it. The exception is a delete, which removes the
+    deleted uid's envelopes wherever they are: a linear pass over a deque, taken only when the uid
+    is known to be queued there (the index, or a per-uid count for ``MESSAGE``), so a delete of a
+    uid that has nothing queued costs a few dictionary lookups.
     """
 
     def __init__(
@@ -121,6 +130,8 @@ class Outbox:
         self._max_wait = waits
         self._queues: dict[Priority, deque[_Item]] = {p: deque() for p in Priority}
         self._index: dict[Priority, dict[str, _Item]] = {p: {} for p in COALESCED_CLASSES}
+        # Messages are not coalesced, so a uid may have several; counted to find them on a delete.
+        self._message_uids: dict[str, int] = {}
         self._size = 0
         self._bytes = 0
         self._offered = 0
@@ -129,6 +140,7 @@ class Outbox:
         self._aged = 0
         self._dropped_overflow = 0
         self._dropped_stale = 0
+        self._dropped_deleted = 0
         self._cleared = 0
         self._high_water = 0
         self._high_water_bytes = 0
@@ -163,6 +175,10 @@ class Outbox:
             item = index.get(envelope.event.uid)
             if item is not None:
                 return self._coalesce(item, prio, envelope, nbytes)
+        deleted = envelope.event.detail.link_uid if envelope.event.type == DELETE else None
+        if deleted is not None and nbytes <= self.max_bytes:
+            # Only once the delete is sure to be queued: a dropped delete must not take X's state with it.
+            self._drop_uid(deleted, less_urgent_than=prio)
         if not self._make_room(prio, 1, nbytes, protect=None):
             self._dropped_overflow += 1
             return False
@@ -170,6 +186,8 @@ class Outbox:
         self._queues[prio].append(item)
         if index is not None:
             index[item.uid] = item
+        elif prio is Priority.MESSAGE:
+            self._message_uids[item.uid] = self._message_uids.get(item.uid, 0) + 1
         self._size += 1
         self._bytes += nbytes
         self._note_high_water()
@@ -197,6 +215,7 @@ class Outbox:
             queue.clear()
         for index in self._index.values():
             index.clear()
+        self._message_uids.clear()
         self._size = 0
         self._bytes = 0
 
@@ -214,6 +233,7 @@ class Outbox:
             aged=self._aged,
             dropped_overflow=self._dropped_overflow,
             dropped_stale=self._dropped_stale,
+            dropped_deleted=self._dropped_deleted,
             cleared=self._cleared,
             high_water=self._high_water,
             high_water_bytes=self._high_water_bytes,
@@ -232,6 +252,29 @@ class Outbox:
         self._bytes += grow
         self._note_high_water()
         return True
+
+    def _drop_uid(self, uid: str, *, less_urgent_than: Priority) -> None:
+        """Drop every envelope of ``uid`` queued in a class less urgent than ``less_urgent_than``."""
+        for prio in Priority:
+            if prio <= less_urgent_than:
+                continue
+            queue = self._queues[prio]
+            index = self._index.get(prio)
+            if index is not None:
+                item = index.pop(uid, None)
+                gone = [] if item is None else [item]
+                if item is not None:
+                    queue.remove(item)
+            elif prio is Priority.MESSAGE and self._message_uids.pop(uid, 0):
+                gone = [i for i in queue if i.uid == uid]
+                kept = [i for i in queue if i.uid != uid]
+                queue.clear()
+                queue.extend(kept)
+            else:
+                continue
+            self._size -= len(gone)
+            self._bytes -= sum(i.size for i in gone)
+            self._dropped_deleted += len(gone)
 
     def _make_room(self, incoming: Priority, items: int, nbytes: int, *, protect: _Item | None) -> bool:
         """Drop oldest, least urgent first (never more urgent than ``incoming``) until it fits."""
@@ -288,6 +331,12 @@ class Outbox:
         index = self._index.get(prio)
         if index is not None:
             del index[item.uid]
+        elif prio is Priority.MESSAGE:
+            left = self._message_uids[item.uid] - 1
+            if left:
+                self._message_uids[item.uid] = left
+            else:
+                del self._message_uids[item.uid]
         self._size -= 1
         self._bytes -= item.size
         return item

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rallypoint.delivery.outbox import DEFAULT_MAX_WAIT_MS, DEFAULT_SIZE_ESTIMATE, Outbox
-from rallypoint.model.cot_type import COALESCED_CLASSES, Priority
-from rallypoint.routing.envelope import Envelope
-from tests.unit.delivery.support import envelope
+from rallypoint.model.cot import CotEvent, Detail, Point
+from rallypoint.model.cot_type import COALESCED_CLASSES, DELETE, Priority
+from rallypoint.routing.envelope import Envelope, Origin
+from tests.unit.delivery.support import FAR_FUTURE_MS, envelope
 
 WAITS = {Priority.MESSAGE: 50, Priority.POSITION: 100, Priority.OTHER_POSITION: 200, Priority.BULK: 300}
 
@@ -29,9 +30,19 @@ def drain(box: Outbox, now: int) -> list[Envelope]:
     return out
 
 
+def delete_of(uid: str, *, tag: int = 0) -> Envelope:
+    """A ``t-x-d-d`` that removes ``uid`` (linked by ``<link uid=...>``), as ATAK sends it."""
+    event = CotEvent(
+        uid=f"del-{uid}-{tag}", type=DELETE, how="h-g-i-g-o", time=tag, start=tag, stale=FAR_FUTURE_MS,
+        point=Point(0.0, 0.0), detail=Detail(link_uid=uid, link_relation="p-p"),
+    )
+    return Envelope(event, Origin(session_id="s"), tag)
+
+
 def check_accounting(box: Outbox) -> None:
     s = box.statistics()
-    assert s.offered == s.returned + s.queued + s.coalesced + s.dropped_overflow + s.dropped_stale + s.cleared
+    assert s.offered == (s.returned + s.queued + s.coalesced + s.dropped_overflow + s.dropped_stale + s.cleared
+                         + s.dropped_deleted)
     assert s.queued == sum(s.queued_by_class.values()) == len(box)
 
 
@@ -145,6 +156,36 @@ def test_clear_is_counted() -> None:
     check_accounting(box)
 
 
+def test_delete_drops_queued_reports_of_the_deleted_uid() -> None:
+    # The delete jumps the queue; an older position of the same uid popped after it would make a
+    # receiver that is behind re-create the contact it just removed.
+    box = Outbox()
+    put(box, Priority.POSITION, "x", 0)
+    put(box, Priority.OTHER_POSITION, "x", 0)
+    put(box, Priority.BULK, "x", 0)
+    put(box, Priority.MESSAGE, "x", 0)  # a marker of uid x (persistent items are messages)
+    keep_emergency = put(box, Priority.EMERGENCY, "x", 0)
+    keep_msg = put(box, Priority.MESSAGE, "chat-1", 0)
+    keep_pos = put(box, Priority.POSITION, "y", 0)
+    delete = delete_of("x", tag=1)
+    assert box.put(delete, now_ms=1)
+    assert box.statistics().dropped_deleted == 4
+    # Reported again after the delete: a new contact, delivered after the delete.
+    again = put(box, Priority.POSITION, "x", 2)
+    assert drain(box, 3) == [keep_emergency, delete, keep_msg, keep_pos, again]
+    check_accounting(box)
+    assert box.bytes == 0
+
+
+def test_delete_of_an_unknown_uid_drops_nothing() -> None:
+    box = Outbox()
+    pos = put(box, Priority.POSITION, "y", 0)
+    delete = delete_of("x")
+    box.put(delete, now_ms=0)
+    assert drain(box, 1) == [delete, pos]
+    assert box.statistics().dropped_deleted == 0
+
+
 def test_rejects_empty_bounds() -> None:
     with pytest.raises(ValueError):
         Outbox(max_items=0)
@@ -172,6 +213,9 @@ class ReferenceOutbox:
         self.slots: list[_Slot] = []
 
     def put(self, prio: Priority, env: Envelope, now: int) -> None:
+        deleted = env.event.detail.link_uid if env.event.type == DELETE else None
+        if deleted is not None:
+            self.slots = [s for s in self.slots if s.uid != deleted or s.prio <= prio]
         if prio in COALESCED_CLASSES:
             for slot in self.slots:
                 if slot.prio is prio and slot.uid == env.event.uid:
@@ -199,6 +243,7 @@ class ReferenceOutbox:
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("put"), CLASSES, UIDS, st.integers(0, 150)),
+        st.tuples(st.just("delete"), st.just(Priority.EMERGENCY), UIDS, st.integers(0, 150)),
         st.tuples(st.just("pop"), st.just(Priority.BULK), st.just(""), st.integers(0, 150)),
     ),
     max_size=80,
@@ -210,17 +255,35 @@ OPS = st.lists(
 def test_pop_order_matches_the_documented_rules(ops: list[tuple[str, Priority, str, int]]) -> None:
     box = Outbox(max_wait_ms=WAITS)
     ref = ReferenceOutbox({Priority.EMERGENCY: DEFAULT_MAX_WAIT_MS[Priority.EMERGENCY], **WAITS})
+    offered_at: dict[int, int] = {}  # id(envelope) -> when it was offered
+    deleted_at: dict[str, int] = {}  # uid -> when the last delete of it that popped was offered
+
+    def popped(env: Envelope | None) -> None:
+        # Once a delete of X has popped, nothing of X offered before that delete may follow it.
+        if env is None:
+            return
+        if env.event.type == DELETE and env.event.detail.link_uid is not None:
+            deleted_at[env.event.detail.link_uid] = offered_at[id(env)]
+        elif env.priority is not Priority.EMERGENCY:
+            assert offered_at[id(env)] > deleted_at.get(env.event.uid, -1)
+
     now = 0
     for i, (op, prio, uid, dt) in enumerate(ops):
         now += dt
-        if op == "put":
-            env = envelope(prio, uid, tag=i)
+        if op in ("put", "delete"):
+            env = envelope(prio, uid, tag=i) if op == "put" else delete_of(uid, tag=i)
+            offered_at[id(env)] = i
             box.put(env, now_ms=now, own_group=prio is not Priority.OTHER_POSITION)
             ref.put(prio, env, now)
         else:
-            assert box.pop(now) is ref.pop(now)
+            got = box.pop(now)
+            assert got is ref.pop(now)
+            popped(got)
         assert len(box) == len(ref.slots)
-    assert drain(box, now) == [e for e in iter(lambda: ref.pop(now), None)]
+    rest = drain(box, now)
+    assert rest == [e for e in iter(lambda: ref.pop(now), None)]
+    for env in rest:
+        popped(env)
     check_accounting(box)
 
 
@@ -252,19 +315,24 @@ def test_coalescing_keeps_one_per_uid_and_the_latest(ops: list[tuple[Priority, s
     st.integers(1, 8),
     st.integers(600, 4000),
     st.lists(
-        st.tuples(CLASSES, UIDS, st.integers(0, 30), st.integers(10, 900), st.integers(0, 60), st.booleans()),
+        st.tuples(CLASSES, UIDS, st.integers(0, 30), st.integers(10, 900), st.integers(0, 60), st.booleans(),
+                  st.booleans()),
         max_size=120,
     ),
 )
 def test_bounds_stale_and_accounting_under_random_load(
-    max_items: int, max_bytes: int, ops: list[tuple[Priority, str, int, int, int, bool]]
+    max_items: int, max_bytes: int, ops: list[tuple[Priority, str, int, int, int, bool, bool]]
 ) -> None:
     box = Outbox(max_items=max_items, max_bytes=max_bytes, max_wait_ms=WAITS)
     now = 0
-    for i, (prio, uid, dt, size, life, do_pop) in enumerate(ops):
+    for i, (prio, uid, dt, size, life, do_pop, is_delete) in enumerate(ops):
         now += dt
         before = box.statistics().queued_by_class
-        env = envelope(prio, uid, stale=now + life, raw_size=size, tag=i)
+        if is_delete:
+            env = delete_of(uid, tag=i)
+            prio = Priority.EMERGENCY
+        else:
+            env = envelope(prio, uid, stale=now + life, raw_size=size, tag=i)
         box.put(env, now_ms=now, own_group=prio is not Priority.OTHER_POSITION)
         after = box.statistics().queued_by_class
         # Nothing more urgent than the incoming class is ever dropped to make room.
