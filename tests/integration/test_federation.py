@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -170,7 +171,12 @@ async def test_sa_and_chat_cross_both_ways_without_echo(pair: Pair, clients: lis
     assert links[0]["bytes_sent"] > 0 and links[0]["bytes_received"] > 0
     assert links[0]["thinning"] is False
     metrics = get_text(pair.a, "/metrics")
-    assert "rallypoint_federation_bravo_up 1.0" in metrics
+    assert 'rallypoint_federation_link_state{link="bravo",state="up"} 1.0' in metrics
+    assert 'rallypoint_federation_link_state{link="bravo",state="down"} 0.0' in metrics
+    assert 'rallypoint_federation_link_thinning{link="bravo"} 0.0' in metrics
+    sent = re.search(r'rallypoint_federation_link_bytes_sent_total\{link="bravo"\} ([0-9.e+]+)', metrics)
+    assert sent and float(sent.group(1)) > 0
+    assert re.search(r'rallypoint_federation_link_last_contact_age_seconds\{link="bravo"\} [0-9.e+]+', metrics)
 
 
 async def test_directed_chat_reaches_each_remote_contact(gzip_pair: Pair, clients: list[object]) -> None:

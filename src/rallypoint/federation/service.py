@@ -16,6 +16,8 @@ from pathlib import Path
 
 import grpc
 from cryptography import x509
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
@@ -164,24 +166,58 @@ class Federation:
         """Every link's state (``GET /api/links``)."""
         return [link.snapshot() for link in self.links]
 
-    def gauges(self) -> list[tuple[str, str, float]]:
-        """Per-link metrics for ``ServerMetrics.add_gauges`` (link name is part of the metric name)."""
-        out: list[tuple[str, str, float]] = [
-            ("rallypoint_federation_links_up", "Federation links up",
-             float(sum(1 for link in self.links if link.state is LinkState.UP))),
-        ]
+    def metric_families(self) -> list[Metric]:
+        """Per-link metrics for ``ServerMetrics.add_collector``, labelled by ``link`` (the peer name)."""
+        now_ms = self._clock.now_ms()
+        up = GaugeMetricFamily("rallypoint_federation_links_up", "Federation links up")
+        up.add_metric([], float(sum(1 for link in self.links if link.state is LinkState.UP)))
+        families: list[Metric] = [up]
+        state = GaugeMetricFamily(
+            "rallypoint_federation_link_state", "1 for the state each link is in", labels=["link", "state"]
+        )
+        gauges = {
+            "queue_depth": GaugeMetricFamily(
+                "rallypoint_federation_link_queue_depth", "Messages waiting for the link", labels=["link"]),
+            "unacknowledged": GaugeMetricFamily(
+                "rallypoint_federation_link_unacknowledged", "Priority messages sent, not yet acknowledged",
+                labels=["link"]),
+            "remote_contacts": GaugeMetricFamily(
+                "rallypoint_federation_link_remote_contacts", "Contacts known through the link", labels=["link"]),
+            "thinning": GaugeMetricFamily(
+                "rallypoint_federation_link_thinning", "1 while the link budget thins positions", labels=["link"]),
+            "last_contact": GaugeMetricFamily(
+                "rallypoint_federation_link_last_contact_age_seconds",
+                "Seconds since the peer last sent anything (absent before first contact)", labels=["link"]),
+        }
+        counters = {
+            "bytes_sent": CounterMetricFamily(
+                "rallypoint_federation_link_bytes_sent", "Bytes sent on the link", labels=["link"]),
+            "bytes_received": CounterMetricFamily(
+                "rallypoint_federation_link_bytes_received", "Bytes received on the link", labels=["link"]),
+            "events_sent": CounterMetricFamily(
+                "rallypoint_federation_link_events_sent", "Events sent on the link", labels=["link"]),
+            "events_received": CounterMetricFamily(
+                "rallypoint_federation_link_events_received", "Events received on the link", labels=["link"]),
+            "dropped": CounterMetricFamily(
+                "rallypoint_federation_link_dropped", "Events the link dropped (hops, overflow, refused)",
+                labels=["link"]),
+            "positions_thinned": CounterMetricFamily(
+                "rallypoint_federation_link_positions_thinned", "Positions held back by the link budget",
+                labels=["link"]),
+        }
         for link in self.links:
-            key = "".join(c if c.isalnum() else "_" for c in link.name)
-            out += [
-                (f"rallypoint_federation_{key}_up", f"Link {link.name} is up (1) or not (0)",
-                 1.0 if link.state is LinkState.UP else 0.0),
-                (f"rallypoint_federation_{key}_queue_depth", f"Messages waiting for link {link.name}",
-                 float(link.queue_depth)),
-                (f"rallypoint_federation_{key}_bytes_sent", f"Bytes sent on link {link.name}", float(link.bytes_sent)),
-                (f"rallypoint_federation_{key}_bytes_received", f"Bytes received on link {link.name}",
-                 float(link.bytes_received)),
-            ]
-        return out
+            snap = link.snapshot()
+            for value in LinkState:
+                state.add_metric([link.name, value.value], 1.0 if link.state is value else 0.0)
+            for key in ("queue_depth", "unacknowledged", "remote_contacts"):
+                gauges[key].add_metric([link.name], float(snap[key]))  # type: ignore[arg-type]
+            gauges["thinning"].add_metric([link.name], 1.0 if snap["thinning"] else 0.0)
+            last = snap["last_contact_ms"]
+            if isinstance(last, int):
+                gauges["last_contact"].add_metric([link.name], max(0.0, (now_ms - last) / 1000))
+            for key, family in counters.items():
+                family.add_metric([link.name], float(snap[key]))  # type: ignore[arg-type]
+        return [*families, state, *gauges.values(), *counters.values()]
 
     async def _sweep(self) -> None:
         timeout = self._settings.federation_contact_timeout_s

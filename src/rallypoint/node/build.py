@@ -148,7 +148,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
             ca_pem=ca.ca_pem, directory=directory, accept=ingest.accept, clock=clock,
         )
         node.features.append(node.federation)
-        metrics.add_gauges(node.federation.gauges)
+        metrics.add_collector(node.federation.metric_families)
     metrics.add_counters(lambda: _counters(node))
     metrics.add_drops(lambda: _drops(node, mailbox))
     return node

@@ -162,6 +162,10 @@ class ServerMetrics:
             family.add_metric([reason], value)
         yield family
 
+    def add_collector(self, produce: Callable[[], Iterable[Metric]]) -> None:
+        """Register a callback yielding whole metric families (labelled ones) at scrape time."""
+        self.registry.register(_CallbackCollector(produce))
+
     def add_gauges(self, produce: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
         """Register a callback yielding ``(name, help, value)`` gauges read at scrape time."""
 
