@@ -111,6 +111,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     tls_handshake_timeout_s: float = 10.0
     # A client that starts an event and does not finish it within this time is disconnected (slow loris).
     frame_timeout_s: float = 30.0
+    # HTTP ports: a request's head must arrive within this time of the connection (or the previous
+    # response); a request body may stall at most body_timeout between reads. 0 disables.
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
+    # Password logins (enrollment, API tokens): this many failures in a row lock the account for
+    # login_lockout_s. Certificates keep working while an account is locked.
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
     emergency_repeat_s: float = 3.0
     emergency_max_age_s: float = 86_400.0
     # Store-and-forward: how long addressed mail waits for an offline recipient (capped by its stale
@@ -238,3 +246,7 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"udp_multicast: {group!r} is not an IPv4 multicast address")
     if s.outbox_max_items < 16:
         raise ConfigError("outbox_max_items: must be at least 16")
+    if s.login_max_failures < 1 or s.login_lockout_s < 0:
+        raise ConfigError("login_max_failures: must be at least 1; login_lockout_s: must not be negative")
+    if s.http_header_timeout_s < 0 or s.http_body_timeout_s < 0:
+        raise ConfigError("http_header_timeout_s, http_body_timeout_s: must not be negative (0 disables)")

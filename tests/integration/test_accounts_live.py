@@ -143,3 +143,32 @@ async def test_hostile_audit_target_is_recorded_and_the_server_keeps_running(
     targets = [e["target"] for e in listing if e["action"] == "groups.active"]
     assert len(targets) == 2
     assert all(t.startswith("LONG-xxxx") and "...(+" in t and len(t) <= 256 for t in targets)
+
+
+async def test_wrong_passwords_lock_the_account_on_the_enrollment_port(data_dir: Path) -> None:
+    server = ServerProcess(data_dir, env={"RALLYPOINT_LOGIN_MAX_FAILURES": "3", "RALLYPOINT_LOGIN_LOCKOUT_S": "600"})
+    server.start()
+    try:
+        for name, password in (("dave", "dave's right passphrase"), ("erin", "erin's right passphrase")):
+            await asyncio.to_thread(_cli, server, "user", "add", name, "--password-stdin", stdin=password + "\n")
+        base = f"https://127.0.0.1:{server.ports['enroll']}"
+        verify = ssl.create_default_context(cafile=str(server.data_dir / "ca" / "ca.pem"))
+
+        async def config_as(user: str, password: str) -> httpx.Response:
+            async with httpx.AsyncClient(verify=verify, auth=(user, password), timeout=10) as http:
+                return await http.get(f"{base}/Marti/api/tls/config")
+
+        assert (await config_as("dave", "dave's right passphrase")).status_code == 200
+        for _ in range(3):
+            assert (await config_as("dave", "wrong")).status_code == 401
+        # Locked: even the right password is refused (the answer does not say why; the audit log does).
+        assert (await config_as("dave", "dave's right passphrase")).status_code == 401
+        # The lock is per account: another user logs in as usual.
+        assert (await config_as("erin", "erin's right passphrase")).status_code == 200
+        assert await asyncio.to_thread(server.terminate) == 0
+    finally:
+        server.stop()
+    listing = json.loads((await asyncio.to_thread(_cli, server, "audit", "list", "--json")).stdout)
+    denied = [e for e in listing if e["action"] == "enrollment.denied" and e["actor"] == "dave"]
+    reasons = [e["detail"].get("reason") for e in denied]
+    assert reasons == ["bad_password"] * 3 + ["locked"]

@@ -81,7 +81,10 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     registry = CertificateRegistry(ca.directory)
     registry.publish_crl(ca, clock)
     revocations = RevocationWatcher(registry)
-    users = SqliteUserStore(data / "users.db", clock=clock)
+    users = SqliteUserStore(
+        data / "users.db", clock=clock, max_failures=settings.login_max_failures,
+        lockout_seconds=settings.login_lockout_s,
+    )
     audit = AuditLog.open(data / "audit.db")
     auditor = AuditRecorder(audit, clock)
     metrics.add_counters(auditor.counters)
