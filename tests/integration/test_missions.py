@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,6 @@ from tests.support.cot_client import CotClient, cot, sa
 from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
-HASH = "0123456789abcdef" * 4
 API = "/Marti/api/missions"
 
 
@@ -59,6 +59,16 @@ async def users(group_server: ServerProcess, tmp_path: Path) -> AsyncIterator[di
             await user.stream.close()
 
 
+async def _upload(user: User, name: str, data: bytes) -> str:
+    """Store a file through the Marti upload endpoint (it belongs to the uploader's groups)."""
+    resp = await user.http.post("/Marti/sync/upload", params={"name": name, "creatorUid": user.uid},
+                                files={"assetfile": (name, data)})
+    assert resp.status_code == 200, resp.text
+    digest = resp.json()["Hash"]
+    assert digest == hashlib.sha256(data).hexdigest()
+    return str(digest)
+
+
 def _mission(event: CotEvent, kind: str) -> bool:
     return f'type="{kind}"'.encode() in event.detail.xml and b'name="Op"' in event.detail.xml
 
@@ -77,6 +87,7 @@ async def _eventually_get(user: User, path: str, predicate: object, timeout: flo
 
 async def test_data_sync_flow(users: dict[str, User]) -> None:
     red1, red2, red3, blue1 = users["red1"], users["red2"], users["red3"], users["blue1"]
+    HASH = await _upload(red1, "notes.txt", b"the plan")
 
     created = await red1.http.put(f"{API}/Op", params={"creatorUid": red1.uid, "description": "test op"})
     assert created.status_code == 201, created.text
@@ -98,7 +109,8 @@ async def test_data_sync_flow(users: dict[str, User]) -> None:
     added = await red1.http.put(f"{API}/Op/contents", params={"creatorUid": red1.uid},
                                 json={"hashes": [HASH], "uids": ["uid-red3"]})
     assert added.status_code == 200, added.text
-    assert [c["data"]["hash"] for c in added.json()["data"][0]["contents"]] == [HASH]
+    assert [(c["data"]["hash"], c["data"]["name"]) for c in added.json()["data"][0]["contents"]] == [
+        (HASH, "notes.txt")]
     change = await red2.stream.wait_for(lambda e: e.type == "t-x-m-c" and _mission(e, "CHANGE"))
     assert HASH.encode() in change.detail.xml and b"<type>ADD_CONTENT</type>" in change.detail.xml
 
@@ -122,6 +134,19 @@ async def test_data_sync_flow(users: dict[str, User]) -> None:
     assert ("ADD_CONTENT", None, HASH) in kinds and ("ADD_CONTENT", "mission-marker", None) in kinds
     by_guid = await red2.http.get(f"{API}/guid/{mission['guid']}")
     assert by_guid.status_code == 200 and by_guid.json()["data"][0]["name"] == "Op"
+    with_changes = (await red2.http.get(f"{API}/Op", params={"changes": "true", "logs": "true"})).json()["data"][0]
+    assert [c["type"] for c in with_changes["missionChanges"]] == [c["type"] for c in changes]
+    assert with_changes["logs"] == []
+
+    # Keywords: set by a writer, seen by every reader of the mission, cleared again.
+    kw = await red2.http.put(f"{API}/Op/keywords", params={"creatorUid": red2.uid}, json=["recon", "night"])
+    assert kw.status_code == 200 and kw.json()["data"][0]["keywords"] == ["recon", "night"]
+    await red3.stream.wait_for(lambda e: e.type == "t-x-m-c" and _mission(e, "KEYWORD"))
+    assert (await red3.http.get(f"{API}/Op")).json()["data"][0]["keywords"] == ["recon", "night"]
+    assert (await red2.http.delete(f"{API}/Op/keywords/night", params={"creatorUid": red2.uid})).json()[
+        "data"][0]["keywords"] == ["recon"]
+    assert (await red2.http.delete(f"{API}/Op/keywords", params={"creatorUid": red2.uid})).status_code == 200
+    assert (await red3.http.get(f"{API}/Op")).json()["data"][0]["keywords"] == []
 
     # A user in another group learns nothing and can do nothing.
     assert [m["name"] for m in (await blue1.http.get(API)).json()["data"]] == []
@@ -150,3 +175,43 @@ async def test_data_sync_flow(users: dict[str, User]) -> None:
     assert deleted.status_code == 200, deleted.text
     await red2.stream.wait_for(lambda e: e.type == "t-x-m-d" and _mission(e, "DELETE"))
     assert (await red2.http.get(f"{API}/Op")).status_code == 404
+
+
+async def test_access_is_bound_to_identity_groups_and_subscription(users: dict[str, User]) -> None:
+    red1, red2, red3, blue1 = users["red1"], users["red2"], users["red3"], users["blue1"]
+    closed = await red1.http.put(f"{API}/Closed", params={"creatorUid": red1.uid, "inviteOnly": "true"})
+    assert closed.status_code == 201, closed.text
+    invited = await red1.http.put(f"{API}/Closed/invite/clientUid/{red3.uid}",
+                                  params={"creatorUid": red1.uid, "role": "MISSION_OWNER"})
+    assert invited.status_code == 200, invited.text
+
+    # red2 is in the mission's group but red3's uid is bound to red3's certificate: no hijack.
+    for params in ({"uid": red3.uid}, {"clientUid": red3.uid}, {"creatorUid": red3.uid}):
+        stolen = await red2.http.put(f"{API}/Closed/subscription", params=params)
+        assert stolen.status_code == 403, (params, stolen.text)
+    assert (await red2.http.put(f"{API}/Closed/subscription", params={"uid": red2.uid})).status_code == 403
+    mine = await red3.http.put(f"{API}/Closed/subscription", params={"uid": red3.uid})
+    assert mine.status_code == 201 and mine.json()["data"]["role"]["type"] == "MISSION_OWNER"
+    roles = (await red1.http.get(f"{API}/Closed/subscriptions/roles")).json()["data"]
+    assert {(r["clientUid"], r["username"]) for r in roles} == {(red1.uid, "red1"), (red3.uid, "red3")}
+
+    # A Blue package cannot be added to a Red mission, and nothing about it leaks; nor can a made-up hash.
+    secret = await _upload(blue1, "blue-plan.txt", b"blue only")
+    own = await _upload(red1, "red-plan.txt", b"red only")
+    await red1.http.put(f"{API}/Op", params={"creatorUid": red1.uid})
+    for digest in (secret, "0123456789abcdef" * 4):
+        refused = await red1.http.put(f"{API}/Op/contents", params={"creatorUid": red1.uid},
+                                      json={"hashes": [digest]})
+        assert refused.status_code == 404 and "blue-plan" not in refused.text
+    listed = (await red1.http.get(f"{API}/Op", params={"changes": "true"})).json()["data"][0]
+    assert listed["contents"] == [] and "blue-plan" not in str(listed)
+
+    # A group member that has not subscribed reads but does not write.
+    assert (await red2.http.get(f"{API}/Op")).status_code == 200
+    body = {"hashes": [own]}
+    assert (await red2.http.put(f"{API}/Op/contents", params={"creatorUid": red2.uid}, json=body)).status_code == 403
+    assert (await red2.http.put(f"{API}/Op/keywords", params={"creatorUid": red2.uid}, json=["x"])).status_code == 403
+    assert (await red2.http.put(f"{API}/Op/subscription", params={"uid": red2.uid})).status_code == 201
+    written = await red2.http.put(f"{API}/Op/contents", params={"creatorUid": red2.uid}, json=body)
+    assert written.status_code == 200 and [c["data"]["name"] for c in written.json()["data"][0]["contents"]] == [
+        "red-plan.txt"]

@@ -125,7 +125,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     web = WebContext(
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
-        peers=node.peers, revocations=revocations, emergencies=emergencies,
+        peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity,
     )
     for build in FEATURES:
         feature = build(web)

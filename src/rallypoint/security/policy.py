@@ -52,6 +52,10 @@ class IdentityPolicy:
             return None
         return None if bound == uid else "spoofed_uid"
 
+    def holder_of(self, uid: str) -> str | None:
+        """The principal holding ``uid`` (configured, or bound by its first self-SA), or None."""
+        return self._owner.get(uid)
+
     def track_session(self, session_id: str) -> None:
         """A streaming session joined: bind it to the first uid it sends SA for."""
         self._tracked.add(session_id)

@@ -24,7 +24,6 @@ from rallypoint.model.mission import (
     Mission,
     MissionChange,
     MissionContent,
-    MissionItem,
     Permission,
     Role,
     Subscription,
@@ -34,12 +33,13 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.security.passwords import hash_password, verify_password
 from rallypoint.services import missions_notify as notify
 from rallypoint.services.missions_access import (
+    MAX_KEYWORDS,
     Caller,
     InvalidMissionRequest,
     MissionConflict,
     MissionForbidden,
     MissionNotFound,
-    check_hash,
+    check_keyword,
     check_name,
     check_uid,
     effective_role,
@@ -47,11 +47,12 @@ from rallypoint.services.missions_access import (
     own_subscription,
     require,
 )
-from rallypoint.services.missions_cot import MissionCot, item_of
+from rallypoint.services.missions_contents import MissionContents
+from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
 from rallypoint.services.missions_post import MissionPost
-from rallypoint.services.missions_types import ContentMeta, Describe, MissionDetails, Snapshot
 from rallypoint.services.missions_types import CreateRequest as CreateRequest
+from rallypoint.services.missions_types import Describe, MissionDetails, Snapshot
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,6 @@ class MissionService:
         self._directory = directory
         self._clock = clock
         self._post = MissionPost(directory, clock)
-        self._snapshot = snapshot
-        self._describe = describe
         self._hash_secret = hash_secret
         self._check_secret = check_secret
         self._missions: dict[str, Mission] = {}
@@ -85,6 +84,7 @@ class MissionService:
         self._lock = asyncio.Lock()
         self._cot = MissionCot(store, directory, self._post, self._missions, self._subs, self._changed)
         self._invites = MissionInvites(store, directory, self._post, clock)
+        self._contents = MissionContents(store, clock, self._changed, snapshot=snapshot, describe=describe)
 
     @property
     def store(self) -> SqliteMissionStore:
@@ -197,7 +197,7 @@ class MissionService:
         change = MissionChange(type=ChangeType.DELETE_MISSION, mission=name, creator_uid=caller.client_uid,
                                timestamp=now)
         async with self._lock:
-            if self._missions.get(name) is not mission or not await self._store.delete(mission, change):
+            if not _same(self._missions.get(name), mission) or not await self._store.delete(mission, change):
                 raise MissionNotFound(name)
             self._missions.pop(name, None)
             subs = self._subs.pop(name, {})
@@ -217,14 +217,16 @@ class MissionService:
         check_uid(caller.client_uid)
         invited = await self._invites.invited_role(mission, caller)
         async with self._lock:
-            if self._missions.get(name) is not mission:
+            if not _same(self._missions.get(name), mission):
                 raise MissionNotFound(name)
             subs = self._subs.setdefault(name, {})
             current = subs.get(caller.client_uid)
-            if current is not None:
-                if current.principal != caller.principal:
-                    raise MissionForbidden("this client uid is subscribed by someone else")
+            if current is not None and current.principal == caller.principal:
                 return current
+            # A subscription made under this uid by another principal stands unless the caller
+            # proves the uid is its own; then the impostor's subscription is replaced.
+            if current is not None and not caller.uid_held:
+                raise MissionForbidden("this client uid is subscribed by someone else")
             if caller.admin or is_creator(mission, caller):
                 role = Role.OWNER
             elif invited is not None:
@@ -293,48 +295,17 @@ class MissionService:
     # -- contents -----------------------------------------------------------------------------
 
     async def add(self, caller: Caller, name: str, hashes: Iterable[str], uids: Iterable[str]) -> list[MissionChange]:
-        """Add data packages (by hash) and CoT uids; returns the changes made (new entries only)."""
+        """Add data packages (by hash, each one the caller can read) and CoT uids; the changes made."""
         mission = await self.find(caller, name)
         require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
-        wanted_hashes = list(dict.fromkeys(check_hash(h) for h in hashes))
-        wanted_uids = list(dict.fromkeys(check_uid(u) for u in uids))
-        now = self._clock.now_ms()
-        contents = [await self._content(h, caller, now) for h in wanted_hashes]
-        added = await self._store.add_contents(mission.guid, contents, caller.client_uid)
-        changes = [
-            MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=caller.client_uid,
-                          timestamp=c.timestamp, content_hash=c.hash)
-            for c in added
-        ]
-        for uid in wanted_uids:
-            change = MissionChange(type=ChangeType.ADD_CONTENT, mission=name, creator_uid=caller.client_uid,
-                                   timestamp=now, content_uid=uid)
-            if await self._store.put_item(mission.guid, self._item(uid, caller, now), change):
-                changes.append(change)
-        self._changed(mission, caller.client_uid, changes, {c.hash: c for c in added})
-        return changes
+        return await self._contents.add(caller, mission, hashes, uids)
 
     async def remove(self, caller: Caller, name: str, *, content_hash: str | None = None,
                      uid: str | None = None) -> list[MissionChange]:
         """Remove a data package and/or a uid; returns the changes made."""
         mission = await self.find(caller, name)
         require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
-        if content_hash is None and uid is None:
-            raise InvalidMissionRequest("hash or uid is required")
-        now = self._clock.now_ms()
-        changes: list[MissionChange] = []
-        if content_hash is not None:
-            change = MissionChange(type=ChangeType.REMOVE_CONTENT, mission=name, creator_uid=caller.client_uid,
-                                   timestamp=now, content_hash=check_hash(content_hash))
-            if await self._store.remove_content(mission.guid, change):
-                changes.append(change)
-        if uid is not None:
-            change = MissionChange(type=ChangeType.REMOVE_CONTENT, mission=name, creator_uid=caller.client_uid,
-                                   timestamp=now, content_uid=check_uid(uid))
-            if await self._store.remove_item(mission.guid, change):
-                changes.append(change)
-        self._changed(mission, caller.client_uid, changes, {})
-        return changes
+        return await self._contents.remove(caller, mission, content_hash=content_hash, uid=uid)
 
     async def changes(self, caller: Caller, mission: Mission, *, since_ms: int = 0,
                       until_ms: int | None = None) -> list[MissionChange]:
@@ -342,19 +313,39 @@ class MissionService:
         require(mission, self._subs.get(mission.name, {}), caller, Permission.READ)
         return await self._store.changes(mission.guid, since_ms=since_ms, until_ms=until_ms)
 
-    async def _content(self, content_hash: str, caller: Caller, now: int) -> MissionContent:
-        meta = await self._describe(content_hash) if self._describe is not None else None
-        meta = meta or ContentMeta()
-        return MissionContent(hash=content_hash, creator_uid=caller.client_uid, timestamp=now, name=meta.name,
-                              size=meta.size, mime_type=meta.mime_type, submitter=meta.submitter or
-                              (caller.principal or ""), keywords=meta.keywords)
+    # -- keywords -----------------------------------------------------------------------------
 
-    def _item(self, uid: str, caller: Caller, now: int) -> MissionItem:
-        found = self._snapshot(uid) if self._snapshot is not None else None
-        # Only a CoT the caller could read itself is copied into the mission.
-        if found is None or caller.read_groups.isdisjoint(found.origin.groups):
-            return MissionItem(uid=uid, creator_uid=caller.client_uid, timestamp=now)
-        return item_of(found, caller.client_uid, now)
+    async def set_keywords(self, caller: Caller, name: str, keywords: Iterable[object]) -> Mission:
+        """Replace the mission's keywords (needs ``MISSION_WRITE``); an empty list clears them."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
+        wanted = tuple(dict.fromkeys(check_keyword(k) for k in keywords))
+        if len(wanted) > MAX_KEYWORDS:
+            raise InvalidMissionRequest(f"at most {MAX_KEYWORDS} keywords")
+        return await self._update_keywords(caller, mission, wanted)
+
+    async def remove_keyword(self, caller: Caller, name: str, keyword: str) -> Mission:
+        """Remove one keyword (needs ``MISSION_WRITE``); ``InvalidMissionRequest`` if it is not there."""
+        mission = await self.find(caller, name)
+        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
+        if keyword not in mission.keywords:
+            raise InvalidMissionRequest("the mission has no such keyword")
+        return await self._update_keywords(caller, mission, tuple(k for k in mission.keywords if k != keyword))
+
+    async def _update_keywords(self, caller: Caller, mission: Mission, keywords: tuple[str, ...]) -> Mission:
+        async with self._lock:
+            current = self._missions.get(mission.name)
+            if current is None or current.guid != mission.guid or not await self._store.set_keywords(
+                mission.guid, keywords
+            ):
+                raise MissionNotFound(mission.name)
+            updated = msgspec.structs.replace(current, keywords=keywords)
+            self._missions[mission.name] = updated
+        # As TAK Server does, the mission's whole audience hears of it (it changes what lists show).
+        event = notify.mission_notice(notify.CHANGED, "KEYWORD", updated, author_uid=caller.client_uid,
+                                      now_ms=self._clock.now_ms())
+        self._post.offer(self._post.group_readers(updated), updated, event)
+        return updated
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
@@ -375,3 +366,7 @@ class MissionService:
         if not self._loaded:
             await self.load()
 
+
+def _same(current: Mission | None, found: Mission) -> bool:
+    """True while ``found`` (looked up before taking the lock) is still the mission of that name."""
+    return current is not None and current.guid == found.guid

@@ -5,8 +5,11 @@ Two gates, both always applied:
 * groups: a caller must read one of the mission's groups to know it exists at all; otherwise the
   mission is reported as not found (never "forbidden", which would confirm it exists);
 * role: ``MISSION_OWNER`` may do everything, ``MISSION_SUBSCRIBER`` read and write contents,
-  ``MISSION_READONLY_SUBSCRIBER`` only read. A caller without a subscription acts with the mission's
-  default role unless the mission is invite-only or password-protected (then only reads).
+  ``MISSION_READONLY_SUBSCRIBER`` only read. Writing needs a subscription whose role allows it (the
+  creator and administrators act as owners without one); a group member that has not subscribed
+  only reads. TAK Server grants such a caller the mission's default role, which lets anyone in the
+  group change a mission they never joined; Data Sync clients subscribe before they write, so
+  asking for the subscription costs them nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from rallypoint.model.mission import Mission, Permission, Role, Subscription
 
 MAX_NAME_CHARS = 256
 MAX_UID_CHARS = 256
+MAX_KEYWORD_CHARS = 256
+MAX_KEYWORDS = 64
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -42,6 +47,12 @@ class MissionForbidden(MissionError):
     status = 403
 
 
+class ContentNotFound(MissionError):
+    """A data package hash that is not stored, or that the caller may not read (indistinguishable)."""
+
+    status = 404
+
+
 class MissionConflict(MissionError):
     """The name is already taken."""
 
@@ -59,7 +70,9 @@ class Caller(msgspec.Struct, frozen=True):
 
     ``principal`` is the certificate (or account) name, None when anonymous; ``client_uid`` is the
     device uid the client named (``creatorUid``/``uid``/``clientUid``); ``token`` a subscription token
-    it presented.
+    it presented. ``uid_held`` is True when ``client_uid`` is proven to be the caller's: bound to
+    its principal by the streaming identity binding (for anonymous callers, who share one identity:
+    held by no principal). Invitations addressed to a uid or callsign are honoured only then.
     """
 
     principal: str | None
@@ -68,6 +81,7 @@ class Caller(msgspec.Struct, frozen=True):
     client_uid: str = ""
     token: str | None = None
     admin: bool = False
+    uid_held: bool = False
 
     def sees(self, mission: Mission) -> bool:
         """True when the caller reads one of the mission's groups."""
@@ -101,9 +115,8 @@ def effective_role(mission: Mission, subs: dict[str, Subscription], caller: Call
     sub = own_subscription(subs, caller)
     if sub is not None:
         return sub.role
-    if mission.invite_only or mission.password_protected:
-        return Role.READONLY
-    return mission.default_role
+    # Not subscribed: a group member may look, but changes need a subscription.
+    return Role.READONLY
 
 
 def require(mission: Mission, subs: dict[str, Subscription], caller: Caller, permission: Permission) -> Role:
@@ -126,6 +139,15 @@ def check_hash(value: str) -> str:
     if not _HASH.fullmatch(value):
         raise InvalidMissionRequest("content hash must be 64 hexadecimal digits")
     return value.lower()
+
+
+def check_keyword(value: object) -> str:
+    """A mission keyword: a short line of text."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_KEYWORD_CHARS or any(
+        ord(ch) < 0x20 for ch in value
+    ):
+        raise InvalidMissionRequest("invalid keyword")
+    return value
 
 
 def check_uid(value: str) -> str:

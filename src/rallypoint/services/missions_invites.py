@@ -49,12 +49,16 @@ class MissionInvites:
         return invitation
 
     async def invited_role(self, mission: Mission, caller: Caller) -> Role | None:
-        """The role the caller's uid, callsign or groups were invited with, or None."""
-        session = self._directory.by_uid(caller.client_uid)
+        """The role the caller's uid, callsign or groups were invited with, or None.
+
+        A uid or callsign invitation counts only when the caller holds that uid (``uid_held``):
+        otherwise anyone in the mission's groups could name the invitee's uid and take its role.
+        """
+        session = self._directory.by_uid(caller.client_uid) if caller.uid_held else None
         callsign = self._directory.callsign_of(session.id) if session is not None else None
         for inv in await self._store.invitations(mission.guid):
             match inv.type:
-                case InviteType.CLIENT_UID if inv.invitee == caller.client_uid:
+                case InviteType.CLIENT_UID if caller.uid_held and inv.invitee == caller.client_uid:
                     return inv.role
                 case InviteType.CALLSIGN if callsign is not None and inv.invitee == callsign:
                     return inv.role

@@ -47,5 +47,6 @@ class CreateRequest(msgspec.Struct, frozen=True):
 
 # Looks up the latest CoT of a uid (the live picture), for snapshots of uids added over HTTP.
 Snapshot = Callable[[str], Envelope | None]
-# Looks up a stored data package's metadata by SHA-256.
-Describe = Callable[[str], Awaitable[ContentMeta | None]]
+# Looks up a stored data package's metadata by SHA-256, for a caller reading these groups: None when
+# the package is not stored or the caller may not read it.
+Describe = Callable[[str, frozenset[str]], Awaitable[ContentMeta | None]]

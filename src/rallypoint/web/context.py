@@ -14,6 +14,7 @@ from rallypoint.config import Settings
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import ANON_GROUP
 from rallypoint.security.accounts import AccountCache
+from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import RevocationWatcher, serial_of
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
@@ -74,6 +75,8 @@ class WebContext:
     # Services owned by the Marti features, shared so other features answer from the same instances.
     packages: DataPackageService | None = None
     missions: MissionService | None = None
+    # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
+    identity: IdentityPolicy | None = None
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

@@ -21,10 +21,25 @@ from rallypoint.services.missions_access import (
     MissionForbidden,
     MissionNotFound,
 )
+from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
 HASH = "ab" * 32
 HASH2 = "cd" * 32
+BLUE_HASH = "be" * 32
+# The package store as the mission service sees it: hash -> (groups that read it, metadata).
+PACKAGES = {
+    HASH: (frozenset({"Red"}), ContentMeta(name="red.zip", size=10, submitter="alice")),
+    HASH2: (frozenset({"Red"}), ContentMeta(name="red2.zip", size=20, submitter="alice")),
+    BLUE_HASH: (frozenset({"Blue"}), ContentMeta(name="blue-secret.zip", size=30, submitter="eve")),
+}
+
+
+async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+    found = PACKAGES.get(digest)
+    if found is None or read_groups.isdisjoint(found[0]):
+        return None
+    return found[1]
 
 
 class Session:
@@ -43,15 +58,17 @@ class Session:
         return [e.event.type for e in self.got]
 
 
-def caller(principal: str | None, groups: set[str], uid: str = "", token: str | None = None) -> Caller:
+def caller(principal: str | None, groups: set[str], uid: str = "", token: str | None = None,
+           held: bool = False) -> Caller:
     return Caller(principal=principal, write_groups=frozenset(groups), read_groups=frozenset(groups),
-                  client_uid=uid, token=token)
+                  client_uid=uid, token=token, uid_held=held)
 
 
-ALICE = caller("alice", {"Red"}, "uid-alice")
-BOB = caller("bob", {"Red"}, "uid-bob")
-CAROL = caller("carol", {"Red"}, "uid-carol")
-EVE = caller("eve", {"Blue"}, "uid-eve")
+# Each holds its own uid (bound to its certificate by its stream).
+ALICE = caller("alice", {"Red"}, "uid-alice", held=True)
+BOB = caller("bob", {"Red"}, "uid-bob", held=True)
+CAROL = caller("carol", {"Red"}, "uid-carol", held=True)
+EVE = caller("eve", {"Blue"}, "uid-eve", held=True)
 
 
 @pytest.fixture
@@ -62,7 +79,7 @@ def directory() -> Directory:
 @pytest.fixture
 async def service(tmp_path: Path, directory: Directory) -> AsyncIterator[MissionService]:
     store = SqliteMissionStore(tmp_path / "missions.db")
-    svc = MissionService(store, directory, ManualClock(), hash_secret=lambda p: "h:" + p,
+    svc = MissionService(store, directory, ManualClock(), describe=describe, hash_secret=lambda p: "h:" + p,
                          check_secret=lambda h, p: h == "h:" + p)
     yield svc
     await store.close()

@@ -12,7 +12,7 @@ import pytest
 from rallypoint.services.datapackages import DataPackageService, Upload
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller
-from rallypoint.services.missions_types import CreateRequest
+from rallypoint.services.missions_types import ContentMeta, CreateRequest
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from tests.unit.web.test_api_harness import Harness
 
@@ -25,7 +25,12 @@ def catalog_fixture(tmp_path: Path) -> Iterator[Harness]:
     packages = DataPackageService.open(tmp_path, h.clock)
     missions = SqliteMissionStore(tmp_path / "missions.db")
     h.ctx.packages = packages
-    h.ctx.missions = MissionService(missions, h.ctx.directory, h.clock)
+
+    async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+        record = await packages.find(digest, read_groups)
+        return None if record is None else ContentMeta(name=record.name, size=record.size)
+
+    h.ctx.missions = MissionService(missions, h.ctx.directory, h.clock, describe=describe)
     h.add_user("alice", {"A"})
     h.add_user("bob", {"B"})
     with h.http:
@@ -105,7 +110,7 @@ def test_package_filters_follow_the_marti_search_rules(catalog: Harness) -> None
 
 
 def test_missions_are_visible_to_readers_of_their_groups_only(catalog: Harness) -> None:
-    digest = "ab" * 32
+    digest = store_package(catalog, b"charlie", submitter="alice", groups={"A"})
     make_mission(catalog, "Op", "alice", {"A"}, hashes=[digest], uids=["uid-1", "uid-2"])
     make_mission(catalog, "Other", "bob", {"B"}, hashes=[], uids=[])
     alice, bob = catalog.bearer("alice"), catalog.bearer("bob")
@@ -123,7 +128,7 @@ def test_missions_are_visible_to_readers_of_their_groups_only(catalog: Harness) 
     detail = catalog.http.get("/api/missions/Op", headers=alice)
     assert detail.status_code == 200, detail.text
     body = detail.json()
-    assert body["contents"] == [{"hash": digest, "name": ""}]
+    assert body["contents"] == [{"hash": digest, "name": "notes.txt"}]
     assert sorted(body["uids"]) == ["uid-1", "uid-2"]
     assert body["subscribers"] == 1  # the creator, subscribed as owner on creation
     assert body["role"] == "MISSION_OWNER"  # the creator's principal, whatever device it calls from

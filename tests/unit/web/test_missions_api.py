@@ -15,13 +15,26 @@ from starlette.testclient import TestClient
 from rallypoint.clock import ManualClock
 from rallypoint.config import Settings
 from rallypoint.routing.directory import Directory
+from rallypoint.security.policy import IdentityPolicy
+from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
+from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.web.context import RequestIdentity
 from rallypoint.web.marti.missions import MissionsFeature
 
 HASH = "ef" * 32
+BLUE_HASH = "be" * 32
 GROUPS = {"alice": {"Red"}, "bob": {"Red"}, "eve": {"Blue"}}
+# Uids bound to certificates (as a stream's first SA binds them).
+BOUND = {"alice": ["u-a"], "bob": ["u-b"]}
+
+
+async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+    groups = {HASH: {"Red"}, BLUE_HASH: {"Blue"}}.get(digest)
+    if groups is None or read_groups.isdisjoint(groups):
+        return None
+    return ContentMeta(name=f"{digest[:4]}.zip", size=4)
 
 
 class Auditor:
@@ -39,6 +52,8 @@ class Ctx:
         self.settings = Settings()
         self.clock = ManualClock()
         self.auditor = Auditor()
+        self.identity = IdentityPolicy(BOUND)
+        self.metrics = ServerMetrics()
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         name = conn.headers.get("x-user", "")
@@ -51,7 +66,7 @@ class Ctx:
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, Ctx]]:
     ctx = Ctx()
-    service = MissionService(SqliteMissionStore(tmp_path / "missions.db"), Directory(), ctx.clock)
+    service = MissionService(SqliteMissionStore(tmp_path / "missions.db"), Directory(), ctx.clock, describe=describe)
     feature = MissionsFeature(ctx, service)  # type: ignore[arg-type]
     with TestClient(Starlette(routes=list(feature.routes))) as client:
         yield client, ctx
@@ -118,3 +133,92 @@ def test_status_codes_for_roles_and_bad_input(api: tuple[TestClient, Any]) -> No
     assert client.delete("/Marti/api/missions/Op", headers=_as("bob")).status_code == 403
     assert client.delete("/Marti/api/missions/Op", headers=_as("alice")).status_code == 200
     assert client.get("/Marti/api/missions/Op", headers=_as("alice")).status_code == 404
+
+
+def _rejected(ctx: Ctx, reason: str) -> float:
+    return ctx.metrics.rejected.labels(reason, "http")._value.get()  # type: ignore[no-any-return]
+
+
+def test_a_uid_bound_to_another_identity_is_refused(api: tuple[TestClient, Any]) -> None:
+    client, ctx = api
+    client.put("/Marti/api/missions/Op", params={"creatorUid": "u-a", "inviteOnly": "true"}, headers=_as("alice"))
+    assert client.put("/Marti/api/missions/Op/invite/clientUid/u-b", params={"creatorUid": "u-a",
+                      "role": "MISSION_OWNER"}, headers=_as("alice")).status_code == 200
+    # Alice names Bob's bound uid in every place a caller's uid is read: refused and counted.
+    for params in ({"uid": "u-b"}, {"creatorUid": "u-b"}, {"clientUid": "u-b"}):
+        resp = client.put("/Marti/api/missions/Op/subscription", params=params, headers=_as("alice"))
+        assert resp.status_code == 403, params
+    assert _rejected(ctx, "spoofed_uid") == 3
+    # Naming another client where the route means "that client" is not a claim.
+    assert client.put("/Marti/api/missions/Op/invite/clientUid/u-c", params={"creatorUid": "u-a"},
+                      headers=_as("alice")).status_code == 200
+    # Bob, who holds u-b, takes his invitation.
+    sub = client.put("/Marti/api/missions/Op/subscription", params={"uid": "u-b"}, headers=_as("bob"))
+    assert sub.status_code == 201 and sub.json()["data"]["role"]["type"] == "MISSION_OWNER"
+    assert client.put("/Marti/api/missions/Op/role", params={"clientUid": "u-b", "role": "MISSION_SUBSCRIBER",
+                      "creatorUid": "u-a"}, headers=_as("alice")).status_code == 200
+    # A uid no one holds may be used, but it proves nothing: Bob does not get the invitation sent to u-c.
+    unbound = client.put("/Marti/api/missions/Op/subscription", params={"uid": "u-c"}, headers=_as("bob"))
+    assert unbound.status_code == 403 and "invite-only" in unbound.text
+
+
+def test_contents_must_be_stored_packages_the_caller_reads(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    client.put("/Marti/api/missions/Op", params={"creatorUid": "u-a"}, headers=_as("alice"))
+    for digest in (BLUE_HASH, "00" * 32):
+        resp = client.put("/Marti/api/missions/Op/contents", params={"creatorUid": "u-a"},
+                          json={"hashes": [digest]}, headers=_as("alice"))
+        assert resp.status_code == 404 and "blue" not in resp.text
+    assert client.get("/Marti/api/missions/Op", headers=_as("alice")).json()["data"][0]["contents"] == []
+    ok = client.put("/Marti/api/missions/Op/contents", params={"creatorUid": "u-a"}, json={"hashes": [HASH]},
+                    headers=_as("alice"))
+    assert ok.status_code == 200 and ok.json()["data"][0]["contents"][0]["data"]["name"] == "efef.zip"
+
+
+def test_unsubscribed_member_reads_but_does_not_write(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    client.put("/Marti/api/missions/Op", params={"creatorUid": "u-a"}, headers=_as("alice"))
+    assert client.get("/Marti/api/missions/Op", headers=_as("bob")).status_code == 200
+    assert client.put("/Marti/api/missions/Op/contents", params={"creatorUid": "u-b"}, json={"uids": ["m"]},
+                      headers=_as("bob")).status_code == 403
+    client.put("/Marti/api/missions/Op/subscription", params={"uid": "u-b"}, headers=_as("bob"))
+    assert client.put("/Marti/api/missions/Op/contents", params={"creatorUid": "u-b"}, json={"uids": ["m"]},
+                      headers=_as("bob")).status_code == 200
+
+
+def test_get_with_changes_and_logs(api: tuple[TestClient, Any]) -> None:
+    client, ctx = api
+    client.put("/Marti/api/missions/Op", params={"creatorUid": "u-a"}, headers=_as("alice"))
+    ctx.clock.advance(60)
+    client.put("/Marti/api/missions/Op/contents", params={"creatorUid": "u-a"}, json={"hashes": [HASH]},
+               headers=_as("alice"))
+    plain = client.get("/Marti/api/missions/Op", headers=_as("bob")).json()["data"][0]
+    assert "missionChanges" not in plain and "logs" not in plain
+    full = client.get("/Marti/api/missions/Op", params={"changes": "true", "logs": "true"},
+                      headers=_as("bob")).json()["data"][0]
+    assert [c["type"] for c in full["missionChanges"]] == ["CREATE_MISSION", "ADD_CONTENT"]
+    assert full["missionChanges"][1]["contentResource"]["name"] == "efef.zip" and full["logs"] == []
+    recent = client.get("/Marti/api/missions/Op", params={"changes": "true", "secago": "30"},
+                        headers=_as("bob")).json()["data"][0]
+    assert [c["type"] for c in recent["missionChanges"]] == ["ADD_CONTENT"]
+    guid = full["guid"]
+    by_guid = client.get(f"/Marti/api/missions/guid/{guid}", params={"changes": "true"}, headers=_as("bob"))
+    assert len(by_guid.json()["data"][0]["missionChanges"]) == 2
+
+
+def test_keywords_endpoints(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    client.put("/Marti/api/missions/Op", params={"creatorUid": "u-a", "keywords": "old"}, headers=_as("alice"))
+    resp = client.put("/Marti/api/missions/Op/keywords", params={"creatorUid": "u-a"}, json=["alpha", "bravo"],
+                      headers=_as("alice"))
+    assert resp.status_code == 200 and resp.json()["data"][0]["keywords"] == ["alpha", "bravo"]
+    assert client.get("/Marti/api/missions/Op", headers=_as("bob")).json()["data"][0]["keywords"] == ["alpha", "bravo"]
+    assert client.put("/Marti/api/missions/Op/keywords", json=["x"], headers=_as("bob")).status_code == 403
+    assert client.put("/Marti/api/missions/Op/keywords", json={"not": "a list"},
+                      headers=_as("alice")).status_code == 400
+    one = client.delete("/Marti/api/missions/Op/keywords/alpha", headers=_as("alice"))
+    assert one.status_code == 200 and one.json()["data"][0]["keywords"] == ["bravo"]
+    assert client.delete("/Marti/api/missions/Op/keywords/alpha", headers=_as("alice")).status_code == 400
+    cleared = client.delete("/Marti/api/missions/Op/keywords", headers=_as("alice"))
+    assert cleared.status_code == 200 and cleared.json()["data"][0]["keywords"] == []
+    assert client.put("/Marti/api/missions/Op/keywords", json=["x"], headers=_as("eve")).status_code == 404

@@ -69,6 +69,10 @@ class SqliteMissionStore:
         """Every mission, by name."""
         return await self._worker.run(_all)
 
+    async def set_keywords(self, guid: str, keywords: tuple[str, ...]) -> bool:
+        """Replace a mission's keywords; False if the mission is gone."""
+        return await self._worker.run(_set_keywords, guid, keywords)
+
     async def delete(self, mission: Mission, change: MissionChange) -> bool:
         """Remove a mission with everything under it, logging ``change``; False if it was gone."""
         return await self._worker.run(_delete, mission.guid, change)
@@ -160,6 +164,14 @@ def _get(db: sqlite3.Connection, column: str, value: str) -> Mission | None:
 
 def _all(db: sqlite3.Connection) -> list[Mission]:
     return [mission_of(row) for row in db.execute(f"SELECT {MISSION_COLUMNS} FROM missions ORDER BY name")]
+
+
+def _set_keywords(db: sqlite3.Connection, guid: str, keywords: tuple[str, ...]) -> bool:
+    def job() -> bool:
+        cur = db.execute("UPDATE missions SET keywords = ? WHERE guid = ?", (json.dumps(list(keywords)), guid))
+        return cur.rowcount > 0
+
+    return transaction(db, job)
 
 
 def _delete(db: sqlite3.Connection, guid: str, change: MissionChange) -> bool:

@@ -10,14 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from rallypoint.clock import datetime_to_ms
 from rallypoint.errors import StorageError
 from rallypoint.model.mission import InviteType, Mission, Role, parse_role
 from rallypoint.routing.envelope import Envelope
@@ -29,15 +27,29 @@ from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
 from rallypoint.web.marti import missions_json as js
+from rallypoint.web.marti.missions_params import (
+    CALLER_UID_PARAMS,
+    CREATOR_UID_ONLY,
+    UidNotYours,
+    caller_of,
+    flag,
+    integer,
+    time_window,
+)
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/Marti/api/missions"
 # Mission-addressed CoT waiting to be written; beyond this the oldest writes are refused (counted).
 MAX_PENDING_WRITES = 4096
-_UID_PARAMS = ("creatorUid", "uid", "clientUid")
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
+
+
+class BodyTooLarge(MissionError):
+    """A request body over ``max_http_body_bytes``."""
+
+    status = 413
 
 
 class ContentsBody(msgspec.Struct, frozen=True):
@@ -70,11 +82,16 @@ class MissionsFeature:
             Route(PREFIX + "/{name}/subscriptions", self._wrap(self.subscriptions), methods=["GET"]),
             Route(PREFIX + "/{name}/subscriptions/roles", self._wrap(self.subscription_roles), methods=["GET"]),
             Route(PREFIX + "/{name}/contents", self._wrap(self.add_contents), methods=["PUT"]),
-            Route(PREFIX + "/{name}/contents", self._wrap(self.remove_contents), methods=["DELETE"]),
+            Route(PREFIX + "/{name}/contents", self._wrap(self.remove_contents, CREATOR_UID_ONLY),
+                  methods=["DELETE"]),
+            Route(PREFIX + "/{name}/keywords", self._wrap(self.set_keywords), methods=["PUT"]),
+            Route(PREFIX + "/{name}/keywords", self._wrap(self.clear_keywords), methods=["DELETE"]),
+            Route(PREFIX + "/{name}/keywords/{keyword}", self._wrap(self.remove_keyword), methods=["DELETE"]),
             Route(PREFIX + "/{name}/changes", self._wrap(self.changes), methods=["GET"]),
             Route(PREFIX + "/{name}/cot", self._wrap(self.cot), methods=["GET"]),
-            Route(PREFIX + "/{name}/invite/{kind}/{invitee}", self._wrap(self.invite), methods=["PUT", "POST"]),
-            Route(PREFIX + "/{name}/role", self._wrap(self.set_role), methods=["PUT"]),
+            Route(PREFIX + "/{name}/invite/{kind}/{invitee}", self._wrap(self.invite, CREATOR_UID_ONLY),
+                  methods=["PUT", "POST"]),
+            Route(PREFIX + "/{name}/role", self._wrap(self.set_role, CREATOR_UID_ONLY), methods=["PUT"]),
         ]
 
     @property
@@ -134,23 +151,33 @@ class MissionsFeature:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _wrap(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def _wrap(self, handler: Handler,
+              uid_params: tuple[str, ...] = CALLER_UID_PARAMS) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             who = await self._ctx.identify(request)
             if who is None:
                 return PlainTextResponse("forbidden", status_code=403)
-            params = request.query_params
-            client_uid = next((params[p] for p in _UID_PARAMS if params.get(p)), "")
-            caller = Caller(
-                principal=who.principal, write_groups=who.write_groups, read_groups=who.read_groups,
-                client_uid=client_uid, token=_bearer(request), admin=who.role == "admin",
-            )
             try:
+                caller = caller_of(request, who, self._ctx.identity, uid_params)
                 return await handler(request, caller)
+            except UidNotYours as exc:
+                self._ctx.metrics.rejected.labels("spoofed_uid", "http").inc()
+                log.warning("mission request under another identity's uid refused",
+                            extra={"principal": who.principal, "path": request.url.path})
+                return PlainTextResponse(str(exc), status_code=exc.status)
             except MissionError as exc:
                 return PlainTextResponse(str(exc) or type(exc).__name__, status_code=exc.status)
 
         return endpoint
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self._ctx.settings.max_http_body_bytes
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge("body too large")
+        return body
 
     def _ok(self, kind: str, data: object, status: int = 200) -> Response:
         return JSONResponse(js.envelope(kind, data, self._ctx.settings.node_id), status_code=status)
@@ -178,8 +205,8 @@ class MissionsFeature:
             keywords=tuple(k for k in p.getlist("keywords") if k),
             password=p.get("password") or None,
             default_role=role or Role.SUBSCRIBER,
-            invite_only=_flag(p.get("inviteOnly")),
-            expiration=_int(p.get("expiration"), -1),
+            invite_only=flag(p.get("inviteOnly")),
+            expiration=integer(p.get("expiration"), -1),
             chat_room=p.get("chatRoom", ""),
             classification=p.get("classification", ""),
         )
@@ -195,11 +222,26 @@ class MissionsFeature:
 
     async def get_mission(self, request: Request, caller: Caller) -> Response:
         mission = await self.service.find(caller, request.path_params["name"])
-        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+        return await self._one(request, caller, mission)
 
     async def get_by_guid(self, request: Request, caller: Caller) -> Response:
         mission = await self.service.find_guid(caller, request.path_params["guid"])
-        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+        return await self._one(request, caller, mission)
+
+    async def _one(self, request: Request, caller: Caller, mission: Mission) -> Response:
+        # As TAK Server: ``changes=true`` adds the change log and ``logs=true`` the mission log, both
+        # limited by ``start``/``end``/``secago``. Rallypoint keeps no mission log, so it is empty.
+        found = await self.service.details(caller, mission)
+        doc = js.mission_json(mission, contents=found.contents, items=found.items)
+        p = request.query_params
+        if flag(p.get("changes")):
+            since, until = time_window(request, self._ctx.clock.now_ms())
+            changes = await self.service.changes(caller, mission, since_ms=since, until_ms=until)
+            contents = {c.hash: c for c in found.contents}
+            doc["missionChanges"] = [js.change_json(c, contents) for c in changes]
+        if flag(p.get("logs")):
+            doc["logs"] = []
+        return self._ok(js.MISSION_TYPE, [doc])
 
     async def delete(self, request: Request, caller: Caller) -> Response:
         mission = await self.service.delete(caller, request.path_params["name"])
@@ -241,9 +283,9 @@ class MissionsFeature:
         role = parse_role(p.get("role", ""))
         if not target or role is None:
             raise InvalidMissionRequest("clientUid and a valid role are required")
-        # clientUid names the subscriber being changed; the caller is known by creatorUid or token.
-        acting = msgspec.structs.replace(caller, client_uid=p.get("creatorUid", ""))
-        await self.service.set_role(acting, request.path_params["name"], target, role)
+        # clientUid names the subscriber being changed; the caller is known by creatorUid or token
+        # (the route reads only creatorUid as the caller's uid).
+        await self.service.set_role(caller, request.path_params["name"], target, role)
         return Response(status_code=200)
 
     async def invite(self, request: Request, caller: Caller) -> Response:
@@ -255,19 +297,13 @@ class MissionsFeature:
         role = parse_role(role_text) if role_text else None
         if role_text and role is None:
             raise InvalidMissionRequest("unknown role")
-        acting = msgspec.structs.replace(caller, client_uid=request.query_params.get("creatorUid", ""))
-        await self.service.invite(acting, request.path_params["name"], kind, request.path_params["invitee"], role)
+        await self.service.invite(caller, request.path_params["name"], kind, request.path_params["invitee"], role)
         return Response(status_code=200)
 
     # -- contents -----------------------------------------------------------------------------
 
     async def add_contents(self, request: Request, caller: Caller) -> Response:
-        limit = self._ctx.settings.max_http_body_bytes
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return PlainTextResponse("body too large", status_code=413)
+        body = await self._body(request)
         try:
             parsed = msgspec.json.decode(body or b"{}", type=ContentsBody)
         except msgspec.DecodeError as exc:
@@ -284,6 +320,24 @@ class MissionsFeature:
         mission = await self.service.find(caller, name)
         return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
 
+    async def set_keywords(self, request: Request, caller: Caller) -> Response:
+        body = await self._body(request)
+        try:
+            keywords = msgspec.json.decode(body or b"[]", type=list[str])
+        except msgspec.DecodeError as exc:
+            raise InvalidMissionRequest(f"body must be a JSON list of keywords: {exc}") from None
+        mission = await self.service.set_keywords(caller, request.path_params["name"], keywords)
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def clear_keywords(self, request: Request, caller: Caller) -> Response:
+        mission = await self.service.set_keywords(caller, request.path_params["name"], [])
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
+    async def remove_keyword(self, request: Request, caller: Caller) -> Response:
+        p = request.path_params
+        mission = await self.service.remove_keyword(caller, p["name"], p["keyword"])
+        return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
+
     async def changes(self, request: Request, caller: Caller) -> Response:
         mission = await self.service.find(caller, request.path_params["name"])
         return await self._changes(request, caller, mission)
@@ -293,12 +347,7 @@ class MissionsFeature:
         return await self._changes(request, caller, mission)
 
     async def _changes(self, request: Request, caller: Caller, mission: Mission) -> Response:
-        p = request.query_params
-        now = self._ctx.clock.now_ms()
-        since = _time_param(p.get("start"), None) or 0
-        if p.get("secago"):
-            since = max(since, now - _int(p.get("secago"), 0) * 1000)
-        until = _time_param(p.get("end"), None)
+        since, until = time_window(request, self._ctx.clock.now_ms())
         found = await self.service.changes(caller, mission, since_ms=since, until_ms=until)
         contents = {c.hash: c for c in (await self.service.details(caller, mission)).contents}
         return self._ok(js.CHANGE_TYPE, [js.change_json(c, contents) for c in found])
@@ -327,11 +376,11 @@ def build(ctx: WebContext) -> Feature:
 
     packages = ctx.packages
 
-    async def describe(digest: str) -> ContentMeta | None:
-        # Mission contents point at data packages: describe them from the package store when present.
+    async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+        # Mission contents point at data packages the caller can download (same rule as /sync/content).
         if packages is None:
             return None
-        record = await packages.records.get(digest.lower())
+        record = await packages.find(digest.lower(), read_groups)
         if record is None:
             return None
         return ContentMeta(
@@ -343,31 +392,3 @@ def build(ctx: WebContext) -> Feature:
                              snapshot=snapshot, describe=describe)
     ctx.missions = service
     return MissionsFeature(ctx, service)
-
-
-def _bearer(request: Request) -> str | None:
-    value = request.headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "1", "yes")
-
-
-def _int(value: str | None, default: int) -> int:
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidMissionRequest(f"not a number: {value[:32]!r}") from None
-
-
-def _time_param(value: str | None, default: int | None) -> int | None:
-    if not value:
-        return default
-    try:
-        return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC))
-    except ValueError:
-        raise InvalidMissionRequest(f"not a time: {value[:32]!r}") from None
