@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -171,3 +173,70 @@ async def test_connections_refused_at_capacity_hold_no_slots(
     ).stdout
     logins = [e for e in json.loads(listing) if e["action"] == "login.ok" and e["actor"] == "late"]
     assert len(logins) == 2  # only the accepted sessions
+
+
+def _counter(server: ServerProcess, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    m = re.search(rf"^{name}_total (\S+)$", text, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+async def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server ends the connection (it never answers a request it never got)."""
+    try:
+        return await asyncio.wait_for(reader.read(), timeout=15) == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_slow_http_clients_are_disconnected_and_counted(data_dir: Path) -> None:
+    proc = ServerProcess(data_dir, env={"RALLYPOINT_HTTP_HEADER_TIMEOUT_S": "1", "RALLYPOINT_HTTP_BODY_TIMEOUT_S": "1"})
+    proc.start()
+    opened: list[asyncio.StreamWriter] = []
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "rallypoint.cli.main", "user", "add", "slow", "--password-stdin",
+             "--data-dir", str(data_dir)],
+            input="a slow but right password\n", capture_output=True, text=True, check=True,
+        )
+        http, enroll = proc.ports["http"], proc.ports["enroll"]
+        # Half a request line, then nothing.
+        loris_r, loris_w = await asyncio.open_connection("127.0.0.1", http)
+        loris_w.write(b"GET /api/hea")
+        # Connected, never a byte.
+        mute_r, mute_w = await asyncio.open_connection("127.0.0.1", http)
+        # On TLS (the enrollment port) the deadline starts after the handshake.
+        tls = ssl.create_default_context(cafile=str(data_dir / "ca" / "ca.pem"))
+        tls_r, tls_w = await asyncio.open_connection("127.0.0.1", enroll, ssl=tls, server_hostname="localhost")
+        tls_w.write(b"GET /Marti/api/tls/con")
+        # A head, then a body that stops half way (signing reads the body once the password is checked).
+        body_r, body_w = await asyncio.open_connection("127.0.0.1", enroll, ssl=tls, server_hostname="localhost")
+        body_w.write(
+            b"POST /Marti/api/tls/signClient/v2?clientUid=x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            b"Authorization: Basic " + base64.b64encode(b"slow:a slow but right password") + b"\r\n\r\n" + b"x" * 10
+        )
+        opened.extend([loris_w, mute_w, body_w, tls_w])
+        # A normal client is served meanwhile.
+        health = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{http}/api/health", timeout=5)
+        assert health.status_code == 200
+        for reader in (loris_r, mute_r, body_r, tls_r):
+            assert await _closed_by_server(reader)
+        assert await asyncio.to_thread(_counter, proc, "rallypoint_http_header_timeouts") == 3
+        assert await asyncio.to_thread(_counter, proc, "rallypoint_http_body_timeouts") == 1
+        # A request that arrives in pieces, each well within the deadline, is still answered.
+        r, w = await asyncio.open_connection("127.0.0.1", http)
+        opened.append(w)
+        for piece in (b"GET /api/health HTTP/1.1\r\n", b"Host: x\r\n", b"Connection: close\r\n\r\n"):
+            w.write(piece)
+            await w.drain()
+        assert (await asyncio.wait_for(r.read(), timeout=10)).startswith(b"HTTP/1.1 200")
+        # Body limit hits are counted too.
+        big = await asyncio.to_thread(
+            httpx.post, f"http://127.0.0.1:{http}/api/health", content=b"x" * (65 * 1024), timeout=5
+        )
+        assert big.status_code == 413
+        assert await asyncio.to_thread(_counter, proc, "rallypoint_http_body_too_large") == 1
+    finally:
+        for w in opened:
+            w.close()
+        proc.stop()

@@ -36,6 +36,7 @@ from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web.api import native
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import FeatureBuilder
+from rallypoint.web.limits import HttpGuard
 from rallypoint.web.marti import core, missions, sync
 from rallypoint.web.peers import PeerCertificates
 
@@ -88,6 +89,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     audit = AuditLog.open(data / "audit.db")
     auditor = AuditRecorder(audit, clock)
     metrics.add_counters(auditor.counters)
+    http_guard = HttpGuard(header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s)
+    metrics.add_counters(http_guard.counters)
     accounts = AccountCache(settings.client_groups)
     ctx = TransportContext(
         ingest=ingest,
@@ -120,7 +123,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
         emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
         dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
-        auditor=auditor, accounts=accounts, peers=PeerCertificates(),
+        auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard,
     )
     web = WebContext(
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,

@@ -42,6 +42,7 @@ from rallypoint.transport.tls import server_ssl_context
 from rallypoint.web.app import create_app
 from rallypoint.web.enrollment import create_enrollment_app
 from rallypoint.web.features import Feature
+from rallypoint.web.limits import HttpGuard
 from rallypoint.web.peers import PeerCertificates
 
 log = logging.getLogger("rallypoint")
@@ -71,6 +72,7 @@ class Node:
     auditor: AuditRecorder
     accounts: AccountCache
     peers: PeerCertificates
+    http_guard: HttpGuard
     features: list[Feature] = field(default_factory=list)
     federation: Federation | None = None
     users_stamp: tuple[float, ...] = ()
@@ -153,7 +155,7 @@ class Node:
                     extra_routes=[route for feature in self.features for route in feature.routes],
                     max_body_bytes=s.max_http_body_bytes,
                     upload_paths=("/Marti/sync/missionupload", "/Marti/sync/upload"),
-                    max_upload_bytes=s.max_upload_bytes,
+                    max_upload_bytes=s.max_upload_bytes, on_body_too_large=self.http_guard.body_too_large,
                 )
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))
@@ -230,7 +232,8 @@ class Node:
         self.ports[name] = int(sock.getsockname()[1])
         config = uvicorn.Config(
             app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections,
-            http=self.peers.protocol_class(), h11_max_incomplete_event_size=64 * 1024,
+            http=self.http_guard.protocol_class(self.peers.protocol_class()),  # type: ignore[arg-type]
+            h11_max_incomplete_event_size=64 * 1024,
         )
         config.load()
         # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not

@@ -25,8 +25,12 @@ def create_app(
     max_body_bytes: int = 64 * 1024,
     upload_paths: Sequence[str] = (),
     max_upload_bytes: int = 100 * 1024 * 1024,
+    on_body_too_large: Callable[[], None] | None = None,
 ) -> Starlette:
-    """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503."""
+    """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503.
+
+    ``on_body_too_large`` is called for every request refused for its body size (metrics).
+    """
 
     async def health_endpoint(request: Request) -> Response:
         doc = health()
@@ -43,7 +47,8 @@ def create_app(
     return Starlette(
         middleware=[
             Middleware(
-                BodySizeLimit, max_bytes=max_body_bytes, per_path=dict.fromkeys(upload_paths, max_upload_bytes)
+                BodySizeLimit, max_bytes=max_body_bytes, per_path=dict.fromkeys(upload_paths, max_upload_bytes),
+                on_reject=on_body_too_large,
             )
         ],
         routes=[
