@@ -8,7 +8,8 @@ the path length. Our own additions live inside the detail so a TAK Server forwar
 * ``<_flow-tags_ NODE="time"/>``: each Rallypoint adds its node id on the way out and drops inbound
   events that already carry it (the same idea as TAK Server's flow tags).
 * ``<_rpfed_ node="N" seq="S"/>``: the origin node and sequence number of a durable (priority)
-  message; the receiver acknowledges and de-duplicates by ``(node, seq)``.
+  message; the receiver acknowledges and de-duplicates by ``(node, seq)``. ``N`` may carry a lane
+  suffix (``federation/lanes.py``): each lane is its own sequence.
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ def to_federated(
     provenance: list[tuple[str, str]],
     hops: tuple[int, int],
     seq: int | None = None,
+    lane: str = "",
 ) -> fig_pb2.FederatedEvent:
-    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop."""
+    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop; ``lane`` suffixes the seq mark."""
     detail = add_flow_tag(event.detail.xml, node_id, now_ms)
     if seq is not None:
-        detail += f'<_rpfed_ node="{node_id}" seq="{seq}"/>'.encode()
+        detail += f'<_rpfed_ node="{node_id}{lane}" seq="{seq}"/>'.encode()
     geo = fig_pb2.GeoEvent(
         sendTime=event.time, startTime=event.start, staleTime=event.stale,
         lat=event.point.lat, lon=event.point.lon, hae=event.point.hae, ce=event.point.ce, le=event.point.le,
@@ -119,6 +121,14 @@ def ack_of(fed: fig_pb2.FederatedEvent) -> int | None:
         return None
     match = _SEQ_RE.search(fed.event.other.encode())
     return int(match.group(2)) if match else None
+
+
+def acknowledgement(fed: fig_pb2.FederatedEvent) -> tuple[str, int] | None:
+    """``(node, seq)`` if ``fed`` is an acknowledgement: the acknowledging node id (lane suffix included)."""
+    if fed.event.type != ACK_TYPE:
+        return None
+    match = _SEQ_RE.search(fed.event.other.encode())
+    return (match.group(1).decode(), int(match.group(2))) if match else None
 
 
 def from_federated(fed: fig_pb2.FederatedEvent, limits: Limits) -> Inbound:

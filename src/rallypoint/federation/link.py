@@ -3,14 +3,20 @@
 Delivery guarantees (documented in docs/federation):
 
 * Priority messages (emergencies, deletes, chat, tasks, persistent items; ``Priority.EMERGENCY`` and
-  ``Priority.MESSAGE``) get a per-peer sequence number and are written to SQLite *before* they are
-  sent. They are re-sent from the oldest unacknowledged one after every reconnect, so the sender is
-  at-least-once; the receiver records the highest sequence number accepted per origin node
-  (durably, before the event enters its picture) and drops anything at or below it, so the pair is
-  exactly-once. Acknowledgements are cumulative and are only sent to peers that mark their
-  messages (other Rallypoints); a peer that never acknowledges gets the backlog again on each reconnect.
+  ``Priority.MESSAGE``) go to one of two durable lanes (``federation/lanes.py``): urgent
+  (``EMERGENCY``) and message (``MESSAGE``), each with its own per-peer sequence numbers. They are
+  written to SQLite *before* they are sent and re-sent from the oldest unacknowledged one of each
+  lane after every reconnect, the urgent lane first, so the sender is at-least-once and an emergency
+  never waits behind a chat backlog. The receiver records the highest sequence number accepted per
+  origin node and lane (durably, before the event enters its picture) and drops anything at or below
+  it, so the pair is exactly-once. Acknowledgements are cumulative per lane and are only sent to
+  peers that mark their messages (other Rallypoints); a peer that never acknowledges gets the
+  backlog again on each reconnect.
 * Positions and other bulk traffic are coalesced to the latest report per uid in memory and the
   latest non-stale report of every uid is replayed after a reconnect (the picture converges).
+* A delete (``t-x-d-d`` linking uid X) queued for the peer removes X's latest position and any
+  message of uid X still queued in the message lane (a marker): the delete goes out ahead of them,
+  and the peer would re-create X from what followed it.
 * With a link budget (``federation_budget_bytes_per_s``), every message sent (acknowledgements
   included) is paid from a byte token bucket, so the bytes sent never exceed
   ``burst + rate * elapsed``. Positions are thinned by :class:`ThinningPolicy` (a thinned uid's
@@ -30,7 +36,15 @@ from rallypoint.clock import Clock
 from rallypoint.config import FederationPeer
 from rallypoint.delivery.budget import LinkBudget, ThinningPolicy
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.federation.convert import ack_event, ack_of, flow_hops, from_federated, has_flow_tag, to_federated
+from rallypoint.federation.convert import (
+    ack_event,
+    acknowledgement,
+    flow_hops,
+    from_federated,
+    has_flow_tag,
+    to_federated,
+)
+from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag, tag_of
 from rallypoint.federation.link_budget import next_within_budget
 from rallypoint.model.cot import Point
 from rallypoint.model.cot_type import DELETE, Priority, is_atom
@@ -92,15 +106,13 @@ class PeerLink:
         self.remote_groups: tuple[str, ...] = ()
         # uid -> (type, our groups) of every contact learnt through this link.
         self.contacts: dict[str, tuple[str, frozenset[str]]] = {}
-        self._next_seq = 1
-        self._acked = 0
-        self._ack_persisted = 0
-        self._sent = 0
-        self._unpersisted: list[tuple[int, fig_pb2.FederatedEvent]] = []
-        self._unacked: dict[int, fig_pb2.FederatedEvent] = {}
+        self._urgent = DurableLane(URGENT, peer.name)
+        self._message = DurableLane(MESSAGE, peer.name)
+        self._lanes = (self._urgent, self._message)  # in sending order
         self._latest: dict[str, tuple[fig_pb2.FederatedEvent, int]] = {}
         self._dirty: dict[str, None] = {}
-        self._ack_out: int | None = None
+        # Acknowledgements to send, per lane (``lanes.URGENT`` / ``lanes.MESSAGE``): highest seq accepted.
+        self._ack_out: dict[str, int] = {}
         self._gen = 0
         self._wake = asyncio.Event()
         self._persist = asyncio.Event()
@@ -150,15 +162,16 @@ class PeerLink:
         if hops >= self._max_hops:
             self.dropped += 1
             return
-        durable = envelope.priority in DURABLE
-        seq = self._next_seq if durable else None
+        lane = self._lane(envelope.priority) if envelope.priority in DURABLE else None
+        seq = lane.assign() if lane is not None else None
         fed = to_federated(
             event, groups=groups, node_id=self._node_id, now_ms=now, provenance=[(self._node_id, self._node_id)],
-            hops=(self._max_hops, hops + 1), seq=seq,
+            hops=(self._max_hops, hops + 1), seq=seq, lane=lane.tag if lane is not None else "",
         )
-        if durable:
-            self._next_seq += 1
-            self._unpersisted.append((self._next_seq - 1, fed))
+        if lane is not None and seq is not None:
+            lane.queue(seq, fed)
+            if event.type == DELETE and event.detail.link_uid is not None:
+                self._forget(event.detail.link_uid, lane)
             self._persist.set()
         else:
             self._latest[event.uid] = (fed, event.stale)
@@ -170,51 +183,62 @@ class PeerLink:
             self._dirty[event.uid] = None
             self._wake.set()
 
+    def _lane(self, priority: Priority) -> DurableLane:
+        return self._urgent if lane_tag(priority) == URGENT else self._message
+
+    def _forget(self, uid: str, delete_lane: DurableLane) -> None:
+        """A delete of ``uid`` is queued: nothing of ``uid`` queued before it may reach the peer after it."""
+        self._latest.pop(uid, None)
+        self._dirty.pop(uid, None)
+        self._envelopes.pop(uid, None)
+        self._held.pop(uid, None)
+        # Within its own lane the delete keeps its place, so only a lane it overtakes needs cleaning.
+        if delete_lane is self._urgent:
+            self._message.cancel(uid)
+
     # Lifecycle -----------------------------------------------------------------------------------
     async def load(self) -> None:
         """Restore the unacknowledged backlog from SQLite (before any connection)."""
-        backlog = await self._store.backlog(self.name)
-        self._next_seq, self._acked = backlog.next_seq, backlog.acked
-        self._ack_persisted = self._acked
-        for seq, payload in backlog.rows:
-            self._unacked[seq] = fig_pb2.FederatedEvent.FromString(payload)
-        self._next_seq = max([self._next_seq, *(s + 1 for s in self._unacked)])
-        dropped_upto = self._trim()
-        if dropped_upto is not None:
-            await self._store.trim(self.name, dropped_upto)
+        for lane in self._lanes:
+            lane.restore(await self._store.backlog(lane.key))
+        await self._trim()
 
     async def run_persister(self) -> None:
         """Write queued priority messages and acknowledgements to SQLite, off the ingest path."""
         while not self._closed:
             await self._persist.wait()
             self._persist.clear()
-            rows, self._unpersisted = self._unpersisted, []
-            if rows:
-                await self._store.append(self.name, [(s, m.SerializeToString()) for s, m in rows])
-                for seq, msg in rows:
-                    if seq > self._acked:
-                        self._unacked[seq] = msg
-                dropped_upto = self._trim()
-                if dropped_upto is not None:
-                    # Peers that never acknowledge (TAK Server) must not grow the file without bound.
-                    await self._store.trim(self.name, dropped_upto)
+            wrote = False
+            for lane in self._lanes:
+                rows = lane.take_unpersisted()
+                if rows:
+                    await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in rows])
+                    lane.persisted()
+                    wrote = True
+                if tombstones := lane.take_cancelled():
+                    await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in tombstones])
+            if wrote:
+                # Peers that never acknowledge (TAK Server) must not grow the file without bound.
+                await self._trim()
                 self._wake.set()
-            if self._acked > self._ack_persisted:
-                upto = self._acked
-                await self._store.acknowledge(self.name, upto)
-                self._ack_persisted = upto
+            for lane in self._lanes:
+                if lane.acked > lane.ack_persisted:
+                    upto = lane.acked
+                    await self._store.acknowledge(lane.key, upto)
+                    lane.ack_persisted = upto
 
-    def _trim(self) -> int | None:
-        """Drop the oldest queued messages beyond ``queue_max``; returns the last dropped sequence."""
-        excess = len(self._unacked) - self._queue_max
+    async def _trim(self) -> None:
+        """Drop the oldest queued messages beyond ``queue_max``, message lane first, in memory and on disk."""
+        excess = sum(len(lane.unacked) for lane in self._lanes) - self._queue_max
         if excess <= 0:
-            return None
-        dropped = list(self._unacked)[:excess]
-        for seq in dropped:
-            del self._unacked[seq]
-            self.dropped += 1
+            return
+        for lane in (self._message, self._urgent):
+            count = min(excess, len(lane.unacked))
+            if count:
+                await self._store.trim(lane.key, lane.drop_oldest(count))
+                self.dropped += count
+                excess -= count
         log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
-        return dropped[-1]
 
     def close(self) -> None:
         """Stop the persister and any outgoing stream."""
@@ -227,7 +251,8 @@ class PeerLink:
         """A connection to the peer is up: replay the backlog and latest positions on it."""
         self._gen += 1
         self.state = LinkState.UP
-        self._sent = self._acked
+        for lane in self._lanes:
+            lane.sent = lane.acked
         now = self._clock.now_ms()
         self._latest = {uid: v for uid, v in self._latest.items() if v[1] > now}
         self._dirty = dict.fromkeys(self._latest)
@@ -250,12 +275,11 @@ class PeerLink:
 
     @property
     def queue_depth(self) -> int:
-        return (len(self._unpersisted) + sum(1 for s in self._unacked if s > self._sent) + len(self._dirty)
-                + len(self._held))
+        return sum(lane.waiting() for lane in self._lanes) + len(self._dirty) + len(self._held)
 
     @property
     def unacked(self) -> int:
-        return len(self._unpersisted) + len(self._unacked)
+        return sum(len(lane.unpersisted) + len(lane.writing) + len(lane.unacked) for lane in self._lanes)
 
     async def outgoing(self, gen: int) -> AsyncIterator[fig_pb2.FederatedEvent]:
         """What to send on connection ``gen``: acknowledgements, then the durable backlog, then positions."""
@@ -275,14 +299,13 @@ class PeerLink:
             yield msg
 
     def _next_message(self) -> fig_pb2.FederatedEvent | None:
-        if self._ack_out is not None:
-            seq, self._ack_out = self._ack_out, None
-            return ack_event(self._node_id, seq, self._clock.now_ms())
-        if self._unacked:
-            nxt = self._next_unacked()
-            if nxt:
-                self._sent = nxt
-                return self._unacked[nxt]
+        if (ack := self.pending_ack()) is not None:
+            self._ack_out.pop(ack[0])
+            return ack[1]
+        if (durable := self.next_durable()) is not None:
+            lane, seq = durable
+            lane.sent = seq
+            return lane.unacked[seq]
         now = self._clock.now_ms()
         while self._dirty:
             uid = next(iter(self._dirty))
@@ -298,20 +321,20 @@ class PeerLink:
             return self._next_message(), None
         return next_within_budget(self, self._policy)
 
-    def _next_unacked(self) -> int:
+    def pending_ack(self) -> tuple[str, fig_pb2.FederatedEvent] | None:
+        """The next acknowledgement to send (urgent lane first) and its lane, left pending."""
+        for tag in (URGENT, MESSAGE):
+            if (seq := self._ack_out.get(tag)) is not None:
+                return tag, ack_event(self._node_id + tag, seq, self._clock.now_ms())
+        return None
+
+    def next_durable(self) -> tuple[DurableLane, int] | None:
+        """The lane and sequence number of the next priority message to send (urgent lane first)."""
         now = self._clock.now_ms()
-        while True:
-            nxt = self._sent + 1
-            if nxt not in self._unacked:
-                later = [s for s in self._unacked if s > self._sent]
-                nxt = min(later) if later else 0
-            stale = self._unacked[nxt].event.staleTime if nxt else 0
-            if not stale or stale > now:
-                return nxt
-            # Expired while queued (partition, peer down): it must never resurface. The row on disk
-            # goes with the next cumulative acknowledgement (and is skipped again after a restart).
-            del self._unacked[nxt]
-            self._sent = nxt
+        for lane in self._lanes:
+            if lane.unacked and (seq := lane.next_to_send(now)):
+                return lane, seq
+        return None
 
     @property
     def thinning(self) -> bool:
@@ -324,12 +347,11 @@ class PeerLink:
         self.last_contact_ms = self._clock.now_ms()
         self.bytes_received += fed.ByteSize()
         self.events_received += 1
-        acked = ack_of(fed)
+        acked = acknowledgement(fed)
         if acked is not None:
-            if acked > self._acked:
-                self._acked = acked
-                for seq in [s for s in self._unacked if s <= acked]:
-                    del self._unacked[seq]
+            node, seq = acked
+            lane = self._urgent if tag_of(node) == URGENT else self._message
+            if lane.acknowledge(seq):
                 self._persist.set()
             return
         hops = fed.federateHops
@@ -350,12 +372,13 @@ class PeerLink:
         groups = frozenset(self.peer.groups_in[g] for g in inbound.groups if g in self.peer.groups_in)
         if inbound.seq is not None and inbound.origin_node:
             origin = inbound.origin_node
+            # Keyed by node and lane (the lane suffix is part of ``origin``): each lane is its own sequence.
             if inbound.seq <= self._seen.get(origin, 0):
-                self._queue_ack(inbound.seq)
+                self._queue_ack(inbound.seq, tag_of(origin))
                 return
             await self._store.mark_seen(origin, inbound.seq)
             self._seen[origin] = inbound.seq
-            self._queue_ack(inbound.seq)
+            self._queue_ack(inbound.seq, tag_of(origin))
         if not groups:
             return
         if is_atom(event.type) and event.detail.callsign is not None:
@@ -369,8 +392,8 @@ class PeerLink:
             self.dropped += 1
             log.warning("federated event refused", extra={"peer": self.name, "reason": str(exc)})
 
-    def _queue_ack(self, seq: int) -> None:
-        self._ack_out = max(seq, self._ack_out or 0)
+    def _queue_ack(self, seq: int, tag: str = MESSAGE) -> None:
+        self._ack_out[tag] = max(seq, self._ack_out.get(tag, 0))
         self._wake.set()
 
     def expire_contacts(self, timeout_s: float) -> int:

@@ -10,7 +10,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from rallypoint.delivery.budget import Decision, ThinningPolicy
-from rallypoint.federation.convert import ack_event
 from rallypoint.protocol.fig import fig_pb2
 
 if TYPE_CHECKING:
@@ -28,19 +27,21 @@ def next_within_budget(
     """
     mono = link._clock.monotonic()
     budget = policy.budget
-    if link._ack_out is not None:
-        ack = ack_event(link._node_id, link._ack_out, link._clock.now_ms())
+    pending = link.pending_ack()
+    if pending is not None:
+        tag, ack = pending
         if not budget.try_spend(ack.ByteSize(), mono):
             return None, budget.wait_s(ack.ByteSize(), mono)
         policy.sent_bytes += ack.ByteSize()
-        link._ack_out = None
+        del link._ack_out[tag]
         return ack, None
-    nxt = link._next_unacked() if link._unacked else 0
-    if nxt:
-        msg = link._unacked[nxt]
+    durable = link.next_durable()
+    if durable is not None:
+        lane, nxt = durable
+        msg = lane.unacked[nxt]
         size = msg.ByteSize()
         if size > budget.burst_bytes:
-            link._sent = nxt
+            lane.sent = nxt
             link.dropped += 1
             log.warning("federated message larger than the link burst, not sent", extra={"peer": link.name})
             return None, 0.0
@@ -48,7 +49,7 @@ def next_within_budget(
             policy.deferred += 1
             return None, budget.wait_s(size, mono)
         policy.sent_bytes += size
-        link._sent = nxt
+        lane.sent = nxt
         return msg, None
     now = link._clock.now_ms()
     while link._dirty:

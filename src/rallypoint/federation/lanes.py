@@ -1,0 +1,159 @@
+"""The durable half of a federation link's queue: one lane per priority class, each its own sequence.
+
+A lane numbers its messages, keeps them (in memory and in ``federation.db``) until the peer
+acknowledges them, and sends them in sequence order. Acknowledgements and the receiver's
+de-duplication (``seen``) are cumulative *per lane*: the receiver drops anything at or below the
+highest sequence number it accepted in that lane. That is what lets the link send the urgent lane
+(emergencies, cancels, deletes) ahead of the message lane (chat, tasks, persistent items) after a
+partition without losing anything: within a lane the order never changes, so a cumulative mark
+stays exact; across lanes there is no shared number to get ahead of.
+
+On the wire a lane is named by a suffix on the node id in ``<_rpfed_ node=... seq=...>``: the message
+lane uses the bare node id (as before lanes existed, so the stored ``seen`` marks and queues stay
+valid), the urgent lane ``<node>#urgent``; acknowledgements carry the acknowledging node id with
+the same suffix. In ``federation.db`` the urgent lane is stored under the peer name plus the suffix.
+"""
+
+from __future__ import annotations
+
+from rallypoint.model.cot_type import Priority
+from rallypoint.protocol.fig import fig_pb2
+from rallypoint.storage.sqlite.federation import PeerBacklog
+
+URGENT = "#urgent"
+MESSAGE = ""
+
+
+def lane_tag(priority: Priority) -> str:
+    """The lane of a durable priority class."""
+    return URGENT if priority is Priority.EMERGENCY else MESSAGE
+
+
+def tag_of(node: str) -> str:
+    """The lane named by a node id as it appears in a sequence mark or an acknowledgement."""
+    return URGENT if node.endswith(URGENT) else MESSAGE
+
+
+class DurableLane:
+    """One sequence space of one peer: numbered, persisted, sent in order, acknowledged cumulatively."""
+
+    def __init__(self, tag: str, peer: str) -> None:
+        self.tag = tag
+        self.key = peer + tag  # the queue's name in federation.db
+        self.next_seq = 1
+        self.acked = 0
+        self.ack_persisted = 0
+        # Highest sequence number handed to the current connection.
+        self.sent = 0
+        self.unpersisted: list[tuple[int, fig_pb2.FederatedEvent]] = []
+        # Rows being written right now (between ``unpersisted`` and ``unacked``).
+        self.writing: list[tuple[int, fig_pb2.FederatedEvent]] = []
+        self._skip: set[int] = set()
+        # How many queued messages each uid has here, so a delete of a uid with none costs a lookup.
+        self._uids: dict[str, int] = {}
+        self.unacked: dict[int, fig_pb2.FederatedEvent] = {}
+        # Rows to overwrite with an expired copy (cancelled by a delete), so a restart cannot revive them.
+        self.cancelled: list[tuple[int, fig_pb2.FederatedEvent]] = []
+
+    def assign(self) -> int:
+        """The sequence number of the next message (then :meth:`queue` it)."""
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    def queue(self, seq: int, msg: fig_pb2.FederatedEvent) -> None:
+        """A new message, to be written to disk before it is sent."""
+        self.unpersisted.append((seq, msg))
+        self._count(msg, 1)
+
+    def restore(self, backlog: PeerBacklog) -> None:
+        """Take over what ``federation.db`` held at start."""
+        self.next_seq, self.acked = backlog.next_seq, backlog.acked
+        self.ack_persisted = self.acked
+        for seq, payload in backlog.rows:
+            msg = fig_pb2.FederatedEvent.FromString(payload)
+            self.unacked[seq] = msg
+            self._count(msg, 1)
+        self.next_seq = max([self.next_seq, *(s + 1 for s in self.unacked)])
+
+    def take_unpersisted(self) -> list[tuple[int, fig_pb2.FederatedEvent]]:
+        """The rows to write now; they stay known to :meth:`cancel` until :meth:`persisted`."""
+        self.writing, self.unpersisted = self.unpersisted, []
+        return self.writing
+
+    def persisted(self) -> None:
+        """The rows of :meth:`take_unpersisted` are on disk: they may be sent now."""
+        for seq, msg in self.writing:
+            if seq in self._skip:
+                continue  # cancelled while being written, already uncounted
+            if seq > self.acked:
+                self.unacked[seq] = msg
+            else:
+                self._count(msg, -1)
+        self.writing = []
+        self._skip.clear()
+
+    def acknowledge(self, seq: int) -> bool:
+        """The peer has everything up to ``seq`` in this lane; False if that is not news."""
+        if seq <= self.acked:
+            return False
+        self.acked = seq
+        for s in [s for s in self.unacked if s <= seq]:
+            self._count(self.unacked.pop(s), -1)
+        return True
+
+    def drop_oldest(self, count: int) -> int:
+        """Forget the ``count`` oldest unacknowledged messages (queue full); returns the last sequence dropped."""
+        dropped = list(self.unacked)[:count]
+        for seq in dropped:
+            self._count(self.unacked.pop(seq), -1)
+        return dropped[-1] if dropped else 0
+
+    def next_to_send(self, now_ms: int) -> int:
+        """The sequence number to send next on this connection, 0 if none (expired ones are skipped)."""
+        while True:
+            nxt = self.sent + 1
+            if nxt not in self.unacked:
+                later = [s for s in self.unacked if s > self.sent]
+                nxt = min(later) if later else 0
+            stale = self.unacked[nxt].event.staleTime if nxt else 0
+            if not stale or stale > now_ms:
+                return nxt
+            # Expired while queued (partition, peer down): it must never resurface. The row on disk
+            # goes with the next cumulative acknowledgement (and is skipped again after a restart).
+            self._count(self.unacked.pop(nxt), -1)
+            self.sent = nxt
+
+    def waiting(self) -> int:
+        """Messages not yet sent on this connection (persisted or not)."""
+        return len(self.unpersisted) + len(self.writing) + sum(1 for s in self.unacked if s > self.sent)
+
+    def cancel(self, uid: str) -> int:
+        """Forget every queued message of ``uid`` (a later delete removes it); returns how many."""
+        count = self._uids.pop(uid, 0)
+        if not count:
+            return 0
+        self.unpersisted = [(s, m) for s, m in self.unpersisted if m.event.uid != uid]
+        # Already on disk, or being written: overwritten with an expired copy, never sent again.
+        doomed = [(s, m) for s, m in self.writing if m.event.uid == uid and s not in self._skip]
+        self._skip.update(s for s, _ in doomed)
+        doomed += [(s, self.unacked.pop(s)) for s, m in list(self.unacked.items()) if m.event.uid == uid]
+        for seq, msg in doomed:
+            tombstone = fig_pb2.FederatedEvent()
+            tombstone.CopyFrom(msg)
+            tombstone.event.staleTime = 1
+            self.cancelled.append((seq, tombstone))
+        return count
+
+    def take_cancelled(self) -> list[tuple[int, fig_pb2.FederatedEvent]]:
+        """Rows to overwrite on disk (the tombstones of :meth:`cancel`)."""
+        rows, self.cancelled = self.cancelled, []
+        return rows
+
+    def _count(self, msg: fig_pb2.FederatedEvent, delta: int) -> None:
+        uid = msg.event.uid
+        left = self._uids.get(uid, 0) + delta
+        if left > 0:
+            self._uids[uid] = left
+        else:
+            self._uids.pop(uid, None)
