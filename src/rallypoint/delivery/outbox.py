@@ -175,13 +175,12 @@ class Outbox:
             item = index.get(envelope.event.uid)
             if item is not None:
                 return self._coalesce(item, prio, envelope, nbytes)
-        deleted = envelope.event.detail.link_uid if envelope.event.type == DELETE else None
-        if deleted is not None and nbytes <= self.max_bytes:
-            # Only once the delete is sure to be queued: a dropped delete must not take X's state with it.
-            self._drop_uid(deleted, less_urgent_than=prio)
         if not self._make_room(prio, 1, nbytes, protect=None):
             self._dropped_overflow += 1
             return False
+        if envelope.event.type == DELETE and envelope.event.detail.link_uid is not None:
+            # Only once the delete is sure to be queued: a dropped delete must not take X's state with it.
+            self._drop_uid(envelope.event.detail.link_uid, less_urgent_than=prio)
         item = _Item(envelope, nbytes, now_ms)
         self._queues[prio].append(item)
         if index is not None:
