@@ -259,8 +259,31 @@ def test_bad_protobuf_is_rejected_and_the_next_frame_decodes(payload: bytes, rea
 
 
 def test_unknown_protobuf_fields_are_accepted_and_dropped() -> None:
-    event = decode_payload(with_unknown_fields(), Limits()).event
+    payload = decode_payload(with_unknown_fields(), Limits())
+    event = payload.event
     assert event is not None and event.uid == "good-1" and event.detail.callsign == "GOOD"
+    # Reported so the server can count them (newer clients add fields; the event is still good).
+    assert payload.unknown_fields is True
+    assert decode_payload(good_payload()[2:], Limits()).unknown_fields is False
+
+
+def test_unknown_protobuf_fields_deep_inside_are_reported() -> None:
+    msg = takmessage_pb2.TakMessage.FromString(good_payload()[2:])
+    msg.cotEvent.detail.contact.MergeFromString(b"\xf8\x07\x01")  # field 127 inside <contact>
+    payload = decode_payload(msg.SerializeToString(), Limits())
+    assert payload.unknown_fields is True
+    assert payload.event is not None and payload.event.detail.callsign == "GOOD"
+
+
+def test_unknown_protobuf_fields_on_a_stream_are_flagged_not_rejected() -> None:
+    conn = upgraded()
+    plain = good_payload()
+    unknown = with_unknown_fields()
+    conn.receive_data(b"\xbf" + encode_varint(len(unknown)) + unknown + plain)
+    got = drain(conn)
+    assert [type(ev) for ev in got] == [EventReceived, EventReceived]
+    assert isinstance(got[0], EventReceived) and got[0].unknown_fields is True
+    assert isinstance(got[1], EventReceived) and got[1].unknown_fields is False
 
 
 def test_bad_xml_detail_inside_protobuf_is_rejected() -> None:
@@ -317,3 +340,22 @@ def test_non_utf8_and_binary_garbage_in_xml_mode() -> None:
     got = drain(conn)
     assert [type(e) for e in got] == [EventRejected, EventReceived]
     assert isinstance(got[0], EventRejected) and got[0].reason == "garbage"
+
+
+def test_a_stream_of_nothing_but_garbage_is_ended() -> None:
+    limits = Limits(max_event_bytes=4096)
+    conn = CotConnection(limits)
+    with pytest.raises(RemoteProtocolError) as info:
+        for _ in range(10):
+            conn.receive_data(b"<" * 1000)
+            drain(conn)
+    assert info.value.reason == "garbage_flood" and info.value.fatal
+
+
+def test_garbage_between_valid_events_is_tolerated_without_limit() -> None:
+    limits = Limits(max_event_bytes=4096)
+    conn = CotConnection(limits)
+    for _ in range(20):
+        conn.receive_data(b"#" * 3000 + GOOD.raw)
+        got = drain(conn)
+        assert [type(ev) for ev in got] == [EventRejected, EventReceived]

@@ -47,9 +47,10 @@ _CONTROL_PREFIX: Final = "t-x-"
 
 
 class EventReceived(msgspec.Struct, frozen=True):
-    """A valid event to hand to ingest."""
+    """A valid event to hand to ingest; ``unknown_fields``: protobuf fields were dropped (count them)."""
 
     event: CotEvent
+    unknown_fields: bool = False
 
 
 class PingReceived(msgspec.Struct, frozen=True):
@@ -92,6 +93,9 @@ class CotConnection:
         self._pending_request: CotEvent | None = None
         # A frame read together with preceding garbage, returned after the garbage is reported.
         self._held: bytes | None = None
+        # Garbage bytes since the last valid event: more than one maximum-size event of it is not a
+        # client that lost sync but a flood or another protocol, and ends the stream.
+        self._junk = 0
 
     @property
     def buffered(self) -> int:
@@ -141,6 +145,11 @@ class CotConnection:
             if framer.garbage_bytes:
                 # Report junk between frames once, then let the frame that follows it through.
                 garbage, framer.garbage_bytes = framer.garbage_bytes, 0
+                self._junk += garbage
+                if self._junk > self._limits.max_event_bytes:
+                    raise RemoteProtocolError(
+                        "garbage_flood", f"{self._junk} bytes of garbage without a valid event", fatal=True
+                    )
                 if frame is not None:
                     self._held = frame
                 return EventRejected("garbage", f"{garbage} bytes skipped between events")
@@ -154,10 +163,14 @@ class CotConnection:
                     if payload.event is None:
                         continue  # TakControl alone: nothing to act on in a stream
                     event = payload.event
+                    if payload.unknown_fields and not event.type.startswith(_CONTROL_PREFIX):
+                        self._junk = 0
+                        return EventReceived(event, unknown_fields=True)
             except RemoteProtocolError as exc:
                 if exc.fatal:
                     raise
                 return EventRejected(exc.reason, exc.detail)
+            self._junk = 0
             return self._classify(event)
 
     def announce(self, now_ms: int, server_uid: str) -> bytes:

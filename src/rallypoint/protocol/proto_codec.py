@@ -13,15 +13,19 @@
 * Decoding: ``xmlDetail`` is wrapped in ``<detail>`` and parsed with the same hardening as XML
   events; each typed sub-message is rebuilt as its XML element unless ``xmlDetail`` already holds
   an element of that name (``xmlDetail`` wins). Values are validated exactly like XML input.
-  Unknown protobuf fields are accepted and dropped. ``raw`` is ``None`` for protobuf events.
+  Unknown protobuf fields are accepted and dropped (newer clients add fields; rejecting their
+  events would cut them off), and reported in ``TakPayload.unknown_fields`` so they can be
+  counted. ``raw`` is ``None`` for protobuf events.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from lxml import etree
 
 from rallypoint.errors import LimitExceeded, RemoteProtocolError
@@ -62,10 +66,14 @@ class TakControlInfo(msgspec.Struct, frozen=True):
 
 
 class TakPayload(msgspec.Struct, frozen=True):
-    """One decoded ``TakMessage``: either part may be absent."""
+    """One decoded ``TakMessage``: either part may be absent.
+
+    ``unknown_fields``: the message carried fields this decoder does not know (they were dropped).
+    """
 
     event: CotEvent | None = None
     control: TakControlInfo | None = None
+    unknown_fields: bool = False
 
 
 def decode_payload(payload: bytes, limits: Limits) -> TakPayload:
@@ -86,7 +94,37 @@ def decode_payload(payload: bytes, limits: Limits) -> TakPayload:
             contact_uid=check_text(tc.contactUid, "contactUid", limits) or None,
         )
     event = _decode_event(message.cotEvent, limits) if message.HasField("cotEvent") else None
-    return TakPayload(event=event, control=control)
+    return TakPayload(event=event, control=control, unknown_fields=_has_unknown_fields(message))
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    """True when ``message`` or any message inside it holds fields its schema does not define."""
+    if len(UnknownFieldSet(message)):
+        return True
+    for name in _NESTED[message.DESCRIPTOR.full_name]:
+        if message.HasField(name) and _has_unknown_fields(getattr(message, name)):
+            return True
+    return False
+
+
+def _nested_messages(descriptor: Any, out: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Message-typed fields of ``descriptor`` and of every message below it, by message name.
+
+    ``descriptor`` is a message ``Descriptor`` (pure-Python or upb: two unrelated stub types).
+    """
+    if descriptor.full_name not in out:
+        # The TAK schema has no repeated message fields; if one appears, its contents go unchecked.
+        fields = [f for f in descriptor.fields if f.message_type is not None and not f.is_repeated]
+        out[descriptor.full_name] = tuple(f.name for f in fields)
+        for f in fields:
+            if f.message_type is not None:
+                _nested_messages(f.message_type, out)
+    return out
+
+
+# Read once from the generated schema (constant): walking only present sub-messages by name is
+# several times cheaper than ListFields on every decoded event.
+_NESTED: dict[str, tuple[str, ...]] = _nested_messages(takmessage_pb2.TakMessage.DESCRIPTOR, {})
 
 
 def encode_payload(event: CotEvent) -> bytes:

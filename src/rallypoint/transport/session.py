@@ -172,6 +172,10 @@ class StreamSession(asyncio.BufferedProtocol):
             if isinstance(ev, EventReceived):
                 if not self._within_rate(now):
                     continue
+                if ev.unknown_fields:
+                    # Accepted (newer clients add fields), but counted so operators see version skew.
+                    ctx.metrics.tolerated.labels("unknown_protobuf_field", self.transport_name).inc()
+                    log.debug("unknown protobuf fields dropped", extra={"session": self.id, "peer": self.peer})
                 try:
                     ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
                 except RemoteProtocolError as exc:
