@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,9 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLES
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, iso
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 # ATAK's emergency types (EmergencyType.java) with the description it puts in <emergency type=...>.
@@ -156,3 +159,39 @@ def _given_on_join(client: CotClient, uid: str) -> bool:
     types = [e.type for e in client.events]
     offer = types.index("t-x-takp-v")
     return any(e.uid == uid for e in client.events[:offer])
+
+
+async def test_a_client_outside_the_alerts_groups_cannot_cancel_it(
+    data_dir: Path, tmp_path: Path, clients: list[object]
+) -> None:
+    groups = {"red1": ["Red"], "red2": ["Red"], "blue1": ["Blue"]}
+    with serve_with_groups(data_dir, groups, env={"RALLYPOINT_EMERGENCY_REPEAT_S": REPEAT_S}) as server:
+        port = server.ports["tls"]
+        red1, red2, blue1 = [
+            await CotClient.connect(port, ssl_context=client_context(server, name, tmp_path)) for name in groups
+        ]
+        anon = await CotClient.connect(server.ports["cot"])
+        clients.extend([red1, red2, blue1, anon])
+        uid, message = alert("b-a-o-tbl", "DEVICE-RED", "RED")
+        await red1.send(message)
+        await repeated(red2, uid, 2)
+        # Neither a Blue client nor an anonymous one can see this alert, so neither may silence it.
+        for outsider in (blue1, anon):
+            await outsider.send(cot(uid, "b-a-o-can", stale_s=10,
+                                    detail='<link uid="DEVICE-RED" type="a-f-G-U-C" relation="p-p"/>'
+                                           '<emergency cancel="true">RED</emergency>'))
+            await outsider.send(cot(f"other-{uid}", "b-a-o-can", stale_s=10,
+                                    detail='<link uid="DEVICE-RED" type="a-f-G-U-C" relation="p-p"/>'))
+            # Events of one connection are handled in order: the pong means the cancels were seen.
+            await outsider.send(cot(f"{uuid.uuid4()}-ping", "t-x-c-t", stale_s=10))
+            await outsider.wait_for(lambda e: e.type == "t-x-c-t-r")
+        # Repeats must go on.
+        since = len(red2.events)
+        await repeated(red2, uid, 3, since=since)
+        assert active_emergencies(server) == 1
+        assert not red2.has(lambda e: e.type == "b-a-o-can")
+        await red1.send(cot(uid, "b-a-o-can", stale_s=10,
+                            detail='<link uid="DEVICE-RED" type="a-f-G-U-C" relation="p-p"/>'))
+        seen = await red2.wait_for(lambda e: e.type == "b-a-o-can")
+        assert active_emergencies(server) == 0
+        assert seen.uid == uid

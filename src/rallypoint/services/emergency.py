@@ -29,6 +29,8 @@ class EmergencyService:
         self.active: dict[str, Envelope] = {}
         self._stop = asyncio.Event()
         self.repeats = 0
+        # Cancels refused because their sender shares no group with the alert.
+        self.refused_cancels = 0
 
     def observe(self, envelope: Envelope) -> None:
         """Raise or cancel an emergency from an accepted event."""
@@ -37,16 +39,20 @@ class EmergencyService:
             event.detail.emergency is not None and event.detail.emergency.cancel
         )
         if cancelled:
-            removed = self.active.pop(event.uid, None)
+            removed = None
             link = event.detail.link_uid
-            if link is not None:
-                # Also cancel alerts raised by the same device under another uid.
-                for uid, env in list(self.active.items()):
-                    if env.event.detail.link_uid == link:
-                        del self.active[uid]
-                        removed = removed or env
+            for uid, env in list(self.active.items()):
+                # By uid, or alerts raised by the same device under another uid.
+                matches = uid == event.uid or (link is not None and env.event.detail.link_uid == link)
+                if matches and _may_cancel(envelope, env):
+                    del self.active[uid]
+                    removed = removed or env
             if removed is not None:
                 log.info("emergency cancelled", extra={"uid": event.uid})
+            elif event.uid in self.active:
+                self.refused_cancels += 1
+                log.warning("emergency cancel from outside its groups ignored",
+                            extra={"uid": event.uid, "session": envelope.origin.session_id})
             return
         if is_emergency(event.type):
             if event.uid not in self.active:
@@ -87,3 +93,9 @@ class EmergencyService:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _may_cancel(cancel: Envelope, alert: Envelope) -> bool:
+    """Only a sender sharing one of the alert's groups may silence it: a client that cannot even
+    see an alert (another group, or anonymous) must not stop its repeats."""
+    return not cancel.origin.groups.isdisjoint(alert.origin.groups)
