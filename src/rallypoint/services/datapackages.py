@@ -324,6 +324,24 @@ class DataPackageService:
             raise PackageRejected("forbidden", "no write access to this package", status=403)
         return await self.records.update(record.hash, tool=tool)
 
+    async def delete(
+        self, digest: str, *, read_groups: frozenset[str], principal: str | None, admin: bool
+    ) -> PackageRecord | None:
+        """Remove a package and its content: only its submitter or an admin may.
+
+        None when the caller cannot read it (it does not exist for them); ``PackageRejected`` with
+        status 403 when they can read it but are neither.
+        """
+        record = await self.find(digest, read_groups)
+        if record is None:
+            return None
+        if not admin and (principal is None or record.submitter != principal):
+            raise PackageRejected("forbidden", "only the submitter or an admin may delete a package", status=403)
+        if not await self.records.delete(record.hash):
+            return None  # deleted meanwhile
+        await asyncio.to_thread(self.blobs.delete, record.hash)
+        return record
+
     async def close(self) -> None:
         """Close the metadata store."""
         await self.records.close()

@@ -10,6 +10,11 @@ Semantics shared by all backends (the contract tests in ``tests/contract`` pin t
 * The *latest* event of a uid is the one with the greatest ``time`` (ties: the last appended).
   ``latest()`` returns it only if it is not stale at ``now_ms`` and has not been deleted; an older
   event of the same uid never stands in for a newer one that is stale or deleted.
+* ``reader`` keeps the rows a reader may see: broadcast rows (a non-empty comma-separated ``group``)
+  sharing a group with ``reader.groups``; addressed rows (empty ``group``) only when
+  ``reader.all_addressed`` or their ``sender`` is ``reader.sender``.
+* ``after`` is a keyset cursor ``(time, key)``: only rows strictly after it in the query's order.
+  ``page()`` returns each row with its key (the arrival tie-breaker) so a caller can build one.
 * ``prune(cutoff)`` removes events with ``time < cutoff`` except a uid's latest event while it is
   still live (not deleted, ``stale > cutoff``): retention must not forget a long-lived marker that
   late joiners still need.
@@ -48,6 +53,14 @@ class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     received: int
 
 
+class HistoryReader(msgspec.Struct, frozen=True):
+    """Whose rows a history query may return (see the module docstring)."""
+
+    groups: frozenset[str]
+    sender: str | None = None
+    all_addressed: bool = False
+
+
 class HistoryQuery(msgspec.Struct, frozen=True):
     """Filters for ``EventStore.query``; ``None`` means "no filter on this field"."""
 
@@ -58,6 +71,8 @@ class HistoryQuery(msgspec.Struct, frozen=True):
     bbox: BBox | None = None
     limit: int = 1000
     order: Order = "asc"
+    reader: HistoryReader | None = None
+    after: tuple[int, int] | None = None
 
 
 class EventStore(Protocol):
@@ -69,6 +84,10 @@ class EventStore(Protocol):
 
     async def query(self, q: HistoryQuery) -> list[StoredEvent]:
         """Events matching every filter of ``q``, ordered and limited as it asks."""
+        ...
+
+    async def page(self, q: HistoryQuery) -> list[tuple[int, StoredEvent]]:
+        """Like :meth:`query`, each row paired with its key, for an ``after`` cursor."""
         ...
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
@@ -147,4 +166,19 @@ def matches(q: HistoryQuery, ev: StoredEvent) -> bool:
         return False
     if q.type_prefix is not None and not ev.type.startswith(q.type_prefix):
         return False
+    if q.reader is not None and not readable(q.reader, ev):
+        return False
     return q.bbox is None or in_bbox(ev.lon, ev.lat, q.bbox)
+
+
+def row_groups(ev: StoredEvent) -> frozenset[str]:
+    """The broadcast groups recorded with a row (empty for addressed events)."""
+    return frozenset(g for g in (ev.group or "").split(",") if g)
+
+
+def readable(reader: HistoryReader, ev: StoredEvent) -> bool:
+    """True if ``reader`` may see the row (the rule every backend applies for ``HistoryQuery.reader``)."""
+    groups = row_groups(ev)
+    if groups:
+        return not reader.groups.isdisjoint(groups)
+    return reader.all_addressed or (reader.sender is not None and ev.sender == reader.sender)

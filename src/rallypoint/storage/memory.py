@@ -34,12 +34,20 @@ class MemoryEventStore:
 
     async def query(self, q: HistoryQuery) -> list[StoredEvent]:
         """Events matching ``q``, ordered by (time, arrival) and limited."""
+        return [ev for _, ev in await self.page(q)]
+
+    async def page(self, q: HistoryQuery) -> list[tuple[int, StoredEvent]]:
+        """Like :meth:`query`, with each row's arrival sequence as its key."""
         self._check_open()
         if q.limit <= 0:
             return []
-        hits = [(ev.time, seq, ev) for seq, ev in self._rows if matches(q, ev)]
-        hits.sort(key=lambda h: (h[0], h[1]), reverse=q.order == "desc")
-        return [ev for _, _, ev in hits[: q.limit]]
+        desc = q.order == "desc"
+        hits = [
+            (ev.time, seq, ev) for seq, ev in self._rows
+            if matches(q, ev) and (q.after is None or ((ev.time, seq) < q.after if desc else (ev.time, seq) > q.after))
+        ]
+        hits.sort(key=lambda h: (h[0], h[1]), reverse=desc)
+        return [(seq, ev) for _, seq, ev in hits[: q.limit]]
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
         """Latest live event per uid, ordered by time."""

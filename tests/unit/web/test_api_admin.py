@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+
 from rallypoint.security.users import Role
 from tests.unit.web.test_api_harness import PASSWORD, Harness, harness_fixture  # noqa: F401
 
@@ -73,3 +75,34 @@ def test_admin_input_is_validated(harness: Harness) -> None:
     assert harness.http.patch("/api/admin/users/ghost", headers=root, json={"disabled": True}).status_code == 404
     assert harness.http.patch("/api/admin/users/root", headers=root, json={"role": "x"}).status_code == 422
     assert [u["name"] for u in harness.http.get("/api/admin/users", headers=root).json()] == ["root"]
+
+
+def test_admin_removes_accounts_lists_groups_and_changes_roles(harness: Harness) -> None:
+    harness.add_user("root", {"Ops"}, role=Role.ADMIN)
+    harness.add_user("alice", {"A"})
+    harness.add_user("watcher", set())
+    asyncio.run(harness.users.set_groups("watcher", groups_in={"A", "B"}, groups_out=set()))
+    harness.ctx.settings = msgspec.structs.replace(harness.ctx.settings, client_groups={"cam-1": ("Cams", "A")})
+    root, alice = harness.bearer("root"), harness.bearer("alice")
+
+    groups = harness.http.get("/api/admin/groups", headers=root)
+    assert groups.status_code == 200, groups.text
+    assert groups.json() == [
+        {"name": "A", "readers": ["alice", "watcher"], "writers": ["alice"], "certificates": ["cam-1"]},
+        {"name": "B", "readers": ["watcher"], "writers": [], "certificates": []},
+        {"name": "Cams", "readers": [], "writers": [], "certificates": ["cam-1"]},
+        {"name": "Ops", "readers": ["root"], "writers": ["root"], "certificates": []},
+    ]
+    assert harness.http.get("/api/admin/groups", headers=alice).status_code == 403
+
+    promoted = harness.http.patch("/api/admin/users/alice", headers=root, json={"role": "approver"})
+    assert promoted.status_code == 200 and promoted.json()["role"] == "approver"
+
+    assert harness.http.delete("/api/admin/users/root", headers=root).status_code == 409
+    assert harness.http.delete("/api/admin/users/nobody", headers=root).status_code == 404
+    assert harness.http.delete("/api/admin/users/alice", headers=alice).status_code == 403
+    removed = harness.http.delete("/api/admin/users/alice", headers=root)
+    assert removed.status_code == 200 and removed.json()["disabled"] is True
+    assert harness.http.get("/api/clients", headers=alice).status_code == 401  # its tokens died with it
+    assert harness.http.post("/api/auth/token", auth=("alice", PASSWORD)).status_code == 401
+    assert "admin.user.remove" in harness.auditor.actions()

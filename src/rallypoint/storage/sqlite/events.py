@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent
+from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent
 from rallypoint.storage.sqlite import schema
 from rallypoint.storage.sqlite.worker import SqliteWorker
 
@@ -52,15 +52,19 @@ class SqliteEventStore:
 
     async def query(self, q: HistoryQuery) -> list[StoredEvent]:
         """Events matching ``q``, ordered by (time, insertion) and limited."""
+        return [ev for _, ev in await self.page(q)]
+
+    async def page(self, q: HistoryQuery) -> list[tuple[int, StoredEvent]]:
+        """Like :meth:`query`, with each row's id as its key."""
         if q.limit <= 0:
             return []
         where, params = _where(q)
         direction = "DESC" if q.order == "desc" else "ASC"
         sql = (
-            f"SELECT {_COLUMNS} FROM events e WHERE {where}"
+            f"SELECT e.id, {_COLUMNS} FROM events e WHERE {where}"
             f" ORDER BY e.time {direction}, e.id {direction} LIMIT ?"
         )
-        return await self._run(_select, sql, [*params, q.limit])
+        return await self._run(_select_keyed, sql, [*params, q.limit])
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
         """Latest live event per uid, ordered by time."""
@@ -114,6 +118,10 @@ def _select(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Sto
     return [StoredEvent(*row) for row in db.execute(sql, params)]
 
 
+def _select_keyed(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[int, StoredEvent]]:
+    return [(row[0], StoredEvent(*row[1:])) for row in db.execute(sql, params)]
+
+
 def _delete_uid(db: sqlite3.Connection, uid: str) -> None:
     db.execute(
         "UPDATE events SET deleted = 1 WHERE id ="
@@ -155,7 +163,36 @@ def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
         clause, clause_params = _bbox_clause(q.bbox)
         clauses.append(clause)
         params.extend(clause_params)
+    if q.reader is not None:
+        clause, clause_params = _reader_clause(q.reader)
+        clauses.append(clause)
+        params.extend(clause_params)
+    if q.after is not None:
+        # Keyset paging: strictly after (time, id) in the query's order.
+        op = "<" if q.order == "desc" else ">"
+        clauses.append(f"(e.time {op} ? OR (e.time = ? AND e.id {op} ?))")
+        params.extend([q.after[0], q.after[0], q.after[1]])
     return (" AND ".join(clauses) or "1"), params
+
+
+def _reader_clause(reader: HistoryReader) -> tuple[str, list[Any]]:
+    """``base.readable`` in SQL: ``grp`` holds the broadcast groups comma-separated, empty when addressed."""
+    addressed = "trim(coalesce(e.grp, ''), ',') = ''"
+    params: list[Any] = []
+    if reader.groups:
+        tests = " OR ".join("instr(',' || e.grp || ',', ?) > 0" for _ in reader.groups)
+        params.extend(f",{g}," for g in sorted(reader.groups))
+        broadcast = f"(NOT {addressed} AND ({tests}))"
+    else:
+        broadcast = "0"
+    if reader.all_addressed:
+        mine = addressed
+    elif reader.sender is not None:
+        mine = f"({addressed} AND e.sender = ?)"
+        params.append(reader.sender)
+    else:
+        mine = "0"
+    return f"({broadcast} OR {mine})", params
 
 
 def _prefix_clause(prefix: str) -> tuple[str, list[Any]]:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from rallypoint.security.users import Role, User, UserError, UserExists, UserNotFound
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, read_body
-from rallypoint.web.api.schemas import ErrorBody, RevokeResult, UserCreate, UserPatch, UserView
+from rallypoint.web.api.schemas import ErrorBody, GroupInfo, RevokeResult, UserCreate, UserPatch, UserView
 from rallypoint.web.context import WebContext
 
 _NAME = Param("name", "path", {"type": "string", "minLength": 1, "maxLength": 64}, "account name", required=True)
@@ -22,6 +22,20 @@ def user_view(user: User) -> UserView:
         disabled=user.disabled, has_password=user.has_password, created_ms=user.created_ms,
         updated_ms=user.updated_ms, locked_until_ms=user.locked_until_ms,
     )
+
+
+def groups_known(users: list[User], client_groups: dict[str, tuple[str, ...]]) -> list[GroupInfo]:
+    """Every group named by an account (IN or OUT) or by the ``client_groups`` setting, by name."""
+    names = {g for u in users for g in (*u.groups_in, *u.groups_out)} | {
+        g for groups in client_groups.values() for g in groups}
+    return [
+        GroupInfo(
+            name=name, readers=sorted(u.name for u in users if name in u.groups_in),
+            writers=sorted(u.name for u in users if name in u.groups_out),
+            certificates=sorted(cn for cn, groups in client_groups.items() if name in groups),
+        )
+        for name in sorted(names)
+    ]
 
 
 def _groups_detail(user: User) -> dict[str, str]:
@@ -106,6 +120,29 @@ class AdminApi:
             await self._refresh()
             return json_response(user_view(user))
 
+        async def delete_user(request: Request) -> Response:
+            # Accounts are disabled, never erased: the name stays reserved (a new account of that
+            # name would inherit its certificates, missions and audit trail) and can be re-enabled.
+            check_only(request, frozenset())
+            admin = await auth.with_role(request, "admin")
+            name = request.path_params["name"]
+            if name == admin.principal:
+                raise ApiError(409, "own_account", "an admin cannot remove its own account")
+            user = await users.get(name)
+            if user is None:
+                raise ApiError(404, "not_found", f"no user {name[:64]!r}")
+            if not user.disabled:
+                user = await users.set_disabled(user.name, True)
+            revoked = await auth.tokens.revoke_principal(user.name)
+            ctx.auditor.record(admin.principal or "-", "admin.user.remove", user.name, {"tokens_revoked": str(revoked)})
+            await self._refresh()
+            return json_response(user_view(user))
+
+        async def list_groups(request: Request) -> Response:
+            check_only(request, frozenset())
+            await auth.with_role(request, "admin")
+            return json_response(groups_known(await users.list(), dict(ctx.settings.client_groups)))
+
         async def revoke_tokens(request: Request) -> Response:
             check_only(request, frozenset())
             admin = await auth.with_role(request, "admin")
@@ -128,6 +165,13 @@ class AdminApi:
                      "Change an account: disable/enable, role, groups (disabling revokes its tokens)", "admin",
                      {200: ("Updated", UserView), 404: ("No such account", ErrorBody), **_ERRORS, **body_errors},
                      body=UserPatch, params=(_NAME,), operation_id="updateUser"),
+            Endpoint("DELETE", "/api/admin/users/{name}", delete_user,
+                     "Remove an account: disabled for good, its tokens revoked (the name stays reserved)", "admin",
+                     {200: ("Removed", UserView), 404: ("No such account", ErrorBody),
+                      409: ("Your own account", ErrorBody), **_ERRORS},
+                     params=(_NAME,), operation_id="deleteUser"),
+            Endpoint("GET", "/api/admin/groups", list_groups, "Every group known from accounts and configuration",
+                     "admin", {200: ("Groups", list[GroupInfo]), **_ERRORS}, operation_id="listGroups"),
             Endpoint("DELETE", "/api/admin/users/{name}/tokens", revoke_tokens, "Revoke every token of an account",
                      "admin", {200: ("Revoked", RevokeResult), **_ERRORS}, params=(_NAME,),
                      operation_id="revokeUserTokens"),

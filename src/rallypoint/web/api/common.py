@@ -49,6 +49,16 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Media:
+    """A body or answer that is not JSON: media type -> JSON schema of its content."""
+
+    content: dict[str, dict[str, Any]]
+
+
+BINARY = Media({"application/octet-stream": {"type": "string", "format": "binary"}})
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One operation: how it is served and how it is documented."""
 
@@ -58,7 +68,7 @@ class Endpoint:
     summary: str
     tag: str
     responses: dict[int, tuple[str, Any]]
-    body: type | None = None
+    body: type | Media | None = None
     params: tuple[Param, ...] = ()
     security: tuple[str, ...] = ("bearer", "mutualTLS")
     operation_id: str = ""

@@ -1,4 +1,4 @@
-"""Writes into the picture: GeoChat messages from API callers, and emergency cancellation."""
+"""Writes into the picture: GeoChat messages and emergencies (raise, cancel) from API callers."""
 
 from __future__ import annotations
 
@@ -21,12 +21,25 @@ from rallypoint.routing.router import Audience
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, read_body
-from rallypoint.web.api.schemas import CancelResult, ChatRequest, ChatResult, EmergencyInfo, ErrorBody, Position
+from rallypoint.web.api.schemas import (
+    CancelResult,
+    ChatRequest,
+    ChatResult,
+    EmergencyInfo,
+    EmergencyRequest,
+    ErrorBody,
+    Position,
+)
 from rallypoint.web.context import RequestIdentity, WebContext
 
 log = logging.getLogger(__name__)
 
 CHAT_STALE_MS = 86_400_000
+# The emergency service re-sends an active alert with a fresh stale time; this covers the first minute.
+EMERGENCY_STALE_MS = 60_000
+# The CoT type ATAK sends for each kind of alert it offers.
+EMERGENCY_KINDS = {"911 Alert": "b-a-o-tbl", "Ring The Bell": "b-a-o-pan", "Geo-fence Breached": "b-a-g",
+                   "In Contact": "b-a-o-opn"}
 SENDER_PREFIX = "rallypoint-api-"
 _NOWHERE = Point(0.0, 0.0, 0.0, 9999999.0, 9999999.0)
 # Characters XML 1.0 cannot carry at all: refused up front instead of producing a broken event.
@@ -119,6 +132,33 @@ class MessagingApi:
             )
         return sorted(out, key=lambda e: e.raised_ms)
 
+    def raise_emergency(self, identity: RequestIdentity, body: EmergencyRequest) -> EmergencyInfo:
+        """Raise an alert from the caller's API sender uid, as ATAK does (uid ``<sender>-9-1-1``)."""
+        principal = identity.principal
+        assert principal is not None
+        callsign = body.callsign or principal
+        _xml_safe("callsign", callsign)
+        me = sender_uid(principal)
+        now = self._ctx.clock.now_ms()
+        detail = (
+            f"<link uid={quoteattr(me)} type=\"a-f-G-U-C\" relation=\"p-p\"/>"
+            f"<contact callsign={quoteattr(callsign + '-Alert')}/>"
+            f"<emergency type={quoteattr(body.kind)}>{escape(callsign)}</emergency>"
+        )
+        point = Point(body.lat, body.lon, body.hae, 9999999.0, 9999999.0)
+        try:
+            event = make_event(
+                uid=f"{me}-9-1-1", type=EMERGENCY_KINDS[body.kind], how="h-e", time=now, start=now,
+                stale=now + EMERGENCY_STALE_MS, point=point, detail_xml=detail.encode(),
+            )
+        except RemoteProtocolError as exc:
+            raise ApiError(422, "invalid", f"cannot build the alert: {exc.reason}") from exc
+        origin = Origin(session_id=f"api:{principal}", groups=identity.write_groups, principal=principal)
+        self._accept(Envelope(event, origin, now))
+        self._ctx.auditor.record(principal, "emergency.raise", event.uid, {"via": "api", "kind": body.kind})
+        return EmergencyInfo(uid=event.uid, type=event.type, callsign=callsign + "-Alert", kind=body.kind,
+                             raised_ms=now, position=Position(lat=body.lat, lon=body.lon, hae=body.hae))
+
     def cancel(self, identity: RequestIdentity, uid: str) -> CancelResult:
         """Broadcast the cancel of an active emergency to the audience that received it."""
         envelope = self._emergencies.active.get(uid)
@@ -173,6 +213,12 @@ class MessagingApi:
             identity = await auth.caller(request)
             return json_response(self.emergencies_for(identity))
 
+        async def raise_emergency(request: Request) -> Response:
+            check_only(request, frozenset())
+            identity = await auth.principal(request)
+            body = await read_body(request, EmergencyRequest, limit)
+            return json_response(self.raise_emergency(identity, body), status=201)
+
         async def cancel(request: Request) -> Response:
             check_only(request, frozenset())
             identity = await auth.with_role(request, "approver", "admin")
@@ -188,6 +234,11 @@ class MessagingApi:
             Endpoint("GET", "/api/emergencies", emergencies, "Active emergencies the caller can read", "emergencies",
                      {200: ("Emergencies", list[EmergencyInfo]), 400: ("Bad query", ErrorBody), **errors},
                      operation_id="listEmergencies"),
+            Endpoint("POST", "/api/emergencies", raise_emergency, "Raise an emergency alert as the caller",
+                     "emergencies", {201: ("Raised", EmergencyInfo), 400: ("Malformed body", ErrorBody),
+                                     413: ("Body too large", ErrorBody), 415: ("Not JSON", ErrorBody),
+                                     422: ("Invalid body", ErrorBody), **errors},
+                     body=EmergencyRequest, operation_id="raiseEmergency"),
             Endpoint("POST", "/api/emergencies/{uid}/cancel", cancel, "Cancel an emergency (approver or admin)",
                      "emergencies", {200: ("Cancelled", CancelResult), 400: ("Bad query", ErrorBody),
                                      404: ("No such active emergency", ErrorBody), **errors},

@@ -22,8 +22,11 @@ from rallypoint.web.api.admin import AdminApi
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
+from rallypoint.web.api.history import HistoryApi
 from rallypoint.web.api.messaging import MessagingApi
+from rallypoint.web.api.missions import MissionsApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
+from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
@@ -40,12 +43,16 @@ class NativeApi:
     def __init__(self, ctx: WebContext, *, token_ttl_s: int = DEFAULT_TOKEN_TTL_S) -> None:
         self.tokens = TokenService(ctx.data_dir / TOKENS_FILE, clock=ctx.clock, ttl_s=token_ttl_s)
         self.auth = ApiAuth(ctx, self.tokens)
+        catalog = CatalogApi(ctx, self.auth)
         self.endpoints: list[Endpoint] = [
             *self.auth.endpoints(),
             *PictureApi(ctx, self.auth).endpoints(),
+            *HistoryApi(ctx, self.auth).endpoints(),
             *MessagingApi(ctx, self.auth, ctx.emergencies).endpoints(),
             *AdminApi(ctx, self.auth).endpoints(),
-            *CatalogApi(ctx, self.auth).endpoints(),
+            *catalog.endpoints(),
+            *PackagesApi(ctx, self.auth).endpoints(),
+            *MissionsApi(ctx, self.auth, catalog).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",

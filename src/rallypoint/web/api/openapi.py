@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from rallypoint.web.api.common import Endpoint
+from rallypoint.web.api.common import Endpoint, Media
 from rallypoint.web.api.schemas import COMPONENTS
 
 _REF = "#/components/schemas/{name}"
@@ -24,11 +24,11 @@ def openapi_document(endpoints: Sequence[Endpoint], *, version: str, servers: Se
     types: list[Any] = list(COMPONENTS)
     slots: list[tuple[int, int | None, str]] = []  # (endpoint index, status or None for the body, where)
     for i, e in enumerate(endpoints):
-        if e.body is not None:
+        if e.body is not None and not isinstance(e.body, Media):
             slots.append((i, None, "body"))
             types.append(e.body)
         for status, (_, typ) in e.responses.items():
-            if typ is not None:
+            if typ is not None and not isinstance(typ, Media):
                 slots.append((i, status, "response"))
                 types.append(typ)
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
@@ -48,13 +48,17 @@ def openapi_document(endpoints: Sequence[Endpoint], *, version: str, servers: Se
                  "schema": p.schema, **({"description": p.description} if p.description else {})}
                 for p in e.params
             ]
-        if e.body is not None:
+        if isinstance(e.body, Media):
+            op["requestBody"] = {"required": True, "content": {m: {"schema": s} for m, s in e.body.content.items()}}
+        elif e.body is not None:
             op["requestBody"] = {
                 "required": True, "content": {"application/json": {"schema": by_slot[(i, None)]}},
             }
         for status, (description, typ) in sorted(e.responses.items()):
             entry: dict[str, Any] = {"description": description}
-            if typ is not None:
+            if isinstance(typ, Media):
+                entry["content"] = {m: {"schema": s} for m, s in typ.content.items()}
+            elif typ is not None:
                 entry["content"] = {"application/json": {"schema": by_slot[(i, status)]}}
             op["responses"][str(status)] = entry
         op.update(e.extra)

@@ -1,4 +1,4 @@
-"""Reads of the picture: connected clients, live tracks and stored history, filtered by read groups."""
+"""Reads of the live picture: connected clients and tracks, filtered by read groups (history: ``history.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from rallypoint.model.cot import CotEvent
 from rallypoint.routing.envelope import Envelope
-from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent, in_bbox
+from rallypoint.storage.base import BBox, in_bbox
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
     ApiError,
@@ -18,7 +18,6 @@ from rallypoint.web.api.common import (
     check_only,
     json_response,
     parse_bbox,
-    parse_int,
     parse_text,
     parse_time,
 )
@@ -28,16 +27,11 @@ from rallypoint.web.api.schemas import (
     GeoJsonCollection,
     GeoJsonFeature,
     GeoJsonGeometry,
-    HistoryEvent,
-    HistoryPage,
     Position,
     Track,
 )
 from rallypoint.web.context import RequestIdentity, WebContext
 
-MAX_HISTORY = 5000
-# Rows are filtered by group after the query, so ask the store for more than the caller wants.
-_OVERFETCH = 4
 _TIME = {"type": "string", "description": "epoch milliseconds or ISO 8601 time with zone"}
 _BBOX = Param("bbox", "query", {"type": "string", "pattern": r"^[-0-9.eE+]+(,[-0-9.eE+]+){3}$"},
               "min_lon,min_lat,max_lon,max_lat (WGS-84 degrees)")
@@ -54,23 +48,8 @@ def visible(identity: RequestIdentity, envelope: Envelope) -> bool:
     return identity.can_read(envelope.origin.groups)
 
 
-def stored_groups(row: StoredEvent) -> list[str]:
-    """The broadcast groups recorded with a stored event (empty for addressed events)."""
-    return sorted(g for g in (row.group or "").split(",") if g)
-
-
-def history_visible(identity: RequestIdentity, row: StoredEvent) -> bool:
-    """Broadcast rows to readers of their groups; addressed rows to admins and their own sender."""
-    groups = stored_groups(row)
-    if groups:
-        return identity.can_read(frozenset(groups))
-    if identity.role == "admin":
-        return True
-    return identity.principal is not None and row.sender == identity.principal
-
-
 class PictureApi:
-    """``/api/clients``, ``/api/tracks`` and ``/api/history``."""
+    """``/api/clients`` and ``/api/tracks``."""
 
     def __init__(self, ctx: WebContext, auth: ApiAuth) -> None:
         self._ctx = ctx
@@ -122,27 +101,6 @@ class PictureApi:
         out.sort(key=lambda t: (t.time_ms, t.uid))
         return out
 
-    async def history_for(self, identity: RequestIdentity, query: HistoryQuery) -> HistoryPage:
-        """Stored events matching ``query`` that the caller may read (at most ``query.limit``)."""
-        wanted = query.limit
-        fetched = await self._ctx.store.query(
-            HistoryQuery(
-                since_ms=query.since_ms, until_ms=query.until_ms, uid=query.uid, type_prefix=query.type_prefix,
-                bbox=query.bbox, limit=min(wanted * _OVERFETCH, MAX_HISTORY * _OVERFETCH) + 1, order=query.order,
-            )
-        )
-        rows = [row for row in fetched if history_visible(identity, row)]
-        events = [
-            HistoryEvent(
-                uid=r.uid, type=r.type, how=r.how, time_ms=r.time, start_ms=r.start, stale_ms=r.stale,
-                position=Position(lat=r.lat, lon=r.lon, hae=r.hae), callsign=r.callsign,
-                groups=stored_groups(r), xml=r.xml.decode("utf-8", "replace"),
-            )
-            for r in rows[:wanted]
-        ]
-        truncated = len(rows) > wanted or len(fetched) > wanted * _OVERFETCH
-        return HistoryPage(events=events, count=len(events), truncated=truncated)
-
     def endpoints(self) -> list[Endpoint]:
         """The route table of this module."""
         auth = self._auth
@@ -166,20 +124,6 @@ class PictureApi:
                 return json_response(geojson(found), headers={"Content-Type": "application/geo+json"})
             return json_response(found)
 
-        async def history(request: Request) -> Response:
-            check_only(request, frozenset({"since", "until", "uid", "type", "bbox", "limit", "order"}))
-            identity = await auth.caller(request)
-            order = request.query_params.get("order", "asc")
-            if order not in ("asc", "desc"):
-                raise ApiError(400, "bad_parameter", "order: asc or desc")
-            query = HistoryQuery(
-                since_ms=parse_time(request, "since"), until_ms=parse_time(request, "until"),
-                uid=parse_text(request, "uid", max_length=512), type_prefix=parse_text(request, "type"),
-                bbox=parse_bbox(request), limit=parse_int(request, "limit", default=500, low=1, high=MAX_HISTORY),
-                order=order,  # type: ignore[arg-type]
-            )
-            return json_response(await self.history_for(identity, query))
-
         return [
             Endpoint("GET", "/api/clients", clients, "Connected clients the caller can see", "picture",
                      {200: ("Clients", list[ClientInfo]), **_ERRORS}, operation_id="listClients"),
@@ -190,19 +134,6 @@ class PictureApi:
                 params=(_BBOX, _TYPE, Param("since", "query", _TIME, "only items reported at or after this time"),
                         Param("format", "query", {"type": "string", "enum": ["json", "geojson"]}, "answer format")),
                 operation_id="listTracks",
-            ),
-            Endpoint(
-                "GET", "/api/history", history, "Stored events, oldest first (order=desc for newest first)",
-                "picture", {200: ("Events", HistoryPage), **_ERRORS},
-                params=(
-                    Param("since", "query", _TIME, "window start (inclusive)"),
-                    Param("until", "query", _TIME, "window end (exclusive)"),
-                    Param("uid", "query", {"type": "string", "maxLength": 512}, "one uid only"),
-                    _TYPE, _BBOX,
-                    Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}, "max events"),
-                    Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "time order"),
-                ),
-                operation_id="queryHistory",
             ),
         ]
 

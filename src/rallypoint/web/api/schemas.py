@@ -82,11 +82,12 @@ class HistoryEvent(msgspec.Struct, frozen=True):
 
 
 class HistoryPage(msgspec.Struct, frozen=True):
-    """Stored events in time order; ``truncated`` when more matched than were returned."""
+    """Stored events in time order; ``truncated`` when more match: pass ``next`` as ``cursor`` to go on."""
 
     events: list[HistoryEvent]
     count: int
     truncated: bool
+    next: str | None = None
 
 
 class ChatRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -236,8 +237,101 @@ class MissionDetail(MissionInfo, frozen=True):
     role: str
 
 
+class PackageUploaded(PackageInfo, frozen=True):
+    """An upload was kept; ``created`` is False when the same content was already stored."""
+
+    created: bool
+
+
+class Deleted(msgspec.Struct, frozen=True):
+    """Something named by ``id`` was removed."""
+
+    id: str
+    deleted: bool
+
+
+MissionName = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Short = Annotated[str, msgspec.Meta(max_length=1024)]
+Keyword = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{64}$", description="SHA-256, 64 hex digits")]
+MissionRoleName = Literal["MISSION_OWNER", "MISSION_SUBSCRIBER", "MISSION_READONLY_SUBSCRIBER"]
+
+
+class MissionCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new mission; ``groups`` empty means the caller's write groups. ``uid`` is the caller's device
+    (subscribed as owner), by default its API sender uid."""
+
+    name: MissionName
+    description: Short = ""
+    groups: GroupList = []
+    tool: Annotated[str, msgspec.Meta(max_length=64)] = "public"
+    keywords: Annotated[list[Keyword], msgspec.Meta(max_length=32)] = []
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
+    default_role: MissionRoleName = "MISSION_SUBSCRIBER"
+    invite_only: bool = False
+    uid: Ref | None = None
+
+
+class MissionSubscribe(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Subscribe a device uid (default: the caller's API sender uid); ``password`` for protected missions."""
+
+    uid: Ref | None = None
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
+
+
+class SubscriptionView(msgspec.Struct, frozen=True):
+    """A subscription: the device uid that hears the mission's changes, and its role."""
+
+    mission: str
+    uid: str
+    role: str
+    created_ms: int
+    token: str | None = None
+
+
+class MissionContentsChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Data packages (by SHA-256, each readable by the caller) and CoT uids to add to a mission."""
+
+    hashes: Annotated[list[Digest], msgspec.Meta(max_length=256)] = []
+    uids: Annotated[list[Ref], msgspec.Meta(max_length=256)] = []
+
+
+class MissionChangeView(msgspec.Struct, frozen=True):
+    """One entry of a mission's change log."""
+
+    type: str
+    mission: str
+    creator_uid: str
+    time_ms: int
+    content_hash: str | None = None
+    content_uid: str | None = None
+
+
+EmergencyKind = Literal["911 Alert", "Ring The Bell", "Geo-fence Breached", "In Contact"]
+
+
+class EmergencyRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Raise an emergency at a position, as the caller (``callsign`` defaults to the account name)."""
+
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    kind: EmergencyKind = "911 Alert"
+    hae: Annotated[float, msgspec.Meta(ge=-100_000, le=10_000_000)] = 9999999.0
+    callsign: Ref | None = None
+
+
+class GroupInfo(msgspec.Struct, frozen=True):
+    """A TAK group: accounts that read (IN) and write (OUT) it, and certificate names configured in it."""
+
+    name: str
+    readers: list[str]
+    writers: list[str]
+    certificates: list[str]
+
+
 COMPONENTS: tuple[type, ...] = (
     ErrorBody, TokenResponse, ClientInfo, Track, HistoryPage, ChatRequest, ChatResult, EmergencyInfo,
     CancelResult, UserView, UserCreate, UserPatch, RevokeResult, GeoJsonCollection, PackageInfo, MissionInfo,
-    MissionDetail,
+    MissionDetail, PackageUploaded, Deleted, MissionCreate, MissionSubscribe, SubscriptionView,
+    MissionContentsChange, MissionChangeView, EmergencyRequest, GroupInfo,
 )

@@ -172,7 +172,7 @@ class SyncFeature:
         q = request.query_params
         with self.service.spool() as writer:
             try:
-                fields, part_name = await _receive(request, writer, limit + MULTIPART_OVERHEAD)
+                fields, part_name = await receive_upload(request, writer, limit + MULTIPART_OVERHEAD)
             except LimitExceeded as exc:
                 return self._rejected(exc.reason, exc.detail, 413, who)
             except RemoteProtocolError as exc:
@@ -227,7 +227,9 @@ class SyncFeature:
         return f"{self._ctx.base_url(request)}/Marti/sync/content?hash={digest}"
 
 
-async def _receive(request: Request, writer: BlobWriter, max_body: int) -> tuple[dict[str, str], str | bool | None]:
+async def receive_upload(
+    request: Request, writer: BlobWriter, max_body: int
+) -> tuple[dict[str, str], str | bool | None]:
     """Stream the body into ``writer``; returns small form fields and the file part's filename.
 
     A raw (non-multipart) body is the file itself. The second value is False when a multipart
