@@ -175,8 +175,10 @@ async def test_a_client_outside_the_alerts_groups_cannot_cancel_it(
         uid, message = alert("b-a-o-tbl", "DEVICE-RED", "RED")
         await red1.send(message)
         await repeated(red2, uid, 2)
-        # Neither a Blue client nor an anonymous one can see this alert, so neither may silence it.
+        # Neither a Blue client nor an anonymous one can see this alert, so neither may silence it,
+        # by cancelling it or by taking its uid over with an alert of its own.
         for outsider in (blue1, anon):
+            await outsider.send(alert("b-a-o-c", "DEVICE-RED", "RED")[1])
             await outsider.send(cot(uid, "b-a-o-can", stale_s=10,
                                     detail='<link uid="DEVICE-RED" type="a-f-G-U-C" relation="p-p"/>'
                                            '<emergency cancel="true">RED</emergency>'))

@@ -29,8 +29,8 @@ class EmergencyService:
         self.active: dict[str, Envelope] = {}
         self._stop = asyncio.Event()
         self.repeats = 0
-        # Cancels refused because their sender shares no group with the alert.
-        self.refused_cancels = 0
+        # Cancels and takeovers refused because their sender shares no group with the alert.
+        self.refused = 0
 
     def observe(self, envelope: Envelope) -> None:
         """Raise or cancel an emergency from an accepted event."""
@@ -44,18 +44,25 @@ class EmergencyService:
             for uid, env in list(self.active.items()):
                 # By uid, or alerts raised by the same device under another uid.
                 matches = uid == event.uid or (link is not None and env.event.detail.link_uid == link)
-                if matches and _may_cancel(envelope, env):
+                if matches and _shares_group(envelope, env):
                     del self.active[uid]
                     removed = removed or env
             if removed is not None:
                 log.info("emergency cancelled", extra={"uid": event.uid})
             elif event.uid in self.active:
-                self.refused_cancels += 1
+                self.refused += 1
                 log.warning("emergency cancel from outside its groups ignored",
                             extra={"uid": event.uid, "session": envelope.origin.session_id})
             return
         if is_emergency(event.type):
-            if event.uid not in self.active:
+            current = self.active.get(event.uid)
+            if current is not None and not _shares_group(envelope, current):
+                # Taking the uid over would move the repeats away from the alert's own groups.
+                self.refused += 1
+                log.warning("emergency uid held in other groups; not taken over",
+                            extra={"uid": event.uid, "session": envelope.origin.session_id})
+                return
+            if current is None:
                 log.warning(
                     "emergency raised",
                     extra={"uid": event.uid, "type": event.type, "callsign": event.detail.callsign},
@@ -95,7 +102,11 @@ class EmergencyService:
         self._stop.set()
 
 
-def _may_cancel(cancel: Envelope, alert: Envelope) -> bool:
-    """Only a sender sharing one of the alert's groups may silence it: a client that cannot even
-    see an alert (another group, or anonymous) must not stop its repeats."""
-    return not cancel.origin.groups.isdisjoint(alert.origin.groups)
+def _shares_group(other: Envelope, alert: Envelope) -> bool:
+    """Only a sender sharing one of the alert's groups may cancel or replace it: a client that
+    cannot even see an alert (another group, or anonymous) must not stop its repeats. Whoever
+    raised it always may, even after its groups changed."""
+    mine, theirs = other.origin, alert.origin
+    if mine.session_id == theirs.session_id or (mine.principal is not None and mine.principal == theirs.principal):
+        return True
+    return not mine.groups.isdisjoint(theirs.groups)
