@@ -117,6 +117,58 @@ async def test_groups_are_isolated_on_every_endpoint(
         assert await uids("/api/history?type=b-t-f", bob) == set()
         assert await uids("/api/emergencies", bob) == set()
 
+        # Emergencies raised over the API reach the caller's groups only.
+        alert = await http.post("/api/emergencies", headers=alice, json={"lat": 1.5, "lon": 2.5})
+        assert alert.status_code == 201, alert.text
+        alert_uid = alert.json()["uid"]
+        assert (await alice_dev.wait_uid(alert_uid)).type == "b-a-o-tbl"
+        assert await uids("/api/emergencies", alice) == {alert_uid}
+        assert await uids("/api/emergencies", bob) == set()
+        assert (await http.post(f"/api/emergencies/{alert_uid}/cancel", headers=bob)).status_code == 403
+
+        # Data packages: group B cannot list, read, download or delete group A's package.
+        up = await http.post("/api/packages", headers=alice, params={"name": "a.txt"}, content=b"group A only")
+        assert up.status_code == 201, up.text
+        digest = up.json()["hash"]
+        assert {p["hash"] for p in (await http.get("/api/packages", headers=alice)).json()} == {digest}
+        assert (await http.get("/api/packages", headers=bob)).json() == []
+        for method, path in (("GET", f"/api/packages/{digest}"), ("GET", f"/api/packages/{digest}/content"),
+                             ("DELETE", f"/api/packages/{digest}")):
+            assert (await http.request(method, path, headers=bob)).status_code == 404, (method, path)
+
+        # Missions: group B cannot list, read, subscribe, change or delete group A's mission.
+        made = await http.post("/api/missions", headers=alice, json={"name": "OpA", "uid": "uid-alice"})
+        assert made.status_code == 201, made.text
+        assert [m["name"] for m in (await http.get("/api/missions", headers=bob)).json()] == []
+        for method, path, body in (
+            ("GET", "/api/missions/OpA", None), ("GET", "/api/missions/OpA/changes", None),
+            ("GET", "/api/missions/OpA/subscriptions", None), ("PUT", "/api/missions/OpA/subscription", {}),
+            ("DELETE", "/api/missions/OpA/subscription", None),
+            ("POST", "/api/missions/OpA/contents", {"uids": ["uid-bob"]}),
+            ("DELETE", f"/api/missions/OpA/contents/{digest}", None), ("DELETE", "/api/missions/OpA/uids/x", None),
+            ("DELETE", "/api/missions/OpA", None),
+        ):
+            answer = await http.request(method, path, headers=bob, json=body)
+            assert answer.status_code == 404, (method, path, answer.text)
+        # ... nor put group A's package into a mission of its own, nor claim alice's device uid.
+        assert (await http.post("/api/missions", headers=bob, json={"name": "OpB"})).status_code == 201
+        smuggled = await http.post("/api/missions/OpB/contents", headers=bob, json={"hashes": [digest]})
+        assert smuggled.status_code == 404, smuggled.text
+        assert (await http.get("/api/missions/OpB", headers=bob)).json()["contents"] == []
+        claimed = await http.put("/api/missions/OpB/subscription", headers=bob, json={"uid": "uid-alice"})
+        assert claimed.status_code == 403, claimed.text
+        # Alice's own changes reach her subscribed device as mission notices.
+        added = await http.post("/api/missions/OpA/contents", headers=alice, params={"uid": "uid-alice"},
+                                json={"hashes": [digest]})
+        assert added.status_code == 200, added.text
+        notice = await alice_dev.wait_for(lambda e: e.type.startswith("t-x-m-c"))
+        assert b"OpA" in notice.detail.xml
+        await bob_dev.barrier(bob_peer)
+        # (bob's device did hear of OpB, created in its own group; nothing of OpA or alice's alert.)
+        assert bob_dev.has(lambda e: e.type.startswith("t-x-m") and b"OpB" in e.detail.xml)
+        assert not bob_dev.has(lambda e: e.type.startswith("b-a") or b"OpA" in e.detail.xml)
+        assert (await http.get(f"/api/packages/{digest}/content", headers=alice)).content == b"group A only"
+
         # Admin endpoints: 403 for members, 200 for the admin.
         root = await alogin(http, "root")
         for method, path in (("GET", "/api/admin/users"), ("DELETE", "/api/admin/users/bob/tokens")):

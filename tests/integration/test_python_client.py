@@ -104,3 +104,93 @@ async def test_cot_stream_sends_and_receives(api_server: ServerProcess, tmp_path
     finally:
         await secure.close()
         await peer.close()
+
+
+async def test_rest_client_packages_missions_emergencies_history_and_admin(
+    api_server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    cert, key, ca = tls_files(api_server, "alice", tmp_path)
+    device = await CotClient.connect(api_server.ports["tls"], ssl_context=client_ssl_context(str(ca), str(cert),
+                                                                                          str(key)))
+    clients.append(device)
+    await device.send(sa("uid-alice", "ALICE"))
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
+
+    def alice_part() -> str:
+        with RallypointClient(base, username="alice", password=PASSWORDS["alice"]) as api:
+            stored = api.upload_package(b"route card", name="route.txt", keywords=["route"],
+                                        content_type="text/plain")
+            assert stored["created"] is True and stored["groups"] == ["A"]
+            digest = str(stored["hash"])
+            assert api.download_package(digest) == b"route card"
+            assert [p["hash"] for p in api.packages(keyword="route")] == [digest]
+            assert api.package(digest)["name"] == "route.txt"
+
+            made = api.create_mission("Bridge", description="cross at dawn", keywords=["river"], uid="uid-alice")
+            assert made["role"] == "MISSION_OWNER" and made["groups"] == ["A"]
+            changes = api.add_mission_contents("Bridge", hashes=[digest], uids=["marker-1"], uid="uid-alice")
+            assert len(changes) == 2
+            assert api.mission("Bridge")["contents"] == [{"hash": digest, "name": "route.txt"}]
+            assert [m["name"] for m in api.missions()] == ["Bridge"]
+            assert {s["uid"] for s in api.mission_subscriptions("Bridge")} == {"uid-alice"}
+            api.remove_mission_uid("Bridge", "marker-1", uid="uid-alice")
+            assert [c["type"] for c in api.mission_changes("Bridge")] == [
+                "CREATE_MISSION", "ADD_CONTENT", "ADD_CONTENT", "REMOVE_CONTENT"]
+            sub = api.subscribe_mission("Bridge")
+            assert sub["uid"] == "rallypoint-api-alice"
+            assert api.unsubscribe_mission("Bridge")["deleted"] is True
+
+            alert = api.raise_emergency(42.4, -71.1, kind="In Contact", callsign="ALI")
+            assert alert["type"] == "b-a-o-opn"
+            assert [e["uid"] for e in api.emergencies()] == [alert["uid"]]
+
+            # Storage is batched: wait for the alert to be written, then walk history a page at a time.
+            deadline = time.monotonic() + 10
+            while not api.history(type="b-a", limit=10)["events"]:
+                assert time.monotonic() < deadline, "the alert never reached history"
+                time.sleep(0.05)
+            everything = api.history(limit=5000)
+            assert everything["next"] is None
+            seen: list[str] = []
+            page = api.history(limit=1)
+            while True:
+                seen.extend(e["uid"] for e in page["events"])
+                if page["next"] is None:
+                    break
+                page = api.history(limit=1, cursor=page["next"])
+            assert seen[:everything["count"]] == [e["uid"] for e in everything["events"]]
+            assert "uid-alice" in seen and alert["uid"] in seen
+            with pytest.raises(ApiError) as bad:
+                api.delete_mission("Nope")
+            assert bad.value.status == 404
+            return digest
+
+    digest = await asyncio.to_thread(alice_part)
+    notice = await device.wait_for(lambda e: e.type.startswith("t-x-m-c"))
+    assert b"Bridge" in notice.detail.xml
+
+    async with AsyncRallypointClient(base, username="bob", password=PASSWORDS["bob"]) as bob:
+        assert await bob.packages() == [] and await bob.missions() == []
+        with pytest.raises(ApiError) as hidden:
+            await bob.download_package(digest)
+        assert hidden.value.status == 404
+
+    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
+        assert {g["name"] for g in await admin.groups()} >= {"A", "B", "Ops"}
+        assert (await admin.set_role("bob", "approver"))["role"] == "approver"
+        assert (await admin.delete_user("bob"))["disabled"] is True
+        # Admins act as owners, but only within groups they read (root is in Ops, not A).
+        with pytest.raises(ApiError) as unseen:
+            await admin.delete_mission("Bridge")
+        assert unseen.value.status == 404
+
+    def alice_cleans_up() -> None:
+        with RallypointClient(base, username="alice", password=PASSWORDS["alice"]) as api:
+            assert api.delete_mission("Bridge")["deleted"] is True
+            assert api.delete_package(digest)["deleted"] is True
+            assert api.packages() == [] and api.missions() == []
+
+    await asyncio.to_thread(alice_cleans_up)
+    with pytest.raises(ApiError) as gone:
+        await asyncio.to_thread(RallypointClient(base, username="bob", password=PASSWORDS["bob"]).clients)
+    assert gone.value.status == 401

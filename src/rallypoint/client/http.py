@@ -37,6 +37,10 @@ class Call:
     params: Params = field(default_factory=dict)
     json: Any = None
     authenticated: bool = True
+    # A raw body (uploads) and whether the answer is raw bytes (downloads) rather than JSON.
+    content: bytes | None = None
+    content_type: str | None = None
+    raw: bool = False
 
 
 def _time(value: int | str | None) -> str | None:
@@ -65,7 +69,7 @@ def _ssl_context(ca: str | None, cert: str | tuple[str, str] | None) -> ssl.SSLC
     return context
 
 
-def _result(response: httpx.Response) -> Any:
+def _result(response: httpx.Response, raw: bool = False) -> Any:
     if response.status_code >= 400:
         try:
             body = response.json()
@@ -73,6 +77,8 @@ def _result(response: httpx.Response) -> Any:
         except (ValueError, AttributeError):
             error, detail = "http_error", response.text[:200]
         raise ApiError(response.status_code, error, detail)
+    if raw:
+        return response.content
     if response.status_code == 204 or not response.content:
         return None
     return response.json()
@@ -96,7 +102,10 @@ class _Api:
         return {"Authorization": f"Bearer {self.token}"}
 
     def _headers(self, call: Call) -> dict[str, str]:
-        return self._bearer() if call.authenticated and self.token else {}
+        headers = self._bearer() if call.authenticated and self.token else {}
+        if call.content_type is not None:
+            headers["Content-Type"] = call.content_type
+        return headers
 
     def _login_first(self, call: Call) -> bool:
         """Whether to log in before sending ``call`` (credentials given, no token yet)."""
@@ -130,11 +139,14 @@ class _Api:
     def history(
         self, *, since: int | str | None = None, until: int | str | None = None, uid: str | None = None,
         type: str | None = None, bbox: Iterable[float] | None = None, limit: int | None = None,
-        order: str | None = None,
+        order: str | None = None, cursor: str | None = None,
     ) -> Any:
-        """Stored events: ``{"events": [...], "count": n, "truncated": bool}``."""
+        """One page of stored events: ``{"events": [...], "count": n, "truncated": bool, "next": str|None}``.
+
+        Pass the page's ``next`` as ``cursor`` (same filters) for the following page.
+        """
         params = _params(since=_time(since), until=_time(until), uid=uid, type=type,
-                         bbox=tuple(bbox) if bbox is not None else None, limit=limit, order=order)
+                         bbox=tuple(bbox) if bbox is not None else None, limit=limit, order=order, cursor=cursor)
         return self._call(Call("GET", "/api/history", params))
 
     def send_chat(
@@ -148,6 +160,18 @@ class _Api:
     def emergencies(self) -> Any:
         """Active emergencies you can see."""
         return self._call(Call("GET", "/api/emergencies"))
+
+    def raise_emergency(
+        self, lat: float, lon: float, *, kind: str = "911 Alert", hae: float | None = None,
+        callsign: str | None = None,
+    ) -> Any:
+        """Raise an alert as yourself (``kind``: 911 Alert, Ring The Bell, Geo-fence Breached, In Contact)."""
+        body: dict[str, Any] = {"lat": lat, "lon": lon, "kind": kind}
+        if hae is not None:
+            body["hae"] = hae
+        if callsign is not None:
+            body["callsign"] = callsign
+        return self._call(Call("POST", "/api/emergencies", json=body))
 
     def cancel_emergency(self, uid: str) -> Any:
         """Cancel an active emergency (approver or admin)."""
@@ -192,9 +216,110 @@ class _Api:
         """Re-enable an account (admin)."""
         return self.update_user(name, disabled=False)
 
+    def set_role(self, name: str, role: str) -> Any:
+        """Change an account's role: member, approver or admin (admin)."""
+        return self.update_user(name, role=role)
+
+    def delete_user(self, name: str) -> Any:
+        """Remove an account: disabled for good and its tokens revoked; the name stays reserved (admin)."""
+        return self._call(Call("DELETE", f"/api/admin/users/{_segment(name)}"))
+
+    def groups(self) -> Any:
+        """Every group known from accounts and configuration, with its readers and writers (admin)."""
+        return self._call(Call("GET", "/api/admin/groups"))
+
     def revoke_user_tokens(self, name: str) -> Any:
         """Revoke every token of an account (admin): ``{"revoked": n}``."""
         return self._call(Call("DELETE", f"/api/admin/users/{_segment(name)}/tokens"))
+
+    # -- data packages --------------------------------------------------------------------------
+
+    def packages(self, *, keyword: str | None = None, tool: str | None = None) -> Any:
+        """Data packages you can read."""
+        return self._call(Call("GET", "/api/packages", _params(keyword=keyword, tool=tool)))
+
+    def package(self, digest: str) -> Any:
+        """One data package's metadata by SHA-256."""
+        return self._call(Call("GET", f"/api/packages/{_segment(digest)}"))
+
+    def upload_package(
+        self, data: bytes, *, name: str, keywords: Iterable[str] = (), tool: str | None = None,
+        creator_uid: str | None = None, expected_hash: str | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> Any:
+        """Upload content as a data package for your write groups; ``created`` False if already stored."""
+        params = _params(name=name, keywords=",".join(keywords) or None, tool=tool, creator_uid=creator_uid,
+                         hash=expected_hash)
+        return self._call(Call("POST", "/api/packages", params, content=data, content_type=content_type))
+
+    def download_package(self, digest: str) -> Any:
+        """A data package's content (bytes)."""
+        return self._call(Call("GET", f"/api/packages/{_segment(digest)}/content", raw=True))
+
+    def delete_package(self, digest: str) -> Any:
+        """Delete a package you submitted (any you can read, as admin)."""
+        return self._call(Call("DELETE", f"/api/packages/{_segment(digest)}"))
+
+    # -- missions -------------------------------------------------------------------------------
+
+    def missions(self) -> Any:
+        """Data Sync missions you can see."""
+        return self._call(Call("GET", "/api/missions"))
+
+    def mission(self, name: str) -> Any:
+        """One mission with its contents, uids and your role."""
+        return self._call(Call("GET", f"/api/missions/{_segment(name)}"))
+
+    def create_mission(
+        self, name: str, *, description: str = "", groups: Iterable[str] = (), tool: str = "public",
+        keywords: Iterable[str] = (), password: str | None = None, default_role: str | None = None,
+        invite_only: bool = False, uid: str | None = None,
+    ) -> Any:
+        """Create a mission you own (``groups`` default: your write groups); ``uid`` is subscribed as owner."""
+        body: dict[str, Any] = {"name": name, "description": description, "groups": list(groups), "tool": tool,
+                                "keywords": list(keywords), "invite_only": invite_only}
+        for key, value in (("password", password), ("default_role", default_role), ("uid", uid)):
+            if value is not None:
+                body[key] = value
+        return self._call(Call("POST", "/api/missions", json=body))
+
+    def delete_mission(self, name: str) -> Any:
+        """Delete a mission (owner or admin)."""
+        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}"))
+
+    def subscribe_mission(self, name: str, *, uid: str | None = None, password: str | None = None) -> Any:
+        """Subscribe a device of yours (default: your API sender uid) to a mission's changes."""
+        body = {k: v for k, v in (("uid", uid), ("password", password)) if v is not None}
+        return self._call(Call("PUT", f"/api/missions/{_segment(name)}/subscription", json=body))
+
+    def unsubscribe_mission(self, name: str, *, uid: str | None = None) -> Any:
+        """Drop that subscription: ``{"id": uid, "deleted": bool}``."""
+        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/subscription", _params(uid=uid)))
+
+    def mission_subscriptions(self, name: str) -> Any:
+        """Who is subscribed to a mission (tokens withheld)."""
+        return self._call(Call("GET", f"/api/missions/{_segment(name)}/subscriptions"))
+
+    def add_mission_contents(
+        self, name: str, *, hashes: Iterable[str] = (), uids: Iterable[str] = (), uid: str | None = None
+    ) -> Any:
+        """Add data packages (by SHA-256) and CoT uids, acting from device ``uid``; the changes made."""
+        return self._call(Call("POST", f"/api/missions/{_segment(name)}/contents", _params(uid=uid),
+                               json={"hashes": list(hashes), "uids": list(uids)}))
+
+    def remove_mission_content(self, name: str, digest: str, *, uid: str | None = None) -> Any:
+        """Remove a data package from a mission."""
+        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/contents/{_segment(digest)}",
+                               _params(uid=uid)))
+
+    def remove_mission_uid(self, name: str, item: str, *, uid: str | None = None) -> Any:
+        """Remove a CoT uid from a mission."""
+        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/uids/{_segment(item)}", _params(uid=uid)))
+
+    def mission_changes(self, name: str, *, since: int | str | None = None, until: int | str | None = None) -> Any:
+        """A mission's change log, oldest first."""
+        return self._call(Call("GET", f"/api/missions/{_segment(name)}/changes",
+                               _params(since=_time(since), until=_time(until))))
 
     def openapi(self) -> Any:
         """The server's OpenAPI document."""
@@ -237,10 +362,10 @@ class RallypointClient(_Api):
         if self._login_again(call, response):
             self.login()
             response = self._send(call)
-        return _result(response)
+        return _result(response, call.raw)
 
     def _send(self, call: Call) -> httpx.Response:
-        return self._http.request(call.method, call.path, params=call.params, json=call.json,
+        return self._http.request(call.method, call.path, params=call.params, json=call.json, content=call.content,
                                   headers=self._headers(call))
 
     def close(self) -> None:
@@ -282,11 +407,11 @@ class AsyncRallypointClient(_Api):
         if self._login_again(call, response):
             await self.login()
             response = await self._send(call)
-        return _result(response)
+        return _result(response, call.raw)
 
     async def _send(self, call: Call) -> httpx.Response:
         return await self._http.request(call.method, call.path, params=call.params, json=call.json,
-                                        headers=self._headers(call))
+                                        content=call.content, headers=self._headers(call))
 
     async def close(self) -> None:
         """Close the connection pool."""
