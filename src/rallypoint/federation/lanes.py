@@ -145,11 +145,6 @@ class DurableLane:
             self.cancelled.append((seq, tombstone))
         return count
 
-    def take_cancelled(self) -> list[tuple[int, fig_pb2.FederatedEvent]]:
-        """Rows to overwrite on disk (the tombstones of :meth:`cancel`)."""
-        rows, self.cancelled = self.cancelled, []
-        return rows
-
     def _count(self, msg: fig_pb2.FederatedEvent, delta: int) -> None:
         uid = msg.event.uid
         left = self._uids.get(uid, 0) + delta

@@ -12,8 +12,13 @@ Delivery guarantees (documented in docs/federation):
   it, so the pair is exactly-once. Acknowledgements are cumulative per lane and are only sent to
   peers that mark their messages (other Rallypoints); a peer that never acknowledges gets the
   backlog again on each reconnect.
-* Positions and other bulk traffic are coalesced to the latest report per uid in memory and the
-  latest non-stale report of every uid is replayed after a reconnect (the picture converges).
+* Positions and other bulk traffic are coalesced to the latest report per uid, in memory and in
+  SQLite (``federation/positions.py``), and the latest non-stale report of every uid is replayed
+  after a reconnect or a restart (the picture converges). The receiver drops reports it already
+  accepted (``federation/dedup.py``), also when they reach it by two paths.
+* Writes are batched off the ingest path by :meth:`PeerLink.run_persister`; ``unwritten`` counts what
+  is accepted but not yet on disk (the window a ``kill -9`` can lose), and :meth:`PeerLink.close`
+  leaves nothing unwritten.
 * A delete (``t-x-d-d`` linking uid X) queued for the peer removes X's latest position and any
   message of uid X still queued in the message lane (a marker): the delete goes out ahead of them,
   and the peer would re-create X from what followed it.
@@ -44,10 +49,12 @@ from rallypoint.federation.convert import (
     has_flow_tag,
     to_federated,
 )
+from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag, tag_of
 from rallypoint.federation.link_budget import next_within_budget
+from rallypoint.federation.positions import PositionJournal
 from rallypoint.model.cot import Point
-from rallypoint.model.cot_type import DELETE, Priority, is_atom
+from rallypoint.model.cot_type import DELETE, Priority, is_atom, priority_of
 from rallypoint.protocol.fig import fig_pb2
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.xml_codec import make_event
@@ -83,6 +90,7 @@ class PeerLink:
         max_hops: int,
         queue_max: int,
         budget_bytes_per_s: float = 0.0,
+        recent: RecentReports | None = None,
     ) -> None:
         self.peer = peer
         self.name = peer.name
@@ -90,6 +98,9 @@ class PeerLink:
         self._node_id = node_id
         self._store = store
         self._seen = seen
+        # Shared by every link of the node: a report reaching us by two paths is accepted once.
+        self._recent = recent if recent is not None else RecentReports()
+        self._journal = PositionJournal(store, peer.name)
         self._accept = accept
         self._clock = clock
         self._limits = limits
@@ -175,6 +186,8 @@ class PeerLink:
             self._persist.set()
         else:
             self._latest[event.uid] = (fed, event.stale)
+            self._journal.put(event.uid, fed, event.stale)
+            self._persist.set()
             if self._policy is not None:
                 self._envelopes[event.uid] = envelope
                 self._held.pop(event.uid, None)
@@ -189,6 +202,7 @@ class PeerLink:
     def _forget(self, uid: str, delete_lane: DurableLane) -> None:
         """A delete of ``uid`` is queued: nothing of ``uid`` queued before it may reach the peer after it."""
         self._latest.pop(uid, None)
+        self._journal.drop(uid)
         self._dirty.pop(uid, None)
         self._envelopes.pop(uid, None)
         self._held.pop(uid, None)
@@ -198,34 +212,50 @@ class PeerLink:
 
     # Lifecycle -----------------------------------------------------------------------------------
     async def load(self) -> None:
-        """Restore the unacknowledged backlog from SQLite (before any connection)."""
+        """Restore the unacknowledged backlog and the latest reports from SQLite (before any connection)."""
         for lane in self._lanes:
             lane.restore(await self._store.backlog(lane.key))
         await self._trim()
+        now = self._clock.now_ms()
+        for uid, stale, fed in await self._journal.load(now):
+            self._latest[uid] = (fed, stale)
+            self._dirty[uid] = None
+            if self._policy is not None:
+                event = from_federated(fed, self._limits).event
+                self._envelopes[uid] = Envelope(event, Origin(session_id=self._id), now)
 
     async def run_persister(self) -> None:
-        """Write queued priority messages and acknowledgements to SQLite, off the ingest path."""
+        """Write queued messages, latest reports and acknowledgements to SQLite, off the ingest path."""
         while not self._closed:
             await self._persist.wait()
             self._persist.clear()
-            wrote = False
-            for lane in self._lanes:
-                rows = lane.take_unpersisted()
-                if rows:
-                    await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in rows])
-                    lane.persisted()
-                    wrote = True
-                if tombstones := lane.take_cancelled():
-                    await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in tombstones])
-            if wrote:
-                # Peers that never acknowledge (TAK Server) must not grow the file without bound.
-                await self._trim()
-                self._wake.set()
-            for lane in self._lanes:
-                if lane.acked > lane.ack_persisted:
-                    upto = lane.acked
-                    await self._store.acknowledge(lane.key, upto)
-                    lane.ack_persisted = upto
+            await self._write()
+        # Stopping: everything accepted before close() reaches the disk, so a clean stop loses nothing.
+        await self._write()
+
+    async def _write(self) -> None:
+        """One batch: new priority messages, tombstones, latest reports, acknowledgement marks."""
+        wrote = False
+        for lane in self._lanes:
+            rows = lane.take_unpersisted()
+            if rows:
+                await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in rows])
+                lane.persisted()
+                wrote = True
+            if tombstones := list(lane.cancelled):
+                await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in tombstones])
+                # Only now (``unwritten`` counts them until here); cancel() may have appended meanwhile.
+                del lane.cancelled[:len(tombstones)]
+        await self._journal.flush()
+        if wrote:
+            # Peers that never acknowledge (TAK Server) must not grow the file without bound.
+            await self._trim()
+            self._wake.set()
+        for lane in self._lanes:
+            if lane.acked > lane.ack_persisted:
+                upto = lane.acked
+                await self._store.acknowledge(lane.key, upto)
+                lane.ack_persisted = upto
 
     async def _trim(self) -> None:
         """Drop the oldest queued messages beyond ``queue_max``, message lane first, in memory and on disk."""
@@ -241,7 +271,7 @@ class PeerLink:
         log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
 
     def close(self) -> None:
-        """Stop the persister and any outgoing stream."""
+        """Stop any outgoing stream; the persister writes what is pending, then returns."""
         self._closed = True
         self._gen += 1
         self._persist.set()
@@ -276,6 +306,12 @@ class PeerLink:
     @property
     def queue_depth(self) -> int:
         return sum(lane.waiting() for lane in self._lanes) + len(self._dirty) + len(self._held)
+
+    @property
+    def unwritten(self) -> int:
+        """Accepted for the peer but not yet in ``federation.db``: messages, tombstones, latest reports."""
+        lanes = sum(len(lane.unpersisted) + len(lane.writing) + len(lane.cancelled) for lane in self._lanes)
+        return lanes + self._journal.unwritten
 
     @property
     def unacked(self) -> int:
@@ -381,16 +417,22 @@ class PeerLink:
             self._queue_ack(inbound.seq, tag_of(origin))
         if not groups:
             return
+        coalesced = priority_of(event.type) not in DURABLE
+        if self._recent.duplicate(event, coalesced=coalesced):
+            return
         if is_atom(event.type) and event.detail.callsign is not None:
             self.contacts[event.uid] = (event.type, groups)
         elif event.type == DELETE and event.detail.link_uid is not None:
             self.contacts.pop(event.detail.link_uid, None)
+            self._recent.forget(event.detail.link_uid)
+        now = self._clock.now_ms()
         try:
-            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id),
-                                  self._clock.now_ms()))
+            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id), now))
         except RemoteProtocolError as exc:
             self.dropped += 1
             log.warning("federated event refused", extra={"peer": self.name, "reason": str(exc)})
+            return
+        self._recent.remember(event, coalesced=coalesced, now_ms=now)
 
     def _queue_ack(self, seq: int, tag: str = MESSAGE) -> None:
         self._ack_out[tag] = max(seq, self._ack_out.get(tag, 0))
@@ -422,6 +464,7 @@ class PeerLink:
             "state": self.state.value,
             "queue_depth": self.queue_depth,
             "unacknowledged": self.unacked,
+            "unwritten": self.unwritten,
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
             "events_sent": self.events_sent,

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 from rallypoint.clock import Clock
 from rallypoint.config import Settings
 from rallypoint.errors import ConfigError
+from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.link import LinkState, PeerLink
 from rallypoint.federation.links_api import links_routes
 from rallypoint.federation.transport import KEEPALIVE_OPTIONS, FederationServicer, PeerMatcher, dial
@@ -69,6 +70,7 @@ class Federation:
         self.node_id = federation_node_id(settings, ca_pem)
         self._store = SqliteFederationStore(self._dir / "federation.db")
         self._seen: dict[str, int] = {}
+        self.recent = RecentReports()
         self._stop = asyncio.Event()
         self._server: grpc.aio.Server | None = None
         limits = Limits(max_event_bytes=settings.max_event_bytes)
@@ -83,7 +85,7 @@ class Federation:
             self.links.append(PeerLink(
                 peer, node_id=self.node_id, store=self._store, seen=self._seen, accept=accept, clock=clock,
                 limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
-                budget_bytes_per_s=settings.federation_budget_bytes_per_s,
+                budget_bytes_per_s=settings.federation_budget_bytes_per_s, recent=self.recent,
             ))
 
     # Feature protocol ----------------------------------------------------------------------------
@@ -171,7 +173,10 @@ class Federation:
         now_ms = self._clock.now_ms()
         up = GaugeMetricFamily("rallypoint_federation_links_up", "Federation links up")
         up.add_metric([], float(sum(1 for link in self.links if link.state is LinkState.UP)))
-        families: list[Metric] = [up]
+        duplicates = CounterMetricFamily(
+            "rallypoint_federation_duplicates", "Federated reports dropped as already accepted (replays, two paths)")
+        duplicates.add_metric([], float(self.recent.duplicates))
+        families: list[Metric] = [up, duplicates]
         state = GaugeMetricFamily(
             "rallypoint_federation_link_state", "1 for the state each link is in", labels=["link", "state"]
         )
@@ -180,6 +185,9 @@ class Federation:
                 "rallypoint_federation_link_queue_depth", "Messages waiting for the link", labels=["link"]),
             "unacknowledged": GaugeMetricFamily(
                 "rallypoint_federation_link_unacknowledged", "Priority messages sent, not yet acknowledged",
+                labels=["link"]),
+            "unwritten": GaugeMetricFamily(
+                "rallypoint_federation_link_unwritten", "Accepted for the link, not yet written to disk",
                 labels=["link"]),
             "remote_contacts": GaugeMetricFamily(
                 "rallypoint_federation_link_remote_contacts", "Contacts known through the link", labels=["link"]),
@@ -209,7 +217,7 @@ class Federation:
             snap = link.snapshot()
             for value in LinkState:
                 state.add_metric([link.name, value.value], 1.0 if link.state is value else 0.0)
-            for key in ("queue_depth", "unacknowledged", "remote_contacts"):
+            for key in ("queue_depth", "unacknowledged", "unwritten", "remote_contacts"):
                 gauges[key].add_metric([link.name], float(snap[key]))  # type: ignore[arg-type]
             gauges["thinning"].add_metric([link.name], 1.0 if snap["thinning"] else 0.0)
             last = snap["last_contact_ms"]

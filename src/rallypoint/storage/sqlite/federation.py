@@ -8,6 +8,9 @@ Tables:
   row is acknowledged and deleted) and the highest sequence number the peer acknowledged.
 * ``seen``: per origin node, the highest sequence number already accepted from it: a message at or
   below it is a retransmission and is dropped (this is what makes delivery exactly-once).
+* ``positions``: per peer, the latest position (or other coalesced report) of each uid, one row per
+  uid, overwritten by every newer report; ``ord`` keeps the order of the latest reports, ``stale``
+  lets a restart skip what expired while the server was down.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ _MIGRATIONS: tuple[str, ...] = (
         origin    TEXT    PRIMARY KEY,
         seq       INTEGER NOT NULL
     );
+    """,
+    """
+    CREATE TABLE positions (
+        peer      TEXT    NOT NULL,
+        uid       TEXT    NOT NULL,
+        ord       INTEGER NOT NULL,
+        stale     INTEGER NOT NULL,
+        payload   BLOB    NOT NULL,
+        PRIMARY KEY (peer, uid)
+    ) WITHOUT ROWID;
     """,
 )
 
@@ -70,6 +83,17 @@ class SqliteFederationStore:
     async def trim(self, peer: str, keep_after: int) -> None:
         """Drop rows at or below ``keep_after`` without an acknowledgement (queue overflow)."""
         await self._worker.run(_trim, peer, keep_after)
+
+    async def positions(self, peer: str, now_ms: int) -> list[tuple[str, int, int, bytes]]:
+        """Latest reports kept for ``peer`` as ``(uid, ord, stale, payload)`` in order; expired ones are deleted."""
+        return await self._worker.run(_positions, peer, now_ms)
+
+    async def save_positions(
+        self, peer: str, upserts: list[tuple[str, int, int, bytes]], deletes: list[str]
+    ) -> None:
+        """Overwrite the latest report of each uid (``(uid, ord, stale, payload)``) and forget ``deletes``."""
+        if upserts or deletes:
+            await self._worker.run(_save_positions, peer, upserts, deletes)
 
     async def seen(self) -> dict[str, int]:
         """Highest sequence number accepted per origin node."""
@@ -129,3 +153,24 @@ def _mark_seen(db: sqlite3.Connection, origin: str, seq: int) -> None:
         "INSERT INTO seen (origin, seq) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET seq = max(seq, excluded.seq)",
         (origin, seq),
     )
+
+
+def _positions(db: sqlite3.Connection, peer: str, now_ms: int) -> list[tuple[str, int, int, bytes]]:
+    db.execute("DELETE FROM positions WHERE peer = ? AND stale <= ?", (peer, now_ms))
+    rows = db.execute(
+        "SELECT uid, ord, stale, payload FROM positions WHERE peer = ? ORDER BY ord", (peer,)
+    ).fetchall()
+    return [(str(uid), int(ord_), int(stale), bytes(payload)) for uid, ord_, stale, payload in rows]
+
+
+def _save_positions(
+    db: sqlite3.Connection, peer: str, upserts: list[tuple[str, int, int, bytes]], deletes: list[str]
+) -> None:
+    def work() -> None:
+        db.executemany("DELETE FROM positions WHERE peer = ? AND uid = ?", [(peer, uid) for uid in deletes])
+        db.executemany(
+            "INSERT OR REPLACE INTO positions (peer, uid, ord, stale, payload) VALUES (?, ?, ?, ?, ?)",
+            [(peer, uid, ord_, stale, payload) for uid, ord_, stale, payload in upserts],
+        )
+
+    transaction(db, work)

@@ -1,0 +1,69 @@
+"""Inbound de-duplication of federated reports across links and replays (one per node).
+
+A link's sequence marks (``seen``) make its own priority messages exactly-once. Two duplicates they
+cannot see:
+
+* The same report arriving by two paths. In a triangle (A, B and C all federated) an event from A
+  reaches C directly and through B; B strips A's sequence mark and adds its own, so C cannot match
+  them by sequence.
+* Positions, which carry no sequence: a link sends the latest report of each uid again after every
+  reconnect, and after a restart of the sender (``federation/positions.py``).
+
+A report is identified by its uid, type and time: the origin client set them and no server that
+forwards the event changes them. A key accepted once is a duplicate afterwards. For coalesced traffic
+(positions and other bulk reports) a report older than the latest one accepted for its uid is also
+dropped, so a replay from a sender that crashed before writing its newest report cannot move a track
+back. Memory is bounded: keys are forgotten once their event is stale, or oldest first past
+``capacity``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rallypoint.model.cot import CotEvent
+
+
+class RecentReports:
+    """Keys of recently accepted federated reports and the latest coalesced report time per uid."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        # (uid, type, time) -> stale, in the order accepted.
+        self._keys: OrderedDict[tuple[str, str, int], int] = OrderedDict()
+        # uid -> (time, stale) of the latest coalesced report accepted.
+        self._latest: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self.duplicates = 0
+
+    def duplicate(self, event: CotEvent, *, coalesced: bool) -> bool:
+        """True (and counted) if ``event`` was already accepted, or is an older coalesced report."""
+        seen = (event.uid, event.type, event.time) in self._keys
+        if not seen and coalesced:
+            latest = self._latest.get(event.uid)
+            seen = latest is not None and event.time < latest[0]
+        if seen:
+            self.duplicates += 1
+        return seen
+
+    def remember(self, event: CotEvent, *, coalesced: bool, now_ms: int) -> None:
+        """``event`` was accepted: later copies of it are duplicates."""
+        self._keys[(event.uid, event.type, event.time)] = event.stale
+        if coalesced:
+            self._latest[event.uid] = (event.time, event.stale)
+            self._latest.move_to_end(event.uid)
+        self._prune(now_ms)
+
+    def forget(self, uid: str) -> None:
+        """``uid`` was deleted: a later report of it starts afresh."""
+        self._latest.pop(uid, None)
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._latest)
+
+    def _prune(self, now_ms: int) -> None:
+        # Insertion order approximates stale order; what is left behind goes with the capacity bound.
+        keys, latest = self._keys, self._latest
+        while keys and (len(keys) > self._capacity or next(iter(keys.values())) <= now_ms):
+            keys.popitem(last=False)
+        while latest and (len(latest) > self._capacity or next(iter(latest.values()))[1] <= now_ms):
+            latest.popitem(last=False)
