@@ -33,6 +33,7 @@ from rallypoint.storage.factory import open_event_store
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
+from rallypoint.web import live
 from rallypoint.web.api import native
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import FeatureBuilder
@@ -41,7 +42,7 @@ from rallypoint.web.marti import core, missions, sync
 from rallypoint.web.peers import PeerCertificates
 
 # HTTP features, in mounting order.
-FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build)
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, live.build)
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:

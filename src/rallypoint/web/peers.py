@@ -2,7 +2,9 @@
 
 uvicorn does not put the TLS peer certificate into the ASGI scope, so our HTTP protocol subclass
 records it per client address when the connection is made and forgets it when it closes; request
-handlers look it up by ``scope["client"]``.
+handlers look it up by ``scope["client"]``. A connection upgraded to a WebSocket is handed to another
+protocol object, so that one forgets the certificate when the socket closes: otherwise a later
+connection from the same address and port would inherit it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,29 @@ class PeerCertificates:
     def protocol_class(self) -> type[asyncio.Protocol]:
         """An h11 protocol class that records peer certificates in this registry."""
         registry = self._by_client
+        upgraded: dict[type[Any], type[Any]] = {}
+
+        def forgetting(base: type[Any]) -> type[Any]:
+            """``base`` (uvicorn's WebSocket protocol) that drops the recorded certificate on close."""
+            cls = upgraded.get(base)
+            if cls is None:
+
+                class CertificateForgettingWebSocket(base):  # type: ignore[misc]
+                    def connection_lost(self, exc: Exception | None) -> None:
+                        client = self.client
+                        if client is not None:
+                            registry.pop((str(client[0]), int(client[1])), None)
+                        super().connection_lost(exc)
+
+                cls = upgraded[base] = CertificateForgettingWebSocket
+            return cls
 
         class CertificateRecordingProtocol(H11Protocol):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if self.ws_protocol_class is not None:
+                    self.ws_protocol_class = forgetting(self.ws_protocol_class)
+
             def connection_made(self, transport: Any) -> None:
                 super().connection_made(transport)
                 ssl_object = transport.get_extra_info("ssl_object")

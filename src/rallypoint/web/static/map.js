@@ -1,0 +1,159 @@
+// A first live picture: logs in for a token (or relies on the client certificate), opens /api/live
+// and draws every feature at its longitude and latitude. No libraries, no network beyond this server.
+"use strict";
+
+const SUBPROTOCOL = "rallypoint.live.v1";
+const SVG = "http://www.w3.org/2000/svg";
+const COLOURS = { f: "#1e6fd9", a: "#1e6fd9", h: "#d62728", s: "#d62728", j: "#d62728", k: "#d62728",
+                  n: "#2ca02c", u: "#d4b000", p: "#d4b000" };
+
+const features = new Map();
+let socket = null;
+let drawPending = false;
+
+const $ = (id) => document.getElementById(id);
+
+function status(text) { $("status").textContent = text; }
+
+function colour(type) {
+  const parts = (type || "").split("-");
+  return parts[0] === "a" ? (COLOURS[parts[1]] || "#777") : "#8c564b";
+}
+
+function isStale(f) { return f.properties.stale_ms <= Date.now(); }
+
+function apply(message) {
+  if (message.type === "FeatureCollection") {
+    features.clear();
+    for (const f of message.features) features.set(f.id, f);
+  } else if (message.type === "Feature") {
+    features.set(message.id, message);
+  } else if (message.type === "Delete") {
+    features.delete(message.id);
+  }
+  if (!drawPending) {
+    drawPending = true;
+    requestAnimationFrame(draw);
+  }
+}
+
+function niceStep(span) {
+  const raw = span / 6;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 5, 10]) if (raw <= m * mag) return m * mag;
+  return 10 * mag;
+}
+
+function el(name, attrs, text) {
+  const node = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function draw() {
+  drawPending = false;
+  const svg = $("map");
+  const width = svg.clientWidth || 800, height = svg.clientHeight || 600, pad = 40;
+  const all = [...features.values()];
+  let [minLon, maxLon, minLat, maxLat] = [-180, 180, -85, 85];
+  if (all.length) {
+    const lons = all.map((f) => f.geometry.coordinates[0]), lats = all.map((f) => f.geometry.coordinates[1]);
+    [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
+  }
+  // At least ~1 km across, with a margin, and the same ground scale on both axes (equirectangular).
+  const midLat = (minLat + maxLat) / 2, k = Math.max(Math.cos(midLat * Math.PI / 180), 0.05);
+  let spanLon = Math.max(maxLon - minLon, 0.01) * 1.2, spanLat = Math.max(maxLat - minLat, 0.01) * 1.2;
+  const scale = Math.min((width - 2 * pad) / (spanLon * k), (height - 2 * pad) / spanLat);
+  spanLon = (width - 2 * pad) / (scale * k);
+  spanLat = (height - 2 * pad) / scale;
+  const west = (minLon + maxLon) / 2 - spanLon / 2, south = (minLat + maxLat) / 2 - spanLat / 2;
+  const x = (lon) => pad + (lon - west) * scale * k;
+  const y = (lat) => height - pad - (lat - south) * scale;
+
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const stepLon = niceStep(spanLon), stepLat = niceStep(spanLat);
+  const digits = (step) => Math.max(0, -Math.floor(Math.log10(step)));
+  for (let lon = Math.ceil(west / stepLon) * stepLon; lon <= west + spanLon; lon += stepLon) {
+    svg.append(el("line", { class: "axis", x1: x(lon), x2: x(lon), y1: pad, y2: height - pad }));
+    svg.append(el("text", { class: "tick", x: x(lon), y: height - pad + 14, "text-anchor": "middle" },
+                  `${lon.toFixed(digits(stepLon))}°`));
+  }
+  for (let lat = Math.ceil(south / stepLat) * stepLat; lat <= south + spanLat; lat += stepLat) {
+    svg.append(el("line", { class: "axis", x1: pad, x2: width - pad, y1: y(lat), y2: y(lat) }));
+    svg.append(el("text", { class: "tick", x: pad - 4, y: y(lat) + 4, "text-anchor": "end" },
+                  `${lat.toFixed(digits(stepLat))}°`));
+  }
+  for (const f of all) {
+    const [lon, lat] = f.geometry.coordinates, p = f.properties;
+    const g = el("g", { class: isStale(f) ? "stale" : "" });
+    const dot = el("circle", { cx: x(lon), cy: y(lat), r: p.kind === "client" ? 6 : 4, fill: colour(p.type) });
+    dot.append(el("title", {}, `${p.callsign || f.id}\n${p.type}\n${lat.toFixed(5)}, ${lon.toFixed(5)}`));
+    g.append(dot, el("text", { class: "label", x: x(lon) + 8, y: y(lat) + 4 }, p.callsign || ""));
+    svg.append(g);
+  }
+  listUnits(all);
+}
+
+function listUnits(all) {
+  const rows = all
+    .sort((a, b) => (a.properties.callsign || a.id).localeCompare(b.properties.callsign || b.id))
+    .map((f) => {
+      const p = f.properties, [lon, lat] = f.geometry.coordinates, tr = document.createElement("tr");
+      if (isStale(f)) tr.className = "stale";
+      for (const text of [p.callsign || f.id, p.type, lat.toFixed(5), lon.toFixed(5),
+                          new Date(p.time_ms).toLocaleTimeString()]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.append(td);
+      }
+      return tr;
+    });
+  $("units").replaceChildren(...rows);
+  $("count").textContent = String(all.length);
+}
+
+function connect(token) {
+  disconnect();
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live`;
+  const protocols = token ? [SUBPROTOCOL, `bearer.${token}`] : [SUBPROTOCOL];
+  const ws = new WebSocket(url, protocols);
+  socket = ws;
+  status("connecting…");
+  ws.onopen = () => { status("live"); $("logout").hidden = false; };
+  ws.onmessage = (event) => apply(JSON.parse(event.data));
+  ws.onclose = (event) => {
+    if (socket !== ws) return;
+    socket = null;
+    $("logout").hidden = true;
+    const why = { 4401: "session expired or revoked: log in again", 4403: "access refused",
+                  1001: "server went away" }[event.code];
+    status(why || `disconnected (${event.code || "refused"})`);
+  };
+}
+
+function disconnect() {
+  if (socket) {
+    const ws = socket;
+    socket = null;
+    ws.close(1000);
+  }
+  status("not connected");
+  $("logout").hidden = true;
+}
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const auth = btoa(unescape(encodeURIComponent(`${$("user").value}:${$("password").value}`)));
+  status("logging in…");
+  const answer = await fetch("/api/auth/token", { method: "POST", headers: { Authorization: `Basic ${auth}` } });
+  $("password").value = "";
+  if (!answer.ok) { status(`login refused (${answer.status})`); return; }
+  connect((await answer.json()).access_token);
+});
+$("direct").addEventListener("click", () => connect(null));
+$("logout").addEventListener("click", disconnect);
+window.addEventListener("resize", () => requestAnimationFrame(draw));
+setInterval(() => requestAnimationFrame(draw), 5000);  // grey out items as they go stale
+draw();
