@@ -16,7 +16,9 @@ import pytest
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.xml_codec import parse_event
 from tests.conftest import SAMPLES
+from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, iso
+from tests.support.groups import serve_with_groups
 from tests.support.server import ServerProcess
 
 SHAPES = ("Drawing_Shapes_Circle", "Drawing_Shapes_Rectangle", "Drawing_Shapes_Free_Form")
@@ -164,3 +166,28 @@ async def test_deleted_items_are_not_given_even_after_restart(data_dir: Path, cl
         assert not after.has(lambda e: e.uid in (rect, "route-gone")), "a deleted item came back after a restart"
     finally:
         second.stop()
+
+
+async def test_a_client_outside_an_items_groups_cannot_delete_or_replace_it(
+    data_dir: Path, tmp_path: Path, clients: list[object]
+) -> None:
+    groups = {"red1": ["Red"], "red2": ["Red"], "blue1": ["Blue"]}
+    with serve_with_groups(data_dir, groups) as server:
+        port = server.ports["tls"]
+        red1, red2, blue1 = [
+            await CotClient.connect(port, ssl_context=client_context(server, name, tmp_path)) for name in groups
+        ]
+        clients.extend([red1, red2, blue1])
+        await red1.send(route("route-red"))
+        await red1.send(route("route-red-2"))
+        await red2.wait_uid("route-red-2")
+        # Blue never saw these routes; its delete and its own item under the same uid stay in Blue.
+        await blue1.send(delete("route-red", "b-m-r"))
+        await blue1.send(cot("route-red-2", "b-m-p-s-m"))
+        await blue1.send(cot(f"{uuid.uuid4()}-ping", "t-x-c-t", stale_s=10))
+        await blue1.wait_for(lambda e: e.type == "t-x-c-t-r")
+        late = await CotClient.connect(port, ssl_context=client_context(server, "red2", tmp_path / "late"))
+        clients.append(late)
+        await late.wait_uid("route-red")
+        got = await late.wait_uid("route-red-2")
+        assert got.type == "b-m-r", "a Blue client replaced a Red route in the picture"

@@ -12,6 +12,7 @@ from rallypoint.clock import Clock
 from rallypoint.model.cot_type import EMERGENCY_CANCEL, is_emergency
 from rallypoint.routing.directory import Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope
+from rallypoint.services.presence import may_change
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class EmergencyService:
             for uid, env in list(self.active.items()):
                 # By uid, or alerts raised by the same device under another uid.
                 matches = uid == event.uid or (link is not None and env.event.detail.link_uid == link)
-                if matches and _shares_group(envelope, env):
+                if matches and may_change(envelope.origin, env.origin):
                     del self.active[uid]
                     removed = removed or env
             if removed is not None:
@@ -56,7 +57,7 @@ class EmergencyService:
             return
         if is_emergency(event.type):
             current = self.active.get(event.uid)
-            if current is not None and not _shares_group(envelope, current):
+            if current is not None and not may_change(envelope.origin, current.origin):
                 # Taking the uid over would move the repeats away from the alert's own groups.
                 self.refused += 1
                 log.warning("emergency uid held in other groups; not taken over",
@@ -101,12 +102,3 @@ class EmergencyService:
     def stop(self) -> None:
         self._stop.set()
 
-
-def _shares_group(other: Envelope, alert: Envelope) -> bool:
-    """Only a sender sharing one of the alert's groups may cancel or replace it: a client that
-    cannot even see an alert (another group, or anonymous) must not stop its repeats. Whoever
-    raised it always may, even after its groups changed."""
-    mine, theirs = other.origin, alert.origin
-    if mine.session_id == theirs.session_id or (mine.principal is not None and mine.principal == theirs.principal):
-        return True
-    return not mine.groups.isdisjoint(theirs.groups)

@@ -65,7 +65,10 @@ class Ingest:
             if reason is not None:
                 raise RemoteProtocolError(reason, f"uid {event.uid!r} is bound to another client")
         self._events_in[type_class(event.type)] += 1
-        if event.type == DELETE and event.detail.link_uid is not None and self._writer is not None:
+        if (
+            event.type == DELETE and event.detail.link_uid is not None and self._writer is not None
+            and self._presence.may_delete(envelope)
+        ):
             self._writer.submit_delete(event.detail.link_uid)
         self._presence.observe(envelope)
         self._emergencies.observe(envelope)

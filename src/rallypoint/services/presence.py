@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
-from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.envelope import Envelope, Origin
+
+log = logging.getLogger(__name__)
+
+
+def may_change(sender: Origin, holder: Origin) -> bool:
+    """Whether ``sender`` may delete, replace or cancel what ``holder`` put in the picture.
+
+    Only a sender sharing one of the holder's groups may: a client that cannot even see an item
+    (another group, or anonymous) must not remove it from the picture of those who can. The
+    holder itself always may, even after its groups changed.
+    """
+    if sender.session_id == holder.session_id:
+        return True
+    if sender.principal is not None and sender.principal == holder.principal:
+        return True
+    return not sender.groups.isdisjoint(holder.groups)
 
 
 class Presence:
@@ -24,6 +41,8 @@ class Presence:
         self._directory = directory
         self.sa: dict[str, Envelope] = {}
         self.items: dict[str, Envelope] = {}
+        # Deletes and replacements refused because the sender shares no group with the item.
+        self.refused = 0
         self._bind_listeners: list[Callable[[str, str | None, str | None], object]] = []
 
     def add_bind_listener(self, listener: Callable[[str, str | None, str | None], object]) -> None:
@@ -37,8 +56,14 @@ class Presence:
         session_id = envelope.origin.session_id
         if event.type == DELETE:
             target = event.detail.link_uid
-            if target is not None:
+            if target is None:
+                return
+            if self.may_delete(envelope):
                 self.items.pop(target, None)
+            else:
+                self.refused += 1
+                log.warning("delete from outside the item's groups ignored",
+                            extra={"uid": target, "session": envelope.origin.session_id})
             return
         if self._directory.is_relay(session_id):
             # A federation link relays many remote clients: their SA are items of the picture,
@@ -74,7 +99,17 @@ class Presence:
             return
         # Addressed items went to chosen receivers only; replaying them would widen their audience.
         if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
-            self.items[uid] = envelope
+            held = self.items.get(uid)
+            if held is None or may_change(envelope.origin, held.origin):
+                self.items[uid] = envelope
+            else:
+                self.refused += 1
+
+    def may_delete(self, envelope: Envelope) -> bool:
+        """Whether a ``t-x-d-d`` may remove its target (unknown targets: nothing to protect)."""
+        target = envelope.event.detail.link_uid
+        held = None if target is None else self.items.get(target)
+        return held is None or may_change(envelope.origin, held.origin)
 
     def own_sa(self, session_id: str) -> Envelope | None:
         """The latest own SA of a connected session, if it has identified itself."""
