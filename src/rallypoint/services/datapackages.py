@@ -299,12 +299,15 @@ class DataPackageService:
     async def search(
         self, read_groups: frozenset[str], submitter: str, *, keyword: str | None = None, tool: str | None = None
     ) -> list[PackageRecord]:
-        """Readable packages; without a ``tool`` filter, private ones only for their submitter."""
+        """Readable packages; private ones only for their submitter, whatever the ``tool`` filter.
+
+        A private package is one sent to chosen contacts: they download it by the hash in the
+        message, so listing it to the rest of its groups (``tool=private``) would disclose it.
+        """
         found = await self.records.search(keyword=keyword, tool=tool)
         return [
             r for r in found
-            if not read_groups.isdisjoint(r.groups)
-            and (tool is not None or r.tool != "private" or r.submitter == submitter)
+            if not read_groups.isdisjoint(r.groups) and (r.tool != "private" or r.submitter == submitter)
         ]
 
     async def set_tool(

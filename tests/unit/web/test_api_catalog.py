@@ -99,11 +99,13 @@ def test_package_filters_follow_the_marti_search_rules(catalog: Harness) -> None
         assert answer.status_code == 200, answer.text
         return [p["hash"] for p in answer.json()]
 
-    # Without a tool filter, someone else's private package stays hidden.
-    assert hashes() == [public]
+    # Someone else's private package stays hidden, also when asking for private packages.
+    assert private not in hashes()
     assert hashes(keyword="maps") == [public]
     assert hashes(keyword="nothing") == []
-    assert hashes(tool="private") == [private]
+    assert hashes(tool="private") == []
+    own = store_package(catalog, b"three", submitter="alice", groups={"A"}, tool="private")
+    assert hashes() == [public, own] and hashes(tool="private") == [own]
     bad = catalog.http.get("/api/packages", params={"tool": "secret"}, headers=alice)
     assert bad.status_code == 400 and bad.json()["error"] == "bad_parameter"
     assert catalog.http.get("/api/packages", params={"keywords": "x"}, headers=alice).status_code == 400
