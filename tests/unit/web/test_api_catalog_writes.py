@@ -127,3 +127,15 @@ def test_mission_lifecycle_with_roles_and_notices(catalog: Harness) -> None:
     assert gone.json() == {"id": "dev-dave", "deleted": True}
     assert catalog.http.delete("/api/missions/Op", headers=alice).json() == {"id": "Op", "deleted": True}
     assert catalog.http.get("/api/missions/Op", headers=alice).status_code == 404
+
+
+def test_mission_text_that_cot_cannot_carry_is_refused_before_anything_is_stored(catalog: Harness) -> None:
+    alice = catalog.bearer("alice")
+    for body in ({"name": "a", "description": "\x00"}, {"name": "b", "tool": "\x01"}, {"name": "c", "uid": "\x02"},
+                 {"name": "d", "keywords": ["\x0b"]}):
+        answer = catalog.http.post("/api/missions", headers=alice, json=body)
+        assert answer.status_code == 422, (body, answer.text)
+    assert catalog.http.get("/api/missions", headers=alice).json() == []
+    assert catalog.http.post("/api/missions", headers=alice, json={"name": "ok"}).status_code == 201
+    bad_uid = catalog.http.delete("/api/missions/ok/uids/a%01b", headers=alice)
+    assert bad_uid.status_code == 400 and bad_uid.json()["error"] == "bad_parameter"

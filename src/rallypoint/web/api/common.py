@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from rallypoint.web.enrollment_auth import read_limited_body
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+# Characters XML 1.0 cannot carry at all: refused up front instead of producing a broken event.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 Handler = Callable[[Request], Awaitable[Response]]
 S = TypeVar("S")
 
@@ -119,6 +122,12 @@ async def read_body(request: Request, struct: type[S], limit: int) -> S:
         raise ApiError(422, "invalid", str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ApiError(400, "bad_json", str(exc)) from exc
+
+
+def xml_safe(field: str, value: str | None) -> None:
+    """422 unless ``value`` can travel inside a CoT event (XML 1.0 characters only)."""
+    if value is not None and _NOT_XML.search(value):
+        raise ApiError(422, "invalid", f"{field}: contains characters XML cannot carry")
 
 
 def parse_time(request: Request, name: str) -> int | None:

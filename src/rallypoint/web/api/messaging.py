@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,7 +19,7 @@ from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.web.api.auth import ApiAuth
-from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, read_body
+from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, read_body, xml_safe
 from rallypoint.web.api.schemas import (
     CancelResult,
     ChatRequest,
@@ -42,18 +41,11 @@ EMERGENCY_KINDS = {"911 Alert": "b-a-o-tbl", "Ring The Bell": "b-a-o-pan", "Geo-
                    "In Contact": "b-a-o-opn"}
 SENDER_PREFIX = "rallypoint-api-"
 _NOWHERE = Point(0.0, 0.0, 0.0, 9999999.0, 9999999.0)
-# Characters XML 1.0 cannot carry at all: refused up front instead of producing a broken event.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def sender_uid(principal: str) -> str:
     """The uid API chat messages of ``principal`` are sent from."""
     return f"{SENDER_PREFIX}{principal}"
-
-
-def _xml_safe(field: str, value: str | None) -> None:
-    if value is not None and _NOT_XML.search(value):
-        raise ApiError(422, "invalid", f"{field}: contains characters XML cannot carry")
 
 
 class MessagingApi:
@@ -73,7 +65,7 @@ class MessagingApi:
             raise ApiError(422, "invalid", "give exactly one of to_uid, to_callsign or room")
         for name, value in (("text", body.text), ("to_uid", body.to_uid), ("to_callsign", body.to_callsign),
                             ("room", body.room)):
-            _xml_safe(name, value)
+            xml_safe(name, value)
         me = sender_uid(principal)
         directory = self._ctx.directory
         marti = ""
@@ -137,7 +129,7 @@ class MessagingApi:
         principal = identity.principal
         assert principal is not None
         callsign = body.callsign or principal
-        _xml_safe("callsign", callsign)
+        xml_safe("callsign", callsign)
         me = sender_uid(principal)
         now = self._ctx.clock.now_ms()
         detail = (

@@ -32,6 +32,7 @@ from rallypoint.web.api.common import (
     parse_text,
     parse_time,
     read_body,
+    xml_safe,
 )
 from rallypoint.web.api.messaging import sender_uid
 from rallypoint.web.api.schemas import (
@@ -84,6 +85,7 @@ class MissionsApi:
 
     def caller(self, identity: RequestIdentity, uid: str | None) -> Caller:
         """The mission service's view of the caller acting from ``uid`` (or its API sender uid)."""
+        xml_safe("uid", uid)
         own = sender_uid(identity.principal or "anonymous")
         client_uid = uid or own
         held = client_uid == own or identity.principal is None
@@ -107,6 +109,10 @@ class MissionsApi:
 
     async def create(self, identity: RequestIdentity, body: MissionCreate) -> tuple[MissionDetail, bool]:
         """Create a mission owned by the caller (its device subscribed as owner)."""
+        # Mission notices carry these in CoT: refuse what XML cannot hold before anything is stored.
+        for field, value in (("description", body.description), ("tool", body.tool), ("uid", body.uid),
+                             *(("keywords", k) for k in body.keywords)):
+            xml_safe(field, value)
         caller = self.caller(identity, body.uid)
         try:
             keywords = tuple(dict.fromkeys(check_keyword(k) for k in body.keywords))
@@ -149,12 +155,16 @@ class MissionsApi:
         """Add packages and uids (needs write access: a subscription, or ownership)."""
         if not body.hashes and not body.uids:
             raise ApiError(422, "invalid", "give hashes, uids or both")
+        for item in body.uids:
+            xml_safe("uids", item)
         changes = await self._run(self._service().add(self.caller(identity, uid), name, body.hashes, body.uids))
         return [change_view(c) for c in changes]
 
     async def remove(self, identity: RequestIdentity, name: str, uid: str | None, *,
                      content_hash: str | None = None, item_uid: str | None = None) -> list[MissionChangeView]:
         """Remove one package or one uid; 404 when the mission does not hold it."""
+        if item_uid is not None and not item_uid.isprintable():
+            raise ApiError(400, "bad_parameter", "uid: printable characters only")
         changes = await self._run(self._service().remove(
             self.caller(identity, uid), name, content_hash=content_hash, uid=item_uid))
         if not changes:
