@@ -84,6 +84,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Certificate name (CN) -> the only uids it may publish SA for (else: the first one it sends).
     client_uids: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     offer_protobuf: bool = True
+    offer_compression: bool = True
     max_event_bytes: int = 256 * 1024
     max_connections: int = 10_000
     outbox_max_items: int = 10_000

@@ -44,6 +44,11 @@ class LinkBudget:
         self._tokens -= nbytes
         return True
 
+    def refund(self, nbytes: int) -> None:
+        """Give back bytes taken but not sent (a compressed write came out below its bound)."""
+        if nbytes > 0:
+            self._tokens = min(float(self.burst_bytes), self._tokens + nbytes)
+
     def wait_s(self, nbytes: int, now: float, *, keep: float = 0.0) -> float:
         """Seconds until ``try_spend(nbytes, keep=keep)`` can succeed (inf if it never can)."""
         need = nbytes + keep - self.available(now)
@@ -129,6 +134,15 @@ class ThinningPolicy:
         self._pressure = True
         self.deferred += 1
         return Decision.DEFER
+
+    def refund(self, nbytes: int) -> None:
+        """Return ``nbytes`` of earlier SENDs that were not written (compression made them smaller).
+
+        Safe for the guarantee as long as each SEND was charged at least what was finally written.
+        """
+        if nbytes > 0:
+            self.budget.refund(nbytes)
+            self.sent_bytes -= nbytes
 
     def retry_in(self, envelope: Envelope, size: int, now: float, *, priority: Priority | None = None) -> float:
         """Seconds until a deferred envelope could be sent (ignoring thinning)."""

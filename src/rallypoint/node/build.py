@@ -105,6 +105,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         is_revoked=revocations.is_revoked,
         node_id=settings.node_id,
         offer_protobuf=settings.offer_protobuf,
+        offer_compression=settings.offer_compression,
         outbox_max_items=settings.outbox_max_items,
         slow_receiver_timeout_s=settings.slow_receiver_timeout_s,
         max_connections=settings.max_connections,

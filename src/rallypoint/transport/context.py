@@ -69,6 +69,8 @@ class TransportContext:
     is_revoked: Callable[[int | None], bool] = lambda serial: False
     node_id: str = "rallypoint"
     offer_protobuf: bool = True
+    # Offer deflate stream compression with TAK protocol 1 (clients opt in; docs/protocol.md).
+    offer_compression: bool = False
     outbox_max_items: int = 10_000
     # Per-session link budget in bytes/s for degraded links (0 = off): positions are thinned first.
     session_budget_bytes_per_s: float = 0.0

@@ -54,7 +54,9 @@ class StreamSession(asyncio.BufferedProtocol):
         self.inactive_groups: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self.peer: str = "?"
         self._transport: asyncio.Transport | None = None
-        self._conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf)
+        self._conn = CotConnection(
+            ctx.limits, offer_protobuf=ctx.offer_protobuf, offer_compression=ctx.offer_compression
+        )
         # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
         self._outbox: Outbox | None = None
         # Optional per-session link budget: positions are thinned before urgent traffic waits.
@@ -63,6 +65,9 @@ class StreamSession(asyncio.BufferedProtocol):
         self._retry: asyncio.TimerHandle | None = None
         self._paused = False
         self._pending: list[bytes] = []
+        # Budget taken for ``_pending``: on a compressed stream, each frame's worst case, of which
+        # what compression saved is given back once the batch is written.
+        self._pending_charge = 0
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -181,11 +186,18 @@ class StreamSession(asyncio.BufferedProtocol):
                 except RemoteProtocolError as exc:
                     self._rejected(exc.reason, exc.detail)
             elif isinstance(ev, PingReceived):
+                # The connection's output is one ordered (maybe compressed) stream: what was
+                # delivered earlier is written before the pong is produced.
+                self.flush_pending()
                 self._write(conn.pong(ctx.clock.now_ms()))
             elif isinstance(ev, UpgradeRequested):
+                self.flush_pending()
                 self._write(conn.respond_upgrade(True, ctx.clock.now_ms()))
                 ctx.metrics.protocol_upgrades.inc()
-                log.info("protocol upgraded", extra={"session": self.id, "version": ev.version})
+                log.info(
+                    "protocol upgraded",
+                    extra={"session": self.id, "version": ev.version, "compression": ev.compression or "none"},
+                )
             elif isinstance(ev, EventRejected):
                 self._rejected(ev.reason, ev.detail)
             elif isinstance(ev, ConnectionClosed):
@@ -247,12 +259,14 @@ class StreamSession(asyncio.BufferedProtocol):
         policy = self._policy
         if not (self._paused or outbox):
             data = envelope.wire(self._conn.wire)
-            decision = Decision.SEND if policy is None else self._decide(policy, envelope, len(data))
+            charge = self._conn.max_send_size(len(data))
+            decision = Decision.SEND if policy is None else self._decide(policy, envelope, charge)
             if decision is Decision.SEND:
                 pending = self._pending
                 if not pending:
                     self._ctx.coalescer.mark(self)
                 pending.append(data)
+                self._pending_charge += charge
                 return
             if decision is Decision.SKIP:
                 return
@@ -277,7 +291,7 @@ class StreamSession(asyncio.BufferedProtocol):
         policy = self._policy
         if policy is None or self._retry is not None or self._transport is None:
             return
-        size = len(envelope.wire(self._conn.wire))
+        size = self._conn.max_send_size(len(envelope.wire(self._conn.wire)))
         delay = policy.retry_in(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope))
         loop = asyncio.get_running_loop()
         self._retry = loop.call_later(max(delay, 0.001), self._retry_drain)
@@ -294,8 +308,12 @@ class StreamSession(asyncio.BufferedProtocol):
             return
         transport = self._transport
         if transport is not None and not self._closed:
-            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            out = self._conn.send_data(pending[0] if len(pending) == 1 else b"".join(pending))
+            transport.write(out)
+            if self._policy is not None:
+                self._policy.refund(self._pending_charge - len(out))
         pending.clear()
+        self._pending_charge = 0
 
     def apply_budget(self) -> None:
         """Set this client's byte budget from its class (identity and groups must be known)."""
@@ -352,19 +370,22 @@ class StreamSession(asyncio.BufferedProtocol):
                 envelope = outbox.pop(now)
                 if envelope is None:
                     break
-                transport.write(envelope.wire(wire))
+                transport.write(self._conn.send_data(envelope.wire(wire)))
                 continue
             envelope = outbox.peek(now)
             if envelope is None:
                 break
             data = envelope.wire(wire)
-            decision = self._decide(policy, envelope, len(data))
+            charge = self._conn.max_send_size(len(data))
+            decision = self._decide(policy, envelope, charge)
             if decision is Decision.DEFER:
                 self._schedule_drain(envelope)
                 break
             outbox.pop(now)
             if decision is Decision.SEND:
-                transport.write(data)
+                out = self._conn.send_data(data)
+                transport.write(out)
+                policy.refund(charge - len(out))
         if not outbox.full:
             self._full_since = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rallypoint.delivery.budget import LinkBudget, ThinningPolicy
+from rallypoint.protocol.compression import deflate_bound
 from rallypoint.security.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
@@ -75,6 +76,10 @@ def budget_policy(ctx: TransportContext, principal: str | None, read_groups: fro
     rate = budget_of(principal, read_groups) if budget_of is not None else ctx.session_budget_bytes_per_s
     if rate <= 0:
         return None
-    # The burst must hold the largest event a peer may send, or that event could never go.
-    burst = max(ctx.limits.max_event_bytes, int(rate * 2))
+    # The burst must hold the largest event a peer may send, or that event could never go; on a
+    # compressed stream an event is charged deflate's worst case for its size before compressing.
+    largest = ctx.limits.max_event_bytes
+    if ctx.offer_compression:
+        largest = deflate_bound(largest)
+    burst = max(largest, int(rate * 2))
     return ThinningPolicy(LinkBudget(rate, burst, ctx.clock.monotonic()))
