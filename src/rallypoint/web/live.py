@@ -44,8 +44,7 @@ from rallypoint.routing.directory import can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.web.api.auth import bearer_token
-from rallypoint.web.api.picture import geojson
-from rallypoint.web.api.schemas import Position, Track
+from rallypoint.web.api.picture import geojson, live_tracks, track_of
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.features import Feature
 
@@ -231,20 +230,8 @@ class LiveFeed:
         return identity, 200, ""
 
     def _snapshot(self, feed: LiveSubscriber) -> bytes:
-        """The caller's picture now: what a streaming client gets on connect, as GeoJSON."""
-        now = self._ctx.clock.now_ms()
-        tracks = [self._track(env) for env in self._ctx.presence.snapshot_for(feed, now)]
-        tracks.sort(key=lambda t: (t.time_ms, t.uid))
-        return msgspec.json.encode(geojson(tracks))
-
-    def _track(self, envelope: Envelope) -> Track:
-        event = envelope.event
-        kind: Literal["client", "item"] = "client" if self._ctx.presence.sa.get(event.uid) is envelope else "item"
-        return Track(
-            uid=event.uid, type=event.type, how=event.how, callsign=event.detail.callsign, time_ms=event.time,
-            stale_ms=event.stale, position=Position(lat=event.point.lat, lon=event.point.lon, hae=event.point.hae),
-            kind=kind, group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
-        )
+        """The caller's picture now: the same document as ``GET /api/tracks?format=geojson``."""
+        return msgspec.json.encode(geojson(live_tracks(self._ctx.presence, feed.identity, self._ctx.clock.now_ms())))
 
     def _message(self, envelope: Envelope) -> bytes:
         event = envelope.event
@@ -253,7 +240,9 @@ class LiveFeed:
                 "type": "Delete", "id": event.detail.link_uid,
                 "properties": {"event_uid": event.uid, "time_ms": event.time},
             })
-        return msgspec.json.encode(geojson([self._track(envelope)]).features[0])
+        uid = event.uid
+        kind: Literal["client", "item"] = "client" if uid in self._ctx.presence.sa else "item"
+        return msgspec.json.encode(geojson([track_of(uid, envelope, kind)]).features[0])
 
     async def _read(self, ws: WebSocket, feed: LiveSubscriber) -> None:
         """Wait for the browser to go away; anything it sends is ignored (the feed is one-way)."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from rallypoint.model.cot import CotEvent
 from rallypoint.routing.envelope import Envelope
+from rallypoint.services.presence import Presence
 from rallypoint.storage.base import BBox, in_bbox
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
@@ -48,6 +50,44 @@ def visible(identity: RequestIdentity, envelope: Envelope) -> bool:
     return identity.can_read(envelope.origin.groups)
 
 
+def track_of(uid: str, envelope: Envelope, kind: Literal["client", "item"]) -> Track:
+    """One entry of the live picture as the API shows it."""
+    event = envelope.event
+    return Track(
+        uid=uid, type=event.type, how=event.how, callsign=event.detail.callsign,
+        time_ms=event.time, stale_ms=event.stale, position=_position(event), kind=kind,
+        group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
+    )
+
+
+def live_tracks(
+    presence: Presence, identity: RequestIdentity, now_ms: int, *,
+    bbox: BBox | None = None, type_prefix: str | None = None, since_ms: int | None = None,
+) -> list[Track]:
+    """Live (not stale) clients and items of ``presence`` the caller may read, oldest report first.
+
+    ``/api/tracks`` and the picture that opens ``/api/live`` both come from here.
+    """
+    tables: tuple[tuple[Literal["client", "item"], dict[str, Envelope]], ...] = (
+        ("client", presence.sa), ("item", presence.items),
+    )
+    out: list[Track] = []
+    for kind, table in tables:
+        for uid, envelope in list(table.items()):
+            event = envelope.event
+            if event.is_stale(now_ms) or not visible(identity, envelope):
+                continue
+            if type_prefix is not None and not event.type.startswith(type_prefix):
+                continue
+            if since_ms is not None and event.time < since_ms:
+                continue
+            if bbox is not None and not in_bbox(event.point.lon, event.point.lat, bbox):
+                continue
+            out.append(track_of(uid, envelope, kind))
+    out.sort(key=lambda t: (t.time_ms, t.uid))
+    return out
+
+
 class PictureApi:
     """``/api/clients`` and ``/api/tracks``."""
 
@@ -76,30 +116,10 @@ class PictureApi:
         self, identity: RequestIdentity, *, bbox: BBox | None, type_prefix: str | None, since_ms: int | None
     ) -> list[Track]:
         """Live (not stale) clients and items the caller may read, matching the filters."""
-        now = self._ctx.clock.now_ms()
-        presence = self._ctx.presence
-        out: list[Track] = []
-        for kind, table in (("client", presence.sa), ("item", presence.items)):
-            for uid, envelope in list(table.items()):
-                event = envelope.event
-                if event.is_stale(now) or not visible(identity, envelope):
-                    continue
-                if type_prefix is not None and not event.type.startswith(type_prefix):
-                    continue
-                if since_ms is not None and event.time < since_ms:
-                    continue
-                if bbox is not None and not in_bbox(event.point.lon, event.point.lat, bbox):
-                    continue
-                out.append(
-                    Track(
-                        uid=uid, type=event.type, how=event.how, callsign=event.detail.callsign,
-                        time_ms=event.time, stale_ms=event.stale, position=_position(event),
-                        kind=kind,  # type: ignore[arg-type]
-                        group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
-                    )
-                )
-        out.sort(key=lambda t: (t.time_ms, t.uid))
-        return out
+        return live_tracks(
+            self._ctx.presence, identity, self._ctx.clock.now_ms(), bbox=bbox, type_prefix=type_prefix,
+            since_ms=since_ms,
+        )
 
     def endpoints(self) -> list[Endpoint]:
         """The route table of this module."""
