@@ -9,13 +9,16 @@ from __future__ import annotations
 import base64
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from rallypoint.client.calls import Call, CatalogCalls
+from rallypoint.client.calls import params as _params
+from rallypoint.client.calls import segment as _segment
+from rallypoint.client.calls import time_param as _time
+
 DEFAULT_TIMEOUT_S = 10.0
-Params = dict[str, str | int]
 
 
 class ApiError(Exception):
@@ -26,36 +29,6 @@ class ApiError(Exception):
         self.status = status
         self.error = error
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class Call:
-    """One API request, independent of how it is sent."""
-
-    method: str
-    path: str
-    params: Params = field(default_factory=dict)
-    json: Any = None
-    authenticated: bool = True
-    # A raw body (uploads) and whether the answer is raw bytes (downloads) rather than JSON.
-    content: bytes | None = None
-    content_type: str | None = None
-    raw: bool = False
-
-
-def _time(value: int | str | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _params(**values: Any) -> Params:
-    out: Params = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, tuple | list):
-            value = ",".join(str(v) for v in value)
-        out[key] = value if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    return out
 
 
 def _ssl_context(ca: str | None, cert: str | tuple[str, str] | None) -> ssl.SSLContext | bool:
@@ -84,7 +57,7 @@ def _result(response: httpx.Response, raw: bool = False) -> Any:
     return response.json()
 
 
-class _Api:
+class _Api(CatalogCalls):
     """Every API operation as a :class:`Call`; subclasses send them."""
 
     def __init__(self, token: str | None, username: str | None, password: str | None) -> None:
@@ -232,104 +205,9 @@ class _Api:
         """Revoke every token of an account (admin): ``{"revoked": n}``."""
         return self._call(Call("DELETE", f"/api/admin/users/{_segment(name)}/tokens"))
 
-    # -- data packages --------------------------------------------------------------------------
-
-    def packages(self, *, keyword: str | None = None, tool: str | None = None) -> Any:
-        """Data packages you can read."""
-        return self._call(Call("GET", "/api/packages", _params(keyword=keyword, tool=tool)))
-
-    def package(self, digest: str) -> Any:
-        """One data package's metadata by SHA-256."""
-        return self._call(Call("GET", f"/api/packages/{_segment(digest)}"))
-
-    def upload_package(
-        self, data: bytes, *, name: str, keywords: Iterable[str] = (), tool: str | None = None,
-        creator_uid: str | None = None, expected_hash: str | None = None,
-        content_type: str = "application/octet-stream",
-    ) -> Any:
-        """Upload content as a data package for your write groups; ``created`` False if already stored."""
-        params = _params(name=name, keywords=",".join(keywords) or None, tool=tool, creator_uid=creator_uid,
-                         hash=expected_hash)
-        return self._call(Call("POST", "/api/packages", params, content=data, content_type=content_type))
-
-    def download_package(self, digest: str) -> Any:
-        """A data package's content (bytes)."""
-        return self._call(Call("GET", f"/api/packages/{_segment(digest)}/content", raw=True))
-
-    def delete_package(self, digest: str) -> Any:
-        """Delete a package you submitted (any you can read, as admin)."""
-        return self._call(Call("DELETE", f"/api/packages/{_segment(digest)}"))
-
-    # -- missions -------------------------------------------------------------------------------
-
-    def missions(self) -> Any:
-        """Data Sync missions you can see."""
-        return self._call(Call("GET", "/api/missions"))
-
-    def mission(self, name: str) -> Any:
-        """One mission with its contents, uids and your role."""
-        return self._call(Call("GET", f"/api/missions/{_segment(name)}"))
-
-    def create_mission(
-        self, name: str, *, description: str = "", groups: Iterable[str] = (), tool: str = "public",
-        keywords: Iterable[str] = (), password: str | None = None, default_role: str | None = None,
-        invite_only: bool = False, uid: str | None = None,
-    ) -> Any:
-        """Create a mission you own (``groups`` default: your write groups); ``uid`` is subscribed as owner."""
-        body: dict[str, Any] = {"name": name, "description": description, "groups": list(groups), "tool": tool,
-                                "keywords": list(keywords), "invite_only": invite_only}
-        for key, value in (("password", password), ("default_role", default_role), ("uid", uid)):
-            if value is not None:
-                body[key] = value
-        return self._call(Call("POST", "/api/missions", json=body))
-
-    def delete_mission(self, name: str) -> Any:
-        """Delete a mission (owner or admin)."""
-        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}"))
-
-    def subscribe_mission(self, name: str, *, uid: str | None = None, password: str | None = None) -> Any:
-        """Subscribe a device of yours (default: your API sender uid) to a mission's changes."""
-        body = {k: v for k, v in (("uid", uid), ("password", password)) if v is not None}
-        return self._call(Call("PUT", f"/api/missions/{_segment(name)}/subscription", json=body))
-
-    def unsubscribe_mission(self, name: str, *, uid: str | None = None) -> Any:
-        """Drop that subscription: ``{"id": uid, "deleted": bool}``."""
-        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/subscription", _params(uid=uid)))
-
-    def mission_subscriptions(self, name: str) -> Any:
-        """Who is subscribed to a mission (tokens withheld)."""
-        return self._call(Call("GET", f"/api/missions/{_segment(name)}/subscriptions"))
-
-    def add_mission_contents(
-        self, name: str, *, hashes: Iterable[str] = (), uids: Iterable[str] = (), uid: str | None = None
-    ) -> Any:
-        """Add data packages (by SHA-256) and CoT uids, acting from device ``uid``; the changes made."""
-        return self._call(Call("POST", f"/api/missions/{_segment(name)}/contents", _params(uid=uid),
-                               json={"hashes": list(hashes), "uids": list(uids)}))
-
-    def remove_mission_content(self, name: str, digest: str, *, uid: str | None = None) -> Any:
-        """Remove a data package from a mission."""
-        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/contents/{_segment(digest)}",
-                               _params(uid=uid)))
-
-    def remove_mission_uid(self, name: str, item: str, *, uid: str | None = None) -> Any:
-        """Remove a CoT uid from a mission."""
-        return self._call(Call("DELETE", f"/api/missions/{_segment(name)}/uids/{_segment(item)}", _params(uid=uid)))
-
-    def mission_changes(self, name: str, *, since: int | str | None = None, until: int | str | None = None) -> Any:
-        """A mission's change log, oldest first."""
-        return self._call(Call("GET", f"/api/missions/{_segment(name)}/changes",
-                               _params(since=_time(since), until=_time(until))))
-
     def openapi(self) -> Any:
         """The server's OpenAPI document."""
         return self._call(Call("GET", "/api/openapi.json", authenticated=False))
-
-
-def _segment(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
 
 
 class RallypointClient(_Api):
