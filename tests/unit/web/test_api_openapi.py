@@ -30,3 +30,20 @@ def test_docs_page_links_the_schema_without_external_assets(harness: Harness) ->
     assert 'href="/api/openapi.json"' in page.text
     assert "/api/auth/token" in page.text
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"https?://", page.text)
+
+
+def test_non_json_bodies_and_answers_are_described(harness: Harness) -> None:
+    doc = harness.http.get("/api/openapi.json").json()
+    upload = doc["paths"]["/api/packages"]["post"]
+    assert set(upload["requestBody"]["content"]) == {"application/octet-stream", "multipart/form-data"}
+    assert {"201", "200", "413"} <= set(upload["responses"])
+    download = doc["paths"]["/api/packages/{hash}/content"]["get"]["responses"]["200"]["content"]
+    assert download == {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    history = doc["paths"]["/api/history"]["get"]
+    assert "cursor" in {p["name"] for p in history["parameters"]}
+    assert "next" in doc["components"]["schemas"]["HistoryPage"]["properties"]
+    for path, method in (("/api/missions", "post"), ("/api/missions/{name}/subscription", "put"),
+                         ("/api/missions/{name}/contents", "post"), ("/api/missions/{name}/changes", "get"),
+                         ("/api/emergencies", "post"), ("/api/admin/groups", "get"),
+                         ("/api/admin/users/{name}", "delete"), ("/api/packages/{hash}", "delete")):
+        assert method in doc["paths"][path], (method, path)
