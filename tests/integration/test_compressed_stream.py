@@ -7,11 +7,19 @@ protobuf client reads for the same position reports are compared.
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Callable
+
+import httpx
+import pytest
 
 from rallypoint.client import CotStream
 from rallypoint.model.cot import CotEvent
-from rallypoint.protocol.wire import WireFormat
+from rallypoint.protocol import NEED_DATA, Limits
+from rallypoint.protocol.client_connection import ClientConnection, Negotiation
+from rallypoint.protocol.compression import StreamCompressor
+from rallypoint.protocol.wire import WireFormat, encode_varint
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.server import ServerProcess
 
@@ -98,3 +106,68 @@ async def test_compressed_protobuf_and_xml_clients_exchange_sa_and_chat_and_comp
         assert reports >= UNITS
         per_report[stream] = (stream.bytes_received - start[stream]) / reports
     assert per_report[zipped] < 0.5 * per_report[proto], per_report
+
+
+def rejected_total(server: ServerProcess, reason: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    pattern = rf'rallypoint_events_rejected_total\{{reason="{reason}"[^}}]*\}} (\S+)'
+    return sum(float(v) for v in re.findall(pattern, text))
+
+
+async def negotiated_raw(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, ClientConnection]:
+    """A socket that negotiated compression, left to the test to write anything on."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    conn = ClientConnection(Limits(), compression="deflate")
+    async with asyncio.timeout(10):
+        while conn.negotiation is not Negotiation.UPGRADED:
+            chunk = await reader.read(65536)
+            assert chunk, "closed during negotiation"
+            conn.receive_data(chunk)
+            while not isinstance(conn.next_event(), type(NEED_DATA)):
+                pass
+            if out := conn.data_to_send():
+                writer.write(out)
+    assert conn.compressed
+    return reader, writer, conn
+
+
+async def read_to_eof(reader: asyncio.StreamReader) -> None:
+    """Until the server closed the connection (a reset counts: it closed with our input unread)."""
+    async with asyncio.timeout(10):
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionResetError:
+            pass
+
+
+BOMB = b"\xbf" + encode_varint(16 * 1024 * 1024) + b"\0" * (32 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("reason", "payload"),
+    [
+        ("compression_bomb", StreamCompressor().compress(BOMB)),
+        ("compression_corrupt", b"this is not a deflate stream at all" * 10),
+    ],
+)
+async def test_hostile_compressed_input_closes_only_that_session(
+    server: ServerProcess, clients: list[object], reason: str, payload: bytes
+) -> None:
+    port = server.ports["cot"]
+    witness = await CotStream.connect("127.0.0.1", port, compress=True)
+    clients.append(witness)
+    friend = await CotClient.connect(port)
+    clients.append(friend)
+    reader, writer, _ = await negotiated_raw(port)
+    before = rejected_total(server, reason)
+    writer.write(payload)
+    await writer.drain()
+    await read_to_eof(reader)  # the server closed this session
+    writer.close()
+    assert rejected_total(server, reason) == before + 1
+    # Other sessions, compressed or not, carry on.
+    await friend.send(sa("uid-friend", "FRIEND"))
+    assert (await receive_until(witness, lambda e: e.uid == "uid-friend")).detail.callsign == "FRIEND"
+    await witness.send(sa("uid-witness", "WITNESS"))
+    await friend.wait_uid("uid-witness")
