@@ -234,6 +234,8 @@ class Node:
             app, log_config=None, lifespan="off", access_log=False, limit_concurrency=self.settings.max_connections,
             http=self.http_guard.protocol_class(self.peers.protocol_class()),  # type: ignore[arg-type]
             h11_max_incomplete_event_size=64 * 1024,
+            # WebSocket clients (the live map feed) only ever send tiny control messages.
+            ws_max_size=64 * 1024,
         )
         config.load()
         # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
