@@ -190,3 +190,36 @@ async def test_feed_that_stops_reading_does_not_hold_up_stream_clients(
         assert float(offered.split()[1]) >= total / 2, offered
     finally:
         writer.close()
+
+
+async def test_feed_follows_group_changes_and_closes_for_disabled_account(
+    live_server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    bob_ctx = client_context(live_server, "bob", tmp_path)
+    bob_dev = await CotClient.connect(live_server.ports["tls"], ssl_context=bob_ctx)
+    clients.append(bob_dev)
+    await bob_dev.send(sa("b-sa", "BRAVO") + cot("b-item", "b-m-p-s-m"))
+    port = live_server.ports["http"]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        token = await _token(http, "alice")
+        bob_token = await _token(http, "bob")
+        bob_feed = await LiveClient.connect(port, token=bob_token)
+        clients.append(bob_feed)
+        await bob_feed.wait_uid("b-item")  # routed before alice's feed opens
+        feed = await LiveClient.connect(port, token=token)
+        clients.append(feed)
+        await feed.wait_for(lambda c: bool(c.messages))
+        assert feed.messages[0]["features"] == []
+
+        # Moved to group B by an operator (another process): the feed re-sends B's picture, then B's changes.
+        _cli(live_server.data_dir, "user", "groups", "alice", "--group", "B", stdin="")
+        await feed.wait_for(lambda c: len(c.received("FeatureCollection")) == 2, timeout=15)
+        assert {f["id"] for f in feed.received("FeatureCollection")[1]["features"]} == {"b-sa", "b-item"}
+        await bob_dev.send(cot("b-after", "u-d-r"))
+        await feed.wait_uid("b-after")
+
+        _cli(live_server.data_dir, "user", "disable", "alice", stdin="")
+        assert await feed.wait_closed(timeout=15) == 4401
+        # The other feed is untouched.
+        await bob_dev.send(cot("b-later", "u-d-r"))
+        await bob_feed.wait_uid("b-later")
