@@ -236,6 +236,9 @@ class Node:
             h11_max_incomplete_event_size=64 * 1024,
             # WebSocket clients (the live map feed) only ever send tiny control messages.
             ws_max_size=64 * 1024,
+            # Client certificates are looked up by the connection's address: never let a request's
+            # X-Forwarded-For header (trusted from loopback by default) rewrite it.
+            proxy_headers=False,
         )
         config.load()
         # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
