@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ANON = frozenset({ANON_GROUP})
+# Bytes of queued frames written (and compressed) together when an outbox drains.
+_DRAIN_BATCH_BYTES = 32 * 1024
 
 
 class StreamSession(asyncio.BufferedProtocol):
@@ -365,27 +367,42 @@ class StreamSession(asyncio.BufferedProtocol):
         now = self._ctx.clock.now_ms()
         wire = self._conn.wire
         policy = self._policy
+        # Queued frames leave in batches through ``_pending``: one write per batch and, on a
+        # compressed stream, one sync flush (a flush per frame costs bytes on exactly the links
+        # that fall behind).
+        pending = self._pending
+        batched = 0
+        deferred: Envelope | None = None
         while not self._paused and outbox:
             if policy is None:
                 envelope = outbox.pop(now)
                 if envelope is None:
                     break
-                transport.write(self._conn.send_data(envelope.wire(wire)))
-                continue
-            envelope = outbox.peek(now)
-            if envelope is None:
-                break
-            data = envelope.wire(wire)
-            charge = self._conn.max_send_size(len(data))
-            decision = self._decide(policy, envelope, charge)
-            if decision is Decision.DEFER:
-                self._schedule_drain(envelope)
-                break
-            outbox.pop(now)
-            if decision is Decision.SEND:
-                out = self._conn.send_data(data)
-                transport.write(out)
-                policy.refund(charge - len(out))
+                data = envelope.wire(wire)
+                charge = len(data)
+            else:
+                envelope = outbox.peek(now)
+                if envelope is None:
+                    break
+                data = envelope.wire(wire)
+                charge = self._conn.max_send_size(len(data))
+                decision = self._decide(policy, envelope, charge)
+                if decision is Decision.DEFER:
+                    deferred = envelope
+                    break
+                outbox.pop(now)
+                if decision is not Decision.SEND:
+                    continue
+            pending.append(data)
+            self._pending_charge += charge
+            batched += len(data)
+            if batched >= _DRAIN_BATCH_BYTES:
+                self.flush_pending()
+                batched = 0
+        self.flush_pending()
+        if deferred is not None:
+            # After the flush: what compression saved is back in the budget and shortens the wait.
+            self._schedule_drain(deferred)
         if not outbox.full:
             self._full_since = None
 

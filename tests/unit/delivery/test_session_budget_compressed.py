@@ -19,8 +19,8 @@ RATE = 20_000.0
 NOW = 1_714_557_600_000
 
 
-def compressed_session(clock: ManualClock) -> tuple[StreamSession, FakeTransport, int]:
-    """A budgeted session that negotiated compression; also the offset where compressed output starts."""
+def compressed_session(clock: ManualClock, *, rate: float = RATE) -> tuple[StreamSession, FakeTransport, int]:
+    """A session that negotiated compression (budgeted unless ``rate`` is 0); also where compressed output starts."""
     ctx = TransportContext(
         ingest=cast(Any, None),
         hub=cast(Any, None),
@@ -29,7 +29,7 @@ def compressed_session(clock: ManualClock) -> tuple[StreamSession, FakeTransport
         limits=Limits(),
         principal_of=lambda der: None,
         access_of=lambda principal: (frozenset(), frozenset()),
-        session_budget_bytes_per_s=RATE,
+        session_budget_bytes_per_s=rate,
         offer_compression=True,
     )
     session = StreamSession(ctx, transport_name="tcp")
@@ -84,3 +84,18 @@ async def test_compressed_session_is_charged_written_bytes_and_stays_within_budg
     assert policy.sent_bytes == len(transport.written) - start
     session.connection_lost(None)
     await asyncio.sleep(0)
+
+
+def test_a_drained_outbox_goes_out_in_batches_each_compressed_once() -> None:
+    session, transport, start = compressed_session(ManualClock(), rate=0.0)
+    assert session._policy is None
+    session.pause_writing()  # the receiver fell behind: deliveries queue (and coalesce)
+    for i in range(300):
+        session.offer(envelope(Priority.POSITION, f"u{i % 100:04d}", tag=i))
+    writes_before = len(transport.chunks)
+    session.resume_writing()
+    drained = transport.chunks[writes_before:]
+    # Latest per uid, in one write with one sync flush (a flush per frame would cost ~10 B each).
+    assert len(drained) == 1 and drained[0].endswith(b"\x00\x00\xff\xff")
+    assert uids_in(transport.written[start:]) == [f"u{i:04d}" for i in range(100)]
+    session.connection_lost(None)
