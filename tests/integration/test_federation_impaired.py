@@ -65,6 +65,7 @@ async def chat_from(client: CotClient, text: str) -> None:
     await client.send(chat("uid-a1", "A1", to_uid=None, to_cs=None, text=text))
 
 
+@pytest.mark.timeout(180)
 async def test_impaired_link_delivers_every_chat_once_and_latest_position(
     tmp_path: Path, clients: list[object]
 ) -> None:

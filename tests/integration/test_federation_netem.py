@@ -30,6 +30,9 @@ REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"network namespaces unavailable: {REASON}")
 
 PARTITION_S = 20.0 if os.environ.get("RALLYPOINT_SHORT_PARTITION") == "1" else 60.0
+# Explicit per-test timeouts, well above the default 120 s where a test's own deadlines add up past it:
+# about 65 s for the partition test on an idle machine, several times that is still a pass under load.
+PARTITION_TIMEOUT_S = int(PARTITION_S) + 180
 GROUPS = {"__ANON__": "__ANON__"}
 
 
@@ -149,6 +152,7 @@ class Flapper:
         self._net.set_up(True)
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("impairment", ["netem", "flap"])
 async def test_lossy_link_delivers_every_chat_once_and_latest_position(
     impairment: str, net: VethLink, pair_factory: Any, clients: list[object]
@@ -183,6 +187,7 @@ async def test_lossy_link_delivers_every_chat_once_and_latest_position(
     assert [count(b1, t) for t in texts] == [1] * len(texts)
 
 
+@pytest.mark.timeout(PARTITION_TIMEOUT_S)
 async def test_partition_then_heal_delivers_once_and_drops_what_expired(
     net: VethLink, pair_factory: Any, clients: list[object]
 ) -> None:
@@ -217,6 +222,7 @@ async def test_partition_then_heal_delivers_once_and_drops_what_expired(
     assert count(b1, "short-lived") == 0, "an event that expired during the partition was delivered"
 
 
+@pytest.mark.timeout(180)
 async def test_peer_killed_mid_traffic_gets_priority_messages_once_after_restart(
     net: VethLink, pair_factory: Any, clients: list[object]
 ) -> None:
@@ -251,6 +257,7 @@ async def test_peer_killed_mid_traffic_gets_priority_messages_once_after_restart
     assert all(count(b2, t) == 0 for t in texts[:20] if count(b1, t))
 
 
+@pytest.mark.timeout(180)
 async def test_budget_thins_positions_keeps_chats_and_bytes_stay_within_bound(
     pair_factory: Any, clients: list[object]
 ) -> None:
