@@ -89,13 +89,11 @@ class LiveStatistics(msgspec.Struct, frozen=True):
 class LiveSubscriber:
     """One open feed as the directory sees it; ``offer`` only queues and wakes the writer."""
 
-    is_relay = False
     _ids = itertools.count(1)
 
-    def __init__(self, identity: RequestIdentity, token: str | None, now_ms: Callable[[], int]) -> None:
+    def __init__(self, identity: RequestIdentity, now_ms: Callable[[], int]) -> None:
         self.id = f"live-{next(self._ids)}"
         self.identity = identity
-        self.token = token
         self.read_groups = identity.read_groups
         self.write_groups = identity.write_groups
         self.outbox = Outbox(MAX_QUEUED_ITEMS, MAX_QUEUED_BYTES)
@@ -149,8 +147,8 @@ class LiveFeed:
     def routes(self) -> Sequence[BaseRoute]:
         return [
             WebSocketRoute(LIVE_PATH, _Endpoint(self)),
-            Route("/map", self._page, methods=["GET"]),
-            Route("/map/{name:str}", self._asset, methods=["GET"]),
+            Route("/map", self._static, methods=["GET"]),
+            Route("/map/{name:str}", self._static, methods=["GET"]),
             Route("/", self._root, methods=["GET"]),
         ]
 
@@ -198,7 +196,7 @@ class LiveFeed:
             return
         offered = ws.scope.get("subprotocols", [])
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        feed = LiveSubscriber(identity, bearer_token(ws), self._ctx.clock.now_ms)
+        feed = LiveSubscriber(identity, self._ctx.clock.now_ms)
         # Registered and snapshotted with no await in between: every later change is queued, none is lost.
         self._ctx.directory.add(feed)
         self._feeds[feed.id] = (feed, ws)
@@ -296,6 +294,8 @@ class LiveFeed:
 
     async def _recheck(self, feed: LiveSubscriber, ws: WebSocket) -> None:
         identity, _status, error = await self._caller(ws)
+        if feed.id not in self._feeds:
+            return  # closed while its credentials were looked up: must not re-enter the directory
         if identity is None:
             self.closed_auth += 1
             log.info("live feed credentials lapsed", extra={"feed": feed.id, "reason": error})
@@ -337,11 +337,8 @@ class LiveFeed:
             ("rallypoint_live_closed_auth", "Feeds closed because credentials lapsed", float(s.closed_auth)),
         ]
 
-    async def _page(self, request: Request) -> Response:
-        return FileResponse(STATIC_DIR / "map.html", media_type="text/html; charset=utf-8")
-
-    async def _asset(self, request: Request) -> Response:
-        name = request.path_params["name"]
+    async def _static(self, request: Request) -> Response:
+        name = request.path_params.get("name", "map.html")
         media = _ASSETS.get(name)
         if media is None:
             return Response(status_code=404)
@@ -352,7 +349,8 @@ class LiveFeed:
 
 
 # The page's files, by name: nothing else under static/ is served.
-_ASSETS = {"map.js": "text/javascript; charset=utf-8", "map.css": "text/css; charset=utf-8"}
+_ASSETS = {"map.html": "text/html; charset=utf-8", "map.js": "text/javascript; charset=utf-8",
+           "map.css": "text/css; charset=utf-8"}
 
 
 class _Endpoint:
@@ -365,10 +363,11 @@ class _Endpoint:
         self._feed = feed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._feed.serve(WebSocket(_with_subprotocol_token(scope), receive, send))
+        await self._feed.serve(WebSocket(bearer_from_subprotocol(scope), receive, send))
 
 
-def _with_subprotocol_token(scope: Scope) -> Scope:
+def bearer_from_subprotocol(scope: Scope) -> Scope:
+    """``scope`` with a ``bearer.<token>`` subprotocol turned into an Authorization header (a copy)."""
     headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
     if any(name == b"authorization" for name, _ in headers):
         return scope
