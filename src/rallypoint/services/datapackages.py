@@ -311,12 +311,15 @@ class DataPackageService:
         ]
 
     async def set_tool(
-        self, digest: str, tool: str, *, read_groups: frozenset[str], write_groups: frozenset[str]
+        self, digest: str, tool: str, *, read_groups: frozenset[str], write_groups: frozenset[str],
+        submitter: str, admin: bool = False,
     ) -> PackageRecord | None:
-        """Change a package's tool (``public``/``private``).
+        """Change a package's tool (``public``/``private``): its ``submitter`` or an admin only.
 
         None when the caller cannot read it (it does not exist for them); ``PackageRejected``
-        with status 403 when they can read but not write any of its groups.
+        with status 403 when they can read it but write none of its groups or did not submit it.
+        Whoever uploads the same bytes later joins the package's groups, so group access alone
+        would let another group list (or hide) the submitter's package.
         """
         if tool not in TOOLS:
             raise PackageRejected("bad_tool", tool)
@@ -325,6 +328,8 @@ class DataPackageService:
             return None
         if write_groups.isdisjoint(record.groups):
             raise PackageRejected("forbidden", "no write access to this package", status=403)
+        if not admin and record.submitter != submitter:
+            raise PackageRejected("forbidden", "only the submitter or an admin may change the tool", status=403)
         return await self.records.update(record.hash, tool=tool)
 
     async def delete(

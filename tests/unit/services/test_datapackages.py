@@ -64,14 +64,21 @@ async def test_hash_mismatch_and_zip_requirement(service: DataPackageService) ->
     assert info.value.reason == "zip_malformed"
 
 
-async def test_set_tool_needs_write_access(service: DataPackageService) -> None:
+async def test_set_tool_needs_write_access_and_the_submitter(service: DataPackageService) -> None:
     digest = await put(service, b"content", RED)
-    record = await service.set_tool(digest, "private", read_groups=RED, write_groups=RED)
+    record = await service.set_tool(digest, "private", read_groups=RED, write_groups=RED, submitter="u")
     assert record is not None and record.tool == "private"
-    assert await service.set_tool(digest, "public", read_groups=BLUE, write_groups=BLUE) is None
+    assert await service.set_tool(digest, "public", read_groups=BLUE, write_groups=BLUE, submitter="u") is None
     with pytest.raises(PackageRejected) as info:
-        await service.set_tool(digest, "public", read_groups=RED, write_groups=BLUE)
+        await service.set_tool(digest, "public", read_groups=RED, write_groups=BLUE, submitter="u")
     assert info.value.status == 403
+    # Uploading the same bytes joins the package's groups, not its ownership.
+    await put(service, b"content", BLUE)
+    with pytest.raises(PackageRejected) as info:
+        await service.set_tool(digest, "public", read_groups=BLUE, write_groups=BLUE, submitter="v")
+    assert info.value.status == 403
+    record = await service.set_tool(digest, "public", read_groups=BLUE, write_groups=BLUE, submitter="v", admin=True)
+    assert record is not None and record.tool == "public"
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,8 @@ class SyncFeature:
         tool = (body or b"").decode("utf-8", "replace").strip().strip('"').lower()
         try:
             record = await self.service.set_tool(
-                request.path_params["hash"], tool, read_groups=who.read_groups, write_groups=who.write_groups
+                request.path_params["hash"], tool, read_groups=who.read_groups, write_groups=who.write_groups,
+                submitter=_submitter(who), admin=who.role == "admin",
             )
         except PackageRejected as exc:
             return self._rejected(exc.reason, exc.detail, exc.status, who)
