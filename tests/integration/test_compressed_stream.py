@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from rallypoint.protocol import NEED_DATA, Limits
 from rallypoint.protocol.client_connection import ClientConnection, Negotiation
 from rallypoint.protocol.compression import StreamCompressor
 from rallypoint.protocol.wire import WireFormat, encode_varint
+from tests.integration.test_native_api import tls_context
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.server import ServerProcess
 
@@ -171,3 +173,19 @@ async def test_hostile_compressed_input_closes_only_that_session(
     assert (await receive_until(witness, lambda e: e.uid == "uid-friend")).detail.callsign == "FRIEND"
     await witness.send(sa("uid-witness", "WITNESS"))
     await friend.wait_uid("uid-witness")
+
+
+async def test_compression_over_tls(server: ServerProcess, clients: list[object], tmp_path: Path) -> None:
+    port = server.ports["tls"]
+    alice = await CotStream.connect(
+        "127.0.0.1", port, ssl=tls_context(server, "alice", tmp_path / "a"), compress=True
+    )
+    clients.append(alice)
+    bob = await CotStream.connect("127.0.0.1", port, ssl=tls_context(server, "bob", tmp_path / "b"), compress=True)
+    clients.append(bob)
+    assert alice.compressed and bob.compressed
+    await alice.send(sa("uid-alice", "ALICE"))
+    assert (await receive_until(bob, lambda e: e.uid == "uid-alice")).detail.callsign == "ALICE"
+    await bob.send(chat("uid-bob", "BOB", to_uid="uid-alice", to_cs="ALICE", text="over tls"))
+    got = await receive_until(alice, lambda e: e.type == "b-t-f")
+    assert b"over tls" in got.detail.xml
