@@ -54,7 +54,7 @@ function el(name, attrs, text) {
 function draw() {
   drawPending = false;
   const svg = $("map");
-  const width = svg.clientWidth || 800, height = svg.clientHeight || 600, pad = 40;
+  const width = svg.clientWidth || 800, height = svg.clientHeight || 600, pad = 30, left = 75;
   const all = [...features.values()];
   let [minLon, maxLon, minLat, maxLat] = [-180, 180, -85, 85];
   if (all.length) {
@@ -64,11 +64,11 @@ function draw() {
   // At least ~1 km across, with a margin, and the same ground scale on both axes (equirectangular).
   const midLat = (minLat + maxLat) / 2, k = Math.max(Math.cos(midLat * Math.PI / 180), 0.05);
   let spanLon = Math.max(maxLon - minLon, 0.01) * 1.2, spanLat = Math.max(maxLat - minLat, 0.01) * 1.2;
-  const scale = Math.min((width - 2 * pad) / (spanLon * k), (height - 2 * pad) / spanLat);
-  spanLon = (width - 2 * pad) / (scale * k);
+  const scale = Math.min((width - left - pad) / (spanLon * k), (height - 2 * pad) / spanLat);
+  spanLon = (width - left - pad) / (scale * k);
   spanLat = (height - 2 * pad) / scale;
   const west = (minLon + maxLon) / 2 - spanLon / 2, south = (minLat + maxLat) / 2 - spanLat / 2;
-  const x = (lon) => pad + (lon - west) * scale * k;
+  const x = (lon) => left + (lon - west) * scale * k;
   const y = (lat) => height - pad - (lat - south) * scale;
 
   svg.replaceChildren();
@@ -81,8 +81,8 @@ function draw() {
                   `${lon.toFixed(digits(stepLon))}°`));
   }
   for (let lat = Math.ceil(south / stepLat) * stepLat; lat <= south + spanLat; lat += stepLat) {
-    svg.append(el("line", { class: "axis", x1: pad, x2: width - pad, y1: y(lat), y2: y(lat) }));
-    svg.append(el("text", { class: "tick", x: pad - 4, y: y(lat) + 4, "text-anchor": "end" },
+    svg.append(el("line", { class: "axis", x1: left, x2: width - pad, y1: y(lat), y2: y(lat) }));
+    svg.append(el("text", { class: "tick", x: left - 4, y: y(lat) + 4, "text-anchor": "end" },
                   `${lat.toFixed(digits(stepLat))}°`));
   }
   for (const f of all) {
@@ -157,3 +157,5 @@ $("logout").addEventListener("click", disconnect);
 window.addEventListener("resize", () => requestAnimationFrame(draw));
 setInterval(() => requestAnimationFrame(draw), 5000);  // grey out items as they go stale
 draw();
+// /map#connect connects at once (bookmark it on a device that holds a client certificate).
+if (location.hash === "#connect") connect(null);
