@@ -261,14 +261,18 @@ class StreamSession(asyncio.BufferedProtocol):
         policy = self._policy
         if not (self._paused or outbox):
             data = envelope.wire(self._conn.wire)
-            charge = self._conn.max_send_size(len(data))
-            decision = Decision.SEND if policy is None else self._decide(policy, envelope, charge)
+            if policy is None:
+                decision = Decision.SEND
+            else:
+                charge = self._conn.max_send_size(len(data))
+                decision = self._decide(policy, envelope, charge)
             if decision is Decision.SEND:
                 pending = self._pending
                 if not pending:
                     self._ctx.coalescer.mark(self)
                 pending.append(data)
-                self._pending_charge += charge
+                if policy is not None:
+                    self._pending_charge += charge
                 return
             if decision is Decision.SKIP:
                 return
