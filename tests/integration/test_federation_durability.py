@@ -103,7 +103,9 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
 
 
 @pytest.mark.timeout(90)
-async def test_remote_contacts_are_removed_when_the_link_stays_down(tmp_path: Path, clients: list[object]) -> None:
+async def test_remote_contacts_are_removed_when_the_link_stays_down_and_return_with_it(
+    tmp_path: Path, clients: list[object]
+) -> None:
     # write_config sets federation_contact_timeout_s = 3.0.
     pair = Pair(tmp_path)
     pair.start_a()
@@ -113,9 +115,10 @@ async def test_remote_contacts_are_removed_when_the_link_stays_down(tmp_path: Pa
         a1 = await CotClient.connect(pair.a.ports["cot"])
         b1 = await CotClient.connect(b.ports["cot"])
         clients += [a1, b1]
-        await b1.send(sa("uid-b1", "B1"))
+        await b1.send(sa("uid-b1", "B1", lat=5.0))
         await a1.wait_uid("uid-b1", timeout=10)
         assert _link(pair)["remote_contacts"] == 1
+        await _until(lambda: get_json(b, "/api/links")["links"][0]["unwritten"] == 0, "B's latest report written", 10)
         assert b.proc is not None
         b.proc.kill()
         b.proc.wait()
@@ -127,5 +130,10 @@ async def test_remote_contacts_are_removed_when_the_link_stays_down(tmp_path: Pa
         clients.append(a2)
         await a2.barrier(a1)
         assert not a2.has(lambda e: e.uid == "uid-b1")
+        # B comes back: its latest report of the contact, kept on disk, is replayed and accepted again.
+        b = pair.start_b()
+        back = await a2.wait_uid("uid-b1", timeout=20)
+        assert back.point.lat == 5.0
+        await _until(lambda: _link(pair)["remote_contacts"] == 1, "the contact known through the link again", 10)
     finally:
         pair.stop()

@@ -7,7 +7,9 @@ triangle gives every event two paths to each other server.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,9 +69,6 @@ def mesh_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 async def _clients(mesh: Mesh, clients: list[object]) -> list[CotClient]:
-    import asyncio
-    import time
-
     deadline = time.monotonic() + 30
     while not await asyncio.to_thread(mesh.all_links_up):
         assert time.monotonic() < deadline, "links not up"

@@ -13,8 +13,10 @@ A report is identified by its uid, type and time: the origin client set them and
 forwards the event changes them. A key accepted once is a duplicate afterwards. For coalesced traffic
 (positions and other bulk reports) a report older than the latest one accepted for its uid is also
 dropped, so a replay from a sender that crashed before writing its newest report cannot move a track
-back. Memory is bounded: keys are forgotten once their event is stale, or oldest first past
-``capacity``.
+back. A uid deleted here (by the peer, or because its link stayed down past the contact timeout)
+starts afresh: the next report of it is accepted even if it is a replay, or a contact that expired
+during an outage would not come back when the link heals. Memory is bounded: keys are forgotten once
+their event is stale, or oldest first past ``capacity``.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ class RecentReports:
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
-        # (uid, type, time) -> stale, in the order accepted.
-        self._keys: OrderedDict[tuple[str, str, int], int] = OrderedDict()
+        # (uid, type, time, epoch of uid) -> stale, in the order accepted.
+        self._keys: OrderedDict[tuple[str, str, int, int], int] = OrderedDict()
+        # uid -> how many times it was forgotten: older keys of the uid no longer match.
+        self._epochs: OrderedDict[str, int] = OrderedDict()
         # uid -> (time, stale) of the latest coalesced report accepted.
         self._latest: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self.duplicates = 0
 
     def duplicate(self, event: CotEvent, *, coalesced: bool) -> bool:
         """True (and counted) if ``event`` was already accepted, or is an older coalesced report."""
-        seen = (event.uid, event.type, event.time) in self._keys
+        seen = (event.uid, event.type, event.time, self._epochs.get(event.uid, 0)) in self._keys
         if not seen and coalesced:
             latest = self._latest.get(event.uid)
             seen = latest is not None and event.time < latest[0]
@@ -47,7 +51,7 @@ class RecentReports:
 
     def remember(self, event: CotEvent, *, coalesced: bool, now_ms: int) -> None:
         """``event`` was accepted: later copies of it are duplicates."""
-        self._keys[(event.uid, event.type, event.time)] = event.stale
+        self._keys[(event.uid, event.type, event.time, self._epochs.get(event.uid, 0))] = event.stale
         if coalesced:
             self._latest[event.uid] = (event.time, event.stale)
             self._latest.move_to_end(event.uid)
@@ -56,6 +60,9 @@ class RecentReports:
     def forget(self, uid: str) -> None:
         """``uid`` was deleted: a later report of it starts afresh."""
         self._latest.pop(uid, None)
+        self._epochs[uid] = self._epochs.pop(uid, 0) + 1
+        if len(self._epochs) > self._capacity:
+            self._epochs.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._keys) + len(self._latest)

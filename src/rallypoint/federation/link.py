@@ -1,32 +1,20 @@
-"""One federated peer: a Subscriber for the router, a queue that survives partitions, inbound checks.
+"""One federated peer: a Subscriber for the router, a queue that survives partitions and restarts.
 
-Delivery guarantees (documented in docs/federation):
+Delivery guarantees (docs/federation.md):
 
-* Priority messages (emergencies, deletes, chat, tasks, persistent items; ``Priority.EMERGENCY`` and
-  ``Priority.MESSAGE``) go to one of two durable lanes (``federation/lanes.py``): urgent
-  (``EMERGENCY``) and message (``MESSAGE``), each with its own per-peer sequence numbers. They are
-  written to SQLite *before* they are sent and re-sent from the oldest unacknowledged one of each
-  lane after every reconnect, the urgent lane first, so the sender is at-least-once and an emergency
-  never waits behind a chat backlog. The receiver records the highest sequence number accepted per
-  origin node and lane (durably, before the event enters its picture) and drops anything at or below
-  it, so the pair is exactly-once. Acknowledgements are cumulative per lane and are only sent to
-  peers that mark their messages (other Rallypoints); a peer that never acknowledges gets the
-  backlog again on each reconnect.
+* Priority messages (``Priority.EMERGENCY`` and ``Priority.MESSAGE``) go to one of two durable lanes
+  (``federation/lanes.py``), each its own sequence, written to SQLite before they are sent and
+  re-sent from the oldest unacknowledged one after every reconnect, urgent lane first. The receiver
+  records the highest sequence accepted per origin lane, so Rallypoint to Rallypoint is exactly-once.
 * Positions and other bulk traffic are coalesced to the latest report per uid, in memory and in
-  SQLite (``federation/positions.py``), and the latest non-stale report of every uid is replayed
-  after a reconnect or a restart (the picture converges). The receiver drops reports it already
-  accepted (``federation/dedup.py``), also when they reach it by two paths.
+  SQLite (``federation/positions.py``), and replayed after a reconnect or a restart; the receiver
+  drops reports it already accepted (``federation/dedup.py``), also when they came by two paths.
 * Writes are batched off the ingest path by :meth:`PeerLink.run_persister`; ``unwritten`` counts what
-  is accepted but not yet on disk (the window a ``kill -9`` can lose), and :meth:`PeerLink.close`
-  leaves nothing unwritten.
-* A delete (``t-x-d-d`` linking uid X) queued for the peer removes X's latest position and any
-  message of uid X still queued in the message lane (a marker): the delete goes out ahead of them,
-  and the peer would re-create X from what followed it.
-* With a link budget (``federation_budget_bytes_per_s``), every message sent (acknowledgements
-  included) is paid from a byte token bucket, so the bytes sent never exceed
-  ``burst + rate * elapsed``. Positions are thinned by :class:`ThinningPolicy` (a thinned uid's
-  latest report is held and offered again later, so it still converges); priority messages are
-  deferred until the budget allows, never skipped.
+  is accepted but not yet on disk (what a ``kill -9`` can lose); :meth:`PeerLink.close` writes it all.
+* A delete (``t-x-d-d`` linking uid X) removes X's latest position and any message of X still queued
+  in the message lane: the delete overtakes them, and the peer would re-create X from what followed.
+* Under a link budget every message is paid from a byte token bucket; positions are thinned
+  (``federation/link_budget.py``), priority messages deferred, never skipped.
 """
 
 from __future__ import annotations
@@ -40,24 +28,21 @@ from collections.abc import AsyncIterator, Callable
 from rallypoint.clock import Clock
 from rallypoint.config import FederationPeer
 from rallypoint.delivery.budget import LinkBudget, ThinningPolicy
-from rallypoint.errors import RemoteProtocolError
+from rallypoint.federation import inbound
 from rallypoint.federation.convert import (
     ack_event,
-    acknowledgement,
     flow_hops,
     from_federated,
     has_flow_tag,
     to_federated,
 )
 from rallypoint.federation.dedup import RecentReports
-from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag, tag_of
+from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag
 from rallypoint.federation.link_budget import next_within_budget
 from rallypoint.federation.positions import PositionJournal
-from rallypoint.model.cot import Point
-from rallypoint.model.cot_type import DELETE, Priority, is_atom, priority_of
+from rallypoint.model.cot_type import DELETE, Priority
 from rallypoint.protocol.fig import fig_pb2
 from rallypoint.protocol.limits import Limits
-from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.storage.sqlite.federation import SqliteFederationStore
 
@@ -377,62 +362,10 @@ class PeerLink:
         """True while the link budget is thinning positions (the per-uid interval is above 0)."""
         return self._policy is not None and self._policy.interval_s > 0
 
-    # Inbound -------------------------------------------------------------------------------------
+    # Inbound (federation/inbound.py) -------------------------------------------------------------
     async def receive(self, fed: fig_pb2.FederatedEvent) -> None:
         """Check and accept one event from the peer (acks, loops, hops, groups, duplicates)."""
-        self.last_contact_ms = self._clock.now_ms()
-        self.bytes_received += fed.ByteSize()
-        self.events_received += 1
-        acked = acknowledgement(fed)
-        if acked is not None:
-            node, seq = acked
-            lane = self._urgent if tag_of(node) == URGENT else self._message
-            if lane.acknowledge(seq):
-                self._persist.set()
-            return
-        hops = fed.federateHops
-        if hops.maxHops and hops.currentHops > hops.maxHops:
-            self.dropped += 1
-            return
-        if any(p.federationServerId == self._node_id for p in fed.federateProvenance):
-            return
-        try:
-            inbound = from_federated(fed, self._limits)
-        except RemoteProtocolError as exc:
-            self.dropped += 1
-            log.warning("invalid federated event", extra={"peer": self.name, "reason": str(exc)})
-            return
-        event = inbound.event
-        if has_flow_tag(event.detail.xml, self._node_id):
-            return
-        groups = frozenset(self.peer.groups_in[g] for g in inbound.groups if g in self.peer.groups_in)
-        if inbound.seq is not None and inbound.origin_node:
-            origin = inbound.origin_node
-            # Keyed by node and lane (the lane suffix is part of ``origin``): each lane is its own sequence.
-            if inbound.seq <= self._seen.get(origin, 0):
-                self._queue_ack(inbound.seq, tag_of(origin))
-                return
-            await self._store.mark_seen(origin, inbound.seq)
-            self._seen[origin] = inbound.seq
-            self._queue_ack(inbound.seq, tag_of(origin))
-        if not groups:
-            return
-        coalesced = priority_of(event.type) not in DURABLE
-        if self._recent.duplicate(event, coalesced=coalesced):
-            return
-        if is_atom(event.type) and event.detail.callsign is not None:
-            self.contacts[event.uid] = (event.type, groups)
-        elif event.type == DELETE and event.detail.link_uid is not None:
-            self.contacts.pop(event.detail.link_uid, None)
-            self._recent.forget(event.detail.link_uid)
-        now = self._clock.now_ms()
-        try:
-            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id), now))
-        except RemoteProtocolError as exc:
-            self.dropped += 1
-            log.warning("federated event refused", extra={"peer": self.name, "reason": str(exc)})
-            return
-        self._recent.remember(event, coalesced=coalesced, now_ms=now)
+        await inbound.receive(self, fed)
 
     def _queue_ack(self, seq: int, tag: str = MESSAGE) -> None:
         self._ack_out[tag] = max(seq, self._ack_out.get(tag, 0))
@@ -440,21 +373,7 @@ class PeerLink:
 
     def expire_contacts(self, timeout_s: float) -> int:
         """If down longer than ``timeout_s``, remove every remote contact from local maps (``t-x-d-d``)."""
-        if self.state is LinkState.UP or not self.contacts:
-            return 0
-        if self._clock.monotonic() - self.down_since < timeout_s:
-            return 0
-        now = self._clock.now_ms()
-        contacts, self.contacts = self.contacts, {}
-        for uid, (cot_type, groups) in contacts.items():
-            detail = f'<link uid="{uid}" relation="p-p" type="{cot_type}"/>'.encode()
-            event = make_event(
-                uid=f"{uid}-fed-gone", type=DELETE, how="h-g-i-g-o", time=now, start=now, stale=now + 20_000,
-                point=Point(lat=0.0, lon=0.0), detail_xml=detail, limits=self._limits,
-            )
-            self._accept(Envelope(event, Origin(session_id=self._id, groups=groups, principal=self._id), now))
-        log.info("remote contacts expired", extra={"peer": self.name, "count": len(contacts)})
-        return len(contacts)
+        return inbound.expire_contacts(self, timeout_s)
 
     def snapshot(self) -> dict[str, object]:
         """Link state for ``GET /api/links`` and metrics."""
