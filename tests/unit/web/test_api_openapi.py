@@ -47,3 +47,9 @@ def test_non_json_bodies_and_answers_are_described(harness: Harness) -> None:
                          ("/api/emergencies", "post"), ("/api/admin/groups", "get"),
                          ("/api/admin/users/{name}", "delete"), ("/api/packages/{hash}", "delete")):
         assert method in doc["paths"][path], (method, path)
+
+
+def test_geojson_answers_are_described(harness: Harness) -> None:
+    doc = harness.http.get("/api/openapi.json").json()
+    content = doc["paths"]["/api/tracks"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "application/geo+json"}

@@ -1,7 +1,8 @@
 """``/api/packages`` and ``/api/missions`` reads: data packages and Data Sync missions.
 
-Changes are served by ``packages.py`` and ``missions.py``. Both answer from the service instances the Marti features own (``ctx.packages``, ``ctx.missions``)
-and apply the same group rules: anything the caller may not read does not exist for it (404).
+Changes are served by ``packages.py`` and ``missions.py``. Both answer from the service
+instances the Marti features own (``ctx.packages``, ``ctx.missions``) and apply the same group
+rules: anything the caller may not read does not exist for it (404).
 """
 
 from __future__ import annotations

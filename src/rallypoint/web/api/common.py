@@ -76,6 +76,8 @@ class Endpoint:
     security: tuple[str, ...] = ("bearer", "mutualTLS")
     operation_id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Another media type a status may answer with, same schema (``application/geo+json``).
+    alt_media: dict[int, str] = field(default_factory=dict)
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

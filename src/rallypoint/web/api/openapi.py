@@ -60,6 +60,8 @@ def openapi_document(endpoints: Sequence[Endpoint], *, version: str, servers: Se
                 entry["content"] = {m: {"schema": s} for m, s in typ.content.items()}
             elif typ is not None:
                 entry["content"] = {"application/json": {"schema": by_slot[(i, status)]}}
+                if status in e.alt_media:
+                    entry["content"][e.alt_media[status]] = {"schema": by_slot[(i, status)]}
             op["responses"][str(status)] = entry
         op.update(e.extra)
         paths.setdefault(e.path, {})[e.method.lower()] = op

@@ -153,7 +153,7 @@ class PictureApi:
                  **_ERRORS},
                 params=(_BBOX, _TYPE, Param("since", "query", _TIME, "only items reported at or after this time"),
                         Param("format", "query", {"type": "string", "enum": ["json", "geojson"]}, "answer format")),
-                operation_id="listTracks",
+                operation_id="listTracks", alt_media={200: "application/geo+json"},
             ),
         ]
 
