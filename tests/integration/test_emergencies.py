@@ -15,6 +15,7 @@ from tests.conftest import SAMPLES
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, iso
 from tests.support.groups import serve_with_groups
+from tests.support.metrics import metric_value
 from tests.support.server import ServerProcess
 
 # ATAK's emergency types (EmergencyType.java) with the description it puts in <emergency type=...>.
@@ -192,6 +193,8 @@ async def test_a_client_outside_the_alerts_groups_cannot_cancel_it(
         await repeated(red2, uid, 3, since=since)
         assert active_emergencies(server) == 1
         assert not red2.has(lambda e: e.type == "b-a-o-can")
+        # Each outsider's takeover and cancel was refused and counted.
+        assert metric_value(server, "rallypoint_emergency_refused_total") >= 4
         await red1.send(cot(uid, "b-a-o-can", stale_s=10,
                             detail='<link uid="DEVICE-RED" type="a-f-G-U-C" relation="p-p"/>'))
         seen = await red2.wait_for(lambda e: e.type == "b-a-o-can")

@@ -19,6 +19,7 @@ from tests.conftest import SAMPLES
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, iso
 from tests.support.groups import serve_with_groups
+from tests.support.metrics import metric_value
 from tests.support.server import ServerProcess
 
 SHAPES = ("Drawing_Shapes_Circle", "Drawing_Shapes_Rectangle", "Drawing_Shapes_Free_Form")
@@ -191,3 +192,4 @@ async def test_a_client_outside_an_items_groups_cannot_delete_or_replace_it(
         await late.wait_uid("route-red")
         got = await late.wait_uid("route-red-2")
         assert got.type == "b-m-r", "a Blue client replaced a Red route in the picture"
+        assert metric_value(server, "rallypoint_picture_refused_total") == 2

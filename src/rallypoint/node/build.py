@@ -218,4 +218,8 @@ def _counters(node: Node) -> list[tuple[str, str, float]]:
         ("rallypoint_storage_written", "Events written to storage", float(stats.written)),
         ("rallypoint_storage_dropped", "Events dropped because storage fell behind", float(stats.dropped)),
         ("rallypoint_emergency_repeats", "Emergency re-broadcasts", float(node.emergencies.repeats)),
+        ("rallypoint_emergency_refused", "Emergency cancels or takeovers refused (sender outside the alert's groups)",
+         float(node.emergencies.refused)),
+        ("rallypoint_picture_refused", "Map item deletes or replacements refused (sender outside its groups)",
+         float(node.presence.refused)),
     ]
