@@ -8,7 +8,10 @@ protobuf client reads for the same position reports are compared.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,3 +192,17 @@ async def test_compression_over_tls(server: ServerProcess, clients: list[object]
     await bob.send(chat("uid-bob", "BOB", to_uid="uid-alice", to_cs="ALICE", text="over tls"))
     got = await receive_until(alice, lambda e: e.type == "b-t-f")
     assert b"over tls" in got.detail.xml
+
+
+def test_load_tool_speaks_compressed_protobuf(server: ServerProcess) -> None:
+    cmd = [
+        sys.executable, "-m", "rallypoint.cli.bench", "--host", "127.0.0.1", "--port", str(server.ports["cot"]),
+        "--proto", "protobuf-deflate", "--clients", "4", "--rate", "5", "--duration", "2", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    report = json.loads(done.stdout)
+    assert report["proto"] == "protobuf-deflate"
+    # Every event reached the three other clients through compressed streams both ways.
+    assert report["expected"] == report["sent"] * 3 and report["sent"] > 0
+    assert report["delivery_ratio"] == 1.0

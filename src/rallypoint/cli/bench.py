@@ -24,7 +24,9 @@ def bench_command(
     rate: Annotated[float, typer.Option(help="Fan-out: position reports per second per client.")] = 1.0,
     duration: Annotated[float, typer.Option(help="Measured window in seconds.")] = 10.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
-    proto: Annotated[str, typer.Option(help="Wire format: xml, or protobuf (TAK protocol v1 streaming).")] = "xml",
+    proto: Annotated[
+        str, typer.Option(help="Wire format: xml, protobuf (TAK protocol v1), or protobuf-deflate (compressed).")
+    ] = "xml",
     mode: Annotated[
         str, typer.Option(help="fanout: every client sends at --rate; blast: one sender as fast as possible.")
     ] = "fanout",

@@ -13,6 +13,8 @@ import ssl
 import time
 from typing import cast
 
+from rallypoint.protocol.compression import StreamCompressor, StreamDecompressor
+
 from .counting import ProtoFrameCounter, XmlCounter, read_stamp
 from .events import STAMP_MARK, XML_END, ClientIdentity, control_event
 from .report import LatencySampler
@@ -22,6 +24,7 @@ logger = logging.getLogger(__name__)
 WRITE_HIGH_WATER = 256 * 1024
 _UID_ATTR = re.compile(rb"""uid=["']([^"']*)["']""")
 _NEVER = 1 << 62
+_COMPRESSION = b'<RallypointCompression method="deflate"/>'
 
 
 class Tally:
@@ -72,9 +75,13 @@ class BenchConnection(asyncio.Protocol):
         self.closed = False
         self.transport: asyncio.Transport | None = None
         self._closing = False
-        counter = ProtoFrameCounter() if proto == "protobuf" else XmlCounter()
+        counter = ProtoFrameCounter() if proto != "xml" else XmlCounter()
         self._feed = counter.feed
-        self._handshake: bytearray | None = bytearray() if proto == "protobuf" else None
+        self._handshake: bytearray | None = bytearray() if proto != "xml" else None
+        self._compress = proto == "protobuf-deflate"
+        # Set once the server confirmed compression: every read is inflated, every write deflated.
+        self._inflate: StreamDecompressor | None = None
+        self._deflate: StreamCompressor | None = None
         self._asked = False
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[None] = loop.create_future()
@@ -96,6 +103,8 @@ class BenchConnection(asyncio.Protocol):
         if self._handshake is not None:
             self._negotiate(data)
             return
+        if self._inflate is not None:
+            data = self._inflate.decompress(data)
         n = self._feed(data)
         if not self.counting:
             return
@@ -143,7 +152,7 @@ class BenchConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         """Queue bytes unless the connection is gone."""
         if self.transport is not None and not self.closed:
-            self.transport.write(data)
+            self.transport.write(self._deflate.compress(data) if self._deflate is not None else data)
 
     @property
     def paused(self) -> bool:
@@ -173,7 +182,8 @@ class BenchConnection(asyncio.Protocol):
             start, end = found
             match = _UID_ATTR.search(buf, start, end)
             server_uid = match.group(1).decode(errors="replace") if match else "protouid"
-            request = control_event(server_uid, "t-x-takp-q", '<TakRequest version="1"/>', time.time_ns() // 1_000_000)
+            inner = '<TakRequest version="1"/>' + (_COMPRESSION.decode() if self._compress else "")
+            request = control_event(server_uid, "t-x-takp-q", inner, time.time_ns() // 1_000_000)
             assert self.transport is not None
             self.transport.write(request)
             del buf[:end]
@@ -185,7 +195,13 @@ class BenchConnection(asyncio.Protocol):
         response = bytes(buf[start:end])
         rest = bytes(buf[end:])
         self._handshake = None
-        if b'status="true"' in response or b"status='true'" in response:
+        if self._compress and _COMPRESSION not in response:
+            self.ready.set_exception(NegotiationFailed("server did not grant deflate compression"))
+        elif b'status="true"' in response or b"status='true'" in response:
+            if self._compress:
+                # The server is trusted here: no bomb guard beyond a generous output cap.
+                self._inflate = StreamDecompressor(max_ratio=2048, max_pending=64 * 1024 * 1024)
+                self._deflate = StreamCompressor()
             self.ready.set_result(None)
             if rest:
                 self.data_received(rest)

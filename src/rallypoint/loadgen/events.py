@@ -155,7 +155,7 @@ class TemplateSet:
     def __init__(self, identities: list[ClientIdentity], proto: str) -> None:
         self._identities = identities
         self._proto = proto
-        self._takmessage = load_takmessage_class() if proto == "protobuf" else None
+        self._takmessage = load_takmessage_class() if proto != "xml" else None
         self.parts: dict[int, tuple[bytes, bytes]] = {}
         self.refreshed_ms = 0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import msgspec
 
 MODES = ("fanout", "blast")
-PROTOS = ("xml", "protobuf")
+# "protobuf-deflate": TAK protocol 1 with negotiated deflate stream compression (docs/protocol.md).
+PROTOS = ("xml", "protobuf", "protobuf-deflate")
 
 
 class BenchSpecError(ValueError):
