@@ -53,7 +53,34 @@ def _load_ca(data_dir: Path, server_names: list[str] | None = None) -> Certifica
         raise typer.Exit(code=1) from exc
 
 
-def _audit(data_dir: Path, action: str, target: str, detail: dict[str, str]) -> None:
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML configuration file to read p12_password from (RALLYPOINT_* too)."),
+]
+P12Password = Annotated[
+    str | None,
+    typer.Option("--password", help="PKCS#12 password; default: the p12_password setting (atakatak)."),
+]
+
+
+def p12_password_for(config: Path | None, password: str | None) -> str:
+    """``--password`` if given, else the ``p12_password`` setting (TOML file and environment).
+
+    The server answers enrollment with ``p12_password``; bundles written here use the same one so an
+    operator who changed it does not hand out files with a different password by accident.
+    """
+    if password is not None:
+        return password
+    from rallypoint.config import load_settings
+
+    try:
+        return load_settings(config).p12_password
+    except ConfigError as exc:
+        _console(stderr=True).print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        raise typer.Exit(code=2) from exc
+
+
+def record_audit(data_dir: Path, action: str, target: str, detail: dict[str, str]) -> None:
     """Append one entry to the data directory's audit log (actor: the operating-system user)."""
     import asyncio
 
@@ -77,21 +104,21 @@ def issue(
         Path | None, typer.Option("--out", help="Output directory (default DATA_DIR/clients/NAME).")
     ] = None,
     data_dir: DataDir = Path("rallypoint-data"),
-    password: Annotated[
-        str, typer.Option("--password", help="PKCS#12 password (ATAK's conventional default).")
-    ] = DEFAULT_P12_PASSWORD,
+    password: P12Password = None,
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="Validity in days.")] = 365,
+    config: ConfigFile = None,
 ) -> None:
     """Issue a client certificate and write it as PEM and PKCS#12 (with the CA truststore)."""
     console = _console()
+    p12_password = p12_password_for(config, password)
     ca = _load_ca(data_dir)
     try:
         issued = ca.issue_client(name, days=days)
     except CertificateRequestError as exc:
         _console(stderr=True).print(f"[red]refused:[/red] {escape(exc.detail)}")
         raise typer.Exit(code=1) from exc
-    paths = ca.write_client_bundle(issued, out if out is not None else data_dir / "clients" / name, password)
-    _audit(data_dir, "cert.issue", name, {"serial": f"{issued.serial:032x}", "days": str(days)})
+    paths = ca.write_client_bundle(issued, out if out is not None else data_dir / "clients" / name, p12_password)
+    record_audit(data_dir, "cert.issue", name, {"serial": f"{issued.serial:032x}", "days": str(days)})
     table = Table(title=f"Client certificate for {name}", show_header=False)
     table.add_row("serial", f"{issued.serial:032x}")
     labels = ("certificate", "private key", "PKCS#12 keystore", "CA certificate", "CA truststore")
@@ -100,7 +127,8 @@ def issue(
     console.print(table)
     console.print(
         f"Import [bold]{name}.p12[/bold] as the client certificate and [bold]truststore.p12[/bold] as the "
-        "CA certificate; both use the password given (default [bold]atakatak[/bold])."
+        "CA certificate; both use the password given (--password, else the p12_password setting, "
+        f"default [bold]{DEFAULT_P12_PASSWORD}[/bold])."
     )
 
 
@@ -127,7 +155,11 @@ def revoke(
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the revocation list).")] = "unspecified",
     data_dir: DataDir = Path("./rallypoint-data"),
 ) -> None:
-    """Revoke client certificates; a running server disconnects them within seconds."""
+    """Revoke client certificates and the holder's API tokens; a running server disconnects them within seconds.
+
+    The account itself stays usable: a user with a password can enroll a new certificate (a lost
+    phone gets a new one). Use ``rallypoint user disable`` to shut the account out as well.
+    """
     from rallypoint.security.revocation import CertificateRegistry
 
     if (name is None) == (serial is None):
@@ -140,15 +172,50 @@ def revoke(
     except ValueError as exc:
         _console(stderr=True).print(f"[red]not a hex serial:[/red] {escape(serial or '')}")
         raise typer.Exit(code=2) from exc
-    added = registry.revoke(ca, SystemClock(), name=name, serial=serial_int, reason=reason)
+    if name is not None:
+        # Account names ignore case, so "alice" also revokes a certificate issued to "Alice".
+        serials = [r.serial for r in registry.issued() if not r.revoked and r.name.casefold() == name.casefold()]
+        added = [
+            rev for s in serials for rev in registry.revoke(ca, SystemClock(), serial=s, reason=reason)
+        ]
+    else:
+        added = registry.revoke(ca, SystemClock(), serial=serial_int, reason=reason)
     console = _console()
     if not added:
         console.print("nothing to revoke (no live certificate matches)")
         raise typer.Exit(code=1)
     for rev in added:
         console.print(f"revoked {escape(rev.name)} serial {rev.serial}")
-        _audit(data_dir, "cert.revoke", rev.name, {"serial": rev.serial, "reason": reason})
+        record_audit(data_dir, "cert.revoke", rev.name, {"serial": rev.serial, "reason": reason})
+    # A token obtained with the certificate (or the account's password) would otherwise keep the
+    # native API open until it expires; tokens do not record which credential issued them.
+    for principal in sorted({rev.name for rev in added}, key=str.casefold):
+        revoked = _revoke_tokens(data_dir, principal)
+        if revoked:
+            console.print(f"revoked {revoked} API token(s) of {escape(principal)}")
+        record_audit(data_dir, "token.revoke", principal, {"scope": "cert.revoke", "revoked": str(revoked)})
     console.print(f"CRL: {registry.crl_path}")
+
+
+def _revoke_tokens(data_dir: Path, principal: str) -> int:
+    """Revoke every live native-API bearer token of ``principal`` (any case); how many were live."""
+    import asyncio
+
+    from rallypoint.security.tokens import TokenService
+    from rallypoint.web.api.native import TOKENS_FILE
+
+    path = data_dir / TOKENS_FILE
+    if not path.exists():
+        return 0  # the native API never ran here, so no token was ever issued
+
+    async def go() -> int:
+        tokens = TokenService(path, clock=SystemClock())
+        try:
+            return await tokens.revoke_principal(principal)
+        finally:
+            await tokens.close()
+
+    return asyncio.run(go())
 
 
 @cert_app.command("list")
@@ -191,7 +258,7 @@ def rotate(
     # The old key is kept (0600) so the old CA could still sign a CRL for what it issued.
     shutil.move(str(ca.directory / "ca.key"), target / "ca.key")
     new = _load_ca(data_dir, server_name)
-    _audit(data_dir, "ca.rotate", "ca", {"old": old_fingerprint, "new": new.fingerprint})
+    record_audit(data_dir, "ca.rotate", "ca", {"old": old_fingerprint, "new": new.fingerprint})
     console = _console()
     console.print(f"new CA fingerprint (SHA-256): {new.fingerprint}")
     console.print(f"previous CA kept in {escape(str(target))}; restart the server to apply")

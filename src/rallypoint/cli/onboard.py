@@ -1,4 +1,4 @@
-"""`rallypoint onboard USER`: a connection data package and a QR code for one user."""
+"""`rallypoint onboard USER`: a connection data package (and, for enrollment, a QR code) for one user."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from rallypoint.cli.cert import ConfigFile, P12Password, p12_password_for, record_audit
 from rallypoint.clock import SystemClock
 from rallypoint.errors import ConfigError
-from rallypoint.security.ca import DEFAULT_P12_PASSWORD, CertificateAuthority, CertificateRequestError
+from rallypoint.security.ca import CertificateAuthority, CertificateRequestError
 from rallypoint.security.onboarding import (
     build_connection_package,
     enrollment_uri,
@@ -57,18 +58,21 @@ def onboard_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="Output directory (default DATA_DIR/clients/USER).")
     ] = None,
-    password: Annotated[
-        str, typer.Option("--password", help="PKCS#12 password for the bundled certificates.")
-    ] = DEFAULT_P12_PASSWORD,
+    password: P12Password = None,
     token_stdin: Annotated[
         bool,
         typer.Option(
             "--token-stdin",
-            help="Read the user's enrollment password from stdin and put it in the QR code.",
+            help="Enrollment mode: read the user's enrollment password from stdin and put it in the QR code.",
         ),
     ] = False,
+    config: ConfigFile = None,
 ) -> None:
-    """Write USER-connection.zip (import it in ATAK/WinTAK/iTAK) and USER-qr.svg (ATAK enrollment QR)."""
+    """Write USER-connection.zip (import it in ATAK/WinTAK/iTAK); in enrollment mode also USER-qr.svg.
+
+    The QR code is ATAK's enrollment link, so only enrollment mode writes one: in certificate mode
+    the key and certificate travel in the zip and there is nothing for a scanner to enroll with.
+    """
     console = Console(emoji=False, highlight=False, soft_wrap=True)
     errors = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
     try:
@@ -76,6 +80,10 @@ def onboard_command(
     except ValueError as exc:
         errors.print(f"[red]refused:[/red] {escape(str(exc))}")
         raise typer.Exit(code=2) from exc
+    if token_stdin and mode is OnboardMode.certificate:
+        errors.print("[red]refused:[/red] --token-stdin needs --mode enrollment (no QR code in certificate mode)")
+        raise typer.Exit(code=2)
+    p12_password = p12_password_for(config, password)
     token = sys.stdin.readline().rstrip("\r\n") if token_stdin else None
     try:
         ca = CertificateAuthority.load_or_create(data_dir / "ca", clock=SystemClock())
@@ -92,21 +100,29 @@ def onboard_command(
             enroll_port=enroll_port,
             mode=mode.value,
             issued=issued,
-            p12_password=password,
+            p12_password=p12_password,
         )
     except CertificateRequestError as exc:
         errors.print(f"[red]refused:[/red] {escape(exc.detail)}")
         raise typer.Exit(code=1) from exc
+    if issued is not None:
+        record_audit(data_dir, "cert.issue", user, {"serial": f"{issued.serial:032x}", "via": "onboard"})
     out_dir = out if out is not None else data_dir / "clients" / user
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
     package_path = out_dir / f"{user}-connection.zip"
     qr_path = out_dir / f"{user}-qr.svg"
     _write_private(package_path, package)
-    _write_private(qr_path, onboarding_qr(enrollment_uri(host, user, token)))
     console.print(f"connection package: {escape(str(package_path))}")
-    console.print(f"enrollment QR code: {escape(str(qr_path))}")
+    if mode is OnboardMode.enrollment:
+        _write_private(qr_path, onboarding_qr(enrollment_uri(host, user, token)))
+        console.print(f"enrollment QR code: {escape(str(qr_path))}")
+        if token is None:
+            console.print("The QR code carries no password: the client asks for it when it enrolls.")
+    else:
+        # An enrollment QR left by an earlier run would point this user at enrollment (and may hold
+        # a password); the package replaces it.
+        qr_path.unlink(missing_ok=True)
+        console.print("no QR code in certificate mode: move the package to the device and import it")
     if issued is not None:
         console.print(f"certificate serial: {issued.serial:032x}")
     console.print(f"CA SHA-256 fingerprint: {ca.fingerprint}")
-    if token is None:
-        console.print("The QR code carries no password: the client asks for it when it enrolls.")

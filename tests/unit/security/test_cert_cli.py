@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
@@ -89,3 +90,81 @@ def test_fingerprints_are_printed_verbatim() -> None:
     with console.capture() as captured:
         console.print(f"SHA-256 fingerprint: {fingerprint}")
     assert captured.get() == f"SHA-256 fingerprint: {fingerprint}\n"
+
+
+def test_cert_issue_uses_the_p12_password_setting(tmp_path: Path) -> None:
+    config = tmp_path / "rallypoint.toml"
+    config.write_text('[rallypoint]\np12_password = "from-config-1"\n')
+    result = runner.invoke(cert_app, ["issue", "gina", "--data-dir", str(tmp_path), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / "clients" / "gina"
+    assert pkcs12.load_pkcs12((bundle / "gina.p12").read_bytes(), b"from-config-1").key is not None
+    pkcs12.load_pkcs12((bundle / "truststore.p12").read_bytes(), b"from-config-1")
+
+    result = runner.invoke(
+        cert_app, ["issue", "hal", "--data-dir", str(tmp_path)], env={"RALLYPOINT_P12_PASSWORD": "from-env-22"}
+    )
+    assert result.exit_code == 0, result.output
+    assert pkcs12.load_pkcs12((tmp_path / "clients" / "hal" / "hal.p12").read_bytes(), b"from-env-22").key
+
+    result = runner.invoke(
+        cert_app, ["issue", "ivy", "--data-dir", str(tmp_path), "--config", str(config), "--password", "given-3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert pkcs12.load_pkcs12((tmp_path / "clients" / "ivy" / "ivy.p12").read_bytes(), b"given-3").key
+
+
+def _audit_actions(data_dir: Path) -> list[tuple[str, str, dict[str, str]]]:
+    from rallypoint.cli.audit import audit_path
+    from rallypoint.security.audit import AuditLog
+
+    async def go() -> list[tuple[str, str, dict[str, str]]]:
+        log = AuditLog.open(audit_path(data_dir))
+        try:
+            return [(e.action, e.target, e.detail) for e in await log.entries()]
+        finally:
+            await log.close()
+
+    return asyncio.run(go())
+
+
+def test_revoke_by_name_ignores_case_and_revokes_the_api_tokens(tmp_path: Path) -> None:
+    from rallypoint.security.revocation import CertificateRegistry
+    from rallypoint.security.tokens import TokenService
+
+    assert runner.invoke(cert_app, ["issue", "Alice", "--data-dir", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(cert_app, ["issue", "bob", "--data-dir", str(tmp_path)]).exit_code == 0
+
+    async def issue_tokens() -> tuple[str, str]:
+        tokens = TokenService(tmp_path / "tokens.db", clock=SystemClock())
+        try:
+            return (await tokens.issue("Alice")).token, (await tokens.issue("bob")).token
+        finally:
+            await tokens.close()
+
+    alice_token, bob_token = asyncio.run(issue_tokens())
+    result = runner.invoke(cert_app, ["revoke", "alice", "--data-dir", str(tmp_path), "--reason", "phone lost"])
+    assert result.exit_code == 0, result.output
+    assert "revoked 1 API token(s) of Alice" in result.output
+
+    async def live() -> tuple[str | None, str | None]:
+        tokens = TokenService(tmp_path / "tokens.db", clock=SystemClock())
+        try:
+            return await tokens.principal_of(alice_token), await tokens.principal_of(bob_token)
+        finally:
+            await tokens.close()
+
+    assert asyncio.run(live()) == (None, "bob")
+    by_name = {r.name: r.revoked for r in CertificateRegistry(tmp_path / "ca").issued()}
+    assert (by_name["Alice"], by_name["bob"]) == (True, False)
+    actions = _audit_actions(tmp_path)
+    assert ("token.revoke", "Alice", {"scope": "cert.revoke", "revoked": "1"}) in actions
+    assert [a for a, target, _ in actions if a == "cert.revoke" and target == "Alice"] == ["cert.revoke"]
+
+
+def test_revoke_without_a_token_store_creates_none(tmp_path: Path) -> None:
+    assert runner.invoke(cert_app, ["issue", "carl", "--data-dir", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(cert_app, ["revoke", "carl", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "tokens.db").exists()
+    assert ("token.revoke", "carl", {"scope": "cert.revoke", "revoked": "0"}) in _audit_actions(tmp_path)
