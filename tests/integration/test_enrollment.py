@@ -111,9 +111,10 @@ def _csr_body(key: rsa.RSAPrivateKey, cn: str, org: str, unit: str) -> bytes:
 
 
 async def _enroll_and_connect(
-    ca: CertificateAuthority, authenticator: object, tmp_path: Path, user: str, pw: str
+    ca: CertificateAuthority, authenticator: object, tmp_path: Path, user: str, pw: str, csr_cn: str | None = None
 ) -> str:
-    """Enroll ``user`` over HTTPS, then present the new certificate to a client-cert TLS server.
+    """Enroll ``user`` (CSR CN ``csr_cn``, default ``user``) over HTTPS, then present the new
+    certificate to a client-cert TLS server.
 
     Returns the CN the TLS server saw.
     """
@@ -141,7 +142,7 @@ async def _enroll_and_connect(
             signed = await http.post(
                 "/Marti/api/tls/signClient/v2",
                 params={"clientUid": "ANDROID-int", "version": "5.2"},
-                content=_csr_body(key, user, names["O"], names["OU"]),
+                content=_csr_body(key, csr_cn or user, names["O"], names["OU"]),
                 headers={"Accept": "application/json"},
             )
             assert signed.status_code == 200, signed.text
@@ -223,3 +224,18 @@ async def test_enroll_with_the_sqlite_user_store(ca: CertificateAuthority, tmp_p
     finally:
         await store.close()
     assert cn == "carol"
+
+
+async def test_enrollment_ignores_name_case_and_issues_the_stored_name(ca: CertificateAuthority, tmp_path: Path) -> None:
+    from argon2 import PasswordHasher
+
+    from rallypoint.security.users import SqliteUserStore
+
+    store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    try:
+        await store.add("Dana", password="s3cret-pass")
+        # ATAK puts whatever the user typed in the CSR CN; the account is stored as "Dana".
+        cn = await _enroll_and_connect(ca, store, tmp_path, "dana", "s3cret-pass", csr_cn="dana")
+    finally:
+        await store.close()
+    assert cn == "Dana"

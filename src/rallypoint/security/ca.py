@@ -268,10 +268,12 @@ class CertificateAuthority:
     def sign_csr(
         self, csr_pem_or_der: bytes, *, expected_cn: str, days: int = CLIENT_DAYS
     ) -> x509.Certificate:
-        """Sign a client CSR whose CN must be ``expected_cn`` (the authenticated user).
+        """Sign a client CSR whose CN must name ``expected_cn`` (the authenticated user).
 
-        Only the CN is taken from the request; O/OU come from this CA's configuration and every
-        requested extension is ignored. Raises :class:`CertificateRequestError` on any refusal.
+        Account names are unique regardless of case, so the CN is compared without case and the
+        certificate is issued to ``expected_cn`` as given (the stored spelling). Only the CN is read
+        from the request; O/OU come from this CA's configuration, and every other subject attribute
+        and requested extension is ignored. Raises :class:`CertificateRequestError` on any refusal.
         """
         validate_name(expected_cn)
         if len(csr_pem_or_der) > MAX_CSR_BYTES:
@@ -288,7 +290,7 @@ class CertificateAuthority:
         if not isinstance(cn, str):
             raise CertificateRequestError("bad_subject", "CSR CN is not a string")
         validate_name(cn)
-        if cn != expected_cn:
+        if cn.casefold() != expected_cn.casefold():
             raise CertificateRequestError("cn_mismatch", f"CSR CN {cn!r} does not match user {expected_cn!r}")
         public_key = csr.public_key()
         match public_key:
@@ -308,7 +310,7 @@ class CertificateAuthority:
                 raise CertificateRequestError(
                     "unsupported_key", f"{type(public_key).__name__} keys not accepted"
                 )
-        return self._leaf(cn, public_key, days=days, usages=[ExtendedKeyUsageOID.CLIENT_AUTH])
+        return self._leaf(expected_cn, public_key, days=days, usages=[ExtendedKeyUsageOID.CLIENT_AUTH])
 
     @staticmethod
     def _parse_csr(data: bytes) -> x509.CertificateSigningRequest:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -431,3 +433,111 @@ def test_decode_csr_accepts_bare_wrapped_and_armoured_forms(key: rsa.RSAPrivateK
         b"-----BEGIN NEW CERTIFICATE REQUEST-----\n" + bare_base64(csr) + b"\n-----END NEW CERTIFICATE REQUEST-----\n"
     )
     assert decode_csr(armoured) == der
+
+
+# ---- names and hostile subjects --------------------------------------------------------------
+
+
+def _store_app(ca: CertificateAuthority, store: object, audit: AuditLog, *, max_body_bytes: int = 16 * 1024) -> TestClient:
+    app = create_enrollment_app(
+        ca=ca, authenticator=store, clock=ManualClock(1_700_000_123_000), audit=audit,  # type: ignore[arg-type]
+        server_host="tak.example.org", org="Field Team", org_unit="Blue", max_body_bytes=max_body_bytes,
+    )
+    return TestClient(app)
+
+
+@pytest.mark.parametrize(("login", "csr_cn"), [("alice", "alice"), ("ALICE", "alice"), ("Alice", "aLiCe")])
+async def test_names_compare_without_case_and_the_certificate_carries_the_stored_name(
+    ca: CertificateAuthority, key: rsa.RSAPrivateKey, audit: AuditLog, tmp_path: Path, login: str, csr_cn: str
+) -> None:
+    from argon2 import PasswordHasher
+
+    from rallypoint.security.users import SqliteUserStore
+
+    store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    try:
+        await store.add("Alice", password="correct horse")
+        await store.add("bob", password="hunter22")
+        client = _store_app(ca, store, audit)
+        response = await asyncio.to_thread(
+            client.post, "/Marti/api/tls/signClient/v2", headers=basic(login, "correct horse"),
+            content=bare_base64(make_csr(key, csr_cn)),
+        )
+        assert response.status_code == 200, response.text
+        cert = _cert_from_body(response.json()["signedCert"])
+        assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Alice"
+        assert audit.entries[-1][:2] == ("Alice", "enrollment.signed")
+        # Case folding does not reach another account.
+        other = await asyncio.to_thread(
+            client.post, "/Marti/api/tls/signClient/v2", headers=basic(login, "correct horse"),
+            content=bare_base64(make_csr(key, "BOB")),
+        )
+        assert other.status_code == 403
+        assert audit.entries[-1][3]["reason"] == "cn_mismatch"
+    finally:
+        await store.close()
+
+
+def _files(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*")}
+
+
+def test_hostile_subject_fields_and_extensions_do_not_reach_the_certificate(
+    tmp_path: Path, key: rsa.RSAPrivateKey, audit: AuditLog, authenticator: FakeAuthenticator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = tmp_path / "data"
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    own_ca = CertificateAuthority.load_or_create(data / "ca", clock=ManualClock(), org="Field Team", org_unit="Blue")
+    before = _files(tmp_path)
+    hostile = [
+        "; rm -rf / #", "$(reboot)", "`id`", "../../etc/passwd", "..\\..\\windows", "a|b&c>d", "x" * 20_000,
+    ]
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "alice"),
+            *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, v, _validate=False) for v in hostile),
+            *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, v, _validate=False) for v in hostile),
+            x509.NameAttribute(NameOID.EMAIL_ADDRESS, "root@localhost; cat /etc/shadow"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "../../" * 50),
+        ]
+    )
+    san = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("$(reboot).example.org"),
+            x509.DNSName("../../etc/passwd"),
+            x509.DNSName("evil.example.org"),
+            x509.UniformResourceIdentifier("file:///etc/passwd"),
+            x509.RFC822Name("a@b; rm -rf /"),
+        ]
+    )
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .add_extension(san, critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    client = _store_app(own_ca, authenticator, audit, max_body_bytes=256 * 1024)
+    response = client.post("/Marti/api/tls/signClient/v2", headers=ALICE, content=bare_base64(csr))
+    assert response.status_code == 200, response.text[:200]
+    cert = _cert_from_body(response.json()["signedCert"])
+    assert cert.subject == x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "alice"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Field Team"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Blue"),
+        ]
+    )
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    der = cert.public_bytes(serialization.Encoding.DER)
+    for value in (b"reboot", b"passwd", b"evil.example.org", b"shadow", b"rm -rf", b"xxxxxxxx"):
+        assert value not in der
+    # The only file written is the issued certificate's public copy, named by its serial.
+    assert _files(tmp_path) - before == {Path("data/ca/issued") / f"{cert.serial_number:032x}.pem"}
+    assert not any(workdir.iterdir())
+    assert audit.entries[-1][:2] == ("alice", "enrollment.signed")
