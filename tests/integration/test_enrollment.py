@@ -226,7 +226,9 @@ async def test_enroll_with_the_sqlite_user_store(ca: CertificateAuthority, tmp_p
     assert cn == "carol"
 
 
-async def test_enrollment_ignores_name_case_and_issues_the_stored_name(ca: CertificateAuthority, tmp_path: Path) -> None:
+async def test_enrollment_ignores_name_case_and_issues_the_stored_name(
+    ca: CertificateAuthority, tmp_path: Path
+) -> None:
     from argon2 import PasswordHasher
 
     from rallypoint.security.users import SqliteUserStore

@@ -17,8 +17,9 @@ Every endpoint needs HTTP Basic credentials; no client certificate is asked for 
 
 The CSR's CN must name the authenticated user, compared without case as the user store compares
 names (403 otherwise); the certificate carries the name as stored, and only the CN is taken from the
-request (other subject attributes, SANs and requested extensions are dropped). Refusals: 401 with ``WWW-Authenticate`` for missing or wrong credentials (the same answer
-whether the user exists or not), 400 for malformed or hostile CSRs, 413 for bodies over
+request (other subject attributes, SANs and requested extensions are dropped). Refusals: 401 with
+``WWW-Authenticate`` for missing or wrong credentials (the same answer whether the user exists or
+not), 400 for malformed or hostile CSRs, 413 for bodies over
 ``max_body_bytes``. Every refusal is logged and audited with a reason; passwords never are.
 """
 

@@ -438,7 +438,9 @@ def test_decode_csr_accepts_bare_wrapped_and_armoured_forms(key: rsa.RSAPrivateK
 # ---- names and hostile subjects --------------------------------------------------------------
 
 
-def _store_app(ca: CertificateAuthority, store: object, audit: AuditLog, *, max_body_bytes: int = 16 * 1024) -> TestClient:
+def _store_app(
+    ca: CertificateAuthority, store: object, audit: AuditLog, *, max_body_bytes: int = 16 * 1024
+) -> TestClient:
     app = create_enrollment_app(
         ca=ca, authenticator=store, clock=ManualClock(1_700_000_123_000), audit=audit,  # type: ignore[arg-type]
         server_host="tak.example.org", org="Field Team", org_unit="Blue", max_body_bytes=max_body_bytes,
