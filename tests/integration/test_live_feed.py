@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,6 +124,28 @@ async def test_each_feed_sees_only_its_groups_snapshot_and_live(
     assert not any(m["type"] == "Feature" and m["properties"]["type"] == "b-t-f" for m in alice.messages)
 
 
+async def _silent_feed(port: int, token: str | None = None) -> asyncio.StreamWriter:
+    """A browser that completes the handshake and then never reads: tiny receive buffer, reads stopped."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=raw, limit=1024)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    writer.write(
+        f"GET /api/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n".encode()
+    )
+    status = await asyncio.wait_for(reader.readline(), timeout=10)
+    assert b" 101 " in status
+    return writer
+
+
+async def _metric(http: httpx.AsyncClient, name: str) -> float:
+    text = (await http.get("/metrics")).text
+    return float(next(line for line in text.splitlines() if line.startswith(name + " ")).split()[1])
+
+
 async def test_feed_is_refused_without_live_credentials(live_server: ServerProcess) -> None:
     port = live_server.ports["http"]
     for kwargs in ({"token": "not-a-token"}, {"token": "not-a-token", "via_subprotocol": True}):
@@ -155,19 +178,7 @@ async def test_feed_that_stops_reading_does_not_hold_up_stream_clients(
     port = live_server.ports["http"]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         token = await _token(http, "alice")
-    # A browser that completes the handshake and then never reads: tiny receive buffer, reads stopped.
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(raw, ("127.0.0.1", port))
-    reader, writer = await asyncio.open_connection(sock=raw, limit=1024)
-    writer.write(
-        f"GET /api/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {token}\r\n\r\n".encode()
-    )
-    status = await asyncio.wait_for(reader.readline(), timeout=10)
-    assert b" 101 " in status
+    writer = await _silent_feed(port, token)
     try:
         tls = live_server.ports["tls"]
         sender = await CotClient.connect(tls, ssl_context=client_context(live_server, "alice", tmp_path))
@@ -223,3 +234,36 @@ async def test_feed_follows_group_changes_and_closes_for_disabled_account(
         # The other feed is untouched.
         await bob_dev.send(cot("b-later", "u-d-r"))
         await bob_feed.wait_uid("b-later")
+
+
+async def test_feed_that_never_reads_is_closed_and_its_queue_bounded(
+    data_dir: Path, clients: list[object]
+) -> None:
+    env = {"RALLYPOINT_MAX_EVENTS_PER_S": "0", "RALLYPOINT_IP_EVENTS_PER_S": "0",
+           "RALLYPOINT_SLOW_RECEIVER_TIMEOUT_S": "1"}
+    proc = ServerProcess(data_dir, env=env)
+    proc.start()
+    try:
+        port = proc.ports["http"]
+        writer = await _silent_feed(port)  # anonymous: plain HTTP on loopback reads __ANON__
+        sender = await CotClient.connect(proc.ports["cot"])
+        receiver = await CotClient.connect(proc.ports["cot"])
+        clients.extend([sender, receiver])
+        # Far more distinct items than the feed's queue and the socket buffers hold (~9 MB as GeoJSON).
+        total = 8_000
+        await sender.send(b"".join(
+            cot(f"item-{i}", "b-m-p-s-m", detail=f"<contact callsign='{'M' * 900}{i}'/>") for i in range(total)
+        ))
+        await receiver.barrier(sender, timeout=60)
+        assert len({e.uid for e in receiver.events if e.uid.startswith("item-")}) == total
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            deadline = time.monotonic() + 30
+            while await _metric(http, "rallypoint_live_closed_slow_total") < 1:
+                assert time.monotonic() < deadline, "the feed that never reads was not closed"
+                await asyncio.sleep(0.1)
+            assert await _metric(http, "rallypoint_live_feeds") == 0
+            assert await _metric(http, "rallypoint_live_dropped_total") > 0  # its queue stayed bounded
+        writer.close()
+    finally:
+        proc.stop()
+    assert proc.proc is not None and proc.proc.returncode == 0  # the stuck socket did not hold up shutdown

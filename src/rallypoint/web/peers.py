@@ -50,6 +50,18 @@ class PeerCertificates:
                             registry.pop(key, None)
                         super().connection_lost(exc)
 
+                    # A peer that stopped reading must not keep the socket (and a connection slot, and
+                    # a graceful shutdown) waiting for a write buffer it will never drain.
+                    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+                        super().on_task_complete(task)
+                        if not self.writable.is_set():
+                            self.transport.abort()
+
+                    def shutdown(self) -> None:
+                        super().shutdown()
+                        if not self.writable.is_set():
+                            self.transport.abort()
+
                 cls = upgraded[base] = CertificateForgettingWebSocket
             return cls
 
