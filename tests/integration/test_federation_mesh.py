@@ -48,6 +48,10 @@ class Mesh:
     def all_links_up(self) -> bool:
         return all(link["state"] == "up" for s in self.servers for link in get_json(s, "/api/links")["links"])
 
+    def all_links_idle(self) -> bool:
+        return all(link["queue_depth"] == 0 and link["unacknowledged"] == 0
+                   for s in self.servers for link in get_json(s, "/api/links")["links"])
+
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
@@ -123,16 +127,22 @@ async def test_triangle_delivers_each_event_once_by_either_path(mesh_factory: An
         for text in texts:
             await client.wait_for(lambda e, t=text: f">{t}<".encode() in e.detail.xml, timeout=15)
         await client.wait_for(lambda e: e.uid == "uid-a1" and e.point.lat == 5.0, timeout=15)
-    # Every copy bravo and charlie forwarded to each other has been handled: barriers both ways.
-    for sender, receiver, text in ((b1, c1, "b-end"), (c1, b1, "c-end"), (b1, a1, "b-end"), (c1, a1, "c-end")):
-        if not receiver.has(lambda e, t=text: f">{t}<".encode() in e.detail.xml):
-            await sender.send(chat(f"uid-{text}", text, to_uid=None, to_cs=None, text=text))
+    # Every copy bravo and charlie forwarded to each other has been handled: once nothing waits in any
+    # queue, a chat sent afterwards on the same streams arrives after everything sent before it.
+    deadline = time.monotonic() + 15
+    while not await asyncio.to_thread(mesh.all_links_idle):
+        assert time.monotonic() < deadline, "federation queues not drained"
+        await asyncio.sleep(0.1)
+    await b1.send(chat("uid-b-end", "B", to_uid=None, to_cs=None, text="b-end"))
+    await c1.send(chat("uid-c-end", "C", to_uid=None, to_cs=None, text="c-end"))
+    for receiver, text in ((c1, "b-end"), (a1, "b-end"), (b1, "c-end"), (a1, "c-end")):
         await receiver.wait_for(lambda e, t=text: f">{t}<".encode() in e.detail.xml, timeout=15)
     for client in (b1, c1):
         assert [_chats(client, t) for t in texts] == [1] * len(texts)
         lats = [e.point.lat for e in client.events if e.uid == "uid-a1"]
         assert len(lats) == len(set(lats)), f"a position arrived twice: {lats}"
     assert _chats(c1, "b-end") == 1 and _chats(b1, "c-end") == 1
+    assert _chats(a1, "b-end") == 1 and _chats(a1, "c-end") == 1
     assert not a1.has(lambda e: e.uid == "uid-a1") and all(_chats(a1, t) == 0 for t in texts)
     # The second path was taken and its copies dropped on arrival (not merely never sent).
     assert _duplicates(mesh.servers[1]) + _duplicates(mesh.servers[2]) > 0
