@@ -144,6 +144,46 @@ def groups(
     typer.echo(f"groups of {name} changed")
 
 
+@user_app.command("role")
+def role(
+    name: Annotated[str, typer.Argument()],
+    new_role: Annotated[Role, typer.Argument(metavar="ROLE", help="member, approver or admin.")],
+    data_dir: DataDir = Path("rallypoint-data"),
+) -> None:
+    """Change an account's role."""
+
+    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+        current = await store.get(name)
+        if current is None:
+            raise UserError("not_found", f"no user {name!r}")
+        user = await store.set_role(current.name, new_role)
+        detail = {"role": user.role.value, "was": current.role.value}
+        await audit.append(cli_actor(), "user.role", user.name, detail, now_ms=SystemClock().now_ms())
+
+    _run(data_dir, act)
+    typer.echo(f"role of {name} is now {new_role.value}")
+
+
+@user_app.command("unlock")
+def unlock(name: Annotated[str, typer.Argument()], data_dir: DataDir = Path("rallypoint-data")) -> None:
+    """Lift a lock after too many failed logins (and reset the failure count) without waiting."""
+    was_locked: list[bool] = []
+
+    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+        current = await store.get(name)
+        if current is None:
+            raise UserError("not_found", f"no user {name!r}")
+        now = SystemClock().now_ms()
+        locked = current.locked_until_ms is not None and current.locked_until_ms > now
+        was_locked.append(locked)
+        user = await store.unlock(current.name)
+        detail = {"was_locked": "yes" if locked else "no", "failed_logins": str(current.failed_logins)}
+        await audit.append(cli_actor(), "user.unlock", user.name, detail, now_ms=now)
+
+    _run(data_dir, act)
+    typer.echo(f"user {name} unlocked" if was_locked and was_locked[0] else f"user {name} was not locked")
+
+
 @user_app.command("list")
 def list_users(
     data_dir: DataDir = Path("rallypoint-data"),

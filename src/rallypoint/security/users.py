@@ -295,6 +295,18 @@ class SqliteUserStore:
         """Change the role."""
         return await self._update(name, {"role": Role(role).value})
 
+    async def unlock(self, name: str) -> User:
+        """Clear a login lock and the failure count now, instead of waiting for the lock to expire.
+
+        ``UserNotFound`` if there is no such account. Not a "change" for ``on_change``: what a
+        session may see does not depend on the lock.
+        """
+        record = await self._records.get(name)
+        if record is None:
+            raise UserNotFound("not_found", f"no user {name!r}")
+        await self._records.record_success(record.name)
+        return msgspec.structs.replace(_user(record), failed_logins=0, locked_until_ms=None)
+
     async def groups_of(self, name: str) -> tuple[frozenset[str], frozenset[str]]:
         """(IN, OUT) groups for routing (see ``effective_groups``); ``UserNotFound`` if no such account."""
         user = await self.get(name)

@@ -280,3 +280,21 @@ async def test_data_survives_reopen(tmp_path: Path) -> None:
     finally:
         await s2.close()
     assert (user.role, user.groups_in, user.groups_out) == (Role.ADMIN, frozenset({"A"}), frozenset({"B"}))
+
+
+async def test_unlock_lifts_a_lock_at_once(store: SqliteUserStore, changes: list[str]) -> None:
+    await store.add("Alice", password="pw")
+    for _ in range(3):
+        with pytest.raises(BadPassword):
+            await store.authenticate("alice", "wrong", now_ms=T0)
+    with pytest.raises(UserLocked):
+        await store.authenticate("alice", "pw", now_ms=T0 + 1)
+    changes.clear()
+    unlocked = await store.unlock("ALICE")
+    assert unlocked.name == "Alice" and unlocked.locked_until_ms is None and unlocked.failed_logins == 0
+    stored = await store.get("alice")
+    assert stored is not None and stored.locked_until_ms is None
+    assert changes == []  # lock bookkeeping changes nothing a session may see
+    assert (await store.authenticate("alice", "pw", now_ms=T0 + 2)).name == "Alice"
+    with pytest.raises(UserNotFound):
+        await store.unlock("nobody")
