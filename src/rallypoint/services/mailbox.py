@@ -61,12 +61,14 @@ from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
 from rallypoint.errors import RallypointError
+from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.protocol.xml_codec import parse_event
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
+from rallypoint.services.mailbox_inflight import InFlight, MailEnvelope
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.sqlite.mailbox import (
@@ -108,6 +110,9 @@ class Mailbox:
         self._next_seq = state.next_seq
         self._boxes: dict[str, deque[MailRecord]] = {k: deque(v) for k, v in state.pending.items()}
         self._cursors: dict[str, int] = dict(state.cursors)
+        # Per identity: the highest seq taken from its box, and what is offered but not yet written.
+        self._high_taken: dict[str, int] = {}
+        self._in_flight = InFlight()
         self._registry = RecipientRegistry(state.recipients, max_size=max_identities)
         # identity -> its connected sessions (id -> subscriber), and the reverse.
         self._connected: dict[str, dict[str, Subscriber]] = {}
@@ -118,6 +123,7 @@ class Mailbox:
         self.expired = 0
         self.overflow = 0
         self.unreachable = 0
+        self.returned = 0
 
     @classmethod
     def open(
@@ -261,6 +267,7 @@ class Mailbox:
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
+        self._give_back(sub)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
@@ -275,6 +282,8 @@ class Mailbox:
             "expired": self.expired,
             "overflow": self.overflow,
             "unreachable": self.unreachable,
+            "in_flight": len(self._in_flight),
+            "returned": self.returned,
             "write_errors": self.write_errors,
         }
 
@@ -351,6 +360,7 @@ class Mailbox:
         for gone in forgotten:
             self._boxes.pop(gone, None)
             self._cursors.pop(gone, None)
+            self._high_taken.pop(gone, None)
         self._writer.put_record(record, forgotten)
 
     def _take(self, identity: str, sub: Subscriber) -> list[Envelope]:
@@ -359,27 +369,81 @@ class Mailbox:
             return []
         now = self._clock.now_ms()
         cursor = self._cursors.get(identity, 0)
+        # A session that reports its socket writes gets envelopes that count as delivered only once
+        # written; any other subscriber is trusted with the hand-over itself.
+        confirms = getattr(sub, "confirms_writes", False) is True
         out: list[Envelope] = []
-        last = cursor
+        dropped: list[int] = []
         for mail in box:
             if mail.seq <= cursor:
                 continue
-            last = max(last, mail.seq)
+            self._high_taken[identity] = max(self._high_taken.get(identity, 0), mail.seq)
             if mail.expires_ms <= now:
                 self.expired += 1
+                dropped.append(mail.seq)
                 continue
             if not can_reach(mail.groups, sub.read_groups):
                 self.unreachable += 1
+                dropped.append(mail.seq)
                 continue
             try:
                 event = parse_event(mail.xml, self._limits)
             except RallypointError:
                 log.exception("stored message cannot be parsed", extra={"seq": mail.seq})
+                dropped.append(mail.seq)
                 continue
             origin = Origin(session_id=MAILBOX_ORIGIN_ID, groups=mail.groups)
-            out.append(Envelope(event, origin, mail.created_ms))
-        if last > cursor:
-            self._cursors[identity] = last
-            self._writer.set_cursor(identity, last)
-        self.delivered += len(out)
+            # Never coalesced nor thinned on the way out: each stored message must be written itself.
+            priority = min(Priority(mail.priority), Priority.MESSAGE)
+            if confirms:
+                self._in_flight.add(identity, sub.id, mail)
+                out.append(MailEnvelope(
+                    event, origin, mail.created_ms, priority=priority, identity=identity, seq=mail.seq,
+                    session_id=sub.id, on_written=self._written,
+                ))
+            else:
+                out.append(Envelope(event, origin, mail.created_ms, priority=priority))
+                dropped.append(mail.seq)
+                self.delivered += 1
+        for seq in dropped:
+            self._settle(identity, seq)
         return out
+
+    def _written(self, envelope: MailEnvelope) -> None:
+        """A session wrote a stored message to its socket: now it counts as delivered."""
+        if self._in_flight.done(envelope.identity, envelope.seq) is None:
+            return
+        self.delivered += 1
+        self._settle(envelope.identity, envelope.seq)
+
+    def _settle(self, identity: str, seq: int) -> None:
+        """``seq`` is done (written or dropped): move the cursor past everything done, durably.
+
+        The cursor is the highest seq at or below which nothing of the identity is outstanding (in
+        its box or in flight). A message written out of order, above an outstanding one, is marked
+        delivered on its own so it is not offered again, even after a restart.
+        """
+        if self._registry.get(identity) is None:
+            return  # forgotten meanwhile (registry bound): nothing of it is kept any more
+        box = self._boxes.get(identity)
+        lows = [s for s in (box[0].seq if box else None, self._in_flight.lowest(identity)) if s is not None]
+        cursor = self._cursors.get(identity, 0)
+        reach = min(lows) - 1 if lows else self._high_taken.get(identity, seq)
+        if reach > cursor:
+            self._cursors[identity] = cursor = reach
+            self._writer.set_cursor(identity, reach)
+        if seq > cursor:
+            self._writer.mark_delivered(identity, seq)
+
+    def _give_back(self, sub: Subscriber) -> None:
+        """Mail still in flight on a session that left returns to its box; another session may take it."""
+        for identity, mails in self._in_flight.release(sub.id).items():
+            box = self._boxes.get(identity)
+            merged = sorted([*mails, *(box or ())], key=lambda m: m.seq)
+            self._boxes[identity] = deque(merged)
+            self.returned += len(mails)
+            sessions = self._connected.get(identity)
+            if sessions:
+                other = next(iter(sessions.values()))
+                for envelope in self._take(identity, other):
+                    other.offer(envelope)

@@ -32,6 +32,8 @@ class MailboxWriter:
         # Not yet written: new mail (bounded by the caller), cursors and registry rows (one per identity).
         self._queue: deque[tuple[MailRecord, tuple[str, ...]]] = deque()
         self._dirty_cursors: dict[str, int] = {}
+        # Messages written out of order (above the identity's cursor), marked delivered one by one.
+        self._delivered: set[tuple[str, int]] = set()
         self._dirty_records: dict[str, RecipientRecord] = {}
         self._forget: set[str] = set()
         self._writer: asyncio.Task[None] | None = None
@@ -51,7 +53,7 @@ class MailboxWriter:
         """Changes (mail, cursors, registry rows, removals) not yet durable, the batch in flight included."""
         return (
             len(self._queue) + len(self._dirty_cursors) + len(self._dirty_records) + len(self._forget)
-            + self._in_flight
+            + len(self._delivered) + self._in_flight
         )
 
     def add_mail(self, mail: MailRecord, identities: tuple[str, ...]) -> None:
@@ -64,12 +66,20 @@ class MailboxWriter:
         self._dirty_cursors[identity] = seq
         self._schedule()
 
+    def mark_delivered(self, identity: str, seq: int) -> None:
+        """Queue the delivery of one message to one identity (for messages written out of order)."""
+        self._delivered.add((identity, seq))
+        self._schedule()
+
     def put_record(self, record: RecipientRecord, forgotten: list[str]) -> None:
         """Queue a registry row, and the removal of the identities the registry forgot to make room."""
         for gone in forgotten:
             self._dirty_cursors.pop(gone, None)
             self._dirty_records.pop(gone, None)
             self._forget.add(gone)
+        if forgotten:
+            gone_set = set(forgotten)
+            self._delivered = {d for d in self._delivered if d[0] not in gone_set}
         self._forget.discard(record.identity)
         self._dirty_records[record.identity] = record
         self._schedule()
@@ -89,7 +99,7 @@ class MailboxWriter:
         await self.flush()
 
     def _has_work(self) -> bool:
-        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget)
+        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget or self._delivered)
 
     def _schedule(self) -> None:
         """Start the writer task unless one is running (or there is no event loop: flush() writes later)."""
@@ -109,11 +119,12 @@ class MailboxWriter:
             cursors, self._dirty_cursors = self._dirty_cursors, {}
             records, self._dirty_records = self._dirty_records, {}
             forget, self._forget = self._forget, set()
+            delivered = self._take_delivered()
             batch = MailboxBatch(
                 mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
-                forget=tuple(forget), now_ms=self._clock.now_ms(),
+                forget=tuple(forget), delivered=tuple(delivered), now_ms=self._clock.now_ms(),
             )
-            self._in_flight = len(mails) + len(cursors) + len(records) + len(forget)
+            self._in_flight = len(mails) + len(cursors) + len(records) + len(forget) + len(delivered)
             try:
                 await self._store.apply(batch)
                 self._in_flight = 0
@@ -129,7 +140,24 @@ class MailboxWriter:
                     return
                 # Keep the batch: mail is only ever dropped by its own expiry, not by a disk hiccup.
                 self._requeue(mails, cursors, records, forget)
+                self._delivered |= delivered
                 await asyncio.sleep(min(5.0, 0.5 * self.write_errors))
+
+    def _take_delivered(self) -> set[tuple[str, int]]:
+        """Delivery marks whose message row is written by now (or in this batch).
+
+        A mark for mail still waiting in the queue stays for a later batch: deleting its pending row
+        before the row exists would let the insert bring the message back.
+        """
+        if not self._delivered:
+            return set()
+        limit = self._queue[0][0].seq if self._queue else None
+        if limit is None:
+            taken, self._delivered = self._delivered, set()
+            return taken
+        taken = {d for d in self._delivered if d[1] < limit}
+        self._delivered -= taken
+        return taken
 
     def _requeue(
         self,

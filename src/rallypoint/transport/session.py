@@ -27,6 +27,7 @@ from rallypoint.protocol.connection import (
 )
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.security.revocation import serial_of
+from rallypoint.services.mailbox_inflight import MailEnvelope
 from rallypoint.services.messages import groups_changed
 from rallypoint.transport.session_limits import SessionLimits, budget_policy
 
@@ -44,6 +45,8 @@ class StreamSession(asyncio.BufferedProtocol):
     """A connected TAK client over TCP or TLS (TLS is a parameter of the listener, not a subclass)."""
 
     _ids = itertools.count(1)
+    # Reports when stored mail was written (MailEnvelope.written): the mailbox counts it delivered then.
+    confirms_writes = True
 
     def __init__(self, ctx: TransportContext, *, transport_name: str) -> None:
         self._ctx = ctx
@@ -70,6 +73,8 @@ class StreamSession(asyncio.BufferedProtocol):
         # Budget taken for ``_pending``: on a compressed stream, each frame's worst case, of which
         # what compression saved is given back once the batch is written.
         self._pending_charge = 0
+        # Stored mail among ``_pending``: confirmed to the mailbox once its bytes reach the transport.
+        self._pending_mail: list[MailEnvelope] = []
         self._full_since: float | None = None
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -217,9 +222,11 @@ class StreamSession(asyncio.BufferedProtocol):
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        # Stored mail cleared here was never written: not confirmed, so the mailbox keeps it.
         if self._outbox is not None:
             self._outbox.clear()
         self._pending.clear()
+        self._pending_mail.clear()
         self._limits.release()
         if ctx.sessions.discard(self):
             ctx.closed_totals["dropped"] += stats["dropped"]
@@ -273,6 +280,8 @@ class StreamSession(asyncio.BufferedProtocol):
                 pending.append(data)
                 if policy is not None:
                     self._pending_charge += charge
+                if type(envelope) is MailEnvelope:
+                    self._pending_mail.append(envelope)
                 return
             if decision is Decision.SKIP:
                 return
@@ -318,7 +327,12 @@ class StreamSession(asyncio.BufferedProtocol):
             transport.write(out)
             if self._policy is not None:
                 self._policy.refund(self._pending_charge - len(out))
+            # Handed to the transport: the last point a TCP server can observe (there is no
+            # application acknowledgement), so stored mail counts as delivered from here.
+            for mail in self._pending_mail:
+                mail.written()
         pending.clear()
+        self._pending_mail.clear()
         self._pending_charge = 0
 
     def apply_budget(self) -> None:
@@ -399,6 +413,8 @@ class StreamSession(asyncio.BufferedProtocol):
                     continue
             pending.append(data)
             self._pending_charge += charge
+            if type(envelope) is MailEnvelope:
+                self._pending_mail.append(envelope)
             batched += len(data)
             if batched >= _DRAIN_BATCH_BYTES:
                 self.flush_pending()

@@ -5,9 +5,10 @@ Tables:
 * ``messages``: one row per kept event (``seq`` orders delivery), its XML, the sender's write groups,
   priority, creation and expiry times.
 * ``pending``: which receiving identity still has to get which message (one row per recipient).
-* ``cursors``: per identity, the highest ``seq`` already delivered; a pending row at or below the
-  cursor is delivered, whatever else the file says (this is what makes delivery exactly-once across
-  restarts even when a batch that deleted pending rows never ran).
+* ``cursors``: per identity, the highest ``seq`` at or below which everything is delivered; a pending
+  row at or below the cursor is delivered, whatever else the file says (this is what makes delivery
+  exactly-once across restarts even when a batch that deleted pending rows never ran). A message
+  delivered out of order, above the cursor, is marked delivered by deleting its own pending row.
 * ``recipients``: every receiver seen so far (uid, callsign, principal, read groups, last seen) so
   addresses can be resolved while it is offline.
 * ``meta``: the sequence high-water mark, so sequence numbers never go backwards after a purge.
@@ -98,10 +99,12 @@ class MailboxState(msgspec.Struct, frozen=True):
 
 
 class MailboxBatch(msgspec.Struct, frozen=True):
-    """Changes written in one transaction, in this order: new mail, cursors, recipients, purge."""
+    """Changes written in one transaction, in this order: new mail, cursors, deliveries, recipients, purge."""
 
     mails: tuple[tuple[MailRecord, tuple[str, ...]], ...] = ()
     cursors: tuple[tuple[str, int], ...] = ()
+    # Single messages delivered above the identity's cursor (written out of order).
+    delivered: tuple[tuple[str, int], ...] = ()
     recipients: tuple[RecipientRecord, ...] = ()
     forget: tuple[str, ...] = ()
     now_ms: int = 0
@@ -205,6 +208,7 @@ def _apply(db: sqlite3.Connection, batch: MailboxBatch) -> None:
             )
             db.execute("DELETE FROM pending WHERE identity = ? AND seq <= ?", (identity, seq))
             high = max(high, seq)
+        db.executemany("DELETE FROM pending WHERE identity = ? AND seq = ?", batch.delivered)
         for rec in batch.recipients:
             db.execute(
                 "INSERT INTO recipients (identity, uid, callsign, principal, read_groups, last_seen_ms) "
