@@ -29,7 +29,7 @@ def _cli(server: ServerProcess, *args: str, stdin: str | None = None) -> subproc
     )
 
 
-def _enroll(server: ServerProcess, user: str, password: str, out: Path) -> ssl.SSLContext:
+def enroll(server: ServerProcess, user: str, password: str, out: Path) -> ssl.SSLContext:
     """The ATAK/iTAK enrollment flow against the running server, ending in a client TLS context."""
     ca_pem = server.data_dir / "ca" / "ca.pem"
     base = f"https://127.0.0.1:{server.ports['enroll']}"
@@ -66,9 +66,9 @@ async def test_enroll_then_live_group_change_and_disable(
                             stdin="another good passphrase\n")
     await asyncio.to_thread(_cli, server, "user", "add", "carol", "--group", "Red", "--password-stdin",
                             stdin="third secret phrase\n")
-    alice_ctx = await asyncio.to_thread(_enroll, server, "alice", "correct horse battery", tmp_path / "alice")
-    bob_ctx = await asyncio.to_thread(_enroll, server, "bob", "another good passphrase", tmp_path / "bob")
-    carol_ctx = await asyncio.to_thread(_enroll, server, "carol", "third secret phrase", tmp_path / "carol")
+    alice_ctx = await asyncio.to_thread(enroll, server, "alice", "correct horse battery", tmp_path / "alice")
+    bob_ctx = await asyncio.to_thread(enroll, server, "bob", "another good passphrase", tmp_path / "bob")
+    carol_ctx = await asyncio.to_thread(enroll, server, "carol", "third secret phrase", tmp_path / "carol")
 
     alice = await CotClient.connect(server.ports["tls"], ssl_context=alice_ctx)
     bob = await CotClient.connect(server.ports["tls"], ssl_context=bob_ctx)
@@ -165,6 +165,9 @@ async def test_wrong_passwords_lock_the_account_on_the_enrollment_port(data_dir:
         assert (await config_as("dave", "dave's right passphrase")).status_code == 401
         # The lock is per account: another user logs in as usual.
         assert (await config_as("erin", "erin's right passphrase")).status_code == 200
+        # An operator lifts the lock at once instead of waiting the 600 s out.
+        await asyncio.to_thread(_cli, server, "user", "unlock", "dave")
+        assert (await config_as("dave", "dave's right passphrase")).status_code == 200
         assert await asyncio.to_thread(server.terminate) == 0
     finally:
         server.stop()
@@ -172,3 +175,5 @@ async def test_wrong_passwords_lock_the_account_on_the_enrollment_port(data_dir:
     denied = [e for e in listing if e["action"] == "enrollment.denied" and e["actor"] == "dave"]
     reasons = [e["detail"].get("reason") for e in denied]
     assert reasons == ["bad_password"] * 3 + ["locked"]
+    unlocks = [e for e in listing if e["action"] == "user.unlock"]
+    assert [(e["target"], e["detail"]["was_locked"]) for e in unlocks] == [("dave", "yes")]

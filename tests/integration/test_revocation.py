@@ -60,3 +60,45 @@ async def test_revoked_client_is_disconnected_and_refused(
     watcher = await CotClient.connect(server.ports["tls"], ssl_context=_client_ctx(server, "bob", tmp_path)[0])
     clients.append(watcher)
     await watcher.wait_uid("uid-alice")
+
+
+async def test_revoking_a_certificate_ends_api_tokens_but_not_the_account(
+    server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    import httpx
+
+    from tests.integration.test_accounts_live import enroll
+
+    password = "lost phone passphrase"
+    subprocess.run(
+        [sys.executable, "-m", "rallypoint.cli.main", "user", "add", "Pat", "--group", "Red", "--password-stdin",
+         "--data-dir", str(server.data_dir)],
+        input=password + "\n", check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    phone_ctx = await asyncio.to_thread(enroll, server, "pat", password, tmp_path / "phone")
+    phone = await CotClient.connect(server.ports["tls"], ssl_context=phone_ctx)
+    clients.append(phone)
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        answer = await http.post("/api/auth/token", auth=("pat", password))
+        assert answer.status_code == 200, answer.text
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert (await http.get("/api/clients", headers=bearer)).status_code == 200
+
+        await asyncio.to_thread(_revoke, server, "pat")
+        # The token dies with the certificate, not when it expires (no waiting: the check reads the
+        # token store on every request).
+        refused = await http.get("/api/clients", headers=bearer)
+        assert refused.status_code == 401, refused.text
+        await asyncio.wait_for(phone.closed.wait(), timeout=10)
+
+        # The account stays usable: the replacement phone enrolls with the password and connects.
+        new_ctx = await asyncio.to_thread(enroll, server, "pat", password, tmp_path / "new-phone")
+        new_phone = await CotClient.connect(server.ports["tls"], ssl_context=new_ctx)
+        clients.append(new_phone)
+        await new_phone.send(sa("uid-pat", "PAT"))
+        watcher = await CotClient.connect(server.ports["tls"], ssl_context=_client_ctx(server, "Pat", tmp_path)[0])
+        clients.append(watcher)
+        await watcher.wait_uid("uid-pat")
+        again = await http.post("/api/auth/token", auth=("pat", password))
+        assert again.status_code == 200
