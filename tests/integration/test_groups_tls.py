@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +61,55 @@ async def test_groups_isolate_traffic_over_tls(
     await blue_late.wait_uid("uid-blue1")
     await blue_late.barrier(both)
     assert not blue_late.has(lambda e: e.uid in ("uid-red1", "uid-anon", "to-group-red"))
+
+
+def _add_user(data_dir: Path, name: str, *groups: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "rallypoint.cli.main", "user", "add", name, *groups, "--data-dir", str(data_dir)],
+        check=True, capture_output=True, text=True,
+    )
+
+
+async def test_write_and_read_groups_can_differ(data_dir: Path, tmp_path: Path, clients: list[object]) -> None:
+    # TAK IN (write) and OUT (read) groups differ: "relay" writes to A but reads only B.
+    _add_user(data_dir, "relay", "--in", "A", "--out", "B")
+    _add_user(data_dir, "alpha", "--group", "A")
+    _add_user(data_dir, "alpha2", "--group", "A")
+    _add_user(data_dir, "bravo", "--group", "B")
+    _add_user(data_dir, "bravo2", "--group", "B")
+    server = ServerProcess(data_dir)
+    server.start()
+    try:
+        port = server.ports["tls"]
+
+        async def connect(name: str) -> CotClient:
+            client = await CotClient.connect(port, ssl_context=client_context(server, name, tmp_path / name))
+            clients.append(client)
+            return client
+
+        relay, alpha, alpha2, bravo, bravo2 = [
+            await connect(n) for n in ("relay", "alpha", "alpha2", "bravo", "bravo2")
+        ]
+
+        # relay's SA reaches the A readers ...
+        await relay.send(sa("uid-relay", "RELAY"))
+        await alpha.wait_uid("uid-relay")
+        await alpha2.wait_uid("uid-relay")
+        # ... and not the B-only readers (routing of that event is done: alpha has it; bravo2's
+        # marker, sent afterwards, reaches bravo after anything earlier would have).
+        await bravo.barrier(bravo2)
+        assert not bravo.has(lambda e: e.uid == "uid-relay")
+
+        # relay receives B traffic ...
+        await bravo.send(sa("uid-bravo", "BRAVO"))
+        await relay.wait_uid("uid-bravo")
+        # ... and not A-only traffic (alpha2 has alpha's SA, so it was routed; bravo's marker follows).
+        await alpha.send(sa("uid-alpha", "ALPHA"))
+        await alpha2.wait_uid("uid-alpha")
+        await relay.barrier(bravo)
+        assert not relay.has(lambda e: e.uid == "uid-alpha")
+        # A readers never see B traffic either: the asymmetry is relay's alone.
+        await alpha.barrier(alpha2)
+        assert not alpha.has(lambda e: e.uid == "uid-bravo")
+    finally:
+        server.stop()
