@@ -86,6 +86,10 @@ class PeerLink:
         # Shared by every link of the node: a report reaching us by two paths is accepted once.
         self._recent = recent if recent is not None else RecentReports()
         self._journal = PositionJournal(store, peer.name)
+        # The router may offer events before load() has restored the queue (a client reconnecting
+        # right after a restart): they wait here, then take their sequence numbers after the backlog.
+        self._loaded = asyncio.Event()
+        self._early: list[Envelope] = []
         self._accept = accept
         self._clock = clock
         self._limits = limits
@@ -143,6 +147,10 @@ class PeerLink:
         """Queue an event the router gave this peer (durable for priority classes, else coalesced)."""
         event = envelope.event
         if envelope.origin.session_id == self._id:
+            return
+        if not self._loaded.is_set():
+            if len(self._early) < self._queue_max:
+                self._early.append(envelope)
             return
         if envelope.repeat:
             # Emergency re-broadcasts stay local: the peer repeats the alert it received itself,
@@ -208,6 +216,14 @@ class PeerLink:
             if self._policy is not None:
                 event = from_federated(fed, self._limits).event
                 self._envelopes[uid] = Envelope(event, Origin(session_id=self._id), now)
+        self._loaded.set()
+        early, self._early = self._early, []
+        for envelope in early:
+            self.offer(envelope)
+
+    async def wait_loaded(self) -> None:
+        """Return once :meth:`load` is done (a peer's streams wait for it: acks and ``seen`` need it)."""
+        await self._loaded.wait()
 
     async def run_persister(self) -> None:
         """Write queued messages, latest reports and acknowledgements to SQLite, off the ingest path."""
@@ -296,7 +312,7 @@ class PeerLink:
     def unwritten(self) -> int:
         """Accepted for the peer but not yet in ``federation.db``: messages, tombstones, latest reports."""
         lanes = sum(len(lane.unpersisted) + len(lane.writing) + len(lane.cancelled) for lane in self._lanes)
-        return lanes + self._journal.unwritten
+        return lanes + self._journal.unwritten + len(self._early)
 
     @property
     def unacked(self) -> int:

@@ -87,6 +87,8 @@ class Federation:
                 limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
                 budget_bytes_per_s=settings.federation_budget_bytes_per_s, recent=self.recent,
             ))
+            # Subscribed from the start: what clients send before run() has loaded the queue is kept.
+            directory.add(self.links[-1])
 
     # Feature protocol ----------------------------------------------------------------------------
     @property
@@ -101,7 +103,6 @@ class Federation:
         self._seen.update(await self._store.seen())
         for link in self.links:
             await link.load()
-            self._directory.add(link)
         async with asyncio.TaskGroup() as tg:
             for link in self.links:
                 tg.create_task(link.run_persister(), name=f"federation-persist-{link.name}")

@@ -76,6 +76,8 @@ class FederationServicer(fig_pb2_grpc.FederatedChannelServicer):  # type: ignore
             log.warning("federation peer refused: certificate of no configured peer", extra={"peer": context.peer()})
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "unknown federate")
             raise AssertionError("unreachable")
+        # The listener starts before the queues are restored; de-duplication needs them.
+        await link.wait_loaded()
         return link
 
     async def ClientEventStream(

@@ -140,3 +140,32 @@ async def test_a_report_reaching_the_node_by_two_links_is_accepted_once(tmp_path
         await _stop(alpha)
         await _stop(bravo)
         await store.close()
+
+
+async def test_messages_offered_before_the_queue_is_loaded_follow_the_restored_backlog(tmp_path: Path) -> None:
+    clock = ManualClock()
+    alpha = await _side(tmp_path / "alpha", clock, node="alpha", peer=PEER, seen={})
+    alpha.link.offer(_envelope(clock, "chat-old", "b-t-f"))
+    await _crash_after_written(alpha)
+    # Restarted: the router offers a chat and a position before load() has run.
+    store = SqliteFederationStore(tmp_path / "alpha" / "federation.db")
+    link = PeerLink(PEER, node_id="alpha", store=store, seen={}, accept=lambda e: None, clock=clock,
+                    limits=LIMITS, max_hops=3, queue_max=100)
+    link.offer(_envelope(clock, "chat-early", "b-t-f"))
+    link.offer(_report(clock, "p-early", lat=1.0))
+    assert link.unwritten == 2
+    await link.load()
+    side = Side(link, store, asyncio.create_task(link.run_persister()))
+    try:
+        await _written(link)
+        link.attach()
+        sent = [from_federated(m, LIMITS) for m in _drain(link)]
+        assert [m.event.uid for m in sent] == ["chat-old", "chat-early", "p-early"]
+        assert [m.seq for m in sent[:2]] == [1, 2]  # numbered after the restored backlog, not over it
+    finally:
+        await _stop(side)
+
+
+async def _crash_after_written(side: Side) -> None:
+    await _written(side.link)
+    await _crash(side)
