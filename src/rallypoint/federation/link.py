@@ -85,7 +85,7 @@ class PeerLink:
         self._seen = seen
         # Shared by every link of the node: a report reaching us by two paths is accepted once.
         self._recent = recent if recent is not None else RecentReports()
-        self._journal = PositionJournal(store, peer.name)
+        self._journal = PositionJournal(store, peer.name, clock)
         # The router may offer events before load() has restored the queue (a client reconnecting
         # right after a restart): they wait here, then take their sequence numbers after the backlog.
         self._loaded = asyncio.Event()

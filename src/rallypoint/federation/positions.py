@@ -9,11 +9,13 @@ reconnect or a restart reaches its clients once.
 
 Writes are batched like the durable lanes: :meth:`put` and :meth:`drop` only record what changed;
 the link's persister calls :meth:`flush`. A uid reported many times between two flushes is written
-once.
+once. Rows whose stale has passed are deleted at load and at most once a minute while running, so
+a long run with many short-lived uids (feeds, tracks) does not grow the table.
 """
 
 from __future__ import annotations
 
+from rallypoint.clock import Clock
 from rallypoint.protocol.fig import fig_pb2
 from rallypoint.storage.sqlite.federation import SqliteFederationStore
 
@@ -21,9 +23,13 @@ from rallypoint.storage.sqlite.federation import SqliteFederationStore
 class PositionJournal:
     """Pending writes of one peer's latest-report map, and its restore at start."""
 
-    def __init__(self, store: SqliteFederationStore, peer: str) -> None:
+    PRUNE_EVERY_S = 60.0
+
+    def __init__(self, store: SqliteFederationStore, peer: str, clock: Clock) -> None:
         self._store = store
         self._peer = peer
+        self._clock = clock
+        self._pruned = clock.monotonic()
         # uid -> (order, stale, message) to write, or None to delete the row.
         self._pending: dict[str, tuple[int, int, fig_pb2.FederatedEvent] | None] = {}
         self._writing = 0
@@ -51,7 +57,10 @@ class PositionJournal:
         return [(uid, stale, fig_pb2.FederatedEvent.FromString(payload)) for uid, _, stale, payload in rows]
 
     async def flush(self) -> None:
-        """Write every pending change in one transaction."""
+        """Write every pending change in one transaction (and now and then forget expired rows)."""
+        if self._clock.monotonic() - self._pruned >= self.PRUNE_EVERY_S:
+            self._pruned = self._clock.monotonic()
+            await self._store.prune_positions(self._peer, self._clock.now_ms())
         if not self._pending:
             return
         batch, self._pending = self._pending, {}

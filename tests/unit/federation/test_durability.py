@@ -8,12 +8,15 @@ of alpha is its persister cancelled and its link dropped without ``close()``: on
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from pathlib import Path
 
 from rallypoint.clock import ManualClock
 from rallypoint.federation.convert import from_federated
 from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.link import PeerLink
+from rallypoint.federation.positions import PositionJournal
 from rallypoint.model.cot import Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.envelope import Envelope, Origin
@@ -169,3 +172,24 @@ async def test_messages_offered_before_the_queue_is_loaded_follow_the_restored_b
 async def _crash_after_written(side: Side) -> None:
     await _written(side.link)
     await _crash(side)
+
+
+async def test_expired_positions_leave_the_table_while_running(tmp_path: Path) -> None:
+    clock = ManualClock()
+    alpha = await _side(tmp_path / "alpha", clock, node="alpha", peer=PEER, seen={})
+    try:
+        for i in range(20):
+            alpha.link.offer(_report(clock, f"track-{i}", lat=1.0, stale_ms=5_000))
+        await _written(alpha.link)
+        assert _rows(tmp_path) == 20
+        clock.advance(PositionJournal.PRUNE_EVERY_S + 1)
+        alpha.link.offer(_report(clock, "p-live", lat=1.0))
+        await _written(alpha.link)
+        assert _rows(tmp_path) == 1
+    finally:
+        await _stop(alpha)
+
+
+def _rows(tmp_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(tmp_path / "alpha" / "federation.db")) as db:
+        return int(db.execute("SELECT count(*) FROM positions").fetchone()[0])

@@ -95,6 +95,10 @@ class SqliteFederationStore:
         if upserts or deletes:
             await self._worker.run(_save_positions, peer, upserts, deletes)
 
+    async def prune_positions(self, peer: str, now_ms: int) -> None:
+        """Forget kept reports of ``peer`` whose stale has passed (they would never be sent)."""
+        await self._worker.run(_prune_positions, peer, now_ms)
+
     async def seen(self) -> dict[str, int]:
         """Highest sequence number accepted per origin node."""
         rows = await self._worker.run(lambda db: db.execute("SELECT origin, seq FROM seen").fetchall())
@@ -156,11 +160,15 @@ def _mark_seen(db: sqlite3.Connection, origin: str, seq: int) -> None:
 
 
 def _positions(db: sqlite3.Connection, peer: str, now_ms: int) -> list[tuple[str, int, int, bytes]]:
-    db.execute("DELETE FROM positions WHERE peer = ? AND stale <= ?", (peer, now_ms))
+    _prune_positions(db, peer, now_ms)
     rows = db.execute(
         "SELECT uid, ord, stale, payload FROM positions WHERE peer = ? ORDER BY ord", (peer,)
     ).fetchall()
     return [(str(uid), int(ord_), int(stale), bytes(payload)) for uid, ord_, stale, payload in rows]
+
+
+def _prune_positions(db: sqlite3.Connection, peer: str, now_ms: int) -> None:
+    db.execute("DELETE FROM positions WHERE peer = ? AND stale <= ?", (peer, now_ms))
 
 
 def _save_positions(
