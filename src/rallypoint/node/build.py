@@ -145,6 +145,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     hub.add_join_source(mailbox.on_join)
     hub.add_leave_listener(mailbox.on_leave)
     presence.add_bind_listener(mailbox.on_bind)
+    if web.missions is not None:
+        web.missions.keep_offline(mailbox.keep_notice)
     node.features.append(mailbox)
     metrics.add_gauges(mailbox.gauges)
     metrics.add_counters(mailbox.counters)

@@ -60,15 +60,12 @@ import msgspec
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
-from rallypoint.errors import RallypointError
-from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.wire import WireFormat
-from rallypoint.protocol.xml_codec import parse_event
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
-from rallypoint.services.mailbox_inflight import InFlight, MailEnvelope
+from rallypoint.services.mailbox_inflight import Handover
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.sqlite.mailbox import (
@@ -110,20 +107,18 @@ class Mailbox:
         self._next_seq = state.next_seq
         self._boxes: dict[str, deque[MailRecord]] = {k: deque(v) for k, v in state.pending.items()}
         self._cursors: dict[str, int] = dict(state.cursors)
-        # Per identity: the highest seq taken from its box, and what is offered but not yet written.
-        self._high_taken: dict[str, int] = {}
-        self._in_flight = InFlight()
         self._registry = RecipientRegistry(state.recipients, max_size=max_identities)
         # identity -> its connected sessions (id -> subscriber), and the reverse.
         self._connected: dict[str, dict[str, Subscriber]] = {}
         self._identity_of: dict[str, str] = {}
         self._writer = MailboxWriter(store, clock)
+        self._handover = Handover(
+            self._boxes, self._cursors, writer=self._writer, registry=self._registry, clock=clock,
+            limits=self._limits, origin_id=MAILBOX_ORIGIN_ID,
+        )
         self.queued = 0
-        self.delivered = 0
         self.expired = 0
         self.overflow = 0
-        self.unreachable = 0
-        self.returned = 0
 
     @classmethod
     def open(
@@ -197,15 +192,65 @@ class Mailbox:
         recipients = tuple(i for i in kept if self._may_read(i, origin.groups))
         if not recipients:
             return bool(live)
+        return self._keep(envelope, recipients, now=now, expires=expires)
+
+    # --- server-made notices ------------------------------------------------------------------
+    def keep_notice(
+        self, envelope: Envelope, *, reached: Iterable[str] = (), principals: Iterable[str] = (),
+        uids: Iterable[str] = (), callsigns: Iterable[str] = (), groups: Iterable[str] = (),
+    ) -> int:
+        """Keep a server-made notice (a mission change, an invitation) for addressees that are offline.
+
+        An addressee is a principal, a client uid or callsign (the identity that last claimed it) or
+        a group (every known principal identity that last read it). ``reached`` are the sessions that
+        got the notice live; a connected identity none of whose sessions was reached (a certificate
+        client that has not sent its SA yet) gets it now. The notice lives for the mailbox TTL, not
+        for its own short stale time, and only identities that may read ``envelope.origin.groups``
+        keep it. Returns how many identities keep it.
+        """
+        registry = self._registry
+        found: dict[str, None] = dict.fromkeys(
+            identity for p in principals if registry.get(identity := principal_identity(p)) is not None
+        )
+        for uid in uids:
+            found.update(dict.fromkeys(registry.by_address(uid, None)))
+        for callsign in callsigns:
+            found.update(dict.fromkeys(registry.by_address(None, callsign)))
+        for group in groups:
+            found.update(dict.fromkeys(
+                i for i in registry.readers(group) if (r := registry.get(i)) is not None and r.principal is not None
+            ))
+        reached_ids = set(reached)
+        kept: list[str] = []
+        for identity in found:
+            sessions = self._connected.get(identity)
+            if sessions is None:
+                if self._may_read(identity, envelope.origin.groups):
+                    kept.append(identity)
+            elif reached_ids.isdisjoint(sessions):
+                for sub in list(sessions.values()):
+                    if can_reach(envelope.origin.groups, sub.read_groups):
+                        sub.offer(envelope)
+        if not kept:
+            return 0
+        now = self._clock.now_ms()
+        expires = now + self._ttl_ms
+        # A client ignores a stale notice: the stored copy is valid for as long as it is kept.
+        event = msgspec.structs.replace(envelope.event, stale=expires, raw=None)
+        stored = Envelope(event, envelope.origin, now, priority=envelope.priority)
+        return len(kept) if self._keep(stored, tuple(kept), now=now, expires=expires) else 0
+
+    def _keep(self, envelope: Envelope, recipients: tuple[str, ...], *, now: int, expires: int) -> bool:
+        """Store ``envelope`` once and add it to each recipient's box (within the bounds)."""
         if expires <= now:
             self.expired += len(recipients)
             return False
         if self._writer.pending_mail >= self._max_queue:
             self.overflow += len(recipients)
-            log.warning("mailbox write queue full; message not kept", extra={"uid": event.uid})
+            log.warning("mailbox write queue full; message not kept", extra={"uid": envelope.event.uid})
             return False
         mail = MailRecord(
-            seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=origin.groups,
+            seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=envelope.origin.groups,
             priority=int(envelope.priority), created_ms=now, expires_ms=expires,
         )
         accepted: list[str] = []
@@ -232,7 +277,7 @@ class Mailbox:
         identity = principal_identity(principal)
         self._attach(identity, sub)
         self._remember(identity, sub, principal=principal)
-        return self._take(identity, sub)
+        return self._handover.take(identity, sub)
 
     def on_bind(self, session_id: str, uid: str | None, callsign: str | None) -> None:
         """``Presence`` bind listener: a session spoke as ``uid``/``callsign``; deliver if newly known."""
@@ -251,7 +296,7 @@ class Mailbox:
         self._attach(identity, sub)
         self._remember(identity, sub, principal=principal if isinstance(principal, str) else None,
                        uid=uid, callsign=callsign)
-        for envelope in self._take(identity, sub):
+        for envelope in self._handover.take(identity, sub):
             sub.offer(envelope)
 
     def on_leave(self, sub: Subscriber) -> None:
@@ -267,23 +312,24 @@ class Mailbox:
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
-        self._give_back(sub)
+        self._handover.give_back(sub, self._connected)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
         """Counters and sizes (``pending`` counts one per message and recipient)."""
+        handover = self._handover
         return {
             "pending": sum(len(box) for box in self._boxes.values()),
             "write_queue": self._writer.pending_mail,
             "unwritten": self._writer.unwritten,
             "identities": len(self._registry),
             "queued": self.queued,
-            "delivered": self.delivered,
-            "expired": self.expired,
+            "delivered": handover.delivered,
+            "expired": self.expired + handover.expired,
             "overflow": self.overflow,
-            "unreachable": self.unreachable,
-            "in_flight": len(self._in_flight),
-            "returned": self.returned,
+            "unreachable": handover.unreachable,
+            "in_flight": handover.in_flight,
+            "returned": handover.returned,
             "write_errors": self.write_errors,
         }
 
@@ -360,90 +406,5 @@ class Mailbox:
         for gone in forgotten:
             self._boxes.pop(gone, None)
             self._cursors.pop(gone, None)
-            self._high_taken.pop(gone, None)
+            self._handover.forget(gone)
         self._writer.put_record(record, forgotten)
-
-    def _take(self, identity: str, sub: Subscriber) -> list[Envelope]:
-        box = self._boxes.pop(identity, None)
-        if not box:
-            return []
-        now = self._clock.now_ms()
-        cursor = self._cursors.get(identity, 0)
-        # A session that reports its socket writes gets envelopes that count as delivered only once
-        # written; any other subscriber is trusted with the hand-over itself.
-        confirms = getattr(sub, "confirms_writes", False) is True
-        out: list[Envelope] = []
-        dropped: list[int] = []
-        for mail in box:
-            if mail.seq <= cursor:
-                continue
-            self._high_taken[identity] = max(self._high_taken.get(identity, 0), mail.seq)
-            if mail.expires_ms <= now:
-                self.expired += 1
-                dropped.append(mail.seq)
-                continue
-            if not can_reach(mail.groups, sub.read_groups):
-                self.unreachable += 1
-                dropped.append(mail.seq)
-                continue
-            try:
-                event = parse_event(mail.xml, self._limits)
-            except RallypointError:
-                log.exception("stored message cannot be parsed", extra={"seq": mail.seq})
-                dropped.append(mail.seq)
-                continue
-            origin = Origin(session_id=MAILBOX_ORIGIN_ID, groups=mail.groups)
-            # Never coalesced nor thinned on the way out: each stored message must be written itself.
-            priority = min(Priority(mail.priority), Priority.MESSAGE)
-            if confirms:
-                self._in_flight.add(identity, sub.id, mail)
-                out.append(MailEnvelope(
-                    event, origin, mail.created_ms, priority=priority, identity=identity, seq=mail.seq,
-                    session_id=sub.id, on_written=self._written,
-                ))
-            else:
-                out.append(Envelope(event, origin, mail.created_ms, priority=priority))
-                dropped.append(mail.seq)
-                self.delivered += 1
-        for seq in dropped:
-            self._settle(identity, seq)
-        return out
-
-    def _written(self, envelope: MailEnvelope) -> None:
-        """A session wrote a stored message to its socket: now it counts as delivered."""
-        if self._in_flight.done(envelope.identity, envelope.seq) is None:
-            return
-        self.delivered += 1
-        self._settle(envelope.identity, envelope.seq)
-
-    def _settle(self, identity: str, seq: int) -> None:
-        """``seq`` is done (written or dropped): move the cursor past everything done, durably.
-
-        The cursor is the highest seq at or below which nothing of the identity is outstanding (in
-        its box or in flight). A message written out of order, above an outstanding one, is marked
-        delivered on its own so it is not offered again, even after a restart.
-        """
-        if self._registry.get(identity) is None:
-            return  # forgotten meanwhile (registry bound): nothing of it is kept any more
-        box = self._boxes.get(identity)
-        lows = [s for s in (box[0].seq if box else None, self._in_flight.lowest(identity)) if s is not None]
-        cursor = self._cursors.get(identity, 0)
-        reach = min(lows) - 1 if lows else self._high_taken.get(identity, seq)
-        if reach > cursor:
-            self._cursors[identity] = cursor = reach
-            self._writer.set_cursor(identity, reach)
-        if seq > cursor:
-            self._writer.mark_delivered(identity, seq)
-
-    def _give_back(self, sub: Subscriber) -> None:
-        """Mail still in flight on a session that left returns to its box; another session may take it."""
-        for identity, mails in self._in_flight.release(sub.id).items():
-            box = self._boxes.get(identity)
-            merged = sorted([*mails, *(box or ())], key=lambda m: m.seq)
-            self._boxes[identity] = deque(merged)
-            self.returned += len(mails)
-            sessions = self._connected.get(identity)
-            if sessions:
-                other = next(iter(sessions.values()))
-                for envelope in self._take(identity, other):
-                    other.offer(envelope)

@@ -1,4 +1,4 @@
-"""Kept mail handed to a session but not yet written to its socket.
+"""Handing kept mail to a session, and counting it delivered once the session wrote it.
 
 A stored message counts as delivered only once the session has handed its bytes to the transport
 (:meth:`MailEnvelope.written`): TCP has no application acknowledgement, so the socket write is the
@@ -9,12 +9,23 @@ message goes back to the identity's mailbox and is offered again on the next con
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Callable
 
+from rallypoint.clock import Clock
+from rallypoint.errors import RallypointError
 from rallypoint.model.cot import CotEvent
 from rallypoint.model.cot_type import Priority
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.xml_codec import parse_event
+from rallypoint.routing.directory import Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.services.mailbox_registry import RecipientRegistry
+from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.sqlite.mailbox import MailRecord
+
+log = logging.getLogger(__name__)
 
 
 class MailEnvelope(Envelope):
@@ -84,3 +95,123 @@ class InFlight:
             if not flying:
                 del self._by_identity[identity]
         return returned
+
+
+class Handover:
+    """Takes an identity's mail out of its box for a session and settles its cursor as mail is done.
+
+    Shares the :class:`~rallypoint.services.mailbox.Mailbox`'s boxes and cursors (the same dicts).
+    """
+
+    def __init__(
+        self, boxes: dict[str, deque[MailRecord]], cursors: dict[str, int], *, writer: MailboxWriter,
+        registry: RecipientRegistry, clock: Clock, limits: Limits, origin_id: str,
+    ) -> None:
+        self._boxes = boxes
+        self._cursors = cursors
+        self._writer = writer
+        self._registry = registry
+        self._clock = clock
+        self._limits = limits
+        self._origin_id = origin_id
+        # Per identity, the highest seq taken from its box.
+        self._high_taken: dict[str, int] = {}
+        self._in_flight = InFlight()
+        self.delivered = 0
+        self.expired = 0
+        self.unreachable = 0
+        self.returned = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Messages offered to sessions and not yet written."""
+        return len(self._in_flight)
+
+    def forget(self, identity: str) -> None:
+        """The registry forgot ``identity`` (its box and cursor are gone already)."""
+        self._high_taken.pop(identity, None)
+
+    def take(self, identity: str, sub: Subscriber) -> list[Envelope]:
+        """The identity's pending mail for ``sub``, in seq order; expired and unreadable mail is dropped."""
+        box = self._boxes.pop(identity, None)
+        if not box:
+            return []
+        now = self._clock.now_ms()
+        cursor = self._cursors.get(identity, 0)
+        # A session that reports its socket writes gets envelopes that count as delivered only once
+        # written; any other subscriber is trusted with the hand-over itself.
+        confirms = getattr(sub, "confirms_writes", False) is True
+        out: list[Envelope] = []
+        done: list[int] = []
+        for mail in box:
+            if mail.seq <= cursor:
+                continue
+            self._high_taken[identity] = max(self._high_taken.get(identity, 0), mail.seq)
+            if mail.expires_ms <= now:
+                self.expired += 1
+                done.append(mail.seq)
+                continue
+            if not can_reach(mail.groups, sub.read_groups):
+                self.unreachable += 1
+                done.append(mail.seq)
+                continue
+            try:
+                event = parse_event(mail.xml, self._limits)
+            except RallypointError:
+                log.exception("stored message cannot be parsed", extra={"seq": mail.seq})
+                done.append(mail.seq)
+                continue
+            origin = Origin(session_id=self._origin_id, groups=mail.groups)
+            # Never coalesced nor thinned on the way out: each stored message must be written itself.
+            priority = min(Priority(mail.priority), Priority.MESSAGE)
+            if confirms:
+                self._in_flight.add(identity, sub.id, mail)
+                out.append(MailEnvelope(
+                    event, origin, mail.created_ms, priority=priority, identity=identity, seq=mail.seq,
+                    session_id=sub.id, on_written=self._written,
+                ))
+            else:
+                out.append(Envelope(event, origin, mail.created_ms, priority=priority))
+                done.append(mail.seq)
+                self.delivered += 1
+        for seq in done:
+            self._settle(identity, seq)
+        return out
+
+    def give_back(self, sub: Subscriber, connected: dict[str, dict[str, Subscriber]]) -> None:
+        """Mail still in flight on a session that left returns to its box; another session may take it."""
+        for identity, mails in self._in_flight.release(sub.id).items():
+            box = self._boxes.get(identity)
+            self._boxes[identity] = deque(sorted([*mails, *(box or ())], key=lambda m: m.seq))
+            self.returned += len(mails)
+            sessions = connected.get(identity)
+            if sessions:
+                other = next(iter(sessions.values()))
+                for envelope in self.take(identity, other):
+                    other.offer(envelope)
+
+    def _written(self, envelope: MailEnvelope) -> None:
+        """A session wrote a stored message to its socket: now it counts as delivered."""
+        if self._in_flight.done(envelope.identity, envelope.seq) is None:
+            return
+        self.delivered += 1
+        self._settle(envelope.identity, envelope.seq)
+
+    def _settle(self, identity: str, seq: int) -> None:
+        """``seq`` is done (written or dropped): move the cursor past everything done, durably.
+
+        The cursor is the highest seq at or below which nothing of the identity is outstanding (in
+        its box or in flight). A message written out of order, above an outstanding one, is marked
+        delivered on its own so it is not offered again, even after a restart.
+        """
+        if self._registry.get(identity) is None:
+            return  # forgotten meanwhile (registry bound): nothing of it is kept any more
+        box = self._boxes.get(identity)
+        lows = [s for s in (box[0].seq if box else None, self._in_flight.lowest(identity)) if s is not None]
+        cursor = self._cursors.get(identity, 0)
+        reach = min(lows) - 1 if lows else self._high_taken.get(identity, seq)
+        if reach > cursor:
+            self._cursors[identity] = cursor = reach
+            self._writer.set_cursor(identity, reach)
+        if seq > cursor:
+            self._writer.mark_delivered(identity, seq)

@@ -3,7 +3,8 @@
 Missions and subscriptions are mirrored in memory (few, small, read on the ingest path for
 mission-addressed CoT); mutations go to the store first, then to the mirror, under one lock so
 the two never disagree. Every change is told to the mission's connected subscribers as a
-``t-x-m-*`` CoT (see :mod:`rallypoint.services.missions_notify`).
+``t-x-m-*`` CoT (see :mod:`rallypoint.services.missions_notify`); addressed notices are also kept for
+subscribers and invitees that are offline (see :mod:`rallypoint.services.missions_post`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from rallypoint.services.missions_access import (
     MissionNotFound,
     check_keyword,
     check_name,
+    check_text,
     check_uid,
     effective_role,
     is_creator,
@@ -50,7 +52,7 @@ from rallypoint.services.missions_access import (
 from rallypoint.services.missions_contents import MissionContents
 from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
-from rallypoint.services.missions_post import MissionPost
+from rallypoint.services.missions_post import MissionPost, NoticeKeeper
 from rallypoint.services.missions_types import CreateRequest as CreateRequest
 from rallypoint.services.missions_types import Describe, MissionDetails, Snapshot
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
@@ -86,6 +88,10 @@ class MissionService:
         self._invites = MissionInvites(store, directory, self._post, clock)
         self._contents = MissionContents(store, clock, self._changed, snapshot=snapshot, describe=describe)
 
+    def keep_offline(self, keeper: NoticeKeeper) -> None:
+        """Keep addressed notices (changes, deletes, roles, invitations) for offline addressees."""
+        self._post.keep_offline(keeper)
+
     @property
     def store(self) -> SqliteMissionStore:
         """The backing store."""
@@ -120,6 +126,10 @@ class MissionService:
         (``created`` False), as clients retry creation; anyone else gets ``MissionConflict``.
         """
         name = check_name(req.name)
+        for field, text in (("description", req.description), ("tool", req.tool), ("chatRoom", req.chat_room),
+                            ("classification", req.classification)):
+            check_text(field, text)
+        keywords = tuple(check_keyword(k) for k in req.keywords)
         groups = frozenset(g for g in req.groups if g)
         if groups and not groups <= caller.write_groups:
             raise MissionForbidden("a mission can only be put in groups the creator may write")
@@ -137,7 +147,7 @@ class MissionService:
             mission = Mission(
                 name=name, guid=str(uuid.uuid4()), create_time=now, creator_uid=caller.client_uid,
                 creator_principal=caller.principal, groups=groups, description=req.description,
-                tool=req.tool or "public", keywords=req.keywords,
+                tool=req.tool or "public", keywords=keywords,
                 password_hash=self._hash_secret(req.password) if req.password else None,
                 default_role=req.default_role, invite_only=req.invite_only, expiration=req.expiration,
                 chat_room=req.chat_room, classification=req.classification,
@@ -204,7 +214,7 @@ class MissionService:
         log.info("mission deleted", extra={"mission": name, "principal": caller.principal})
         event = notify.mission_notice(notify.DELETED, "DELETE", mission, author_uid=caller.client_uid,
                                       now_ms=now, changes=[change])
-        self._post.offer(self._post.sessions_of(subs.values()), mission, event)
+        self._post.to_subscribers(subs.values(), mission, event)
         return mission
 
     # -- subscriptions ------------------------------------------------------------------------
@@ -281,7 +291,7 @@ class MissionService:
             self._subs[name][client_uid] = updated
         event = notify.mission_notice(notify.ROLE_CHANGED, "ROLE", mission, author_uid=caller.client_uid,
                                       now_ms=self._clock.now_ms(), role=role)
-        self._post.offer(self._post.sessions_of([updated]), mission, event)
+        self._post.to_subscribers([updated], mission, event)
         return updated
 
     # -- invitations --------------------------------------------------------------------------

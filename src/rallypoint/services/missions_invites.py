@@ -1,4 +1,4 @@
-"""Mission invitations: record them, tell connected invitees, and find the role one grants."""
+"""Mission invitations: record them, tell invitees (now or when they reconnect), find the role one grants."""
 
 from __future__ import annotations
 
@@ -34,18 +34,22 @@ class MissionInvites:
                                 role=granted, create_time=now)
         await self._store.invite(mission.guid, invitation)
         targets: list[Subscriber] = []
+        # Named again for the mailbox, which keeps the invitation for an invitee that is offline.
+        uids: list[str] = []
+        callsigns: list[str] = []
+        groups: list[str] = []
         match kind:
             case InviteType.CLIENT_UID:
                 found = self._directory.by_uid(invitee)
-                targets = [found] if found is not None else []
+                targets, uids = ([found] if found is not None else []), [invitee]
             case InviteType.CALLSIGN:
                 found = self._directory.by_callsign(invitee)
-                targets = [found] if found is not None else []
+                targets, callsigns = ([found] if found is not None else []), [invitee]
             case InviteType.GROUP:
-                targets = list(self._directory.readers(invitee))
+                targets, groups = list(self._directory.readers(invitee)), [invitee]
         event = notify.mission_notice(notify.INVITED, "INVITE", mission, author_uid=caller.client_uid,
                                       now_ms=now, role=granted)
-        self._post.offer(targets, mission, event)
+        self._post.to_addressees(targets, mission, event, uids=uids, callsigns=callsigns, groups=groups)
         return invitation
 
     async def invited_role(self, mission: Mission, caller: Caller) -> Role | None:

@@ -1,8 +1,15 @@
-"""Delivery of mission notices to connected clients, never beyond the mission's groups."""
+"""Delivery of mission notices to connected clients, never beyond the mission's groups.
+
+Notices addressed to particular clients (changes and deletes to subscribers, role changes to that
+subscriber, invitations to the invitee) are also handed to a :class:`NoticeKeeper` (the mailbox), which
+keeps them for addressees that are offline and delivers them when they reconnect. Notices to a
+mission's whole audience (created, keywords changed) are not kept: mission lists are fetched anew.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from rallypoint.clock import Clock
 from rallypoint.model.cot import CotEvent
@@ -12,19 +19,53 @@ from rallypoint.routing.envelope import SERVER_ORIGIN_ID, Envelope, Origin
 from rallypoint.services import missions_notify as notify
 
 
+class NoticeKeeper(Protocol):
+    """Keeps a notice for addressees that are offline (see ``Mailbox.keep_notice``)."""
+
+    def __call__(
+        self, envelope: Envelope, *, reached: Iterable[str] = (), principals: Iterable[str] = (),
+        uids: Iterable[str] = (), callsigns: Iterable[str] = (), groups: Iterable[str] = (),
+    ) -> int: ...
+
+
 class MissionPost:
     """Finds the sessions of subscribers and group readers, and offers them server-made notices."""
 
     def __init__(self, directory: Directory, clock: Clock) -> None:
         self._directory = directory
         self._clock = clock
+        self._keeper: NoticeKeeper | None = None
+
+    def keep_offline(self, keeper: NoticeKeeper) -> None:
+        """Hand addressed notices to ``keeper`` too, so offline addressees get them on reconnect."""
+        self._keeper = keeper
 
     def changed(self, mission: Mission, subs: Iterable[Subscription], author: str,
                 changes: list[MissionChange], contents: dict[str, MissionContent]) -> None:
         """``t-x-m-c`` listing ``changes`` to every connected subscriber."""
         event = notify.mission_notice(notify.CHANGED, "CHANGE", mission, author_uid=author,
                                       now_ms=self._clock.now_ms(), changes=changes, contents=contents)
-        self.offer(self.sessions_of(subs), mission, event)
+        self.to_subscribers(subs, mission, event)
+
+    def to_subscribers(self, subs: Iterable[Subscription], mission: Mission, event: CotEvent) -> None:
+        """``event`` to the connected sessions of ``subs``, kept for those offline."""
+        subs = list(subs)
+        reached = self.offer(self.sessions_of(subs), mission, event)
+        if self._keeper is not None and subs:
+            # A subscriber is its principal when it has one (any of its devices may reconnect), else its uid.
+            self._keeper(
+                self._envelope(mission, event), reached=reached,
+                principals=[s.principal for s in subs if s.principal],
+                uids=[s.client_uid for s in subs if not s.principal],
+            )
+
+    def to_addressees(self, receivers: Iterable[Subscriber], mission: Mission, event: CotEvent, *,
+                      uids: Iterable[str] = (), callsigns: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
+        """``event`` to connected ``receivers``, kept for the named addressees that are offline."""
+        reached = self.offer(receivers, mission, event)
+        if self._keeper is not None:
+            self._keeper(self._envelope(mission, event), reached=reached, uids=uids, callsigns=callsigns,
+                         groups=groups)
 
     def sessions_of(self, subs: Iterable[Subscription]) -> list[Subscriber]:
         """The connected sessions of these subscriptions (once each)."""
@@ -43,10 +84,16 @@ class MissionPost:
                 found[session.id] = session
         return list(found.values())
 
-    def offer(self, receivers: Iterable[Subscriber], mission: Mission, event: CotEvent) -> None:
-        """Hand ``event`` to each receiver that can still see the mission."""
-        envelope = Envelope(event, Origin(session_id=SERVER_ORIGIN_ID, groups=mission.groups), self._clock.now_ms())
+    def offer(self, receivers: Iterable[Subscriber], mission: Mission, event: CotEvent) -> list[str]:
+        """Hand ``event`` to each receiver that can still see the mission; the ids of those reached."""
+        envelope = self._envelope(mission, event)
+        reached: list[str] = []
         for receiver in receivers:
             # Never tell a client about a mission it cannot see (its groups may have changed).
             if can_reach(mission.groups, receiver.read_groups):
                 receiver.offer(envelope)
+                reached.append(receiver.id)
+        return reached
+
+    def _envelope(self, mission: Mission, event: CotEvent) -> Envelope:
+        return Envelope(event, Origin(session_id=SERVER_ORIGIN_ID, groups=mission.groups), self._clock.now_ms())
