@@ -177,3 +177,48 @@ async def test_wrong_passwords_lock_the_account_on_the_enrollment_port(data_dir:
     assert reasons == ["bad_password"] * 3 + ["locked"]
     unlocks = [e for e in listing if e["action"] == "user.unlock"]
     assert [(e["target"], e["detail"]["was_locked"]) for e in unlocks] == [("dave", "yes")]
+
+
+async def test_a_corrupt_account_row_does_not_stop_the_server(
+    server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    import sqlite3
+
+    for name, group in (("alice", "Red"), ("carol", "Red"), ("bob", "Blue")):
+        await asyncio.to_thread(_cli, server, "user", "add", name, "--group", group)
+    tls = server.ports["tls"]
+    alice = await CotClient.connect(tls, ssl_context=client_context(server, "alice", tmp_path / "alice"))
+    carol = await CotClient.connect(tls, ssl_context=client_context(server, "carol", tmp_path / "carol"))
+    bob = await CotClient.connect(tls, ssl_context=client_context(server, "bob", tmp_path / "bob"))
+    clients.extend([alice, carol, bob])
+
+    # A row the server cannot decode (as a hand edit or a partly written change would leave it).
+    db = sqlite3.connect(server.data_dir / "users.db")
+    with db:
+        db.execute(
+            "INSERT INTO users (name, role, groups_in, groups_out, password_hash, disabled, created_ms, updated_ms,"
+            " failed_logins, locked_until_ms) VALUES ('mallory', 'member', '{not json', '[]', NULL, 0, 0, 0, 0, NULL)"
+        )
+    await asyncio.to_thread(server.wait_for_log, "upkeep step failed; retrying", 15, step="accounts")
+
+    # Still serving: live sessions route, and a new connection is accepted.
+    await alice.send(sa("uid-alice", "ALICE"))
+    await carol.wait_uid("uid-alice")
+    late = await CotClient.connect(tls, ssl_context=client_context(server, "carol", tmp_path / "late"))
+    clients.append(late)
+    await late.wait_uid("uid-alice")
+    metrics = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
+    counter = 'rallypoint_upkeep_failures_total{step="accounts"}'
+    failures = [line for line in metrics.splitlines() if line.startswith(counter)]
+    assert failures and float(failures[0].split()[-1]) >= 1
+
+    # A change made meanwhile waits for a readable store; once the row is repaired it applies.
+    await asyncio.to_thread(_cli, server, "user", "groups", "bob", "--group", "Red")
+    with db:
+        db.execute("UPDATE users SET groups_in = '[]' WHERE name = 'mallory'")
+    db.close()
+    await bob.wait_for(lambda e: e.type == "t-x-g-c", timeout=15)
+    await alice.send(sa("uid-alice", "ALICE", lat=42.0))
+    await bob.wait_for(lambda e: e.uid == "uid-alice" and e.point.lat == 42.0)
+    await asyncio.to_thread(server.wait_for_log, "upkeep step recovered", 10, step="accounts")
+    assert server.proc is not None and server.proc.poll() is None

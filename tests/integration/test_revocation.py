@@ -102,3 +102,26 @@ async def test_revoking_a_certificate_ends_api_tokens_but_not_the_account(
         await watcher.wait_uid("uid-pat")
         again = await http.post("/api/auth/token", auth=("pat", password))
         assert again.status_code == 200
+
+
+async def test_an_unreadable_revocation_list_does_not_stop_the_server(
+    server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    mallory_ctx, _ = _client_ctx(server, "mallory", tmp_path)
+    alice_ctx, _ = _client_ctx(server, "alice", tmp_path)
+    mallory = await CotClient.connect(server.ports["tls"], ssl_context=mallory_ctx)
+    alice = await CotClient.connect(server.ports["tls"], ssl_context=alice_ctx)
+    clients.extend([mallory, alice])
+
+    revoked = server.data_dir / "ca" / "revoked.json"
+    good = revoked.read_bytes() if revoked.exists() else b"[]"
+    revoked.write_bytes(b'[{"serial": "half-writ')
+    await asyncio.to_thread(server.wait_for_log, "upkeep step failed; retrying", 15, step="revocations")
+    await mallory.send(sa("uid-mallory", "MALLORY"))
+    await alice.wait_uid("uid-mallory")
+
+    # Once the list is readable again, revocation is enforced as usual.
+    revoked.write_bytes(good)
+    await asyncio.to_thread(_revoke, server, "mallory")
+    await asyncio.wait_for(mallory.closed.wait(), timeout=10)
+    assert not alice.closed.is_set()

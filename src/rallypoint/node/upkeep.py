@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from rallypoint.model.cot_type import PERSISTENT_PREFIXES
 from rallypoint.routing.envelope import Envelope, Origin
@@ -36,31 +39,88 @@ async def load_picture(node: Node) -> None:
 
 
 
-async def watch_files(node: Node) -> None:
+class UpkeepFailures:
+    """Failed upkeep steps, by step; exported as ``rallypoint_upkeep_failures_total{step}``.
+
+    A step that raises is logged and counted, and the loop carries on: an unreadable revocation list
+    or a malformed account row must not stop the node (it runs in the node's task group).
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {"revocations": 0, "accounts": 0}
+        self._failing: set[str] = set()
+
+    def failed(self, step: str, exc: Exception) -> None:
+        """Count one failure; the traceback is logged once per run of failures, a warning after that."""
+        self.counts[step] = self.counts.get(step, 0) + 1
+        if step in self._failing:
+            log.warning("upkeep step still failing", extra={"step": step, "error": repr(exc)[:300]})
+        else:
+            self._failing.add(step)
+            log.error("upkeep step failed; retrying", extra={"step": step}, exc_info=exc)
+
+    def succeeded(self, step: str) -> None:
+        """Note a success (the next failure logs its traceback again)."""
+        if step in self._failing:
+            self._failing.discard(step)
+            log.info("upkeep step recovered", extra={"step": step})
+
+    def families(self) -> Iterator[Metric]:
+        """For ``ServerMetrics.add_collector``."""
+        family = CounterMetricFamily(
+            "rallypoint_upkeep_failures", "Background upkeep steps that raised (and were retried), by step",
+            labels=["step"],
+        )
+        for step, count in sorted(self.counts.items()):
+            family.add_metric([step], count)
+        yield family
+
+
+async def watch_files(node: Node, failures: UpkeepFailures | None = None) -> None:
     """Apply revocations and account changes made by the CLI (another process) within seconds.
 
-    Both live in files; a stat call every 2 s is the cheapest portable change detection.
+    Both live in files; a stat call every 2 s is the cheapest portable change detection. A step that
+    fails is retried on the next tick: the accounts stamp only advances once a reload succeeded.
     """
+    if failures is None:
+        failures = UpkeepFailures()
+        node.metrics.add_collector(failures.families)
     while not node.stop_event.is_set():
         try:
             await asyncio.wait_for(node.stop_event.wait(), timeout=2.0)
         except TimeoutError:
             pass
-        if node.revocations.refresh():
-            log.info("revocation list changed", extra={"revoked": len(node.revocations.revoked)})
-            for session in node.ctx.sessions:
-                if node.revocations.is_revoked(session.cert_serial):
-                    log.warning("disconnecting revoked client", extra={"session": session.id})
-                    node.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
-                    session.close("revoked", abort=True)
-        current = stamp(node.users.path)
-        if current != node.users_stamp:
-            node.users_stamp = current
-            await apply_account_changes(node)
+        try:
+            enforce_revocations(node)
+        except Exception as exc:  # noqa: BLE001 - any failure here is retried, never fatal
+            failures.failed("revocations", exc)
+        else:
+            failures.succeeded("revocations")
+        try:
+            current = stamp(node.users.path)
+            if current != node.users_stamp:
+                await apply_account_changes(node)
+                node.users_stamp = current
+        except Exception as exc:  # noqa: BLE001 - any failure here is retried, never fatal
+            failures.failed("accounts", exc)
+        else:
+            failures.succeeded("accounts")
 
+
+def enforce_revocations(node: Node) -> None:
+    """Reload the revocation list if it changed and abort sessions whose certificate it now lists."""
+    if not node.revocations.refresh():
+        return
+    log.info("revocation list changed", extra={"revoked": len(node.revocations.revoked)})
+    for session in node.ctx.sessions:
+        if node.revocations.is_revoked(session.cert_serial):
+            log.warning("disconnecting revoked client", extra={"session": session.id})
+            node.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
+            session.close("revoked", abort=True)
 
 
 async def apply_account_changes(node: Node) -> None:
+    """Reload accounts from the store and apply them to live sessions (disable, regroup)."""
     node.accounts.load(await node.users.list())
     for session in node.ctx.sessions:
         if session.principal is None:
@@ -71,7 +131,6 @@ async def apply_account_changes(node: Node) -> None:
             session.close("disabled", abort=True)
         elif session.regroup(access.write - session.inactive_groups[0], access.read - session.inactive_groups[1]):
             log.info("groups changed", extra={"session": session.id, "principal": session.principal})
-
 
 
 async def sweep(node: Node) -> None:
