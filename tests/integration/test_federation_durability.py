@@ -61,10 +61,12 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
         for lat in (2.0, 3.0, 4.0):
             await a1.send(sa("uid-a1", "A1", lat=lat))
             await a2.send(sa("uid-a2", "A2", lat=lat + 10))
-        # A position whose stale passes before B is back: never sent.
+        # A position and a chat whose stale passes before B is back: never sent.
         await a3.send(sa("uid-short", "SHORT", stale_s=2.0))
+        await a1.send(cot("GeoChat.uid-a1.short-lived", "b-t-f", how="h-g-i-g-o", stale_s=2.0,
+                          detail='<link uid="uid-a1" type="a-f-G-U-C" relation="p-p"/><remarks>short-lived</remarks>'))
         short_stale = time.time() + 2.0
-        await _until(lambda: _link(pair)["queue_depth"] == len(texts) + 2 + 3, "everything queued for B", 10)
+        await _until(lambda: _link(pair)["queue_depth"] == len(texts) + 3 + 3, "everything queued for B", 10)
         await _until(lambda: _link(pair)["unwritten"] == 0, "A's queue for B written", 10)
         metrics = get_text(pair.a, "/metrics")
         assert 'rallypoint_federation_link_unwritten{link="bravo"} 0.0' in metrics
@@ -98,6 +100,7 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
         assert [e.point.lat for e in b2.events if e.uid == "uid-a1"] == [4.0]
         assert [e.point.lat for e in b2.events if e.uid == "uid-a2"] == [14.0]
         assert _count(b2, "uid-short") == 0
+        assert _count(b2, "GeoChat.uid-a1.short-lived") == 0
     finally:
         pair.stop()
 
