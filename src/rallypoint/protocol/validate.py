@@ -15,8 +15,14 @@ DEFAULT_HOW = "h-g-i-g-o"
 # real clients send multi-letter first parts).
 _TYPE_RE = re.compile(r"\w+(?:-\w+)*(?:;[^;]*)?")
 _HOW_RE = re.compile(r"\w+(?:-\w+)*")
-# Characters XML 1.0 cannot carry at all; only binary (protobuf) input can contain them.
-_XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 cannot carry at all (lone surrogates cannot even be encoded as UTF-8); only
+# binary (protobuf) input and HTTP parameters can contain them.
+_XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def is_xml_text(value: str) -> bool:
+    """True when every character of ``value`` can travel inside a CoT XML event."""
+    return _XML_INVALID_RE.search(value) is None
 
 
 def check_uid(uid: str | None, limits: Limits) -> str:

@@ -20,10 +20,12 @@ import msgspec
 
 from rallypoint.errors import RallypointError
 from rallypoint.model.mission import Mission, Permission, Role, Subscription
+from rallypoint.protocol.validate import is_xml_text
 
 MAX_NAME_CHARS = 256
 MAX_UID_CHARS = 256
 MAX_KEYWORD_CHARS = 256
+MAX_TEXT_CHARS = 4096
 MAX_KEYWORDS = 64
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -83,6 +85,10 @@ class Caller(msgspec.Struct, frozen=True):
     admin: bool = False
     uid_held: bool = False
 
+    def __post_init__(self) -> None:
+        # The uid travels in mission notices (CoT XML) and change records.
+        check_text("client uid", self.client_uid)
+
     def sees(self, mission: Mission) -> bool:
         """True when the caller reads one of the mission's groups."""
         return not self.read_groups.isdisjoint(mission.groups)
@@ -129,9 +135,16 @@ def require(mission: Mission, subs: dict[str, Subscription], caller: Caller, per
 
 def check_name(name: str) -> str:
     """A usable mission name (case is kept and significant)."""
-    if not name or not name.strip() or len(name) > MAX_NAME_CHARS or _BAD_NAME.search(name):
+    if not name or not name.strip() or len(name) > MAX_NAME_CHARS or _BAD_NAME.search(name) or not is_xml_text(name):
         raise InvalidMissionRequest("invalid mission name")
     return name
+
+
+def check_text(field: str, value: str) -> str:
+    """Free text that mission notices (CoT XML) can carry, within the size of an attribute."""
+    if len(value) > MAX_TEXT_CHARS or not is_xml_text(value):
+        raise InvalidMissionRequest(f"{field}: too long or contains characters XML cannot carry")
+    return value
 
 
 def check_hash(value: str) -> str:
@@ -145,7 +158,7 @@ def check_keyword(value: object) -> str:
     """A mission keyword: a short line of text."""
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_KEYWORD_CHARS or any(
         ord(ch) < 0x20 for ch in value
-    ):
+    ) or not is_xml_text(value):
         raise InvalidMissionRequest("invalid keyword")
     return value
 

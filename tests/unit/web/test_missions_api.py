@@ -222,3 +222,25 @@ def test_keywords_endpoints(api: tuple[TestClient, Any]) -> None:
     cleared = client.delete("/Marti/api/missions/Op/keywords", headers=_as("alice"))
     assert cleared.status_code == 200 and cleared.json()["data"][0]["keywords"] == []
     assert client.put("/Marti/api/missions/Op/keywords", json=["x"], headers=_as("eve")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"creatorUid": "u\x01"},
+        {"creatorUid": "u-x", "tool": "x\x02"},
+        {"creatorUid": "u-x", "description": "bad \ufffe text"},
+        {"creatorUid": "u-x", "chatRoom": "\x01"},
+        {"creatorUid": "u-x", "classification": "\x1f"},
+        {"creatorUid": "u-x", "description": "d" * 5000},
+    ],
+)
+def test_text_xml_cannot_carry_is_400_and_nothing_is_created(
+    api: tuple[TestClient, Any], params: dict[str, str]
+) -> None:
+    client, _ = api
+    resp = client.put("/Marti/api/missions/Hostile", params=params)
+    assert resp.status_code == 400, resp.text
+    assert client.get("/Marti/api/missions/Hostile").status_code == 404
+    # The service keeps working for well-formed requests.
+    assert client.put("/Marti/api/missions/Fine", params={"creatorUid": "u-x"}).status_code == 201

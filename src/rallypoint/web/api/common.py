@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.errors import LimitExceeded
+from rallypoint.protocol.validate import is_xml_text
 from rallypoint.storage.base import BBox
 from rallypoint.web.api.schemas import ErrorBody
 from rallypoint.web.enrollment_auth import read_limited_body
@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 JSON = "application/json"
 # Characters XML 1.0 cannot carry at all: refused up front instead of producing a broken event.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 Handler = Callable[[Request], Awaitable[Response]]
 S = TypeVar("S")
 
@@ -128,7 +127,7 @@ async def read_body(request: Request, struct: type[S], limit: int) -> S:
 
 def xml_safe(field: str, value: str | None) -> None:
     """422 unless ``value`` can travel inside a CoT event (XML 1.0 characters only)."""
-    if value is not None and _NOT_XML.search(value):
+    if value is not None and not is_xml_text(value):
         raise ApiError(422, "invalid", f"{field}: contains characters XML cannot carry")
 
 
