@@ -42,6 +42,7 @@ from rallypoint.services.missions_access import (
     MissionNotFound,
     check_keyword,
     check_name,
+    check_text,
     check_uid,
     effective_role,
     is_creator,
@@ -125,6 +126,10 @@ class MissionService:
         (``created`` False), as clients retry creation; anyone else gets ``MissionConflict``.
         """
         name = check_name(req.name)
+        for field, text in (("description", req.description), ("tool", req.tool), ("chatRoom", req.chat_room),
+                            ("classification", req.classification)):
+            check_text(field, text)
+        keywords = tuple(check_keyword(k) for k in req.keywords)
         groups = frozenset(g for g in req.groups if g)
         if groups and not groups <= caller.write_groups:
             raise MissionForbidden("a mission can only be put in groups the creator may write")
@@ -142,7 +147,7 @@ class MissionService:
             mission = Mission(
                 name=name, guid=str(uuid.uuid4()), create_time=now, creator_uid=caller.client_uid,
                 creator_principal=caller.principal, groups=groups, description=req.description,
-                tool=req.tool or "public", keywords=req.keywords,
+                tool=req.tool or "public", keywords=keywords,
                 password_hash=self._hash_secret(req.password) if req.password else None,
                 default_role=req.default_role, invite_only=req.invite_only, expiration=req.expiration,
                 chat_room=req.chat_room, classification=req.classification,
