@@ -37,7 +37,7 @@ async def run_retention(
         else:
             total += removed
             if removed:
-                log.info("pruned %d events older than %d ms", removed, cutoff)
+                log.info("history pruned", extra={"events": removed, "cutoff_ms": cutoff})
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
         except TimeoutError:
