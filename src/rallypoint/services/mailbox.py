@@ -4,6 +4,10 @@ What is kept
     Explicitly addressed events (``marti/dest`` or chat members) that :func:`is_storable` accepts:
     chat and receipts, tasks and mission changes (``t-*`` but not control messages or pings),
     markers and designations. Never positions/SA, pings, control messages or emergencies.
+    Also the server's own addressed mission notices (:meth:`Mailbox.keep_notice`): changes
+    (``t-x-m-c``), deletes (``t-x-m-d``) and role changes (``t-x-m-r``) for subscribers, invitations
+    (``t-x-m-i``) for invitees; a subscriber is its principal when it has one, else its client uid.
+    Notices to a mission's whole audience (``t-x-m-n`` created, keyword changes) are not kept.
 
 For whom
     A receiving *identity* is ``principal:<name>`` when the client has a certificate (known when it
@@ -25,10 +29,16 @@ For whom
 Delivery
     When an identity becomes known on a session (``SessionHub`` join source for principals, so the
     mail comes before the picture snapshot; ``Presence`` bind listener for anonymous clients, right
-    after their first SA), its pending mail is offered in ``seq`` order, re-parsed from the stored
-    XML, and the identity's cursor moves to the last ``seq`` handed over. A message is delivered
-    once per identity: to the first of its sessions that appears. Expired mail is dropped and
-    counted; so is mail the identity may no longer read.
+    after their first SA, so after their snapshot), its pending mail is offered in ``seq`` order,
+    re-parsed from the stored XML, at least in the MESSAGE class (never coalesced or thinned). A
+    message is delivered once per identity, to the first of its sessions that appears. It counts as
+    delivered when that session has handed its bytes to the transport (``MailEnvelope.written``,
+    :mod:`rallypoint.services.mailbox_inflight`): TCP has no application acknowledgement, so the
+    socket write is the last point the server observes. Mail offered but not written when the
+    session goes (quick disconnect, outbox cleared) returns to the box and is offered again. The
+    identity's cursor moves past everything written or dropped; a message written out of order is
+    marked delivered on its own. Expired mail is dropped and counted; so is mail the identity may no
+    longer read.
 
 Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
@@ -208,18 +218,9 @@ class Mailbox:
         for its own short stale time, and only identities that may read ``envelope.origin.groups``
         keep it. Returns how many identities keep it.
         """
-        registry = self._registry
-        found: dict[str, None] = dict.fromkeys(
-            identity for p in principals if registry.get(identity := principal_identity(p)) is not None
+        found = self._registry.resolve(
+            principals=principals, uids=uids, callsigns=callsigns, groups=groups
         )
-        for uid in uids:
-            found.update(dict.fromkeys(registry.by_address(uid, None)))
-        for callsign in callsigns:
-            found.update(dict.fromkeys(registry.by_address(None, callsign)))
-        for group in groups:
-            found.update(dict.fromkeys(
-                i for i in registry.readers(group) if (r := registry.get(i)) is not None and r.principal is not None
-            ))
         reached_ids = set(reached)
         kept: list[str] = []
         for identity in found:

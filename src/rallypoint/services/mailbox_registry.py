@@ -102,6 +102,29 @@ class RecipientRegistry:
             found.append(identity)
         return found
 
+    def resolve(
+        self, *, principals: Iterable[str] = (), uids: Iterable[str] = (), callsigns: Iterable[str] = (),
+        groups: Iterable[str] = (),
+    ) -> list[str]:
+        """Known identities named by principal, uid, callsign or group, once each, in that order.
+
+        A group names its known *principal* readers only: an anonymous client reads its group before
+        its first SA identifies it, so it would get a group's message twice.
+        """
+        found: dict[str, None] = {}
+        for principal in principals:
+            if (identity := principal_identity(principal)) in self._records:
+                found[identity] = None
+        for uid in uids:
+            found.update(dict.fromkeys(self.by_address(uid, None)))
+        for callsign in callsigns:
+            found.update(dict.fromkeys(self.by_address(None, callsign)))
+        for group in groups:
+            found.update(dict.fromkeys(
+                i for i in self.readers(group) if self._records[i].principal is not None
+            ))
+        return list(found)
+
     def readers(self, group: str) -> Iterable[str]:
         """Identities whose last known read groups include ``group``."""
         return tuple(self._readers.get(group, ()))

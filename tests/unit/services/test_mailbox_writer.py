@@ -44,3 +44,21 @@ async def test_failed_batch_is_written_again_in_order(tmp_path: Path) -> None:
     assert writer.unwritten == 0
     state = load_state(tmp_path / "mailbox.db", 0)
     assert [m.seq for m in state.pending["uid:b"]] == [1, 2, 3]
+
+
+async def test_single_deliveries_are_written_after_their_message(tmp_path: Path) -> None:
+    store = SqliteMailboxStore(tmp_path / "mailbox.db")
+    writer = MailboxWriter(store, ManualClock())
+    # More mail than one batch holds: the last message is inserted by the second batch, so marking it
+    # delivered must wait for that batch, or the insert would bring it back.
+    count = 501
+    for seq in range(1, count + 1):
+        writer.add_mail(_mail(seq), ("uid:b",))
+    writer.mark_delivered("uid:b", 2)
+    writer.mark_delivered("uid:b", count)
+    await writer.close()
+    await store.close()
+    assert writer.unwritten == 0
+    pending = [m.seq for m in load_state(tmp_path / "mailbox.db", 0).pending["uid:b"]]
+    assert 2 not in pending and count not in pending
+    assert len(pending) == count - 2
