@@ -149,3 +149,85 @@ async def test_hostile_upload_rejected_and_counted(group_server: ServerProcess, 
     assert not any(p.name == "escape.cot" for p in srv.data_dir.rglob("*"))
     blob_files = [p for p in (srv.data_dir / "blobs").rglob("*") if p.is_file()]
     assert blob_files == []
+
+
+async def test_same_bytes_in_two_groups_keep_separate_descriptions(group_server: ServerProcess, tmp_path: Path) -> None:
+    srv = group_server
+    api = f"https://127.0.0.1:{srv.ports['api']}"
+    data = b"identical bytes held by Blue and Red"
+    digest = hashlib.sha256(data).hexdigest()
+    blob = srv.data_dir / "blobs" / digest[:2] / digest[2:4] / digest
+    secrets = ("blue-secret.zip", "bluekw", '"eve"', '"Blue"', "ANDROID-eve")
+
+    def leaks(text: str) -> list[str]:
+        return [s for s in secrets if s in text]
+
+    eve = httpx.AsyncClient(base_url=api, verify=client_context(srv, "eve", tmp_path), timeout=10)
+    alice = httpx.AsyncClient(base_url=api, verify=client_context(srv, "alice", tmp_path), timeout=10)
+    bob = httpx.AsyncClient(base_url=api, verify=client_context(srv, "bob", tmp_path), timeout=10)
+    try:
+        up = await eve.post("/Marti/sync/upload", params={
+            "name": "blue-secret.zip", "keywords": "bluekw", "creatorUid": "ANDROID-eve"},
+            files={"assetfile": ("blue-secret.zip", data)})
+        assert up.status_code == 200, up.text
+        blue_view = up.json()
+        up = await alice.post("/Marti/sync/upload", params={"name": "red.zip", "keywords": "redkw"},
+                              files={"assetfile": ("red.zip", data)})
+        assert up.status_code == 200, up.text
+        assert up.json()["Hash"] == digest and not leaks(up.text)
+        assert (up.json()["Name"], up.json()["SubmissionUser"], up.json()["Groups"]) == ("red.zip", "alice", ["Red"])
+
+        made = await bob.put("/Marti/api/missions/RedOp", params={"creatorUid": "ANDROID-bob"})
+        assert made.status_code in (200, 201), made.text
+        added = await bob.put("/Marti/api/missions/RedOp/contents", params={"creatorUid": "ANDROID-bob"},
+                              json={"hashes": [digest]})
+        assert added.status_code == 200, added.text
+        for red in (alice, bob):
+            answers = [
+                await red.get("/Marti/sync/missionquery", params={"hash": digest}),
+                await red.get("/Marti/sync/search"),
+                await red.get("/Marti/sync/search", params={"keywords": "bluekw"}),
+                await red.get("/api/packages"),
+                await red.get(f"/api/packages/{digest}"),
+                await red.get("/api/missions/RedOp"),
+                await red.get("/Marti/api/missions/RedOp"),
+            ]
+            for answer in answers:
+                assert answer.status_code == 200, (answer.url, answer.text)
+                assert not leaks(answer.text), (answer.url, answer.text)
+            assert [r["Name"] for r in answers[1].json()["results"]] == ["red.zip"]
+            assert answers[2].json()["resultCount"] == 0
+            assert [(p["name"], p["submitter"], p["groups"]) for p in answers[3].json()] == [
+                ("red.zip", "alice", ["Red"])]
+            assert [c["name"] for c in answers[5].json()["contents"]] == ["red.zip"]
+            for method in ("GET", "HEAD"):
+                got = await red.request(method, "/Marti/sync/content", params={"hash": digest})
+                assert got.status_code == 200 and 'filename="red.zip"' in got.headers["content-disposition"]
+                assert not leaks(str(got.headers))
+            native = await red.get(f"/api/packages/{digest}/content")
+            assert native.content == data and 'filename="red.zip"' in native.headers["content-disposition"]
+
+        # Blue's view is unchanged.
+        found = (await eve.get("/Marti/sync/search")).json()
+        assert found["results"] == [blue_view]
+        one = (await eve.get(f"/api/packages/{digest}")).json()
+        assert (one["name"], one["submitter"], one["groups"], one["keywords"]) == (
+            "blue-secret.zip", "eve", ["Blue"], ["bluekw"])
+
+        # Bob (Red, not the submitter) may neither delete nor retool alice's upload, nor eve's.
+        assert (await bob.delete(f"/api/packages/{digest}")).status_code == 403
+        assert (await bob.put(f"/Marti/api/sync/metadata/{digest}/tool", content=b"private")).status_code == 403
+        # Red deleting its upload leaves Blue's package in place.
+        assert (await alice.delete(f"/api/packages/{digest}")).status_code == 200
+        assert (await alice.get("/Marti/sync/missionquery", params={"hash": digest})).status_code == 404
+        assert (await bob.get("/Marti/sync/content", params={"hash": digest})).status_code == 404
+        assert (await eve.get("/Marti/sync/content", params={"hash": digest})).content == data
+        assert (await eve.get("/Marti/sync/search")).json()["results"] == [blue_view]
+        assert blob.is_file()
+        # The last upload takes the content with it.
+        assert (await eve.delete(f"/api/packages/{digest}")).status_code == 200
+        assert (await eve.get("/Marti/sync/content", params={"hash": digest})).status_code == 404
+        assert not blob.exists()
+    finally:
+        for client in (eve, alice, bob):
+            await client.aclose()

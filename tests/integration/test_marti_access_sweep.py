@@ -439,13 +439,15 @@ async def test_private_packages_are_listed_to_their_submitter_only(group_server:
         # The contacts it was sent to still download it by its hash; other groups cannot.
         assert (await _ok(http["blue2"].get("/Marti/sync/content", params={"hash": marked}))).content == pack
         assert (await http["red"].get("/Marti/sync/content", params={"hash": marked})).status_code == 404
-        # Holding the same bytes joins the package's groups but gives no say over who lists it.
+        # Holding the same bytes makes Red an uploader of its own, with no say over Blue's upload.
         await _ok(http["red"].post("/Marti/sync/upload", params={"name": "copy.txt"},
                                    files={"assetfile": ("copy.txt", b"for blue2 only")}))
-        for name in ("red", "blue2"):
-            flip = await http[name].put(f"/Marti/api/sync/metadata/{sent['Hash']}/tool", content=b"public")
-            assert flip.status_code == 403, (name, flip.text)
-            assert (await _ok(http[name].get("/Marti/sync/search"))).json()["resultCount"] == 0, name
+        flip = await http["blue2"].put(f"/Marti/api/sync/metadata/{sent['Hash']}/tool", content=b"public")
+        assert flip.status_code == 403, flip.text
+        await _ok(http["red"].put(f"/Marti/api/sync/metadata/{sent['Hash']}/tool", content=b"private"))
+        assert (await _ok(http["blue2"].get("/Marti/sync/search"))).json()["resultCount"] == 0
+        assert [r["Name"] for r in (await _ok(http["red"].get("/Marti/sync/search"))).json()["results"]] == [
+            "copy.txt"]
     finally:
         for client in http.values():
             await client.aclose()

@@ -232,7 +232,12 @@ class Upload(msgspec.Struct, frozen=True):
 
 
 class DataPackageService:
-    """Stores uploads content-addressed, keeps their metadata, answers group-filtered lookups."""
+    """Stores uploads content-addressed, keeps their metadata per upload, answers group-filtered lookups.
+
+    The bytes are kept once per SHA-256; each uploader (submitter and write groups) gets its own
+    metadata row. Every lookup picks among the rows the caller may read, so holding the same bytes
+    as another group reveals nothing of that group's upload (name, keywords, submitter, groups).
+    """
 
     def __init__(
         self, blobs: FileBlobStore, records: SqlitePackageStore, clock: Clock, limits: PackageLimits | None = None
@@ -241,6 +246,9 @@ class DataPackageService:
         self.records = records
         self.limits = limits or PackageLimits()
         self._clock = clock
+        # Committing a blob and adding its row, or removing the last row and then the blob, must not
+        # interleave: an upload could otherwise land a row whose blob a concurrent delete removes.
+        self._blob_lock = asyncio.Lock()
 
     @classmethod
     def open(cls, data_dir: Path, clock: Clock, limits: PackageLimits | None = None) -> DataPackageService:
@@ -255,6 +263,9 @@ class DataPackageService:
         """Validate a finished upload, keep it under its hash and record its metadata.
 
         Returns ``(record, created)``; raises ``PackageRejected``. The spool file is consumed.
+        ``created`` is True when this uploader (submitter and groups) had no row for the hash yet,
+        whether or not the bytes were already stored for someone else: answering otherwise would
+        tell the caller that another group holds the same file.
         """
         writer.finish()
         digest = writer.sha256
@@ -270,7 +281,6 @@ class DataPackageService:
         summary: ZipSummary | None = None
         if is_zip:
             summary = await asyncio.to_thread(check_zip, writer.path, self.limits)
-        await asyncio.to_thread(self.blobs.commit, writer)
         mime = "application/x-zip-compressed" if is_zip and upload.mime == "application/octet-stream" else upload.mime
         record = PackageRecord(
             hash=digest,
@@ -285,24 +295,34 @@ class DataPackageService:
             groups=tuple(sorted(upload.groups)),
             submitted_ms=self._clock.now_ms(),
         )
-        return await self.records.add(record)
+        async with self._blob_lock:
+            await asyncio.to_thread(self.blobs.commit, writer)
+            return await self.records.add(record)
 
-    async def find(self, digest: str, read_groups: frozenset[str]) -> PackageRecord | None:
-        """The package if it exists, its blob is present, and the caller reads one of its groups."""
+    async def find(
+        self, digest: str, read_groups: frozenset[str], submitter: str | None = None
+    ) -> PackageRecord | None:
+        """The caller's view of a stored package, or None when it cannot read any upload of it.
+
+        Only rows sharing one of ``read_groups`` count. Among them the caller's own upload comes
+        first (when ``submitter`` is given), then public ones, then private ones (still readable by
+        hash: that is how the contacts a package was sent to download it); oldest first within each.
+        """
         if not is_sha256(digest.lower()):
             return None
-        record = await self.records.get(digest.lower())
-        if record is None or read_groups.isdisjoint(record.groups) or self.blobs.path(record.hash) is None:
+        readable = await self._readable(digest.lower(), read_groups)
+        if not readable or self.blobs.path(readable[0].hash) is None:
             return None
-        return record
+        return _preferred(readable, submitter)
 
     async def search(
         self, read_groups: frozenset[str], submitter: str, *, keyword: str | None = None, tool: str | None = None
     ) -> list[PackageRecord]:
-        """Readable packages; private ones only for their submitter, whatever the ``tool`` filter.
+        """Readable uploads; private ones only for their submitter, whatever the ``tool`` filter.
 
         A private package is one sent to chosen contacts: they download it by the hash in the
         message, so listing it to the rest of its groups (``tool=private``) would disclose it.
+        Each upload is its own entry: two uploads of the same bytes readable by the caller are two.
         """
         found = await self.records.search(keyword=keyword, tool=tool)
         return [
@@ -314,42 +334,64 @@ class DataPackageService:
         self, digest: str, tool: str, *, read_groups: frozenset[str], write_groups: frozenset[str],
         submitter: str, admin: bool = False,
     ) -> PackageRecord | None:
-        """Change a package's tool (``public``/``private``): its ``submitter`` or an admin only.
+        """Change the tool (``public``/``private``) of the caller's own uploads of a package.
 
-        None when the caller cannot read it (it does not exist for them); ``PackageRejected``
-        with status 403 when they can read it but write none of its groups or did not submit it.
-        Whoever uploads the same bytes later joins the package's groups, so group access alone
-        would let another group list (or hide) the submitter's package.
+        An admin changes every upload of it the caller can read. None when the caller can read no
+        upload of it (it does not exist for them); ``PackageRejected`` with status 403 when they
+        can read one but submitted none, or write none of its groups.
         """
         if tool not in TOOLS:
             raise PackageRejected("bad_tool", tool)
-        record = await self.find(digest, read_groups)
-        if record is None:
+        if await self.find(digest, read_groups) is None:
             return None
-        if write_groups.isdisjoint(record.groups):
-            raise PackageRejected("forbidden", "no write access to this package", status=403)
-        if not admin and record.submitter != submitter:
+        readable = await self._readable(digest.lower(), read_groups)
+        mine = readable if admin else [r for r in readable if r.submitter == submitter]
+        if not mine:
             raise PackageRejected("forbidden", "only the submitter or an admin may change the tool", status=403)
-        return await self.records.update(record.hash, tool=tool)
+        targets = [r for r in mine if not write_groups.isdisjoint(r.groups)]
+        if not targets:
+            raise PackageRejected("forbidden", "no write access to this package", status=403)
+        updated = [u for r in targets if (u := await self.records.update(r.id, tool=tool)) is not None]
+        return _preferred(updated, submitter) if updated else None
 
     async def delete(
         self, digest: str, *, read_groups: frozenset[str], principal: str | None, admin: bool
     ) -> PackageRecord | None:
-        """Remove a package and its content: only its submitter or an admin may.
+        """Remove the caller's uploads of a package (every readable one for an admin).
 
-        None when the caller cannot read it (it does not exist for them); ``PackageRejected`` with
-        status 403 when they can read it but are neither.
+        The content itself goes with the last upload of it, whoever made the others. None when
+        the caller can read no upload of it; ``PackageRejected`` with status 403 when they can
+        read one but submitted none and are not an admin.
         """
-        record = await self.find(digest, read_groups)
-        if record is None:
+        if await self.find(digest, read_groups) is None:
             return None
-        if not admin and (principal is None or record.submitter != principal):
-            raise PackageRejected("forbidden", "only the submitter or an admin may delete a package", status=403)
-        if not await self.records.delete(record.hash):
+        readable = await self._readable(digest.lower(), read_groups)
+        targets = readable if admin else [r for r in readable if principal is not None and r.submitter == principal]
+        if not readable:
             return None  # deleted meanwhile
-        await asyncio.to_thread(self.blobs.delete, record.hash)
-        return record
+        if not targets:
+            raise PackageRejected("forbidden", "only the submitter or an admin may delete a package", status=403)
+        async with self._blob_lock:
+            removed, left = await self.records.delete([r.id for r in targets])
+            if removed == 0:
+                return None  # deleted meanwhile
+            if left == 0:
+                await asyncio.to_thread(self.blobs.delete, targets[0].hash)
+        return _preferred(targets, principal)
+
+    async def _readable(self, digest: str, read_groups: frozenset[str]) -> list[PackageRecord]:
+        return [r for r in await self.records.rows(digest) if not read_groups.isdisjoint(r.groups)]
 
     async def close(self) -> None:
         """Close the metadata store."""
         await self.records.close()
+
+
+def _preferred(rows: list[PackageRecord], submitter: str | None) -> PackageRecord:
+    # Own upload, then public, then private; the oldest within each (rows come oldest first).
+    def rank(record: PackageRecord) -> int:
+        if submitter is not None and record.submitter == submitter:
+            return 0
+        return 1 if record.tool != "private" else 2
+
+    return min(rows, key=rank)

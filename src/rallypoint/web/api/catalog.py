@@ -79,7 +79,7 @@ class CatalogApi:
 
     async def package(self, identity: RequestIdentity, digest: str, base_url: str) -> PackageInfo:
         """One readable package by SHA-256, else 404."""
-        record = await self._packages().find(digest, identity.read_groups)
+        record = await self._packages().find(digest, identity.read_groups, _submitter(identity))
         if record is None:
             raise ApiError(404, "not_found", "no such package")
         return package_info(record, base_url)

@@ -132,7 +132,7 @@ class PackagesApi:
             check_only(request, frozenset())
             identity = await auth.caller(request)
             service = self._service()
-            record = await service.find(request.path_params["hash"], identity.read_groups)
+            record = await service.find(request.path_params["hash"], identity.read_groups, _submitter(identity))
             path = None if record is None else service.blobs.path(record.hash)
             if record is None or path is None:
                 raise ApiError(404, "not_found", "no such package")
@@ -149,7 +149,7 @@ class PackagesApi:
             Endpoint(
                 "POST", "/api/packages", upload,
                 "Upload a data package (raw body, or multipart with an assetfile part)", "packages",
-                {201: ("Stored", PackageUploaded), 200: ("Already stored (your groups were added)", PackageUploaded),
+                {201: ("Stored", PackageUploaded), 200: ("Uploaded by you already (kept as it was)", PackageUploaded),
                  400: ("Bad parameter or rejected content", ErrorBody), 413: ("Too large", ErrorBody), **_ERRORS,
                  **_UNAVAILABLE},
                 body=_UPLOAD_BODY,

@@ -6,9 +6,10 @@ Every lookup is filtered by the caller's read groups; a package the caller canno
 their SHA-256.
 
 Re-uploading content that is already stored keeps one blob and answers 200 with the same URL
-(TAK Server answers 403 there); the uploader's groups are added to the package, since they
-hold the content already. The download URL is built from the request's Host (or the configured
-public host), never from the address the server is bound to.
+(TAK Server answers 403 there). The description (name, keywords, tool, submitter, groups) is
+kept per uploader, so uploading bytes another group also holds shows neither group the other's
+description; a caller always sees its own upload first. The download URL is built from the
+request's Host (or the configured public host), never from the address the server is bound to.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class SyncFeature:
         who = await self._ctx.identify(request)
         if who is None:
             return _forbidden()
-        record = await self.service.find(request.query_params.get("hash", ""), who.read_groups)
+        record = await self.service.find(request.query_params.get("hash", ""), who.read_groups, _submitter(who))
         if record is None:
             return PlainTextResponse("not found", status_code=404)
         return PlainTextResponse(self._content_url(request, record.hash))
@@ -122,7 +123,7 @@ class SyncFeature:
         who = await self._ctx.identify(request)
         if who is None:
             return _forbidden()
-        record = await self.service.find(request.query_params.get("hash", ""), who.read_groups)
+        record = await self.service.find(request.query_params.get("hash", ""), who.read_groups, _submitter(who))
         path = None if record is None else self.service.blobs.path(record.hash)
         if record is None or path is None:
             return PlainTextResponse("not found", status_code=404)
