@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.certs import client_bundle
+from tests.support.metrics import metric_value
+from tests.support.server import ServerProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 RELAY = ROOT / "bench" / "relay.py"
 
@@ -98,3 +102,49 @@ def test_unreachable_server_is_reported_not_raised() -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=90, check=False)
     assert done.returncode == 1
     assert "bench failed" in done.stderr
+
+
+def test_fanout_against_rallypoint_over_tls_with_protobuf(server: ServerProcess, tmp_path: Path) -> None:
+    bundle = client_bundle(server, "loadgen", tmp_path)
+    report = _bench(
+        "--port", str(server.ports["tls"]), "--tls", "--ca", str(bundle.ca), "--cert", str(bundle.cert),
+        "--key", str(bundle.key), "--proto", "protobuf", "--clients", "4", "--rate", "2", "--duration", "2",
+        "--server-pid", str(server.proc.pid if server.proc else 0),
+    )
+    assert report["delivery_ratio"] == 1.0, report
+    assert report["expected"] == report["sent"] * 3  # type: ignore[operator]
+    server_stats = report["server"]
+    assert isinstance(server_stats, dict) and server_stats["cpu_percent_max"] >= 0
+    assert server_stats["rss_mb_max"] > 0
+
+
+@pytest.fixture
+def unlimited_server(data_dir: Path) -> Iterator[ServerProcess]:
+    """A server whose per-connection and per-address rate limits are off: blast is one address flooding."""
+    proc = ServerProcess(data_dir, env={"RALLYPOINT_MAX_EVENTS_PER_S": "0", "RALLYPOINT_IP_EVENTS_PER_S": "0"})
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_fanout_against_rallypoint_with_compressed_streams(server: ServerProcess) -> None:
+    report = _bench("--port", str(server.ports["cot"]), "--proto", "protobuf-deflate", "--clients", "4",
+                    "--rate", "5", "--duration", "2")
+    assert report["delivery_ratio"] == 1.0, report
+    assert report["expected"] == report["sent"] * 3  # type: ignore[operator]
+
+
+def test_blast_against_rallypoint_delivers_or_coalesces(unlimited_server: ServerProcess) -> None:
+    server = unlimited_server
+    report = _bench("--port", str(server.ports["cot"]), "--mode", "blast", "--receivers", "3", "--duration", "1",
+                    "--drain", "30", "--server-pid", str(server.proc.pid if server.proc else 0))
+    assert report["expected"] == report["sent"] * 3  # type: ignore[operator]
+    assert isinstance(report["sent"], int) and report["sent"] > 1000
+    # A receiver that falls behind gets the latest position per uid instead of every report; whatever
+    # did not arrive must be accounted for by the server (coalesced or dropped by policy), never lost.
+    missing = report["expected"] - report["delivered"]  # type: ignore[operator]
+    accounted = metric_value(server, "rallypoint_outbox_coalesced_total") + metric_value(
+        server, "rallypoint_outbox_dropped_total")
+    assert missing <= accounted, (missing, accounted)
