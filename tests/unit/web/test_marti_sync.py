@@ -146,9 +146,12 @@ def test_same_content_twice_is_one_blob(setup: tuple[TestClient, sync.SyncFeatur
     assert first.text == second.text  # type: ignore[attr-defined]
     files = [p for p in feature.service.blobs.root.rglob("*") if p.is_file()]
     assert [p.name for p in files] == [digest]
-    # The second uploader now reads it too; search lists it once.
+    # The second uploader reads its own upload of it; a reader of both groups sees each upload.
     assert client.get(f"/Marti/sync/missionquery?hash={digest}", headers=BLUE).status_code == 200
-    assert client.get("/Marti/sync/search", headers=BOTH).json()["resultCount"] == 1
+    found = client.get("/Marti/sync/search", headers=BOTH).json()
+    assert [(r["Hash"], r["SubmissionUser"]) for r in found["results"]] == [(digest, "red"), (digest, "blue")]
+    assert [r["SubmissionUser"] for r in client.get("/Marti/sync/search", headers=BLUE).json()["results"]] == [
+        "blue"]
 
 
 def test_filenames_are_sanitized(setup: tuple[TestClient, sync.SyncFeature]) -> None:
