@@ -10,6 +10,7 @@ import asyncio
 import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -107,4 +108,30 @@ async def test_revoked_certificate_is_refused_over_https(server: ServerProcess, 
     # The server notices the revocation list change within seconds.
     await wait_until(refused, "revoked certificate refused on HTTPS", timeout=15)
     good = bundle_context(client_bundle(server, "alice", tmp_path))
+    assert (await asyncio.to_thread(_https, server, good)).status_code == 200
+
+
+@pytest.fixture
+def quick_handshake_server(data_dir: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(data_dir, env={"RALLYPOINT_TLS_HANDSHAKE_TIMEOUT_S": "1"})
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("port_name", ["tls", "api", "enroll"])
+async def test_a_stalled_tls_handshake_is_dropped_on_every_tls_port(
+    quick_handshake_server: ServerProcess, port_name: str
+) -> None:
+    server = quick_handshake_server
+    # Connect and never send a ClientHello: the server must hang up once the handshake timeout passes.
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports[port_name])
+    try:
+        assert await asyncio.wait_for(reader.read(), timeout=15) == b""
+    finally:
+        writer.close()
+    # The listener still serves well-behaved clients.
+    good = bundle_context(client_bundle(server, "alice", server.data_dir.parent / f"certs-{port_name}"))
     assert (await asyncio.to_thread(_https, server, good)).status_code == 200

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -222,8 +223,6 @@ class Node:
     async def _start_http(
         self, tg: asyncio.TaskGroup, app: Any, host: str, port: int, name: str, ssl_ctx: ssl.SSLContext | None
     ) -> uvicorn.Server:
-        import socket
-
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -244,15 +243,44 @@ class Node:
         # Our hardened context (TLS 1.2+, AEAD suites, client certificates where required), not
         # uvicorn's defaults.
         config.ssl = ssl_ctx
-        server = EmbeddedUvicorn(config)
+        server = EmbeddedUvicorn(config, handshake_timeout_s=self.settings.tls_handshake_timeout_s)
         # The socket is already listening: connections wait in its backlog until serve() accepts.
         tg.create_task(server.serve(sockets=[sock]), name=f"http-{name}")
         return server
 
 
 class EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn inside our TaskGroup: the node owns signals, so uvicorn must not install its own."""
+    """uvicorn inside our TaskGroup: the node owns signals, so uvicorn must not install its own.
+
+    It also creates the listening servers itself, because uvicorn does not pass a TLS handshake
+    timeout: a client that opens a connection and never finishes the handshake would otherwise hold
+    it for the event loop's 60 s default.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, handshake_timeout_s: float) -> None:
+        super().__init__(config)
+        self._handshake_timeout_s = handshake_timeout_s
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's own startup with no sockets: lifespan, state and the started flag, no listeners.
+        await super().startup(sockets=[])
+        if self.should_exit:
+            return
+        config = self.config
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        loop = asyncio.get_running_loop()
+        for sock in sockets or []:
+            server = await loop.create_server(
+                create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog,
+                ssl_handshake_timeout=self._handshake_timeout_s if config.ssl else None,
+            )
+            self.servers.append(server)
