@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rallypoint.model.cot import CotEvent
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.groups import serve_with_groups
+from tests.support.metrics import metric_value
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -101,7 +100,20 @@ async def test_offline_client_gets_its_messages_in_order_once(server: ServerProc
     assert _kept(again.events) == []
 
 
-async def test_messages_survive_a_restart(data_dir: Path, clients: list[object]) -> None:
+async def _stop(server: ServerProcess, how: str) -> None:
+    """Stop cleanly (SIGTERM) or crash (SIGKILL once the mailbox reports everything on disk)."""
+    if how == "sigterm":
+        assert await asyncio.to_thread(server.terminate) == 0
+        return
+    # Kept means on disk: once the server reports nothing unwritten, a crash loses nothing.
+    await wait_until(lambda: metric_value(server, "rallypoint_mailbox_unwritten") == 0, "mailbox written")
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill-9"])
+async def test_messages_and_cursors_survive_a_restart(data_dir: Path, clients: list[object], how: str) -> None:
     first = ServerProcess(data_dir)
     first.start()
     try:
@@ -115,7 +127,7 @@ async def test_messages_survive_a_restart(data_dir: Path, clients: list[object])
         await watcher.barrier(alpha)
         await alpha.close()
         await watcher.close()
-        assert first.terminate() == 0
+        await _stop(first, how)
     finally:
         first.stop()
     second = ServerProcess(data_dir)
@@ -127,9 +139,10 @@ async def test_messages_survive_a_restart(data_dir: Path, clients: list[object])
         assert [e.type for e in kept] == ["b-t-f"] * 3 + ["b-m-p-s-m"]
         assert [t for e in kept[:3] for t in texts if f">{t}<" in _text(e)] == texts
         await bravo.close()
+        # Delivered once, also across restarts: the delivery cursor is on disk before the stop.
+        await _stop(second, how)
     finally:
         second.stop()
-    # Delivered once, also across restarts: the cursor was written before the clean shutdown.
     third = ServerProcess(data_dir)
     third.start()
     try:
@@ -202,63 +215,6 @@ async def test_groups_bound_stored_messages(group_server: ServerProcess, tmp_pat
     await blue1.send(sa("uid-blue1", "BLUE1"))
     await blue1.barrier(blue_peer)
     assert not blue1.has(lambda e: e.uid in ("marker-to-blue", "marker-red-group") or e.type == "b-t-f")
-
-
-def _unwritten(server: ServerProcess) -> float:
-    text = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics", timeout=5).text
-    match = re.search(r"^rallypoint_mailbox_unwritten ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, "mailbox metric missing"
-    return float(match.group(1))
-
-
-def _kill(server: ServerProcess) -> None:
-    """SIGKILL: no shutdown code runs, nothing queued in memory is flushed."""
-    assert server.proc is not None
-    server.proc.kill()
-    server.proc.wait(timeout=10)
-
-
-async def test_kept_mail_and_cursors_survive_kill_9(data_dir: Path, clients: list[object]) -> None:
-    first = ServerProcess(data_dir)
-    first.start()
-    try:
-        port = first.ports["cot"]
-        alpha = await CotClient.connect(port)
-        await alpha.send(sa(A_UID, "ALPHA"))
-        await _bind_and_leave(port, B_UID, "BRAVO", alpha)
-        texts = await _send_four(alpha)
-        await _processed(alpha)
-        # Kept means on disk: once the server reports nothing unwritten, a crash loses nothing.
-        await wait_until(lambda: _unwritten(first) == 0, "mailbox written")
-        await alpha.close()
-        _kill(first)
-    finally:
-        first.stop()
-    second = ServerProcess(data_dir)
-    second.start()
-    try:
-        bravo = await _reconnect(second.ports["cot"], clients)
-        await bravo.wait_uid("marker-1")
-        kept = _kept(bravo.events)
-        assert [e.type for e in kept] == ["b-t-f"] * 3 + ["b-m-p-s-m"]
-        assert [t for e in kept[:3] for t in texts if f">{t}<" in _text(e)] == texts
-        # The delivery cursor is on disk too: a crash now must not deliver the mail again.
-        await wait_until(lambda: _unwritten(second) == 0, "cursor written")
-        await bravo.close()
-        _kill(second)
-    finally:
-        second.stop()
-    third = ServerProcess(data_dir)
-    third.start()
-    try:
-        port = third.ports["cot"]
-        peer = await CotClient.connect(port)
-        clients.append(peer)
-        bravo = await _reconnect(port, clients)
-        await _routed(bravo, peer)
-        assert _kept(bravo.events) == []
-    finally:
-        third.stop()
 
 
 @pytest.fixture
