@@ -135,6 +135,27 @@ class ThinningPolicy:
         self.deferred += 1
         return Decision.DEFER
 
+    def spend_urgent(self, size: int, now: float) -> bool:
+        """Take ``size`` bytes for a control frame (pong, protocol reply): the whole bucket, like urgent traffic."""
+        self._adjust(now)
+        if self.budget.try_spend(size, now):
+            self.sent_bytes += size
+            return True
+        self.deferred += 1
+        return False
+
+    def due_in(self, uid: str, now: float, *, priority: Priority = Priority.POSITION) -> float:
+        """Seconds until thinning lets ``uid`` (of class ``priority``) be sent again; 0 when it may now."""
+        last = self._last_sent.get(uid)
+        if last is None or self.interval_s <= 0:
+            return 0.0
+        return max(0.0, last + self.interval_s * self._FACTOR.get(priority, 1.0) - now)
+
+    @property
+    def thinning(self) -> bool:
+        """Whether positions are being thinned now (the per-uid interval is above 0)."""
+        return self.interval_s > 0
+
     def refund(self, nbytes: int) -> None:
         """Return ``nbytes`` of earlier SENDs that were not written (compression made them smaller).
 
@@ -168,3 +189,50 @@ class ThinningPolicy:
         elif len(self._last_sent) > 4096:
             horizon = now - self.max_interval_s * max(self._FACTOR.values())
             self._last_sent = {u: t for u, t in self._last_sent.items() if t >= horizon}
+
+
+class HeldReports:
+    """The latest thinned report of each uid, offered again once thinning lets that uid go.
+
+    A skipped position is superseded by the uid's next report; when the uid stops reporting, the
+    held one is the only way its last position ever arrives. One entry per uid (a newer report
+    replaces it), at most ``max_items`` (the oldest held is dropped first, counted).
+    """
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        if max_items < 1:
+            raise ValueError("max_items must be positive")
+        self.max_items = max_items
+        self._held: dict[str, tuple[Envelope, Priority]] = {}
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hold(self, envelope: Envelope, priority: Priority) -> None:
+        """Keep ``envelope`` (just thinned) as its uid's latest report."""
+        uid = envelope.event.uid
+        self._held.pop(uid, None)
+        if len(self._held) >= self.max_items:
+            del self._held[next(iter(self._held))]
+            self.dropped += 1
+        self._held[uid] = (envelope, priority)
+
+    def discard(self, uid: str) -> None:
+        """Forget ``uid``'s held report (a newer report or a delete of it came)."""
+        self._held.pop(uid, None)
+
+    def clear(self) -> None:
+        """Forget everything held."""
+        self._held.clear()
+
+    def due_in(self, policy: ThinningPolicy, now: float) -> float | None:
+        """Seconds until the first held report may go (None when nothing is held)."""
+        if not self._held:
+            return None
+        return min(policy.due_in(uid, now, priority=prio) for uid, (_, prio) in self._held.items())
+
+    def release(self, policy: ThinningPolicy, now: float) -> list[Envelope]:
+        """Take out the held reports thinning now lets go, oldest held first."""
+        due = [uid for uid, (_, prio) in self._held.items() if policy.due_in(uid, now, priority=prio) <= 0]
+        return [self._held.pop(uid)[0] for uid in due]

@@ -192,14 +192,17 @@ class Outbox:
         self._note_high_water()
         return True
 
-    def peek(self, now_ms: int) -> Envelope | None:
-        """The envelope ``pop`` would return now, left in place (stale heads are dropped)."""
-        prio = self._next_class(now_ms)
+    def peek(self, now_ms: int, *, urgent_only: bool = False) -> Envelope | None:
+        """The envelope ``pop`` would return now, left in place (stale heads are dropped).
+
+        ``urgent_only``: look at EMERGENCY and MESSAGE only (what may go while a position waits).
+        """
+        prio = self._next_class(now_ms, urgent_only)
         return None if prio is None else self._queues[prio][0].envelope
 
-    def pop(self, now_ms: int) -> Envelope | None:
+    def pop(self, now_ms: int, *, urgent_only: bool = False) -> Envelope | None:
         """The next envelope to send (see the ordering rules), or None when nothing is left."""
-        prio = self._next_class(now_ms)
+        prio = self._next_class(now_ms, urgent_only)
         if prio is None:
             return None
         if prio is not Priority.EMERGENCY and self._skips_more_urgent(prio):
@@ -292,13 +295,15 @@ class Outbox:
                 return False
         return True
 
-    def _next_class(self, now_ms: int) -> Priority | None:
+    def _next_class(self, now_ms: int, urgent_only: bool = False) -> Priority | None:
         """The class whose head goes next, after dropping stale heads."""
         queues = self._queues
         if self._size == 0:
             return None
         if self._fresh_head(Priority.EMERGENCY, now_ms):
             return Priority.EMERGENCY
+        if urgent_only:
+            return Priority.MESSAGE if self._fresh_head(Priority.MESSAGE, now_ms) else None
         first: Priority | None = None
         overdue: Priority | None = None
         overdue_since = _NEVER
