@@ -182,7 +182,17 @@ def _gauges(node: Node) -> list[tuple[str, str, float]]:
         for p in Priority
     ]
     stats = node.writer.statistics()
+    # Per session, reduced to a few numbers (one series each, whatever the number of clients).
+    sessions = [session.statistics() for session in node.ctx.sessions]
     return [
+        ("rallypoint_outbox_deepest", "Envelopes in the fullest client outbox",
+         float(max((s["queued"] for s in sessions), default=0))),
+        ("rallypoint_outbox_deepest_bytes", "Bytes in the largest client outbox",
+         float(max((s["queued_bytes"] for s in sessions), default=0))),
+        ("rallypoint_sessions_thinning", "Client sessions whose byte budget is thinning positions now",
+         float(sum(s.get("thinning", 0) for s in sessions))),
+        ("rallypoint_sessions_paused", "Client sessions whose socket is not taking more data now",
+         float(sum(s.get("paused", 0) for s in sessions))),
         ("rallypoint_outbox_queued", "Envelopes waiting in client outboxes", float(queued)),
         ("rallypoint_outbox_queued_bytes", "Bytes waiting in client outboxes", float(totals.get("queued_bytes", 0))),
         ("rallypoint_positions_thinned", "Positions skipped by client byte budgets (open sessions)",

@@ -152,7 +152,10 @@ async def sweep(node: Node) -> None:
                 session.close("idle_timeout")
             elif session.paused_since is not None and session.paused_since < slow_cutoff:
                 # Its outbox only coalesces; a receiver that reads nothing for this long is gone.
-                log.warning("disconnecting receiver that stopped reading", extra={"session": session.id})
+                log.warning(
+                    "disconnecting receiver that stopped reading",
+                    extra={"session": session.id, "paused_s": round(now - session.paused_since, 1)},
+                )
                 session.close("slow_receiver", abort=True)
             elif session.partial_since is not None and session.partial_since < frame_cutoff:
                 log.warning("disconnecting client that never finishes its event", extra={"session": session.id})

@@ -25,6 +25,7 @@ from rallypoint.web.api.common import (
 )
 from rallypoint.web.api.schemas import (
     ClientInfo,
+    DeliveryInfo,
     ErrorBody,
     GeoJsonCollection,
     GeoJsonFeature,
@@ -88,6 +89,16 @@ def live_tracks(
     return out
 
 
+def delivery_of(session_id: str, stats: dict[str, int]) -> DeliveryInfo:
+    """A session's delivery statistics as the API shows them."""
+    return DeliveryInfo(
+        session=session_id, queued=stats.get("queued", 0), queued_bytes=stats.get("queued_bytes", 0),
+        coalesced=stats.get("coalesced", 0), dropped=stats.get("dropped", 0), thinned=stats.get("thinned", 0),
+        held=stats.get("held", 0), budget_bytes_per_s=stats.get("budget_bytes_per_s", 0),
+        thinning=bool(stats.get("thinning", 0)), paused=bool(stats.get("paused", 0)),
+    )
+
+
 class PictureApi:
     """``/api/clients`` and ``/api/tracks``."""
 
@@ -98,15 +109,19 @@ class PictureApi:
     def clients_for(self, identity: RequestIdentity) -> list[ClientInfo]:
         """Connected clients whose reports the caller may read, by callsign."""
         out = []
+        # Admins also see how delivery to each client's session is going (outbox, budget, pauses).
+        sessions = {s.id: s for s in self._ctx.sessions} if identity.role == "admin" else {}
         for uid, envelope in list(self._ctx.presence.sa.items()):
             event = envelope.event
             if not visible(identity, envelope):
                 continue
+            session = sessions.get(envelope.origin.session_id)
             out.append(
                 ClientInfo(
                     uid=uid, callsign=event.detail.callsign, group=event.detail.group_name,
                     role=event.detail.group_role, type=event.type, last_seen_ms=envelope.received_ms,
                     position=_position(event), principal=envelope.origin.principal,
+                    delivery=None if session is None else delivery_of(session.id, session.statistics()),
                 )
             )
         out.sort(key=lambda c: (c.callsign or "", c.uid))

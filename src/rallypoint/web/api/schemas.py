@@ -37,8 +37,28 @@ class Position(msgspec.Struct, frozen=True):
     hae: float
 
 
+class DeliveryInfo(msgspec.Struct, frozen=True):
+    """How delivery to a client's session is going (shown to admins): outbox, byte budget, back-pressure.
+
+    ``queued``/``queued_bytes``: waiting in its outbox now; ``coalesced``: queued positions replaced by
+    a newer one; ``dropped``: overflow or stale; ``thinned``: positions skipped by its budget;
+    ``held``: thinned uids whose latest position is still to go; ``budget_bytes_per_s``: 0 when none.
+    """
+
+    session: str
+    queued: int
+    queued_bytes: int
+    coalesced: int
+    dropped: int
+    thinned: int
+    held: int
+    budget_bytes_per_s: int
+    thinning: bool
+    paused: bool
+
+
 class ClientInfo(msgspec.Struct, frozen=True):
-    """A connected client, from its latest self-report."""
+    """A connected client, from its latest self-report (``delivery``: for admins, else null)."""
 
     uid: str
     callsign: str | None
@@ -48,6 +68,7 @@ class ClientInfo(msgspec.Struct, frozen=True):
     last_seen_ms: int
     position: Position
     principal: str | None = None
+    delivery: DeliveryInfo | None = None
 
 
 class Track(msgspec.Struct, frozen=True):
