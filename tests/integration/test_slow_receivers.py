@@ -23,7 +23,7 @@ REPORTS = 300
 # Large reports fill a stalled socket's buffers after a few hundred kilobytes.
 PADDING = "<remarks>" + "x" * 3000 + "</remarks>"
 ENV = {
-    "RALLYPOINT_SLOW_RECEIVER_TIMEOUT_S": "3",
+    "RALLYPOINT_SLOW_RECEIVER_TIMEOUT_S": "5",
     "RALLYPOINT_WRITE_BUFFER_HIGH": "16384",
     # The senders blast on purpose: the per-session input rate limit is not under test here.
     "RALLYPOINT_MAX_EVENTS_PER_S": "100000",
@@ -101,6 +101,13 @@ async def test_a_receiver_that_stops_reading_is_cut_off_and_the_others_get_every
         senders = [await CotClient.connect(port) for _ in range(SENDERS)]
         listeners = [await CotClient.connect(port) for _ in range(2)]
         clients.extend(senders + listeners)
+        # First fill the stalled client's socket buffers, until the server pauses writing to it.
+        deadline = time.monotonic() + 30
+        while not await asyncio.to_thread(lambda: metrics(slow_server)["rallypoint_sessions_paused"] >= 1):
+            assert time.monotonic() < deadline, "the stalled client's socket never filled"
+            for _ in range(20):
+                for n, sender in enumerate(senders):
+                    await sender.send(sa(f"snd-{n}", f"S{n}", extra=PADDING, lat=lat_of(0)))
         chats: list[str] = []
         for i in range(REPORTS):
             for n, sender in enumerate(senders):
