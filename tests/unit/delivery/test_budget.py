@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rallypoint.delivery.budget import Decision, LinkBudget, ThinningPolicy
+from rallypoint.delivery.budget import Decision, HeldReports, LinkBudget, ThinningPolicy
 from rallypoint.model.cot_type import Priority
 from tests.unit.delivery.support import envelope
 
@@ -131,3 +131,46 @@ def test_deferred_urgent_envelope_is_sent_after_retry_in(
             later = now + policy.retry_in(env, size, now, priority=prio) + 1e-9
             assert policy.decide(env, size, later, priority=prio) is Decision.SEND
             now = later
+
+
+def _thinning_policy() -> ThinningPolicy:
+    """A policy whose interval has grown to 1 s (one step under pressure), 'a' just sent at t=1."""
+    policy = ThinningPolicy(LinkBudget(1_000, 4_000, 0.0), reserve_bytes=1_000)
+    policy.decide(envelope(Priority.POSITION, "a"), 2_900, 0.0)  # sent: 100 bytes left, under the reserve
+    assert policy.decide(envelope(Priority.POSITION, "b"), 1_000, 0.5) is Decision.DEFER  # pressure
+    assert policy.decide(envelope(Priority.POSITION, "a"), 100, 1.0) is Decision.SEND  # interval is now 1 s
+    assert policy.interval_s == 1.0
+    return policy
+
+
+def test_held_reports_keep_the_latest_per_uid_and_release_when_thinning_allows() -> None:
+    policy = _thinning_policy()
+    first, latest = envelope(Priority.POSITION, "a", tag=1), envelope(Priority.POSITION, "a", tag=2)
+    assert policy.decide(latest, 100, 1.2) is Decision.SKIP
+    held = HeldReports()
+    held.hold(first, Priority.POSITION)
+    held.hold(latest, Priority.POSITION)  # one entry per uid: the newer report replaces the older
+    assert len(held) == 1
+    assert held.due_in(policy, 1.2) == pytest.approx(0.8)  # 'a' was sent at 1.0, interval 1 s
+    assert held.release(policy, 1.5) == []
+    assert held.release(policy, 2.0) == [latest]
+    assert len(held) == 0 and held.due_in(policy, 2.0) is None
+
+
+def test_held_reports_wait_longer_for_other_groups_and_are_bounded() -> None:
+    policy = _thinning_policy()
+    held = HeldReports(max_items=2)
+    held.hold(envelope(Priority.POSITION, "a"), Priority.OTHER_POSITION)  # twice the interval
+    assert held.due_in(policy, 1.0) == pytest.approx(2.0)
+    held.hold(envelope(Priority.POSITION, "b"), Priority.POSITION)
+    held.hold(envelope(Priority.POSITION, "c"), Priority.POSITION)
+    assert len(held) == 2 and held.dropped == 1  # the oldest held ('a') made room
+    held.discard("b")
+    assert [e.event.uid for e in held.release(policy, 1.0)] == ["c"]  # never sent: due at once
+
+
+def test_control_frames_may_use_the_whole_bucket_and_are_counted() -> None:
+    policy = ThinningPolicy(LinkBudget(1_000, 4_000, 0.0), reserve_bytes=1_000)
+    assert policy.spend_urgent(3_500, 0.0)  # into the reserve, like urgent traffic
+    assert not policy.spend_urgent(600, 0.0)
+    assert policy.sent_bytes == 3_500 and policy.deferred == 1

@@ -363,3 +363,16 @@ def test_fifo_within_urgent_classes(ops: list[tuple[Priority, int]]) -> None:
     got = drain(box, now)
     assert [e for e in got if e.priority is Priority.EMERGENCY] == order[Priority.EMERGENCY]
     assert [e for e in got if e.priority is Priority.MESSAGE] == order[Priority.MESSAGE]
+
+
+def test_urgent_only_serves_emergencies_then_messages_and_leaves_positions() -> None:
+    box = Outbox()
+    box.put(envelope(Priority.POSITION, "p", tag=1), now_ms=0)
+    box.put(envelope(Priority.MESSAGE, "m", tag=2), now_ms=1)
+    later = DEFAULT_MAX_WAIT_MS[Priority.POSITION] + 10  # the position head is overdue by now
+    head = box.peek(later)
+    assert head is not None and head.event.uid == "p"  # aging puts it first for a normal pop
+    box.put(envelope(Priority.EMERGENCY, "e", tag=3), now_ms=later)
+    urgent = [box.pop(later, urgent_only=True) for _ in range(3)]
+    assert [e.event.uid if e else None for e in urgent] == ["e", "m", None]
+    assert len(box) == 1 and box.peek(later, urgent_only=True) is None
