@@ -40,6 +40,9 @@ class FederationPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Per-link message compression ("none", "gzip" or "deflate"): standard gRPC compression, so it
     # stays compatible with any federation v2 peer. Applies to what this server sends on the link.
     compression: str = "none"
+    # Outbound byte budget of this link (bytes/s); unset: the node-wide federation_budget_bytes_per_s,
+    # 0: unlimited. A satellite peer gets a small one while a LAN peer stays unlimited.
+    budget_bytes_per_s: float | None = None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -238,6 +241,8 @@ def _validate(s: Settings) -> None:
     for peer in s.federation_peers:
         if peer.compression not in {"none", "gzip", "deflate"}:
             raise ConfigError(f"federation peer {peer.name!r}: compression must be none, gzip or deflate")
+        if peer.budget_bytes_per_s is not None and not peer.budget_bytes_per_s >= 0:
+            raise ConfigError(f"federation peer {peer.name!r}: budget_bytes_per_s must be 0 or more")
     for group in s.udp_multicast:
         try:
             is_multicast = ipaddress.IPv4Address(group).is_multicast

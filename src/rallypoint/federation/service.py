@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import Metric
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
-from rallypoint.config import Settings
+from rallypoint.config import FederationPeer, Settings
 from rallypoint.errors import ConfigError
 from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.link import LinkState, PeerLink
@@ -85,7 +85,7 @@ class Federation:
             self.links.append(PeerLink(
                 peer, node_id=self.node_id, store=self._store, seen=self._seen, accept=accept, clock=clock,
                 limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
-                budget_bytes_per_s=settings.federation_budget_bytes_per_s, recent=self.recent,
+                budget_bytes_per_s=link_budget(peer, settings), recent=self.recent,
             ))
             # Subscribed from the start: what clients send before run() has loaded the queue is kept.
             directory.add(self.links[-1])
@@ -234,6 +234,13 @@ class Federation:
             await _sleep(self._stop, 1.0)
             for link in self.links:
                 link.expire_contacts(timeout)
+
+
+def link_budget(peer: FederationPeer, settings: Settings) -> float:
+    """Outbound bytes/s of the link to ``peer``: its own setting, else the node-wide one (0 = unlimited)."""
+    if peer.budget_bytes_per_s is not None:
+        return peer.budget_bytes_per_s
+    return settings.federation_budget_bytes_per_s
 
 
 def _certs(pem: bytes) -> list[x509.Certificate]:

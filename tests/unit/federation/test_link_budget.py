@@ -171,3 +171,19 @@ async def test_priority_message_that_expired_in_the_queue_is_never_sent(
     finally:
         link.close()
         await persister
+
+
+def test_a_peer_budget_overrides_the_node_wide_one() -> None:
+    from rallypoint.config import Settings, load_settings
+    from rallypoint.errors import ConfigError
+    from rallypoint.federation.service import link_budget
+
+    node = Settings(federation_budget_bytes_per_s=5000.0)
+    assert link_budget(PEER, node) == 5000.0
+    assert link_budget(msgspec.structs.replace(PEER, budget_bytes_per_s=300.0), node) == 300.0
+    assert link_budget(msgspec.structs.replace(PEER, budget_bytes_per_s=0.0), node) == 0.0
+    peers = '[{"name": "sat", "budget_bytes_per_s": -1}]'
+    with pytest.raises(ConfigError, match="budget_bytes_per_s"):
+        load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": peers})
+    loaded = load_settings(environ={"RALLYPOINT_FEDERATION_PEERS": '[{"name": "sat", "budget_bytes_per_s": 250}]'})
+    assert loaded.federation_peers[0].budget_bytes_per_s == 250.0
