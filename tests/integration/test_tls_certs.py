@@ -134,6 +134,14 @@ async def test_tls12_client_gets_ecdhe_aead(
     assert "GCM" in cipher or "CHACHA20" in cipher
 
 
+def test_server_context_refuses_tls_compression_and_renegotiation(ca: CertificateAuthority) -> None:
+    ctx = server_ssl_context(ca)
+    # TLS compression leaks secrets through sizes (CRIME); it must never be negotiated.
+    assert ctx.options & ssl.OP_NO_COMPRESSION
+    assert ctx.options & getattr(ssl, "OP_NO_RENEGOTIATION", 0) == getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    assert ctx.minimum_version >= ssl.TLSVersion.TLSv1_2
+
+
 async def test_client_without_certificate_is_rejected(server: EchoServer, ca: CertificateAuthority) -> None:
     await _assert_rejected(server, client_ssl_context(ca.ca_path))
 
