@@ -231,3 +231,20 @@ async def test_same_bytes_in_two_groups_keep_separate_descriptions(group_server:
     finally:
         for client in (eve, alice, bob):
             await client.aclose()
+
+
+async def test_download_urls_use_the_configured_public_host(data_dir: Path, tmp_path: Path) -> None:
+    # Behind NAT or a port forward the Host header a client sends may be an internal name; the
+    # configured public address is what other devices can reach.
+    with serve_with_groups(data_dir, {"alice": ["Red"]}, env={"RALLYPOINT_PUBLIC_HOST": "tak.example.net"}) as srv:
+        api = f"https://127.0.0.1:{srv.ports['api']}"
+        data = mission_package("public-host")
+        digest = hashlib.sha256(data).hexdigest()
+        async with httpx.AsyncClient(verify=client_context(srv, "alice", tmp_path), timeout=10) as alice:
+            r = await alice.post(f"{api}/Marti/sync/missionupload", params={"filename": "p.zip"},
+                                 files={"assetfile": ("p.zip", data)})
+            assert r.status_code == 200
+            assert r.text == f"https://tak.example.net:{srv.ports['api']}/Marti/sync/content?hash={digest}"
+            q = await alice.get(f"{api}/Marti/sync/missionquery", params={"hash": digest},
+                                headers={"host": f"10.0.0.7:{srv.ports['api']}"})
+            assert q.text == f"https://tak.example.net:{srv.ports['api']}/Marti/sync/content?hash={digest}"
