@@ -2,7 +2,8 @@
 
 Deliveries are written straight to the socket while it keeps up (no task switch, no copy: the
 same encoded bytes go to every receiver); when the kernel buffer fills, asyncio pauses us and
-envelopes wait in the bounded, coalescing outbox until it drains.
+envelopes wait in the bounded, coalescing outbox until it drains. That direct path stays here;
+draining, held reports, owed protocol replies and budget retries are in ``session_output``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from rallypoint.delivery.budget import Decision, HeldReports, ThinningPolicy
 from rallypoint.delivery.outbox import Outbox
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.model.cot_type import COALESCED_CLASSES, DELETE, Priority, delivery_priority
+from rallypoint.model.cot_type import Priority, delivery_priority
 from rallypoint.protocol.connection import (
     NEED_DATA,
     ConnectionClosed,
@@ -31,6 +32,7 @@ from rallypoint.security.revocation import serial_of
 from rallypoint.services.mailbox_inflight import MailEnvelope
 from rallypoint.services.messages import groups_changed
 from rallypoint.transport.session_limits import SessionLimits, budget_policy
+from rallypoint.transport.session_output import SessionOutput
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
@@ -40,10 +42,6 @@ log = logging.getLogger(__name__)
 REJECTIONS_LOGGED_PER_SESSION = 20
 
 _ANON = frozenset({ANON_GROUP})
-# Bytes of queued frames written (and compressed) together when an outbox drains.
-_DRAIN_BATCH_BYTES = 32 * 1024
-# Longest wait before a budgeted session looks at its queue again (bounds a timer on odd input).
-_MAX_RETRY_S = 60.0
 
 
 class StreamSession(asyncio.BufferedProtocol):
@@ -72,8 +70,6 @@ class StreamSession(asyncio.BufferedProtocol):
         # Optional per-session link budget: positions are thinned before urgent traffic waits.
         # Set once the client's identity and groups are known (budgets can depend on its class).
         self._policy: ThinningPolicy | None = None
-        self._retry: asyncio.TimerHandle | None = None
-        self._retry_at = 0.0
         # Under a budget: each thinned uid's latest position, sent once thinning lets that uid go.
         self._held: HeldReports | None = None
         # Protocol replies (pong, offer, upgrade answer) waiting for the budget, in write order and
@@ -86,7 +82,6 @@ class StreamSession(asyncio.BufferedProtocol):
         self._pending_charge = 0
         # Stored mail among ``_pending``: confirmed to the mailbox once its bytes reach the transport.
         self._pending_mail: list[MailEnvelope] = []
-        self._full_since: float | None = None
         self._rejections_logged = 0
         self._closed = False
         self.last_rx = ctx.clock.monotonic()
@@ -96,6 +91,8 @@ class StreamSession(asyncio.BufferedProtocol):
         self.paused_since: float | None = None
         self._limits = SessionLimits(ctx, self.last_rx)
         self.origin = Origin(session_id=self.id)
+        # Outbox drain, held reports, owed replies and the retry timer: the slow paths of output.
+        self._output = SessionOutput(self, ctx)
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -148,7 +145,7 @@ class StreamSession(asyncio.BufferedProtocol):
         # Like TAK Server: the latest picture first, then the protocol offer.
         announce = self._conn.announce(ctx.clock.now_ms(), ctx.node_id)
         if announce:
-            self._answer(announce)
+            self._output.answer(announce)
         log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
 
     def get_buffer(self, sizehint: int) -> bytearray:
@@ -208,10 +205,10 @@ class StreamSession(asyncio.BufferedProtocol):
                 # The connection's output is one ordered (maybe compressed) stream: what was
                 # delivered earlier is written before the pong is produced.
                 self.flush_pending()
-                self._answer(conn.pong(ctx.clock.now_ms()))
+                self._output.answer(conn.pong(ctx.clock.now_ms()))
             elif isinstance(ev, UpgradeRequested):
                 self.flush_pending()
-                self._answer(conn.respond_upgrade(True, ctx.clock.now_ms()))
+                self._output.answer(conn.respond_upgrade(True, ctx.clock.now_ms()))
                 ctx.metrics.protocol_upgrades.inc()
                 log.info(
                     "protocol upgraded",
@@ -231,9 +228,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self._closed = True
         ctx = self._ctx
         stats = self.statistics()
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+        self._output.cancel_retry()
         # Stored mail cleared here was never written: not confirmed, so the mailbox keeps it.
         if self._outbox is not None:
             self._outbox.clear()
@@ -261,7 +256,7 @@ class StreamSession(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         self._paused = False
         self.paused_since = None
-        self._drain()
+        self._output.drain()
 
     def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool:
         """Apply changed group membership to this live session; tells the client with ``t-x-g-c``."""
@@ -279,11 +274,10 @@ class StreamSession(asyncio.BufferedProtocol):
         """Send now if the socket keeps up, else queue (coalescing positions)."""
         if self._closed:
             return
-        outbox = self._outbox
         policy = self._policy
         if self._held:
-            self._supersede_held(envelope)
-        if not (self._paused or outbox or self._owed):
+            self._output.supersede_held(envelope)
+        if not (self._paused or self._outbox or self._owed):
             data = envelope.wire(self._conn.wire)
             if policy is None:
                 decision = Decision.SEND
@@ -301,40 +295,11 @@ class StreamSession(asyncio.BufferedProtocol):
                     self._pending_mail.append(envelope)
                 return
             if decision is Decision.SKIP:
-                self._hold(envelope)
+                self._output.hold(envelope)
                 return
-        if outbox is None:
-            outbox = self._outbox = Outbox(self._ctx.outbox_max_items)
-        outbox.put(envelope, now_ms=self._ctx.clock.now_ms(), own_group=self._own_group(envelope))
-        if policy is not None and not self._paused:
-            if self._class_of(envelope) in COALESCED_CLASSES:
-                self._schedule_drain(envelope)
-            else:
-                # Urgent traffic goes as soon as the budget pays for it, whatever positions are queued.
-                self._drain()
-        self._check_slow()
-
-    def _supersede_held(self, envelope: Envelope) -> None:
-        held = self._held
-        assert held is not None
-        event = envelope.event
-        if event.type == DELETE and event.detail.link_uid is not None:
-            # The held report would bring the deleted item back.
-            held.discard(event.detail.link_uid)
-        elif envelope.priority in COALESCED_CLASSES:
-            held.discard(event.uid)
-
-    def _hold(self, envelope: Envelope) -> None:
-        """Keep a thinned position: if its uid stops reporting, this is the report that must still go."""
-        policy = self._policy
-        assert policy is not None
-        held = self._held
-        if held is None:
-            held = self._held = HeldReports(self._ctx.outbox_max_items)
-        held.hold(envelope, self._class_of(envelope))
-        due = held.due_in(policy, self._ctx.clock.monotonic())
-        if due is not None and not self._paused:
-            self._schedule(due)
+        if self._output.queue(envelope):
+            log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
+            self.close("slow_receiver", abort=True)
 
     def _own_group(self, envelope: Envelope) -> bool:
         # The sender reports to one of this receiver's own (write) groups: its team, not a neighbour's.
@@ -345,43 +310,6 @@ class StreamSession(asyncio.BufferedProtocol):
 
     def _decide(self, policy: ThinningPolicy, envelope: Envelope, size: int) -> Decision:
         return policy.decide(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope))
-
-    def _schedule_drain(self, envelope: Envelope) -> None:
-        policy = self._policy
-        if policy is None or self._retry is not None or self._transport is None:
-            return
-        size = self._conn.max_send_size(len(envelope.wire(self._conn.wire)))
-        self._schedule(policy.retry_in(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope)))
-
-    def _schedule(self, delay: float) -> None:
-        """Look at the queue again in ``delay`` seconds, unless a look is already due sooner."""
-        if self._transport is None or self._closed:
-            return
-        loop = asyncio.get_running_loop()
-        at = loop.time() + min(max(delay, 0.001), _MAX_RETRY_S)
-        if self._retry is not None:
-            if self._retry_at <= at:
-                return
-            self._retry.cancel()
-        self._retry_at = at
-        self._retry = loop.call_at(at, self._retry_drain)
-
-    def _retry_drain(self) -> None:
-        self._retry = None
-        if self._closed:
-            return
-        held, policy = self._held, self._policy
-        if held and policy is not None:
-            released = held.release(policy, self._ctx.clock.monotonic())
-            if released:
-                outbox = self._outbox
-                if outbox is None:
-                    outbox = self._outbox = Outbox(self._ctx.outbox_max_items)
-                now_ms = self._ctx.clock.now_ms()
-                for envelope in released:
-                    outbox.put(envelope, now_ms=now_ms, own_group=self._own_group(envelope))
-        if not self._paused:
-            self._drain()
 
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""
@@ -436,114 +364,6 @@ class StreamSession(asyncio.BufferedProtocol):
         return False
 
     # --- internals ---------------------------------------------------------------------------
-    def _answer(self, data: bytes) -> None:
-        """Write a protocol reply in stream order, once the budget (if any) pays for its bytes."""
-        if self._transport is None or self._closed or not data:
-            return
-        self.flush_pending()
-        self._owed.append(data)
-        self._drain()
-
-    def _pay_owed(self) -> float | None:
-        """Write owed replies the budget pays for; seconds to wait for the next, or None when all went."""
-        transport, policy, owed = self._transport, self._policy, self._owed
-        assert transport is not None
-        while owed:
-            data = owed[0]
-            if policy is not None:
-                # A reply larger than the whole bucket would wait forever; none is (the burst holds an event).
-                size = min(len(data), policy.budget.burst_bytes)
-                now = self._ctx.clock.monotonic()
-                if not policy.spend_urgent(size, now):
-                    return policy.budget.wait_s(size, now)
-            owed.popleft()
-            transport.write(data)
-        return None
-
-    def _drain(self) -> None:
-        transport = self._transport
-        if transport is None:
-            return
-        self.flush_pending()
-        wait = self._pay_owed() if self._owed else None
-        outbox = self._outbox
-        if outbox is not None and not self._owed:
-            wait = self._drain_outbox(outbox)
-        policy = self._policy
-        if policy is not None:
-            held = self._held.due_in(policy, self._ctx.clock.monotonic()) if self._held else None
-            waits = [w for w in (wait, held) if w is not None]
-            if waits and not self._paused:
-                self._schedule(min(waits))
-        if outbox is not None and not outbox.full:
-            self._full_since = None
-
-    def _drain_outbox(self, outbox: Outbox) -> float | None:
-        """Write what the socket and budget take, in outbox order; seconds until a deferred one could go.
-
-        A position the budget defers (it must leave a reserve) does not hold back the urgent classes
-        queued behind it: they are served as long as the budget pays for them.
-        """
-        now = self._ctx.clock.now_ms()
-        wire = self._conn.wire
-        policy = self._policy
-        # Queued frames leave in batches through ``_pending``: one write per batch and, on a
-        # compressed stream, one sync flush (a flush per frame costs bytes on exactly the links
-        # that fall behind).
-        pending = self._pending
-        batched = 0
-        deferred: list[tuple[Envelope, int]] = []
-        urgent_only = False
-        while not self._paused and outbox:
-            if policy is None:
-                envelope = outbox.pop(now)
-                if envelope is None:
-                    break
-                data = envelope.wire(wire)
-                charge = len(data)
-            else:
-                envelope = outbox.peek(now, urgent_only=urgent_only)
-                if envelope is None:
-                    break
-                data = envelope.wire(wire)
-                charge = self._conn.max_send_size(len(data))
-                decision = self._decide(policy, envelope, charge)
-                if decision is Decision.DEFER:
-                    deferred.append((envelope, charge))
-                    if urgent_only or self._class_of(envelope) not in COALESCED_CLASSES:
-                        break
-                    urgent_only = True
-                    continue
-                outbox.pop(now, urgent_only=urgent_only)
-                if decision is Decision.SKIP:
-                    self._hold(envelope)
-                    continue
-            pending.append(data)
-            self._pending_charge += charge
-            if type(envelope) is MailEnvelope:
-                self._pending_mail.append(envelope)
-            batched += len(data)
-            if batched >= _DRAIN_BATCH_BYTES:
-                self.flush_pending()
-                batched = 0
-        self.flush_pending()
-        if policy is None or not deferred:
-            return None
-        # After the flush: what compression saved is back in the budget and shortens the wait.
-        mono = self._ctx.clock.monotonic()
-        return min(policy.retry_in(e, c, mono, priority=self._class_of(e)) for e, c in deferred)
-
-    def _check_slow(self) -> None:
-        outbox = self._outbox
-        if outbox is None or not outbox.full:
-            return
-        now = self._ctx.clock.monotonic()
-        if self._full_since is None:
-            self._full_since = now
-        elif now - self._full_since > self._ctx.slow_receiver_timeout_s:
-            log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
-            self.close("slow_receiver", abort=True)
-
     def _rejected(self, reason: str, detail: str) -> None:
         self._ctx.metrics.rejected.labels(reason, self.transport_name).inc()
         # Every rejection is counted, but a flooding peer must not flood the log: the first few of a
@@ -573,30 +393,9 @@ class StreamSession(asyncio.BufferedProtocol):
 
     def flush_and_close(self) -> None:
         """Write what is queued (if the socket takes it) and close: used on shutdown."""
-        self._drain()
+        self._output.drain()
         self.close("shutdown")
 
     def statistics(self) -> dict[str, int]:
         """Outbox counters of this session (summed over sessions for the metrics)."""
-        policy = self._policy
-        # Gauges of this session (summed over sessions they count thinning and paused sessions).
-        state = {
-            "thinned": policy.skipped if policy is not None else 0,
-            "held": len(self._held) if self._held is not None else 0,
-            "thinning": int(policy is not None and policy.thinning),
-            "paused": int(self._paused),
-            "budget_bytes_per_s": int(policy.budget.bytes_per_s) if policy is not None else 0,
-        }
-        if self._outbox is None:
-            return {"queued": 0, "dropped": 0, "coalesced": 0, "queued_bytes": 0, **state}
-        stats = self._outbox.statistics()
-        out = {
-            "queued": stats.queued,
-            "dropped": stats.dropped_overflow + stats.dropped_stale,
-            "coalesced": stats.coalesced,
-            "queued_bytes": stats.bytes,
-            **state,
-        }
-        for name, count in stats.queued_by_class.items():
-            out[f"queued_{name.lower()}"] = count
-        return out
+        return self._output.statistics()

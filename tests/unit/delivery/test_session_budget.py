@@ -93,7 +93,7 @@ async def test_urgent_traffic_does_not_wait_for_the_position_retry_timer() -> No
     clock = ManualClock()
     session, transport = make_session(clock)
     _fill_with_positions(session)
-    assert session._retry is not None  # positions wait for the budget to refill past the reserve
+    assert session._output.retry is not None  # positions wait for the budget to refill past the reserve
     before = len(transport.written)
     session.offer(envelope(Priority.MESSAGE, "chat-1", tag=1))
     session.offer(envelope(Priority.EMERGENCY, "sos-1", tag=2))
@@ -154,14 +154,14 @@ async def test_a_thinned_uid_that_stops_reporting_still_gets_its_latest_position
         session.flush_pending()
         clock.advance(0.5)
         elapsed += 0.5
-        session._retry_drain()  # what the retry timer does when it fires
+        session._output.retry_drain()  # what the retry timer does when it fires
         assert len(transport.written) <= burst + rate * elapsed
     assert policy.skipped > 0
     # Then they all stop. The held reports go once thinning lets each uid go again.
     for _ in range(240):
         clock.advance(0.5)
         elapsed += 0.5
-        session._retry_drain()
+        session._output.retry_drain()
         assert len(transport.written) <= burst + rate * elapsed
     expected = {uid: envelope(Priority.POSITION, uid, tag=t).wire(session._conn.wire) for uid, t in last_tag.items()}
     latest = _latest_times(transport.written)
@@ -180,7 +180,7 @@ async def test_a_delete_forgets_the_held_report_of_its_uid() -> None:
         if session.statistics()["held"]:
             break
         clock.advance(0.5)
-        session._retry_drain()
+        session._output.retry_drain()
     assert session.statistics()["held"] > 0
     held = session._held
     assert held is not None
@@ -209,7 +209,7 @@ async def test_a_pong_waits_for_the_budget_and_is_charged() -> None:
     session.offer(envelope(Priority.MESSAGE, "after-pong", tag=1))
     assert transport.written == b""  # nothing overtakes an owed reply: the stream stays in order
     clock.advance(1.0)
-    session._retry_drain()
+    session._output.retry_drain()
     written = transport.written
     assert written.index(b"t-x-c-t-r") < written.index(b'uid="after-pong"')
     assert policy.sent_bytes == len(written)  # the pong was charged like any other byte
