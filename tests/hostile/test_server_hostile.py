@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import time
 import uuid
 from collections.abc import Iterable
 
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -62,10 +62,7 @@ def _stored(server: ServerProcess, **query: str) -> list[str]:
 
 async def _until_stored(server: ServerProcess, uid: str, timeout: float = 10.0) -> None:
     """Storage writes in batches off the hot path: poll until ``uid`` is in the history."""
-    deadline = time.monotonic() + timeout
-    while uid not in _stored(server, uid=uid):
-        assert time.monotonic() < deadline, f"{uid} never reached storage"
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: uid in _stored(server, uid=uid), f"{uid} reaching storage", timeout)
 
 
 def peer_of(writer: asyncio.StreamWriter | None) -> str:
@@ -110,14 +107,11 @@ class Attack:
         reasons = list(reasons)
         server = self.server
         # (a) counted with the right reason (and transport).
-        deadline = time.monotonic() + 10
-        while True:
+        def counted() -> bool:
             after = _rejected(server)
-            missing = [r for r in reasons if after.get((r, transport), 0) <= self.before.get((r, transport), 0)]
-            if not missing:
-                break
-            assert time.monotonic() < deadline, f"not counted as rejected: {missing}; counters {after}"
-            await asyncio.sleep(0.05)
+            return all(after.get((r, transport), 0) > self.before.get((r, transport), 0) for r in reasons)
+
+        await wait_until(counted, f"{reasons} counted as rejected ({transport})")
         # (b) a warning per reason, naming the attacker when we know its address.
         for reason in reasons:
             fields = {"reason": reason} if peer is None else {"reason": reason, "peer": peer}

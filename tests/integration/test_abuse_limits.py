@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 LIMITS = {
@@ -154,10 +155,7 @@ async def test_connections_refused_at_capacity_hold_no_slots(
         assert await asyncio.to_thread(_closed_total, proc, "max_connections") == 5
         for filler in fillers:
             await filler.close()
-        deadline = asyncio.get_running_loop().time() + 10
-        while (await asyncio.to_thread(_health, proc))["connections"] != 0:
-            assert asyncio.get_running_loop().time() < deadline, "sessions not released"
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: _health(proc)["connections"] == 0, "sessions released")
         # Both identity slots are free again.
         first = await CotClient.connect(proc.ports["tls"], ssl_context=ctx)
         second = await CotClient.connect(proc.ports["tls"], ssl_context=ctx)

@@ -20,6 +20,7 @@ import pytest
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, sa
 from tests.support.groups import client_groups_lines
+from tests.support.poll import wait_until, wait_until_sync
 from tests.support.server import ServerProcess
 
 
@@ -70,14 +71,11 @@ def get_text(server: ServerProcess, path: str) -> str:
 
 def wait_link(server: ServerProcess, state: str, timeout: float = 20.0) -> dict[str, Any]:
     """Poll ``/api/links`` until the (only) link reaches ``state``."""
-    deadline = time.monotonic() + timeout
-    links: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
+    def reached() -> dict[str, Any] | None:
         links = get_json(server, "/api/links")["links"]
-        if links and links[0]["state"] == state:
-            return links[0]
-        time.sleep(0.05)
-    raise AssertionError(f"link not {state}: {links}")
+        return links[0] if links and links[0]["state"] == state else None
+
+    return wait_until_sync(reached, f"link {state}", timeout)
 
 
 class Pair:
@@ -239,10 +237,8 @@ async def test_chat_sent_while_peer_down_arrives_once_after_restart(tmp_path: Pa
             await a1.send(chat("uid-a1", "A1", to_uid=None, to_cs=None, text=text))
         for lat in (2.0, 3.0, 4.0):
             await a1.send(sa("uid-a1", "A1", lat=lat))
-        deadline = time.monotonic() + 10
-        while get_json(pair.a, "/api/links")["links"][0]["queue_depth"] < len(texts):
-            assert time.monotonic() < deadline, "chats not queued for the peer"
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: get_json(pair.a, "/api/links")["links"][0]["queue_depth"] >= len(texts),
+                         "chats queued for the peer")
         b = pair.start_b()
         b2 = await CotClient.connect(b.ports["cot"])
         clients.append(b2)

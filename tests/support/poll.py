@@ -19,3 +19,14 @@ async def wait_until(check: Callable[[], T], what: str, timeout: float = 10.0, i
             return got
         assert time.monotonic() < deadline, f"{what} within {timeout}s"
         await asyncio.sleep(interval)
+
+
+def wait_until_sync(check: Callable[[], T], what: str, timeout: float = 10.0, interval: float = 0.05) -> T:
+    """``wait_until`` for synchronous test code: poll ``check()`` until truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        time.sleep(interval)
