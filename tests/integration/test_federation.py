@@ -6,10 +6,8 @@ its queue for B). Each has its own data dir and CA; each trusts the other's CA f
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,10 +244,8 @@ async def test_chat_sent_while_peer_down_arrives_once_after_restart(tmp_path: Pa
             await b2.wait_for(lambda e, t=text: b"%s<" % t.encode() in e.detail.xml, timeout=20)
         await b2.wait_for(lambda e: e.uid == "uid-a1" and e.point.lat == 4.0, timeout=20)
         # Everything acknowledged: nothing left to resend, so no duplicates can still be on the way.
-        deadline = time.monotonic() + 10
-        while get_json(pair.a, "/api/links")["links"][0]["unacknowledged"]:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+        await wait_until(lambda: get_json(pair.a, "/api/links")["links"][0]["unacknowledged"] == 0,
+                         "everything acknowledged")
         await a1.send(chat("uid-a1", "A1", to_uid=None, to_cs=None, text="after-restart"))
         await b2.wait_for(lambda e: b"after-restart" in e.detail.xml, timeout=10)
         for text in texts:

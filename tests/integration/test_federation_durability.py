@@ -6,7 +6,6 @@ queue for B, is the one killed with ``kill -9``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.integration.test_federation import Pair, get_json, get_text, wait_link
 from tests.support.cot_client import CotClient, chat, cot, sa
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 # B does not repeat emergencies on its own during the test, so each copy its client gets came over
@@ -23,13 +23,6 @@ B_EXTRA = "federation_connect_delay_s = 2.0\nemergency_repeat_s = 3600.0"
 
 def _link(pair: Pair) -> dict[str, object]:
     return dict(get_json(pair.a, "/api/links")["links"][0])
-
-
-async def _until(check: object, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(check):  # type: ignore[arg-type]
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        await asyncio.sleep(0.05)
 
 
 def _count(client: CotClient, uid: str, cot_type: str | None = None) -> int:
@@ -66,8 +59,8 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
         await a1.send(cot("GeoChat.uid-a1.short-lived", "b-t-f", how="h-g-i-g-o", stale_s=2.0,
                           detail='<link uid="uid-a1" type="a-f-G-U-C" relation="p-p"/><remarks>short-lived</remarks>'))
         short_stale = time.time() + 2.0
-        await _until(lambda: _link(pair)["queue_depth"] == len(texts) + 3 + 3, "everything queued for B", 10)
-        await _until(lambda: _link(pair)["unwritten"] == 0, "A's queue for B written", 10)
+        await wait_until(lambda: _link(pair)["queue_depth"] == len(texts) + 3 + 3, "everything queued for B", 10)
+        await wait_until(lambda: _link(pair)["unwritten"] == 0, "A's queue for B written", 10)
         metrics = get_text(pair.a, "/metrics")
         assert 'rallypoint_federation_link_unwritten{link="bravo"} 0.0' in metrics
         for client in (a1, a2, a3):
@@ -77,7 +70,7 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
         pair.a.proc.wait()
         pair.a = ServerProcess(pair.a_dir, *pair.a.extra)
         pair.start_a()
-        await _until(lambda: time.time() > short_stale, "the short position stale", 10)
+        await wait_until(lambda: time.time() > short_stale, "the short position stale", 10)
         b = pair.start_b()
         b2 = await CotClient.connect(b.ports["cot"])
         clients.append(b2)
@@ -88,7 +81,7 @@ async def test_sender_killed_with_a_written_queue_delivers_it_once_after_restart
         await b2.wait_for(lambda e: e.uid == "uid-a1" and e.point.lat == 4.0, timeout=20)
         await b2.wait_for(lambda e: e.uid == "uid-a2" and e.point.lat == 14.0, timeout=20)
         # Everything acknowledged, then one more message through the same lane as a barrier.
-        await _until(lambda: _link(pair)["unacknowledged"] == 0, "A's queue acknowledged", 20)
+        await wait_until(lambda: _link(pair)["unacknowledged"] == 0, "A's queue acknowledged", 20)
         a4 = await CotClient.connect(pair.a.ports["cot"])
         clients.append(a4)
         await a4.send(chat("uid-a4", "A4", to_uid=None, to_cs=None, text="after-restart"))
@@ -121,7 +114,8 @@ async def test_remote_contacts_are_removed_when_the_link_stays_down_and_return_w
         await b1.send(sa("uid-b1", "B1", lat=5.0))
         await a1.wait_uid("uid-b1", timeout=10)
         assert _link(pair)["remote_contacts"] == 1
-        await _until(lambda: get_json(b, "/api/links")["links"][0]["unwritten"] == 0, "B's latest report written", 10)
+        await wait_until(lambda: get_json(b, "/api/links")["links"][0]["unwritten"] == 0,
+                         "B's latest report written", 10)
         assert b.proc is not None
         b.proc.kill()
         b.proc.wait()
@@ -137,6 +131,6 @@ async def test_remote_contacts_are_removed_when_the_link_stays_down_and_return_w
         b = pair.start_b()
         back = await a2.wait_uid("uid-b1", timeout=20)
         assert back.point.lat == 5.0
-        await _until(lambda: _link(pair)["remote_contacts"] == 1, "the contact known through the link again", 10)
+        await wait_until(lambda: _link(pair)["remote_contacts"] == 1, "the contact known through the link again", 10)
     finally:
         pair.stop()

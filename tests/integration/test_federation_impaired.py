@@ -21,6 +21,7 @@ from rallypoint.model.cot import CotEvent
 from tests.integration.test_federation import Pair, get_json, wait_link, write_config
 from tests.support.cot_client import CotClient, chat, sa
 from tests.support.impair import ImpairedLink
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 # B's reconnect backoff is capped so that a run of failed handshakes (each reset during a 1 s
@@ -42,14 +43,6 @@ class ProxiedPair(Pair):
         self.b = ServerProcess(self.b_dir, "--config", str(cfg))
         self.b.start()
         return self.b
-
-
-async def poll(check: Callable[[], object], what: str, timeout: float) -> None:
-    """Poll ``check()`` off the event loop (the proxy lives on it) until truthy, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(check):
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        await asyncio.sleep(0.1)
 
 
 def count(client: CotClient, text: str) -> int:
@@ -103,7 +96,7 @@ async def test_impaired_link_delivers_every_chat_once_and_latest_position(
             await link.impair_off()
 
         # Nothing left for A to resend, then a marker: any duplicate would have arrived before it.
-        await poll(lambda: get_json(pair.a, "/api/links")["links"][0]["unacknowledged"] == 0,
+        await wait_until(lambda: get_json(pair.a, "/api/links")["links"][0]["unacknowledged"] == 0,
                    "A's queue for B acknowledged", 30)
         await chat_from(a1, "impaired-end")
         await b1.wait_for(lambda e: b">impaired-end<" in e.detail.xml, timeout=20)

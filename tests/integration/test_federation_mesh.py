@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.test_federation import get_json, get_text, make_ca
 from tests.support.cot_client import CotClient, chat, sa
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 NAMES = ("alpha", "bravo", "charlie")
@@ -73,10 +74,7 @@ def mesh_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 async def _clients(mesh: Mesh, clients: list[object]) -> list[CotClient]:
-    deadline = time.monotonic() + 30
-    while not await asyncio.to_thread(mesh.all_links_up):
-        assert time.monotonic() < deadline, "links not up"
-        await asyncio.sleep(0.1)
+    await wait_until(mesh.all_links_up, "every link up", 30)
     out = [await CotClient.connect(s.ports["cot"]) for s in mesh.servers]
     clients.extend(out)
     return out

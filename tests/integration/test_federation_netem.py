@@ -25,6 +25,7 @@ import pytest
 from tests.integration.test_federation import make_ca, write_config
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.netns import NsServerProcess, VethLink, connect_in, get_json_in, unavailable_reason
+from tests.support.poll import wait_until
 
 REASON = unavailable_reason()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"network namespaces unavailable: {REASON}")
@@ -96,17 +97,6 @@ async def client_in(server: NsServerProcess) -> CotClient:
     client._task = asyncio.create_task(client._read())
     await client.wait_for(lambda e: e.type == "t-x-takp-v", timeout=10)
     return client
-
-
-async def wait_until(check: Any, what: str, timeout: float) -> Any:
-    """Poll ``check()`` (run off the loop) until it returns something truthy, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = await asyncio.to_thread(check)
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} within {timeout}s"
-        await asyncio.sleep(0.1)
 
 
 async def link_state(pair: NsPair, server: NsServerProcess, state: str, timeout: float = 30.0) -> None:
