@@ -7,9 +7,7 @@ triangle gives every event two paths to each other server.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,10 +125,7 @@ async def test_triangle_delivers_each_event_once_by_either_path(mesh_factory: An
         await client.wait_for(lambda e: e.uid == "uid-a1" and e.point.lat == 5.0, timeout=15)
     # Every copy bravo and charlie forwarded to each other has been handled: once nothing waits in any
     # queue, a chat sent afterwards on the same streams arrives after everything sent before it.
-    deadline = time.monotonic() + 15
-    while not await asyncio.to_thread(mesh.all_links_idle):
-        assert time.monotonic() < deadline, "federation queues not drained"
-        await asyncio.sleep(0.1)
+    await wait_until(mesh.all_links_idle, "federation queues drained", 15)
     await b1.send(chat("uid-b-end", "B", to_uid=None, to_cs=None, text="b-end"))
     await c1.send(chat("uid-c-end", "C", to_uid=None, to_cs=None, text="c-end"))
     for receiver, text in ((c1, "b-end"), (a1, "b-end"), (b1, "c-end"), (a1, "c-end")):

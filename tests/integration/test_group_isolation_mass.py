@@ -4,9 +4,7 @@ on any read path afterwards: the native API, the Marti API and the ``/api/live``
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,8 @@ from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.groups import serve_with_groups
 from tests.support.live import LiveClient
+from tests.support.metrics import metric_value
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 GROUPS = ("Red", "Blue", "Green")
@@ -160,11 +160,7 @@ async def _check_live_feeds(
         await members[g][0][1].send(cot(f"{g.lower()}0-live-marker", "b-m-p-s-m"))
         await feed.wait_uid(f"{g.lower()}0-live-marker", timeout=30)
     # The marker overtakes queued positions (it is more urgent): wait until the feeds' queues are empty.
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10) as http:
-        deadline = time.monotonic() + 30
-        while "rallypoint_live_queued 0.0" not in (await http.get("/metrics")).text:
-            assert time.monotonic() < deadline, "live feeds never drained"
-            await asyncio.sleep(0.05)
+    await wait_until(lambda: metric_value(server, "rallypoint_live_queued") == 0, "live feeds drained", 30)
     for g, feed in feeds.items():
         uids: list[str] = []
         for message in feed.messages:
