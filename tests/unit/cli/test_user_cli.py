@@ -9,22 +9,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rallypoint.cli.users import user_app
-from rallypoint.security.audit import AuditEntry, AuditLog
 from rallypoint.security.users import BadPassword, Role, SqliteUserStore, User, UserDisabled
+from tests.support.accounts import audit_entries, read_user
 
 runner = CliRunner()
 T0 = 1_700_000_000_000
-
-
-def _user(data_dir: Path, name: str) -> User | None:
-    async def go() -> User | None:
-        store = SqliteUserStore(data_dir / "users.db")
-        try:
-            return await store.get(name)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
 
 
 def _login(data_dir: Path, name: str, password: str) -> User:
@@ -34,17 +23,6 @@ def _login(data_dir: Path, name: str, password: str) -> User:
             return await store.authenticate(name, password, now_ms=T0)
         finally:
             await store.close()
-
-    return asyncio.run(go())
-
-
-def _audit(data_dir: Path) -> list[AuditEntry]:
-    async def go() -> list[AuditEntry]:
-        log = AuditLog.open(data_dir / "audit.db")
-        try:
-            return await log.entries()
-        finally:
-            await log.close()
 
     return asyncio.run(go())
 
@@ -62,7 +40,7 @@ def test_add_with_password_from_stdin(tmp_path: Path) -> None:
     assert user.role is Role.ADMIN
     assert user.groups_in == frozenset({"Cyan"})
     assert user.groups_out == frozenset({"Cyan", "Red"})
-    [entry] = _audit(tmp_path)
+    [entry] = audit_entries(tmp_path)
     assert entry.action == "user.add" and entry.target == "alice"
     assert entry.actor.startswith("cli:")
     assert entry.detail == {"role": "admin", "groups_in": "Cyan", "groups_out": "Cyan,Red", "password": "set"}
@@ -72,9 +50,9 @@ def test_add_with_password_from_stdin(tmp_path: Path) -> None:
 def test_add_without_password_is_certificate_only(tmp_path: Path) -> None:
     result = runner.invoke(user_app, ["add", "bob", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    user = _user(tmp_path, "bob")
+    user = read_user(tmp_path, "bob")
     assert user is not None and not user.has_password and user.role is Role.MEMBER
-    assert _audit(tmp_path)[0].detail["password"] == "none"
+    assert audit_entries(tmp_path)[0].detail["password"] == "none"
 
 
 def test_add_twice_and_hostile_names_fail(tmp_path: Path) -> None:
@@ -84,13 +62,13 @@ def test_add_twice_and_hostile_names_fail(tmp_path: Path) -> None:
     assert "already exists" in again.output
     hostile = runner.invoke(user_app, ["add", "../../etc", "--data-dir", str(tmp_path)])
     assert hostile.exit_code == 1
-    assert len(_audit(tmp_path)) == 1
+    assert len(audit_entries(tmp_path)) == 1
 
 
 def test_password_stdin_requires_a_line(tmp_path: Path) -> None:
     result = runner.invoke(user_app, ["add", "bob", "--password-stdin", "--data-dir", str(tmp_path)], input="")
     assert result.exit_code == 2
-    assert _user(tmp_path, "bob") is None
+    assert read_user(tmp_path, "bob") is None
 
 
 def test_disable_enable_passwd(tmp_path: Path) -> None:
@@ -110,14 +88,14 @@ def test_disable_enable_passwd(tmp_path: Path) -> None:
         raise AssertionError("old password still works")
     except BadPassword:
         pass
-    assert [e.action for e in _audit(tmp_path)] == ["user.add", "user.disable", "user.enable", "user.passwd"]
+    assert [e.action for e in audit_entries(tmp_path)] == ["user.add", "user.disable", "user.enable", "user.passwd"]
 
 
 def test_passwd_refuses_without_stdin_flag(tmp_path: Path) -> None:
     runner.invoke(user_app, ["add", "carol", "--data-dir", str(tmp_path)])
     result = runner.invoke(user_app, ["passwd", "carol", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert [e.action for e in _audit(tmp_path)] == ["user.add"]
+    assert [e.action for e in audit_entries(tmp_path)] == ["user.add"]
 
 
 def test_changes_to_unknown_user_fail(tmp_path: Path) -> None:
@@ -131,10 +109,10 @@ def test_groups_replaces_only_given_directions(tmp_path: Path) -> None:
     runner.invoke(user_app, ["add", "dave", "--in-group", "A", "--out-group", "B", *d])
     result = runner.invoke(user_app, ["groups", "dave", "--in", "C", "--in", "D", *d])
     assert result.exit_code == 0, result.output
-    user = _user(tmp_path, "dave")
+    user = read_user(tmp_path, "dave")
     assert user is not None
     assert (user.groups_in, user.groups_out) == (frozenset({"C", "D"}), frozenset({"B"}))
-    entry = _audit(tmp_path)[-1]
+    entry = audit_entries(tmp_path)[-1]
     assert entry.action == "group.change"
     assert entry.detail == {"groups_in": "C,D", "groups_out": "B", "was_in": "A", "was_out": "B"}
     assert runner.invoke(user_app, ["groups", "dave", *d]).exit_code == 2

@@ -9,36 +9,14 @@ from typer.testing import CliRunner
 
 from rallypoint.cli.users import user_app
 from rallypoint.clock import SystemClock
-from rallypoint.security.audit import AuditEntry, AuditLog
 from rallypoint.security.users import Role, SqliteUserStore, User, UserLocked
+from tests.support.accounts import audit_entries, read_user
 
 runner = CliRunner()
 
 
 def _store(data_dir: Path) -> SqliteUserStore:
     return SqliteUserStore(data_dir / "users.db", max_failures=2, lockout_seconds=3600)
-
-
-def _user(data_dir: Path, name: str) -> User | None:
-    async def go() -> User | None:
-        store = _store(data_dir)
-        try:
-            return await store.get(name)
-        finally:
-            await store.close()
-
-    return asyncio.run(go())
-
-
-def _audit(data_dir: Path) -> list[AuditEntry]:
-    async def go() -> list[AuditEntry]:
-        log = AuditLog.open(data_dir / "audit.db")
-        try:
-            return await log.entries()
-        finally:
-            await log.close()
-
-    return asyncio.run(go())
 
 
 def _add(data_dir: Path, name: str, *extra: str) -> None:
@@ -50,9 +28,9 @@ def test_role_changes_and_is_audited(tmp_path: Path) -> None:
     _add(tmp_path, "Alice")
     result = runner.invoke(user_app, ["role", "alice", "approver", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    user = _user(tmp_path, "alice")
+    user = read_user(tmp_path, "alice")
     assert user is not None and user.role is Role.APPROVER
-    last = _audit(tmp_path)[-1]
+    last = audit_entries(tmp_path)[-1]
     assert (last.action, last.target, last.detail) == ("user.role", "Alice", {"role": "approver", "was": "member"})
 
 
@@ -62,9 +40,9 @@ def test_role_refuses_unknown_roles_and_users(tmp_path: Path) -> None:
     assert bad_role.exit_code == 2
     missing = runner.invoke(user_app, ["role", "nobody", "admin", "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1 and "refused" in missing.output
-    user = _user(tmp_path, "bob")
+    user = read_user(tmp_path, "bob")
     assert user is not None and user.role is Role.MEMBER
-    assert [e.action for e in _audit(tmp_path)] == ["user.add"]
+    assert [e.action for e in audit_entries(tmp_path)] == ["user.add"]
 
 
 def test_unlock_lets_a_locked_out_user_log_in_again(tmp_path: Path) -> None:
@@ -100,7 +78,7 @@ def test_unlock_lets_a_locked_out_user_log_in_again(tmp_path: Path) -> None:
             await store.close()
 
     assert asyncio.run(login()).name == "carol"
-    last = [e for e in _audit(tmp_path) if e.action == "user.unlock"]
+    last = [e for e in audit_entries(tmp_path) if e.action == "user.unlock"]
     assert [(e.target, e.detail["was_locked"]) for e in last] == [("carol", "yes")]
 
 
@@ -110,6 +88,6 @@ def test_unlock_of_an_unlocked_or_unknown_account(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "was not locked" in result.output
     missing = runner.invoke(user_app, ["unlock", "nobody", "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1
-    assert [(e.action, e.detail.get("was_locked")) for e in _audit(tmp_path)] == [
+    assert [(e.action, e.detail.get("was_locked")) for e in audit_entries(tmp_path)] == [
         ("user.add", None), ("user.unlock", "no"),
     ]
