@@ -29,7 +29,12 @@ def _run(workdir: Path, python: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHON": str(python)}
     return subprocess.run(
         ["sh", str(workdir / "run"), "version"],
-        cwd=workdir, env=env, capture_output=True, text=True, check=True, timeout=60,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
 
 
