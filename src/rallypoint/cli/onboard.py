@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from enum import StrEnum
@@ -9,19 +10,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
 from rich.console import Console
 from rich.markup import escape
 
 from rallypoint.cli.cert import ConfigFile, P12Password, p12_password_for, record_audit
 from rallypoint.clock import SystemClock
-from rallypoint.errors import ConfigError
+from rallypoint.errors import ConfigError, StorageError
 from rallypoint.security.ca import CertificateAuthority, CertificateRequestError
+from rallypoint.security.certificates import san_names
 from rallypoint.security.onboarding import (
     build_connection_package,
     enrollment_uri,
+    host_in_certificate,
     onboarding_qr,
     validate_host,
 )
+from rallypoint.security.users import SqliteUserStore, User
 
 
 class OnboardMode(StrEnum):
@@ -36,6 +41,36 @@ def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+
+
+def _account_problem(data_dir: Path, user: str) -> str | None:
+    """Why ``user`` cannot be onboarded from ``data_dir``'s accounts, or None if it can."""
+    path = data_dir / "users.db"
+    add_hint = f"create it first with `rallypoint user add {user} --data-dir {data_dir}`"
+    # Checked before opening the store: opening would create an empty users.db as a side effect.
+    if not path.is_file():
+        return f"no account {user!r}: {path} does not exist; {add_hint}"
+
+    async def lookup() -> User | None:
+        store = SqliteUserStore(path)
+        try:
+            return await store.get(user)
+        finally:
+            await store.close()
+
+    found = asyncio.run(lookup())
+    if found is None:
+        return f"no account {user!r} in {path}; {add_hint}"
+    if found.disabled:
+        return f"account {user!r} is disabled; enable it first with `rallypoint user enable {user}`"
+    return None
+
+
+def _server_names(ca: CertificateAuthority) -> list[str]:
+    try:
+        return san_names(x509.load_pem_x509_certificate(ca.server_cert_path.read_bytes()))
+    except (OSError, ValueError):
+        return []
 
 
 def onboard_command(
@@ -83,6 +118,14 @@ def onboard_command(
     if token_stdin and mode is OnboardMode.certificate:
         errors.print("[red]refused:[/red] --token-stdin needs --mode enrollment (no QR code in certificate mode)")
         raise typer.Exit(code=2)
+    try:
+        problem = _account_problem(data_dir, user)
+    except StorageError as exc:
+        errors.print(f"[red]cannot read the accounts:[/red] {escape(str(exc))}")
+        raise typer.Exit(code=1) from exc
+    if problem is not None:
+        errors.print(f"[red]refused:[/red] {escape(problem)}")
+        raise typer.Exit(code=1)
     p12_password = p12_password_for(config, password)
     token = sys.stdin.readline().rstrip("\r\n") if token_stdin else None
     try:
@@ -90,6 +133,14 @@ def onboard_command(
     except (ConfigError, OSError) as exc:
         errors.print(f"[red]cannot open the certificate authority:[/red] {escape(str(exc))}")
         raise typer.Exit(code=1) from exc
+    names = _server_names(ca)
+    if not host_in_certificate(host, names):
+        # The phone checks the server certificate against the host it dials: TLS would fail.
+        errors.print(
+            f"[yellow]warning:[/yellow] {escape(host)} is not among the server certificate's names "
+            f"({escape(', '.join(names) or 'none')}); clients will refuse the TLS connection. Add it to "
+            "server_names in the configuration and restart the server (it reissues the certificate)."
+        )
     try:
         issued = ca.issue_client(user) if mode is OnboardMode.certificate else None
         package = build_connection_package(

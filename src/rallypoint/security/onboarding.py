@@ -52,6 +52,7 @@ ATAK_ENROLL_PORT = 8446
 
 # A DNS name or IPv4 address. IPv6 literals are refused: the connect string separates with ':'.
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
 def validate_host(host: str) -> str:
@@ -59,6 +60,21 @@ def validate_host(host: str) -> str:
     if not _HOST.fullmatch(host) or ".." in host:
         raise ValueError(f"server host {host[:40]!r} must be a DNS name or IPv4 address")
     return host
+
+
+def host_in_certificate(host: str, names: Sequence[str]) -> bool:
+    """True if a TLS client connecting to ``host`` would accept a certificate naming ``names``.
+
+    DNS names compare case-insensitively and a leading ``*.`` matches exactly one label (RFC 6125);
+    IP addresses must match an IP entry exactly.
+    """
+    wanted = host.lower().rstrip(".")
+    for name in (n.lower().rstrip(".") for n in names):
+        if name == wanted:
+            return True
+        if name.startswith("*.") and "." in wanted and wanted.split(".", 1)[1] == name[2:]:
+            return not _IPV4.fullmatch(wanted)
+    return False
 
 
 def _entry(parent: etree._Element, key: str, value: str | int | bool) -> None:

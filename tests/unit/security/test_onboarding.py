@@ -19,6 +19,7 @@ from rallypoint.security.onboarding import (
     data_package,
     enrollment_p12,
     enrollment_uri,
+    host_in_certificate,
     onboarding_qr,
 )
 
@@ -194,3 +195,19 @@ def test_qr_is_svg_encoding_the_payload() -> None:
         reference, kind="svg", scale=4, xmldecl=True
     )
     assert svg == reference.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("tak.example.org", True),
+        ("TAK.Example.org", True),
+        ("a.tak.example.org", True),  # *.tak.example.org
+        ("a.b.tak.example.org", False),  # a wildcard covers one label only
+        ("example.org", False),
+        ("10.0.0.5", True),
+        ("10.0.0.50", False),
+    ],
+)
+def test_host_in_certificate(host: str, expected: bool) -> None:
+    assert host_in_certificate(host, ["tak.example.org", "*.tak.example.org", "10.0.0.5"]) is expected

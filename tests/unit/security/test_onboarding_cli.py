@@ -8,6 +8,7 @@ import stat
 import zipfile
 from pathlib import Path
 
+import pytest
 import typer
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
@@ -17,6 +18,30 @@ from rallypoint.cli.audit import audit_path
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.security.audit import AuditEntry, AuditLog
 from rallypoint.security.onboarding import enrollment_uri, onboarding_qr
+from rallypoint.security.users import SqliteUserStore
+
+ACCOUNTS = ("alice", "bob", "carol", "dave")
+
+
+def _add_accounts(data_dir: Path, *names: str, disabled: bool = False) -> None:
+    async def go() -> None:
+        store = SqliteUserStore(data_dir / "users.db")
+        try:
+            for name in names:
+                await store.add(name, password=None)
+                if disabled:
+                    await store.set_disabled(name, True)
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def data_dir(data_dir: Path) -> Path:
+    """The shared data directory with the accounts these tests onboard."""
+    _add_accounts(data_dir, *ACCOUNTS)
+    return data_dir
 
 
 def _app() -> typer.Typer:
@@ -160,3 +185,52 @@ def test_hostile_names_are_refused(data_dir: Path, tmp_path: Path) -> None:
 def test_host_is_required(data_dir: Path) -> None:
     code, _ = _run("alice", "--data-dir", str(data_dir))
     assert code != 0
+
+
+def test_unknown_account_is_refused_and_nothing_is_written(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, output = _run("mallory", "--data-dir", str(data_dir), "--host", "localhost", "--out", str(out))
+    assert code == 1
+    assert "no account 'mallory'" in output and "rallypoint user add mallory" in output
+    assert not out.exists()
+    assert _audit_entries(data_dir) == []
+
+
+def test_without_any_accounts_nothing_is_created(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, output = _run("alice", "--data-dir", str(empty), "--host", "localhost", "--mode", "enrollment")
+    assert code == 1
+    assert "no account 'alice'" in output
+    assert list(empty.iterdir()) == []  # neither a CA nor an empty users.db
+
+
+def test_disabled_account_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    _add_accounts(data_dir, "erin", disabled=True)
+    code, output = _run("erin", "--data-dir", str(data_dir), "--host", "localhost", "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert "'erin' is disabled" in output
+    assert not (tmp_path / "o").exists()
+
+
+def _run_split(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(_app(), ["onboard", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_host_outside_the_server_certificate_is_warned_about(data_dir: Path, tmp_path: Path) -> None:
+    # The test CA's server certificate names localhost and 127.0.0.1 only.
+    code, stdout, stderr = _run_split("alice", "--data-dir", str(data_dir), "--host", "tak.example.org",
+                                      "--out", str(tmp_path / "a"))  # fmt: skip
+    assert code == 0, stdout + stderr
+    assert "warning: tak.example.org is not among the server certificate's names" in stderr
+    assert "localhost, 127.0.0.1" in stderr and "server_names" in stderr
+    assert "warning" not in stdout
+    assert (tmp_path / "a" / "alice-connection.zip").exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST"])
+def test_host_in_the_server_certificate_gets_no_warning(data_dir: Path, tmp_path: Path, host: str) -> None:
+    code, stdout, stderr = _run_split("alice", "--data-dir", str(data_dir), "--host", host, "--out", str(tmp_path))
+    assert code == 0, stdout + stderr
+    assert "warning" not in stderr
