@@ -78,6 +78,8 @@ class Detail(msgspec.Struct, frozen=True, gc=False):
     speed: float | None = None
     course: float | None = None
     platform: str | None = None
+    # A ``<takv>`` element was present: the sending device describes itself (its own SA).
+    takv: bool = False
 
 
 class CotEvent(msgspec.Struct, frozen=True, gc=False):

@@ -61,7 +61,8 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
         battery = _int(el.get("battery"))
     if (el := get("track")) is not None:
         speed, course = _float(el.get("speed")), _float(el.get("course"))
-    if (el := get("takv")) is not None:
+    takv = (el := get("takv")) is not None
+    if el is not None:
         platform = el.get("platform")
     dests: list[Dest] = []
     xml = None
@@ -88,6 +89,7 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
         speed=speed,
         course=course,
         platform=platform,
+        takv=takv,
     )
 
 

@@ -1,63 +1,122 @@
 """Identity binding: a client may only speak for the uids bound to it.
 
-A session's own uid is the first self-SA it sends (or, for a certificate principal, one of the uids
-configured for it). After that the session may not publish SA under another uid, and no one may
-publish anything under a uid that a different principal holds. Anonymous plaintext clients are
-bound per session only: without a certificate there is nothing stable to bind to.
+Only a *device SA* binds: an atom that describes the sending device itself, recognised by a
+``<takv>`` element or a ``<contact endpoint=...>`` (ATAK, WinTAK and iTAK put both in their own
+position report; a marker a user drops has a callsign but neither). A streaming session is bound to
+the uid of its first device SA (for a certificate principal listed in ``client_uids``, one of the
+uids listed there) and that principal then holds the uid. Markers, shapes and units a client places
+or relays never bind and are never refused unless another principal holds their uid.
+
+Refusals, each with its own reason code:
+
+* ``spoofed_uid``: the uid is held by another principal (impersonation);
+* ``second_device_uid``: a session bound to one device sent device SA under another uid; only a
+  gateway may speak for several devices;
+* ``unbound_uid``: the certificate's ``client_uids`` do not list the uid of its device SA.
+
+A *gateway* principal (``client_uids = {"name": ["*"]}``) may publish device SA for any number of
+uids over one connection. It takes no ownership of them: a relayed uid stays unheld, so the real
+device can still connect and bind it (after which the gateway's reports under it are refused).
+Anonymous plaintext clients are bound per session only: without a certificate there is nothing
+stable to hold a uid.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 
+from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 from rallypoint.model.cot_type import is_atom
 
+GATEWAY = "*"
+SPOOFED_UID = "spoofed_uid"
+SECOND_DEVICE_UID = "second_device_uid"
+UNBOUND_UID = "unbound_uid"
 
-def is_self_sa(event: CotEvent) -> bool:
-    """An event describing the sending device itself: an atom with a contact, not linked to a parent."""
-    return is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p"
+
+def is_device_sa(event: CotEvent) -> bool:
+    """An event describing the sending device itself: an atom with ``<takv>`` or a contact endpoint.
+
+    An atom linked to a parent (``<link relation="p-p">``: a unit placed by a user) never is.
+    """
+    detail = event.detail
+    return (
+        is_atom(event.type)
+        and (detail.takv or detail.endpoint is not None)
+        and detail.link_relation != "p-p"
+    )
+
+
+class Claim(enum.Enum):
+    """What an accepted event is to the session that sent it."""
+
+    DEVICE = "device"  # the session's own device SA: binds (or refreshes) its uid
+    RELAYED = "relayed"  # device SA a gateway relays for another device: an item, never bound
+    ITEM = "item"  # anything else: markers, shapes, tracks, chat, tasks
+
+
+class IdentityRefused(RemoteProtocolError):
+    """The sender may not speak for this uid; ``reason`` is one of the codes above."""
 
 
 class IdentityPolicy:
-    """Remembers which principal holds which uid and rejects events that would impersonate another."""
+    """Remembers which principal holds which uid and which device uid each session speaks as."""
 
     def __init__(self, configured: Mapping[str, Iterable[str]] | None = None) -> None:
-        self._configured = {p: frozenset(uids) for p, uids in (configured or {}).items()}
+        lists = {p: frozenset(uids) for p, uids in (configured or {}).items()}
+        self._gateways = frozenset(p for p, uids in lists.items() if GATEWAY in uids)
+        self._configured = {p: uids - {GATEWAY} for p, uids in lists.items() if uids - {GATEWAY}}
         self._owner: dict[str, str] = {}  # uid -> principal that holds it
         self._session_uid: dict[str, str] = {}
-        # Streaming sessions bind their first self-SA uid; datagram and internal producers do not
+        # Streaming sessions bind their first device SA; datagram and internal producers do not
         # (many mesh devices share one listener) but still cannot use a uid a principal holds.
         self._tracked: set[str] = set()
         for principal, uids in self._configured.items():
             for uid in uids:
                 self._owner[uid] = principal
 
-    def check(self, session_id: str, principal: str | None, event: CotEvent) -> str | None:
-        """``None`` if allowed, else a short reason; binds the session's uid on its first self-SA."""
+    def check(self, session_id: str, principal: str | None, event: CotEvent) -> Claim:
+        """What ``event`` is to its session; binds the session's uid on its first device SA.
+
+        Raises :class:`IdentityRefused` when the sender may not speak for the uid.
+        """
         uid = event.uid
         owner = self._owner.get(uid)
         if owner is not None and owner != principal:
-            return "spoofed_uid"
-        if not is_self_sa(event) or session_id not in self._tracked:
-            return None
+            raise IdentityRefused(SPOOFED_UID, f"uid {uid!r} is held by another principal ({owner})")
+        if not is_device_sa(event) or session_id not in self._tracked:
+            return Claim.ITEM
+        if principal is not None and principal in self._gateways:
+            return Claim.RELAYED
         bound = self._session_uid.get(session_id)
-        if bound is None:
-            allowed = self._configured.get(principal) if principal is not None else None
-            if allowed is not None and uid not in allowed:
-                return "unbound_uid"
-            self._session_uid[session_id] = uid
-            if principal is not None:
-                self._owner.setdefault(uid, principal)
-            return None
-        return None if bound == uid else "spoofed_uid"
+        if bound == uid:
+            return Claim.DEVICE
+        if bound is not None:
+            raise IdentityRefused(
+                SECOND_DEVICE_UID,
+                f"device SA for uid {uid!r} would be a second device identity of a session bound to "
+                f"{bound!r} (only a gateway may relay other devices)",
+            )
+        allowed = self._configured.get(principal) if principal is not None else None
+        if allowed is not None and uid not in allowed:
+            raise IdentityRefused(UNBOUND_UID, f"uid {uid!r} is not among the client_uids of {principal!r}")
+        self._session_uid[session_id] = uid
+        if principal is not None:
+            self._owner.setdefault(uid, principal)
+        return Claim.DEVICE
 
     def holder_of(self, uid: str) -> str | None:
-        """The principal holding ``uid`` (configured, or bound by its first self-SA), or None."""
+        """The principal holding ``uid`` (configured, or bound by its first device SA), or None."""
         return self._owner.get(uid)
 
+    def is_gateway(self, principal: str | None) -> bool:
+        """Whether ``principal`` may relay device SA for many uids (``client_uids`` lists ``"*"``)."""
+        return principal is not None and principal in self._gateways
+
     def track_session(self, session_id: str) -> None:
-        """A streaming session joined: bind it to the first uid it sends SA for."""
+        """A streaming session joined: bind it to the first uid it sends device SA for."""
         self._tracked.add(session_id)
 
     def forget_session(self, session_id: str) -> None:

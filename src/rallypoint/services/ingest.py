@@ -8,13 +8,12 @@ from collections.abc import Callable
 
 from rallypoint.bus.base import MessageBus
 from rallypoint.clock import Clock
-from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot_type import DELETE, is_persistent_item
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience, Router
-from rallypoint.security.policy import IdentityPolicy
+from rallypoint.security.policy import Claim, IdentityPolicy, is_device_sa
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
 from rallypoint.services.metrics import ServerMetrics, type_class
@@ -56,21 +55,22 @@ class Ingest:
     def accept(self, envelope: Envelope) -> Audience:
         """Take one validated event into the picture and hand it to its audience.
 
-        Raises ``RemoteProtocolError("spoofed_uid")`` when the sender may not speak for the uid.
+        Raises :class:`~rallypoint.security.policy.IdentityRefused` (a ``RemoteProtocolError``)
+        when the sender may not speak for the uid.
         """
         started = time.perf_counter()
         event = envelope.event
         if self._identity is not None:
-            reason = self._identity.check(envelope.origin.session_id, envelope.origin.principal, event)
-            if reason is not None:
-                raise RemoteProtocolError(reason, f"uid {event.uid!r} is bound to another client")
+            claim = self._identity.check(envelope.origin.session_id, envelope.origin.principal, event)
+        else:
+            claim = Claim.DEVICE if is_device_sa(event) else Claim.ITEM
         self._events_in[type_class(event.type)] += 1
         if (
             event.type == DELETE and event.detail.link_uid is not None and self._writer is not None
             and self._presence.may_delete(envelope)
         ):
             self._writer.submit_delete(event.detail.link_uid)
-        self._presence.observe(envelope)
+        self._presence.observe(envelope, claim)
         self._emergencies.observe(envelope)
         audience = self._router.route(envelope)
         if self._writer is not None and not envelope.repeat:

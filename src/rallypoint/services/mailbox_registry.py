@@ -20,7 +20,6 @@ from rallypoint.model.cot_type import (
     is_control,
     is_emergency,
 )
-from rallypoint.security.policy import is_self_sa
 from rallypoint.storage.sqlite.mailbox import RecipientRecord
 
 PRINCIPAL_PREFIX = "principal:"
@@ -52,7 +51,7 @@ def is_storable(event: CotEvent) -> bool:
         return False
     if is_atom(cot_type):
         # A unit placed by a user (linked to its creator) is a designation; any other atom is a position.
-        return event.detail.link_relation == "p-p" and not is_self_sa(event)
+        return event.detail.link_relation == "p-p"
     return True
 
 

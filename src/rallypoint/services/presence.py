@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.security.policy import Claim
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ class Presence:
     * ``items``: markers, shapes, routes, casevac and atoms that are not a client's own SA (tracks
       from feeds, hand-placed units); kept until stale or deleted, and reloaded from storage at start.
 
-    A client's own SA is the first atom with a ``<contact>`` it sends that is not linked to a parent
-    (markers placed by a user carry ``link relation="p-p"`` to their creator).
+    Which event is a client's own SA is decided by identity binding (``security/policy.py``): only a
+    device SA (``<takv>`` or a contact endpoint) binds a session's uid. Markers a client drops and
+    units a gateway relays are items: they stay in the picture when their sender disconnects.
     """
 
     def __init__(self, directory: Directory) -> None:
@@ -49,8 +51,11 @@ class Presence:
         """Call ``listener(session_id, uid, callsign)`` when a session binds its uid or changes callsign."""
         self._bind_listeners.append(listener)
 
-    def observe(self, envelope: Envelope) -> None:
-        """Update the picture with an accepted event (called on the ingest path)."""
+    def observe(self, envelope: Envelope, claim: Claim = Claim.ITEM) -> None:
+        """Update the picture with an accepted event (called on the ingest path).
+
+        ``claim`` is what identity binding decided the event is to its session.
+        """
         event = envelope.event
         uid = event.uid
         session_id = envelope.origin.session_id
@@ -74,7 +79,7 @@ class Presence:
                 self.items[uid] = envelope
             return
         own_uid = self._directory.uid_of(session_id)
-        if own_uid == uid:
+        if claim is Claim.DEVICE and own_uid == uid:
             self.sa[uid] = envelope
             team = event.detail.group_name
             if team is not None and self._directory.team_of(session_id) != team:
@@ -85,18 +90,17 @@ class Presence:
                 for listener in self._bind_listeners:
                     listener(session_id, None, callsign)
             return
-        if (
-            own_uid is None
-            and is_atom(event.type)
-            and event.detail.callsign is not None
-            and event.detail.link_relation != "p-p"
-            and self._directory.get(session_id) is not None
-        ):
+        if claim is Claim.DEVICE and own_uid is None and self._directory.get(session_id) is not None:
             self.sa[uid] = envelope
+            # The device's own report supersedes any copy of it a gateway relayed earlier.
+            self.items.pop(uid, None)
             self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
             for listener in self._bind_listeners:
                 listener(session_id, uid, event.detail.callsign)
             return
+        if claim is Claim.RELAYED and self._directory.get(session_id) is not None:
+            # Addressed traffic for a relayed device (chat to a mesh contact) goes to its gateway.
+            self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
         # Addressed items went to chosen receivers only; replaying them would widen their audience.
         if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
             held = self.items.get(uid)
