@@ -73,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     bus: str = "local"
     demo: bool = False
     demo_units: int = 8
+    # Groups the demo units report to; empty: __ANON__ and every group an account or a configured
+    # certificate reads, so whoever logs in sees the demo.
+    demo_groups: tuple[str, ...] = ()
     server_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     node_id: str = "rallypoint"
     # Host name clients use to reach this server (connection packages, download URLs);

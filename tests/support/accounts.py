@@ -1,12 +1,22 @@
-"""Reading the account store and the audit log a CLI command or server wrote (synchronous tests)."""
+"""Running the CLI, reading the account store and the audit log it or a server wrote (synchronous tests)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 from rallypoint.security.audit import AuditEntry, AuditLog
 from rallypoint.security.users import SqliteUserStore, User
+
+
+def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``rallypoint ARGS --data-dir DATA_DIR`` as an operator would; fails the test if it fails."""
+    return subprocess.run(
+        [sys.executable, "-m", "rallypoint.cli.main", *args, "--data-dir", str(data_dir)],
+        input=stdin, capture_output=True, text=True, check=True,
+    )
 
 
 def read_user(data_dir: Path, name: str) -> User | None:

@@ -176,7 +176,11 @@ class Node:
                         )
                     )
                 if s.demo:
-                    demo = DemoSimulator(self.clock, self.ingest.accept, units=s.demo_units)
+                    fixed = frozenset(s.demo_groups)
+                    demo = DemoSimulator(
+                        self.clock, self.ingest.accept, units=s.demo_units,
+                        groups=(lambda: fixed) if fixed else self.accounts.known_groups,
+                    )
                     tg.create_task(demo.run(), name="demo")
             except OSError as exc:
                 self.stop_event.set()

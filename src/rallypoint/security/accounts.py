@@ -41,6 +41,16 @@ class AccountCache:
         """Replace the cached accounts (names compared without case, as the store does)."""
         self._users = {user.name.casefold(): user for user in users}
 
+    def known_groups(self) -> frozenset[str]:
+        """``__ANON__`` and every group an enabled account or a configured certificate reads."""
+        groups = set(_ANON)
+        for user in self._users.values():
+            if not user.disabled:
+                groups.update(effective_groups(user)[1])
+        for configured in self._configured.values():
+            groups.update(configured)
+        return frozenset(groups)
+
     def user(self, principal: str | None) -> User | None:
         return None if principal is None else self._users.get(principal.casefold())
 
