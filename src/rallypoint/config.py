@@ -87,7 +87,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     p12_password: str = "atakatak"
     # Certificate name (CN) -> TAK groups it reads and writes; anyone else is in __ANON__.
     client_groups: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
-    # Certificate name (CN) -> the only uids it may publish SA for (else: the first one it sends).
+    # Certificate name (CN) -> the only uids it may publish device SA for (else: the first one it
+    # sends); ["*"] makes it a gateway that relays device SA for uids nobody holds.
     client_uids: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     offer_protobuf: bool = True
     offer_compression: bool = True
