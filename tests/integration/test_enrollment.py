@@ -219,8 +219,8 @@ async def test_enroll_with_the_sqlite_user_store(ca: CertificateAuthority, tmp_p
 
     store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     try:
-        await store.add("carol", password="s3cret-pass")
-        cn = await _enroll_and_connect(ca, store, tmp_path, "carol", "s3cret-pass")
+        await store.add("carol", password="s3cret-passphrase")
+        cn = await _enroll_and_connect(ca, store, tmp_path, "carol", "s3cret-passphrase")
     finally:
         await store.close()
     assert cn == "carol"
@@ -235,9 +235,9 @@ async def test_enrollment_ignores_name_case_and_issues_the_stored_name(
 
     store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     try:
-        await store.add("Dana", password="s3cret-pass")
+        await store.add("Dana", password="s3cret-passphrase")
         # ATAK puts whatever the user typed in the CSR CN; the account is stored as "Dana".
-        cn = await _enroll_and_connect(ca, store, tmp_path, "dana", "s3cret-pass", csr_cn="dana")
+        cn = await _enroll_and_connect(ca, store, tmp_path, "dana", "s3cret-passphrase", csr_cn="dana")
     finally:
         await store.close()
     assert cn == "Dana"

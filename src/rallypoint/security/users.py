@@ -22,7 +22,8 @@ from rallypoint.clock import Clock, SystemClock
 from rallypoint.errors import AuthError, RallypointError
 from rallypoint.security.ca import CertificateRequestError, validate_name
 from rallypoint.security.passwords import (
-    MAX_PASSWORD_CHARS,
+    PasswordPolicy,
+    WeakPassword,
     default_hasher,
     hash_password,
     needs_rehash,
@@ -184,9 +185,11 @@ def validate_groups(groups: Iterable[str]) -> frozenset[str]:
     return result
 
 
-def _validate_password(password: str) -> None:
-    if not password or len(password) > MAX_PASSWORD_CHARS:
-        raise UserError("bad_password", f"a password must be 1-{MAX_PASSWORD_CHARS} characters")
+def _validate_password(policy: PasswordPolicy, password: str, user: str) -> None:
+    try:
+        policy.check(password, user=user)
+    except WeakPassword as exc:
+        raise UserError("weak_password", str(exc)) from exc
 
 
 def _user(record: UserRecord) -> User:
@@ -221,6 +224,7 @@ class SqliteUserStore:
         max_failures: int = DEFAULT_MAX_FAILURES,
         lockout_seconds: float = DEFAULT_LOCKOUT_SECONDS,
         hasher: PasswordHasher | None = None,
+        password_policy: PasswordPolicy | None = None,
     ) -> None:
         if max_failures < 1 or lockout_seconds < 0:
             raise ValueError("max_failures must be >= 1 and lockout_seconds >= 0")
@@ -230,6 +234,8 @@ class SqliteUserStore:
         self._max_failures = max_failures
         self._lock_ms = int(lockout_seconds * 1000)
         self._hasher = hasher or default_hasher()
+        # Every new password passes these rules, whoever sets it (CLI, admin API).
+        self._policy = password_policy or PasswordPolicy.bundled()
         self._dummy_hash: str | None = None
 
     @property
@@ -251,7 +257,7 @@ class SqliteUserStore:
         g_in, g_out = validate_groups(groups_in), validate_groups(groups_out)
         pw_hash = None
         if password is not None:
-            _validate_password(password)
+            _validate_password(self._policy, password, name)
             pw_hash = await self._hash(password)
         now = self._clock.now_ms()
         record = UserRecord(
@@ -278,7 +284,7 @@ class SqliteUserStore:
         """Replace the password; ``None`` removes it (the account becomes certificate-only)."""
         pw_hash = None
         if password is not None:
-            _validate_password(password)
+            _validate_password(self._policy, password, name)
             pw_hash = await self._hash(password)
         return await self._update(name, {"password_hash": pw_hash})
 

@@ -73,18 +73,18 @@ def test_password_stdin_requires_a_line(tmp_path: Path) -> None:
 
 def test_disable_enable_passwd(tmp_path: Path) -> None:
     d = ["--data-dir", str(tmp_path)]
-    assert runner.invoke(user_app, ["add", "carol", "--password-stdin", *d], input="first\n").exit_code == 0
+    assert runner.invoke(user_app, ["add", "carol", "--password-stdin", *d], input="first lantern 11\n").exit_code == 0
     assert runner.invoke(user_app, ["disable", "carol", *d]).exit_code == 0
     try:
-        _login(tmp_path, "carol", "first")
+        _login(tmp_path, "carol", "first lantern 11")
         raise AssertionError("disabled user logged in")
     except UserDisabled:
         pass
     assert runner.invoke(user_app, ["enable", "carol", *d]).exit_code == 0
-    assert runner.invoke(user_app, ["passwd", "carol", "--password-stdin", *d], input="second\n").exit_code == 0
-    assert _login(tmp_path, "carol", "second").name == "carol"
+    assert runner.invoke(user_app, ["passwd", "carol", "--password-stdin", *d], input="second oak 21\n").exit_code == 0
+    assert _login(tmp_path, "carol", "second oak 21").name == "carol"
     try:
-        _login(tmp_path, "carol", "first")
+        _login(tmp_path, "carol", "first lantern 11")
         raise AssertionError("old password still works")
     except BadPassword:
         pass
@@ -120,7 +120,7 @@ def test_groups_replaces_only_given_directions(tmp_path: Path) -> None:
 
 def test_list_json(tmp_path: Path) -> None:
     d = ["--data-dir", str(tmp_path)]
-    runner.invoke(user_app, ["add", "zed", "--password-stdin", *d], input="pw\n")
+    runner.invoke(user_app, ["add", "zed", "--password-stdin", *d], input="zed lantern 33\n")
     runner.invoke(user_app, ["add", "amy", "--group", "Cyan", *d])
     runner.invoke(user_app, ["disable", "zed", *d])
     result = runner.invoke(user_app, ["list", "--json", *d])

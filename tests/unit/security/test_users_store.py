@@ -27,6 +27,8 @@ from rallypoint.security.users import (
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 T0 = 1_700_000_000_000
+# A password that meets the account password rules.
+PW = "orbit lantern 42"
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ async def store(tmp_path: Path, changes: list[str]) -> AsyncIterator[SqliteUserS
 
 async def test_add_and_get_round_trip(store: SqliteUserStore) -> None:
     added = await store.add(
-        "alice", password="s3cret", role=Role.APPROVER, groups_in=["Cyan"], groups_out=["Cyan", "Red"]
+        "alice", password="orbit lantern 42", role=Role.APPROVER, groups_in=["Cyan"], groups_out=["Cyan", "Red"]
     )
     got = await store.get("alice")
     assert got == added
@@ -74,7 +76,7 @@ async def test_names_are_unique_regardless_of_case(store: SqliteUserStore) -> No
     with pytest.raises(UserExists):
         await store.add("alice", password=None)
     with pytest.raises(UserExists):
-        await store.add("ALICE", password="x")
+        await store.add("ALICE", password="other lantern 7")
     assert [u.name for u in await store.list()] == ["alice"]
 
 
@@ -117,7 +119,7 @@ async def test_every_change_notifies_with_the_name(store: SqliteUserStore, chang
     await store.set_groups("alice", groups_in=["Red"], groups_out=["Red", "Blue"])
     await store.set_role("alice", Role.ADMIN)
     await store.set_disabled("alice", True)
-    await store.set_password("alice", "pw")
+    await store.set_password("alice", PW)
     assert changes == ["alice"] * 5
     user = await store.get("alice")
     assert user is not None
@@ -131,7 +133,7 @@ async def test_on_change_runs_on_the_event_loop_thread(tmp_path: Path) -> None:
     threads: list[threading.Thread] = []
     s = SqliteUserStore(tmp_path / "u.db", hasher=FAST, on_change=lambda _n: threads.append(threading.current_thread()))
     try:
-        await s.add("alice", password="pw")
+        await s.add("alice", password=PW)
         await s.set_groups("alice", groups_in=["A"], groups_out=["A"])
     finally:
         await s.close()
@@ -147,19 +149,19 @@ async def test_changes_to_unknown_users_fail_without_notifying(store: SqliteUser
 
 
 async def test_authenticate_ok(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw", groups_in=["A"])
-    user = await store.authenticate("alice", "pw", now_ms=T0)
+    await store.add("alice", password=PW, groups_in=["A"])
+    user = await store.authenticate("alice", PW, now_ms=T0)
     assert user.name == "alice" and user.groups_in == frozenset({"A"})
 
 
 async def test_unknown_user(store: SqliteUserStore) -> None:
     with pytest.raises(UnknownUser) as info:
-        await store.authenticate("ghost", "pw", now_ms=T0)
+        await store.authenticate("ghost", PW, now_ms=T0)
     assert info.value.reason == "unknown_user"
 
 
 async def test_bad_password_does_not_reveal_the_password(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     with pytest.raises(BadPassword) as info:
         await store.authenticate("alice", "guess-123", now_ms=T0)
     assert info.value.reason == "bad_password"
@@ -175,60 +177,60 @@ async def test_certificate_only_account_cannot_use_a_password(store: SqliteUserS
 
 
 async def test_disabled_user_is_refused_even_with_the_right_password(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     await store.set_disabled("alice", True)
     with pytest.raises(UserDisabled) as info:
-        await store.authenticate("alice", "pw", now_ms=T0)
+        await store.authenticate("alice", PW, now_ms=T0)
     assert info.value.reason == "disabled"
     await store.set_disabled("alice", False)
-    assert (await store.authenticate("alice", "pw", now_ms=T0)).name == "alice"
+    assert (await store.authenticate("alice", PW, now_ms=T0)).name == "alice"
 
 
 async def test_lockout_after_consecutive_failures_then_expiry(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     for _ in range(3):
         with pytest.raises(BadPassword):
             await store.authenticate("alice", "wrong", now_ms=T0)
     # Locked: even the right password is refused until the lock expires.
     with pytest.raises(UserLocked) as info:
-        await store.authenticate("alice", "pw", now_ms=T0 + 1000)
+        await store.authenticate("alice", PW, now_ms=T0 + 1000)
     assert info.value.reason == "locked"
     assert info.value.locked_until_ms == T0 + 60_000
     with pytest.raises(UserLocked):
-        await store.authenticate("alice", "pw", now_ms=T0 + 59_999)
-    user = await store.authenticate("alice", "pw", now_ms=T0 + 60_000)
+        await store.authenticate("alice", PW, now_ms=T0 + 59_999)
+    user = await store.authenticate("alice", PW, now_ms=T0 + 60_000)
     assert user.locked_until_ms is None and user.failed_logins == 0
 
 
 async def test_success_resets_the_failure_counter(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     for _ in range(2):
         with pytest.raises(BadPassword):
             await store.authenticate("alice", "wrong", now_ms=T0)
     stored = await store.get("alice")
     assert stored is not None and stored.failed_logins == 2
-    await store.authenticate("alice", "pw", now_ms=T0)
+    await store.authenticate("alice", PW, now_ms=T0)
     stored = await store.get("alice")
     assert stored is not None and stored.failed_logins == 0
     # Two more failures do not lock: the count started again from zero.
     for _ in range(2):
         with pytest.raises(BadPassword):
             await store.authenticate("alice", "wrong", now_ms=T0)
-    assert (await store.authenticate("alice", "pw", now_ms=T0)).name == "alice"
+    assert (await store.authenticate("alice", PW, now_ms=T0)).name == "alice"
 
 
 async def test_concurrent_failures_all_count(store: SqliteUserStore) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     results = await asyncio.gather(
         *(store.authenticate("alice", "wrong", now_ms=T0) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(r, BadPassword) for r in results)
     with pytest.raises(UserLocked):
-        await store.authenticate("alice", "pw", now_ms=T0)
+        await store.authenticate("alice", PW, now_ms=T0)
 
 
 async def test_lockout_does_not_count_as_a_change(store: SqliteUserStore, changes: list[str]) -> None:
-    await store.add("alice", password="pw")
+    await store.add("alice", password=PW)
     changes.clear()
     for _ in range(3):
         with pytest.raises(AuthFailed):
@@ -239,12 +241,12 @@ async def test_lockout_does_not_count_as_a_change(store: SqliteUserStore, change
 async def test_login_upgrades_a_weak_hash(tmp_path: Path) -> None:
     path = tmp_path / "users.db"
     weak = SqliteUserStore(path, hasher=FAST)
-    await weak.add("alice", password="pw")
+    await weak.add("alice", password=PW)
     await weak.close()
     stronger = PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)
     s = SqliteUserStore(path, hasher=stronger)
     try:
-        await s.authenticate("alice", "pw", now_ms=T0)
+        await s.authenticate("alice", PW, now_ms=T0)
     finally:
         await s.close()
     with sqlite3.connect(path) as db:
@@ -253,14 +255,14 @@ async def test_login_upgrades_a_weak_hash(tmp_path: Path) -> None:
 
 
 async def test_set_password_replaces_and_can_remove(store: SqliteUserStore) -> None:
-    await store.add("alice", password="old")
-    await store.set_password("alice", "new")
+    await store.add("alice", password="old lantern grove")
+    await store.set_password("alice", "new lantern grove")
     with pytest.raises(BadPassword):
-        await store.authenticate("alice", "old", now_ms=T0)
-    assert (await store.authenticate("alice", "new", now_ms=T0)).name == "alice"
+        await store.authenticate("alice", "old lantern grove", now_ms=T0)
+    assert (await store.authenticate("alice", "new lantern grove", now_ms=T0)).name == "alice"
     await store.set_password("alice", None)
     with pytest.raises(BadPassword):
-        await store.authenticate("alice", "new", now_ms=T0)
+        await store.authenticate("alice", "new lantern grove", now_ms=T0)
 
 
 async def test_empty_password_is_refused_at_add(store: SqliteUserStore) -> None:
@@ -272,29 +274,29 @@ async def test_empty_password_is_refused_at_add(store: SqliteUserStore) -> None:
 async def test_data_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "users.db"
     s = SqliteUserStore(path, hasher=FAST)
-    await s.add("alice", password="pw", groups_in=["A"], groups_out=["B"], role=Role.ADMIN)
+    await s.add("alice", password=PW, groups_in=["A"], groups_out=["B"], role=Role.ADMIN)
     await s.close()
     s2 = SqliteUserStore(path, hasher=FAST)
     try:
-        user = await s2.authenticate("alice", "pw", now_ms=T0)
+        user = await s2.authenticate("alice", PW, now_ms=T0)
     finally:
         await s2.close()
     assert (user.role, user.groups_in, user.groups_out) == (Role.ADMIN, frozenset({"A"}), frozenset({"B"}))
 
 
 async def test_unlock_lifts_a_lock_at_once(store: SqliteUserStore, changes: list[str]) -> None:
-    await store.add("Alice", password="pw")
+    await store.add("Alice", password=PW)
     for _ in range(3):
         with pytest.raises(BadPassword):
             await store.authenticate("alice", "wrong", now_ms=T0)
     with pytest.raises(UserLocked):
-        await store.authenticate("alice", "pw", now_ms=T0 + 1)
+        await store.authenticate("alice", PW, now_ms=T0 + 1)
     changes.clear()
     unlocked = await store.unlock("ALICE")
     assert unlocked.name == "Alice" and unlocked.locked_until_ms is None and unlocked.failed_logins == 0
     stored = await store.get("alice")
     assert stored is not None and stored.locked_until_ms is None
     assert changes == []  # lock bookkeeping changes nothing a session may see
-    assert (await store.authenticate("alice", "pw", now_ms=T0 + 2)).name == "Alice"
+    assert (await store.authenticate("alice", PW, now_ms=T0 + 2)).name == "Alice"
     with pytest.raises(UserNotFound):
         await store.unlock("nobody")

@@ -459,7 +459,7 @@ async def test_names_compare_without_case_and_the_certificate_carries_the_stored
     store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     try:
         await store.add("Alice", password="correct horse")
-        await store.add("bob", password="hunter22")
+        await store.add("bob", password="hunter22 trail mix")
         client = _store_app(ca, store, audit)
         response = await asyncio.to_thread(
             client.post, "/Marti/api/tls/signClient/v2", headers=basic(login, "correct horse"),
