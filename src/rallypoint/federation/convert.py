@@ -7,9 +7,10 @@ the path length. Our own additions live inside the detail so a TAK Server forwar
 
 * ``<_flow-tags_ NODE="time"/>``: each Rallypoint adds its node id on the way out and drops inbound
   events that already carry it (the same idea as TAK Server's flow tags).
-* ``<_rpfed_ node="N" seq="S"/>``: the origin node and sequence number of a durable (priority)
-  message; the receiver acknowledges and de-duplicates by ``(node, seq)``. ``N`` may carry a lane
-  suffix (``federation/lanes.py``): each lane is its own sequence.
+* ``<_rpfed_ node="N" seq="S" epoch="E"/>``: the origin node, sequence number and queue epoch of a
+  durable (priority) message; the receiver acknowledges and de-duplicates by ``(node, epoch, seq)``.
+  ``N`` may carry a lane suffix (``federation/lanes.py``): each lane is its own sequence. ``epoch`` is
+  absent for queues created before epochs existed (and from older Rallypoint nodes).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from rallypoint.protocol.timefmt import format_time
 from rallypoint.protocol.xml_codec import make_event
 
 ACK_TYPE = "y-rp-fed-ack"
-_SEQ_RE = re.compile(rb'<_rpfed_ node="([^"]*)" seq="(\d+)"/>')
+_SEQ_RE = re.compile(rb'<_rpfed_ node="([^"]*)" seq="(\d+)"(?: epoch="([0-9A-Za-z]{1,64})")?/>')
 _FLOW_RE = re.compile(rb"<_flow-tags_\b([^>]*?)(/?)>")
 _DETAIL_WRAP_RE = re.compile(rb"^\s*<detail\b[^>]*?(?:/>\s*$|>(.*)</detail>\s*$)", re.S)
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.-]")
@@ -38,6 +39,20 @@ class Inbound(msgspec.Struct, frozen=True):
     groups: tuple[str, ...]
     origin_node: str | None
     seq: int | None
+    epoch: str = ""
+
+
+class Ack(msgspec.Struct, frozen=True):
+    """An acknowledgement: the acknowledging node id (lane suffix included), sequence and queue epoch."""
+
+    node: str
+    seq: int
+    epoch: str
+
+
+def _mark(node: str, seq: int, epoch: str) -> str:
+    tail = f' epoch="{epoch}"' if epoch else ""
+    return f'<_rpfed_ node="{node}" seq="{seq}"{tail}/>'
 
 
 def flow_attr(node_id: str) -> str:
@@ -78,11 +93,12 @@ def to_federated(
     hops: tuple[int, int],
     seq: int | None = None,
     lane: str = "",
+    epoch: str = "",
 ) -> fig_pb2.FederatedEvent:
-    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop; ``lane`` suffixes the seq mark."""
+    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop; ``lane``, ``epoch`` mark the seq."""
     detail = add_flow_tag(event.detail.xml, node_id, now_ms)
     if seq is not None:
-        detail += f'<_rpfed_ node="{node_id}{lane}" seq="{seq}"/>'.encode()
+        detail += _mark(node_id + lane, seq, epoch).encode()
     geo = fig_pb2.GeoEvent(
         sendTime=event.time, startTime=event.start, staleTime=event.stale,
         lat=event.point.lat, lon=event.point.lon, hae=event.point.hae, ce=event.point.ce, le=event.point.le,
@@ -106,11 +122,11 @@ def to_federated(
     return out
 
 
-def ack_event(node_id: str, seq: int, now_ms: int) -> fig_pb2.FederatedEvent:
-    """A Rallypoint-to-Rallypoint acknowledgement of every durable message up to ``seq``."""
+def ack_event(node_id: str, seq: int, now_ms: int, epoch: str = "") -> fig_pb2.FederatedEvent:
+    """A Rallypoint-to-Rallypoint acknowledgement of every durable message up to ``seq`` of queue ``epoch``."""
     geo = fig_pb2.GeoEvent(
         sendTime=now_ms, startTime=now_ms, staleTime=now_ms + 60_000, uid=f"{node_id}-ack", type=ACK_TYPE,
-        coordSource="m-g", other=f'<detail><_rpfed_ node="{node_id}" seq="{seq}"/></detail>',
+        coordSource="m-g", other=f"<detail>{_mark(node_id, seq, epoch)}</detail>",
     )
     return fig_pb2.FederatedEvent(event=geo)
 
@@ -123,12 +139,14 @@ def ack_of(fed: fig_pb2.FederatedEvent) -> int | None:
     return int(match.group(2)) if match else None
 
 
-def acknowledgement(fed: fig_pb2.FederatedEvent) -> tuple[str, int] | None:
-    """``(node, seq)`` if ``fed`` is an acknowledgement: the acknowledging node id (lane suffix included)."""
+def acknowledgement(fed: fig_pb2.FederatedEvent) -> Ack | None:
+    """The acknowledgement ``fed`` carries, if it is one."""
     if fed.event.type != ACK_TYPE:
         return None
     match = _SEQ_RE.search(fed.event.other.encode())
-    return (match.group(1).decode(), int(match.group(2))) if match else None
+    if match is None:
+        return None
+    return Ack(node=match.group(1).decode(), seq=int(match.group(2)), epoch=(match.group(3) or b"").decode())
 
 
 def from_federated(fed: fig_pb2.FederatedEvent, limits: Limits) -> Inbound:
@@ -137,9 +155,10 @@ def from_federated(fed: fig_pb2.FederatedEvent, limits: Limits) -> Inbound:
     detail = _inner_detail(geo.other.encode())
     origin_node: str | None = None
     seq: int | None = None
+    epoch = ""
     match = _SEQ_RE.search(detail)
     if match is not None:
-        origin_node, seq = match.group(1).decode(), int(match.group(2))
+        origin_node, seq, epoch = match.group(1).decode(), int(match.group(2)), (match.group(3) or b"").decode()
         detail = detail[: match.start()] + detail[match.end():]
     if (geo.ptpUids or geo.ptpCallsigns) and b"<marti" not in detail:
         dests = "".join(f'<dest uid="{_attr(u)}"/>' for u in geo.ptpUids)
@@ -151,7 +170,7 @@ def from_federated(fed: fig_pb2.FederatedEvent, limits: Limits) -> Inbound:
         point=Point(lat=geo.lat, lon=geo.lon, hae=geo.hae, ce=geo.ce, le=geo.le),
         detail_xml=detail, access=geo.access or None, limits=limits,
     )
-    return Inbound(event=event, groups=tuple(fed.federateGroups), origin_node=origin_node, seq=seq)
+    return Inbound(event=event, groups=tuple(fed.federateGroups), origin_node=origin_node, seq=seq, epoch=epoch)
 
 
 def _inner_detail(other: bytes) -> bytes:

@@ -1,7 +1,8 @@
 """What a federation link does with what its peer sends: acknowledgements, checks, acceptance.
 
 Checks in order: acknowledgements (they end there), hop limit, provenance and flow tags (loops),
-conversion, sequence de-duplication per origin lane (acknowledged again and dropped), group mapping,
+conversion, sequence de-duplication per origin lane and queue epoch (acknowledged again and
+dropped; a new epoch is a queue the peer created afresh, logged), group mapping,
 then the node-wide duplicate check (``federation/dedup.py``) before the event enters ingest. Also the
 removal of a link's remote contacts once it stayed down past the contact timeout.
 """
@@ -35,9 +36,9 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
     link.events_received += 1
     acked = acknowledgement(fed)
     if acked is not None:
-        node, seq = acked
-        lane = link._urgent if tag_of(node) == URGENT else link._message
-        if lane.acknowledge(seq):
+        lane = link._urgent if tag_of(acked.node) == URGENT else link._message
+        # An acknowledgement for another epoch is about a queue this node no longer has.
+        if acked.epoch == lane.epoch and lane.acknowledge(acked.seq):
             link._persist.set()
         return
     hops = fed.federateHops
@@ -57,14 +58,18 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         return
     groups = frozenset(link.peer.groups_in[g] for g in inbound.groups if g in link.peer.groups_in)
     if inbound.seq is not None and inbound.origin_node:
-        origin = inbound.origin_node
-        # Keyed by node and lane (the lane suffix is part of ``origin``): each lane is its own sequence.
-        if inbound.seq <= link._seen.get(origin, 0):
-            link._queue_ack(inbound.seq, tag_of(origin))
+        origin, epoch = inbound.origin_node, inbound.epoch
+        # Keyed by node, lane (the lane suffix is part of ``origin``) and epoch: each is its own sequence.
+        key = (origin, epoch)
+        if inbound.seq <= link._seen.get(key, 0):
+            link._queue_ack(inbound.seq, tag_of(origin), epoch)
             return
-        await link._store.mark_seen(origin, inbound.seq)
-        link._seen[origin] = inbound.seq
-        link._queue_ack(inbound.seq, tag_of(origin))
+        if key not in link._seen and any(o == origin for o, _ in link._seen):
+            log.warning("peer %s queue reset (new epoch %s)", link.name, epoch or "none",
+                        extra={"peer": link.name, "origin": origin, "epoch": epoch})
+        await link._store.mark_seen(origin, epoch, inbound.seq)
+        link._seen[key] = inbound.seq
+        link._queue_ack(inbound.seq, tag_of(origin), epoch)
     if not groups:
         return
     coalesced = priority_of(event.type) not in _DURABLE

@@ -12,9 +12,17 @@ On the wire a lane is named by a suffix on the node id in ``<_rpfed_ node=... se
 lane uses the bare node id (as before lanes existed, so the stored ``seen`` marks and queues stay
 valid), the urgent lane ``<node>#urgent``; acknowledgements carry the acknowledging node id with
 the same suffix. In ``federation.db`` the urgent lane is stored under the peer name plus the suffix.
+
+Each lane's queue has an *epoch*, a random id created with the queue and stored with it, sent as
+``epoch=`` in every sequence mark and echoed in the acknowledgement. The receiver keeps its marks per
+``(node and lane, epoch)``: a node that lost ``federation.db`` numbers from 1 again under a new epoch,
+and the peer accepts those messages instead of dropping them as retransmissions of the old numbers.
+An acknowledgement for another epoch is not about this queue and is ignored.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.fig import fig_pb2
@@ -29,6 +37,11 @@ def lane_tag(priority: Priority) -> str:
     return URGENT if priority is Priority.EMERGENCY else MESSAGE
 
 
+def new_epoch() -> str:
+    """A fresh queue epoch (64 random bits, hex)."""
+    return secrets.token_hex(8)
+
+
 def tag_of(node: str) -> str:
     """The lane named by a node id as it appears in a sequence mark or an acknowledgement."""
     return URGENT if node.endswith(URGENT) else MESSAGE
@@ -40,6 +53,8 @@ class DurableLane:
     def __init__(self, tag: str, peer: str) -> None:
         self.tag = tag
         self.key = peer + tag  # the queue's name in federation.db
+        # Set by restore(); empty for a queue created before epochs existed (as on the wire then).
+        self.epoch = ""
         self.next_seq = 1
         self.acked = 0
         self.ack_persisted = 0
@@ -68,7 +83,7 @@ class DurableLane:
 
     def restore(self, backlog: PeerBacklog) -> None:
         """Take over what ``federation.db`` held at start."""
-        self.next_seq, self.acked = backlog.next_seq, backlog.acked
+        self.epoch, self.next_seq, self.acked = backlog.epoch, backlog.next_seq, backlog.acked
         self.ack_persisted = self.acked
         for seq, payload in backlog.rows:
             msg = fig_pb2.FederatedEvent.FromString(payload)

@@ -5,7 +5,8 @@ Delivery guarantees (docs/federation.md):
 * Priority messages (``Priority.EMERGENCY`` and ``Priority.MESSAGE``) go to one of two durable lanes
   (``federation/lanes.py``), each its own sequence, written to SQLite before they are sent and
   re-sent from the oldest unacknowledged one after every reconnect, urgent lane first. The receiver
-  records the highest sequence accepted per origin lane, so Rallypoint to Rallypoint is exactly-once.
+  records the highest sequence accepted per origin lane and queue epoch, so Rallypoint to Rallypoint
+  is exactly-once, also after a node lost its queue file and numbers from 1 again.
 * Positions and other bulk traffic are coalesced to the latest report per uid, in memory and in
   SQLite (``federation/positions.py``), and replayed after a reconnect or a restart; the receiver
   drops reports it already accepted (``federation/dedup.py``), also when they came by two paths.
@@ -37,7 +38,7 @@ from rallypoint.federation.convert import (
     to_federated,
 )
 from rallypoint.federation.dedup import RecentReports
-from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag
+from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag, new_epoch
 from rallypoint.federation.link_budget import next_within_budget
 from rallypoint.federation.positions import PositionJournal
 from rallypoint.model.cot_type import DELETE, Priority
@@ -68,7 +69,7 @@ class PeerLink:
         *,
         node_id: str,
         store: SqliteFederationStore,
-        seen: dict[str, int],
+        seen: dict[tuple[str, str], int],
         accept: Callable[[Envelope], object],
         clock: Clock,
         limits: Limits,
@@ -111,8 +112,9 @@ class PeerLink:
         self._lanes = (self._urgent, self._message)  # in sending order
         self._latest: dict[str, tuple[fig_pb2.FederatedEvent, int]] = {}
         self._dirty: dict[str, None] = {}
-        # Acknowledgements to send, per lane (``lanes.URGENT`` / ``lanes.MESSAGE``): highest seq accepted.
-        self._ack_out: dict[str, int] = {}
+        # Acknowledgements to send, per lane (``lanes.URGENT`` / ``lanes.MESSAGE``): the peer's queue
+        # epoch and the highest seq accepted in it.
+        self._ack_out: dict[str, tuple[str, int]] = {}
         self._gen = 0
         self._wake = asyncio.Event()
         self._persist = asyncio.Event()
@@ -171,6 +173,7 @@ class PeerLink:
         fed = to_federated(
             event, groups=groups, node_id=self._node_id, now_ms=now, provenance=[(self._node_id, self._node_id)],
             hops=(self._max_hops, hops + 1), seq=seq, lane=lane.tag if lane is not None else "",
+            epoch=lane.epoch if lane is not None else "",
         )
         if lane is not None and seq is not None:
             lane.queue(seq, fed)
@@ -207,7 +210,7 @@ class PeerLink:
     async def load(self) -> None:
         """Restore the unacknowledged backlog and the latest reports from SQLite (before any connection)."""
         for lane in self._lanes:
-            lane.restore(await self._store.backlog(lane.key))
+            lane.restore(await self._store.backlog(lane.key, new_epoch()))
         await self._trim()
         now = self._clock.now_ms()
         for uid, stale, fed in await self._journal.load(now):
@@ -361,8 +364,9 @@ class PeerLink:
     def pending_ack(self) -> tuple[str, fig_pb2.FederatedEvent] | None:
         """The next acknowledgement to send (urgent lane first) and its lane, left pending."""
         for tag in (URGENT, MESSAGE):
-            if (seq := self._ack_out.get(tag)) is not None:
-                return tag, ack_event(self._node_id + tag, seq, self._clock.now_ms())
+            if (pending := self._ack_out.get(tag)) is not None:
+                epoch, seq = pending
+                return tag, ack_event(self._node_id + tag, seq, self._clock.now_ms(), epoch)
         return None
 
     def next_durable(self) -> tuple[DurableLane, int] | None:
@@ -383,8 +387,11 @@ class PeerLink:
         """Check and accept one event from the peer (acks, loops, hops, groups, duplicates)."""
         await inbound.receive(self, fed)
 
-    def _queue_ack(self, seq: int, tag: str = MESSAGE) -> None:
-        self._ack_out[tag] = max(seq, self._ack_out.get(tag, 0))
+    def _queue_ack(self, seq: int, tag: str = MESSAGE, epoch: str = "") -> None:
+        pending = self._ack_out.get(tag)
+        # A new epoch replaces the pending mark: the old queue is gone, its acknowledgement is moot.
+        if pending is None or pending[0] != epoch or pending[1] < seq:
+            self._ack_out[tag] = (epoch, seq)
         self._wake.set()
 
     def expire_contacts(self, timeout_s: float) -> int:

@@ -69,7 +69,7 @@ class Federation:
         self._clock = clock
         self.node_id = federation_node_id(settings, ca_pem)
         self._store = SqliteFederationStore(self._dir / "federation.db")
-        self._seen: dict[str, int] = {}
+        self._seen: dict[tuple[str, str], int] = {}
         self.recent = RecentReports()
         self._stop = asyncio.Event()
         self._server: grpc.aio.Server | None = None

@@ -35,6 +35,8 @@ KEEPALIVE_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.http2.min_ping_interval_without_data_ms", 1000),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 ]
+# How long one connection attempt may take before it counts as failed.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def identity(node_id: str, *, server: bool) -> fig_pb2.Identity:
@@ -149,8 +151,8 @@ async def dial(
             async with grpc.aio.secure_channel(
                 f"{peer.host}:{peer.port}", credentials, options=options, compression=grpc_compression(peer.compression)
             ) as channel:
-                await asyncio.wait_for(channel.channel_ready(), timeout=10.0)
                 stub = fig_pb2_grpc.FederatedChannelStub(channel)
+                await _connected(channel, stub, CONNECT_TIMEOUT_S)
                 sub = fig_pb2.Subscription(identity=identity(node_id, server=False))
                 inbound = stub.ClientEventStream(sub)
                 gen = link.attach()
@@ -169,7 +171,8 @@ async def dial(
                     )
                     for task in done:
                         if task is not stopper and task.exception() is not None:
-                            log.info("federation link lost", extra={"peer": link.name, "reason": str(task.exception())})
+                            reason = failure_reason(task.exception())
+                            log.info("federation link lost", extra={"peer": link.name, "reason": reason})
                 finally:
                     inbound.cancel()
                     outbound.cancel()
@@ -180,11 +183,36 @@ async def dial(
                         with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                             await task
         except (grpc.aio.AioRpcError, TimeoutError, OSError) as exc:
-            log.info("federation connect failed", extra={"peer": link.name, "reason": str(exc)[:200]})
+            log.info("federation connect failed", extra={"peer": link.name, "reason": failure_reason(exc)})
         finally:
             link.detach(gen)
         await sleep(stop, backoff)
         backoff = min(backoff * 2, backoff_max_s)
+
+
+async def _connected(channel: grpc.aio.Channel, stub: fig_pb2_grpc.FederatedChannelStub, timeout_s: float) -> None:
+    """Return once ``channel`` is ready; raise gRPC's own account of a failed attempt, or ``TimeoutError``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            state = channel.get_state(try_to_connect=True)
+            while state is not grpc.ChannelConnectivity.READY:
+                if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                    # The channel keeps the cause (refused, TLS handshake, DNS) to itself; a call made while
+                    # it is in failure fails at once with that cause, without reaching the peer.
+                    await stub.getIdentity(fig_pb2.Empty(), timeout=timeout_s)
+                await channel.wait_for_state_change(state)
+                state = channel.get_state()
+    except TimeoutError:
+        raise TimeoutError(f"no connection within {timeout_s:g} s") from None
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """What went wrong, for the log: the exception's type and text (gRPC's status code and details)."""
+    if exc is None:
+        return "stream ended"
+    text = f"{exc.code().name}: {exc.details() or ''}" if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+    name = type(exc).__name__
+    return (f"{name}: {text.strip()}" if text.strip() else name)[:300]
 
 
 def grpc_compression(name: str) -> grpc.Compression:

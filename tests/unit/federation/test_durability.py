@@ -103,8 +103,8 @@ async def test_close_writes_every_accepted_message_and_position(tmp_path: Path) 
     await _stop(alpha)
     store = SqliteFederationStore(tmp_path / "alpha" / "federation.db")
     try:
-        assert len((await store.backlog("bravo")).rows) == 50
-        assert len((await store.backlog("bravo#urgent")).rows) == 1
+        assert len((await store.backlog("bravo", "unused")).rows) == 50
+        assert len((await store.backlog("bravo#urgent", "unused")).rows) == 1
         positions = await store.positions("bravo", clock.now_ms())
         assert [uid for uid, *_ in positions] == ["p-1"]
     finally:

@@ -23,7 +23,7 @@ async def test_unacknowledged_backlog_is_bounded_in_memory_and_on_disk(tmp_path:
             link.offer(_envelope(clock, f"chat-{i}", "b-t-f", text=f"chat-{i}"))
         await _persisted(link, 5)
         assert link.unacked == 5 and link.dropped == 15
-        backlog = await store.backlog("bravo")
+        backlog = await store.backlog("bravo", "unused")
         assert len(backlog.rows) == 5
         kept = [seq for seq, _ in backlog.rows]
         assert kept == sorted(kept) and kept[-1] == max(kept)  # the newest survive

@@ -51,7 +51,9 @@ class Side:
     accepted: list[str] = field(default_factory=list)
 
 
-async def _side(tmp: Path, clock: ManualClock, *, node: str, peer: FederationPeer, seen: dict[str, int]) -> Side:
+async def _side(
+    tmp: Path, clock: ManualClock, *, node: str, peer: FederationPeer, seen: dict[tuple[str, str], int]
+) -> Side:
     tmp.mkdir(exist_ok=True)
     store = SqliteFederationStore(tmp / "federation.db")
     accepted: list[str] = []

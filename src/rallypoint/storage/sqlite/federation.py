@@ -5,9 +5,13 @@ Tables:
 * ``outbound``: one row per priority message waiting for a peer's acknowledgement, keyed by
   ``(peer, seq)``; ``payload`` is the serialized ``FederatedEvent``.
 * ``peers``: per peer, the next sequence number to assign (never goes backwards, even after every
-  row is acknowledged and deleted) and the highest sequence number the peer acknowledged.
-* ``seen``: per origin node, the highest sequence number already accepted from it: a message at or
-  below it is a retransmission and is dropped (this is what makes delivery exactly-once).
+  row is acknowledged and deleted), the highest sequence number the peer acknowledged, and the
+  queue's ``epoch``: a random id created with the queue, so a queue created afresh (file lost or
+  deleted) is told apart from the one whose numbers the peer remembers. Queues created before
+  epochs existed keep the empty epoch until they are recreated.
+* ``seen``: per origin node and epoch, the highest sequence number already accepted from it: a
+  message at or below it is a retransmission and is dropped (this is what makes delivery
+  exactly-once). Marks written before epochs existed belong to the empty epoch.
 * ``positions``: per peer, the latest position (or other coalesced report) of each uid, one row per
   uid, overwritten by every newer report; ``ord`` keeps the order of the latest reports, ``stale``
   lets a restart skip what expired while the server was down.
@@ -50,12 +54,25 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (peer, uid)
     ) WITHOUT ROWID;
     """,
+    """
+    ALTER TABLE peers ADD COLUMN epoch TEXT NOT NULL DEFAULT '';
+    CREATE TABLE seen_epochs (
+        origin    TEXT    NOT NULL,
+        epoch     TEXT    NOT NULL,
+        seq       INTEGER NOT NULL,
+        PRIMARY KEY (origin, epoch)
+    ) WITHOUT ROWID;
+    INSERT INTO seen_epochs (origin, epoch, seq) SELECT origin, '', seq FROM seen;
+    DROP TABLE seen;
+    ALTER TABLE seen_epochs RENAME TO seen;
+    """,
 )
 
 
 class PeerBacklog(msgspec.Struct, frozen=True):
-    """What a peer's queue held at start: unacknowledged rows in order and the counters."""
+    """What a peer's queue held at start: its epoch, unacknowledged rows in order and the counters."""
 
+    epoch: str
     next_seq: int
     acked: int
     rows: tuple[tuple[int, bytes], ...]
@@ -67,9 +84,9 @@ class SqliteFederationStore:
     def __init__(self, path: Path) -> None:
         self._worker = SqliteWorker(path, migrations=_MIGRATIONS, what="federation")
 
-    async def backlog(self, peer: str) -> PeerBacklog:
-        """Unacknowledged messages of ``peer`` (oldest first) and its sequence counters."""
-        return await self._worker.run(_backlog, peer)
+    async def backlog(self, peer: str, new_epoch: str) -> PeerBacklog:
+        """Unacknowledged messages of ``peer`` (oldest first) and its counters; creates the queue with ``new_epoch``."""
+        return await self._worker.run(_backlog, peer, new_epoch)
 
     async def append(self, peer: str, rows: list[tuple[int, bytes]]) -> None:
         """Persist newly queued messages (sequence numbers already assigned by the caller)."""
@@ -99,27 +116,33 @@ class SqliteFederationStore:
         """Forget kept reports of ``peer`` whose stale has passed (they would never be sent)."""
         await self._worker.run(_prune_positions, peer, now_ms)
 
-    async def seen(self) -> dict[str, int]:
-        """Highest sequence number accepted per origin node."""
-        rows = await self._worker.run(lambda db: db.execute("SELECT origin, seq FROM seen").fetchall())
-        return {str(origin): int(seq) for origin, seq in rows}
+    async def seen(self) -> dict[tuple[str, str], int]:
+        """Highest sequence number accepted per ``(origin node, epoch)``."""
+        rows = await self._worker.run(lambda db: db.execute("SELECT origin, epoch, seq FROM seen").fetchall())
+        return {(str(origin), str(epoch)): int(seq) for origin, epoch, seq in rows}
 
-    async def mark_seen(self, origin: str, seq: int) -> None:
-        """Record that ``seq`` from ``origin`` was accepted (only ever moves forward)."""
-        await self._worker.run(_mark_seen, origin, seq)
+    async def mark_seen(self, origin: str, epoch: str, seq: int) -> None:
+        """Record that ``seq`` of ``epoch`` from ``origin`` was accepted (only ever moves forward)."""
+        await self._worker.run(_mark_seen, origin, epoch, seq)
 
     async def close(self) -> None:
         """Close the database."""
         await self._worker.close()
 
 
-def _backlog(db: sqlite3.Connection, peer: str) -> PeerBacklog:
-    row = db.execute("SELECT next_seq, acked FROM peers WHERE peer = ?", (peer,)).fetchone()
-    next_seq, acked = (int(row[0]), int(row[1])) if row else (1, 0)
+def _backlog(db: sqlite3.Connection, peer: str, new_epoch: str) -> PeerBacklog:
+    row = db.execute("SELECT next_seq, acked, epoch FROM peers WHERE peer = ?", (peer,)).fetchone()
+    if row is None:
+        # The queue starts here: its epoch is written before any message is numbered in it.
+        db.execute("INSERT INTO peers (peer, next_seq, acked, epoch) VALUES (?, 1, 0, ?)", (peer, new_epoch))
+        row = (1, 0, new_epoch)
+    next_seq, acked, epoch = int(row[0]), int(row[1]), str(row[2])
     rows = db.execute(
         "SELECT seq, payload FROM outbound WHERE peer = ? AND seq > ? ORDER BY seq", (peer, acked)
     ).fetchall()
-    return PeerBacklog(next_seq=next_seq, acked=acked, rows=tuple((int(s), bytes(p)) for s, p in rows))
+    return PeerBacklog(
+        epoch=epoch, next_seq=next_seq, acked=acked, rows=tuple((int(s), bytes(p)) for s, p in rows)
+    )
 
 
 def _append(db: sqlite3.Connection, peer: str, rows: list[tuple[int, bytes]]) -> None:
@@ -152,10 +175,11 @@ def _trim(db: sqlite3.Connection, peer: str, keep_after: int) -> None:
     db.execute("DELETE FROM outbound WHERE peer = ? AND seq <= ?", (peer, keep_after))
 
 
-def _mark_seen(db: sqlite3.Connection, origin: str, seq: int) -> None:
+def _mark_seen(db: sqlite3.Connection, origin: str, epoch: str, seq: int) -> None:
     db.execute(
-        "INSERT INTO seen (origin, seq) VALUES (?, ?) ON CONFLICT (origin) DO UPDATE SET seq = max(seq, excluded.seq)",
-        (origin, seq),
+        "INSERT INTO seen (origin, epoch, seq) VALUES (?, ?, ?) "
+        "ON CONFLICT (origin, epoch) DO UPDATE SET seq = max(seq, excluded.seq)",
+        (origin, epoch, seq),
     )
 
 
