@@ -39,9 +39,11 @@ class MissionContents:
         now = self._clock.now_ms()
         contents = [await self._content(h, caller, now) for h in wanted_hashes]
         added = await self._store.add_contents(mission.guid, contents, caller.client_uid)
+        # A request that names no uid of its own is credited to the uid the package's upload named
+        # (as TAK Server's change records read), never left empty when one is known.
         changes = [
-            MissionChange(type=ChangeType.ADD_CONTENT, mission=mission.name, creator_uid=caller.client_uid,
-                          timestamp=c.timestamp, content_hash=c.hash)
+            MissionChange(type=ChangeType.ADD_CONTENT, mission=mission.name,
+                          creator_uid=caller.client_uid or c.creator_uid, timestamp=c.timestamp, content_hash=c.hash)
             for c in added
         ]
         for uid in wanted_uids:
@@ -49,7 +51,8 @@ class MissionContents:
                                    timestamp=now, content_uid=uid)
             if await self._store.put_item(mission.guid, self._item(uid, caller, now), change):
                 changes.append(change)
-        self._changed(mission, caller.client_uid, changes, {c.hash: c for c in added})
+        author = caller.client_uid or next((c.creator_uid for c in changes if c.creator_uid), "")
+        self._changed(mission, author, changes, {c.hash: c for c in added})
         return changes
 
     async def remove(self, caller: Caller, mission: Mission, *, content_hash: str | None,
@@ -78,7 +81,9 @@ class MissionContents:
         meta = await self._describe(content_hash, caller.read_groups) if self._describe is not None else None
         if meta is None:
             raise ContentNotFound(f"no data package {content_hash}")
-        return MissionContent(hash=content_hash, creator_uid=caller.client_uid, timestamp=now, name=meta.name,
+        # The package's creator is the device its upload named; the caller only when it named none.
+        return MissionContent(hash=content_hash, creator_uid=meta.creator_uid or caller.client_uid, timestamp=now,
+                              name=meta.name,
                               size=meta.size, mime_type=meta.mime_type,
                               submitter=meta.submitter or (caller.principal or ""), keywords=meta.keywords)
 

@@ -18,6 +18,8 @@ class ContentMeta(msgspec.Struct, frozen=True):
     mime_type: str = "application/octet-stream"
     submitter: str = ""
     keywords: tuple[str, ...] = ()
+    # The device uid the upload named (``creatorUid``), "" when it named none.
+    creator_uid: str = ""
 
 
 class MissionDetails(msgspec.Struct, frozen=True):

@@ -27,11 +27,15 @@ from rallypoint.storage.sqlite.missions import SqliteMissionStore
 HASH = "ab" * 32
 HASH2 = "cd" * 32
 BLUE_HASH = "be" * 32
+UPLOADED_HASH = "ef" * 32
 # The package store as the mission service sees it: hash -> (groups that read it, metadata).
 PACKAGES = {
     HASH: (frozenset({"Red"}), ContentMeta(name="red.zip", size=10, submitter="alice")),
     HASH2: (frozenset({"Red"}), ContentMeta(name="red2.zip", size=20, submitter="alice")),
     BLUE_HASH: (frozenset({"Blue"}), ContentMeta(name="blue-secret.zip", size=30, submitter="eve")),
+    # Uploaded with ?creatorUid=ANDROID-up (Marti /sync/upload or /sync/missionupload).
+    UPLOADED_HASH: (frozenset({"Red"}), ContentMeta(name="up.zip", size=40, submitter="alice",
+                                                    creator_uid="ANDROID-up")),
 }
 
 
@@ -169,6 +173,32 @@ async def test_roles_gate_writes_and_changes_notify_subscribers(
     log = await service.changes(BOB, await service.find(BOB, "Op"))
     assert [c.type for c in log] == [ChangeType.CREATE_MISSION, ChangeType.ADD_CONTENT, ChangeType.ADD_CONTENT,
                                      ChangeType.REMOVE_CONTENT]
+
+
+async def test_content_added_without_a_uid_credits_the_uid_its_upload_named(
+    service: MissionService, directory: Directory
+) -> None:
+    await service.create(ALICE, CreateRequest(name="Op"))
+    bob_session = connect(directory, "s-bob", "uid-bob", {"Red"})
+    await service.subscribe(BOB, "Op")
+    # The owner adds the package over HTTP without naming a creatorUid of its own.
+    changes = await service.add(caller("alice", {"Red"}), "Op", [UPLOADED_HASH], [])
+    assert [c.creator_uid for c in changes] == ["ANDROID-up"]
+    notice = bob_session.got[-1].event
+    assert notice.type == "t-x-m-c"
+    xml = notice.detail.xml
+    assert b"<creatorUid>ANDROID-up</creatorUid>" in xml and b"<creatorUid></creatorUid>" not in xml
+    assert b'authorUid="ANDROID-up"' in xml
+    # The recorded change (GET .../changes) and the content agree.
+    log = await service.changes(BOB, await service.find(BOB, "Op"))
+    assert log[-1].type is ChangeType.ADD_CONTENT and log[-1].creator_uid == "ANDROID-up"
+    details = await service.details(BOB, await service.find(BOB, "Op"))
+    assert [c.creator_uid for c in details.contents] == ["ANDROID-up"]
+    # A caller naming its own uid is the change's author; the package keeps its uploader's uid.
+    await service.remove(ALICE, "Op", content_hash=UPLOADED_HASH)
+    again = await service.add(ALICE, "Op", [UPLOADED_HASH], [])
+    assert [c.creator_uid for c in again] == ["uid-alice"]
+    assert b"<creatorUid>ANDROID-up</creatorUid>" in bob_session.got[-1].event.detail.xml
 
 
 async def test_bad_input_is_rejected(service: MissionService) -> None:

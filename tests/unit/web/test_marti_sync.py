@@ -88,14 +88,18 @@ def test_search_metadata_shape_and_tool(setup: tuple[TestClient, sync.SyncFeatur
     data = package()
     digest = hashlib.sha256(data).hexdigest()
     upload(client, data, RED)
-    doc = client.get("/Marti/sync/search?keywords=missionpackage", headers=RED).json()
+    answer = client.get("/Marti/sync/search?keywords=missionpackage", headers=RED)
+    # As TAK Server's SearchServlet: a charset on the type (node-tak parses the text itself then).
+    assert answer.headers["content-type"] == "application/json;charset=UTF-8"
+    doc = answer.json()
     assert doc["resultCount"] == 1
     item = doc["results"][0]
-    assert item["Hash"] == digest and item["Name"] == "pkg.zip" and item["Size"] == len(data)
+    # TAK Server's Metadata holds every scalar as a string: Size, PrimaryKey and EXPIRATION too.
+    assert item["Hash"] == digest and item["Name"] == "pkg.zip" and item["Size"] == str(len(data))
     assert item["Keywords"] == ["missionpackage"] and item["Tool"] == "public" and item["CreatorUid"] == "ANDROID-1"
-    assert item["SubmissionUser"] == "red" and item["UID"] == "p-1" and item["EXPIRATION"] == -1
+    assert item["SubmissionUser"] == "red" and item["UID"] == "p-1" and item["EXPIRATION"] == "-1"
     assert item["MIMEType"] == "application/x-zip-compressed" and item["SubmissionDateTime"].endswith("Z")
-    assert isinstance(item["PrimaryKey"], int)
+    assert isinstance(item["PrimaryKey"], str) and item["PrimaryKey"].isdigit()
     r = client.put(f"/Marti/api/sync/metadata/{digest}/tool", content=b"private", headers=RED)
     assert r.status_code == 200
     assert client.get("/Marti/sync/search?tool=public", headers=RED).json()["resultCount"] == 0
@@ -109,9 +113,10 @@ def test_generic_upload_returns_metadata(setup: tuple[TestClient, sync.SyncFeatu
     client, _ = setup
     r = client.post("/Marti/sync/upload?name=notes.txt&keywords=doc,field&creatorUid=U1", content=b"plain notes",
                     headers={**RED, "content-type": "text/plain"})
-    assert r.status_code == 200
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json;charset=UTF-8"
     meta = r.json()
     assert meta["Name"] == "notes.txt" and meta["Keywords"] == ["doc", "field"] and meta["MIMEType"] == "text/plain"
+    assert meta["Size"] == "11" and meta["CreatorUid"] == "U1"
     assert meta["Hash"] == hashlib.sha256(b"plain notes").hexdigest()
     assert client.get(f"/Marti/sync/content?hash={meta['Hash']}", headers=RED).content == b"plain notes"
 

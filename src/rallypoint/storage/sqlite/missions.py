@@ -201,7 +201,7 @@ def _add_contents(
             if cur.rowcount:
                 added.append(c)
                 insert_change(db, guid, MissionChange(
-                    type=ChangeType.ADD_CONTENT, mission=mission[0], creator_uid=creator_uid,
+                    type=ChangeType.ADD_CONTENT, mission=mission[0], creator_uid=creator_uid or c.creator_uid,
                     timestamp=c.timestamp, content_hash=c.hash,
                 ))
         return added

@@ -385,7 +385,7 @@ def build(ctx: WebContext) -> Feature:
             return None
         return ContentMeta(
             name=record.name, size=record.size, mime_type=record.mime, submitter=record.submitter,
-            keywords=record.keywords,
+            keywords=record.keywords, creator_uid=record.creator_uid or "",
         )
 
     service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,

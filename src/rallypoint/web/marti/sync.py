@@ -47,21 +47,31 @@ MAX_FIELDS = 32
 MULTIPART_OVERHEAD = 1024 * 1024
 
 
+# TAK Server's servlets (search, upload) answer with a charset; its REST controllers do not. node-tak
+# parses only an exact ``application/json`` itself and JSON.parse()s the text of anything else, so
+# the servlet answers must carry the charset as TAK Server's do.
+SERVLET_JSON = "application/json;charset=UTF-8"
+
+
 def metadata_json(record: PackageRecord) -> dict[str, object]:
-    """A package in TAK Server's ``Metadata`` JSON shape (field names as TAK clients read them)."""
+    """A package in TAK Server's ``Metadata`` JSON shape (field names as TAK clients read them).
+
+    TAK Server keeps every metadata field as a string (``Metadata.toJSONObject``), so numbers
+    (``PrimaryKey``, ``Size``, ``EXPIRATION``) are sent as decimal strings; clients type them so.
+    """
     return {
         "UID": record.uid,
         "Name": record.name,
         "Hash": record.hash,
-        "PrimaryKey": record.id,
+        "PrimaryKey": str(record.id),
         "SubmissionDateTime": _iso(record.submitted_ms),
         "SubmissionUser": record.submitter,
         "CreatorUid": record.creator_uid,
         "Keywords": list(record.keywords),
         "MIMEType": record.mime,
-        "Size": record.size,
+        "Size": str(record.size),
         "Tool": record.tool,
-        "EXPIRATION": -1 if record.expiration_ms is None else record.expiration_ms // 1000,
+        "EXPIRATION": "-1" if record.expiration_ms is None else str(record.expiration_ms // 1000),
         "Groups": list(record.groups),
     }
 
@@ -117,7 +127,7 @@ class SyncFeature:
         result = await self._upload(request, mission=False)
         if isinstance(result, Response):
             return result
-        return JSONResponse(metadata_json(result))
+        return JSONResponse(metadata_json(result), media_type=SERVLET_JSON)
 
     async def content(self, request: Request) -> Response:
         who = await self._ctx.identify(request)
@@ -142,7 +152,8 @@ class SyncFeature:
             who.read_groups, _submitter(who), keyword=keywords[0] if keywords else None, tool=tool
         )
         found = [r for r in found if all(k in r.keywords for k in keywords)]
-        return JSONResponse({"resultCount": len(found), "results": [metadata_json(r) for r in found]})
+        body = {"resultCount": len(found), "results": [metadata_json(r) for r in found]}
+        return JSONResponse(body, media_type=SERVLET_JSON)
 
     async def set_tool(self, request: Request) -> Response:
         who = await self._ctx.identify(request)
