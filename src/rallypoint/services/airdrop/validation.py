@@ -87,10 +87,10 @@ def _polygon(request: PlanRequest, pi: tuple[float, float]) -> Array:
         poly = np.stack([east, north], axis=1)
         if float(np.hypot(east, north).max()) > MAX_DZ_RADIUS_M:
             raise PlanError(f"drop_zone.polygon: vertices lie more than {MAX_DZ_RADIUS_M / 1000:.0f} km from the PI")
-        if area(poly) < 1.0:
-            raise PlanError("drop_zone.polygon: the polygon has no area")
         if self_crossing(poly):
             raise PlanError("drop_zone.polygon: the outline crosses itself; list the vertices in order around the DZ")
+        if area(poly) < 1.0:
+            raise PlanError("drop_zone.polygon: the polygon has no area")
         return poly
     if any(v is None for v in rect):
         raise PlanError("drop_zone: give polygon, or all of length_m, width_m and axis_deg")
