@@ -11,7 +11,7 @@ from pyproj import Geod
 from rallypoint.services.airdrop import plan
 from rallypoint.services.airdrop.ballistics import density, fall, rate_of_descent
 from rallypoint.services.airdrop.geometry import flat_offset, offset
-from tests.unit.services.airdrop.support import FT, KT, PI, build, simple
+from tests.unit.services.airdrop.support import KT, PI, build, simple
 
 GEOD = Geod(ellps="WGS84")
 C, N = 2.25577e-5, 4.25588
