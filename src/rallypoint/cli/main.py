@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rallypoint.cli.airdrop import airdrop_app
 from rallypoint.cli.audit import audit_app
 from rallypoint.cli.bench import bench_command
 from rallypoint.cli.cert import ca_app, cert_app
@@ -24,6 +25,7 @@ app.add_typer(ca_app, name="ca")
 app.add_typer(history_app, name="history")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(airdrop_app, name="airdrop")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 

@@ -1,0 +1,61 @@
+"""``rallypoint airdrop plan FILE.toml [--json] [--svg OUT.svg]`` through the real command line app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lxml import etree
+from typer.testing import CliRunner
+
+from rallypoint.cli.main import app
+
+runner = CliRunner()
+EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "airdrop_relief.toml"
+
+
+def test_json_output_has_the_documented_fields() -> None:
+    result = runner.invoke(app, ["airdrop", "plan", str(EXAMPLE), "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert set(plan["carp"]) == {"lat", "lon"}
+    assert plan["run_in_deg"] == 250.0 and plan["run_in_source"] == "chosen"
+    assert 15 < plan["time_of_fall_s"] < 30
+    assert plan["forward_travel_m"] > 0
+    assert set(plan["drift_m"]) == {"east", "north"}
+    assert {"cep_m", "r95_m", "p_inside_dz"} <= set(plan["dispersion"])
+    assert plan["dispersion"]["samples"] == 10000
+    assert plan["warnings"] == []
+    assert plan["assumptions"] and plan["advisory"].startswith("Advisory only")
+
+
+def test_human_output_by_default_and_svg_written(tmp_path: Path) -> None:
+    out = tmp_path / "plan.svg"
+    result = runner.invoke(app, ["airdrop", "plan", str(EXAMPLE), "--svg", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "CARP" in result.stdout and "Green light" in result.stdout and "Assumptions" in result.stdout
+    root = etree.fromstring(out.read_bytes())
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.find("{http://www.w3.org/2000/svg}polygon") is not None
+    assert root.find("{http://www.w3.org/2000/svg}ellipse") is not None
+
+
+def test_invalid_files_exit_2_with_one_clear_line(tmp_path: Path) -> None:
+    cases = {
+        "missing.toml": None,
+        "broken.toml": "[drop_zone\npi = 1",
+        "negative.toml": EXAMPLE.read_text().replace("altitude_agl_m = 244", "altitude_agl_m = -244"),
+        "nan.toml": EXAMPLE.read_text().replace("speed_kt = 8", "speed_kt = nan"),
+        "samples.toml": EXAMPLE.read_text().replace("samples = 10000", "samples = 1_000_000_000"),
+    }
+    expected = {"missing.toml": "No such file", "broken.toml": "not valid TOML",
+                "negative.toml": "aircraft.altitude_agl_m", "nan.toml": "winds[0].speed_kt",
+                "samples.toml": "dispersion.samples"}
+    for name, text in cases.items():
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        result = runner.invoke(app, ["airdrop", "plan", str(path), "--json"])
+        assert result.exit_code == 2, (name, result.output)
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: ") and expected[name] in result.stderr, (name, result.stderr)
