@@ -18,6 +18,7 @@ from rallypoint.services.airdrop.geometry import inside
 
 CHI2_95_2DOF = 5.991464547107979  # 95 % quantile of chi-square with 2 degrees of freedom
 MIN_ROD_FACTOR = 0.5  # a sample's descent rate never drops below half the nominal one
+CHUNK = 20_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,15 @@ class Footprint:
 def impacts(fall: Fall, winds: Array, track: Array, ground_speed_mps: float, model: Dispersion) -> Array:
     """(S, 2) impact offsets from the PI for ``model.samples`` perturbed drops."""
     rng = np.random.default_rng(model.seed)
-    count = model.samples
+    nominal = fall.drift(winds)
+    # Chunks bound the memory of the per-layer wind errors whatever the sample count.
+    parts = [_chunk(rng, min(CHUNK, model.samples - done), fall, winds, nominal, track, ground_speed_mps, model)
+             for done in range(0, model.samples, CHUNK)]
+    return np.concatenate(parts)
+
+
+def _chunk(rng: np.random.Generator, count: int, fall: Fall, winds: Array, nominal: Array, track: Array,
+           ground_speed_mps: float, model: Dispersion) -> Array:
     layers = winds.shape[0]
     wind_error = rng.normal(0.0, model.wind_sigma_kt * KT, size=(count, layers, 2))
     rod_factor = np.maximum(1.0 + rng.normal(0.0, model.rod_sigma_frac, size=count), MIN_ROD_FACTOR)
@@ -45,7 +54,6 @@ def impacts(fall: Fall, winds: Array, track: Array, ground_speed_mps: float, mod
     nav = rng.normal(0.0, model.nav_sigma_m, size=(count, 2))
     exposure = fall.exposure(rod_factor)  # (S, L)
     drift = np.einsum("sl,slk->sk", exposure, winds[None, :, :] + wind_error)
-    nominal = fall.drift(winds)
     return np.asarray(drift - nominal + release[:, None] * ground_speed_mps * track[None, :] + nav)
 
 

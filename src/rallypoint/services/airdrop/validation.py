@@ -28,7 +28,8 @@ BUILTIN_PARACHUTES: Mapping[str, Parachute] = MappingProxyType({
     "cargo-example": Parachute(rod_sl_mps=28.5 * FT, vd_m=370 * FT, tfc_s=5.6, exit_time_s=4.2, dq_s=2.7),
 })
 MAX_DZ_RADIUS_M = 50_000.0
-ISA_CEILING_M = 11_000.0  # top of the ISA troposphere the density model covers
+ISA_CEILING_M = 11_000.0
+MIN_ROD_MPS, MAX_ROD_MPS = 0.5, 100.0  # same bounds as the struct's rod_sl_mps  # top of the ISA troposphere the density model covers
 
 
 class PlanError(RallypointError):
@@ -135,8 +136,8 @@ def prepare(request: PlanRequest) -> Prepared:
         rod = rod * math.sqrt(request.load.weight_kg / chute.rated_weight_kg)
         notes.append(f"rate of descent scaled from the rated {chute.rated_weight_kg:g} kg to "
                      f"{request.load.weight_kg:g} kg by the square root of the weight ratio")
-        if rod > 100:
-            raise PlanError("load.weight_kg: far beyond the parachute's rated load")
+        if not MIN_ROD_MPS <= rod <= MAX_ROD_MPS:
+            raise PlanError("load.weight_kg: too far from the parachute's rated load")
     chute = Parachute(rod_sl_mps=rod, vd_m=chute.vd_m, tfc_s=chute.tfc_s, exit_time_s=chute.exit_time_s,
                       dq_s=chute.dq_s, rated_weight_kg=chute.rated_weight_kg)
     altitude = request.aircraft.altitude_agl_m

@@ -19,6 +19,7 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
 from rallypoint.web.api.admin import AdminApi
+from rallypoint.web.api.airdrop import AirdropApi
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
@@ -53,6 +54,7 @@ class NativeApi:
             *catalog.endpoints(),
             *PackagesApi(ctx, self.auth).endpoints(),
             *MissionsApi(ctx, self.auth, catalog).endpoints(),
+            *AirdropApi(ctx, self.auth).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",
