@@ -96,6 +96,19 @@ async def test_bbox_across_the_antimeridian(store: EventStore, ev: MakeEvent) ->
     assert {e.uid for e in got} == {"east", "west"}
 
 
+async def test_no_fix_rows_are_in_no_bbox(store: EventStore, ev: MakeEvent) -> None:
+    # 0,0 is what a device without GPS reports: an area query around it must not return it.
+    await store.append(
+        [ev("no-fix", lon=0.0, lat=0.0), ev("equator", lon=0.5, lat=0.0), ev("meridian", lon=0.0, lat=0.5)]
+    )
+
+    got = await store.query(HistoryQuery(bbox=(-1.0, -1.0, 1.0, 1.0)))
+
+    assert {e.uid for e in got} == {"equator", "meridian"}
+    # Without an area the row is still history.
+    assert "no-fix" in {e.uid for e in await store.query(HistoryQuery())}
+
+
 async def test_combined_filters(store: EventStore, ev: MakeEvent) -> None:
     await store.append(
         [

@@ -24,6 +24,7 @@ from rallypoint.security.revocation import CertificateRegistry, RevocationWatche
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.metrics import ServerMetrics
@@ -142,6 +143,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity,
     )
     ingest.add_hook(mailbox.observe)
+    no_fix = NoFixCounter()
+    ingest.add_hook(no_fix.observe)
+    metrics.add_counters(no_fix.counters)
     hub.add_join_source(mailbox.on_join)
     hub.add_leave_listener(mailbox.on_leave)
     presence.add_bind_listener(mailbox.on_bind)

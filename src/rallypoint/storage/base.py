@@ -6,7 +6,7 @@ Semantics shared by all backends (the contract tests in ``tests/contract`` pin t
 * Ordering is by event ``time``, ties broken by arrival order (``asc``) or its reverse (``desc``).
 * ``type_prefix`` is a plain string prefix on the CoT type (``"a-f"`` matches ``"a-f-G-U-C"``).
 * ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)``, edges inclusive. ``min_lon > max_lon`` means
-  the box crosses the antimeridian.
+  the box crosses the antimeridian. A row at exactly 0,0 (no position fix, ``model.fix``) is in no box.
 * The *latest* event of a uid is the one with the greatest ``time`` (ties: the last appended).
   ``latest()`` returns it only if it is not stale at ``now_ms`` and has not been deleted; an older
   event of the same uid never stands in for a newer one that is stale or deleted.
@@ -28,6 +28,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from rallypoint.model.cot import CotEvent
+from rallypoint.model.fix import has_fix
 
 Order = Literal["asc", "desc"]
 BBox = tuple[float, float, float, float]
@@ -168,7 +169,7 @@ def matches(q: HistoryQuery, ev: StoredEvent) -> bool:
         return False
     if q.reader is not None and not readable(q.reader, ev):
         return False
-    return q.bbox is None or in_bbox(ev.lon, ev.lat, q.bbox)
+    return q.bbox is None or (has_fix(ev.lat, ev.lon) and in_bbox(ev.lon, ev.lat, q.bbox))
 
 
 def row_groups(ev: StoredEvent) -> frozenset[str]:

@@ -7,6 +7,10 @@
   with a stream framer that splits on ``</event>``.
 * GeoJSON (RFC 7946): a FeatureCollection of Points; times as ISO-8601 UTC strings.
 * KML 2.2: one Placemark per event with a TimeStamp, for Google Earth and similar viewers.
+
+An event without a position fix (0,0: a device without GPS, chat, control messages) is exported
+without a location: GeoJSON ``geometry: null``, a KML Placemark without ``<Point>``, both with
+``no_fix`` true, so no viewer draws it at 0,0 or stretches its view to include it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from lxml import etree
 
 from rallypoint.clock import ms_to_datetime
 from rallypoint.model.cot import UNKNOWN_ERROR
+from rallypoint.model.fix import has_fix
 from rallypoint.storage.base import StoredEvent
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -66,10 +71,11 @@ def to_geojson(events: Iterable[StoredEvent]) -> dict[str, Any]:
     features = []
     for ev in events:
         coordinates = [ev.lon, ev.lat, ev.hae] if _has_altitude(ev.hae) else [ev.lon, ev.lat]
+        located = has_fix(ev.lat, ev.lon)
         features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": coordinates},
+                "geometry": {"type": "Point", "coordinates": coordinates} if located else None,
                 "properties": {
                     "uid": ev.uid,
                     "type": ev.type,
@@ -79,6 +85,7 @@ def to_geojson(events: Iterable[StoredEvent]) -> dict[str, Any]:
                     "stale": iso_ms(ev.stale),
                     "callsign": ev.callsign,
                     "group": ev.group,
+                    "no_fix": not located,
                 },
             }
         )
@@ -102,6 +109,10 @@ def to_kml(events: Iterable[StoredEvent]) -> bytes:
                 continue
             data = etree.SubElement(extended, ns + "Data", name=key)
             etree.SubElement(data, ns + "value").text = _text(value)
+        if not has_fix(ev.lat, ev.lon):
+            data = etree.SubElement(extended, ns + "Data", name="no_fix")
+            etree.SubElement(data, ns + "value").text = "true"
+            continue
         point = etree.SubElement(placemark, ns + "Point")
         coordinates = f"{_coordinate(ev.lon, 8)},{_coordinate(ev.lat, 8)}"
         if _has_altitude(ev.hae):

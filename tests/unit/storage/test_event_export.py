@@ -49,8 +49,25 @@ def test_geojson_is_a_feature_collection_of_points(ev: MakeEvent) -> None:
         "stale": "2023-11-14T22:14:20.000Z",
         "callsign": "Alpha",
         "group": "Cyan",
+        "no_fix": False,
     }
     assert second["properties"]["callsign"] is None
+
+
+def test_no_fix_events_are_exported_without_a_location(ev: MakeEvent) -> None:
+    events = [ev("lost", lon=0.0, lat=0.0, callsign="Indoors"), ev("found", lon=0.5, lat=0.0)]
+
+    doc = to_geojson(events)
+    lost, found = doc["features"]
+    assert lost["geometry"] is None and lost["properties"]["no_fix"] is True
+    # The equator and the prime meridian themselves are fine: only exactly 0,0 is no fix.
+    assert found["geometry"]["coordinates"][:2] == [0.5, 0.0] and found["properties"]["no_fix"] is False
+
+    kml = etree.fromstring(to_kml(events))
+    placemarks = kml.findall(f"{KML}Document/{KML}Placemark")
+    assert placemarks[0].find(f"{KML}Point") is None
+    assert placemarks[0].findtext(f"{KML}ExtendedData/{KML}Data[@name='no_fix']/{KML}value") == "true"
+    assert placemarks[1].findtext(f"{KML}Point/{KML}coordinates") == "0.5,0"
 
 
 def test_kml_parses_and_carries_positions_names_and_times(ev: MakeEvent) -> None:

@@ -212,8 +212,12 @@ def _prefix_clause(prefix: str) -> tuple[str, list[Any]]:
 
 
 def _bbox_clause(bbox: BBox) -> tuple[str, list[Any]]:
+    """``base.in_bbox`` in SQL; no-fix rows (0,0, ``model.fix``) are in no area."""
     min_lon, min_lat, max_lon, max_lat = bbox
+    located = "NOT (e.lat = 0 AND e.lon = 0)"
     if min_lon <= max_lon:
-        return "(e.lat BETWEEN ? AND ? AND e.lon BETWEEN ? AND ?)", [min_lat, max_lat, min_lon, max_lon]
+        return (f"(e.lat BETWEEN ? AND ? AND e.lon BETWEEN ? AND ? AND {located})",
+                [min_lat, max_lat, min_lon, max_lon])
     # Crosses the antimeridian.
-    return "(e.lat BETWEEN ? AND ? AND (e.lon >= ? OR e.lon <= ?))", [min_lat, max_lat, min_lon, max_lon]
+    return (f"(e.lat BETWEEN ? AND ? AND (e.lon >= ? OR e.lon <= ?) AND {located})",
+            [min_lat, max_lat, min_lon, max_lon])

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rallypoint.model.cot import CotEvent
+from rallypoint.model.fix import has_fix
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import BBox, in_bbox
@@ -42,8 +43,10 @@ _TYPE = Param("type", "query", {"type": "string", "maxLength": 256}, "CoT type p
 _ERRORS = {400: ("Bad query parameter", ErrorBody), 401: ("Token not live", ErrorBody), 403: ("Refused", ErrorBody)}
 
 
-def _position(event: CotEvent) -> Position:
-    return Position(lat=event.point.lat, lon=event.point.lon, hae=event.point.hae)
+def _position(event: CotEvent) -> Position | None:
+    """Where the event is, or None for a no-fix report: never 0,0 on a map."""
+    point = event.point
+    return Position(lat=point.lat, lon=point.lon, hae=point.hae) if has_fix(point.lat, point.lon) else None
 
 
 def visible(identity: RequestIdentity, envelope: Envelope) -> bool:
@@ -54,10 +57,12 @@ def visible(identity: RequestIdentity, envelope: Envelope) -> bool:
 def track_of(uid: str, envelope: Envelope, kind: Literal["client", "item"]) -> Track:
     """One entry of the live picture as the API shows it."""
     event = envelope.event
+    position = _position(event)
     return Track(
         uid=uid, type=event.type, how=event.how, callsign=event.detail.callsign,
-        time_ms=event.time, stale_ms=event.stale, position=_position(event), kind=kind,
+        time_ms=event.time, stale_ms=event.stale, position=position, kind=kind,
         group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
+        no_fix=position is None,
     )
 
 
@@ -82,7 +87,9 @@ def live_tracks(
                 continue
             if since_ms is not None and event.time < since_ms:
                 continue
-            if bbox is not None and not in_bbox(event.point.lon, event.point.lat, bbox):
+            if bbox is not None and not (
+                has_fix(event.point.lat, event.point.lon) and in_bbox(event.point.lon, event.point.lat, bbox)
+            ):
                 continue
             out.append(track_of(uid, envelope, kind))
     out.sort(key=lambda t: (t.time_ms, t.uid))
@@ -116,12 +123,14 @@ class PictureApi:
             if not visible(identity, envelope):
                 continue
             session = sessions.get(envelope.origin.session_id)
+            position = _position(event)
             out.append(
                 ClientInfo(
                     uid=uid, callsign=event.detail.callsign, group=event.detail.group_name,
                     role=event.detail.group_role, type=event.type, last_seen_ms=envelope.received_ms,
-                    position=_position(event), principal=envelope.origin.principal,
+                    position=position, principal=envelope.origin.principal,
                     delivery=None if session is None else delivery_of(session.id, session.statistics()),
+                    no_fix=position is None,
                 )
             )
         out.sort(key=lambda c: (c.callsign or "", c.uid))
@@ -174,17 +183,21 @@ class PictureApi:
 
 
 def geojson(tracks: list[Track]) -> GeoJsonCollection:
-    """Tracks as a GeoJSON FeatureCollection (coordinates ``[lon, lat, hae]``)."""
+    """Tracks as a GeoJSON FeatureCollection (coordinates ``[lon, lat, hae]``).
+
+    A track without a fix has a null geometry (RFC 7946 3.2: an unlocated feature) and ``no_fix: true``.
+    """
     return GeoJsonCollection(type="FeatureCollection", features=list(_features(tracks)))
 
 
 def _features(tracks: list[Track]) -> Iterator[GeoJsonFeature]:
     for t in tracks:
+        p = t.position
         yield GeoJsonFeature(
             type="Feature", id=t.uid,
-            geometry=GeoJsonGeometry(type="Point", coordinates=[t.position.lon, t.position.lat, t.position.hae]),
+            geometry=None if p is None else GeoJsonGeometry(type="Point", coordinates=[p.lon, p.lat, p.hae]),
             properties={
                 "type": t.type, "how": t.how, "callsign": t.callsign, "time_ms": t.time_ms, "stale_ms": t.stale_ms,
-                "kind": t.kind, "group": t.group, "speed": t.speed, "course": t.course,
+                "kind": t.kind, "group": t.group, "speed": t.speed, "course": t.course, "no_fix": t.no_fix,
             },
         )

@@ -58,7 +58,10 @@ class DeliveryInfo(msgspec.Struct, frozen=True):
 
 
 class ClientInfo(msgspec.Struct, frozen=True):
-    """A connected client, from its latest self-report (``delivery``: for admins, else null)."""
+    """A connected client, from its latest self-report (``delivery``: for admins, else null).
+
+    ``position`` is null and ``no_fix`` true when the client reported 0,0 (no GPS fix).
+    """
 
     uid: str
     callsign: str | None
@@ -66,13 +69,17 @@ class ClientInfo(msgspec.Struct, frozen=True):
     role: str | None
     type: str
     last_seen_ms: int
-    position: Position
+    position: Position | None
     principal: str | None = None
     delivery: DeliveryInfo | None = None
+    no_fix: bool = False
 
 
 class Track(msgspec.Struct, frozen=True):
-    """One item of the live picture: a client's own position or a persisted map item."""
+    """One item of the live picture: a client's own position or a persisted map item.
+
+    ``position`` is null and ``no_fix`` true when the latest report was 0,0 (no GPS fix).
+    """
 
     uid: str
     type: str
@@ -80,11 +87,12 @@ class Track(msgspec.Struct, frozen=True):
     callsign: str | None
     time_ms: int
     stale_ms: int
-    position: Position
+    position: Position | None
     kind: Literal["client", "item"]
     group: str | None = None
     speed: float | None = None
     course: float | None = None
+    no_fix: bool = False
 
 
 class HistoryEvent(msgspec.Struct, frozen=True):
@@ -196,11 +204,11 @@ class GeoJsonGeometry(msgspec.Struct, frozen=True):
 
 
 class GeoJsonFeature(msgspec.Struct, frozen=True):
-    """A track as a GeoJSON Feature (``id`` is the uid)."""
+    """A track as a GeoJSON Feature (``id`` is the uid); ``geometry`` is null without a position fix."""
 
     type: Literal["Feature"]
     id: str
-    geometry: GeoJsonGeometry
+    geometry: GeoJsonGeometry | None
     properties: dict[str, str | int | float | None]
 
 

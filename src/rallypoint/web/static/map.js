@@ -22,12 +22,20 @@ function colour(type) {
 
 function isStale(f) { return f.properties.stale_ms <= Date.now(); }
 
+// A report without a position fix (geometry null, properties.no_fix) leaves the unit where it was last
+// seen, marked as such; a unit never seen with a fix is listed but not drawn (never at 0,0).
+function lastKnown(f, previous) {
+  if (f.geometry || !previous || !previous.geometry) return f;
+  return { ...f, geometry: previous.geometry };
+}
+
 function apply(message) {
   if (message.type === "FeatureCollection") {
+    const before = new Map(features);
     features.clear();
-    for (const f of message.features) features.set(f.id, f);
+    for (const f of message.features) features.set(f.id, lastKnown(f, before.get(f.id)));
   } else if (message.type === "Feature") {
-    features.set(message.id, message);
+    features.set(message.id, lastKnown(message, features.get(message.id)));
   } else if (message.type === "Delete") {
     features.delete(message.id);
   }
@@ -55,10 +63,10 @@ function draw() {
   drawPending = false;
   const svg = $("map");
   const width = svg.clientWidth || 800, height = svg.clientHeight || 600, pad = 30, left = 75;
-  const all = [...features.values()];
+  const all = [...features.values()], placed = all.filter((f) => f.geometry);
   let [minLon, maxLon, minLat, maxLat] = [-180, 180, -85, 85];
-  if (all.length) {
-    const lons = all.map((f) => f.geometry.coordinates[0]), lats = all.map((f) => f.geometry.coordinates[1]);
+  if (placed.length) {
+    const lons = placed.map((f) => f.geometry.coordinates[0]), lats = placed.map((f) => f.geometry.coordinates[1]);
     [minLon, maxLon, minLat, maxLat] = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
   }
   // At least ~1 km across, with a margin, and the same ground scale on both axes (equirectangular).
@@ -85,11 +93,12 @@ function draw() {
     svg.append(el("text", { class: "tick", x: left - 4, y: y(lat) + 4, "text-anchor": "end" },
                   `${lat.toFixed(digits(stepLat))}°`));
   }
-  for (const f of all) {
+  for (const f of placed) {
     const [lon, lat] = f.geometry.coordinates, p = f.properties;
-    const g = el("g", { class: isStale(f) ? "stale" : "" });
+    const g = el("g", { class: isStale(f) ? "stale" : p.no_fix ? "nofix" : "" });
     const dot = el("circle", { cx: x(lon), cy: y(lat), r: p.kind === "client" ? 6 : 4, fill: colour(p.type) });
-    dot.append(el("title", {}, `${p.callsign || f.id}\n${p.type}\n${lat.toFixed(5)}, ${lon.toFixed(5)}`));
+    const where = `${lat.toFixed(5)}, ${lon.toFixed(5)}${p.no_fix ? " (last known: no GPS fix now)" : ""}`;
+    dot.append(el("title", {}, `${p.callsign || f.id}\n${p.type}\n${where}`));
     g.append(dot, el("text", { class: "label", x: x(lon) + 8, y: y(lat) + 4 }, p.callsign || ""));
     svg.append(g);
   }
@@ -100,9 +109,10 @@ function listUnits(all) {
   const rows = all
     .sort((a, b) => (a.properties.callsign || a.id).localeCompare(b.properties.callsign || b.id))
     .map((f) => {
-      const p = f.properties, [lon, lat] = f.geometry.coordinates, tr = document.createElement("tr");
-      if (isStale(f)) tr.className = "stale";
-      for (const text of [p.callsign || f.id, p.type, lat.toFixed(5), lon.toFixed(5),
+      const p = f.properties, tr = document.createElement("tr");
+      const where = f.geometry ? [f.geometry.coordinates[1].toFixed(5), f.geometry.coordinates[0].toFixed(5)] : ["–", "–"];
+      if (isStale(f) || p.no_fix) tr.className = "stale";
+      for (const text of [(p.callsign || f.id) + (p.no_fix ? " (no GPS fix)" : ""), p.type, ...where,
                           new Date(p.time_ms).toLocaleTimeString()]) {
         const td = document.createElement("td");
         td.textContent = text;
