@@ -131,7 +131,8 @@ def prepare(request: PlanRequest) -> Prepared:
     chute = _parachute(request)
     notes: list[str] = []
     rod = chute.rod_sl_mps
-    if chute.rated_weight_kg is not None and request.load.weight_kg is not None:
+    if (chute.rated_weight_kg is not None and request.load.weight_kg is not None
+            and request.load.weight_kg != chute.rated_weight_kg):
         # Canopy drag balances weight: the descent rate grows with the square root of the load.
         rod = rod * math.sqrt(request.load.weight_kg / chute.rated_weight_kg)
         notes.append(f"rate of descent scaled from the rated {chute.rated_weight_kg:g} kg to "
