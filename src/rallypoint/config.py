@@ -127,6 +127,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # login_lockout_s. Certificates keep working while an account is locked.
     login_max_failures: int = 5
     login_lockout_s: float = 300.0
+    # Lifetime of API and OAuth tokens; the map page renews its token before expiry while in use.
+    token_ttl_s: int = 900
     emergency_repeat_s: float = 3.0
     emergency_max_age_s: float = 86_400.0
     # Store-and-forward: how long addressed mail waits for an offline recipient (capped by its stale
@@ -258,5 +260,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("outbox_max_items: must be at least 16")
     if s.login_max_failures < 1 or s.login_lockout_s < 0:
         raise ConfigError("login_max_failures: must be at least 1; login_lockout_s: must not be negative")
+    if s.token_ttl_s < 1:
+        raise ConfigError("token_ttl_s: must be at least 1 second")
     if s.http_header_timeout_s < 0 or s.http_body_timeout_s < 0:
         raise ConfigError("http_header_timeout_s, http_body_timeout_s: must not be negative (0 disables)")

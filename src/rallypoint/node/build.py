@@ -21,6 +21,7 @@ from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.ratelimit import AddressLimiter
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.tokens import TokenService
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
@@ -94,6 +95,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     http_guard = HttpGuard(header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s)
     metrics.add_counters(http_guard.counters)
     accounts = AccountCache(settings.client_groups)
+    tokens = TokenService(data / native.TOKENS_FILE, clock=clock, ttl_s=settings.token_ttl_s)
     ctx = TransportContext(
         ingest=ingest,
         hub=hub,
@@ -126,12 +128,12 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         settings=settings, clock=clock, metrics=metrics, directory=directory, presence=presence,
         emergencies=emergencies, ingest=ingest, ctx=ctx, store=store, writer=writer, ca=ca, bus=bus,
         dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
-        auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard,
+        auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard, tokens=tokens,
     )
     web = WebContext(
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
-        peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity,
+        peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
     )
     for build in FEATURES:
         feature = build(web)

@@ -26,6 +26,7 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.tokens import TokenService
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.demo import DemoSimulator
@@ -44,6 +45,7 @@ from rallypoint.web.app import create_app
 from rallypoint.web.enrollment import create_enrollment_app
 from rallypoint.web.features import Feature
 from rallypoint.web.limits import HttpGuard
+from rallypoint.web.oauth import OAuthTokens
 from rallypoint.web.peers import PeerCertificates
 
 log = logging.getLogger("rallypoint")
@@ -74,6 +76,8 @@ class Node:
     accounts: AccountCache
     peers: PeerCertificates
     http_guard: HttpGuard
+    # Tokens for the enrollment port (OAuth login, token-authenticated tls/config); closed by the native API.
+    tokens: TokenService | None = None
     features: list[Feature] = field(default_factory=list)
     federation: Federation | None = None
     users_stamp: tuple[float, ...] = ()
@@ -168,6 +172,10 @@ class Node:
                         server_host=s.public_host or s.server_names[0], tls_port=s.tls_port,
                         org="Rallypoint", org_unit="Rallypoint", max_body_bytes=s.max_http_body_bytes,
                         p12_password=s.p12_password,
+                        oauth=None if self.tokens is None else OAuthTokens(
+                            users=self.users, tokens=self.tokens, auditor=self.auditor, clock=self.clock,
+                            metrics=self.metrics,
+                        ),
                     )
                     http_servers.append(
                         await self._start_http(

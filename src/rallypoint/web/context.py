@@ -16,6 +16,7 @@ from rallypoint.routing.envelope import ANON_GROUP
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import RevocationWatcher, serial_of
+from rallypoint.security.tokens import TokenService
 from rallypoint.security.users import SqliteUserStore
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
@@ -27,6 +28,7 @@ from rallypoint.services.presence import Presence
 from rallypoint.storage.base import EventStore
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
+from rallypoint.web.credentials import presented_token
 from rallypoint.web.peers import PeerCertificates
 
 _ANON = frozenset({ANON_GROUP})
@@ -70,6 +72,8 @@ class WebContext:
     peers: PeerCertificates
     revocations: RevocationWatcher
     emergencies: EmergencyService
+    # The token store (OAuth and native API tokens); the native API opens one when none is given.
+    tokens: TokenService | None = None
     # Extra identity sources (e.g. bearer tokens) tried after the client certificate.
     token_identity: Callable[[HTTPConnection], Awaitable[RequestIdentity | None]] | None = None
     # Services owned by the Marti features, shared so other features answer from the same instances.
@@ -81,7 +85,8 @@ class WebContext:
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).
 
-        Order: client certificate (HTTPS), then bearer token, else anonymous ``__ANON__``.
+        Order: client certificate (HTTPS), then token (Bearer header or ``access_token`` cookie), else
+        anonymous ``__ANON__``.
         """
         der = self.peers.certificate_for(conn.scope)
         if der is not None:
@@ -100,7 +105,7 @@ class WebContext:
             found = await self.token_identity(conn)
             if found is not None:
                 return found
-        if conn.headers.get("authorization", "").lower().startswith("bearer "):
+        if presented_token(conn) is not None:
             return None  # a token was presented and is not valid: never fall back to anonymous
         return ANONYMOUS
 

@@ -1,6 +1,8 @@
 """The certificate enrollment API (TAK port 8446), as ATAK, WinTAK, iTAK and PyTAK call it.
 
-Every endpoint needs HTTP Basic credentials; no client certificate is asked for on this port.
+Every endpoint needs HTTP Basic credentials, or a live OAuth token (``Authorization: Bearer`` or the
+``access_token`` cookie, as node-tak and CloudTAK send after ``POST /oauth/token``, which this port
+also serves); no client certificate is asked for on this port.
 
 * ``GET /Marti/api/tls/config``: the O/OU the CSR subject should carry, as TAK Server's
   ``certificateConfig`` XML, served as ``text/plain`` (iTAK and TAKAware refuse ``application/xml``).
@@ -44,6 +46,7 @@ from rallypoint.clock import Clock
 from rallypoint.errors import AuthError, LimitExceeded
 from rallypoint.security.ca import DEFAULT_P12_PASSWORD, CertificateAuthority, CertificateRequestError
 from rallypoint.security.onboarding import enrollment_p12, enrollment_profile_package
+from rallypoint.web.credentials import presented_token
 from rallypoint.web.enrollment_auth import (
     REALM,
     AuthenticatedUser,
@@ -51,6 +54,7 @@ from rallypoint.web.enrollment_auth import (
     basic_credentials,
     read_limited_body,
 )
+from rallypoint.web.oauth import OAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +123,13 @@ def create_enrollment_app(
     max_body_bytes: int = 64 * 1024,
     p12_password: str = DEFAULT_P12_PASSWORD,
     description: str = "Rallypoint",
+    oauth: OAuthTokens | None = None,
 ) -> Starlette:
     """Build the enrollment app (mount it on the TLS port that asks for no client certificate).
 
     ``server_host`` is the public name clients use for the TLS CoT port ``tls_port``; without it the
-    enrollment profile endpoint answers 204.
+    enrollment profile endpoint answers 204. With ``oauth`` the port also serves ``POST /oauth/token``
+    and takes its tokens in place of Basic credentials.
     """
     config_body = certificate_config_xml(org, org_unit)
     profile_body = (
@@ -153,6 +159,12 @@ def create_enrollment_app(
 
     async def authenticate(request: Request) -> tuple[str, AuthenticatedUser | None, str]:
         """(attempted name, user or None, failure reason)."""
+        has_basic = request.headers.get("authorization", "").lower().startswith("basic")
+        if oauth is not None and not has_basic and presented_token(request) is not None:
+            token_user = await oauth.user_of(request)
+            if token_user is None:
+                return "-", None, "invalid_token"
+            return token_user.name[:64], token_user, ""
         try:
             name, password = basic_credentials(request)
         except AuthError as exc:
@@ -250,5 +262,6 @@ def create_enrollment_app(
             Route("/Marti/api/tls/signClient", sign_client_v1, methods=["POST"]),
             Route("/Marti/api/tls/signClient/v2", sign_client_v2, methods=["POST"]),
             Route("/Marti/api/tls/profile/enrollment", profile_enrollment, methods=["GET"]),
+            *(oauth.routes if oauth is not None else ()),
         ]
     )

@@ -19,6 +19,9 @@ Authentication is the native API's: the client certificate (HTTPS port), else a 
 set headers on a WebSocket, so they offer the token as a second subprotocol ``bearer.<token>``
 beside :data:`SUBPROTOCOL`. Feeds are re-authenticated every few seconds: a revoked or expired
 token, a revoked certificate or a disabled account closes the feed; changed groups re-send the picture.
+A page that renews its token sends ``{"type": "token", "token": ...}`` on the feed; later re-checks use
+the new token (it must speak for the same principal, else it is ignored and counted), so a renewed
+session keeps its feed open. The feed confirms with ``{"type": "Renewed"}``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -43,16 +46,15 @@ from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
 from rallypoint.routing.directory import can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.web.api.auth import bearer_token
 from rallypoint.web.api.picture import geojson, live_tracks, track_of
 from rallypoint.web.context import RequestIdentity, WebContext
+from rallypoint.web.credentials import bearer_from_subprotocol, presented_token, with_token
 from rallypoint.web.features import Feature
 
 log = logging.getLogger(__name__)
 
 LIVE_PATH = "/api/live"
 SUBPROTOCOL = "rallypoint.live.v1"
-TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 STATIC_DIR = Path(__file__).parent / "static"
 # A browser map needs the latest state, not every report: a few thousand distinct uids queued is
 # already far behind. Positions coalesce per uid long before these bounds bite.
@@ -86,6 +88,12 @@ class LiveStatistics(msgspec.Struct, frozen=True):
     closed_auth: int
 
 
+class _TokenMessage(msgspec.Struct, frozen=True, tag_field="type", tag="token"):
+    """What a page sends on its feed after renewing its token."""
+
+    token: str
+
+
 class LiveSubscriber:
     """One open feed as the directory sees it; ``offer`` only queues and wakes the writer."""
 
@@ -102,6 +110,10 @@ class LiveSubscriber:
         self.close_reason = ""
         self.resnapshot = False
         self.sent = 0
+        # The token re-checks use: the one the feed opened with, then each renewal the page sends.
+        self.token: str | None = None
+        # Replies to the page (renewal confirmations), written ahead of queued features.
+        self.notices: list[bytes] = []
         self._now_ms = now_ms
 
     def offer(self, envelope: Envelope) -> None:
@@ -197,6 +209,7 @@ class LiveFeed:
         offered = ws.scope.get("subprotocols", [])
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         feed = LiveSubscriber(identity, self._ctx.clock.now_ms)
+        feed.token = presented_token(ws)
         # Registered and snapshotted with no await in between: every later change is queued, none is lost.
         self._ctx.directory.add(feed)
         self._feeds[feed.id] = (feed, ws)
@@ -213,11 +226,11 @@ class LiveFeed:
             self._account_closed(feed)
             log.info("live feed closed", extra={"feed": feed.id, "code": feed.close_code})
 
-    async def _caller(self, ws: WebSocket) -> tuple[RequestIdentity | None, int, str]:
+    async def _caller(self, ws: HTTPConnection) -> tuple[RequestIdentity | None, int, str]:
         """The native API's rules (``ApiAuth.caller``): who is asking, else the HTTP refusal."""
         ctx = self._ctx
         identity = await ctx.identify(ws)
-        token = bearer_token(ws)
+        token = presented_token(ws)
         has_cert = ctx.peers.certificate_for(ws.scope) is not None
         if identity is None:
             if token is not None and not has_cert:
@@ -243,11 +256,26 @@ class LiveFeed:
         return msgspec.json.encode(geojson([track_of(uid, envelope, kind)]).features[0])
 
     async def _read(self, ws: WebSocket, feed: LiveSubscriber) -> None:
-        """Wait for the browser to go away; anything it sends is ignored (the feed is one-way)."""
+        """Wait for the browser to go away, taking renewed tokens; nothing else it sends is read."""
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            while (await ws.receive())["type"] != "websocket.disconnect":
-                pass
+            while (message := await ws.receive())["type"] != "websocket.disconnect":
+                if message.get("text"):
+                    await self._renewed(feed, ws, message["text"])
         feed.finish(CLOSE_GOING_AWAY)
+
+    async def _renewed(self, feed: LiveSubscriber, ws: WebSocket, text: str) -> None:
+        try:
+            token = msgspec.json.decode(text, type=_TokenMessage).token
+        except msgspec.DecodeError:
+            return
+        identity = await self._ctx.identify(with_token(ws.scope, token))
+        if identity is None or identity.principal is None or identity.principal != feed.identity.principal:
+            self._ctx.metrics.rejected.labels("live_bad_token", "http").inc()
+            log.warning("live feed refused a renewed token", extra={"feed": feed.id})
+            return
+        feed.token = token
+        feed.notices.append(b'{"type":"Renewed"}')
+        feed.wake.set()
 
     async def _write(self, ws: WebSocket, feed: LiveSubscriber, first: bytes) -> None:
         """Drain the feed's outbox to the socket until the feed is finished."""
@@ -275,6 +303,9 @@ class LiveFeed:
                     feed.outbox.clear()
                     pending.append(self._snapshot(feed))
                     continue
+                if feed.notices:
+                    pending, feed.notices = feed.notices, []
+                    continue
                 pending = self._batch(feed)
                 if not pending:
                     feed.wake.clear()
@@ -293,7 +324,7 @@ class LiveFeed:
         return out
 
     async def _recheck(self, feed: LiveSubscriber, ws: WebSocket) -> None:
-        identity, _status, error = await self._caller(ws)
+        identity, _status, error = await self._caller(ws if feed.token is None else with_token(ws.scope, feed.token))
         if feed.id not in self._feeds:
             return  # closed while its credentials were looked up: must not re-enter the directory
         if identity is None:
@@ -364,25 +395,6 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._feed.serve(WebSocket(bearer_from_subprotocol(scope), receive, send))
-
-
-def bearer_from_subprotocol(scope: Scope) -> Scope:
-    """``scope`` with a ``bearer.<token>`` subprotocol turned into an Authorization header (a copy)."""
-    headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-    if any(name == b"authorization" for name, _ in headers):
-        return scope
-    offered = [p.strip() for p in scope.get("subprotocols", [])]
-    tokens = [p[len(TOKEN_SUBPROTOCOL_PREFIX):] for p in offered if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
-    if not tokens:
-        return scope
-    # Never echoed back: the accepted subprotocol is always SUBPROTOCOL.
-    kept = [p for p in offered if not p.startswith(TOKEN_SUBPROTOCOL_PREFIX)]
-    headers = [
-        (name, b", ".join(p.encode() for p in kept) if name == b"sec-websocket-protocol" else value)
-        for name, value in headers
-    ]
-    headers.append((b"authorization", b"Bearer " + tokens[0].encode("latin-1", "replace")))
-    return {**scope, "headers": headers, "subprotocols": kept}
 
 
 async def _refuse(ws: WebSocket, status: int, error: str) -> None:

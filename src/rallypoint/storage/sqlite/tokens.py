@@ -1,6 +1,7 @@
 """SQLite rows behind API access tokens (``security.tokens`` holds the rules; this module only stores).
 
-Only the SHA-256 digest of a token is kept, so a copy of the file grants nothing.
+Only the SHA-256 digest of a token's id is kept, so a copy of the file grants nothing. ``session``
+groups a login with the tokens renewed from it, so that logging out ends all of them at once.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tokens_principal ON tokens (principal);
     CREATE INDEX tokens_expires ON tokens (expires_ms);
     """,
+    """
+    ALTER TABLE tokens ADD COLUMN session TEXT;
+    CREATE INDEX tokens_session ON tokens (session);
+    """,
 )
 
-_COLUMNS = "digest, principal, issued_ms, expires_ms, revoked_ms"
+_COLUMNS = "digest, principal, issued_ms, expires_ms, revoked_ms, session"
 
 
 class TokenRecord(msgspec.Struct, frozen=True):
@@ -37,6 +42,7 @@ class TokenRecord(msgspec.Struct, frozen=True):
     issued_ms: int
     expires_ms: int
     revoked_ms: int | None = None
+    session: str | None = None
 
 
 class SqliteTokenRecords:
@@ -62,6 +68,10 @@ class SqliteTokenRecords:
         """Mark one live token revoked; False if it is unknown or already revoked."""
         return await self._worker.run(_revoke, digest, now_ms)
 
+    async def revoke_session(self, session: str, *, now_ms: int) -> int:
+        """Revoke every live token of one login session (a login and its renewals); returns how many."""
+        return await self._worker.run(_revoke_session, session, now_ms)
+
     async def revoke_principal(self, principal: str, *, now_ms: int) -> int:
         """Revoke every live token of ``principal`` (any case); returns how many."""
         return await self._worker.run(_revoke_principal, principal, now_ms)
@@ -77,8 +87,8 @@ class SqliteTokenRecords:
 
 def _insert(db: sqlite3.Connection, r: TokenRecord) -> None:
     db.execute(
-        f"INSERT INTO tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-        (r.digest, r.principal, r.issued_ms, r.expires_ms, r.revoked_ms),
+        f"INSERT INTO tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+        (r.digest, r.principal, r.issued_ms, r.expires_ms, r.revoked_ms, r.session),
     )
 
 
@@ -86,12 +96,21 @@ def _get(db: sqlite3.Connection, digest: bytes) -> TokenRecord | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?", (digest,)).fetchone()
     if row is None:
         return None
-    return TokenRecord(digest=bytes(row[0]), principal=row[1], issued_ms=row[2], expires_ms=row[3], revoked_ms=row[4])
+    return TokenRecord(digest=bytes(row[0]), principal=row[1], issued_ms=row[2], expires_ms=row[3], revoked_ms=row[4],
+                       session=row[5])
 
 
 def _revoke(db: sqlite3.Connection, digest: bytes, now_ms: int) -> bool:
     cur = db.execute("UPDATE tokens SET revoked_ms = ? WHERE digest = ? AND revoked_ms IS NULL", (now_ms, digest))
     return cur.rowcount > 0
+
+
+def _revoke_session(db: sqlite3.Connection, session: str, now_ms: int) -> int:
+    cur = db.execute(
+        "UPDATE tokens SET revoked_ms = ? WHERE session = ? AND revoked_ms IS NULL AND expires_ms > ?",
+        (now_ms, session, now_ms),
+    )
+    return cur.rowcount
 
 
 def _revoke_principal(db: sqlite3.Connection, principal: str, now_ms: int) -> int:

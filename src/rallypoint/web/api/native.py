@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 from rallypoint import __version__
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
+from rallypoint.security.tokens import TokenService
 from rallypoint.web.api.admin import AdminApi
 from rallypoint.web.api.airdrop import AirdropApi
 from rallypoint.web.api.auth import ApiAuth
@@ -31,6 +31,7 @@ from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
+from rallypoint.web.oauth import OAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,16 @@ SCHEMA_PATH = "/api/openapi.json"
 
 
 class NativeApi:
-    """The native API feature: its routes and its token store."""
+    """The native API feature: its routes, TAK's ``POST /oauth/token`` and the token store (closed with it)."""
 
-    def __init__(self, ctx: WebContext, *, token_ttl_s: int = DEFAULT_TOKEN_TTL_S) -> None:
-        self.tokens = TokenService(ctx.data_dir / TOKENS_FILE, clock=ctx.clock, ttl_s=token_ttl_s)
+    def __init__(self, ctx: WebContext, *, token_ttl_s: int | None = None) -> None:
+        if ctx.tokens is None:
+            ttl = token_ttl_s or ctx.settings.token_ttl_s
+            ctx.tokens = TokenService(ctx.data_dir / TOKENS_FILE, clock=ctx.clock, ttl_s=ttl)
+        self.tokens = ctx.tokens
         self.auth = ApiAuth(ctx, self.tokens)
+        self.oauth = OAuthTokens(users=ctx.users, tokens=self.tokens, auditor=ctx.auditor, clock=ctx.clock,
+                                 metrics=ctx.metrics)
         catalog = CatalogApi(ctx, self.auth)
         self.endpoints: list[Endpoint] = [
             *self.auth.endpoints(),
@@ -65,7 +71,7 @@ class NativeApi:
                      {200: ("HTML page", None)}, security=(), operation_id="docs")
         )
         self._document = openapi_document(self.endpoints, version=__version__)
-        self._routes = routes_of(self.endpoints)
+        self._routes = [*routes_of(self.endpoints), *self.oauth.routes]
         ctx.token_identity = self.auth.token_identity
 
     @property

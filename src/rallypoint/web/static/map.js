@@ -1,5 +1,6 @@
-// A first live picture: logs in for a token (or relies on the client certificate), opens /api/live
-// and draws every feature at its longitude and latitude. No libraries, no network beyond this server.
+// A first live picture: logs in for a token (POST /oauth/token) or relies on the client certificate,
+// opens /api/live and draws every feature at its longitude and latitude. No libraries, no network
+// beyond this server.
 "use strict";
 
 const SUBPROTOCOL = "rallypoint.live.v1";
@@ -124,6 +125,62 @@ function listUnits(all) {
   $("count").textContent = String(all.length);
 }
 
+// Token renewal: a logged-in page renews its token when two thirds of its lifetime have passed, if
+// someone used the page since the last renewal or the page is a display (/map?display=1), and hands
+// the new token to the open feed. An idle page lets its token lapse and asks for a new login.
+const DISPLAY = new URLSearchParams(location.search).get("display") === "1";
+const PAGE = { "X-Requested-With": "rallypoint-map" };  // no Basic challenge for the page's requests
+let session = null;  // { token, timer, active }
+
+function startSession(token, expiresIn) {
+  endSession(false);
+  session = { token, timer: null, active: false };
+  scheduleRenewal(expiresIn);
+  connect(token);
+}
+
+function scheduleRenewal(expiresIn) {
+  const delay = Math.max(1, expiresIn * 2 / 3) * 1000;
+  session.timer = setTimeout(renew, delay);
+}
+
+async function renew() {
+  const current = session;
+  if (!current) return;
+  if (!DISPLAY && !current.active) return;  // idle: let the token lapse
+  let answer;
+  try {
+    answer = await fetch("/api/auth/token/renew", {
+      method: "POST", headers: { ...PAGE, Authorization: `Bearer ${current.token}` } });
+  } catch (err) {
+    current.timer = setTimeout(renew, 5000);  // server unreachable for now: try again soon
+    return;
+  }
+  if (session !== current) return;
+  if (!answer.ok) { status("session expired or revoked: log in again"); return; }
+  const body = await answer.json();
+  current.token = body.access_token;
+  current.active = false;
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "token", token: current.token }));
+  }
+  scheduleRenewal(body.expires_in);
+}
+
+function endSession(revoke) {
+  if (!session) return;
+  clearTimeout(session.timer);
+  if (revoke) {
+    fetch("/api/auth/token", { method: "DELETE", headers: { ...PAGE, Authorization: `Bearer ${session.token}` } })
+      .catch(() => {});
+  }
+  session = null;
+}
+
+for (const name of ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"]) {
+  window.addEventListener(name, () => { if (session) session.active = true; }, { passive: true });
+}
+
 function connect(token) {
   disconnect();
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/live`;
@@ -131,7 +188,12 @@ function connect(token) {
   const ws = new WebSocket(url, protocols);
   socket = ws;
   status("connecting…");
-  ws.onopen = () => { status("live"); $("logout").hidden = false; };
+  ws.onopen = () => {
+    status(DISPLAY ? "live (display)" : "live");
+    $("logout").hidden = false;
+    // A renewal that happened while connecting: the feed must re-check with the newest token.
+    if (session && session.token !== token) ws.send(JSON.stringify({ type: "token", token: session.token }));
+  };
   ws.onmessage = (event) => apply(JSON.parse(event.data));
   ws.onclose = (event) => {
     if (socket !== ws) return;
@@ -139,7 +201,12 @@ function connect(token) {
     $("logout").hidden = true;
     const why = { 4401: "session expired or revoked: log in again", 4403: "access refused",
                   1001: "server went away" }[event.code];
+    if (event.code === 4401 || event.code === 4403) endSession(false);
     status(why || `disconnected (${event.code || "refused"})`);
+    // A display reconnects by itself after the server went away (its token is still renewed).
+    if (DISPLAY && event.code !== 4401 && event.code !== 4403) {
+      setTimeout(() => { if (!socket) connect(session ? session.token : token); }, 5000);
+    }
   };
 }
 
@@ -153,17 +220,34 @@ function disconnect() {
   $("logout").hidden = true;
 }
 
+// What a refused login says: the token endpoint's reason, in words.
+const REFUSALS = { bad_credentials: "wrong user name or password",
+                   locked: "account locked after repeated failures: try again later",
+                   disabled: "account disabled" };
+
 $("login").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const auth = btoa(unescape(encodeURIComponent(`${$("user").value}:${$("password").value}`)));
-  status("logging in…");
-  const answer = await fetch("/api/auth/token", { method: "POST", headers: { Authorization: `Basic ${auth}` } });
+  const form = new URLSearchParams({ grant_type: "password", username: $("user").value,
+                                     password: $("password").value });
   $("password").value = "";
-  if (!answer.ok) { status(`login refused (${answer.status})`); return; }
-  connect((await answer.json()).access_token);
+  status("logging in…");
+  let answer;
+  try {
+    answer = await fetch("/oauth/token", { method: "POST", headers: PAGE, body: form });
+  } catch (err) {
+    status("cannot reach the server");
+    return;
+  }
+  let body = {};
+  try { body = await answer.json(); } catch (err) { body = {}; }
+  if (!answer.ok) {
+    status(REFUSALS[body.reason] || `login refused (${answer.status})`);
+    return;
+  }
+  startSession(body.access_token, body.expires_in);
 });
-$("direct").addEventListener("click", () => connect(null));
-$("logout").addEventListener("click", disconnect);
+$("direct").addEventListener("click", () => { endSession(true); connect(null); });
+$("logout").addEventListener("click", () => { endSession(true); disconnect(); });
 window.addEventListener("resize", () => requestAnimationFrame(draw));
 setInterval(() => requestAnimationFrame(draw), 5000);  // grey out items as they go stale
 draw();
