@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tests.conftest import SAMPLES
 from tests.support.cot_client import CotClient, cot, iso, sa
+from tests.support.samples import fresh
 from tests.support.server import ServerProcess
 
 # The people of samples 04 and 05 (uids and callsigns exactly as the samples carry them).
 DEMO2 = ("ANDROID-d8c7f552857ee744", "DEMO2")
 TRON = ("ANDROID-304275b91c93405e", "TRON")
 HUMMER = ("S-1-5-21-3476584777-3751678839-889941227-17669", "HUMMER")
-
-
-def fresh(sample: bytes) -> bytes:
-    """A recorded sample with current event times (its own stale time is years in the past)."""
-    now = datetime.now(UTC)
-    out = re.sub(rb'\btime="[^"]+"', f'time="{iso(now)}"'.encode(), sample, count=1)
-    out = re.sub(rb'\bstart="[^"]+"', f'start="{iso(now)}"'.encode(), out, count=1)
-    return re.sub(rb'\bstale="[^"]+"', f'stale="{iso(now + timedelta(hours=1))}"'.encode(), out, count=1)
 
 
 async def _join(server: ServerProcess, clients: list[object], people: list[tuple[str, str, str]]) -> list[CotClient]:

@@ -20,6 +20,7 @@ from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, iso
 from tests.support.groups import serve_with_groups
 from tests.support.metrics import metric_value
+from tests.support.samples import fresh
 from tests.support.server import ServerProcess
 
 SHAPES = ("Drawing_Shapes_Circle", "Drawing_Shapes_Rectangle", "Drawing_Shapes_Free_Form")
@@ -35,15 +36,6 @@ def server(data_dir: Path) -> Iterator[ServerProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-def fresh(sample: bytes, stale_s: float = 3600.0) -> bytes:
-    """A recorded sample with current times (ATAK exports use single quotes, TAK Server double)."""
-    now = datetime.now(UTC)
-    out = sample
-    for name, value in (("time", now), ("start", now), ("stale", now + timedelta(seconds=stale_s))):
-        out = re.sub(rb"\b" + name.encode() + rb"=(['\"])[^'\"]+\1", f'{name}="{iso(value)}"'.encode(), out, count=1)
-    return out
 
 
 def sample(name: str, stale_s: float = 3600.0) -> tuple[str, bytes]:
