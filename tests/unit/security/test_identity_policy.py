@@ -8,6 +8,7 @@ import pytest
 
 from rallypoint.model.cot import CotEvent
 from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.proto_codec import decode_payload, encode_payload
 from rallypoint.protocol.xml_codec import parse_event
 from rallypoint.security.policy import (
     SECOND_DEVICE_UID,
@@ -63,6 +64,15 @@ def test_the_real_self_reports_are_device_sa(name: str) -> None:
 ])
 def test_markers_and_alerts_from_real_clients_are_not_device_sa(name: str) -> None:
     assert not is_device_sa(sample(name))
+
+
+@pytest.mark.parametrize("name", ["01_sa_pli_atak_civ_taky_fixture.xml", "20_atak_export_Marker_2525.xml"])
+def test_protobuf_reports_are_recognised_like_xml(name: str) -> None:
+    # TAK Protocol v1 carries contact and takv as typed fields, not as XML.
+    xml = sample(name)
+    decoded = decode_payload(encode_payload(xml), Limits()).event
+    assert decoded is not None
+    assert is_device_sa(decoded) == is_device_sa(xml)
 
 
 def test_takv_alone_or_an_endpoint_alone_makes_device_sa() -> None:
