@@ -59,3 +59,12 @@ def test_invalid_files_exit_2_with_one_clear_line(tmp_path: Path) -> None:
         assert result.exit_code == 2, (name, result.output)
         assert result.stdout == ""
         assert result.stderr.startswith("error: ") and expected[name] in result.stderr, (name, result.stderr)
+
+
+def test_the_worked_example_in_the_docs_is_what_the_command_prints() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "airdrop.md").read_text()
+    shown = json.loads(doc.split("```json\n", 1)[1].split("```", 1)[0])
+    result = runner.invoke(app, ["airdrop", "plan", str(EXAMPLE), "--json"])
+    printed = json.loads(result.stdout)
+    printed["dispersion"]["impacts"] = printed["dispersion"]["impacts"][:2]
+    assert printed == shown
