@@ -1,7 +1,7 @@
 """Known receivers of store-and-forward, so an address can be resolved while its owner is offline.
 
 A receiving identity is ``principal:<name>`` for a client with a certificate (known at connect) and
-``uid:<uid>`` for an anonymous client (known from its first self-SA). Each identity remembers the
+``uid:<uid>`` for an anonymous client (known from its first device SA). Each identity remembers the
 uid and callsign it last spoke as and the read groups it last had; addresses resolve to the identity
 that most recently claimed that uid or callsign.
 """
@@ -32,7 +32,7 @@ def principal_identity(principal: str) -> str:
 
 
 def uid_identity(uid: str) -> str:
-    """The identity of an anonymous client that bound ``uid`` with its self-SA."""
+    """The identity of an anonymous client that bound ``uid`` with its device SA."""
     return UID_PREFIX + uid
 
 
