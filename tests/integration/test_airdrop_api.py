@@ -7,38 +7,27 @@ import math
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.integration.test_native_api import PASSWORDS, cli
+from tests.integration import test_native_api
+from tests.integration.test_native_api import PASSWORDS
 from tests.support.metrics import metric_value
 from tests.support.server import ServerProcess
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "airdrop_relief.toml"
 PATH = "/api/airdrop/plan"
-
-
-@pytest.fixture
-def planner_server(data_dir: Path) -> Iterator[ServerProcess]:
-    cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+api_server = test_native_api.api_server  # the server with alice, bob and root
 
 
 def example() -> dict[str, Any]:
     return tomllib.loads(EXAMPLE.read_text())
 
 
-def test_the_api_answers_the_same_plan_as_the_cli(planner_server: ServerProcess) -> None:
-    base = f"http://127.0.0.1:{planner_server.ports['http']}"
+def test_the_api_answers_the_same_plan_as_the_cli(api_server: ServerProcess) -> None:
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
     with httpx.Client(base_url=base, timeout=30) as http:
         assert http.post(PATH, json=example()).status_code == 401
         token = http.post("/api/auth/token", auth=("alice", PASSWORDS["alice"])).json()["access_token"]
@@ -49,11 +38,11 @@ def test_the_api_answers_the_same_plan_as_the_cli(planner_server: ServerProcess)
     by_cli = subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "airdrop", "plan", str(EXAMPLE), "--json"],
                             capture_output=True, text=True, check=True)
     assert answer.json() == json.loads(by_cli.stdout)
-    assert metric_value(planner_server, "rallypoint_airdrop_plans_total") == 1.0
+    assert metric_value(api_server, "rallypoint_airdrop_plans_total") == 1.0
 
 
-def test_hostile_requests_get_a_clear_refusal_and_are_counted(planner_server: ServerProcess) -> None:
-    base = f"http://127.0.0.1:{planner_server.ports['http']}"
+def test_hostile_requests_get_a_clear_refusal_and_are_counted(api_server: ServerProcess) -> None:
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
     lat, lon = example()["drop_zone"]["pi"]
     d = 0.003
     cases: list[tuple[str, Any, str]] = []
@@ -86,5 +75,5 @@ def test_hostile_requests_get_a_clear_refusal_and_are_counted(planner_server: Se
         assert answer.status_code == 413, answer.text
         answer = http.post(PATH, content=b"<xml/>", headers={**headers, "content-type": "application/xml"})
         assert answer.status_code == 415
-    assert metric_value(planner_server, "rallypoint_airdrop_plans_refused_total") == 5.0
-    assert not [line for line in planner_server.lines if line.get("level") in ("error", "critical")]
+    assert metric_value(api_server, "rallypoint_airdrop_plans_refused_total") == 5.0
+    assert not [line for line in api_server.lines if line.get("level") in ("error", "critical")]
