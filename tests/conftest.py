@@ -44,6 +44,17 @@ def server(data_dir: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
+def demo_server(data_dir: Path) -> Iterator[ServerProcess]:
+    """A fresh real server running the demo: simulated units move and report alongside the test's clients."""
+    proc = ServerProcess(data_dir, "--demo")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
 async def clients() -> AsyncIterator[list[object]]:
     """Collects clients opened in a test and closes them at the end."""
     opened: list[object] = []

@@ -148,3 +148,57 @@ def test_blast_against_rallypoint_delivers_or_coalesces(unlimited_server: Server
     accounted = metric_value(server, "rallypoint_outbox_coalesced_total") + metric_value(
         server, "rallypoint_outbox_dropped_total")
     assert missing <= accounted, (missing, accounted)
+
+
+def test_fanout_against_the_demo_counts_only_its_own_uids(demo_server: ServerProcess) -> None:
+    report = _bench("--port", str(demo_server.ports["cot"]), "--clients", "4", "--rate", "5", "--duration", "2")
+    # The demo's traffic reaches the bench's receivers too; it is seen but not counted as delivered.
+    assert report["delivery_ratio"] == 1.0, report
+    assert report["delivered"] == report["expected"] == report["sent"] * 3  # type: ignore[operator]
+    assert isinstance(report["other_events"], int) and report["other_events"] > 0, report
+    assert isinstance(report["counted_uids"], str) and report["counted_uids"].startswith("RPBENCH-")
+    assert report["connect_failures"] == 0 and report["limit"] is None
+
+
+@pytest.mark.parametrize("with_metrics", [True, False], ids=["metrics", "shape"])
+def test_connections_past_the_identity_limit_are_failures_with_the_limit_named(
+    demo_server: ServerProcess, tmp_path: Path, with_metrics: bool
+) -> None:
+    server = demo_server
+    bundle = client_bundle(server, "loadgen", tmp_path)
+    extra = ["--metrics-url", f"http://127.0.0.1:{server.ports['http']}/metrics"] if with_metrics else []
+    # One certificate for 12 clients: the server keeps max_connections_per_identity (10) and closes the rest.
+    report = _bench(
+        "--port", str(server.ports["tls"]), "--tls", "--ca", str(bundle.ca), "--cert", str(bundle.cert),
+        "--key", str(bundle.key), "--clients", "12", "--rate", "2", "--duration", "2", *extra,
+    )  # fmt: skip
+    assert report["connected"] == 10, report
+    assert report["connect_failures"] == 2, report
+    reasons = report["failure_reasons"]
+    assert isinstance(reasons, dict) and sum(reasons.values()) == 2, reasons
+    limit = report["limit"]
+    assert isinstance(limit, str) and "max_connections_per_identity" in limit, report
+    if with_metrics:
+        assert 'reason="identity_connections"' in limit
+    else:
+        assert "'loadgen'" in limit
+    # The ten connections that stayed received everything meant for them.
+    assert report["delivery_ratio"] == 1.0, report
+    assert report["sent"] > 0 and report["expected"] == report["sent"] * 9  # type: ignore[operator]
+
+
+def test_table_names_the_counted_uids_and_the_limit(demo_server: ServerProcess, tmp_path: Path) -> None:
+    bundle = client_bundle(demo_server, "loadgen", tmp_path)
+    cmd = [
+        sys.executable, "-m", "rallypoint.cli.bench", "--host", "127.0.0.1", "--port", str(demo_server.ports["tls"]),
+        "--tls", "--ca", str(bundle.ca), "--cert", str(bundle.cert), "--key", str(bundle.key), "--clients", "11",
+        "--rate", "2", "--duration", "1",
+    ]  # fmt: skip
+    # Wide enough that no cell wraps, so each phrase can be found whole.
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**_env(), "COLUMNS": "400"}, timeout=90,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "only this run's own events (uids RPBENCH-" in text
+    assert "failed 1, of which 1 closed by the server after connecting" in text
+    assert "max_connections_per_identity" in text

@@ -40,6 +40,13 @@ def bench_command(
     drain: Annotated[
         float, typer.Option(help="Seconds to wait after the window for late deliveries (stops early when all arrived).")
     ] = 5.0,
+    metrics_url: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-url",
+            help="The server's Prometheus /metrics URL; names the limit behind connections the server closed.",
+        ),
+    ] = None,
 ) -> None:
     """Connect many CoT clients, send position reports and measure delivery, latency and server usage."""
     spec = BenchSpec(
@@ -60,6 +67,7 @@ def bench_command(
         processes=processes,
         drain=drain,
         run_id=secrets.token_hex(3),
+        metrics_url=metrics_url,
     )
     try:
         report = run_bench(spec)
@@ -78,7 +86,7 @@ def bench_command(
 def _table(report: BenchReport) -> Table:
     table = Table(title="rallypoint bench", show_header=False)
     table.add_column("metric", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     for label, value in render_rows(report):
         table.add_row(label, value)
     return table

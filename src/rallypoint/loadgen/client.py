@@ -15,7 +15,8 @@ from typing import cast
 
 from rallypoint.protocol.compression import StreamCompressor, StreamDecompressor
 
-from .counting import ProtoFrameCounter, XmlCounter, read_stamp
+from .counting import NeedleCounter, ProtoFrameCounter, XmlCounter, read_stamp
+from .diagnosis import RIGHT_AFTER_CONNECT, NegotiationFailed, describe_failure
 from .events import STAMP_MARK, XML_END, ClientIdentity, control_event
 from .report import LatencySampler
 
@@ -48,6 +49,10 @@ class Tally:
         else:
             self.reached.clear()
 
+    def wake(self) -> None:
+        """A connection was lost: whoever waits on ``reached`` re-evaluates its target."""
+        self.reached.set()
+
     def reset(self) -> None:
         """Start of the measured window: zero every counter and stop aiming."""
         self.delivered = 0
@@ -56,10 +61,6 @@ class Tally:
         self.target = _NEVER
         self.reached.clear()
         self.sampler.clear()
-
-
-class NegotiationFailed(Exception):
-    """The server refused, or never offered, TAK protocol v1 streaming."""
 
 
 class BenchConnection(asyncio.Protocol):
@@ -71,12 +72,18 @@ class BenchConnection(asyncio.Protocol):
         self.tally = tally
         self.counting = True
         self.sent = 0
+        # Deliveries of this run's own events, and events of anyone else (received, not counted).
         self.received = 0
+        self.other = 0
+        self.bytes_in = 0
         self.closed = False
+        # Why the server ended this connection (None while open, or when we closed it).
+        self.lost: str | None = None
         self.transport: asyncio.Transport | None = None
         self._closing = False
         counter = ProtoFrameCounter() if proto != "xml" else XmlCounter()
         self._feed = counter.feed
+        self._own = NeedleCounter(ident.run_prefix.encode()).feed
         self._handshake: bytearray | None = bytearray() if proto != "xml" else None
         self._compress = proto == "protobuf-deflate"
         # Set once the server confirmed compression: every read is inflated, every write deflated.
@@ -105,9 +112,13 @@ class BenchConnection(asyncio.Protocol):
             return
         if self._inflate is not None:
             data = self._inflate.decompress(data)
-        n = self._feed(data)
+        self.bytes_in += len(data)
+        events = self._feed(data)
+        n = self._own(data)
         if not self.counting:
             return
+        # Per read the two counts may straddle different reads; their totals agree.
+        self.other += events - n
         self.received += n
         tally = self.tally
         tally.delivered += n
@@ -140,12 +151,20 @@ class BenchConnection(asyncio.Protocol):
         self.closed = True
         self._writable.set()
         if not self.ready.done():
-            self.ready.set_exception(NegotiationFailed("connection closed during negotiation"))
+            why = describe_failure(exc)
+            self.ready.set_exception(NegotiationFailed(f"{why} during TAK protocol negotiation"))
         if not self._closing:
-            self.tally.disconnects += 1
+            self.lost = describe_failure(exc) + (RIGHT_AFTER_CONNECT if self.bytes_in == 0 else "")
+            tally = self.tally
+            tally.disconnects += 1
             if exc is not None:
-                self.tally.errors += 1
-                logger.debug("connection %s lost: %s", self.ident.callsign, exc)
+                tally.errors += 1
+            logger.debug("connection %s lost: %s", self.ident.callsign, self.lost)
+            if self.counting:
+                # A lost connection no longer counts: delivered and expected cover open ones only.
+                tally.delivered -= self.received
+                self.received = 0
+            tally.wake()
 
     # -- sending --------------------------------------------------------------------------
 

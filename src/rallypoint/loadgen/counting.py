@@ -4,43 +4,59 @@ Receivers must stay far cheaper than the server they measure, so nothing here pa
 protobuf: XML deliveries are occurrences of ``</event>`` (with a few bytes carried over so a
 terminator split across two reads still counts once), protobuf deliveries are walked frame
 headers (``0xBF varint``), and latency comes from ``rpbench@<digits>`` found with ``bytes.find``.
+A delivery of the run's own traffic is an occurrence of the run's uid prefix (``RPBENCH-<run>-``,
+once per event in either wire format), so other traffic on the server (a demo, real clients,
+another bench) is received but not counted as delivered.
 """
 
 from __future__ import annotations
 
 from .events import PROTO_MAGIC, STAMP_DIGITS, STAMP_MARK, XML_END
 
-_CARRY = len(XML_END) - 1
 _MAX_VARINT = 10
 
 
-class XmlCounter:
-    """Counts ``</event>`` terminators across arbitrarily split reads."""
+class NeedleCounter:
+    """Counts occurrences of a byte string across arbitrarily split reads."""
 
-    __slots__ = ("_carry",)
+    __slots__ = ("_carry", "_keep", "_needle")
 
-    def __init__(self) -> None:
+    def __init__(self, needle: bytes) -> None:
+        if not needle:
+            raise ValueError("needle must not be empty")
+        self._needle = needle
+        self._keep = len(needle) - 1
         self._carry = b""
 
     def feed(self, data: bytes) -> int:
-        """Return how many events ``data`` completes."""
-        n = data.count(XML_END)
+        """Return how many occurrences ``data`` completes."""
+        needle, keep = self._needle, self._keep
+        n = data.count(needle)
         carry = self._carry
-        if data.endswith(XML_END):
-            # The common case: reads end where a sender's write ended, on a terminator.
+        if data.endswith(needle):
+            # The common case for terminators: reads end where a sender's write ended.
             if carry:
-                n += (carry + data[:_CARRY]).count(XML_END)
+                n += (carry + data[:keep]).count(needle)
                 self._carry = b""
             return n
         if carry:
-            # carry and data[:7] are each shorter than the terminator, so any match here
+            # carry and data[:keep] are each shorter than the needle, so any match here
             # straddles the boundary and was not counted by either side alone.
-            n += (carry + data[:_CARRY]).count(XML_END)
-        if len(data) >= _CARRY:
-            self._carry = data[-_CARRY:]
+            n += (carry + data[:keep]).count(needle)
+        if len(data) >= keep:
+            self._carry = data[-keep:] if keep else b""
         else:
-            self._carry = (carry + data)[-_CARRY:]
+            self._carry = (carry + data)[-keep:]
         return n
+
+
+class XmlCounter(NeedleCounter):
+    """Counts ``</event>`` terminators across arbitrarily split reads."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(XML_END)
 
 
 class ProtoFrameCounter:

@@ -60,17 +60,25 @@ class ClientIdentity:
     lat: float
     lon: float
     course: float
+    # The uid prefix shared by every client of the run (see run_uid_prefix).
+    run_prefix: str = ""
+
+
+def run_uid_prefix(run_id: str) -> str:
+    """What every uid of run ``run_id`` starts with; receivers count only events carrying it."""
+    return f"RPBENCH-{run_id}-"
 
 
 def make_identity(index: int, run_id: str) -> ClientIdentity:
     """Identity for client ``index``; ``run_id`` keeps uids unique across concurrent runs."""
     return ClientIdentity(
         index=index,
-        uid=f"RPBENCH-{run_id}-{index:06d}",
+        uid=f"{run_uid_prefix(run_id)}{index:06d}",
         callsign=f"bench-{index}",
         lat=38.0 + (index % 100) * 0.001,
         lon=-77.0 - (index // 100) * 0.001,
         course=float((index * 37) % 360),
+        run_prefix=run_uid_prefix(run_id),
     )
 
 

@@ -125,6 +125,16 @@ class BenchReport(msgspec.Struct, frozen=True):
     # server, may be the limit: raise --processes.
     tool_cpu_percent: list[float]
     server: ServerStats | None
+    # Only events whose uid starts with this prefix (this run's clients) count as delivered.
+    counted_uids: str = ""
+    # Events of anyone else (a demo, real clients) the receivers got and did not count.
+    other_events: int = 0
+    # Connections established, then ended by the server before the run finished (part of
+    # connect_failures); failure_reasons groups every failed connection by what happened.
+    closed_by_server: int = 0
+    failure_reasons: dict[str, int] = msgspec.field(default_factory=dict)
+    # The server limit that stopped them, when the server's metrics or the failure's shape tell.
+    limit: str | None = None
 
 
 def ratio(delivered: int, expected: int) -> float:
@@ -156,10 +166,11 @@ def render_rows(report: BenchReport) -> list[tuple[str, str]]:
         ("target", target),
         ("scenario", f"{report.mode}, {report.proto}, {shape}, {report.duration_s:g} s"),
         ("processes", str(report.processes)),
-        ("connected", f"{report.connected} (failed {report.connect_failures})"),
+        ("connected", _connected(report)),
         ("sent", f"{report.sent:,} ({report.sent_per_s:,.1f}/s)"),
         ("expected", f"{report.expected:,}"),
         ("delivered", f"{report.delivered:,} ({report.delivered_per_s:,.1f}/s)"),
+        ("counted", _counted(report)),
         ("delivery ratio", f"{report.delivery_ratio:.4f}"),
         (
             "latency p50/p95/p99/max",
@@ -168,6 +179,11 @@ def render_rows(report: BenchReport) -> list[tuple[str, str]]:
         ),
         ("errors / disconnects", f"{report.errors} / {report.disconnects}"),
     ]
+    if report.failure_reasons:
+        reasons = sorted(report.failure_reasons.items(), key=lambda item: (-item[1], item[0]))
+        rows.append(("failures", "; ".join(f"{count} {reason}" for reason, count in reasons)))
+    if report.limit:
+        rows.append(("stopped by", report.limit))
     rows.append(("bench worker CPU", ", ".join(f"{c:.0f}%" for c in report.tool_cpu_percent)))
     if report.warmup_missing:
         rows.append(("warm-up SAs missing", str(report.warmup_missing)))
@@ -181,3 +197,15 @@ def render_rows(report: BenchReport) -> list[tuple[str, str]]:
         )
         rows.append(("server RSS avg/max", f"{_fmt(s.rss_mb_avg)} / {_fmt(s.rss_mb_max)} MB"))
     return rows
+
+
+def _connected(report: BenchReport) -> str:
+    text = f"{report.connected} (failed {report.connect_failures}"
+    if report.closed_by_server:
+        text += f", of which {report.closed_by_server} closed by the server after connecting"
+    return text + ")"
+
+
+def _counted(report: BenchReport) -> str:
+    uids = f"{report.counted_uids}*" if report.counted_uids else "this run's uids"
+    return f"only this run's own events (uids {uids}); {report.other_events:,} other events received, not counted"

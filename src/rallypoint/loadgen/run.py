@@ -18,6 +18,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from .diagnosis import certificate_name, explain_closures, merge_counts, read_closed_sessions
+from .events import run_uid_prefix
 from .procstat import ProcessSampler
 from .report import BenchReport, ratio, summarize_latency
 from .spec import BenchSpec, assign
@@ -117,6 +119,7 @@ def run_bench(spec: BenchSpec) -> BenchReport:
     spec = spec.validate()
     sampler = ProcessSampler(spec.server_pid) if spec.server_pid else None
     coord = _Coordinator(spec, sampler)
+    metrics_before = read_closed_sessions(spec.metrics_url) if spec.metrics_url else None
     aborted = True
     try:
         coord.start()
@@ -124,7 +127,12 @@ def run_bench(spec: BenchSpec) -> BenchReport:
         connected = sum(m["ok"] for m in connected_msgs)
         failed = sum(m["failed"] for m in connected_msgs)
         if connected < 2:
-            raise BenchError(f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded")
+            reasons = merge_counts(m["failures"] for m in connected_msgs)
+            why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
+            raise BenchError(
+                f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded"
+                + (f" ({why})" if why else "")
+            )
         missing = _warm_up(coord, spec, connected)
         start_at = time.time() + START_LEAD_S
         end_at = start_at + spec.duration
@@ -137,7 +145,17 @@ def run_bench(spec: BenchSpec) -> BenchReport:
         aborted = False
     finally:
         coord.stop(aborted)
-    return _report(spec, connected, failed, missing, total_sent, done, sampler)
+    metrics_after = read_closed_sessions(spec.metrics_url) if spec.metrics_url else None
+    failures = merge_counts([*(m["failures"] for m in connected_msgs), *(m["lost"] for m in done)])
+    kept = sum(int(m["open"]) for m in done)
+    limit = explain_closures(
+        failures=failures,
+        kept=kept,
+        shared_identity=certificate_name(spec.cert) if spec.tls else None,
+        metrics_before=metrics_before,
+        metrics_after=metrics_after,
+    )
+    return _report(spec, failed, missing, total_sent, done, sampler, failures, limit)
 
 
 def _warm_up(coord: _Coordinator, spec: BenchSpec, connected: int) -> int:
@@ -147,7 +165,10 @@ def _warm_up(coord: _Coordinator, spec: BenchSpec, connected: int) -> int:
         remaining = budget_end - time.monotonic()
         timeout = max(0.1, min(WARMUP_ROUND_S, remaining))
         coord.broadcast("warmup", {"expect_each": connected - 1, "timeout": timeout})
-        missing = sum(int(m["missing"]) for m in coord.gather("warm", timeout + PHASE_SLACK_S))
+        replies = coord.gather("warm", timeout + PHASE_SLACK_S)
+        missing = sum(int(m["missing"]) for m in replies)
+        # Connections the server ended meanwhile no longer send: the next round expects fewer.
+        connected = sum(int(m["open"]) for m in replies)
         if missing == 0 or time.monotonic() >= budget_end:
             if missing:
                 logger.warning("warm-up incomplete: %d SAs missing", missing)
@@ -156,13 +177,16 @@ def _warm_up(coord: _Coordinator, spec: BenchSpec, connected: int) -> int:
 
 def _report(
     spec: BenchSpec,
-    connected: int,
     failed: int,
     warm_missing: int,
     sent: int,
     done: list[dict[str, Any]],
     sampler: ProcessSampler | None,
+    failures: dict[str, int],
+    limit: str | None,
 ) -> BenchReport:
+    connected = sum(int(m["open"]) for m in done)
+    closed = sum(sum(m["lost"].values()) for m in done)
     delivered = sum(int(m["delivered"]) for m in done)
     expected = sum(int(m["expected"]) for m in done)
     samples: array[int] = array("q")
@@ -183,7 +207,7 @@ def _report(
         window_s=window,
         drain_s=round(max((float(m["drain_s"]) for m in done), default=0.0), 3),
         connected=connected,
-        connect_failures=failed,
+        connect_failures=failed + closed,
         warmup_missing=warm_missing,
         sent=sent,
         sent_per_s=round(sent / window, 1),
@@ -196,4 +220,9 @@ def _report(
         disconnects=sum(int(m["disconnects"]) for m in done),
         tool_cpu_percent=[round(float(m["cpu_percent"]), 1) for m in done],
         server=sampler.stats() if sampler is not None else None,
+        counted_uids=run_uid_prefix(spec.run_id),
+        other_events=sum(int(m["other_events"]) for m in done),
+        closed_by_server=closed,
+        failure_reasons=failures,
+        limit=limit,
     )

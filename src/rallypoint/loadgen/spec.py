@@ -34,6 +34,9 @@ class BenchSpec(msgspec.Struct, frozen=True):
     drain: float = 5.0
     connect_timeout: float = 30.0
     run_id: str = "0"
+    # Prometheus text endpoint of the server (Rallypoint: http://HOST:8080/metrics): when given, the
+    # report names the server limit that closed connections from its sessions-closed counter.
+    metrics_url: str | None = None
 
     def validate(self) -> BenchSpec:
         """Return self, or raise BenchSpecError naming the offending option."""
@@ -58,6 +61,8 @@ class BenchSpec(msgspec.Struct, frozen=True):
             raise BenchSpecError("--tls needs --ca")
         if bool(self.cert) != bool(self.key):
             raise BenchSpecError("--cert and --key go together")
+        if self.metrics_url is not None and not self.metrics_url.startswith(("http://", "https://")):
+            raise BenchSpecError("--metrics-url must be an http:// or https:// URL")
         if self.warmup < 0 or self.drain < 0:
             raise BenchSpecError("--warmup must not be negative")
         return self

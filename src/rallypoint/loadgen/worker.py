@@ -2,12 +2,15 @@
 
 Phases (coordinator message -> worker reply), all over one multiprocessing pipe:
 
-1. (start)                      -> ("connected", {"ok", "failed"})
-2. ("warmup", {"expect_each", "timeout"}) -> ("warm", {"missing"})   every connection sends one
-   plain SA; repeated while SAs go missing (a server may not have registered a connection
-   yet when the first round arrives), within the --warmup budget
+1. (start)                      -> ("connected", {"ok", "failed", "failures"})
+2. ("warmup", {"expect_each", "timeout"}) -> ("warm", {"missing", "open"})   every connection sends
+   one plain SA; repeated while SAs go missing (a server may not have registered a connection
+   yet when the first round arrives, or closed some), within the --warmup budget
 3. ("run", {"start_at", "end_at"}) -> ("sent", {"sent"})    counters reset, stamped sends
 4. ("drain", {"total_sent"})    -> ("done", {...})          wait for the expected arrivals
+
+A connection the server ends (refused past a limit, reset, closed) leaves the population at once:
+targets are recomputed over open connections, and the reply lists why each one was lost.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .client import BenchConnection, NegotiationFailed, Tally, client_ssl_context, open_connection
+from .client import BenchConnection, Tally, client_ssl_context, open_connection
+from .diagnosis import NegotiationFailed, describe_failure
 from .events import TemplateSet, make_identity, stamp
 from .report import LatencySampler
 from .spec import BenchSpec
@@ -102,16 +108,15 @@ class _Worker:
         spec = self.spec
         ssl_ctx = client_ssl_context(spec.ca, spec.cert, spec.key) if spec.tls else None
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-        failed = 0
+        failures: Counter[str] = Counter()
 
         async def one(ident_index: int) -> None:
-            nonlocal failed
             conn = BenchConnection(self.identities[ident_index], spec.proto, self.tally)
             async with gate:
                 try:
                     await open_connection(conn, spec.host, spec.port, ssl_ctx, spec.connect_timeout)
                 except (OSError, TimeoutError, NegotiationFailed) as exc:
-                    failed += 1
+                    failures[describe_failure(exc)] += 1
                     conn.close()
                     logger.debug("connect %s failed: %s", conn.ident.callsign, exc)
                     return
@@ -121,20 +126,47 @@ class _Worker:
             for i in range(len(self.identities)):
                 tg.create_task(one(i))
         self.conns.sort(key=lambda c: c.ident.index)
-        self.chan.send(("connected", {"ok": len(self.conns), "failed": failed}))
+        failed = sum(failures.values())
+        self.chan.send(("connected", {"ok": len(self.conns), "failed": failed, "failures": dict(failures)}))
+
+    def _open(self) -> list[BenchConnection]:
+        return [c for c in self.conns if not c.closed]
+
+    def _lost(self) -> dict[str, int]:
+        """Why the server ended connections that had been established, by reason."""
+        return dict(Counter(c.lost for c in self.conns if c.lost is not None))
+
+    async def _await(self, target: Callable[[], int], timeout: float) -> None:
+        """Wait until ``tally.delivered`` reaches ``target()``, re-evaluated whenever a connection is lost."""
+        tally = self.tally
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while True:
+                    tally.aim(target())
+                    if tally.delivered >= tally.target:
+                        return
+                    await tally.reached.wait()
 
     async def _warmup(self, msg: dict[str, Any]) -> None:
         """One warm-up round: everyone sends a plain SA, then wait for everyone else's."""
         now_ms = time.time_ns() // 1_000_000
         self.tally.reset()
-        self.tally.aim(len(self.conns) * int(msg["expect_each"]))
         for conn in self.conns:
+            conn.received = 0
+        expect_each = int(msg["expect_each"])
+        lost_before = len(self.conns) - len(self._open())
+
+        def target() -> int:
+            # Each connection lost here since the round began sends nothing to the others.
+            open_now = self._open()
+            lost_here = len(self.conns) - len(open_now) - lost_before
+            return len(open_now) * max(0, expect_each - lost_here)
+
+        for conn in self._open():
             conn.write(self.templates.warmup_event(conn.ident, now_ms))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(float(msg["timeout"])):
-                await self.tally.reached.wait()
-        missing = max(0, self.tally.target - self.tally.delivered)
-        self.chan.send(("warm", {"missing": missing}))
+        await self._await(target, float(msg["timeout"]))
+        missing = max(0, target() - self.tally.delivered)
+        self.chan.send(("warm", {"missing": missing, "open": len(self._open())}))
 
     async def _settle(self, until: float) -> None:
         """Let warm-up stragglers arrive (no delivery for SETTLE_QUIET_S) before counting starts."""
@@ -154,7 +186,8 @@ class _Worker:
         for conn in self.conns:
             conn.sent = 0
             conn.received = 0
-            conn.counting = self._counts(conn)
+            conn.other = 0
+            conn.counting = self._counts(conn) and not conn.closed
         self.templates.refresh(time.time_ns() // 1_000_000)
         senders = [c for c in self.conns if self._is_sender(c)]
         if self.spec.mode == "blast":
@@ -223,18 +256,16 @@ class _Worker:
         return 100.0 * (time.process_time() - cpu0) / wall if wall > 0 else 0.0
 
     def _local_expected(self, total_sent: int) -> int:
-        counting = [c for c in self.conns if c.counting]
+        counting = [c for c in self.conns if c.counting and not c.closed]
         if self.spec.mode == "fanout":
             return len(counting) * total_sent - sum(c.sent for c in counting)
         return len(counting) * total_sent
 
     async def _drain(self, msg: dict[str, Any]) -> None:
         began = time.monotonic()
-        target = self._local_expected(int(msg["total_sent"]))
-        self.tally.aim(target)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.spec.drain):
-                await self.tally.reached.wait()
+        total_sent = int(msg["total_sent"])
+        await self._await(lambda: self._local_expected(total_sent), self.spec.drain)
+        target = self._local_expected(total_sent)
         tally = self.tally
         self.chan.send(
             (
@@ -242,6 +273,9 @@ class _Worker:
                 {
                     "delivered": tally.delivered,
                     "expected": target,
+                    "open": len(self._open()),
+                    "lost": self._lost(),
+                    "other_events": sum(c.other for c in self.conns if c.counting and not c.closed),
                     "latency_us": tally.sampler.samples,
                     "errors": tally.errors,
                     "disconnects": tally.disconnects,

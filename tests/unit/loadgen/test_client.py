@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from rallypoint.loadgen.client import BenchConnection, NegotiationFailed, Tally
+from rallypoint.loadgen.client import BenchConnection, Tally
+from rallypoint.loadgen.diagnosis import NegotiationFailed
 from rallypoint.loadgen.events import TemplateSet, control_event, frame_payload, make_identity, stamp
 from rallypoint.loadgen.report import LatencySampler
 
@@ -93,11 +94,13 @@ async def test_protobuf_negotiation_then_frames_are_counted() -> None:
     assert b'<TakRequest version="1"/>' in request
     response = control_event("srv-1", "t-x-takp-r", '<TakResponse status="true"/>', 0)
     # A frame arriving in the same read as the response is counted after the switch.
-    conn.data_received(response + frame_payload(b"\x12\x00"))
+    conn.data_received(response + frame_payload(b"RPBENCH-t-000002"))
     await asyncio.wait_for(conn.ready, 1)
     assert tally.delivered == 1
-    conn.data_received(frame_payload(b"abc") * 3)
+    # Only this run's uids count; anyone else's frames are received and tallied apart.
+    conn.data_received(frame_payload(b"RPBENCH-t-000003") * 3 + frame_payload(b"demo-unit-7"))
     assert tally.delivered == 4
+    assert conn.other == 1
 
 
 async def test_protobuf_refusal_fails_ready() -> None:
@@ -113,3 +116,27 @@ async def test_close_during_negotiation_fails_ready() -> None:
     conn.connection_lost(None)
     with pytest.raises(NegotiationFailed):
         await conn.ready
+
+
+async def test_other_traffic_is_received_but_not_counted() -> None:
+    conn, tally, _ = _connection("xml")
+    demo = b'<event version="2.0" uid="DEMO-1" type="a-h-G"><point lat="1" lon="2"/></event>'
+    other_run = _stamped_xml(4, time.time_ns()).replace(b"RPBENCH-t-", b"RPBENCH-x-")
+    conn.data_received(demo + _stamped_xml(2, time.time_ns()) + other_run + demo)
+    assert tally.delivered == 1 and conn.received == 1
+    assert conn.other == 3
+
+
+async def test_server_closing_a_connection_records_why_and_uncounts_it() -> None:
+    conn, tally, _ = _connection("xml")
+    conn.data_received(_stamped_xml(2, time.time_ns()))
+    assert tally.delivered == 1
+    tally.aim(5)
+    conn.connection_lost(ConnectionResetError(104, "Connection reset by peer"))
+    assert conn.lost == "reset by the server"
+    assert tally.delivered == 0  # deliveries to a lost connection no longer count
+    assert tally.reached.is_set()  # waiters re-evaluate their target
+
+    quiet, _, _ = _connection("xml")
+    quiet.connection_lost(None)
+    assert quiet.lost == "closed by the server right after connecting"

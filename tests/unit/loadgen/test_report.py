@@ -143,3 +143,22 @@ def test_rows_mention_server_only_when_sampled() -> None:
     assert not any("server" in label for label, _ in render_rows(_report()))
     rows = dict(render_rows(_report(ServerStats(1, 4, 10.0, 20.0, 30.0, 31.0))))
     assert any("CPU" in label for label in rows)
+
+
+def test_rows_say_what_was_counted_and_why_connections_failed() -> None:
+    import msgspec
+
+    plain = dict(render_rows(msgspec.structs.replace(_report(), counted_uids="RPBENCH-ab12cd-", other_events=1234)))
+    assert plain["counted"] == (
+        "only this run's own events (uids RPBENCH-ab12cd-*); 1,234 other events received, not counted"
+    )
+    assert plain["connected"] == "3 (failed 0)"
+    assert "failures" not in plain and "stopped by" not in plain
+    closed = msgspec.structs.replace(
+        _report(), connected=10, connect_failures=40, closed_by_server=40,
+        failure_reasons={"closed by the server right after connecting": 40}, limit="max_connections_per_identity",
+    )  # fmt: skip
+    rows = dict(render_rows(closed))
+    assert rows["connected"] == "10 (failed 40, of which 40 closed by the server after connecting)"
+    assert rows["failures"] == "40 closed by the server right after connecting"
+    assert rows["stopped by"] == "max_connections_per_identity"
