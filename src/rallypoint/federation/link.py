@@ -210,7 +210,11 @@ class PeerLink:
     async def load(self) -> None:
         """Restore the unacknowledged backlog and the latest reports from SQLite (before any connection)."""
         for lane in self._lanes:
-            lane.restore(await self._store.backlog(lane.key, new_epoch()))
+            backlog = await self._store.backlog(lane.key, new_epoch())
+            if backlog.created:
+                log.info("federation queue created",
+                         extra={"peer": self.name, "queue": lane.key, "epoch": backlog.epoch})
+            lane.restore(backlog)
         await self._trim()
         now = self._clock.now_ms()
         for uid, stale, fed in await self._journal.load(now):

@@ -55,6 +55,7 @@ async def test_a_new_queue_gets_a_random_epoch_kept_across_restarts(tmp_path: Pa
     finally:
         await store.close()
     assert (first.epoch, again.epoch, other.epoch) == ("e1", "e1", "e3")
+    assert (first.created, again.created, other.created) == (True, False, True)
 
 
 async def test_a_queue_file_from_before_epochs_keeps_its_numbers_and_marks(tmp_path: Path) -> None:
@@ -77,6 +78,7 @@ async def test_a_queue_file_from_before_epochs_keeps_its_numbers_and_marks(tmp_p
     try:
         backlog = await store.backlog("bravo", "fresh")
         assert (backlog.epoch, backlog.next_seq, backlog.acked, backlog.rows) == ("", 6, 4, ((5, b"\x00"),))
+        assert not backlog.created
         assert await store.seen() == {("bravo#urgent", ""): 9}
     finally:
         await store.close()

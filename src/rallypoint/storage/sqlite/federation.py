@@ -76,6 +76,8 @@ class PeerBacklog(msgspec.Struct, frozen=True):
     next_seq: int
     acked: int
     rows: tuple[tuple[int, bytes], ...]
+    # True when this call created the queue (new peer, or the file was lost or deleted).
+    created: bool = False
 
 
 class SqliteFederationStore:
@@ -132,6 +134,7 @@ class SqliteFederationStore:
 
 def _backlog(db: sqlite3.Connection, peer: str, new_epoch: str) -> PeerBacklog:
     row = db.execute("SELECT next_seq, acked, epoch FROM peers WHERE peer = ?", (peer,)).fetchone()
+    created = row is None
     if row is None:
         # The queue starts here: its epoch is written before any message is numbered in it.
         db.execute("INSERT INTO peers (peer, next_seq, acked, epoch) VALUES (?, 1, 0, ?)", (peer, new_epoch))
@@ -141,7 +144,8 @@ def _backlog(db: sqlite3.Connection, peer: str, new_epoch: str) -> PeerBacklog:
         "SELECT seq, payload FROM outbound WHERE peer = ? AND seq > ? ORDER BY seq", (peer, acked)
     ).fetchall()
     return PeerBacklog(
-        epoch=epoch, next_seq=next_seq, acked=acked, rows=tuple((int(s), bytes(p)) for s, p in rows)
+        epoch=epoch, next_seq=next_seq, acked=acked, rows=tuple((int(s), bytes(p)) for s, p in rows),
+        created=created,
     )
 
 
