@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ C, N = 2.25577e-5, 4.25588
 def isa_descent_time(rod_sl: float, elevation: float, height: float) -> float:
     """Closed form of the integral of dh / (ROD_sl sqrt(rho0/rho(h))) over the ISA troposphere."""
     m = N / 2 + 1
-    return ((1 - C * elevation) ** m - (1 - C * (elevation + height)) ** m) / (C * m * rod_sl)
+    return float(((1 - C * elevation) ** m - (1 - C * (elevation + height)) ** m) / (C * m * rod_sl))
 
 
 def test_one_layer_integration_equals_the_closed_form() -> None:
@@ -41,10 +42,10 @@ def test_density_corrected_descent_matches_the_isa_closed_form(elevation: float)
 
 
 def test_splitting_a_layer_changes_nothing() -> None:
-    kwargs = {"altitude_agl_m": 500.0, "elevation_m": 800.0, "rod_sl_mps": 8.0, "vd_m": 90.0, "tfc_s": 4.0,
+    kwargs: dict[str, Any] = {"altitude_agl_m": 500.0, "elevation_m": 800.0, "rod_sl_mps": 8.0, "vd_m": 90.0, "tfc_s": 4.0,
               "density_correction": True}
-    whole = fall(bottoms=np.array([0.0]), tops=np.array([500.0]), **kwargs)  # type: ignore[arg-type]
-    split = fall(bottoms=np.array([0.0, 137.0, 333.0]), tops=np.array([137.0, 333.0, 500.0]), **kwargs)  # type: ignore[arg-type]
+    whole = fall(bottoms=np.array([0.0]), tops=np.array([500.0]), **kwargs)
+    split = fall(bottoms=np.array([0.0, 137.0, 333.0]), tops=np.array([137.0, 333.0, 500.0]), **kwargs)
     wind = np.array([[3.0, -4.0]])
     assert split.time_of_fall_s == pytest.approx(whole.time_of_fall_s, rel=1e-9)
     assert split.drift(np.repeat(wind, 3, axis=0)) == pytest.approx(whole.drift(wind), rel=1e-9)
