@@ -28,8 +28,8 @@ BUILTIN_PARACHUTES: Mapping[str, Parachute] = MappingProxyType({
     "cargo-example": Parachute(rod_sl_mps=28.5 * FT, vd_m=370 * FT, tfc_s=5.6, exit_time_s=4.2, dq_s=2.7),
 })
 MAX_DZ_RADIUS_M = 50_000.0
-ISA_CEILING_M = 11_000.0
-MIN_ROD_MPS, MAX_ROD_MPS = 0.5, 100.0  # same bounds as the struct's rod_sl_mps  # top of the ISA troposphere the density model covers
+ISA_CEILING_M = 11_000.0  # top of the ISA troposphere the density model covers
+MIN_ROD_MPS, MAX_ROD_MPS = 0.5, 100.0  # same bounds as the struct's rod_sl_mps
 
 
 class PlanError(RallypointError):

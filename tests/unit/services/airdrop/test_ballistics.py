@@ -42,8 +42,8 @@ def test_density_corrected_descent_matches_the_isa_closed_form(elevation: float)
 
 
 def test_splitting_a_layer_changes_nothing() -> None:
-    kwargs: dict[str, Any] = {"altitude_agl_m": 500.0, "elevation_m": 800.0, "rod_sl_mps": 8.0, "vd_m": 90.0, "tfc_s": 4.0,
-              "density_correction": True}
+    kwargs: dict[str, Any] = {"altitude_agl_m": 500.0, "elevation_m": 800.0, "rod_sl_mps": 8.0, "vd_m": 90.0,
+                              "tfc_s": 4.0, "density_correction": True}
     whole = fall(bottoms=np.array([0.0]), tops=np.array([500.0]), **kwargs)
     split = fall(bottoms=np.array([0.0, 137.0, 333.0]), tops=np.array([137.0, 333.0, 500.0]), **kwargs)
     wind = np.array([[3.0, -4.0]])
