@@ -57,10 +57,14 @@ def _cookie(token: str) -> dict[str, str]:
     return {"Cookie": f"access_token={token}"}
 
 
+def _part(part: str) -> dict[str, object]:
+    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
 def _claims(token: str) -> tuple[dict[str, object], dict[str, object]]:
     header, payload, _ = token.split(".")
-    pad = lambda part: part + "=" * (-len(part) % 4)  # noqa: E731
-    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))
+    return _part(header), _part(payload)
 
 
 def test_password_grant_answers_a_jwt_accepted_as_bearer_and_cookie(oauth_server: ServerProcess) -> None:

@@ -124,3 +124,53 @@ def test_anonymous_reads_as_anon_and_cannot_write(harness: Harness) -> None:
     seen = {c["uid"] for c in harness.http.get("/api/clients").json()}
     assert seen == {"uid-anon"}
     assert harness.http.post("/api/chat", json={"text": "hi", "room": "All Chat Rooms"}).status_code == 401
+
+
+def test_renewal_extends_a_session_and_logout_ends_every_token_of_it(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    first = harness.token("alice")
+    harness.clock.advance(DEFAULT_TOKEN_TTL_S - 1)
+    renewed = harness.http.post("/api/auth/token/renew", headers={"Authorization": f"Bearer {first}"})
+    assert renewed.status_code == 200 and renewed.headers["cache-control"] == "no-store"
+    second = renewed.json()["access_token"]
+    harness.clock.advance(2)  # the first token has expired; the renewed one has not
+    assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {second}"}).status_code == 200
+    assert harness.http.post("/api/auth/token/renew", headers={"Authorization": f"Bearer {first}"}).status_code == 401
+    third = harness.http.post("/api/auth/token/renew", headers={"Authorization": f"Bearer {second}"}).json()
+    assert harness.http.delete("/api/auth/token", headers={"Authorization": f"Bearer {second}"}).status_code == 204
+    # Revoking one token of a session revokes the tokens renewed from it too.
+    assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {third['access_token']}"}).status_code \
+        == 401
+    assert harness.auditor.actions().count("token.renew") == 2
+
+
+def test_a_disabled_account_renews_nothing(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    token = harness.token("alice")
+    asyncio.run(harness.users.set_disabled("alice", True))
+    answer = harness.http.post("/api/auth/token/renew", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
+
+
+def test_a_pages_refused_login_gets_no_basic_challenge(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    page = {"X-Requested-With": "rallypoint-map"}
+    answer = harness.http.post("/api/auth/token", auth=("alice", "nope"), headers=page)
+    assert answer.status_code == 401 and not answer.headers["www-authenticate"].lower().startswith("basic")
+    assert harness.http.post("/api/auth/token", headers=page).headers["www-authenticate"].startswith("Bearer")
+
+
+def test_tokens_are_signed_jwts_and_a_forged_one_is_refused(harness: Harness) -> None:
+    import jwt
+
+    harness.add_user("alice", {"A"})
+    token = harness.token("alice")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == "alice" and claims["exp"] - claims["iat"] == DEFAULT_TOKEN_TTL_S
+    forged = jwt.encode({**claims, "sub": "root"}, "not our key", algorithm="HS256")
+    assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
+    assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
+    key = harness.ctx.data_dir / "token-signing.key"
+    assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32
