@@ -111,10 +111,6 @@ class IdentityPolicy:
         """The principal holding ``uid`` (configured, or bound by its first device SA), or None."""
         return self._owner.get(uid)
 
-    def is_gateway(self, principal: str | None) -> bool:
-        """Whether ``principal`` may relay device SA for many uids (``client_uids`` lists ``"*"``)."""
-        return principal is not None and principal in self._gateways
-
     def track_session(self, session_id: str) -> None:
         """A streaming session joined: bind it to the first uid it sends device SA for."""
         self._tracked.add(session_id)
