@@ -47,10 +47,12 @@ def test_invalid_files_exit_2_with_one_clear_line(tmp_path: Path) -> None:
         "negative.toml": EXAMPLE.read_text().replace("altitude_agl_m = 244", "altitude_agl_m = -244"),
         "nan.toml": EXAMPLE.read_text().replace("speed_kt = 8", "speed_kt = nan"),
         "samples.toml": EXAMPLE.read_text().replace("samples = 10000", "samples = 1_000_000_000"),
+        "vertices.toml": EXAMPLE.read_text().replace(
+            "length_m = 700", "polygon = [" + ", ".join(f"[9.5, {31 + i * 1e-6:.6f}]" for i in range(100_000)) + "]"),
     }
     expected = {"missing.toml": "No such file", "broken.toml": "not valid TOML",
                 "negative.toml": "aircraft.altitude_agl_m", "nan.toml": "winds[0].speed_kt",
-                "samples.toml": "dispersion.samples"}
+                "samples.toml": "dispersion.samples", "vertices.toml": "drop_zone.polygon"}
     for name, text in cases.items():
         path = tmp_path / name
         if text is not None:
