@@ -20,7 +20,7 @@ Answers (always JSON, ``application/json;charset=UTF-8``, ``Cache-Control: no-st
 
 Every attempt goes through the user store (argon2, lockout after repeated failures), is logged and
 audited (``login.ok``/``login.failed`` with ``via=oauth``, then ``token.issue``); refusals are counted
-in ``rallypoint_events_rejected{reason="oauth_..."}``.
+in ``rallypoint_events_rejected_total{reason="oauth_..."}``.
 """
 
 from __future__ import annotations
