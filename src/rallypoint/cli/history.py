@@ -7,6 +7,8 @@ own (``python -m rallypoint.cli.history``).
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
 import sys
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from rallypoint.clock import Clock, SystemClock, datetime_to_ms
 from rallypoint.errors import ConfigError, StorageError
 from rallypoint.model.cot import UNKNOWN_ERROR
 from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent
+from rallypoint.storage.bbox import BBoxError, bbox_from_text
 from rallypoint.storage.export import iso_ms, to_cot_xml, to_geojson, to_kml
 from rallypoint.storage.factory import open_event_store, sqlite_path_from_url
 
@@ -32,6 +35,8 @@ history_app = typer.Typer(
 )
 
 DEFAULT_DATA_DIR = Path("rallypoint-data")
+TABLE_COLUMNS = ("time (UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender")
+CSV_COLUMNS = ("time", "uid", "type", "how", "callsign", "group", "lat", "lon", "hae", "sender")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -40,6 +45,7 @@ class OutputFormat(StrEnum):
     """Formats for ``history query``."""
 
     table = "table"
+    csv = "csv"
     json = "json"
     cot = "cot"
     geojson = "geojson"
@@ -56,6 +62,7 @@ class SortOrder(StrEnum):
 class ExportFormat(StrEnum):
     """Formats for ``history export`` (file formats only)."""
 
+    csv = "csv"
     json = "json"
     cot = "cot"
     geojson = "geojson"
@@ -81,17 +88,12 @@ def parse_time_arg(text: str, now_ms: int) -> int:
     return datetime_to_ms(dt)
 
 
-def parse_bbox(text: str) -> BBox:
-    """``minlon,minlat,maxlon,maxlat`` in degrees; min_lon > max_lon crosses the antimeridian."""
+def parse_bbox(text: str, *, antimeridian: bool = False) -> BBox:
+    """``west,south,east,north`` in degrees; west > east only with ``antimeridian`` (``--antimeridian``)."""
     try:
-        min_lon, min_lat, max_lon, max_lat = (float(part) for part in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected minlon,minlat,maxlon,maxlat") from None
-    if not (-90 <= min_lat <= max_lat <= 90):
-        raise typer.BadParameter(f"{text!r}: latitudes must satisfy -90 <= minlat <= maxlat <= 90")
-    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180):
-        raise typer.BadParameter(f"{text!r}: longitudes must lie in [-180, 180]")
-    return (min_lon, min_lat, max_lon, max_lat)
+        return bbox_from_text(text, antimeridian=antimeridian, crossing_hint="--antimeridian")
+    except BBoxError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--bbox") from None
 
 
 def build_query(
@@ -104,17 +106,20 @@ def build_query(
     limit: int,
     order: SortOrder,
     clock: Clock,
+    antimeridian: bool = False,
 ) -> HistoryQuery:
     """Validate the command-line filters into a ``HistoryQuery``."""
     now_ms = clock.now_ms()
     if limit < 1:
         raise typer.BadParameter("--limit must be at least 1")
+    if antimeridian and not bbox:
+        raise typer.BadParameter("--antimeridian only qualifies a --bbox; give the box too")
     return HistoryQuery(
         since_ms=parse_time_arg(since, now_ms) if since else None,
         until_ms=parse_time_arg(until, now_ms) if until else None,
         uid=uid,
         type_prefix=type_prefix,
-        bbox=parse_bbox(bbox) if bbox else None,
+        bbox=parse_bbox(bbox, antimeridian=antimeridian) if bbox else None,
         limit=limit,
         order="desc" if order is SortOrder.desc else "asc",
     )
@@ -164,8 +169,24 @@ def _as_json(events: list[StoredEvent]) -> bytes:
     return msgspec.json.format(msgspec.json.encode(rows), indent=2) + b"\n"
 
 
+def _as_csv(events: list[StoredEvent]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for ev in events:
+        writer.writerow(
+            [
+                iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.group or "",
+                f"{ev.lat:.6f}", f"{ev.lon:.6f}", "" if ev.hae == UNKNOWN_ERROR else f"{ev.hae:g}", ev.sender or "",
+            ]
+        )  # fmt: skip
+    return buffer.getvalue().encode("utf-8")
+
+
 def _render(events: list[StoredEvent], fmt: str) -> bytes:
     match fmt:
+        case "csv":
+            return _as_csv(events)
         case "json":
             return _as_json(events)
         case "cot":
@@ -178,24 +199,30 @@ def _render(events: list[StoredEvent], fmt: str) -> bytes:
             raise ValueError(f"unknown format {fmt!r}")
 
 
+def _table_rows(events: list[StoredEvent]) -> list[tuple[str, ...]]:
+    return [
+        (iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.group or "",
+         f"{ev.lat:.6f}", f"{ev.lon:.6f}", ev.sender or "")
+        for ev in events
+    ]  # fmt: skip
+
+
 def _table(events: list[StoredEvent]) -> Table:
     table = Table(title=f"{len(events)} events")
-    for column in ("time (UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender"):
+    for column in TABLE_COLUMNS:
         # Fold rather than truncate: a cut-off uid is useless for a follow-up --uid query.
         table.add_column(column, overflow="fold")
-    for ev in events:
-        table.add_row(
-            iso_ms(ev.time),
-            ev.uid,
-            ev.type,
-            ev.how,
-            ev.callsign or "",
-            ev.group or "",
-            f"{ev.lat:.6f}",
-            f"{ev.lon:.6f}",
-            ev.sender or "",
-        )
+    for row in _table_rows(events):
+        table.add_row(*row)
     return table
+
+
+def _plain_table(events: list[StoredEvent]) -> bytes:
+    """One line per event, columns padded to their widest cell: for pipes, files, grep and less."""
+    rows = [TABLE_COLUMNS, *_table_rows(events)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _emit(data: bytes, out: Path | None) -> None:
@@ -220,7 +247,14 @@ SinceOpt = Annotated[
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Until (exclusive): ISO-8601 or an age.")]
 UidOpt = Annotated[str | None, typer.Option("--uid", help="Only this uid.")]
 TypeOpt = Annotated[str | None, typer.Option("--type", help="CoT type prefix, e.g. a-f or b-m-p.")]
-BBoxOpt = Annotated[str | None, typer.Option("--bbox", help="minlon,minlat,maxlon,maxlat")]
+BBoxOpt = Annotated[
+    str | None,
+    typer.Option("--bbox", help="west,south,east,north (minlon,minlat,maxlon,maxlat) in degrees."),
+]
+AntimeridianOpt = Annotated[
+    bool,
+    typer.Option("--antimeridian", help="The --bbox crosses the 180th meridian: its west is greater than its east."),
+]
 OrderOpt = Annotated[SortOrder, typer.Option("--order", help="asc (oldest first) or desc (newest first).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
 
@@ -234,9 +268,12 @@ def query_command(
     uid: UidOpt = None,
     type_prefix: TypeOpt = None,
     bbox: BBoxOpt = None,
+    antimeridian: AntimeridianOpt = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 1000,
     order: OrderOpt = SortOrder.asc,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="table, csv, json, cot, geojson or kml.")
+    ] = OutputFormat.table,
     out: OutOpt = None,
 ) -> None:
     """Show stored events matching the filters."""
@@ -246,24 +283,25 @@ def query_command(
         uid=uid,
         type_prefix=type_prefix,
         bbox=bbox,
+        antimeridian=antimeridian,
         limit=limit,
         order=order,
         clock=SystemClock(),
     )
     events = _load(storage, data_dir, q)
     if fmt is OutputFormat.table:
-        if out is None:
+        if out is None and sys.stdout.isatty():
             Console().print(_table(events))
         else:
-            with out.open("w", encoding="utf-8") as fh:
-                Console(file=fh, width=200).print(_table(events))
+            # Piped or written to a file: one unwrapped line per event, whatever the width.
+            _emit(_plain_table(events), out)
         return
     _emit(_render(events, fmt.value), out)
 
 
 @history_app.command("export")
 def export_command(
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="File format.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json, cot, geojson or kml.")],
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     storage: StorageOpt = None,
     since: SinceOpt = None,
@@ -271,6 +309,7 @@ def export_command(
     uid: UidOpt = None,
     type_prefix: TypeOpt = None,
     bbox: BBoxOpt = None,
+    antimeridian: AntimeridianOpt = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 1_000_000,
     order: OrderOpt = SortOrder.asc,
     out: OutOpt = None,
@@ -282,6 +321,7 @@ def export_command(
         uid=uid,
         type_prefix=type_prefix,
         bbox=bbox,
+        antimeridian=antimeridian,
         limit=limit,
         order=order,
         clock=SystemClock(),

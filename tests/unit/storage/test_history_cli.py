@@ -169,8 +169,62 @@ def test_parse_time_arg(text: str, expected: int) -> None:
 
 
 def test_parse_bbox_validates_ranges() -> None:
-    assert parse_bbox("179,-1,-179,1") == (179.0, -1.0, -179.0, 1.0)
+    assert parse_bbox("-1,-1,1,1") == (-1.0, -1.0, 1.0, 1.0)
     with pytest.raises(typer.BadParameter):
         parse_bbox("0,10,1,5")
     with pytest.raises(typer.BadParameter):
         parse_bbox("0,0,200,1")
+
+
+def test_west_greater_than_east_is_refused_unless_antimeridian() -> None:
+    with pytest.raises(typer.BadParameter, match=r"west \(179\) is greater than east \(-179\)"):
+        parse_bbox("179,-1,-179,1")
+    assert parse_bbox("179,-1,-179,1", antimeridian=True) == (179.0, -1.0, -179.0, 1.0)
+    with pytest.raises(typer.BadParameter, match="crosses the 180th meridian"):
+        parse_bbox("-179,-1,179,1", antimeridian=True)
+
+
+def test_cli_refuses_a_reversed_bbox_with_a_clear_error(data_dir: Path) -> None:
+    result = CliRunner().invoke(
+        history_app, ["query", "--data-dir", str(data_dir), "--bbox", "-119,38,-121,40"], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.replace("│", " ").split())
+    assert "west (-119) is greater than east (-121)" in message
+    assert "Swap them (-121,38,-119,40)" in message and "--antimeridian" in message
+    assert run("query", "--data-dir", str(data_dir), "--antimeridian")[0] == 2
+
+
+def test_antimeridian_query_returns_both_sides(data_dir: Path) -> None:
+    # From 10.2 east across the antimeridian to -69: the marker (10.5) and bravo (-70), not alpha (10.0, 10.1).
+    code, out, err = run("query", "--data-dir", str(data_dir), "--format", "json", "--bbox", "10.2,-40,-69,60",
+                         "--antimeridian")  # fmt: skip
+    assert code == 0, err
+    assert sorted(r["uid"] for r in json.loads(out)) == ["bravo", "marker"]
+
+
+def test_table_is_one_unwrapped_line_per_event_when_piped(data_dir: Path) -> None:
+    result = CliRunner().invoke(history_app, ["query", "--data-dir", str(data_dir)], env={"COLUMNS": "40"})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5  # a header and four events, however narrow the terminal claims to be
+    assert lines[0].split() == ["time", "(UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender"]
+    assert lines[1].split()[:3] == ["2023-11-14T22:13:20.000Z", "alpha", "a-f-G-U-C"]
+    assert "50.000000" in lines[1] and "10.000000" in lines[1]
+    assert not any(ch in result.stdout for ch in "│┃━─")
+
+
+def test_csv_format(data_dir: Path, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    code, out, _ = run("query", "--data-dir", str(data_dir), "--format", "csv", "--uid", "alpha")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["uid"] for r in rows] == ["alpha", "alpha"]
+    assert rows[0]["time"] == "2023-11-14T22:13:20.000Z" and rows[0]["callsign"] == "Alpha"
+    assert rows[0]["lat"] == "50.000000" and rows[0]["lon"] == "10.000000" and rows[0]["group"] == "Cyan"
+    target = tmp_path / "out.csv"
+    code, _, err = run("export", "--data-dir", str(data_dir), "--format", "csv", "--out", str(target))
+    assert code == 0 and "wrote 4 events" in err
+    assert target.read_text().splitlines()[0] == "time,uid,type,how,callsign,group,lat,lon,hae,sender"

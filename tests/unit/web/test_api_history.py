@@ -69,3 +69,36 @@ def test_a_cursor_not_handed_out_is_400(harness: Harness) -> None:
         answer = harness.http.get("/api/history", headers=alice, params={"cursor": bad})
         assert answer.status_code == 400, bad
         assert answer.json()["error"] == "bad_parameter"
+
+
+def test_bbox_west_of_east_needs_antimeridian_and_then_crosses_it(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    rows = []
+    for uid, lon in (("fiji", 178.5), ("samoa", -172.0), ("greenwich", 0.5)):
+        event = make_event(uid=uid, type="a-f-G", how="m-g", time=NOW, start=NOW, stale=NOW + 60_000,
+                           point=Point(-17.0, lon, 0.0))
+        rows.append(msgspec.structs.replace(stored_event_from_cot(event, received=NOW), group="A"))
+    asyncio.run(harness.store.append(rows))
+    alice = harness.bearer("alice")
+
+    refused = harness.http.get("/api/history?bbox=170,-20,-170,-10", headers=alice)
+    assert refused.status_code == 400
+    detail = refused.json()["detail"]
+    assert "west (170) is greater than east (-170)" in detail and "antimeridian=true" in detail, detail
+
+    crossing = harness.http.get("/api/history?bbox=170,-20,-170,-10&antimeridian=true", headers=alice)
+    assert crossing.status_code == 200, crossing.text
+    assert sorted(e["uid"] for e in crossing.json()["events"]) == ["fiji", "samoa"]
+
+    for query, words in (
+        ("bbox=-10,-20,10,-10&antimeridian=true", "needs a box that crosses"),
+        ("antimeridian=true", "only qualifies a bbox"),
+        ("bbox=0,95,1,96", "latitude must be within -90..90"),
+        ("bbox=0,-20,1", "four numbers"),
+        ("bbox=0,-20,1,-10&antimeridian=maybe", "antimeridian must be true or false"),
+    ):
+        answer = harness.http.get(f"/api/history?{query}", headers=alice)
+        assert answer.status_code == 400 and words in answer.json()["detail"], (query, answer.text)
+    # The map's area filter follows the same rule.
+    assert harness.http.get("/api/tracks?bbox=170,-20,-170,-10", headers=alice).status_code == 400
+    assert harness.http.get("/api/tracks?bbox=170,-20,-170,-10&antimeridian=true", headers=alice).status_code == 200

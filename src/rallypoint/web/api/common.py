@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from rallypoint.errors import LimitExceeded
 from rallypoint.protocol.validate import is_xml_text
 from rallypoint.storage.base import BBox
+from rallypoint.storage.bbox import BBoxError, bbox_from_text
 from rallypoint.web.api.schemas import ErrorBody
 from rallypoint.web.enrollment_auth import read_limited_body
 
@@ -48,6 +48,16 @@ class Param:
     schema: dict[str, Any]
     description: str = ""
     required: bool = False
+
+
+# Shared by every route that filters by area, so they document (and parse) the box the same way.
+BBOX_PARAMS = (
+    Param("bbox", "query", {"type": "string", "pattern": r"^[-0-9.eE+]+(,[-0-9.eE+]+){3}$"},
+          "west,south,east,north (min_lon,min_lat,max_lon,max_lat), WGS-84 degrees; west > east only "
+          "with antimeridian=true"),
+    Param("antimeridian", "query", {"type": "boolean", "default": False},
+          "the bbox crosses the 180th meridian (its west is greater than its east)"),
+)
 
 
 @dataclass(frozen=True)
@@ -152,21 +162,19 @@ def parse_time(request: Request, name: str) -> int | None:
 
 
 def parse_bbox(request: Request) -> BBox | None:
-    """``bbox=min_lon,min_lat,max_lon,max_lat`` (min_lon > max_lon crosses the antimeridian)."""
+    """``bbox=west,south,east,north``; west > east (crossing the antimeridian) only with ``antimeridian=true``."""
     raw = request.query_params.get("bbox")
+    crossing = request.query_params.get("antimeridian", "false").strip().lower()
+    if crossing not in ("true", "false", "1", "0"):
+        raise ApiError(400, "bad_parameter", "antimeridian must be true or false")
     if raw is None or raw == "":
+        if crossing in ("true", "1"):
+            raise ApiError(400, "bad_parameter", "antimeridian=true only qualifies a bbox; give the bbox too")
         return None
-    parts = raw.split(",")
     try:
-        values = [float(p) for p in parts]
-    except ValueError as exc:
-        raise ApiError(400, "bad_parameter", "bbox: four numbers expected") from exc
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise ApiError(400, "bad_parameter", "bbox: four finite numbers expected")
-    min_lon, min_lat, max_lon, max_lat = values
-    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise ApiError(400, "bad_parameter", "bbox: min_lon,min_lat,max_lon,max_lat within WGS-84 bounds")
-    return (min_lon, min_lat, max_lon, max_lat)
+        return bbox_from_text(raw, antimeridian=crossing in ("true", "1"), crossing_hint="antimeridian=true")
+    except BBoxError as exc:
+        raise ApiError(400, "bad_parameter", str(exc)) from exc
 
 
 def parse_int(request: Request, name: str, *, default: int, low: int, high: int) -> int:

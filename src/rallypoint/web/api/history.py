@@ -16,6 +16,7 @@ from starlette.responses import Response
 from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent, row_groups
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
+    BBOX_PARAMS,
     ApiError,
     Endpoint,
     Param,
@@ -96,7 +97,8 @@ class HistoryApi:
         auth = self._auth
 
         async def history(request: Request) -> Response:
-            check_only(request, frozenset({"since", "until", "uid", "type", "bbox", "limit", "order", "cursor"}))
+            check_only(request, frozenset({"since", "until", "uid", "type", "bbox", "antimeridian", "limit", "order",
+                                           "cursor"}))
             identity = await auth.caller(request)
             order = request.query_params.get("order", "asc")
             if order not in ("asc", "desc"):
@@ -120,8 +122,7 @@ class HistoryApi:
                     Param("until", "query", _TIME, "window end (exclusive)"),
                     Param("uid", "query", {"type": "string", "maxLength": 512}, "one uid only"),
                     Param("type", "query", {"type": "string", "maxLength": 256}, "CoT type prefix, e.g. a-f"),
-                    Param("bbox", "query", {"type": "string", "pattern": r"^[-0-9.eE+]+(,[-0-9.eE+]+){3}$"},
-                          "min_lon,min_lat,max_lon,max_lat (WGS-84 degrees)"),
+                    *BBOX_PARAMS,
                     Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY}, "max events"),
                     Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "time order"),
                     Param("cursor", "query", {"type": "string", "pattern": r"^-?[0-9]{1,16}\.[0-9]{1,19}$"},

@@ -15,6 +15,7 @@ from rallypoint.services.presence import Presence
 from rallypoint.storage.base import BBox, in_bbox
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
+    BBOX_PARAMS,
     ApiError,
     Endpoint,
     Param,
@@ -37,8 +38,6 @@ from rallypoint.web.api.schemas import (
 from rallypoint.web.context import RequestIdentity, WebContext
 
 _TIME = {"type": "string", "description": "epoch milliseconds or ISO 8601 time with zone"}
-_BBOX = Param("bbox", "query", {"type": "string", "pattern": r"^[-0-9.eE+]+(,[-0-9.eE+]+){3}$"},
-              "min_lon,min_lat,max_lon,max_lat (WGS-84 degrees)")
 _TYPE = Param("type", "query", {"type": "string", "maxLength": 256}, "CoT type prefix, e.g. a-f")
 _ERRORS = {400: ("Bad query parameter", ErrorBody), 401: ("Token not live", ErrorBody), 403: ("Refused", ErrorBody)}
 
@@ -155,7 +154,7 @@ class PictureApi:
             return json_response(self.clients_for(identity))
 
         async def tracks(request: Request) -> Response:
-            check_only(request, frozenset({"bbox", "type", "since", "format"}))
+            check_only(request, frozenset({"bbox", "antimeridian", "type", "since", "format"}))
             identity = await auth.caller(request)
             fmt = request.query_params.get("format", "json")
             if fmt not in ("json", "geojson"):
@@ -175,7 +174,8 @@ class PictureApi:
                 "GET", "/api/tracks", tracks, "Latest picture: clients' positions and live map items", "picture",
                 {200: ("Tracks (GeoJSON FeatureCollection with format=geojson)", list[Track] | GeoJsonCollection),
                  **_ERRORS},
-                params=(_BBOX, _TYPE, Param("since", "query", _TIME, "only items reported at or after this time"),
+                params=(*BBOX_PARAMS, _TYPE,
+                        Param("since", "query", _TIME, "only items reported at or after this time"),
                         Param("format", "query", {"type": "string", "enum": ["json", "geojson"]}, "answer format")),
                 operation_id="listTracks", alt_media={200: "application/geo+json"},
             ),
