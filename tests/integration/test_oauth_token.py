@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +161,24 @@ def test_revoked_and_disabled_accounts_tokens_are_refused_at_once(oauth_server: 
         assert config(carol) == 200
         run_cli(oauth_server.data_dir, "user", "disable", "root")
         wait_until_sync(lambda: config(carol) == 401, "disabled account's token refused")
+
+
+def test_no_request_of_the_map_page_gets_a_basic_challenge(oauth_server: ServerProcess) -> None:
+    """Every endpoint the page's script calls, refused as the page would be refused."""
+    with _plain(oauth_server) as http:
+        script = http.get("/map/map.js").text
+        called = set(re.findall(r'fetch\("(/[^"]+)"', script))
+        assert called == {"/oauth/token", "/api/auth/token/renew", "/api/auth/token"}
+        assert "X-Requested-With" in script
+        page = {"X-Requested-With": "rallypoint-map"}
+        stale = {**page, "Authorization": "Bearer expired.or.revoked"}
+        refusals = [
+            _grant(http, "alice", "wrong", **page),
+            http.post("/api/auth/token/renew", headers=stale),
+            http.delete("/api/auth/token", headers=stale),
+            http.post("/api/auth/token", headers=page),
+        ]
+        for answer in refusals:
+            assert answer.status_code == 401, answer.request.url
+            assert "basic" not in answer.headers.get("www-authenticate", "").lower(), answer.request.url
+            assert answer.headers["content-type"].startswith("application/json")
