@@ -1,0 +1,63 @@
+"""Dispatcher: resolves an audience against the local receivers, each receiver offered once."""
+
+from __future__ import annotations
+
+from rallypoint.clock import ManualClock
+from rallypoint.delivery.dispatcher import Dispatcher
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+from tests.support.picture import Receiver, groups, marker
+
+CLOCK = ManualClock()
+
+
+def _node(*receivers: Receiver) -> Dispatcher:
+    directory = Directory()
+    for receiver in receivers:
+        directory.add(receiver)
+    return Dispatcher(directory)
+
+
+def _envelope(sender: Receiver) -> Envelope:
+    return Envelope(marker(CLOCK, "m-1"), sender.origin, 0)
+
+
+def test_group_audience_reaches_each_reader_once_except_the_excluded() -> None:
+    sender = Receiver("s", read_groups=groups("Red", "Blue"))
+    both = Receiver("both", read_groups=groups("Red", "Blue"))
+    red, green = Receiver("red", read_groups=groups("Red")), Receiver("green", read_groups=groups("Green"))
+    dispatcher = _node(sender, both, red, green)
+    count = dispatcher.deliver(_envelope(sender), Audience(groups=groups("Red", "Blue"), exclude="s"))
+    assert count == 2 and dispatcher.delivered == 2
+    assert len(both.received) == 1 and len(red.received) == 1
+    assert not sender.received and not green.received
+
+
+def test_single_group_audience_skips_the_excluded_sender() -> None:
+    sender, other = Receiver("s"), Receiver("o")
+    dispatcher = _node(sender, other)
+    assert dispatcher.deliver(_envelope(sender), Audience(groups=sender.write_groups, exclude="s")) == 1
+    assert not sender.received and len(other.received) == 1
+
+
+def test_explicit_ids_reach_those_still_connected() -> None:
+    sender, bob = Receiver("s"), Receiver("b")
+    dispatcher = _node(sender, bob)
+    envelope = _envelope(sender)
+    assert dispatcher.deliver(envelope, Audience(ids=("b", "gone"), exclude="s", explicit=True)) == 1
+    assert bob.received == [envelope]
+
+
+def test_the_same_envelope_object_is_offered_to_every_receiver() -> None:
+    sender, a, b = Receiver("s"), Receiver("a"), Receiver("b")
+    dispatcher = _node(sender, a, b)
+    envelope = _envelope(sender)
+    dispatcher.deliver(envelope, Audience(groups=sender.write_groups, exclude="s"))
+    assert a.received[0] is envelope and b.received[0] is envelope
+
+
+def test_empty_audience_reaches_nobody() -> None:
+    sender, other = Receiver("s"), Receiver("o")
+    dispatcher = _node(sender, other)
+    assert dispatcher.deliver(_envelope(sender), Audience()) == 0 and not other.received
