@@ -2,65 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import pytest
 
-from rallypoint.clock import ms_to_datetime
-from rallypoint.model.cot import UNKNOWN_ERROR, CotEvent, Detail, Point
-from rallypoint.storage.base import EventStore, StoredEvent, stored_event_from_cot
+from rallypoint.storage.base import EventStore
 from rallypoint.storage.memory import MemoryEventStore
 from rallypoint.storage.sqlite.events import SqliteEventStore
-
-T0 = 1_700_000_000_000
-MakeEvent = Callable[..., StoredEvent]
-
-
-def _iso(ms: int) -> str:
-    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-def event_xml(ev: CotEvent) -> bytes:
-    """Hand-written CoT XML for a model event (tests must not depend on the codec)."""
-    contact = f"<contact callsign={quoteattr(ev.detail.callsign)}/>" if ev.detail.callsign else ""
-    return (
-        f'<event version="2.0" uid={quoteattr(ev.uid)} type={quoteattr(ev.type)} how={quoteattr(ev.how)}'
-        f' time="{_iso(ev.time)}" start="{_iso(ev.start)}" stale="{_iso(ev.stale)}">'
-        f'<point lat="{ev.point.lat}" lon="{ev.point.lon}" hae="{ev.point.hae}"'
-        f' ce="{ev.point.ce}" le="{ev.point.le}"/><detail>{contact}</detail></event>'
-    ).encode()
-
-
-def make_event(
-    uid: str = "u-1",
-    *,
-    type: str = "a-f-G-U-C",
-    time: int = T0,
-    stale_s: float = 60.0,
-    lat: float = 10.0,
-    lon: float = 20.0,
-    hae: float = UNKNOWN_ERROR,
-    callsign: str | None = None,
-    group: str | None = None,
-    sender: str | None = None,
-    received: int | None = None,
-) -> StoredEvent:
-    """A stored event built through the model, as the ingest path would."""
-    cot = CotEvent(
-        uid=uid,
-        type=type,
-        how="m-g",
-        time=time,
-        start=time,
-        stale=time + int(stale_s * 1000),
-        point=Point(lat=lat, lon=lon, hae=hae),
-        detail=Detail(callsign=callsign, group_name=group),
-    )
-    return stored_event_from_cot(
-        cot, received=received if received is not None else time, sender=sender, xml=event_xml(cot)
-    )
+from tests.support.stored import MakeEvent, make_event
 
 
 @pytest.fixture
@@ -70,9 +20,12 @@ def ev() -> MakeEvent:
 
 @pytest.fixture(params=["memory", "sqlite"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
-    backend: EventStore = (
-        MemoryEventStore() if request.param == "memory" else SqliteEventStore(tmp_path / "events.db")
-    )
+    backend: EventStore
+    match request.param:
+        case "memory":
+            backend = MemoryEventStore()
+        case _:
+            backend = SqliteEventStore(tmp_path / "events.db")
     try:
         yield backend
     finally:

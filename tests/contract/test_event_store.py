@@ -13,15 +13,18 @@ MIN = 60_000
 
 async def test_round_trip_preserves_every_field(store: EventStore, ev: MakeEvent) -> None:
     original = ev(
-        "rt-1", hae=123.5, callsign='Alpha <&> "1"', group="Cyan", sender="cert:alpha", received=T0 + 7
+        "rt-1", hae=123.5, callsign='Alpha <&> "1"', team="Cyan", groups={"Blue, Red", "Ops"},
+        sender="cert:alpha", received=T0 + 7,
     )
-    bare = ev("rt-2", time=T0 + 1)
+    bare = ev("rt-2", time=T0 + 1, groups=())
     await store.append([original, bare])
 
     got = await store.query(HistoryQuery())
 
     assert got == [original, bare]
-    assert got[1].callsign is None and got[1].group is None and got[1].sender is None
+    assert got[0].groups == frozenset({"Blue, Red", "Ops"}) and got[0].team == "Cyan" and got[0].picture
+    assert got[1].callsign is None and got[1].team is None and got[1].sender is None
+    assert got[1].groups == frozenset() and not got[1].picture
 
 
 async def test_empty_append_is_a_no_op(store: EventStore) -> None:

@@ -14,12 +14,14 @@ async def test_reader_sees_broadcasts_of_its_groups_and_its_own_addressed_rows(
     store: EventStore, ev: MakeEvent
 ) -> None:
     rows = [
-        ev("a", group="A", time=T0),
-        ev("b", group="B", time=T0 + 1),
-        ev("ab", group="A,B", time=T0 + 2),
-        ev("sub", group="AA", time=T0 + 3),  # "A" must not match inside "AA"
-        ev("to-me", group="", sender="alice", time=T0 + 4),
-        ev("to-other", group=None, sender="bob", time=T0 + 5),
+        ev("a", groups={"A"}, time=T0),
+        ev("b", groups={"B"}, time=T0 + 1),
+        ev("ab", groups={"A", "B"}, time=T0 + 2),
+        ev("sub", groups={"AA"}, time=T0 + 3),  # "A" must not match inside "AA"
+        ev("comma", groups={"A,B"}, time=T0 + 4),  # one group whose name has a comma
+        ev("team-a", groups={"C"}, team="A", time=T0 + 5),  # a team colour is not an access group
+        ev("to-me", groups=(), sender="alice", time=T0 + 6),
+        ev("to-other", groups=(), sender="bob", time=T0 + 7),
     ]
     await store.append(rows)
 
@@ -32,16 +34,19 @@ async def test_reader_sees_broadcasts_of_its_groups_and_its_own_addressed_rows(
     assert uids(await store.query(HistoryQuery(reader=bob))) == ["b", "ab", "to-other"]
     admin = HistoryReader(groups=frozenset(), all_addressed=True)
     assert uids(await store.query(HistoryQuery(reader=admin))) == ["to-me", "to-other"]
-    nobody = HistoryReader(groups=frozenset({"C"}))
+    nobody = HistoryReader(groups=frozenset({"D"}))
     assert await store.query(HistoryQuery(reader=nobody)) == []
+    comma = HistoryReader(groups=frozenset({"A,B", "AA"}))
+    assert uids(await store.query(HistoryQuery(reader=comma))) == ["sub", "comma"]
     # The store applies the same rule as the Python predicate.
-    for reader in (alice, bob, admin, nobody):
+    for reader in (alice, bob, admin, nobody, comma):
         assert uids(await store.query(HistoryQuery(reader=reader))) == [r.uid for r in rows if readable(reader, r)]
 
 
 async def test_reader_filter_applies_before_the_limit(store: EventStore, ev: MakeEvent) -> None:
     # 50 rows of another group come first: a store that filtered after the limit would answer nothing.
-    await store.append([ev(f"b-{i}", group="B", time=T0 + i) for i in range(50)] + [ev("a-1", group="A", time=T0 + 99)])
+    others = [ev(f"b-{i}", groups={"B"}, time=T0 + i) for i in range(50)]
+    await store.append([*others, ev("a-1", groups={"A"}, time=T0 + 99)])
     got = await store.query(HistoryQuery(reader=HistoryReader(groups=frozenset({"A"})), limit=1))
     assert [e.uid for e in got] == ["a-1"]
 

@@ -35,8 +35,8 @@ history_app = typer.Typer(
 )
 
 DEFAULT_DATA_DIR = Path("rallypoint-data")
-TABLE_COLUMNS = ("time (UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender")
-CSV_COLUMNS = ("time", "uid", "type", "how", "callsign", "group", "lat", "lon", "hae", "sender")
+TABLE_COLUMNS = ("time (UTC)", "uid", "type", "how", "callsign", "team", "groups", "lat", "lon", "sender")
+CSV_COLUMNS = ("time", "uid", "type", "how", "callsign", "team", "groups", "lat", "lon", "hae", "sender")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -159,7 +159,8 @@ def _as_json(events: list[StoredEvent]) -> bytes:
             "lon": ev.lon,
             "hae": None if ev.hae == UNKNOWN_ERROR else ev.hae,
             "callsign": ev.callsign,
-            "group": ev.group,
+            "team": ev.team,
+            "groups": sorted(ev.groups),
             "sender": ev.sender,
             "received": iso_ms(ev.received),
             "xml": ev.xml.decode("utf-8", errors="replace"),
@@ -169,6 +170,11 @@ def _as_json(events: list[StoredEvent]) -> bytes:
     return msgspec.json.format(msgspec.json.encode(rows), indent=2) + b"\n"
 
 
+def _groups(ev: StoredEvent) -> str:
+    # Access groups the event was broadcast to, ";"-separated (group names may hold commas).
+    return ";".join(sorted(ev.groups))
+
+
 def _as_csv(events: list[StoredEvent]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -176,7 +182,7 @@ def _as_csv(events: list[StoredEvent]) -> bytes:
     for ev in events:
         writer.writerow(
             [
-                iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.group or "",
+                iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.team or "", _groups(ev),
                 f"{ev.lat:.6f}", f"{ev.lon:.6f}", "" if ev.hae == UNKNOWN_ERROR else f"{ev.hae:g}", ev.sender or "",
             ]
         )  # fmt: skip
@@ -201,7 +207,7 @@ def _render(events: list[StoredEvent], fmt: str) -> bytes:
 
 def _table_rows(events: list[StoredEvent]) -> list[tuple[str, ...]]:
     return [
-        (iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.group or "",
+        (iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.team or "", _groups(ev),
          f"{ev.lat:.6f}", f"{ev.lon:.6f}", ev.sender or "")
         for ev in events
     ]  # fmt: skip

@@ -20,7 +20,7 @@ log = logging.getLogger("rallypoint")
 
 
 async def load_picture(node: Node) -> None:
-    """Reload persisted, non-stale map items so late joiners see them after a restart."""
+    """Reload the persisted, non-stale map items the picture held, so late joiners see them after a restart."""
     now = node.clock.now_ms()
     from rallypoint.protocol.limits import Limits as _Limits
     from rallypoint.protocol.xml_codec import parse_event
@@ -32,10 +32,8 @@ async def load_picture(node: Node) -> None:
         except Exception:
             log.exception("cannot reload stored event", extra={"uid": stored.uid})
             continue
-        if not stored.group:
-            continue  # addressed, not broadcast: not part of the shared picture
-        groups = frozenset(g for g in stored.group.split(",") if g)
-        node.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=groups), now)
+        # latest() holds picture rows only: broadcast and accepted into the picture (storage.base).
+        node.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=stored.groups), now)
 
 
 

@@ -18,7 +18,7 @@ from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
 from rallypoint.services.metrics import ServerMetrics, type_class
 from rallypoint.services.presence import Presence
-from rallypoint.storage.base import StoredEvent
+from rallypoint.storage.base import NO_GROUPS, StoredEvent, stored_event_from_cot
 from rallypoint.storage.writer import BatchedEventWriter
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,11 @@ class Ingest:
             and self._presence.may_delete(envelope)
         ):
             self._writer.submit_delete(event.detail.link_uid)
-        self._presence.observe(envelope, claim)
+        pictured = self._presence.observe(envelope, claim)
         self._emergencies.observe(envelope)
         audience = self._router.route(envelope)
         if self._writer is not None and not envelope.repeat:
-            self._writer.submit(self._stored(envelope))
+            self._writer.submit(self._stored(envelope, pictured))
         held = False
         for hook in self._hooks:
             # A hook answers True when it keeps the event for recipients that are offline.
@@ -108,25 +108,18 @@ class Ingest:
         self._metrics.drops.labels("chat_unreachable").inc()
         sender.offer(Envelope(notice, envelope.origin, now))
 
-    def _stored(self, envelope: Envelope) -> StoredEvent:
+    def _stored(self, envelope: Envelope, pictured: bool) -> StoredEvent:
         event = envelope.event
-        return StoredEvent(
-            uid=event.uid,
-            type=event.type,
-            how=event.how,
-            time=event.time,
-            start=event.start,
-            stale=event.stale,
-            lat=event.point.lat,
-            lon=event.point.lon,
-            hae=event.point.hae,
-            callsign=event.detail.callsign,
-            # The groups the event was broadcast to; empty for addressed events, which are never
-            # replayed to late joiners (that would widen their audience).
-            group="" if event.detail.dests else ",".join(sorted(envelope.origin.groups)),
+        # The groups the event was broadcast to; none for addressed events, which are never
+        # replayed to late joiners (that would widen their audience).
+        broadcast = not event.detail.dests
+        return stored_event_from_cot(
+            event,
+            received=envelope.received_ms,
             sender=envelope.origin.principal or envelope.origin.session_id,
             xml=envelope.wire(WireFormat.XML),
-            received=envelope.received_ms,
+            groups=envelope.origin.groups if broadcast else NO_GROUPS,
+            picture=pictured and broadcast,
         )
 
 

@@ -51,10 +51,12 @@ class Presence:
         """Call ``listener(session_id, uid, callsign)`` when a session binds its uid or changes callsign."""
         self._bind_listeners.append(listener)
 
-    def observe(self, envelope: Envelope, claim: Claim = Claim.ITEM) -> None:
+    def observe(self, envelope: Envelope, claim: Claim = Claim.ITEM) -> bool:
         """Update the picture with an accepted event (called on the ingest path).
 
-        ``claim`` is what identity binding decided the event is to its session.
+        ``claim`` is what identity binding decided the event is to its session. Returns True when the
+        event entered the picture (as a client's SA or as an item): the stored row says so, and only
+        such rows are reloaded at start (``storage.base``).
         """
         event = envelope.event
         uid = event.uid
@@ -62,14 +64,14 @@ class Presence:
         if event.type == DELETE:
             target = event.detail.link_uid
             if target is None:
-                return
+                return False
             if self.may_delete(envelope):
                 self.items.pop(target, None)
             else:
                 self.refused += 1
                 log.warning("delete from outside the item's groups ignored",
                             extra={"uid": target, "session": envelope.origin.session_id})
-            return
+            return False
         if self._directory.is_relay(session_id):
             # A federation link relays many remote clients: their SA are items of the picture,
             # and addressed traffic for them goes to the link.
@@ -77,7 +79,8 @@ class Presence:
                 self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
             if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
                 self.items[uid] = envelope
-            return
+                return True
+            return False
         own_uid = self._directory.uid_of(session_id)
         if claim is Claim.DEVICE and own_uid == uid:
             self.sa[uid] = envelope
@@ -89,7 +92,7 @@ class Presence:
                 self._directory.bind(session_id, callsign=callsign)
                 for listener in self._bind_listeners:
                     listener(session_id, None, callsign)
-            return
+            return True
         if claim is Claim.DEVICE and own_uid is None and self._directory.get(session_id) is not None:
             self.sa[uid] = envelope
             # The device's own report supersedes any copy of it a gateway relayed earlier.
@@ -97,7 +100,7 @@ class Presence:
             self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
             for listener in self._bind_listeners:
                 listener(session_id, uid, event.detail.callsign)
-            return
+            return True
         if claim is Claim.RELAYED and self._directory.get(session_id) is not None:
             # Addressed traffic for a relayed device (chat to a mesh contact) goes to its gateway.
             self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
@@ -106,8 +109,9 @@ class Presence:
             held = self.items.get(uid)
             if held is None or may_change(envelope.origin, held.origin):
                 self.items[uid] = envelope
-            else:
-                self.refused += 1
+                return True
+            self.refused += 1
+        return False
 
     def may_delete(self, envelope: Envelope) -> bool:
         """Whether a ``t-x-d-d`` may remove its target (unknown targets: nothing to protect)."""

@@ -7,22 +7,35 @@ Semantics shared by all backends (the contract tests in ``tests/contract`` pin t
 * ``type_prefix`` is a plain string prefix on the CoT type (``"a-f"`` matches ``"a-f-G-U-C"``).
 * ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)``, edges inclusive. ``min_lon > max_lon`` means
   the box crosses the antimeridian. A row at exactly 0,0 (no position fix, ``model.fix``) is in no box.
-* The *latest* event of a uid is the one with the greatest ``time`` (ties: the last appended).
-  ``latest()`` returns it only if it is not stale at ``now_ms`` and has not been deleted; an older
-  event of the same uid never stands in for a newer one that is stale or deleted.
-* ``reader`` keeps the rows a reader may see: broadcast rows (a non-empty comma-separated ``group``)
-  sharing a group with ``reader.groups``; addressed rows (empty ``group``) only when
-  ``reader.all_addressed`` or their ``sender`` is ``reader.sender``.
+* A row carries two different "groups", never mixed: ``groups`` are the access groups the event was
+  broadcast to (empty: an addressed event, sent to chosen receivers with ``marti/dest``), and ``team``
+  is the team colour the sender put in ``<__group name=...>`` (display only, never used for access).
+* ``reader`` keeps the rows a reader may see: broadcast rows sharing a group (exact names) with
+  ``reader.groups``; addressed rows only when ``reader.all_addressed`` or their ``sender`` is
+  ``reader.sender``.
 * ``after`` is a keyset cursor ``(time, key)``: only rows strictly after it in the query's order.
   ``page()`` returns each row with its key (the arrival tie-breaker) so a caller can build one.
-* ``prune(cutoff)`` removes events with ``time < cutoff`` except a uid's latest event while it is
-  still live (not deleted, ``stale > cutoff``): retention must not forget a long-lived marker that
-  late joiners still need.
+
+History and the picture. History keeps every delivered event. The *picture* is what the live server
+shows late joiners: a row's ``picture`` flag records whether the event entered it (broadcast, and
+accepted by presence as a client's SA or as a map item). Addressed events, deletes, and items
+presence refused (another group's event reusing a uid it does not own) are history only. So:
+
+* The *latest* event of a uid is its picture row with the greatest ``time`` (ties: the last
+  appended); rows with ``picture`` false are never considered. ``latest()`` returns it only if it is
+  not stale at ``now_ms`` and has not been deleted; an older picture row never stands in for a newer
+  one that is stale or deleted. What start-up reloads from ``latest()`` is therefore exactly what the
+  live picture held: a refused item of another group does not replace a marker, and a marker re-sent
+  to one contact does not hide the broadcast one.
+* ``delete_uid`` marks the uid's latest picture row deleted.
+* ``prune(cutoff)`` removes events with ``time < cutoff`` except a uid's latest picture row while it
+  is still live (not deleted, ``stale > cutoff``): retention must not forget a long-lived marker
+  that late joiners still need.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -32,6 +45,7 @@ from rallypoint.model.fix import has_fix
 
 Order = Literal["asc", "desc"]
 BBox = tuple[float, float, float, float]
+NO_GROUPS: frozenset[str] = frozenset()
 
 
 class StoredEvent(msgspec.Struct, frozen=True, gc=False):
@@ -47,12 +61,16 @@ class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     lon: float
     hae: float
     callsign: str | None
-    group: str | None
+    # Access groups the event was broadcast to; empty for an addressed event.
+    groups: frozenset[str]
+    # Team colour from ``<__group name=...>``; shown, never used for access.
+    team: str | None
     # Principal or session id that submitted the event (audit and "do not echo back" on replay).
     sender: str | None
     xml: bytes
     received: int
-
+    # Whether the event entered the shared picture (see the module docstring).
+    picture: bool = False
 
 class HistoryReader(msgspec.Struct, frozen=True):
     """Whose rows a history query may return (see the module docstring)."""
@@ -92,14 +110,14 @@ class EventStore(Protocol):
         ...
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
-        """The latest event per uid that is live at ``now_ms``, ordered by time.
+        """The latest picture row per uid that is live at ``now_ms``, ordered by time.
 
-        With ``types_prefix``, only uids whose latest event's type starts with one of the prefixes.
+        With ``types_prefix``, only uids whose latest picture row's type starts with one of the prefixes.
         """
         ...
 
     async def delete_uid(self, uid: str) -> None:
-        """Mark the uid's latest event as deleted so ``latest()`` no longer returns it."""
+        """Mark the uid's latest picture row as deleted so ``latest()`` no longer returns it."""
         ...
 
     async def prune(self, older_than_ms: int) -> int:
@@ -112,12 +130,20 @@ class EventStore(Protocol):
 
 
 def stored_event_from_cot(
-    event: CotEvent, *, received: int, sender: str | None = None, xml: bytes | None = None
+    event: CotEvent,
+    *,
+    received: int,
+    sender: str | None = None,
+    xml: bytes | None = None,
+    groups: Iterable[str] = NO_GROUPS,
+    picture: bool = False,
 ) -> StoredEvent:
     """Build the stored row for ``event``.
 
-    ``xml`` should be the bytes actually forwarded (the ingest path has them already); when absent
-    the event is encoded here, which needs ``rallypoint.protocol.xml_codec``.
+    ``groups`` are the access groups it was broadcast to (empty when addressed) and ``picture``
+    whether presence took it into the shared picture. ``xml`` should be the bytes actually forwarded
+    (the ingest path has them already); when absent the event is encoded here, which needs
+    ``rallypoint.protocol.xml_codec``.
     """
     if xml is None:
         # Imported here so the storage layer stays usable before the codec is loaded.
@@ -135,10 +161,12 @@ def stored_event_from_cot(
         lon=event.point.lon,
         hae=event.point.hae,
         callsign=event.detail.callsign,
-        group=event.detail.group_name,
+        groups=frozenset(groups),
+        team=event.detail.group_name,
         sender=sender,
         xml=xml,
         received=received,
+        picture=picture,
     )
 
 
@@ -172,14 +200,8 @@ def matches(q: HistoryQuery, ev: StoredEvent) -> bool:
     return q.bbox is None or (has_fix(ev.lat, ev.lon) and in_bbox(ev.lon, ev.lat, q.bbox))
 
 
-def row_groups(ev: StoredEvent) -> frozenset[str]:
-    """The broadcast groups recorded with a row (empty for addressed events)."""
-    return frozenset(g for g in (ev.group or "").split(",") if g)
-
-
 def readable(reader: HistoryReader, ev: StoredEvent) -> bool:
     """True if ``reader`` may see the row (the rule every backend applies for ``HistoryQuery.reader``)."""
-    groups = row_groups(ev)
-    if groups:
-        return not reader.groups.isdisjoint(groups)
+    if ev.groups:
+        return not reader.groups.isdisjoint(ev.groups)
     return reader.all_addressed or (reader.sender is not None and ev.sender == reader.sender)

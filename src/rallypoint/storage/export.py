@@ -5,7 +5,8 @@
   This is the shape of a CoT stream (what TAK clients and servers write on a socket and what CoT
   replay tools read), not a single XML document: there is no wrapping root element, so read it
   with a stream framer that splits on ``</event>``.
-* GeoJSON (RFC 7946): a FeatureCollection of Points; times as ISO-8601 UTC strings.
+* GeoJSON (RFC 7946): a FeatureCollection of Points; times as ISO-8601 UTC strings; ``team`` (the
+  sender's team colour) and ``groups`` (the access groups it was broadcast to, empty when addressed).
 * KML 2.2: one Placemark per event with a TimeStamp, for Google Earth and similar viewers.
 
 An event without a position fix (0,0: a device without GPS, chat, control messages) is exported
@@ -84,7 +85,8 @@ def to_geojson(events: Iterable[StoredEvent]) -> dict[str, Any]:
                     "start": iso_ms(ev.start),
                     "stale": iso_ms(ev.stale),
                     "callsign": ev.callsign,
-                    "group": ev.group,
+                    "team": ev.team,
+                    "groups": sorted(ev.groups),
                     "no_fix": not located,
                 },
             }
@@ -104,7 +106,8 @@ def to_kml(events: Iterable[StoredEvent]) -> bytes:
         stamp = etree.SubElement(placemark, ns + "TimeStamp")
         etree.SubElement(stamp, ns + "when").text = iso_ms(ev.time)
         extended = etree.SubElement(placemark, ns + "ExtendedData")
-        for key, value in (("uid", ev.uid), ("type", ev.type), ("how", ev.how), ("group", ev.group)):
+        groups = ", ".join(sorted(ev.groups)) or None
+        for key, value in (("uid", ev.uid), ("type", ev.type), ("how", ev.how), ("team", ev.team), ("groups", groups)):
             if value is None:
                 continue
             data = etree.SubElement(extended, ns + "Data", name=key)

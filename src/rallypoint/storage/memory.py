@@ -15,7 +15,7 @@ class MemoryEventStore:
         # (arrival sequence, event); the sequence breaks ties between equal times.
         self._rows: list[tuple[int, StoredEvent]] = []
         self._next_seq = 0
-        # uid -> (time, seq) of its latest row.
+        # uid -> (time, seq) of its latest picture row.
         self._latest: dict[str, tuple[int, int]] = {}
         self._deleted: set[int] = set()
         self._closed = False
@@ -27,6 +27,8 @@ class MemoryEventStore:
             seq = self._next_seq
             self._next_seq += 1
             self._rows.append((seq, ev))
+            if not ev.picture:
+                continue
             key = (ev.time, seq)
             current = self._latest.get(ev.uid)
             if current is None or key > current:
@@ -50,7 +52,7 @@ class MemoryEventStore:
         return [(seq, ev) for _, seq, ev in hits[: q.limit]]
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
-        """Latest live event per uid, ordered by time."""
+        """Latest live picture row per uid, ordered by time."""
         self._check_open()
         latest_seqs = {seq for _, seq in self._latest.values()}
         out = [
@@ -65,14 +67,14 @@ class MemoryEventStore:
         return [ev for _, _, ev in out]
 
     async def delete_uid(self, uid: str) -> None:
-        """Mark the uid's latest event deleted."""
+        """Mark the uid's latest picture row deleted."""
         self._check_open()
         current = self._latest.get(uid)
         if current is not None:
             self._deleted.add(current[1])
 
     async def prune(self, older_than_ms: int) -> int:
-        """Drop old history, keeping each uid's latest event while it is live."""
+        """Drop old history, keeping each uid's latest picture row while it is live."""
         self._check_open()
         latest_seqs = {seq for _, seq in self._latest.values()}
         kept: list[tuple[int, StoredEvent]] = []
@@ -84,8 +86,8 @@ class MemoryEventStore:
             kept.append((seq, ev))
         removed = len(self._rows) - len(kept)
         self._rows = kept
-        # A uid's latest row is only removed together with all its older rows, so dropping the
-        # entry is enough; no other row of that uid remains.
+        # A uid's latest picture row is only removed together with its older picture rows, so
+        # dropping the entry is enough; no other picture row of that uid remains.
         remaining = {seq for seq, _ in kept}
         self._latest = {uid: key for uid, key in self._latest.items() if key[1] in remaining}
         return removed

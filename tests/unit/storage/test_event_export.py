@@ -26,7 +26,7 @@ def test_iso_ms_is_utc_with_milliseconds() -> None:
 
 def test_geojson_is_a_feature_collection_of_points(ev: MakeEvent) -> None:
     events = [
-        ev("a", lon=-77.5, lat=38.25, hae=120.0, callsign="Alpha", group="Cyan"),
+        ev("a", lon=-77.5, lat=38.25, hae=120.0, callsign="Alpha", team="Cyan", groups={"Ops", "Blue"}),
         ev("b", lon=2.0, lat=48.0, time=T0 + 1000),
     ]
 
@@ -48,7 +48,8 @@ def test_geojson_is_a_feature_collection_of_points(ev: MakeEvent) -> None:
         "start": "2023-11-14T22:13:20.000Z",
         "stale": "2023-11-14T22:14:20.000Z",
         "callsign": "Alpha",
-        "group": "Cyan",
+        "team": "Cyan",
+        "groups": ["Blue", "Ops"],
         "no_fix": False,
     }
     assert second["properties"]["callsign"] is None

@@ -29,10 +29,11 @@ def data_dir(tmp_path: Path, ev: MakeEvent) -> Path:
         try:
             await store.append(
                 [
-                    ev("alpha", time=T0, lon=10.0, lat=50.0, callsign="Alpha", group="Cyan"),
+                    ev("alpha", time=T0, lon=10.0, lat=50.0, callsign="Alpha", team="Cyan", groups={"Ops", "Blue"}),
                     ev("bravo", type="a-h-G", time=T0 + MIN, lon=-70.0, lat=-30.0, callsign="Bravo"),
                     ev("marker", type="b-m-p-s-m", time=T0 + 2 * MIN, lon=10.5, lat=50.5),
-                    ev("alpha", time=T0 + 3 * MIN, lon=10.1, lat=50.1, callsign="Alpha", group="Cyan"),
+                    ev("alpha", time=T0 + 3 * MIN, lon=10.1, lat=50.1, callsign="Alpha", team="Cyan",
+                       groups={"Ops", "Blue"}),
                 ]
             )
         finally:
@@ -208,7 +209,8 @@ def test_table_is_one_unwrapped_line_per_event_when_piped(data_dir: Path) -> Non
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert len(lines) == 5  # a header and four events, however narrow the terminal claims to be
-    assert lines[0].split() == ["time", "(UTC)", "uid", "type", "how", "callsign", "group", "lat", "lon", "sender"]
+    assert lines[0].split() == ["time", "(UTC)", "uid", "type", "how", "callsign", "team", "groups", "lat", "lon",
+                                 "sender"]
     assert lines[1].split()[:3] == ["2023-11-14T22:13:20.000Z", "alpha", "a-f-G-U-C"]
     assert "50.000000" in lines[1] and "10.000000" in lines[1]
     assert not any(ch in result.stdout for ch in "│┃━─")
@@ -223,8 +225,9 @@ def test_csv_format(data_dir: Path, tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["uid"] for r in rows] == ["alpha", "alpha"]
     assert rows[0]["time"] == "2023-11-14T22:13:20.000Z" and rows[0]["callsign"] == "Alpha"
-    assert rows[0]["lat"] == "50.000000" and rows[0]["lon"] == "10.000000" and rows[0]["group"] == "Cyan"
+    assert rows[0]["lat"] == "50.000000" and rows[0]["lon"] == "10.000000" and rows[0]["team"] == "Cyan"
+    assert rows[0]["groups"] == "Blue;Ops"
     target = tmp_path / "out.csv"
     code, _, err = run("export", "--data-dir", str(data_dir), "--format", "csv", "--out", str(target))
     assert code == 0 and "wrote 4 events" in err
-    assert target.read_text().splitlines()[0] == "time,uid,type,how,callsign,group,lat,lon,hae,sender"
+    assert target.read_text().splitlines()[0] == "time,uid,type,how,callsign,team,groups,lat,lon,hae,sender"

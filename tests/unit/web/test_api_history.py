@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import msgspec
-
 from rallypoint.model.cot import Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.storage.base import stored_event_from_cot
@@ -18,7 +16,7 @@ def _rows(h: Harness, prefix: str, group: str, count: int, start: int) -> None:
         t = start + i // 2  # pairs share a time: the cursor must break ties
         event = make_event(uid=f"{prefix}-{i}", type="a-f-G", how="m-g", time=t, start=t, stale=t + 60_000,
                            point=Point(1.0, 2.0, 0.0))
-        rows.append(msgspec.structs.replace(stored_event_from_cot(event, received=t), group=group))
+        rows.append(stored_event_from_cot(event, received=t, groups={group}))
     asyncio.run(h.store.append(rows))
 
 
@@ -77,7 +75,7 @@ def test_bbox_west_of_east_needs_antimeridian_and_then_crosses_it(harness: Harne
     for uid, lon in (("fiji", 178.5), ("samoa", -172.0), ("greenwich", 0.5)):
         event = make_event(uid=uid, type="a-f-G", how="m-g", time=NOW, start=NOW, stale=NOW + 60_000,
                            point=Point(-17.0, lon, 0.0))
-        rows.append(msgspec.structs.replace(stored_event_from_cot(event, received=NOW), group="A"))
+        rows.append(stored_event_from_cot(event, received=NOW, groups={"A"}))
     asyncio.run(harness.store.append(rows))
     alice = harness.bearer("alice")
 

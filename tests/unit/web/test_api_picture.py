@@ -62,22 +62,19 @@ def test_bad_query_parameters_are_400(harness: Harness) -> None:
         assert harness.http.get(f"/api/history?{query}", headers=alice).status_code == 400, query
 
 
-def _store(h: Harness, uid: str, *, group: str, sender: str | None = None, time: int = NOW) -> None:
+def _store(h: Harness, uid: str, *, groups: set[str], sender: str | None = None, time: int = NOW) -> None:
     event = make_event(uid=uid, type="a-f-G", how="m-g", time=time, start=time, stale=time + 60_000,
                        point=Point(1.0, 2.0, 0.0))
-    row = stored_event_from_cot(event, received=time, sender=sender)
-    import msgspec
-
-    asyncio.run(h.store.append([msgspec.structs.replace(row, group=group)]))
+    asyncio.run(h.store.append([stored_event_from_cot(event, received=time, sender=sender, groups=groups)]))
 
 
 def test_history_is_filtered_by_the_stored_groups(harness: Harness) -> None:
     harness.add_user("alice", {"A"})
     harness.add_user("root", {"Z"}, role=Role.ADMIN)
-    _store(harness, "h-a", group="A,C")
-    _store(harness, "h-b", group="B", time=NOW + 1)
-    _store(harness, "h-direct", group="", time=NOW + 2)
-    _store(harness, "h-mine", group="", sender="alice", time=NOW + 3)
+    _store(harness, "h-a", groups={"A", "C"})
+    _store(harness, "h-b", groups={"B"}, time=NOW + 1)
+    _store(harness, "h-direct", groups=set(), time=NOW + 2)
+    _store(harness, "h-mine", groups=set(), sender="alice", time=NOW + 3)
     alice = harness.http.get("/api/history", headers=harness.bearer("alice")).json()
     assert [e["uid"] for e in alice["events"]] == ["h-a", "h-mine"]
     assert alice["events"][0]["groups"] == ["A", "C"] and alice["events"][0]["xml"].startswith("<event")

@@ -16,17 +16,20 @@ import msgspec
 
 from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent
 from rallypoint.storage.sqlite import schema
+from rallypoint.storage.sqlite.group_sets import EMPTY_SET, GroupSetCache
 from rallypoint.storage.sqlite.worker import SqliteWorker
 
 T = TypeVar("T")
 
-# Column order matches StoredEvent's field order so rows map straight onto the struct.
-_COLUMNS = "uid, type, how, time, start, stale, lat, lon, hae, callsign, grp, sender, xml, received"
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# "Some other row of the same uid comes after this one" (greater time, or same time appended later).
+# Column order matches StoredEvent's field order (``gset`` stands for ``groups``).
+_COLUMNS = "uid, type, how, time, start, stale, lat, lon, hae, callsign, gset, team, sender, xml, received, picture"
+_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_GSET = 10  # position of gset in _COLUMNS
+# "Some other picture row of the same uid comes after this one" (greater time, or same time
+# appended later). Only picture rows compete for "latest" (see ``storage.base``).
 _SUPERSEDED = (
     "EXISTS (SELECT 1 FROM events n WHERE n.uid = e.uid AND n.time >= e.time"
-    " AND (n.time > e.time OR n.id > e.id))"
+    " AND (n.time > e.time OR n.id > e.id) AND n.picture = 1)"
 )
 # Rows per prune statement: each chunk is its own job so appends interleave with a long prune.
 _PRUNE_CHUNK = 5000
@@ -37,6 +40,7 @@ class SqliteEventStore:
 
     def __init__(self, path: Path) -> None:
         self._worker = SqliteWorker(path, migrations=schema.MIGRATIONS, what="event")
+        self._sets = GroupSetCache()
 
     @property
     def path(self) -> Path:
@@ -48,7 +52,7 @@ class SqliteEventStore:
         if not events:
             return
         rows = [msgspec.structs.astuple(ev) for ev in events]
-        await self._run(_append, rows)
+        await self._run(_append, self._sets, rows)
 
     async def query(self, q: HistoryQuery) -> list[StoredEvent]:
         """Events matching ``q``, ordered by (time, insertion) and limited."""
@@ -64,11 +68,11 @@ class SqliteEventStore:
             f"SELECT e.id, {_COLUMNS} FROM events e WHERE {where}"
             f" ORDER BY e.time {direction}, e.id {direction} LIMIT ?"
         )
-        return await self._run(_select_keyed, sql, [*params, q.limit])
+        return await self._run(_select_keyed, self._sets, sql, [*params, q.limit])
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
         """Latest live event per uid, ordered by time."""
-        clauses = ["e.stale > ?", "e.deleted = 0"]
+        clauses = ["e.picture = 1", "e.stale > ?", "e.deleted = 0"]
         params: list[Any] = [now_ms]
         if types_prefix is not None:
             if not types_prefix:
@@ -81,7 +85,7 @@ class SqliteEventStore:
             clauses.append("(" + " OR ".join(parts) + ")")
         clauses.append(f"NOT {_SUPERSEDED}")
         sql = f"SELECT {_COLUMNS} FROM events e WHERE {' AND '.join(clauses)} ORDER BY e.time, e.id"
-        return await self._run(_select, sql, params)
+        return await self._run(_select, self._sets, sql, params)
 
     async def delete_uid(self, uid: str) -> None:
         """Mark the uid's latest row deleted; older rows need no mark (they are never latest)."""
@@ -104,28 +108,37 @@ class SqliteEventStore:
         return await self._worker.run(fn, *args)
 
 
-def _append(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _append(db: sqlite3.Connection, sets: GroupSetCache, rows: list[tuple[Any, ...]]) -> None:
     db.execute("BEGIN")
     try:
-        db.executemany(_INSERT, rows)
+        ids = sets.ids_for(db, {row[_GSET] for row in rows})
+        db.executemany(_INSERT, [(*row[:_GSET], ids[row[_GSET]], *row[_GSET + 1 :]) for row in rows])
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+    sets.remember(ids)
 
 
-def _select(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
-    return [StoredEvent(*row) for row in db.execute(sql, params)]
+def _event(db: sqlite3.Connection, sets: GroupSetCache, row: Sequence[Any]) -> StoredEvent:
+    values = (*row[:_GSET], sets.groups_of(db, row[_GSET]), *row[_GSET + 1 : -1], bool(row[-1]))
+    return StoredEvent(*values)
 
 
-def _select_keyed(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[int, StoredEvent]]:
-    return [(row[0], StoredEvent(*row[1:])) for row in db.execute(sql, params)]
+def _select(db: sqlite3.Connection, sets: GroupSetCache, sql: str, params: Sequence[Any]) -> list[StoredEvent]:
+    return [_event(db, sets, row) for row in db.execute(sql, params).fetchall()]
+
+
+def _select_keyed(
+    db: sqlite3.Connection, sets: GroupSetCache, sql: str, params: Sequence[Any]
+) -> list[tuple[int, StoredEvent]]:
+    return [(row[0], _event(db, sets, row[1:])) for row in db.execute(sql, params).fetchall()]
 
 
 def _delete_uid(db: sqlite3.Connection, uid: str) -> None:
     db.execute(
         "UPDATE events SET deleted = 1 WHERE id ="
-        " (SELECT id FROM events WHERE uid = ? ORDER BY time DESC, id DESC LIMIT 1)",
+        " (SELECT id FROM events WHERE uid = ? AND picture = 1 ORDER BY time DESC, id DESC LIMIT 1)",
         (uid,),
     )
 
@@ -136,7 +149,7 @@ def _prune_chunk(db: sqlite3.Connection, cutoff: int, chunk: int) -> int:
     cur = db.execute(
         "DELETE FROM events WHERE id IN ("
         " SELECT e.id FROM events e WHERE e.time < ?"
-        f" AND (e.stale <= ? OR e.deleted = 1 OR {_SUPERSEDED})"
+        f" AND (e.picture = 0 OR e.stale <= ? OR e.deleted = 1 OR {_SUPERSEDED})"
         " ORDER BY e.time, e.id LIMIT ?)",
         (cutoff, cutoff, chunk),
     )
@@ -176,13 +189,17 @@ def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
 
 
 def _reader_clause(reader: HistoryReader) -> tuple[str, list[Any]]:
-    """``base.readable`` in SQL: ``grp`` holds the broadcast groups comma-separated, empty when addressed."""
-    addressed = "trim(coalesce(e.grp, ''), ',') = ''"
+    """``base.readable`` in SQL: a row's ``gset`` names its broadcast groups, ``EMPTY_SET`` when addressed.
+
+    The subquery does not depend on the row, so SQLite evaluates it once per query (an exact lookup
+    in the ``group_set_members`` primary key) and tests each row's ``gset`` against the result.
+    """
+    addressed = f"e.gset = {EMPTY_SET}"
     params: list[Any] = []
     if reader.groups:
-        tests = " OR ".join("instr(',' || e.grp || ',', ?) > 0" for _ in reader.groups)
-        params.extend(f",{g}," for g in sorted(reader.groups))
-        broadcast = f"(NOT {addressed} AND ({tests}))"
+        marks = ", ".join("?" for _ in reader.groups)
+        params.extend(sorted(reader.groups))
+        broadcast = f"e.gset IN (SELECT set_id FROM group_set_members WHERE grp IN ({marks}))"
     else:
         broadcast = "0"
     if reader.all_addressed:

@@ -23,11 +23,11 @@ T = TypeVar("T")
 class SqliteWorker:
     """A lazily opened SQLite connection and the thread that owns it.
 
-    ``migrations`` are SQL scripts (see ``schema.MIGRATIONS``): entry ``i`` upgrades the file from
+    ``migrations`` are SQL scripts or functions (see ``schema.MIGRATIONS``): entry ``i`` upgrades the file from
     ``PRAGMA user_version`` ``i`` to ``i + 1``. ``what`` names the store in error messages.
     """
 
-    def __init__(self, path: Path, *, migrations: tuple[str, ...], what: str) -> None:
+    def __init__(self, path: Path, *, migrations: tuple[schema.Migration, ...], what: str) -> None:
         self._path = path
         self._migrations = migrations
         self._what = what
@@ -93,7 +93,7 @@ class SqliteWorker:
             db.close()
 
 
-def apply_migrations(db: sqlite3.Connection, migrations: tuple[str, ...], *, what: str) -> None:
+def apply_migrations(db: sqlite3.Connection, migrations: tuple[schema.Migration, ...], *, what: str) -> None:
     """Bring the file up to ``len(migrations)``; refuse files written by a newer Rallypoint."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     latest = len(migrations)
@@ -103,9 +103,13 @@ def apply_migrations(db: sqlite3.Connection, migrations: tuple[str, ...], *, wha
             "upgrade Rallypoint"
         )
     for target in range(version + 1, latest + 1):
+        step = migrations[target - 1]
         # executescript commits first; wrap the migration and the version bump in one transaction.
         try:
-            db.executescript(f"BEGIN IMMEDIATE;\n{migrations[target - 1]}\nPRAGMA user_version = {target};\nCOMMIT;")
+            if isinstance(step, str):
+                db.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version = {target};\nCOMMIT;")
+            else:
+                _run_migration(db, step, target)
         except sqlite3.OperationalError:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -113,6 +117,22 @@ def apply_migrations(db: sqlite3.Connection, migrations: tuple[str, ...], *, wha
             (now,) = db.execute("PRAGMA user_version").fetchone()
             if now < target:
                 raise
+
+
+def _run_migration(db: sqlite3.Connection, step: Callable[[sqlite3.Connection], None], target: int) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (now,) = db.execute("PRAGMA user_version").fetchone()
+        # Another process may have migrated while this one waited for the write lock.
+        if now < target:
+            # The function must not use executescript, which would commit half-way.
+            step(db)
+            db.execute(f"PRAGMA user_version = {target}")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def transaction(db: sqlite3.Connection, fn: Callable[[], T], *, immediate: bool = True) -> T:

@@ -13,7 +13,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent, row_groups
+from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
     BBOX_PARAMS,
@@ -64,7 +64,7 @@ def history_event(row: StoredEvent) -> HistoryEvent:
     return HistoryEvent(
         uid=row.uid, type=row.type, how=row.how, time_ms=row.time, start_ms=row.start, stale_ms=row.stale,
         position=Position(lat=row.lat, lon=row.lon, hae=row.hae), callsign=row.callsign,
-        groups=sorted(row_groups(row)), xml=row.xml.decode("utf-8", "replace"),
+        groups=sorted(row.groups), xml=row.xml.decode("utf-8", "replace"),
     )
 
 

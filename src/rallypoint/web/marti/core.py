@@ -246,8 +246,7 @@ class CoreFeature:
         if found:
             stored = found[0]
             # Addressed events are stored without groups and are never handed out here.
-            groups = frozenset(g for g in (stored.group or "").split(",") if g)
-            if groups and who.can_read(groups):
+            if stored.groups and who.can_read(stored.groups):
                 return Response(stored.xml, media_type="application/xml")
         return PlainTextResponse("not found", status_code=404)
 
