@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from rallypoint.errors import ConfigError
+from rallypoint.validation_errors import describe
 
 ENV_PREFIX = "RALLYPOINT_"
 
@@ -230,7 +231,7 @@ def load_settings(
     try:
         settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid setting: {exc}") from exc
+        raise ConfigError(f"invalid setting: {describe(exc, Settings, values, subject='the configuration')}") from exc
     _validate(settings)
     return settings
 
@@ -243,7 +244,7 @@ def _validate(s: Settings) -> None:
     if s.max_event_bytes < 1024:
         raise ConfigError("max_event_bytes: must be at least 1024")
     if s.log_format not in {"json", "text"}:
-        raise ConfigError("log_format: must be 'json' or 'text'")
+        raise ConfigError(f"log_format must be one of: json, text (got {s.log_format!r})")
     for peer in s.federation_peers:
         if peer.compression not in {"none", "gzip", "deflate"}:
             raise ConfigError(f"federation peer {peer.name!r}: compression must be none, gzip or deflate")

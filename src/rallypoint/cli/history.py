@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rallypoint.cli.wording import RallypointGroup
 from rallypoint.clock import Clock, SystemClock, datetime_to_ms
 from rallypoint.errors import ConfigError, StorageError
 from rallypoint.model.cot import UNKNOWN_ERROR
@@ -32,6 +33,7 @@ from rallypoint.storage.factory import open_event_store, sqlite_path_from_url
 history_app = typer.Typer(
     help="Search and export the stored CoT event history.",
     no_args_is_help=True,
+    cls=RallypointGroup,
 )
 
 DEFAULT_DATA_DIR = Path("rallypoint-data")

@@ -16,10 +16,13 @@ from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.users import user_app
+from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings
 from rallypoint.errors import ConfigError
 
-app = typer.Typer(help="Rallypoint: command-and-coordination server for field teams.", no_args_is_help=True)
+app = typer.Typer(
+    help="Rallypoint: command-and-coordination server for field teams.", no_args_is_help=True, cls=RallypointGroup
+)
 app.add_typer(cert_app, name="cert")
 app.add_typer(ca_app, name="ca")
 app.add_typer(history_app, name="history")

@@ -19,12 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from rallypoint.cli.audit import audit_path, cli_actor
+from rallypoint.cli.wording import RallypointGroup
 from rallypoint.clock import SystemClock
 from rallypoint.errors import StorageError
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.users import Role, SqliteUserStore, User, UserError, effective_groups
 
-user_app = typer.Typer(no_args_is_help=True)
+user_app = typer.Typer(no_args_is_help=True, cls=RallypointGroup)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="Server data directory; accounts are in DATA_DIR/users.db.")

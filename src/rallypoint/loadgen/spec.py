@@ -41,9 +41,9 @@ class BenchSpec(msgspec.Struct, frozen=True):
     def validate(self) -> BenchSpec:
         """Return self, or raise BenchSpecError naming the offending option."""
         if self.mode not in MODES:
-            raise BenchSpecError(f"--mode must be one of {', '.join(MODES)}")
+            raise BenchSpecError(f"--mode must be one of: {', '.join(MODES)}")
         if self.proto not in PROTOS:
-            raise BenchSpecError(f"--proto must be one of {', '.join(PROTOS)}")
+            raise BenchSpecError(f"--proto must be one of: {', '.join(PROTOS)}")
         if not 0 < self.port < 65536:
             raise BenchSpecError("--port must be within 1..65535")
         if self.duration <= 0:
