@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import postgres_database  # noqa: F401 (fixture for contract and integration tests)
 from tests.support.server import ServerProcess
 
 SAMPLES = Path(__file__).parent / "data" / "samples"

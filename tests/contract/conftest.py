@@ -18,14 +18,20 @@ def ev() -> MakeEvent:
     return make_event
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
     backend: EventStore
     match request.param:
         case "memory":
             backend = MemoryEventStore()
-        case _:
+        case "sqlite":
             backend = SqliteEventStore(tmp_path / "events.db")
+        case _:
+            from rallypoint.storage.postgres.events import PostgresEventStore
+
+            # One database per test: the contract assumes an empty store.
+            database = request.getfixturevalue("postgres_database")
+            backend = PostgresEventStore(await database.fresh())
     try:
         yield backend
     finally:

@@ -175,6 +175,21 @@ def type_matches(type_: str, prefixes: tuple[str, ...] | None) -> bool:
     return prefixes is None or type_.startswith(prefixes)
 
 
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None if there is none).
+
+    ``prefix <= s < bound`` is a prefix test an ordinary (code point ordered) index can serve.
+    """
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return None
+    successor = last + 1
+    if 0xD800 <= successor <= 0xDFFF:
+        # Surrogates cannot be stored as UTF-8; the next encodable code point keeps the order.
+        successor = 0xE000
+    return prefix[:-1] + chr(successor)
+
+
 def in_bbox(lon: float, lat: float, bbox: BBox) -> bool:
     """True if the position lies inside ``bbox`` (edges inclusive, antimeridian-aware)."""
     min_lon, min_lat, max_lon, max_lat = bbox

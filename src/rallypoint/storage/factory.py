@@ -4,7 +4,9 @@
 * ``sqlite://relative/path.db``: relative to the data directory; bare ``sqlite://`` means
   ``<data-dir>/events.db``.
 * ``memory://``: in-process, lost on exit.
-* ``postgresql://...``: planned, refused for now with a clear message.
+* ``postgresql://user@host:port/database`` (or ``postgres://``): a PostgreSQL database shared by
+  several nodes (asyncpg; the schema is created and migrated at start). Only the event history lives
+  there for now; the other stores stay SQLite files in the data directory.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ def open_event_store(url: str, data_dir: Path) -> EventStore:
 
         return MemoryEventStore()
     if scheme in ("postgresql", "postgres"):
-        raise ConfigError(
-            "storage URL: PostgreSQL event storage is not yet supported; use sqlite:// (default) or memory://"
-        )
+        # Imported here so SQLite deployments never load asyncpg.
+        from rallypoint.storage.postgres.events import PostgresEventStore
+
+        return PostgresEventStore(url)
     # Only the scheme is echoed: URLs may carry credentials.
     raise ConfigError(
-        f"storage URL scheme {scheme or url!r} is not supported; use sqlite:///path/events.db or memory://"
+        f"storage URL scheme {scheme or url!r} is not supported;"
+        " use sqlite:///path/events.db, postgresql://user@host/database or memory://"
     )

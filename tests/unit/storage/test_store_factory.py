@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
-from rallypoint.errors import ConfigError
+from rallypoint.errors import ConfigError, StorageError
 from rallypoint.storage.factory import open_event_store, sqlite_path_from_url
 from rallypoint.storage.memory import MemoryEventStore
+from rallypoint.storage.postgres.events import PostgresEventStore
+from rallypoint.storage.postgres.pool import RetryPolicy
 from rallypoint.storage.sqlite.events import SqliteEventStore
 
 
@@ -32,10 +35,22 @@ def test_memory_url() -> None:
     assert isinstance(open_event_store("memory://", Path("/data")), MemoryEventStore)
 
 
-def test_postgresql_is_refused_clearly_without_echoing_credentials() -> None:
-    with pytest.raises(ConfigError, match="not yet supported") as info:
-        open_event_store("postgresql://user:secret@db/rallypoint", Path("/data"))
-    assert "secret" not in str(info.value)
+@pytest.mark.parametrize("url", ["postgresql://user:secret@db/rallypoint", "postgres://db/rallypoint"])
+async def test_postgresql_urls_open_the_postgres_store_lazily(url: str) -> None:
+    store = open_event_store(url, Path("/data"))
+    assert isinstance(store, PostgresEventStore)
+    await store.close()  # nothing was opened: no connection is attempted
+
+
+async def test_an_unreachable_postgresql_server_is_a_storage_error_without_the_password() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        store = PostgresEventStore(f"postgresql://user:secret@127.0.0.1:{port}/x", retry=RetryPolicy(attempts=2))
+        with pytest.raises(StorageError) as info:
+            await store.latest(now_ms=0)
+    await store.close()
+    assert "secret" not in str(info.value) and store.retries == 1
 
 
 @pytest.mark.parametrize("url", ["mysql://x", "events.db", "sqlite:relative.db", "sqlite:///x.db?mode=ro"])

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent
+from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent, prefix_upper_bound
 from rallypoint.storage.sqlite import schema
 from rallypoint.storage.sqlite.group_sets import EMPTY_SET, GroupSetCache
 from rallypoint.storage.sqlite.worker import SqliteWorker
@@ -216,15 +216,10 @@ def _prefix_clause(prefix: str) -> tuple[str, list[Any]]:
     """A prefix test the ``type`` index can serve: a half-open range of strings."""
     if not prefix:
         return "1", []
-    last = ord(prefix[-1])
-    if last >= 0x10FFFF:
+    upper = prefix_upper_bound(prefix)
+    if upper is None:
         # No successor character: fall back to an exact (unindexed) prefix comparison.
         return "substr(e.type, 1, ?) = ?", [len(prefix), prefix]
-    successor = last + 1
-    if 0xD800 <= successor <= 0xDFFF:
-        # Surrogates cannot be stored as UTF-8; the next encodable code point keeps the order.
-        successor = 0xE000
-    upper = prefix[:-1] + chr(successor)
     return "(e.type >= ? AND e.type < ?)", [prefix, upper]
 
 

@@ -1,0 +1,124 @@
+"""A lazily opened asyncpg pool that migrates the schema first and retries on connection loss.
+
+Only idempotent operations go through :meth:`PostgresPool.retrying` (reads, marks, deletes of old
+rows, and appends made idempotent by a batch id): after a lost connection nobody knows whether the
+last statement committed, so the operation must be safe to run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+
+from rallypoint.errors import StorageError
+from rallypoint.storage.postgres.migrations import Migration, migrate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Lost or refused connections: the server restarted, a backend was terminated, a network blip.
+RETRYABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+class RetryPolicy:
+    """Bounded exponential backoff: ``attempts`` tries, delays from ``first_s`` doubling up to ``max_s``."""
+
+    def __init__(self, attempts: int = 8, first_s: float = 0.05, max_s: float = 2.0) -> None:
+        if attempts < 1 or first_s < 0 or max_s < first_s:
+            raise ValueError("attempts >= 1 and 0 <= first_s <= max_s")
+        self.attempts = attempts
+        self.first_s = first_s
+        self.max_s = max_s
+
+    def delays(self) -> list[float]:
+        """The pause before each retry (one fewer than ``attempts``)."""
+        out, delay = [], self.first_s
+        for _ in range(self.attempts - 1):
+            out.append(delay)
+            delay = min(delay * 2, self.max_s)
+        return out
+
+
+class PostgresPool:
+    """One asyncpg pool per store, opened on first use (migrations run then, under an advisory lock)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        migrations: tuple[Migration, ...],
+        lock_key: int,
+        what: str,
+        max_size: int = 4,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._migrations = migrations
+        self._lock_key = lock_key
+        self._what = what
+        self._max_size = max_size
+        self._retry = retry or RetryPolicy()
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+        self._closed = False
+        self.retries = 0
+
+    async def retrying(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
+        """Run ``op(connection)``, again after a lost connection; database errors become ``StorageError``."""
+        delays = self._retry.delays()
+        for attempt in range(len(delays) + 1):
+            try:
+                pool = await self._open()
+                async with pool.acquire() as conn:
+                    return await op(conn)
+            except RETRYABLE as exc:
+                if self._closed or attempt == len(delays):
+                    raise StorageError(f"postgresql {self._what} store: {name} failed: {exc!r}") from exc
+                self.retries += 1
+                log.warning("postgresql connection lost; retrying",
+                            extra={"store": self._what, "operation": name, "attempt": attempt + 1,
+                                   "error": repr(exc)[:200]})
+                await asyncio.sleep(delays[attempt])
+            except asyncpg.PostgresError as exc:
+                raise StorageError(f"postgresql {self._what} store: {name} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        """Close every connection (waiting for those in use); closing twice is harmless."""
+        self._closed = True
+        async with self._opening:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _open(self) -> asyncpg.Pool:
+        if self._closed:
+            raise StorageError(f"{self._what} store is closed")
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                if self._closed:
+                    raise StorageError(f"{self._what} store is closed")
+                pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size)
+                try:
+                    async with pool.acquire() as conn:
+                        await migrate(conn, self._migrations, lock_key=self._lock_key, what=self._what)
+                except BaseException:
+                    await pool.close()
+                    raise
+                self._pool = pool
+            return self._pool
