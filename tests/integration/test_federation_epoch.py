@@ -1,12 +1,15 @@
-"""A node that lost its federation queue file, and connection failures that say why.
+"""A node that lost its federation queue file or restored an older one, and connection failures that say why.
 
 Same two-server setup as ``test_federation.py`` (A listens, B dials A). B's ``federation.db`` is
 deleted while it is stopped, as after a replaced disk: it numbers its messages from 1 again, under a
-new queue epoch, and A must accept them rather than take them for retransmissions.
+new queue epoch, and A must accept them rather than take them for retransmissions. Or it is replaced
+by a copy taken earlier, as after a restore from an older backup: same epoch, older numbers; B learns
+A's mark when the link comes up, starts a new epoch, and A again accepts every new message once.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 
 from tests.integration.test_federation import Pair, get_json, make_ca, wait_link, write_config
 from tests.support.cot_client import CotClient, chat
+from tests.support.federation import copy_queue
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -69,6 +73,58 @@ async def test_after_the_sender_lost_its_queue_file_every_new_message_arrives_on
         resets = [line for line in pair.a.lines if str(line.get("msg", "")).startswith("peer bravo queue reset")]
         assert len(resets) == 1 and resets[0]["level"] == "warning"
         assert resets[0]["msg"].startswith("peer bravo queue reset (new epoch ")
+    finally:
+        pair.stop()
+
+
+async def _session(pair: Pair, a1: CotClient, texts: list[str]) -> None:
+    """Start B, send ``texts`` from one of its clients, wait until A's client has them and B has their acks."""
+    b = pair.start_b()
+    wait_link(pair.a, "up")
+    b1 = await CotClient.connect(b.ports["cot"])
+    try:
+        await _send_and_receive(b1, a1, texts)
+        await _all_acknowledged(b)
+    finally:
+        await b1.close()
+
+
+@pytest.mark.timeout(180)
+async def test_after_the_sender_restored_an_older_queue_file_every_new_message_arrives_once(
+    tmp_path: Path, clients: list[object]
+) -> None:
+    pair = Pair(tmp_path)
+    pair.start_a()
+    queue, backup = pair.b_dir / "federation", tmp_path / "backup"
+    try:
+        a1 = await CotClient.connect(pair.a.ports["cot"])
+        clients.append(a1)
+        first = [f"first-{i}" for i in range(2)]
+        await _session(pair, a1, first)
+        assert pair.b is not None
+        pair.b.stop()
+        wait_link(pair.a, "down")
+        copy_queue(queue, backup)
+        # Acknowledged after the backup was taken: A's mark for B's queue moves past the copy's numbers.
+        later = [f"later-{i}" for i in range(3)]
+        await _session(pair, a1, later)
+        pair.b.stop()
+        wait_link(pair.a, "down")
+        copy_queue(backup, queue)
+        new = [f"after-restore-{i}" for i in range(5)]
+        await _session(pair, a1, new)
+        for text in first + later + new:
+            assert _chats(a1, text) == 1, text
+        restored = [line for line in pair.b.lines
+                    if str(line.get("msg", "")).startswith("federation queue for peer alpha restored")]
+        assert len(restored) == 1 and restored[0]["level"] == "warning"
+        match = re.fullmatch(
+            r"federation queue for peer alpha restored from an older state "
+            r"\(peer acknowledged (\d+), queue at (\d+)\); new epoch ([0-9a-f]{16})", restored[0]["msg"])
+        assert match is not None, restored[0]["msg"]
+        assert int(match[1]) > int(match[2])
+        resets = [line["msg"] for line in pair.a.lines if str(line.get("msg", "")).startswith("peer bravo queue reset")]
+        assert resets == [f"peer bravo queue reset (new epoch {match[3]})"]
     finally:
         pair.stop()
 

@@ -11,6 +11,9 @@ the path length. Our own additions live inside the detail so a TAK Server forwar
   durable (priority) message; the receiver acknowledges and de-duplicates by ``(node, epoch, seq)``.
   ``N`` may carry a lane suffix (``federation/lanes.py``): each lane is its own sequence. ``epoch`` is
   absent for queues created before epochs existed (and from older Rallypoint nodes).
+* Control messages between Rallypoint nodes, never entering a picture: acknowledgements
+  (``y-rp-fed-ack``) and queue checks (``y-rp-fed-sync``, seq ``0``: "what is your mark for this
+  lane and epoch?", answered with an acknowledgement of that mark).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from rallypoint.protocol.timefmt import format_time
 from rallypoint.protocol.xml_codec import make_event
 
 ACK_TYPE = "y-rp-fed-ack"
+SYNC_TYPE = "y-rp-fed-sync"
 _SEQ_RE = re.compile(rb'<_rpfed_ node="([^"]*)" seq="(\d+)"(?: epoch="([0-9A-Za-z]{1,64})")?/>')
 _FLOW_RE = re.compile(rb"<_flow-tags_\b([^>]*?)(/?)>")
 _DETAIL_WRAP_RE = re.compile(rb"^\s*<detail\b[^>]*?(?:/>\s*$|>(.*)</detail>\s*$)", re.S)
@@ -43,7 +47,10 @@ class Inbound(msgspec.Struct, frozen=True):
 
 
 class Ack(msgspec.Struct, frozen=True):
-    """An acknowledgement: the acknowledging node id (lane suffix included), sequence and queue epoch."""
+    """The mark of a control message: node id (lane suffix included), sequence and queue epoch.
+
+    For an acknowledgement the node is the acknowledging one; for a queue check the asking one.
+    """
 
     node: str
     seq: int
@@ -131,6 +138,37 @@ def ack_event(node_id: str, seq: int, now_ms: int, epoch: str = "") -> fig_pb2.F
     return fig_pb2.FederatedEvent(event=geo)
 
 
+def sync_event(node_id: str, now_ms: int, epoch: str = "") -> fig_pb2.FederatedEvent:
+    """A queue check: asks the peer for its mark of lane ``node_id`` (lane suffix included) in ``epoch``.
+
+    It carries seq ``0`` so that a node which does not know the check takes it for a retransmission
+    and acknowledges 0, rather than recording a number.
+    """
+    geo = fig_pb2.GeoEvent(
+        sendTime=now_ms, startTime=now_ms, staleTime=now_ms + 60_000, uid=f"{node_id}-sync", type=SYNC_TYPE,
+        coordSource="m-g", other=f"<detail>{_mark(node_id, 0, epoch)}</detail>",
+    )
+    return fig_pb2.FederatedEvent(event=geo)
+
+
+def sync_request(fed: fig_pb2.FederatedEvent) -> Ack | None:
+    """The lane and epoch a queue check asks about, if ``fed`` is one."""
+    return _control(fed, SYNC_TYPE)
+
+
+def remark(fed: fig_pb2.FederatedEvent, seq: int, epoch: str) -> fig_pb2.FederatedEvent:
+    """A copy of the durable message ``fed`` renumbered as ``seq`` of queue ``epoch`` (same node and lane)."""
+    out = fig_pb2.FederatedEvent()
+    out.CopyFrom(fed)
+    other = fed.event.other.encode()
+    match = _SEQ_RE.search(other)
+    if match is None:
+        raise ValueError("not a durable message: no sequence mark")
+    mark = _mark(match.group(1).decode(), seq, epoch).encode()
+    out.event.other = (other[: match.start()] + mark + other[match.end():]).decode("utf-8", "replace")
+    return out
+
+
 def ack_of(fed: fig_pb2.FederatedEvent) -> int | None:
     """The acknowledged sequence number if ``fed`` is an acknowledgement."""
     if fed.event.type != ACK_TYPE:
@@ -141,7 +179,11 @@ def ack_of(fed: fig_pb2.FederatedEvent) -> int | None:
 
 def acknowledgement(fed: fig_pb2.FederatedEvent) -> Ack | None:
     """The acknowledgement ``fed`` carries, if it is one."""
-    if fed.event.type != ACK_TYPE:
+    return _control(fed, ACK_TYPE)
+
+
+def _control(fed: fig_pb2.FederatedEvent, kind: str) -> Ack | None:
+    if fed.event.type != kind:
         return None
     match = _SEQ_RE.search(fed.event.other.encode())
     if match is None:

@@ -1,10 +1,11 @@
 """What a federation link does with what its peer sends: acknowledgements, checks, acceptance.
 
-Checks in order: acknowledgements (they end there), hop limit, provenance and flow tags (loops),
-conversion, sequence de-duplication per origin lane and queue epoch (acknowledged again and
-dropped; a new epoch is a queue the peer created afresh, logged), group mapping,
-then the node-wide duplicate check (``federation/dedup.py``) before the event enters ingest. Also the
-removal of a link's remote contacts once it stayed down past the contact timeout.
+Checks in order: acknowledgements and queue checks (``federation/queue_check.py``; they end there),
+hop limit, provenance and flow tags (loops), conversion, sequence de-duplication per origin lane and
+queue epoch (a retransmission is dropped and answered with the mark; a new epoch is a queue the peer
+created afresh, logged), group mapping, then the node-wide duplicate check (``federation/dedup.py``)
+before the event enters ingest. Also the removal of a link's remote contacts once it stayed down
+past the contact timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.federation.convert import acknowledgement, from_federated, has_flow_tag
+from rallypoint.federation import queue_check
+from rallypoint.federation.convert import acknowledgement, from_federated, has_flow_tag, sync_request
 from rallypoint.federation.lanes import URGENT, tag_of
 from rallypoint.model.cot import Point
 from rallypoint.model.cot_type import DELETE, Priority, is_atom, priority_of
@@ -36,10 +38,10 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
     link.events_received += 1
     acked = acknowledgement(fed)
     if acked is not None:
-        lane = link._urgent if tag_of(acked.node) == URGENT else link._message
-        # An acknowledgement for another epoch is about a queue this node no longer has.
-        if acked.epoch == lane.epoch and lane.acknowledge(acked.seq):
-            link._persist.set()
+        queue_check.acknowledged(link, link._urgent if tag_of(acked.node) == URGENT else link._message, acked)
+        return
+    if (check := sync_request(fed)) is not None:
+        queue_check.answer(link, check)
         return
     hops = fed.federateHops
     if hops.maxHops and hops.currentHops > hops.maxHops:
@@ -61,8 +63,9 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         origin, epoch = inbound.origin_node, inbound.epoch
         # Keyed by node, lane (the lane suffix is part of ``origin``) and epoch: each is its own sequence.
         key = (origin, epoch)
-        if inbound.seq <= link._seen.get(key, 0):
-            link._queue_ack(inbound.seq, tag_of(origin), epoch)
+        if inbound.seq <= (mark := link._seen.get(key, 0)):
+            # Answered with the mark, not the number: the sender learns all the peer holds of the epoch.
+            link._queue_ack(mark, tag_of(origin), epoch)
             return
         if key not in link._seen and any(o == origin for o, _ in link._seen):
             log.warning("peer %s queue reset (new epoch %s)", link.name, epoch or "none",

@@ -23,6 +23,7 @@ An acknowledgement for another epoch is not about this queue and is ignored.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.fig import fig_pb2
@@ -60,6 +61,16 @@ class DurableLane:
         self.ack_persisted = 0
         # Highest sequence number handed to the current connection.
         self.sent = 0
+        # Highest sequence number that may have reached the peer in this epoch, ever: what this
+        # process sent, and at start everything numbered before (only persisted messages are sent).
+        # A peer mark above it means this queue is older than what the peer saw (restored file).
+        self.sent_top = 0
+        # False from attach until the peer's mark for this epoch is known (``federation/queue_check.py``):
+        # until then nothing of this lane is sent; ``check_due``: the check is still to be sent on this
+        # connection; ``ahead``: a peer mark above ``sent_top``, waiting for the persister's new epoch.
+        self.checked = True
+        self.check_due = False
+        self.ahead: int | None = None
         self.unpersisted: list[tuple[int, fig_pb2.FederatedEvent]] = []
         # Rows being written right now (between ``unpersisted`` and ``unacked``).
         self.writing: list[tuple[int, fig_pb2.FederatedEvent]] = []
@@ -90,6 +101,33 @@ class DurableLane:
             self.unacked[seq] = msg
             self._count(msg, 1)
         self.next_seq = max([self.next_seq, *(s + 1 for s in self.unacked)])
+        self.sent_top = self.next_seq - 1
+
+    def mark_sent(self, seq: int) -> None:
+        """``seq`` is handed to the current connection."""
+        self.sent = seq
+        self.sent_top = max(self.sent_top, seq)
+
+    def renumber(self, epoch: str, remark: Callable[[fig_pb2.FederatedEvent, int, str], fig_pb2.FederatedEvent],
+                 ) -> list[tuple[int, fig_pb2.FederatedEvent]]:
+        """Start queue ``epoch``: the peer has all this epoch could have sent; the rest is numbered from 1.
+
+        Call between writes (nothing in ``writing``); the returned rows are the new ``writing``, made
+        sendable by :meth:`persisted` once the new queue is on disk.
+        """
+        covered = [s for s in self.unacked if s <= self.sent_top]
+        for seq in covered:
+            self._count(self.unacked.pop(seq), -1)
+        waiting = sorted([*self.unacked.items(), *self.unpersisted], key=lambda row: row[0])
+        self.writing = [(i, remark(msg, i, epoch)) for i, (_, msg) in enumerate(waiting, start=1)]
+        self.unacked, self.unpersisted = {}, []
+        # Tombstones name rows of the old queue, which the new one replaces.
+        self.cancelled.clear()
+        self._skip.clear()
+        self.epoch, self.next_seq = epoch, len(self.writing) + 1
+        self.acked = self.ack_persisted = self.sent = self.sent_top = 0
+        self.ahead = None
+        return self.writing
 
     def take_unpersisted(self) -> list[tuple[int, fig_pb2.FederatedEvent]]:
         """The rows to write now; they stay known to :meth:`cancel` until :meth:`persisted`."""

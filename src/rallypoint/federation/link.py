@@ -25,26 +25,21 @@ import contextlib
 import enum
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from rallypoint.clock import Clock
 from rallypoint.config import FederationPeer
 from rallypoint.delivery.budget import LinkBudget, ThinningPolicy
-from rallypoint.federation import inbound
-from rallypoint.federation.convert import (
-    ack_event,
-    flow_hops,
-    from_federated,
-    has_flow_tag,
-    to_federated,
-)
+from rallypoint.federation import inbound, persister, queue_check
+from rallypoint.federation.convert import ack_event, flow_hops, has_flow_tag, to_federated
 from rallypoint.federation.dedup import RecentReports
-from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag, new_epoch
+from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag
 from rallypoint.federation.link_budget import next_within_budget
 from rallypoint.federation.positions import PositionJournal
 from rallypoint.model.cot_type import DELETE, Priority
 from rallypoint.protocol.fig import fig_pb2
 from rallypoint.protocol.limits import Limits
-from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.envelope import Envelope
 from rallypoint.storage.sqlite.federation import SqliteFederationStore
 
 log = logging.getLogger(__name__)
@@ -209,20 +204,7 @@ class PeerLink:
     # Lifecycle -----------------------------------------------------------------------------------
     async def load(self) -> None:
         """Restore the unacknowledged backlog and the latest reports from SQLite (before any connection)."""
-        for lane in self._lanes:
-            backlog = await self._store.backlog(lane.key, new_epoch())
-            if backlog.created:
-                log.info("federation queue created",
-                         extra={"peer": self.name, "queue": lane.key, "epoch": backlog.epoch})
-            lane.restore(backlog)
-        await self._trim()
-        now = self._clock.now_ms()
-        for uid, stale, fed in await self._journal.load(now):
-            self._latest[uid] = (fed, stale)
-            self._dirty[uid] = None
-            if self._policy is not None:
-                event = from_federated(fed, self._limits).event
-                self._envelopes[uid] = Envelope(event, Origin(session_id=self._id), now)
+        await persister.load(self)
         self._loaded.set()
         early, self._early = self._early, []
         for envelope in early:
@@ -234,49 +216,7 @@ class PeerLink:
 
     async def run_persister(self) -> None:
         """Write queued messages, latest reports and acknowledgements to SQLite, off the ingest path."""
-        while not self._closed:
-            await self._persist.wait()
-            self._persist.clear()
-            await self._write()
-        # Stopping: everything accepted before close() reaches the disk, so a clean stop loses nothing.
-        await self._write()
-
-    async def _write(self) -> None:
-        """One batch: new priority messages, tombstones, latest reports, acknowledgement marks."""
-        wrote = False
-        for lane in self._lanes:
-            rows = lane.take_unpersisted()
-            if rows:
-                await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in rows])
-                lane.persisted()
-                wrote = True
-            if tombstones := list(lane.cancelled):
-                await self._store.append(lane.key, [(s, m.SerializeToString()) for s, m in tombstones])
-                # Only now (``unwritten`` counts them until here); cancel() may have appended meanwhile.
-                del lane.cancelled[:len(tombstones)]
-        await self._journal.flush()
-        if wrote:
-            # Peers that never acknowledge (TAK Server) must not grow the file without bound.
-            await self._trim()
-            self._wake.set()
-        for lane in self._lanes:
-            if lane.acked > lane.ack_persisted:
-                upto = lane.acked
-                await self._store.acknowledge(lane.key, upto)
-                lane.ack_persisted = upto
-
-    async def _trim(self) -> None:
-        """Drop the oldest queued messages beyond ``queue_max``, message lane first, in memory and on disk."""
-        excess = sum(len(lane.unacked) for lane in self._lanes) - self._queue_max
-        if excess <= 0:
-            return
-        for lane in (self._message, self._urgent):
-            count = min(excess, len(lane.unacked))
-            if count:
-                await self._store.trim(lane.key, lane.drop_oldest(count))
-                self.dropped += count
-                excess -= count
-        log.warning("federation queue full, oldest messages dropped", extra={"peer": self.name})
+        await persister.run(self)
 
     def close(self) -> None:
         """Stop any outgoing stream; the persister writes what is pending, then returns."""
@@ -285,12 +225,17 @@ class PeerLink:
         self._persist.set()
         self._wake.set()
 
-    def attach(self) -> int:
-        """A connection to the peer is up: replay the backlog and latest positions on it."""
+    def attach(self, *, peer_answers: bool = False) -> int:
+        """A connection to the peer is up: replay the backlog and latest positions on it.
+
+        ``peer_answers``: the peer answers queue checks (``federation/queue_check.py``), so each lane
+        waits for the peer's mark before it sends.
+        """
         self._gen += 1
         self.state = LinkState.UP
         for lane in self._lanes:
             lane.sent = lane.acked
+        queue_check.begin(self._lanes, peer_answers=peer_answers)
         now = self._clock.now_ms()
         self._latest = {uid: v for uid, v in self._latest.items() if v[1] > now}
         self._dirty = dict.fromkeys(self._latest)
@@ -343,12 +288,13 @@ class PeerLink:
             yield msg
 
     def _next_message(self) -> fig_pb2.FederatedEvent | None:
-        if (ack := self.pending_ack()) is not None:
-            self._ack_out.pop(ack[0])
-            return ack[1]
+        if (control := self.pending_control()) is not None:
+            msg, sent = control
+            sent()
+            return msg
         if (durable := self.next_durable()) is not None:
             lane, seq = durable
-            lane.sent = seq
+            lane.mark_sent(seq)
             return lane.unacked[seq]
         now = self._clock.now_ms()
         while self._dirty:
@@ -365,19 +311,22 @@ class PeerLink:
             return self._next_message(), None
         return next_within_budget(self, self._policy)
 
-    def pending_ack(self) -> tuple[str, fig_pb2.FederatedEvent] | None:
-        """The next acknowledgement to send (urgent lane first) and its lane, left pending."""
+    def pending_control(self) -> tuple[fig_pb2.FederatedEvent, Callable[[], object]] | None:
+        """The next acknowledgement (urgent lane first), else queue check, to send, and how to mark it sent."""
         for tag in (URGENT, MESSAGE):
             if (pending := self._ack_out.get(tag)) is not None:
                 epoch, seq = pending
-                return tag, ack_event(self._node_id + tag, seq, self._clock.now_ms(), epoch)
+                return ack_event(self._node_id + tag, seq, self._clock.now_ms(), epoch), partial(self._ack_out.pop, tag)
+        if (check := queue_check.due(self, self._clock.now_ms())) is not None:
+            lane, msg = check
+            return msg, partial(setattr, lane, "check_due", False)
         return None
 
     def next_durable(self) -> tuple[DurableLane, int] | None:
         """The lane and sequence number of the next priority message to send (urgent lane first)."""
         now = self._clock.now_ms()
         for lane in self._lanes:
-            if lane.unacked and (seq := lane.next_to_send(now)):
+            if lane.checked and lane.unacked and (seq := lane.next_to_send(now)):
                 return lane, seq
         return None
 

@@ -1,6 +1,6 @@
 """The send queue of a federation link under a byte budget: what goes next, and when to try again.
 
-Acknowledgements and priority messages are deferred until the budget allows, never skipped;
+Acknowledgements, queue checks and priority messages are deferred until the budget allows, never skipped;
 positions are thinned per uid (a thinned uid's latest report is held and offered again later).
 """
 
@@ -27,14 +27,14 @@ def next_within_budget(
     """
     mono = link._clock.monotonic()
     budget = policy.budget
-    pending = link.pending_ack()
-    if pending is not None:
-        tag, ack = pending
-        if not budget.try_spend(ack.ByteSize(), mono):
-            return None, budget.wait_s(ack.ByteSize(), mono)
-        policy.sent_bytes += ack.ByteSize()
-        del link._ack_out[tag]
-        return ack, None
+    control = link.pending_control()
+    if control is not None:
+        msg, sent = control
+        if not budget.try_spend(msg.ByteSize(), mono):
+            return None, budget.wait_s(msg.ByteSize(), mono)
+        policy.sent_bytes += msg.ByteSize()
+        sent()
+        return msg, None
     durable = link.next_durable()
     if durable is not None:
         lane, nxt = durable
@@ -49,7 +49,7 @@ def next_within_budget(
             policy.deferred += 1
             return None, budget.wait_s(size, mono)
         policy.sent_bytes += size
-        lane.sent = nxt
+        lane.mark_sent(nxt)
         return msg, None
     now = link._clock.now_ms()
     while link._dirty:

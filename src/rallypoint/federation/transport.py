@@ -39,10 +39,19 @@ KEEPALIVE_OPTIONS: list[tuple[str, Any]] = [
 CONNECT_TIMEOUT_S = 10.0
 
 
+# Our identities' description: a peer introducing itself so answers queue checks and acknowledges.
+RALLYPOINT = "rallypoint"
+
+
 def identity(node_id: str, *, server: bool) -> fig_pb2.Identity:
     """How this node introduces itself on a link."""
     kind = fig_pb2.Identity.FEDERATION_TAK_SERVER if server else fig_pb2.Identity.FEDERATION_TAK_CLIENT
-    return fig_pb2.Identity(name=node_id, uid=node_id, serverId=node_id, type=kind, description="rallypoint")
+    return fig_pb2.Identity(name=node_id, uid=node_id, serverId=node_id, type=kind, description=RALLYPOINT)
+
+
+def answers_checks(remote: fig_pb2.Identity | None) -> bool:
+    """Whether the peer that introduced itself as ``remote`` answers queue checks (a Rallypoint)."""
+    return remote is not None and remote.description == RALLYPOINT
 
 
 class PeerMatcher:
@@ -87,7 +96,7 @@ class FederationServicer(fig_pb2_grpc.FederatedChannelServicer):  # type: ignore
     ) -> AsyncIterator[fig_pb2.FederatedEvent]:
         link = await self._peer(context)
         context.set_compression(grpc_compression(link.peer.compression))
-        gen = link.attach()
+        gen = link.attach(peer_answers=answers_checks(request.identity if request.HasField("identity") else None))
         try:
             async for msg in link.outgoing(gen):
                 yield msg
@@ -153,9 +162,10 @@ async def dial(
             ) as channel:
                 stub = fig_pb2_grpc.FederatedChannelStub(channel)
                 await _connected(channel, stub, CONNECT_TIMEOUT_S)
+                remote = await _remote_identity(stub, CONNECT_TIMEOUT_S)
                 sub = fig_pb2.Subscription(identity=identity(node_id, server=False))
                 inbound = stub.ClientEventStream(sub)
-                gen = link.attach()
+                gen = link.attach(peer_answers=answers_checks(remote))
                 backoff = 0.5
                 outbound = stub.ServerEventStream(link.outgoing(gen))
                 groups = stub.ClientFederateGroupsStream(
@@ -204,6 +214,17 @@ async def _connected(channel: grpc.aio.Channel, stub: fig_pb2_grpc.FederatedChan
                 state = channel.get_state()
     except TimeoutError:
         raise TimeoutError(f"no connection within {timeout_s:g} s") from None
+
+
+async def _remote_identity(stub: fig_pb2_grpc.FederatedChannelStub, timeout_s: float) -> fig_pb2.Identity | None:
+    """The listening peer's identity; None from a peer without ``getIdentity`` (other errors fail the attempt)."""
+    try:
+        answer: fig_pb2.Identity = await stub.getIdentity(fig_pb2.Empty(), timeout=timeout_s)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
+            return None
+        raise
+    return answer
 
 
 def failure_reason(exc: BaseException | None) -> str:

@@ -8,7 +8,9 @@ Tables:
   row is acknowledged and deleted), the highest sequence number the peer acknowledged, and the
   queue's ``epoch``: a random id created with the queue, so a queue created afresh (file lost or
   deleted) is told apart from the one whose numbers the peer remembers. Queues created before
-  epochs existed keep the empty epoch until they are recreated.
+  epochs existed keep the empty epoch until they are recreated. A queue found to be older than
+  the peer's mark (``federation.db`` restored from a backup) starts a new epoch in place
+  (``new_epoch``): its waiting rows are renumbered from 1 and the counters start again.
 * ``seen``: per origin node and epoch, the highest sequence number already accepted from it: a
   message at or below it is a retransmission and is dropped (this is what makes delivery
   exactly-once). Marks written before epochs existed belong to the empty epoch.
@@ -99,6 +101,10 @@ class SqliteFederationStore:
         """The peer has everything up to ``seq``: forget those rows."""
         await self._worker.run(_ack, peer, seq)
 
+    async def new_epoch(self, peer: str, epoch: str, rows: list[tuple[int, bytes]]) -> None:
+        """Start queue ``epoch`` for ``peer`` holding ``rows`` (numbered from 1); the old queue's rows go."""
+        await self._worker.run(_new_epoch, peer, epoch, rows)
+
     async def trim(self, peer: str, keep_after: int) -> None:
         """Drop rows at or below ``keep_after`` without an acknowledgement (queue overflow)."""
         await self._worker.run(_trim, peer, keep_after)
@@ -170,6 +176,21 @@ def _ack(db: sqlite3.Connection, peer: str, seq: int) -> None:
             "INSERT INTO peers (peer, next_seq, acked) VALUES (?, ?, ?) "
             "ON CONFLICT (peer) DO UPDATE SET acked = max(acked, excluded.acked)",
             (peer, seq + 1, seq),
+        )
+
+    transaction(db, work)
+
+
+def _new_epoch(db: sqlite3.Connection, peer: str, epoch: str, rows: list[tuple[int, bytes]]) -> None:
+    def work() -> None:
+        db.execute("DELETE FROM outbound WHERE peer = ?", (peer,))
+        db.executemany("INSERT INTO outbound (peer, seq, payload) VALUES (?, ?, ?)",
+                       [(peer, seq, payload) for seq, payload in rows])
+        top = max((seq for seq, _ in rows), default=0) + 1
+        db.execute(
+            "INSERT INTO peers (peer, next_seq, acked, epoch) VALUES (?, ?, 0, ?) "
+            "ON CONFLICT (peer) DO UPDATE SET next_seq = excluded.next_seq, acked = 0, epoch = excluded.epoch",
+            (peer, top, epoch),
         )
 
     transaction(db, work)
