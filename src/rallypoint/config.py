@@ -78,7 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # certificate reads, so whoever logs in sees the demo.
     demo_groups: tuple[str, ...] = ()
     server_names: tuple[str, ...] = ("localhost", "127.0.0.1")
-    node_id: str = "rallypoint"
+    # Empty: generated on first start and kept in <data_dir>/node-id (node/node_id.py).
+    node_id: str = ""
     # Host name clients use to reach this server (connection packages, download URLs);
     # defaults to the first of server_names.
     public_host: str = ""

@@ -147,7 +147,7 @@ def picture(clock: ManualClock | None = None) -> Picture:
     clock = clock or ManualClock()
     directory = Directory()
     router = Router(directory)
-    bus = LocalBus()
+    bus = LocalBus(NODE)
     dispatcher = Dispatcher(directory)
     bus.subscribe(dispatcher.deliver)
     presence = Presence(directory)

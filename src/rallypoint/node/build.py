@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from rallypoint.bus.local import LocalBus
 from rallypoint.clock import Clock, SystemClock
 from rallypoint.config import Settings
@@ -12,8 +14,10 @@ from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
 from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
+from rallypoint.node.node_id import resolve_node_id
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
+from rallypoint.routing.ids import NodeIds
 from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
@@ -52,12 +56,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     clock = clock or SystemClock()
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
+    # Everything below (announcements, health, federation, session ids) sees the resolved id.
+    settings = msgspec.structs.replace(settings, node_id=resolve_node_id(settings.node_id, data))
+    ids = NodeIds.start(settings.node_id)
     if settings.bus != "local":
         raise ConfigError(f"bus {settings.bus!r} is not supported yet (use 'local')")
     metrics = ServerMetrics()
     directory = Directory()
     router = Router(directory)
-    bus = LocalBus()
+    bus = LocalBus(settings.node_id)
     dispatcher = Dispatcher(directory)
     bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     presence = Presence(directory)
@@ -106,7 +113,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         access_of=accounts.access_for,
         audit=auditor.record,
         is_revoked=revocations.is_revoked,
-        node_id=settings.node_id,
+        ids=ids,
         offer_protobuf=settings.offer_protobuf,
         offer_compression=settings.offer_compression,
         outbox_max_items=settings.outbox_max_items,
@@ -134,6 +141,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
+        ids=ids,
     )
     for build in FEATURES:
         feature = build(web)
@@ -233,6 +241,8 @@ def _counters(node: Node) -> list[tuple[str, str, float]]:
         ("rallypoint_backpressure_pauses", "Times a receiver's socket buffer filled and delivery paused",
          float(outbox["pauses"])),
         ("rallypoint_events_delivered", "Envelopes handed to receivers", float(node.dispatcher.delivered)),
+        ("rallypoint_bus_foreign_refused", "Envelopes of another node not published again (loop prevention)",
+         float(node.bus.statistics().foreign_refused)),
         ("rallypoint_storage_written", "Events written to storage", float(stats.written)),
         ("rallypoint_storage_dropped", "Events dropped because storage fell behind", float(stats.dropped)),
         ("rallypoint_emergency_repeats", "Emergency re-broadcasts", float(node.emergencies.repeats)),

@@ -78,5 +78,8 @@ class SessionHub:
             return
         now = self._clock.now_ms()
         notice = disconnect_delete(departed.event.uid, departed.event.type, now)
-        origin = Origin(session_id=sub.id, groups=departed.origin.groups, principal=departed.origin.principal)
+        origin = Origin(
+            session_id=sub.id, groups=departed.origin.groups, principal=departed.origin.principal,
+            node=departed.origin.node,
+        )
         self._ingest.accept(Envelope(notice, origin, now))

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from rallypoint.clock import Clock
 from rallypoint.protocol.limits import Limits
+from rallypoint.routing.ids import NodeIds
 from rallypoint.security.ratelimit import AddressLimiter
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
@@ -67,7 +68,8 @@ class TransportContext:
     access_of: Callable[[str | None], tuple[frozenset[str], frozenset[str]] | None]
     audit: Callable[[str, str, str, dict[str, str]], None] = lambda actor, action, target, detail: None
     is_revoked: Callable[[int | None], bool] = lambda serial: False
-    node_id: str = "rallypoint"
+    # This node's id and its session ids (unique across nodes and restarts).
+    ids: NodeIds = field(default_factory=lambda: NodeIds.start("rallypoint"))
     offer_protobuf: bool = True
     # Offer deflate stream compression with TAK protocol 1 (clients opt in; docs/protocol.md).
     offer_compression: bool = False

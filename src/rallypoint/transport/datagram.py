@@ -16,7 +16,7 @@ import struct
 from rallypoint.errors import ConfigError, RemoteProtocolError
 from rallypoint.protocol import XmlDecoder
 from rallypoint.protocol.wire import decode_datagram
-from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.envelope import Envelope
 from rallypoint.security.ratelimit import DatagramRateLimiter
 from rallypoint.transport.context import TransportContext
 
@@ -28,7 +28,8 @@ class MeshDatagramProtocol(asyncio.DatagramProtocol):
 
     def __init__(self, ctx: TransportContext, limiter: DatagramRateLimiter) -> None:
         self._ctx = ctx
-        self._origin = Origin(session_id="udp-mesh")
+        # One origin for the whole mesh: its devices are anonymous and share this listener.
+        self._origin = ctx.ids.origin(ctx.ids.session_id("udp-mesh"))
         self._decoder = XmlDecoder(ctx.limits)
         self._limiter = limiter
         # Log the first rate-limited datagram of a burst, not every one of a flood.

@@ -9,7 +9,6 @@ draining, held reports, owed protocol replies and budget retries are in ``sessio
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import deque
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ from rallypoint.protocol.connection import (
     PingReceived,
     UpgradeRequested,
 )
-from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.routing.envelope import ANON_GROUP, Envelope
 from rallypoint.security.revocation import serial_of
 from rallypoint.services.mailbox_inflight import MailEnvelope
 from rallypoint.services.messages import groups_changed
@@ -47,14 +46,13 @@ _ANON = frozenset({ANON_GROUP})
 class StreamSession(asyncio.BufferedProtocol):
     """A connected TAK client over TCP or TLS (TLS is a parameter of the listener, not a subclass)."""
 
-    _ids = itertools.count(1)
     # Reports when stored mail was written (MailEnvelope.written): the mailbox counts it delivered then.
     confirms_writes = True
 
     def __init__(self, ctx: TransportContext, *, transport_name: str) -> None:
         self._ctx = ctx
         self.transport_name = transport_name
-        self.id = f"{transport_name}-{next(self._ids)}"
+        self.id = ctx.ids.session_id(transport_name)
         self.read_groups: frozenset[str] = _ANON
         self.write_groups: frozenset[str] = _ANON
         self.principal: str | None = None
@@ -90,7 +88,7 @@ class StreamSession(asyncio.BufferedProtocol):
         # Since when the socket has refused more data (the receiver stopped reading).
         self.paused_since: float | None = None
         self._limits = SessionLimits(ctx, self.last_rx)
-        self.origin = Origin(session_id=self.id)
+        self.origin = ctx.ids.origin(self.id)
         # Outbox drain, held reports, owed replies and the retry timer: the slow paths of output.
         self._output = SessionOutput(self, ctx)
 
@@ -136,14 +134,14 @@ class StreamSession(asyncio.BufferedProtocol):
         self.apply_budget()
         if self.principal is not None:
             ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
-        self.origin = Origin(session_id=self.id, groups=self.write_groups, principal=self.principal)
+        self.origin = ctx.ids.origin(self.id, self.write_groups, self.principal)
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
         ctx.sessions.add(self)
         for envelope in ctx.hub.joined(self):
             self.offer(envelope)
         # Like TAK Server: the latest picture first, then the protocol offer.
-        announce = self._conn.announce(ctx.clock.now_ms(), ctx.node_id)
+        announce = self._conn.announce(ctx.clock.now_ms(), ctx.ids.node)
         if announce:
             self._output.answer(announce)
         log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
@@ -264,7 +262,7 @@ class StreamSession(asyncio.BufferedProtocol):
             return False
         old_read = self.read_groups
         self.write_groups, self.read_groups = write_groups, read_groups
-        self.origin = Origin(session_id=self.id, groups=write_groups, principal=self.principal)
+        self.origin = self._ctx.ids.origin(self.id, write_groups, self.principal)
         self._ctx.hub.regrouped(self, old_read)
         self.offer(Envelope(groups_changed(self._ctx.clock.now_ms()), self.origin, self._ctx.clock.now_ms()))
         return True

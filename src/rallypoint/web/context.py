@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -13,6 +13,7 @@ from rallypoint.clock import Clock
 from rallypoint.config import Settings
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import ANON_GROUP
+from rallypoint.routing.ids import NodeIds
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import RevocationWatcher, serial_of
@@ -81,6 +82,8 @@ class WebContext:
     missions: MissionService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
     identity: IdentityPolicy | None = None
+    # This node's id and its session ids (live feeds are sessions too); shared with the transports.
+    ids: NodeIds = field(default_factory=lambda: NodeIds.start("rallypoint"))
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

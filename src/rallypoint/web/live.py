@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -97,10 +96,8 @@ class _TokenMessage(msgspec.Struct, frozen=True, tag_field="type", tag="token"):
 class LiveSubscriber:
     """One open feed as the directory sees it; ``offer`` only queues and wakes the writer."""
 
-    _ids = itertools.count(1)
-
-    def __init__(self, identity: RequestIdentity, now_ms: Callable[[], int]) -> None:
-        self.id = f"live-{next(self._ids)}"
+    def __init__(self, sub_id: str, identity: RequestIdentity, now_ms: Callable[[], int]) -> None:
+        self.id = sub_id
         self.identity = identity
         self.read_groups = identity.read_groups
         self.write_groups = identity.write_groups
@@ -208,7 +205,7 @@ class LiveFeed:
             return
         offered = ws.scope.get("subprotocols", [])
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        feed = LiveSubscriber(identity, self._ctx.clock.now_ms)
+        feed = LiveSubscriber(self._ctx.ids.session_id("live"), identity, self._ctx.clock.now_ms)
         feed.token = presented_token(ws)
         # Registered and snapshotted with no await in between: every later change is queued, none is lost.
         self._ctx.directory.add(feed)

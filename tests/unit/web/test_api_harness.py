@@ -73,7 +73,7 @@ class Harness:
     def __init__(self, tmp: Path) -> None:
         self.clock = ManualClock(NOW)
         directory = Directory()
-        bus = LocalBus()
+        bus = LocalBus("node-test")
         bus.subscribe(Dispatcher(directory).deliver)
         presence = Presence(directory)
         self.emergencies = EmergencyService(self.clock)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from rallypoint.model.cot import CotEvent, Detail, Point
 from rallypoint.model.cot_type import DELETE
 from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.ids import NodeIds
 from rallypoint.web.context import RequestIdentity
 from rallypoint.web.live import SUBPROTOCOL, LiveSubscriber, bearer_from_subprotocol
 
 FAR_FUTURE_MS = 10**13
 NOW = 1_000
+IDS = NodeIds("node-test", "run")
 
 
 def _envelope(uid: str, cot_type: str, *, lat: float = 1.0, link: str | None = None) -> Envelope:
@@ -22,7 +24,7 @@ def _envelope(uid: str, cot_type: str, *, lat: float = 1.0, link: str | None = N
 
 def _feed() -> LiveSubscriber:
     identity = RequestIdentity(principal="alice", write_groups=frozenset({"A"}), read_groups=frozenset({"A"}))
-    return LiveSubscriber(identity, now_ms=lambda: NOW)
+    return LiveSubscriber(IDS.session_id("live"), identity, now_ms=lambda: NOW)
 
 
 def _drain(feed: LiveSubscriber) -> list[Envelope]:
@@ -34,7 +36,7 @@ def _drain(feed: LiveSubscriber) -> list[Envelope]:
 
 def test_feed_reads_with_the_callers_groups() -> None:
     feed = _feed()
-    assert feed.read_groups == frozenset({"A"}) and feed.id.startswith("live-")
+    assert feed.read_groups == frozenset({"A"}) and feed.id.startswith("node-test:run:live-")
     assert _feed().id != feed.id
 
 

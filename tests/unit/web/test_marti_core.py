@@ -103,7 +103,7 @@ class Harness:
 def make_context(tmp_path: Path, clock: ManualClock) -> WebContext:
     """A web context from real components; callers are named by the ``x-principal`` header."""
     directory = Directory()
-    bus = LocalBus()
+    bus = LocalBus("node-test")
     bus.subscribe(Dispatcher(directory).deliver)
     presence = Presence(directory)
     metrics = ServerMetrics()
