@@ -6,11 +6,12 @@ Delivery guarantees (docs/federation.md):
   (``federation/lanes.py``), each its own sequence, written to SQLite before they are sent and
   re-sent from the oldest unacknowledged one after every reconnect, urgent lane first. The receiver
   records the highest sequence accepted per origin lane and queue epoch, so Rallypoint to Rallypoint
-  is exactly-once, also after a node lost its queue file and numbers from 1 again.
+  is exactly-once, also after a node lost its queue file and numbers from 1 again, or restored an
+  older one (each lane checks the peer's mark before it sends, ``federation/queue_check.py``).
 * Positions and other bulk traffic are coalesced to the latest report per uid, in memory and in
   SQLite (``federation/positions.py``), and replayed after a reconnect or a restart; the receiver
   drops reports it already accepted (``federation/dedup.py``), also when they came by two paths.
-* Writes are batched off the ingest path by :meth:`PeerLink.run_persister`; ``unwritten`` counts what
+* Writes are batched off the ingest path (``federation/persister.py``); ``unwritten`` counts what
   is accepted but not yet on disk (what a ``kill -9`` can lose); :meth:`PeerLink.close` writes it all.
 * A delete (``t-x-d-d`` linking uid X) removes X's latest position and any message of X still queued
   in the message lane: the delete overtakes them, and the peer would re-create X from what followed.
