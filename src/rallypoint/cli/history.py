@@ -246,7 +246,8 @@ DataDirOpt = Annotated[Path, typer.Option("--data-dir", help="Rallypoint data di
 StorageOpt = Annotated[
     str | None,
     typer.Option(
-        "--storage", help="Store URL: sqlite:///path.db, sqlite:// (= DATA_DIR/events.db), memory://."
+        "--storage",
+        help="Store URL: sqlite:///path.db, sqlite:// (= DATA_DIR/events.db), postgresql://user@host/db, memory://.",
     ),
 ]
 SinceOpt = Annotated[

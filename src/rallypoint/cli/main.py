@@ -18,7 +18,7 @@ from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings
-from rallypoint.errors import ConfigError
+from rallypoint.errors import ConfigError, StorageError
 
 app = typer.Typer(
     help="Rallypoint: command-and-coordination server for field teams.", no_args_is_help=True, cls=RallypointGroup
@@ -48,7 +48,7 @@ def serve(
     udp: Annotated[bool, typer.Option("--udp", help="Enable the UDP mesh input (6969 unless --udp-port).")] = False,
     udp_port: Annotated[int | None, typer.Option(help="UDP mesh input port; giving it enables the input.")] = None,
     federation_port: Annotated[int | None, typer.Option(help="Federation port (default 9001).")] = None,
-    storage: Annotated[str | None, typer.Option(help="sqlite:///path, memory://")] = None,
+    storage: Annotated[str | None, typer.Option(help="sqlite:///path, postgresql://user@host/db, memory://")] = None,
     bus: Annotated[str | None, typer.Option(help="'local' (default)")] = None,
     log_format: Annotated[str | None, typer.Option(help="json (default) or text")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO (default), WARNING")] = None,
@@ -85,6 +85,11 @@ def serve(
         for error in group.exceptions:
             typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except* StorageError as storage_group:
+        # An unreachable database at start (after the store's retries) or an unreadable file.
+        for failure in storage_group.exceptions:
+            typer.echo(f"storage error: {failure}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

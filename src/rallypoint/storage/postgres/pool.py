@@ -20,10 +20,18 @@ from rallypoint.storage.postgres.migrations import Migration, migrate
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+class ConnectionLost(Exception):
+    """The connection closed under an operation (whatever error asyncpg reported for it)."""
+
+
 # Lost or refused connections: the server restarted, a backend was terminated, a network blip.
-RETRYABLE: tuple[type[BaseException], ...] = (
+RETRYABLE: tuple[type[Exception], ...] = (
+    ConnectionLost,
     asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
     asyncpg.InterfaceError,
+    # A connection lost during COPY can go unnoticed until the next statement (or the pool's reset
+    # on release) finds the protocol in the wrong state.
+    asyncpg.InternalClientError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
@@ -83,7 +91,16 @@ class PostgresPool:
             try:
                 pool = await self._open()
                 async with pool.acquire() as conn:
-                    return await op(conn)
+                    try:
+                        return await op(conn)
+                    except asyncpg.InternalClientError:
+                        # The connection is unusable: do not hand it back to the pool.
+                        conn.terminate()
+                        raise
+                    except asyncpg.PostgresError as exc:
+                        if conn.is_closed():
+                            raise ConnectionLost(str(exc)) from exc
+                        raise
             except RETRYABLE as exc:
                 if self._closed or attempt == len(delays):
                     raise StorageError(f"postgresql {self._what} store: {name} failed: {exc!r}") from exc
