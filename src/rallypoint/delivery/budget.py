@@ -209,6 +209,10 @@ class HeldReports:
     def __len__(self) -> int:
         return len(self._held)
 
+    def uids(self) -> list[str]:
+        """Uids with a held report, oldest first."""
+        return list(self._held)
+
     def hold(self, envelope: Envelope, priority: Priority) -> None:
         """Keep ``envelope`` (just thinned) as its uid's latest report."""
         uid = envelope.event.uid

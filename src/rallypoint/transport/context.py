@@ -18,13 +18,25 @@ from rallypoint.transport.coalescer import WriteCoalescer
 
 class ClosableSession(Protocol):
     id: str
-    last_rx: float
-    partial_since: float | None
-    paused_since: float | None
     cert_serial: int | None
     principal: str | None
     # (write, read) groups the client switched off (TAK channels); account changes keep them off.
     inactive_groups: tuple[frozenset[str], frozenset[str]]
+
+    @property
+    def last_rx(self) -> float:
+        """Monotonic time of the last read."""
+        ...
+
+    @property
+    def partial_since(self) -> float | None:
+        """Since when an incomplete event has waited in the read buffer."""
+        ...
+
+    @property
+    def paused_since(self) -> float | None:
+        """Since when the socket has refused more data."""
+        ...
 
     def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool: ...
 

@@ -1,35 +1,23 @@
-"""One streaming client: a sans-IO ``CotConnection`` driven by an asyncio ``Protocol`` plus an outbox.
+"""One streaming client over TCP or TLS: an asyncio ``Protocol`` around a sans-IO ``CotConnection``.
 
-Deliveries are written straight to the socket while it keeps up (no task switch, no copy: the
-same encoded bytes go to every receiver); when the kernel buffer fills, asyncio pauses us and
-envelopes wait in the bounded, coalescing outbox until it drains. That direct path stays here;
-draining, held reports, owed protocol replies and budget retries are in ``session_output``.
+This class is the session's life: admission (certificate, account, connection limits), its groups
+and identity, joining and leaving the directory, closing. The work is done by parts that each own
+their state: ``SessionInput`` (bytes in, events to ``Ingest``), ``SessionOutput`` (everything
+written, in stream order: direct writes, the outbox, owed replies) with its ``Pacing`` (link
+budget) and ``SlowReceiverWatch``, and ``SessionLimits`` (admission and input rate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING
 
-from rallypoint.delivery.budget import Decision, HeldReports, ThinningPolicy
-from rallypoint.delivery.outbox import Outbox
-from rallypoint.errors import RemoteProtocolError
-from rallypoint.model.cot_type import Priority, delivery_priority
-from rallypoint.protocol.connection import (
-    NEED_DATA,
-    ConnectionClosed,
-    CotConnection,
-    EventReceived,
-    EventRejected,
-    PingReceived,
-    UpgradeRequested,
-)
-from rallypoint.routing.envelope import ANON_GROUP, Envelope
+from rallypoint.protocol.connection import CotConnection
+from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.security.revocation import serial_of
-from rallypoint.services.mailbox_inflight import MailEnvelope
 from rallypoint.services.messages import groups_changed
+from rallypoint.transport.session_input import SessionInput
 from rallypoint.transport.session_limits import SessionLimits, budget_policy
 from rallypoint.transport.session_output import SessionOutput
 
@@ -37,8 +25,6 @@ if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
 
 log = logging.getLogger(__name__)
-
-REJECTIONS_LOGGED_PER_SESSION = 20
 
 _ANON = frozenset({ANON_GROUP})
 
@@ -60,42 +46,42 @@ class StreamSession(asyncio.BufferedProtocol):
         self.inactive_groups: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
         self.peer: str = "?"
         self._transport: asyncio.Transport | None = None
-        self._conn = CotConnection(
-            ctx.limits, offer_protobuf=ctx.offer_protobuf, offer_compression=ctx.offer_compression
-        )
-        # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
-        self._outbox: Outbox | None = None
-        # Optional per-session link budget: positions are thinned before urgent traffic waits.
-        # Set once the client's identity and groups are known (budgets can depend on its class).
-        self._policy: ThinningPolicy | None = None
-        # Under a budget: each thinned uid's latest position, sent once thinning lets that uid go.
-        self._held: HeldReports | None = None
-        # Protocol replies (pong, offer, upgrade answer) waiting for the budget, in write order and
-        # already in their final wire form: nothing else is written until they are.
-        self._owed: deque[bytes] = deque()
-        self._paused = False
-        self._pending: list[bytes] = []
-        # Budget taken for ``_pending``: on a compressed stream, each frame's worst case, of which
-        # what compression saved is given back once the batch is written.
-        self._pending_charge = 0
-        # Stored mail among ``_pending``: confirmed to the mailbox once its bytes reach the transport.
-        self._pending_mail: list[MailEnvelope] = []
-        self._rejections_logged = 0
         self._closed = False
-        self.last_rx = ctx.clock.monotonic()
-        # When an incomplete event started waiting in the buffer (slow-loris detection).
-        self.partial_since: float | None = None
-        # Since when the socket has refused more data (the receiver stopped reading).
-        self.paused_since: float | None = None
-        self._limits = SessionLimits(ctx, self.last_rx)
-        self.origin = ctx.ids.origin(self.id)
-        # Outbox drain, held reports, owed replies and the retry timer: the slow paths of output.
-        self._output = SessionOutput(self, ctx)
+        self.origin: Origin = ctx.ids.origin(self.id)
+        conn = CotConnection(ctx.limits, offer_protobuf=ctx.offer_protobuf, offer_compression=ctx.offer_compression)
+        self._conn = conn
+        now = ctx.clock.monotonic()
+        self._limits = SessionLimits(ctx, now)
+        self.output = SessionOutput(
+            conn, ctx.clock, ctx.coalescer, max_items=ctx.outbox_max_items, slow_timeout_s=ctx.slow_receiver_timeout_s
+        )
+        self.input = SessionInput(self, ctx, conn, self.output, self._limits, transport_name=transport_name, now=now)
+
+    # --- what the node's sweeps read ---------------------------------------------------------
+    @property
+    def connection(self) -> CotConnection:
+        """The sans-IO protocol state of this session (wire format, negotiation)."""
+        return self._conn
+
+    @property
+    def last_rx(self) -> float:
+        return self.input.last_rx
+
+    @property
+    def partial_since(self) -> float | None:
+        """When an incomplete event started waiting in the buffer (slow-loris detection)."""
+        return self.input.partial_since
+
+    @property
+    def paused_since(self) -> float | None:
+        """Since when the socket has refused more data (the receiver stopped reading)."""
+        return self.output.watch.paused_since
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they implement the same interface.
         self._transport = transport  # type: ignore[assignment]
+        self.output.attach(transport)  # type: ignore[arg-type]
         # Room for a burst (one loop iteration can deliver hundreds of events to a receiver) before
         # back-pressure turns on and positions start to coalesce.
         transport.set_write_buffer_limits(  # type: ignore[attr-defined]
@@ -121,7 +107,7 @@ class StreamSession(asyncio.BufferedProtocol):
             self._ctx.audit(self.principal or "-", "login.failed", "stream", {"reason": "disabled", "peer": self.peer})
             self._refuse(transport, "disabled")
             return
-        self.write_groups, self.read_groups = access
+        self._set_groups(*access)
         ctx = self._ctx
         # Checked before admission takes per-address and per-identity slots, so a refusal here
         # holds nothing that connection_lost would have to give back.
@@ -134,7 +120,6 @@ class StreamSession(asyncio.BufferedProtocol):
         self.apply_budget()
         if self.principal is not None:
             ctx.audit(self.principal, "login.ok", "stream", {"peer": self.peer, "transport": self.transport_name})
-        self.origin = ctx.ids.origin(self.id, self.write_groups, self.principal)
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
         ctx.sessions.add(self)
@@ -143,7 +128,7 @@ class StreamSession(asyncio.BufferedProtocol):
         # Like TAK Server: the latest picture first, then the protocol offer.
         announce = self._conn.announce(ctx.clock.now_ms(), ctx.ids.node)
         if announce:
-            self._output.answer(announce)
+            self.output.answer(announce)
         log.info("client connected", extra={"session": self.id, "peer": self.peer, "principal": self.principal})
 
     def get_buffer(self, sizehint: int) -> bytearray:
@@ -153,69 +138,10 @@ class StreamSession(asyncio.BufferedProtocol):
         return self._ctx.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._ctx.read_buffer[:nbytes]))
+        self.input.data_received(bytes(self._ctx.read_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
-        ctx = self._ctx
-        now = self.last_rx = ctx.clock.monotonic()
-        conn = self._conn
-        try:
-            conn.receive_data(data)
-        except RemoteProtocolError as exc:
-            self._rejected(exc.reason, exc.detail)
-            self.close("protocol_error", abort=True)
-            return
-        try:
-            self._process(now)
-        finally:
-            if conn.buffered:
-                if self.partial_since is None:
-                    self.partial_since = now
-            else:
-                self.partial_since = None
-
-    def _process(self, now: float) -> None:
-        ctx = self._ctx
-        conn = self._conn
-        while True:
-            try:
-                ev = conn.next_event()
-            except RemoteProtocolError as exc:
-                self._rejected(exc.reason, exc.detail)
-                if exc.fatal:
-                    self.close("protocol_error")
-                    return
-                continue
-            if ev is NEED_DATA:
-                return
-            if isinstance(ev, EventReceived):
-                if not self._within_rate(now):
-                    continue
-                if ev.unknown_fields:
-                    # Accepted (newer clients add fields), but counted so operators see version skew.
-                    ctx.metrics.tolerated.labels("unknown_protobuf_field", self.transport_name).inc()
-                    log.debug("unknown protobuf fields dropped", extra={"session": self.id, "peer": self.peer})
-                try:
-                    ctx.ingest.accept(Envelope(ev.event, self.origin, ctx.clock.now_ms()))
-                except RemoteProtocolError as exc:
-                    self._rejected(exc.reason, exc.detail)
-            elif isinstance(ev, PingReceived):
-                # The connection's output is one ordered (maybe compressed) stream: what was
-                # delivered earlier is written before the pong is produced.
-                self.flush_pending()
-                self._output.answer(conn.pong(ctx.clock.now_ms()))
-            elif isinstance(ev, UpgradeRequested):
-                self.flush_pending()
-                self._output.answer(conn.respond_upgrade(True, ctx.clock.now_ms()))
-                ctx.metrics.protocol_upgrades.inc()
-                log.info(
-                    "protocol upgraded",
-                    extra={"session": self.id, "version": ev.version, "compression": ev.compression or "none"},
-                )
-            elif isinstance(ev, EventRejected):
-                self._rejected(ev.reason, ev.detail)
-            elif isinstance(ev, ConnectionClosed):
-                return
+        self.input.data_received(data)
 
     def eof_received(self) -> bool | None:
         return None
@@ -226,15 +152,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self._closed = True
         ctx = self._ctx
         stats = self.statistics()
-        self._output.cancel_retry()
-        # Stored mail cleared here was never written: not confirmed, so the mailbox keeps it.
-        if self._outbox is not None:
-            self._outbox.clear()
-        if self._held is not None:
-            self._held.clear()
-        self._owed.clear()
-        self._pending.clear()
-        self._pending_mail.clear()
+        self.output.close()
         self._limits.release()
         if ctx.sessions.discard(self):
             ctx.closed_totals["dropped"] += stats["dropped"]
@@ -245,99 +163,49 @@ class StreamSession(asyncio.BufferedProtocol):
         self._transport = None
 
     def pause_writing(self) -> None:
-        # Bytes already pending go out with the next flush; later deliveries wait in the outbox.
-        self._paused = True
         self._ctx.closed_totals["pauses"] += 1
-        if self.paused_since is None:
-            self.paused_since = self._ctx.clock.monotonic()
+        self.output.pause()
 
     def resume_writing(self) -> None:
-        self._paused = False
-        self.paused_since = None
-        self._output.drain()
+        self.output.resume()
 
     def regroup(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> bool:
         """Apply changed group membership to this live session; tells the client with ``t-x-g-c``."""
         if (write_groups, read_groups) == (self.write_groups, self.read_groups):
             return False
         old_read = self.read_groups
-        self.write_groups, self.read_groups = write_groups, read_groups
-        self.origin = self._ctx.ids.origin(self.id, write_groups, self.principal)
+        self._set_groups(write_groups, read_groups)
         self._ctx.hub.regrouped(self, old_read)
-        self.offer(Envelope(groups_changed(self._ctx.clock.now_ms()), self.origin, self._ctx.clock.now_ms()))
+        now = self._ctx.clock.now_ms()
+        self.offer(Envelope(groups_changed(now), self.origin, now))
         return True
+
+    def _set_groups(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> None:
+        self.write_groups, self.read_groups = write_groups, read_groups
+        self.output.write_groups = write_groups
+        self.origin = self._ctx.ids.origin(self.id, write_groups, self.principal)
 
     # --- Subscriber --------------------------------------------------------------------------
     def offer(self, envelope: Envelope) -> None:
         """Send now if the socket keeps up, else queue (coalescing positions)."""
-        if self._closed:
-            return
-        policy = self._policy
-        if self._held:
-            self._output.supersede_held(envelope)
-        if not (self._paused or self._outbox or self._owed):
-            data = envelope.wire(self._conn.wire)
-            if policy is None:
-                decision = Decision.SEND
-            else:
-                charge = self._conn.max_send_size(len(data))
-                decision = self._decide(policy, envelope, charge)
-            if decision is Decision.SEND:
-                pending = self._pending
-                if not pending:
-                    self._ctx.coalescer.mark(self)
-                pending.append(data)
-                if policy is not None:
-                    self._pending_charge += charge
-                if type(envelope) is MailEnvelope:
-                    self._pending_mail.append(envelope)
-                return
-            if decision is Decision.SKIP:
-                self._output.hold(envelope)
-                return
-        if self._output.queue(envelope):
+        if self.output.offer(envelope):
             log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
             self.close("slow_receiver", abort=True)
 
-    def _own_group(self, envelope: Envelope) -> bool:
-        # The sender reports to one of this receiver's own (write) groups: its team, not a neighbour's.
-        return not envelope.origin.groups.isdisjoint(self.write_groups)
-
-    def _class_of(self, envelope: Envelope) -> Priority:
-        return delivery_priority(envelope.priority, own_group=self._own_group(envelope))
-
-    def _decide(self, policy: ThinningPolicy, envelope: Envelope, size: int) -> Decision:
-        return policy.decide(envelope, size, self._ctx.clock.monotonic(), priority=self._class_of(envelope))
-
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""
-        pending = self._pending
-        if not pending:
-            return
-        transport = self._transport
-        if transport is not None and not self._closed:
-            out = self._conn.send_data(pending[0] if len(pending) == 1 else b"".join(pending))
-            transport.write(out)
-            if self._policy is not None:
-                self._policy.refund(self._pending_charge - len(out))
-            # Handed to the transport: the last point a TCP server can observe (there is no
-            # application acknowledgement), so stored mail counts as delivered from here.
-            for mail in self._pending_mail:
-                mail.written()
-        pending.clear()
-        self._pending_mail.clear()
-        self._pending_charge = 0
+        self.output.flush_pending()
 
     def apply_budget(self) -> None:
         """Set this client's byte budget from its class (identity and groups must be known)."""
         policy = budget_policy(self._ctx, self.principal, self.read_groups)
         if policy is not None:
-            self._policy = policy
+            self.output.set_budget(policy)
 
     # --- limits ------------------------------------------------------------------------------
     def _admit(self, transport: asyncio.BaseTransport) -> bool:
         """Per-address and per-identity connection limits; closes the connection when exceeded."""
-        reason = self._limits.admit(self.peer, self.principal, self.last_rx)
+        reason = self._limits.admit(self.peer, self.principal, self.input.last_rx)
         if reason is None:
             return True
         log.warning("connection limit reached", extra={"peer": self.peer, "principal": self.principal, "limit": reason})
@@ -350,33 +218,8 @@ class StreamSession(asyncio.BufferedProtocol):
         self._ctx.metrics.sessions_closed.labels(reason).inc()
         self._transport = None
         self._closed = True
+        self.output.close()
         transport.abort()  # type: ignore[attr-defined]
-
-    def _within_rate(self, now: float) -> bool:
-        limits = self._limits
-        if limits.allow(now):
-            return True
-        self._rejected("rate_limited", "message rate limit exceeded")
-        if limits.flooding:
-            self.close("rate_limit", abort=True)
-        return False
-
-    # --- internals ---------------------------------------------------------------------------
-    def _rejected(self, reason: str, detail: str) -> None:
-        self._ctx.metrics.rejected.labels(reason, self.transport_name).inc()
-        # Every rejection is counted, but a flooding peer must not flood the log: the first few of a
-        # session are logged, then one line says the rest are only counted.
-        self._rejections_logged += 1
-        logged = self._rejections_logged
-        if logged <= REJECTIONS_LOGGED_PER_SESSION:
-            log.warning(
-                "input rejected", extra={"session": self.id, "peer": self.peer, "reason": reason, "detail": detail}
-            )
-        elif logged == REJECTIONS_LOGGED_PER_SESSION + 1:
-            log.warning(
-                "further input rejections of this session are counted, not logged",
-                extra={"session": self.id, "peer": self.peer, "reason": reason},
-            )
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         """Close this session (other sessions are unaffected)."""
@@ -391,9 +234,9 @@ class StreamSession(asyncio.BufferedProtocol):
 
     def flush_and_close(self) -> None:
         """Write what is queued (if the socket takes it) and close: used on shutdown."""
-        self._output.drain()
+        self.output.drain()
         self.close("shutdown")
 
     def statistics(self) -> dict[str, int]:
         """Outbox counters of this session (summed over sessions for the metrics)."""
-        return self._output.statistics()
+        return self.output.statistics()

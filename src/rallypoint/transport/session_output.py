@@ -1,186 +1,243 @@
-"""The slow paths of one stream session's output: outbox drain, held reports, owed replies, retries.
+"""The writing side of one stream session: direct writes, the outbox, owed protocol replies, the budget.
 
-While a client keeps up, ``StreamSession.offer`` appends straight to the session's pending batch
-and nothing here runs. Once the socket pushes back, the link budget defers or thins traffic, or a
-protocol reply has to wait for the budget, the session hands over to this class: the outbox drains
-in batches, thinned positions are held per uid, owed replies are paid for in stream order, and a
-timer looks at the queue again when the budget has refilled.
-
-The state the per-event path reads (pending batch, outbox, held reports, owed replies, the paused
-flag) stays on the session, where that path finds it in one lookup; this class holds the retry
-timer and works on the session it belongs to.
+Deliveries are written straight to the socket while it keeps up (no task switch, no copy: the same
+encoded bytes go to every receiver, batched per loop iteration by the write coalescer). When the
+kernel buffer fills, asyncio pauses us and envelopes wait in the bounded, coalescing outbox until it
+drains. A link budget (``session_pacing``) may defer or thin traffic; protocol replies (pong, offer,
+upgrade answer) are paid for in stream order; a watchdog (``session_watchdog``) tells when the
+receiver has fallen too far behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections import deque
 
-from rallypoint.delivery.budget import Decision, HeldReports
+from rallypoint.clock import Clock
+from rallypoint.delivery.budget import Decision, ThinningPolicy
 from rallypoint.delivery.outbox import Outbox
-from rallypoint.model.cot_type import COALESCED_CLASSES, DELETE
-from rallypoint.routing.envelope import Envelope
+from rallypoint.model.cot_type import COALESCED_CLASSES, Priority, delivery_priority
+from rallypoint.protocol.connection import CotConnection
+from rallypoint.routing.envelope import ANON_GROUP, Envelope
 from rallypoint.services.mailbox_inflight import MailEnvelope
-
-if TYPE_CHECKING:
-    from rallypoint.transport.context import TransportContext
-    from rallypoint.transport.session import StreamSession
+from rallypoint.transport.coalescer import WriteCoalescer
+from rallypoint.transport.session_pacing import Pacing
+from rallypoint.transport.session_watchdog import SlowReceiverWatch
 
 # Bytes of queued frames written (and compressed) together when an outbox drains.
 _DRAIN_BATCH_BYTES = 32 * 1024
-# Longest wait before a budgeted session looks at its queue again (bounds a timer on odd input).
-_MAX_RETRY_S = 60.0
 
 
 class SessionOutput:
-    """Drains, holds and paces what one session could not write at once; owned by that session."""
+    """Everything one session writes, in stream order; owned by that session."""
 
-    __slots__ = ("_ctx", "_full_since", "_retry_at", "_session", "retry")
+    __slots__ = (
+        "_clock", "_closed", "_coalescer", "_conn", "_max_items", "_outbox", "_owed", "_paused", "_pending",
+        "_pending_charge", "_pending_mail", "_transport", "pacing", "watch", "write_groups",
+    )
 
-    def __init__(self, session: StreamSession, ctx: TransportContext) -> None:
-        self._session = session
-        self._ctx = ctx
-        self.retry: asyncio.TimerHandle | None = None
-        self._retry_at = 0.0
-        # Since when the outbox has been full (the receiver takes less than it is sent).
-        self._full_since: float | None = None
+    def __init__(
+        self, conn: CotConnection, clock: Clock, coalescer: WriteCoalescer, *, max_items: int, slow_timeout_s: float
+    ) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._coalescer = coalescer
+        self._max_items = max_items
+        self._transport: asyncio.WriteTransport | None = None
+        self._closed = False
+        # The receiver's own (write) groups: senders reporting to them are its team (delivery class).
+        self.write_groups: frozenset[str] = frozenset({ANON_GROUP})
+        # Created on first back-pressure: most sessions keep up and never need one (memory per idle client).
+        self._outbox: Outbox | None = None
+        # Set once the client's identity and groups are known (budgets can depend on its class).
+        self.pacing: Pacing | None = None
+        # Protocol replies waiting for the budget, in write order and already in their final wire
+        # form: nothing else is written until they are.
+        self._owed: deque[bytes] = deque()
+        self._paused = False
+        self._pending: list[bytes] = []
+        # Budget taken for ``_pending``: on a compressed stream, each frame's worst case, of which
+        # what compression saved is given back once the batch is written.
+        self._pending_charge = 0
+        # Stored mail among ``_pending``: confirmed to the mailbox once its bytes reach the transport.
+        self._pending_mail: list[MailEnvelope] = []
+        self.watch = SlowReceiverWatch(clock, slow_timeout_s)
 
-    def queue(self, envelope: Envelope) -> bool:
+    # --- lifecycle ---------------------------------------------------------------------------
+    def attach(self, transport: asyncio.WriteTransport) -> None:
+        """Write to ``transport`` from now on."""
+        self._transport = transport
+
+    def set_budget(self, policy: ThinningPolicy) -> None:
+        """Pace this session's output with ``policy`` (a byte budget)."""
+        self.pacing = Pacing(policy, self._clock, max_items=self._max_items, on_due=self._retry_drain)
+
+    def close(self) -> None:
+        """Stop writing and forget what waits (stored mail forgotten here is not confirmed, so kept)."""
+        self._closed = True
+        self._transport = None
+        if self.pacing is not None:
+            self.pacing.stop()
+        if self._outbox is not None:
+            self._outbox.clear()
+        self._owed.clear()
+        self._pending.clear()
+        self._pending_mail.clear()
+
+    def pause(self) -> None:
+        """The socket buffer is full: what is pending goes with the next flush, later deliveries queue."""
+        self._paused = True
+        self.watch.paused()
+
+    def resume(self) -> None:
+        self._paused = False
+        self.watch.resumed()
+        self.drain()
+
+    # --- the per-event path ------------------------------------------------------------------
+    def offer(self, envelope: Envelope) -> bool:
+        """Send now if the socket keeps up, else queue; True once the receiver is too slow to keep."""
+        if self._closed:
+            return False
+        pacing = self.pacing
+        if pacing is not None and pacing.holding:
+            pacing.supersede(envelope)
+        if not (self._paused or self._outbox or self._owed):
+            data = envelope.wire(self._conn.wire)
+            if pacing is None:
+                decision = Decision.SEND
+            else:
+                charge = self._conn.max_send_size(len(data))
+                decision = pacing.decide(envelope, charge, self._class_of(envelope))
+            if decision is Decision.SEND:
+                pending = self._pending
+                if not pending:
+                    self._coalescer.mark(self)
+                pending.append(data)
+                if pacing is not None:
+                    self._pending_charge += charge
+                if type(envelope) is MailEnvelope:
+                    self._pending_mail.append(envelope)
+                return False
+            if decision is Decision.SKIP:
+                self._hold(envelope)
+                return False
+        return self._queue(envelope)
+
+    def flush_pending(self) -> None:
+        """Write everything delivered during this loop iteration in one system call."""
+        pending = self._pending
+        if not pending:
+            return
+        transport = self._transport
+        if transport is not None and not self._closed:
+            out = self._conn.send_data(pending[0] if len(pending) == 1 else b"".join(pending))
+            transport.write(out)
+            if self.pacing is not None:
+                self.pacing.refund(self._pending_charge - len(out))
+            # Handed to the transport: the last point a TCP server can observe (there is no
+            # application acknowledgement), so stored mail counts as delivered from here.
+            for mail in self._pending_mail:
+                mail.written()
+        pending.clear()
+        self._pending_mail.clear()
+        self._pending_charge = 0
+
+    def answer(self, data: bytes) -> None:
+        """Write a protocol reply in stream order, once the budget (if any) pays for its bytes."""
+        if self._transport is None or self._closed or not data:
+            return
+        self.flush_pending()
+        self._owed.append(data)
+        self.drain()
+
+    def _own_group(self, envelope: Envelope) -> bool:
+        # The sender reports to one of this receiver's own (write) groups: its team, not a neighbour's.
+        return not envelope.origin.groups.isdisjoint(self.write_groups)
+
+    def _class_of(self, envelope: Envelope) -> Priority:
+        return delivery_priority(envelope.priority, own_group=self._own_group(envelope))
+
+    # --- the slow paths ----------------------------------------------------------------------
+    def _queue(self, envelope: Envelope) -> bool:
         """Queue what cannot go now (coalescing positions); True once the receiver is too slow to keep."""
-        session = self._session
-        outbox = session._outbox
+        outbox = self._outbox
         if outbox is None:
-            outbox = session._outbox = Outbox(self._ctx.outbox_max_items)
-        outbox.put(envelope, now_ms=self._ctx.clock.now_ms(), own_group=session._own_group(envelope))
-        if session._policy is not None and not session._paused:
-            if session._class_of(envelope) in COALESCED_CLASSES:
-                self.schedule_drain(envelope)
+            outbox = self._outbox = Outbox(self._max_items)
+        outbox.put(envelope, now_ms=self._clock.now_ms(), own_group=self._own_group(envelope))
+        if self.pacing is not None and not self._paused:
+            if self._class_of(envelope) in COALESCED_CLASSES:
+                self._schedule_drain(envelope)
             else:
                 # Urgent traffic goes as soon as the budget pays for it, whatever positions are queued.
                 self.drain()
-        return self._too_slow()
+        return self.watch.outbox_full(outbox.full)
 
-    # --- held reports ------------------------------------------------------------------------
-    def supersede_held(self, envelope: Envelope) -> None:
-        """Forget the held report this envelope replaces (a newer report, or a delete of its item)."""
-        held = self._session._held
-        assert held is not None
-        event = envelope.event
-        if event.type == DELETE and event.detail.link_uid is not None:
-            # The held report would bring the deleted item back.
-            held.discard(event.detail.link_uid)
-        elif envelope.priority in COALESCED_CLASSES:
-            held.discard(event.uid)
-
-    def hold(self, envelope: Envelope) -> None:
+    def _hold(self, envelope: Envelope) -> None:
         """Keep a thinned position: if its uid stops reporting, this is the report that must still go."""
-        session = self._session
-        policy = session._policy
-        assert policy is not None
-        held = session._held
-        if held is None:
-            held = session._held = HeldReports(self._ctx.outbox_max_items)
-        held.hold(envelope, session._class_of(envelope))
-        due = held.due_in(policy, self._ctx.clock.monotonic())
-        if due is not None and not session._paused:
-            self.schedule(due)
+        assert self.pacing is not None
+        due = self.pacing.hold(envelope, self._class_of(envelope))
+        if due is not None and not self._paused:
+            self._schedule(due)
 
-    # --- retry timer -------------------------------------------------------------------------
-    def schedule_drain(self, envelope: Envelope) -> None:
+    def _schedule_drain(self, envelope: Envelope) -> None:
         """Look at the queue again once the budget could pay for ``envelope``."""
-        session = self._session
-        policy = session._policy
-        if policy is None or self.retry is not None or session._transport is None:
+        pacing = self.pacing
+        if pacing is None or pacing.retry_scheduled or self._transport is None:
             return
-        conn = session._conn
-        size = conn.max_send_size(len(envelope.wire(conn.wire)))
-        self.schedule(
-            policy.retry_in(envelope, size, self._ctx.clock.monotonic(), priority=session._class_of(envelope))
-        )
+        size = self._conn.max_send_size(len(envelope.wire(self._conn.wire)))
+        self._schedule(pacing.retry_in(envelope, size, self._class_of(envelope)))
 
-    def schedule(self, delay: float) -> None:
-        """Look at the queue again in ``delay`` seconds, unless a look is already due sooner."""
-        if self._session._transport is None or self._session._closed:
+    def _schedule(self, delay: float) -> None:
+        if self._transport is None or self._closed or self.pacing is None:
             return
-        loop = asyncio.get_running_loop()
-        at = loop.time() + min(max(delay, 0.001), _MAX_RETRY_S)
-        if self.retry is not None:
-            if self._retry_at <= at:
-                return
-            self.retry.cancel()
-        self._retry_at = at
-        self.retry = loop.call_at(at, self.retry_drain)
+        self.pacing.schedule(delay)
 
-    def cancel_retry(self) -> None:
-        """Stop the timer (the session is gone)."""
-        if self.retry is not None:
-            self.retry.cancel()
-            self.retry = None
-
-    def retry_drain(self) -> None:
-        """What the timer does: queue held reports thinning now lets go, then drain."""
-        self.retry = None
-        session = self._session
-        if session._closed:
+    def _retry_drain(self) -> None:
+        """When the budget has refilled: queue held reports thinning now lets go, then drain."""
+        if self._closed or self.pacing is None:
             return
-        held, policy = session._held, session._policy
-        if held and policy is not None:
-            released = held.release(policy, self._ctx.clock.monotonic())
-            if released:
-                outbox = session._outbox
-                if outbox is None:
-                    outbox = session._outbox = Outbox(self._ctx.outbox_max_items)
-                now_ms = self._ctx.clock.now_ms()
-                for envelope in released:
-                    outbox.put(envelope, now_ms=now_ms, own_group=session._own_group(envelope))
-        if not session._paused:
+        released = self.pacing.release()
+        if released:
+            outbox = self._outbox
+            if outbox is None:
+                outbox = self._outbox = Outbox(self._max_items)
+            now_ms = self._clock.now_ms()
+            for envelope in released:
+                outbox.put(envelope, now_ms=now_ms, own_group=self._own_group(envelope))
+        if not self._paused:
             self.drain()
 
-    # --- owed replies and the outbox ---------------------------------------------------------
-    def answer(self, data: bytes) -> None:
-        """Write a protocol reply in stream order, once the budget (if any) pays for its bytes."""
-        session = self._session
-        if session._transport is None or session._closed or not data:
-            return
-        session.flush_pending()
-        session._owed.append(data)
-        self.drain()
-
-    def _pay_owed(self) -> float | None:
+    def _pay_owed(self, transport: asyncio.WriteTransport) -> float | None:
         """Write owed replies the budget pays for; seconds to wait for the next, or None when all went."""
-        session = self._session
-        transport, policy, owed = session._transport, session._policy, session._owed
-        assert transport is not None
+        owed, pacing = self._owed, self.pacing
         while owed:
             data = owed[0]
-            if policy is not None:
-                # A reply larger than the whole bucket would wait forever; none is (the burst holds an event).
-                size = min(len(data), policy.budget.burst_bytes)
-                now = self._ctx.clock.monotonic()
-                if not policy.spend_urgent(size, now):
-                    return policy.budget.wait_s(size, now)
+            if pacing is not None:
+                wait = pacing.pay_reply(len(data))
+                if wait is not None:
+                    return wait
             owed.popleft()
             transport.write(data)
         return None
 
     def drain(self) -> None:
         """Write what is pending, then owed replies, then the outbox, as far as socket and budget allow."""
-        session = self._session
-        if session._transport is None:
+        transport = self._transport
+        if transport is None:
             return
-        session.flush_pending()
-        wait = self._pay_owed() if session._owed else None
-        outbox = session._outbox
-        if outbox is not None and not session._owed:
+        self.flush_pending()
+        wait = self._pay_owed(transport) if self._owed else None
+        outbox = self._outbox
+        if outbox is not None and not self._owed:
             wait = self._drain_outbox(outbox)
-        policy = session._policy
-        if policy is not None:
-            held = session._held.due_in(policy, self._ctx.clock.monotonic()) if session._held else None
-            waits = [w for w in (wait, held) if w is not None]
-            if waits and not session._paused:
-                self.schedule(min(waits))
+        pacing = self.pacing
+        if pacing is not None:
+            waits = [w for w in (wait, pacing.due_in()) if w is not None]
+            if waits and not self._paused:
+                self._schedule(min(waits))
         if outbox is not None and not outbox.full:
-            self._full_since = None
+            self.watch.outbox_not_full()
 
     def _drain_outbox(self, outbox: Outbox) -> float | None:
         """Write what the socket and budget take, in outbox order; seconds until a deferred one could go.
@@ -188,20 +245,19 @@ class SessionOutput:
         A position the budget defers (it must leave a reserve) does not hold back the urgent classes
         queued behind it: they are served as long as the budget pays for them.
         """
-        session = self._session
-        now = self._ctx.clock.now_ms()
-        conn = session._conn
+        now = self._clock.now_ms()
+        conn = self._conn
         wire = conn.wire
-        policy = session._policy
+        pacing = self.pacing
         # Queued frames leave in batches through the pending batch: one write per batch and, on a
         # compressed stream, one sync flush (a flush per frame costs bytes on exactly the links
         # that fall behind).
-        pending = session._pending
+        pending = self._pending
         batched = 0
         deferred: list[tuple[Envelope, int]] = []
         urgent_only = False
-        while not session._paused and outbox:
-            if policy is None:
+        while not self._paused and outbox:
+            if pacing is None:
                 envelope = outbox.pop(now)
                 if envelope is None:
                     break
@@ -213,59 +269,41 @@ class SessionOutput:
                     break
                 data = envelope.wire(wire)
                 charge = conn.max_send_size(len(data))
-                decision = session._decide(policy, envelope, charge)
+                decision = pacing.decide(envelope, charge, self._class_of(envelope))
                 if decision is Decision.DEFER:
                     deferred.append((envelope, charge))
-                    if urgent_only or session._class_of(envelope) not in COALESCED_CLASSES:
+                    if urgent_only or self._class_of(envelope) not in COALESCED_CLASSES:
                         break
                     urgent_only = True
                     continue
                 outbox.pop(now, urgent_only=urgent_only)
                 if decision is Decision.SKIP:
-                    self.hold(envelope)
+                    self._hold(envelope)
                     continue
             pending.append(data)
-            session._pending_charge += charge
+            self._pending_charge += charge
             if type(envelope) is MailEnvelope:
-                session._pending_mail.append(envelope)
+                self._pending_mail.append(envelope)
             batched += len(data)
             if batched >= _DRAIN_BATCH_BYTES:
-                session.flush_pending()
+                self.flush_pending()
                 batched = 0
-        session.flush_pending()
-        if policy is None or not deferred:
+        self.flush_pending()
+        if pacing is None or not deferred:
             return None
         # After the flush: what compression saved is back in the budget and shortens the wait.
-        mono = self._ctx.clock.monotonic()
-        return min(policy.retry_in(e, c, mono, priority=session._class_of(e)) for e, c in deferred)
-
-    def _too_slow(self) -> bool:
-        """Whether the outbox has stayed full past the slow-receiver timeout (the session must go)."""
-        outbox = self._session._outbox
-        if outbox is None or not outbox.full:
-            return False
-        now = self._ctx.clock.monotonic()
-        if self._full_since is None:
-            self._full_since = now
-            return False
-        return now - self._full_since > self._ctx.slow_receiver_timeout_s
+        return min(pacing.retry_in(e, c, self._class_of(e)) for e, c in deferred)
 
     # --- statistics --------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
         """Outbox counters and delivery gauges of the session (summed over sessions for the metrics)."""
-        session = self._session
-        policy = session._policy
-        # Gauges of this session (summed over sessions they count thinning and paused sessions).
-        state = {
-            "thinned": policy.skipped if policy is not None else 0,
-            "held": len(session._held) if session._held is not None else 0,
-            "thinning": int(policy is not None and policy.thinning),
-            "paused": int(session._paused),
-            "budget_bytes_per_s": int(policy.budget.bytes_per_s) if policy is not None else 0,
+        budget = self.pacing.statistics() if self.pacing is not None else {
+            "thinned": 0, "held": 0, "thinning": 0, "budget_bytes_per_s": 0,
         }
-        if session._outbox is None:
+        state = {**budget, "paused": int(self._paused)}
+        if self._outbox is None:
             return {"queued": 0, "dropped": 0, "coalesced": 0, "queued_bytes": 0, **state}
-        stats = session._outbox.statistics()
+        stats = self._outbox.statistics()
         out = {
             "queued": stats.queued,
             "dropped": stats.dropped_overflow + stats.dropped_stale,

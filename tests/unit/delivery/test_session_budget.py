@@ -8,9 +8,11 @@ from typing import Any, cast
 from rallypoint.clock import ManualClock
 from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.wire import WireFormat
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.session import StreamSession
+from rallypoint.transport.session_pacing import Pacing
 from tests.unit.delivery.support import envelope
 from tests.unit.delivery.test_outbox import delete_of
 
@@ -48,8 +50,15 @@ def make_session(
     session = StreamSession(ctx, transport_name="tcp")
     session.apply_budget()
     transport = FakeTransport()
-    session._transport = cast(Any, transport)
+    session.output.attach(cast(Any, transport))
     return session, transport
+
+
+def pacing_of(session: StreamSession) -> Pacing:
+    """The session's link budget (these sessions all have one)."""
+    pacing = session.output.pacing
+    assert pacing is not None
+    return pacing
 
 
 async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
@@ -93,7 +102,7 @@ async def test_urgent_traffic_does_not_wait_for_the_position_retry_timer() -> No
     clock = ManualClock()
     session, transport = make_session(clock)
     _fill_with_positions(session)
-    assert session._output.retry is not None  # positions wait for the budget to refill past the reserve
+    assert pacing_of(session).retry_scheduled  # positions wait for the budget to refill past the reserve
     before = len(transport.written)
     session.offer(envelope(Priority.MESSAGE, "chat-1", tag=1))
     session.offer(envelope(Priority.EMERGENCY, "sos-1", tag=2))
@@ -109,7 +118,7 @@ async def test_a_deferred_aged_position_at_the_head_does_not_block_a_chat() -> N
     session, transport = make_session(clock)
     _fill_with_positions(session)
     clock.advance(11.0)  # the position head is overdue (POSITION max wait 10 s): it is served first
-    policy = session._policy
+    policy = pacing_of(session).policy
     assert policy is not None
     budget = policy.budget
     now = clock.monotonic()
@@ -138,7 +147,7 @@ async def test_a_thinned_uid_that_stops_reporting_still_gets_its_latest_position
     clock = ManualClock()
     rate = 2_000.0
     session, transport = make_session(clock, rate=rate, limits=Limits(max_event_bytes=8192))
-    policy = session._policy
+    policy = pacing_of(session).policy
     assert policy is not None
     burst = policy.budget.burst_bytes
     uids = [f"p{n}" for n in range(10)]
@@ -154,16 +163,16 @@ async def test_a_thinned_uid_that_stops_reporting_still_gets_its_latest_position
         session.flush_pending()
         clock.advance(0.5)
         elapsed += 0.5
-        session._output.retry_drain()  # what the retry timer does when it fires
+        pacing_of(session).fire()  # what the retry timer does when it fires
         assert len(transport.written) <= burst + rate * elapsed
     assert policy.skipped > 0
     # Then they all stop. The held reports go once thinning lets each uid go again.
     for _ in range(240):
         clock.advance(0.5)
         elapsed += 0.5
-        session._output.retry_drain()
+        pacing_of(session).fire()
         assert len(transport.written) <= burst + rate * elapsed
-    expected = {uid: envelope(Priority.POSITION, uid, tag=t).wire(session._conn.wire) for uid, t in last_tag.items()}
+    expected = {uid: envelope(Priority.POSITION, uid, tag=t).wire(WireFormat.XML) for uid, t in last_tag.items()}
     latest = _latest_times(transport.written)
     for uid, wire in expected.items():
         assert latest[uid] == wire.split(b'time="', 1)[1].split(b'"', 1)[0], uid
@@ -180,13 +189,12 @@ async def test_a_delete_forgets_the_held_report_of_its_uid() -> None:
         if session.statistics()["held"]:
             break
         clock.advance(0.5)
-        session._output.retry_drain()
+        pacing_of(session).fire()
     assert session.statistics()["held"] > 0
-    held = session._held
-    assert held is not None
-    gone = next(iter(held._held))
+    pacing = pacing_of(session)
+    gone = pacing.held_uids()[0]
     session.offer(delete_of(gone))
-    assert gone not in held._held
+    assert gone not in pacing.held_uids()
     session.connection_lost(None)
 
 
@@ -200,7 +208,7 @@ PING = (
 async def test_a_pong_waits_for_the_budget_and_is_charged() -> None:
     clock = ManualClock()
     session, transport = make_session(clock)
-    policy = session._policy
+    policy = pacing_of(session).policy
     assert policy is not None
     now = clock.monotonic()
     assert policy.budget.try_spend(int(policy.budget.available(now)), now)  # the bucket is empty
@@ -209,7 +217,7 @@ async def test_a_pong_waits_for_the_budget_and_is_charged() -> None:
     session.offer(envelope(Priority.MESSAGE, "after-pong", tag=1))
     assert transport.written == b""  # nothing overtakes an owed reply: the stream stays in order
     clock.advance(1.0)
-    session._output.retry_drain()
+    pacing_of(session).fire()
     written = transport.written
     assert written.index(b"t-x-c-t-r") < written.index(b'uid="after-pong"')
     assert policy.sent_bytes == len(written)  # the pong was charged like any other byte

@@ -35,7 +35,7 @@ def compressed_session(clock: ManualClock, *, rate: float = RATE) -> tuple[Strea
     session = StreamSession(ctx, transport_name="tcp")
     session.apply_budget()
     transport = FakeTransport()
-    session._transport = cast(Any, transport)
+    session.output.attach(cast(Any, transport))
     request = control.request("rallypoint", NOW, compression=control.DEFLATE)
     session.data_received(encode_for_wire(request, WireFormat.XML))
     response = transport.written
@@ -58,8 +58,9 @@ def uids_in(compressed: bytes) -> list[str]:
 async def test_compressed_session_is_charged_written_bytes_and_stays_within_budget() -> None:
     clock = ManualClock()
     session, transport, start = compressed_session(clock)
-    policy = session._policy
-    assert policy is not None
+    pacing = session.output.pacing
+    assert pacing is not None
+    policy = pacing.policy
     burst = max(deflate_bound(Limits().max_event_bytes), int(RATE * 2))
     assert policy.budget.burst_bytes == burst
     frame_size = len(envelope(Priority.POSITION, "u0000", tag=0).wire(WireFormat.PROTOBUF))
@@ -88,7 +89,7 @@ async def test_compressed_session_is_charged_written_bytes_and_stays_within_budg
 
 def test_a_drained_outbox_goes_out_in_batches_each_compressed_once() -> None:
     session, transport, start = compressed_session(ManualClock(), rate=0.0)
-    assert session._policy is None
+    assert session.output.pacing is None
     session.pause_writing()  # the receiver fell behind: deliveries queue (and coalesce)
     for i in range(300):
         session.offer(envelope(Priority.POSITION, f"u{i % 100:04d}", tag=i))

@@ -46,11 +46,11 @@ class FakeTransport:
 def _session(ctx: TransportContext, *, protobuf: bool) -> tuple[StreamSession, FakeTransport]:
     session = StreamSession(ctx, transport_name="tcp")
     transport = FakeTransport()
-    session._transport = cast(Any, transport)
+    session.output.attach(cast(Any, transport))
     if protobuf:
         # The real negotiation: the client's TakRequest (sample 31), accepted by the server.
         request = (SAMPLES / "31_takcontrol_t-x-takp-q_client_request_SPEC.xml").read_bytes()
-        conn = session._conn
+        conn = session.connection
         conn.receive_data(request.replace(b"TIME", b"2024-05-01T10:00:00Z"))
         assert isinstance(conn.next_event(), UpgradeRequested)
         assert conn.next_event() is NEED_DATA
