@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import msgspec.inspect as mi
+
+T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
@@ -25,6 +27,8 @@ _PATTERN = re.compile(r"^Expected `str` matching regex '(?P<pattern>.*)'$", re.D
 _ENUM = re.compile(r"^Invalid enum value (?P<value>.+)$")
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`$")
+# Where msgspec says a JSON document broke ("... (byte 12)"), to point the caller at it.
+_BYTE = re.compile(r"\(byte (\d+)\)")
 
 _KINDS = {
     "int": "a whole number",
@@ -44,6 +48,41 @@ _KINDS = {
 _OPS = {"<=": "at most", ">=": "at least", "<": "less than", ">": "greater than"}
 
 
+class InvalidJson(ValueError):
+    """A JSON document refused by :func:`decode_json`; ``malformed`` when it is not JSON at all."""
+
+    def __init__(self, detail: str, *, malformed: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.malformed = malformed
+
+
+def decode_json(raw: bytes, target: type[T], *, subject: str = "the body") -> T:
+    """``raw`` decoded strictly into ``target``; :class:`InvalidJson` in our words otherwise.
+
+    Broken JSON is told with the byte where it broke; valid JSON of the wrong shape names the
+    field and what it accepts (see :func:`describe`), ``subject`` naming the whole document.
+    """
+    try:
+        return msgspec.json.decode(raw, type=target)
+    except msgspec.ValidationError as exc:
+        # The typed decoder stops at the first value of the wrong type, before reading the rest:
+        # decoding untyped tells broken JSON apart and gives the offending value to quote.
+        try:
+            value = msgspec.json.decode(raw)
+        except msgspec.DecodeError as broken:
+            raise _malformed(broken, subject) from broken
+        raise InvalidJson(describe(exc, target, value, subject=subject), malformed=False) from exc
+    except msgspec.DecodeError as exc:
+        raise _malformed(exc, subject) from exc
+
+
+def _malformed(exc: msgspec.DecodeError, subject: str) -> InvalidJson:
+    where = _BYTE.search(str(exc))
+    return InvalidJson(f"{subject} is not valid JSON" + (f" (error at byte {where[1]})" if where else ""),
+                       malformed=True)
+
+
 def describe(exc: msgspec.ValidationError, target: Any = None, value: Any = None, *, subject: str = "value") -> str:
     """``exc`` as a sentence naming the field and what it accepts.
 
@@ -55,12 +94,16 @@ def describe(exc: msgspec.ValidationError, target: Any = None, value: Any = None
     assert match is not None  # the pattern accepts any text
     what, path = match["what"].strip(), match["path"] or "$"
     parts = _path_parts(path)
-    name = _field_name(parts) or subject
+    field = _field_name(parts)
+    if field.startswith("["):  # an element of a top-level list: "the body[0].name"
+        field = subject + field
+    name = field or subject
+    inside = f"{field}." if field else ""
 
     if m := _MISSING.match(what):
-        return f"{_join(name, m['name'], parts)} is required"
+        return f"{inside}{m['name']} is required"
     if m := _UNKNOWN.match(what):
-        return f"{_join(name, m['name'], parts)} is not a known field"
+        return f"{inside}{m['name']} is not a known field"
     choices = _choices(target, parts)
     given = _given(value, parts)
     got = f" (got {given!r})" if given is not _ABSENT and _is_scalar(given) else ""
@@ -107,10 +150,6 @@ def _field_name(parts: list[str | int]) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
-
-
-def _join(name: str, field: str, parts: list[str | int]) -> str:
-    return f"{_field_name(parts)}.{field}" if parts else field
 
 
 def _given(value: Any, parts: list[str | int]) -> Any:

@@ -15,7 +15,7 @@ from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import plain_words
 from rallypoint.config import load_settings
 from rallypoint.errors import ConfigError
-from rallypoint.validation_errors import describe
+from rallypoint.validation_errors import InvalidJson, decode_json, describe
 
 
 class Fmt(enum.StrEnum):
@@ -98,3 +98,22 @@ def test_cli_option_errors_say_what_is_allowed(tmp_path: Path) -> None:
                              env={"COLUMNS": "400"})  # fmt: skip
     assert bad_role.exit_code == 2
     assert "must be one of: member, approver, admin (got 'boss')" in bad_role.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "malformed"),
+    [
+        (b'[{"kind": "box"}]', "the body[0].kind must be one of: pin, route (got 'box')", False),
+        (b"[{}]", "the body[0].kind is required", False),
+        (b'{"kind": "pin"}', "the body must be a list", False),
+        (b'[{"kind": pin}]', "the body is not valid JSON (error at byte 10)", True),
+        (b'[{"kind": "pin"', "the body is not valid JSON", True),
+        # The wrong type comes first, yet the document is not JSON at all.
+        (b"{not json", "the body is not valid JSON (error at byte 1)", True),
+    ],
+)
+def test_decode_json(raw: bytes, text: str, malformed: bool) -> None:
+    with pytest.raises(InvalidJson) as info:
+        decode_json(raw, list[Item])
+    assert (info.value.detail, info.value.malformed) == (text, malformed)
+    assert decode_json(b'[{"kind": "pin"}]', list[Item]) == [Item("pin")]

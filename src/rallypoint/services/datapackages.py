@@ -174,7 +174,8 @@ def validate_manifest(data: bytes, entries: set[str], limits: PackageLimits) -> 
         reason = "manifest_doctype" if exc.reason in ("doctype", "entity") else "manifest_invalid"
         raise PackageRejected(reason, exc.reason) from None
     except etree.XMLSyntaxError as exc:
-        raise PackageRejected("manifest_invalid", f"not well-formed: {exc}") from None
+        line, column = exc.position
+        raise PackageRejected("manifest_invalid", f"not well-formed XML (line {line}, column {column})") from None
     if root.xpath("boolean(" + "/*" * (limits.max_manifest_depth + 1) + ")"):
         raise PackageRejected("manifest_invalid", "too deep")
     if root.tag != "MissionPackageManifest":

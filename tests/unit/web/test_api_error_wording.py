@@ -30,3 +30,7 @@ def test_invalid_bodies_are_explained_in_our_words(harness: Harness) -> None:
     assert broken.json() == {"error": "bad_json", "detail": "the body is not valid JSON (error at byte 9)"}
     cut = harness.http.post("/api/admin/users", headers=json_headers, content=b'{"name": "carol",')
     assert cut.json() == {"error": "bad_json", "detail": "the body is not valid JSON"}
+    # A document of the wrong type that is not JSON either is a JSON error, not a crash.
+    wrong_and_broken = harness.http.post("/api/admin/users", headers=json_headers, content=b"[carol")
+    assert wrong_and_broken.status_code == 400
+    assert wrong_and_broken.json() == {"error": "bad_json", "detail": "the body is not valid JSON (error at byte 1)"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ from rallypoint.errors import LimitExceeded
 from rallypoint.protocol.validate import is_xml_text
 from rallypoint.storage.base import BBox
 from rallypoint.storage.bbox import BBoxError, bbox_from_text
-from rallypoint.validation_errors import describe
+from rallypoint.validation_errors import InvalidJson, decode_json
 from rallypoint.web.api.schemas import ErrorBody
 from rallypoint.web.enrollment_auth import read_limited_body
 
@@ -28,8 +27,6 @@ JSON = "application/json"
 # Characters XML 1.0 cannot carry at all: refused up front instead of producing a broken event.
 Handler = Callable[[Request], Awaitable[Response]]
 S = TypeVar("S")
-# Where msgspec says a JSON document broke ("... (byte 12)"), to point the caller at it.
-_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
 class ApiError(Exception):
@@ -132,14 +129,10 @@ async def read_body(request: Request, struct: type[S], limit: int) -> S:
     if not raw.strip():
         raise ApiError(400, "bad_json", "a JSON body is required")
     try:
-        return msgspec.json.decode(raw, type=struct)
-    except msgspec.ValidationError as exc:
-        # Valid JSON of the wrong shape: decode it untyped only to quote the offending value.
-        raise ApiError(422, "invalid", describe(exc, struct, msgspec.json.decode(raw), subject="the body")) from exc
-    except msgspec.DecodeError as exc:
-        where = _BYTE.search(str(exc))
-        detail = "the body is not valid JSON" + (f" (error at byte {where[1]})" if where else "")
-        raise ApiError(400, "bad_json", detail) from exc
+        return decode_json(raw, struct)
+    except InvalidJson as exc:
+        status, label = (400, "bad_json") if exc.malformed else (422, "invalid")
+        raise ApiError(status, label, exc.detail) from exc
 
 
 def xml_safe(field: str, value: str | None) -> None:

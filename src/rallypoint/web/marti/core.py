@@ -28,6 +28,7 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.storage.base import HistoryQuery
 from rallypoint.transport.context import ClosableSession
+from rallypoint.validation_errors import InvalidJson, decode_json
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.features import Feature
 
@@ -201,9 +202,11 @@ class CoreFeature:
         if len(body) > 64 * 1024:
             return PlainTextResponse("body too large", status_code=413)
         try:
-            choices = msgspec.json.decode(body, type=list[_GroupChoice])
-        except msgspec.DecodeError as exc:
-            return PlainTextResponse(f"bad body: {exc}", status_code=400)
+            choices = decode_json(body, list[_GroupChoice])
+        except InvalidJson as exc:
+            self._ctx.metrics.rejected.labels("groups_bad_body", "http").inc()
+            log.info("group activation refused", extra={"client_uid": client_uid, "reason": exc.detail[:300]})
+            return PlainTextResponse(exc.detail, status_code=400)
         previous = self._activation.get(client_uid)
         if previous is not None and previous.session_id != session.id:
             previous = None  # a new connection starts with every group active

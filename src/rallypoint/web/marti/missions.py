@@ -17,13 +17,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.errors import StorageError
-from rallypoint.model.mission import InviteType, Mission, Role, parse_role
+from rallypoint.model.mission import InviteType, Mission, Role
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.services.missions import CreateRequest, MissionService
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionError
 from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.validation_errors import InvalidJson, decode_json
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
 from rallypoint.web.marti import missions_json as js
@@ -34,6 +35,7 @@ from rallypoint.web.marti.missions_params import (
     caller_of,
     flag,
     integer,
+    role_param,
     time_window,
 )
 
@@ -165,6 +167,10 @@ class MissionsFeature:
                 log.warning("mission request under another identity's uid refused",
                             extra={"principal": who.principal, "path": request.url.path})
                 return PlainTextResponse(str(exc), status_code=exc.status)
+            except InvalidMissionRequest as exc:
+                self._ctx.metrics.rejected.labels("mission_bad_request", "http").inc()
+                log.info("mission request refused", extra={"path": request.url.path, "reason": str(exc)[:300]})
+                return PlainTextResponse(str(exc), status_code=exc.status)
             except MissionError as exc:
                 return PlainTextResponse(str(exc) or type(exc).__name__, status_code=exc.status)
 
@@ -194,9 +200,7 @@ class MissionsFeature:
 
     async def create(self, request: Request, caller: Caller) -> Response:
         p = request.query_params
-        role = parse_role(p["defaultRole"]) if p.get("defaultRole") else None
-        if p.get("defaultRole") and role is None:
-            raise InvalidMissionRequest("unknown defaultRole")
+        default_role = role_param(p, "defaultRole")
         req = CreateRequest(
             name=request.path_params["name"],
             groups=tuple(p.getlist("group")),
@@ -204,9 +208,9 @@ class MissionsFeature:
             tool=p.get("tool", "public"),
             keywords=tuple(k for k in p.getlist("keywords") if k),
             password=p.get("password") or None,
-            default_role=role or Role.SUBSCRIBER,
+            default_role=default_role or Role.SUBSCRIBER,
             invite_only=flag(p.get("inviteOnly")),
-            expiration=integer(p.get("expiration"), -1),
+            expiration=integer(p, "expiration", -1),
             chat_room=p.get("chatRoom", ""),
             classification=p.get("classification", ""),
         )
@@ -280,24 +284,23 @@ class MissionsFeature:
     async def set_role(self, request: Request, caller: Caller) -> Response:
         p = request.query_params
         target = p.get("clientUid", "")
-        role = parse_role(p.get("role", ""))
-        if not target or role is None:
-            raise InvalidMissionRequest("clientUid and a valid role are required")
+        new_role = role_param(p, "role")
+        if not target or new_role is None:
+            raise InvalidMissionRequest("clientUid and role are required")
         # clientUid names the subscriber being changed; the caller is known by creatorUid or token
         # (the route reads only creatorUid as the caller's uid).
-        await self.service.set_role(caller, request.path_params["name"], target, role)
+        await self.service.set_role(caller, request.path_params["name"], target, new_role)
         return Response(status_code=200)
 
     async def invite(self, request: Request, caller: Caller) -> Response:
         kind_text = request.path_params["kind"]
         kind = next((k for k in InviteType if k.value.lower() == kind_text.lower()), None)
         if kind is None:
-            raise InvalidMissionRequest("invitation type must be clientUid, callsign or group")
-        role_text = request.query_params.get("role")
-        role = parse_role(role_text) if role_text else None
-        if role_text and role is None:
-            raise InvalidMissionRequest("unknown role")
-        await self.service.invite(caller, request.path_params["name"], kind, request.path_params["invitee"], role)
+            raise InvalidMissionRequest(f"the invitation type must be one of: clientUid, callsign, group "
+                                        f"(got {kind_text[:64]!r})")
+        invited_role = role_param(request.query_params, "role")
+        await self.service.invite(caller, request.path_params["name"], kind, request.path_params["invitee"],
+                                  invited_role)
         return Response(status_code=200)
 
     # -- contents -----------------------------------------------------------------------------
@@ -305,9 +308,9 @@ class MissionsFeature:
     async def add_contents(self, request: Request, caller: Caller) -> Response:
         body = await self._body(request)
         try:
-            parsed = msgspec.json.decode(body or b"{}", type=ContentsBody)
-        except msgspec.DecodeError as exc:
-            raise InvalidMissionRequest(f"bad body: {exc}") from None
+            parsed = decode_json(body or b"{}", ContentsBody)
+        except InvalidJson as exc:
+            raise InvalidMissionRequest(exc.detail) from None
         name = request.path_params["name"]
         await self.service.add(caller, name, parsed.hashes, parsed.uids)
         mission = await self.service.find(caller, name)
@@ -323,9 +326,9 @@ class MissionsFeature:
     async def set_keywords(self, request: Request, caller: Caller) -> Response:
         body = await self._body(request)
         try:
-            keywords = msgspec.json.decode(body or b"[]", type=list[str])
-        except msgspec.DecodeError as exc:
-            raise InvalidMissionRequest(f"body must be a JSON list of keywords: {exc}") from None
+            keywords = decode_json(body or b"[]", list[str])
+        except InvalidJson as exc:
+            raise InvalidMissionRequest(exc.detail) from None
         mission = await self.service.set_keywords(caller, request.path_params["name"], keywords)
         return self._ok(js.MISSION_TYPE, [await self._full(caller, mission)])
 

@@ -16,11 +16,14 @@ certificate first sent SA for each uid:
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
 from rallypoint.clock import datetime_to_ms
+from rallypoint.model.mission import Role, parse_role
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionForbidden
 from rallypoint.web.context import RequestIdentity
@@ -30,6 +33,9 @@ from rallypoint.web.context import RequestIdentity
 # ``creatorUid`` for the caller.
 CALLER_UID_PARAMS = ("creatorUid", "uid", "clientUid")
 CREATOR_UID_ONLY = ("creatorUid",)
+# Whole-number parameters (expiration in epoch seconds, secago) stay far inside a 64-bit column.
+MAX_INTEGER = 10**15
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class UidNotYours(MissionForbidden):
@@ -65,30 +71,48 @@ def flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes")
 
 
-def integer(value: str | None, default: int) -> int:
-    """A whole number, or ``default`` when absent."""
+def integer(params: QueryParams, name: str, default: int) -> int:
+    """Query parameter ``name`` as a whole number, or ``default`` when absent."""
+    value = params.get(name)
     if not value:
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidMissionRequest(f"not a number: {value[:32]!r}") from None
+    if not _INTEGER.fullmatch(value.strip()):
+        raise InvalidMissionRequest(f"{name} must be a whole number (got {value[:32]!r})")
+    number = int(value)
+    if abs(number) > MAX_INTEGER:
+        raise InvalidMissionRequest(f"{name} must be between {-MAX_INTEGER} and {MAX_INTEGER} (got {number})")
+    return number
 
 
-def time_ms(value: str | None) -> int | None:
-    """An ISO-8601 time as epoch milliseconds, or None when absent."""
+def role_param(params: QueryParams, name: str) -> Role | None:
+    """Query parameter ``name`` as a mission role (TAK name or short alias); None when absent."""
+    value = params.get(name)
+    if not value:
+        return None
+    found = parse_role(value)
+    if found is None:
+        allowed = ", ".join(r.value for r in Role)
+        raise InvalidMissionRequest(f"{name} must be one of: {allowed} (got {value[:64]!r})")
+    return found
+
+
+def time_ms(params: QueryParams, name: str) -> int | None:
+    """Query parameter ``name``, an ISO 8601 time, as epoch milliseconds; None when absent."""
+    value = params.get(name)
     if not value:
         return None
     try:
         return datetime_to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC))
-    except ValueError:
-        raise InvalidMissionRequest(f"not a time: {value[:32]!r}") from None
+    except (ValueError, OverflowError, OSError):
+        raise InvalidMissionRequest(
+            f"{name} must be an ISO 8601 time such as 2024-05-01T12:00:00Z (got {value[:32]!r})"
+        ) from None
 
 
 def time_window(request: Request, now_ms: int) -> tuple[int, int | None]:
     """``(since, until)`` from ``start``, ``end`` and ``secago`` (seconds before now)."""
     p = request.query_params
-    since = time_ms(p.get("start")) or 0
+    since = time_ms(p, "start") or 0
     if p.get("secago"):
-        since = max(since, now_ms - integer(p.get("secago"), 0) * 1000)
-    return since, time_ms(p.get("end"))
+        since = max(since, now_ms - integer(p, "secago", 0) * 1000)
+    return since, time_ms(p, "end")
