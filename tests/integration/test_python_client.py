@@ -11,7 +11,8 @@ import pytest
 
 from rallypoint.client import ApiError, AsyncRallypointClient, CotStream, RallypointClient, client_ssl_context
 from tests.integration.test_native_api import PASSWORDS, create_users, tls_files
-from tests.support.cot_client import CotClient, sa
+from tests.support.cot_client import CotClient, cot, sa
+from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
 
 
@@ -194,3 +195,35 @@ async def test_rest_client_packages_missions_emergencies_history_and_admin(
     with pytest.raises(ApiError) as gone:
         await asyncio.to_thread(RallypointClient(base, username="bob", password=PASSWORDS["bob"]).clients)
     assert gone.value.status == 401
+
+
+async def test_rest_client_bbox_across_the_antimeridian(
+    api_server: ServerProcess, tmp_path: Path, clients: list[object]
+) -> None:
+    cert, key, ca = tls_files(api_server, "alice", tmp_path)
+    device = await CotClient.connect(api_server.ports["tls"], ssl_context=client_ssl_context(str(ca), str(cert),
+                                                                                          str(key)))
+    clients.append(device)
+    await device.send(sa("uid-alice", "ALICE", lat=0.0, lon=10.0))
+    for uid, lon in (("east-of-dateline", 179.5), ("west-of-dateline", -179.5), ("greenwich", 0.0)):
+        await device.send(cot(uid, "a-h-G", lat=-15.0, lon=lon))
+    box = (170, -20, -170, -10)  # west > east: 20 degrees of longitude centred on the 180th meridian
+
+    def across() -> None:
+        with RallypointClient(f"http://127.0.0.1:{api_server.ports['http']}", username="alice",
+                              password=PASSWORDS["alice"]) as api:
+            wait_until_sync(lambda: len(api.history(type="a-h-G", limit=10)["events"]) == 3,
+                            "the three markers stored")
+            with pytest.raises(ApiError) as refused:
+                api.history(bbox=box)
+            assert refused.value.status == 400 and "antimeridian=true" in refused.value.detail
+            with pytest.raises(ApiError):
+                api.tracks(bbox=box)
+            crossing = api.history(bbox=box, antimeridian=True)
+            assert {e["uid"] for e in crossing["events"]} == {"east-of-dateline", "west-of-dateline"}
+            picture = api.tracks(bbox=box, antimeridian=True)
+            assert {t["uid"] for t in picture} == {"east-of-dateline", "west-of-dateline"}
+            # An ordinary box is unchanged.
+            assert {e["uid"] for e in api.history(bbox=(-10, -20, 10, -10))["events"]} == {"greenwich"}
+
+    await asyncio.to_thread(across)

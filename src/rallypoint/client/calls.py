@@ -42,6 +42,11 @@ def params(**values: Any) -> Params:
     return out
 
 
+def area(bbox: Iterable[float] | None, antimeridian: bool) -> Params:
+    """``bbox`` (west, south, east, north) and, when it crosses the 180th meridian, ``antimeridian``."""
+    return params(bbox=tuple(bbox) if bbox is not None else None, antimeridian="true" if antimeridian else None)
+
+
 def segment(value: str) -> str:
     """``value`` quoted as one path segment."""
     return quote(value, safe="")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from rallypoint.client.calls import Call, CatalogCalls
+from rallypoint.client.calls import area as _area
 from rallypoint.client.calls import params as _params
 from rallypoint.client.calls import segment as _segment
 from rallypoint.client.calls import time_param as _time
@@ -102,24 +103,30 @@ class _Api(CatalogCalls):
 
     def tracks(
         self, *, bbox: Iterable[float] | None = None, type: str | None = None, since: int | str | None = None,
-        geojson: bool = False,
+        geojson: bool = False, antimeridian: bool = False,
     ) -> Any:
-        """The live picture (a GeoJSON FeatureCollection with ``geojson=True``)."""
-        params = _params(bbox=tuple(bbox) if bbox is not None else None, type=type, since=_time(since),
-                         format="geojson" if geojson else None)
+        """The live picture (a GeoJSON FeatureCollection with ``geojson=True``).
+
+        ``bbox`` is (west, south, east, north); a box whose west is greater than its east crosses the
+        180th meridian and needs ``antimeridian=True`` (the server refuses it otherwise).
+        """
+        params = _params(type=type, since=_time(since), format="geojson" if geojson else None)
+        params.update(_area(bbox, antimeridian))
         return self._call(Call("GET", "/api/tracks", params))
 
     def history(
         self, *, since: int | str | None = None, until: int | str | None = None, uid: str | None = None,
         type: str | None = None, bbox: Iterable[float] | None = None, limit: int | None = None,
-        order: str | None = None, cursor: str | None = None,
+        order: str | None = None, cursor: str | None = None, antimeridian: bool = False,
     ) -> Any:
         """One page of stored events: ``{"events": [...], "count": n, "truncated": bool, "next": str|None}``.
 
-        Pass the page's ``next`` as ``cursor`` (same filters) for the following page.
+        Pass the page's ``next`` as ``cursor`` (same filters) for the following page. ``bbox`` and
+        ``antimeridian`` as for :meth:`tracks`.
         """
-        params = _params(since=_time(since), until=_time(until), uid=uid, type=type,
-                         bbox=tuple(bbox) if bbox is not None else None, limit=limit, order=order, cursor=cursor)
+        params = _params(since=_time(since), until=_time(until), uid=uid, type=type, limit=limit, order=order,
+                         cursor=cursor)
+        params.update(_area(bbox, antimeridian))
         return self._call(Call("GET", "/api/history", params))
 
     def send_chat(
