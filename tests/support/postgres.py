@@ -132,12 +132,17 @@ def _admin_dsn() -> tuple[str | None, _PrivateCluster | None, str]:
                 return dsn, None, ""
         reason = "the server on 127.0.0.1:5432 refused users postgres and root without a password"
     else:
-        reason = "no PostgreSQL on 127.0.0.1:5432"
+        reason = f"no PostgreSQL on {LOCAL[0]}:{LOCAL[1]}"
     if shutil.which("initdb") and shutil.which("pg_ctl"):
         cluster = _PrivateCluster()
         try:
             return cluster.start(), cluster, ""
-        except (OSError, subprocess.CalledProcessError) as exc:
+        except subprocess.CalledProcessError as exc:
+            cluster.stop()
+            # initdb refuses to run as root, for example: say what it said.
+            said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+            return None, None, f"{reason}, and {exc.cmd[0]} failed: {said[0] if said else exc}"
+        except OSError as exc:
             cluster.stop()
             return None, None, f"{reason}, and initdb/pg_ctl failed: {exc}"
     return None, None, f"{reason}, and initdb/pg_ctl are not installed (set RALLYPOINT_TEST_POSTGRES to a DSN)"
