@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from rallypoint.model.cot import CotEvent
 from tests.support.accounts import run_cli
@@ -17,16 +15,6 @@ from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 DEMO_PREFIX = "rallypoint-demo-"
-
-
-@pytest.fixture
-def demo_server(data_dir: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(data_dir, "--demo")
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def _demo_units(client: CotClient) -> dict[str, list[CotEvent]]:
