@@ -106,7 +106,10 @@ class Mission(msgspec.Struct, frozen=True):
 
 
 class MissionContent(msgspec.Struct, frozen=True):
-    """A data package (by SHA-256) in a mission, with whatever metadata was known when it was added."""
+    """A data package (by SHA-256) in a mission, with whatever metadata was known when it was added.
+
+    ``creator_uid`` is the device uid the package's upload named, else the device that added it.
+    """
 
     hash: str
     creator_uid: str
@@ -161,3 +164,31 @@ class Invitation(msgspec.Struct, frozen=True):
     creator_uid: str
     role: Role
     create_time: int
+
+
+class MissionDetails(msgspec.Struct, frozen=True):
+    """A mission with its contents, uids and the reader's role in it."""
+
+    mission: Mission
+    contents: list[MissionContent]
+    items: list[MissionItem]
+    role: Role
+
+
+class CreateRequest(msgspec.Struct, frozen=True):
+    """What a creator asks of a new mission; the rest of :class:`Mission` is set on creation.
+
+    ``groups`` empty means the creator's write groups; ``password`` is the plain text (only its hash is kept).
+    """
+
+    name: str
+    groups: tuple[str, ...] = ()
+    description: str = ""
+    tool: str = "public"
+    keywords: tuple[str, ...] = ()
+    password: str | None = None
+    default_role: Role = Role.SUBSCRIBER
+    invite_only: bool = False
+    expiration: int = -1
+    chat_room: str = ""
+    classification: str = ""

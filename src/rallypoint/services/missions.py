@@ -20,11 +20,13 @@ import msgspec
 from rallypoint.clock import Clock
 from rallypoint.model.mission import (
     ChangeType,
+    CreateRequest,
     Invitation,
     InviteType,
     Mission,
     MissionChange,
     MissionContent,
+    MissionDetails,
     Permission,
     Role,
     Subscription,
@@ -49,12 +51,10 @@ from rallypoint.services.missions_access import (
     own_subscription,
     require,
 )
-from rallypoint.services.missions_contents import MissionContents
+from rallypoint.services.missions_contents import Describe, MissionContents, Snapshot
 from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
 from rallypoint.services.missions_post import MissionPost, NoticeKeeper
-from rallypoint.services.missions_types import CreateRequest as CreateRequest
-from rallypoint.services.missions_types import Describe, MissionDetails, Snapshot
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
 log = logging.getLogger(__name__)

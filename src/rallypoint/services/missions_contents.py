@@ -6,14 +6,23 @@ what is being added and records it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+
+import msgspec
 
 from rallypoint.clock import Clock
 from rallypoint.model.mission import ChangeType, Mission, MissionChange, MissionContent, MissionItem
+from rallypoint.routing.envelope import Envelope
 from rallypoint.services.missions_access import Caller, ContentNotFound, InvalidMissionRequest, check_hash, check_uid
 from rallypoint.services.missions_cot import Changed, item_of
-from rallypoint.services.missions_types import Describe, Snapshot
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
+
+# Looks up the latest CoT of a uid (the live picture), for snapshots of uids added over HTTP.
+Snapshot = Callable[[str], Envelope | None]
+# Looks up a stored data package by SHA-256 for a caller reading these groups, as mission content the
+# way its upload described it (``creator_uid`` "" when the upload named none); None when the package
+# is not stored or the caller may not read it.
+Describe = Callable[[str, frozenset[str]], Awaitable[MissionContent | None]]
 
 
 class MissionContents:
@@ -82,10 +91,8 @@ class MissionContents:
         if meta is None:
             raise ContentNotFound(f"no data package {content_hash}")
         # The package's creator is the device its upload named; the caller only when it named none.
-        return MissionContent(hash=content_hash, creator_uid=meta.creator_uid or caller.client_uid, timestamp=now,
-                              name=meta.name,
-                              size=meta.size, mime_type=meta.mime_type,
-                              submitter=meta.submitter or (caller.principal or ""), keywords=meta.keywords)
+        return msgspec.structs.replace(meta, hash=content_hash, creator_uid=meta.creator_uid or caller.client_uid,
+                                       timestamp=now, submitter=meta.submitter or (caller.principal or ""))
 
     def _item(self, uid: str, caller: Caller, now: int) -> MissionItem:
         found = self._snapshot(uid) if self._snapshot is not None else None

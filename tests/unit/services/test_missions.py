@@ -9,11 +9,11 @@ import pytest
 
 from rallypoint.clock import ManualClock
 from rallypoint.model.cot import Point
-from rallypoint.model.mission import ChangeType, InviteType, Role
+from rallypoint.model.mission import ChangeType, CreateRequest, InviteType, MissionContent, Role
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope, Origin
-from rallypoint.services.missions import CreateRequest, MissionService
+from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import (
     Caller,
     InvalidMissionRequest,
@@ -21,25 +21,30 @@ from rallypoint.services.missions_access import (
     MissionForbidden,
     MissionNotFound,
 )
-from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
 HASH = "ab" * 32
 HASH2 = "cd" * 32
 BLUE_HASH = "be" * 32
 UPLOADED_HASH = "ef" * 32
+
+
+def package(digest: str, name: str, size: int, submitter: str, creator_uid: str = "") -> MissionContent:
+    """A stored package as ``describe`` answers it (stamped when it is added to a mission)."""
+    return MissionContent(hash=digest, creator_uid=creator_uid, timestamp=0, name=name, size=size, submitter=submitter)
+
+
 # The package store as the mission service sees it: hash -> (groups that read it, metadata).
 PACKAGES = {
-    HASH: (frozenset({"Red"}), ContentMeta(name="red.zip", size=10, submitter="alice")),
-    HASH2: (frozenset({"Red"}), ContentMeta(name="red2.zip", size=20, submitter="alice")),
-    BLUE_HASH: (frozenset({"Blue"}), ContentMeta(name="blue-secret.zip", size=30, submitter="eve")),
+    HASH: (frozenset({"Red"}), package(HASH, "red.zip", 10, "alice")),
+    HASH2: (frozenset({"Red"}), package(HASH2, "red2.zip", 20, "alice")),
+    BLUE_HASH: (frozenset({"Blue"}), package(BLUE_HASH, "blue-secret.zip", 30, "eve")),
     # Uploaded with ?creatorUid=ANDROID-up (Marti /sync/upload or /sync/missionupload).
-    UPLOADED_HASH: (frozenset({"Red"}), ContentMeta(name="up.zip", size=40, submitter="alice",
-                                                    creator_uid="ANDROID-up")),
+    UPLOADED_HASH: (frozenset({"Red"}), package(UPLOADED_HASH, "up.zip", 40, "alice", creator_uid="ANDROID-up")),
 }
 
 
-async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
     found = PACKAGES.get(digest)
     if found is None or read_groups.isdisjoint(found[0]):
         return None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from rallypoint.model.mission import CreateRequest, MissionContent
 from rallypoint.services.datapackages import DataPackageService, Upload
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller
-from rallypoint.services.missions_types import ContentMeta, CreateRequest
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from tests.unit.web.test_api_harness import Harness
 
@@ -26,9 +26,10 @@ def catalog_fixture(tmp_path: Path) -> Iterator[Harness]:
     missions = SqliteMissionStore(tmp_path / "missions.db")
     h.ctx.packages = packages
 
-    async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+    async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
         record = await packages.find(digest, read_groups)
-        return None if record is None else ContentMeta(name=record.name, size=record.size)
+        return None if record is None else MissionContent(
+            hash=record.hash, creator_uid="", timestamp=record.submitted_ms, name=record.name, size=record.size)
 
     h.ctx.missions = MissionService(missions, h.ctx.directory, h.clock, describe=describe)
     h.add_user("alice", {"A"})

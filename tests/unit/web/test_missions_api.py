@@ -14,11 +14,11 @@ from starlette.testclient import TestClient
 
 from rallypoint.clock import ManualClock
 from rallypoint.config import Settings
+from rallypoint.model.mission import MissionContent
 from rallypoint.routing.directory import Directory
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
-from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.web.context import RequestIdentity
 from rallypoint.web.marti.missions import MissionsFeature
@@ -30,11 +30,11 @@ GROUPS = {"alice": {"Red"}, "bob": {"Red"}, "eve": {"Blue"}}
 BOUND = {"alice": ["u-a"], "bob": ["u-b"]}
 
 
-async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
     groups = {HASH: {"Red"}, BLUE_HASH: {"Blue"}}.get(digest)
     if groups is None or read_groups.isdisjoint(groups):
         return None
-    return ContentMeta(name=f"{digest[:4]}.zip", size=4)
+    return MissionContent(hash=digest, creator_uid="", timestamp=0, name=f"{digest[:4]}.zip", size=4)
 
 
 class Auditor:

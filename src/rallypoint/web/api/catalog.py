@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rallypoint.model.mission import MissionDetails
 from rallypoint.services.datapackages import TOOLS, DataPackageService
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, MissionError
@@ -47,6 +49,25 @@ def package_info(record: PackageRecord, base_url: str) -> PackageInfo:
         tool=record.tool, submitter=record.submitter, creator_uid=record.creator_uid,
         submitted=iso_ms(record.submitted_ms), groups=sorted(record.groups),
         download_url=f"{base_url}/Marti/sync/content?hash={quote(record.hash)}",
+    )
+
+
+def mission_info(details: MissionDetails) -> MissionInfo:
+    """A mission as the API lists it: its attributes and how much it holds."""
+    m = details.mission
+    return MissionInfo(
+        name=m.name, guid=m.guid, description=m.description, tool=m.tool, creator_uid=m.creator_uid,
+        created=iso_ms(m.create_time), groups=sorted(m.groups), keywords=list(m.keywords),
+        contents_count=len(details.contents), uids_count=len(details.items),
+    )
+
+
+def mission_detail(details: MissionDetails, subscribers: int) -> MissionDetail:
+    """A mission as the API shows it alone: what :func:`mission_info` says, its contents, uids and the reader's role."""
+    return MissionDetail(
+        **msgspec.structs.asdict(mission_info(details)),
+        contents=[MissionContentRef(hash=c.hash, name=c.name) for c in details.contents],
+        uids=[i.uid for i in details.items], subscribers=subscribers, role=details.role,
     )
 
 
@@ -94,12 +115,7 @@ class CatalogApi:
                 details = await service.details(caller, mission)
             except MissionError:
                 continue  # deleted meanwhile, or no read role: leave it out
-            out.append(MissionInfo(
-                name=mission.name, guid=mission.guid, description=mission.description, tool=mission.tool,
-                creator_uid=mission.creator_uid, created=iso_ms(mission.create_time), groups=sorted(mission.groups),
-                keywords=list(mission.keywords), contents_count=len(details.contents),
-                uids_count=len(details.items),
-            ))
+            out.append(mission_info(details))
         return out
 
     async def mission(self, identity: RequestIdentity, name: str) -> MissionDetail:
@@ -114,13 +130,7 @@ class CatalogApi:
             if exc.status == 403:
                 raise ApiError(404, "not_found", "no such mission") from exc
             raise ApiError(exc.status, "not_found" if exc.status == 404 else "invalid", str(exc)) from exc
-        return MissionDetail(
-            name=mission.name, guid=mission.guid, description=mission.description, tool=mission.tool,
-            creator_uid=mission.creator_uid, created=iso_ms(mission.create_time), groups=sorted(mission.groups),
-            keywords=list(mission.keywords), contents_count=len(details.contents), uids_count=len(details.items),
-            contents=[MissionContentRef(hash=c.hash, name=c.name) for c in details.contents],
-            uids=[i.uid for i in details.items], subscribers=len(subscribers), role=str(details.role),
-        )
+        return mission_detail(details, len(subscribers))
 
     def endpoints(self) -> list[Endpoint]:
         """The route table of this module."""

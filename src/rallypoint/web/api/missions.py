@@ -17,10 +17,9 @@ from typing import TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from rallypoint.model.mission import MissionChange, Role, Subscription
+from rallypoint.model.mission import CreateRequest, MissionChange, Subscription
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, MissionError, check_keyword
-from rallypoint.services.missions_types import CreateRequest
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import (
@@ -59,14 +58,14 @@ _BODY_ERRORS = {413: ("Body too large", ErrorBody), 415: ("Not JSON", ErrorBody)
 def change_view(change: MissionChange) -> MissionChangeView:
     """A change-log entry as the API shows it."""
     return MissionChangeView(
-        type=str(change.type), mission=change.mission, creator_uid=change.creator_uid, time_ms=change.timestamp,
+        type=change.type, mission=change.mission, creator_uid=change.creator_uid, time_ms=change.timestamp,
         content_hash=change.content_hash, content_uid=change.content_uid,
     )
 
 
 def subscription_view(sub: Subscription, *, with_token: bool) -> SubscriptionView:
     """A subscription; its token only for its own holder."""
-    return SubscriptionView(mission=sub.mission, uid=sub.client_uid, role=str(sub.role), created_ms=sub.create_time,
+    return SubscriptionView(mission=sub.mission, uid=sub.client_uid, role=sub.role, created_ms=sub.create_time,
                             token=sub.token if with_token else None)
 
 
@@ -120,7 +119,7 @@ class MissionsApi:
             raise ApiError(422, "invalid", str(exc)) from exc
         request = CreateRequest(
             name=body.name, groups=tuple(body.groups), description=body.description, tool=body.tool,
-            keywords=keywords, password=body.password, default_role=Role(body.default_role),
+            keywords=keywords, password=body.password, default_role=body.default_role,
             invite_only=body.invite_only,
         )
         mission, _, created = await self._run(self._service().create(caller, request))

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from rallypoint.model.mission import ChangeType, Role
+
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Account name")]
 Group = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="TAK group name")]
 GroupList = Annotated[list[Group], msgspec.Meta(max_length=64)]
@@ -263,7 +265,7 @@ class MissionDetail(MissionInfo, frozen=True):
     contents: list[MissionContentRef]
     uids: list[str]
     subscribers: int
-    role: str
+    role: Role
 
 
 class PackageUploaded(PackageInfo, frozen=True):
@@ -283,7 +285,6 @@ MissionName = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Short = Annotated[str, msgspec.Meta(max_length=1024)]
 Keyword = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{64}$", description="SHA-256, 64 hex digits")]
-MissionRoleName = Literal["MISSION_OWNER", "MISSION_SUBSCRIBER", "MISSION_READONLY_SUBSCRIBER"]
 
 
 class MissionCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -296,7 +297,7 @@ class MissionCreate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tool: Annotated[str, msgspec.Meta(max_length=64)] = "public"
     keywords: Annotated[list[Keyword], msgspec.Meta(max_length=32)] = []
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
-    default_role: MissionRoleName = "MISSION_SUBSCRIBER"
+    default_role: Role = Role.SUBSCRIBER
     invite_only: bool = False
     uid: Ref | None = None
 
@@ -313,7 +314,7 @@ class SubscriptionView(msgspec.Struct, frozen=True):
 
     mission: str
     uid: str
-    role: str
+    role: Role
     created_ms: int
     token: str | None = None
 
@@ -328,7 +329,7 @@ class MissionContentsChange(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 class MissionChangeView(msgspec.Struct, frozen=True):
     """One entry of a mission's change log."""
 
-    type: str
+    type: ChangeType
     mission: str
     creator_uid: str
     time_ms: int

@@ -17,12 +17,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.errors import StorageError
-from rallypoint.model.mission import InviteType, Mission, Role
+from rallypoint.model.mission import CreateRequest, InviteType, Mission, MissionContent, Role
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.services.missions import CreateRequest, MissionService
+from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionError
-from rallypoint.services.missions_types import ContentMeta
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.validation_errors import InvalidJson, decode_json
 from rallypoint.web.context import WebContext
@@ -379,16 +378,16 @@ def build(ctx: WebContext) -> Feature:
 
     packages = ctx.packages
 
-    async def describe(digest: str, read_groups: frozenset[str]) -> ContentMeta | None:
+    async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
         # Mission contents point at data packages the caller can download (same rule as /sync/content).
         if packages is None:
             return None
         record = await packages.find(digest.lower(), read_groups)
         if record is None:
             return None
-        return ContentMeta(
-            name=record.name, size=record.size, mime_type=record.mime, submitter=record.submitter,
-            keywords=record.keywords, creator_uid=record.creator_uid or "",
+        return MissionContent(
+            hash=record.hash, creator_uid=record.creator_uid or "", timestamp=record.submitted_ms, name=record.name,
+            size=record.size, mime_type=record.mime, submitter=record.submitter, keywords=record.keywords,
         )
 
     service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,
