@@ -1,4 +1,4 @@
-"""Fixtures for the storage contract tests: every backend runs the same suite."""
+"""Fixtures for the contract tests: every backend (storage, bus) runs the same suite."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from rallypoint.storage.base import EventStore
 from rallypoint.storage.memory import MemoryEventStore
 from rallypoint.storage.sqlite.events import SqliteEventStore
+from tests.support.nats import nats_server  # noqa: F401 (fixture for the bus contract tests)
 from tests.support.stored import MakeEvent, make_event
 
 

@@ -1,0 +1,475 @@
+"""NATS bus: several nodes share one picture through core NATS (positions) and JetStream (the rest).
+
+Publishing never waits for the network. The node's own handlers get the envelope in the
+caller's stack frame (the same objects, unserialised, exactly as ``LocalBus``); the envelope
+is queued for NATS and a task owned by the bus encodes and sends it. Envelopes of other nodes
+arrive from a core subscription (positions, bulk) and a durable JetStream pull consumer named
+for this node (everything else), which gives a node that was away (NATS restarted, network
+lost, node restarted) what it missed, in order, each once: acknowledged after the handlers ran,
+and deduplicated by message id on both sides.
+
+Outgoing queues and their overflow policy:
+
+- positions and bulk (core NATS): bounded, oldest dropped first and counted as
+  ``position_overflow``; dropped and counted as ``disconnected`` while NATS is unreachable
+  (they would be stale when it comes back, and the next report replaces them);
+- JetStream classes: bounded, held while NATS is unreachable and sent in order once it is back;
+  when full the oldest is dropped, counted as ``jetstream_overflow`` and logged (once when the
+  overflow begins, once when it ends with the count): the newest emergency, cancel or chat is
+  the one that matters most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+
+from rallypoint.bus.base import DeliveryHandler
+from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
+from rallypoint.bus.latest import LatestCache
+from rallypoint.bus.subjects import DEFAULT_CLUSTER, Transport, subjects_for, transport_of
+from rallypoint.errors import BusError, LimitExceeded, RemoteProtocolError
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+
+log = logging.getLogger(__name__)
+
+MSG_ID = "Nats-Msg-Id"
+# Errors of a NATS operation that a reconnect cures; anything else is a bug and propagates.
+_TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
+_FETCH_BATCH = 256
+_FETCH_WAIT_S = 2.0
+
+
+class NatsBusStatistics(msgspec.Struct, frozen=True):
+    """Counters of a NATS bus.
+
+    ``published``: own envelopes handed to the handlers; ``sent``: of those, acknowledged
+    (JetStream) or written (core) to NATS; ``received``: envelopes of other nodes handed to the
+    handlers; ``own_ignored``: own messages coming back from NATS; ``duplicates``: messages
+    seen before (a redelivery); ``foreign_refused``: another node's envelope published again
+    here (loop prevention); ``dropped``: by reason; ``pending``: waiting to be sent.
+    """
+
+    published: int
+    sent: int
+    received: int
+    own_ignored: int
+    duplicates: int
+    foreign_refused: int
+    dropped: dict[str, int]
+    pending: int
+    reconnects: int
+    connected: bool
+
+
+class NatsBus:
+    """The ``MessageBus`` of a node in a cluster; ``await start()`` before traffic flows to NATS.
+
+    Node ids must be unique in a cluster: a node ignores every message carrying its own id.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        *,
+        cluster: str = DEFAULT_CLUSTER,
+        max_positions: int = 10_000,
+        max_jetstream: int = 20_000,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        publish_window: int = 256,
+        ack_timeout_s: float = 5.0,
+        connect_timeout_s: float = 10.0,
+        stream_max_age_s: float = 86_400.0,
+        duplicate_window_s: float = 120.0,
+        remembered_ids: int = 100_000,
+    ) -> None:
+        self.url = url
+        self.node = node
+        self.subjects = subjects_for(cluster)
+        self.codec = BusCodec(max_message_bytes)
+        self._handlers: list[DeliveryHandler] = []
+        self._core: deque[tuple[Envelope, Audience]] = deque(maxlen=max_positions)
+        self._jetstream: deque[tuple[Envelope, Audience]] = deque()
+        self._max_jetstream = max_jetstream
+        self._window = publish_window
+        self._ack_timeout_s = ack_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._stream_max_age_s = stream_max_age_s
+        self._duplicate_window_s = duplicate_window_s
+        self._core_ready = asyncio.Event()
+        self._jetstream_ready = asyncio.Event()
+        self._connected = asyncio.Event()
+        # Set while nothing waits to be sent: what close() waits for.
+        self._core_idle = asyncio.Event()
+        self._jetstream_idle = asyncio.Event()
+        self._core_idle.set()
+        self._jetstream_idle.set()
+        # Random start: ids stay unique across restarts of the node within JetStream's dedup window.
+        self._seq = secrets.randbits(60)
+        self._seen: dict[str, None] = {}
+        self._remembered = remembered_ids
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._latest: LatestCache | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight = 0
+        self._closing = False
+        self._overflowing = 0
+        self.published = self.sent = self.received = self.own_ignored = self.duplicates = 0
+        self.foreign_refused = self.reconnects = 0
+        self.dropped: dict[str, int] = {}
+
+    # -- the MessageBus protocol --------------------------------------------------------------
+
+    def subscribe(self, handler: DeliveryHandler) -> None:
+        self._handlers.append(handler)
+
+    def publish(self, envelope: Envelope, audience: Audience) -> None:
+        origin = envelope.origin
+        if origin.node != self.node:
+            if origin.node:
+                # Another node published it to every node already (see LocalBus).
+                self.foreign_refused += 1
+                log.debug("envelope of another node not published again",
+                          extra={"uid": envelope.event.uid, "node": origin.node})
+                return
+            envelope.origin = msgspec.structs.replace(origin, node=self.node)
+        self.published += 1
+        for handler in self._handlers:
+            handler(envelope, audience)
+        if self._closing:
+            self._drop("closed", envelope)
+            return
+        if transport_of(envelope.priority) is Transport.CORE:
+            if len(self._core) == self._core.maxlen:
+                self._count("position_overflow")
+            self._core.append((envelope, audience))
+            self._core_idle.clear()
+            self._core_ready.set()
+            return
+        if len(self._jetstream) >= self._max_jetstream:
+            dropped, _ = self._jetstream.popleft()
+            self._count("jetstream_overflow")
+            if not self._overflowing:
+                log.warning("bus queue full: dropping the oldest unsent messages",
+                            extra={"uid": dropped.event.uid, "type": dropped.event.type, "limit": self._max_jetstream})
+            self._overflowing += 1
+        self._jetstream.append((envelope, audience))
+        self._jetstream_idle.clear()
+        self._jetstream_ready.set()
+
+    async def close(self) -> None:
+        """Send what is queued (while NATS answers, up to the ack timeout), then drain and disconnect."""
+        self._closing = True
+        if self._nc is not None and self._connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._ack_timeout_s):
+                    await self._core_idle.wait()
+                    await self._jetstream_idle.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        unsent = len(self._core) + len(self._jetstream)
+        if unsent:
+            self.dropped["closed"] = self.dropped.get("closed", 0) + unsent
+            log.warning("bus closed with unsent messages", extra={"count": unsent})
+            self._core.clear()
+            self._jetstream.clear()
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(*_TRANSIENT):
+                await self._nc.drain()
+        self._handlers.clear()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, make sure the stream, the KV bucket and this node's consumer exist, start sending."""
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                self._nc = await nats.connect(
+                    self.url, name=f"rallypoint {self.node}", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                    no_echo=True, error_cb=self._on_error, disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected, closed_cb=self._on_closed,
+                )
+        except TimeoutError as exc:
+            raise BusError(f"NATS at {self.url} did not answer within {self._connect_timeout_s:g} s") from exc
+        self._connected.set()
+        js = self._js = self._nc.jetstream(timeout=self._ack_timeout_s)
+        s = self.subjects
+        try:
+            await self._ensure_stream(js)
+            kv = await js.create_key_value(bucket=s.latest_bucket, history=1, storage=api.StorageType.FILE)
+            self._latest = LatestCache(kv, self.codec)
+            await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
+            pull = await js.pull_subscribe(
+                s.jetstream_wildcard, durable=s.consumer_for(self.node), stream=s.stream,
+                config=api.ConsumerConfig(
+                    # A new node starts from now; an existing one resumes where it left off.
+                    deliver_policy=api.DeliverPolicy.NEW, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30.0,
+                    max_ack_pending=10_000, inactive_threshold=self._stream_max_age_s,
+                ),
+            )
+        except nats.js.errors.Error as exc:
+            raise BusError(f"NATS at {self.url} refused the JetStream setup: {exc}") from exc
+        log.info("bus connected", extra={"url": self.url, "node": self.node, "stream": s.stream})
+        self._tasks = [
+            asyncio.create_task(self._send_core(), name="bus-core-sender"),
+            asyncio.create_task(self._send_jetstream(js), name="bus-jetstream-sender"),
+            asyncio.create_task(self._consume(pull), name="bus-consumer"),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(_log_crash)
+
+    async def _ensure_stream(self, js: JetStreamContext) -> None:
+        s = self.subjects
+        config = api.StreamConfig(
+            name=s.stream, subjects=[s.jetstream_wildcard], storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS, discard=api.DiscardPolicy.OLD,
+            max_age=self._stream_max_age_s, duplicate_window=self._duplicate_window_s,
+            max_msg_size=self.codec.max_bytes,
+        )
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            # It exists with other limits (an older version, an operator's change): ours win.
+            await js.update_stream(config)
+
+    # -- the shared latest-state cache ----------------------------------------------------------
+
+    async def latest_put(self, envelope: Envelope) -> None:
+        """Make ``envelope`` the latest state of its uid for every node."""
+        await self._cache().put(envelope)
+
+    async def latest_get(self, uid: str) -> Envelope | None:
+        """The latest state of ``uid`` any node put, or ``None``."""
+        return await self._cache().get(uid)
+
+    async def latest_list(self) -> list[str]:
+        """Every uid with a latest state."""
+        return await self._cache().list()
+
+    async def latest_delete(self, uid: str) -> None:
+        """Forget the latest state of ``uid``."""
+        await self._cache().delete(uid)
+
+    def _cache(self) -> LatestCache:
+        if self._latest is None:
+            raise BusError("the NATS bus is not started")
+        return self._latest
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _message_id(self) -> str:
+        self._seq += 1
+        return f"{self.node}:{self._seq}"
+
+    def _encode(self, envelope: Envelope, audience: Audience) -> tuple[str, bytes] | None:
+        message_id = self._message_id()
+        try:
+            return message_id, self.codec.encode(message_id, envelope, audience)
+        except LimitExceeded as exc:
+            self._drop("oversize", envelope, str(exc))
+            return None
+
+    async def _send_core(self) -> None:
+        nc = self._nc
+        assert nc is not None
+        while True:
+            await self._core_ready.wait()
+            self._core_ready.clear()
+            sent = 0
+            while self._core:
+                envelope, audience = self._core.popleft()
+                if not self._connected.is_set():
+                    self._count("disconnected")
+                    continue
+                encoded = self._encode(envelope, audience)
+                if encoded is None:
+                    continue
+                try:
+                    await nc.publish(self.subjects.subject_for(envelope.priority), encoded[1])
+                except _TRANSIENT as exc:
+                    self._count("disconnected")
+                    log.debug("bus position not sent", extra={"uid": envelope.event.uid, "error": repr(exc)})
+                    continue
+                self.sent += 1
+                sent += 1
+                if sent % 256 == 0:
+                    await asyncio.sleep(0)  # let the rest of the node run during a burst
+            if not self._core:
+                self._core_idle.set()
+
+    async def _send_jetstream(self, js: JetStreamContext) -> None:
+        while True:
+            await self._jetstream_ready.wait()
+            batch: list[tuple[str, str, bytes]] = []
+            while self._jetstream and len(batch) < self._window:
+                envelope, audience = self._jetstream.popleft()
+                encoded = self._encode(envelope, audience)
+                if encoded is not None:
+                    batch.append((encoded[0], self.subjects.subject_for(envelope.priority), encoded[1]))
+            if not self._jetstream:
+                self._jetstream_ready.clear()
+                if self._overflowing:
+                    log.warning("bus queue no longer full", extra={"dropped": self._overflowing})
+                    self._overflowing = 0
+            self._in_flight = len(batch)
+            await self._publish_in_order(js, batch)
+            self._in_flight = 0
+            if not self._jetstream:
+                self._jetstream_idle.set()
+
+    async def _publish_in_order(self, js: JetStreamContext, batch: list[tuple[str, str, bytes]]) -> None:
+        """Publish ``batch`` pipelined and acknowledged, in order, retrying from the first unacknowledged.
+
+        One connection delivers in order, so when a message is lost every later one is too and
+        sending again from the first loss keeps the order; the message id makes JetStream drop
+        the copies of those that had arrived after all.
+        """
+        failures = 0
+        while batch:
+            await self._connected.wait()
+            futures: list[asyncio.Future[Any]] = []
+            try:
+                for message_id, subject, data in batch:
+                    futures.append(await js.publish_async(subject, data, headers={MSG_ID: message_id}))
+            except _TRANSIENT as exc:
+                log.debug("bus publish interrupted", extra={"error": str(exc)})
+            acked = 0
+            for future in futures:
+                try:
+                    await asyncio.wait_for(future, self._ack_timeout_s)
+                except _TRANSIENT as exc:
+                    log.debug("bus publish not acknowledged", extra={"error": repr(exc)})
+                    break
+                acked += 1
+            for future in futures[acked:]:
+                future.cancel()
+            self.sent += acked
+            self._in_flight -= acked
+            batch = batch[acked:]
+            failures = 0 if acked else failures + 1
+            if batch and failures:
+                # JetStream may answer "unavailable" for a moment after a server restart.
+                await asyncio.sleep(min(0.05 * 2 ** min(failures, 6), 2.0))
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    async def _on_core(self, msg: Msg) -> None:
+        self._deliver_remote(msg.data)
+
+    async def _consume(self, pull: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await pull.fetch(_FETCH_BATCH, timeout=_FETCH_WAIT_S)
+            except nats.errors.TimeoutError:
+                continue
+            except _TRANSIENT as exc:
+                log.debug("bus fetch failed", extra={"error": repr(exc)})
+                await self._connected.wait()
+                await asyncio.sleep(0.1)  # JetStream may still be recovering after a reconnect
+                continue
+            for msg in msgs:
+                message_id = (msg.headers or {}).get(MSG_ID, "")
+                if message_id.rpartition(":")[0] == self.node:
+                    self.own_ignored += 1
+                else:
+                    self._deliver_remote(msg.data)
+                with contextlib.suppress(*_TRANSIENT):
+                    # Unacknowledged, it comes again after ack_wait and is recognised by its id.
+                    await msg.ack()
+
+    def _deliver_remote(self, data: bytes) -> None:
+        try:
+            message = self.codec.decode(data)
+        except LimitExceeded as exc:
+            self._count("oversize")
+            log.warning("bus message refused", extra={"reason": exc.reason, "detail": exc.detail})
+            return
+        except RemoteProtocolError as exc:
+            self._count("malformed")
+            log.warning("bus message refused", extra={"reason": exc.reason, "detail": exc.detail})
+            return
+        if message.origin.node == self.node:
+            self.own_ignored += 1
+            return
+        if message.id in self._seen:
+            self.duplicates += 1
+            return
+        self._seen[message.id] = None
+        if len(self._seen) > self._remembered:
+            del self._seen[next(iter(self._seen))]
+        envelope = message.envelope()
+        self.received += 1
+        for handler in self._handlers:
+            try:
+                handler(envelope, message.audience)
+            except Exception:
+                # The consumer must go on for the other handlers and messages; the bug is logged.
+                self._count("handler_error")
+                log.exception("bus handler failed", extra={"uid": envelope.event.uid, "id": message.id})
+
+    # -- connection events ----------------------------------------------------------------------
+
+    async def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, nats.errors.SlowConsumerError):
+            self._count("slow_consumer")
+        elif not self._connected.is_set():
+            # Every failed attempt while reconnecting lands here; the disconnect was logged once.
+            log.debug("bus reconnect attempt failed", extra={"url": self.url, "error": repr(exc)})
+            return
+        log.warning("bus connection error", extra={"url": self.url, "error": repr(exc)})
+
+    async def _on_disconnected(self) -> None:
+        self._connected.clear()
+        if not self._closing:
+            log.warning("bus disconnected from NATS; reconnecting", extra={"url": self.url})
+
+    async def _on_reconnected(self) -> None:
+        self.reconnects += 1
+        self._connected.set()
+        log.info("bus reconnected to NATS", extra={"url": self.url, "reconnects": self.reconnects})
+
+    async def _on_closed(self) -> None:
+        self._connected.clear()
+
+    # -- counters -------------------------------------------------------------------------------
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    def _drop(self, reason: str, envelope: Envelope, detail: str = "") -> None:
+        self._count(reason)
+        log.warning("bus message dropped",
+                    extra={"reason": reason, "uid": envelope.event.uid, "type": envelope.event.type, "detail": detail})
+
+    def statistics(self) -> NatsBusStatistics:
+        """Counters of this bus."""
+        return NatsBusStatistics(
+            published=self.published, sent=self.sent, received=self.received, own_ignored=self.own_ignored,
+            duplicates=self.duplicates, foreign_refused=self.foreign_refused, dropped=dict(self.dropped),
+            pending=len(self._core) + len(self._jetstream) + self._in_flight, reconnects=self.reconnects,
+            connected=self._connected.is_set(),
+        )
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("bus task failed", exc_info=task.exception(), extra={"task": task.get_name()})
