@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from rallypoint import validation_errors
 from rallypoint.errors import RallypointError
 from rallypoint.model.airdrop import Parachute, PlanRequest
 from rallypoint.services.airdrop.ballistics import FT
@@ -51,18 +52,12 @@ class Prepared:
     notes: tuple[str, ...]
 
 
-def _message(exc: msgspec.ValidationError) -> str:
-    return str(exc).replace("`$.", "`").replace(" - at `$`", "")
-
-
 def decode_json(body: bytes) -> PlanRequest:
     """A JSON body as a :class:`PlanRequest` (``PlanError`` when malformed or out of bounds)."""
     try:
-        return msgspec.json.decode(body, type=PlanRequest)
-    except msgspec.ValidationError as exc:
-        raise PlanError(f"invalid plan: {_message(exc)}") from exc
-    except msgspec.DecodeError as exc:
-        raise PlanError(f"not valid JSON: {exc}") from exc
+        return validation_errors.decode_json(body, PlanRequest, subject="the plan")
+    except validation_errors.InvalidJson as exc:
+        raise PlanError(exc.detail if exc.malformed else f"invalid plan: {exc.detail}") from exc
 
 
 def from_mapping(data: Mapping[str, Any]) -> PlanRequest:
@@ -70,7 +65,8 @@ def from_mapping(data: Mapping[str, Any]) -> PlanRequest:
     try:
         return msgspec.convert(data, PlanRequest)
     except msgspec.ValidationError as exc:
-        raise PlanError(f"invalid plan: {_message(exc)}") from exc
+        message = validation_errors.describe(exc, PlanRequest, data, subject="the plan")
+        raise PlanError(f"invalid plan: {message}") from exc
 
 
 def _polygon(request: PlanRequest, pi: tuple[float, float]) -> Array:
