@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.accounts import create_users
 from tests.support.postgres import postgres_database  # noqa: F401 (fixture for contract and integration tests)
 from tests.support.server import ServerProcess
 
@@ -36,23 +37,23 @@ def data_dir(tmp_path: Path, ca_template: Path) -> Path:
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[ServerProcess]:
     """A fresh real server with plain TCP, TLS, UDP and HTTP on ephemeral ports."""
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
+    with ServerProcess(data_dir) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
 def demo_server(data_dir: Path) -> Iterator[ServerProcess]:
     """A fresh real server running the demo: simulated units move and report alongside the test's clients."""
-    proc = ServerProcess(data_dir, "--demo")
-    proc.start()
-    try:
+    with ServerProcess(data_dir, "--demo") as proc:
         yield proc
-    finally:
-        proc.stop()
+
+
+@pytest.fixture
+def api_server(data_dir: Path) -> Iterator[ServerProcess]:
+    """A fresh real server whose accounts are alice (A), bob (B) and root (admin in Ops), see ``PASSWORDS``."""
+    create_users(data_dir)
+    with ServerProcess(data_dir) as proc:
+        yield proc
 
 
 @pytest.fixture
@@ -70,6 +71,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        proc = item.funcargs.get("server") if hasattr(item, "funcargs") else None
-        if isinstance(proc, ServerProcess):
-            report.sections.append(("server log", proc.tail(40)))
+        funcargs = getattr(item, "funcargs", {})
+        for name, proc in funcargs.items():
+            if isinstance(proc, ServerProcess):
+                report.sections.append((f"{name} log", proc.tail(40)))

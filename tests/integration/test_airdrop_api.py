@@ -12,14 +12,12 @@ from typing import Any
 
 import httpx
 
-from tests.integration import test_native_api
-from tests.integration.test_native_api import PASSWORDS
+from tests.support.accounts import PASSWORDS
 from tests.support.metrics import metric_value
 from tests.support.server import ServerProcess
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "airdrop_relief.toml"
 PATH = "/api/airdrop/plan"
-api_server = test_native_api.api_server  # the server with alice, bob and root
 
 
 def example() -> dict[str, Any]:

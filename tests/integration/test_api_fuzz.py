@@ -6,14 +6,11 @@ documented content type and a body valid against the response schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests.integration.test_native_api import PASSWORDS, create_users
+from tests.support.accounts import PASSWORDS
 from tests.support.server import ServerProcess
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install schemathesis)")
@@ -29,17 +26,6 @@ CHECKS = [status_code_conformance, content_type_conformance, response_schema_con
 EXAMPLES_PER_OPERATION = 25
 # Revoking the fuzzer's own token would turn the rest of the run into 401s.
 SKIPPED = {("DELETE", "/api/auth/token")}
-
-
-@pytest.fixture
-def api_server(data_dir: Path) -> Iterator[ServerProcess]:
-    create_users(data_dir)
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def test_no_generated_request_causes_a_server_error(api_server: ServerProcess) -> None:

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
+from tests.support.accounts import PASSWORDS, run_cli
 from tests.support.certs import client_bundle
 from tests.support.cot_client import CotClient, sa
 from tests.support.server import ServerProcess
-
-PASSWORDS = {"alice": "alice passphrase 1", "bob": "bob passphrase 22", "root": "root passphrase 333"}
-
-
-def cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "rallypoint.cli.main", *args, "--data-dir", str(data_dir)],
-                   input=stdin, capture_output=True, text=True, check=True)
-
-
-def create_users(data_dir: Path) -> None:
-    """alice in A, bob in B, root an admin in Ops (created before start, so the server knows them)."""
-    cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    cli(data_dir, "user", "add", "bob", "--group", "B", "--password-stdin", stdin=PASSWORDS["bob"] + "\n")
-    cli(data_dir, "user", "add", "root", "--group", "Ops", "--role", "admin", "--password-stdin",
-        stdin=PASSWORDS["root"] + "\n")
 
 
 def tls_files(server: ServerProcess, name: str, tmp: Path) -> tuple[Path, Path, Path]:
@@ -44,17 +26,6 @@ def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca))
     context.load_cert_chain(cert, key)
     return context
-
-
-@pytest.fixture
-def api_server(data_dir: Path) -> Iterator[ServerProcess]:
-    create_users(data_dir)
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def alogin(http: httpx.AsyncClient, name: str) -> dict[str, str]:
@@ -189,7 +160,7 @@ async def test_groups_are_isolated_on_every_endpoint(
 
         # A disabled account's tokens stop working at once (the CLI edits the store from outside).
         bob3 = await alogin(http, "bob")
-        await asyncio.to_thread(cli, api_server.data_dir, "user", "disable", "bob")
+        await asyncio.to_thread(run_cli, api_server.data_dir, "user", "disable", "bob")
         assert (await http.get("/api/clients", headers=bob3)).status_code == 401
         assert (await http.post("/api/auth/token", auth=("bob", PASSWORDS["bob"]))).status_code == 401
 

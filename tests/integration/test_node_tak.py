@@ -71,12 +71,8 @@ def node_tak() -> Path:
 @pytest.fixture
 def tak_server(data_dir: Path) -> Iterator[ServerProcess]:
     run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORD + "\n")
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
+    with ServerProcess(data_dir) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _login(project: Path, server: ServerProcess, url: str, password: str, then: str) -> dict[str, object]:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rallypoint.client import ApiError, AsyncRallypointClient, CotStream, RallypointClient, client_ssl_context
-from tests.integration.test_native_api import PASSWORDS, create_users, tls_files
+from tests.integration.test_native_api import tls_context, tls_files
+from tests.support.accounts import PASSWORDS
 from tests.support.cot_client import CotClient, cot, sa
 from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
-
-
-@pytest.fixture
-def api_server(data_dir: Path) -> Iterator[ServerProcess]:
-    create_users(data_dir)
-    proc = ServerProcess(data_dir)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def test_rest_client_login_clients_history_chat_and_admin(
@@ -200,9 +189,7 @@ async def test_rest_client_packages_missions_emergencies_history_and_admin(
 async def test_rest_client_bbox_across_the_antimeridian(
     api_server: ServerProcess, tmp_path: Path, clients: list[object]
 ) -> None:
-    cert, key, ca = tls_files(api_server, "alice", tmp_path)
-    device = await CotClient.connect(api_server.ports["tls"], ssl_context=client_ssl_context(str(ca), str(cert),
-                                                                                          str(key)))
+    device = await CotClient.connect(api_server.ports["tls"], ssl_context=tls_context(api_server, "alice", tmp_path))
     clients.append(device)
     await device.send(sa("uid-alice", "ALICE", lat=0.0, lon=10.0))
     for uid, lon in (("east-of-dateline", 179.5), ("west-of-dateline", -179.5), ("greenwich", 0.0)):

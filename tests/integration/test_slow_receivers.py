@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_native_api import PASSWORDS, alogin, cli, tls_context
+from tests.integration.test_native_api import alogin, tls_context
+from tests.support.accounts import PASSWORDS, run_cli
 from tests.support.cot_client import CotClient, chat, sa
 from tests.support.server import ServerProcess
 
@@ -151,9 +152,9 @@ async def test_a_receiver_that_stops_reading_is_cut_off_and_the_others_get_every
 @pytest.fixture
 def admin_server(data_dir: Path) -> Iterator[ServerProcess]:
     """Long slow-receiver timeout (the stalled client stays); ``alice`` and admin ``opsa`` both in group A."""
-    cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
-    cli(data_dir, "user", "add", "root", "--group", "A", "--role", "admin", "--password-stdin",
-        stdin=PASSWORDS["root"] + "\n")
+    run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
+    run_cli(data_dir, "user", "add", "root", "--group", "A", "--role", "admin", "--password-stdin",
+            stdin=PASSWORDS["root"] + "\n")
     proc = ServerProcess(data_dir, env={**ENV, "RALLYPOINT_SLOW_RECEIVER_TIMEOUT_S": "600"})
     proc.start()
     try:

@@ -19,6 +19,17 @@ def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.
     )
 
 
+PASSWORDS = {"alice": "alice passphrase 1", "bob": "bob passphrase 22", "root": "root passphrase 333"}
+
+
+def create_users(data_dir: Path) -> None:
+    """alice in A, bob in B, root an admin in Ops (created before start, so the server knows them)."""
+    run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
+    run_cli(data_dir, "user", "add", "bob", "--group", "B", "--password-stdin", stdin=PASSWORDS["bob"] + "\n")
+    run_cli(data_dir, "user", "add", "root", "--group", "Ops", "--role", "admin", "--password-stdin",
+            stdin=PASSWORDS["root"] + "\n")
+
+
 def read_user(data_dir: Path, name: str) -> User | None:
     """The account ``name`` in ``data_dir/users.db``, or None."""
 

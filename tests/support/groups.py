@@ -29,9 +29,5 @@ def serve_with_groups(
     data_dir: Path, mapping: GroupMap, *, env: dict[str, str] | None = None
 ) -> Iterator[ServerProcess]:
     """Run a server configured with ``mapping`` for the duration of the block, then stop it."""
-    proc = ServerProcess(data_dir, "--config", str(write_group_config(data_dir, mapping)), env=env)
-    proc.start()
-    try:
+    with ServerProcess(data_dir, "--config", str(write_group_config(data_dir, mapping)), env=env) as proc:
         yield proc
-    finally:
-        proc.stop()

@@ -59,6 +59,14 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server not ready within {READY_TIMEOUT_S}s: {self.tail()}")
 
+    def __enter__(self) -> ServerProcess:
+        """Start the server for a ``with`` block (a fixture's ``with ServerProcess(...) as proc: yield proc``)."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         for raw in self.proc.stderr:

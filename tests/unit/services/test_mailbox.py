@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -11,29 +10,12 @@ from rallypoint.clock import ManualClock
 from rallypoint.model.cot import CotEvent, Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.directory import Directory
-from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Router
 from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.mailbox_registry import is_storable
 from rallypoint.storage.sqlite.mailbox import SqliteMailboxStore
-
-ANON = frozenset({ANON_GROUP})
-
-
-@dataclass(eq=False)
-class Sub:
-    id: str
-    read_groups: frozenset[str] = ANON
-    write_groups: frozenset[str] = ANON
-    principal: str | None = None
-    got: list[Envelope] = field(default_factory=list)
-
-    def offer(self, envelope: Envelope) -> None:
-        self.got.append(envelope)
-
-    @property
-    def uids(self) -> list[str]:
-        return [e.event.uid for e in self.got]
+from tests.support.picture import ANON, Receiver
 
 
 def event(uid: str, cot_type: str = "b-m-p-s-m", *, dest: str = "", now: int, stale_s: float = 3600,
@@ -66,7 +48,7 @@ class World:
         self.router = Router(self.directory)
         self.mailbox = self._open()
 
-    def connect(self, sub: Sub, *, uid: str | None = None, callsign: str | None = None) -> None:
+    def connect(self, sub: Receiver, *, uid: str | None = None, callsign: str | None = None) -> None:
         self.directory.add(sub)
         for envelope in self.mailbox.on_join(sub):
             sub.offer(envelope)
@@ -74,11 +56,11 @@ class World:
             self.directory.bind(sub.id, uid=uid, callsign=callsign)
             self.mailbox.on_bind(sub.id, uid, callsign)
 
-    def leave(self, sub: Sub) -> None:
+    def leave(self, sub: Receiver) -> None:
         self.directory.remove(sub.id)
         self.mailbox.on_leave(sub)
 
-    def send(self, sender: Sub, ev: CotEvent) -> None:
+    def send(self, sender: Receiver, ev: CotEvent) -> None:
         envelope = Envelope(ev, Origin(sender.id, groups=sender.write_groups, principal=sender.principal),
                             self.clock.now_ms())
         audience = self.router.route(envelope)
@@ -99,67 +81,67 @@ def world(tmp_path: Path, clock: ManualClock) -> World:
     return World(tmp_path / "mailbox.db", clock)
 
 
-def _register(world: World, sub: Sub, uid: str, callsign: str) -> None:
+def _register(world: World, sub: Receiver, uid: str, callsign: str) -> None:
     world.connect(sub, uid=uid, callsign=callsign)
     world.leave(sub)
 
 
 async def test_offline_recipient_gets_messages_in_order_after_binding(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     for n in range(3):
         world.send(alpha, event(f"m{n}", dest='<dest callsign="BRAVO"/>', now=clock.now_ms()))
     world.send(alpha, event("m3", dest='<dest uid="B"/>', now=clock.now_ms()))
-    again = Sub("s-b2")
+    again = Receiver("s-b2")
     world.connect(again)
-    assert again.got == []  # anonymous: unknown until its self-SA binds
+    assert again.received == []  # anonymous: unknown until its self-SA binds
     world.mailbox.on_bind(again.id, None, None)
-    assert again.got == []
+    assert again.received == []
     world.directory.bind(again.id, uid="B", callsign="BRAVO")
     world.mailbox.on_bind(again.id, "B", "BRAVO")
-    assert again.uids == ["m0", "m1", "m2", "m3"]
+    assert again.uids() == ["m0", "m1", "m2", "m3"]
     assert world.mailbox.statistics()["delivered"] == 4
 
 
 async def test_delivered_once_per_identity_even_across_restart(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("m0", dest='<dest callsign="BRAVO"/>', now=clock.now_ms()))
-    first = Sub("s-b2")
+    first = Receiver("s-b2")
     world.connect(first, uid="B", callsign="BRAVO")
-    assert first.uids == ["m0"]
+    assert first.uids() == ["m0"]
     world.leave(first)
-    second = Sub("s-b3")
+    second = Receiver("s-b3")
     world.connect(second, uid="B", callsign="BRAVO")
-    assert second.uids == []
+    assert second.uids() == []
     world.leave(second)
     await world.restart()
-    third = Sub("s-b4")
+    third = Receiver("s-b4")
     world.connect(third, uid="B", callsign="BRAVO")
-    assert third.uids == []
+    assert third.uids() == []
 
 
 async def test_kept_messages_and_registry_survive_restart(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("before", dest='<dest callsign="BRAVO"/>', now=clock.now_ms()))
     await world.restart()
     # The registry came back: an address is still resolved while its owner is offline.
-    alpha = Sub("s-a2")
+    alpha = Receiver("s-a2")
     world.connect(alpha, uid="A", callsign="ALPHA")
     world.send(alpha, event("after", dest='<dest callsign="BRAVO"/>', now=clock.now_ms()))
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
-    assert back.uids == ["before", "after"]
-    assert (back.got[0].event.type, back.got[0].origin.groups) == ("b-m-p-s-m", ANON)
+    assert back.uids() == ["before", "after"]
+    assert (back.received[0].event.type, back.received[0].origin.groups) == ("b-m-p-s-m", ANON)
 
 
 async def test_messages_expire_by_ttl_and_by_stale(tmp_path: Path, clock: ManualClock) -> None:
     world = World(tmp_path / "m.db", clock, ttl_s=60)
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("short-stale", dest='<dest uid="B"/>', now=clock.now_ms(), stale_s=10))
@@ -167,14 +149,14 @@ async def test_messages_expire_by_ttl_and_by_stale(tmp_path: Path, clock: Manual
     clock.advance(30)
     world.send(alpha, event("fresh", dest='<dest uid="B"/>', now=clock.now_ms(), stale_s=3600))
     clock.advance(31)  # 61 s after the first two: past the TTL; 31 s after "fresh"
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
-    assert back.uids == ["fresh"]
+    assert back.uids() == ["fresh"]
     assert world.mailbox.statistics()["expired"] == 2
 
 
 async def test_already_stale_event_is_not_kept(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("dead", dest='<dest uid="B"/>', now=clock.now_ms() - 10_000, stale_s=5))
@@ -185,67 +167,67 @@ async def test_already_stale_event_is_not_kept(world: World, clock: ManualClock)
 async def test_unreachable_recipient_gets_nothing(world: World, clock: ManualClock) -> None:
     red = frozenset({"Red"})
     blue = frozenset({"Blue"})
-    sender = Sub("s-r", red, red, principal="red1")
+    sender = Receiver("s-r", red, red, principal="red1")
     world.connect(sender, uid="R1", callsign="RED1")
-    _register(world, Sub("s-b", blue, blue, principal="blue1"), "B1", "BLUE1")
-    _register(world, Sub("s-r2", red, red, principal="red2"), "R2", "RED2")
+    _register(world, Receiver("s-b", blue, blue, principal="blue1"), "B1", "BLUE1")
+    _register(world, Receiver("s-r2", red, red, principal="red2"), "R2", "RED2")
     world.send(sender, event("to-blue", dest='<dest callsign="BLUE1"/>', now=clock.now_ms()))
     world.send(sender, event("to-blue-group", dest='<dest group="Blue"/>', now=clock.now_ms()))
     world.send(sender, event("to-red-group", dest='<dest group="Red"/>', now=clock.now_ms()))
-    blue_back = Sub("s-b2", blue, blue, principal="blue1")
+    blue_back = Receiver("s-b2", blue, blue, principal="blue1")
     world.connect(blue_back)
-    red_back = Sub("s-r3", red, red, principal="red2")
+    red_back = Receiver("s-r3", red, red, principal="red2")
     world.connect(red_back)
-    assert blue_back.uids == []
-    assert red_back.uids == ["to-red-group"]  # at connect: certificate clients need no SA first
+    assert blue_back.uids() == []
+    assert red_back.uids() == ["to-red-group"]  # at connect: certificate clients need no SA first
 
 
 async def test_lost_group_membership_blocks_delivery(world: World, clock: ManualClock) -> None:
     red = frozenset({"Red"})
-    sender = Sub("s-r", red, red, principal="red1")
+    sender = Receiver("s-r", red, red, principal="red1")
     world.connect(sender, uid="R1", callsign="RED1")
-    _register(world, Sub("s-r2", red, red, principal="red2"), "R2", "RED2")
+    _register(world, Receiver("s-r2", red, red, principal="red2"), "R2", "RED2")
     world.send(sender, event("secret", dest='<dest callsign="RED2"/>', now=clock.now_ms()))
-    moved = Sub("s-r3", frozenset({"Blue"}), frozenset({"Blue"}), principal="red2")
+    moved = Receiver("s-r3", frozenset({"Blue"}), frozenset({"Blue"}), principal="red2")
     world.connect(moved)
-    assert moved.uids == []
+    assert moved.uids() == []
     assert world.mailbox.statistics()["unreachable"] == 1
 
 
 async def test_group_address_skips_connected_readers_and_the_sender(world: World, clock: ManualClock) -> None:
     red = frozenset({"Red"})
-    sender = Sub("s-r1", red, red, principal="red1")
-    online = Sub("s-r2", red, red, principal="red2")
+    sender = Receiver("s-r1", red, red, principal="red1")
+    online = Receiver("s-r2", red, red, principal="red2")
     world.connect(sender, uid="R1", callsign="RED1")
     world.connect(online, uid="R2", callsign="RED2")
-    _register(world, Sub("s-r3", red, red, principal="red3"), "R3", "RED3")
+    _register(world, Receiver("s-r3", red, red, principal="red3"), "R3", "RED3")
     world.send(sender, event("to-red", dest='<dest group="Red"/>', now=clock.now_ms()))
-    assert online.uids == ["to-red"]  # live, by routing
+    assert online.uids() == ["to-red"]  # live, by routing
     world.leave(online)
     world.leave(sender)
     for principal in ("red1", "red2", "red3"):
-        sub = Sub(f"again-{principal}", red, red, principal=principal)
+        sub = Receiver(f"again-{principal}", red, red, principal=principal)
         world.connect(sub)
-        assert sub.uids == (["to-red"] if principal == "red3" else []), principal
+        assert sub.uids() == (["to-red"] if principal == "red3" else []), principal
 
 
 async def test_connected_but_unbound_principal_gets_it_live(world: World, clock: ManualClock) -> None:
     red = frozenset({"Red"})
-    sender = Sub("s-r1", red, red, principal="red1")
+    sender = Receiver("s-r1", red, red, principal="red1")
     world.connect(sender, uid="R1", callsign="RED1")
-    _register(world, Sub("s-r2", red, red, principal="red2"), "R2", "RED2")
-    back = Sub("s-r3", red, red, principal="red2")
+    _register(world, Receiver("s-r2", red, red, principal="red2"), "R2", "RED2")
+    back = Receiver("s-r3", red, red, principal="red2")
     world.connect(back)  # no SA yet: routing cannot find RED2
     world.send(sender, event("now", dest='<dest callsign="RED2"/>', now=clock.now_ms()))
-    assert back.uids == ["now"]
+    assert back.uids() == ["now"]
     world.directory.bind(back.id, uid="R2", callsign="RED2")
     world.mailbox.on_bind(back.id, "R2", "RED2")
-    assert back.uids == ["now"]
+    assert back.uids() == ["now"]
     assert world.mailbox.statistics()["queued"] == 0
 
 
 async def test_positions_pings_and_broadcasts_are_not_kept(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     now = clock.now_ms()
@@ -254,9 +236,9 @@ async def test_positions_pings_and_broadcasts_are_not_kept(world: World, clock: 
     world.send(alpha, event("broadcast-marker", now=now))
     world.send(alpha, event("designated", "a-h-G", dest='<dest uid="B"/>', now=now,
                             detail='<link uid="A" type="a-f-G-U-C" relation="p-p"/>'))
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
-    assert back.uids == ["designated"]
+    assert back.uids() == ["designated"]
 
 
 def test_is_storable_by_type(clock: ManualClock) -> None:
@@ -271,7 +253,7 @@ def test_is_storable_by_type(clock: ManualClock) -> None:
 
 async def test_write_queue_is_bounded(tmp_path: Path, clock: ManualClock) -> None:
     world = World(tmp_path / "m.db", clock, max_queue=2)
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     # Synchronous callers have no loop for the writer task: the queue fills until a flush.
@@ -282,48 +264,48 @@ async def test_write_queue_is_bounded(tmp_path: Path, clock: ManualClock) -> Non
     await world.mailbox.flush()
     assert world.mailbox.statistics()["write_queue"] == 0
     world.send(alpha, event("m3", dest='<dest uid="B"/>', now=clock.now_ms()))
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
-    assert back.uids == ["m0", "m1", "m3"]
+    assert back.uids() == ["m0", "m1", "m3"]
 
 
 async def test_mailbox_per_identity_is_bounded(tmp_path: Path, clock: ManualClock) -> None:
     world = World(tmp_path / "m.db", clock, max_per_identity=2)
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     for n in range(3):
         world.send(alpha, event(f"m{n}", dest='<dest uid="B"/>', now=clock.now_ms()))
     assert world.mailbox.statistics()["overflow"] == 1
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
-    assert back.uids == ["m0", "m1"]
+    assert back.uids() == ["m0", "m1"]
 
 
 async def test_unwritten_mail_is_delivered_and_then_written_with_its_cursor(world: World, clock: ManualClock) -> None:
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("m0", dest='<dest uid="B"/>', now=clock.now_ms()))
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")  # before any write ran
-    assert back.uids == ["m0"]
+    assert back.uids() == ["m0"]
     world.leave(back)
     await world.restart()
-    again = Sub("s-b3")
+    again = Receiver("s-b3")
     world.connect(again, uid="B", callsign="BRAVO")
-    assert again.uids == []
+    assert again.uids() == []
 
 
 async def test_delivered_rows_are_purged_from_the_file_over_time(world: World, clock: ManualClock) -> None:
     import sqlite3
     from contextlib import closing
 
-    alpha, bravo = Sub("s-a"), Sub("s-b1")
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
     world.connect(alpha, uid="A", callsign="ALPHA")
     _register(world, bravo, "B", "BRAVO")
     world.send(alpha, event("m0", dest='<dest uid="B"/>', now=clock.now_ms()))
-    back = Sub("s-b2")
+    back = Receiver("s-b2")
     world.connect(back, uid="B", callsign="BRAVO")
     await world.mailbox.flush()
     clock.advance(601)
