@@ -21,7 +21,8 @@ from tests.support.poll import wait_until
 Bus = LocalBus | NatsBus
 CLOCK = ManualClock()
 GROUPS = Audience(groups=frozenset({"Cyan", "Blue"}), exclude="a:s-1")
-ADDRESSED = Audience(ids=("b:s-2",), exclude="a:s-1", explicit=True, unresolved=(Dest(callsign="GONE"),))
+ADDRESSED = Audience(dests=(Dest(uid="b-1"), Dest(callsign="BRAVO")), exclude="a:s-1", explicit=True,
+                     unresolved=(Dest(callsign="BRAVO"),))
 
 
 @dataclass
@@ -43,8 +44,8 @@ class Node:
         return envelope
 
 
-async def _nats_node(url: str, name: str) -> Node:
-    bus = NatsBus(url, name)
+async def _nats_node(url: str, name: str, **options: int) -> Node:
+    bus = NatsBus(url, name, **options)
     node = Node(bus)
     await bus.start()
     return node
@@ -184,4 +185,28 @@ async def test_the_latest_state_is_shared(nats_server: NatsServer) -> None:
         assert await a.bus.latest_get("ANDROID-1") is None and await a.bus.latest_get("nobody") is None
     finally:
         await a.bus.close()
+        await b.bus.close()
+
+
+async def test_bytes_from_nats_that_are_no_bus_message_are_refused_and_counted(nats_server: NatsServer) -> None:
+    import nats
+
+    b = await _nats_node(nats_server.url, "node-b", max_message_bytes=4096)
+    assert isinstance(b.bus, NatsBus)
+    other = await nats.connect(nats_server.url)
+    try:
+        subjects = b.bus.subjects
+        await other.publish(subjects.core_wildcard.replace("*", "position"), b"\xc1 not msgpack")
+        await other.publish(subjects.core_wildcard.replace("*", "bulk"), b"x" * (b.bus.codec.max_bytes + 1))
+        await other.jetstream().publish(subjects.jetstream_wildcard.replace(">", "message"), b"{}")
+        await other.flush()
+        await wait_until(lambda: b.bus.statistics().dropped == {"malformed": 2, "oversize": 1}, "refusals counted")
+        a = await _nats_node(nats_server.url, "node-a")
+        try:
+            await _settled([a, b], a, marker(CLOCK, "after"))  # the consumer went on
+        finally:
+            await a.bus.close()
+        assert b.uids() == ["after"]
+    finally:
+        await other.close()
         await b.bus.close()

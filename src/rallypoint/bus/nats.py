@@ -8,15 +8,7 @@ for this node (everything else), which gives a node that was away (NATS restarte
 lost, node restarted) what it missed, in order, each once: acknowledged after the handlers ran,
 and deduplicated by message id on both sides.
 
-Outgoing queues and their overflow policy:
-
-- positions and bulk (core NATS): bounded, oldest dropped first and counted as
-  ``position_overflow``; dropped and counted as ``disconnected`` while NATS is unreachable
-  (they would be stale when it comes back, and the next report replaces them);
-- JetStream classes: bounded, held while NATS is unreachable and sent in order once it is back;
-  when full the oldest is dropped, counted as ``jetstream_overflow`` and logged (once when the
-  overflow begins, once when it ends with the count): the newest emergency, cancel or chat is
-  the one that matters most.
+The outgoing queues and their overflow policy are described in ``bus/outgoing.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from collections import deque
-from typing import Any
 
 import msgspec
 import nats
@@ -39,14 +28,14 @@ from nats.js import JetStreamContext, api
 from rallypoint.bus.base import DeliveryHandler
 from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
 from rallypoint.bus.latest import LatestCache
-from rallypoint.bus.subjects import DEFAULT_CLUSTER, Transport, subjects_for, transport_of
+from rallypoint.bus.outgoing import MSG_ID, Outgoing
+from rallypoint.bus.subjects import DEFAULT_CLUSTER, subjects_for
 from rallypoint.errors import BusError, LimitExceeded, RemoteProtocolError
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 
 log = logging.getLogger(__name__)
 
-MSG_ID = "Nats-Msg-Id"
 # Errors of a NATS operation that a reconnect cures; anything else is a bug and propagates.
 _TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
 _FETCH_BATCH = 256
@@ -102,34 +91,23 @@ class NatsBus:
         self.subjects = subjects_for(cluster)
         self.codec = BusCodec(max_message_bytes)
         self._handlers: list[DeliveryHandler] = []
-        self._core: deque[tuple[Envelope, Audience]] = deque(maxlen=max_positions)
-        self._jetstream: deque[tuple[Envelope, Audience]] = deque()
-        self._max_jetstream = max_jetstream
-        self._window = publish_window
         self._ack_timeout_s = ack_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._stream_max_age_s = stream_max_age_s
         self._duplicate_window_s = duplicate_window_s
-        self._core_ready = asyncio.Event()
-        self._jetstream_ready = asyncio.Event()
         self._connected = asyncio.Event()
-        # Set while nothing waits to be sent: what close() waits for.
-        self._core_idle = asyncio.Event()
-        self._jetstream_idle = asyncio.Event()
-        self._core_idle.set()
-        self._jetstream_idle.set()
-        # Random start: ids stay unique across restarts of the node within JetStream's dedup window.
-        self._seq = secrets.randbits(60)
+        self._outgoing = Outgoing(
+            self.subjects, self.codec, node, connected=self._connected, count=self._count, transient=_TRANSIENT,
+            max_positions=max_positions, max_jetstream=max_jetstream, window=publish_window,
+            ack_timeout_s=ack_timeout_s,
+        )
         self._seen: dict[str, None] = {}
         self._remembered = remembered_ids
         self._nc: Client | None = None
-        self._js: JetStreamContext | None = None
         self._latest: LatestCache | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._in_flight = 0
         self._closing = False
-        self._overflowing = 0
-        self.published = self.sent = self.received = self.own_ignored = self.duplicates = 0
+        self.published = self.received = self.own_ignored = self.duplicates = 0
         self.foreign_refused = self.reconnects = 0
         self.dropped: dict[str, int] = {}
 
@@ -152,25 +130,9 @@ class NatsBus:
         for handler in self._handlers:
             handler(envelope, audience)
         if self._closing:
-            self._drop("closed", envelope)
+            self._count("closed")
             return
-        if transport_of(envelope.priority) is Transport.CORE:
-            if len(self._core) == self._core.maxlen:
-                self._count("position_overflow")
-            self._core.append((envelope, audience))
-            self._core_idle.clear()
-            self._core_ready.set()
-            return
-        if len(self._jetstream) >= self._max_jetstream:
-            dropped, _ = self._jetstream.popleft()
-            self._count("jetstream_overflow")
-            if not self._overflowing:
-                log.warning("bus queue full: dropping the oldest unsent messages",
-                            extra={"uid": dropped.event.uid, "type": dropped.event.type, "limit": self._max_jetstream})
-            self._overflowing += 1
-        self._jetstream.append((envelope, audience))
-        self._jetstream_idle.clear()
-        self._jetstream_ready.set()
+        self._outgoing.offer(envelope, audience)
 
     async def close(self) -> None:
         """Send what is queued (while NATS answers, up to the ack timeout), then drain and disconnect."""
@@ -178,20 +140,17 @@ class NatsBus:
         if self._nc is not None and self._connected.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._ack_timeout_s):
-                    await self._core_idle.wait()
-                    await self._jetstream_idle.wait()
+                    await self._outgoing.drained()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        unsent = len(self._core) + len(self._jetstream)
+        unsent = self._outgoing.discard()
         if unsent:
             self.dropped["closed"] = self.dropped.get("closed", 0) + unsent
             log.warning("bus closed with unsent messages", extra={"count": unsent})
-            self._core.clear()
-            self._jetstream.clear()
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(*_TRANSIENT):
                 await self._nc.drain()
@@ -211,7 +170,9 @@ class NatsBus:
         except TimeoutError as exc:
             raise BusError(f"NATS at {self.url} did not answer within {self._connect_timeout_s:g} s") from exc
         self._connected.set()
-        js = self._js = self._nc.jetstream(timeout=self._ack_timeout_s)
+        # Nothing larger than the server takes is ever sent.
+        self.codec.max_bytes = min(self.codec.max_bytes, self._nc.max_payload)
+        js = self._nc.jetstream(timeout=self._ack_timeout_s)
         s = self.subjects
         try:
             await self._ensure_stream(js)
@@ -230,8 +191,8 @@ class NatsBus:
             raise BusError(f"NATS at {self.url} refused the JetStream setup: {exc}") from exc
         log.info("bus connected", extra={"url": self.url, "node": self.node, "stream": s.stream})
         self._tasks = [
-            asyncio.create_task(self._send_core(), name="bus-core-sender"),
-            asyncio.create_task(self._send_jetstream(js), name="bus-jetstream-sender"),
+            asyncio.create_task(self._outgoing.run_core(self._nc), name="bus-core-sender"),
+            asyncio.create_task(self._outgoing.run_jetstream(js), name="bus-jetstream-sender"),
             asyncio.create_task(self._consume(pull), name="bus-consumer"),
         ]
         for task in self._tasks:
@@ -273,102 +234,6 @@ class NatsBus:
         if self._latest is None:
             raise BusError("the NATS bus is not started")
         return self._latest
-
-    # -- sending --------------------------------------------------------------------------------
-
-    def _message_id(self) -> str:
-        self._seq += 1
-        return f"{self.node}:{self._seq}"
-
-    def _encode(self, envelope: Envelope, audience: Audience) -> tuple[str, bytes] | None:
-        message_id = self._message_id()
-        try:
-            return message_id, self.codec.encode(message_id, envelope, audience)
-        except LimitExceeded as exc:
-            self._drop("oversize", envelope, str(exc))
-            return None
-
-    async def _send_core(self) -> None:
-        nc = self._nc
-        assert nc is not None
-        while True:
-            await self._core_ready.wait()
-            self._core_ready.clear()
-            sent = 0
-            while self._core:
-                envelope, audience = self._core.popleft()
-                if not self._connected.is_set():
-                    self._count("disconnected")
-                    continue
-                encoded = self._encode(envelope, audience)
-                if encoded is None:
-                    continue
-                try:
-                    await nc.publish(self.subjects.subject_for(envelope.priority), encoded[1])
-                except _TRANSIENT as exc:
-                    self._count("disconnected")
-                    log.debug("bus position not sent", extra={"uid": envelope.event.uid, "error": repr(exc)})
-                    continue
-                self.sent += 1
-                sent += 1
-                if sent % 256 == 0:
-                    await asyncio.sleep(0)  # let the rest of the node run during a burst
-            if not self._core:
-                self._core_idle.set()
-
-    async def _send_jetstream(self, js: JetStreamContext) -> None:
-        while True:
-            await self._jetstream_ready.wait()
-            batch: list[tuple[str, str, bytes]] = []
-            while self._jetstream and len(batch) < self._window:
-                envelope, audience = self._jetstream.popleft()
-                encoded = self._encode(envelope, audience)
-                if encoded is not None:
-                    batch.append((encoded[0], self.subjects.subject_for(envelope.priority), encoded[1]))
-            if not self._jetstream:
-                self._jetstream_ready.clear()
-                if self._overflowing:
-                    log.warning("bus queue no longer full", extra={"dropped": self._overflowing})
-                    self._overflowing = 0
-            self._in_flight = len(batch)
-            await self._publish_in_order(js, batch)
-            self._in_flight = 0
-            if not self._jetstream:
-                self._jetstream_idle.set()
-
-    async def _publish_in_order(self, js: JetStreamContext, batch: list[tuple[str, str, bytes]]) -> None:
-        """Publish ``batch`` pipelined and acknowledged, in order, retrying from the first unacknowledged.
-
-        One connection delivers in order, so when a message is lost every later one is too and
-        sending again from the first loss keeps the order; the message id makes JetStream drop
-        the copies of those that had arrived after all.
-        """
-        failures = 0
-        while batch:
-            await self._connected.wait()
-            futures: list[asyncio.Future[Any]] = []
-            try:
-                for message_id, subject, data in batch:
-                    futures.append(await js.publish_async(subject, data, headers={MSG_ID: message_id}))
-            except _TRANSIENT as exc:
-                log.debug("bus publish interrupted", extra={"error": str(exc)})
-            acked = 0
-            for future in futures:
-                try:
-                    await asyncio.wait_for(future, self._ack_timeout_s)
-                except _TRANSIENT as exc:
-                    log.debug("bus publish not acknowledged", extra={"error": repr(exc)})
-                    break
-                acked += 1
-            for future in futures[acked:]:
-                future.cancel()
-            self.sent += acked
-            self._in_flight -= acked
-            batch = batch[acked:]
-            failures = 0 if acked else failures + 1
-            if batch and failures:
-                # JetStream may answer "unavailable" for a moment after a server restart.
-                await asyncio.sleep(min(0.05 * 2 ** min(failures, 6), 2.0))
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -455,17 +320,13 @@ class NatsBus:
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
-    def _drop(self, reason: str, envelope: Envelope, detail: str = "") -> None:
-        self._count(reason)
-        log.warning("bus message dropped",
-                    extra={"reason": reason, "uid": envelope.event.uid, "type": envelope.event.type, "detail": detail})
 
     def statistics(self) -> NatsBusStatistics:
         """Counters of this bus."""
         return NatsBusStatistics(
-            published=self.published, sent=self.sent, received=self.received, own_ignored=self.own_ignored,
+            published=self.published, sent=self._outgoing.sent, received=self.received, own_ignored=self.own_ignored,
             duplicates=self.duplicates, foreign_refused=self.foreign_refused, dropped=dict(self.dropped),
-            pending=len(self._core) + len(self._jetstream) + self._in_flight, reconnects=self.reconnects,
+            pending=self._outgoing.pending, reconnects=self.reconnects,
             connected=self._connected.is_set(),
         )
 
