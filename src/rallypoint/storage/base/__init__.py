@@ -1,0 +1,37 @@
+"""The storage interfaces: one ``Protocol`` per store, with the records that cross it.
+
+Each module states the semantics every backend shares; ``tests/contract`` runs one suite per store
+over every backend. ``storage.factory.open_stores`` is the one place that picks backends.
+"""
+
+from rallypoint.storage.base.events import (
+    NO_GROUPS,
+    BBox,
+    EventStore,
+    HistoryQuery,
+    HistoryReader,
+    Order,
+    StoredEvent,
+    in_bbox,
+    matches,
+    prefix_upper_bound,
+    readable,
+    stored_event_from_cot,
+    type_matches,
+)
+
+__all__ = [
+    "NO_GROUPS",
+    "BBox",
+    "EventStore",
+    "HistoryQuery",
+    "HistoryReader",
+    "Order",
+    "StoredEvent",
+    "in_bbox",
+    "matches",
+    "prefix_upper_bound",
+    "readable",
+    "stored_event_from_cot",
+    "type_matches",
+]
