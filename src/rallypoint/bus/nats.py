@@ -163,9 +163,10 @@ class NatsBus:
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 self._nc = await nats.connect(
-                    self.url, name=f"rallypoint {self.node}", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                    no_echo=True, error_cb=self._on_error, disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected, closed_cb=self._on_closed,
+                    self.url.split(","), name=f"rallypoint {self.node}", max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5, no_echo=True, error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+                    closed_cb=self._on_closed,
                 )
         except TimeoutError as exc:
             raise BusError(f"NATS at {self.url} did not answer within {self._connect_timeout_s:g} s") from exc

@@ -18,7 +18,7 @@ from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings
-from rallypoint.errors import ConfigError, StorageError
+from rallypoint.errors import BusError, ConfigError, StorageError
 
 app = typer.Typer(
     help="Rallypoint: command-and-coordination server for field teams.", no_args_is_help=True, cls=RallypointGroup
@@ -49,7 +49,7 @@ def serve(
     udp_port: Annotated[int | None, typer.Option(help="UDP mesh input port; giving it enables the input.")] = None,
     federation_port: Annotated[int | None, typer.Option(help="Federation port (default 9001).")] = None,
     storage: Annotated[str | None, typer.Option(help="sqlite:///path, postgresql://user@host/db, memory://")] = None,
-    bus: Annotated[str | None, typer.Option(help="'local' (default)")] = None,
+    bus: Annotated[str | None, typer.Option(help="'local' (default) or nats://host:port")] = None,
     log_format: Annotated[str | None, typer.Option(help="json (default) or text")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO (default), WARNING")] = None,
 ) -> None:
@@ -89,6 +89,11 @@ def serve(
         # An unreachable database at start (after the store's retries) or an unreadable file.
         for failure in storage_group.exceptions:
             typer.echo(f"storage error: {failure}", err=True)
+        raise typer.Exit(1) from None
+    except* BusError as bus_group:
+        # NATS unreachable at start, or refusing the stream, bucket or consumer the bus needs.
+        for bus_failure in bus_group.exceptions:
+            typer.echo(f"bus error: {bus_failure}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import msgspec
 
-from rallypoint.bus.local import LocalBus
+from rallypoint.bus.factory import bus_counters, bus_drops, bus_gauges, open_bus
 from rallypoint.clock import Clock, SystemClock
 from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
-from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
 from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
@@ -59,12 +58,10 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     # Everything below (announcements, health, federation, session ids) sees the resolved id.
     settings = msgspec.structs.replace(settings, node_id=resolve_node_id(settings.node_id, data))
     ids = NodeIds.start(settings.node_id)
-    if settings.bus != "local":
-        raise ConfigError(f"bus {settings.bus!r} is not supported yet (use 'local')")
     metrics = ServerMetrics()
     directory = Directory()
     router = Router(directory)
-    bus = LocalBus(settings.node_id)
+    bus = open_bus(settings.bus, settings.node_id)
     dispatcher = Dispatcher(directory)
     bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     presence = Presence(directory)
@@ -175,6 +172,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         metrics.add_collector(node.federation.metric_families)
     metrics.add_counters(lambda: _counters(node))
     metrics.add_drops(lambda: _drops(node, mailbox))
+    metrics.add_gauges(lambda: bus_gauges(bus))
+    metrics.add_counters(lambda: bus_counters(bus))
+    metrics.add_drops(lambda: bus_drops(bus))
     return node
 
 

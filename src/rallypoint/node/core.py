@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from rallypoint.bus.local import LocalBus
+from rallypoint.bus.factory import NodeBus, start_bus
 from rallypoint.clock import Clock
 from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
@@ -66,7 +66,7 @@ class Node:
     store: EventStore
     writer: BatchedEventWriter
     ca: CertificateAuthority
-    bus: LocalBus
+    bus: NodeBus
     dispatcher: Dispatcher
     revocations: RevocationWatcher
     registry: CertificateRegistry
@@ -108,6 +108,8 @@ class Node:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
+        # Connected before anything is published or delivered (a NATS bus; the local bus has nothing to do).
+        await start_bus(self.bus)
         await load_picture(self)
         self.accounts.load(await self.users.list())
         self.users_stamp = stamp(self.users.path)
@@ -210,6 +212,7 @@ class Node:
             # Features stop their background work before the TaskGroup waits for it.
             for feature in self.features:
                 await feature.close()
+            await self.bus.close()
             await self.writer.flush()
             self.writer.stop()
             await writer_task
