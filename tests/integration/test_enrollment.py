@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from rallypoint.clock import SystemClock
 from rallypoint.errors import AuthError
 from rallypoint.security.ca import CertificateAuthority
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from rallypoint.transport.tls import client_ssl_context, principal_from_peercert, server_ssl_context
 from rallypoint.web.enrollment import create_enrollment_app
 
@@ -215,9 +216,10 @@ async def test_without_enrollment_the_client_certificate_port_refuses(ca: Certif
 async def test_enroll_with_the_sqlite_user_store(ca: CertificateAuthority, tmp_path: Path) -> None:
     from argon2 import PasswordHasher
 
-    from rallypoint.security.users import SqliteUserStore
+    from rallypoint.security.users import UserAccounts
 
-    store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    store = UserAccounts(SqliteUserRecords(tmp_path / "users.db"), hasher=fast)
     try:
         await store.add("carol", password="s3cret-passphrase")
         cn = await _enroll_and_connect(ca, store, tmp_path, "carol", "s3cret-passphrase")
@@ -231,9 +233,10 @@ async def test_enrollment_ignores_name_case_and_issues_the_stored_name(
 ) -> None:
     from argon2 import PasswordHasher
 
-    from rallypoint.security.users import SqliteUserStore
+    from rallypoint.security.users import UserAccounts
 
-    store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    store = UserAccounts(SqliteUserRecords(tmp_path / "users.db"), hasher=fast)
     try:
         await store.add("Dana", password="s3cret-passphrase")
         # ATAK puts whatever the user typed in the CSR CN; the account is stored as "Dana".

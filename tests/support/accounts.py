@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from rallypoint.security.audit import AuditEntry, AuditLog
-from rallypoint.security.users import SqliteUserStore, User
+from rallypoint.security.users import User, UserAccounts
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 
 
 def run_cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -34,7 +36,7 @@ def read_user(data_dir: Path, name: str) -> User | None:
     """The account ``name`` in ``data_dir/users.db``, or None."""
 
     async def go() -> User | None:
-        store = SqliteUserStore(data_dir / "users.db")
+        store = UserAccounts(SqliteUserRecords(data_dir / "users.db"))
         try:
             return await store.get(name)
         finally:
@@ -47,7 +49,7 @@ def audit_entries(data_dir: Path) -> list[AuditEntry]:
     """Every entry of ``data_dir/audit.db``, oldest first."""
 
     async def go() -> list[AuditEntry]:
-        log = AuditLog.open(data_dir / "audit.db")
+        log = AuditLog(SqliteAuditRecords(data_dir / "audit.db"))
         try:
             return await log.entries()
         finally:

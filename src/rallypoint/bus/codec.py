@@ -8,6 +8,8 @@ msgspec structs, so whatever fields they grow are encoded without this module ch
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 
 from rallypoint.errors import LimitExceeded, RemoteProtocolError
@@ -18,6 +20,7 @@ from rallypoint.routing.router import Audience
 
 # NATS refuses payloads over its max_payload (1 MiB unless configured otherwise).
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+T = TypeVar("T")
 
 
 class BusMessage(msgspec.Struct, frozen=True, gc=False):
@@ -81,12 +84,7 @@ class BusCodec:
 
     def decode(self, data: bytes) -> BusMessage:
         """A publication of another node; ``LimitExceeded`` or ``RemoteProtocolError`` when refused."""
-        self._checked(data)
-        try:
-            message = self._decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            self.malformed += 1
-            raise RemoteProtocolError("bus_message_malformed", str(exc)) from exc
+        message = self._decode(self._decoder, data)
         self.decoded += 1
         return message
 
@@ -97,12 +95,7 @@ class BusCodec:
 
     def decode_latest(self, data: bytes) -> Envelope:
         """The envelope a latest-state cache value was made from."""
-        self._checked(data)
-        try:
-            entry = self._latest_decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            self.malformed += 1
-            raise RemoteProtocolError("bus_message_malformed", str(exc)) from exc
+        entry = self._decode(self._latest_decoder, data)
         return Envelope(entry.event, entry.origin, entry.received_ms)
 
     def statistics(self) -> CodecStatistics:
@@ -110,6 +103,14 @@ class BusCodec:
         return CodecStatistics(
             encoded=self.encoded, decoded=self.decoded, oversize=self.oversize, malformed=self.malformed
         )
+
+    def _decode(self, decoder: msgspec.msgpack.Decoder[T], data: bytes) -> T:
+        self._checked(data)
+        try:
+            return decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            self.malformed += 1
+            raise RemoteProtocolError("bus_message_malformed", str(exc)) from exc
 
     def _checked(self, data: bytes) -> bytes:
         if len(data) > self.max_bytes:

@@ -11,9 +11,11 @@ from typing import Annotated, TypeVar
 import msgspec
 import typer
 
+from rallypoint.cli.stores import cli_stores
 from rallypoint.clock import ms_to_datetime
 from rallypoint.errors import StorageError
 from rallypoint.security.audit import AuditEntry, AuditLog, AuditVerification
+from rallypoint.storage.factory import AUDIT_FILE
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ def _audit_group() -> None:
 
 def audit_path(data_dir: Path) -> Path:
     """Where the audit log of a data directory lives."""
-    return data_dir / "audit.db"
+    return data_dir / AUDIT_FILE
 
 
 def cli_actor() -> str:
@@ -46,10 +48,8 @@ def cli_actor() -> str:
 @audit_app.command("verify")
 def verify(data_dir: DataDir = Path("rallypoint-data")) -> None:
     """Check the hash chain; exit 1 and list the problems if it is broken."""
-    if not audit_path(data_dir).exists():
-        typer.echo(f"no audit log at {audit_path(data_dir)}", err=True)
-        raise typer.Exit(code=1)
-    result = _run_verify(audit_path(data_dir))
+    _require_log(data_dir)
+    result = _run_verify(data_dir)
     if result.ok:
         typer.echo(f"audit log OK: {result.checked} entries")
         return
@@ -67,10 +67,8 @@ def list_entries(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array instead of text lines.")] = False,
 ) -> None:
     """Print entries in order."""
-    if not audit_path(data_dir).exists():
-        typer.echo(f"no audit log at {audit_path(data_dir)}", err=True)
-        raise typer.Exit(code=1)
-    entries = _run_entries(audit_path(data_dir), since_seq, limit)
+    _require_log(data_dir)
+    entries = _run_entries(data_dir, since_seq, limit)
     if as_json:
         typer.echo(msgspec.json.encode(entries, order="sorted").decode())
         return
@@ -80,9 +78,18 @@ def list_entries(
         typer.echo(f"{e.seq:>6} {when} {e.actor} {e.action} {e.target} {detail}".rstrip())
 
 
-def _run_verify(path: Path) -> AuditVerification:
+def _require_log(data_dir: Path) -> None:
+    """Exit 1 when the log is a file that does not exist (reading must not create an empty one)."""
+    if cli_stores(data_dir).on_postgres("audit"):
+        return
+    if not audit_path(data_dir).exists():
+        typer.echo(f"no audit log at {audit_path(data_dir)}", err=True)
+        raise typer.Exit(code=1)
+
+
+def _run_verify(data_dir: Path) -> AuditVerification:
     async def go() -> AuditVerification:
-        log = AuditLog.open(path)
+        log = AuditLog(cli_stores(data_dir).audit())
         try:
             return await log.verify()
         finally:
@@ -91,9 +98,9 @@ def _run_verify(path: Path) -> AuditVerification:
     return _guard(lambda: asyncio.run(go()))
 
 
-def _run_entries(path: Path, since_seq: int, limit: int) -> list[AuditEntry]:
+def _run_entries(data_dir: Path, since_seq: int, limit: int) -> list[AuditEntry]:
     async def go() -> list[AuditEntry]:
-        log = AuditLog.open(path)
+        log = AuditLog(cli_stores(data_dir).audit())
         try:
             return await log.entries(since_seq, limit)
         finally:

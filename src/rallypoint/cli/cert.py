@@ -84,11 +84,12 @@ def record_audit(data_dir: Path, action: str, target: str, detail: dict[str, str
     """Append one entry to the data directory's audit log (actor: the operating-system user)."""
     import asyncio
 
-    from rallypoint.cli.audit import audit_path, cli_actor
+    from rallypoint.cli.audit import cli_actor
+    from rallypoint.cli.stores import cli_stores
     from rallypoint.security.audit import AuditLog
 
     async def go() -> None:
-        log = AuditLog.open(audit_path(data_dir))
+        log = AuditLog(cli_stores(data_dir).audit())
         try:
             await log.append(cli_actor(), action, target, detail, now_ms=SystemClock().now_ms())
         finally:
@@ -201,15 +202,16 @@ def _revoke_tokens(data_dir: Path, principal: str) -> int:
     """Revoke every live native-API bearer token of ``principal`` (any case); how many were live."""
     import asyncio
 
-    from rallypoint.security.tokens import TokenService
-    from rallypoint.web.api.native import TOKENS_FILE
+    from rallypoint.cli.stores import cli_stores
+    from rallypoint.security.tokens import KEY_FILE, TokenService
+    from rallypoint.storage.factory import TOKENS_FILE
 
-    path = data_dir / TOKENS_FILE
-    if not path.exists():
+    stores = cli_stores(data_dir)
+    if not stores.on_postgres("tokens") and not (data_dir / TOKENS_FILE).exists():
         return 0  # the native API never ran here, so no token was ever issued
 
     async def go() -> int:
-        tokens = TokenService(path, clock=SystemClock())
+        tokens = TokenService(stores.tokens(), key_path=data_dir / KEY_FILE, clock=SystemClock())
         try:
             return await tokens.revoke_principal(principal)
         finally:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rallypoint.cli.cert import ConfigFile, P12Password, p12_password_for, record_audit
+from rallypoint.cli.stores import cli_stores
 from rallypoint.clock import SystemClock
 from rallypoint.errors import ConfigError, StorageError
 from rallypoint.security.ca import CertificateAuthority, CertificateRequestError
@@ -26,7 +27,8 @@ from rallypoint.security.onboarding import (
     onboarding_qr,
     validate_host,
 )
-from rallypoint.security.users import SqliteUserStore, User
+from rallypoint.security.users import User, UserAccounts
+from rallypoint.storage.factory import USERS_FILE
 
 
 class OnboardMode(StrEnum):
@@ -45,14 +47,15 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _account_problem(data_dir: Path, user: str) -> str | None:
     """Why ``user`` cannot be onboarded from ``data_dir``'s accounts, or None if it can."""
-    path = data_dir / "users.db"
+    stores = cli_stores(data_dir)
+    path = data_dir / USERS_FILE
     add_hint = f"create it first with `rallypoint user add {user} --data-dir {data_dir}`"
     # Checked before opening the store: opening would create an empty users.db as a side effect.
-    if not path.is_file():
+    if not stores.on_postgres("users") and not path.is_file():
         return f"no account {user!r}: {path} does not exist; {add_hint}"
 
     async def lookup() -> User | None:
-        store = SqliteUserStore(path)
+        store = UserAccounts(stores.users())
         try:
             return await store.get(user)
         finally:
@@ -60,7 +63,7 @@ def _account_problem(data_dir: Path, user: str) -> str | None:
 
     found = asyncio.run(lookup())
     if found is None:
-        return f"no account {user!r} in {path}; {add_hint}"
+        return f"no account {user!r} in {'the database' if stores.on_postgres('users') else path}; {add_hint}"
     if found.disabled:
         return f"account {user!r} is disabled; enable it first with `rallypoint user enable {user}`"
     return None

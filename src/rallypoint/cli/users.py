@@ -18,12 +18,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rallypoint.cli.audit import audit_path, cli_actor
+from rallypoint.cli.audit import cli_actor
+from rallypoint.cli.stores import cli_stores
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.clock import SystemClock
 from rallypoint.errors import StorageError
 from rallypoint.security.audit import AuditLog
-from rallypoint.security.users import Role, SqliteUserStore, User, UserError, effective_groups
+from rallypoint.security.users import Role, User, UserAccounts, UserError, effective_groups
+from rallypoint.storage.factory import USERS_FILE
 
 user_app = typer.Typer(no_args_is_help=True, cls=RallypointGroup)
 
@@ -37,7 +39,7 @@ Groups = Annotated[list[str] | None, typer.Option("--group", help="Group for bot
 InGroups = Annotated[list[str] | None, typer.Option("--in-group", "--in", help="Group the user writes to (IN).")]
 OutGroups = Annotated[list[str] | None, typer.Option("--out-group", "--out", help="Group the user reads (OUT).")]
 
-Action = Callable[[SqliteUserStore, AuditLog], Awaitable[None]]
+Action = Callable[[UserAccounts, AuditLog], Awaitable[None]]
 
 
 @user_app.callback()
@@ -47,7 +49,7 @@ def _user_group() -> None:
 
 def users_path(data_dir: Path) -> Path:
     """Where the accounts of a data directory live."""
-    return data_dir / "users.db"
+    return data_dir / USERS_FILE
 
 
 @user_app.command("add")
@@ -65,7 +67,7 @@ def add(
     g_in = {*(group or ()), *(in_group or ())}
     g_out = {*(group or ()), *(out_group or ())}
 
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         user = await store.add(name, password=password, role=role, groups_in=g_in, groups_out=g_out)
         detail = {
             "role": user.role.value,
@@ -105,7 +107,7 @@ def passwd(
         raise typer.Exit(code=2)
     password = _read_password()
 
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         user = await store.set_password(name, password)
         await audit.append(cli_actor(), "user.passwd", user.name, now_ms=SystemClock().now_ms())
 
@@ -126,7 +128,7 @@ def groups(
         typer.echo("nothing to change: give --group, --in or --out", err=True)
         raise typer.Exit(code=2)
 
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         current = await store.get(name)
         if current is None:
             raise UserError("not_found", f"no user {name!r}")
@@ -153,7 +155,7 @@ def role(
 ) -> None:
     """Change an account's role."""
 
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         current = await store.get(name)
         if current is None:
             raise UserError("not_found", f"no user {name!r}")
@@ -170,7 +172,7 @@ def unlock(name: Annotated[str, typer.Argument()], data_dir: DataDir = Path("ral
     """Lift a lock after too many failed logins (and reset the failure count) without waiting."""
     was_locked: list[bool] = []
 
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         current = await store.get(name)
         if current is None:
             raise UserError("not_found", f"no user {name!r}")
@@ -193,7 +195,7 @@ def list_users(
     """List accounts (never their password hashes)."""
     found: list[User] = []
 
-    async def act(store: SqliteUserStore, _audit: AuditLog) -> None:
+    async def act(store: UserAccounts, _audit: AuditLog) -> None:
         found.extend(await store.list())
 
     _run(data_dir, act)
@@ -229,7 +231,7 @@ def _as_dict(u: User) -> dict[str, object]:
 
 
 def _set_disabled(data_dir: Path, name: str, disabled: bool) -> None:
-    async def act(store: SqliteUserStore, audit: AuditLog) -> None:
+    async def act(store: UserAccounts, audit: AuditLog) -> None:
         user = await store.set_disabled(name, disabled)
         action = "user.disable" if disabled else "user.enable"
         await audit.append(cli_actor(), action, user.name, now_ms=SystemClock().now_ms())
@@ -250,8 +252,9 @@ def _run(data_dir: Path, act: Action) -> None:
     """Open the stores, run ``act``, close them; refusals exit 1 with a one-line reason."""
 
     async def go() -> None:
-        store = SqliteUserStore(users_path(data_dir))
-        audit = AuditLog.open(audit_path(data_dir))
+        stores = cli_stores(data_dir)
+        store = UserAccounts(stores.users())
+        audit = AuditLog(stores.audit())
         try:
             await act(store, audit)
         finally:

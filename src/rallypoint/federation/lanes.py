@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from rallypoint.model.cot_type import Priority
 from rallypoint.protocol.fig import fig_pb2
-from rallypoint.storage.sqlite.federation import PeerBacklog
+from rallypoint.storage.base.federation import PeerBacklog
 
 URGENT = "#urgent"
 MESSAGE = ""

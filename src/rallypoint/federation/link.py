@@ -41,7 +41,7 @@ from rallypoint.model.cot_type import DELETE, Priority
 from rallypoint.protocol.fig import fig_pb2
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.envelope import Envelope
-from rallypoint.storage.sqlite.federation import SqliteFederationStore
+from rallypoint.storage.base.federation import FederationRecords
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class PeerLink:
         peer: FederationPeer,
         *,
         node_id: str,
-        store: SqliteFederationStore,
+        store: FederationRecords,
         seen: dict[tuple[str, str], int],
         accept: Callable[[Envelope], object],
         clock: Clock,

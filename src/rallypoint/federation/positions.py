@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from rallypoint.clock import Clock
 from rallypoint.protocol.fig import fig_pb2
-from rallypoint.storage.sqlite.federation import SqliteFederationStore
+from rallypoint.storage.base.federation import FederationRecords
 
 
 class PositionJournal:
@@ -25,7 +25,7 @@ class PositionJournal:
 
     PRUNE_EVERY_S = 60.0
 
-    def __init__(self, store: SqliteFederationStore, peer: str, clock: Clock) -> None:
+    def __init__(self, store: FederationRecords, peer: str, clock: Clock) -> None:
         self._store = store
         self._peer = peer
         self._clock = clock

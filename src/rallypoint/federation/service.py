@@ -32,7 +32,7 @@ from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.storage.sqlite.federation import SqliteFederationStore
+from rallypoint.storage.base.federation import FederationRecords
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Federation:
         settings: Settings,
         *,
         data_dir: Path,
+        store: FederationRecords,
         server_cert: Path,
         server_key: Path,
         ca_pem: bytes,
@@ -68,7 +69,7 @@ class Federation:
         self._directory = directory
         self._clock = clock
         self.node_id = federation_node_id(settings, ca_pem)
-        self._store = SqliteFederationStore(self._dir / "federation.db")
+        self._store = store
         self._seen: dict[tuple[str, str], int] = {}
         self.recent = RecentReports()
         self._stop = asyncio.Event()

@@ -24,8 +24,8 @@ from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.ratelimit import AddressLimiter
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
-from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import SqliteUserStore
+from rallypoint.security.tokens import KEY_FILE, TokenService
+from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.fixes import NoFixCounter
@@ -34,7 +34,7 @@ from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
-from rallypoint.storage.factory import open_event_store
+from rallypoint.storage.factory import open_stores
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
@@ -68,7 +68,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     emergencies = EmergencyService(
         clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
     )
-    store = open_event_store(settings.storage_url, data)
+    stores = open_stores(settings.storage_url, data)
+    store = stores.events()
     writer = BatchedEventWriter(store, max_batch=settings.storage_batch, max_delay_s=settings.storage_flush_s)
     identity = IdentityPolicy(settings.client_uids)
     ingest = Ingest(
@@ -89,17 +90,17 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     registry = CertificateRegistry(ca.directory)
     registry.publish_crl(ca, clock)
     revocations = RevocationWatcher(registry)
-    users = SqliteUserStore(
-        data / "users.db", clock=clock, max_failures=settings.login_max_failures,
+    users = UserAccounts(
+        stores.users(), clock=clock, max_failures=settings.login_max_failures,
         lockout_seconds=settings.login_lockout_s,
     )
-    audit = AuditLog.open(data / "audit.db")
+    audit = AuditLog(stores.audit())
     auditor = AuditRecorder(audit, clock)
     metrics.add_counters(auditor.counters)
     http_guard = HttpGuard(header_timeout_s=settings.http_header_timeout_s, body_timeout_s=settings.http_body_timeout_s)
     metrics.add_counters(http_guard.counters)
     accounts = AccountCache(settings.client_groups)
-    tokens = TokenService(data / native.TOKENS_FILE, clock=clock, ttl_s=settings.token_ttl_s)
+    tokens = TokenService(stores.tokens(), key_path=data / KEY_FILE, clock=clock, ttl_s=settings.token_ttl_s)
     ctx = TransportContext(
         ingest=ingest,
         hub=hub,
@@ -138,15 +139,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
-        ids=ids,
+        ids=ids, stores=stores,
     )
     for build in FEATURES:
         feature = build(web)
         node.features.append(feature)
         ingest.add_hook(feature.observe)
     # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
-    mailbox = Mailbox.open(
-        data, directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),
+    mailbox = Mailbox(
+        stores.mailbox(), directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),
         ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity,
     )
     ingest.add_hook(mailbox.observe)
@@ -165,7 +166,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     if settings.federation_enabled:
         # Peers are Subscribers in the directory; their events enter through ingest like any other.
         node.federation = Federation(
-            settings, data_dir=data, server_cert=ca.server_cert_path, server_key=ca.server_key_path,
+            settings, data_dir=data, store=stores.federation(), server_cert=ca.server_cert_path,
+            server_key=ca.server_key_path,
             ca_pem=ca.ca_pem, directory=directory, accept=ingest.accept, clock=clock,
         )
         node.features.append(node.federation)

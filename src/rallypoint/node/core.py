@@ -20,14 +20,14 @@ from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
-from rallypoint.node.upkeep import load_picture, stamp, sweep, watch_files
+from rallypoint.node.upkeep import load_picture, sweep, watch_files
 from rallypoint.routing.directory import Directory
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.ca import CertificateAuthority
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
 from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import SqliteUserStore
+from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
@@ -70,7 +70,7 @@ class Node:
     dispatcher: Dispatcher
     revocations: RevocationWatcher
     registry: CertificateRegistry
-    users: SqliteUserStore
+    users: UserAccounts
     audit: AuditLog
     auditor: AuditRecorder
     accounts: AccountCache
@@ -80,7 +80,7 @@ class Node:
     tokens: TokenService | None = None
     features: list[Feature] = field(default_factory=list)
     federation: Federation | None = None
-    users_stamp: tuple[float, ...] = ()
+    users_stamp: object = ()
     ports: dict[str, int] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,7 +112,7 @@ class Node:
         await start_bus(self.bus)
         await load_picture(self)
         self.accounts.load(await self.users.list())
-        self.users_stamp = stamp(self.users.path)
+        self.users_stamp = await self.users.stamp()
         servers: list[asyncio.Server] = []
         udp: asyncio.DatagramTransport | None = None
         http_servers: list[uvicorn.Server] = []

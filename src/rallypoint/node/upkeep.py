@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -95,7 +94,7 @@ async def watch_files(node: Node, failures: UpkeepFailures | None = None) -> Non
         else:
             failures.succeeded("revocations")
         try:
-            current = stamp(node.users.path)
+            current = await node.users.stamp()
             if current != node.users_stamp:
                 await apply_account_changes(node)
                 node.users_stamp = current
@@ -159,13 +158,3 @@ async def sweep(node: Node) -> None:
                 log.warning("disconnecting client that never finishes its event", extra={"session": session.id})
                 session.close("slow_frame", abort=True)
 
-
-def stamp(path: Path) -> tuple[float, ...]:
-    """Modification times of a SQLite database and its WAL (changes land in the WAL first)."""
-    out: list[float] = []
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        try:
-            out.append(candidate.stat().st_mtime)
-        except FileNotFoundError:
-            out.append(0.0)
-    return tuple(out)

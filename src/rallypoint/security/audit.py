@@ -13,13 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from pathlib import Path
-from typing import Protocol
 
 import msgspec
 
 from rallypoint.errors import StorageError
-from rallypoint.storage.sqlite.audit import Anchor, AuditRow, RowBuilder, SqliteAuditRecords
+from rallypoint.storage.base.audit import AuditRecords, AuditRow
 
 GENESIS_HASH = "0" * 64
 _DOMAIN = b"rallypoint-audit-v1\n"
@@ -52,18 +50,6 @@ class AuditVerification(msgspec.Struct, frozen=True):
     ok: bool
     checked: int
     problems: list[str]
-
-
-class AuditRecords(Protocol):
-    """Where entries are kept (``SqliteAuditRecords`` is the embedded backend)."""
-
-    async def append(self, build: RowBuilder) -> AuditRow: ...
-
-    async def rows(self, *, since_seq: int = 0, limit: int = 1000) -> list[AuditRow]: ...
-
-    async def read_anchor(self) -> Anchor | None: ...
-
-    async def close(self) -> None: ...
 
 
 def entry_hash(
@@ -100,11 +86,6 @@ class AuditLog:
 
     def __init__(self, records: AuditRecords) -> None:
         self._records = records
-
-    @classmethod
-    def open(cls, path: Path) -> AuditLog:
-        """The log in SQLite file ``path`` (``DATA_DIR/audit.db``; anchor ``DATA_DIR/audit.anchor``)."""
-        return cls(SqliteAuditRecords(path))
 
     async def append(
         self, actor: str, action: str, target: str, detail: dict[str, str] | None = None, *, now_ms: int

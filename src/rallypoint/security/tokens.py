@@ -28,7 +28,7 @@ import jwt
 import msgspec
 
 from rallypoint.clock import Clock
-from rallypoint.storage.sqlite.tokens import SqliteTokenRecords, TokenRecord
+from rallypoint.storage.base.tokens import TokenRecord, TokenRecords
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +94,20 @@ def load_or_create_key(path: Path) -> bytes:
 class TokenService:
     """Issue, check, renew and revoke tokens.
 
-    The signing key lives beside the token database and is read on first use, so a process that
-    only revokes (the CLI) never needs it.
+    The signing key is a file (``key_path``, ``DATA_DIR/token-signing.key`` by convention; nodes sharing a
+    token store share it too) read on first use, so a process that only revokes (the CLI) never needs it.
     """
 
     def __init__(
-        self, path: Path, *, clock: Clock, ttl_s: int = DEFAULT_TOKEN_TTL_S, key_path: Path | None = None
+        self, records: TokenRecords, *, key_path: Path, clock: Clock, ttl_s: int = DEFAULT_TOKEN_TTL_S
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
-        self._records = SqliteTokenRecords(path)
+        self._records = records
         self._clock = clock
-        self._key_path = key_path or path.parent / KEY_FILE
+        self._key_path = key_path
         self._key: bytes | None = None
         self.ttl_s = ttl_s
-
-    @property
-    def path(self) -> Path:
-        """The token database file."""
-        return self._records.path
 
     def _signing_key(self) -> bytes:
         if self._key is None:

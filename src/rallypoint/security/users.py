@@ -12,7 +12,6 @@ import enum
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Protocol
 
 import msgspec
@@ -29,7 +28,7 @@ from rallypoint.security.passwords import (
     needs_rehash,
     verify_password,
 )
-from rallypoint.storage.sqlite.users import SqliteUserRecords, UserRecord
+from rallypoint.storage.base.users import UserRecord, UserRecords
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +206,8 @@ def _user(record: UserRecord) -> User:
     )
 
 
-class SqliteUserStore:
-    """``UserStore`` in a SQLite file (``DATA_DIR/users.db`` by convention).
+class UserAccounts:
+    """``UserStore`` over any ``UserRecords`` backend (``storage.factory.open_stores`` picks it).
 
     After ``max_failures`` failed password logins in a row the account is locked for
     ``lockout_seconds``; a successful login resets the count. Lock bookkeeping is not a "change"
@@ -217,7 +216,7 @@ class SqliteUserStore:
 
     def __init__(
         self,
-        path: Path,
+        records: UserRecords,
         *,
         on_change: OnChange | None = None,
         clock: Clock | None = None,
@@ -228,7 +227,7 @@ class SqliteUserStore:
     ) -> None:
         if max_failures < 1 or lockout_seconds < 0:
             raise ValueError("max_failures must be >= 1 and lockout_seconds >= 0")
-        self._records = SqliteUserRecords(path)
+        self._records = records
         self.on_change = on_change
         self._clock = clock or SystemClock()
         self._max_failures = max_failures
@@ -237,11 +236,6 @@ class SqliteUserStore:
         # Every new password passes these rules, whoever sets it (CLI, admin API).
         self._policy = password_policy or PasswordPolicy.bundled()
         self._dummy_hash: str | None = None
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._records.path
 
     async def add(
         self,
@@ -261,7 +255,7 @@ class SqliteUserStore:
             pw_hash = await self._hash(password)
         now = self._clock.now_ms()
         record = UserRecord(
-            name=name, role=Role(role).value, groups_in=tuple(sorted(g_in)), groups_out=tuple(sorted(g_out)),
+            name=name, role=Role(role).value, groups_in=g_in, groups_out=g_out,
             password_hash=pw_hash, disabled=False, created_ms=now, updated_ms=now, failed_logins=0,
             locked_until_ms=None,
         )
@@ -350,8 +344,12 @@ class SqliteUserStore:
         await self._records.record_success(record.name, password_hash=rehashed)
         return msgspec.structs.replace(_user(record), failed_logins=0, locked_until_ms=None)
 
+    async def stamp(self) -> object:
+        """Changes whenever an account is added or changed, by this process or another (see ``UserRecords``)."""
+        return await self._records.stamp()
+
     async def close(self) -> None:
-        """Close the database."""
+        """Close the backend."""
         await self._records.close()
 
     async def _update(self, name: str, changes: dict[str, object]) -> User:

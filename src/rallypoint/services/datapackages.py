@@ -24,8 +24,8 @@ from lxml import etree
 from rallypoint.clock import Clock
 from rallypoint.errors import RallypointError, RemoteProtocolError
 from rallypoint.protocol.xmlsafe import new_parser, reject_markup_declarations, strip_declaration
-from rallypoint.storage.files import BlobWriter, FileBlobStore, is_sha256
-from rallypoint.storage.sqlite.packages import PackageRecord, SqlitePackageStore
+from rallypoint.storage.base.packages import BlobStore, PackageRecord, PackageRecords
+from rallypoint.storage.files import BlobWriter, is_sha256
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class DataPackageService:
     """
 
     def __init__(
-        self, blobs: FileBlobStore, records: SqlitePackageStore, clock: Clock, limits: PackageLimits | None = None
+        self, blobs: BlobStore, records: PackageRecords, clock: Clock, limits: PackageLimits | None = None
     ) -> None:
         self.blobs = blobs
         self.records = records
@@ -250,11 +250,6 @@ class DataPackageService:
         # Committing a blob and adding its row, or removing the last row and then the blob, must not
         # interleave: an upload could otherwise land a row whose blob a concurrent delete removes.
         self._blob_lock = asyncio.Lock()
-
-    @classmethod
-    def open(cls, data_dir: Path, clock: Clock, limits: PackageLimits | None = None) -> DataPackageService:
-        """The default layout: blobs under ``<data_dir>/blobs``, metadata in ``packages.db``."""
-        return cls(FileBlobStore(data_dir / "blobs"), SqlitePackageStore(data_dir / "packages.db"), clock, limits)
 
     def spool(self) -> BlobWriter:
         """A spool file for an incoming upload, capped at the upload limit."""
@@ -293,7 +288,7 @@ class DataPackageService:
             tool=upload.tool,
             creator_uid=_CONTROL.sub("", upload.creator_uid)[:200],
             submitter=upload.submitter,
-            groups=tuple(sorted(upload.groups)),
+            groups=frozenset(upload.groups),
             submitted_ms=self._clock.now_ms(),
         )
         async with self._blob_lock:

@@ -64,7 +64,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -78,12 +77,7 @@ from rallypoint.routing.router import Audience
 from rallypoint.services.mailbox_inflight import Handover
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_writer import MailboxWriter
-from rallypoint.storage.sqlite.mailbox import (
-    MailRecord,
-    RecipientRecord,
-    SqliteMailboxStore,
-    load_state,
-)
+from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +90,7 @@ class Mailbox:
 
     def __init__(
         self,
-        store: SqliteMailboxStore,
+        store: MailboxRecords,
         *,
         directory: Directory,
         clock: Clock,
@@ -113,7 +107,7 @@ class Mailbox:
         self._limits = limits or Limits()
         self._max_queue = max_queue
         self._max_per_identity = max_per_identity
-        state = load_state(store.path, clock.now_ms())
+        state = store.load_state(clock.now_ms())
         self._next_seq = state.next_seq
         self._boxes: dict[str, deque[MailRecord]] = {k: deque(v) for k, v in state.pending.items()}
         self._cursors: dict[str, int] = dict(state.cursors)
@@ -129,17 +123,6 @@ class Mailbox:
         self.queued = 0
         self.expired = 0
         self.overflow = 0
-
-    @classmethod
-    def open(
-        cls, data_dir: Path, *, directory: Directory, clock: Clock, ttl_s: float = DEFAULT_TTL_S,
-        limits: Limits | None = None, max_per_identity: int = 1_000,
-    ) -> Mailbox:
-        """The mailbox kept in ``data_dir/mailbox.db``."""
-        store = SqliteMailboxStore(data_dir / "mailbox.db")
-        return cls(
-            store, directory=directory, clock=clock, ttl_s=ttl_s, limits=limits, max_per_identity=max_per_identity
-        )
 
     # --- Feature ------------------------------------------------------------------------------
     @property

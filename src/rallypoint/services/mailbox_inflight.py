@@ -23,7 +23,7 @@ from rallypoint.routing.directory import Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.services.mailbox_registry import RecipientRegistry
 from rallypoint.services.mailbox_writer import MailboxWriter
-from rallypoint.storage.sqlite.mailbox import MailRecord
+from rallypoint.storage.base.mailbox import MailRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from rallypoint.model.cot_type import (
     is_control,
     is_emergency,
 )
-from rallypoint.storage.sqlite.mailbox import RecipientRecord
+from rallypoint.storage.base.mailbox import RecipientRecord
 
 PRINCIPAL_PREFIX = "principal:"
 UID_PREFIX = "uid:"

@@ -15,7 +15,7 @@ from collections import deque
 
 from rallypoint.clock import Clock
 from rallypoint.errors import RallypointError
-from rallypoint.storage.sqlite.mailbox import MailboxBatch, MailRecord, RecipientRecord, SqliteMailboxStore
+from rallypoint.storage.base.mailbox import MailboxBatch, MailboxRecords, MailRecord, RecipientRecord
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,9 @@ _PURGE_EVERY_S = 600.0
 
 
 class MailboxWriter:
-    """Queues mailbox changes and writes them to a :class:`SqliteMailboxStore`."""
+    """Queues mailbox changes and writes them to a :class:`MailboxRecords` store."""
 
-    def __init__(self, store: SqliteMailboxStore, clock: Clock) -> None:
+    def __init__(self, store: MailboxRecords, clock: Clock) -> None:
         self._store = store
         self._clock = clock
         # Not yet written: new mail (bounded by the caller), cursors and registry rows (one per identity).

@@ -55,17 +55,17 @@ from rallypoint.services.missions_contents import Describe, MissionContents, Sna
 from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
 from rallypoint.services.missions_post import MissionPost, NoticeKeeper
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.storage.base.missions import MissionRecords
 
 log = logging.getLogger(__name__)
 
 
 class MissionService:
-    """The mission rules over a :class:`SqliteMissionStore`, delivering notices through a :class:`Directory`."""
+    """The mission rules over a :class:`MissionRecords` store, delivering notices through a :class:`Directory`."""
 
     def __init__(
         self,
-        store: SqliteMissionStore,
+        store: MissionRecords,
         directory: Directory,
         clock: Clock,
         *,
@@ -93,7 +93,7 @@ class MissionService:
         self._post.keep_offline(keeper)
 
     @property
-    def store(self) -> SqliteMissionStore:
+    def store(self) -> MissionRecords:
         """The backing store."""
         return self._store
 

@@ -15,7 +15,7 @@ from rallypoint.model.mission import ChangeType, Mission, MissionChange, Mission
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.missions_access import Caller, ContentNotFound, InvalidMissionRequest, check_hash, check_uid
 from rallypoint.services.missions_cot import Changed, item_of
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.storage.base.missions import MissionRecords
 
 # Looks up the latest CoT of a uid (the live picture), for snapshots of uids added over HTTP.
 Snapshot = Callable[[str], Envelope | None]
@@ -28,7 +28,7 @@ Describe = Callable[[str, frozenset[str]], Awaitable[MissionContent | None]]
 class MissionContents:
     """Adds and removes the contents of missions the caller may already write."""
 
-    def __init__(self, store: SqliteMissionStore, clock: Clock, changed: Changed, *,
+    def __init__(self, store: MissionRecords, clock: Clock, changed: Changed, *,
                  snapshot: Snapshot | None, describe: Describe | None) -> None:
         self._store = store
         self._clock = clock

@@ -23,7 +23,7 @@ from rallypoint.routing.directory import Directory, can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.missions_access import Caller, effective_role
 from rallypoint.services.missions_post import MissionPost
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.storage.base.missions import MissionRecords
 
 # Tells a mission's subscribers about changes: (mission, author uid, changes, contents by hash).
 Changed = Callable[[Mission, str, list[MissionChange], dict[str, MissionContent]], None]
@@ -34,7 +34,7 @@ class MissionCot:
 
     def __init__(
         self,
-        store: SqliteMissionStore,
+        store: MissionRecords,
         directory: Directory,
         post: MissionPost,
         missions: Mapping[str, Mission],

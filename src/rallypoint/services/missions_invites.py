@@ -8,13 +8,13 @@ from rallypoint.routing.directory import Directory, Subscriber
 from rallypoint.services import missions_notify as notify
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, require
 from rallypoint.services.missions_post import MissionPost
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.storage.base.missions import MissionRecords
 
 
 class MissionInvites:
     """Invitations of missions found by the :class:`MissionService` (which owns the mirror and its lock)."""
 
-    def __init__(self, store: SqliteMissionStore, directory: Directory, post: MissionPost, clock: Clock) -> None:
+    def __init__(self, store: MissionRecords, directory: Directory, post: MissionPost, clock: Clock) -> None:
         self._store = store
         self._directory = directory
         self._post = post

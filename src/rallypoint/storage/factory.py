@@ -1,12 +1,17 @@
-"""Pick an event store backend from a ``--storage`` URL.
+"""Pick every store's backend from one ``--storage`` URL: the only place that names concrete stores.
 
-* ``sqlite:///abs/path.db``: SQLite file at an absolute path.
+* ``sqlite:///abs/path.db``: the event history in a SQLite file at an absolute path.
 * ``sqlite://relative/path.db``: relative to the data directory; bare ``sqlite://`` means
   ``<data-dir>/events.db``.
-* ``memory://``: in-process, lost on exit.
+* ``memory://``: the event history in-process, lost on exit.
 * ``postgresql://user@host:port/database`` (or ``postgres://``): a PostgreSQL database shared by
-  several nodes (asyncpg; the schema is created and migrated at start). Only the event history lives
-  there for now; the other stores stay SQLite files in the data directory.
+  several nodes (asyncpg; each store's schema is created and migrated at start). The stores listed
+  in ``POSTGRES_STORES`` live there; the others stay SQLite files in the data directory.
+
+With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
+(``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
+``federation/federation.db``). Package content is always a content-addressed directory,
+``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
 
 from __future__ import annotations
@@ -14,9 +19,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from rallypoint.errors import ConfigError
-from rallypoint.storage.base import EventStore
+from rallypoint.storage.base.audit import AuditRecords
+from rallypoint.storage.base.events import EventStore
+from rallypoint.storage.base.federation import FederationRecords
+from rallypoint.storage.base.mailbox import MailboxRecords
+from rallypoint.storage.base.missions import MissionRecords
+from rallypoint.storage.base.packages import BlobStore, PackageRecords
+from rallypoint.storage.base.tokens import TokenRecords
+from rallypoint.storage.base.users import UserRecords
 
 DEFAULT_EVENTS_FILE = "events.db"
+USERS_FILE = "users.db"
+TOKENS_FILE = "tokens.db"
+AUDIT_FILE = "audit.db"
+MISSIONS_FILE = "missions.db"
+PACKAGES_FILE = "packages.db"
+MAILBOX_FILE = "mailbox.db"
+FEDERATION_FILE = Path("federation") / "federation.db"
+BLOBS_DIR = "blobs"
+# Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
+POSTGRES_STORES = frozenset({"events"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -32,30 +54,110 @@ def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
     return path if path.is_absolute() else data_dir / path
 
 
+def _scheme(url: str) -> str:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "postgres":
+        return "postgresql"
+    if scheme not in ("sqlite", "memory", "postgresql"):
+        # Only the scheme is echoed: URLs may carry credentials.
+        raise ConfigError(
+            f"storage URL scheme {scheme or url!r} is not supported;"
+            " use sqlite:///path/events.db, postgresql://user@host/database or memory://"
+        )
+    if scheme == "sqlite" and sqlite_path_from_url(url, Path()) is None:
+        raise ConfigError(f"storage URL {url!r}: expected sqlite:///absolute/path or sqlite://relative/path")
+    return scheme
+
+
+class Stores:
+    """Builds the stores one ``--storage`` URL names; each call returns a new, not yet opened store.
+
+    Nothing touches the disk or the network until a store is first used.
+    """
+
+    def __init__(self, url: str, data_dir: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.scheme = _scheme(url)
+
+    def on_postgres(self, store: str) -> bool:
+        """True if ``store`` (a name of ``POSTGRES_STORES``) lives in the PostgreSQL database."""
+        return self.scheme == "postgresql" and store in POSTGRES_STORES
+
+    def events(self) -> EventStore:
+        """The event history."""
+        match self.scheme:
+            case "sqlite":
+                # Imported here so memory-only deployments never load sqlite3.
+                from rallypoint.storage.sqlite.events import SqliteEventStore
+
+                path = sqlite_path_from_url(self.url, self.data_dir)
+                assert path is not None  # checked by _scheme
+                return SqliteEventStore(path)
+            case "memory":
+                from rallypoint.storage.memory import MemoryEventStore
+
+                return MemoryEventStore()
+            case _:
+                # Imported here so SQLite deployments never load asyncpg.
+                from rallypoint.storage.postgres.events import PostgresEventStore
+
+                return PostgresEventStore(self.url)
+
+    def users(self) -> UserRecords:
+        """Accounts and their groups."""
+        from rallypoint.storage.sqlite.users import SqliteUserRecords
+
+        return SqliteUserRecords(self.data_dir / USERS_FILE)
+
+    def tokens(self) -> TokenRecords:
+        """Native API tokens."""
+        from rallypoint.storage.sqlite.tokens import SqliteTokenRecords
+
+        return SqliteTokenRecords(self.data_dir / TOKENS_FILE)
+
+    def audit(self) -> AuditRecords:
+        """The audit chain."""
+        from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+
+        return SqliteAuditRecords(self.data_dir / AUDIT_FILE)
+
+    def missions(self) -> MissionRecords:
+        """Data Sync missions."""
+        from rallypoint.storage.sqlite.missions import SqliteMissionStore
+
+        return SqliteMissionStore(self.data_dir / MISSIONS_FILE)
+
+    def packages(self) -> PackageRecords:
+        """Data package descriptions."""
+        from rallypoint.storage.sqlite.packages import SqlitePackageStore
+
+        return SqlitePackageStore(self.data_dir / PACKAGES_FILE)
+
+    def blobs(self) -> BlobStore:
+        """Data package content (a content-addressed directory, whatever the URL)."""
+        from rallypoint.storage.files import FileBlobStore
+
+        return FileBlobStore(self.data_dir / BLOBS_DIR)
+
+    def mailbox(self) -> MailboxRecords:
+        """Store-and-forward mail."""
+        from rallypoint.storage.sqlite.mailbox import SqliteMailboxStore
+
+        return SqliteMailboxStore(self.data_dir / MAILBOX_FILE)
+
+    def federation(self) -> FederationRecords:
+        """Federation queues and de-duplication marks (always per node)."""
+        from rallypoint.storage.sqlite.federation import SqliteFederationStore
+
+        return SqliteFederationStore(self.data_dir / FEDERATION_FILE)
+
+
+def open_stores(url: str, data_dir: Path) -> Stores:
+    """The stores ``url`` names for a node whose data directory is ``data_dir`` (``ConfigError`` if bad)."""
+    return Stores(url, data_dir)
+
+
 def open_event_store(url: str, data_dir: Path) -> EventStore:
     """Build (without touching the disk yet) the event store ``url`` names."""
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "sqlite":
-        path = sqlite_path_from_url(url, data_dir)
-        if path is None:
-            raise ConfigError(
-                f"storage URL {url!r}: expected sqlite:///absolute/path or sqlite://relative/path"
-            )
-        # Imported here so memory-only deployments never load sqlite3.
-        from rallypoint.storage.sqlite.events import SqliteEventStore
-
-        return SqliteEventStore(path)
-    if scheme == "memory":
-        from rallypoint.storage.memory import MemoryEventStore
-
-        return MemoryEventStore()
-    if scheme in ("postgresql", "postgres"):
-        # Imported here so SQLite deployments never load asyncpg.
-        from rallypoint.storage.postgres.events import PostgresEventStore
-
-        return PostgresEventStore(url)
-    # Only the scheme is echoed: URLs may carry credentials.
-    raise ConfigError(
-        f"storage URL scheme {scheme or url!r} is not supported;"
-        " use sqlite:///path/events.db, postgresql://user@host/database or memory://"
-    )
+    return open_stores(url, data_dir).events()

@@ -18,7 +18,7 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import RevocationWatcher, serial_of
 from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import SqliteUserStore
+from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
 from rallypoint.services.emergency import EmergencyService
@@ -27,6 +27,7 @@ from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import EventStore
+from rallypoint.storage.factory import Stores
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web.credentials import presented_token
@@ -65,7 +66,7 @@ class WebContext:
     presence: Presence
     ingest: Ingest
     accounts: AccountCache
-    users: SqliteUserStore
+    users: UserAccounts
     auditor: AuditRecorder
     store: EventStore
     metrics: ServerMetrics
@@ -73,6 +74,8 @@ class WebContext:
     peers: PeerCertificates
     revocations: RevocationWatcher
     emergencies: EmergencyService
+    # Where every feature's store comes from (``storage.factory``: the one place that picks backends).
+    stores: Stores
     # The token store (OAuth and native API tokens); the native API opens one when none is given.
     tokens: TokenService | None = None
     # Extra identity sources (e.g. bearer tokens) tried after the client certificate.

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from rallypoint.clock import Clock
 from rallypoint.errors import AuthError, LimitExceeded
 from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import SqliteUserStore, User
+from rallypoint.security.users import User, UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.web.credentials import presented_token
@@ -58,7 +58,7 @@ class OAuthTokens:
     """The token endpoint and the token check the enrollment port uses, over one user and token store."""
 
     def __init__(
-        self, *, users: SqliteUserStore, tokens: TokenService, auditor: AuditRecorder, clock: Clock,
+        self, *, users: UserAccounts, tokens: TokenService, auditor: AuditRecorder, clock: Clock,
         metrics: ServerMetrics | None = None,
     ) -> None:
         self._users = users

@@ -9,7 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from rallypoint.cli.users import user_app
-from rallypoint.security.users import BadPassword, Role, SqliteUserStore, User, UserDisabled
+from rallypoint.security.users import BadPassword, Role, User, UserAccounts, UserDisabled
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from tests.support.accounts import audit_entries, read_user
 
 runner = CliRunner()
@@ -18,7 +19,7 @@ T0 = 1_700_000_000_000
 
 def _login(data_dir: Path, name: str, password: str) -> User:
     async def go() -> User:
-        store = SqliteUserStore(data_dir / "users.db")
+        store = UserAccounts(SqliteUserRecords(data_dir / "users.db"))
         try:
             return await store.authenticate(name, password, now_ms=T0)
         finally:

@@ -13,13 +13,14 @@ import pytest
 
 from rallypoint.errors import StorageError
 from rallypoint.security.audit import GENESIS_HASH, AuditLog, entry_hash
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
 
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture
 async def log(tmp_path: Path) -> AsyncIterator[AuditLog]:
-    audit = AuditLog.open(tmp_path / "audit.db")
+    audit = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
     yield audit
     await audit.close()
 
@@ -45,7 +46,7 @@ async def test_entries_link_and_list_in_order(log: AuditLog) -> None:
 
 
 async def test_detail_key_order_does_not_change_the_hash(tmp_path: Path) -> None:
-    one, two = AuditLog.open(tmp_path / "a.db"), AuditLog.open(tmp_path / "b.db")
+    one, two = AuditLog(SqliteAuditRecords(tmp_path / "a.db")), AuditLog(SqliteAuditRecords(tmp_path / "b.db"))
     try:
         x = await one.append("a", "user.add", "t", {"x": "1", "y": "2"}, now_ms=T0)
         y = await two.append("a", "user.add", "t", {"y": "2", "x": "1"}, now_ms=T0)
@@ -65,7 +66,8 @@ async def test_concurrent_appends_form_one_chain(log: AuditLog) -> None:
 
 async def test_two_handles_on_one_file_chain_correctly(tmp_path: Path) -> None:
     # A running server and the CLI may append to the same file.
-    first, second = AuditLog.open(tmp_path / "audit.db"), AuditLog.open(tmp_path / "audit.db")
+    first = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
+    second = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
     try:
         await asyncio.gather(
             *(first.append("server", "login.ok", f"s{i}", now_ms=T0) for i in range(10)),
@@ -86,11 +88,11 @@ async def test_verify_empty_log(log: AuditLog) -> None:
 
 async def test_verify_survives_reopen_and_pages(tmp_path: Path) -> None:
     path = tmp_path / "audit.db"
-    log = AuditLog.open(path)
+    log = AuditLog(SqliteAuditRecords(path))
     for i in range(1005):
         await log.append("server", "login.ok", f"u{i}", now_ms=T0 + i)
     await log.close()
-    again = AuditLog.open(path)
+    again = AuditLog(SqliteAuditRecords(path))
     try:
         result = await again.verify()
         nxt = await again.append("server", "login.ok", "last", now_ms=T0)
@@ -128,7 +130,7 @@ async def test_triggers_forbid_update_and_delete(tmp_path: Path, log: AuditLog) 
 
 
 async def test_closed_log_refuses_appends(tmp_path: Path) -> None:
-    log = AuditLog.open(tmp_path / "audit.db")
+    log = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
     await log.close()
     with pytest.raises(StorageError):
         await log.append("a", "user.add", "t", now_ms=T0)

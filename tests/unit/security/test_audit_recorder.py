@@ -8,10 +8,11 @@ from pathlib import Path
 from rallypoint.clock import ManualClock
 from rallypoint.security.audit import AuditLog
 from rallypoint.services.auditing import AuditRecorder
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
 
 
 async def test_a_refused_entry_is_counted_and_later_entries_are_written(tmp_path: Path) -> None:
-    log = AuditLog.open(tmp_path / "audit.db")
+    log = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
     recorder = AuditRecorder(log, ManualClock())
     task = asyncio.create_task(recorder.run())
     try:
@@ -31,7 +32,7 @@ async def test_a_refused_entry_is_counted_and_later_entries_are_written(tmp_path
 
 
 async def test_a_storage_failure_does_not_end_the_recorder(tmp_path: Path) -> None:
-    log = AuditLog.open(tmp_path / "audit.db")
+    log = AuditLog(SqliteAuditRecords(tmp_path / "audit.db"))
     await log.close()  # every append now fails with StorageError
     recorder = AuditRecorder(log, ManualClock())
     task = asyncio.create_task(recorder.run())

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from rallypoint.security.audit import AuditLog, AuditVerification, entry_hash
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
 
 T0 = 1_700_000_000_000
 
 
 async def _populate(path: Path, n: int = 5) -> None:
-    log = AuditLog.open(path)
+    log = AuditLog(SqliteAuditRecords(path))
     try:
         for i in range(n):
             await log.append("cli:op", "user.add", f"user{i}", {"role": "member", "i": str(i)}, now_ms=T0 + i)
@@ -32,7 +33,7 @@ def _tamper(path: Path, *statements: str) -> None:
 
 
 async def _verify(path: Path) -> AuditVerification:
-    log = AuditLog.open(path)
+    log = AuditLog(SqliteAuditRecords(path))
     try:
         return await log.verify()
     finally:

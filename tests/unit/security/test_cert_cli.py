@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 from rallypoint.cli.cert import ca_app, cert_app
 from rallypoint.clock import SystemClock
 from rallypoint.security.ca import CertificateAuthority
+from rallypoint.security.tokens import KEY_FILE
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+from rallypoint.storage.sqlite.tokens import SqliteTokenRecords
 
 runner = CliRunner()
 
@@ -119,7 +122,7 @@ def _audit_actions(data_dir: Path) -> list[tuple[str, str, dict[str, str]]]:
     from rallypoint.security.audit import AuditLog
 
     async def go() -> list[tuple[str, str, dict[str, str]]]:
-        log = AuditLog.open(audit_path(data_dir))
+        log = AuditLog(SqliteAuditRecords(audit_path(data_dir)))
         try:
             return [(e.action, e.target, e.detail) for e in await log.entries()]
         finally:
@@ -136,7 +139,8 @@ def test_revoke_by_name_ignores_case_and_revokes_the_api_tokens(tmp_path: Path) 
     assert runner.invoke(cert_app, ["issue", "bob", "--data-dir", str(tmp_path)]).exit_code == 0
 
     async def issue_tokens() -> tuple[str, str]:
-        tokens = TokenService(tmp_path / "tokens.db", clock=SystemClock())
+        tokens = TokenService(SqliteTokenRecords(tmp_path / "tokens.db"), key_path=tmp_path / KEY_FILE,
+                              clock=SystemClock())
         try:
             return (await tokens.issue("Alice")).token, (await tokens.issue("bob")).token
         finally:
@@ -148,7 +152,8 @@ def test_revoke_by_name_ignores_case_and_revokes_the_api_tokens(tmp_path: Path) 
     assert "revoked 1 API token(s) of Alice" in result.output
 
     async def live() -> tuple[str | None, str | None]:
-        tokens = TokenService(tmp_path / "tokens.db", clock=SystemClock())
+        tokens = TokenService(SqliteTokenRecords(tmp_path / "tokens.db"), key_path=tmp_path / KEY_FILE,
+                              clock=SystemClock())
         try:
             return await tokens.principal_of(alice_token), await tokens.principal_of(bob_token)
         finally:

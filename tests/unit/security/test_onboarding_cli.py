@@ -18,14 +18,16 @@ from rallypoint.cli.audit import audit_path
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.security.audit import AuditEntry, AuditLog
 from rallypoint.security.onboarding import enrollment_uri, onboarding_qr
-from rallypoint.security.users import SqliteUserStore
+from rallypoint.security.users import UserAccounts
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 
 ACCOUNTS = ("alice", "bob", "carol", "dave")
 
 
 def _add_accounts(data_dir: Path, *names: str, disabled: bool = False) -> None:
     async def go() -> None:
-        store = SqliteUserStore(data_dir / "users.db")
+        store = UserAccounts(SqliteUserRecords(data_dir / "users.db"))
         try:
             for name in names:
                 await store.add(name, password=None)
@@ -62,7 +64,7 @@ def _run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
 
 def _audit_entries(data_dir: Path) -> list[AuditEntry]:
     async def go() -> list[AuditEntry]:
-        log = AuditLog.open(audit_path(data_dir))
+        log = AuditLog(SqliteAuditRecords(audit_path(data_dir)))
         try:
             return await log.entries()
         finally:

@@ -9,14 +9,15 @@ from typer.testing import CliRunner
 
 from rallypoint.cli.users import user_app
 from rallypoint.clock import SystemClock
-from rallypoint.security.users import Role, SqliteUserStore, User, UserLocked
+from rallypoint.security.users import Role, User, UserAccounts, UserLocked
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from tests.support.accounts import audit_entries, read_user
 
 runner = CliRunner()
 
 
-def _store(data_dir: Path) -> SqliteUserStore:
-    return SqliteUserStore(data_dir / "users.db", max_failures=2, lockout_seconds=3600)
+def _store(data_dir: Path) -> UserAccounts:
+    return UserAccounts(SqliteUserRecords(data_dir / "users.db"), max_failures=2, lockout_seconds=3600)
 
 
 def _add(data_dir: Path, name: str, *extra: str) -> None:

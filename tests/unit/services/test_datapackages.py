@@ -17,7 +17,8 @@ from rallypoint.services.datapackages import (
     clean_keywords,
     sanitize_filename,
 )
-from rallypoint.storage.sqlite.packages import PackageRecord
+from rallypoint.storage.files import FileBlobStore
+from rallypoint.storage.sqlite.packages import PackageRecord, SqlitePackageStore
 
 RED = frozenset({"Red"})
 BLUE = frozenset({"Blue"})
@@ -25,7 +26,9 @@ BLUE = frozenset({"Blue"})
 
 @pytest.fixture
 async def service(tmp_path: Path):  # type: ignore[no-untyped-def]
-    svc = DataPackageService.open(tmp_path, ManualClock(), PackageLimits(max_upload_bytes=1000))
+    svc = DataPackageService(FileBlobStore(tmp_path / "blobs"), SqlitePackageStore(tmp_path / "packages.db"),
+                             ManualClock(),
+                             PackageLimits(max_upload_bytes=1000))
     yield svc
     await svc.close()
 
@@ -103,13 +106,13 @@ async def test_same_bytes_uploaded_by_another_group_show_nothing_of_the_first(
     for view in (await service.find(red.hash, RED), await service.find(red.hash, RED, "red1"), red):
         assert view is not None
         assert (view.name, view.submitter, view.groups, view.keywords, view.creator_uid) == (
-            "red.zip", "red1", ("Red",), ("redkw",), "")
+            "red.zip", "red1", frozenset({"Red"}), ("redkw",), "")
     assert [(r.name, r.submitter) for r in await service.search(RED, "red1")] == [("red.zip", "red1")]
     assert await service.search(RED, "red1", keyword="bluekw") == []
     # Blue's view is unchanged.
     seen = await service.find(blue.hash, BLUE)
     assert seen is not None and (seen.name, seen.submitter, seen.groups, seen.keywords) == (
-        "blue-secret.zip", "blue1", ("Blue",), ("bluekw",))
+        "blue-secret.zip", "blue1", frozenset({"Blue"}), ("bluekw",))
     assert [r.name for r in await service.search(BLUE, "blue1")] == ["blue-secret.zip"]
     # One copy on disk.
     assert [p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == [blue.hash]

@@ -12,7 +12,7 @@ DIGEST = "ab" * 32
 
 def record(name: str, submitter: str, groups: tuple[str, ...], tool: str = "public") -> PackageRecord:
     return PackageRecord(hash=DIGEST, uid=f"uid-{name}", name=name, mime="text/plain", size=3, keywords=("k",),
-                         tool=tool, creator_uid="", submitter=submitter, groups=groups, submitted_ms=1)
+                         tool=tool, creator_uid="", submitter=submitter, groups=frozenset(groups), submitted_ms=1)
 
 
 async def test_each_uploader_has_its_own_row(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ async def test_each_uploader_has_its_own_row(tmp_path: Path) -> None:
         again, created = await store.add(record("renamed.zip", "b1", ("Blue",), tool="private"))
         assert not created and again == blue
         assert [(r.name, r.submitter, r.groups, r.tool) for r in await store.rows(DIGEST)] == [
-            ("blue.zip", "b1", ("Blue",), "public"), ("red.zip", "r1", ("Red",), "public")]
+            ("blue.zip", "b1", frozenset({"Blue"}), "public"), ("red.zip", "r1", frozenset({"Red"}), "public")]
         assert await store.delete([red.id]) == (1, 1)
         assert await store.delete([blue.id]) == (1, 0)
         assert await store.rows(DIGEST) == []
@@ -53,7 +53,7 @@ async def test_a_one_row_per_hash_database_is_migrated(tmp_path: Path) -> None:
     try:
         (old,) = await store.rows(DIGEST)
         assert (old.id, old.name, old.keywords, old.tool, old.submitter, old.groups, old.expiration_ms) == (
-            7, "old.zip", ("a", "b"), "private", "alice", ("Red",), 99)
+            7, "old.zip", ("a", "b"), "private", "alice", frozenset({"Red"}), 99)
         _, created = await store.add(record("new.zip", "bob", ("Blue",)))
         assert created
         assert [r.name for r in await store.rows(DIGEST)] == ["old.zip", "new.zip"]

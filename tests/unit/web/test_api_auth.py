@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, TokenService
+from rallypoint.security.tokens import DEFAULT_TOKEN_TTL_S, KEY_FILE, TokenService
 from rallypoint.security.users import Role
+from rallypoint.storage.sqlite.tokens import SqliteTokenRecords
 from tests.unit.web.test_api_harness import PASSWORD, Harness, basic, harness_fixture  # noqa: F401
 
 
@@ -109,7 +110,8 @@ def test_tokens_survive_a_restart_of_the_token_store(harness: Harness) -> None:
     token = harness.token("alice")
 
     async def reopen() -> str | None:
-        again = TokenService(harness.ctx.data_dir / "tokens.db", clock=harness.clock)
+        again = TokenService(SqliteTokenRecords(harness.ctx.data_dir / "tokens.db"),
+                             key_path=harness.ctx.data_dir / KEY_FILE, clock=harness.clock)
         try:
             return await again.principal_of(token)
         finally:

@@ -13,7 +13,9 @@ from rallypoint.model.mission import CreateRequest, MissionContent
 from rallypoint.services.datapackages import DataPackageService, Upload
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller
+from rallypoint.storage.files import FileBlobStore
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
+from rallypoint.storage.sqlite.packages import SqlitePackageStore
 from tests.unit.web.test_api_harness import Harness
 
 CREATED_ISO = "2023-11-14T22:13:20.000Z"  # the harness clock's NOW
@@ -22,7 +24,8 @@ CREATED_ISO = "2023-11-14T22:13:20.000Z"  # the harness clock's NOW
 @pytest.fixture(name="catalog")
 def catalog_fixture(tmp_path: Path) -> Iterator[Harness]:
     h = Harness(tmp_path)
-    packages = DataPackageService.open(tmp_path, h.clock)
+    packages = DataPackageService(FileBlobStore(tmp_path / "blobs"), SqlitePackageStore(tmp_path / "packages.db"),
+                                  h.clock)
     missions = SqliteMissionStore(tmp_path / "missions.db")
     h.ctx.packages = packages
 

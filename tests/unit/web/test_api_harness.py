@@ -24,13 +24,16 @@ from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
-from rallypoint.security.users import Role, SqliteUserStore
+from rallypoint.security.users import Role, UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
+from rallypoint.storage.factory import open_stores
 from rallypoint.storage.memory import MemoryEventStore
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from rallypoint.transport.context import SessionSet
 from rallypoint.web.api.native import NativeApi
 from rallypoint.web.context import WebContext
@@ -80,15 +83,16 @@ class Harness:
         self.store = MemoryEventStore()
         ingest = Ingest(directory=directory, router=Router(directory), bus=bus, presence=presence,
                         emergencies=self.emergencies, writer=None, metrics=ServerMetrics(), clock=self.clock)
-        self.users = SqliteUserStore(tmp / "users.db", clock=self.clock,
+        self.users = UserAccounts(SqliteUserRecords(tmp / "users.db"), clock=self.clock,
                                      hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-        self.auditor = RecordingAuditor(AuditLog.open(tmp / "audit.db"), self.clock)
+        self.auditor = RecordingAuditor(AuditLog(SqliteAuditRecords(tmp / "audit.db")), self.clock)
         (tmp / "ca").mkdir()
         self.ctx = WebContext(
             settings=Settings(data_dir=str(tmp)), clock=self.clock, data_dir=tmp, directory=directory,
             presence=presence, ingest=ingest, accounts=AccountCache(), users=self.users, auditor=self.auditor,
             store=self.store, metrics=ServerMetrics(), sessions=SessionSet(), peers=PeerCertificates(),
             revocations=RevocationWatcher(CertificateRegistry(tmp / "ca")), emergencies=self.emergencies,
+            stores=open_stores("sqlite://", tmp),
         )
         self.api = NativeApi(self.ctx)
         self.app = Starlette(routes=list(self.api.routes))

@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from rallypoint.clock import ManualClock
 from rallypoint.errors import AuthError
 from rallypoint.security.ca import CertificateAuthority
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from rallypoint.web.enrollment import create_enrollment_app, decode_csr
 
 SHA1_OID_DER = bytes.fromhex("06052b0e03021a")
@@ -454,9 +455,10 @@ async def test_names_compare_without_case_and_the_certificate_carries_the_stored
 ) -> None:
     from argon2 import PasswordHasher
 
-    from rallypoint.security.users import SqliteUserStore
+    from rallypoint.security.users import UserAccounts
 
-    store = SqliteUserStore(tmp_path / "users.db", hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    store = UserAccounts(SqliteUserRecords(tmp_path / "users.db"), hasher=fast)
     try:
         await store.add("Alice", password="correct horse")
         await store.add("bob", password="hunter22 trail mix")

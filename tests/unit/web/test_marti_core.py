@@ -24,13 +24,16 @@ from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
-from rallypoint.security.users import SqliteUserStore
+from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
+from rallypoint.storage.factory import open_stores
 from rallypoint.storage.memory import MemoryEventStore
+from rallypoint.storage.sqlite.audit import SqliteAuditRecords
+from rallypoint.storage.sqlite.users import SqliteUserRecords
 from rallypoint.transport.context import SessionSet
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.features import Feature
@@ -118,11 +121,11 @@ def make_context(tmp_path: Path, clock: ManualClock) -> WebContext:
     return WebContext(
         settings=Settings(data_dir=str(tmp_path), node_id="node-test"), clock=clock, data_dir=tmp_path,
         directory=directory, presence=presence, ingest=ingest, accounts=AccountCache(),
-        users=SqliteUserStore(tmp_path / "users.db", clock=clock),
-        auditor=AuditRecorder(AuditLog.open(tmp_path / "audit.db"), clock), store=MemoryEventStore(),
+        users=UserAccounts(SqliteUserRecords(tmp_path / "users.db"), clock=clock),
+        auditor=AuditRecorder(AuditLog(SqliteAuditRecords(tmp_path / "audit.db")), clock), store=MemoryEventStore(),
         metrics=metrics, sessions=SessionSet(), peers=PeerCertificates(),
         revocations=RevocationWatcher(CertificateRegistry(tmp_path / "ca")), token_identity=token_identity,
-        emergencies=emergencies,
+        emergencies=emergencies, stores=open_stores("sqlite://", tmp_path),
     )
 
 

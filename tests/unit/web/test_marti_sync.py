@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 
 from rallypoint.clock import ManualClock
 from rallypoint.services.datapackages import DataPackageService, PackageLimits
+from rallypoint.storage.files import FileBlobStore
+from rallypoint.storage.sqlite.packages import SqlitePackageStore
 from rallypoint.web.marti import sync
 from tests.unit.web.test_marti_core import client_for, make_context
 
@@ -36,7 +38,9 @@ def package(text: str = "hello") -> bytes:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[TestClient, sync.SyncFeature]]:
     ctx = make_context(tmp_path, ManualClock())
-    service = DataPackageService.open(tmp_path, ctx.clock, PackageLimits(max_upload_bytes=256 * 1024))
+    service = DataPackageService(FileBlobStore(tmp_path / "blobs"), SqlitePackageStore(tmp_path / "packages.db"),
+                                 ctx.clock,
+                                 PackageLimits(max_upload_bytes=256 * 1024))
     feature = sync.SyncFeature(ctx, service)
     with client_for(feature) as client:
         yield client, feature

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from rallypoint.errors import StorageError
+from rallypoint.storage.base.audit import Anchor, AuditRow, RowBuilder
 from rallypoint.storage.sqlite.worker import SqliteWorker, transaction
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -38,30 +38,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 _COLUMNS = "seq, ts_ms, actor, action, target, detail, prev_hash, hash"
-
-
-class AuditRow(msgspec.Struct, frozen=True):
-    """One stored entry; ``detail`` is the JSON text exactly as hashed."""
-
-    seq: int
-    ts_ms: int
-    actor: str
-    action: str
-    target: str
-    detail: str
-    prev_hash: str
-    hash: str
-
-
-class Anchor(msgspec.Struct, frozen=True):
-    """The newest entry at the time of the last append."""
-
-    seq: int
-    hash: str
-
-
-# Given the previous entry's (seq, hash), or (0, None) for an empty log, build the next row.
-RowBuilder = Callable[[int, str | None], AuditRow]
 
 
 class SqliteAuditRecords:

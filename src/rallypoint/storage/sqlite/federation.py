@@ -24,8 +24,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import msgspec
-
+from rallypoint.storage.base.federation import PeerBacklog
 from rallypoint.storage.sqlite.worker import SqliteWorker, transaction
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -69,17 +68,6 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE seen_epochs RENAME TO seen;
     """,
 )
-
-
-class PeerBacklog(msgspec.Struct, frozen=True):
-    """What a peer's queue held at start: its epoch, unacknowledged rows in order and the counters."""
-
-    epoch: str
-    next_seq: int
-    acked: int
-    rows: tuple[tuple[int, bytes], ...]
-    # True when this call created the queue (new peer, or the file was lost or deleted).
-    created: bool = False
 
 
 class SqliteFederationStore:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import msgspec
 
+from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord
 from rallypoint.storage.sqlite import schema
 from rallypoint.storage.sqlite.worker import SqliteWorker, apply_migrations, transaction
 
@@ -67,49 +68,6 @@ _GROUPS = msgspec.json.Encoder()
 _GROUPS_DECODER = msgspec.json.Decoder(list[str])
 
 
-class MailRecord(msgspec.Struct, frozen=True, gc=False):
-    """One kept event; shared by every recipient it waits for."""
-
-    seq: int
-    xml: bytes
-    groups: frozenset[str]
-    priority: int
-    created_ms: int
-    expires_ms: int
-
-
-class RecipientRecord(msgspec.Struct, frozen=True, gc=False):
-    """A receiving identity as last seen: how to address it and what it may read."""
-
-    identity: str
-    uid: str | None
-    callsign: str | None
-    principal: str | None
-    read_groups: frozenset[str]
-    last_seen_ms: int
-
-
-class MailboxState(msgspec.Struct, frozen=True):
-    """Everything still deliverable, as loaded at start."""
-
-    next_seq: int
-    pending: dict[str, list[MailRecord]]
-    cursors: dict[str, int]
-    recipients: list[RecipientRecord]
-
-
-class MailboxBatch(msgspec.Struct, frozen=True):
-    """Changes written in one transaction, in this order: new mail, cursors, deliveries, recipients, purge."""
-
-    mails: tuple[tuple[MailRecord, tuple[str, ...]], ...] = ()
-    cursors: tuple[tuple[str, int], ...] = ()
-    # Single messages delivered above the identity's cursor (written out of order).
-    delivered: tuple[tuple[str, int], ...] = ()
-    recipients: tuple[RecipientRecord, ...] = ()
-    forget: tuple[str, ...] = ()
-    now_ms: int = 0
-
-
 def load_state(path: Path, now_ms: int) -> MailboxState:
     """Read the deliverable state (creates the file on first run); runs in the calling thread."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +81,7 @@ def load_state(path: Path, now_ms: int) -> MailboxState:
 
 
 class SqliteMailboxStore:
-    """Mailbox rows in a SQLite file (``DATA_DIR/mailbox.db`` by convention); one worker thread."""
+    """``MailboxRecords`` in a SQLite file (``DATA_DIR/mailbox.db`` by convention); one worker thread."""
 
     def __init__(self, path: Path) -> None:
         self._worker = SqliteWorker(path, migrations=_MIGRATIONS, what="mailbox")
@@ -132,6 +90,10 @@ class SqliteMailboxStore:
     def path(self) -> Path:
         """The database file."""
         return self._worker.path
+
+    def load_state(self, now_ms: int) -> MailboxState:
+        """Everything still deliverable at ``now_ms``, read in the calling thread (before serving)."""
+        return load_state(self.path, now_ms)
 
     async def apply(self, batch: MailboxBatch) -> None:
         """Write one batch atomically."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from rallypoint.storage.base.packages import PackageRecord, check_package_changes
 from rallypoint.storage.sqlite.worker import SqliteWorker, transaction
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -69,24 +70,6 @@ _COLUMNS = (
 )
 
 
-class PackageRecord(msgspec.Struct, frozen=True):
-    """Metadata of one upload of a stored file. ``groups`` are the write groups of its uploader."""
-
-    hash: str
-    uid: str
-    name: str
-    mime: str
-    size: int
-    keywords: tuple[str, ...]
-    tool: str
-    creator_uid: str
-    submitter: str
-    groups: tuple[str, ...]
-    submitted_ms: int
-    expiration_ms: int | None = None
-    id: int = 0
-
-
 class SqlitePackageStore:
     """Package metadata in a SQLite file; every method is one job on the store's worker thread."""
 
@@ -112,10 +95,7 @@ class SqlitePackageStore:
 
     async def update(self, row_id: int, **changes: Any) -> PackageRecord | None:
         """Set ``tool``, ``keywords`` or ``expiration_ms`` on one row; returns it, or None if absent."""
-        allowed = {"tool", "keywords", "expiration_ms"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValueError(f"cannot update {sorted(unknown)}")
+        check_package_changes(changes)
         if "keywords" in changes:
             changes["keywords"] = _join(changes["keywords"])
         return await self._worker.run(_update, row_id, changes)
@@ -142,7 +122,7 @@ def _row(row: tuple[Any, ...]) -> PackageRecord:
     (id_, digest, uid, name, mime, size, keywords, tool, creator, submitter, groups, submitted, expiration) = row
     return PackageRecord(
         id=id_, hash=digest, uid=uid, name=name, mime=mime, size=size, keywords=_split(keywords), tool=tool,
-        creator_uid=creator, submitter=submitter, groups=_split(groups), submitted_ms=submitted,
+        creator_uid=creator, submitter=submitter, groups=frozenset(_split(groups)), submitted_ms=submitted,
         expiration_ms=expiration,
     )
 
@@ -174,7 +154,7 @@ def _add(db: sqlite3.Connection, record: PackageRecord) -> tuple[PackageRecord, 
                 record.creator_uid, record.submitter, groups, record.submitted_ms, record.expiration_ms,
             ),
         )
-        return msgspec.structs.replace(record, id=int(cur.lastrowid or 0), groups=_split(groups)), True
+        return msgspec.structs.replace(record, id=int(cur.lastrowid or 0), groups=frozenset(record.groups)), True
 
     return transaction(db, work)
 

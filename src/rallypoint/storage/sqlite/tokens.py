@@ -9,8 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import msgspec
-
+from rallypoint.storage.base.tokens import TokenRecord
 from rallypoint.storage.sqlite.worker import SqliteWorker
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -32,17 +31,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 _COLUMNS = "digest, principal, issued_ms, expires_ms, revoked_ms, session"
-
-
-class TokenRecord(msgspec.Struct, frozen=True):
-    """One issued token, by digest."""
-
-    digest: bytes
-    principal: str
-    issued_ms: int
-    expires_ms: int
-    revoked_ms: int | None = None
-    session: str | None = None
 
 
 class SqliteTokenRecords:

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from rallypoint.storage.base.users import UserRecord, check_user_changes
 from rallypoint.storage.sqlite.worker import SqliteWorker, transaction
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -35,27 +36,8 @@ _COLUMNS = (
     "name, role, groups_in, groups_out, password_hash, disabled, created_ms, updated_ms,"
     " failed_logins, locked_until_ms"
 )
-# Columns an administrative update may set; anything else is a programming error.
-_UPDATABLE = frozenset({"role", "groups_in", "groups_out", "password_hash", "disabled"})
-
-
-class UserRecord(msgspec.Struct, frozen=True):
-    """One stored account, as the storage layer sees it (groups as sorted tuples)."""
-
-    name: str
-    role: str
-    groups_in: tuple[str, ...]
-    groups_out: tuple[str, ...]
-    password_hash: str | None
-    disabled: bool
-    created_ms: int
-    updated_ms: int
-    failed_logins: int
-    locked_until_ms: int | None
-
-
 class SqliteUserRecords:
-    """Account rows in a SQLite file; every method is one job on the store's worker thread."""
+    """``UserRecords`` in a SQLite file; every method is one job on the store's worker thread."""
 
     def __init__(self, path: Path) -> None:
         self._worker = SqliteWorker(path, migrations=_MIGRATIONS, what="user")
@@ -79,9 +61,7 @@ class SqliteUserRecords:
 
     async def update(self, name: str, changes: dict[str, Any], *, now_ms: int) -> UserRecord | None:
         """Set the given columns and ``updated_ms``; the new record, or None if there is no such account."""
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        check_user_changes(changes)
         values = {k: _encode_value(k, v) for k, v in changes.items()}
         return await self._worker.run(_update, name, values, now_ms)
 
@@ -98,6 +78,16 @@ class SqliteUserRecords:
     async def record_success(self, name: str, *, password_hash: str | None = None) -> None:
         """Reset the failure counter and any lock; optionally replace the hash (rehash on login)."""
         await self._worker.run(_record_success, name, password_hash)
+
+    async def stamp(self) -> object:
+        """Modification times of the file and its WAL (changes from any process land there first)."""
+        out: list[float] = []
+        for candidate in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                out.append(candidate.stat().st_mtime)
+            except FileNotFoundError:
+                out.append(0.0)
+        return tuple(out)
 
     async def close(self) -> None:
         """Close the database."""
@@ -128,8 +118,8 @@ def _from_row(row: tuple[Any, ...]) -> UserRecord:
     return UserRecord(
         name=name,
         role=role,
-        groups_in=tuple(msgspec.json.decode(g_in, type=list[str])),
-        groups_out=tuple(msgspec.json.decode(g_out, type=list[str])),
+        groups_in=frozenset(msgspec.json.decode(g_in, type=list[str])),
+        groups_out=frozenset(msgspec.json.decode(g_out, type=list[str])),
         password_hash=pw,
         disabled=bool(disabled),
         created_ms=created,

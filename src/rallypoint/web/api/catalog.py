@@ -17,8 +17,8 @@ from rallypoint.model.mission import MissionDetails
 from rallypoint.services.datapackages import TOOLS, DataPackageService
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, MissionError
+from rallypoint.storage.base.packages import PackageRecord
 from rallypoint.storage.export import iso_ms
-from rallypoint.storage.sqlite.packages import PackageRecord
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, parse_text
 from rallypoint.web.api.schemas import ErrorBody, MissionContentRef, MissionDetail, MissionInfo, PackageInfo

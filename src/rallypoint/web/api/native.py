@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 from rallypoint import __version__
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.security.tokens import TokenService
+from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.web.api.admin import AdminApi
 from rallypoint.web.api.airdrop import AirdropApi
 from rallypoint.web.api.auth import ApiAuth
@@ -35,7 +35,6 @@ from rallypoint.web.oauth import OAuthTokens
 
 log = logging.getLogger(__name__)
 
-TOKENS_FILE = "tokens.db"
 SCHEMA_PATH = "/api/openapi.json"
 
 
@@ -45,7 +44,7 @@ class NativeApi:
     def __init__(self, ctx: WebContext, *, token_ttl_s: int | None = None) -> None:
         if ctx.tokens is None:
             ttl = token_ttl_s or ctx.settings.token_ttl_s
-            ctx.tokens = TokenService(ctx.data_dir / TOKENS_FILE, clock=ctx.clock, ttl_s=ttl)
+            ctx.tokens = TokenService(ctx.stores.tokens(), key_path=ctx.data_dir / KEY_FILE, clock=ctx.clock, ttl_s=ttl)
         self.tokens = ctx.tokens
         self.auth = ApiAuth(ctx, self.tokens)
         self.oauth = OAuthTokens(users=ctx.users, tokens=self.tokens, auditor=ctx.auditor, clock=ctx.clock,

@@ -22,7 +22,6 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, InvalidMissionRequest, MissionError
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.validation_errors import InvalidJson, decode_json
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
@@ -370,7 +369,7 @@ class MissionsFeature:
 
 
 def build(ctx: WebContext) -> Feature:
-    """The Mission API over ``<data_dir>/missions.db``."""
+    """The Mission API over the node's mission store."""
     presence = ctx.presence
 
     def snapshot(uid: str) -> Envelope | None:
@@ -390,7 +389,7 @@ def build(ctx: WebContext) -> Feature:
             size=record.size, mime_type=record.mime, submitter=record.submitter, keywords=record.keywords,
         )
 
-    service = MissionService(SqliteMissionStore(ctx.data_dir / "missions.db"), ctx.directory, ctx.clock,
+    service = MissionService(ctx.stores.missions(), ctx.directory, ctx.clock,
                              snapshot=snapshot, describe=describe)
     ctx.missions = service
     return MissionsFeature(ctx, service)

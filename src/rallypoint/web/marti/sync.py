@@ -32,8 +32,8 @@ from rallypoint.services.datapackages import (
     clean_keywords,
     sanitize_filename,
 )
+from rallypoint.storage.base.packages import PackageRecord
 from rallypoint.storage.files import BlobWriter
-from rallypoint.storage.sqlite.packages import PackageRecord
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.features import Feature
 from rallypoint.web.marti.sync_multipart import MultipartReader, PartData, PartEnd, PartStart, boundary_of
@@ -72,7 +72,7 @@ def metadata_json(record: PackageRecord) -> dict[str, object]:
         "Size": str(record.size),
         "Tool": record.tool,
         "EXPIRATION": "-1" if record.expiration_ms is None else str(record.expiration_ms // 1000),
-        "Groups": list(record.groups),
+        "Groups": sorted(record.groups),
     }
 
 
@@ -316,7 +316,7 @@ def _forbidden() -> Response:
 
 
 def build(ctx: WebContext) -> Feature:
-    """The data package feature: blob store under ``<data_dir>/blobs``, metadata in ``packages.db``."""
-    feature = SyncFeature(ctx, DataPackageService.open(ctx.data_dir, ctx.clock))
+    """The data package feature over the node's package and blob stores."""
+    feature = SyncFeature(ctx, DataPackageService(ctx.stores.blobs(), ctx.stores.packages(), ctx.clock))
     ctx.packages = feature.service
     return feature
