@@ -15,6 +15,7 @@ from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
 from rallypoint.node.node_id import resolve_node_id
 from rallypoint.protocol.limits import Limits
+from rallypoint.routing.contacts import ContactIndex
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.ids import NodeIds
 from rallypoint.routing.router import Router
@@ -60,9 +61,11 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     ids = NodeIds.start(settings.node_id)
     metrics = ServerMetrics()
     directory = Directory()
-    router = Router(directory)
+    contacts = ContactIndex(directory, settings.node_id)
+    router = Router(directory, contacts)
     bus = open_bus(settings.bus, settings.node_id)
     dispatcher = Dispatcher(directory)
+    bus.subscribe(contacts.observe)
     bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     presence = Presence(directory)
     emergencies = EmergencyService(

@@ -16,12 +16,15 @@ class Origin(msgspec.Struct, frozen=True, gc=False):
     """Where an event entered: a session, a datagram source, a connector or the server itself.
 
     ``groups`` are the sender's write (IN) groups: the event may reach readers of any of them.
+    ``read_groups`` are its read (OUT) groups when it is a session that receives too (None:
+    unknown, taken as ``groups``): other nodes learn from them whom the sender may be sent.
     """
 
     session_id: str
     groups: frozenset[str] = frozenset({ANON_GROUP})
     principal: str | None = None
     node: str = ""
+    read_groups: frozenset[str] | None = None
 
 
 class Envelope:

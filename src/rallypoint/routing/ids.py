@@ -44,7 +44,9 @@ class NodeIds:
         return f"{self.node}:{self.run}:{kind}-{n}"
 
     def origin(
-        self, session_id: str, groups: frozenset[str] = frozenset({ANON_GROUP}), principal: str | None = None
+        self, session_id: str, groups: frozenset[str] = frozenset({ANON_GROUP}), principal: str | None = None,
+        read_groups: frozenset[str] | None = None,
     ) -> Origin:
         """The origin of events a local session sends, stamped with this node."""
-        return Origin(session_id=session_id, groups=groups, principal=principal, node=self.node)
+        return Origin(session_id=session_id, groups=groups, principal=principal, node=self.node,
+                      read_groups=read_groups)

@@ -1,4 +1,10 @@
-"""Decides who receives an event, as TAK Server does (implicit group delivery, explicit ``marti/dest``)."""
+"""Decides who receives an event, as TAK Server does (implicit group delivery, explicit ``marti/dest``).
+
+The router names addresses, never sessions of this node: the audience crosses the bus and every
+node resolves it against its own sessions (``delivery.dispatcher``). Whether an address reaches
+anyone at all is asked of the cluster-wide :class:`~rallypoint.routing.contacts.ContactIndex`, so
+a recipient connected to another node is not reported unreachable.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import msgspec
 
 from rallypoint.model.cot import CotEvent, Dest
 from rallypoint.model.cot_type import ALL_CHAT_ROOMS, is_chat
-from rallypoint.routing.directory import Directory, Subscriber, can_reach
+from rallypoint.routing.contacts import ContactIndex
+from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 
 TEAM_CHAT_PARENT = "TeamGroups"
@@ -19,33 +26,66 @@ TEAMS = frozenset({
 
 
 class Audience(msgspec.Struct, frozen=True, gc=False):
-    """Who an envelope goes to.
+    """Who an envelope goes to, as addresses every node resolves against its own sessions.
 
-    Implicit delivery names ``groups`` (every reader of one of them, except ``exclude``) so that
-    each node of a cluster can resolve its own local readers. Explicit delivery names subscriber
-    ``ids`` already checked for group reachability. ``unresolved`` lists addresses that matched no
-    reachable receiver (used for the chat delivery-failure notice).
+    * ``groups``: implicit delivery, every reader of one of them (except ``exclude``);
+    * ``dests``: explicit ``marti/dest`` (or chat member) addresses by uid, callsign, group or
+      mission; a receiver gets it when the sender's groups reach its read groups;
+    * ``team``: team chat, readers of the sender's groups whose own SA puts them on this team,
+      and relays (federation links);
+    * ``sessions``: cluster-unique session ids, for what is meant for one session (replies,
+      notices, kept mail, a picture snapshot); not checked against groups: the producer did;
+    * ``exclude``: the sender's session, which never receives its own event;
+    * ``explicit``: addressed traffic (dests or team), as opposed to a group broadcast;
+    * ``unresolved``: addresses no reachable contact in the cluster answered to, decided once
+      at the origin (the chat delivery-failure notice and store-and-forward use it); a team
+      nobody is on is listed as ``Dest(group=<team>)``;
+    * ``delivery_only``: a publication made for delivery alone (a reply, kept mail, a snapshot):
+      the features that keep state skip it, as it is not a new event of the picture.
     """
 
     groups: frozenset[str] = frozenset()
-    ids: tuple[str, ...] = ()
+    dests: tuple[Dest, ...] = ()
+    team: str | None = None
+    sessions: tuple[str, ...] = ()
     exclude: str | None = None
     explicit: bool = False
     unresolved: tuple[Dest, ...] = ()
+    delivery_only: bool = False
 
     @property
     def is_empty(self) -> bool:
-        return not self.groups and not self.ids
+        return not self.groups and not self.dests and self.team is None and not self.sessions
+
+    @property
+    def reaches_nobody(self) -> bool:
+        """Addressed, and none of its addresses reaches anyone in the cluster (missions aside)."""
+        if not self.explicit:
+            return False
+        if self.team is not None:
+            return bool(self.unresolved)
+        addressable = sum(1 for dest in self.dests if dest.mission is None)
+        return len(self.unresolved) >= addressable
 
 
 NOBODY = Audience()
 
 
-class Router:
-    """Pure routing over a :class:`Directory`; knows nothing of sockets or storage."""
+def to_sessions(*session_ids: str) -> Audience:
+    """The audience of a publication meant for these sessions only (replies, notices, kept mail)."""
+    return Audience(sessions=session_ids, delivery_only=True)
 
-    def __init__(self, directory: Directory) -> None:
-        self._directory = directory
+
+class Router:
+    """Pure routing: addresses from the event, reachability from the cluster's contacts."""
+
+    def __init__(self, directory: Directory, contacts: ContactIndex | None = None) -> None:
+        # Without a contact index (a node alone, unit tests), this node's directory is the cluster.
+        self._contacts = contacts if contacts is not None else ContactIndex(directory)
+
+    @property
+    def contacts(self) -> ContactIndex:
+        return self._contacts
 
     def route(self, envelope: Envelope) -> Audience:
         """The audience of an envelope; the sender never receives its own event."""
@@ -57,51 +97,22 @@ class Router:
             return self._explicit(dests, groups, sender)
         chat = event.detail.chat
         if chat is not None and is_chat(event.type) and chat.parent == TEAM_CHAT_PARENT and chat.chatroom in TEAMS:
-            return self._team(chat.chatroom, groups, sender)
+            team = chat.chatroom
+            reached = self._contacts.team_reachable(team, groups, sender)
+            return Audience(
+                team=team, exclude=sender, explicit=True, unresolved=() if reached else (Dest(group=team),)
+            )
         if chat is not None and is_chat(event.type) and not _is_broadcast_chat(event):
             members = chat.members[1:] or (chat.chat_id,)
             return self._explicit(tuple(Dest(uid=m) for m in members), groups, sender)
         return Audience(groups=groups, exclude=sender)
 
     def _explicit(self, dests: tuple[Dest, ...], groups: frozenset[str], sender: str) -> Audience:
-        ids: dict[str, None] = {}
-        unresolved: list[Dest] = []
-        for dest in dests:
-            found = False
-            for sub in self._resolve(dest):
-                if sub.id != sender and can_reach(groups, sub.read_groups):
-                    ids[sub.id] = None
-                    found = True
-            if not found and dest.mission is None:
-                unresolved.append(dest)
-        return Audience(ids=tuple(ids), exclude=sender, explicit=True, unresolved=tuple(unresolved))
-
-    def _team(self, team: str, groups: frozenset[str], sender: str) -> Audience:
-        """Readers of the sender's groups whose own SA puts them on ``team``.
-
-        Relays (federation links) get it too: the server behind them applies the same rule.
-        """
-        directory = self._directory
-        ids: dict[str, None] = {}
-        for group in groups:
-            for sub in directory.readers(group):
-                if sub.id != sender and (directory.team_of(sub.id) == team or directory.is_relay(sub.id)):
-                    ids[sub.id] = None
-        return Audience(ids=tuple(ids), exclude=sender, explicit=True)
-
-    def _resolve(self, dest: Dest) -> list[Subscriber]:
-        found: list[Subscriber] = []
-        if dest.callsign is not None:
-            sub = self._directory.by_callsign(dest.callsign)
-            if sub is not None:
-                found.append(sub)
-        if dest.uid is not None:
-            sub = self._directory.by_uid(dest.uid)
-            if sub is not None:
-                found.append(sub)
-        if dest.group is not None:
-            found.extend(self._directory.readers(dest.group))
-        return found
+        contacts = self._contacts
+        unresolved = tuple(
+            dest for dest in dests if dest.mission is None and not contacts.reachable(dest, groups, sender)
+        )
+        return Audience(dests=dests, exclude=sender, explicit=True, unresolved=unresolved)
 
 
 def _is_broadcast_chat(event: CotEvent) -> bool:

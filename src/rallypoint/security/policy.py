@@ -28,25 +28,17 @@ from collections.abc import Iterable, Mapping
 
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
-from rallypoint.model.cot_type import is_atom
+from rallypoint.routing.contacts import is_device_sa
+
+__all__ = [
+    "GATEWAY", "SECOND_DEVICE_UID", "SPOOFED_UID", "UNBOUND_UID", "Claim", "IdentityPolicy", "IdentityRefused",
+    "is_device_sa",
+]
 
 GATEWAY = "*"
 SPOOFED_UID = "spoofed_uid"
 SECOND_DEVICE_UID = "second_device_uid"
 UNBOUND_UID = "unbound_uid"
-
-
-def is_device_sa(event: CotEvent) -> bool:
-    """An event describing the sending device itself: an atom with ``<takv>`` or a contact endpoint.
-
-    An atom linked to a parent (``<link relation="p-p">``: a unit placed by a user) never is.
-    """
-    detail = event.detail
-    return (
-        is_atom(event.type)
-        and (detail.takv or detail.endpoint is not None)
-        and detail.link_relation != "p-p"
-    )
 
 
 class Claim(enum.Enum):

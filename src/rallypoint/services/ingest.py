@@ -12,7 +12,7 @@ from rallypoint.model.cot_type import DELETE, is_persistent_item
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
-from rallypoint.routing.router import Audience, Router
+from rallypoint.routing.router import Audience, Router, to_sessions
 from rallypoint.security.policy import Claim, IdentityPolicy, is_device_sa
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
@@ -79,7 +79,7 @@ class Ingest:
         for hook in self._hooks:
             # A hook answers True when it keeps the event for recipients that are offline.
             held = hook(envelope, audience) is True or held
-        if audience.explicit and not audience.ids and not held and event.type == "b-t-f":
+        if audience.reaches_nobody and not held and event.type == "b-t-f":
             self._chat_failed(envelope, audience)
         self._bus.publish(envelope, audience)
         self._metrics.route_seconds.observe(time.perf_counter() - started)
@@ -98,15 +98,17 @@ class Ingest:
         self._bus.publish(envelope, self._router.route(envelope))
 
     def _chat_failed(self, envelope: Envelope, audience: Audience) -> None:
-        sender = self._directory.get(envelope.origin.session_id)
-        if sender is None:
+        # Decided once, here at the origin: only this node knows the sender's session and whether
+        # the chat was kept for an offline recipient; the notice itself travels like any delivery.
+        sender = envelope.origin.session_id
+        if self._directory.get(sender) is None:
             return
         dest = audience.unresolved[0] if audience.unresolved else None
         who = (dest.callsign or dest.uid or dest.group or "recipient") if dest else "recipient"
         now = self._clock.now_ms()
         notice = chat_delivery_failure(envelope.event, who, now)
         self._metrics.drops.labels("chat_unreachable").inc()
-        sender.offer(Envelope(notice, envelope.origin, now))
+        self._bus.publish(Envelope(notice, envelope.origin, now), to_sessions(sender))
 
     def _stored(self, envelope: Envelope, pictured: bool) -> StoredEvent:
         event = envelope.event

@@ -69,6 +69,7 @@ import msgspec
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
+from rallypoint.delivery.dispatcher import resolve
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
@@ -350,8 +351,9 @@ class Mailbox:
         return record is not None and can_reach(groups, record.read_groups)
 
     def _offer_live(self, identity: str, envelope: Envelope, audience: Audience) -> None:
+        reached = {sub.id for sub in resolve(self._directory, envelope, audience)}
         for sub in list(self._connected.get(identity, {}).values()):
-            if sub.id not in audience.ids and sub.id != envelope.origin.session_id and can_reach(
+            if sub.id not in reached and sub.id != envelope.origin.session_id and can_reach(
                 envelope.origin.groups, sub.read_groups
             ):
                 sub.offer(envelope)

@@ -183,7 +183,7 @@ class StreamSession(asyncio.BufferedProtocol):
     def _set_groups(self, write_groups: frozenset[str], read_groups: frozenset[str]) -> None:
         self.write_groups, self.read_groups = write_groups, read_groups
         self.output.write_groups = write_groups
-        self.origin = self._ctx.ids.origin(self.id, write_groups, self.principal)
+        self.origin = self._ctx.ids.origin(self.id, write_groups, self.principal, read_groups)
 
     # --- Subscriber --------------------------------------------------------------------------
     def offer(self, envelope: Envelope) -> None:

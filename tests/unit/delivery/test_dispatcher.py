@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rallypoint.clock import ManualClock
 from rallypoint.delivery.dispatcher import Dispatcher
+from rallypoint.model.cot import Dest
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
@@ -41,12 +42,36 @@ def test_single_group_audience_skips_the_excluded_sender() -> None:
     assert not sender.received and len(other.received) == 1
 
 
-def test_explicit_ids_reach_those_still_connected() -> None:
+def test_session_addresses_reach_those_still_connected() -> None:
     sender, bob = Receiver("s"), Receiver("b")
     dispatcher = _node(sender, bob)
     envelope = _envelope(sender)
-    assert dispatcher.deliver(envelope, Audience(ids=("b", "gone"), exclude="s", explicit=True)) == 1
+    assert dispatcher.deliver(envelope, Audience(sessions=("b", "node-b:r:tls-9"), exclude="s")) == 1
     assert bob.received == [envelope]
+
+
+def test_dests_resolve_against_this_nodes_directory_within_the_senders_groups() -> None:
+    sender = Receiver("s", write_groups=groups("Red"))
+    bob, blue = Receiver("b", read_groups=groups("Red")), Receiver("x", read_groups=groups("Blue"))
+    dispatcher = _node(sender, bob, blue)
+    directory = dispatcher._directory
+    directory.bind("b", uid="uid-B", callsign="BOB")
+    directory.bind("x", uid="uid-X", callsign="BLUE")
+    dests = (Dest(callsign="BOB"), Dest(uid="uid-B"), Dest(uid="uid-X"), Dest(uid="uid-S"), Dest(uid="elsewhere"))
+    envelope = _envelope(sender)
+    assert dispatcher.deliver(envelope, Audience(dests=dests, exclude="s", explicit=True)) == 1
+    assert bob.received == [envelope] and not blue.received and not sender.received
+
+
+def test_team_resolves_to_team_members_and_relays_reading_the_senders_groups() -> None:
+    sender = Receiver("s")
+    cyan, red, relay = Receiver("c"), Receiver("r"), Receiver("link", is_relay=True)
+    dispatcher = _node(sender, cyan, red, relay)
+    dispatcher._directory.bind("c", team="Cyan")
+    dispatcher._directory.bind("r", team="Red")
+    dispatcher._directory.bind("s", team="Cyan")
+    assert dispatcher.deliver(_envelope(sender), Audience(team="Cyan", exclude="s", explicit=True)) == 2
+    assert cyan.received and relay.received and not red.received and not sender.received
 
 
 def test_the_same_envelope_object_is_offered_to_every_receiver() -> None:

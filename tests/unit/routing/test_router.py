@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rallypoint.clock import ManualClock
+from rallypoint.delivery.dispatcher import resolve
 from rallypoint.model.cot import Dest
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
@@ -21,6 +22,15 @@ def _setup(*receivers: Receiver) -> tuple[Directory, Router]:
 
 def _route(router: Router, sender: Receiver, detail: str = "", cot_type: str = "a-f-G-U-C") -> Audience:
     return router.route(Envelope(event(CLOCK, "u-1", cot_type, detail), sender.origin, 0))
+
+
+def _ids(directory: Directory, router: Router, envelope: Envelope) -> tuple[str, ...]:
+    """Who this node delivers the envelope to: the router's addresses resolved by the dispatcher."""
+    return tuple(sub.id for sub in resolve(directory, envelope, router.route(envelope)))
+
+
+def _reached(directory: Directory, router: Router, sender: Receiver, detail: str) -> tuple[str, ...]:
+    return _ids(directory, router, Envelope(event(CLOCK, "u-1", "a-f-G-U-C", detail), sender.origin, 0))
 
 
 def test_implicit_delivery_names_the_senders_write_groups_and_excludes_it() -> None:
@@ -44,12 +54,13 @@ def test_dest_by_callsign_uid_and_group_reaches_only_those_addressed() -> None:
     directory.bind("b", uid="uid-B", callsign="BOB")
     directory.bind("c", uid="uid-C", callsign="CAROL")
     sender_in_ops = Receiver("s", write_groups=groups("Ops", "__ANON__"))
-    assert _route(router, sender, '<marti><dest callsign="BOB"/></marti>').ids == ("b",)
-    assert _route(router, sender, '<marti><dest uid="uid-C"/></marti>').ids == ("c",)
+    assert _reached(directory, router, sender, '<marti><dest callsign="BOB"/></marti>') == ("b",)
+    assert _reached(directory, router, sender, '<marti><dest uid="uid-C"/></marti>') == ("c",)
     by_group = _route(router, sender_in_ops, '<marti><dest group="Ops"/></marti>')
-    assert by_group.ids == ("d",) and by_group.explicit and not by_group.groups
-    both = _route(router, sender, '<marti><dest callsign="BOB"/><dest uid="uid-B"/><dest uid="uid-C"/></marti>')
-    assert both.ids == ("b", "c"), "one delivery per receiver, however many dests name it"
+    assert by_group.dests == (Dest(group="Ops"),) and by_group.explicit and not by_group.groups
+    assert _reached(directory, router, sender_in_ops, '<marti><dest group="Ops"/></marti>') == ("d",)
+    both = '<marti><dest callsign="BOB"/><dest uid="uid-B"/><dest uid="uid-C"/></marti>'
+    assert _reached(directory, router, sender, both) == ("b", "c"), "one delivery per receiver, however many dests"
 
 
 def test_dest_to_a_receiver_outside_the_senders_groups_is_unresolved() -> None:
@@ -58,8 +69,8 @@ def test_dest_to_a_receiver_outside_the_senders_groups_is_unresolved() -> None:
     directory, router = _setup(sender, blue)
     directory.bind("b", uid="uid-B", callsign="BOB")
     audience = _route(router, sender, '<marti><dest callsign="BOB"/></marti>')
-    assert audience.ids == () and audience.explicit
-    assert audience.unresolved == (Dest(callsign="BOB"),)
+    assert _reached(directory, router, sender, '<marti><dest callsign="BOB"/></marti>') == () and audience.explicit
+    assert audience.unresolved == (Dest(callsign="BOB"),) and audience.reaches_nobody
 
 
 def test_dest_never_returns_to_the_sender_and_unknown_addresses_are_unresolved() -> None:
@@ -67,15 +78,16 @@ def test_dest_never_returns_to_the_sender_and_unknown_addresses_are_unresolved()
     directory, router = _setup(sender)
     directory.bind("s", uid="uid-S", callsign="ME")
     audience = _route(router, sender, '<marti><dest callsign="ME"/><dest uid="ghost"/></marti>')
-    assert audience.ids == ()
+    assert _reached(directory, router, sender, '<marti><dest callsign="ME"/><dest uid="ghost"/></marti>') == ()
     assert audience.unresolved == (Dest(callsign="ME"), Dest(uid="ghost"))
 
 
 def test_mission_dest_is_never_reported_unresolved() -> None:
     sender = Receiver("s")
-    _, router = _setup(sender)
+    directory, router = _setup(sender)
     audience = _route(router, sender, '<marti><dest mission="ops-mission"/></marti>')
-    assert audience.explicit and audience.ids == () and audience.unresolved == ()
+    assert audience.explicit and audience.unresolved == ()
+    assert _reached(directory, router, sender, '<marti><dest mission="ops-mission"/></marti>') == ()
 
 
 def test_all_chat_rooms_goes_to_the_senders_groups() -> None:
@@ -92,17 +104,18 @@ def test_direct_chat_without_marti_goes_to_the_chat_id_or_the_listed_members() -
     directory.bind("b", uid="uid-B", callsign="BOB")
     directory.bind("c", uid="uid-C", callsign="CAROL")
     direct = chat(CLOCK, "uid-S", room="BOB", chat_id="uid-B")
-    assert router.route(Envelope(direct, sender.origin, 0)).ids == ("b",)
+    assert _ids(directory, router, Envelope(direct, sender.origin, 0)) == ("b",)
     group_chat = chat(CLOCK, "uid-S", room="pair", chat_id="room-1", parent="UserGroups", members=("uid-B", "uid-C"))
     audience = router.route(Envelope(group_chat, sender.origin, 0))
-    assert audience.ids == ("b", "c") and audience.explicit
+    assert _ids(directory, router, Envelope(group_chat, sender.origin, 0)) == ("b", "c") and audience.explicit
 
 
 def test_direct_chat_to_an_unknown_uid_is_unresolved() -> None:
     sender = Receiver("s")
-    _, router = _setup(sender)
-    audience = router.route(Envelope(chat(CLOCK, "uid-S", room="X", chat_id="uid-X"), sender.origin, 0))
-    assert audience.explicit and audience.ids == () and audience.unresolved == (Dest(uid="uid-X"),)
+    directory, router = _setup(sender)
+    envelope = Envelope(chat(CLOCK, "uid-S", room="X", chat_id="uid-X"), sender.origin, 0)
+    audience = router.route(envelope)
+    assert audience.explicit and _ids(directory, router, envelope) == () and audience.unresolved == (Dest(uid="uid-X"),)
 
 
 def test_team_chat_reaches_team_members_in_the_senders_groups_and_relays() -> None:
@@ -115,7 +128,18 @@ def test_team_chat_reaches_team_members_in_the_senders_groups_and_relays() -> No
     directory.bind("o", team="Cyan")
     msg = chat(CLOCK, "uid-S", room="Cyan", chat_id="Cyan", parent="TeamGroups", members=("Cyan",))
     audience = router.route(Envelope(msg, sender.origin, 0))
-    assert set(audience.ids) == {"c", "link"} and audience.explicit
+    assert audience.team == "Cyan" and audience.explicit and not audience.reaches_nobody
+    assert set(_ids(directory, router, Envelope(msg, sender.origin, 0))) == {"c", "link"}
+
+
+def test_team_chat_to_a_team_nobody_is_on_reaches_nobody() -> None:
+    sender, red = Receiver("s"), Receiver("r")
+    directory, router = _setup(sender, red)
+    directory.bind("r", team="Red")
+    msg = chat(CLOCK, "uid-S", room="Cyan", chat_id="Cyan", parent="TeamGroups", members=("Cyan",))
+    audience = router.route(Envelope(msg, sender.origin, 0))
+    assert audience.reaches_nobody and audience.unresolved == (Dest(group="Cyan"),)
+    assert _ids(directory, router, Envelope(msg, sender.origin, 0)) == ()
 
 
 def test_named_room_under_team_groups_is_a_broadcast_to_the_senders_groups() -> None:
@@ -133,6 +157,6 @@ def test_real_chat_samples_go_to_their_marti_dest() -> None:
     directory.bind("t", uid="ANDROID-304275b91c93405e", callsign="TRON")
     directory.bind("d", uid="ANDROID-d8c7f552857ee744", callsign="DEMO2")
     p2p = sample(CLOCK, "04_chat_p2p_atak_takserver_comment.xml")
-    assert router.route(Envelope(p2p, sender.origin, 0)).ids == ("h",)
+    assert _ids(directory, router, Envelope(p2p, sender.origin, 0)) == ("h",)
     group = sample(CLOCK, "05_chat_group_atak_takserver_comment.xml")
-    assert router.route(Envelope(group, sender.origin, 0)).ids == ("t",), "marti/dest wins over chatgrp members"
+    assert _ids(directory, router, Envelope(group, sender.origin, 0)) == ("t",), "marti/dest wins over chatgrp members"

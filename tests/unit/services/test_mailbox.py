@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rallypoint.clock import ManualClock
+from rallypoint.delivery.dispatcher import resolve
 from rallypoint.model.cot import CotEvent, Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.directory import Directory
@@ -65,9 +66,7 @@ class World:
                             self.clock.now_ms())
         audience = self.router.route(envelope)
         self.mailbox.observe(envelope, audience)
-        for sub_id in audience.ids:
-            target = self.directory.get(sub_id)
-            assert target is not None
+        for target in resolve(self.directory, envelope, audience):
             target.offer(envelope)
 
 

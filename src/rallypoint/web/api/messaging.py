@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape, quoteattr
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rallypoint.delivery.dispatcher import resolve
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import Point
 from rallypoint.model.cot_type import ALL_CHAT_ROOMS, EMERGENCY_CANCEL
@@ -104,8 +105,10 @@ class MessagingApi:
         except RemoteProtocolError as exc:
             raise ApiError(422, "invalid", f"cannot build the message: {exc.reason}") from exc
         origin = Origin(session_id=f"api:{principal}", groups=identity.write_groups, principal=principal)
-        audience = self._accept(Envelope(event, origin, now))
-        return ChatResult(uid=event.uid, sender_uid=me, chatroom=room, recipients=self._count(audience))
+        envelope = Envelope(event, origin, now)
+        audience = self._accept(envelope)
+        recipients = len(resolve(self._ctx.directory, envelope, audience))
+        return ChatResult(uid=event.uid, sender_uid=me, chatroom=room, recipients=recipients)
 
     def emergencies_for(self, identity: RequestIdentity) -> list[EmergencyInfo]:
         """Active emergencies the caller may read."""
@@ -181,13 +184,6 @@ class MessagingApi:
             return self._ctx.ingest.accept(envelope)
         except RemoteProtocolError as exc:
             raise ApiError(403, "forbidden", exc.reason) from exc
-
-    def _count(self, audience: Audience) -> int:
-        if audience.explicit:
-            return len(audience.ids)
-        ids = {sub.id for group in audience.groups for sub in self._ctx.directory.readers(group)}
-        ids.discard(audience.exclude or "")
-        return len(ids)
 
     def endpoints(self) -> list[Endpoint]:
         """The route table of this module."""
