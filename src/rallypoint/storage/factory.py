@@ -38,7 +38,7 @@ MAILBOX_FILE = "mailbox.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
 BLOBS_DIR = "blobs"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
-POSTGRES_STORES = frozenset({"events"})
+POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -106,18 +106,30 @@ class Stores:
 
     def users(self) -> UserRecords:
         """Accounts and their groups."""
+        if self.on_postgres("users"):
+            from rallypoint.storage.postgres.users import PostgresUserRecords
+
+            return PostgresUserRecords(self.url)
         from rallypoint.storage.sqlite.users import SqliteUserRecords
 
         return SqliteUserRecords(self.data_dir / USERS_FILE)
 
     def tokens(self) -> TokenRecords:
         """Native API tokens."""
+        if self.on_postgres("tokens"):
+            from rallypoint.storage.postgres.tokens import PostgresTokenRecords
+
+            return PostgresTokenRecords(self.url)
         from rallypoint.storage.sqlite.tokens import SqliteTokenRecords
 
         return SqliteTokenRecords(self.data_dir / TOKENS_FILE)
 
     def audit(self) -> AuditRecords:
         """The audit chain."""
+        if self.on_postgres("audit"):
+            from rallypoint.storage.postgres.audit import PostgresAuditRecords
+
+            return PostgresAuditRecords(self.url)
         from rallypoint.storage.sqlite.audit import SqliteAuditRecords
 
         return SqliteAuditRecords(self.data_dir / AUDIT_FILE)

@@ -30,6 +30,14 @@ _MIGRATIONS: tuple[str, ...] = (
         locked_until_ms INTEGER
     );
     """,
+    # Counts account changes (not lock bookkeeping) for ``stamp``: exact, whichever process wrote.
+    """
+    CREATE TABLE revision (n INTEGER NOT NULL);
+    INSERT INTO revision (n) VALUES (0);
+    CREATE TRIGGER users_added AFTER INSERT ON users BEGIN UPDATE revision SET n = n + 1; END;
+    CREATE TRIGGER users_changed AFTER UPDATE OF role, groups_in, groups_out, password_hash, disabled ON users
+    BEGIN UPDATE revision SET n = n + 1; END;
+    """,
 )
 
 _COLUMNS = (
@@ -80,14 +88,8 @@ class SqliteUserRecords:
         await self._worker.run(_record_success, name, password_hash)
 
     async def stamp(self) -> object:
-        """Modification times of the file and its WAL (changes from any process land there first)."""
-        out: list[float] = []
-        for candidate in (self.path, self.path.with_name(self.path.name + "-wal")):
-            try:
-                out.append(candidate.stat().st_mtime)
-            except FileNotFoundError:
-                out.append(0.0)
-        return tuple(out)
+        """The account revision: grows with every insert and administrative update, from any process."""
+        return await self._worker.run(_revision)
 
     async def close(self) -> None:
         """Close the database."""
@@ -182,3 +184,8 @@ def _record_success(db: sqlite3.Connection, name: str, password_hash: str | None
             "UPDATE users SET failed_logins = 0, locked_until_ms = NULL, password_hash = ? WHERE name = ?",
             (password_hash, name),
         )
+
+
+def _revision(db: sqlite3.Connection) -> int:
+    (n,) = db.execute("SELECT n FROM revision").fetchone()
+    return int(n)
