@@ -38,7 +38,7 @@ MAILBOX_FILE = "mailbox.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
 BLOBS_DIR = "blobs"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
-POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit"})
+POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -136,12 +136,20 @@ class Stores:
 
     def missions(self) -> MissionRecords:
         """Data Sync missions."""
+        if self.on_postgres("missions"):
+            from rallypoint.storage.postgres.missions import PostgresMissionRecords
+
+            return PostgresMissionRecords(self.url)
         from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
         return SqliteMissionStore(self.data_dir / MISSIONS_FILE)
 
     def packages(self) -> PackageRecords:
         """Data package descriptions."""
+        if self.on_postgres("packages"):
+            from rallypoint.storage.postgres.packages import PostgresPackageRecords
+
+            return PostgresPackageRecords(self.url)
         from rallypoint.storage.sqlite.packages import SqlitePackageStore
 
         return SqlitePackageStore(self.data_dir / PACKAGES_FILE)

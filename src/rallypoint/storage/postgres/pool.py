@@ -156,3 +156,8 @@ class PostgresPool:
                     raise
                 self._pool = pool
             return self._pool
+
+
+def rows_affected(status: str) -> int:
+    """Rows a statement changed, from its command tag (``UPDATE 3``, ``DELETE 0``)."""
+    return int(status.rsplit(" ", 1)[-1])

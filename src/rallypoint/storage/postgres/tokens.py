@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rallypoint.storage.base.tokens import TokenRecord
 from rallypoint.storage.postgres.migrations import Migration
-from rallypoint.storage.postgres.pool import PostgresPool, RetryPolicy
+from rallypoint.storage.postgres.pool import PostgresPool, RetryPolicy, rows_affected
 
 # pg_advisory_lock key for the token store's migrations ("rallypoint tokens", stable forever).
 LOCK_KEY = 0x52505F544F4B454E
@@ -70,7 +70,7 @@ class PostgresTokenRecords:
             ),
             name="revoke",
         )
-        return _count(status) > 0
+        return rows_affected(status) > 0
 
     async def revoke_session(self, session: str, *, now_ms: int) -> int:
         """Revoke every unexpired, unrevoked token of one login session; returns how many."""
@@ -81,7 +81,7 @@ class PostgresTokenRecords:
             ),
             name="revoke_session",
         )
-        return _count(status)
+        return rows_affected(status)
 
     async def revoke_principal(self, principal: str, *, now_ms: int) -> int:
         """Revoke every unexpired, unrevoked token of ``principal`` (any case); returns how many."""
@@ -93,20 +93,15 @@ class PostgresTokenRecords:
             ),
             name="revoke_principal",
         )
-        return _count(status)
+        return rows_affected(status)
 
     async def prune(self, *, now_ms: int) -> int:
         """Delete tokens with ``expires_ms <= now_ms``; returns how many."""
         status = await self._pool.retrying(
             lambda conn: conn.execute("DELETE FROM tokens WHERE expires_ms <= $1", now_ms), name="prune"
         )
-        return _count(status)
+        return rows_affected(status)
 
     async def close(self) -> None:
         """Close the pool; closing twice is harmless."""
         await self._pool.close()
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command tag such as ``UPDATE 3``."""
-    return int(status.rsplit(" ", 1)[-1])
