@@ -19,6 +19,7 @@ from rallypoint.errors import ConfigError
 from rallypoint.validation_errors import describe
 
 ENV_PREFIX = "RALLYPOINT_"
+MAX_WORKERS = 64
 
 
 class FederationPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ephemeral_ports: bool = False
     storage: str = ""
     bus: str = "local"
+    # Server processes sharing the listening ports (SO_REUSEPORT) and one NATS bus; above 1 this
+    # process supervises them (node/supervisor.py).
+    workers: int = 1
     demo: bool = False
     demo_units: int = 8
     # Groups the demo units report to; empty: __ANON__ and every group an account or a configured
@@ -242,6 +246,8 @@ def _validate(s: Settings) -> None:
         port = getattr(s, name)
         if not 0 <= port <= 65535:
             raise ConfigError(f"{name}: {port} is not a port number (0 disables)")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise ConfigError(f"workers: must be between 1 and {MAX_WORKERS} (got {s.workers})")
     if s.max_event_bytes < 1024:
         raise ConfigError("max_event_bytes: must be at least 1024")
     if s.log_format not in {"json", "text"}:
