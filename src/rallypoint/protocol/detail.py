@@ -7,6 +7,8 @@ Used by the XML decoder, the protobuf decoder (after rebuilding the typed elemen
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Protocol
 
 from lxml import etree
 
@@ -32,7 +34,7 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
     if detail is None:
         return Detail()
     # The first element of each tag, in one pass; <marti> and <link> are handled apart.
-    first: dict[object, etree._Element] = {}
+    first: dict[str, etree._Element] = {}
     link: etree._Element | None = None
     marti: list[etree._Element] = []
     for child in detail:
@@ -44,6 +46,48 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
                 link = child
         elif tag not in first:
             first[tag] = child
+    chat = first.get("__chat")
+    chatgrp = chat.find("chatgrp") if chat is not None else None
+    dests: list[Dest] = []
+    xml = None
+    if marti:
+        for element in marti:
+            dests.extend(_dests(element))
+            detail.remove(element)
+    elif source is not None:
+        xml = inner_from_source(detail, source)
+    return detail_from_views(
+        first,
+        link,
+        chatgrp.attrib if chatgrp is not None else None,
+        serialize_children(detail) if xml is None else xml,
+        marti=bool(marti),
+        dests=tuple(dests),
+    )
+
+
+class Attributes(Protocol):
+    """What the views read of an element: its attributes by name (an lxml element or a dict)."""
+
+    def get(self, key: str, /) -> str | None:
+        """The attribute's value, ``None`` when absent."""
+
+
+def detail_from_views(
+    first: Mapping[str, Attributes],
+    link: Attributes | None,
+    chatgrp: Mapping[str, str] | None,
+    xml: bytes,
+    *,
+    marti: bool = False,
+    dests: tuple[Dest, ...] = (),
+) -> Detail:
+    """The :class:`Detail` of the elements :func:`build_detail` picks out of ``<detail>``.
+
+    ``first`` maps a tag to the attributes of the first child of that tag, ``link`` is the first
+    ``<link>`` with a ``uid``, ``chatgrp`` the attributes of the ``<chatgrp>`` inside the first
+    ``<__chat>``, and ``xml`` the children as kept. Every decoder fills the views through here.
+    """
     get = first.get
     callsign = endpoint = group_name = group_role = platform = None
     battery: int | None = None
@@ -53,7 +97,7 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
         callsign, endpoint = el.get("callsign"), el.get("endpoint")
     if (el := get("__group")) is not None:
         group_name, group_role = el.get("name"), el.get("role")
-    chat = _chat(el) if (el := get("__chat")) is not None else None
+    chat = _chat(el, chatgrp) if (el := get("__chat")) is not None else None
     emergency = None
     if (el := get("emergency")) is not None:
         emergency = EmergencyInfo(type=el.get("type"), cancel=(el.get("cancel") or "").strip().lower() == "true")
@@ -64,22 +108,14 @@ def build_detail(detail: etree._Element | None, source: bytes | None = None) -> 
     takv = (el := get("takv")) is not None
     if el is not None:
         platform = el.get("platform")
-    dests: list[Dest] = []
-    xml = None
-    if marti:
-        for element in marti:
-            dests.extend(_dests(element))
-            detail.remove(element)
-    elif source is not None:
-        xml = inner_from_source(detail, source)
     return Detail(
-        xml=serialize_children(detail) if xml is None else xml,
+        xml=xml,
         callsign=callsign,
         endpoint=endpoint,
         group_name=group_name,
         group_role=group_role,
-        has_marti=bool(marti),
-        dests=tuple(dests),
+        has_marti=marti,
+        dests=dests,
         chat=chat,
         link_uid=link.get("uid") if link is not None else None,
         link_type=link.get("type") if link is not None else None,
@@ -123,11 +159,10 @@ def _dests(marti: etree._Element) -> list[Dest]:
     ]
 
 
-def _chat(element: etree._Element) -> ChatInfo:
+def _chat(element: Attributes, chatgrp: Mapping[str, str] | None) -> ChatInfo:
     members: list[tuple[int, str]] = []
-    chatgrp = element.find("chatgrp")
     if chatgrp is not None:
-        for key, value in chatgrp.attrib.items():
+        for key, value in chatgrp.items():
             if isinstance(key, str) and key.startswith("uid") and key[3:].isdigit():
                 members.append((int(key[3:]), str(value)))
         members.sort()

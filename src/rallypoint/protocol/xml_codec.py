@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.model.cot import CotEvent, Point
+from rallypoint.model.cot import CotEvent, Detail, Point
 from rallypoint.protocol.detail import build_detail
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.timefmt import format_time, parse_time
@@ -24,6 +26,7 @@ from rallypoint.protocol.validate import (
     check_uid,
     parse_number,
 )
+from rallypoint.protocol.xml_template import ShapeCache
 from rallypoint.protocol.xmlsafe import (
     new_parser,
     parse_document,
@@ -46,34 +49,41 @@ def parse_event(data: bytes, limits: Limits) -> CotEvent:
     element's bytes exactly as received. Raises ``RemoteProtocolError`` (``LimitExceeded`` for size).
     For a stream of events, :class:`XmlDecoder` does the same work more cheaply.
     """
-    return _decode(data, limits, new_parser(), None)
+    return _decode(data, limits, new_parser(), None, None)
 
 
 class XmlDecoder:
     """Decodes event after event exactly like :func:`parse_event`, with less work per event.
 
-    It keeps one hardened parser and a small bounded cache of already validated ``type``/``how``
-    pairs. lxml parsers must not be used from two threads at once: keep one decoder per
-    connection (or per thread), never share one.
+    It keeps one hardened parser, a small bounded cache of already validated ``type``/``how``
+    pairs and the shapes of recent events (:mod:`rallypoint.protocol.xml_template`): an event
+    with the markup of an earlier one is read without parsing. lxml parsers must not be used
+    from two threads at once: keep one decoder per connection (or per thread), never share one.
     """
 
-    __slots__ = ("_codes", "_limits", "_parser")
+    __slots__ = ("_codes", "_limits", "_parser", "_shapes")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, shapes: bool = True) -> None:
         self._limits = limits
         self._parser = new_parser()
         # Valid (type, how) pairs seen lately, as sent -> as checked; a peer sending endless
         # distinct codes only makes it start over.
         self._codes: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+        self._shapes = ShapeCache() if shapes else None
 
     @property
     def limits(self) -> Limits:
         """The limits this decoder enforces."""
         return self._limits
 
+    @property
+    def shape_hits(self) -> int:
+        """Events decoded through a learned shape, without parsing."""
+        return self._shapes.hits if self._shapes is not None else 0
+
     def decode(self, data: bytes) -> CotEvent:
         """Decode one ``<event>`` document; same result and same errors as :func:`parse_event`."""
-        return _decode(data, self._limits, self._parser, self._codes)
+        return _decode(data, self._limits, self._parser, self._codes, self._shapes)
 
 
 def _decode(
@@ -81,15 +91,50 @@ def _decode(
     limits: Limits,
     parser: etree.XMLParser,
     codes: dict[tuple[str | None, str | None], tuple[str, str]] | None,
+    shapes: ShapeCache | None,
 ) -> CotEvent:
     body = strip_declaration(data)
     reject_markup_declarations(body)
     if not body.startswith(b"<event"):
         raise RemoteProtocolError("not_event", repr(body[:16]))
+    if shapes is not None and len(body) <= limits.max_event_bytes:
+        known = shapes.match(body)
+        if known is not None:
+            return _event(known.root.get, known.point.get, known.detail, body, limits, codes)
     root = parse_document(body, limits, parser)
     if root.tag != "event":
         raise RemoteProtocolError("not_event", str(root.tag)[:32])
-    get = root.get
+    point_el = detail_el = None
+    for child in root:
+        tag = child.tag
+        if tag == "point":
+            if point_el is None:
+                point_el = child
+        elif tag == "detail" and detail_el is None:
+            detail_el = child
+    # build_detail may remove <marti> from the tree: learn the shape first (it never keeps one).
+    if shapes is not None:
+        shapes.learn(body, root)
+    event = _event(
+        root.get,
+        point_el.get if point_el is not None else None,
+        None if point_el is None else build_detail(detail_el, body),
+        body,
+        limits,
+        codes,
+    )
+    return event
+
+
+def _event(
+    get: Callable[[str], str | None],
+    point_get: Callable[[str], str | None] | None,
+    detail: Detail | None,
+    body: bytes,
+    limits: Limits,
+    codes: dict[tuple[str | None, str | None], tuple[str, str]] | None,
+) -> CotEvent:
+    """The checked event from the attributes of ``<event>`` and ``<point>``; checks in a fixed order."""
     uid = check_uid(get("uid"), limits)
     cot_type = get("type")
     how = get("how")
@@ -108,15 +153,7 @@ def _decode(
     # Senders usually write the same instant for time and start: parse it once.
     start_ms = time_ms if start_text == time_text else _time(start_text, "start")
     stale_ms = _time(get("stale"), "stale")
-    point_el = detail_el = None
-    for child in root:
-        tag = child.tag
-        if tag == "point":
-            if point_el is None:
-                point_el = child
-        elif tag == "detail" and detail_el is None:
-            detail_el = child
-    if point_el is None:
+    if point_get is None or detail is None:
         raise RemoteProtocolError("bad_point", "missing <point>")
     return CotEvent(
         uid=uid,
@@ -125,8 +162,8 @@ def _decode(
         time=time_ms,
         start=start_ms,
         stale=stale_ms,
-        point=_point(point_el),
-        detail=build_detail(detail_el, body),
+        point=_point(point_get),
+        detail=detail,
         access=get("access"),
         qos=get("qos"),
         opex=get("opex"),
@@ -226,8 +263,8 @@ def _time(text: str | None, name: str) -> int:
     return parse_time(text)
 
 
-def _point(element: etree._Element) -> Point:
-    get = element.get
+def _point(get: Callable[[str], Any]) -> Point:
+    # Any: a missing attribute (None) makes float() raise TypeError, handled like a bad number.
     try:
         lat, lon = float(get("lat")), float(get("lon"))
         hae, ce, le = float(get("hae")), float(get("ce")), float(get("le"))

@@ -15,7 +15,7 @@ from rallypoint.protocol import CotConnection, EventReceived, Limits, XmlDecoder
 from rallypoint.protocol.connection import _CONTROL_PREFIX
 from rallypoint.protocol.detail import build_detail, inner_from_source, serialize_children
 from rallypoint.protocol.xmlsafe import new_parser, parse_fragment, strip_declaration
-from tests.unit.protocol.conftest import PLI, SAMPLES_DIR, sample
+from tests.unit.protocol.conftest import PLI, SAMPLES_DIR, outcome, sample
 
 ALL_SAMPLES = sorted(p.name for p in SAMPLES_DIR.glob("*.xml"))
 PARSEABLE = [n for n in ALL_SAMPLES if b"'TIME'" not in sample(n) and "TEMPLATE" not in n]
@@ -30,17 +30,6 @@ HEAD = (
 
 def event_with(detail: str, head: str = HEAD) -> bytes:
     return (head + detail + "</event>").encode()
-
-
-def outcome(decode: object, data: bytes) -> CotEvent | str:
-    """The decoded event, or the rejection reason."""
-    assert callable(decode)
-    try:
-        event = decode(data)
-    except RemoteProtocolError as exc:
-        return f"{type(exc).__name__}:{exc.reason}"
-    assert isinstance(event, CotEvent)
-    return event
 
 
 def serialized_detail(data: bytes) -> bytes:

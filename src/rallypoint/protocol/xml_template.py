@@ -1,0 +1,319 @@
+"""Decoding repeated event shapes without parsing them again.
+
+A device sends the same shape of event over and over (its position report, its chat messages):
+the same elements and attribute names in the same order, with only attribute values and text
+changing. After the hardened parser has read one such event, :class:`ShapeCache` keeps its
+markup as a template: the bytes cut at every ``<`` (one piece per tag, with the text that follows
+it) and each piece cut at every ``"``. A later event with the same markup reads as the same
+elements without being parsed, and only the values the views need are decoded.
+
+This is exact, not a guess. A template is only learned from an event that the parser accepted
+and in which every ``"`` delimits an attribute value and every ``<`` starts a tag (checked piece
+by piece), so the pieces of a new event line up with the template's tags and attributes only
+if its markup is the template's, byte for byte. What may differ is then provably attribute
+values (no ``<``, ``"`` or ``&``, and no tab, CR or LF, which the parser would turn into spaces)
+and text (no ``<`` or ``&``), both checked for characters XML forbids and for valid UTF-8. Such
+an event is well-formed, has the template's structure and depth, and the parser would read
+exactly these values; anything else goes to the parser, which decides as before. Events with
+comments, CDATA, references, namespaces or ``<marti>`` are never templated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import msgspec
+from lxml import etree
+
+from rallypoint.model.cot import Detail
+from rallypoint.protocol.detail import detail_from_views, inner_from_source
+
+# Templates kept per decoder (a device sends a handful of shapes) and keys remembered as seen
+# once: a shape is learned the second time it comes, so one-off events cost nothing extra.
+MAX_SHAPES = 4
+_MAX_SEEN = 16
+_MAX_SCORE = 64
+_RETRY_AFTER = 64
+_NAME = rb"[A-Za-z_][A-Za-z0-9_.\-]*"
+_WS = rb"[ \t\r\n]"
+# One piece (the bytes after a "<"): a start tag whose attributes all use the same quote and
+# whose values need no normalization, or an end tag, then text without that quote. Per quote.
+_PIECES = {
+    quote: (
+        re.compile(
+            rb"%s(?:%s+%s%s*=%s*%s[^%s<&\t\n\r]*%s)*%s*/?>[^%s]*"
+            % (_NAME, _WS, _NAME, _WS, _WS, quote, quote, quote, _WS, quote)
+        ),
+        re.compile(rb"/%s%s*>[^%s]*" % (_NAME, _WS, quote)),
+    )
+    for quote in (b'"', b"'")
+}
+# What a changed attribute value must not hold: control characters (tab, CR and LF included: the
+# parser normalizes them), references, "!" and "xmlns" (where the decoder serializes the detail
+# instead of slicing it), the non-characters U+FFFE/U+FFFF. Text
+# may hold tab, CR and LF, and must not hold "]]>". The unchanged markup passed the same tests
+# when the shape was learned (templatable), so checking what changed covers the whole event.
+# (Any 0xEF lead byte, U+F000..U+FFFF, goes to the parser: one character class is much faster
+# to search than alternatives.)
+_VALUE_BAD = re.compile(rb"[\x00-\x1f&!\xef]")
+_TEXT_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f&!\xef]")
+# The views build_detail fills from the first child of each of these tags.
+_VIEW_TAGS = frozenset({"contact", "__group", "__chat", "emergency", "status", "track", "takv"})
+_DETAIL_OPEN = b"<detail>"
+_DETAIL_CLOSE = b"</detail>"
+
+
+def templatable(body: bytes) -> bool:
+    """False when ``body`` holds something a template never covers (cheap byte searches)."""
+    return not (
+        b"!" in body  # comments, CDATA; also where the detail is serialized rather than sliced
+        or b"&" in body
+        or b"]]>" in body
+        or b"xmlns" in body
+        or b"\xef\xbf" in body  # U+FFC0..U+FFFF, among them the non-characters U+FFFE/U+FFFF
+        or b"<marti" in body
+    )
+
+
+class Shape(msgspec.Struct, gc=False):
+    """A learned event shape (see the module docstring)."""
+
+    pieces: list[bytes]
+    quote: bytes  # the attribute quote of the whole event
+    quote_text: str
+    # Per piece: the number of parts cut at the quote, the parts outside values (the last one
+    # excepted), the tag end that starts the last part, and the text after it.
+    layout: list[tuple[int, list[bytes], bytes, bytes]]
+    # Attribute names in document order per piece, and their values as parsed.
+    names: list[tuple[str, ...]]
+    attrs: list[dict[str, str]]
+    point: int
+    detail_first: int  # first piece inside <detail>, 0 without a detail
+    detail_end: int  # the piece of </detail>
+    views: dict[str, int]  # view tag -> piece of its first element
+    link: int  # piece of the first <link> with a uid, -1 if none
+    chatgrp: int
+    view_pieces: frozenset[int]  # all of the above
+    detail: Detail
+    score: int = 0
+
+
+class Decoded(NamedTuple):
+    """What a template match yields: the attributes of ``<event>`` and ``<point>``, and the detail."""
+
+    root: dict[str, str]
+    point: dict[str, str]
+    detail: Detail
+
+
+class ShapeCache:
+    """The shapes one stream's events have had lately; use from one thread only."""
+
+    __slots__ = ("_miss", "_seen", "_shapes", "hits")
+
+    def __init__(self) -> None:
+        self.hits = 0  # events read through a shape
+        # Keyed by the number of tags: a cheap first sort that a different shape rarely shares.
+        self._shapes: dict[int, Shape] = {}
+        self._seen: dict[int, int] = {}  # tag count -> misses to wait before learning it
+        # The last event no shape matched, and its pieces, for learn().
+        self._miss: tuple[bytes, list[bytes]] | None = None
+
+    def match(self, body: bytes) -> Decoded | None:
+        """``body`` read through a learned shape, or ``None`` (parse it, then call :meth:`learn`)."""
+        pieces = body.split(b"<")
+        shape = self._shapes.get(len(pieces))
+        decoded = _read(shape, pieces, body) if shape is not None else None
+        if decoded is None:
+            if shape is not None:
+                shape.score -= 1
+            self._miss = (body, pieces)
+        else:
+            assert shape is not None
+            self._miss = None
+            self.hits += 1
+            if shape.score < _MAX_SCORE:
+                shape.score += 1
+        return decoded
+
+    def learn(self, body: bytes, root: etree._Element) -> None:
+        """Remember the shape of ``body`` (just parsed into ``root``) if it is worth it and exact."""
+        miss = self._miss
+        self._miss = None
+        if miss is None or miss[0] is not body:
+            return
+        pieces = miss[1]
+        key = len(pieces)
+        shapes = self._shapes
+        current = shapes.get(key)
+        if current is None:
+            # Learn a shape the second time it is seen (one-off events cost nothing extra), and
+            # after a shape that does not qualify wait a while before looking at it again.
+            seen = self._seen
+            wait = seen.get(key)
+            if wait is None and len(seen) >= _MAX_SEEN:
+                seen.clear()
+            if wait is None or wait > 0:
+                seen[key] = 0 if wait is None else wait - 1
+                return
+        elif current.score >= 0:
+            return
+        shape = _learn(pieces, body, root, b'"') or _learn(pieces, body, root, b"'") if templatable(body) else None
+        if shape is None:
+            if current is None:
+                self._seen[key] = _RETRY_AFTER
+            else:
+                current.score = 0  # keep it rather than try again at every miss
+            return
+        if current is None and len(shapes) >= MAX_SHAPES:
+            # Make room: drop the least used shape and age the others.
+            del shapes[min(shapes, key=lambda k: shapes[k].score)]
+            for other in shapes.values():
+                other.score //= 2
+        shapes[key] = shape
+
+
+def _read(shape: Shape, pieces: list[bytes], body: bytes) -> Decoded | None:
+    known, layout, quote = shape.pieces, shape.layout, shape.quote
+    first, end = shape.detail_first - 1, shape.detail_end
+    changed: dict[int, list[str]] = {}
+    detail_dirty = False
+    for i in range(1, len(pieces)):
+        piece = pieces[i]
+        if piece == known[i]:
+            continue
+        count, head, tail, text_before = layout[i]
+        parts = piece.split(quote)
+        if len(parts) != count or parts[0:-1:2] != head:
+            return None
+        last = parts[-1]
+        if not last.startswith(tail):
+            return None
+        text = last[len(tail) :]
+        try:
+            if text != text_before:
+                if _TEXT_BAD.search(text) is not None or b"]]>" in text or b"xmlns" in text:
+                    return None
+                text.decode()
+            if count > 1:
+                joined = quote.join(parts[1::2])
+                if _VALUE_BAD.search(joined) is not None or b"xmlns" in joined:
+                    return None
+                changed[i] = joined.decode().split(shape.quote_text)
+        except UnicodeDecodeError:
+            return None
+        if first <= i < end:
+            detail_dirty = True
+    root = _attrs(shape, 1, changed)
+    point = _attrs(shape, shape.point, changed)
+    detail = shape.detail
+    # The detail's content runs from the text after <detail> to the piece of </detail>.
+    if detail_dirty:
+        begin = body.find(_DETAIL_OPEN) + len(_DETAIL_OPEN)
+        xml = body[begin : body.rfind(_DETAIL_CLOSE)].strip()
+        if shape.view_pieces.isdisjoint(changed):
+            detail = msgspec.structs.replace(detail, xml=xml)
+        else:
+            detail = detail_from_views(
+                {tag: _attrs(shape, i, changed) for tag, i in shape.views.items()},
+                _attrs(shape, shape.link, changed) if shape.link >= 0 else None,
+                _attrs(shape, shape.chatgrp, changed) if shape.chatgrp >= 0 else None,
+                xml,
+            )
+    return Decoded(root, point, detail)
+
+
+def _attrs(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> dict[str, str]:
+    values = changed.get(index)
+    if values is None:
+        return shape.attrs[index]
+    return dict(zip(shape.names[index], values, strict=True))
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _learn(pieces: list[bytes], body: bytes, root: etree._Element, quote: bytes) -> Shape | None:
+    """The shape of a parsed event with attributes in ``quote``, or ``None`` when it does not qualify."""
+    start_piece, end_piece = _PIECES[quote]
+    elements = iter(root.iter())
+    index: dict[etree._Element, int] = {}
+    layout: list[tuple[int, list[bytes], bytes, bytes]] = [(1, [], b"", pieces[0])]
+    names: list[tuple[str, ...]] = [()]
+    attrs: list[dict[str, str]] = [{}]
+    detail_end = 0
+    for piece in pieces[1:]:
+        parts = piece.split(quote)
+        element = None
+        if piece.startswith(b"/"):
+            if end_piece.fullmatch(piece) is None:
+                return None
+            if piece.startswith(b"/detail") and piece[7:8] in b" \t\r\n>":
+                detail_end = len(layout)
+            keys: tuple[str, ...] = ()
+            values: dict[str, str] = {}
+        else:
+            element = next(elements, None)
+            if element is None or start_piece.fullmatch(piece) is None:
+                return None
+            keys = tuple(element.keys())
+            values = dict(element.items())
+            if len(parts) != 2 * len(keys) + 1 or [v.decode() for v in parts[1::2]] != list(values.values()):
+                return None
+            index[element] = len(layout)
+        last = parts[-1]
+        end = last.index(b">") + 1
+        layout.append((len(parts), parts[0:-1:2], last[:end], last[end:]))
+        names.append(keys)
+        attrs.append(values)
+    if next(elements, None) is not None:
+        return None
+    point = detail_el = None
+    for child in root:
+        if child.tag == "point" and point is None:
+            point = child
+        elif child.tag == "detail" and detail_el is None:
+            detail_el = child
+    if point is None:
+        return None
+    views: dict[str, int] = {}
+    link = chatgrp = -1
+    detail_first = 0
+    detail = Detail()
+    if detail_el is not None:
+        # The detail is sliced from the bytes, never serialized: it must have children and be
+        # written as a plain <detail> once.
+        if len(detail_el) == 0 or inner_from_source(detail_el, body) is None:
+            return None
+        detail_first = index[detail_el] + 1
+        if detail_end <= detail_first:
+            return None
+        for child in detail_el:
+            tag = child.tag
+            if tag == "link":
+                if link < 0 and child.get("uid") is not None:
+                    link = index[child]
+            elif tag in _VIEW_TAGS and tag not in views:
+                views[tag] = index[child]
+                if tag == "__chat":
+                    found = child.find("chatgrp")
+                    chatgrp = index[found] if found is not None else -1
+        begin = body.find(_DETAIL_OPEN) + len(_DETAIL_OPEN)
+        detail = detail_from_views(
+            {tag: attrs[i] for tag, i in views.items()},
+            attrs[link] if link >= 0 else None,
+            attrs[chatgrp] if chatgrp >= 0 else None,
+            body[begin : body.rfind(_DETAIL_CLOSE)].strip(),
+        )
+    return Shape(
+        pieces=pieces, quote=quote, quote_text=quote.decode(), layout=layout, names=names, attrs=attrs,
+        point=index[point], detail_first=detail_first, detail_end=detail_end, views=views, link=link,
+        chatgrp=chatgrp, view_pieces=frozenset((*views.values(), link, chatgrp)), detail=detail,
+    )  # fmt: skip
