@@ -71,7 +71,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     emergencies = EmergencyService(
         clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
     )
-    stores = open_stores(settings.storage_url, data)
+    stores = open_stores(settings.storage_url, data, node_id=settings.node_id)
     store = stores.events()
     writer = BatchedEventWriter(store, max_batch=settings.storage_batch, max_delay_s=settings.storage_flush_s)
     identity = IdentityPolicy(settings.client_uids)

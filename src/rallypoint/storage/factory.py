@@ -37,8 +37,9 @@ PACKAGES_FILE = "packages.db"
 MAILBOX_FILE = "mailbox.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
 BLOBS_DIR = "blobs"
+DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
-POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages"})
+POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -75,9 +76,10 @@ class Stores:
     Nothing touches the disk or the network until a store is first used.
     """
 
-    def __init__(self, url: str, data_dir: Path) -> None:
+    def __init__(self, url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> None:
         self.url = url
         self.data_dir = data_dir
+        self.node_id = node_id
         self.scheme = _scheme(url)
 
     def on_postgres(self, store: str) -> bool:
@@ -161,21 +163,32 @@ class Stores:
         return FileBlobStore(self.data_dir / BLOBS_DIR)
 
     def mailbox(self) -> MailboxRecords:
-        """Store-and-forward mail."""
+        """Store-and-forward mail (always per node: a shared database keeps it under the node's id)."""
+        if self.on_postgres("mailbox"):
+            from rallypoint.storage.postgres.mailbox import PostgresMailboxRecords
+
+            return PostgresMailboxRecords(self.url, node=self.node_id)
         from rallypoint.storage.sqlite.mailbox import SqliteMailboxStore
 
         return SqliteMailboxStore(self.data_dir / MAILBOX_FILE)
 
     def federation(self) -> FederationRecords:
-        """Federation queues and de-duplication marks (always per node)."""
+        """Federation queues and de-duplication marks (always per node, like the mailbox)."""
+        if self.on_postgres("federation"):
+            from rallypoint.storage.postgres.federation import PostgresFederationRecords
+
+            return PostgresFederationRecords(self.url, node=self.node_id)
         from rallypoint.storage.sqlite.federation import SqliteFederationStore
 
         return SqliteFederationStore(self.data_dir / FEDERATION_FILE)
 
 
-def open_stores(url: str, data_dir: Path) -> Stores:
-    """The stores ``url`` names for a node whose data directory is ``data_dir`` (``ConfigError`` if bad)."""
-    return Stores(url, data_dir)
+def open_stores(url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> Stores:
+    """The stores ``url`` names for node ``node_id`` whose data directory is ``data_dir`` (``ConfigError`` if bad).
+
+    ``node_id`` keys the stores that stay per node (mailbox, federation) in a shared database.
+    """
+    return Stores(url, data_dir, node_id=node_id)
 
 
 def open_event_store(url: str, data_dir: Path) -> EventStore:
