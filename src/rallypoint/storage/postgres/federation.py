@@ -167,10 +167,11 @@ class PostgresFederationRecords:
             await conn.execute(
                 "DELETE FROM federation_positions WHERE node = $1 AND peer = $2 AND stale <= $3", node, peer, now_ms
             )
-            return await conn.fetch(
+            rows: list[asyncpg.Record] = await conn.fetch(
                 "SELECT uid, ord, stale, payload FROM federation_positions WHERE node = $1 AND peer = $2 ORDER BY ord",
                 node, peer,
             )
+            return rows
 
         rows = await self._pool.retrying(op, name="positions")
         return [(r["uid"], r["ord"], r["stale"], bytes(r["payload"])) for r in rows]
