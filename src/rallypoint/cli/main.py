@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,15 +52,24 @@ def serve(
     federation_port: Annotated[int | None, typer.Option(help="Federation port (default 9001).")] = None,
     storage: Annotated[str | None, typer.Option(help="sqlite:///path, postgresql://user@host/db, memory://")] = None,
     bus: Annotated[str | None, typer.Option(help="'local' (default) or nats://host:port")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes sharing the ports through one NATS bus (default 1).")
+    ] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker", hidden=True, help="Run as a worker of a supervising serve (settings on stdin).")
+    ] = False,
     log_format: Annotated[str | None, typer.Option(help="json (default) or text")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO (default), WARNING")] = None,
 ) -> None:
     """Run the server until SIGTERM/SIGINT, then drain, flush and exit 0."""
+    if worker:
+        _serve_worker()
+        return
     overrides: dict[str, Any] = {
         "data_dir": data_dir, "bind": bind, "plain_bind": plain_bind, "cot_port": cot_port, "tls_port": tls_port,
         "api_port": api_port, "http_port": http_port, "enroll_port": enroll_port, "udp_port": udp_port,
         "federation_port": federation_port, "storage": storage, "bus": bus, "log_format": log_format,
-        "log_level": log_level, "demo": True if demo else None,
+        "log_level": log_level, "demo": True if demo else None, "workers": workers,
         "udp_enabled": True if (udp or udp_port) else None,
     }
     try:
@@ -67,12 +78,37 @@ def serve(
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        from rallypoint.node.supervisor import Supervisor
+
+        code = _run(Supervisor(settings).run())
+        if code:
+            raise typer.Exit(code)
+        return
     from rallypoint.node import build_node
 
     async def main() -> None:
         node = build_node(settings)
         await node.run()
 
+    _run(main())
+
+
+def _serve_worker() -> None:
+    """One worker of ``serve --workers N``: its settings arrive on stdin, its readiness leaves on stdout."""
+    from rallypoint.node.workers import read_spec, serve_worker
+
+    try:
+        spec = read_spec(sys.stdin.buffer)
+    except ConfigError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    configure_logging(spec.settings.log_level, spec.settings.log_format)
+    _run(serve_worker(spec, stdin=sys.stdin.buffer, ready_out=sys.stdout.buffer))
+
+
+def _run(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main`` on uvloop when installed; startup failures become a message and an exit code."""
     try:
         import uvloop
 
@@ -80,7 +116,7 @@ def serve(
     except ImportError:
         runner = asyncio.run
     try:
-        runner(main())
+        return runner(main)
     except* ConfigError as group:
         for error in group.exceptions:
             typer.echo(f"error: {error}", err=True)

@@ -51,6 +51,15 @@ from rallypoint.web.peers import PeerCertificates
 log = logging.getLogger("rallypoint")
 
 
+@dataclass(frozen=True)
+class WorkerSlot:
+    """Which worker of ``serve --workers N`` this process is, and how often its slot was restarted."""
+
+    index: int
+    count: int
+    restarts: int
+
+
 @dataclass
 class Node:
     """A running Rallypoint server (one process)."""
@@ -82,6 +91,10 @@ class Node:
     federation: Federation | None = None
     users_stamp: object = ()
     ports: dict[str, int] = field(default_factory=dict)
+    # A worker of ``serve --workers N``: its listeners share their ports with the other workers
+    # (SO_REUSEPORT), it logs ``worker ready`` (the supervisor alone logs ``rallypoint ready``) and
+    # its health names its slot.
+    worker: WorkerSlot | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -97,6 +110,8 @@ class Node:
             "node": self.settings.node_id,
             "connections": len(self.ctx.sessions),
             "ports": self.ports,
+            **({} if self.worker is None else {"worker": {"index": self.worker.index, "of": self.worker.count,
+                                                           "restarts": self.worker.restarts}}),
             "storage": {"pending": stats.pending, "written": stats.written, "dropped": stats.dropped},
         }
 
@@ -105,6 +120,7 @@ class Node:
         s = self.settings
         loop = asyncio.get_running_loop()
         port = (lambda p: 0) if s.ephemeral_ports else (lambda p: p)
+        reuse_port = self.worker is not None
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
@@ -137,13 +153,14 @@ class Node:
                 if s.tls_port:
                     srv = await start_stream_listener(
                         self.ctx, host=s.bind, port=port(s.tls_port), ssl_context=tls_ctx, name="tls",
-                        handshake_timeout_s=s.tls_handshake_timeout_s,
+                        handshake_timeout_s=s.tls_handshake_timeout_s, reuse_port=reuse_port,
                     )
                     servers.append(srv)
                     self.ports["tls"] = bound_port(srv)
                 if s.cot_port:
                     srv = await start_stream_listener(
-                        self.ctx, host=s.plain_bind, port=port(s.cot_port), ssl_context=None, name="tcp"
+                        self.ctx, host=s.plain_bind, port=port(s.cot_port), ssl_context=None, name="tcp",
+                        reuse_port=reuse_port,
                     )
                     servers.append(srv)
                     self.ports["cot"] = bound_port(srv)
@@ -151,6 +168,7 @@ class Node:
                     udp = await start_datagram_listener(
                         self.ctx, host=s.udp_bind or s.plain_bind, port=port(s.udp_port),
                         multicast_groups=s.udp_multicast, multicast_interface=s.udp_multicast_interface,
+                        reuse_port=reuse_port,
                     )
                     self.ports["udp"] = int(udp.get_extra_info("sockname")[1])
                 if self.federation is not None and s.federation_port:
@@ -199,7 +217,10 @@ class Node:
                 if self.stop_event.is_set():
                     self._shutdown_tasks(demo, http_servers)
             self.ready.set()
-            log.info("rallypoint ready", extra={"ports": self.ports, "node": s.node_id})
+            log.info(
+                "rallypoint ready" if self.worker is None else "worker ready",
+                extra={"ports": self.ports, "node": s.node_id},
+            )
             await self.stop_event.wait()
             log.info("shutting down")
             for srv in servers:
@@ -240,6 +261,8 @@ class Node:
     ) -> uvicorn.Server:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.worker is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(1024)
         sock.setblocking(False)

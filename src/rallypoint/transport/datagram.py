@@ -60,12 +60,17 @@ class MeshDatagramProtocol(asyncio.DatagramProtocol):
             log.warning("datagram rejected", extra={"peer": source, "reason": exc.reason})
 
 
-def _mesh_socket(host: str, port: int, groups: tuple[str, ...], interface: str) -> socket.socket:
+def _mesh_socket(
+    host: str, port: int, groups: tuple[str, ...], interface: str, *, reuse_port: bool = False
+) -> socket.socket:
     """A bound UDP socket that has joined ``groups`` on ``interface``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         # Other mesh listeners on the same host (an ATAK emulator, a second server) share the port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            # Workers of one server: the kernel hands each unicast datagram to one of them.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         for group in groups:
             if not ipaddress.ip_address(group).is_multicast:
@@ -86,11 +91,12 @@ async def start_datagram_listener(
     port: int,
     multicast_groups: tuple[str, ...] = (),
     multicast_interface: str = "0.0.0.0",
+    reuse_port: bool = False,
 ) -> asyncio.DatagramTransport:
     """Bind the UDP mesh input, joining the given multicast groups (multicast needs a non-loopback bind
     address or ``0.0.0.0`` to receive from other hosts)."""
     loop = asyncio.get_running_loop()
-    sock = _mesh_socket(host, port, multicast_groups, multicast_interface)
+    sock = _mesh_socket(host, port, multicast_groups, multicast_interface, reuse_port=reuse_port)
     limiter = DatagramRateLimiter(rate=ctx.max_events_per_s, burst=ctx.events_burst)
     transport, _ = await loop.create_datagram_endpoint(lambda: MeshDatagramProtocol(ctx, limiter), sock=sock)
     return transport
