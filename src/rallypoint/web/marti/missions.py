@@ -147,6 +147,10 @@ class MissionsFeature:
                 await task
             if not self._pending.empty():
                 await self._drain()
+        # A stop right after start may find run() still loading: let that load finish first (it holds
+        # the service's lock; a finished load makes this a no-op), so it never reads a closed store.
+        with contextlib.suppress(StorageError):
+            await self.service.load()
         await self.service.store.close()
 
     # -- plumbing -----------------------------------------------------------------------------
