@@ -106,6 +106,7 @@ class NatsBus:
         self._nc: Client | None = None
         self._latest: LatestCache | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._pull: JetStreamContext.PullSubscription | None = None
         self._closing = False
         self.published = self.received = self.own_ignored = self.duplicates = 0
         self.foreign_refused = self.reconnects = 0
@@ -147,6 +148,12 @@ class NatsBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._pull is not None:
+            # Messages that reached the pull inbox after the last fetch are never taken: left
+            # subscribed, drain() would wait for them until its own timeout. The durable consumer
+            # stays (unacknowledged messages come again on the next start).
+            with contextlib.suppress(*_TRANSIENT, ValueError):
+                await self._pull.unsubscribe()
         unsent = self._outgoing.discard()
         if unsent:
             self.dropped["closed"] = self.dropped.get("closed", 0) + unsent
@@ -180,7 +187,7 @@ class NatsBus:
             kv = await js.create_key_value(bucket=s.latest_bucket, history=1, storage=api.StorageType.FILE)
             self._latest = LatestCache(kv, self.codec)
             await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
-            pull = await js.pull_subscribe(
+            self._pull = pull = await js.pull_subscribe(
                 s.jetstream_wildcard, durable=s.consumer_for(self.node), stream=s.stream,
                 config=api.ConsumerConfig(
                     # A new node starts from now; an existing one resumes where it left off.
@@ -242,7 +249,9 @@ class NatsBus:
         self._deliver_remote(msg.data)
 
     async def _consume(self, pull: JetStreamContext.PullSubscription) -> None:
-        while True:
+        # Not ``while True``: a cancel that lands as fetch's inner wait_for completes can be lost
+        # (asyncio before 3.12), and the loop would fetch on and keep close() waiting forever.
+        while not self._closing:
             try:
                 msgs = await pull.fetch(_FETCH_BATCH, timeout=_FETCH_WAIT_S)
             except nats.errors.TimeoutError:
