@@ -44,7 +44,8 @@ Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
 
 Durability
-    The file is ``<data_dir>/mailbox.db`` (:mod:`rallypoint.storage.sqlite.mailbox`). Its state is
+    The store (``<data_dir>/mailbox.db``, or the node's rows in PostgreSQL) is a
+    :class:`~rallypoint.storage.base.mailbox.MailboxRecords`. Its state is
     loaded synchronously when the service is built (before any client can connect), and the memory
     copy is the one delivery reads, so mail that is not yet written is delivered too. Changes are
     queued in memory (new mail: bounded by ``max_queue``; cursors and registry rows: coalesced per

@@ -1,4 +1,4 @@
-"""open_event_store: URL to backend."""
+"""open_event_store and open_stores: URL to backends."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rallypoint.errors import ConfigError, StorageError
-from rallypoint.storage.factory import open_event_store, sqlite_path_from_url
+from rallypoint.storage.factory import POSTGRES_STORES, open_event_store, open_stores, sqlite_path_from_url
 from rallypoint.storage.memory import MemoryEventStore
 from rallypoint.storage.postgres.events import PostgresEventStore
 from rallypoint.storage.postgres.pool import RetryPolicy
@@ -57,3 +57,45 @@ async def test_an_unreachable_postgresql_server_is_a_storage_error_without_the_p
 def test_unknown_or_malformed_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
         open_event_store(url, Path("/data"))
+
+
+def test_sqlite_urls_keep_every_other_store_in_the_data_directory(tmp_path: Path) -> None:
+    from rallypoint.storage.files import FileBlobStore
+    from rallypoint.storage.sqlite.federation import SqliteFederationStore
+    from rallypoint.storage.sqlite.users import SqliteUserRecords
+
+    stores = open_stores("memory://", tmp_path)
+    users = stores.users()
+    assert isinstance(users, SqliteUserRecords) and users.path == tmp_path / "users.db"
+    assert isinstance(stores.federation(), SqliteFederationStore)
+    blobs = stores.blobs()
+    assert isinstance(blobs, FileBlobStore) and blobs.root == tmp_path / "blobs"
+    assert not any(stores.on_postgres(name) for name in POSTGRES_STORES)
+
+
+async def test_a_postgresql_url_puts_every_store_but_blobs_in_the_database(tmp_path: Path) -> None:
+    from rallypoint.storage.files import FileBlobStore
+    from rallypoint.storage.postgres.audit import PostgresAuditRecords
+    from rallypoint.storage.postgres.federation import PostgresFederationRecords
+    from rallypoint.storage.postgres.mailbox import PostgresMailboxRecords
+    from rallypoint.storage.postgres.missions import PostgresMissionRecords
+    from rallypoint.storage.postgres.packages import PostgresPackageRecords
+    from rallypoint.storage.postgres.tokens import PostgresTokenRecords
+    from rallypoint.storage.postgres.users import PostgresUserRecords
+
+    stores = open_stores("postgres://db/rallypoint", tmp_path, node_id="node-7")
+    opened = [stores.events(), stores.users(), stores.tokens(), stores.audit(), stores.missions(), stores.packages(),
+              stores.mailbox(), stores.federation()]
+    kinds = (PostgresEventStore, PostgresUserRecords, PostgresTokenRecords, PostgresAuditRecords,
+             PostgresMissionRecords, PostgresPackageRecords, PostgresMailboxRecords, PostgresFederationRecords)
+    assert [type(s) for s in opened] == list(kinds)
+    assert isinstance(stores.blobs(), FileBlobStore)
+    for store in opened:
+        await store.close()  # nothing was opened: no connection is attempted
+
+
+def test_the_command_line_uses_the_servers_storage_url(tmp_path: Path) -> None:
+    from rallypoint.cli.stores import cli_stores
+
+    assert cli_stores(tmp_path, {}).url == "sqlite://"
+    assert cli_stores(tmp_path, {"RALLYPOINT_STORAGE": "postgresql://db/x"}).on_postgres("users")
