@@ -130,18 +130,27 @@ function listUnits(all) {
 // the new token to the open feed. An idle page lets its token lapse and asks for a new login.
 const DISPLAY = new URLSearchParams(location.search).get("display") === "1";
 const PAGE = { "X-Requested-With": "rallypoint-map" };  // no Basic challenge for the page's requests
-let session = null;  // { token, timer, active }
+let session = null;  // { token, expiresAt, timer, active }
+const REVOKED = "session expired or revoked: log in again";
 
 function startSession(token, expiresIn) {
   endSession(false);
-  session = { token, timer: null, active: false };
+  session = { token, expiresAt: 0, timer: null, active: false };
   scheduleRenewal(expiresIn);
   connect(token);
 }
 
 function scheduleRenewal(expiresIn) {
+  session.expiresAt = Date.now() + expiresIn * 1000;
   const delay = Math.max(1, expiresIn * 2 / 3) * 1000;
   session.timer = setTimeout(renew, delay);
+}
+
+// A renewal that failed for want of the server (unreachable, a proxy's 502, busy) is tried again
+// while the token still lives, more often as its expiry nears; only a refusal (401/403) ends the session.
+function retryRenewal(current) {
+  const left = current.expiresAt - Date.now();
+  current.timer = setTimeout(renew, Math.max(250, Math.min(5000, left / 3)));
 }
 
 async function renew() {
@@ -153,11 +162,18 @@ async function renew() {
     answer = await fetch("/api/auth/token/renew", {
       method: "POST", headers: { ...PAGE, Authorization: `Bearer ${current.token}` } });
   } catch (err) {
-    current.timer = setTimeout(renew, 5000);  // server unreachable for now: try again soon
+    if (session === current) retryRenewal(current);
     return;
   }
   if (session !== current) return;
-  if (!answer.ok) { status("session expired or revoked: log in again"); return; }
+  if (answer.status === 401 || answer.status === 403) {
+    // Revoked, expired or disabled: stop showing a feed the server is about to cut.
+    endSession(false);
+    disconnect();
+    status(REVOKED);
+    return;
+  }
+  if (!answer.ok) { retryRenewal(current); return; }
   const body = await answer.json();
   current.token = body.access_token;
   current.active = false;
@@ -199,7 +215,7 @@ function connect(token) {
     if (socket !== ws) return;
     socket = null;
     $("logout").hidden = true;
-    const why = { 4401: "session expired or revoked: log in again", 4403: "access refused",
+    const why = { 4401: REVOKED, 4403: "access refused",
                   1001: "server went away" }[event.code];
     if (event.code === 4401 || event.code === 4403) endSession(false);
     status(why || `disconnected (${event.code || "refused"})`);
