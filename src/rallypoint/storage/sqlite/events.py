@@ -106,7 +106,9 @@ class SqliteEventStore:
 
 
 def _append(db: sqlite3.Connection, sets: GroupSetCache, events: list[StoredEvent]) -> None:
-    db.execute("BEGIN")
+    # IMMEDIATE: the batch may read group_sets before it writes; under a deferred BEGIN, another
+    # process (a worker of serve --workers N, the CLI) committing in between fails the batch.
+    db.execute("BEGIN IMMEDIATE")
     try:
         ids = sets.ids_for(db, {ev.groups for ev in events})
         # Spelled out: building the tuple from attributes is the cheapest way (this is the append
