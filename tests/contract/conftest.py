@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from rallypoint.storage.base import EventStore
-from rallypoint.storage.base.federation import FederationRecords
-from rallypoint.storage.base.mailbox import MailboxRecords
-from rallypoint.storage.base.missions import MissionRecords
-from rallypoint.storage.base.packages import PackageRecords
-from rallypoint.storage.base.tokens import TokenRecords
-from rallypoint.storage.base.users import UserRecords
 from rallypoint.storage.factory import Stores, open_stores
 from rallypoint.storage.memory import MemoryEventStore
 from rallypoint.storage.sqlite.events import SqliteEventStore
@@ -61,61 +56,29 @@ async def stores_for(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
     return open_stores(await database.fresh(), tmp_path)
 
 
-@pytest.fixture(params=_backends("users"))
-async def user_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRecords]:
-    backend = (await stores_for(request, tmp_path)).users()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+def _records_fixture(store: str) -> Any:
+    """A fixture yielding ``Stores.<store>()`` of each backend that keeps ``store``, closed afterwards."""
+
+    @pytest.fixture(params=_backends(store))
+    async def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
+        backend = getattr(await stores_for(request, tmp_path), store)()
+        try:
+            yield backend
+        finally:
+            await backend.close()
+
+    return fixture
 
 
-@pytest.fixture(params=_backends("tokens"))
-async def token_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TokenRecords]:
-    backend = (await stores_for(request, tmp_path)).tokens()
-    try:
-        yield backend
-    finally:
-        await backend.close()
+user_records = _records_fixture("users")
+token_records = _records_fixture("tokens")
+mailbox_records = _records_fixture("mailbox")
+package_records = _records_fixture("packages")
+federation_records = _records_fixture("federation")
+mission_records = _records_fixture("missions")
 
 
 @pytest.fixture(params=_backends("audit"))
 async def audit_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
     """A factory (not one store): the audit suite opens several writers on one log."""
     return await stores_for(request, tmp_path)
-
-
-@pytest.fixture(params=_backends("mailbox"))
-async def mailbox_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MailboxRecords]:
-    backend = (await stores_for(request, tmp_path)).mailbox()
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
-@pytest.fixture(params=_backends("packages"))
-async def package_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PackageRecords]:
-    backend = (await stores_for(request, tmp_path)).packages()
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
-@pytest.fixture(params=_backends("federation"))
-async def federation_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FederationRecords]:
-    backend = (await stores_for(request, tmp_path)).federation()
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
-@pytest.fixture(params=_backends("missions"))
-async def mission_records(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MissionRecords]:
-    backend = (await stores_for(request, tmp_path)).missions()
-    try:
-        yield backend
-    finally:
-        await backend.close()

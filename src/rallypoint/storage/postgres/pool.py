@@ -86,7 +86,17 @@ class PostgresPool:
 
     async def retrying(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
         """Run ``op(connection)``, again after a lost connection; database errors become ``StorageError``."""
-        delays = self._retry.delays()
+        return await self._run(op, name, self._retry.delays())
+
+    async def once(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
+        """Run ``op(connection)`` a single time: for operations that must not run twice (counters).
+
+        A lost connection (or any database error) becomes ``StorageError``; the caller cannot know
+        whether the operation committed, and says so to its own caller.
+        """
+        return await self._run(op, name, [])
+
+    async def _run(self, op: Callable[[asyncpg.Connection], Awaitable[T]], name: str, delays: list[float]) -> T:
         for attempt in range(len(delays) + 1):
             try:
                 pool = await self._open()
@@ -112,23 +122,6 @@ class PostgresPool:
             except asyncpg.PostgresError as exc:
                 raise StorageError(f"postgresql {self._what} store: {name} failed: {exc}") from exc
         raise AssertionError("unreachable")
-
-    async def once(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
-        """Run ``op(connection)`` a single time: for operations that must not run twice (counters).
-
-        A lost connection (or any database error) becomes ``StorageError``; the caller cannot know
-        whether the operation committed, and says so to its own caller.
-        """
-        try:
-            pool = await self._open()
-            async with pool.acquire() as conn:
-                try:
-                    return await op(conn)
-                except asyncpg.InternalClientError:
-                    conn.terminate()
-                    raise
-        except (*RETRYABLE, asyncpg.PostgresError) as exc:
-            raise StorageError(f"postgresql {self._what} store: {name} failed: {exc!r}") from exc
 
     async def close(self) -> None:
         """Close every connection (waiting for those in use); closing twice is harmless."""
