@@ -25,7 +25,6 @@ from rallypoint.clock import SystemClock
 from rallypoint.errors import StorageError
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.users import Role, User, UserAccounts, UserError, effective_groups
-from rallypoint.storage.factory import USERS_FILE
 
 user_app = typer.Typer(no_args_is_help=True, cls=RallypointGroup)
 
@@ -45,11 +44,6 @@ Action = Callable[[UserAccounts, AuditLog], Awaitable[None]]
 @user_app.callback()
 def _user_group() -> None:
     """Add, change and list user accounts."""
-
-
-def users_path(data_dir: Path) -> Path:
-    """Where the accounts of a data directory live."""
-    return data_dir / USERS_FILE
 
 
 @user_app.command("add")
