@@ -128,7 +128,6 @@ def _node(name: str, fanout: FanOut, clock: ManualClock) -> ClusterNode:
     bus = fanout.bus(name)
     dispatcher = Dispatcher(directory)
     bus.subscribe(contacts.observe)
-    bus.subscribe(dispatcher.deliver)
     presence = Presence(directory)
     emergencies = EmergencyService(clock, repeat_s=3.0)
     identity = IdentityPolicy()
@@ -136,6 +135,7 @@ def _node(name: str, fanout: FanOut, clock: ManualClock) -> ClusterNode:
         directory=directory, router=Router(directory, contacts), bus=bus, presence=presence, emergencies=emergencies,
         writer=None, metrics=ServerMetrics(), clock=clock, identity=identity,
     )
+    bus.subscribe(dispatcher.deliver)
     hub = SessionHub(directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock,
                      identity=identity)
     return ClusterNode(name, clock, directory, contacts, dispatcher, presence, ingest, hub, bus)

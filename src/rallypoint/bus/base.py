@@ -12,14 +12,29 @@ DeliveryHandler = Callable[[Envelope, Audience], object]
 
 
 class MessageBus(Protocol):
-    """Carries routed envelopes to every node's dispatcher."""
+    """Carries published envelopes to the subscribers of every node.
+
+    ``node`` is this node's id: envelopes whose origin names no node are stamped with it on
+    publication, and another node's envelopes are never published again (loop prevention).
+    """
+
+    @property
+    def node(self) -> str: ...
 
     def subscribe(self, handler: DeliveryHandler) -> None:
-        """Register the node's delivery handler (one per node)."""
+        """Register a handler; every publication of every node is handed to each, in this order.
+
+        A node subscribes its contact index, its features (``Ingest.on_published``) and its
+        dispatcher, in that order.
+        """
         ...
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:
-        """Hand an envelope and its audience to every node; never blocks the caller."""
+        """Hand an envelope and its audience to every node; never blocks the caller.
+
+        This node's handlers have run, in the caller's frame, when it returns: a publisher may
+        rely on what they did (the picture updated, the receivers offered).
+        """
         ...
 
     async def close(self) -> None: ...

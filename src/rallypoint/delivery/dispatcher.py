@@ -6,18 +6,29 @@ them against its own sessions, so the same publication reaches the right receive
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from rallypoint.model.cot import Dest
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 
+# The local receivers of a mission address (``<dest mission=.../>``) for an envelope: the mission's
+# subscribers on this node, when the sender may write to the mission.
+MissionReceivers = Callable[[Envelope, str], Iterable[Subscriber]]
+
 
 class Dispatcher:
     """One per node, subscribed to the bus; resolves an :class:`Audience` against local receivers."""
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, missions: MissionReceivers | None = None) -> None:
         self._directory = directory
+        self._missions = missions
         self.delivered = 0
+
+    def resolve_missions(self, missions: MissionReceivers) -> None:
+        """Resolve mission addresses with ``missions`` (the mission service, built after delivery)."""
+        self._missions = missions
 
     def deliver(self, envelope: Envelope, audience: Audience) -> int:
         """Offer the envelope to every local receiver in the audience; returns how many."""
@@ -33,7 +44,7 @@ class Dispatcher:
 
     def receivers(self, envelope: Envelope, audience: Audience) -> list[Subscriber]:
         """The local receivers of ``audience``, each once, without the excluded sender."""
-        return resolve(self._directory, envelope, audience)
+        return resolve(self._directory, envelope, audience, self._missions)
 
     def _broadcast(self, envelope: Envelope, audience: Audience) -> int:
         # The hot path: a group broadcast, offered while iterating (no list of receivers built).
@@ -60,8 +71,13 @@ class Dispatcher:
         return count
 
 
-def resolve(directory: Directory, envelope: Envelope, audience: Audience) -> list[Subscriber]:
-    """The receivers of ``audience`` connected to this node, each once, without the excluded sender."""
+def resolve(
+    directory: Directory, envelope: Envelope, audience: Audience, missions: MissionReceivers | None = None
+) -> list[Subscriber]:
+    """The receivers of ``audience`` connected to this node, each once, without the excluded sender.
+
+    Mission addresses are resolved only with ``missions``; the mission decides who may read it.
+    """
     seen: set[str] = set()
     if audience.exclude is not None:
         seen.add(audience.exclude)
@@ -77,6 +93,11 @@ def resolve(directory: Directory, envelope: Envelope, audience: Audience) -> lis
             if sub.id not in seen and can_reach(sender_groups, sub.read_groups):
                 seen.add(sub.id)
                 found.append(sub)
+        if dest.mission is not None and missions is not None:
+            for sub in missions(envelope, dest.mission):
+                if sub.id not in seen:
+                    seen.add(sub.id)
+                    found.append(sub)
     team = audience.team
     if team is not None:
         # Relays (federation links) get it too: the server behind them applies the same rule.

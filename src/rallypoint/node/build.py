@@ -65,8 +65,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     router = Router(directory, contacts)
     bus = open_bus(settings.bus, settings.node_id)
     dispatcher = Dispatcher(directory)
+    # Bus subscribers, in order: contacts, features (Ingest.on_published, subscribed when built), delivery.
     bus.subscribe(contacts.observe)
-    bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     presence = Presence(directory)
     emergencies = EmergencyService(
         clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
@@ -86,6 +86,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         metrics=metrics,
         clock=clock,
     )
+    bus.subscribe(metrics.count_deliveries(dispatcher.deliver))
     hub = SessionHub(
         identity=identity, directory=directory, presence=presence, emergencies=emergencies, ingest=ingest, clock=clock
     )

@@ -1,10 +1,22 @@
-"""The single entry point of the picture: every producer's events pass through ``Ingest.accept``."""
+"""The single entry point of the picture: every producer's events pass through ``Ingest.accept``.
+
+``accept`` decides, once, at the node the event entered: it validates the sender's identity,
+binds a local session's uid, routes (addresses, and whether they reach anyone in the cluster) and
+publishes. Everything that keeps state is a bus subscriber and runs on every node for every
+publication, its own node's and others' (:meth:`Ingest.on_published`): the picture, emergencies
+and the features (missions, mailbox, HTTP features). What only the origin can decide stays at the
+origin inside that subscriber: the stored row (storage is written once, by the node the event
+entered) and the chat delivery-failure notice (only that node knows the sender's session and
+whether its mailbox kept the chat).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+
+import msgspec
 
 from rallypoint.bus.base import MessageBus
 from rallypoint.clock import Clock
@@ -25,7 +37,12 @@ log = logging.getLogger(__name__)
 
 
 class Ingest:
-    """Validate, update features, route, persist (batched, off the hot path) and publish."""
+    """Validate, bind, route and publish; as a bus subscriber, keep the picture and features.
+
+    Building it subscribes :meth:`on_published` to ``bus``: build it after the bus subscribers
+    that must run first (the contact index) and before the dispatcher, so features see an event
+    before its receivers do, as they did when they ran inside ``accept``.
+    """
 
     def __init__(
         self,
@@ -51,6 +68,7 @@ class Ingest:
         self._metrics = metrics
         self._clock = clock
         self._events_in = metrics.events_in
+        bus.subscribe(self.on_published)
 
     def accept(self, envelope: Envelope) -> Audience:
         """Take one validated event into the picture and hand it to its audience.
@@ -65,28 +83,59 @@ class Ingest:
         else:
             claim = Claim.DEVICE if is_device_sa(event) else Claim.ITEM
         self._events_in[type_class(event.type)] += 1
-        if (
-            event.type == DELETE and event.detail.link_uid is not None and self._writer is not None
-            and self._presence.may_delete(envelope)
-        ):
-            self._writer.submit_delete(event.detail.link_uid)
-        pictured = self._presence.observe(envelope, claim)
-        self._emergencies.observe(envelope)
+        self._presence.bind(envelope, claim)
         audience = self._router.route(envelope)
-        if self._writer is not None and not envelope.repeat:
-            self._writer.submit(self._stored(envelope, pictured))
-        held = False
-        for hook in self._hooks:
-            # A hook answers True when it keeps the event for recipients that are offline.
-            held = hook(envelope, audience) is True or held
-        if audience.reaches_nobody and not held and event.type == "b-t-f":
-            self._chat_failed(envelope, audience)
         self._bus.publish(envelope, audience)
         self._metrics.route_seconds.observe(time.perf_counter() - started)
         return audience
 
+    def on_published(self, envelope: Envelope, audience: Audience) -> None:
+        """The features, in order, for one publication of any node (a bus subscriber).
+
+        1. storage delete of a ``t-x-d-d``'s target (origin only; checked before the picture
+           forgets the target), 2. the picture (``Presence``), 3. the stored row (origin only),
+        4. emergencies, 5. the hooks in the order added (HTTP features: Marti core, data
+        packages, missions CoT fan-out, native API, live feed; then the mailbox and the no-fix
+        counter), 6. the chat delivery-failure notice (origin only). Repeats (emergency
+        re-broadcasts) and delivery-only publications (replies, kept mail, snapshots) are not
+        new events of the picture: they are delivered and nothing else.
+        """
+        if envelope.repeat or audience.delivery_only:
+            return
+        event = envelope.event
+        here = self.entered_here(envelope)
+        writer = self._writer if here else None
+        if (
+            writer is not None and event.type == DELETE and event.detail.link_uid is not None
+            and self._presence.may_delete(envelope)
+        ):
+            writer.submit_delete(event.detail.link_uid)
+        pictured = self._presence.observe(envelope)
+        if writer is not None:
+            writer.submit(self._stored(envelope, pictured))
+        self._emergencies.observe(envelope)
+        held = False
+        for hook in self._hooks:
+            # A hook answers True when it keeps the event for recipients that are offline.
+            held = hook(envelope, audience) is True or held
+        if here and audience.reaches_nobody and not held and event.type == "b-t-f":
+            self._chat_failed(envelope, audience)
+
+    def entered_here(self, envelope: Envelope) -> bool:
+        """Whether ``envelope`` entered the picture at this node (what is decided once is decided here)."""
+        return envelope.origin.node == self._bus.node
+
+    def deliver(self, envelope: Envelope, audience: Audience) -> None:
+        """Publish a server-made envelope for delivery only (a reply, a notice, kept mail).
+
+        It reaches the receivers ``audience`` names on every node and changes no state anywhere.
+        """
+        if not audience.delivery_only:
+            audience = msgspec.structs.replace(audience, delivery_only=True)
+        self._bus.publish(envelope, audience)
+
     def add_hook(self, hook: Callable[[Envelope, Audience], object]) -> None:
-        """Call ``hook(envelope, audience)`` for every accepted event, after routing (features).
+        """Call ``hook(envelope, audience)`` for every publication of any node, after the picture.
 
         A hook returns True when it keeps the event for later delivery (store-and-forward), which
         suppresses the chat delivery-failure notice.
@@ -94,12 +143,15 @@ class Ingest:
         self._hooks.append(hook)
 
     def republish(self, envelope: Envelope) -> None:
-        """Deliver again without storing or updating features (emergency repeats)."""
-        self._bus.publish(envelope, self._router.route(envelope))
+        """Deliver again without storing or updating features (emergency repeats).
+
+        Every node keeps an alert (for late joiners) but only the node it entered repeats it: the
+        bus refuses to publish another node's envelope again, and each repeat of the origin
+        reaches every node.
+        """
+        self.deliver(envelope, self._router.route(envelope))
 
     def _chat_failed(self, envelope: Envelope, audience: Audience) -> None:
-        # Decided once, here at the origin: only this node knows the sender's session and whether
-        # the chat was kept for an offline recipient; the notice itself travels like any delivery.
         sender = envelope.origin.session_id
         if self._directory.get(sender) is None:
             return
@@ -108,7 +160,7 @@ class Ingest:
         now = self._clock.now_ms()
         notice = chat_delivery_failure(envelope.event, who, now)
         self._metrics.drops.labels("chat_unreachable").inc()
-        self._bus.publish(Envelope(notice, envelope.origin, now), to_sessions(sender))
+        self.deliver(Envelope(notice, envelope.origin, now), to_sessions(sender))
 
     def _stored(self, envelope: Envelope, pictured: bool) -> StoredEvent:
         event = envelope.event

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
-from rallypoint.security.policy import Claim
+from rallypoint.security.policy import Claim, is_device_sa
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,50 @@ class Presence:
         """Call ``listener(session_id, uid, callsign)`` when a session binds its uid or changes callsign."""
         self._bind_listeners.append(listener)
 
-    def observe(self, envelope: Envelope, claim: Claim = Claim.ITEM) -> bool:
-        """Update the picture with an accepted event (called on the ingest path).
+    def bind(self, envelope: Envelope, claim: Claim = Claim.ITEM) -> None:
+        """Record in this node's directory whom a local session speaks as (the origin node only).
 
-        ``claim`` is what identity binding decided the event is to its session. Returns True when the
-        event entered the picture (as a client's SA or as an item): the stored row says so, and only
-        such rows are reloaded at start (``storage.base``).
+        ``claim`` is what identity binding decided the event is to its session. A device SA binds
+        the session's uid, callsign and team; a relay's (federation link's) or gateway's relayed
+        contacts are bound to it so addressed traffic for them goes there. Only the node the
+        session is connected to can do this, so it runs in ``Ingest.accept``, before publication.
+        """
+        event = envelope.event
+        if event.type == DELETE:
+            return
+        uid = event.uid
+        session_id = envelope.origin.session_id
+        directory = self._directory
+        if directory.is_relay(session_id):
+            if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
+                directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
+            return
+        own_uid = directory.uid_of(session_id)
+        if claim is Claim.DEVICE and own_uid == uid:
+            team = event.detail.group_name
+            if team is not None and directory.team_of(session_id) != team:
+                directory.bind(session_id, team=team)
+            callsign = event.detail.callsign
+            if callsign is not None and directory.callsign_of(session_id) != callsign:
+                directory.bind(session_id, callsign=callsign)
+                for listener in self._bind_listeners:
+                    listener(session_id, None, callsign)
+        elif claim is Claim.DEVICE and own_uid is None and directory.get(session_id) is not None:
+            directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
+            for listener in self._bind_listeners:
+                listener(session_id, uid, event.detail.callsign)
+        elif claim is Claim.RELAYED and directory.get(session_id) is not None:
+            # Addressed traffic for a relayed device (chat to a mesh contact) goes to its gateway.
+            directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
+
+    def observe(self, envelope: Envelope) -> bool:
+        """Update the picture with a published event (a bus subscriber, on every node).
+
+        A local session's own device SA (bound by :meth:`bind` at the origin) is its SA; anything
+        else that belongs in the picture is an item, including the SA of clients connected to
+        other nodes (their node's disconnect notice removes them). Returns True when the event
+        entered the picture: the stored row says so, and only such rows are reloaded at start
+        (``storage.base``).
         """
         event = envelope.event
         uid = event.uid
@@ -72,38 +110,18 @@ class Presence:
                 log.warning("delete from outside the item's groups ignored",
                             extra={"uid": target, "session": envelope.origin.session_id})
             return False
-        if self._directory.is_relay(session_id):
-            # A federation link relays many remote clients: their SA are items of the picture,
-            # and addressed traffic for them goes to the link.
-            if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
-                self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
+        directory = self._directory
+        if directory.is_relay(session_id):
+            # A federation link relays many remote clients: their SA are items of the picture.
             if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
                 self.items[uid] = envelope
                 return True
             return False
-        own_uid = self._directory.uid_of(session_id)
-        if claim is Claim.DEVICE and own_uid == uid:
-            self.sa[uid] = envelope
-            team = event.detail.group_name
-            if team is not None and self._directory.team_of(session_id) != team:
-                self._directory.bind(session_id, team=team)
-            callsign = event.detail.callsign
-            if callsign is not None and self._directory.callsign_of(session_id) != callsign:
-                self._directory.bind(session_id, callsign=callsign)
-                for listener in self._bind_listeners:
-                    listener(session_id, None, callsign)
-            return True
-        if claim is Claim.DEVICE and own_uid is None and self._directory.get(session_id) is not None:
+        if directory.uid_of(session_id) == uid and is_device_sa(event):
             self.sa[uid] = envelope
             # The device's own report supersedes any copy of it a gateway relayed earlier.
             self.items.pop(uid, None)
-            self._directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
-            for listener in self._bind_listeners:
-                listener(session_id, uid, event.detail.callsign)
             return True
-        if claim is Claim.RELAYED and self._directory.get(session_id) is not None:
-            # Addressed traffic for a relayed device (chat to a mesh contact) goes to its gateway.
-            self._directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
         # Addressed items went to chosen receivers only; replaying them would widen their audience.
         if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
             held = self.items.get(uid)

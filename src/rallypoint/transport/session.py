@@ -123,6 +123,8 @@ class StreamSession(asyncio.BufferedProtocol):
         ctx.metrics.connections.labels(self.transport_name).inc()
         ctx.metrics.connections_total.labels(self.transport_name).inc()
         ctx.sessions.add(self)
+        # Local: the emergencies, kept mail and picture this node holds for its own new session
+        # (as in SessionHub.regrouped), in order, before anything delivered later.
         for envelope in ctx.hub.joined(self):
             self.offer(envelope)
         # Like TAK Server: the latest picture first, then the protocol offer.
@@ -177,6 +179,7 @@ class StreamSession(asyncio.BufferedProtocol):
         self._set_groups(write_groups, read_groups)
         self._ctx.hub.regrouped(self, old_read)
         now = self._ctx.clock.now_ms()
+        # A protocol reply to this very socket (its own groups changed): it never concerns another node.
         self.offer(Envelope(groups_changed(now), self.origin, now))
         return True
 

@@ -86,3 +86,21 @@ def test_empty_audience_reaches_nobody() -> None:
     sender, other = Receiver("s"), Receiver("o")
     dispatcher = _node(sender, other)
     assert dispatcher.deliver(_envelope(sender), Audience()) == 0 and not other.received
+
+
+def test_mission_addresses_resolve_with_the_mission_resolver_only() -> None:
+    sender, sub, other = Receiver("s"), Receiver("sub"), Receiver("o")
+    dispatcher = _node(sender, sub, other)
+    envelope = _envelope(sender)
+    audience = Audience(dests=(Dest(mission="ops"), Dest(uid="uid-SUB")), exclude="s", explicit=True)
+    assert dispatcher.deliver(envelope, audience) == 0, "no resolver: mission addresses reach nobody"
+    asked: list[str] = []
+
+    def subscribers(env: Envelope, name: str) -> list[Receiver]:
+        asked.append(name)
+        return [sub]
+
+    dispatcher.resolve_missions(subscribers)
+    dispatcher._directory.bind("sub", uid="uid-SUB")
+    assert dispatcher.deliver(envelope, audience) == 1 and asked == ["ops"]
+    assert sub.received == [envelope], "once, though addressed by mission and by uid"

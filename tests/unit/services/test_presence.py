@@ -6,8 +6,9 @@ from rallypoint.clock import ManualClock
 from rallypoint.model.cot import CotEvent
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.security.policy import Claim
+from rallypoint.services.messages import disconnect_delete
 from rallypoint.services.presence import Presence, may_change
-from tests.support.picture import Picture, delete, device_sa, event, groups, marker, picture
+from tests.support.picture import ANON, Picture, delete, device_sa, event, groups, marker, picture
 
 
 def _snapshot_uids(pic: Picture, sub_id: str) -> set[str]:
@@ -127,8 +128,24 @@ def test_a_devices_own_report_supersedes_a_relayed_copy() -> None:
     presence: Presence = pic.presence
     gateway, device = pic.join("gw"), pic.join("dev")
     sa: CotEvent = device_sa(clock, "uid-D", "DEV")
-    presence.observe(Envelope(sa, gateway.origin, 0), Claim.RELAYED)
+    relayed, own = Envelope(sa, gateway.origin, 0), Envelope(sa, device.origin, 0)
+    presence.bind(relayed, Claim.RELAYED)
+    presence.observe(relayed)
     assert "uid-D" in presence.items and pic.directory.by_uid("uid-D") is gateway
-    presence.observe(Envelope(sa, device.origin, 0), Claim.DEVICE)
+    presence.bind(own, Claim.DEVICE)
+    presence.observe(own)
     assert "uid-D" not in presence.items and presence.sa["uid-D"].origin.session_id == "dev"
     assert pic.directory.by_uid("uid-D") is device, "a local device wins over a relay"
+
+
+def test_a_client_of_another_node_is_an_item_until_its_node_says_it_left() -> None:
+    pic = picture()
+    remote = Origin(session_id="node-b:r:tls-1", groups=ANON, node="node-b")
+    sa = device_sa(pic.clock, "uid-B", "BOB")
+    assert pic.presence.observe(Envelope(sa, remote, 0)), "it enters this node's picture"
+    assert "uid-B" in pic.presence.items and pic.directory.by_uid("uid-B") is None
+    pic.join("late")
+    assert _snapshot_uids(pic, "late") == {"uid-B"}
+    gone = disconnect_delete("uid-B", sa.type, pic.clock.now_ms())
+    pic.presence.observe(Envelope(gone, remote, 0))
+    assert "uid-B" not in pic.presence.items
