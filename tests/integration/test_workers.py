@@ -101,11 +101,12 @@ async def _exchange(server: ServerProcess, nodes: set[str], opened: list[object]
 
 
 def _gone(pid: int) -> bool:
+    """The process has exited (an exited child of a non-reaping init lingers as a zombie: gone too)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return True
-    return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 async def test_two_workers_share_the_ports_and_deliver_across(workers: ServerProcess, clients: list[object]) -> None:
@@ -159,3 +160,12 @@ async def test_combinations_several_workers_cannot_serve_are_refused(
         capture_output=True, text=True, timeout=60, env={**os.environ, **env},
     )
     assert proc.returncode == 2 and said in proc.stderr, proc.stderr[-2000:]
+
+
+async def test_a_killed_supervisor_takes_its_workers_and_nats_with_it(workers: ServerProcess) -> None:
+    await _node_ids(workers)
+    pids = [*_ready_lines(workers)[0]["pids"], workers.wait_for_log("embedded nats-server started")["pid"]]
+    assert workers.proc is not None
+    workers.proc.kill()
+    await asyncio.to_thread(workers.proc.wait, 30)
+    await wait_until(lambda: all(_gone(pid) for pid in pids), "workers and nats-server gone", timeout=30)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import re
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rallypoint.errors import BusError, ConfigError
@@ -63,7 +65,7 @@ class EmbeddedNats:
             binary, "-js", "-sd", str(store_dir), "-a", "127.0.0.1", "-p", "-1", "-n", "rallypoint",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             # Its own session: a Ctrl-C on the terminal reaches the supervisor only, which stops it last.
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_stop_with_parent(),
         )
         assert process.stderr is not None
         try:
@@ -80,6 +82,20 @@ class EmbeddedNats:
         await _end(self.process)
         if self._drain is not None:
             await self._drain
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """On Linux, have the kernel send SIGTERM to the server when the supervisor dies, even by SIGKILL:
+    an orphaned server would keep the JetStream directory busy for the next start."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def in_child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return in_child
 
 
 async def _wait_ready(stderr: asyncio.StreamReader) -> str:
