@@ -208,6 +208,9 @@ class PeerLink:
         await persister.load(self)
         self._loaded.set()
         early, self._early = self._early, []
+        # Not a delivery: envelopes the dispatcher already delivered to this link wait here until
+        # its queue is loaded; the link queues them for itself (a bus publication would deliver
+        # them to other receivers again).
         for envelope in early:
             self.offer(envelope)
 

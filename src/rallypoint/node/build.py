@@ -155,6 +155,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity,
     )
     ingest.add_hook(mailbox.observe)
+    mailbox.deliver_through(ingest.deliver)
     no_fix = NoFixCounter()
     ingest.add_hook(no_fix.observe)
     metrics.add_counters(no_fix.counters)
@@ -163,6 +164,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     presence.add_bind_listener(mailbox.on_bind)
     if web.missions is not None:
         web.missions.keep_offline(mailbox.keep_notice)
+        # Mission notices are bus publications; mission addresses resolve on every node's dispatcher.
+        web.missions.deliver_through(ingest.deliver)
+        dispatcher.resolve_missions(web.missions.mission_receivers)
     node.features.append(mailbox)
     metrics.add_gauges(mailbox.gauges)
     metrics.add_counters(mailbox.counters)

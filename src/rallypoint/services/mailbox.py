@@ -64,18 +64,18 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
-from rallypoint.delivery.dispatcher import resolve
+from rallypoint.delivery.dispatcher import Dispatcher, resolve
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
-from rallypoint.routing.router import Audience
+from rallypoint.routing.router import Audience, to_sessions
 from rallypoint.services.mailbox_inflight import Handover
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_writer import MailboxWriter
@@ -122,9 +122,16 @@ class Mailbox:
             self._boxes, self._cursors, writer=self._writer, registry=self._registry, clock=clock,
             limits=self._limits, origin_id=MAILBOX_ORIGIN_ID,
         )
+        # Mail and notices are handed over as bus publications to session ids (Ingest.deliver);
+        # without a bus (the mailbox tested alone) they are delivered on this node.
+        self._publish: Callable[[Envelope, Audience], object] = Dispatcher(directory).deliver
         self.queued = 0
         self.expired = 0
         self.overflow = 0
+
+    def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
+        """Hand mail over with ``publish`` (the node's bus, for delivery only)."""
+        self._publish = publish
 
     # --- Feature ------------------------------------------------------------------------------
     @property
@@ -214,9 +221,9 @@ class Mailbox:
                 if self._may_read(identity, envelope.origin.groups):
                     kept.append(identity)
             elif reached_ids.isdisjoint(sessions):
-                for sub in list(sessions.values()):
-                    if can_reach(envelope.origin.groups, sub.read_groups):
-                        sub.offer(envelope)
+                ids = [sub.id for sub in sessions.values() if can_reach(envelope.origin.groups, sub.read_groups)]
+                if ids:
+                    self._publish(envelope, to_sessions(*ids))
         if not kept:
             return 0
         now = self._clock.now_ms()
@@ -282,8 +289,7 @@ class Mailbox:
         self._attach(identity, sub)
         self._remember(identity, sub, principal=principal if isinstance(principal, str) else None,
                        uid=uid, callsign=callsign)
-        for envelope in self._handover.take(identity, sub):
-            sub.offer(envelope)
+        self._hand_over(sub, self._handover.take(identity, sub))
 
     def on_leave(self, sub: Subscriber) -> None:
         """``SessionHub`` leave listener: the session is gone; its identity is offline if it was the last."""
@@ -298,7 +304,7 @@ class Mailbox:
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
-        self._handover.give_back(sub, self._connected)
+        self._handover.give_back(sub, self._connected, self._hand_over)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
@@ -353,11 +359,18 @@ class Mailbox:
 
     def _offer_live(self, identity: str, envelope: Envelope, audience: Audience) -> None:
         reached = {sub.id for sub in resolve(self._directory, envelope, audience)}
-        for sub in list(self._connected.get(identity, {}).values()):
-            if sub.id not in reached and sub.id != envelope.origin.session_id and can_reach(
-                envelope.origin.groups, sub.read_groups
-            ):
-                sub.offer(envelope)
+        ids = [
+            sub.id for sub in self._connected.get(identity, {}).values()
+            if sub.id not in reached and sub.id != envelope.origin.session_id
+            and can_reach(envelope.origin.groups, sub.read_groups)
+        ]
+        if ids:
+            self._publish(envelope, to_sessions(*ids))
+
+    def _hand_over(self, sub: Subscriber, envelopes: Iterable[Envelope]) -> None:
+        """Kept mail to one session, in order, as publications to that session."""
+        for envelope in envelopes:
+            self._publish(envelope, to_sessions(sub.id))
 
     def _attach(self, identity: str, sub: Subscriber) -> None:
         previous = self._identity_of.get(sub.id)

@@ -178,8 +178,15 @@ class Handover:
             self._settle(identity, seq)
         return out
 
-    def give_back(self, sub: Subscriber, connected: dict[str, dict[str, Subscriber]]) -> None:
-        """Mail still in flight on a session that left returns to its box; another session may take it."""
+    def give_back(
+        self, sub: Subscriber, connected: dict[str, dict[str, Subscriber]],
+        hand_over: Callable[[Subscriber, list[Envelope]], object],
+    ) -> None:
+        """Mail still in flight on a session that left returns to its box; another session may take it.
+
+        ``hand_over(session, envelopes)`` delivers what that other session takes (the mailbox
+        publishes it to the session).
+        """
         for identity, mails in self._in_flight.release(sub.id).items():
             box = self._boxes.get(identity)
             self._boxes[identity] = deque(sorted([*mails, *(box or ())], key=lambda m: m.seq))
@@ -187,8 +194,7 @@ class Handover:
             sessions = connected.get(identity)
             if sessions:
                 other = next(iter(sessions.values()))
-                for envelope in self.take(identity, other):
-                    other.offer(envelope)
+                hand_over(other, self.take(identity, other))
 
     def _written(self, envelope: MailEnvelope) -> None:
         """A session wrote a stored message to its socket: now it counts as delivered."""

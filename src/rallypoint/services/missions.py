@@ -31,7 +31,7 @@ from rallypoint.model.mission import (
     Role,
     Subscription,
 )
-from rallypoint.routing.directory import Directory
+from rallypoint.routing.directory import Directory, Subscriber
 from rallypoint.routing.envelope import Envelope
 from rallypoint.security.passwords import hash_password, verify_password
 from rallypoint.services import missions_notify as notify
@@ -54,7 +54,7 @@ from rallypoint.services.missions_access import (
 from rallypoint.services.missions_contents import Describe, MissionContents, Snapshot
 from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
-from rallypoint.services.missions_post import MissionPost, NoticeKeeper
+from rallypoint.services.missions_post import MissionPost, NoticeKeeper, Publish
 from rallypoint.storage.base.missions import MissionRecords
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class MissionService:
         log.info("mission created", extra={"mission": name, "principal": caller.principal})
         event = notify.mission_notice(notify.CREATED, "CREATE", mission, author_uid=caller.client_uid,
                                       now_ms=now, changes=[change])
-        self._post.offer(self._post.group_readers(mission), mission, event)
+        self._post.to_readers(mission, event)
         return mission, sub, True
 
     async def visible(self, caller: Caller) -> list[Mission]:
@@ -354,14 +354,22 @@ class MissionService:
         # As TAK Server does, the mission's whole audience hears of it (it changes what lists show).
         event = notify.mission_notice(notify.CHANGED, "KEYWORD", updated, author_uid=caller.client_uid,
                                       now_ms=self._clock.now_ms())
-        self._post.offer(self._post.group_readers(updated), updated, event)
+        self._post.to_readers(updated, event)
         return updated
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
     def route_cot(self, envelope: Envelope) -> list[str]:
-        """See :meth:`MissionCot.route_cot`: deliver to subscribers; names of the missions written to."""
+        """See :meth:`MissionCot.route_cot`: names of the missions the CoT is written to."""
         return self._cot.route_cot(envelope)
+
+    def mission_receivers(self, envelope: Envelope, name: str) -> list[Subscriber]:
+        """See :meth:`MissionCot.receivers`: the dispatcher's resolver of mission addresses."""
+        return self._cot.receivers(envelope, name)
+
+    def deliver_through(self, publish: Publish) -> None:
+        """Publish notices with ``publish`` (the node's bus, for delivery only) instead of this node alone."""
+        self._post.deliver_through(publish)
 
     async def record_cot(self, name: str, envelope: Envelope) -> bool:
         """See :meth:`MissionCot.record_cot`: True when the uid is new in the mission."""

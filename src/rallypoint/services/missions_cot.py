@@ -19,7 +19,7 @@ from rallypoint.model.mission import (
     Subscription,
 )
 from rallypoint.protocol.wire import WireFormat
-from rallypoint.routing.directory import Directory, can_reach
+from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.missions_access import Caller, effective_role
 from rallypoint.services.missions_post import MissionPost
@@ -49,16 +49,19 @@ class MissionCot:
         self._changed = changed
 
     def route_cot(self, envelope: Envelope) -> list[str]:
-        """Deliver a CoT addressed ``<dest mission=.../>`` to each mission's subscribers.
+        """The missions a CoT addressed ``<dest mission=.../>`` may be written to.
 
         Returns the names of the missions the sender may write to (the caller records the event
-        there with :meth:`record_cot`). Synchronous: runs on the ingest path.
+        there with :meth:`record_cot`). Synchronous: runs on the bus path. Delivery to the
+        subscribers is the dispatcher's, on every node (:meth:`receivers`).
         """
         origin = envelope.origin
         session = self._directory.get(origin.session_id)
+        # A sender on another node is not in this directory: its origin carries its read groups.
+        elsewhere = origin.read_groups if origin.read_groups is not None else origin.groups
         caller = Caller(
             principal=origin.principal, write_groups=origin.groups,
-            read_groups=session.read_groups if session is not None else origin.groups,
+            read_groups=session.read_groups if session is not None else elsewhere,
             client_uid=self._directory.uid_of(origin.session_id) or envelope.event.uid,
         )
         accepted: list[str] = []
@@ -71,11 +74,20 @@ class MissionCot:
             if not effective_role(mission, self._subs.get(mission.name, {}), caller).allows(Permission.WRITE):
                 continue
             accepted.append(mission.name)
-            receivers = [s for s in self._post.sessions_of(self._subs.get(mission.name, {}).values())
-                         if s.id != origin.session_id and can_reach(mission.groups, s.read_groups)]
-            for receiver in receivers:
-                receiver.offer(envelope)
         return accepted
+
+    def receivers(self, envelope: Envelope, name: str) -> list[Subscriber]:
+        """This node's sessions subscribed to mission ``name`` that get ``envelope`` addressed to it.
+
+        Nobody when the sender may not write to the mission; never beyond the mission's groups,
+        never the sender itself (the dispatcher's mission resolver).
+        """
+        if name not in self.route_cot(envelope):
+            return []
+        mission = self._missions[name]
+        sender = envelope.origin.session_id
+        return [s for s in self._post.sessions_of(self._subs.get(name, {}).values())
+                if s.id != sender and can_reach(mission.groups, s.read_groups)]
 
     async def record_cot(self, name: str, envelope: Envelope) -> bool:
         """Store a mission-addressed CoT in the mission; True (and ``t-x-m-c``) when its uid is new there."""

@@ -62,6 +62,9 @@ class SessionHub:
         """Re-index a live subscriber whose groups changed and send it what it may now see."""
         self._directory.regroup(sub, old_read_groups)
         now = self._clock.now_ms()
+        # Stays local: the picture every node keeps alike, read for a session of this node. Its
+        # envelopes keep their origins (other sessions, other nodes), which the bus would refuse
+        # to publish again; a publication would also send the whole snapshot to every node.
         for envelope in self._presence.snapshot_for(sub, now):
             if not can_reach(envelope.origin.groups, old_read_groups):
                 sub.offer(envelope)

@@ -12,7 +12,7 @@ from rallypoint.model.cot import CotEvent, Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope, Origin
-from rallypoint.routing.router import Router
+from rallypoint.routing.router import Audience, Router, to_sessions
 from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.mailbox_registry import is_storable
 from rallypoint.storage.sqlite.mailbox import SqliteMailboxStore
@@ -312,3 +312,16 @@ async def test_delivered_rows_are_purged_from_the_file_over_time(world: World, c
     await world.mailbox.flush()
     with closing(sqlite3.connect(world.path)) as db:
         assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+async def test_kept_mail_is_handed_over_as_publications_to_the_session(world: World, clock: ManualClock) -> None:
+    alpha, bravo = Receiver("s-a"), Receiver("s-b1")
+    world.connect(alpha, uid="A", callsign="ALPHA")
+    _register(world, bravo, "B", "BRAVO")
+    world.send(alpha, event("m0", dest='<dest callsign="BRAVO"/>', now=clock.now_ms()))
+    published: list[tuple[Envelope, Audience]] = []
+    world.mailbox.deliver_through(lambda envelope, audience: published.append((envelope, audience)))
+    again = Receiver("s-b2")
+    world.connect(again, uid="B", callsign="BRAVO")
+    assert again.received == [], "nothing is offered past the bus"
+    assert [(e.event.uid, a) for e, a in published] == [("m0", to_sessions("s-b2"))]

@@ -101,8 +101,14 @@ class MissionsFeature:
     # -- mission-addressed CoT ----------------------------------------------------------------
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
-        """Deliver CoT addressed to a mission to its subscribers now; queue the write."""
+        """Queue the write of CoT addressed to a mission (its delivery is the dispatcher's, on every node).
+
+        Only the node the CoT entered writes it: the mission's change is decided once, as the
+        event's stored row is.
+        """
         if not any(d.mission is not None for d in envelope.event.detail.dests):
+            return
+        if not self._ctx.ingest.entered_here(envelope):
             return
         if not self.service.loaded:
             self._enqueue(None, envelope)
