@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from rallypoint.bus.base import DeliveryHandler
+from rallypoint.bus.local import BusStatistics
 from rallypoint.clock import ManualClock
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.model.cot import CotEvent
@@ -54,6 +55,13 @@ class NodeBus:
         self.node = node
         self.handlers: list[DeliveryHandler] = []
         self._fanout = fanout
+        self.published = 0
+
+    async def start(self) -> None:
+        return None
+
+    def statistics(self) -> BusStatistics:
+        return BusStatistics(published=self.published, foreign_refused=0)
 
     def subscribe(self, handler: DeliveryHandler) -> None:
         self.handlers.append(handler)
@@ -62,6 +70,7 @@ class NodeBus:
         if not envelope.origin.node:
             envelope.origin = msgspec.structs.replace(envelope.origin, node=self.node)
         assert envelope.origin.node == self.node, "a node publishes only its own envelopes"
+        self.published += 1
         self._fanout.carry(envelope, audience)
 
     async def close(self) -> None:

@@ -11,6 +11,16 @@ from rallypoint.routing.router import Audience
 DeliveryHandler = Callable[[Envelope, Audience], object]
 
 
+class BusCounters(Protocol):
+    """What every bus counts (each backend's ``statistics()`` adds its own)."""
+
+    @property
+    def published(self) -> int: ...
+
+    @property
+    def foreign_refused(self) -> int: ...
+
+
 class MessageBus(Protocol):
     """Carries published envelopes to the subscribers of every node.
 
@@ -35,6 +45,14 @@ class MessageBus(Protocol):
         This node's handlers have run, in the caller's frame, when it returns: a publisher may
         rely on what they did (the picture updated, the receivers offered).
         """
+        ...
+
+    async def start(self) -> None:
+        """Connect before the node serves (a network bus); nothing to do for an in-process bus."""
+        ...
+
+    def statistics(self) -> BusCounters:
+        """This bus's counters: publications and refused re-publications at least."""
         ...
 
     async def close(self) -> None: ...

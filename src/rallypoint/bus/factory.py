@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from rallypoint.bus.base import MessageBus
 from rallypoint.bus.local import LocalBus
 from rallypoint.bus.nats import NatsBus
 from rallypoint.errors import ConfigError
 
-NodeBus = LocalBus | NatsBus
 NATS_SCHEMES = ("nats", "tls")
 
 
-def open_bus(url: str, node: str) -> NodeBus:
+def open_bus(url: str, node: str) -> MessageBus:
     """The bus named by ``url`` for ``node``; ``ConfigError`` when it names none we have."""
     if url == "local":
         return LocalBus(node)
@@ -29,13 +29,12 @@ def open_bus(url: str, node: str) -> NodeBus:
     return NatsBus(",".join(servers), node)
 
 
-async def start_bus(bus: NodeBus) -> None:
+async def start_bus(bus: MessageBus) -> None:
     """Connect a network bus before the node serves; the local bus needs nothing."""
-    if isinstance(bus, NatsBus):
-        await bus.start()
+    await bus.start()
 
 
-def bus_gauges(bus: NodeBus) -> list[tuple[str, str, float]]:
+def bus_gauges(bus: MessageBus) -> list[tuple[str, str, float]]:
     """Gauges of a network bus for ``/metrics`` (none for the local bus)."""
     if not isinstance(bus, NatsBus):
         return []
@@ -47,7 +46,7 @@ def bus_gauges(bus: NodeBus) -> list[tuple[str, str, float]]:
     ]
 
 
-def bus_counters(bus: NodeBus) -> list[tuple[str, str, float]]:
+def bus_counters(bus: MessageBus) -> list[tuple[str, str, float]]:
     """Counters of a network bus for ``/metrics`` (none for the local bus)."""
     if not isinstance(bus, NatsBus):
         return []
@@ -62,7 +61,7 @@ def bus_counters(bus: NodeBus) -> list[tuple[str, str, float]]:
     ]
 
 
-def bus_drops(bus: NodeBus) -> list[tuple[str, float]]:
+def bus_drops(bus: MessageBus) -> list[tuple[str, float]]:
     """A network bus's losses by reason, for ``rallypoint_drops_total{reason="bus_<reason>"}``."""
     if not isinstance(bus, NatsBus):
         return []

@@ -53,6 +53,9 @@ class LocalBus:
         for handler in self._handlers:
             handler(envelope, audience)
 
+    async def start(self) -> None:
+        """Nothing to connect: the hand-off is in-process."""
+
     def statistics(self) -> BusStatistics:
         """Counters of this bus."""
         return BusStatistics(published=self.published, foreign_refused=self.foreign_refused)
