@@ -19,7 +19,7 @@ from rallypoint.security.revocation import serial_of
 from rallypoint.services.messages import groups_changed
 from rallypoint.transport.session_input import SessionInput
 from rallypoint.transport.session_limits import SessionLimits, budget_policy
-from rallypoint.transport.session_output import SessionOutput
+from rallypoint.transport.session_output import SessionOutput, write_limits
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext
@@ -81,12 +81,9 @@ class StreamSession(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they implement the same interface.
         self._transport = transport  # type: ignore[assignment]
-        self.output.attach(transport)  # type: ignore[arg-type]
-        # Room for a burst (one loop iteration can deliver hundreds of events to a receiver) before
-        # back-pressure turns on and positions start to coalesce.
-        transport.set_write_buffer_limits(  # type: ignore[attr-defined]
-            high=self._ctx.write_buffer_high, low=self._ctx.write_buffer_high // 4
-        )
+        limits = write_limits(self._ctx.write_buffer_high, tls=transport.get_extra_info("ssl_object") is not None)
+        self.output.attach(transport, write_chunk=limits.chunk)  # type: ignore[arg-type]
+        transport.set_write_buffer_limits(high=limits.high, low=limits.low)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         ssl_object = transport.get_extra_info("ssl_object")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import NamedTuple
 
 from rallypoint.clock import Clock
 from rallypoint.delivery.budget import Decision, ThinningPolicy
@@ -26,6 +27,33 @@ from rallypoint.transport.session_watchdog import SlowReceiverWatch
 
 # Bytes of queued frames written (and compressed) together when an outbox drains.
 _DRAIN_BATCH_BYTES = 32 * 1024
+# TLS: every write is encrypted at once into the connection's outgoing memory BIO, and OpenSSL keeps
+# that buffer at its largest size until the connection closes. Unbounded, one burst (a loop iteration
+# delivering a thousand reports to each of a thousand receivers) left ~600 KB behind per connection.
+# At most this much plaintext per write, and ...
+TLS_WRITE_CHUNK = 16 * 1024
+# ... at most this much waiting in the transport before back-pressure: while the socket is full, the
+# BIO keeps what was encrypted. Beyond it, receivers wait in the outbox, which holds the envelopes
+# shared by every receiver instead of a private encrypted copy each.
+TLS_WRITE_BUFFER_HIGH = 64 * 1024
+
+
+class WriteLimits(NamedTuple):
+    """How a session writes to its transport: water marks and the largest single write (0: any)."""
+
+    high: int
+    low: int
+    chunk: int
+
+
+def write_limits(write_buffer_high: int, *, tls: bool) -> WriteLimits:
+    """Water marks (``write_buffer_high`` and a quarter of it) and write size for one session.
+
+    Room for a burst (one loop iteration can deliver hundreds of events to a receiver) before
+    back-pressure turns on and positions start to coalesce; on TLS both are capped (see above).
+    """
+    high = min(write_buffer_high, TLS_WRITE_BUFFER_HIGH) if tls else write_buffer_high
+    return WriteLimits(high=high, low=high // 4, chunk=TLS_WRITE_CHUNK if tls else 0)
 
 
 class SessionOutput:
@@ -33,7 +61,7 @@ class SessionOutput:
 
     __slots__ = (
         "_clock", "_closed", "_coalescer", "_conn", "_max_items", "_outbox", "_owed", "_paused", "_pending",
-        "_pending_charge", "_pending_mail", "_transport", "pacing", "watch", "write_groups",
+        "_pending_charge", "_pending_mail", "_transport", "_write_chunk", "pacing", "watch", "write_groups",
     )
 
     def __init__(
@@ -44,6 +72,7 @@ class SessionOutput:
         self._coalescer = coalescer
         self._max_items = max_items
         self._transport: asyncio.WriteTransport | None = None
+        self._write_chunk = 0
         self._closed = False
         # The receiver's own (write) groups: senders reporting to them are its team (delivery class).
         self.write_groups: frozenset[str] = frozenset({ANON_GROUP})
@@ -64,9 +93,10 @@ class SessionOutput:
         self.watch = SlowReceiverWatch(clock, slow_timeout_s)
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def attach(self, transport: asyncio.WriteTransport) -> None:
-        """Write to ``transport`` from now on."""
+    def attach(self, transport: asyncio.WriteTransport, *, write_chunk: int = 0) -> None:
+        """Write to ``transport`` from now on, at most ``write_chunk`` bytes per write (0: unbounded)."""
         self._transport = transport
+        self._write_chunk = write_chunk
 
     def set_budget(self, policy: ThinningPolicy) -> None:
         """Pace this session's output with ``policy`` (a byte budget)."""
@@ -132,7 +162,13 @@ class SessionOutput:
         transport = self._transport
         if transport is not None and not self._closed:
             out = self._conn.send_data(pending[0] if len(pending) == 1 else b"".join(pending))
-            transport.write(out)
+            chunk = self._write_chunk
+            if chunk and len(out) > chunk:
+                view = memoryview(out)
+                for start in range(0, len(out), chunk):
+                    transport.write(view[start : start + chunk])
+            else:
+                transport.write(out)
             if self.pacing is not None:
                 self.pacing.refund(self._pending_charge - len(out))
             # Handed to the transport: the last point a TCP server can observe (there is no
