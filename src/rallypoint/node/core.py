@@ -21,6 +21,7 @@ from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
+from rallypoint.node import memtrace
 from rallypoint.node.upkeep import load_picture, sweep, watch_files
 from rallypoint.routing.directory import Directory
 from rallypoint.security.accounts import AccountCache
@@ -125,6 +126,8 @@ class Node:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, self.stop)
             loop.add_signal_handler(signal.SIGINT, self.stop)
+        # Off unless started with PYTHONTRACEMALLOC=N: SIGUSR2 then logs the top allocations.
+        memtrace.install(loop)
         # Connected before anything is published or delivered (a NATS bus; the local bus has nothing to do).
         await start_bus(self.bus)
         await load_picture(self)
