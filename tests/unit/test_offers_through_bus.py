@@ -15,7 +15,6 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "rallypoint"
 # (module, enclosing function) -> why an offer may be made there.
 ALLOWED = {
     ("delivery/dispatcher.py", "deliver"): "the dispatcher resolving an audience",
-    ("delivery/dispatcher.py", "_broadcast"): "the dispatcher resolving an audience",
     ("transport/session.py", "offer"): "the session's own output",
     ("transport/session.py", "connection_made"): "the picture a new local session is given",
     ("transport/session.py", "regroup"): "a protocol reply to that very socket",

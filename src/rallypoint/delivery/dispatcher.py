@@ -36,18 +36,9 @@ class Dispatcher:
             receivers = self.receivers(envelope, audience)
             for sub in receivers:
                 sub.offer(envelope)
-            count = len(receivers)
-        else:
-            count = self._broadcast(envelope, audience)
-        self.delivered += count
-        return count
-
-    def receivers(self, envelope: Envelope, audience: Audience) -> list[Subscriber]:
-        """The local receivers of ``audience``, each once, without the excluded sender."""
-        return resolve(self._directory, envelope, audience, self._missions)
-
-    def _broadcast(self, envelope: Envelope, audience: Audience) -> int:
-        # The hot path: a group broadcast, offered while iterating (no list of receivers built).
+            self.delivered += len(receivers)
+            return len(receivers)
+        # The hot path, a group broadcast: offered while iterating (no list of receivers built).
         directory = self._directory
         groups = audience.groups
         exclude = audience.exclude
@@ -58,17 +49,22 @@ class Dispatcher:
                     if sub.id != exclude:
                         sub.offer(envelope)
                         count += 1
-            return count
-        seen: set[str] = set()
-        if exclude is not None:
-            seen.add(exclude)
-        for group in groups:
-            for sub in list(directory.readers(group)):
-                if sub.id not in seen:
-                    seen.add(sub.id)
-                    sub.offer(envelope)
-                    count += 1
+        else:
+            seen: set[str] = set()
+            if exclude is not None:
+                seen.add(exclude)
+            for group in groups:
+                for sub in list(directory.readers(group)):
+                    if sub.id not in seen:
+                        seen.add(sub.id)
+                        sub.offer(envelope)
+                        count += 1
+        self.delivered += count
         return count
+
+    def receivers(self, envelope: Envelope, audience: Audience) -> list[Subscriber]:
+        """The local receivers of ``audience``, each once, without the excluded sender."""
+        return resolve(self._directory, envelope, audience, self._missions)
 
 
 def resolve(

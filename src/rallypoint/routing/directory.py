@@ -41,10 +41,17 @@ class Directory:
         self._readers: dict[str, dict[str, Subscriber]] = {}
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
+        # How many subscribers are relays: none on most nodes, which makes is_relay() a compare.
+        self._relays = 0
 
     def add(self, sub: Subscriber) -> None:
         """Register a subscriber under its id and its read groups."""
+        previous = self._by_id.get(sub.id)
+        if previous is not None and getattr(previous, "is_relay", False):
+            self._relays -= 1
         self._by_id[sub.id] = sub
+        if getattr(sub, "is_relay", False):
+            self._relays += 1
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
 
@@ -53,6 +60,8 @@ class Directory:
         sub = self._by_id.pop(sub_id, None)
         if sub is None:
             return None
+        if getattr(sub, "is_relay", False):
+            self._relays -= 1
         for group in sub.read_groups:
             members = self._readers.get(group)
             if members is not None:
@@ -118,6 +127,8 @@ class Directory:
 
     def is_relay(self, sub_id: str) -> bool:
         """True for subscribers that speak for many remote clients (federation links)."""
+        if not self._relays:
+            return False
         sub = self._by_id.get(sub_id)
         return bool(getattr(sub, "is_relay", False))
 

@@ -68,6 +68,7 @@ class Ingest:
         self._metrics = metrics
         self._clock = clock
         self._events_in = metrics.events_in
+        self._node = bus.node
         bus.subscribe(self.on_published)
 
     def accept(self, envelope: Envelope) -> Audience:
@@ -103,7 +104,7 @@ class Ingest:
         if envelope.repeat or audience.delivery_only:
             return
         event = envelope.event
-        here = self.entered_here(envelope)
+        here = envelope.origin.node == self._node
         writer = self._writer if here else None
         if (
             writer is not None and event.type == DELETE and event.detail.link_uid is not None
@@ -118,12 +119,12 @@ class Ingest:
         for hook in self._hooks:
             # A hook answers True when it keeps the event for recipients that are offline.
             held = hook(envelope, audience) is True or held
-        if here and audience.reaches_nobody and not held and event.type == "b-t-f":
+        if here and audience.explicit and event.type == "b-t-f" and audience.reaches_nobody and not held:
             self._chat_failed(envelope, audience)
 
     def entered_here(self, envelope: Envelope) -> bool:
         """Whether ``envelope`` entered the picture at this node (what is decided once is decided here)."""
-        return envelope.origin.node == self._bus.node
+        return envelope.origin.node == self._node
 
     def deliver(self, envelope: Envelope, audience: Audience) -> None:
         """Publish a server-made envelope for delivery only (a reply, a notice, kept mail).

@@ -69,6 +69,8 @@ class Presence:
             if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
                 directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
             return
+        if claim is Claim.ITEM:
+            return
         own_uid = directory.uid_of(session_id)
         if claim is Claim.DEVICE and own_uid == uid:
             team = event.detail.group_name

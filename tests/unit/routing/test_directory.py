@@ -67,3 +67,17 @@ def test_relayed_contacts_resolve_to_the_relay_unless_a_local_client_holds_them(
     assert directory.is_relay("link") and not directory.is_relay("local")
     directory.remove("link")
     assert directory.by_uid("uid-R") is None and directory.by_uid("uid-L") is local
+
+
+def test_relays_are_known_while_connected_and_counted_once_per_id() -> None:
+    directory = Directory()
+    link, client = Receiver("link", is_relay=True), Receiver("c")
+    directory.add(client)
+    assert not directory.is_relay("c") and not directory.is_relay("link")
+    directory.add(link)
+    directory.add(link)  # added again under the same id: still one relay
+    assert directory.is_relay("link") and not directory.is_relay("c")
+    directory.remove("link")
+    assert not directory.is_relay("link")
+    directory.add(Receiver("link"))
+    assert not directory.is_relay("link"), "a plain subscriber under a former relay's id"
