@@ -15,14 +15,24 @@ from typing import Any
 import uvicorn
 
 from rallypoint.bus.base import MessageBus
-from rallypoint.bus.factory import start_bus
+from rallypoint.bus.factory import lease_of, start_bus
+from rallypoint.bus.lease import EMERGENCY_REPEATER
 from rallypoint.clock import Clock
 from rallypoint.config import Settings
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
 from rallypoint.node import memtrace
-from rallypoint.node.upkeep import load_picture, sweep, watch_files
+from rallypoint.node.upkeep import (
+    AccountSync,
+    RevocationEnforcer,
+    SessionSweep,
+    UpkeepFailures,
+    load_picture,
+    sweep,
+    watch_files,
+)
+from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
@@ -91,7 +101,6 @@ class Node:
     tokens: TokenService | None = None
     features: list[Feature] = field(default_factory=list)
     federation: Federation | None = None
-    users_stamp: object = ()
     ports: dict[str, int] = field(default_factory=dict)
     # A worker of ``serve --workers N``: its listeners share their ports with the other workers
     # (SO_REUSEPORT), it logs ``worker ready`` (the supervisor alone logs ``rallypoint ready``) and
@@ -130,17 +139,35 @@ class Node:
         memtrace.install(loop)
         # Connected before anything is published or delivered (a NATS bus; the local bus has nothing to do).
         await start_bus(self.bus)
-        await load_picture(self)
-        self.accounts.load(await self.users.list())
-        self.users_stamp = await self.users.stamp()
+        await load_picture(self.store, self.presence, self.clock, Limits(max_event_bytes=s.max_event_bytes))
+        account_sync = AccountSync(self.users, self.accounts, self.ctx.sessions)
+        users_stamp = await account_sync.load()
+        upkeep_failures = UpkeepFailures()
+        self.metrics.add_collector(upkeep_failures.families)
         servers: list[asyncio.Server] = []
         udp: asyncio.DatagramTransport | None = None
         http_servers: list[uvicorn.Server] = []
         async with asyncio.TaskGroup() as tg:
             writer_task = tg.create_task(self.writer.run(), name="storage-writer")
-            tg.create_task(self.emergencies.run(self.ingest.republish), name="emergency-repeater")
-            tg.create_task(sweep(self), name="sweeper")
-            tg.create_task(watch_files(self), name="file-watcher")
+            # One node of the cluster repeats alerts: the holder of the repeater lease.
+            repeater = lease_of(self.bus, EMERGENCY_REPEATER)
+            tg.create_task(repeater.run(self.stop_event), name="repeater-lease")
+            tg.create_task(
+                self.emergencies.run(self.ingest.republish, may_repeat=lambda: repeater.held),
+                name="emergency-repeater",
+            )
+            session_sweep = SessionSweep(
+                self.presence, self.ctx.sessions, self.clock, idle_timeout_s=s.idle_timeout_s,
+                frame_timeout_s=s.frame_timeout_s, slow_receiver_timeout_s=s.slow_receiver_timeout_s,
+            )
+            tg.create_task(sweep(session_sweep, self.stop_event), name="sweeper")
+            tg.create_task(
+                watch_files(
+                    RevocationEnforcer(self.revocations, self.ctx.sessions, self.auditor), account_sync,
+                    stamp=users_stamp, failures=upkeep_failures, stop=self.stop_event,
+                ),
+                name="file-watcher",
+            )
             audit_task = tg.create_task(self.auditor.run(), name="audit")
             if s.retention_days > 0:
                 tg.create_task(

@@ -1,39 +1,45 @@
-"""Background upkeep of a running node: reload, revocations, account changes, idle and slow sessions."""
+"""Background upkeep of a running node: reload, revocations, account changes, idle and slow sessions.
+
+Each task gets only the components it uses (explicit parameters or a small frozen struct), so it
+can be run and tested on its own with a ``ManualClock``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
+from rallypoint.clock import Clock
 from rallypoint.model.cot_type import PERSISTENT_PREFIXES
+from rallypoint.protocol.limits import Limits
+from rallypoint.protocol.xml_codec import parse_event
 from rallypoint.routing.envelope import Envelope, Origin
-
-if TYPE_CHECKING:
-    from rallypoint.node.core import Node
+from rallypoint.security.accounts import AccountCache
+from rallypoint.security.revocation import RevocationWatcher
+from rallypoint.security.users import UserAccounts
+from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.presence import Presence
+from rallypoint.storage.base import EventStore
+from rallypoint.transport.context import SessionSet
 
 log = logging.getLogger("rallypoint")
 
 
-async def load_picture(node: Node) -> None:
+async def load_picture(store: EventStore, presence: Presence, clock: Clock, limits: Limits) -> None:
     """Reload the persisted, non-stale map items the picture held, so late joiners see them after a restart."""
-    now = node.clock.now_ms()
-    from rallypoint.protocol.limits import Limits as _Limits
-    from rallypoint.protocol.xml_codec import parse_event
-
-    limits = _Limits(max_event_bytes=node.settings.max_event_bytes)
-    for stored in await node.store.latest(now_ms=now, types_prefix=PERSISTENT_PREFIXES):
+    now = clock.now_ms()
+    for stored in await store.latest(now_ms=now, types_prefix=PERSISTENT_PREFIXES):
         try:
             event = parse_event(stored.xml, limits)
         except Exception:
             log.exception("cannot reload stored event", extra={"uid": stored.uid})
             continue
         # latest() holds picture rows only: broadcast and accepted into the picture (storage.base).
-        node.presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=stored.groups), now)
-
+        presence.items[event.uid] = Envelope(event, Origin(session_id="storage", groups=stored.groups), now)
 
 
 class UpkeepFailures:
@@ -73,78 +79,108 @@ class UpkeepFailures:
         yield family
 
 
-async def watch_files(node: Node, failures: UpkeepFailures | None = None) -> None:
+@dataclass(frozen=True)
+class RevocationEnforcer:
+    """Aborts sessions whose client certificate the revocation list names."""
+
+    revocations: RevocationWatcher
+    sessions: SessionSet
+    auditor: AuditRecorder
+
+    def enforce(self) -> None:
+        """Reload the revocation list if it changed and abort sessions whose certificate it now lists."""
+        if not self.revocations.refresh():
+            return
+        log.info("revocation list changed", extra={"revoked": len(self.revocations.revoked)})
+        for session in self.sessions:
+            if self.revocations.is_revoked(session.cert_serial):
+                log.warning("disconnecting revoked client", extra={"session": session.id})
+                self.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
+                session.close("revoked", abort=True)
+
+
+@dataclass(frozen=True)
+class AccountSync:
+    """Keeps the node's account cache and its live sessions in step with the account store."""
+
+    users: UserAccounts
+    accounts: AccountCache
+    sessions: SessionSet
+
+    async def load(self) -> object:
+        """Fill the cache at start; returns the store's stamp to compare later ones with."""
+        self.accounts.load(await self.users.list())
+        return await self.users.stamp()
+
+    async def apply(self) -> None:
+        """Reload accounts from the store and apply them to live sessions (disable, regroup)."""
+        self.accounts.load(await self.users.list())
+        for session in self.sessions:
+            if session.principal is None:
+                continue
+            access = self.accounts.access_for(session.principal)
+            if access is None:
+                log.warning("disconnecting disabled account", extra={"session": session.id})
+                session.close("disabled", abort=True)
+            elif session.regroup(access.write - session.inactive_groups[0], access.read - session.inactive_groups[1]):
+                log.info("groups changed", extra={"session": session.id, "principal": session.principal})
+
+
+async def watch_files(
+    revocations: RevocationEnforcer, accounts: AccountSync, *, stamp: object, failures: UpkeepFailures,
+    stop: asyncio.Event,
+) -> None:
     """Apply revocations and account changes made by the CLI (another process) within seconds.
 
     Both live in files; a stat call every 2 s is the cheapest portable change detection. A step that
-    fails is retried on the next tick: the accounts stamp only advances once a reload succeeded.
+    fails is retried on the next tick: the accounts ``stamp`` only advances once a reload succeeded.
     """
-    if failures is None:
-        failures = UpkeepFailures()
-        node.metrics.add_collector(failures.families)
-    while not node.stop_event.is_set():
+    while not stop.is_set():
         try:
-            await asyncio.wait_for(node.stop_event.wait(), timeout=2.0)
+            await asyncio.wait_for(stop.wait(), timeout=2.0)
         except TimeoutError:
             pass
         try:
-            enforce_revocations(node)
+            revocations.enforce()
         except Exception as exc:  # noqa: BLE001 - any failure here is retried, never fatal
             failures.failed("revocations", exc)
         else:
             failures.succeeded("revocations")
         try:
-            current = await node.users.stamp()
-            if current != node.users_stamp:
-                await apply_account_changes(node)
-                node.users_stamp = current
+            current = await accounts.users.stamp()
+            if current != stamp:
+                await accounts.apply()
+                stamp = current
         except Exception as exc:  # noqa: BLE001 - any failure here is retried, never fatal
             failures.failed("accounts", exc)
         else:
             failures.succeeded("accounts")
 
 
-def enforce_revocations(node: Node) -> None:
-    """Reload the revocation list if it changed and abort sessions whose certificate it now lists."""
-    if not node.revocations.refresh():
-        return
-    log.info("revocation list changed", extra={"revoked": len(node.revocations.revoked)})
-    for session in node.ctx.sessions:
-        if node.revocations.is_revoked(session.cert_serial):
-            log.warning("disconnecting revoked client", extra={"session": session.id})
-            node.auditor.record("server", "cert.enforce", session.principal or "-", {"session": session.id})
-            session.close("revoked", abort=True)
+@dataclass(frozen=True)
+class SessionSweep:
+    """Expires stale map items and closes idle, stalled and never-finishing sessions."""
 
+    presence: Presence
+    sessions: SessionSet
+    clock: Clock
+    idle_timeout_s: float
+    frame_timeout_s: float
+    slow_receiver_timeout_s: float
 
-async def apply_account_changes(node: Node) -> None:
-    """Reload accounts from the store and apply them to live sessions (disable, regroup)."""
-    node.accounts.load(await node.users.list())
-    for session in node.ctx.sessions:
-        if session.principal is None:
-            continue
-        access = node.accounts.access_for(session.principal)
-        if access is None:
-            log.warning("disconnecting disabled account", extra={"session": session.id})
-            session.close("disabled", abort=True)
-        elif session.regroup(access.write - session.inactive_groups[0], access.read - session.inactive_groups[1]):
-            log.info("groups changed", extra={"session": session.id, "principal": session.principal})
+    def interval(self) -> float:
+        """A quarter of the shortest timeout, between 0.25 s and 5 s (10 s when none is set)."""
+        timeouts = [t for t in (self.idle_timeout_s, self.frame_timeout_s, self.slow_receiver_timeout_s) if t > 0]
+        return min(5.0, max(0.25, min(timeouts, default=10.0) / 4))
 
-
-async def sweep(node: Node) -> None:
-    """Expire stale items and close idle sessions every few seconds."""
-    idle = node.settings.idle_timeout_s
-    timeouts = [t for t in (idle, node.settings.frame_timeout_s, node.settings.slow_receiver_timeout_s) if t > 0]
-    interval = min(5.0, max(0.25, min(timeouts, default=10.0) / 4))
-    while not node.stop_event.is_set():
-        try:
-            await asyncio.wait_for(node.stop_event.wait(), timeout=interval)
-        except TimeoutError:
-            pass
-        node.presence.expire(node.clock.now_ms())
-        now = node.clock.monotonic()
-        frame_cutoff = now - node.settings.frame_timeout_s
-        slow_cutoff = now - node.settings.slow_receiver_timeout_s
-        for session in node.ctx.sessions:
+    def once(self) -> None:
+        """One pass over the picture and the open sessions."""
+        self.presence.expire(self.clock.now_ms())
+        idle = self.idle_timeout_s
+        now = self.clock.monotonic()
+        frame_cutoff = now - self.frame_timeout_s
+        slow_cutoff = now - self.slow_receiver_timeout_s
+        for session in self.sessions:
             if idle > 0 and session.last_rx < now - idle:
                 session.close("idle_timeout")
             elif session.paused_since is not None and session.paused_since < slow_cutoff:
@@ -158,3 +194,13 @@ async def sweep(node: Node) -> None:
                 log.warning("disconnecting client that never finishes its event", extra={"session": session.id})
                 session.close("slow_frame", abort=True)
 
+
+async def sweep(task: SessionSweep, stop: asyncio.Event) -> None:
+    """Run ``task`` every few seconds until ``stop`` is set."""
+    interval = task.interval()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        task.once()
