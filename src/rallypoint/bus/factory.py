@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rallypoint.bus.base import MessageBus
+from rallypoint.bus.lease import AlwaysHeld, Lease
 from rallypoint.bus.local import LocalBus
 from rallypoint.bus.nats import NatsBus
 from rallypoint.errors import ConfigError
@@ -32,6 +33,13 @@ def open_bus(url: str, node: str) -> MessageBus:
 async def start_bus(bus: MessageBus) -> None:
     """Connect a network bus before the node serves; the local bus needs nothing."""
     await bus.start()
+
+
+def lease_of(bus: MessageBus, name: str) -> Lease:
+    """The cluster-wide lease ``name`` on a started bus; a lone node (the local bus) always holds it."""
+    if isinstance(bus, NatsBus):
+        return bus.lease(name)
+    return AlwaysHeld()
 
 
 def bus_gauges(bus: MessageBus) -> list[tuple[str, str, float]]:

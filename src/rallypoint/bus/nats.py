@@ -24,10 +24,12 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
 
 from rallypoint.bus.base import DeliveryHandler
 from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
 from rallypoint.bus.latest import LatestCache
+from rallypoint.bus.lease import KvLease
 from rallypoint.bus.outgoing import MSG_ID, Outgoing
 from rallypoint.bus.subjects import DEFAULT_CLUSTER, subjects_for
 from rallypoint.errors import BusError, LimitExceeded, RemoteProtocolError
@@ -85,6 +87,7 @@ class NatsBus:
         stream_max_age_s: float = 86_400.0,
         duplicate_window_s: float = 120.0,
         remembered_ids: int = 100_000,
+        lease_ttl_s: float = 6.0,
     ) -> None:
         self.url = url
         self.node = node
@@ -105,6 +108,8 @@ class NatsBus:
         self._remembered = remembered_ids
         self._nc: Client | None = None
         self._latest: LatestCache | None = None
+        self._lease_ttl_s = lease_ttl_s
+        self._leases: KeyValue | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pull: JetStreamContext.PullSubscription | None = None
         self._closing = False
@@ -186,6 +191,7 @@ class NatsBus:
             await self._ensure_stream(js)
             kv = await js.create_key_value(bucket=s.latest_bucket, history=1, storage=api.StorageType.FILE)
             self._latest = LatestCache(kv, self.codec)
+            self._leases = await self._lease_bucket(js)
             await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
             self._pull = pull = await js.pull_subscribe(
                 s.jetstream_wildcard, durable=s.consumer_for(self.node), stream=s.stream,
@@ -219,6 +225,21 @@ class NatsBus:
         except nats.js.errors.BadRequestError:
             # It exists with other limits (an older version, an operator's change): ours win.
             await js.update_stream(config)
+
+    async def _lease_bucket(self, js: JetStreamContext) -> KeyValue:
+        try:
+            return await js.create_key_value(
+                bucket=self.subjects.lease_bucket, history=1, ttl=self._lease_ttl_s, storage=api.StorageType.FILE
+            )
+        except nats.js.errors.BadRequestError:
+            # It exists with another TTL (set by the node that made it): every node uses that bucket.
+            return await js.key_value(self.subjects.lease_bucket)
+
+    def lease(self, name: str) -> KvLease:
+        """The cluster-wide lease ``name`` held on behalf of this node (see ``bus/lease.py``)."""
+        if self._leases is None:
+            raise BusError("the NATS bus is not started")
+        return KvLease(self._leases, name, self.node, ttl_s=self._lease_ttl_s)
 
     # -- the shared latest-state cache ----------------------------------------------------------
 

@@ -12,6 +12,7 @@ JetStream: stored, acknowledged, deduplicated by message id and replayed to a no
     rp.<cluster>.js.message   JetStream   chat, tasks, map items, mission changes (Priority.MESSAGE)
     stream RP_<CLUSTER>       subjects rp.<cluster>.js.>, file storage
     KV bucket rp_<cluster>_latest   latest state per uid
+    KV bucket rp_<cluster>_leases   one holder per cluster-wide job (bus/lease.py), entries expire
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Subjects(msgspec.Struct, frozen=True):
     jetstream_wildcard: str
     stream: str
     latest_bucket: str
+    lease_bucket: str
 
     def subject_for(self, priority: Priority) -> str:
         """The subject an envelope of ``priority`` is published on."""
@@ -89,6 +91,7 @@ def subjects_for(cluster: str = DEFAULT_CLUSTER) -> Subjects:
         jetstream_wildcard=f"{prefix}.js.>",
         stream=f"RP_{cluster.upper()}",
         latest_bucket=f"rp_{cluster}_latest",
+        lease_bucket=f"rp_{cluster}_leases",
     )
 
 

@@ -82,8 +82,15 @@ class EmergencyService:
         )
         return Envelope(event, envelope.origin, now_ms, priority=envelope.priority, repeat=True)
 
-    async def run(self, republish: Callable[[Envelope], object]) -> None:
-        """Re-broadcast every active emergency each ``repeat_s`` until :meth:`stop`."""
+    async def run(
+        self, republish: Callable[[Envelope], object], *, may_repeat: Callable[[], bool] = lambda: True
+    ) -> None:
+        """Re-broadcast every active emergency each ``repeat_s`` until :meth:`stop`.
+
+        Every node keeps every alert, but in a cluster only the node holding the repeater lease
+        re-broadcasts (``may_repeat``), so each receiver gets each repeat once; the others still
+        expire old alerts, ready to take over when the holder goes away.
+        """
         while not self._stop.is_set():
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.repeat_s)
@@ -95,6 +102,8 @@ class EmergencyService:
             for uid, envelope in list(self.active.items()):
                 if now - envelope.received_ms > self.max_age_ms:
                     del self.active[uid]
+                    continue
+                if not may_repeat():
                     continue
                 self.repeats += 1
                 republish(self._refreshed(envelope, now))

@@ -146,10 +146,13 @@ class Ingest:
     def republish(self, envelope: Envelope) -> None:
         """Deliver again without storing or updating features (emergency repeats).
 
-        Every node keeps an alert (for late joiners) but only the node it entered repeats it: the
-        bus refuses to publish another node's envelope again, and each repeat of the origin
-        reaches every node.
+        Every node keeps an alert (for late joiners); the one node holding the repeater lease
+        repeats it, whichever node it entered: the repeat is this node's publication (the bus
+        publishes no other node's envelope again) and reaches every node once.
         """
+        if envelope.origin.node != self._node:
+            # A repeat is a fresh envelope (EmergencyService makes one per repeat): ours to restamp.
+            envelope.origin = msgspec.structs.replace(envelope.origin, node=self._node)
         self.deliver(envelope, self._router.route(envelope))
 
     def _chat_failed(self, envelope: Envelope, audience: Audience) -> None:

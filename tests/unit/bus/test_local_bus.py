@@ -38,14 +38,16 @@ def test_an_envelope_of_another_node_is_not_published_again() -> None:
     assert seen == [] and bus.statistics().foreign_refused == 1 and bus.statistics().published == 0
 
 
-def test_a_remote_alert_is_not_repeated_by_this_node() -> None:
+def test_a_remote_alert_repeated_here_is_this_nodes_repeat() -> None:
+    # The repeater lease holder repeats every alert of the cluster, whichever node it entered.
     pic = picture()
     pic.join("local")
     remote = Receiver("node-b:r:tls-1")
     alert_origin = Origin(session_id=remote.id, node="node-b")
-    alert = Envelope(marker(pic.clock, "a-9-1-1"), alert_origin, 0)
+    alert = Envelope(marker(pic.clock, "a-9-1-1"), alert_origin, 0, repeat=True)
     pic.ingest.republish(alert)
-    assert pic.published == [] and pic.bus.statistics().foreign_refused == 1
+    assert [e.origin.node for e in pic.published] == [NODE] and pic.bus.statistics().foreign_refused == 0
+    assert pic.published[0].origin.session_id == remote.id
 
 
 def test_events_sent_by_a_local_session_carry_this_node() -> None:
