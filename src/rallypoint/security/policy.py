@@ -99,6 +99,16 @@ class IdentityPolicy:
             self._owner.setdefault(uid, principal)
         return Claim.DEVICE
 
+    def learn(self, principal: str | None, event: CotEvent) -> None:
+        """Another node bound ``event``'s uid to ``principal`` (its device SA from a principal there).
+
+        Uids are owned cluster-wide: the first principal any node saw send a uid's device SA holds
+        it on every node. A gateway relays other devices' SA and holds none of them.
+        """
+        if principal is None or principal in self._gateways or not is_device_sa(event):
+            return
+        self._owner.setdefault(event.uid, principal)
+
     def holder_of(self, uid: str) -> str | None:
         """The principal holding ``uid`` (configured, or bound by its first device SA), or None."""
         return self._owner.get(uid)

@@ -105,6 +105,8 @@ class Ingest:
             return
         event = envelope.event
         here = envelope.origin.node == self._node
+        if not here and self._identity is not None:
+            self._identity.learn(envelope.origin.principal, event)
         writer = self._writer if here else None
         if (
             writer is not None and event.type == DELETE and event.detail.link_uid is not None

@@ -177,3 +177,19 @@ def test_untracked_producers_never_bind() -> None:
     assert policy.check("udp", None, event(sa("mesh-b", "B"))) is Claim.ITEM
     assert policy.check("link", "peer", event(sa("remote-a", "RA"))) is Claim.ITEM
     assert policy.holder_of("remote-a") is None
+
+
+def test_a_binding_learned_from_another_node_refuses_other_principals_here() -> None:
+    policy = IdentityPolicy({"gw": ["*"]})
+    policy.learn("alice", event(sa("ANDROID-a", "A")))
+    policy.learn("gw", event(sa("RELAYED-1", "R")))  # a gateway relays devices, it holds none
+    policy.learn("carol", marker("marker-1"))  # items bind nothing
+    policy.learn(None, event(sa("ANON-1", "N")))
+    assert policy.holder_of("ANDROID-a") == "alice"
+    assert [policy.holder_of(uid) for uid in ("RELAYED-1", "marker-1", "ANON-1")] == [None, None, None]
+    policy.track_session("s-m")
+    with pytest.raises(IdentityRefused) as refused:
+        policy.check("s-m", "mallory", event(sa("ANDROID-a", "M")))
+    assert refused.value.reason == SPOOFED_UID
+    policy.track_session("s-a")
+    assert policy.check("s-a", "alice", event(sa("ANDROID-a", "A"))) is Claim.DEVICE
