@@ -2,8 +2,9 @@
 
 Only the NATS bus pays for this; the local bus hands the objects over as they are. Every field
 of ``Envelope`` that matters to another node is carried (the per-wire-format encoding cache is
-not: each node encodes for its own sessions). ``CotEvent``, ``Origin`` and ``Audience`` are
-msgspec structs, so whatever fields they grow are encoded without this module changing.
+not: each node encodes for its own sessions), in the compact form of :mod:`rallypoint.bus.wire`;
+a field added to ``CotEvent``, ``Origin`` or ``Audience`` must be added there too (a unit test
+compares the field lists).
 """
 
 from __future__ import annotations
@@ -12,6 +13,17 @@ from typing import TypeVar
 
 import msgspec
 
+from rallypoint.bus.wire import (
+    TimeTexts,
+    WireLatest,
+    WireMessage,
+    audience_from_wire,
+    audience_to_wire,
+    from_wire,
+    origin_from_wire,
+    origin_to_wire,
+    to_wire,
+)
 from rallypoint.errors import LimitExceeded, RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 from rallypoint.model.cot_type import Priority
@@ -37,17 +49,7 @@ class BusMessage(msgspec.Struct, frozen=True, gc=False):
 
     def envelope(self) -> Envelope:
         """The envelope as the publishing node handed it to its own subscribers."""
-        return Envelope(
-            self.event, self.origin, self.received_ms, priority=self.priority, repeat=self.repeat
-        )
-
-
-class LatestEntry(msgspec.Struct, frozen=True, gc=False):
-    """A value of the shared latest-state cache: the newest event of a uid and where it entered."""
-
-    event: CotEvent
-    origin: Origin
-    received_ms: int
+        return Envelope(self.event, self.origin, self.received_ms, priority=self.priority, repeat=self.repeat)
 
 
 class CodecStatistics(msgspec.Struct, frozen=True):
@@ -65,8 +67,9 @@ class BusCodec:
     def __init__(self, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.max_bytes = max_bytes
         self._encoder = msgspec.msgpack.Encoder()
-        self._decoder = msgspec.msgpack.Decoder(BusMessage)
-        self._latest_decoder = msgspec.msgpack.Decoder(LatestEntry)
+        self._decoder = msgspec.msgpack.Decoder(WireMessage)
+        self._latest_decoder = msgspec.msgpack.Decoder(WireLatest)
+        self._times = TimeTexts()
         self.encoded = 0
         self.decoded = 0
         self.oversize = 0
@@ -74,9 +77,19 @@ class BusCodec:
 
     def encode(self, message_id: str, envelope: Envelope, audience: Audience) -> bytes:
         """The bytes of one publication; ``LimitExceeded`` when over ``max_bytes``."""
-        message = BusMessage(
-            id=message_id, event=envelope.event, origin=envelope.origin, received_ms=envelope.received_ms,
-            priority=envelope.priority, repeat=envelope.repeat, audience=audience,
+        origin = envelope.origin
+        node, _, seq = message_id.rpartition(":")
+        # The usual id is "<origin node>:<seq>": the node is in the origin already.
+        short = node == origin.node and seq.isdigit() and seq == str(int(seq))
+        message = WireMessage(
+            int(seq) if short else 0,
+            to_wire(envelope.event, self._times),
+            origin_to_wire(origin),
+            envelope.received_ms,
+            int(envelope.priority),
+            envelope.repeat,
+            audience_to_wire(audience),
+            None if short else message_id,
         )
         data = self._checked(self._encoder.encode(message))
         self.encoded += 1
@@ -84,19 +97,37 @@ class BusCodec:
 
     def decode(self, data: bytes) -> BusMessage:
         """A publication of another node; ``LimitExceeded`` or ``RemoteProtocolError`` when refused."""
-        message = self._decode(self._decoder, data)
+        wire = self._decode(self._decoder, data)
+        try:
+            origin = origin_from_wire(wire.origin)
+            message = BusMessage(
+                id=wire.id if wire.id is not None else f"{origin.node}:{wire.seq}",
+                event=from_wire(wire.event, self._times),
+                origin=origin,
+                received_ms=wire.received_ms,
+                priority=Priority(wire.priority),
+                repeat=wire.repeat,
+                audience=audience_from_wire(wire.audience),
+            )
+        except (ValueError, TypeError, IndexError) as exc:
+            self.malformed += 1
+            raise RemoteProtocolError("bus_message_malformed", str(exc)) from exc
         self.decoded += 1
         return message
 
     def encode_latest(self, envelope: Envelope) -> bytes:
         """A latest-state cache value for ``envelope``'s event."""
-        entry = LatestEntry(event=envelope.event, origin=envelope.origin, received_ms=envelope.received_ms)
+        entry = WireLatest(to_wire(envelope.event, self._times), origin_to_wire(envelope.origin), envelope.received_ms)
         return self._checked(self._encoder.encode(entry))
 
     def decode_latest(self, data: bytes) -> Envelope:
         """The envelope a latest-state cache value was made from."""
         entry = self._decode(self._latest_decoder, data)
-        return Envelope(entry.event, entry.origin, entry.received_ms)
+        try:
+            return Envelope(from_wire(entry.event, self._times), origin_from_wire(entry.origin), entry.received_ms)
+        except (ValueError, TypeError, IndexError) as exc:
+            self.malformed += 1
+            raise RemoteProtocolError("bus_message_malformed", str(exc)) from exc
 
     def statistics(self) -> CodecStatistics:
         """Counters of this codec."""
