@@ -11,6 +11,7 @@ from rich.table import Table
 
 from rallypoint.loadgen import BenchError, BenchReport, BenchSpec, BenchSpecError, run_bench
 from rallypoint.loadgen.report import render_rows, to_json
+from rallypoint.loadgen.spec import parse_target
 
 
 def bench_command(
@@ -47,11 +48,27 @@ def bench_command(
             help="The server's Prometheus /metrics URL; names the limit behind connections the server closed.",
         ),
     ] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            help="host:port of a server; repeat for several nodes of one cluster (clients dealt round-robin). "
+            "Replaces --host/--port.",
+        ),
+    ] = None,
 ) -> None:
     """Connect many CoT clients, send position reports and measure delivery, latency and server usage."""
+    try:
+        targets = tuple(parse_target(text) for text in target or ())
+    except BenchSpecError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if targets:
+        host, port = targets[0]
     spec = BenchSpec(
         host=host,
         port=port,
+        targets=targets,
         tls=tls,
         ca=ca,
         cert=cert,

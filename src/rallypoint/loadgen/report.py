@@ -135,6 +135,8 @@ class BenchReport(msgspec.Struct, frozen=True):
     failure_reasons: dict[str, int] = msgspec.field(default_factory=dict)
     # The server limit that stopped them, when the server's metrics or the failure's shape tell.
     limit: str | None = None
+    # With --target: every server of the run as host:port, clients dealt round-robin over them.
+    targets: list[str] = msgspec.field(default_factory=list)
 
 
 def ratio(delivered: int, expected: int) -> float:
@@ -156,7 +158,7 @@ def _fmt(value: float | None, unit: str = "") -> str:
 def render_rows(report: BenchReport) -> list[tuple[str, str]]:
     """(label, value) rows for the human-readable table."""
     lat = report.latency
-    target = f"{report.host}:{report.port}" + (" (TLS)" if report.tls else "")
+    target = (", ".join(report.targets) or f"{report.host}:{report.port}") + (" (TLS)" if report.tls else "")
     shape = (
         f"{report.clients} clients x {report.rate_hz:g} Hz"
         if report.mode == "fanout"

@@ -130,7 +130,7 @@ def run_bench(spec: BenchSpec) -> BenchReport:
             reasons = merge_counts(m["failures"] for m in connected_msgs)
             why = "; ".join(f"{count} {reason}" for reason, count in reasons.items())
             raise BenchError(
-                f"only {connected} of {spec.connections} connections to {spec.host}:{spec.port} succeeded"
+                f"only {connected} of {spec.connections} connections to {spec.target_text} succeeded"
                 + (f" ({why})" if why else "")
             )
         missing = _warm_up(coord, spec, connected)
@@ -196,8 +196,8 @@ def _report(
     return BenchReport(
         mode=spec.mode,
         proto=spec.proto,
-        host=spec.host,
-        port=spec.port,
+        host=spec.address(0)[0],
+        port=spec.address(0)[1],
         tls=spec.tls,
         clients=spec.clients if spec.mode == "fanout" else 1,
         receivers=spec.clients if spec.mode == "fanout" else spec.receivers,
@@ -224,5 +224,6 @@ def _report(
         other_events=sum(int(m["other_events"]) for m in done),
         closed_by_server=closed,
         failure_reasons=failures,
+        targets=[f"{host}:{port}" for host, port in spec.targets],
         limit=limit,
     )

@@ -37,6 +37,21 @@ class BenchSpec(msgspec.Struct, frozen=True):
     # Prometheus text endpoint of the server (Rallypoint: http://HOST:8080/metrics): when given, the
     # report names the server limit that closed connections from its sessions-closed counter.
     metrics_url: str | None = None
+    # Several servers (nodes of one cluster): client i connects to targets[i % len(targets)];
+    # empty means every client connects to host:port.
+    targets: tuple[tuple[str, int], ...] = ()
+
+    def address(self, index: int) -> tuple[str, int]:
+        """Where client ``index`` connects (in blast mode index 0 is the sender)."""
+        if self.targets:
+            return self.targets[index % len(self.targets)]
+        return self.host, self.port
+
+    @property
+    def target_text(self) -> str:
+        """The servers of the run as ``host:port`` (comma-separated when several)."""
+        pairs = self.targets or ((self.host, self.port),)
+        return ",".join(f"{host}:{port}" for host, port in pairs)
 
     def validate(self) -> BenchSpec:
         """Return self, or raise BenchSpecError naming the offending option."""
@@ -46,6 +61,9 @@ class BenchSpec(msgspec.Struct, frozen=True):
             raise BenchSpecError(f"--proto must be one of: {', '.join(PROTOS)}")
         if not 0 < self.port < 65536:
             raise BenchSpecError("--port must be within 1..65535")
+        for host, port in self.targets:
+            if not host or not 0 < port < 65536:
+                raise BenchSpecError(f"--target {host}:{port}: the port must be within 1..65535 and a host given")
         if self.duration <= 0:
             raise BenchSpecError("--duration must be positive")
         if self.processes < 1:
@@ -71,6 +89,15 @@ class BenchSpec(msgspec.Struct, frozen=True):
     def connections(self) -> int:
         """Total connections the run opens."""
         return self.clients if self.mode == "fanout" else self.receivers + 1
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) as a pair; ``BenchSpecError`` when it is not one."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BenchSpecError(f"--target must be host:port with a port within 1..65535 (got {text!r})")
+    return host, int(port)
 
 
 def assign(spec: BenchSpec) -> list[list[int]]:

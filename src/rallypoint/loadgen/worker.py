@@ -114,7 +114,8 @@ class _Worker:
             conn = BenchConnection(self.identities[ident_index], spec.proto, self.tally)
             async with gate:
                 try:
-                    await open_connection(conn, spec.host, spec.port, ssl_ctx, spec.connect_timeout)
+                    host, port = spec.address(conn.ident.index)
+                    await open_connection(conn, host, port, ssl_ctx, spec.connect_timeout)
                 except (OSError, TimeoutError, NegotiationFailed) as exc:
                     failures[describe_failure(exc)] += 1
                     conn.close()

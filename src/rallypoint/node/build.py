@@ -14,6 +14,8 @@ from rallypoint.federation.service import Federation
 from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
 from rallypoint.node.node_id import resolve_node_id
+from rallypoint.node.shared_changes import share_changes
+from rallypoint.node.upkeep import AccountSync, RevocationEnforcer
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.contacts import ContactIndex
 from rallypoint.routing.directory import Directory
@@ -28,6 +30,7 @@ from rallypoint.security.revocation import CertificateRegistry, RevocationWatche
 from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
+from rallypoint.services.cluster_changes import ChangeKind, ClusterChanges
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
@@ -139,11 +142,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
         auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard, tokens=tokens,
     )
+    # Missions, accounts and revocations changed on any node are applied on every node at once.
+    changes = ClusterChanges(bus, clock)
+    bus.subscribe(changes.observe)
+    metrics.add_counters(changes.counters)
     web = WebContext(
         settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
-        ids=ids, stores=stores,
+        ids=ids, stores=stores, announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
     )
     for build in FEATURES:
         feature = build(web)
@@ -168,6 +175,11 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         web.missions.deliver_through(ingest.deliver)
         dispatcher.resolve_missions(web.missions.mission_receivers)
     node.features.append(mailbox)
+    share_changes(
+        changes, missions=web.missions, revocations=revocations, ca=ca, clock=clock,
+        enforce_revocations=RevocationEnforcer(revocations, ctx.sessions, auditor).enforce,
+        apply_accounts=AccountSync(users, accounts, ctx.sessions).apply,
+    )
     metrics.add_gauges(mailbox.gauges)
     metrics.add_counters(mailbox.counters)
     metrics.add_gauges(lambda: _gauges(node))

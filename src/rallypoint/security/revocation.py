@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +107,17 @@ class CertificateRegistry:
         self.publish_crl(ca, clock)
         return added
 
+    def merge(self, ca: CertificateAuthority, clock: Clock, revocations: list[Revocation]) -> list[Revocation]:
+        """Add the revocations another node made that this list lacks (whether or not this directory
+        issued the certificate) and republish the CRL; returns those added."""
+        current = {r.serial: r for r in self.revocations()}
+        added = [r for r in revocations if r.serial not in current]
+        if added:
+            current.update((r.serial, r) for r in added)
+            _atomic_write(self.revoked_path, msgspec.json.encode(sorted(current.values(), key=lambda r: r.serial)))
+            self.publish_crl(ca, clock)
+        return added
+
     def publish_crl(self, ca: CertificateAuthority, clock: Clock) -> bytes:
         """Write ``crl.pem`` signed by the CA and return it."""
         now = ms_to_datetime(clock.now_ms())
@@ -161,7 +173,17 @@ class RevocationWatcher:
         self._registry = registry
         self._stamp = -1.0
         self.revoked: frozenset[int] = frozenset()
+        self._listeners: list[Callable[[], object]] = []
         self.refresh()
+
+    @property
+    def registry(self) -> CertificateRegistry:
+        """The revocation list this view reads."""
+        return self._registry
+
+    def on_change(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` whenever a refresh finds the list changed."""
+        self._listeners.append(listener)
 
     def refresh(self) -> bool:
         """Reload if the list changed on disk; True when it did."""
@@ -170,6 +192,8 @@ class RevocationWatcher:
             return False
         self._stamp = stamp
         self.revoked = self._registry.revoked_serials()
+        for listener in self._listeners:
+            listener()
         return True
 
     def is_revoked(self, serial: int | None) -> bool:

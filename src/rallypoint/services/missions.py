@@ -87,10 +87,33 @@ class MissionService:
         self._cot = MissionCot(store, directory, self._post, self._missions, self._subs, self._changed)
         self._invites = MissionInvites(store, directory, self._post, clock)
         self._contents = MissionContents(store, clock, self._changed, snapshot=snapshot, describe=describe)
+        self._touch_listeners: list[Callable[[str], object]] = []
 
     def keep_offline(self, keeper: NoticeKeeper) -> None:
         """Keep addressed notices (changes, deletes, roles, invitations) for offline addressees."""
         self._post.keep_offline(keeper)
+
+    def on_change(self, listener: Callable[[str], object]) -> None:
+        """Call ``listener(name)`` once a mission or its subscriptions changed in the store and the mirror."""
+        self._touch_listeners.append(listener)
+
+    async def refresh(self, name: str) -> None:
+        """Re-read mission ``name`` and its subscriptions from the store (another node changed them)."""
+        async with self._lock:
+            if not self._loaded:
+                return  # the first use loads everything from the store
+            mission = await self._store.get(name)
+            if mission is None:
+                self._missions.pop(name, None)
+                self._subs.pop(name, None)
+                return
+            subs = await self._store.subscriptions(mission.guid)
+            self._missions[name] = mission
+            self._subs[name] = {sub.client_uid: sub for sub in subs}
+
+    def _touched(self, name: str) -> None:
+        for listener in self._touch_listeners:
+            listener(name)
 
     @property
     def store(self) -> MissionRecords:
@@ -161,6 +184,7 @@ class MissionService:
             sub = None
             if caller.client_uid:
                 sub = await self._subscribe_locked(mission, caller, Role.OWNER, now)
+        self._touched(name)
         log.info("mission created", extra={"mission": name, "principal": caller.principal})
         event = notify.mission_notice(notify.CREATED, "CREATE", mission, author_uid=caller.client_uid,
                                       now_ms=now, changes=[change])
@@ -211,6 +235,7 @@ class MissionService:
                 raise MissionNotFound(name)
             self._missions.pop(name, None)
             subs = self._subs.pop(name, {})
+        self._touched(name)
         log.info("mission deleted", extra={"mission": name, "principal": caller.principal})
         event = notify.mission_notice(notify.DELETED, "DELETE", mission, author_uid=caller.client_uid,
                                       now_ms=now, changes=[change])
@@ -249,7 +274,9 @@ class MissionService:
                 raise MissionForbidden("wrong mission password")
             else:
                 role = mission.default_role
-            return await self._subscribe_locked(mission, caller, role, self._clock.now_ms())
+            sub = await self._subscribe_locked(mission, caller, role, self._clock.now_ms())
+        self._touched(name)
+        return sub
 
     async def _subscribe_locked(self, mission: Mission, caller: Caller, role: Role, now: int) -> Subscription:
         sub = Subscription(mission=mission.name, client_uid=caller.client_uid, principal=caller.principal,
@@ -267,6 +294,7 @@ class MissionService:
                 return False
             await self._store.unsubscribe(mission.guid, sub.client_uid)
             self._subs.get(name, {}).pop(sub.client_uid, None)
+        self._touched(name)
         return True
 
     async def subscriptions(self, caller: Caller, name: str) -> list[Subscription]:
@@ -289,6 +317,7 @@ class MissionService:
                 raise MissionNotFound(f"{client_uid} is not subscribed")
             updated = msgspec.structs.replace(current, role=role)
             self._subs[name][client_uid] = updated
+        self._touched(name)
         event = notify.mission_notice(notify.ROLE_CHANGED, "ROLE", mission, author_uid=caller.client_uid,
                                       now_ms=self._clock.now_ms(), role=role)
         self._post.to_subscribers([updated], mission, event)
@@ -351,6 +380,7 @@ class MissionService:
                 raise MissionNotFound(mission.name)
             updated = msgspec.structs.replace(current, keywords=keywords)
             self._missions[mission.name] = updated
+        self._touched(mission.name)
         # As TAK Server does, the mission's whole audience hears of it (it changes what lists show).
         event = notify.mission_notice(notify.CHANGED, "KEYWORD", updated, author_uid=caller.client_uid,
                                       now_ms=self._clock.now_ms())

@@ -85,6 +85,8 @@ class WebContext:
     missions: MissionService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
     identity: IdentityPolicy | None = None
+    # Tells every node (this one included) that accounts changed, so each re-applies them to its sessions.
+    announce_accounts: Callable[[], None] | None = None
     # This node's id and its session ids (live feeds are sessions too); shared with the transports.
     ids: NodeIds = field(default_factory=lambda: NodeIds.start("rallypoint"))
 

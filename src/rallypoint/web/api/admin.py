@@ -52,6 +52,8 @@ class AdminApi:
     async def _refresh(self) -> None:
         # The node notices the file change within seconds; reload now so the next request agrees.
         self._ctx.accounts.load(await self._ctx.users.list())
+        if self._ctx.announce_accounts is not None:
+            self._ctx.announce_accounts()
 
     def endpoints(self) -> list[Endpoint]:
         """The route table of this module."""
