@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rallypoint.bus.base import MessageBus
-from rallypoint.bus.lease import AlwaysHeld, Lease
+from rallypoint.bus.lease import AlwaysHeld, Lease, NodeAlive
 from rallypoint.bus.local import LocalBus
 from rallypoint.bus.nats import NatsBus
 from rallypoint.errors import ConfigError
@@ -40,6 +40,13 @@ def lease_of(bus: MessageBus, name: str) -> Lease:
     if isinstance(bus, NatsBus):
         return bus.lease(name)
     return AlwaysHeld()
+
+
+def liveness_of(bus: MessageBus) -> tuple[Lease, NodeAlive] | None:
+    """This node's liveness key and the check of another node's, on a cluster bus; None when alone."""
+    if isinstance(bus, NatsBus):
+        return bus.heartbeat(), bus.node_alive
+    return None
 
 
 def bus_gauges(bus: MessageBus) -> list[tuple[str, str, float]]:

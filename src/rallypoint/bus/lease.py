@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import nats.errors
@@ -29,12 +30,18 @@ _TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 EMERGENCY_REPEATER = "emergency-repeater"
 
+# Whether a node's liveness key exists (None: NATS did not answer).
+NodeAlive = Callable[[str], Awaitable[bool | None]]
+
 
 class Lease(Protocol):
     """Whether this node holds a named lease now; ``run`` keeps trying to hold it until ``stop``."""
 
     @property
     def held(self) -> bool: ...
+
+    @property
+    def renew_s(self) -> float: ...
 
     async def run(self, stop: asyncio.Event) -> None: ...
 
@@ -43,6 +50,7 @@ class AlwaysHeld:
     """The lease of a node that is alone (the local bus): always held."""
 
     held = True
+    renew_s = 2.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Nothing to renew."""

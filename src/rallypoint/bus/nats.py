@@ -31,7 +31,7 @@ from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
 from rallypoint.bus.latest import LatestCache
 from rallypoint.bus.lease import KvLease
 from rallypoint.bus.outgoing import MSG_ID, Outgoing
-from rallypoint.bus.subjects import DEFAULT_CLUSTER, subjects_for
+from rallypoint.bus.subjects import DEFAULT_CLUSTER, safe_name, subjects_for
 from rallypoint.errors import BusError, LimitExceeded, RemoteProtocolError
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
@@ -241,6 +241,22 @@ class NatsBus:
             raise BusError("the NATS bus is not started")
         return KvLease(self._leases, name, self.node, ttl_s=self._lease_ttl_s)
 
+    def heartbeat(self) -> KvLease:
+        """This node's liveness key (``node-<id>``): kept while the node runs, expiring when it dies."""
+        return self.lease(_liveness_key(self.node))
+
+    async def node_alive(self, node: str) -> bool | None:
+        """Whether ``node``'s liveness key exists; ``None`` when NATS does not answer."""
+        if self._leases is None:
+            return None
+        try:
+            entry = await self._leases.get(_liveness_key(node))
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+            return False
+        except _TRANSIENT:
+            return None
+        return bool(entry.value)
+
     # -- the shared latest-state cache ----------------------------------------------------------
 
     async def latest_put(self, envelope: Envelope) -> None:
@@ -360,6 +376,10 @@ class NatsBus:
             pending=self._outgoing.pending, reconnects=self.reconnects,
             connected=self._connected.is_set(),
         )
+
+
+def _liveness_key(node: str) -> str:
+    return "node-" + safe_name(node)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 
 from rallypoint.bus.base import MessageBus
-from rallypoint.bus.factory import lease_of, start_bus
+from rallypoint.bus.factory import lease_of, liveness_of, start_bus
 from rallypoint.bus.lease import EMERGENCY_REPEATER
 from rallypoint.clock import Clock
 from rallypoint.config import Settings
@@ -45,6 +45,7 @@ from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.node_watch import NodeWatch
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import EventStore
 from rallypoint.storage.retention import run_retention
@@ -156,6 +157,14 @@ class Node:
                 self.emergencies.run(self.ingest.republish, may_repeat=lambda: repeater.held),
                 name="emergency-repeater",
             )
+            liveness = liveness_of(self.bus)
+            if liveness is not None:
+                # Clients of a node that died unannounced leave the picture (services/node_watch.py).
+                heartbeat, alive = liveness
+                watch = NodeWatch(node=s.node_id, presence=self.presence, ingest=self.ingest, clock=self.clock,
+                                  alive=alive, may_act=lambda: repeater.held)
+                tg.create_task(heartbeat.run(self.stop_event), name="liveness")
+                tg.create_task(watch.run(self.stop_event, heartbeat.renew_s), name="node-watch")
             session_sweep = SessionSweep(
                 self.presence, self.ctx.sessions, self.clock, idle_timeout_s=s.idle_timeout_s,
                 frame_timeout_s=s.frame_timeout_s, slow_receiver_timeout_s=s.slow_receiver_timeout_s,

@@ -63,13 +63,15 @@ class ContactIndex:
     def observe(self, envelope: Envelope, audience: object = None) -> None:
         """Learn or forget a remote session from a publication of another node."""
         origin = envelope.origin
-        if not origin.node or origin.node == self.node:
-            return
         event = envelope.event
         if event.type == DELETE:
+            # Checked whatever node published it: a node announces the departure of a dead
+            # node's clients on its behalf (services/node_watch.py); only remote sessions are here.
             contact = self._sessions.get(origin.session_id)
             if contact is not None and event.detail.link_relation == "p-p" and event.detail.link_uid in contact.uids:
                 self._forget(contact)
+            return
+        if not origin.node or origin.node == self.node:
             return
         if not is_device_sa(event) or event.detail.dests:
             return
