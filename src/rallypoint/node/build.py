@@ -16,6 +16,7 @@ from rallypoint.node.core import Node
 from rallypoint.node.node_id import resolve_node_id
 from rallypoint.node.shared_changes import share_changes
 from rallypoint.node.upkeep import AccountSync, RevocationEnforcer
+from rallypoint.node.web_services import mission_service, package_service
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.contacts import ContactIndex
 from rallypoint.routing.directory import Directory
@@ -44,7 +45,7 @@ from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web import live
 from rallypoint.web.api import native
-from rallypoint.web.context import WebContext
+from rallypoint.web.context import TokenIdentities, WebContext
 from rallypoint.web.features import FeatureBuilder
 from rallypoint.web.limits import HttpGuard
 from rallypoint.web.marti import core, missions, sync
@@ -146,11 +147,15 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     changes = ClusterChanges(bus, clock)
     bus.subscribe(changes.observe)
     metrics.add_counters(changes.counters)
+    # The web layer's services, whole before any feature is built (WebContext is frozen).
+    packages = package_service(stores, clock)
     web = WebContext(
-        settings=settings, clock=clock, data_dir=data, directory=directory, presence=presence, ingest=ingest,
+        settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
-        ids=ids, stores=stores, announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
+        token_identity=TokenIdentities(tokens, users, accounts), packages=packages,
+        missions=mission_service(stores, directory, clock, presence, packages), ids=ids,
+        announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
     )
     for build in FEATURES:
         feature = build(web)

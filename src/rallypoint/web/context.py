@@ -1,10 +1,14 @@
-"""What HTTP features need from the node, passed explicitly, and who is making a request."""
+"""What HTTP features need from the node, passed explicitly, and who is making a request.
+
+``WebContext`` is frozen and built whole by the node before any feature: state that changes at run
+time lives inside the services it holds (account cache, token store, live feed), never in a
+reassigned attribute.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import msgspec
 from starlette.requests import HTTPConnection
@@ -18,7 +22,7 @@ from rallypoint.security.accounts import AccountCache
 from rallypoint.security.policy import IdentityPolicy
 from rallypoint.security.revocation import RevocationWatcher, serial_of
 from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import UserAccounts
+from rallypoint.security.users import UserAccounts, effective_groups
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
 from rallypoint.services.emergency import EmergencyService
@@ -27,7 +31,6 @@ from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import EventStore
-from rallypoint.storage.factory import Stores
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web.credentials import presented_token
@@ -55,13 +58,48 @@ class RequestIdentity(msgspec.Struct, frozen=True):
 ANONYMOUS = RequestIdentity(principal=None, write_groups=_ANON, read_groups=_ANON)
 
 
-@dataclass
+@dataclass(frozen=True)
+class TokenIdentities:
+    """Callers identified by a live API token (Bearer header or ``access_token`` cookie)."""
+
+    tokens: TokenService
+    users: UserAccounts
+    accounts: AccountCache
+
+    async def __call__(self, conn: HTTPConnection) -> RequestIdentity | None:
+        """The identity behind a live token presented on ``conn``, else None."""
+        token = presented_token(conn)
+        if not token:
+            return None
+        principal = await self.tokens.principal_of(token)
+        if principal is None:
+            return None
+        return await self.identity_for(principal)
+
+    async def identity_for(self, principal: str) -> RequestIdentity | None:
+        """Current groups and role of ``principal`` from the user store (None: disabled account).
+
+        Read from the store rather than the node's cache so that a change made a moment ago
+        (disable, regroup) already applies to the next request.
+        """
+        user = await self.users.get(principal)
+        if user is not None:
+            if user.disabled:
+                return None
+            write, read = effective_groups(user)
+            return RequestIdentity(principal=user.name, write_groups=write, read_groups=read, role=str(user.role))
+        access = self.accounts.access_for(principal)
+        if access is None:
+            return None
+        return RequestIdentity(principal=principal, write_groups=access.write, read_groups=access.read)
+
+
+@dataclass(frozen=True)
 class WebContext:
-    """Shared, explicitly passed dependencies of every HTTP feature."""
+    """Shared, explicitly passed dependencies of every HTTP feature (built by ``node.build``)."""
 
     settings: Settings
     clock: Clock
-    data_dir: Path
     directory: Directory
     presence: Presence
     ingest: Ingest
@@ -74,13 +112,12 @@ class WebContext:
     peers: PeerCertificates
     revocations: RevocationWatcher
     emergencies: EmergencyService
-    # Where every feature's store comes from (``storage.factory``: the one place that picks backends).
-    stores: Stores
-    # The token store (OAuth and native API tokens); the native API opens one when none is given.
-    tokens: TokenService | None = None
-    # Extra identity sources (e.g. bearer tokens) tried after the client certificate.
+    # The token store (OAuth and native API tokens); the native API closes it.
+    tokens: TokenService
+    # Extra identity sources (e.g. bearer tokens, ``TokenIdentities``) tried after the client certificate.
     token_identity: Callable[[HTTPConnection], Awaitable[RequestIdentity | None]] | None = None
-    # Services owned by the Marti features, shared so other features answer from the same instances.
+    # Services closed by the Marti features that serve them, shared so other features answer from the
+    # same instances; None makes the native API's package and mission endpoints answer 503.
     packages: DataPackageService | None = None
     missions: MissionService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.

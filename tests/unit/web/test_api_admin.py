@@ -82,7 +82,7 @@ def test_admin_removes_accounts_lists_groups_and_changes_roles(harness: Harness)
     harness.add_user("alice", {"A"})
     harness.add_user("watcher", set())
     asyncio.run(harness.users.set_groups("watcher", groups_in={"A", "B"}, groups_out=set()))
-    harness.ctx.settings = msgspec.structs.replace(harness.ctx.settings, client_groups={"cam-1": ("Cams", "A")})
+    harness.rebuild(settings=msgspec.structs.replace(harness.ctx.settings, client_groups={"cam-1": ("Cams", "A")}))
     root, alice = harness.bearer("root"), harness.bearer("alice")
 
     groups = harness.http.get("/api/admin/groups", headers=root)

@@ -20,7 +20,7 @@ def test_basic_login_issues_a_short_lived_token_stored_only_as_a_digest(harness:
     assert answer.headers["cache-control"] == "no-store"
     token = body["access_token"]
     assert len(token) >= 43  # 256 bits, URL-safe base64
-    db = sqlite3.connect(harness.ctx.data_dir / "tokens.db")
+    db = sqlite3.connect(harness.data_dir / "tokens.db")
     rows = db.execute("SELECT digest, principal FROM tokens").fetchall()
     db.close()
     assert len(rows) == 1 and rows[0][1] == "alice"
@@ -110,8 +110,8 @@ def test_tokens_survive_a_restart_of_the_token_store(harness: Harness) -> None:
     token = harness.token("alice")
 
     async def reopen() -> str | None:
-        again = TokenService(SqliteTokenRecords(harness.ctx.data_dir / "tokens.db"),
-                             key_path=harness.ctx.data_dir / KEY_FILE, clock=harness.clock)
+        again = TokenService(SqliteTokenRecords(harness.data_dir / "tokens.db"),
+                             key_path=harness.data_dir / KEY_FILE, clock=harness.clock)
         try:
             return await again.principal_of(token)
         finally:
@@ -174,5 +174,5 @@ def test_tokens_are_signed_jwts_and_a_forged_one_is_refused(harness: Harness) ->
     assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
     assert harness.http.get("/api/clients", headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
-    key = harness.ctx.data_dir / "token-signing.key"
+    key = harness.data_dir / "token-signing.key"
     assert key.stat().st_mode & 0o077 == 0 and len(key.read_bytes()) == 32

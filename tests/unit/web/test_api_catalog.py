@@ -16,7 +16,7 @@ from rallypoint.services.missions_access import Caller
 from rallypoint.storage.files import FileBlobStore
 from rallypoint.storage.sqlite.missions import SqliteMissionStore
 from rallypoint.storage.sqlite.packages import SqlitePackageStore
-from tests.unit.web.test_api_harness import Harness
+from tests.unit.web.test_api_harness import Harness, harness_fixture  # noqa: F401
 
 CREATED_ISO = "2023-11-14T22:13:20.000Z"  # the harness clock's NOW
 
@@ -27,14 +27,13 @@ def catalog_fixture(tmp_path: Path) -> Iterator[Harness]:
     packages = DataPackageService(FileBlobStore(tmp_path / "blobs"), SqlitePackageStore(tmp_path / "packages.db"),
                                   h.clock)
     missions = SqliteMissionStore(tmp_path / "missions.db")
-    h.ctx.packages = packages
 
     async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
         record = await packages.find(digest, read_groups)
         return None if record is None else MissionContent(
             hash=record.hash, creator_uid="", timestamp=record.submitted_ms, name=record.name, size=record.size)
 
-    h.ctx.missions = MissionService(missions, h.ctx.directory, h.clock, describe=describe)
+    h.rebuild(packages=packages, missions=MissionService(missions, h.ctx.directory, h.clock, describe=describe))
     h.add_user("alice", {"A"})
     h.add_user("bob", {"B"})
     with h.http:
@@ -144,11 +143,10 @@ def test_missions_are_visible_to_readers_of_their_groups_only(catalog: Harness) 
         assert hidden.status_code == 404 and hidden.json()["error"] == "not_found", path
 
 
-def test_without_the_services_the_endpoints_say_unavailable(catalog: Harness) -> None:
-    catalog.ctx.packages = None
-    catalog.ctx.missions = None
+def test_without_the_services_the_endpoints_say_unavailable(harness: Harness) -> None:
+    assert harness.ctx.packages is None and harness.ctx.missions is None
     for path in ("/api/packages", "/api/missions", "/api/missions/Op", "/api/packages/" + "0" * 64):
-        answer = catalog.http.get(path)
+        answer = harness.http.get(path)
         assert answer.status_code == 503 and answer.json()["error"] == "unavailable", path
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -24,6 +26,7 @@ from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import Role, UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
@@ -36,7 +39,7 @@ from rallypoint.storage.sqlite.audit import SqliteAuditRecords
 from rallypoint.storage.sqlite.users import SqliteUserRecords
 from rallypoint.transport.context import SessionSet
 from rallypoint.web.api.native import NativeApi
-from rallypoint.web.context import WebContext
+from rallypoint.web.context import TokenIdentities, WebContext
 from rallypoint.web.peers import PeerCertificates
 
 NOW = 1_700_000_000_000
@@ -75,6 +78,7 @@ class Harness:
 
     def __init__(self, tmp: Path) -> None:
         self.clock = ManualClock(NOW)
+        self.data_dir = tmp
         directory = Directory()
         bus = LocalBus("node-test")
         bus.subscribe(Dispatcher(directory).deliver)
@@ -87,13 +91,28 @@ class Harness:
                                      hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
         self.auditor = RecordingAuditor(AuditLog(SqliteAuditRecords(tmp / "audit.db")), self.clock)
         (tmp / "ca").mkdir()
+        settings = Settings(data_dir=str(tmp))
+        tokens = TokenService(open_stores("sqlite://", tmp).tokens(), key_path=tmp / KEY_FILE, clock=self.clock,
+                              ttl_s=settings.token_ttl_s)
+        accounts = AccountCache()
         self.ctx = WebContext(
-            settings=Settings(data_dir=str(tmp)), clock=self.clock, data_dir=tmp, directory=directory,
-            presence=presence, ingest=ingest, accounts=AccountCache(), users=self.users, auditor=self.auditor,
+            settings=settings, clock=self.clock, directory=directory,
+            presence=presence, ingest=ingest, accounts=accounts, users=self.users, auditor=self.auditor,
             store=self.store, metrics=ServerMetrics(), sessions=SessionSet(), peers=PeerCertificates(),
             revocations=RevocationWatcher(CertificateRegistry(tmp / "ca")), emergencies=self.emergencies,
-            stores=open_stores("sqlite://", tmp),
+            tokens=tokens, token_identity=TokenIdentities(tokens, self.users, accounts),
         )
+        self._serve()
+
+    def rebuild(self, **changes: Any) -> None:
+        """Serve the API over a context with ``changes`` (the context is frozen: the node builds it whole).
+
+        The new API registers its metrics again, so it gets fresh ``ServerMetrics`` unless given some.
+        """
+        self.ctx = dataclasses.replace(self.ctx, **{"metrics": ServerMetrics(), **changes})
+        self._serve()
+
+    def _serve(self) -> None:
         self.api = NativeApi(self.ctx)
         self.app = Starlette(routes=list(self.api.routes))
         self.http = TestClient(self.app, base_url="http://127.0.0.1")

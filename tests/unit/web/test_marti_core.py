@@ -24,6 +24,7 @@ from rallypoint.routing.router import Router
 from rallypoint.security.accounts import AccountCache
 from rallypoint.security.audit import AuditLog
 from rallypoint.security.revocation import CertificateRegistry, RevocationWatcher
+from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.emergency import EmergencyService
@@ -119,13 +120,14 @@ def make_context(tmp_path: Path, clock: ManualClock) -> WebContext:
         return IDENTITIES.get(conn.headers.get("x-principal", ""))
 
     return WebContext(
-        settings=Settings(data_dir=str(tmp_path), node_id="node-test"), clock=clock, data_dir=tmp_path,
+        settings=Settings(data_dir=str(tmp_path), node_id="node-test"), clock=clock,
         directory=directory, presence=presence, ingest=ingest, accounts=AccountCache(),
         users=UserAccounts(SqliteUserRecords(tmp_path / "users.db"), clock=clock),
         auditor=AuditRecorder(AuditLog(SqliteAuditRecords(tmp_path / "audit.db")), clock), store=MemoryEventStore(),
         metrics=metrics, sessions=SessionSet(), peers=PeerCertificates(),
         revocations=RevocationWatcher(CertificateRegistry(tmp_path / "ca")), token_identity=token_identity,
-        emergencies=emergencies, stores=open_stores("sqlite://", tmp_path),
+        emergencies=emergencies,
+        tokens=TokenService(open_stores("sqlite://", tmp_path).tokens(), key_path=tmp_path / KEY_FILE, clock=clock),
     )
 
 

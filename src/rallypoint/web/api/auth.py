@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rallypoint.errors import AuthError
 from rallypoint.security.tokens import TokenService
-from rallypoint.security.users import effective_groups
 from rallypoint.web.api.common import ApiError, Endpoint, json_response
 from rallypoint.web.api.schemas import ErrorBody, TokenResponse
-from rallypoint.web.context import RequestIdentity, WebContext
+from rallypoint.web.context import RequestIdentity, TokenIdentities, WebContext
 from rallypoint.web.credentials import bearer_token, presented_token
 from rallypoint.web.enrollment_auth import REALM, basic_credentials
 
@@ -41,33 +40,11 @@ class ApiAuth:
     def __init__(self, ctx: WebContext, tokens: TokenService) -> None:
         self._ctx = ctx
         self.tokens = tokens
-
-    async def token_identity(self, conn: HTTPConnection) -> RequestIdentity | None:
-        """``WebContext.token_identity``: the identity behind a live token (Bearer or cookie), else None."""
-        token = presented_token(conn)
-        if not token:
-            return None
-        principal = await self.tokens.principal_of(token)
-        if principal is None:
-            return None
-        return await self.identity_for(principal)
+        self._identities = TokenIdentities(tokens, ctx.users, ctx.accounts)
 
     async def identity_for(self, principal: str) -> RequestIdentity | None:
-        """Current groups and role of ``principal`` from the user store (None: disabled account).
-
-        Read from the store rather than the node's cache so that a change made a moment ago
-        (disable, regroup) already applies to the next request.
-        """
-        user = await self._ctx.users.get(principal)
-        if user is not None:
-            if user.disabled:
-                return None
-            write, read = effective_groups(user)
-            return RequestIdentity(principal=user.name, write_groups=write, read_groups=read, role=str(user.role))
-        access = self._ctx.accounts.access_for(principal)
-        if access is None:
-            return None
-        return RequestIdentity(principal=principal, write_groups=access.write, read_groups=access.read)
+        """Current groups and role of ``principal`` from the user store (None: disabled account)."""
+        return await self._identities.identity_for(principal)
 
     async def caller(self, request: Request) -> RequestIdentity:
         """The caller; 403 for a revoked certificate, 401 for a bearer token that is not live."""

@@ -17,7 +17,6 @@ from starlette.routing import BaseRoute
 from rallypoint import __version__
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
-from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.web.api.admin import AdminApi
 from rallypoint.web.api.airdrop import AirdropApi
 from rallypoint.web.api.auth import ApiAuth
@@ -41,10 +40,7 @@ SCHEMA_PATH = "/api/openapi.json"
 class NativeApi:
     """The native API feature: its routes, TAK's ``POST /oauth/token`` and the token store (closed with it)."""
 
-    def __init__(self, ctx: WebContext, *, token_ttl_s: int | None = None) -> None:
-        if ctx.tokens is None:
-            ttl = token_ttl_s or ctx.settings.token_ttl_s
-            ctx.tokens = TokenService(ctx.stores.tokens(), key_path=ctx.data_dir / KEY_FILE, clock=ctx.clock, ttl_s=ttl)
+    def __init__(self, ctx: WebContext) -> None:
         self.tokens = ctx.tokens
         self.auth = ApiAuth(ctx, self.tokens)
         self.oauth = OAuthTokens(users=ctx.users, tokens=self.tokens, auditor=ctx.auditor, clock=ctx.clock,
@@ -71,7 +67,6 @@ class NativeApi:
         )
         self._document = openapi_document(self.endpoints, version=__version__)
         self._routes = [*routes_of(self.endpoints), *self.oauth.routes]
-        ctx.token_identity = self.auth.token_identity
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -97,5 +92,5 @@ class NativeApi:
 
 
 def build(ctx: WebContext) -> Feature:
-    """Construct the native API and register bearer tokens as an identity source for every feature."""
+    """Construct the native API (bearer tokens identify callers of every feature through ``ctx.token_identity``)."""
     return NativeApi(ctx)

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.errors import StorageError
-from rallypoint.model.mission import CreateRequest, InviteType, Mission, MissionContent, Role
+from rallypoint.model.mission import CreateRequest, InviteType, Mission, Role
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.services.missions import MissionService
@@ -379,27 +379,7 @@ class MissionsFeature:
 
 
 def build(ctx: WebContext) -> Feature:
-    """The Mission API over the node's mission store."""
-    presence = ctx.presence
-
-    def snapshot(uid: str) -> Envelope | None:
-        return presence.sa.get(uid) or presence.items.get(uid)
-
-    packages = ctx.packages
-
-    async def describe(digest: str, read_groups: frozenset[str]) -> MissionContent | None:
-        # Mission contents point at data packages the caller can download (same rule as /sync/content).
-        if packages is None:
-            return None
-        record = await packages.find(digest.lower(), read_groups)
-        if record is None:
-            return None
-        return MissionContent(
-            hash=record.hash, creator_uid=record.creator_uid or "", timestamp=record.submitted_ms, name=record.name,
-            size=record.size, mime_type=record.mime, submitter=record.submitter, keywords=record.keywords,
-        )
-
-    service = MissionService(ctx.stores.missions(), ctx.directory, ctx.clock,
-                             snapshot=snapshot, describe=describe)
-    ctx.missions = service
-    return MissionsFeature(ctx, service)
+    """The Mission API over the context's mission service."""
+    if ctx.missions is None:
+        raise ValueError("the Mission API feature needs WebContext.missions")
+    return MissionsFeature(ctx, ctx.missions)

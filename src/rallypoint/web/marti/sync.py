@@ -316,7 +316,7 @@ def _forbidden() -> Response:
 
 
 def build(ctx: WebContext) -> Feature:
-    """The data package feature over the node's package and blob stores."""
-    feature = SyncFeature(ctx, DataPackageService(ctx.stores.blobs(), ctx.stores.packages(), ctx.clock))
-    ctx.packages = feature.service
-    return feature
+    """The data package feature over the context's package service."""
+    if ctx.packages is None:
+        raise ValueError("the data package feature needs WebContext.packages")
+    return SyncFeature(ctx, ctx.packages)
