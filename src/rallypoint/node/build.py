@@ -164,7 +164,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
     mailbox = Mailbox(
         stores.mailbox(), directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),
-        ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity,
+        ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity, node=settings.node_id,
     )
     ingest.add_hook(mailbox.observe)
     mailbox.deliver_through(ingest.deliver)

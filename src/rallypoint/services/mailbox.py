@@ -65,6 +65,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -101,8 +102,11 @@ class Mailbox:
         max_queue: int = 10_000,
         max_per_identity: int = 1_000,
         max_identities: int = 10_000,
+        node: str | None = None,
     ) -> None:
         self._store = store
+        # With a node id, mail is kept by the node the message entered only (None: every publication).
+        self._node = node
         self._directory = directory
         self._clock = clock
         self._ttl_ms = int(ttl_s * 1000)
@@ -166,10 +170,15 @@ class Mailbox:
         Returns True when someone will receive it (kept for later, or delivered live to a client
         that is connected but not yet identified).
         """
-        if not audience.explicit or envelope.repeat or not is_storable(envelope.event):
-            return False
         event = envelope.event
         origin = envelope.origin
+        if self._node is not None and origin.node and origin.node != self._node:
+            # Kept once, by the node it entered; another node's client SA says the recipient is back.
+            if event.detail.takv and not envelope.repeat:
+                self._seen_on_other_node(envelope)
+            return False
+        if not audience.explicit or envelope.repeat or not is_storable(event):
+            return False
         now = self._clock.now_ms()
         expires = min(event.stale, now + self._ttl_ms)
         sender = self._sender_identity(origin)
@@ -367,6 +376,21 @@ class Mailbox:
         if ids:
             self._publish(envelope, to_sessions(*ids))
 
+    def _seen_on_other_node(self, envelope: Envelope) -> None:
+        """A client of another node sent its SA: remember it, and hand it the mail kept here.
+
+        The mail is published to its session id, which only that node's dispatcher resolves; it
+        counts as delivered when handed to the bus (the written report is per node).
+        """
+        origin = envelope.origin
+        uid = envelope.event.uid
+        identity = principal_identity(origin.principal) if origin.principal else uid_identity(uid)
+        session = RemoteSession(origin.session_id, origin.read_groups or origin.groups, origin.groups)
+        self._remember(identity, session, principal=origin.principal, uid=uid,
+                       callsign=envelope.event.detail.callsign)
+        if self._boxes.get(identity):
+            self._hand_over(session, self._handover.take(identity, session))
+
     def _hand_over(self, sub: Subscriber, envelopes: Iterable[Envelope]) -> None:
         """Kept mail to one session, in order, as publications to that session."""
         for envelope in envelopes:
@@ -408,3 +432,16 @@ class Mailbox:
             self._cursors.pop(gone, None)
             self._handover.forget(gone)
         self._writer.put_record(record, forgotten)
+
+
+@dataclass(frozen=True)
+class RemoteSession:
+    """A session of another node as the mailbox sees it: an address on the bus, never offered to."""
+
+    id: str
+    read_groups: frozenset[str]
+    write_groups: frozenset[str]
+
+    def offer(self, envelope: Envelope) -> None:
+        """Mail for it is published to its session id (``Mailbox._hand_over``)."""
+        raise TypeError("a session of another node is reached through the bus")
