@@ -40,6 +40,11 @@ Delivery
     marked delivered on its own. Expired mail is dropped and counted; so is mail the identity may no
     longer read.
 
+Several nodes
+    With a node id, only the node a message entered keeps it. Other nodes' clients are learned
+    from their SA on the bus; when one of them is an identity with mail here, the mail is published
+    to its session id at once and counts as delivered then (see docs/delivery.md, "Several nodes").
+
 Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
 
