@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats
+import nats.js.errors
 import pytest
 
 from tests.support.cot_client import CotClient, chat, cot, sa
@@ -106,3 +109,61 @@ async def test_a_client_of_a_killed_node_reconnects_elsewhere_and_gets_the_chat_
     got = await back.wait_for(lambda e: e.type == "b-t-f", TIMEOUT_S)
     await stored_barrier(back, sender)
     assert sum(1 for e in back.events if e.uid == got.uid) == 1
+
+
+async def _in_latest(cluster: Cluster, uid: str) -> None:
+    """Wait until ``uid`` is in the cluster's latest-state bucket (its node flushes every half second)."""
+    nc = await nats.connect(cluster.nats.url)
+    try:
+        kv = await nc.jetstream().key_value("rp_rallypoint_latest")
+
+        async def present() -> bool:
+            try:
+                return bool((await kv.get(uid)).value)
+            except nats.js.errors.KeyNotFoundError:
+                return False
+
+        deadline = asyncio.get_running_loop().time() + TIMEOUT_S
+        while not await present():
+            assert asyncio.get_running_loop().time() < deadline, f"{uid} never reached the latest-state bucket"
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+
+
+async def test_a_restarted_node_starts_with_the_picture_of_the_others(
+    cluster: Cluster, clients: list[object]
+) -> None:
+    alpha, bravo = await _client(cluster, 0, clients), await _client(cluster, 1, clients)
+    await alpha.send(sa("uid-alpha", "ALPHA"))
+    await bravo.send(sa("uid-bravo", "BRAVO"))
+    await alpha.send(cot("alpha-marker", "b-m-p-s-m", lat=45.0, lon=7.0))
+    for uid in ("uid-alpha", "uid-bravo", "alpha-marker"):
+        await _in_latest(cluster, uid)
+    # Node C restarts: its own store holds none of these (they entered at A and B).
+    cluster.restart(2)
+    late = await _client(cluster, 2, clients)
+    for uid in ("uid-alpha", "uid-bravo", "alpha-marker"):
+        await late.wait_uid(uid, TIMEOUT_S)
+    # Its contact index is back too: a chat by callsign from C reaches ALPHA on node A.
+    await late.send(sa("uid-late", "LATE"))
+    await late.send(chat("uid-late", "LATE", to_uid="uid-alpha", to_cs="ALPHA", text="back"))
+    await alpha.wait_for(lambda e: e.type == "b-t-f", TIMEOUT_S)
+    await stored_barrier(late, alpha)
+    assert not late.has(lambda e: e.type == "b-t-f-s"), "ALPHA unreachable from the restarted node"
+
+
+async def test_a_node_killed_and_restarted_at_once_lets_go_of_its_previous_clients(
+    cluster: Cluster, clients: list[object]
+) -> None:
+    doomed, observer = await _client(cluster, 0, clients), await _client(cluster, 1, clients)
+    await doomed.send(sa("uid-doomed", "DOOMED"))
+    await observer.wait_uid("uid-doomed", TIMEOUT_S)
+    await _in_latest(cluster, "uid-doomed")
+    cluster.kill(0)
+    # Back before its liveness key expired: nobody saw it gone, its restart says its clients left.
+    cluster.restart(0)
+    await observer.wait_for(_deleted("uid-doomed"), TIMEOUT_S)  # type: ignore[arg-type]
+    late = await _client(cluster, 2, clients)
+    await stored_barrier(late, observer)
+    assert not late.has(lambda e: e.uid == "uid-doomed")

@@ -280,6 +280,11 @@ class NatsBus:
             raise BusError("the NATS bus is not started")
         return self._latest
 
+    def replay(self, envelope: Envelope, audience: Audience) -> None:
+        """Hand an envelope read back from NATS (the latest-state cache) to this node's handlers only."""
+        for handler in self._handlers:
+            handler(envelope, audience)
+
     # -- receiving ------------------------------------------------------------------------------
 
     async def _on_core(self, msg: Msg) -> None:

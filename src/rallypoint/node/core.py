@@ -44,6 +44,7 @@ from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.demo import DemoSimulator
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
+from rallypoint.services.latest_sync import latest_sync_for
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.node_watch import NodeWatch
 from rallypoint.services.presence import Presence
@@ -141,6 +142,10 @@ class Node:
         # Connected before anything is published or delivered (a NATS bus; the local bus has nothing to do).
         await start_bus(self.bus)
         await load_picture(self.store, self.presence, self.clock, Limits(max_event_bytes=s.max_event_bytes))
+        # In a cluster, the picture of the other nodes too (and this node's previous clients let go).
+        mirror = latest_sync_for(self.bus, self.presence, self.clock)
+        if mirror is not None:
+            await mirror[0].restore(mirror[1].replay, self.ingest, mirror[1].node_alive)
         account_sync = AccountSync(self.users, self.accounts, self.ctx.sessions)
         users_stamp = await account_sync.load()
         upkeep_failures = UpkeepFailures()
@@ -157,6 +162,8 @@ class Node:
                 self.emergencies.run(self.ingest.republish, may_repeat=lambda: repeater.held),
                 name="emergency-repeater",
             )
+            if mirror is not None:
+                tg.create_task(mirror[0].run(self.stop_event), name="latest-sync")
             liveness = liveness_of(self.bus)
             if liveness is not None:
                 # Clients of a node that died unannounced leave the picture (services/node_watch.py).
