@@ -4,11 +4,15 @@ NATS server)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from tests.support.cot_client import CotClient, chat, sa
+from tests.support.metrics import metric_value
 from tests.support.nodes import Cluster, running_cluster, stored_barrier
+from tests.support.poll import wait_until
 
 TIMEOUT_S = 15.0
 
@@ -30,7 +34,7 @@ async def _leave(client: CotClient, uid: str, watcher: CotClient) -> None:
 
 
 async def _mail_for_a_recipient_known_to_both_nodes(
-    tmp_path: Path, ca_template: Path, clients: list[object], *, restart_holder: bool
+    tmp_path: Path, ca_template: Path, clients: list[object], *, holder: Literal["runs", "restarts", "killed"]
 ) -> None:
     tag = uuid.uuid4().hex[:6]
     r_uid, r_cs = f"uid-r-{tag}", f"ROMEO{tag}"
@@ -48,8 +52,16 @@ async def _mail_for_a_recipient_known_to_both_nodes(
         await sender.send(chat(f"uid-s-{tag}", f"SIERRA{tag}", to_uid=r_uid, to_cs=r_cs, text="kept once"))
         await stored_barrier(witness, sender)  # node B has seen the chat too
         assert not sender.has(lambda e: e.type.startswith("b-t-f-s")), "a delivery failure for kept mail"
-        if restart_holder:
-            cluster.restart(0)  # the node that keeps the mail stops cleanly and comes back
+        if holder == "killed":
+            # Acknowledged: the holding node has written the mail to its store; then kill -9.
+            await wait_until(
+                lambda: metric_value(cluster.nodes[0], "rallypoint_mailbox_queued_total") == 1
+                and metric_value(cluster.nodes[0], "rallypoint_mailbox_unwritten") == 0,
+                "mail written by the holding node",
+            )
+            await asyncio.to_thread(cluster.kill, 0)
+        if holder != "runs":
+            cluster.restart(0)  # the node that keeps the mail comes back with its data directory
             sender = await CotClient.connect(cluster.port(0))
             clients.append(sender)
             await sender.send(sa(f"uid-s-{tag}", f"SIERRA{tag}"))
@@ -76,10 +88,16 @@ async def _mail_for_a_recipient_known_to_both_nodes(
 async def test_mail_is_kept_by_one_node_and_delivered_once_on_another(
     tmp_path: Path, ca_template: Path, clients: list[object]
 ) -> None:
-    await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, restart_holder=False)
+    await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, holder="runs")
 
 
 async def test_mail_kept_by_a_node_survives_its_restart_and_reaches_the_recipient_on_another(
     tmp_path: Path, ca_template: Path, clients: list[object]
 ) -> None:
-    await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, restart_holder=True)
+    await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, holder="restarts")
+
+
+async def test_mail_written_by_a_node_survives_kill_9_and_reaches_the_recipient_on_another(
+    tmp_path: Path, ca_template: Path, clients: list[object]
+) -> None:
+    await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, holder="killed")
