@@ -34,13 +34,19 @@ async def _client(cluster: Cluster, node: int, clients: list[object]) -> CotClie
     return client
 
 
-async def test_a_late_joiner_gets_the_sa_and_items_of_clients_of_every_node(
-    cluster: Cluster, clients: list[object]
-) -> None:
+async def _reporters(cluster: Cluster, clients: list[object]) -> tuple[CotClient, CotClient]:
+    """ALPHA on node A and BRAVO on node B report themselves; ALPHA drops a marker."""
     alpha, bravo = await _client(cluster, 0, clients), await _client(cluster, 1, clients)
     await alpha.send(sa("uid-alpha", "ALPHA"))
     await bravo.send(sa("uid-bravo", "BRAVO"))
     await alpha.send(cot("alpha-marker", "b-m-p-s-m", lat=45.0, lon=7.0))
+    return alpha, bravo
+
+
+async def test_a_late_joiner_gets_the_sa_and_items_of_clients_of_every_node(
+    cluster: Cluster, clients: list[object]
+) -> None:
+    _, bravo = await _reporters(cluster, clients)
     await bravo.send(cot("bravo-marker", "b-m-p-s-m", lat=45.1, lon=7.1))
     witness = await _client(cluster, 2, clients)
     for uid in ("uid-alpha", "uid-bravo", "alpha-marker", "bravo-marker"):
@@ -134,10 +140,7 @@ async def _in_latest(cluster: Cluster, uid: str) -> None:
 async def test_a_restarted_node_starts_with_the_picture_of_the_others(
     cluster: Cluster, clients: list[object]
 ) -> None:
-    alpha, bravo = await _client(cluster, 0, clients), await _client(cluster, 1, clients)
-    await alpha.send(sa("uid-alpha", "ALPHA"))
-    await bravo.send(sa("uid-bravo", "BRAVO"))
-    await alpha.send(cot("alpha-marker", "b-m-p-s-m", lat=45.0, lon=7.0))
+    alpha, _ = await _reporters(cluster, clients)
     for uid in ("uid-alpha", "uid-bravo", "alpha-marker"):
         await _in_latest(cluster, uid)
     # Node C restarts: its own store holds none of these (they entered at A and B).
