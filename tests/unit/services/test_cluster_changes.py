@@ -3,7 +3,6 @@ mirror following another node's changes through the shared store."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import msgspec
@@ -85,9 +84,10 @@ async def test_a_malformed_change_is_counted_and_a_failing_listener_does_not_sto
 
 async def test_a_mission_mirror_follows_another_nodes_changes_on_refresh(tmp_path: Path) -> None:
     clock = ManualClock()
-    store_a, store_b = SqliteMissionStore(tmp_path / "m.db"), SqliteMissionStore(tmp_path / "m.db")
-    node_a = MissionService(store_a, Directory(), clock)
-    node_b = MissionService(store_b, Directory(), clock)
+    # One store both nodes share (as PostgreSQL is shared); each service keeps its own mirror.
+    store = SqliteMissionStore(tmp_path / "m.db")
+    node_a = MissionService(store, Directory(), clock)
+    node_b = MissionService(store, Directory(), clock)
     touched: list[str] = []
     node_a.on_change(touched.append)
     red = Caller(principal="red1", write_groups=frozenset({"Red"}), read_groups=frozenset({"Red"}),
@@ -113,4 +113,4 @@ async def test_a_mission_mirror_follows_another_nodes_changes_on_refresh(tmp_pat
         else:
             raise AssertionError("node B still lists a mission node A deleted")
     finally:
-        await asyncio.gather(store_a.close(), store_b.close())
+        await store.close()
