@@ -82,9 +82,13 @@ class LatestSync:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write every pending change; a change NATS refused is kept for the next flush."""
+        """Write every pending change; on the first failure the rest waits for the next flush.
+
+        Stopping there keeps a NATS outage from costing one timeout per pending uid.
+        """
         pending, self._pending = self._pending, {}
-        for uid, envelope in pending.items():
+        items = list(pending.items())
+        for done, (uid, envelope) in enumerate(items):
             try:
                 if envelope is None:
                     await self._store.delete(uid)
@@ -92,10 +96,13 @@ class LatestSync:
                 else:
                     await self._store.put(envelope)
                     self.written += 1
-            except Exception as exc:  # noqa: BLE001 (any NATS failure: keep the change, try again)
+            except Exception as exc:  # noqa: BLE001 (any NATS failure: keep the changes, try again)
                 self.failed += 1
-                self._pending.setdefault(uid, envelope)
                 log.debug("latest state not written", extra={"uid": uid, "error": repr(exc)})
+                # Newer changes made meanwhile win over the ones kept back.
+                for kept_uid, kept in items[done:]:
+                    self._pending.setdefault(kept_uid, kept)
+                return
 
     async def restore(self, replay: Callable[[Envelope, Audience], None], ingest: Ingest, alive: NodeAlive) -> int:
         """Hand the bucket's non-stale entries of other nodes to ``replay``; returns how many.
