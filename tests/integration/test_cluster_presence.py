@@ -137,18 +137,21 @@ async def _in_latest(cluster: Cluster, uid: str) -> None:
         await nc.close()
 
 
-async def test_a_restarted_node_starts_with_the_picture_of_the_others(
-    cluster: Cluster, clients: list[object]
+@pytest.mark.parametrize("how", ["restarted", "joining"])
+async def test_a_starting_node_begins_with_the_picture_of_the_others(
+    cluster: Cluster, clients: list[object], how: str
 ) -> None:
     alpha, _ = await _reporters(cluster, clients)
     for uid in ("uid-alpha", "uid-bravo", "alpha-marker"):
         await _in_latest(cluster, uid)
-    # Node C restarts: its own store holds none of these (they entered at A and B).
-    cluster.restart(2)
-    late = await _client(cluster, 2, clients)
+    # Node C restarts, or node D joins: its own store holds none of these (they entered at A and B).
+    starting = 2 if how == "restarted" else cluster.add()
+    if how == "restarted":
+        cluster.restart(starting)
+    late = await _client(cluster, starting, clients)
     for uid in ("uid-alpha", "uid-bravo", "alpha-marker"):
         await late.wait_uid(uid, TIMEOUT_S)
-    # Its contact index is back too: a chat by callsign from C reaches ALPHA on node A.
+    # Its contact index is filled too: a chat by callsign from it reaches ALPHA on node A.
     await late.send(sa("uid-late", "LATE"))
     await late.send(chat("uid-late", "LATE", to_uid="uid-alpha", to_cs="ALPHA", text="back"))
     await alpha.wait_for(lambda e: e.type == "b-t-f", TIMEOUT_S)

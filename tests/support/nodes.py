@@ -38,6 +38,8 @@ class Cluster:
             data = root / node_id
             shutil.copytree(ca_template, data / "ca")
             self.dirs.append(data)
+        self._root = root
+        self._ca_template = ca_template
         self._config: tuple[str, ...] = ()
         if groups is not None:
             config = root / "cluster.toml"
@@ -74,6 +76,17 @@ class Cluster:
         self.nodes[index] = node
         node.start()
         return node
+
+    def add(self) -> int:
+        """Start one more node (a new id, a fresh data directory); returns its index."""
+        index = len(self.dirs)
+        data = self._root / NODE_IDS[index]
+        shutil.copytree(self._ca_template, data / "ca")
+        self.dirs.append(data)
+        node = self._process(index)
+        self.nodes.append(node)
+        node.start()
+        return index
 
     def restart_nats(self) -> None:
         """Stop the NATS server and start it again on the same port and store (JetStream keeps its data)."""
