@@ -61,6 +61,13 @@ _FIELD_MARKERS = [_CONTROL[i : i + 1] for i in range(_FIELDS)]
 _VOCAB_MARKERS = [_CONTROL[_FIELDS + i : _FIELDS + i + 1] for i in range(len(VOCABULARY))]
 _ALL_MARKERS = _CONTROL[: _FIELDS + len(VOCABULARY)]
 _VOCAB_PAIRS = tuple(zip(VOCABULARY, _VOCAB_MARKERS, strict=True))
+_VOCAB_TEXTS = list(VOCABULARY)
+# For filling: every marker byte mapped to one separator, the bytes that are no marker, and
+# a marker byte's position in field texts + vocabulary.
+_SEPARATOR = _ALL_MARKERS[:1]
+_ONE_MARKER = bytes(_SEPARATOR[0] if bytes([b]) in _ALL_MARKERS else b for b in range(256))
+_NOT_MARKERS = bytes(b for b in range(256) if bytes([b]) not in _ALL_MARKERS)
+_INDEX = [_ALL_MARKERS.find(bytes([b])) for b in range(256)]
 
 
 class WireDetail(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -193,15 +200,20 @@ def make_template(raw: bytes, texts: list[bytes]) -> bytes | None:
 
 
 def fill_template(template: bytes, texts: list[bytes]) -> bytes:
-    """The ``raw`` a template was made from (see :func:`make_template`)."""
-    out = template
-    for marker, text in zip(_FIELD_MARKERS, texts, strict=True):
-        if marker in out:
-            out = out.replace(marker, text)
-    for text, marker in _VOCAB_PAIRS:
-        if marker in out:
-            out = out.replace(marker, text)
-    return out
+    """The ``raw`` a template was made from (see :func:`make_template`).
+
+    In three C-level passes rather than one ``replace`` per marker: the literal pieces between
+    markers, the markers in order, then one join.
+    """
+    order = template.translate(None, _NOT_MARKERS)
+    if not order:
+        return template
+    pieces = template.translate(_ONE_MARKER).split(_SEPARATOR)
+    table = texts + _VOCAB_TEXTS
+    out: list[bytes] = [b""] * (2 * len(order) + 1)
+    out[0::2] = pieces
+    out[1::2] = [table[_INDEX[code]] for code in order]
+    return b"".join(out)
 
 
 def to_wire(event: CotEvent, times: TimeTexts) -> WireEvent:
