@@ -54,9 +54,11 @@ async def test_health_and_metrics(server: ServerProcess, clients: list[object]) 
     assert m['rallypoint_events_in_total{type="chat"}'] == 2
     assert "rallypoint_events_rejected_total" in text
     assert "rallypoint_route_seconds_bucket" in text
-    # Events out, per type class: each SA and the chat reached the other client.
+    # Events out, per type class: each SA and the chat reached the other client, and the
+    # delivery-failure notice (a b-t-f-s chat, delivered through the bus like any event) reached
+    # the sender of the chat nobody could receive.
     assert m['rallypoint_events_out_total{type="position"}'] >= 2
-    assert m['rallypoint_events_out_total{type="chat"}'] == 1
+    assert m['rallypoint_events_out_total{type="chat"}'] == 2
     assert m['rallypoint_events_out_total{type="emergency"}'] == 0
     # Scraped in one loop iteration: the per-type counts add up to the total.
     out = sum(v for k, v in m.items() if k.startswith("rallypoint_events_out_total{"))
