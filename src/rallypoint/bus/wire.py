@@ -191,8 +191,9 @@ def make_template(raw: bytes, texts: list[bytes]) -> bytes | None:
         return None
     out = raw
     for text, marker in zip(texts, _FIELD_MARKERS, strict=True):
-        # A text with a control byte could hide a marker; an empty one would match everywhere.
-        if text and text in out and text.translate(None, _ALL_MARKERS) == text:
+        # Found in raw, a text holds no marker byte (so cannot match across one); an empty one
+        # would match everywhere.
+        if text and text in raw:
             out = out.replace(text, marker)
     for text, marker in _VOCAB_PAIRS:
         out = out.replace(text, marker)
