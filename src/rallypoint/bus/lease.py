@@ -43,6 +43,15 @@ class Lease(Protocol):
     @property
     def renew_s(self) -> float: ...
 
+    @property
+    def taken(self) -> int: ...
+
+    @property
+    def renewed(self) -> int: ...
+
+    @property
+    def lost(self) -> int: ...
+
     async def run(self, stop: asyncio.Event) -> None: ...
 
 
@@ -51,6 +60,7 @@ class AlwaysHeld:
 
     held = True
     renew_s = 2.0
+    taken = renewed = lost = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Nothing to renew."""
@@ -66,6 +76,7 @@ class KvLease:
         self.renew_s = ttl_s / 3
         self._revision: int | None = None
         self.taken = 0
+        self.renewed = 0
         self.lost = 0
 
     @property
@@ -91,6 +102,7 @@ class KvLease:
                 await self._take(value)
             else:
                 self._revision = await self._kv.update(self.key, value, last=self._revision)
+                self.renewed += 1
         except nats.js.errors.KeyWrongLastSequenceError:
             self._lose("held by another node")
         except _TRANSIENT as exc:

@@ -23,6 +23,7 @@ from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
 from rallypoint.node import memtrace
+from rallypoint.node.cluster_metrics import ClusterMetrics
 from rallypoint.node.upkeep import (
     AccountSync,
     RevocationEnforcer,
@@ -165,6 +166,7 @@ class Node:
             if mirror is not None:
                 tg.create_task(mirror[0].run(self.stop_event), name="latest-sync")
             liveness = liveness_of(self.bus)
+            watch: NodeWatch | None = None
             if liveness is not None:
                 # Clients of a node that died unannounced leave the picture (services/node_watch.py).
                 heartbeat, alive = liveness
@@ -172,6 +174,10 @@ class Node:
                                   alive=alive, may_act=lambda: repeater.held)
                 tg.create_task(heartbeat.run(self.stop_event), name="liveness")
                 tg.create_task(watch.run(self.stop_event, heartbeat.renew_s), name="node-watch")
+            self.metrics.add_collector(ClusterMetrics(
+                repeater, liveness[0] if liveness is not None else None,
+                watch, mirror[0] if mirror is not None else None,
+            ).families)
             session_sweep = SessionSweep(
                 self.presence, self.ctx.sessions, self.clock, idle_timeout_s=s.idle_timeout_s,
                 frame_timeout_s=s.frame_timeout_s, slow_receiver_timeout_s=s.slow_receiver_timeout_s,

@@ -58,6 +58,11 @@ class LatestSync:
         self._wake = asyncio.Event()
         self.written = self.deleted = self.failed = 0
 
+    @property
+    def pending(self) -> int:
+        """Uids whose change waits for the next flush (the backlog of writes to the bucket)."""
+        return len(self._pending)
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """A bus subscriber after the features: note what this node's publications did to the picture."""
         if envelope.origin.node != self._node or envelope.repeat or audience.delivery_only:

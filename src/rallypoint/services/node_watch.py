@@ -48,6 +48,7 @@ class NodeWatch:
         self._alive = alive
         self._may_act = may_act
         self._missed: dict[str, int] = {}
+        self.nodes_removed = 0
         self.removed = 0
 
     async def run(self, stop: asyncio.Event, interval_s: float) -> None:
@@ -92,6 +93,7 @@ class NodeWatch:
     def _remove(self, node: str, clients: list[Envelope]) -> None:
         log.warning("node gone from the cluster; its clients leave the picture",
                     extra={"node": node, "clients": len(clients)})
+        self.nodes_removed += 1
         now = self._clock.now_ms()
         for sa in clients:
             notice = disconnect_delete(sa.event.uid, sa.event.type, now)
