@@ -39,6 +39,7 @@ async def test_one_holder_at_a_time_and_release_hands_over_at_once(bucket: KeyVa
     await a.attempt()  # a renewal
     await b.attempt()
     assert (a.held, b.held) == (True, False)
+    assert (a.taken, a.renewed, b.taken, b.renewed) == (1, 1, 0, 0)
     await a.release()
     await b.attempt()
     assert (a.held, b.held) == (False, True)
@@ -55,6 +56,7 @@ async def test_a_holder_that_stops_renewing_loses_the_lease_to_another(bucket: K
     await wait_until(lambda: b.held, "node-b taking the expired lease", timeout=10 * TTL_S)
     await a.attempt()
     assert not a.held and b.lost == 0
+    assert (a.lost, b.taken) == (1, 1)
     stop.set()
     await runner
 

@@ -76,9 +76,11 @@ async def test_a_failed_flush_stops_at_once_and_keeps_every_change_for_the_next(
     sync, presence, bucket, clock = _setup()
     for uid in ("m-1", "m-2", "m-3"):
         sync.observe(_pictured(presence, clock, uid), Audience())
+    assert sync.pending == 3
     bucket.down = True
     await sync.flush()
-    assert bucket.calls == 1 and sync.failed == 1
+    assert bucket.calls == 1 and sync.failed == 1 and sync.pending == 3
     bucket.down = False
     await sync.flush()
     assert sorted(bucket.entries) == ["m-1", "m-2", "m-3"]
+    assert sync.pending == 0 and sync.written == 3
