@@ -6,15 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from rallypoint.model.cot import CotEvent
 from tests.support.cot_client import CotClient, chat, sa
 from tests.support.metrics import metric_value
 from tests.support.nodes import Cluster, running_cluster, stored_barrier
 from tests.support.poll import wait_until
 
 TIMEOUT_S = 15.0
+TEXTS = ("first", "second", "third")
+
+
+def _is_chat(text: str) -> Callable[[CotEvent], bool]:
+    return lambda e: e.type == "b-t-f" and f">{text}-".encode() in e.detail.xml
+
+
+def _chats(client: CotClient) -> list[str]:
+    """Which of TEXTS the client received as chat, in arrival order."""
+    return [t for e in client.events if e.type == "b-t-f" for t in TEXTS if f">{t}-".encode() in e.detail.xml]
 
 
 async def _visit(cluster: Cluster, node: int, uid: str, callsign: str, watcher: CotClient,
@@ -101,3 +113,30 @@ async def test_mail_written_by_a_node_survives_kill_9_and_reaches_the_recipient_
     tmp_path: Path, ca_template: Path, clients: list[object]
 ) -> None:
     await _mail_for_a_recipient_known_to_both_nodes(tmp_path, ca_template, clients, holder="killed")
+
+
+async def test_mail_handed_to_another_node_counts_once_written_there(
+    tmp_path: Path, ca_template: Path, clients: list[object]
+) -> None:
+    """Each visit to node B writes one message (a 1 byte/s link) and leaves: node A, which keeps the
+    mail, retires what B wrote and keeps what B had not written when the session left."""
+    env = {"RALLYPOINT_SESSION_BUDGET_BYTES_PER_S": "1", "RALLYPOINT_MAX_EVENT_BYTES": "4096"}
+    with running_cluster(tmp_path, ca_template, size=2, env=env) as cluster:
+        sender = await CotClient.connect(cluster.port(0))
+        clients.append(sender)
+        await sender.send(sa("uid-alpha", "ALPHA"))
+        visit = await _visit(cluster, 1, "uid-bravo", "BRAVO", sender, clients)
+        await _leave(visit, "uid-bravo", sender)
+        # About 2.5 KB each: the link's burst takes one of them, the next would wait a quarter of an hour.
+        for text in TEXTS:
+            message = chat("uid-alpha", "ALPHA", to_uid="uid-bravo", to_cs="BRAVO", text=f"{text}-{'x' * 2400}")
+            await sender.send(message)
+        await wait_until(lambda: metric_value(cluster.nodes[0], "rallypoint_mailbox_queued_total") == len(TEXTS),
+                         "mail kept by node A")
+        for expected in TEXTS:
+            session = await _visit(cluster, 1, "uid-bravo", "BRAVO", sender, clients)
+            await session.wait_for(_is_chat(expected), TIMEOUT_S)
+            await _leave(session, "uid-bravo", sender)
+            assert _chats(session) == [expected]
+        await wait_until(lambda: metric_value(cluster.nodes[0], "rallypoint_mailbox_delivered_total") == len(TEXTS),
+                         "every message written once")

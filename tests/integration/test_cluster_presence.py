@@ -95,8 +95,6 @@ async def test_the_clients_of_a_killed_node_leave_every_other_picture(
     assert sum(1 for e in b.events if _deleted("uid-doomed")(e)) == 1, "one disconnect notice per client"  # type: ignore[operator]
 
 
-@pytest.mark.xfail(strict=True, reason="store-and-forward across nodes is not complete yet: the chat kept while "
-                   "the client was away reaches it on its new node twice")
 async def test_a_client_of_a_killed_node_reconnects_elsewhere_and_gets_the_chat_sent_meanwhile(
     cluster: Cluster, clients: list[object]
 ) -> None:

@@ -168,6 +168,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     )
     ingest.add_hook(mailbox.observe)
     mailbox.deliver_through(ingest.deliver)
+    # Kept mail of another node for a session here, and the written reports of mail handed elsewhere.
+    bus.subscribe(mailbox.on_bus)
     no_fix = NoFixCounter()
     ingest.add_hook(no_fix.observe)
     metrics.add_counters(no_fix.counters)

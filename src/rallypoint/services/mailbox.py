@@ -42,8 +42,11 @@ Delivery
 
 Several nodes
     With a node id, only the node a message entered keeps it. Other nodes' clients are learned
-    from their SA on the bus; when one of them is an identity with mail here, the mail is published
-    to its session id at once and counts as delivered then (see docs/delivery.md, "Several nodes").
+    from their SA on the bus; when one of them is an identity with mail here, the mail is handed
+    to its session on its node at once (:mod:`rallypoint.services.mailbox_remote`), which reports
+    back written (delivered) or not (back in the box); a departure of that session seen on the
+    bus puts what is still in flight back too. A message the recipient got live on its node is
+    reported written there, not written twice (see docs/delivery.md, "Several nodes").
 
 Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
@@ -77,13 +80,23 @@ from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
 from rallypoint.delivery.dispatcher import Dispatcher, resolve
+from rallypoint.model.cot_type import DELETE
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience, to_sessions
-from rallypoint.services.mailbox_inflight import Handover
+from rallypoint.services.mailbox_inflight import Handover, MailEnvelope
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
+from rallypoint.services.mailbox_remote import (
+    MAIL_REPORT_TYPE,
+    MailTag,
+    RemoteMail,
+    message_key,
+    read_report,
+    read_tag,
+    tagged_origin,
+)
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
 
@@ -134,6 +147,7 @@ class Mailbox:
         # Mail and notices are handed over as bus publications to session ids (Ingest.deliver);
         # without a bus (the mailbox tested alone) they are delivered on this node.
         self._publish: Callable[[Envelope, Audience], object] = Dispatcher(directory).deliver
+        self._remote = RemoteMail(directory, clock, node=node or "", publish=self._publish)
         self.queued = 0
         self.expired = 0
         self.overflow = 0
@@ -141,6 +155,7 @@ class Mailbox:
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Hand mail over with ``publish`` (the node's bus, for delivery only)."""
         self._publish = publish
+        self._remote.deliver_through(publish)
 
     # --- Feature ------------------------------------------------------------------------------
     @property
@@ -181,6 +196,11 @@ class Mailbox:
             # Kept once, by the node it entered; another node's client SA says the recipient is back.
             if event.detail.takv and not envelope.repeat:
                 self._seen_on_other_node(envelope)
+            elif event.type == DELETE:
+                # A session of another node left (or its node died): its unwritten mail is ours again.
+                self._handover.give_back(origin.session_id, self._connected, self._hand_over)
+            elif audience.explicit and not envelope.repeat and is_storable(event):
+                self._note_live(envelope, audience)
             return False
         if not audience.explicit or envelope.repeat or not is_storable(event):
             return False
@@ -318,7 +338,29 @@ class Mailbox:
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
-        self._handover.give_back(sub, self._connected, self._hand_over)
+        self._remote.left(sub.id)
+        self._handover.give_back(sub.id, self._connected, self._hand_over)
+
+    # --- bus subscriber ------------------------------------------------------------------------
+    def on_bus(self, envelope: Envelope, audience: Audience) -> None:
+        """Kept mail of another node for a session here, and reports on mail handed to other nodes."""
+        origin = envelope.origin
+        if not audience.delivery_only or not origin.node or origin.node == self._node:
+            return
+        if envelope.event.type == MAIL_REPORT_TYPE:
+            report = read_report(envelope.event)
+            if report is None:
+                log.warning("malformed mail report refused", extra={"node": origin.node})
+            elif report.holder == self._node:
+                if report.written:
+                    self._handover.confirm(report.identity, report.seq)
+                else:
+                    self._handover.give_back_one(report.identity, report.seq, report.session,
+                                                 self._connected, self._hand_over)
+            return
+        tag = read_tag(origin)
+        if tag is not None and self._remote.is_mine(tag):
+            self._remote.deliver(envelope, tag)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
@@ -336,6 +378,7 @@ class Mailbox:
             "unreachable": handover.unreachable,
             "in_flight": handover.in_flight,
             "returned": handover.returned,
+            "remote_duplicates": self._remote.duplicates,
             "write_errors": self.write_errors,
         }
 
@@ -384,22 +427,42 @@ class Mailbox:
     def _seen_on_other_node(self, envelope: Envelope) -> None:
         """A client of another node sent its SA: remember it, and hand it the mail kept here.
 
-        The mail is published to its session id, which only that node's dispatcher resolves; it
-        counts as delivered when handed to the bus (the written report is per node).
+        The mail is in flight until that node reports it written (delivered) or not (back in the box).
         """
         origin = envelope.origin
         uid = envelope.event.uid
         identity = principal_identity(origin.principal) if origin.principal else uid_identity(uid)
-        session = RemoteSession(origin.session_id, origin.read_groups or origin.groups, origin.groups)
+        session = RemoteSession(origin.session_id, origin.read_groups or origin.groups, origin.groups, origin.node)
         self._remember(identity, session, principal=origin.principal, uid=uid,
                        callsign=envelope.event.detail.callsign)
         if self._boxes.get(identity):
             self._hand_over(session, self._handover.take(identity, session))
 
     def _hand_over(self, sub: Subscriber, envelopes: Iterable[Envelope]) -> None:
-        """Kept mail to one session, in order, as publications to that session."""
+        """Kept mail to one session, in order, as publications to that session.
+
+        For a session of another node the publication reaches no dispatcher: it carries a mail tag
+        its node's mailbox reads (written reports come back by identity and seq).
+        """
+        if not isinstance(sub, RemoteSession):
+            for envelope in envelopes:
+                self._publish(envelope, to_sessions(sub.id))
+            return
         for envelope in envelopes:
-            self._publish(envelope, to_sessions(sub.id))
+            if not isinstance(envelope, MailEnvelope):
+                continue
+            tag = MailTag(node=sub.node, session=sub.id, identity=envelope.identity, seq=envelope.seq)
+            tagged = Envelope(envelope.event, tagged_origin(tag, envelope.origin.groups), envelope.received_ms,
+                              priority=envelope.priority)
+            self._publish(tagged, Audience(delivery_only=True))
+
+    def _note_live(self, envelope: Envelope, audience: Audience) -> None:
+        """Addressed mail of another node reached local sessions live: its holder may hand it over too."""
+        key = message_key(envelope.event)
+        for sub in resolve(self._directory, envelope, audience):
+            identity = self._identity_of.get(sub.id)
+            if identity is not None:
+                self._remote.live.add(identity, key)
 
     def _attach(self, identity: str, sub: Subscriber) -> None:
         previous = self._identity_of.get(sub.id)
@@ -446,6 +509,9 @@ class RemoteSession:
     id: str
     read_groups: frozenset[str]
     write_groups: frozenset[str]
+    node: str
+    # Its node reports each message written or not (services/mailbox_remote.py).
+    confirms_writes = True
 
     def offer(self, envelope: Envelope) -> None:
         """Mail for it is published to its session id (``Mailbox._hand_over``)."""

@@ -77,6 +77,16 @@ class InFlight:
             del self._by_identity[identity]
         return entry[1] if entry is not None else None
 
+    def release_one(self, identity: str, seq: int, session_id: str) -> MailRecord | None:
+        """Take back one message in flight on ``session_id``; None when it is not in flight there."""
+        flying = self._by_identity.get(identity)
+        if flying is None or flying.get(seq, ("", None))[0] != session_id:
+            return None
+        mail = flying.pop(seq)[1]
+        if not flying:
+            del self._by_identity[identity]
+        return mail
+
     def lowest(self, identity: str) -> int | None:
         """The smallest seq of ``identity`` still in flight."""
         flying = self._by_identity.get(identity)
@@ -179,7 +189,7 @@ class Handover:
         return out
 
     def give_back(
-        self, sub: Subscriber, connected: dict[str, dict[str, Subscriber]],
+        self, session_id: str, connected: dict[str, dict[str, Subscriber]],
         hand_over: Callable[[Subscriber, list[Envelope]], object],
     ) -> None:
         """Mail still in flight on a session that left returns to its box; another session may take it.
@@ -187,14 +197,43 @@ class Handover:
         ``hand_over(session, envelopes)`` delivers what that other session takes (the mailbox
         publishes it to the session).
         """
-        for identity, mails in self._in_flight.release(sub.id).items():
+        for identity, mails in self._in_flight.release(session_id).items():
+            self._return(identity, mails, connected, hand_over)
+
+    def give_back_one(
+        self, identity: str, seq: int, session_id: str, connected: dict[str, dict[str, Subscriber]],
+        hand_over: Callable[[Subscriber, list[Envelope]], object],
+    ) -> None:
+        """A session of another node did not write message ``seq``: it returns to the box."""
+        mail = self._in_flight.release_one(identity, seq, session_id)
+        if mail is not None:
+            self._return(identity, [mail], connected, hand_over)
+
+    def confirm(self, identity: str, seq: int) -> None:
+        """A session of another node wrote message ``seq``: delivered, even if it was given back meanwhile.
+
+        The report of the write and the session's departure travel apart, so the departure may
+        have put the message back in its box already; the write is what counts.
+        """
+        if self._in_flight.done(identity, seq) is None:
             box = self._boxes.get(identity)
-            self._boxes[identity] = deque(sorted([*mails, *(box or ())], key=lambda m: m.seq))
-            self.returned += len(mails)
-            sessions = connected.get(identity)
-            if sessions:
-                other = next(iter(sessions.values()))
-                hand_over(other, self.take(identity, other))
+            if not box or all(m.seq != seq for m in box):
+                return
+            self._boxes[identity] = deque(m for m in box if m.seq != seq)
+        self.delivered += 1
+        self._settle(identity, seq)
+
+    def _return(
+        self, identity: str, mails: list[MailRecord], connected: dict[str, dict[str, Subscriber]],
+        hand_over: Callable[[Subscriber, list[Envelope]], object],
+    ) -> None:
+        box = self._boxes.get(identity)
+        self._boxes[identity] = deque(sorted([*mails, *(box or ())], key=lambda m: m.seq))
+        self.returned += len(mails)
+        sessions = connected.get(identity)
+        if sessions:
+            other = next(iter(sessions.values()))
+            hand_over(other, self.take(identity, other))
 
     def _written(self, envelope: MailEnvelope) -> None:
         """A session wrote a stored message to its socket: now it counts as delivered."""

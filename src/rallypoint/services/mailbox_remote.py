@@ -1,0 +1,189 @@
+"""Kept mail for a session of another node: handed over on the bus, written there, reported back.
+
+The holding node (the one a message entered, which keeps it) publishes each message for a session
+of another node with an empty, delivery-only audience and a *mail tag* in its origin (the
+delivering node, the session, the recipient identity and the message's ``seq``), so no dispatcher
+delivers it as ordinary traffic. The delivering node offers it to that session as a
+:class:`~rallypoint.services.mailbox_inflight.MailEnvelope` and reports back on the bus (a
+``t-x-rp-mail`` event, ``MESSAGE`` class: JetStream) when the session has written it to its
+socket, or failed when the session left first. The holder retires written mail and puts failed
+mail back in the box, as it does for its own sessions.
+
+A client that comes back on another node just after a message was kept for it can get that
+message live there (the node resolved its uid when the publication arrived) and then from the
+holder's mailbox. The delivering node remembers, per recipient identity, the addressed messages
+it delivered live that their origin may have kept, and reports such mail written instead of
+writing it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from functools import partial
+
+import msgspec
+
+from rallypoint.clock import Clock
+from rallypoint.model.cot import CotEvent, Detail, Point
+from rallypoint.model.cot_type import Priority
+from rallypoint.routing.directory import Directory
+from rallypoint.routing.envelope import Envelope, Origin
+from rallypoint.routing.router import Audience
+from rallypoint.services.mailbox_inflight import MailEnvelope
+
+log = logging.getLogger(__name__)
+
+MAIL_REPORT_TYPE = "t-x-rp-mail"
+_TAG_PREFIX = "mailbox "
+_ORIGIN_POINT = Point(0.0, 0.0)
+_REPORT_STALE_MS = 60_000
+
+
+class MailTag(msgspec.Struct, frozen=True):
+    """Which session of which node a kept message is for, and which message of whose box it is."""
+
+    node: str
+    session: str
+    identity: str
+    seq: int
+
+
+class MailReport(msgspec.Struct, frozen=True):
+    """The delivering node's answer: ``written`` to the session's socket, or not (the session left)."""
+
+    holder: str
+    session: str
+    identity: str
+    seq: int
+    written: bool
+
+
+_tag_encoder = msgspec.json.Encoder()
+_tag_decoder = msgspec.json.Decoder(MailTag)
+_report_decoder = msgspec.json.Decoder(MailReport)
+
+
+def tagged_origin(tag: MailTag, groups: frozenset[str]) -> Origin:
+    """The origin of a kept message handed to a session of another node."""
+    return Origin(session_id=_TAG_PREFIX + _tag_encoder.encode(tag).decode(), groups=groups)
+
+
+def read_tag(origin: Origin) -> MailTag | None:
+    """The mail tag of an origin, None when it is not kept mail for another node's session."""
+    session_id = origin.session_id
+    if not session_id.startswith(_TAG_PREFIX):
+        return None
+    try:
+        return _tag_decoder.decode(session_id[len(_TAG_PREFIX):])
+    except msgspec.DecodeError:
+        return None
+
+
+def read_report(event: CotEvent) -> MailReport | None:
+    """The report a ``t-x-rp-mail`` event carries; None when malformed."""
+    try:
+        return _report_decoder.decode(event.detail.xml)
+    except msgspec.DecodeError:
+        return None
+
+
+def message_key(event: CotEvent) -> tuple[str, int]:
+    """One message: a chat's uid is unique, an item's uid is reused by its next version (later time)."""
+    return (event.uid, event.time)
+
+
+class LiveDeliveries:
+    """Per recipient identity, the last addressed messages delivered live here (bounded, oldest forgotten)."""
+
+    def __init__(self, *, per_identity: int = 64, identities: int = 4096) -> None:
+        self._per_identity = per_identity
+        self._identities = identities
+        self._seen: OrderedDict[str, deque[tuple[str, int]]] = OrderedDict()
+
+    def add(self, identity: str, key: tuple[str, int]) -> None:
+        """``identity`` got the message ``key`` live."""
+        keys = self._seen.get(identity)
+        if keys is None:
+            keys = self._seen[identity] = deque(maxlen=self._per_identity)
+            if len(self._seen) > self._identities:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(identity)
+        keys.append(key)
+
+    def __contains__(self, item: tuple[str, tuple[str, int]]) -> bool:
+        identity, key = item
+        keys = self._seen.get(identity)
+        return keys is not None and key in keys
+
+
+class RemoteMail:
+    """The delivering side: offers another node's kept mail to local sessions and reports the writes."""
+
+    def __init__(
+        self, directory: Directory, clock: Clock, *, node: str, publish: Callable[[Envelope, Audience], object],
+    ) -> None:
+        self._directory = directory
+        self._clock = clock
+        self._node = node
+        self._publish = publish
+        self.live = LiveDeliveries()
+        # session id -> (holder, identity, seq) -> the message offered and not yet written.
+        self._flying: dict[str, dict[tuple[str, str, int], MailEnvelope]] = {}
+        self.duplicates = 0
+        self.reports = 0
+
+    def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
+        """Publish reports with ``publish`` (the node's bus)."""
+        self._publish = publish
+
+    def is_mine(self, tag: MailTag) -> bool:
+        """Whether the tagged message is for a session of this node."""
+        return tag.node == self._node
+
+    def deliver(self, envelope: Envelope, tag: MailTag) -> None:
+        """Offer a tagged message to its session here, or report at once why it is not written."""
+        holder = envelope.origin.node
+        sub = self._directory.get(tag.session)
+        if sub is None:
+            self._report(holder, tag.session, tag.identity, tag.seq, written=False)
+            return
+        if (tag.identity, message_key(envelope.event)) in self.live:
+            # It reached this recipient live already: for the holder it is delivered.
+            self.duplicates += 1
+            self._report(holder, tag.session, tag.identity, tag.seq, written=True)
+            return
+        mail = MailEnvelope(
+            envelope.event, Origin(session_id=envelope.origin.session_id, groups=envelope.origin.groups),
+            envelope.received_ms, priority=envelope.priority, identity=tag.identity, seq=tag.seq,
+            session_id=tag.session, on_written=partial(self._written, holder),
+        )
+        self._flying.setdefault(tag.session, {})[(holder, tag.identity, tag.seq)] = mail
+        sub.offer(mail)
+
+    def left(self, session_id: str) -> None:
+        """A local session left: what it had not written goes back to its holders' boxes."""
+        for holder, identity, seq in self._flying.pop(session_id, {}):
+            self._report(holder, session_id, identity, seq, written=False)
+
+    def _written(self, holder: str, mail: MailEnvelope) -> None:
+        flying = self._flying.get(mail.session_id)
+        if flying is None or flying.pop((holder, mail.identity, mail.seq), None) is None:
+            return  # the session left first and the mail was reported not written
+        if not flying:
+            del self._flying[mail.session_id]
+        self._report(holder, mail.session_id, mail.identity, mail.seq, written=True)
+
+    def _report(self, holder: str, session_id: str, identity: str, seq: int, *, written: bool) -> None:
+        now = self._clock.now_ms()
+        payload = _tag_encoder.encode(MailReport(holder, session_id, identity, seq, written))
+        # The report rides in the detail as JSON: this event is never encoded for a socket.
+        event = CotEvent(
+            uid=f"rp-mail-{holder}-{seq}-{identity}", type=MAIL_REPORT_TYPE, how="h-g-i-g-o", time=now,
+            start=now, stale=now + _REPORT_STALE_MS, point=_ORIGIN_POINT, detail=Detail(xml=payload),
+        )
+        self.reports += 1
+        self._publish(Envelope(event, Origin(session_id="mailbox"), now, priority=Priority.MESSAGE),
+                      Audience(delivery_only=True))
