@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.cot_client import CotClient, chat, sa
+from tests.support.cot_client import CotClient, chat, sa, uid_of
 from tests.support.nodes import Cluster, running_cluster, stored_barrier
 
 TIMEOUT_S = 30.0
@@ -25,12 +24,6 @@ CHAT_PERIOD_S = 0.05
 def cluster(tmp_path: Path, ca_template: Path) -> Iterator[Cluster]:
     with running_cluster(tmp_path, ca_template) as running:
         yield running
-
-
-def _uid(data: bytes) -> str:
-    found = re.search(rb'uid="([^"]+)"', data)
-    assert found is not None
-    return found.group(1).decode()
 
 
 def _deleted(uid: str) -> object:
@@ -56,7 +49,7 @@ class Traffic:
         while not stop.is_set():
             message = chat(self.uid, self.callsign, to_uid=self.peer_uid, to_cs=self.peer_cs,
                            text=f"{self.callsign} {len(self.chats)}")
-            self.chats.append(_uid(message))
+            self.chats.append(uid_of(message))
             await self.client.send(message)
             await asyncio.sleep(CHAT_PERIOD_S)
 

@@ -9,13 +9,12 @@ node stores what entered through it, and both read the one database).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
-from tests.support.cot_client import CotClient, chat, cot, sa
+from tests.support.cot_client import CotClient, chat, cot, sa, uid_of
 from tests.support.metrics import metric_value
 from tests.support.nodes import running_cluster, stored_barrier
 from tests.support.poll import wait_until
@@ -24,12 +23,6 @@ from tests.support.postgres import PostgresDatabase
 TIMEOUT_S = 30.0
 ROUNDS = 5
 PER_ROUND = 20
-
-
-def _uid(data: bytes) -> str:
-    found = re.search(rb'uid="([^"]+)"', data)
-    assert found is not None
-    return found.group(1).decode()
 
 
 def _history(port: int) -> Counter[str]:
@@ -56,7 +49,7 @@ async def test_terminated_backends_under_two_nodes_lose_and_double_no_stored_eve
                 for i in range(PER_ROUND):
                     message = (chat(uid, callsign, to_uid=None, to_cs=None, text=f"{n}.{i}") if i % 2
                                else cot(f"marker-{callsign}-{n}-{i}", "b-m-p-s-m", lat=n + i / 100))
-                    sent.append(_uid(message))
+                    sent.append(uid_of(message))
                     await sender.send(message)
             # Mid-write: the burst is still on its way to the database.
             killed += await postgres_database.terminate_backends()

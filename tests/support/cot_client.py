@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 import uuid
@@ -38,6 +39,13 @@ def cot(
         f'<point lat="{lat}" lon="{lon}" hae="100.0" ce="10.0" le="10.0"/>'
         f"<detail>{detail}</detail></event>"
     ).encode()
+
+
+def uid_of(message: bytes) -> str:
+    """The uid of an event built by :func:`cot`, :func:`sa` or :func:`chat` (its first ``uid`` attribute)."""
+    found = re.search(rb'uid="([^"]+)"', message)
+    assert found is not None, message
+    return found.group(1).decode()
 
 
 def sa(uid: str, callsign: str, *, group: str = "Cyan", extra: str = "", **kw: object) -> bytes:
