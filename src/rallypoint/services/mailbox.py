@@ -73,7 +73,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 import msgspec
 from starlette.routing import BaseRoute
@@ -90,12 +89,11 @@ from rallypoint.services.mailbox_inflight import Handover, MailEnvelope
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_remote import (
     MAIL_REPORT_TYPE,
-    MailTag,
     RemoteMail,
+    RemoteSession,
     message_key,
     read_report,
     read_tag,
-    tagged_origin,
 )
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
@@ -449,12 +447,8 @@ class Mailbox:
                 self._publish(envelope, to_sessions(sub.id))
             return
         for envelope in envelopes:
-            if not isinstance(envelope, MailEnvelope):
-                continue
-            tag = MailTag(node=sub.node, session=sub.id, identity=envelope.identity, seq=envelope.seq)
-            tagged = Envelope(envelope.event, tagged_origin(tag, envelope.origin.groups), envelope.received_ms,
-                              priority=envelope.priority)
-            self._publish(tagged, Audience(delivery_only=True))
+            if isinstance(envelope, MailEnvelope):
+                self._publish(sub.tagged(envelope), Audience(delivery_only=True))
 
     def _note_live(self, envelope: Envelope, audience: Audience) -> None:
         """Addressed mail of another node reached local sessions live: its holder may hand it over too."""
@@ -500,19 +494,3 @@ class Mailbox:
             self._cursors.pop(gone, None)
             self._handover.forget(gone)
         self._writer.put_record(record, forgotten)
-
-
-@dataclass(frozen=True)
-class RemoteSession:
-    """A session of another node as the mailbox sees it: an address on the bus, never offered to."""
-
-    id: str
-    read_groups: frozenset[str]
-    write_groups: frozenset[str]
-    node: str
-    # Its node reports each message written or not (services/mailbox_remote.py).
-    confirms_writes = True
-
-    def offer(self, envelope: Envelope) -> None:
-        """Mail for it is published to its session id (``Mailbox._hand_over``)."""
-        raise TypeError("a session of another node is reached through the bus")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import msgspec
@@ -117,6 +118,27 @@ class LiveDeliveries:
         identity, key = item
         keys = self._seen.get(identity)
         return keys is not None and key in keys
+
+
+@dataclass(frozen=True)
+class RemoteSession:
+    """A session of another node as the holding mailbox sees it: an address on the bus, never offered to."""
+
+    id: str
+    read_groups: frozenset[str]
+    write_groups: frozenset[str]
+    node: str
+    # Its node reports each message written or not.
+    confirms_writes = True
+
+    def offer(self, envelope: Envelope) -> None:
+        """Mail for it is published with a mail tag (:meth:`tagged`)."""
+        raise TypeError("a session of another node is reached through the bus")
+
+    def tagged(self, mail: MailEnvelope) -> Envelope:
+        """``mail`` as published for this session: tagged, so that only its node's mailbox takes it."""
+        tag = MailTag(node=self.node, session=self.id, identity=mail.identity, seq=mail.seq)
+        return Envelope(mail.event, tagged_origin(tag, mail.origin.groups), mail.received_ms, priority=mail.priority)
 
 
 class RemoteMail:
