@@ -88,12 +88,9 @@ from rallypoint.routing.router import Audience, to_sessions
 from rallypoint.services.mailbox_inflight import Handover, MailEnvelope
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_remote import (
-    MAIL_REPORT_TYPE,
     RemoteMail,
     RemoteSession,
     message_key,
-    read_report,
-    read_tag,
 )
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
@@ -345,20 +342,14 @@ class Mailbox:
         origin = envelope.origin
         if not audience.delivery_only or not origin.node or origin.node == self._node:
             return
-        if envelope.event.type == MAIL_REPORT_TYPE:
-            report = read_report(envelope.event)
-            if report is None:
-                log.warning("malformed mail report refused", extra={"node": origin.node})
-            elif report.holder == self._node:
-                if report.written:
-                    self._handover.confirm(report.identity, report.seq)
-                else:
-                    self._handover.give_back_one(report.identity, report.seq, report.session,
-                                                 self._connected, self._hand_over)
+        report = self._remote.receive(envelope)
+        if report is None:
             return
-        tag = read_tag(origin)
-        if tag is not None and self._remote.is_mine(tag):
-            self._remote.deliver(envelope, tag)
+        if report.written:
+            self._handover.confirm(report.identity, report.seq)
+        else:
+            self._handover.give_back_one(report.identity, report.seq, report.session, self._connected,
+                                         self._hand_over)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
@@ -377,6 +368,7 @@ class Mailbox:
             "in_flight": handover.in_flight,
             "returned": handover.returned,
             "remote_duplicates": self._remote.duplicates,
+            "malformed_reports": self._remote.malformed,
             "write_errors": self.write_errors,
         }
 
@@ -400,6 +392,8 @@ class Mailbox:
             ("rallypoint_mailbox_expired", "Kept messages dropped because they expired", float(stats["expired"])),
             ("rallypoint_mailbox_overflow", "Messages not kept because a mailbox bound was reached",
              float(stats["overflow"])),
+            ("rallypoint_mailbox_malformed", "Mail tags and written reports of other nodes refused as malformed",
+             float(stats["malformed_reports"])),
         ]
 
     # --- internals ----------------------------------------------------------------------------

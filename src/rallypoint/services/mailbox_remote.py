@@ -156,10 +156,36 @@ class RemoteMail:
         self._flying: dict[str, dict[tuple[str, str, int], MailEnvelope]] = {}
         self.duplicates = 0
         self.reports = 0
+        self.malformed = 0
 
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Publish reports with ``publish`` (the node's bus)."""
         self._publish = publish
+
+    def receive(self, envelope: Envelope) -> MailReport | None:
+        """Another node's delivery-only publication: mail tagged for a session here is offered to it.
+
+        Returns the report it carries when it is a report on mail this node handed over.
+        Malformed tags and reports are counted and logged, and go no further.
+        """
+        if envelope.event.type == MAIL_REPORT_TYPE:
+            report = read_report(envelope.event)
+            if report is None:
+                self._refuse(envelope, "report")
+                return None
+            return report if report.holder == self._node else None
+        if not envelope.origin.session_id.startswith(_TAG_PREFIX):
+            return None
+        tag = read_tag(envelope.origin)
+        if tag is None:
+            self._refuse(envelope, "tag")
+        elif self.is_mine(tag):
+            self.deliver(envelope, tag)
+        return None
+
+    def _refuse(self, envelope: Envelope, what: str) -> None:
+        self.malformed += 1
+        log.warning("malformed mail %s refused", what, extra={"node": envelope.origin.node, "uid": envelope.event.uid})
 
     def is_mine(self, tag: MailTag) -> bool:
         """Whether the tagged message is for a session of this node."""

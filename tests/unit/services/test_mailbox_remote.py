@@ -208,3 +208,27 @@ def test_the_departure_of_the_session_returns_its_mail_and_a_late_written_report
     stats = holder.world.mailbox.statistics()
     assert (stats["delivered"], stats["pending"], stats["returned"]) == (1, 2, 3)
     assert holder.on_b("node-b:r:tcp-2").uids() == ["m1", "m2"]
+
+
+def test_malformed_tags_and_reports_are_counted_and_go_no_further(remote: RemoteMail, published: Published) -> None:
+    bad_tag = Envelope(event("m0", now=1), Origin("mailbox {oops", node=HOLDER), 1)
+    bad_report = Envelope(event("r0", MAIL_REPORT_TYPE, now=1, detail="not json"), Origin("x", node=HOLDER), 1)
+    assert remote.receive(bad_tag) is None and remote.receive(bad_report) is None
+    assert remote.malformed == 2 and published.reports == []
+
+
+def test_a_report_for_another_holder_and_mail_for_another_node_are_left_alone(
+    remote: RemoteMail, directory: Directory, published: Published
+) -> None:
+    sub = WritingSub("s-b")
+    directory.add(sub)
+    elsewhere = MailTag(node="node-c", session="s-b", identity="uid:B", seq=1)
+    mail = Envelope(event("m0", now=1), msgspec.structs.replace(tagged_origin(elsewhere, frozenset()), node=HOLDER), 1)
+    assert remote.receive(mail) is None and sub.waiting == []
+    sent: list[Envelope] = []
+    # Node D reports on mail node C handed over: nothing for node B.
+    RemoteMail(Directory(), ManualClock(), node="node-d", publish=lambda e, a: sent.append(e)).deliver(
+        Envelope(event("m1", now=1), tagged_origin(elsewhere, frozenset()), 1), elsewhere,
+    )
+    assert remote.receive(sent[0]) is None
+    assert (remote.malformed, published.reports) == (0, [])
