@@ -12,8 +12,8 @@ mail back in the box, as it does for its own sessions.
 A client that comes back on another node just after a message was kept for it can get that
 message live there (the node resolved its uid when the publication arrived) and then from the
 holder's mailbox. The delivering node remembers, per recipient identity, the addressed messages
-it delivered live that their origin may have kept, and reports such mail written instead of
-writing it again.
+of other nodes it delivered (live, or as kept mail it wrote), and reports such mail written
+instead of writing it again.
 """
 
 from __future__ import annotations
@@ -222,6 +222,8 @@ class RemoteMail:
             return  # the session left first and the mail was reported not written
         if not flying:
             del self._flying[mail.session_id]
+        # Handed over again (its holder restarted before it read the report): reported, not rewritten.
+        self.live.add(mail.identity, message_key(mail.event))
         self._report(holder, mail.session_id, mail.identity, mail.seq, written=True)
 
     def _report(self, holder: str, session_id: str, identity: str, seq: int, *, written: bool) -> None:

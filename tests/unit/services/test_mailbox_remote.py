@@ -82,6 +82,11 @@ def test_mail_written_by_the_session_is_reported_written_once(
     sub.write()
     remote.left("s-b")
     assert published.reports == [MailReport(HOLDER, "s-b", "uid:B", 3, written=True)]
+    # Handed over once more (the holder restarted before it read the report): reported, not rewritten.
+    again = WritingSub("s-b2")
+    directory.add(again)
+    remote.deliver(*_mail("m0", "s-b2", 3))
+    assert again.waiting == [] and published.reports[-1] == MailReport(HOLDER, "s-b2", "uid:B", 3, written=True)
 
 
 def test_mail_a_session_left_without_writing_is_reported_not_written(
