@@ -31,41 +31,30 @@ Delivery
     mail comes before the picture snapshot; ``Presence`` bind listener for anonymous clients, right
     after their first SA, so after their snapshot), its pending mail is offered in ``seq`` order,
     re-parsed from the stored XML, at least in the MESSAGE class (never coalesced or thinned). A
-    message is delivered once per identity, to the first of its sessions that appears. It counts as
-    delivered when that session has handed its bytes to the transport (``MailEnvelope.written``,
-    :mod:`rallypoint.services.mailbox_inflight`): TCP has no application acknowledgement, so the
-    socket write is the last point the server observes. Mail offered but not written when the
-    session goes (quick disconnect, outbox cleared) returns to the box and is offered again. The
-    identity's cursor moves past everything written or dropped; a message written out of order is
-    marked delivered on its own. Expired mail is dropped and counted; so is mail the identity may no
-    longer read.
+    message is delivered once per identity, to the first of its sessions that appears, and counts as
+    delivered once that session wrote it; mail not written when the session goes returns to the box
+    (:mod:`rallypoint.services.mailbox_inflight`).
 
 Several nodes
     With a node id, only the node a message entered keeps it. Other nodes' clients are learned
     from their SA on the bus; when one of them is an identity with mail here, the mail is handed
     to its session on its node at once (:mod:`rallypoint.services.mailbox_remote`), which reports
     back written (delivered) or not (back in the box); a departure of that session seen on the
-    bus puts what is still in flight back too. A message the recipient got live on its node is
-    reported written there, not written twice (see docs/delivery.md, "Several nodes").
+    bus puts what is still in flight back too (see docs/delivery.md, "Several nodes").
 
 Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
 
 Durability
     The store (``<data_dir>/mailbox.db``, or the node's rows in PostgreSQL) is a
-    :class:`~rallypoint.storage.base.mailbox.MailboxRecords`. Its state is
-    loaded synchronously when the service is built (before any client can connect), and the memory
-    copy is the one delivery reads, so mail that is not yet written is delivered too. Changes are
-    queued in memory (new mail: bounded by ``max_queue``; cursors and registry rows: coalesced per
-    identity) and written in batches by an on-demand writer task that :meth:`close` waits for
-    (:mod:`rallypoint.services.mailbox_writer`). After a crash (not a clean SIGTERM) the last
-    unwritten batch can be lost: new mail in it is lost and mail delivered since the last written
-    cursor is delivered once more.
+    :class:`~rallypoint.storage.base.mailbox.MailboxRecords`. Its state is loaded synchronously
+    when the service is built (before any client can connect); the memory copy is the one delivery
+    reads, and changes are written in batches (:mod:`rallypoint.services.mailbox_writer`).
 
 Bounds and overflow
-    New mail is refused (counted as ``overflow``) when the write queue holds ``max_queue`` items,
-    and per identity when it already holds ``max_per_identity`` messages. The registry keeps at
-    most ``max_identities`` identities; the one seen longest ago is forgotten with its mail.
+    New mail beyond the write queue or an identity's box is refused and counted
+    (:mod:`rallypoint.services.mailbox_keep`). The registry keeps at most ``max_identities``
+    identities; the one seen longest ago is forgotten with its mail.
 """
 
 from __future__ import annotations
@@ -81,17 +70,19 @@ from rallypoint.clock import Clock
 from rallypoint.delivery.dispatcher import Dispatcher, resolve
 from rallypoint.model.cot_type import DELETE
 from rallypoint.protocol.limits import Limits
-from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience, to_sessions
-from rallypoint.services.mailbox_inflight import Handover, MailEnvelope
+from rallypoint.services.mailbox_inflight import Handover
+from rallypoint.services.mailbox_keep import MailKeeper
+from rallypoint.services.mailbox_metrics import mailbox_counters, mailbox_gauges
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_remote import (
     RemoteMail,
     RemoteSession,
     message_key,
 )
+from rallypoint.services.mailbox_sessions import ConnectedIdentities
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
 
@@ -124,17 +115,14 @@ class Mailbox:
         self._clock = clock
         self._ttl_ms = int(ttl_s * 1000)
         self._limits = limits or Limits()
-        self._max_queue = max_queue
-        self._max_per_identity = max_per_identity
         state = store.load_state(clock.now_ms())
-        self._next_seq = state.next_seq
         self._boxes: dict[str, deque[MailRecord]] = {k: deque(v) for k, v in state.pending.items()}
         self._cursors: dict[str, int] = dict(state.cursors)
         self._registry = RecipientRegistry(state.recipients, max_size=max_identities)
-        # identity -> its connected sessions (id -> subscriber), and the reverse.
-        self._connected: dict[str, dict[str, Subscriber]] = {}
-        self._identity_of: dict[str, str] = {}
+        self._online = ConnectedIdentities()
         self._writer = MailboxWriter(store, clock)
+        self._keeper = MailKeeper(self._boxes, self._writer, next_seq=state.next_seq, max_queue=max_queue,
+                                  max_per_identity=max_per_identity)
         self._handover = Handover(
             self._boxes, self._cursors, writer=self._writer, registry=self._registry, clock=clock,
             limits=self._limits, origin_id=MAILBOX_ORIGIN_ID,
@@ -143,9 +131,6 @@ class Mailbox:
         # without a bus (the mailbox tested alone) they are delivered on this node.
         self._publish: Callable[[Envelope, Audience], object] = Dispatcher(directory).deliver
         self._remote = RemoteMail(directory, clock, node=node or "", publish=self._publish)
-        self.queued = 0
-        self.expired = 0
-        self.overflow = 0
 
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Hand mail over with ``publish`` (the node's bus, for delivery only)."""
@@ -193,7 +178,7 @@ class Mailbox:
                 self._seen_on_other_node(envelope)
             elif event.type == DELETE:
                 # A session of another node left (or its node died): its unwritten mail is ours again.
-                self._handover.give_back(origin.session_id, self._connected, self._hand_over)
+                self._handover.give_back(origin.session_id, self._online.sessions, self._hand_over)
             elif audience.explicit and not envelope.repeat and is_storable(event):
                 self._note_live(envelope, audience)
             return False
@@ -208,13 +193,13 @@ class Mailbox:
             if dest.uid is None and dest.callsign is None:
                 continue
             for identity in self._registry.by_address(dest.uid, dest.callsign):
-                (live if identity in self._connected else kept)[identity] = None
+                (live if identity in self._online.sessions else kept)[identity] = None
         for dest in event.detail.dests:
             if dest.group is None or dest.mission is not None:
                 continue
             for identity in self._registry.readers(dest.group):
                 record = self._registry.get(identity)
-                if record is not None and record.principal is not None and identity not in self._connected:
+                if record is not None and record.principal is not None and identity not in self._online.sessions:
                     kept[identity] = None
         live.pop(sender or "", None)
         kept.pop(sender or "", None)
@@ -223,7 +208,7 @@ class Mailbox:
         recipients = tuple(i for i in kept if self._may_read(i, origin.groups))
         if not recipients:
             return bool(live)
-        return self._keep(envelope, recipients, now=now, expires=expires)
+        return self._keeper.keep(envelope, recipients, now=now, expires=expires)
 
     # --- server-made notices ------------------------------------------------------------------
     def keep_notice(
@@ -245,7 +230,7 @@ class Mailbox:
         reached_ids = set(reached)
         kept: list[str] = []
         for identity in found:
-            sessions = self._connected.get(identity)
+            sessions = self._online.sessions.get(identity)
             if sessions is None:
                 if self._may_read(identity, envelope.origin.groups):
                     kept.append(identity)
@@ -260,35 +245,7 @@ class Mailbox:
         # A client ignores a stale notice: the stored copy is valid for as long as it is kept.
         event = msgspec.structs.replace(envelope.event, stale=expires, raw=None)
         stored = Envelope(event, envelope.origin, now, priority=envelope.priority)
-        return len(kept) if self._keep(stored, tuple(kept), now=now, expires=expires) else 0
-
-    def _keep(self, envelope: Envelope, recipients: tuple[str, ...], *, now: int, expires: int) -> bool:
-        """Store ``envelope`` once and add it to each recipient's box (within the bounds)."""
-        if expires <= now:
-            self.expired += len(recipients)
-            return False
-        if self._writer.pending_mail >= self._max_queue:
-            self.overflow += len(recipients)
-            log.warning("mailbox write queue full; message not kept", extra={"uid": envelope.event.uid})
-            return False
-        mail = MailRecord(
-            seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=envelope.origin.groups,
-            priority=int(envelope.priority), created_ms=now, expires_ms=expires,
-        )
-        accepted: list[str] = []
-        for identity in recipients:
-            box = self._boxes.setdefault(identity, deque())
-            if len(box) >= self._max_per_identity:
-                self.overflow += 1
-                continue
-            box.append(mail)
-            accepted.append(identity)
-        if not accepted:
-            return False
-        self._next_seq += 1
-        self.queued += len(accepted)
-        self._writer.add_mail(mail, tuple(accepted))
-        return True
+        return len(kept) if self._keeper.keep(stored, tuple(kept), now=now, expires=expires) else 0
 
     # --- session hooks ------------------------------------------------------------------------
     def on_join(self, sub: Subscriber) -> Iterable[Envelope]:
@@ -297,7 +254,7 @@ class Mailbox:
         if not isinstance(principal, str) or not principal:
             return ()
         identity = principal_identity(principal)
-        self._attach(identity, sub)
+        self._online.attach(identity, sub)
         self._remember(identity, sub, principal=principal)
         return self._handover.take(identity, sub)
 
@@ -315,26 +272,21 @@ class Mailbox:
             identity = uid_identity(uid)
         else:
             return
-        self._attach(identity, sub)
+        self._online.attach(identity, sub)
         self._remember(identity, sub, principal=principal if isinstance(principal, str) else None,
                        uid=uid, callsign=callsign)
         self._hand_over(sub, self._handover.take(identity, sub))
 
     def on_leave(self, sub: Subscriber) -> None:
         """``SessionHub`` leave listener: the session is gone; its identity is offline if it was the last."""
-        identity = self._identity_of.pop(sub.id, None)
+        identity = self._online.detach(sub.id)
         if identity is None:
             return
-        sessions = self._connected.get(identity)
-        if sessions is not None:
-            sessions.pop(sub.id, None)
-            if not sessions:
-                del self._connected[identity]
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
         self._remote.left(sub.id)
-        self._handover.give_back(sub.id, self._connected, self._hand_over)
+        self._handover.give_back(sub.id, self._online.sessions, self._hand_over)
 
     # --- bus subscriber ------------------------------------------------------------------------
     def on_bus(self, envelope: Envelope, audience: Audience) -> None:
@@ -348,7 +300,7 @@ class Mailbox:
         if report.written:
             self._handover.confirm(report.identity, report.seq)
         else:
-            self._handover.give_back_one(report.identity, report.seq, report.session, self._connected,
+            self._handover.give_back_one(report.identity, report.seq, report.session, self._online.sessions,
                                          self._hand_over)
 
     # --- metrics ------------------------------------------------------------------------------
@@ -360,10 +312,10 @@ class Mailbox:
             "write_queue": self._writer.pending_mail,
             "unwritten": self._writer.unwritten,
             "identities": len(self._registry),
-            "queued": self.queued,
+            "queued": self._keeper.queued,
             "delivered": handover.delivered,
-            "expired": self.expired + handover.expired,
-            "overflow": self.overflow,
+            "expired": self._keeper.expired + handover.expired,
+            "overflow": self._keeper.overflow,
             "unreachable": handover.unreachable,
             "in_flight": handover.in_flight,
             "returned": handover.returned,
@@ -374,33 +326,17 @@ class Mailbox:
 
     def gauges(self) -> list[tuple[str, str, float]]:
         """For ``ServerMetrics.add_gauges``."""
-        stats = self.statistics()
-        return [
-            ("rallypoint_mailbox_pending", "Stored messages waiting for an offline recipient", float(stats["pending"])),
-            ("rallypoint_mailbox_write_queue", "New mailbox messages waiting to be written",
-             float(stats["write_queue"])),
-            ("rallypoint_mailbox_unwritten", "Mailbox changes (messages, cursors, recipients) not yet on disk",
-             float(stats["unwritten"])),
-        ]
+        return mailbox_gauges(self.statistics())
 
     def counters(self) -> list[tuple[str, str, float]]:
         """For ``ServerMetrics.add_counters``."""
-        stats = self.statistics()
-        return [
-            ("rallypoint_mailbox_queued", "Messages kept for offline recipients", float(stats["queued"])),
-            ("rallypoint_mailbox_delivered", "Kept messages delivered on reconnect", float(stats["delivered"])),
-            ("rallypoint_mailbox_expired", "Kept messages dropped because they expired", float(stats["expired"])),
-            ("rallypoint_mailbox_overflow", "Messages not kept because a mailbox bound was reached",
-             float(stats["overflow"])),
-            ("rallypoint_mailbox_malformed", "Mail tags and written reports of other nodes refused as malformed",
-             float(stats["malformed_reports"])),
-        ]
+        return mailbox_counters(self.statistics())
 
     # --- internals ----------------------------------------------------------------------------
     def _sender_identity(self, origin: Origin) -> str | None:
         if origin.principal:
             return principal_identity(origin.principal)
-        return self._identity_of.get(origin.session_id)
+        return self._online.identity_of(origin.session_id)
 
     def _may_read(self, identity: str, groups: frozenset[str]) -> bool:
         record = self._registry.get(identity)
@@ -409,7 +345,7 @@ class Mailbox:
     def _offer_live(self, identity: str, envelope: Envelope, audience: Audience) -> None:
         reached = {sub.id for sub in resolve(self._directory, envelope, audience)}
         ids = [
-            sub.id for sub in self._connected.get(identity, {}).values()
+            sub.id for sub in self._online.sessions.get(identity, {}).values()
             if sub.id not in reached and sub.id != envelope.origin.session_id
             and can_reach(envelope.origin.groups, sub.read_groups)
         ]
@@ -431,39 +367,20 @@ class Mailbox:
             self._hand_over(session, self._handover.take(identity, session))
 
     def _hand_over(self, sub: Subscriber, envelopes: Iterable[Envelope]) -> None:
-        """Kept mail to one session, in order, as publications to that session.
-
-        For a session of another node the publication reaches no dispatcher: it carries a mail tag
-        its node's mailbox reads (written reports come back by identity and seq).
-        """
-        if not isinstance(sub, RemoteSession):
-            for envelope in envelopes:
-                self._publish(envelope, to_sessions(sub.id))
+        """Kept mail to one session, in order, as publications to that session."""
+        if isinstance(sub, RemoteSession):
+            self._remote.hand_over(sub, envelopes)
             return
         for envelope in envelopes:
-            if isinstance(envelope, MailEnvelope):
-                self._publish(sub.tagged(envelope), Audience(delivery_only=True))
+            self._publish(envelope, to_sessions(sub.id))
 
     def _note_live(self, envelope: Envelope, audience: Audience) -> None:
         """Addressed mail of another node reached local sessions live: its holder may hand it over too."""
         key = message_key(envelope.event)
         for sub in resolve(self._directory, envelope, audience):
-            identity = self._identity_of.get(sub.id)
+            identity = self._online.identity_of(sub.id)
             if identity is not None:
                 self._remote.live.add(identity, key)
-
-    def _attach(self, identity: str, sub: Subscriber) -> None:
-        previous = self._identity_of.get(sub.id)
-        if previous == identity:
-            return
-        if previous is not None:
-            sessions = self._connected.get(previous)
-            if sessions is not None:
-                sessions.pop(sub.id, None)
-                if not sessions:
-                    del self._connected[previous]
-        self._identity_of[sub.id] = identity
-        self._connected.setdefault(identity, {})[sub.id] = sub
 
     def _remember(
         self, identity: str, sub: Subscriber, *, principal: str | None,

@@ -5,6 +5,10 @@ A stored message counts as delivered only once the session has handed its bytes 
 last point the server can observe. Until then the message is *in flight*; if the session goes away
 first (it disconnected right after connecting, its outbox was cleared, an overflow dropped it), the
 message goes back to the identity's mailbox and is offered again on the next connection.
+
+The identity's cursor moves past everything written or dropped; a message written out of order is
+marked delivered on its own. Expired mail is dropped and counted; so is mail the identity may no
+longer read.
 """
 
 from __future__ import annotations

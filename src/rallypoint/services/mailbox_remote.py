@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -161,6 +161,16 @@ class RemoteMail:
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Publish reports with ``publish`` (the node's bus)."""
         self._publish = publish
+
+    def hand_over(self, session: RemoteSession, envelopes: Iterable[Envelope]) -> None:
+        """Kept mail to a session of another node, in order.
+
+        The publication reaches no dispatcher: it carries a mail tag the session's node's mailbox
+        reads (written reports come back by identity and seq).
+        """
+        for envelope in envelopes:
+            if isinstance(envelope, MailEnvelope):
+                self._publish(session.tagged(envelope), Audience(delivery_only=True))
 
     def receive(self, envelope: Envelope) -> MailReport | None:
         """Another node's delivery-only publication: mail tagged for a session here is offered to it.

@@ -1,9 +1,11 @@
-"""The mailbox's write queue: changes kept in memory and written to SQLite in batches.
+"""The mailbox's write queue: changes kept in memory and written to the store in batches.
 
 New mail is bounded by the caller (it checks :attr:`MailboxWriter.pending_mail`); cursors and
 registry rows are coalesced per identity. One writer task at a time is started on demand and
-awaited by :meth:`MailboxWriter.flush`, so there is no long-lived loop that would have to be told
-to stop.
+awaited by :meth:`MailboxWriter.flush` (and by the mailbox's ``close``), so there is no long-lived
+loop that would have to be told to stop. Delivery reads the memory copy, so mail that is not yet
+written is delivered too. After a crash (not a clean SIGTERM) the last unwritten batch can be lost:
+new mail in it is lost and mail delivered since the last written cursor is delivered once more.
 """
 
 from __future__ import annotations

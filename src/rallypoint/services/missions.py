@@ -1,4 +1,4 @@
-"""Data Sync missions: create, subscribe, add and remove contents, invite, roles, change log.
+"""Data Sync missions: create, subscribe, add and remove contents, invite, roles, keywords, change log.
 
 Missions and subscriptions are mirrored in memory (few, small, read on the ingest path for
 mission-addressed CoT); mutations go to the store first, then to the mirror, under one lock so
@@ -36,7 +36,6 @@ from rallypoint.routing.envelope import Envelope
 from rallypoint.security.passwords import hash_password, verify_password
 from rallypoint.services import missions_notify as notify
 from rallypoint.services.missions_access import (
-    MAX_KEYWORDS,
     Caller,
     InvalidMissionRequest,
     MissionConflict,
@@ -54,6 +53,7 @@ from rallypoint.services.missions_access import (
 from rallypoint.services.missions_contents import Describe, MissionContents, Snapshot
 from rallypoint.services.missions_cot import MissionCot
 from rallypoint.services.missions_invites import MissionInvites
+from rallypoint.services.missions_keywords import MissionKeywords
 from rallypoint.services.missions_post import MissionPost, NoticeKeeper, Publish
 from rallypoint.storage.base.missions import MissionRecords
 
@@ -86,6 +86,7 @@ class MissionService:
         self._lock = asyncio.Lock()
         self._cot = MissionCot(store, directory, self._post, self._missions, self._subs, self._changed)
         self._invites = MissionInvites(store, directory, self._post, clock)
+        self._keywords = MissionKeywords(store, self._post, clock, self._missions, self._lock, self._touched)
         self._contents = MissionContents(store, clock, self._changed, snapshot=snapshot, describe=describe)
         self._touch_listeners: list[Callable[[str], object]] = []
 
@@ -357,35 +358,12 @@ class MissionService:
     async def set_keywords(self, caller: Caller, name: str, keywords: Iterable[object]) -> Mission:
         """Replace the mission's keywords (needs ``MISSION_WRITE``); an empty list clears them."""
         mission = await self.find(caller, name)
-        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
-        wanted = tuple(dict.fromkeys(check_keyword(k) for k in keywords))
-        if len(wanted) > MAX_KEYWORDS:
-            raise InvalidMissionRequest(f"at most {MAX_KEYWORDS} keywords")
-        return await self._update_keywords(caller, mission, wanted)
+        return await self._keywords.set(caller, mission, self._subs.get(name, {}), keywords)
 
     async def remove_keyword(self, caller: Caller, name: str, keyword: str) -> Mission:
         """Remove one keyword (needs ``MISSION_WRITE``); ``InvalidMissionRequest`` if it is not there."""
         mission = await self.find(caller, name)
-        require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
-        if keyword not in mission.keywords:
-            raise InvalidMissionRequest("the mission has no such keyword")
-        return await self._update_keywords(caller, mission, tuple(k for k in mission.keywords if k != keyword))
-
-    async def _update_keywords(self, caller: Caller, mission: Mission, keywords: tuple[str, ...]) -> Mission:
-        async with self._lock:
-            current = self._missions.get(mission.name)
-            if current is None or current.guid != mission.guid or not await self._store.set_keywords(
-                mission.guid, keywords
-            ):
-                raise MissionNotFound(mission.name)
-            updated = msgspec.structs.replace(current, keywords=keywords)
-            self._missions[mission.name] = updated
-        self._touched(mission.name)
-        # As TAK Server does, the mission's whole audience hears of it (it changes what lists show).
-        event = notify.mission_notice(notify.CHANGED, "KEYWORD", updated, author_uid=caller.client_uid,
-                                      now_ms=self._clock.now_ms())
-        self._post.to_readers(updated, event)
-        return updated
+        return await self._keywords.remove(caller, mission, self._subs.get(name, {}), keyword)
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
