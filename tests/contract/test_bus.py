@@ -210,3 +210,21 @@ async def test_bytes_from_nats_that_are_no_bus_message_are_refused_and_counted(n
     finally:
         await other.close()
         await b.bus.close()
+
+
+async def test_a_bus_whose_nats_is_gone_closes_and_leaves_no_task_behind(nats_server: NatsServer) -> None:
+    a = await _nats_node(nats_server.url, "node-a")
+    assert isinstance(a.bus, NatsBus)
+    await asyncio.to_thread(nats_server.stop)
+    await wait_until(lambda: not a.bus.statistics().connected, "node-a seeing NATS gone")
+    ours = asyncio.current_task()
+    # The client is reconnecting now; close() must end that too, or the process never exits.
+    async with asyncio.timeout(30):
+        await a.bus.close()
+
+    loop = asyncio.get_running_loop()
+
+    def others() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks(loop) if t is not ours and not t.done()]
+
+    await wait_until(lambda: not others(), "the NATS client's tasks ended")

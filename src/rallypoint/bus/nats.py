@@ -166,6 +166,11 @@ class NatsBus:
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(*_TRANSIENT):
                 await self._nc.drain()
+            if not self._nc.is_closed and not self._nc.is_draining:
+                # drain() refuses a connection that is reconnecting (NATS gone): close it instead, or
+                # the client's reconnect task outlives the node and the process never exits.
+                with contextlib.suppress(*_TRANSIENT):
+                    await self._nc.close()
         self._handlers.clear()
 
     # -- lifecycle ------------------------------------------------------------------------------
