@@ -22,6 +22,7 @@ ALLOWED = {
     ("federation/link.py", "load"): "a link re-queueing envelopes already delivered to it",
     ("services/missions_post.py", "to_addressees"): "MissionPost.offer, which publishes",
     ("bus/nats.py", "publish"): "the NATS bus's outgoing queue",
+    ("services/mailbox_remote.py", "deliver"): "kept mail the bus brought to a session of this node",
 }
 
 

@@ -219,6 +219,8 @@ class RemoteMail:
             session_id=tag.session, on_written=partial(self._written, holder),
         )
         self._flying.setdefault(tag.session, {})[(holder, tag.identity, tag.seq)] = mail
+        # Local by nature: the bus already brought this mail to the node of its session; it is
+        # wrapped here so that the socket write can be reported back to the holder.
         sub.offer(mail)
 
     def left(self, session_id: str) -> None:
