@@ -7,6 +7,7 @@ the database, so a tail cut off the table (triggers dropped first) is still noti
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import sqlite3
@@ -88,8 +89,29 @@ def _append(db: sqlite3.Connection, build: RowBuilder, anchor_path: Path) -> Aud
     row = transaction(db, job)
     # After the commit: a crash in between leaves the anchor one entry behind, which verification
     # accepts; an anchor ahead of the table is what a truncation looks like.
-    _write_anchor(anchor_path, Anchor(seq=row.seq, hash=row.hash))
+    _advance_anchor(anchor_path, Anchor(seq=row.seq, hash=row.hash))
     return row
+
+
+def _advance_anchor(path: Path, anchor: Anchor) -> None:
+    """Write ``anchor`` unless the file already names a later entry.
+
+    Several writers (processes of one node, or stores in one process) commit in seq order but reach
+    this point in any order; under the lock the anchor only moves forward, so the last writer to get
+    here cannot leave it on an older entry.
+    """
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        with open(lock_path, "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                current = _read_anchor(None, path)
+            except StorageError:
+                current = None  # unreadable: replaced by a good one, as before
+            if current is None or current.seq < anchor.seq:
+                _write_anchor(path, anchor)
+    except OSError as exc:
+        raise StorageError(f"cannot lock audit anchor {path}: {exc}") from exc
 
 
 def _rows(db: sqlite3.Connection, since_seq: int, limit: int) -> list[AuditRow]:
@@ -111,7 +133,7 @@ def _write_anchor(path: Path, anchor: Anchor) -> None:
         raise StorageError(f"cannot write audit anchor {path}: {exc}") from exc
 
 
-def _read_anchor(_db: sqlite3.Connection, path: Path) -> Anchor | None:
+def _read_anchor(_db: sqlite3.Connection | None, path: Path) -> Anchor | None:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
