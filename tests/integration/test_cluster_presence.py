@@ -130,7 +130,7 @@ async def _in_latest(cluster: Cluster, uid: str) -> None:
         deadline = asyncio.get_running_loop().time() + TIMEOUT_S
         while not await present():
             assert asyncio.get_running_loop().time() < deadline, f"{uid} never reached the latest-state bucket"
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # polling interval of a deadline-bound wait, not a synchronisation
     finally:
         await nc.close()
 

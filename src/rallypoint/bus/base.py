@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 
@@ -56,3 +58,18 @@ class MessageBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def claim_for_node(node: str, envelope: Envelope) -> bool:
+    """Whether this node may publish ``envelope``; stamps it with ``node`` when its origin names none.
+
+    An envelope whose origin names another node already went to every node through that node's
+    publication: publishing it again would deliver it twice (loop prevention).
+    """
+    origin = envelope.origin
+    if origin.node == node:
+        return True
+    if origin.node:
+        return False
+    envelope.origin = msgspec.structs.replace(origin, node=node)
+    return True

@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from rallypoint.bus.base import DeliveryHandler
+from rallypoint.bus.base import DeliveryHandler, claim_for_node
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 
@@ -41,14 +41,11 @@ class LocalBus:
         self._handlers.append(handler)
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:
-        origin = envelope.origin
-        if origin.node != self.node:
-            if origin.node:
-                self.foreign_refused += 1
-                log.debug("envelope of another node not published again",
-                          extra={"uid": envelope.event.uid, "node": origin.node})
-                return
-            envelope.origin = msgspec.structs.replace(origin, node=self.node)
+        if not claim_for_node(self.node, envelope):
+            self.foreign_refused += 1
+            log.debug("envelope of another node not published again",
+                      extra={"uid": envelope.event.uid, "node": envelope.origin.node})
+            return
         self.published += 1
         for handler in self._handlers:
             handler(envelope, audience)

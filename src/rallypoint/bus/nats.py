@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from rallypoint.bus.base import DeliveryHandler
+from rallypoint.bus.base import DeliveryHandler, claim_for_node
 from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
 from rallypoint.bus.latest import LatestCache
 from rallypoint.bus.lease import KvLease
@@ -123,15 +123,11 @@ class NatsBus:
         self._handlers.append(handler)
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:
-        origin = envelope.origin
-        if origin.node != self.node:
-            if origin.node:
-                # Another node published it to every node already (see LocalBus).
-                self.foreign_refused += 1
-                log.debug("envelope of another node not published again",
-                          extra={"uid": envelope.event.uid, "node": origin.node})
-                return
-            envelope.origin = msgspec.structs.replace(origin, node=self.node)
+        if not claim_for_node(self.node, envelope):
+            self.foreign_refused += 1
+            log.debug("envelope of another node not published again",
+                      extra={"uid": envelope.event.uid, "node": envelope.origin.node})
+            return
         self.published += 1
         for handler in self._handlers:
             handler(envelope, audience)
