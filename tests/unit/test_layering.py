@@ -1,4 +1,4 @@
-"""The pure layers stay pure: no sockets, no asyncio, no clock reads in model/protocol/routing."""
+"""The pure layers stay pure: no sockets, no asyncio, no clock reads in model/protocol/routing/fusion."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ FORBIDDEN_CALLS = {"datetime.now", "datetime.utcnow", "date.today"}
 
 def _files() -> list[Path]:
     out: list[Path] = []
-    for pkg in ("model", "protocol", "routing"):
+    for pkg in ("model", "protocol", "routing", "fusion"):
         out.extend(p for p in (SRC / pkg).rglob("*.py") if "/pb/" not in str(p))
     return out
 
