@@ -9,7 +9,7 @@
   in ``POSTGRES_STORES`` live there; the others stay SQLite files in the data directory.
 
 With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
-(``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
+(``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``, ``designations.db``, ``tasks.db``,
 ``federation/federation.db``). Package content is always a content-addressed directory,
 ``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
@@ -20,11 +20,13 @@ from pathlib import Path
 
 from rallypoint.errors import ConfigError
 from rallypoint.storage.base.audit import AuditRecords
+from rallypoint.storage.base.designations import DesignationRecords
 from rallypoint.storage.base.events import EventStore
 from rallypoint.storage.base.federation import FederationRecords
 from rallypoint.storage.base.mailbox import MailboxRecords
 from rallypoint.storage.base.missions import MissionRecords
 from rallypoint.storage.base.packages import BlobStore, PackageRecords
+from rallypoint.storage.base.tasks import TaskRecords
 from rallypoint.storage.base.tokens import TokenRecords
 from rallypoint.storage.base.users import UserRecords
 
@@ -35,11 +37,14 @@ AUDIT_FILE = "audit.db"
 MISSIONS_FILE = "missions.db"
 PACKAGES_FILE = "packages.db"
 MAILBOX_FILE = "mailbox.db"
+DESIGNATIONS_FILE = "designations.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
+TASKS_FILE = "tasks.db"
 BLOBS_DIR = "blobs"
 DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
-POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation"})
+POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation",
+                             "tasks"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -146,6 +151,16 @@ class Stores:
 
         return SqliteMissionStore(self.data_dir / MISSIONS_FILE)
 
+    def designations(self) -> DesignationRecords:
+        """Designations (points and areas of interest, two-person approval)."""
+        if self.on_postgres("designations"):
+            from rallypoint.storage.postgres.designations import PostgresDesignationRecords
+
+            return PostgresDesignationRecords(self.url)
+        from rallypoint.storage.sqlite.designations import SqliteDesignationStore
+
+        return SqliteDesignationStore(self.data_dir / DESIGNATIONS_FILE)
+
     def packages(self) -> PackageRecords:
         """Data package descriptions."""
         if self.on_postgres("packages"):
@@ -181,6 +196,16 @@ class Stores:
         from rallypoint.storage.sqlite.federation import SqliteFederationStore
 
         return SqliteFederationStore(self.data_dir / FEDERATION_FILE)
+
+    def tasks(self) -> TaskRecords:
+        """Tasks handed to units and teams (shared by every node in a PostgreSQL database)."""
+        if self.on_postgres("tasks"):
+            from rallypoint.storage.postgres.tasks import PostgresTaskRecords
+
+            return PostgresTaskRecords(self.url)
+        from rallypoint.storage.sqlite.tasks import SqliteTaskRecords
+
+        return SqliteTaskRecords(self.data_dir / TASKS_FILE)
 
 
 def open_stores(url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> Stores:
