@@ -9,7 +9,8 @@
   in ``POSTGRES_STORES`` live there; the others stay SQLite files in the data directory.
 
 With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
-(``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``, ``designations.db``, ``tasks.db``,
+(``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
+``designations.db``, ``tasks.db``,
 ``federation/federation.db``). Package content is always a content-addressed directory,
 ``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
@@ -44,7 +45,7 @@ BLOBS_DIR = "blobs"
 DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
 POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation",
-                             "tasks"})
+                             "tasks", "designations"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
