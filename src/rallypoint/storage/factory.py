@@ -27,6 +27,7 @@ from rallypoint.storage.base.federation import FederationRecords
 from rallypoint.storage.base.mailbox import MailboxRecords
 from rallypoint.storage.base.missions import MissionRecords
 from rallypoint.storage.base.packages import BlobStore, PackageRecords
+from rallypoint.storage.base.plans import PlanRecords
 from rallypoint.storage.base.tasks import TaskRecords
 from rallypoint.storage.base.tokens import TokenRecords
 from rallypoint.storage.base.users import UserRecords
@@ -151,6 +152,16 @@ class Stores:
         from rallypoint.storage.sqlite.missions import SqliteMissionStore
 
         return SqliteMissionStore(self.data_dir / MISSIONS_FILE)
+
+    def plans(self) -> PlanRecords:
+        """Operation plan versions, beside the missions (same database and schema family)."""
+        if self.on_postgres("missions"):
+            from rallypoint.storage.postgres.plans import PostgresPlanRecords
+
+            return PostgresPlanRecords(self.url)
+        from rallypoint.storage.sqlite.plans import SqlitePlanStore
+
+        return SqlitePlanStore(self.data_dir / MISSIONS_FILE)
 
     def designations(self) -> DesignationRecords:
         """Designations (points and areas of interest, two-person approval)."""

@@ -92,6 +92,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX mission_changes_guid_time ON mission_changes (guid, timestamp);
         """,
     ),
+    Migration(
+        2,
+        "plan versions",
+        """
+        CREATE TABLE plan_versions (
+            guid          text NOT NULL REFERENCES missions (guid) ON DELETE CASCADE,
+            version       integer NOT NULL,
+            author        text NOT NULL,
+            time_ms       bigint NOT NULL,
+            reason        text NOT NULL,
+            reverted_from integer,
+            plan          bytea NOT NULL,
+            PRIMARY KEY (guid, version)
+        );
+        """,
+    ),
 )
 
 MISSION_COLUMNS = (

@@ -78,6 +78,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX mission_changes_guid_time ON mission_changes(guid, timestamp);
     """,
+    # 2: operation plans, versioned (storage/sqlite/plans.py); a deleted mission takes its plan along.
+    """
+    CREATE TABLE plan_versions (
+        guid          TEXT NOT NULL REFERENCES missions(guid) ON DELETE CASCADE,
+        version       INTEGER NOT NULL,
+        author        TEXT NOT NULL,
+        time_ms       INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        reverted_from INTEGER,
+        plan          BLOB NOT NULL,
+        PRIMARY KEY (guid, version)
+    );
+    """,
 )
 
 MISSION_COLUMNS = (
