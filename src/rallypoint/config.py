@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,22 @@ class FederationPeer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     # Outbound byte budget of this link (bytes/s); unset: the node-wide federation_budget_bytes_per_s,
     # 0: unlimited. A satellite peer gets a small one while a LAN peer stays unlimited.
     budget_bytes_per_s: float | None = None
+
+
+class FeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One source feed: ``[[rallypoint.feeds]]`` in TOML, a JSON list in the environment, or ``--feed URL``.
+
+    ``url`` names format and transport (``sbs+tcp://host:30003``; docs/feeds.md lists them).
+    ``groups`` empty: the feed's tracks go to readers of ``__ANON__``. ``stale_s`` overrides the
+    per-domain stale time; ``quality`` is the accuracy (1-sigma metres) assumed when a report states
+    none. The URL itself is validated when the node is built (``connectors.spec``).
+    """
+
+    name: str = ""
+    url: str
+    groups: tuple[str, ...] = ()
+    stale_s: float | None = None
+    quality: float | None = None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -161,6 +177,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Byte budget per federation link, outbound (0 = unlimited): positions are thinned, priority
     # messages deferred (never dropped), and the bytes sent never exceed the budget plus its burst.
     federation_budget_bytes_per_s: float = 0.0
+    # Source feeds (ADS-B, AIS, APRS, NMEA, CoT, GeoJSON/KML): docs/feeds.md.
+    feeds: tuple[FeedConfig, ...] = msgspec.field(default_factory=tuple)
 
     @property
     def data_path(self) -> Path:
@@ -177,7 +195,7 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if field.default_factory is dict or name == "federation_peers":
+    if field.default_factory is dict or name in ("federation_peers", "feeds"):
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
@@ -241,6 +259,15 @@ def load_settings(
     return settings
 
 
+def with_feed_urls(settings: Settings, urls: Sequence[str]) -> Settings:
+    """``settings`` plus one feed per ``--feed URL`` (after those of the configuration file)."""
+    if not urls:
+        return settings
+    settings = msgspec.structs.replace(settings, feeds=(*settings.feeds, *(FeedConfig(url=url) for url in urls)))
+    _validate(settings)
+    return settings
+
+
 def _validate(s: Settings) -> None:
     for name in ("cot_port", "tls_port", "api_port", "http_port", "enroll_port", "udp_port", "federation_port"):
         port = getattr(s, name)
@@ -257,6 +284,9 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"federation peer {peer.name!r}: compression must be none, gzip or deflate")
         if peer.budget_bytes_per_s is not None and not peer.budget_bytes_per_s >= 0:
             raise ConfigError(f"federation peer {peer.name!r}: budget_bytes_per_s must be 0 or more")
+    names = [feed.name for feed in s.feeds if feed.name]
+    if len(names) != len(set(names)):
+        raise ConfigError("feeds: two feeds have the same name")
     for group in s.udp_multicast:
         try:
             is_multicast = ipaddress.IPv4Address(group).is_multicast

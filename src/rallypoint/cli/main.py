@@ -19,7 +19,8 @@ from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
-from rallypoint.config import load_settings
+from rallypoint.config import load_settings, with_feed_urls
+from rallypoint.connectors.spec import feed_specs
 from rallypoint.errors import BusError, ConfigError, StorageError
 
 app = typer.Typer(
@@ -60,6 +61,9 @@ def serve(
     ] = False,
     log_format: Annotated[str | None, typer.Option(help="json (default) or text")] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO (default), WARNING")] = None,
+    feed: Annotated[
+        list[str] | None, typer.Option(help="Source feed URL, repeatable (sbs+tcp://host:30003; see docs/feeds.md).")
+    ] = None,
 ) -> None:
     """Run the server until SIGTERM/SIGINT, then drain, flush and exit 0."""
     if worker:
@@ -73,7 +77,8 @@ def serve(
         "udp_enabled": True if (udp or udp_port) else None,
     }
     try:
-        settings = load_settings(config, overrides=overrides)
+        settings = with_feed_urls(load_settings(config, overrides=overrides), feed or ())
+        feed_specs(settings.feeds)  # every feed URL checked before anything starts
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from exc

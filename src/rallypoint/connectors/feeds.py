@@ -1,0 +1,49 @@
+"""A feed, opened: the runner for its transport around the decoder for its format.
+
+Runners carry bytes, decoders read them, the sink (the feed service) takes the observations.
+"""
+
+from __future__ import annotations
+
+import random
+
+from rallypoint import __version__
+from rallypoint.clock import Clock
+from rallypoint.connectors.registry import document_decoder, stream_decoder
+from rallypoint.connectors.runners.datagram import UdpRunner
+from rallypoint.connectors.runners.documents import FileWatchRunner, HttpPollRunner
+from rallypoint.connectors.runners.stream import TcpClientRunner, TcpServerRunner
+from rallypoint.connectors.spec import FeedSpec, SourceFormat, Transport
+from rallypoint.services.feed_types import FeedRunner, ObservationSink
+
+
+def open_runner(spec: FeedSpec, clock: Clock, sink: ObservationSink, rng: random.Random) -> FeedRunner:
+    """The runner that carries ``spec``'s feed into ``sink`` (not started: the caller awaits ``run()``)."""
+    # XML streams have no line ending to close a half event; line formats get one when a stream ends.
+    end: bytes | None = None if spec.format is SourceFormat.COT else b"\n"
+    match spec.transport:
+        case Transport.TCP_CLIENT:
+            return TcpClientRunner(
+                spec.name, spec.host, spec.port, lambda: stream_decoder(spec), clock, sink, rng,
+                hello=aprs_login(spec) if spec.format is SourceFormat.APRS else b"", end_of_stream=end,
+            )
+        case Transport.TCP_SERVER:
+            return TcpServerRunner(spec.name, spec.host, spec.port, lambda: stream_decoder(spec), clock, sink,
+                                   end_of_stream=end)
+        case Transport.UDP:
+            return UdpRunner(spec.name, spec.host, spec.port, lambda: stream_decoder(spec), clock, sink,
+                             multicast=spec.multicast, interface=spec.interface, end_of_datagram=end)
+        case Transport.HTTP:
+            return HttpPollRunner(spec.name, spec.document_url, lambda: document_decoder(spec), clock, sink, rng,
+                                  interval_s=spec.interval_s)
+        case Transport.FILE:
+            return FileWatchRunner(spec.name, spec.path, lambda: document_decoder(spec), clock, sink,
+                                   interval_s=spec.interval_s)
+
+
+def aprs_login(spec: FeedSpec) -> bytes:
+    """The APRS-IS login line: call sign, passcode (-1: receive only), our name, the server-side filter."""
+    line = f"user {spec.login} pass {spec.passcode or '-1'} vers Rallypoint {__version__}"
+    if spec.filter:
+        line += f" filter {spec.filter}"
+    return (line + "\r\n").encode("ascii", "replace")
