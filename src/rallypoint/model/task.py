@@ -156,3 +156,27 @@ def moved(task: Task, wanted: TaskState, *, by: str, at_ms: int, via: Via, note:
 def alerted(task: Task, at_ms: int) -> Task:
     """``task`` marked as overdue-alerted (once), the version bumped."""
     return msgspec.structs.replace(task, overdue_alerted=True, version=task.version + 1, updated_ms=at_ms)
+
+
+What = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_WHAT, description="What to do")]
+
+
+class TaskRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new task (``POST /api/tasks``): what, to whom, optionally where, by when and in which mission.
+
+    ``notify_uid`` is the creator's TAK client uid: it gets the task's changes and the overdue alert.
+    """
+
+    what: What
+    assignee: Assignee
+    where: TaskPoint | None = None
+    due_ms: DueMs | None = None
+    mission: Name | None = None
+    notify_uid: Name | None = None
+
+
+class StatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A move (``POST /api/tasks/{id}/status``): the state wanted and a note for the history."""
+
+    state: TaskState
+    note: Note = ""

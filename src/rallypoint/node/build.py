@@ -15,6 +15,7 @@ from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
 from rallypoint.node.node_id import resolve_node_id
 from rallypoint.node.shared_changes import share_changes
+from rallypoint.node.task_wiring import task_service
 from rallypoint.node.upkeep import AccountSync, RevocationEnforcer
 from rallypoint.node.web_services import mission_service, package_service
 from rallypoint.protocol.limits import Limits
@@ -149,11 +150,16 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics.add_counters(changes.counters)
     # The web layer's services, whole before any feature is built (WebContext is frozen).
     packages = package_service(stores, clock)
+    # Tasks: an ingest hook (status CoT, chat replies) and a feature (overdue check); shared over the bus.
+    tasks = task_service(stores, ingest=ingest, directory=directory, clock=clock, identity=identity, changes=changes)
+    node.features.append(tasks)
+    ingest.add_hook(tasks.observe)
+    metrics.add_counters(tasks.counters)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
-        token_identity=TokenIdentities(tokens, users, accounts), packages=packages,
+        token_identity=TokenIdentities(tokens, users, accounts), packages=packages, tasks=tasks,
         missions=mission_service(stores, directory, clock, presence, packages), ids=ids,
         announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
     )

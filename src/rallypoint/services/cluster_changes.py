@@ -36,6 +36,7 @@ class ChangeKind(StrEnum):
     MISSION = "mission"
     ACCOUNTS = "accounts"
     REVOCATIONS = "revocations"
+    TASK = "task"
 
 
 class Change(msgspec.Struct, frozen=True):

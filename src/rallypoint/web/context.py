@@ -30,6 +30,7 @@ from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
 from rallypoint.services.presence import Presence
+from rallypoint.services.tasks import TaskService
 from rallypoint.storage.base import EventStore
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
@@ -120,6 +121,8 @@ class WebContext:
     # same instances; None makes the native API's package and mission endpoints answer 503.
     packages: DataPackageService | None = None
     missions: MissionService | None = None
+    # Tasks (the node runs and closes the service); None makes the task endpoints answer 503.
+    tasks: TaskService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
     identity: IdentityPolicy | None = None
     # Tells every node (this one included) that accounts changed, so each re-applies them to its sessions.

@@ -28,6 +28,7 @@ from rallypoint.web.api.missions import MissionsApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
 from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
+from rallypoint.web.api.tasks import TasksApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
 from rallypoint.web.oauth import OAuthTokens
@@ -56,6 +57,7 @@ class NativeApi:
             *PackagesApi(ctx, self.auth).endpoints(),
             *MissionsApi(ctx, self.auth, catalog).endpoints(),
             *AirdropApi(ctx, self.auth).endpoints(),
+            *TasksApi(ctx, self.auth, ctx.tasks).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",
