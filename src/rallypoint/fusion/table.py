@@ -1,0 +1,190 @@
+"""Where the tracks live: numeric state in preallocated numpy arrays (one row per track slot), the rest
+in a small per-track record. Predict and update read and write whole columns at once."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+
+from rallypoint.fusion.geodesy import Array, Index
+from rallypoint.fusion.settings import DomainModel
+from rallypoint.model.track import Domain, Identity, TrackReport, TrackStatus
+
+
+class TrackMeta:
+    """What a track knows besides its numbers (mutable, owned by the tracker)."""
+
+    __slots__ = (
+        "alt_m",
+        "alt_sigma_m",
+        "category",
+        "domain",
+        "hits",
+        "identity",
+        "misses",
+        "name",
+        "reject_streak",
+        "slot",
+        "sources",
+        "status",
+        "time",
+        "uid",
+    )
+
+    def __init__(self, uid: str, identity: Identity | None, domain: Domain, time: datetime) -> None:
+        self.uid = uid
+        self.identity = identity
+        self.domain = domain
+        self.status = TrackStatus.TENTATIVE
+        self.name: str | None = None
+        self.category: str | None = None
+        self.alt_m: float | None = None
+        self.alt_sigma_m: float | None = None
+        self.hits = 0
+        self.misses = 0
+        self.reject_streak = 0
+        self.slot = -1
+        self.time = time  # the time of the estimate, as the source stated it
+        # source name -> time (epoch seconds) of its latest report used by this track
+        self.sources: dict[str, float] = {}
+
+
+class TrackTable:
+    """Struct-of-arrays storage for tracks, growing by doubling; slots of deleted tracks are reused."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.lat = np.zeros(capacity)
+        self.lon = np.zeros(capacity)
+        self.t = np.zeros(capacity)  # epoch seconds of the estimate
+        self.v = np.zeros((capacity, 2))  # east, north m/s
+        self.p = np.zeros((capacity, 4, 4))
+        self.accel = np.zeros(capacity)  # the domain's process noise, per track
+        self.stale = np.zeros(capacity)  # the domain's stale time, per track
+        self.revisit = np.ones(capacity)  # the domain's expected report interval, per track
+        self.live = np.zeros(capacity, dtype=bool)
+        self.meta: list[TrackMeta | None] = [None] * capacity
+        self.by_uid: dict[str, int] = {}
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+
+    def __len__(self) -> int:
+        return len(self.by_uid)
+
+    def _grow(self) -> None:
+        old = self.lat.shape[0]
+        new = old * 2
+
+        def grow(a: Array) -> Array:
+            out = np.zeros((new, *a.shape[1:]), dtype=a.dtype)
+            out[:old] = a
+            return out
+
+        self.lat, self.lon, self.t = grow(self.lat), grow(self.lon), grow(self.t)
+        self.v, self.p = grow(self.v), grow(self.p)
+        self.accel, self.stale, self.live = grow(self.accel), grow(self.stale), grow(self.live)
+        self.revisit = grow(self.revisit)
+        self.meta.extend([None] * old)
+        self._free.extend(range(new - 1, old - 1, -1))
+
+    def add(self, meta: TrackMeta, lat: float, lon: float, t: float, v: Array, p: Array, model: DomainModel) -> int:
+        """Store a new track; returns its slot."""
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self.lat[slot], self.lon[slot], self.t[slot] = lat, lon, t
+        self.v[slot] = v
+        self.p[slot] = p
+        self.accel[slot], self.stale[slot], self.revisit[slot] = model.accel_sigma, model.stale_s, model.revisit_s
+        self.live[slot] = True
+        self.meta[slot] = meta
+        meta.slot = slot
+        self.by_uid[meta.uid] = slot
+        return slot
+
+    def remove(self, slot: int) -> TrackMeta:
+        """Forget the track in ``slot``; returns its record (with status DELETED)."""
+        meta = self.meta[slot]
+        assert meta is not None
+        meta.status = TrackStatus.DELETED
+        self.live[slot] = False
+        self.meta[slot] = None
+        del self.by_uid[meta.uid]
+        self._free.append(slot)
+        return meta
+
+    def get(self, slot: int) -> TrackMeta:
+        """The record of a live slot."""
+        meta = self.meta[slot]
+        assert meta is not None
+        return meta
+
+    def live_slots(self) -> Index:
+        """Slots of all live tracks, as an integer array."""
+        return np.flatnonzero(self.live)
+
+    def reports(self, slots: list[int], stale_window: float | None = None) -> list[TrackReport]:
+        """Track reports for ``slots`` (live ones), reading the numbers column-wise once."""
+        if not slots:
+            return []
+        idx = np.asarray(slots)
+        lat = self.lat[idx].tolist()
+        lon = self.lon[idx].tolist()
+        ve = self.v[idx, 0]
+        vn = self.v[idx, 1]
+        speed = np.hypot(ve, vn).tolist()
+        course = (np.degrees(np.arctan2(ve, vn)) % 360.0).tolist()
+        ce = position_sigma(self.p[idx]).tolist()
+        t = self.t[idx].tolist()
+        stale = self.stale[idx].tolist()
+        out: list[TrackReport] = []
+        for i, slot in enumerate(slots):
+            meta = self.get(slot)
+            out.append(report_of(meta, lat[i], lon[i], course[i], speed[i], ce[i], t[i] - stale[i]))
+        return out
+
+
+def position_sigma(p: Array) -> Array:
+    """1-sigma horizontal error (metres): the square root of the larger eigenvalue of each 2x2 position block.
+
+    The worst axis rather than the mean, so a long, thin uncertainty (a bearing-only-like update or a
+    fast track between reports) is not shown as more precise than it is along that axis.
+    """
+    a = p[:, 0, 0]
+    d = p[:, 1, 1]
+    b = p[:, 0, 1]
+    half_trace = 0.5 * (a + d)
+    root = np.sqrt(np.maximum(0.25 * (a - d) ** 2 + b * b, 0.0))
+    return np.sqrt(np.maximum(half_trace + root, 0.0))
+
+
+def report_of(
+    meta: TrackMeta,
+    lat: float,
+    lon: float,
+    course: float,
+    speed: float,
+    ce: float,
+    sources_since: float,
+    status: TrackStatus | None = None,
+) -> TrackReport:
+    """One track's report; ``sources`` are those that contributed since ``sources_since`` (epoch s)."""
+    sources = tuple(sorted(s for s, ts in meta.sources.items() if ts >= sources_since))
+    return TrackReport(
+        uid=meta.uid,
+        time=meta.time,
+        status=status or meta.status,
+        domain=meta.domain,
+        lat=lat,
+        lon=lon,
+        identity=meta.identity,
+        name=meta.name,
+        alt_m=meta.alt_m,
+        course_deg=course if speed > 0.0 and math.isfinite(course) else None,
+        speed_mps=speed,
+        ce_m=ce,
+        le_m=meta.alt_sigma_m if meta.alt_m is not None else None,
+        category=meta.category,
+        sources=sources,
+        fused=len(sources) > 1,
+    )
