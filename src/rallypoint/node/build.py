@@ -33,6 +33,7 @@ from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.cluster_changes import ChangeKind, ClusterChanges
+from rallypoint.services.designations import DesignationService, DesignationsFeature, mission_check, package_check
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
@@ -155,12 +156,19 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     node.features.append(tasks)
     ingest.add_hook(tasks.observe)
     metrics.add_counters(tasks.counters)
+    mission_svc = mission_service(stores, directory, clock, presence, packages)
+    designations = DesignationService(
+        stores.designations(), accept=ingest.accept, audit=auditor.record, clock=clock,
+        package_readable=package_check(packages.find), mission_visible=mission_check(mission_svc),
+    )
+    node.features.append(DesignationsFeature(designations))
+    metrics.add_counters(designations.counters)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
         token_identity=TokenIdentities(tokens, users, accounts), packages=packages, tasks=tasks,
-        missions=mission_service(stores, directory, clock, presence, packages), ids=ids,
+        missions=mission_svc, designations=designations, ids=ids,
         announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
     )
     for build in FEATURES:

@@ -25,6 +25,7 @@ from rallypoint.security.tokens import TokenService
 from rallypoint.security.users import UserAccounts, effective_groups
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
+from rallypoint.services.designations import DesignationService
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
@@ -123,6 +124,8 @@ class WebContext:
     missions: MissionService | None = None
     # Tasks (the node runs and closes the service); None makes the task endpoints answer 503.
     tasks: TaskService | None = None
+    # Designations with two-person approval (closed by the node); None makes their endpoints answer 503.
+    designations: DesignationService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
     identity: IdentityPolicy | None = None
     # Tells every node (this one included) that accounts changed, so each re-applies them to its sessions.

@@ -22,6 +22,7 @@ from rallypoint.web.api.airdrop import AirdropApi
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
+from rallypoint.web.api.designations import DesignationsApi
 from rallypoint.web.api.history import HistoryApi
 from rallypoint.web.api.messaging import MessagingApi
 from rallypoint.web.api.missions import MissionsApi
@@ -58,6 +59,7 @@ class NativeApi:
             *MissionsApi(ctx, self.auth, catalog).endpoints(),
             *AirdropApi(ctx, self.auth).endpoints(),
             *TasksApi(ctx, self.auth, ctx.tasks).endpoints(),
+            *DesignationsApi(ctx, self.auth, ctx.designations).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",
