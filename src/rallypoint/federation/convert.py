@@ -11,6 +11,9 @@ the path length. Our own additions live inside the detail so a TAK Server forwar
   durable (priority) message; the receiver acknowledges and de-duplicates by ``(node, epoch, seq)``.
   ``N`` may carry a lane suffix (``federation/lanes.py``): each lane is its own sequence. ``epoch`` is
   absent for queues created before epochs existed (and from older Rallypoint nodes).
+* ``<_rptie_ n="N"/>``: on a coalesced report (a position), its place among the reports of its uid
+  with the same time, given by the node where it entered federation (``federation/order.py``);
+  absent for the first. Servers forwarding the report keep it; receivers order by ``(time, N)``.
 * Control messages between Rallypoint nodes, never entering a picture: acknowledgements
   (``y-rp-fed-ack``) and queue checks (``y-rp-fed-sync``, seq ``0``: "what is your mark for this
   lane and epoch?", answered with an acknowledgement of that mark).
@@ -31,6 +34,7 @@ from rallypoint.protocol.xml_codec import make_event
 ACK_TYPE = "y-rp-fed-ack"
 SYNC_TYPE = "y-rp-fed-sync"
 _SEQ_RE = re.compile(rb'<_rpfed_ node="([^"]*)" seq="(\d+)"(?: epoch="([0-9A-Za-z]{1,64})")?/>')
+_TIE_RE = re.compile(rb'<_rptie_ n="(\d{1,9})"/>')
 _FLOW_RE = re.compile(rb"<_flow-tags_\b([^>]*?)(/?)>")
 _DETAIL_WRAP_RE = re.compile(rb"^\s*<detail\b[^>]*?(?:/>\s*$|>(.*)</detail>\s*$)", re.S)
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.-]")
@@ -44,6 +48,7 @@ class Inbound(msgspec.Struct, frozen=True):
     origin_node: str | None
     seq: int | None
     epoch: str = ""
+    tie: int = 0
 
 
 class Ack(msgspec.Struct, frozen=True):
@@ -90,6 +95,18 @@ def flow_hops(detail_xml: bytes) -> int:
     return 0 if match is None else match.group(1).count(b"=")
 
 
+def tie_of(detail_xml: bytes) -> int:
+    """The report's place among its uid's reports with the same time (``<_rptie_>``), 0 if unmarked."""
+    match = _TIE_RE.search(detail_xml)
+    return int(match.group(1)) if match else 0
+
+
+def with_tie(detail_xml: bytes, tie: int) -> bytes:
+    """``detail_xml`` with its tie mark set to ``tie`` (none for 0); a mark the client wrote is replaced."""
+    detail = _TIE_RE.sub(b"", detail_xml)
+    return detail + f'<_rptie_ n="{tie}"/>'.encode() if tie else detail
+
+
 def to_federated(
     event: CotEvent,
     *,
@@ -101,9 +118,15 @@ def to_federated(
     seq: int | None = None,
     lane: str = "",
     epoch: str = "",
+    tie: int | None = None,
 ) -> fig_pb2.FederatedEvent:
-    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop; ``lane``, ``epoch`` mark the seq."""
-    detail = add_flow_tag(event.detail.xml, node_id, now_ms)
+    """Encode an event for a peer; ``hops`` is ``(max, current)`` after this hop; ``lane``, ``epoch`` mark the seq.
+
+    ``tie``: set by the node where a coalesced report enters federation (:func:`with_tie`); None keeps
+    the detail's mark as it came.
+    """
+    detail = event.detail.xml if tie is None else with_tie(event.detail.xml, tie)
+    detail = add_flow_tag(detail, node_id, now_ms)
     if seq is not None:
         detail += _mark(node_id + lane, seq, epoch).encode()
     geo = fig_pb2.GeoEvent(
@@ -212,7 +235,8 @@ def from_federated(fed: fig_pb2.FederatedEvent, limits: Limits) -> Inbound:
         point=Point(lat=geo.lat, lon=geo.lon, hae=geo.hae, ce=geo.ce, le=geo.le),
         detail_xml=detail, access=geo.access or None, limits=limits,
     )
-    return Inbound(event=event, groups=tuple(fed.federateGroups), origin_node=origin_node, seq=seq, epoch=epoch)
+    return Inbound(event=event, groups=tuple(fed.federateGroups), origin_node=origin_node, seq=seq, epoch=epoch,
+                   tie=tie_of(detail))
 
 
 def _inner_detail(other: bytes) -> bytes:

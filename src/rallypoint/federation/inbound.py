@@ -76,7 +76,7 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
     if not groups:
         return
     coalesced = priority_of(event.type) not in _DURABLE
-    if link._recent.duplicate(event, coalesced=coalesced):
+    if link._recent.duplicate(event, coalesced=coalesced, tie=inbound.tie):
         return
     if is_atom(event.type) and event.detail.callsign is not None:
         link.contacts[event.uid] = (event.type, groups)
@@ -90,7 +90,7 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         link.dropped += 1
         log.warning("federated event refused", extra={"peer": link.name, "reason": str(exc)})
         return
-    link._recent.remember(event, coalesced=coalesced, now_ms=now)
+    link._recent.remember(event, coalesced=coalesced, now_ms=now, tie=inbound.tie)
 
 
 def expire_contacts(link: PeerLink, timeout_s: float) -> int:

@@ -36,6 +36,7 @@ from rallypoint.federation.convert import ack_event, flow_hops, has_flow_tag, to
 from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.lanes import MESSAGE, URGENT, DurableLane, lane_tag
 from rallypoint.federation.link_budget import next_within_budget
+from rallypoint.federation.order import SameTimeOrder
 from rallypoint.federation.positions import PositionJournal
 from rallypoint.model.cot_type import DELETE, Priority
 from rallypoint.protocol.fig import fig_pb2
@@ -73,6 +74,7 @@ class PeerLink:
         queue_max: int,
         budget_bytes_per_s: float = 0.0,
         recent: RecentReports | None = None,
+        ties: SameTimeOrder | None = None,
     ) -> None:
         self.peer = peer
         self.name = peer.name
@@ -82,6 +84,8 @@ class PeerLink:
         self._seen = seen
         # Shared by every link of the node: a report reaching us by two paths is accepted once.
         self._recent = recent if recent is not None else RecentReports()
+        # Shared too: every peer gets the same tie number for the same report.
+        self._ties = ties if ties is not None else SameTimeOrder()
         self._journal = PositionJournal(store, peer.name, clock)
         # The router may offer events before load() has restored the queue (a client reconnecting
         # right after a restart): they wait here, then take their sequence numbers after the backlog.
@@ -166,10 +170,12 @@ class PeerLink:
             return
         lane = self._lane(envelope.priority) if envelope.priority in DURABLE else None
         seq = lane.assign() if lane is not None else None
+        # A coalesced report entering federation here (no server tagged it yet) gets its tie number.
+        tie = self._ties.tie(event) if lane is None and hops == 0 else None
         fed = to_federated(
             event, groups=groups, node_id=self._node_id, now_ms=now, provenance=[(self._node_id, self._node_id)],
             hops=(self._max_hops, hops + 1), seq=seq, lane=lane.tag if lane is not None else "",
-            epoch=lane.epoch if lane is not None else "",
+            epoch=lane.epoch if lane is not None else "", tie=tie,
         )
         if lane is not None and seq is not None:
             lane.queue(seq, fed)

@@ -26,6 +26,7 @@ from rallypoint.errors import ConfigError
 from rallypoint.federation.dedup import RecentReports
 from rallypoint.federation.link import LinkState, PeerLink
 from rallypoint.federation.links_api import links_routes
+from rallypoint.federation.order import SameTimeOrder
 from rallypoint.federation.transport import KEEPALIVE_OPTIONS, FederationServicer, PeerMatcher, dial
 from rallypoint.protocol.fig import fig_pb2_grpc
 from rallypoint.protocol.limits import Limits
@@ -72,6 +73,7 @@ class Federation:
         self._store = store
         self._seen: dict[tuple[str, str], int] = {}
         self.recent = RecentReports()
+        self.ties = SameTimeOrder()
         self._stop = asyncio.Event()
         self._server: grpc.aio.Server | None = None
         limits = Limits(max_event_bytes=settings.max_event_bytes)
@@ -86,7 +88,7 @@ class Federation:
             self.links.append(PeerLink(
                 peer, node_id=self.node_id, store=self._store, seen=self._seen, accept=accept, clock=clock,
                 limits=limits, max_hops=settings.federation_max_hops, queue_max=settings.federation_queue_max,
-                budget_bytes_per_s=link_budget(peer, settings), recent=self.recent,
+                budget_bytes_per_s=link_budget(peer, settings), recent=self.recent, ties=self.ties,
             ))
             # Subscribed from the start: what clients send before run() has loaded the queue is kept.
             directory.add(self.links[-1])
