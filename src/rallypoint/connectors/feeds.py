@@ -9,12 +9,13 @@ import random
 
 from rallypoint import __version__
 from rallypoint.clock import Clock
-from rallypoint.connectors.registry import document_decoder, stream_decoder
+from rallypoint.config import FeedConfig
+from rallypoint.connectors.registry import check_available, document_decoder, stream_decoder
 from rallypoint.connectors.runners.datagram import UdpRunner
 from rallypoint.connectors.runners.documents import FileWatchRunner, HttpPollRunner
 from rallypoint.connectors.runners.stream import TcpClientRunner, TcpServerRunner
-from rallypoint.connectors.spec import FeedSpec, SourceFormat, Transport
-from rallypoint.services.feed_types import FeedRunner, ObservationSink
+from rallypoint.connectors.spec import FeedSpec, SourceFormat, Transport, parse_feed_url, public_url
+from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, ObservationSink
 
 
 def open_runner(spec: FeedSpec, clock: Clock, sink: ObservationSink, rng: random.Random) -> FeedRunner:
@@ -47,3 +48,18 @@ def aprs_login(spec: FeedSpec) -> bytes:
     if spec.filter:
         line += f" filter {spec.filter}"
     return (line + "\r\n").encode("ascii", "replace")
+
+
+def feed_opener(clock: Clock, rng: random.Random) -> FeedOpener:
+    """The node's way to open a feed from its definition (configuration or ``POST /api/feeds``)."""
+
+    def open_feed(config: FeedConfig, sink: ObservationSink) -> tuple[FeedInfo, FeedRunner]:
+        spec = parse_feed_url(config.url, name=config.name or None, groups=config.groups, stale_s=config.stale_s,
+                              quality_m=config.quality)
+        check_available(spec)
+        info = FeedInfo(name=spec.name, url=public_url(spec), format=spec.format.value,
+                        transport=spec.transport.value, groups=spec.groups, stale_s=spec.stale_s,
+                        quality_m=spec.quality_m)
+        return info, open_runner(spec, clock, sink, random.Random(rng.random()))
+
+    return open_feed

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import msgspec
 
+from rallypoint.config import FeedConfig
 from rallypoint.model.track import Observation
 
 # Where a runner hands what it decoded: the feed's name and a batch of observations.
@@ -59,6 +60,23 @@ class FeedRunner(Protocol):
     def statistics(self) -> FeedStatistics:
         """The feed's counters now."""
         ...
+
+
+class FeedInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed as validated: its name, public URL (no secrets), format, transport and audience."""
+
+    name: str
+    url: str
+    format: str
+    transport: str
+    groups: tuple[str, ...] = ()
+    stale_s: float | None = None
+    quality_m: float | None = None
+
+
+# Validates a feed definition and builds its runner around ``sink``; raises ConfigError when the
+# definition cannot be used (the message says why).
+FeedOpener = Callable[[FeedConfig, ObservationSink], tuple[FeedInfo, FeedRunner]]
 
 
 def rejects_total(stats: FeedStatistics) -> int:

@@ -1,0 +1,316 @@
+"""The feed service: runs the source feeds, folds their observations into the fusion tracker and
+says the confirmed tracks as CoT through ``Ingest.accept``.
+
+Feeds run as tasks of the service's own TaskGroup, itself a task of the node's; feeds added at run
+time through the API join the same group. Every feed's observations go to one tracker, so an
+object seen by several sources is one track. Tracks leave maps by their stale time: a track the
+tracker deletes is simply no longer reported (no ``t-x-d-d``, which would travel at the most
+urgent priority, ahead of people's traffic, for every aircraft that flies out of range).
+
+Track reports are published at the ``BULK`` priority, the least urgent class: client and link
+budgets thin feed tracks before anyone's position. A track goes to the groups every feed that
+contributed to it allows (the intersection); when contributing feeds share no group, it is
+withheld and counted rather than shown to readers one of the feeds was not meant for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from rallypoint.clock import Clock, ms_to_datetime
+from rallypoint.config import FeedConfig
+from rallypoint.errors import RallypointError, RemoteProtocolError
+from rallypoint.model.cot_type import Priority
+from rallypoint.model.track import Observation, TrackReport, TrackStatus
+from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.routing.router import Audience
+from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics
+from rallypoint.services.feeds_cot import DEFAULT_STALE_S, track_event
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUPS = frozenset({ANON_GROUP})
+MAX_FEEDS = 256
+
+
+class Tracker(Protocol):
+    """What the service needs of the fusion tracker (``fusion.tracker.Tracker``)."""
+
+    def update_many(self, now: datetime, observations: Iterable[Observation]) -> list[TrackReport]: ...
+
+    def expire(self, now: datetime) -> list[TrackReport]: ...
+
+    def statistics(self) -> Mapping[str, int]: ...
+
+
+class FeedError(RallypointError):
+    """A feed operation that cannot be done: ``reason`` is ``not_found``, ``exists`` or ``too_many``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class FeedView(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed as the API shows it. ``origin`` is ``config`` (configuration, ``--feed``) or ``api``."""
+
+    name: str
+    url: str
+    format: str
+    transport: str
+    groups: list[str]
+    stale_s: float | None
+    quality: float | None
+    origin: str
+    paused: bool
+    # Why the feed stopped for good (its port could not be bound...); None while it runs.
+    error: str | None = None
+    statistics: FeedStatistics
+
+
+class _Feed:
+    def __init__(self, info: FeedInfo, runner: FeedRunner, origin: str) -> None:
+        self.info = info
+        self.runner = runner
+        self.origin = origin
+        self.task: asyncio.Task[None] | None = None
+        self.error: str | None = None
+
+
+class FeedService:
+    """Source feeds, the tracker they share and the CoT it produces; a node feature (no routes of its own)."""
+
+    def __init__(self, *, clock: Clock, accept: Callable[[Envelope], object], tracker: Tracker,
+                 opener: FeedOpener, origin: Callable[[str, frozenset[str]], Origin] | None = None,
+                 expire_interval_s: float = 1.0) -> None:
+        self._clock = clock
+        self._accept = accept
+        self._tracker = tracker
+        self._opener = opener
+        self._origin = origin or (lambda name, groups: Origin(session_id=f"feed-{name}", groups=groups))
+        self._expire_interval = expire_interval_s
+        self._feeds: dict[str, _Feed] = {}
+        # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
+        self._groups: dict[str, frozenset[str]] = {}
+        self._stale: dict[str, float] = {}
+        self._origins: dict[frozenset[str], Origin] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._stop = asyncio.Event()
+        self.published = 0
+        self.withheld = 0
+        self.refused = 0
+
+    # -- node feature ---------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> tuple[()]:
+        return ()
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        return None
+
+    async def run(self) -> None:
+        """Run every feed and expire tracks until :meth:`close`."""
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            for feed in self._feeds.values():
+                self._start(feed)
+            while not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self._expire_interval)
+                self._tracker.expire(self._now())
+            self._tg = None
+            for feed in self._feeds.values():
+                self._halt(feed)
+
+    async def close(self) -> None:
+        """Stop every feed (the TaskGroup in :meth:`run` then ends)."""
+        self._stop.set()
+
+    # -- feeds ----------------------------------------------------------------------------------
+
+    def add(self, config: FeedConfig, *, origin: str = "api") -> FeedView:
+        """Validate and start a feed (``ConfigError`` says what is wrong with it; ``FeedError`` on conflicts)."""
+        if len(self._feeds) >= MAX_FEEDS:
+            raise FeedError("too_many", f"at most {MAX_FEEDS} feeds")
+        info, runner = self._opener(config, self.take)
+        if info.name in self._feeds:
+            raise FeedError("exists", f"a feed named {info.name!r} exists")
+        feed = _Feed(info, runner, origin)
+        self._feeds[info.name] = feed
+        self._groups[info.name] = frozenset(info.groups) or DEFAULT_GROUPS
+        if info.stale_s is not None:
+            self._stale[info.name] = info.stale_s
+        else:
+            self._stale.pop(info.name, None)
+        if self._tg is not None:
+            self._start(feed)
+        log.info("feed added", extra={"feed": info.name, "url": info.url, "origin": origin})
+        return self._view(feed)
+
+    def remove(self, name: str) -> FeedView:
+        """Stop and forget a feed; its tracks leave maps when they go stale."""
+        feed = self._get(name)
+        self._halt(feed)
+        del self._feeds[name]
+        log.info("feed removed", extra={"feed": name})
+        return self._view(feed)
+
+    def pause(self, name: str) -> FeedView:
+        """Stop taking the feed's input until :meth:`resume`."""
+        feed = self._get(name)
+        feed.runner.pause()
+        log.info("feed paused", extra={"feed": name})
+        return self._view(feed)
+
+    def resume(self, name: str) -> FeedView:
+        """Take the feed's input again."""
+        feed = self._get(name)
+        feed.runner.resume()
+        log.info("feed resumed", extra={"feed": name})
+        return self._view(feed)
+
+    def view(self, name: str) -> FeedView:
+        """One feed with its statistics."""
+        return self._view(self._get(name))
+
+    def list(self) -> list[FeedView]:
+        """Every feed with its statistics, by name."""
+        return [self._view(self._feeds[name]) for name in sorted(self._feeds)]
+
+    # -- observations to CoT --------------------------------------------------------------------
+
+    def take(self, name: str, observations: Sequence[Observation]) -> None:
+        """A runner's batch: fold it into the tracker and publish the tracks it changed."""
+        quality = self._feeds[name].info.quality_m if name in self._feeds else None
+        if quality is not None:
+            observations = [o if o.ce_m is not None else msgspec.structs.replace(o, ce_m=quality)
+                            for o in observations]
+        self.publish(self._tracker.update_many(self._now(), observations))
+
+    def publish(self, reports: Iterable[TrackReport]) -> None:
+        """Say every confirmed report as CoT through ingest, to the groups its sources share."""
+        now_ms = self._clock.now_ms()
+        for report in reports:
+            if report.status is not TrackStatus.CONFIRMED:
+                continue
+            groups = self._audience(report.sources)
+            if not groups:
+                self.withheld += 1
+                continue
+            stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
+                          default=DEFAULT_STALE_S[report.domain])
+            try:
+                event = track_event(report, stale_s=stale_s, now_ms=now_ms)
+                self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
+            except RemoteProtocolError as exc:
+                # A uid another sender holds, or a name the CoT checks refuse: this report only.
+                self.refused += 1
+                log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
+                continue
+            self.published += 1
+
+    def _audience(self, sources: Sequence[str]) -> frozenset[str]:
+        groups: frozenset[str] | None = None
+        for source in sources:
+            allowed = self._groups.get(source, DEFAULT_GROUPS)
+            groups = allowed if groups is None else groups & allowed
+        return DEFAULT_GROUPS if groups is None else groups
+
+    def _origin_for(self, groups: frozenset[str]) -> Origin:
+        origin = self._origins.get(groups)
+        if origin is None:
+            origin = self._origins[groups] = self._origin("feeds", groups)
+        return origin
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return ms_to_datetime(self._clock.now_ms())
+
+    def _get(self, name: str) -> _Feed:
+        feed = self._feeds.get(name)
+        if feed is None:
+            raise FeedError("not_found", f"no feed named {name[:64]!r}")
+        return feed
+
+    def _start(self, feed: _Feed) -> None:
+        assert self._tg is not None
+        feed.task = self._tg.create_task(self._carry(feed), name=f"feed-{feed.info.name}")
+
+    @staticmethod
+    def _halt(feed: _Feed) -> None:
+        if feed.task is not None:
+            feed.task.cancel()
+            feed.task = None
+
+    async def _carry(self, feed: _Feed) -> None:
+        try:
+            await feed.runner.run()
+        except OSError as exc:
+            # A port that cannot be bound or similar: this feed stops, the others and the node go on.
+            feed.error = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("feed stopped", extra={"feed": feed.info.name, "error": feed.error})
+
+    def _view(self, feed: _Feed) -> FeedView:
+        info = feed.info
+        stats = feed.runner.statistics()
+        return FeedView(
+            name=info.name, url=info.url, format=info.format, transport=info.transport,
+            groups=sorted(self._groups.get(info.name, DEFAULT_GROUPS)), stale_s=info.stale_s,
+            quality=info.quality_m, origin=feed.origin, paused=stats.paused, error=feed.error, statistics=stats,
+        )
+
+    # -- /metrics ---------------------------------------------------------------------------------
+
+    def metric_families(self) -> Iterable[Metric]:
+        """Per-feed counters and gauges, and the service's own, for ``/metrics``."""
+        views = self.list()
+        counters = {
+            "bytes": CounterMetricFamily("rallypoint_feed_bytes", "Bytes received per feed", labels=["feed"]),
+            "observations": CounterMetricFamily(
+                "rallypoint_feed_observations", "Observations decoded per feed", labels=["feed"]),
+            "reconnects": CounterMetricFamily(
+                "rallypoint_feed_reconnects", "Connections re-established per feed", labels=["feed"]),
+        }
+        rejects = CounterMetricFamily("rallypoint_feed_rejects", "Input skipped per feed and reason",
+                                      labels=["feed", "reason"])
+        dropped = CounterMetricFamily("rallypoint_feed_dropped", "Observations dropped per feed (overflow, paused)",
+                                      labels=["feed", "reason"])
+        connected = GaugeMetricFamily("rallypoint_feed_connected", "1 while the feed's source is reachable",
+                                      labels=["feed"])
+        paused = GaugeMetricFamily("rallypoint_feed_paused", "1 while the feed is paused", labels=["feed"])
+        buffered = GaugeMetricFamily("rallypoint_feed_buffered", "Observations waiting for the tracker",
+                                     labels=["feed"])
+        for view in views:
+            s = view.statistics
+            counters["bytes"].add_metric([view.name], s.bytes)
+            counters["observations"].add_metric([view.name], s.observations)
+            counters["reconnects"].add_metric([view.name], s.reconnects)
+            for reason, n in sorted(s.rejects.items()):
+                rejects.add_metric([view.name, reason], n)
+            dropped.add_metric([view.name, "overflow"], s.dropped_overflow)
+            dropped.add_metric([view.name, "paused"], s.dropped_paused)
+            connected.add_metric([view.name], 1.0 if s.connected else 0.0)
+            paused.add_metric([view.name], 1.0 if s.paused else 0.0)
+            buffered.add_metric([view.name], s.buffered)
+        tracks = CounterMetricFamily("rallypoint_feed_tracks", "Track reports of feeds by outcome",
+                                     labels=["outcome"])
+        tracks.add_metric(["published"], self.published)
+        tracks.add_metric(["withheld"], self.withheld)
+        tracks.add_metric(["refused"], self.refused)
+        tracker = self._tracker.statistics()
+        live = GaugeMetricFamily("rallypoint_feed_tracks_live", "Tracks the fusion tracker holds now",
+                                 labels=["status"])
+        live.add_metric(["confirmed"], tracker.get("tracks_confirmed", 0))
+        live.add_metric(["tentative"], tracker.get("tracks_tentative", 0))
+        yield from (*counters.values(), rejects, dropped, connected, paused, buffered, tracks, live)

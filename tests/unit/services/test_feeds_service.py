@@ -1,0 +1,179 @@
+"""The feed service with the real fusion tracker: observations in, CoT through accept out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import pytest
+
+from rallypoint.clock import ManualClock, ms_to_datetime
+from rallypoint.config import FeedConfig
+from rallypoint.errors import ConfigError
+from rallypoint.fusion.tracker import Tracker
+from rallypoint.model.cot_type import Priority
+from rallypoint.model.track import Domain, Identity, IdentityKind, Observation, TrackReport, TrackStatus
+from rallypoint.protocol.wire import WireFormat
+from rallypoint.routing.envelope import Envelope
+from rallypoint.services.feed_types import FeedInfo, FeedRunner, FeedStatistics, ObservationSink
+from rallypoint.services.feeds import FeedError, FeedService
+from rallypoint.services.feeds_cot import cot_type, how_of, track_event, vessel_type
+
+
+class StillRunner:
+    """A feed runner that carries nothing (the service's bookkeeping is under test, not a transport)."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        self.started.set()
+        await asyncio.Event().wait()
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics(paused=self.paused)
+
+
+def opener(config: FeedConfig, sink: ObservationSink) -> tuple[FeedInfo, FeedRunner]:
+    if not config.url.startswith("test+"):
+        raise ConfigError(f"feed URL {config.url!r}: unknown")
+    name = config.name or config.url.removeprefix("test+")
+    return FeedInfo(name=name, url=config.url, format="test", transport="tcp", groups=config.groups,
+                    stale_s=config.stale_s, quality_m=config.quality), StillRunner()
+
+
+def service(clock: ManualClock) -> tuple[FeedService, list[Envelope]]:
+    accepted: list[Envelope] = []
+    feeds = FeedService(clock=clock, accept=accepted.append, tracker=Tracker(), opener=opener)
+    return feeds, accepted
+
+
+def obs(
+    clock: ManualClock, source: str, kind: IdentityKind, value: str, domain: Domain, **extra: object
+) -> Observation:
+    now = ms_to_datetime(clock.now_ms())
+    return Observation(source=source, received_at=now, source_time=now, lat=51.9, lon=4.1, domain=domain,
+                       identity=Identity(kind=kind, value=value), **extra)  # type: ignore[arg-type]
+
+
+def test_vessel_observation_becomes_bulk_cot_for_anon_readers() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+ais"), origin="config")
+    feeds.take("ais", [obs(clock, "ais", IdentityKind.MMSI, "244123456", Domain.SEA, name="NORDIC STAR",
+                           category="70", course_deg=90.0, speed_mps=5.0, ce_m=10.0)])
+    [envelope] = accepted
+    event = envelope.event
+    assert (event.uid, event.type, event.how) == ("MMSI-244123456", "a-n-S-X-M-C", "m-g")
+    assert envelope.priority is Priority.BULK
+    assert envelope.origin.groups == frozenset({"__ANON__"})
+    xml = envelope.wire(WireFormat.XML)
+    assert b'callsign="NORDIC STAR"' in xml
+    assert b'<__rallypoint_sources fused="false" status="confirmed" identity="mmsi:244123456">' in xml
+    assert b'<source name="ais"/>' in xml and b'<track course="90.0"' in xml
+    # Stale: ten minutes for vessels by default.
+    assert event.stale - event.time == 600_000
+
+
+def test_feed_settings_apply_quality_stale_and_groups() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+sbs", groups=("Ops",), stale_s=20, quality=75.0))
+    feeds.take("sbs", [obs(clock, "sbs", IdentityKind.ICAO, "4ca2d6", Domain.AIR, alt_m=3000.0)])
+    [envelope] = accepted
+    assert envelope.origin.groups == frozenset({"Ops"})
+    assert envelope.event.type == "a-n-A-C-F" and envelope.event.stale - envelope.event.time == 20_000
+    assert envelope.event.point.ce > 1.0  # the feed's quality stood in for the missing accuracy
+
+
+def test_a_track_of_feeds_sharing_no_group_is_withheld() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+a", groups=("Red",)))
+    feeds.add(FeedConfig(url="test+b", groups=("Blue",)))
+    feeds.take("a", [obs(clock, "a", IdentityKind.ICAO, "abc123", Domain.AIR)])
+    clock.advance(1.0)
+    feeds.take("b", [obs(clock, "b", IdentityKind.ICAO, "abc123", Domain.AIR)])
+    assert len(accepted) == 1 and feeds.withheld == 1
+
+
+def test_add_pause_resume_remove_and_their_errors() -> None:
+    clock = ManualClock()
+    feeds, _ = service(clock)
+    view = feeds.add(FeedConfig(url="test+one", groups=("A",)))
+    assert (view.name, view.origin, view.groups, view.paused) == ("one", "api", ["A"], False)
+    with pytest.raises(FeedError) as exists:
+        feeds.add(FeedConfig(url="test+one"))
+    assert exists.value.reason == "exists"
+    with pytest.raises(ConfigError):
+        feeds.add(FeedConfig(url="bogus"))
+    assert feeds.pause("one").paused and not feeds.resume("one").paused
+    assert [v.name for v in feeds.list()] == ["one"]
+    feeds.remove("one")
+    assert feeds.list() == []
+    with pytest.raises(FeedError) as missing:
+        feeds.pause("one")
+    assert missing.value.reason == "not_found"
+
+
+async def test_run_starts_configured_and_added_feeds_and_close_stops_them() -> None:
+    clock = ManualClock()
+    feeds, _ = service(clock)
+    feeds.add(FeedConfig(url="test+first"), origin="config")
+    first = feeds._feeds["first"].runner
+    task = asyncio.create_task(feeds.run())
+    await asyncio.wait_for(first.started.wait(), 5)  # type: ignore[attr-defined]
+    feeds.add(FeedConfig(url="test+second"))
+    await asyncio.wait_for(feeds._feeds["second"].runner.started.wait(), 5)  # type: ignore[attr-defined]
+    await feeds.close()
+    await asyncio.wait_for(task, 5)
+    families = {f.name for f in feeds.metric_families()}
+    assert {"rallypoint_feed_bytes", "rallypoint_feed_rejects", "rallypoint_feed_connected"} <= families
+
+
+def report(**fields: object) -> TrackReport:
+    base: dict[str, object] = dict(uid="u", time=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+                                   status=TrackStatus.CONFIRMED, domain=Domain.AIR, lat=1.0, lon=2.0)
+    base.update(fields)
+    return TrackReport(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"identity": Identity(kind=IdentityKind.ICAO, value="abc123")}, "a-n-A-C-F"),
+        ({"identity": Identity(kind=IdentityKind.ICAO, value="abc123"), "category": "A7"}, "a-n-A-C-H"),
+        ({"identity": Identity(kind=IdentityKind.ICAO, value="abc123"), "category": "A3"}, "a-n-A-C-F"),
+        ({"domain": Domain.SEA, "identity": Identity(kind=IdentityKind.MMSI, value="1")}, "a-n-S-X"),
+        ({"domain": Domain.SEA, "identity": Identity(kind=IdentityKind.MMSI, value="1"), "category": "37"},
+         "a-n-S-X-R"),
+        ({"domain": Domain.SEA}, "a-u-S"),
+        ({"domain": Domain.GROUND, "identity": Identity(kind=IdentityKind.APRS, value="N0CALL-9")}, "a-n-G"),
+        ({"domain": Domain.GROUND, "identity": Identity(kind=IdentityKind.APRS, value="N0CALL-9"), "category": "/>"},
+         "a-n-G-E-V"),
+        ({"domain": Domain.GROUND, "identity": Identity(kind=IdentityKind.TAK, value="x"), "category": "a-f-G-U-C"},
+         "a-f-G-U-C"),
+        ({"domain": Domain.UNKNOWN}, "a-u-G"),
+    ],
+)
+def test_cot_types(fields: dict[str, object], expected: str) -> None:
+    assert cot_type(report(**fields)) == expected
+
+
+def test_vessel_table_and_how() -> None:
+    assert [vessel_type(t) for t in (30, 31, 52, 55, 60, 71, 84, 99)] == [
+        "a-n-S-X-F", "a-n-S-X-M-T-O", "a-n-S-X-M-T", "a-n-S-X-L", "a-n-S-X-M-P", "a-n-S-X-M-C", "a-n-S-X-M-O",
+        "a-n-S-X"]
+    assert how_of(report(fused=True, identity=Identity(kind=IdentityKind.MMSI, value="1"))) == "m-f"
+    assert how_of(report()) == "m-r"
+    event = track_event(report(sources=("a", "b"), fused=True, ce_m=12.0, le_m=18.0, name='A&B "x"'),
+                        stale_s=30, now_ms=1_767_225_600_000)
+    assert (event.point.ce, event.point.le, event.how) == (12.0, 18.0, "m-f")
+
