@@ -17,6 +17,7 @@ from rallypoint.cli.cert import ca_app, cert_app
 from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
+from rallypoint.cli.simulate import simulate_app
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings, with_feed_urls
@@ -32,6 +33,7 @@ app.add_typer(history_app, name="history")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(airdrop_app, name="airdrop")
+app.add_typer(simulate_app, name="simulate")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 

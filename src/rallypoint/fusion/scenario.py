@@ -75,9 +75,16 @@ class Target:
         vn = float(np.interp(t, ts, self.v_north))
         lat, lon = frame.to_geodetic(e, n)
         return TruthState(
-            target_id=self.target_id, t=t, east=e, north=n, lat=lat, lon=lon,
-            alt_m=float(np.interp(t, ts, self.alt)), course_deg=math.degrees(math.atan2(ve, vn)) % 360.0,
-            speed_mps=math.hypot(ve, vn), climb_mps=float(np.interp(t, ts, self.v_up)),
+            target_id=self.target_id,
+            t=t,
+            east=e,
+            north=n,
+            lat=lat,
+            lon=lon,
+            alt_m=float(np.interp(t, ts, self.alt)),
+            course_deg=math.degrees(math.atan2(ve, vn)) % 360.0,
+            speed_mps=math.hypot(ve, vn),
+            climb_mps=float(np.interp(t, ts, self.v_up)),
         )
 
 
@@ -141,24 +148,54 @@ def build_scenario(
     for i in range(spec.aircraft):
         icao = _unique(used, lambda: f"{int(rng.integers(0x3C0000, 0x3FFFFF)):06x}")
         start_state = _entry(rng, spec.radius_m, speed=rng.uniform(110.0, 240.0), alt=rng.uniform(1_500.0, 10_000.0))
-        targets.append(_integrate(
-            f"air-{i + 1}", Domain.AIR, Identity(IdentityKind.ICAO, icao), f"RPX{100 + i}", "A3",
-            start_state, _aircraft_legs(rng, duration), duration, min_speed=90.0, min_alt=300.0,
-        ))
+        targets.append(
+            _integrate(
+                f"air-{i + 1}",
+                Domain.AIR,
+                Identity(IdentityKind.ICAO, icao),
+                f"RPX{100 + i}",
+                "A3",
+                start_state,
+                _aircraft_legs(rng, duration),
+                duration,
+                min_speed=90.0,
+                min_alt=300.0,
+            )
+        )
     for i in range(spec.vessels):
         mmsi = _unique(used, lambda: str(int(rng.integers(211_000_000, 277_999_999))))
         start_state = _entry(rng, spec.radius_m * 0.8, speed=rng.uniform(3.0, 10.0), alt=0.0)
         ship_type = str(int(rng.choice([30, 52, 60, 70, 80])))
-        targets.append(_integrate(
-            f"sea-{i + 1}", Domain.SEA, Identity(IdentityKind.MMSI, mmsi), f"SIM VESSEL {i + 1}", ship_type,
-            start_state, _vessel_legs(rng, duration), duration, min_speed=0.5, min_alt=0.0,
-        ))
+        targets.append(
+            _integrate(
+                f"sea-{i + 1}",
+                Domain.SEA,
+                Identity(IdentityKind.MMSI, mmsi),
+                f"SIM VESSEL {i + 1}",
+                ship_type,
+                start_state,
+                _vessel_legs(rng, duration),
+                duration,
+                min_speed=0.5,
+                min_alt=0.0,
+            )
+        )
     for i in range(spec.ground):
         start_state = _entry(rng, spec.radius_m * 0.5, speed=rng.uniform(6.0, 15.0), alt=20.0)
-        targets.append(_integrate(
-            f"ground-{i + 1}", Domain.GROUND, Identity(IdentityKind.GPS, f"sim-gps-{i + 1}"), f"UNIT {i + 1}", None,
-            start_state, _ground_legs(rng, duration, float(start_state[3])), duration, min_speed=0.0, min_alt=0.0,
-        ))
+        targets.append(
+            _integrate(
+                f"ground-{i + 1}",
+                Domain.GROUND,
+                Identity(IdentityKind.GPS, f"sim-gps-{i + 1}"),
+                f"UNIT {i + 1}",
+                None,
+                start_state,
+                _ground_legs(rng, duration, float(start_state[3])),
+                duration,
+                min_speed=0.0,
+                min_alt=0.0,
+            )
+        )
     return Scenario(spec=spec, seed=seed, start=start, frame=frame, targets=tuple(targets))
 
 
@@ -183,8 +220,11 @@ def _aircraft_legs(rng: np.random.Generator, duration: float) -> list[Leg]:
     total = 0.0
     while total < duration:
         straight = Leg(rng.uniform(20.0, 60.0), climb_mps=float(rng.choice([0.0, 0.0, rng.uniform(-12.0, 12.0)])))
-        turn = Leg(rng.uniform(15.0, 45.0), turn_deg_s=rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0),
-                   accel_mps2=rng.uniform(-0.5, 0.5))
+        turn = Leg(
+            rng.uniform(15.0, 45.0),
+            turn_deg_s=rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0),
+            accel_mps2=rng.uniform(-0.5, 0.5),
+        )
         legs += [straight, turn]
         total += straight.duration_s + turn.duration_s
     return legs
@@ -196,8 +236,11 @@ def _vessel_legs(rng: np.random.Generator, duration: float) -> list[Leg]:
     while total < duration:
         # Waypoint legs: steady course, then a slow turn onto the next leg.
         straight = Leg(rng.uniform(60.0, 180.0))
-        turn = Leg(rng.uniform(20.0, 60.0), turn_deg_s=rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0),
-                   accel_mps2=rng.uniform(-0.03, 0.03))
+        turn = Leg(
+            rng.uniform(20.0, 60.0),
+            turn_deg_s=rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 1.0),
+            accel_mps2=rng.uniform(-0.03, 0.03),
+        )
         legs += [straight, turn]
         total += straight.duration_s + turn.duration_s
     return legs
@@ -218,8 +261,17 @@ def _ground_legs(rng: np.random.Generator, duration: float, cruise: float) -> li
 
 
 def _integrate(
-    target_id: str, domain: Domain, identity: Identity, name: str, category: str | None,
-    state: tuple[float, ...], legs: list[Leg], duration: float, *, min_speed: float, min_alt: float,
+    target_id: str,
+    domain: Domain,
+    identity: Identity,
+    name: str,
+    category: str | None,
+    state: tuple[float, ...],
+    legs: list[Leg],
+    duration: float,
+    *,
+    min_speed: float,
+    min_alt: float,
 ) -> Target:
     east, north, alt, speed, heading = state
     steps = math.ceil(duration / STEP_S) + 1
@@ -243,6 +295,16 @@ def _integrate(
             leg_index += 1
             leg_left += legs[leg_index].duration_s
     return Target(
-        target_id=target_id, domain=domain, identity=identity, name=name, category=category, times=times,
-        east=out[:, 0], north=out[:, 1], alt=out[:, 2], v_east=out[:, 3], v_north=out[:, 4], v_up=out[:, 5],
+        target_id=target_id,
+        domain=domain,
+        identity=identity,
+        name=name,
+        category=category,
+        times=times,
+        east=out[:, 0],
+        north=out[:, 1],
+        alt=out[:, 2],
+        v_east=out[:, 3],
+        v_north=out[:, 4],
+        v_up=out[:, 5],
     )

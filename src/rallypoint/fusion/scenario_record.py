@@ -51,6 +51,8 @@ class ScenarioLine(msgspec.Struct, frozen=True, tag_field="record", tag="scenari
     truth_step_s: float
     sources: tuple[SourceLine, ...]
     targets: tuple[TargetLine, ...]
+    # Played X times faster: scenario second t was sent at wall time start + t / speedup.
+    speedup: float = 1.0
 
 
 class TruthLine(msgspec.Struct, frozen=True, tag_field="record", tag="truth"):
@@ -79,7 +81,11 @@ class RecordError(ValueError):
 
 
 def record_lines(
-    scenario: Scenario, sources: Iterable[SourceModel], reports: Iterable[SimReport], truth_step_s: float = 1.0
+    scenario: Scenario,
+    sources: Iterable[SourceModel],
+    reports: Iterable[SimReport],
+    truth_step_s: float = 1.0,
+    speedup: float = 1.0,
 ) -> Iterator[bytes]:
     """The recording of ``scenario`` as JSON lines (each ends with a newline)."""
     encoder = msgspec.json.Encoder()
@@ -90,6 +96,7 @@ def record_lines(
         sources=tuple(SourceLine(s.name, s.kind, tuple(sorted(s.domains)), s.period_s, s.sigma_m, s.identity)
                       for s in sources),
         targets=tuple(TargetLine(t.target_id, t.domain, t.identity, t.name, t.category) for t in scenario.targets),
+        speedup=speedup,
     )) + b"\n"
     for t in np.arange(0.0, duration + 1e-9, truth_step_s):
         for s in scenario.truth_at(float(t)):

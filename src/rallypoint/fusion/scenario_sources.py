@@ -53,15 +53,58 @@ class SourceModel:
 
 
 DEFAULT_SOURCES: tuple[SourceModel, ...] = (
-    SourceModel("sim-adsb", SourceKind.ADSB, frozenset({Domain.AIR}), period_s=1.0, sigma_m=15.0,
-                velocity_sigma_mps=1.0, p_drop=0.10, delay_s=0.3, jitter_s=0.2, quality="NACp=9"),
-    SourceModel("sim-ais", SourceKind.AIS, frozenset({Domain.SEA}), period_s=6.0, sigma_m=25.0,
-                velocity_sigma_mps=0.3, p_drop=0.15, delay_s=1.0, jitter_s=3.0, p_duplicate=0.05, quality="PA=0"),
-    SourceModel("sim-radar", SourceKind.RADAR, frozenset({Domain.AIR, Domain.SEA}), period_s=4.0, sigma_m=80.0,
-                velocity_sigma_mps=None, p_drop=0.10, delay_s=0.5, jitter_s=0.5, identity=False,
-                clutter_per_scan=2.0, range_m=40_000.0, quality="radar"),
-    SourceModel("sim-gps", SourceKind.GPS, frozenset({Domain.GROUND}), period_s=1.0, sigma_m=5.0,
-                velocity_sigma_mps=0.2, p_drop=0.05, delay_s=0.2, jitter_s=0.1, quality="HDOP=1.0"),
+    SourceModel(
+        "sim-adsb",
+        SourceKind.ADSB,
+        frozenset({Domain.AIR}),
+        period_s=1.0,
+        sigma_m=15.0,
+        velocity_sigma_mps=1.0,
+        p_drop=0.10,
+        delay_s=0.3,
+        jitter_s=0.2,
+        quality="NACp=9",
+    ),
+    SourceModel(
+        "sim-ais",
+        SourceKind.AIS,
+        frozenset({Domain.SEA}),
+        period_s=6.0,
+        sigma_m=25.0,
+        velocity_sigma_mps=0.3,
+        p_drop=0.15,
+        delay_s=1.0,
+        jitter_s=3.0,
+        p_duplicate=0.05,
+        quality="PA=0",
+    ),
+    SourceModel(
+        "sim-radar",
+        SourceKind.RADAR,
+        frozenset({Domain.AIR, Domain.SEA}),
+        period_s=4.0,
+        sigma_m=80.0,
+        velocity_sigma_mps=None,
+        p_drop=0.10,
+        delay_s=0.5,
+        jitter_s=0.5,
+        identity=False,
+        clutter_per_scan=2.0,
+        range_m=40_000.0,
+        quality="radar",
+    ),
+    SourceModel(
+        "sim-gps",
+        SourceKind.GPS,
+        frozenset({Domain.GROUND}),
+        period_s=1.0,
+        sigma_m=5.0,
+        velocity_sigma_mps=0.2,
+        p_drop=0.05,
+        delay_s=0.2,
+        jitter_s=0.1,
+        quality="HDOP=1.0",
+    ),
 )
 
 
@@ -94,8 +137,9 @@ def simulate(
     return reports
 
 
-def _observe(scenario: Scenario, source: SourceModel, target: Target, duration: float,
-             rng: np.random.Generator) -> list[SimReport]:
+def _observe(
+    scenario: Scenario, source: SourceModel, target: Target, duration: float, rng: np.random.Generator
+) -> list[SimReport]:
     times = np.arange(rng.uniform(0.0, source.period_s), duration, source.period_s)
     east = np.interp(times, target.times, target.east)
     north = np.interp(times, target.times, target.north)
@@ -109,8 +153,11 @@ def _observe(scenario: Scenario, source: SourceModel, target: Target, duration: 
     noise = rng.normal(0.0, source.sigma_m, size=(len(times), 2))
     v_noise = rng.normal(0.0, source.velocity_sigma_mps or 0.0, size=(len(times), 2))
     alt_noise = rng.normal(0.0, 8.0 if source.identity else 150.0, size=len(times))
-    delays = source.delay_s + rng.exponential(source.jitter_s, size=len(times)) if source.jitter_s > 0 else (
-        np.full(len(times), source.delay_s))
+    delays = (
+        source.delay_s + rng.exponential(source.jitter_s, size=len(times))
+        if source.jitter_s > 0
+        else (np.full(len(times), source.delay_s))
+    )
     duplicate = rng.uniform(size=len(times)) < source.p_duplicate
     duplicate_lag = rng.uniform(0.1, 2.0, size=len(times))
     out: list[SimReport] = []
@@ -121,7 +168,13 @@ def _observe(scenario: Scenario, source: SourceModel, target: Target, duration: 
         obs_alt = None if target.domain is Domain.SEA else float(alt[k] + alt_noise[k])
         deliver = t + float(delays[k])
         obs = _observation(
-            scenario, source, target, t, deliver, float(east[k] + noise[k, 0]), float(north[k] + noise[k, 1]),
+            scenario,
+            source,
+            target,
+            t,
+            deliver,
+            float(east[k] + noise[k, 0]),
+            float(north[k] + noise[k, 1]),
             alt_m=obs_alt,
             course_deg=math.degrees(math.atan2(ve, vn)) % 360.0 if has_velocity else None,
             speed_mps=math.hypot(ve, vn) if has_velocity else None,
@@ -136,20 +189,39 @@ def _observe(scenario: Scenario, source: SourceModel, target: Target, duration: 
 
 
 def _observation(
-    scenario: Scenario, source: SourceModel, target: Target | None, measured: float, deliver: float,
-    east: float, north: float, *, alt_m: float | None = None, course_deg: float | None = None,
-    speed_mps: float | None = None, climb_mps: float | None = None, domain: Domain | None = None,
+    scenario: Scenario,
+    source: SourceModel,
+    target: Target | None,
+    measured: float,
+    deliver: float,
+    east: float,
+    north: float,
+    *,
+    alt_m: float | None = None,
+    course_deg: float | None = None,
+    speed_mps: float | None = None,
+    climb_mps: float | None = None,
+    domain: Domain | None = None,
 ) -> Observation:
     received = scenario.start + timedelta(seconds=deliver)
     lat, lon = scenario.frame.to_geodetic(east, north)
     known = target is not None and source.identity
     return Observation(
-        source=source.name, received_at=received, source_time=scenario.start + timedelta(seconds=measured),
-        lat=lat, lon=lon, domain=domain or (target.domain if target else Domain.UNKNOWN),
+        source=source.name,
+        received_at=received,
+        source_time=scenario.start + timedelta(seconds=measured),
+        lat=lat,
+        lon=lon,
+        domain=domain or (target.domain if target else Domain.UNKNOWN),
         identity=target.identity if known and target else None,
         name=target.name if known and target and source.kind is not SourceKind.GPS else None,
-        alt_m=alt_m, course_deg=course_deg, speed_mps=speed_mps, climb_mps=climb_mps, ce_m=source.sigma_m,
-        quality=source.quality, category=target.category if known and target else None,
+        alt_m=alt_m,
+        course_deg=course_deg,
+        speed_mps=speed_mps,
+        climb_mps=climb_mps,
+        ce_m=source.sigma_m,
+        quality=source.quality,
+        category=target.category if known and target else None,
     )
 
 
@@ -164,7 +236,16 @@ def _clutter(scenario: Scenario, source: SourceModel, duration: float, rng: np.r
             deliver = t + source.delay_s + float(rng.exponential(source.jitter_s) if source.jitter_s > 0 else 0.0)
             domain = Domain.AIR if rng.uniform() < 0.5 else Domain.SEA
             alt = float(rng.uniform(300.0, 9_000.0)) if domain is Domain.AIR else None
-            obs = _observation(scenario, source, None, t, deliver, r * math.sin(bearing), r * math.cos(bearing),
-                               alt_m=alt, domain=domain)
+            obs = _observation(
+                scenario,
+                source,
+                None,
+                t,
+                deliver,
+                r * math.sin(bearing),
+                r * math.cos(bearing),
+                alt_m=alt,
+                domain=domain,
+            )
             out.append(SimReport(deliver, t, None, source.kind, obs))
     return out
