@@ -218,3 +218,26 @@ class PlanDiff(msgspec.Struct, frozen=True):
     def empty(self) -> bool:
         """True when the two versions hold the same plan."""
         return not (self.added or self.removed or self.changed)
+
+
+class PlanPatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A partial change: items of ``upsert`` replace the items with their ids (or are added), ``remove`` deletes."""
+
+    upsert: Plan = Plan()
+    remove: tuple[str, ...] = ()
+
+
+def apply_patch(plan: Plan, patch: PlanPatch) -> Plan:
+    """``plan`` with ``patch`` applied (unchecked: check the result). Unknown ids in ``remove`` are ignored."""
+    gone = set(patch.remove)
+    fields: dict[str, tuple[PlanItem, ...]] = {}
+    for kind in ItemKind:
+        current: list[PlanItem] = [i for i in getattr(plan, kind.value) if i.id not in gone]
+        for new in getattr(patch.upsert, kind.value):
+            at = next((n for n, old in enumerate(current) if old.id == new.id), None)
+            if at is None:
+                current.append(new)
+            else:
+                current[at] = new
+        fields[kind.value] = tuple(current)
+    return msgspec.structs.replace(plan, **fields)

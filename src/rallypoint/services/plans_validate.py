@@ -15,7 +15,6 @@ from collections.abc import Iterable
 import msgspec
 import numpy as np
 
-from rallypoint.errors import RallypointError
 from rallypoint.model.plan import (
     MAX_AIRDROPS,
     MAX_AREA_VERTICES,
@@ -36,15 +35,19 @@ from rallypoint.model.plan import (
     items_of,
 )
 from rallypoint.protocol.validate import is_xml_text
+from rallypoint.services.missions_access import MissionError
 from rallypoint.validation_errors import InvalidJson, decode_json
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_COLOR = re.compile(r"^#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
 # Phases may span decades, not millennia: year 1970 to 2200 in epoch milliseconds.
 _MAX_TIME_MS = 7_258_118_400_000
 
 
-class PlanInvalid(RallypointError):
-    """A plan (or plan request) refused; the message says which item and why."""
+class PlanInvalid(MissionError):
+    """A plan (or plan request) refused; the message says which item and why (HTTP 400)."""
+
+    status = 400
 
 
 def decode_plan(raw: bytes) -> Plan:
@@ -95,6 +98,8 @@ def check_plan(plan: Plan) -> Plan:
         if not 1 <= objective.priority <= 5:
             raise PlanInvalid(f"objective {objective.id!r}: priority must be 1 (highest) to 5")
     for area in plan.areas:
+        if not _COLOR.match(area.color):
+            raise PlanInvalid(f"area {area.id!r}: color must be #RRGGBB or #AARRGGBB")
         check_area(area)
     for route in plan.routes:
         _check_route(route)
@@ -189,14 +194,14 @@ def check_area(area: Area) -> None:
     nxt = np.roll(pts, -1, axis=0)
     if np.any(np.all(pts == nxt, axis=1)):
         raise PlanInvalid(f"{where}: the same vertex twice in a row")
-    area2 = float(np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))
-    if abs(area2) < 1e-18:
-        raise PlanInvalid(f"{where}: the polygon has no area (its vertices are on one line)")
     crossing = _first_crossing(pts, nxt)
     if crossing is not None:
         i, j = crossing
         raise PlanInvalid(f"{where}: the polygon crosses itself (edge {i}-{(i + 1) % len(ring)} meets edge "
                           f"{j}-{(j + 1) % len(ring)}); list the vertices in order around the outline")
+    area2 = float(np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))
+    if abs(area2) < 1e-18:
+        raise PlanInvalid(f"{where}: the polygon has no area (its vertices are on one line)")
 
 
 def _first_crossing(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
