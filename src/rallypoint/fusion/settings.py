@@ -97,9 +97,10 @@ class FusionSettings:
     sources: Mapping[IdentityKind | None, SourceNoise] = field(default_factory=_sources)
     source_sigma_m: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     min_sigma_m: float = 1.0  # no source is better than this (also keeps S well conditioned)
-    # Gates: chi-square quantiles. 2 dof at p=0.999 for observation-to-track association; 4 dof at
+    # Gates: chi-square quantiles. 2 dof at p=0.9999 for observation-to-track association (a true
+    # report falls outside once in 10,000, so a track rarely loses its object to the gate); 4 dof at
     # p=0.99 (position and velocity) for track-to-track "moving together".
-    gate_chi2: float = 13.816
+    gate_chi2: float = 18.421
     pair_gate_chi2: float = 13.277
     association_radius_m: float = 10_000.0  # only tracks this close are candidates for an identity-less report
     pair_radius_m: float = 1_000.0  # only tracks this close are compared track-to-track

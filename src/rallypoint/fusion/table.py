@@ -63,6 +63,7 @@ class TrackTable:
         self.accel = np.zeros(capacity)  # the domain's process noise, per track
         self.stale = np.zeros(capacity)  # the domain's stale time, per track
         self.revisit = np.ones(capacity)  # the domain's expected report interval, per track
+        self.max_speed = np.zeros(capacity)  # the domain's plausible top speed, per track
         self.live = np.zeros(capacity, dtype=bool)
         self.meta: list[TrackMeta | None] = [None] * capacity
         self.by_uid: dict[str, int] = {}
@@ -83,7 +84,7 @@ class TrackTable:
         self.lat, self.lon, self.t = grow(self.lat), grow(self.lon), grow(self.t)
         self.v, self.p = grow(self.v), grow(self.p)
         self.accel, self.stale, self.live = grow(self.accel), grow(self.stale), grow(self.live)
-        self.revisit = grow(self.revisit)
+        self.revisit, self.max_speed = grow(self.revisit), grow(self.max_speed)
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
 
@@ -96,6 +97,7 @@ class TrackTable:
         self.v[slot] = v
         self.p[slot] = p
         self.accel[slot], self.stale[slot], self.revisit[slot] = model.accel_sigma, model.stale_s, model.revisit_s
+        self.max_speed[slot] = model.max_speed_mps
         self.live[slot] = True
         self.meta[slot] = meta
         meta.slot = slot

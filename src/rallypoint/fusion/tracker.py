@@ -15,34 +15,23 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rallypoint.fusion.geodesy import Array, Mask, from_enu, to_enu
+from rallypoint.fusion.associator import Associator, GlobalNearestNeighbour
+from rallypoint.fusion.filtering import Batch, Measurements, Outcome, filter_step
+from rallypoint.fusion.hypothesiser import Hypothesiser, MahalanobisHypothesiser
 from rallypoint.fusion.identity import anonymous_uid, uid_for
 from rallypoint.fusion.lifecycle import Deleter, Initiator, MOfNInitiator, StalenessDeleter
+from rallypoint.fusion.pairing import MergeProposal, PairWatch, pair_key
 from rallypoint.fusion.predictor import ConstantVelocity, Predictor
 from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackMeta, TrackTable, report_of
-from rallypoint.fusion.updater import KalmanUpdater, Updater, velocity_noise
-from rallypoint.model.track import Observation, TrackReport, TrackStatus
+from rallypoint.fusion.updater import KalmanUpdater, Updater
+from rallypoint.model.track import Identity, Observation, TrackReport, TrackStatus
 
 _VERTICAL_FACTOR = 1.5  # GNSS vertical error is typically 1.5x the horizontal; le_m = 1.5 x sigma
 
 
 def _epoch(t: datetime) -> float:
     return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
-
-
-class _Batch:
-    """Observations bound for existing tracks, at most one per track, as numpy columns."""
-
-    def __init__(
-        self, slots: list[int], observations: list[Observation], times: list[float], sigmas: list[float]
-    ) -> None:
-        self.slots = np.asarray(slots, dtype=np.intp)
-        self.observations = observations
-        self.t = np.asarray(times)
-        self.lat = np.fromiter((o.lat for o in observations), dtype=float, count=len(observations))
-        self.lon = np.fromiter((o.lon for o in observations), dtype=float, count=len(observations))
-        self.sigma = np.asarray(sigmas)
 
 
 class Tracker:
@@ -57,6 +46,8 @@ class Tracker:
         updater: Updater | None = None,
         initiator: Initiator | None = None,
         deleter: Deleter | None = None,
+        hypothesiser: Hypothesiser | None = None,
+        associator: Associator | None = None,
         anonymous_prefix: str = "",
     ) -> None:
         self.settings = s = settings or FusionSettings()
@@ -65,10 +56,19 @@ class Tracker:
         self.initiator = initiator or MOfNInitiator(s.confirm_hits, s.confirm_window, s.identified_confirm_hits)
         self.deleter = deleter or StalenessDeleter(s.confirm_hits, s.confirm_window)
         self.table = TrackTable()
+        self.measurements = Measurements(s)
         self._counts: Counter[str] = Counter()
         self._anonymous = 0
         self._anonymous_prefix = anonymous_prefix
-        self._aliases: dict[str, str] = {}  # uid of a merged-away identity -> uid of the track it joined
+        self._aliases: dict[str, Identity] = {}  # uid of a merged-away identity -> the identity it joined
+        self.hypothesiser = hypothesiser or MahalanobisHypothesiser(
+            self.predictor, s.gate_chi2, s.association_radius_m, s.late_window_s
+        )
+        self.associator = associator or GlobalNearestNeighbour()
+        self._pairs = PairWatch(s, self.predictor)
+        self._proposals: dict[str, MergeProposal] = {}
+        self._settled: set[tuple[str, str]] = set()  # uid pairs rejected or already proposed
+        self._proposal_count = 0
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -87,9 +87,15 @@ class Tracker:
                 continue
             (identified if obs.identity is not None else anonymous).append(obs)
         self._counts["observations"] += len(identified) + len(anonymous)
+        deleted: list[TrackReport] = []
         if identified:
             self._apply_identified(identified, touched)
-        return self._reports(touched)
+        if anonymous:
+            self._apply_anonymous(anonymous, touched)
+        now_s = _epoch(now)
+        if self._pairs.due(now_s):
+            deleted = self._pair_up(now_s, touched)
+        return deleted + self._reports(touched)
 
     def expire(self, now: datetime) -> list[TrackReport]:
         """Delete the tracks that are stale at ``now``; returns DELETED reports of those that were shown."""
@@ -98,6 +104,7 @@ class Tracker:
         for slot in doomed.tolist():
             shown = self.table.get(slot).status is TrackStatus.CONFIRMED
             report = self._deletion(slot)
+            self._pairs.forget(report.uid)
             self._counts["deleted_stale" if shown else "deleted_tentative"] += 1
             if shown or self.settings.report_tentative:
                 out.append(report)
@@ -116,6 +123,93 @@ class Tracker:
         """Reports of every live track (tentative ones included), e.g. for a late joiner or a test."""
         return self.table.reports(self.table.live_slots().tolist())
 
+    def proposals(self) -> list[MergeProposal]:
+        """Open merge proposals (two identities that move together), oldest first."""
+        return list(self._proposals.values())
+
+    def accept_proposal(self, proposal_id: str) -> list[TrackReport]:
+        """Merge the proposal's secondary identity into its primary; returns the changed reports.
+
+        Raises ``KeyError`` for an unknown (or already decided) proposal.
+        """
+        proposal = self._proposals.pop(proposal_id)
+        self._counts["proposals_accepted"] += 1
+        return self.merge_identities(proposal.primary_identity, proposal.secondary_identity)
+
+    def reject_proposal(self, proposal_id: str) -> None:
+        """Never propose this pair again. Raises ``KeyError`` for an unknown proposal."""
+        self._proposals.pop(proposal_id)
+        self._counts["proposals_rejected"] += 1
+
+    def merge_identities(self, primary: Identity, secondary: Identity) -> list[TrackReport]:
+        """Reports of ``secondary`` update the track of ``primary`` from now on (also to restore an
+        accepted merge after a restart). Returns the secondary's deletion and the primary's report."""
+        primary_uid, secondary_uid = uid_for(primary), uid_for(secondary)
+        self._aliases[secondary_uid] = primary
+        for pid in [p.id for p in self._proposals.values() if secondary_uid in (p.primary, p.secondary)]:
+            del self._proposals[pid]
+        table = self.table
+        out: list[TrackReport] = []
+        gone = table.by_uid.get(secondary_uid)
+        kept = table.by_uid.get(primary_uid)
+        if gone is not None and kept is not None:
+            self._fold(gone, kept)
+        if gone is not None:
+            shown = table.get(gone).status is TrackStatus.CONFIRMED
+            report = self._deletion(gone)
+            if shown or self.settings.report_tentative:
+                out.append(report)
+        if kept is not None:
+            out.extend(self._reports({kept: None}))
+        return out
+
+    def _fold(self, gone: int, kept: int) -> None:
+        """Give the kept track what the other knew besides its numbers (sources, name, category)."""
+        a, b = self.table.get(gone), self.table.get(kept)
+        for source, t in a.sources.items():
+            b.sources[source] = max(t, b.sources.get(source, t))
+        b.name = b.name or a.name
+        b.category = b.category or a.category
+        if b.alt_m is None:
+            b.alt_m, b.alt_sigma_m = a.alt_m, a.alt_sigma_m
+
+    def _pair_up(self, now_s: float, touched: dict[int, None]) -> list[TrackReport]:
+        """Merge identity-less tracks into identified ones they move with; propose identity pairs."""
+        table = self.table
+        out: list[TrackReport] = []
+        merged: set[int] = set()
+        for kind, a, b, streak, distance in self._pairs.check(table, now_s, self._settled):
+            if a in merged or b in merged or not (table.live[a] and table.live[b]):
+                continue
+            ma, mb = table.get(a), table.get(b)
+            if kind == "merge":
+                self._fold(a, b)
+                merged.add(a)
+                shown = ma.status is TrackStatus.CONFIRMED
+                self._pairs.forget(ma.uid)
+                self._counts["merged"] += 1
+                report = self._deletion(a)
+                if shown or self.settings.report_tentative:
+                    out.append(report)
+                touched[b] = None
+                continue
+            assert ma.identity is not None and mb.identity is not None
+            self._proposal_count += 1
+            proposal = MergeProposal(
+                id=f"mp-{self._proposal_count}",
+                primary=ma.uid,
+                secondary=mb.uid,
+                primary_identity=ma.identity,
+                secondary_identity=mb.identity,
+                since=streak.since,
+                updates=streak.count,
+                distance_m=distance,
+            )
+            self._proposals[proposal.id] = proposal
+            self._settled.add(pair_key(ma.uid, mb.uid))
+            self._counts["proposals"] += 1
+        return out
+
     # -- identified observations -----------------------------------------------------------------
 
     def _apply_identified(self, observations: list[Observation], touched: dict[int, None]) -> None:
@@ -125,12 +219,15 @@ class Tracker:
         table = self.table
         for obs in observations:
             assert obs.identity is not None
-            uid = uid_for(obs.identity)
-            uid = self._aliases.get(uid, uid)
+            identity = obs.identity
+            uid = uid_for(identity)
+            if uid in self._aliases:
+                identity = self._aliases[uid]
+                uid = uid_for(identity)
             t = _epoch(obs.source_time or obs.received_at)
             slot = table.by_uid.get(uid)
             if slot is None:
-                touched[self._initiate(uid, obs, t)] = None
+                touched[self._initiate(uid, identity, obs, t)] = None
                 continue
             if self._duplicate(table.get(slot), obs, t) or (slot, obs.source, t) in pending:
                 self._counts["duplicate"] += 1
@@ -145,114 +242,62 @@ class Tracker:
             slots.append(slot)
             batch.append(obs)
             times.append(t)
-            sigmas.append(self._sigma(obs))
+            sigmas.append(self.measurements.sigma(obs))
         for slots, batch, times, sigmas in rounds:
-            self._update(_Batch(slots, batch, times, sigmas), touched)
+            self._update(Batch(slots, batch, times, sigmas), touched)
 
     @staticmethod
     def _duplicate(meta: TrackMeta, obs: Observation, t: float) -> bool:
         """Same source, same source time as the last report of that source used by the track."""
         return obs.source_time is not None and meta.sources.get(obs.source) == t
 
+    # -- identity-less observations ---------------------------------------------------------------
+
+    def _apply_anonymous(self, observations: list[Observation], touched: dict[int, None]) -> None:
+        """Associate per source (one source reports each object at most once at a time), then update."""
+        by_source: dict[str, list[Observation]] = {}
+        for obs in observations:
+            by_source.setdefault(obs.source, []).append(obs)
+        for group in by_source.values():
+            times = [_epoch(o.source_time or o.received_at) for o in group]
+            sigmas = [self.measurements.sigma(o) for o in group]
+            lat = np.fromiter((o.lat for o in group), dtype=float, count=len(group))
+            lon = np.fromiter((o.lon for o in group), dtype=float, count=len(group))
+            hypotheses = self.hypothesiser.hypothesise(
+                self.table, lat, lon, np.asarray(times), np.asarray(sigmas), [o.domain for o in group]
+            )
+            pairs = self.associator.associate(len(group), hypotheses)
+            assigned = {i for i, _ in pairs}
+            slots: list[int] = []
+            chosen: list[int] = []
+            for i, slot in pairs:
+                if self._duplicate(self.table.get(slot), group[i], times[i]):
+                    self._counts["duplicate"] += 1
+                else:
+                    slots.append(slot)
+                    chosen.append(i)
+            self._counts["associated"] += len(pairs)
+            if slots:
+                self._update(
+                    Batch(slots, [group[i] for i in chosen], [times[i] for i in chosen], [sigmas[i] for i in chosen]),
+                    touched,
+                )
+            for i, obs in enumerate(group):
+                if i not in assigned:
+                    touched[self._new_anonymous(obs, times[i])] = None
+
     # -- filtering --------------------------------------------------------------------------------
 
-    def _sigma(self, obs: Observation) -> float:
-        s = self.settings
-        sigma = obs.ce_m or s.source_sigma_m.get(obs.source)
-        if sigma is None:
-            sigma = s.sources[obs.identity.kind if obs.identity is not None else None].position_m
-        return max(sigma, s.min_sigma_m)
+    def _update(self, b: Batch, touched: dict[int, None]) -> None:
+        outcome = filter_step(self.table, b, self.predictor, self.updater, self.measurements)
+        self._bookkeeping(b, outcome, touched)
 
-    def _velocity(self, observations: list[Observation]) -> tuple[Mask, Array, Array]:
-        """Velocity measurements (east, north) and their covariances, for those observations that have one."""
-        have = np.fromiter(
-            (o.speed_mps is not None and o.course_deg is not None for o in observations),
-            dtype=bool,
-            count=len(observations),
-        )
-        chosen = [o for o, h in zip(observations, have.tolist(), strict=True) if h]
-        speed = np.fromiter((o.speed_mps or 0.0 for o in chosen), dtype=float, count=len(chosen))
-        course = np.fromiter((o.course_deg or 0.0 for o in chosen), dtype=float, count=len(chosen))
-        noise = [self.settings.sources[o.identity.kind if o.identity is not None else None] for o in chosen]
-        r = velocity_noise(
-            speed,
-            course,
-            np.fromiter((n.speed_mps for n in noise), dtype=float, count=len(chosen)),
-            np.fromiter((n.course_deg for n in noise), dtype=float, count=len(chosen)),
-        )
-        rad = np.radians(course)
-        return have, np.stack([speed * np.sin(rad), speed * np.cos(rad)], axis=1), r
-
-    def _update(self, b: _Batch, touched: dict[int, None]) -> None:
-        s = self.settings
-        table = self.table
-        n = b.slots.size
-        t0 = table.t[b.slots]
-        dt = b.t - t0
-        too_old = dt < -s.late_window_s
-        lag = np.maximum(-dt, 0.0)
-        dt_pred = np.maximum(dt, 0.0)
-        x = np.zeros((n, 4))
-        x[:, 2:4] = table.v[b.slots]
-        accel = table.accel[b.slots]
-        xp, pp = self.predictor.predict(x, table.p[b.slots], dt_pred, accel)
-        lat0 = table.lat[b.slots]
-        lon0 = table.lon[b.slots]
-        ze, zn = to_enu(lat0, lon0, b.lat, b.lon)
-        # Implausible jump: farther from the last estimate than the domain's top speed allows, after
-        # a slack of a few sigmas of both the estimate and the measurement.
-        max_speed = np.fromiter(
-            (s.domains[table.get(slot).domain].max_speed_mps for slot in b.slots.tolist()), dtype=float, count=n
-        )
-        est_sigma = np.sqrt(np.maximum(table.p[b.slots, 0, 0], table.p[b.slots, 1, 1]))
-        slack = s.jump_slack_sigmas * (est_sigma + b.sigma)
-        jump = np.hypot(ze, zn) - slack > max_speed * np.abs(dt)
-        # A late report (within the window) is carried forward to the track time along the track's
-        # velocity, its noise grown by what the model could have done in the meantime.
-        r = np.zeros((n, 2, 2))
-        var = b.sigma**2 + accel**2 * lag**3 / 3.0
-        r[:, 0, 0] = var + lag**2 * pp[:, 2, 2]
-        r[:, 1, 1] = var + lag**2 * pp[:, 3, 3]
-        ze = ze + xp[:, 2] * lag
-        zn = zn + xp[:, 3] * lag
-        has_vel, vel, r_vel = self._velocity(b.observations)
-        ok = ~too_old & ~jump
-        xu = xp.copy()
-        pu = pp.copy()
-        pos_only = ok & ~has_vel
-        if pos_only.any():
-            z = np.stack([ze[pos_only], zn[pos_only]], axis=1)
-            xu[pos_only], pu[pos_only] = self.updater.update(xp[pos_only], pp[pos_only], z, r[pos_only])
-        with_vel = ok & has_vel
-        if with_vel.any():
-            sel = with_vel[has_vel]
-            z4 = np.concatenate([np.stack([ze[with_vel], zn[with_vel]], axis=1), vel[sel]], axis=1)
-            r4 = np.zeros((int(with_vel.sum()), 4, 4))
-            r4[:, 0:2, 0:2] = r[with_vel]
-            r4[:, 2:4, 2:4] = r_vel[sel]
-            xu[with_vel], pu[with_vel] = self.updater.update(xp[with_vel], pp[with_vel], z4, r4)
-        new_lat, new_lon = from_enu(lat0, lon0, xu[:, 0], xu[:, 1])
-        idx = b.slots[ok]
-        table.lat[idx] = new_lat[ok]
-        table.lon[idx] = new_lon[ok]
-        table.v[idx] = xu[ok, 2:4]
-        table.p[idx] = pu[ok]
-        table.t[idx] = np.maximum(t0[ok], b.t[ok])
-        self._bookkeeping(b, ok.tolist(), too_old.tolist(), jump.tolist(), dt.tolist(), touched)
-
-    def _bookkeeping(
-        self,
-        b: _Batch,
-        ok: list[bool],
-        too_old: list[bool],
-        jump: list[bool],
-        dt: list[float],
-        touched: dict[int, None],
-    ) -> None:
+    def _bookkeeping(self, b: Batch, outcome: Outcome, touched: dict[int, None]) -> None:
         table = self.table
         counts = self._counts
         sigmas = b.sigma.tolist()
         times = b.t.tolist()
+        too_old, jump, dt = outcome.too_old, outcome.jump, outcome.dt
         for i, slot in enumerate(b.slots.tolist()):
             meta = table.get(slot)
             obs = b.observations[i]
@@ -292,23 +337,10 @@ class Tracker:
 
     # -- track creation and removal ---------------------------------------------------------------
 
-    def _initial_state(self, obs: Observation, sigma: float) -> tuple[Array, Array]:
-        model = self.settings.domains[obs.domain]
-        p = np.zeros((4, 4))
-        p[0, 0] = p[1, 1] = sigma * sigma
-        v = np.zeros(2)
-        if obs.speed_mps is not None and obs.course_deg is not None:
-            _, vel, r = self._velocity([obs])
-            v = vel[0]
-            p[2:4, 2:4] = r[0]
-        else:
-            p[2, 2] = p[3, 3] = model.init_speed_sigma**2
-        return v, p
-
-    def _initiate(self, uid: str, obs: Observation, t: float) -> int:
-        sigma = self._sigma(obs)
-        v, p = self._initial_state(obs, sigma)
-        meta = TrackMeta(uid, obs.identity, obs.domain, obs.source_time or obs.received_at)
+    def _initiate(self, uid: str, identity: Identity | None, obs: Observation, t: float) -> int:
+        sigma = self.measurements.sigma(obs)
+        v, p = self.measurements.initial_state(obs, sigma)
+        meta = TrackMeta(uid, identity, obs.domain, obs.source_time or obs.received_at)
         slot = self.table.add(meta, obs.lat, obs.lon, t, v, p, self.settings.domains[obs.domain])
         self._counts["tracks_created"] += 1
         self._describe(meta, obs, t, sigma)
@@ -318,13 +350,13 @@ class Tracker:
 
     def _new_anonymous(self, obs: Observation, t: float) -> int:
         self._anonymous += 1
-        return self._initiate(self._anonymous_prefix + anonymous_uid(self._anonymous), obs, t)
+        return self._initiate(self._anonymous_prefix + anonymous_uid(self._anonymous), None, obs, t)
 
     def _restart(self, slot: int, obs: Observation, t: float) -> None:
         table = self.table
         meta = table.get(slot)
-        sigma = self._sigma(obs)
-        v, p = self._initial_state(obs, sigma)
+        sigma = self.measurements.sigma(obs)
+        v, p = self.measurements.initial_state(obs, sigma)
         table.lat[slot], table.lon[slot], table.t[slot] = obs.lat, obs.lon, t
         table.v[slot] = v
         table.p[slot] = p

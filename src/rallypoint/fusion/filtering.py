@@ -1,0 +1,148 @@
+"""One filter step for a batch of observations bound for existing tracks (at most one per track).
+
+Measurement noise comes from the observation's own ``ce_m``, else the source's configured sigma,
+else the default of its kind of source (``settings.sources``); velocity is measured when the source
+gives both speed and course. Reports older than the track's time but within ``late_window_s`` are
+carried forward along the track's velocity with their noise grown by what the motion model allows
+in the gap; older ones are refused. A position farther from the last estimate than the domain's top
+speed allows (after a slack of ``jump_slack_sigmas`` of both uncertainties) is refused as a jump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rallypoint.fusion.geodesy import Array, Index, Mask, from_enu, to_enu
+from rallypoint.fusion.predictor import Predictor
+from rallypoint.fusion.settings import FusionSettings
+from rallypoint.fusion.table import TrackTable
+from rallypoint.fusion.updater import Updater, velocity_noise
+from rallypoint.model.track import Observation
+
+
+class Batch:
+    """Observations bound for existing tracks, at most one per track, as numpy columns."""
+
+    def __init__(
+        self, slots: list[int], observations: list[Observation], times: list[float], sigmas: list[float]
+    ) -> None:
+        self.slots: Index = np.asarray(slots, dtype=np.intp)
+        self.observations = observations
+        self.t = np.asarray(times)
+        self.lat = np.fromiter((o.lat for o in observations), dtype=float, count=len(observations))
+        self.lon = np.fromiter((o.lon for o in observations), dtype=float, count=len(observations))
+        self.sigma = np.asarray(sigmas)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Per observation of a batch: applied, refused as too old, refused as a jump; and time since the track."""
+
+    ok: list[bool]
+    too_old: list[bool]
+    jump: list[bool]
+    dt: list[float]
+
+
+class Measurements:
+    """Noise and velocity of observations, and the state a new track starts from."""
+
+    def __init__(self, settings: FusionSettings) -> None:
+        self.settings = settings
+
+    def sigma(self, obs: Observation) -> float:
+        """1-sigma horizontal noise (metres) of the observation's position."""
+        s = self.settings
+        sigma = obs.ce_m or s.source_sigma_m.get(obs.source)
+        if sigma is None:
+            sigma = s.sources[obs.identity.kind if obs.identity is not None else None].position_m
+        return max(sigma, s.min_sigma_m)
+
+    def velocity(self, observations: list[Observation]) -> tuple[Mask, Array, Array]:
+        """Which observations measure velocity; their east/north velocities (k,2) and covariances (k,2,2)."""
+        have = np.fromiter(
+            (o.speed_mps is not None and o.course_deg is not None for o in observations),
+            dtype=bool,
+            count=len(observations),
+        )
+        chosen = [o for o, h in zip(observations, have.tolist(), strict=True) if h]
+        speed = np.fromiter((o.speed_mps or 0.0 for o in chosen), dtype=float, count=len(chosen))
+        course = np.fromiter((o.course_deg or 0.0 for o in chosen), dtype=float, count=len(chosen))
+        noise = [self.settings.sources[o.identity.kind if o.identity is not None else None] for o in chosen]
+        r = velocity_noise(
+            speed,
+            course,
+            np.fromiter((n.speed_mps for n in noise), dtype=float, count=len(chosen)),
+            np.fromiter((n.course_deg for n in noise), dtype=float, count=len(chosen)),
+        )
+        rad = np.radians(course)
+        return have, np.stack([speed * np.sin(rad), speed * np.cos(rad)], axis=1), r
+
+    def initial_state(self, obs: Observation, sigma: float) -> tuple[Array, Array]:
+        """Velocity (2,) and covariance (4,4) of a track started from ``obs``."""
+        p = np.zeros((4, 4))
+        p[0, 0] = p[1, 1] = sigma * sigma
+        have, vel, r = self.velocity([obs])
+        if bool(have[0]):
+            p[2:4, 2:4] = r[0]
+            return vel[0], p
+        p[2, 2] = p[3, 3] = self.settings.domains[obs.domain].init_speed_sigma ** 2
+        return np.zeros(2), p
+
+
+def filter_step(
+    table: TrackTable,
+    b: Batch,
+    predictor: Predictor,
+    updater: Updater,
+    measurements: Measurements,
+) -> Outcome:
+    """Predict and update the batch's tracks in ``table`` in place; returns what happened to each observation."""
+    s = measurements.settings
+    n = b.slots.size
+    t0 = table.t[b.slots]
+    dt = b.t - t0
+    too_old = dt < -s.late_window_s
+    lag = np.maximum(-dt, 0.0)
+    x = np.zeros((n, 4))
+    x[:, 2:4] = table.v[b.slots]
+    accel = table.accel[b.slots]
+    xp, pp = predictor.predict(x, table.p[b.slots], np.maximum(dt, 0.0), accel)
+    lat0 = table.lat[b.slots]
+    lon0 = table.lon[b.slots]
+    ze, zn = to_enu(lat0, lon0, b.lat, b.lon)
+    est_sigma = np.sqrt(np.maximum(table.p[b.slots, 0, 0], table.p[b.slots, 1, 1]))
+    slack = s.jump_slack_sigmas * (est_sigma + b.sigma)
+    jump = np.hypot(ze, zn) - slack > table.max_speed[b.slots] * np.abs(dt)
+    r = np.zeros((n, 2, 2))
+    var = b.sigma**2 + accel**2 * lag**3 / 3.0
+    r[:, 0, 0] = var + lag**2 * pp[:, 2, 2]
+    r[:, 1, 1] = var + lag**2 * pp[:, 3, 3]
+    ze = ze + xp[:, 2] * lag
+    zn = zn + xp[:, 3] * lag
+    has_vel, vel, r_vel = measurements.velocity(b.observations)
+    ok = ~too_old & ~jump
+    xu = xp.copy()
+    pu = pp.copy()
+    pos_only = ok & ~has_vel
+    if pos_only.any():
+        z = np.stack([ze[pos_only], zn[pos_only]], axis=1)
+        xu[pos_only], pu[pos_only] = updater.update(xp[pos_only], pp[pos_only], z, r[pos_only])
+    with_vel = ok & has_vel
+    if with_vel.any():
+        sel = with_vel[has_vel]
+        z4 = np.concatenate([np.stack([ze[with_vel], zn[with_vel]], axis=1), vel[sel]], axis=1)
+        r4 = np.zeros((int(with_vel.sum()), 4, 4))
+        r4[:, 0:2, 0:2] = r[with_vel]
+        r4[:, 2:4, 2:4] = r_vel[sel]
+        xu[with_vel], pu[with_vel] = updater.update(xp[with_vel], pp[with_vel], z4, r4)
+    new_lat, new_lon = from_enu(lat0, lon0, xu[:, 0], xu[:, 1])
+    idx = b.slots[ok]
+    table.lat[idx] = new_lat[ok]
+    table.lon[idx] = new_lon[ok]
+    table.v[idx] = xu[ok, 2:4]
+    table.p[idx] = pu[ok]
+    table.t[idx] = np.maximum(t0[ok], b.t[ok])
+    return Outcome(ok.tolist(), too_old.tolist(), jump.tolist(), dt.tolist())

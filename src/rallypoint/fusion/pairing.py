@@ -1,0 +1,173 @@
+"""Tracks that move together: identity-less tracks joining identified ones, and merge proposals.
+
+Every ``pair_check_interval_s`` the tracks within ``pair_radius_m`` of each other are compared
+track-to-track: both predicted to the later of their times, the difference of position and
+velocity is scored against the sum of their covariances (chi-square, 4 degrees of freedom). A
+pair counts one "update together" when the gate holds and both tracks (for an identity-less and an
+identified track: either of them) have been updated since the pair was last counted; a failed
+gate resets the count.
+
+* identity-less + identified, ``merge_after`` in a row: the identity-less track is the same object
+  seen by a source that does not know its name; it joins the identified track (no operator needed).
+* two identities of different kinds (an APRS tracker next to a TAK user), ``propose_after`` in a
+  row: a ``MergeProposal`` is recorded for an operator; nothing merges until it is accepted.
+  Identities of the same kind (two MMSIs) are two transponders and are never proposed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+import numpy as np
+from scipy.spatial import cKDTree
+
+from rallypoint.fusion.geodesy import Index, to_enu
+from rallypoint.fusion.hypothesiser import unit_vectors
+from rallypoint.fusion.identity import PRIMACY
+from rallypoint.fusion.predictor import Predictor
+from rallypoint.fusion.settings import FusionSettings
+from rallypoint.fusion.table import TrackTable
+from rallypoint.model.track import Identity, TrackStatus
+
+
+class MergeProposal(msgspec.Struct, frozen=True, kw_only=True):
+    """Two identified tracks that look like one object; merged only when an operator accepts.
+
+    Accepting keeps ``primary`` (the identity people address: TAK user, then ICAO, MMSI, APRS) and
+    folds ``secondary`` into it: its reports update the primary track from then on.
+    """
+
+    id: str
+    primary: str  # track uid
+    secondary: str
+    primary_identity: Identity
+    secondary_identity: Identity
+    since: datetime  # the first of the updates together
+    updates: int
+    distance_m: float
+
+
+Kind = Literal["merge", "propose"]
+
+
+class Streak:
+    """How many updates together a pair has had, since when, and the track times last counted."""
+
+    __slots__ = ("count", "since", "t_a", "t_b")
+
+    def __init__(self, t_a: float, t_b: float, since: datetime) -> None:
+        self.count = 0
+        self.t_a = t_a
+        self.t_b = t_b
+        self.since = since
+
+
+class PairWatch:
+    """Counts updates together per pair of tracks and says which pairs have reached their threshold."""
+
+    def __init__(self, settings: FusionSettings, predictor: Predictor) -> None:
+        self.settings = settings
+        self.predictor = predictor
+        self._streaks: dict[tuple[str, str], Streak] = {}
+        self._last_check = -np.inf
+
+    def due(self, now_s: float) -> bool:
+        """Whether a check is due at ``now_s`` (epoch seconds)."""
+        return now_s - self._last_check >= self.settings.pair_check_interval_s
+
+    def forget(self, uid: str) -> None:
+        """Drop every count involving ``uid`` (its track was deleted or merged)."""
+        for key in [k for k in self._streaks if uid in k]:
+            del self._streaks[key]
+
+    def check(
+        self, table: TrackTable, now_s: float, excluded: set[tuple[str, str]]
+    ) -> list[tuple[Kind, int, int, Streak, float]]:
+        """Compare nearby tracks; returns (kind, slot a, slot b, streak, distance m) of pairs at threshold.
+
+        For "merge" slot a is the identity-less track; for "propose" slot a is the primary identity.
+        ``excluded`` holds uid pairs (sorted) never to propose again (rejected or already proposed).
+        """
+        self._last_check = now_s
+        live = table.live_slots()
+        if live.size < 2:
+            return []
+        tree = cKDTree(unit_vectors(table.lat[live], table.lon[live]))
+        pairs = tree.query_pairs(r=self.settings.pair_radius_m, output_type="ndarray")
+        if pairs.shape[0] == 0:
+            return []
+        a_list: list[int] = []
+        b_list: list[int] = []
+        kinds: list[Kind] = []
+        for i, j in pairs.tolist():
+            a, b = int(live[i]), int(live[j])
+            ma, mb = table.get(a), table.get(b)
+            if (ma.identity is None) == (mb.identity is None):
+                if ma.identity is None or mb.identity is None or ma.identity.kind is mb.identity.kind:
+                    continue
+                if TrackStatus.TENTATIVE in (ma.status, mb.status):
+                    continue
+                if PRIMACY.index(mb.identity.kind) < PRIMACY.index(ma.identity.kind):
+                    a, b = b, a
+                if pair_key(table.get(a).uid, table.get(b).uid) in excluded:
+                    continue
+                kinds.append("propose")
+            else:
+                if mb.identity is None:
+                    a, b = b, a
+                kinds.append("merge")
+            a_list.append(a)
+            b_list.append(b)
+        if not a_list:
+            return []
+        sa = np.asarray(a_list, dtype=np.intp)
+        sb = np.asarray(b_list, dtype=np.intp)
+        together, distance = self._gate(table, sa, sb)
+        out: list[tuple[Kind, int, int, Streak, float]] = []
+        ta_list = table.t[sa].tolist()
+        tb_list = table.t[sb].tolist()
+        for k, kind in enumerate(kinds):
+            a, b = a_list[k], b_list[k]
+            ma, mb = table.get(a), table.get(b)
+            key = (ma.uid, mb.uid)
+            streak = self._streaks.get(key)
+            if not together[k]:
+                self._streaks.pop(key, None)
+                continue
+            if streak is None:
+                streak = self._streaks[key] = Streak(-np.inf, -np.inf, min(ma.time, mb.time))
+            fresh_a, fresh_b = ta_list[k] > streak.t_a, tb_list[k] > streak.t_b
+            # An identity-less track whose reports now go to the identified track (it is the better
+            # hypothesis) coasts beside it: counting the identified side's updates lets it join.
+            if (fresh_a or fresh_b) if kind == "merge" else (fresh_a and fresh_b):
+                streak.count += 1
+                streak.t_a, streak.t_b = ta_list[k], tb_list[k]
+            needed = self.settings.merge_after if kind == "merge" else self.settings.propose_after
+            if streak.count >= needed:
+                out.append((kind, a, b, streak, float(distance[k])))
+        return out
+
+    def _gate(self, table: TrackTable, a: Index, b: Index) -> tuple[list[bool], np.ndarray]:
+        """Track-to-track chi-square test on position and velocity at the later of the two times."""
+        t = np.maximum(table.t[a], table.t[b])
+        xa = np.zeros((a.size, 4))
+        xb = np.zeros((a.size, 4))
+        xa[:, 2:4] = table.v[a]
+        xb[:, 2:4] = table.v[b]
+        xa, pa = self.predictor.predict(xa, table.p[a], t - table.t[a], table.accel[a])
+        xb, pb = self.predictor.predict(xb, table.p[b], t - table.t[b], table.accel[b])
+        de, dn = to_enu(table.lat[a], table.lon[a], table.lat[b], table.lon[b])
+        diff = np.stack(
+            [de + xb[:, 0] - xa[:, 0], dn + xb[:, 1] - xa[:, 1], xb[:, 2] - xa[:, 2], xb[:, 3] - xa[:, 3]], axis=1
+        )
+        c = pa + pb
+        d2 = np.einsum("ni,ni->n", diff, np.linalg.solve(c, diff[:, :, None])[:, :, 0])
+        together: list[bool] = (d2 <= self.settings.pair_gate_chi2).tolist()
+        return together, np.hypot(diff[:, 0], diff[:, 1])
+
+
+def pair_key(a: str, b: str) -> tuple[str, str]:
+    """The order-free key of a pair of track uids."""
+    return (a, b) if a <= b else (b, a)
