@@ -212,6 +212,46 @@ class _Api(CatalogCalls):
         """Revoke every token of an account (admin): ``{"revoked": n}``."""
         return self._call(Call("DELETE", f"/api/admin/users/{_segment(name)}/tokens"))
 
+    def propose_designation(
+        self, title: str, category: str, *, point: tuple[float, float] | None = None,
+        polygon: Iterable[tuple[float, float]] | None = None, affiliation: str = "unknown", priority: int = 3,
+        notes: str = "", hae: float | None = None, attachments: Iterable[str] = (), mission: str | None = None,
+    ) -> Any:
+        """Propose a designation: ``point`` (lat, lon) or ``polygon`` [(lat, lon), ...]; visible to your groups."""
+        body: dict[str, Any] = {"title": title, "category": category, "affiliation": affiliation,
+                                "priority": priority, "notes": notes, "attachments": list(attachments)}
+        if point is not None:
+            body["point"] = {"lat": point[0], "lon": point[1]}
+        if polygon is not None:
+            body["polygon"] = [{"lat": lat, "lon": lon} for lat, lon in polygon]
+        if hae is not None:
+            body["hae"] = hae
+        if mission is not None:
+            body["mission"] = mission
+        return self._call(Call("POST", "/api/designations", json=body))
+
+    def designations(self, *, state: str | None = None) -> Any:
+        """Designations you may see, oldest first (``state``: proposed, approved, rejected, withdrawn)."""
+        return self._call(Call("GET", "/api/designations", _params(state=state)))
+
+    def designation(self, designation_id: str) -> Any:
+        """One designation you may see."""
+        return self._call(Call("GET", f"/api/designations/{_segment(designation_id)}"))
+
+    def approve_designation(self, designation_id: str, *, groups: Iterable[str] | None = None) -> Any:
+        """Approve (role approver, not the proposer); share with ``groups`` (default: the proposer's)."""
+        body = {"groups": list(groups)} if groups is not None else {}
+        return self._call(Call("POST", f"/api/designations/{_segment(designation_id)}/approve", json=body))
+
+    def reject_designation(self, designation_id: str, reason: str) -> Any:
+        """Reject with a reason (role approver, not the proposer)."""
+        return self._call(Call("POST", f"/api/designations/{_segment(designation_id)}/reject",
+                               json={"reason": reason}))
+
+    def withdraw_designation(self, designation_id: str) -> Any:
+        """Withdraw your own proposal."""
+        return self._call(Call("DELETE", f"/api/designations/{_segment(designation_id)}"))
+
     def openapi(self) -> Any:
         """The server's OpenAPI document."""
         return self._call(Call("GET", "/api/openapi.json", authenticated=False))
