@@ -41,7 +41,7 @@ class AdsbJsonDecoder:
             return []
         try:
             root = msgspec.json.decode(document)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # deep nesting ends in RecursionError
             self.rejects.add("malformed")
             return []
         if not isinstance(root, dict) or not isinstance(root.get("aircraft"), list):

@@ -110,7 +110,9 @@ def test_nan_position_is_impossible() -> None:
     assert dec.rejects.total == 1
 
 
-@pytest.mark.parametrize("document", [b"", b"{", b"[]", b'{"aircraft": 3}', b"\xff" * 10])
+@pytest.mark.parametrize(
+    "document", [b"", b"{", b"[]", b'{"aircraft": 3}', b"\xff" * 10, b"[" * 100_000 + b"]" * 100_000]
+)
 def test_bad_documents(document: bytes) -> None:
     dec = AdsbJsonDecoder("readsb")
     assert dec.decode(document, NOW) == []
