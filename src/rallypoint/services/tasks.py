@@ -72,8 +72,8 @@ class TaskService:
         self._store = store
         self._accept = accept
         self._clock = clock
-        self.rules = rules or TaskRules()
-        self._directory = directory or Directory()
+        self.rules = rules if rules is not None else TaskRules()
+        self._directory = directory if directory is not None else Directory()
         self._entered_here = entered_here
         self._mission_exists = mission_exists
         self._period_s = check_period_s

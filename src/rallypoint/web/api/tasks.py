@@ -8,6 +8,7 @@ visible, 409 no such move from the current state).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from rallypoint.web.api.schemas import ErrorBody
 from rallypoint.web.context import RequestIdentity, WebContext
 
 MAX_BODY_BYTES = 16 * 1024
+S = TypeVar("S")
 _ID = Param("id", "path", {"type": "string", "maxLength": 64}, "task id", required=True)
 _FILTERS = (
     Param("state", "query", {"type": "string", "enum": [s.value for s in TaskState]}, "only tasks in this state"),
@@ -32,6 +34,16 @@ _FILTERS = (
           "at most this many, newest first"),
 )
 _ERRORS = {401: ("Not logged in", ErrorBody), 403: ("Not allowed", ErrorBody)}
+
+
+async def read_task_body(request: Request, struct: type[S]) -> S:
+    """The JSON body; any value out of bounds (or NaN, or a field unknown) answers 400 with the reason."""
+    try:
+        return await read_body(request, struct, MAX_BODY_BYTES)
+    except ApiError as exc:
+        if exc.status == 422:
+            raise ApiError(400, "invalid_task", exc.detail) from exc
+        raise
 
 
 def actor_of(identity: RequestIdentity) -> Actor:
@@ -77,7 +89,7 @@ class TasksApi:
         async def create(request: Request) -> Response:
             service = self._service()
             identity = await self._auth.principal(request)
-            body = await read_body(request, TaskRequest, MAX_BODY_BYTES)
+            body = await read_task_body(request, TaskRequest)
             if body.mission is not None:
                 await self._check_mission(identity, body.mission)
             return json_response(await run(service.create(actor_of(identity), body)), status=201)
@@ -104,7 +116,7 @@ class TasksApi:
         async def status(request: Request) -> Response:
             service = self._service()
             identity = await self._auth.principal(request)
-            body = await read_body(request, StatusChange, MAX_BODY_BYTES)
+            body = await read_task_body(request, StatusChange)
             return json_response(await run(
                 service.change(actor_of(identity), request.path_params["id"], body.state, note=body.note)
             ))
@@ -121,7 +133,7 @@ class TasksApi:
         return [
             Endpoint("POST", "/api/tasks", create, "Assign a task to a unit (uid or callsign) or a team (group)",
                      "tasks", {201: ("Created and sent", Task), 400: ("Invalid task", ErrorBody),
-                               422: ("Invalid body", ErrorBody), 413: ("Body too large", ErrorBody), **_ERRORS},
+                               413: ("Body too large", ErrorBody), **_ERRORS},
                      body=TaskRequest, operation_id="createTask"),
             Endpoint("GET", "/api/tasks", listing, "Tasks you may see, newest first", "tasks",
                      {200: ("Tasks", list[Task]), 400: ("Bad filter", ErrorBody), **_ERRORS},
@@ -130,7 +142,7 @@ class TasksApi:
                      {200: ("The task", Task), 404: ("Unknown task", ErrorBody), **_ERRORS},
                      params=(_ID,), operation_id="getTask"),
             Endpoint("POST", "/api/tasks/{id}/status", status, "Move a task to another state", "tasks",
-                     {200: ("The task after the move", Task), 422: ("Invalid body", ErrorBody), **moves,
+                     {200: ("The task after the move", Task), **moves,
                       **_ERRORS}, body=StatusChange, params=(_ID,), operation_id="setTaskStatus"),
             Endpoint("DELETE", "/api/tasks/{id}", cancel, "Cancel a task (creator or admin)", "tasks",
                      {200: ("The cancelled task", Task), **moves, **_ERRORS},
