@@ -13,6 +13,7 @@ from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.federation.service import Federation
 from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
+from rallypoint.node.feeds import feed_service
 from rallypoint.node.node_id import resolve_node_id
 from rallypoint.node.shared_changes import share_changes
 from rallypoint.node.task_wiring import task_service
@@ -39,6 +40,7 @@ from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.mailbox import Mailbox
 from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.plans import PlanService
 from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
 from rallypoint.storage.factory import open_stores
@@ -163,13 +165,21 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     )
     node.features.append(DesignationsFeature(designations))
     metrics.add_counters(designations.counters)
+    # Operation plans: versions beside the missions, drawings to subscribers through ingest (services/plans.py).
+    plans = PlanService(stores.plans(), mission_svc, clock, accept=ingest.accept)
+    node.features.append(plans)
+    metrics.add_counters(plans.counters)
+    # Source feeds (ADS-B, AIS, APRS...) fused into tracks that enter through ingest (node/feeds.py).
+    feeds = feed_service(settings, clock, ingest, ids)
+    node.features.append(feeds)
+    metrics.add_collector(feeds.metric_families)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
         token_identity=TokenIdentities(tokens, users, accounts), packages=packages, tasks=tasks,
-        missions=mission_svc, designations=designations, ids=ids,
-        announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS),
+        missions=mission_svc, designations=designations, plans=plans, ids=ids,
+        announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS), feeds=feeds,
     )
     for build in FEATURES:
         feature = build(web)

@@ -27,9 +27,11 @@ from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
 from rallypoint.services.designations import DesignationService
 from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.feeds import FeedService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.missions import MissionService
+from rallypoint.services.plans import PlanService
 from rallypoint.services.presence import Presence
 from rallypoint.services.tasks import TaskService
 from rallypoint.storage.base import EventStore
@@ -126,12 +128,16 @@ class WebContext:
     tasks: TaskService | None = None
     # Designations with two-person approval (closed by the node); None makes their endpoints answer 503.
     designations: DesignationService | None = None
+    # Operation plans inside missions (closed by the node); None makes the plan endpoints answer 503.
+    plans: PlanService | None = None
     # Which principal holds which CoT uid (the streaming identity binding), for uids named over HTTP.
     identity: IdentityPolicy | None = None
     # Tells every node (this one included) that accounts changed, so each re-applies them to its sessions.
     announce_accounts: Callable[[], None] | None = None
     # This node's id and its session ids (live feeds are sessions too); shared with the transports.
     ids: NodeIds = field(default_factory=lambda: NodeIds.start("rallypoint"))
+    # Source feeds (ADS-B, AIS, APRS...): the native API's /api/feeds answers 503 without them.
+    feeds: FeedService | None = None
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

@@ -23,12 +23,14 @@ from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
 from rallypoint.web.api.designations import DesignationsApi
+from rallypoint.web.api.feeds import FeedsApi
 from rallypoint.web.api.history import HistoryApi
 from rallypoint.web.api.messaging import MessagingApi
 from rallypoint.web.api.missions import MissionsApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
 from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
+from rallypoint.web.api.plans import PlansApi
 from rallypoint.web.api.tasks import TasksApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
@@ -58,8 +60,10 @@ class NativeApi:
             *PackagesApi(ctx, self.auth).endpoints(),
             *MissionsApi(ctx, self.auth, catalog).endpoints(),
             *AirdropApi(ctx, self.auth).endpoints(),
+            *FeedsApi(ctx, self.auth).endpoints(),
             *TasksApi(ctx, self.auth, ctx.tasks).endpoints(),
             *DesignationsApi(ctx, self.auth, ctx.designations).endpoints(),
+            *PlansApi(ctx, self.auth).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",

@@ -1,0 +1,30 @@
+"""The node's feed service: the configured feeds, the fusion tracker and the runners' opener."""
+
+from __future__ import annotations
+
+import random
+
+from rallypoint.clock import Clock
+from rallypoint.config import Settings
+from rallypoint.connectors.feeds import feed_opener
+from rallypoint.connectors.spec import feed_specs
+from rallypoint.fusion.tracker import Tracker
+from rallypoint.routing.ids import NodeIds
+from rallypoint.services.feeds import FeedService
+from rallypoint.services.ingest import Ingest
+
+
+def feed_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds) -> FeedService:
+    """A feed service holding every configured feed (``ConfigError`` names a bad one); started by the node."""
+    feed_specs(settings.feeds)  # all checked (names unique, URLs usable) before any is opened
+    session = ids.session_id("feeds")
+    service = FeedService(
+        clock=clock, accept=ingest.accept,
+        # Identity-less tracks of this run of this node get uids no other node or run reuses.
+        tracker=Tracker(anonymous_prefix=f"{ids.node}-{ids.run}-"),
+        opener=feed_opener(clock, random.Random()),
+        origin=lambda _name, groups: ids.origin(session, groups),
+    )
+    for config in settings.feeds:
+        service.add(config, origin="config")
+    return service

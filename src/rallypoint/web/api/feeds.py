@@ -1,0 +1,127 @@
+"""``/api/feeds``: list, add, pause, resume and remove source feeds at run time (role ``admin``).
+
+Feeds added here run on this node until removed or until the node stops; they are not written
+back to the configuration (docs/feeds.md, "API"). Every change is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rallypoint.config import FeedConfig
+from rallypoint.errors import ConfigError
+from rallypoint.services.feeds import FeedError, FeedService, FeedView
+from rallypoint.web.api.auth import ApiAuth
+from rallypoint.web.api.common import ApiError, Endpoint, Handler, Param, check_only, json_response, read_body
+from rallypoint.web.api.schemas import ErrorBody
+from rallypoint.web.context import WebContext
+
+log = logging.getLogger(__name__)
+
+_NAME = Param("name", "path", {"type": "string", "minLength": 1, "maxLength": 64}, "feed name", required=True)
+_ERRORS = {401: ("Not authenticated", ErrorBody), 403: ("Not an admin", ErrorBody),
+           503: ("Feeds are not available on this node", ErrorBody)}
+_STATUS = {"not_found": 404, "exists": 409, "too_many": 409}
+
+
+class FeedCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A feed to add: the same fields as ``[[feeds]]`` in the configuration."""
+
+    url: str
+    name: str = ""
+    groups: list[str] = msgspec.field(default_factory=list)
+    stale_s: float | None = None
+    quality: float | None = None
+
+
+class FeedsApi:
+    """The feed endpoints over the node's feed service (503 when the node has none)."""
+
+    def __init__(self, ctx: WebContext, auth: ApiAuth) -> None:
+        self._ctx = ctx
+        self._auth = auth
+        self.refused = 0
+
+    def _service(self) -> FeedService:
+        service = self._ctx.feeds
+        if service is None:
+            raise ApiError(503, "unavailable", "this node runs no feed service")
+        return service
+
+    def endpoints(self) -> list[Endpoint]:
+        """The route table of this module."""
+        ctx = self._ctx
+        auth = self._auth
+        limit = ctx.settings.max_http_body_bytes
+
+        async def list_feeds(request: Request) -> Response:
+            check_only(request, frozenset())
+            await auth.with_role(request, "admin")
+            return json_response(self._service().list())
+
+        async def add_feed(request: Request) -> Response:
+            check_only(request, frozenset())
+            admin = await auth.with_role(request, "admin")
+            service = self._service()
+            body = await read_body(request, FeedCreate, limit)
+            config = FeedConfig(name=body.name, url=body.url, groups=tuple(body.groups), stale_s=body.stale_s,
+                                quality=body.quality)
+            try:
+                view = service.add(config, origin="api")
+            except FeedError as exc:
+                raise ApiError(_STATUS.get(exc.reason, 409), exc.reason, exc.detail) from exc
+            except ConfigError as exc:
+                self.refused += 1
+                log.info("feed refused", extra={"reason": str(exc)[:300]})
+                raise ApiError(400, "invalid_feed", str(exc)) from exc
+            ctx.auditor.record(admin.principal or "-", "admin.feed.add", view.name,
+                               {"url": view.url, "groups": ",".join(view.groups)})
+            return json_response(view, status=201)
+
+        def change(action: str) -> Handler:
+            async def handler(request: Request) -> Response:
+                check_only(request, frozenset())
+                admin = await auth.with_role(request, "admin")
+                service = self._service()
+                name = request.path_params["name"]
+                try:
+                    match action:
+                        case "pause":
+                            view = service.pause(name)
+                        case "resume":
+                            view = service.resume(name)
+                        case _:
+                            view = service.remove(name)
+                except FeedError as exc:
+                    raise ApiError(_STATUS.get(exc.reason, 409), exc.reason, exc.detail) from exc
+                ctx.auditor.record(admin.principal or "-", f"admin.feed.{action}", view.name, {})
+                return json_response(view)
+
+            return handler
+
+        return [
+            Endpoint("GET", "/api/feeds", list_feeds, "Source feeds with their statistics", "feeds",
+                     {200: ("Feeds", list[FeedView]), **_ERRORS}, operation_id="listFeeds"),
+            Endpoint("POST", "/api/feeds", add_feed, "Add and start a source feed (until removed or restart)",
+                     "feeds",
+                     {201: ("Started", FeedView), 400: ("The feed cannot be used: the detail says why", ErrorBody),
+                      409: ("Name taken, or too many feeds", ErrorBody), 413: ("Body too large", ErrorBody),
+                      415: ("Not JSON", ErrorBody), 422: ("Invalid body", ErrorBody), **_ERRORS},
+                     body=FeedCreate, operation_id="addFeed"),
+            Endpoint("POST", "/api/feeds/{name}/pause", change("pause"),
+                     "Pause a feed (streams stop reading; datagrams are dropped and counted)", "feeds",
+                     {200: ("Paused", FeedView), 404: ("No such feed", ErrorBody), **_ERRORS},
+                     params=(_NAME,), operation_id="pauseFeed"),
+            Endpoint("POST", "/api/feeds/{name}/resume", change("resume"),
+                     "Resume a paused feed", "feeds",
+                     {200: ("Resumed", FeedView), 404: ("No such feed", ErrorBody), **_ERRORS},
+                     params=(_NAME,), operation_id="resumeFeed"),
+            Endpoint("DELETE", "/api/feeds/{name}", change("remove"),
+                     "Stop and remove a feed (its tracks leave maps when stale)", "feeds",
+                     {200: ("Removed", FeedView), 404: ("No such feed", ErrorBody), **_ERRORS},
+                     params=(_NAME,), operation_id="removeFeed"),
+        ]
