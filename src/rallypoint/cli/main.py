@@ -14,6 +14,7 @@ from rallypoint.cli.airdrop import airdrop_app
 from rallypoint.cli.audit import audit_app
 from rallypoint.cli.bench import bench_command
 from rallypoint.cli.cert import ca_app, cert_app
+from rallypoint.cli.designations import designation_app
 from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
@@ -33,6 +34,7 @@ app.add_typer(history_app, name="history")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 app.add_typer(airdrop_app, name="airdrop")
+app.add_typer(designation_app, name="designation")
 app.add_typer(simulate_app, name="simulate")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
