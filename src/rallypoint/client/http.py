@@ -18,6 +18,7 @@ from rallypoint.client.calls import area as _area
 from rallypoint.client.calls import params as _params
 from rallypoint.client.calls import segment as _segment
 from rallypoint.client.calls import time_param as _time
+from rallypoint.client.plans import PlanCalls
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -58,7 +59,7 @@ def _result(response: httpx.Response, raw: bool = False) -> Any:
     return response.json()
 
 
-class _Api(CatalogCalls):
+class _Api(CatalogCalls, PlanCalls):
     """Every API operation as a :class:`Call`; subclasses send them."""
 
     def __init__(self, token: str | None, username: str | None, password: str | None) -> None:
@@ -251,6 +252,34 @@ class _Api(CatalogCalls):
     def withdraw_designation(self, designation_id: str) -> Any:
         """Withdraw your own proposal."""
         return self._call(Call("DELETE", f"/api/designations/{_segment(designation_id)}"))
+
+    def feeds(self) -> Any:
+        """Source feeds with their statistics (admin)."""
+        return self._call(Call("GET", "/api/feeds"))
+
+    def add_feed(
+        self, url: str, *, name: str = "", groups: Iterable[str] = (), stale_s: float | None = None,
+        quality: float | None = None,
+    ) -> Any:
+        """Add and start a feed, e.g. ``sbs+tcp://host:30003`` (admin; runs until removed or the server stops)."""
+        body: dict[str, Any] = {"url": url, "name": name, "groups": list(groups)}
+        if stale_s is not None:
+            body["stale_s"] = stale_s
+        if quality is not None:
+            body["quality"] = quality
+        return self._call(Call("POST", "/api/feeds", json=body))
+
+    def pause_feed(self, name: str) -> Any:
+        """Pause a feed (admin)."""
+        return self._call(Call("POST", f"/api/feeds/{_segment(name)}/pause"))
+
+    def resume_feed(self, name: str) -> Any:
+        """Resume a paused feed (admin)."""
+        return self._call(Call("POST", f"/api/feeds/{_segment(name)}/resume"))
+
+    def remove_feed(self, name: str) -> Any:
+        """Stop and remove a feed (admin)."""
+        return self._call(Call("DELETE", f"/api/feeds/{_segment(name)}"))
 
     def openapi(self) -> Any:
         """The server's OpenAPI document."""
