@@ -11,6 +11,7 @@ Positions are WGS-84 degrees; times are epoch milliseconds (UTC). The structs he
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import msgspec
 
@@ -188,11 +189,12 @@ def info_of(version: PlanVersion) -> VersionInfo:
 
 
 class ItemRef(msgspec.Struct, frozen=True):
-    """An item added or removed between two versions."""
+    """An item added or removed between two versions (``item``: one of the :data:`PlanItem` structs)."""
 
     kind: ItemKind
     id: str
-    item: PlanItem
+    # Any, not the union: untagged struct unions cannot be decoded, and diffs are only ever encoded.
+    item: Any
 
 
 class ItemChange(msgspec.Struct, frozen=True):
@@ -201,8 +203,8 @@ class ItemChange(msgspec.Struct, frozen=True):
     kind: ItemKind
     id: str
     fields: tuple[str, ...]
-    before: PlanItem
-    after: PlanItem
+    before: Any
+    after: Any
 
 
 class PlanDiff(msgspec.Struct, frozen=True):

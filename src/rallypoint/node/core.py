@@ -56,6 +56,7 @@ from rallypoint.transport.context import TransportContext
 from rallypoint.transport.datagram import start_datagram_listener
 from rallypoint.transport.stream import bound_port, start_stream_listener
 from rallypoint.transport.tls import server_ssl_context
+from rallypoint.web.api.plans import PLAN_BODY_LIMITS
 from rallypoint.web.app import create_app
 from rallypoint.web.enrollment import create_enrollment_app
 from rallypoint.web.features import Feature
@@ -234,6 +235,7 @@ class Node:
                     max_body_bytes=s.max_http_body_bytes,
                     upload_paths=("/Marti/sync/missionupload", "/Marti/sync/upload"),
                     max_upload_bytes=s.max_upload_bytes, on_body_too_large=self.http_guard.body_too_large,
+                    large_paths=PLAN_BODY_LIMITS,
                 )
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))

@@ -25,6 +25,7 @@ def create_app(
     max_body_bytes: int = 64 * 1024,
     upload_paths: Sequence[str] = (),
     max_upload_bytes: int = 100 * 1024 * 1024,
+    large_paths: Sequence[tuple[str, int]] = (),
     on_body_too_large: Callable[[], None] | None = None,
 ) -> Starlette:
     """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503.
@@ -48,6 +49,7 @@ def create_app(
         middleware=[
             Middleware(
                 BodySizeLimit, max_bytes=max_body_bytes, per_path=dict.fromkeys(upload_paths, max_upload_bytes),
+                per_pattern=large_paths,
                 on_reject=on_body_too_large,
             )
         ],

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import h11
@@ -26,7 +27,8 @@ class BodySizeLimit:
     """Answer 413 when a request body exceeds the limit, whether declared or streamed.
 
     ``per_path`` raises the limit for specific paths (data package uploads); those endpoints still
-    enforce their own limit while streaming to disk.
+    enforce their own limit while streaming to disk. ``per_pattern`` does the same for paths matching
+    a regular expression (``(pattern, limit)``, first match wins), such as a mission's plan.
     """
 
     def __init__(
@@ -35,11 +37,13 @@ class BodySizeLimit:
         *,
         max_bytes: int,
         per_path: Mapping[str, int] | None = None,
+        per_pattern: Sequence[tuple[str, int]] = (),
         on_reject: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
         self._max = max_bytes
         self._per_path = dict(per_path or {})
+        self._per_pattern = [(re.compile(pattern), limit) for pattern, limit in per_pattern]
         self._on_reject = on_reject
         self.rejected = 0
 
@@ -47,7 +51,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        limit = self._per_path.get(scope.get("path", ""), self._max)
+        path = scope.get("path", "")
+        limit = self._per_path.get(path, self._max)
+        limit = next((larger for pattern, larger in self._per_pattern if pattern.fullmatch(path)), limit)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
