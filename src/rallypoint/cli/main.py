@@ -19,6 +19,7 @@ from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.simulate import simulate_app
+from rallypoint.cli.tasks import task_app
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings, with_feed_urls
@@ -36,6 +37,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(airdrop_app, name="airdrop")
 app.add_typer(designation_app, name="designation")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(task_app, name="task")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 

@@ -19,6 +19,7 @@ from rallypoint.client.calls import params as _params
 from rallypoint.client.calls import segment as _segment
 from rallypoint.client.calls import time_param as _time
 from rallypoint.client.plans import PlanCalls
+from rallypoint.client.tasks import TaskCalls
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -59,7 +60,7 @@ def _result(response: httpx.Response, raw: bool = False) -> Any:
     return response.json()
 
 
-class _Api(CatalogCalls, PlanCalls):
+class _Api(CatalogCalls, PlanCalls, TaskCalls):
     """Every API operation as a :class:`Call`; subclasses send them."""
 
     def __init__(self, token: str | None, username: str | None, password: str | None) -> None:
