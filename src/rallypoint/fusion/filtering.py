@@ -10,6 +10,7 @@ speed allows (after a slack of ``jump_slack_sigmas`` of both uncertainties) is r
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,10 +85,13 @@ class Measurements:
         """Velocity (2,) and covariance (4,4) of a track started from ``obs``."""
         p = np.zeros((4, 4))
         p[0, 0] = p[1, 1] = sigma * sigma
-        have, vel, r = self.velocity([obs])
-        if bool(have[0]):
-            p[2:4, 2:4] = r[0]
-            return vel[0], p
+        if obs.speed_mps is not None and obs.course_deg is not None:
+            noise = self.settings.sources[obs.identity.kind if obs.identity is not None else None]
+            speed = np.array([obs.speed_mps])
+            course = np.array([obs.course_deg])
+            p[2:4, 2:4] = velocity_noise(speed, course, np.array([noise.speed_mps]), np.array([noise.course_deg]))[0]
+            c = math.radians(obs.course_deg)
+            return np.array([obs.speed_mps * math.sin(c), obs.speed_mps * math.cos(c)]), p
         p[2, 2] = p[3, 3] = self.settings.domains[obs.domain].init_speed_sigma ** 2
         return np.zeros(2), p
 

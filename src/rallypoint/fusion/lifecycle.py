@@ -71,13 +71,10 @@ class StalenessDeleter:
             return slots
         age = now_s - table.t[slots]
         stale = age > table.stale[slots]
-        tentative = np.fromiter(
-            ((m := table.meta[s]) is not None and m.status is TrackStatus.TENTATIVE for s in slots.tolist()),
-            dtype=bool,
-            count=slots.size,
-        )
+        tentative = ~table.confirmed[slots]
         if tentative.any():
             misses = np.fromiter((table.get(s).misses for s in slots[tentative].tolist()), dtype=float)
+            # Whole revisit intervals elapsed since the last hit are misses too.
             expired = (age[tentative] / table.revisit[slots[tentative]]).astype(int) + misses > self.allowed_misses
             stale[np.flatnonzero(tentative)[expired]] = True
         doomed: Index = slots[stale]

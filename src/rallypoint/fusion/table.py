@@ -25,6 +25,7 @@ class TrackMeta:
         "identity",
         "misses",
         "name",
+        "names",
         "reject_streak",
         "slot",
         "sources",
@@ -49,6 +50,7 @@ class TrackMeta:
         self.time = time  # the time of the estimate, as the source stated it
         # source name -> time (epoch seconds) of its latest report used by this track
         self.sources: dict[str, float] = {}
+        self.names: tuple[str, ...] | None = None  # sorted source names, while the set is unchanged
 
 
 class TrackTable:
@@ -65,6 +67,7 @@ class TrackTable:
         self.revisit = np.ones(capacity)  # the domain's expected report interval, per track
         self.max_speed = np.zeros(capacity)  # the domain's plausible top speed, per track
         self.live = np.zeros(capacity, dtype=bool)
+        self.confirmed = np.zeros(capacity, dtype=bool)  # mirrors meta.status for column-wise use
         self.meta: list[TrackMeta | None] = [None] * capacity
         self.by_uid: dict[str, int] = {}
         self._free: list[int] = list(range(capacity - 1, -1, -1))
@@ -84,6 +87,7 @@ class TrackTable:
         self.lat, self.lon, self.t = grow(self.lat), grow(self.lon), grow(self.t)
         self.v, self.p = grow(self.v), grow(self.p)
         self.accel, self.stale, self.live = grow(self.accel), grow(self.stale), grow(self.live)
+        self.confirmed = grow(self.confirmed)
         self.revisit, self.max_speed = grow(self.revisit), grow(self.max_speed)
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
@@ -99,6 +103,7 @@ class TrackTable:
         self.accel[slot], self.stale[slot], self.revisit[slot] = model.accel_sigma, model.stale_s, model.revisit_s
         self.max_speed[slot] = model.max_speed_mps
         self.live[slot] = True
+        self.confirmed[slot] = False
         self.meta[slot] = meta
         meta.slot = slot
         self.by_uid[meta.uid] = slot
@@ -110,6 +115,7 @@ class TrackTable:
         assert meta is not None
         meta.status = TrackStatus.DELETED
         self.live[slot] = False
+        self.confirmed[slot] = False
         self.meta[slot] = None
         del self.by_uid[meta.uid]
         self._free.append(slot)
@@ -171,7 +177,14 @@ def report_of(
     status: TrackStatus | None = None,
 ) -> TrackReport:
     """One track's report; ``sources`` are those that contributed since ``sources_since`` (epoch s)."""
-    sources = tuple(sorted(s for s, ts in meta.sources.items() if ts >= sources_since))
+    if len(meta.sources) > 1 and min(meta.sources.values()) < sources_since:
+        # A source that has not contributed within the stale time no longer counts (and is forgotten).
+        for name in [s for s, ts in meta.sources.items() if ts < sources_since]:
+            del meta.sources[name]
+        meta.names = None
+    sources = meta.names
+    if sources is None:
+        sources = meta.names = tuple(sorted(meta.sources))
     return TrackReport(
         uid=meta.uid,
         time=meta.time,

@@ -27,6 +27,7 @@ from rallypoint.fusion.table import TrackMeta, TrackTable, report_of
 from rallypoint.fusion.updater import KalmanUpdater, Updater
 from rallypoint.model.track import Identity, Observation, TrackReport, TrackStatus
 
+_UID_CACHE_LIMIT = 100_000  # identities remembered with their uid (cleared, not evicted, past this)
 _VERTICAL_FACTOR = 1.5  # GNSS vertical error is typically 1.5x the horizontal; le_m = 1.5 x sigma
 
 
@@ -60,6 +61,7 @@ class Tracker:
         self._counts: Counter[str] = Counter()
         self._anonymous = 0
         self._anonymous_prefix = anonymous_prefix
+        self._uid_cache: dict[Identity, str] = {}
         self._aliases: dict[str, Identity] = {}  # uid of a merged-away identity -> the identity it joined
         self.hypothesiser = hypothesiser or MahalanobisHypothesiser(
             self.predictor, s.gate_chi2, s.association_radius_m, s.late_window_s
@@ -168,6 +170,7 @@ class Tracker:
         a, b = self.table.get(gone), self.table.get(kept)
         for source, t in a.sources.items():
             b.sources[source] = max(t, b.sources.get(source, t))
+        b.names = None
         b.name = b.name or a.name
         b.category = b.category or a.category
         if b.alt_m is None:
@@ -217,23 +220,33 @@ class Tracker:
         round_of: dict[int, int] = {}
         pending: set[tuple[int, str, float]] = set()  # (slot, source, time) already in this batch
         table = self.table
+        uid_cache = self._uid_cache
+        by_uid = table.by_uid
+        metas = table.meta
+        sigma = self.measurements.sigma
         for obs in observations:
             assert obs.identity is not None
             identity = obs.identity
-            uid = uid_for(identity)
+            uid = uid_cache.get(identity)
+            if uid is None:
+                if len(uid_cache) > _UID_CACHE_LIMIT:
+                    uid_cache.clear()
+                uid = uid_cache[identity] = uid_for(identity)
             if uid in self._aliases:
                 identity = self._aliases[uid]
                 uid = uid_for(identity)
-            t = _epoch(obs.source_time or obs.received_at)
-            slot = table.by_uid.get(uid)
+            when = obs.source_time
+            t = _epoch(when or obs.received_at)
+            slot = by_uid.get(uid)
             if slot is None:
                 touched[self._initiate(uid, identity, obs, t)] = None
                 continue
-            if self._duplicate(table.get(slot), obs, t) or (slot, obs.source, t) in pending:
-                self._counts["duplicate"] += 1
-                continue
-            if obs.source_time is not None:
-                pending.add((slot, obs.source, t))
+            if when is not None:
+                key = (slot, obs.source, t)
+                if key in pending or metas[slot].sources.get(obs.source) == t:  # type: ignore[union-attr]
+                    self._counts["duplicate"] += 1
+                    continue
+                pending.add(key)
             r = round_of.get(slot, 0)
             round_of[slot] = r + 1
             if r == len(rounds):
@@ -242,7 +255,7 @@ class Tracker:
             slots.append(slot)
             batch.append(obs)
             times.append(t)
-            sigmas.append(self.measurements.sigma(obs))
+            sigmas.append(sigma(obs))
         for slots, batch, times, sigmas in rounds:
             self._update(Batch(slots, batch, times, sigmas), touched)
 
@@ -298,6 +311,8 @@ class Tracker:
         sigmas = b.sigma.tolist()
         times = b.t.tolist()
         too_old, jump, dt = outcome.too_old, outcome.jump, outcome.dt
+        updates = late = 0
+        confirmed = TrackStatus.CONFIRMED
         for i, slot in enumerate(b.slots.tolist()):
             meta = table.get(slot)
             obs = b.observations[i]
@@ -314,19 +329,27 @@ class Tracker:
                 continue
             meta.reject_streak = 0
             if dt[i] < 0.0:
-                counts["late_applied"] += 1
+                late += 1
             else:
                 meta.time = obs.source_time or obs.received_at
-            counts["updates"] += 1
+            updates += 1
             self._describe(meta, obs, times[i], sigmas[i])
-            if self.initiator.on_hit(meta, dt[i], float(table.revisit[slot])):
-                counts["confirmed"] += 1
+            if meta.status is not confirmed:
+                self._hit(meta, slot, dt[i])
             touched[slot] = None
+        counts["updates"] += updates
+        if late:
+            counts["late_applied"] += late
 
     def _describe(self, meta: TrackMeta, obs: Observation, t: float, sigma: float) -> None:
         """Copy what the observation says besides the position onto the track."""
-        if t >= meta.sources.get(obs.source, -math.inf):
-            meta.sources[obs.source] = t
+        sources = meta.sources
+        last = sources.get(obs.source)
+        if last is None:
+            sources[obs.source] = t
+            meta.names = None
+        elif t > last:
+            sources[obs.source] = t
         if obs.name:
             meta.name = obs.name
         if obs.category:
@@ -344,9 +367,13 @@ class Tracker:
         slot = self.table.add(meta, obs.lat, obs.lon, t, v, p, self.settings.domains[obs.domain])
         self._counts["tracks_created"] += 1
         self._describe(meta, obs, t, sigma)
-        if self.initiator.on_hit(meta, 0.0, float(self.table.revisit[slot])):
-            self._counts["confirmed"] += 1
+        self._hit(meta, slot, 0.0)
         return slot
+
+    def _hit(self, meta: TrackMeta, slot: int, gap_s: float) -> None:
+        if self.initiator.on_hit(meta, gap_s, float(self.table.revisit[slot])):
+            self.table.confirmed[slot] = True
+            self._counts["confirmed"] += 1
 
     def _new_anonymous(self, obs: Observation, t: float) -> int:
         self._anonymous += 1
@@ -375,8 +402,6 @@ class Tracker:
     def _reports(self, touched: dict[int, None]) -> list[TrackReport]:
         table = self.table
         wanted = [
-            slot
-            for slot in touched
-            if table.live[slot] and (self.settings.report_tentative or table.get(slot).status is TrackStatus.CONFIRMED)
+            slot for slot in touched if table.live[slot] and (self.settings.report_tentative or table.confirmed[slot])
         ]
         return table.reports(wanted)
