@@ -186,7 +186,7 @@ async def test_exported_data_package_parses_back_and_imports(server: ServerProce
 async def test_absurd_plans_are_refused_with_a_clear_400(server: ServerProcess, subscriber: PytakReader) -> None:
     long_route = {"id": "long", "name": "Long", "waypoints": [{"lat": 0.0, "lon": i * 1e-5} for i in range(100_000)]}
     bow_tie = [{"lat": 0, "lon": 0}, {"lat": 1, "lon": 1}, {"lat": 1, "lon": 0}, {"lat": 0, "lon": 1}]
-    airdrop = {"drop_zone": {"pi": {"lat": 39.0, "lon": -120.0}, "length_m": 800, "width_m": 400},
+    airdrop = {"drop_zone": {"pi": [39.0, -120.0], "length_m": 800, "width_m": 400},
                "aircraft": {"altitude_agl_m": 300, "ground_speed_kt": 130},
                "load": {"rod_sl_mps": 7, "weight_kg": 500}}
     cases: list[tuple[object, str]] = [
@@ -216,3 +216,28 @@ async def test_absurd_plans_are_refused_with_a_clear_400(server: ServerProcess, 
         assert (await http.get(PLAN)).json()["version"] == 0
         metrics = (await http.get("/metrics")).text
         assert "rallypoint_plan_requests_refused" in metrics
+
+
+async def test_an_airdrop_attached_to_the_plan_is_computed_and_drawn(
+        server: ServerProcess, subscriber: PytakReader) -> None:
+    drop = {"id": "drop-1", "name": "Supply drop", "request": {
+        "drop_zone": {"pi": [39.01, -119.99], "length_m": 800, "width_m": 400, "axis_deg": 270},
+        "aircraft": {"altitude_agl_m": 300, "ground_speed_kt": 130},
+        "load": {"rod_sl_mps": 7, "weight_kg": 500},
+        "winds": [{"bottom_m": 0, "top_m": 1000, "from_deg": 270, "speed_kt": 10}]},
+        # A result sent by a client is not trusted: the server computes its own.
+        "result": None}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=30) as http:
+        made = await http.patch(PLAN, json={"reason": "supply drop", "upsert": {"airdrops": [drop]}})
+        assert made.status_code == 200, made.text
+        result = made.json()["plan"]["airdrops"][0]["result"]
+        assert result["carp"]["lat"] != 39.01 and result["advisory"]
+        carp = await subscriber.wait_for(lambda e: e.get("uid", "").endswith(".drop-1.carp"))
+        assert carp.get("type") == "b-m-p-s-m"
+        assert float(carp.find("point").get("lat")) == pytest.approx(result["carp"]["lat"])  # type: ignore[union-attr]
+        dz = await subscriber.wait_for(lambda e: e.get("uid", "").endswith(".drop-1.dz"))
+        assert dz.get("type") == "u-d-f" and len(_detail(dz).findall("link")) == 5
+        removed = await http.patch(PLAN, json={"reason": "drop cancelled", "remove": ["drop-1"]})
+        assert removed.status_code == 200
+        await subscriber.wait_for(lambda e: e.get("type") == "t-x-d-d"
+                                  and _detail(e).find("link").get("uid") == dz.get("uid"))  # type: ignore[union-attr]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rallypoint.model.airdrop import Aircraft, DropZone, LatLon, Load, PlanRequest
+from rallypoint.model.airdrop import Aircraft, DropZone, Load, PlanRequest
 from rallypoint.model.plan import (
     AirdropItem,
     Area,
@@ -22,7 +22,7 @@ H = 3_600_000
 
 def airdrop_request() -> PlanRequest:
     return PlanRequest(
-        drop_zone=DropZone(pi=LatLon(lat=39.01, lon=-119.99), length_m=800.0, width_m=400.0),
+        drop_zone=DropZone(pi=(39.01, -119.99), length_m=800.0, width_m=400.0, axis_deg=270.0),
         aircraft=Aircraft(altitude_agl_m=300.0, ground_speed_kt=130.0),
         load=Load(rod_sl_mps=7.0, weight_kg=500.0),
     )
