@@ -18,6 +18,7 @@ from rallypoint.cli.designations import designation_app
 from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
+from rallypoint.cli.plans import plan_app
 from rallypoint.cli.simulate import simulate_app
 from rallypoint.cli.tasks import task_app
 from rallypoint.cli.users import user_app
@@ -38,6 +39,7 @@ app.add_typer(airdrop_app, name="airdrop")
 app.add_typer(designation_app, name="designation")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(task_app, name="task")
+app.add_typer(plan_app, name="plan")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 
