@@ -1,8 +1,9 @@
 """AIS: NMEA ``!AIVDM``/``!AIVDO`` sentences via ``pyais``.
 
-Position reports (types 1, 2, 3, 18, 19, 27) become observations of the vessel's MMSI; static and
-voyage data (type 5, type 24 parts A and B, and the static half of type 19) is remembered per MMSI
-(bounded) and merged into the name and ship type of later observations. Sentences of several
+Position reports (types 1, 2, 3, 18, 19, 27, and 9 for search-and-rescue aircraft) become
+observations of the MMSI; static and voyage data (type 5, type 24 parts A and B, and the static
+half of type 19) is remembered per MMSI (bounded) and merged into the name and ship type of later
+observations. Sentences of several
 fragments are assembled in a bounded buffer: a group that does not complete within
 ``fragment_window`` sentences, is displaced by a newer one, or arrives out of order is dropped and
 counted ``incomplete_fragment``.
@@ -20,6 +21,7 @@ from pyais.messages import (
     MessageType2,
     MessageType3,
     MessageType5,
+    MessageType9,
     MessageType18,
     MessageType19,
     MessageType24PartA,
@@ -48,6 +50,8 @@ _SPEED_UNAVAILABLE = 102.3  # knots, types 1-3, 18, 19
 _COURSE_UNAVAILABLE = 360.0
 _LR_SPEED_UNAVAILABLE = 63  # knots, type 27
 _LR_COURSE_UNAVAILABLE = 511
+_SAR_SPEED_UNAVAILABLE = 1023  # knots, type 9
+_SAR_ALTITUDE_UNAVAILABLE = 4095  # metres, type 9
 _CLOCK_SLACK_S = 5
 _LIBRARY_ERRORS = (AISBaseException, ValueError, TypeError, IndexError, KeyError, OverflowError)
 
@@ -190,6 +194,8 @@ class AisDecoder:
                 return self._position(msg, received_at)
             case MessageType27():
                 return self._long_range(msg, received_at)
+            case MessageType9():
+                return self._sar_aircraft(msg, received_at)
             case MessageType5():
                 self._remember(msg.mmsi, name=msg.shipname, ship_type=int(msg.ship_type), callsign=msg.callsign)
                 return None
@@ -245,6 +251,22 @@ class AisDecoder:
             received_at=received_at,
         )
 
+    def _sar_aircraft(self, msg: MessageType9, received_at: datetime) -> Observation | None:
+        speed, course, alt = finite(msg.speed), finite(msg.course), int(msg.alt)
+        return self._observation(
+            mmsi=int(msg.mmsi),
+            lat=float(msg.lat),
+            lon=float(msg.lon),
+            speed_kn=None if speed is None or speed >= _SAR_SPEED_UNAVAILABLE else speed,
+            course=None if course is None or course >= _COURSE_UNAVAILABLE else course,
+            ce_m=CE_HIGH_ACCURACY_M if msg.accuracy else CE_LOW_ACCURACY_M,
+            quality="accuracy=high" if msg.accuracy else "accuracy=low",
+            source_time=_utc_second(received_at, int(msg.second)),
+            received_at=received_at,
+            domain=Domain.AIR,
+            alt_m=float(alt) if 0 <= alt < _SAR_ALTITUDE_UNAVAILABLE else None,
+        )
+
     def _observation(
         self,
         *,
@@ -257,6 +279,8 @@ class AisDecoder:
         quality: str,
         source_time: datetime | None,
         received_at: datetime,
+        domain: Domain = Domain.SEA,
+        alt_m: float | None = None,
     ) -> Observation | None:
         # 91/181 is AIS for "not available"; the check also refuses NaN, out of range and 0,0.
         problem = position_problem(lat, lon)
@@ -270,9 +294,10 @@ class AisDecoder:
             source_time=source_time,
             lat=lat,
             lon=lon,
-            domain=Domain.SEA,
+            domain=domain,
             identity=Identity(kind=IdentityKind.MMSI, value=f"{mmsi:09d}"),
             name=static.name if static else None,
+            alt_m=alt_m,
             course_deg=course,
             speed_mps=speed_kn * KNOT_MPS if speed_kn is not None else None,
             ce_m=ce_m,

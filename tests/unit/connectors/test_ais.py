@@ -31,6 +31,10 @@ TYPE24B = b"!AIVDM,1,1,,A,H42O55lti4hhhilD3nink000?050,0*40"
 TYPE19 = b"!AIVDM,1,1,,B,C5N3SRgPEnJGEBT>NhWAwwo862PaLELTBJ:V00000000S0D:R220,0*0B"
 
 
+# gpsd test data: type 9 (SAR aircraft), MMSI 111232511, 303 m, 42 kn, 58.144 N 6.278843 W, course 154.5.
+TYPE9 = b"!AIVDM,1,1,,B,91b55wi;hbOS@OdQAC062Ch2089h,0*30"
+
+
 def _with_checksum(sentence: bytes) -> bytes:
     """A sentence with its checksum recomputed (for payloads we wrote; pyais verifies it below)."""
     body = sentence[1 : sentence.index(b"*")]
@@ -120,6 +124,15 @@ def test_type27_long_range() -> None:
     assert obs.speed_mps == pytest.approx(57 * KNOT_MPS)
     assert obs.course_deg == 167.0
     assert obs.quality == "long_range"
+
+
+def test_type9_sar_aircraft_is_in_the_air() -> None:
+    dec = AisDecoder("ais")
+    [obs] = _feed(dec, TYPE9)
+    assert obs.identity is not None and obs.identity.value == "111232511"
+    assert obs.domain is Domain.AIR and obs.alt_m == 303.0
+    assert (obs.lat, obs.lon) == pytest.approx((58.144, -6.278843))
+    assert obs.speed_mps == pytest.approx(42 * KNOT_MPS) and obs.course_deg == pytest.approx(154.5)
 
 
 def test_second_part_without_the_first_is_an_incomplete_fragment() -> None:
