@@ -15,11 +15,17 @@ from rallypoint.connectors.runners.datagram import UdpRunner
 from rallypoint.connectors.runners.documents import FileWatchRunner, HttpPollRunner
 from rallypoint.connectors.runners.stream import TcpClientRunner, TcpServerRunner
 from rallypoint.connectors.spec import FeedSpec, SourceFormat, Transport, parse_feed_url, public_url
-from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, ObservationSink
+from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, LayerSink, ObservationSink
 
 
-def open_runner(spec: FeedSpec, clock: Clock, sink: ObservationSink, rng: random.Random) -> FeedRunner:
-    """The runner that carries ``spec``'s feed into ``sink`` (not started: the caller awaits ``run()``)."""
+def open_runner(
+    spec: FeedSpec, clock: Clock, sink: ObservationSink, rng: random.Random, layers: LayerSink | None = None
+) -> FeedRunner:
+    """The runner that carries ``spec``'s feed into ``sink`` (not started: the caller awaits ``run()``).
+
+    Map layers (GeoJSON, KML) go to ``layers`` instead, one whole document at a time.
+    """
+    layer_sink: LayerSink = layers or (lambda _name, _items: None)
     # XML streams have no line ending to close a half event; line formats get one when a stream ends.
     end: bytes | None = None if spec.format is SourceFormat.COT else b"\n"
     match spec.transport:
@@ -35,10 +41,10 @@ def open_runner(spec: FeedSpec, clock: Clock, sink: ObservationSink, rng: random
             return UdpRunner(spec.name, spec.host, spec.port, lambda: stream_decoder(spec), clock, sink,
                              multicast=spec.multicast, interface=spec.interface, end_of_datagram=end)
         case Transport.HTTP:
-            return HttpPollRunner(spec.name, spec.document_url, lambda: document_decoder(spec), clock, sink, rng,
-                                  interval_s=spec.interval_s)
+            return HttpPollRunner(spec.name, spec.document_url, lambda: document_decoder(spec, layer_sink), clock,
+                                  sink, rng, interval_s=spec.interval_s)
         case Transport.FILE:
-            return FileWatchRunner(spec.name, spec.path, lambda: document_decoder(spec), clock, sink,
+            return FileWatchRunner(spec.name, spec.path, lambda: document_decoder(spec, layer_sink), clock, sink,
                                    interval_s=spec.interval_s)
 
 
@@ -53,13 +59,13 @@ def aprs_login(spec: FeedSpec) -> bytes:
 def feed_opener(clock: Clock, rng: random.Random) -> FeedOpener:
     """The node's way to open a feed from its definition (configuration or ``POST /api/feeds``)."""
 
-    def open_feed(config: FeedConfig, sink: ObservationSink) -> tuple[FeedInfo, FeedRunner]:
+    def open_feed(config: FeedConfig, sink: ObservationSink, layers: LayerSink) -> tuple[FeedInfo, FeedRunner]:
         spec = parse_feed_url(config.url, name=config.name or None, groups=config.groups, stale_s=config.stale_s,
                               quality_m=config.quality)
         check_available(spec)
         info = FeedInfo(name=spec.name, url=public_url(spec), format=spec.format.value,
                         transport=spec.transport.value, groups=spec.groups, stale_s=spec.stale_s,
                         quality_m=spec.quality_m)
-        return info, open_runner(spec, clock, sink, random.Random(rng.random()))
+        return info, open_runner(spec, clock, sink, random.Random(rng.random()), layers)
 
     return open_feed

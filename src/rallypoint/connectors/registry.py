@@ -6,18 +6,24 @@ A format whose decoder is not part of this build is refused when the feed is def
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rallypoint.connectors.adsb_json import AdsbJsonDecoder
 from rallypoint.connectors.ais import AisDecoder
 from rallypoint.connectors.aprs import AprsDecoder
 from rallypoint.connectors.base import DocumentDecoder, StreamDecoder
+from rallypoint.connectors.cot_feed import CotDatagramDecoder, CotStreamDecoder
+from rallypoint.connectors.geo_files import GeoJsonDecoder, KmlDecoder
 from rallypoint.connectors.modes import ModesDecoder
 from rallypoint.connectors.nmea import NmeaDecoder
 from rallypoint.connectors.sbs import SbsDecoder
-from rallypoint.connectors.spec import FeedSpec, FeedUrlError, SourceFormat
+from rallypoint.connectors.spec import FeedSpec, FeedUrlError, SourceFormat, Transport
+from rallypoint.model.track import Observation
+from rallypoint.services.feed_types import LayerItem, LayerSink
 
 STREAM_READERS = frozenset({SourceFormat.SBS, SourceFormat.MODES, SourceFormat.AIS, SourceFormat.NMEA,
-                            SourceFormat.APRS})
-DOCUMENT_READERS = frozenset({SourceFormat.ADSB_JSON})
+                            SourceFormat.APRS, SourceFormat.COT})
+DOCUMENT_READERS = frozenset({SourceFormat.ADSB_JSON, SourceFormat.GEOJSON, SourceFormat.KML})
 
 
 def check_available(spec: FeedSpec) -> None:
@@ -39,12 +45,46 @@ def stream_decoder(spec: FeedSpec) -> StreamDecoder:
             return NmeaDecoder(spec.name)
         case SourceFormat.APRS:
             return AprsDecoder(spec.name)
+        case SourceFormat.COT if spec.transport is Transport.UDP:
+            return CotDatagramDecoder(spec.name)
+        case SourceFormat.COT:
+            return CotStreamDecoder(spec.name)
     raise FeedUrlError(f"feed {spec.name!r}: no stream decoder for {spec.format.value}")
 
 
-def document_decoder(spec: FeedSpec) -> DocumentDecoder:
-    """A fresh decoder for a document feed (one whole document at a time)."""
+def document_decoder(spec: FeedSpec, layers: LayerSink) -> DocumentDecoder:
+    """A fresh decoder for a document feed (one whole document at a time); map layers go to ``layers``."""
     match spec.format:
         case SourceFormat.ADSB_JSON:
             return AdsbJsonDecoder(spec.name)
+        case SourceFormat.GEOJSON:
+            return LayerDecoder(spec.name, GeoJsonDecoder(spec.name), layers)
+        case SourceFormat.KML:
+            return LayerDecoder(spec.name, KmlDecoder(spec.name), layers)
     raise FeedUrlError(f"feed {spec.name!r}: no document decoder for {spec.format.value}")
+
+
+class LayerDecoder:
+    """A map layer is drawn, not tracked: each whole document goes to the layer sink as items, and
+    nothing goes to the tracker (a layer's points do not move and must not be associated with tracks)."""
+
+    def __init__(self, name: str, reader: GeoJsonDecoder | KmlDecoder, layers: LayerSink) -> None:
+        self._name = name
+        self._reader = reader
+        self._layers = layers
+        self.rejects = reader.rejects
+
+    def decode(self, document: bytes, received_at: datetime) -> list[Observation]:
+        """Hand the document's items to the layer sink; returns no observations."""
+        rejected = self.rejects.total
+        layer = self._reader.decode_layer(document, received_at)
+        items = [
+            LayerItem(id=o.identity.value if o.identity is not None else f"{o.lat:.6f},{o.lon:.6f}", kind="point",
+                      points=((o.lat, o.lon),), name=o.name)
+            for o in layer.observations
+        ]
+        items += [LayerItem(id=s.id, kind=s.kind, points=s.points, name=s.name) for s in layer.shapes]
+        if layer.observations or layer.shapes or self.rejects.total == rejected:
+            # A document that failed to decode as a whole leaves the layer as it was.
+            self._layers(self._name, items)
+        return []

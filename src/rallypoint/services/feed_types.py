@@ -74,9 +74,22 @@ class FeedInfo(msgspec.Struct, frozen=True, kw_only=True):
     quality_m: float | None = None
 
 
-# Validates a feed definition and builds its runner around ``sink``; raises ConfigError when the
+class LayerItem(msgspec.Struct, frozen=True):
+    """One item of a map layer (GeoJSON, KML): a point, a line or a polygon; ``points`` are (lat, lon)."""
+
+    id: str
+    kind: str  # "point", "line" or "polygon" (ring closed)
+    points: tuple[tuple[float, float], ...]
+    name: str | None = None
+
+
+# Where a layer feed hands each whole document it read: the feed's name and every item in it (an
+# item missing from the next document was removed from the layer).
+LayerSink = Callable[[str, Sequence[LayerItem]], None]
+
+# Validates a feed definition and builds its runner around the sinks; raises ConfigError when the
 # definition cannot be used (the message says why).
-FeedOpener = Callable[[FeedConfig, ObservationSink], tuple[FeedInfo, FeedRunner]]
+FeedOpener = Callable[[FeedConfig, ObservationSink, LayerSink], tuple[FeedInfo, FeedRunner]]
 
 
 def rejects_total(stats: FeedStatistics) -> int:

@@ -32,8 +32,9 @@ from rallypoint.model.cot_type import Priority
 from rallypoint.model.track import Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
-from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics
+from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, track_event
+from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class FeedService:
         self._groups: dict[str, frozenset[str]] = {}
         self._stale: dict[str, float] = {}
         self._origins: dict[frozenset[str], Origin] = {}
+        self._layers = LayerBook()
         self._tg: asyncio.TaskGroup | None = None
         self._stop = asyncio.Event()
         self.published = 0
@@ -128,6 +130,7 @@ class FeedService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self._expire_interval)
                 self._tracker.expire(self._now())
+                self._refresh_layers()
             self._tg = None
             for feed in self._feeds.values():
                 self._halt(feed)
@@ -142,7 +145,7 @@ class FeedService:
         """Validate and start a feed (``ConfigError`` says what is wrong with it; ``FeedError`` on conflicts)."""
         if len(self._feeds) >= MAX_FEEDS:
             raise FeedError("too_many", f"at most {MAX_FEEDS} feeds")
-        info, runner = self._opener(config, self.take)
+        info, runner = self._opener(config, self.take, self.take_layer)
         if info.name in self._feeds:
             raise FeedError("exists", f"a feed named {info.name!r} exists")
         feed = _Feed(info, runner, origin)
@@ -162,6 +165,7 @@ class FeedService:
         feed = self._get(name)
         self._halt(feed)
         del self._feeds[name]
+        self._remove_items(name, self._layers.forget(name))
         log.info("feed removed", extra={"feed": name})
         return self._view(feed)
 
@@ -218,6 +222,40 @@ class FeedService:
                 log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
                 continue
             self.published += 1
+
+    def take_layer(self, name: str, items: Sequence[LayerItem]) -> None:
+        """A layer feed's whole document: draw its items, remove those that left the layer."""
+        self._remove_items(name, self._layers.replace(name, items))
+        self._send_layer(name)
+
+    def _send_layer(self, name: str) -> None:
+        now_ms = self._clock.now_ms()
+        origin = self._origin_for(self._groups.get(name, DEFAULT_GROUPS))
+        stale_s = self._stale.get(name, DEFAULT_LAYER_STALE_S)
+        for item in self._layers.items(name):
+            try:
+                event = item_event(name, item, now_ms=now_ms, stale_s=stale_s)
+                self._accept(Envelope(event, origin, now_ms, priority=Priority.BULK))
+            except RemoteProtocolError as exc:
+                self.refused += 1
+                log.warning("feed layer item refused", extra={"feed": name, "item": item.id[:64],
+                                                              "reason": exc.reason})
+                continue
+            self.published += 1
+        self._layers.sent(name, now_ms)
+
+    def _remove_items(self, name: str, gone: Sequence[tuple[str, str]]) -> None:
+        now_ms = self._clock.now_ms()
+        origin = self._origin_for(self._groups.get(name, DEFAULT_GROUPS))
+        for uid, item_type in gone:
+            try:
+                self._accept(Envelope(removal_event(uid, item_type, now_ms=now_ms), origin, now_ms))
+            except RemoteProtocolError as exc:
+                log.warning("feed layer removal refused", extra={"uid": uid[:128], "reason": exc.reason})
+
+    def _refresh_layers(self) -> None:
+        for name in self._layers.due(self._clock.now_ms(), self._stale):
+            self._send_layer(name)
 
     def _audience(self, sources: Sequence[str]) -> frozenset[str]:
         groups: frozenset[str] | None = None

@@ -15,7 +15,7 @@ from rallypoint.model.cot_type import Priority
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation, TrackReport, TrackStatus
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.envelope import Envelope
-from rallypoint.services.feed_types import FeedInfo, FeedRunner, FeedStatistics, ObservationSink
+from rallypoint.services.feed_types import FeedInfo, FeedRunner, FeedStatistics, LayerItem, LayerSink, ObservationSink
 from rallypoint.services.feeds import FeedError, FeedService
 from rallypoint.services.feeds_cot import cot_type, how_of, track_event, vessel_type
 
@@ -41,7 +41,7 @@ class StillRunner:
         return FeedStatistics(paused=self.paused)
 
 
-def opener(config: FeedConfig, sink: ObservationSink) -> tuple[FeedInfo, FeedRunner]:
+def opener(config: FeedConfig, sink: ObservationSink, layers: LayerSink) -> tuple[FeedInfo, FeedRunner]:
     if not config.url.startswith("test+"):
         raise ConfigError(f"feed URL {config.url!r}: unknown")
     name = config.name or config.url.removeprefix("test+")
@@ -177,3 +177,42 @@ def test_vessel_table_and_how() -> None:
                         stale_s=30, now_ms=1_767_225_600_000)
     assert (event.point.ce, event.point.le, event.how) == (12.0, 18.0, "m-f")
 
+
+
+def test_layer_items_are_drawn_and_removed_when_they_leave_the_layer() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+zones", groups=("Ops",)))
+    ring = ((51.0, 4.0), (51.0, 4.1), (51.1, 4.1), (51.0, 4.0))
+    feeds.take_layer("zones", [LayerItem(id="harbour", kind="polygon", points=ring, name="Harbour"),
+                               LayerItem(id="buoy", kind="point", points=((51.05, 4.05),), name="Buoy 7"),
+                               LayerItem(id="lane", kind="line", points=ring[:3])])
+    by_uid = {e.event.uid: e for e in accepted}
+    assert {uid: e.event.type for uid, e in by_uid.items()} == {
+        "layer.zones.harbour": "u-d-f", "layer.zones.buoy": "b-m-p-s-m", "layer.zones.lane": "u-d-f"}
+    harbour = by_uid["layer.zones.harbour"].wire(WireFormat.XML)
+    assert harbour.count(b"<link point=") == 4 and b'callsign="Harbour"' in harbour
+    assert by_uid["layer.zones.buoy"].origin.groups == frozenset({"Ops"})
+    assert by_uid["layer.zones.buoy"].event.stale - by_uid["layer.zones.buoy"].event.time == 86_400_000
+    accepted.clear()
+    # The next document lost the buoy: it is deleted on maps; the others are drawn again.
+    feeds.take_layer("zones", [LayerItem(id="harbour", kind="polygon", points=ring, name="Harbour"),
+                               LayerItem(id="lane", kind="line", points=ring[:3])])
+    deletes = [e.event for e in accepted if e.event.type == "t-x-d-d"]
+    assert [d.detail.link_uid for d in deletes] == ["layer.zones.buoy"]
+    accepted.clear()
+    # Half the stale time later the layer is sent again, unchanged.
+    clock.advance(12 * 3600 + 1)
+    feeds._refresh_layers()
+    assert sorted(e.event.uid for e in accepted) == ["layer.zones.harbour", "layer.zones.lane"]
+    accepted.clear()
+    feeds.remove("zones")
+    assert sorted(e.event.detail.link_uid or "" for e in accepted) == ["layer.zones.harbour", "layer.zones.lane"]
+
+
+def test_long_drawings_are_thinned() -> None:
+    from rallypoint.services.feeds_layers import MAX_VERTICES, thinned
+
+    points = [(float(i), 0.0) for i in range(5000)]
+    kept = thinned(points)
+    assert len(kept) == MAX_VERTICES and kept[0] == points[0] and kept[-1] == points[-1]
