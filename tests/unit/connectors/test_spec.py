@@ -126,3 +126,15 @@ def test_duplicate_feed_names_are_refused() -> None:
 def test_feeds_from_the_environment() -> None:
     settings = load_settings(environ={"RALLYPOINT_FEEDS": '[{"url": "nmea+udp://127.0.0.1:10110"}]'})
     assert settings.feeds == (FeedConfig(url="nmea+udp://127.0.0.1:10110"),)
+
+
+def test_serve_refuses_a_bad_feed_flag_before_starting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from rallypoint.cli.main import app
+
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--feed", "sbs+tcp://127.0.0.1:30003",
+                                      "--feed", "ais+tcp://127.0.0.1"])
+    assert result.exit_code == 2
+    assert "configuration error: feed URL 'ais+tcp://127.0.0.1': needs a port" in result.output
+    assert not (tmp_path / "ca").exists()  # refused before the node was built
