@@ -43,11 +43,13 @@ class SourceNoise:
 def _domains() -> Mapping[Domain, DomainModel]:
     return MappingProxyType(
         {
-            # Airliners turn at ~3 deg/s (about 10 m/s^2 lateral at 250 m/s) for tens of seconds;
-            # ADS-B reports at 1-2 Hz, so a few m/s^2 of process noise follows turns within the gate.
-            # 400 m/s is above any civil aircraft; ADS-B tracks go stale after a minute (readsb: 60 s).
+            # An airliner's standard-rate turn (3 deg/s at 250 m/s) is 13 m/s^2 of lateral acceleration.
+            # With 3 m/s^2 of process noise the filter lags ~100 m in such a turn and loses identity-less
+            # reports to the gate; 10 m/s^2 keeps them (28 m RMS straight, 38 m in the turn at 1 Hz with
+            # 30 m noise; tests/unit/fusion/test_manoeuvres.py). 400 m/s is above any civil aircraft;
+            # ADS-B tracks go stale after a minute (readsb: 60 s).
             Domain.AIR: DomainModel(
-                accel_sigma=3.0, max_speed_mps=400.0, init_speed_sigma=150.0, stale_s=60.0, revisit_s=5.0
+                accel_sigma=10.0, max_speed_mps=400.0, init_speed_sigma=150.0, stale_s=60.0, revisit_s=5.0
             ),
             # Ships change speed and heading slowly; 40 m/s (78 kn) is above fast craft. AIS class A
             # at anchor reports every 3 minutes and class B every 3 minutes when slow: 10 minutes stale.

@@ -8,7 +8,6 @@ numbers of all tracks a batch touches are predicted and updated together with nu
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -397,7 +396,7 @@ class Tracker:
         meta = table.get(slot)
         lat, lon = float(table.lat[slot]), float(table.lon[slot])
         table.remove(slot)
-        return report_of(meta, lat, lon, math.nan, 0.0, 0.0, since, TrackStatus.DELETED)
+        return report_of(meta, lat, lon, None, None, None, since, TrackStatus.DELETED)
 
     def _reports(self, touched: dict[int, None]) -> list[TrackReport]:
         table = self.table
