@@ -10,6 +10,7 @@ import random
 from rallypoint import __version__
 from rallypoint.clock import Clock
 from rallypoint.config import FeedConfig
+from rallypoint.connectors.aprs import login_line
 from rallypoint.connectors.registry import check_available, document_decoder, stream_decoder
 from rallypoint.connectors.runners.datagram import UdpRunner
 from rallypoint.connectors.runners.documents import FileWatchRunner, HttpPollRunner
@@ -49,11 +50,9 @@ def open_runner(
 
 
 def aprs_login(spec: FeedSpec) -> bytes:
-    """The APRS-IS login line: call sign, passcode (-1: receive only), our name, the server-side filter."""
-    line = f"user {spec.login} pass {spec.passcode or '-1'} vers Rallypoint {__version__}"
-    if spec.filter:
-        line += f" filter {spec.filter}"
-    return (line + "\r\n").encode("ascii", "replace")
+    """The APRS-IS login line: call sign, passcode (-1, the default: receive only), our name, the filter."""
+    return login_line(spec.login, software="Rallypoint", version=__version__, server_filter=spec.filter or None,
+                      code=int(spec.passcode or "-1"))
 
 
 def feed_opener(clock: Clock, rng: random.Random) -> FeedOpener:
