@@ -7,6 +7,7 @@ sees everything the proposer's group sees but may not approve.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot
 from tests.support.live import LiveClient
 from tests.support.metrics import metric_value
-from tests.support.poll import wait_until
+from tests.support.poll import wait_until, wait_until_sync
 from tests.support.server import ServerProcess
 
 PASSWORDS = {"alice": "alice passphrase 1", "bob": "bob passphrase 22", "carol": "carol passphrase 333",
@@ -241,3 +242,51 @@ def test_hostile_proposals_get_a_clear_400(server: ServerProcess) -> None:
     assert listed(api) == []
     assert metric_value(server, "rallypoint_designations_invalid_total") >= 5
     assert not [line for line in server.lines if line.get("level") in ("error", "critical")]
+
+
+def test_cli_python_client_and_mission_link(server: ServerProcess) -> None:
+    from rallypoint.client.http import ApiError, RallypointClient
+
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    carol = RallypointClient(base, username="carol", password=PASSWORDS["carol"])
+    bob = RallypointClient(base, username="bob", password=PASSWORDS["bob"])
+    created = carol.create_mission("sweep", groups=["A", "B"])
+    assert created["name"] == "sweep"
+
+    def cli(*args: str, user: str = "alice") -> subprocess.CompletedProcess[str]:
+        env = {"RALLYPOINT_URL": base, "RALLYPOINT_USER": user, "RALLYPOINT_PASSWORD": PASSWORDS[user],
+               "PATH": "/usr/bin:/bin"}
+        return subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "designation", *args],
+                              capture_output=True, text=True, env=env)
+
+    proposed = cli("propose", "Landing site north", "--category", "landing_site", "--affiliation", "friend",
+                   "--point", "39.2,-120.1", "--mission", "sweep", "--json")
+    assert proposed.returncode == 0, proposed.stderr
+    d = json.loads(proposed.stdout)
+    assert d["mission"] == "sweep" and d["state"] == "proposed"
+    listing = cli("list", "--state", "proposed")
+    assert listing.returncode == 0 and d["id"] in listing.stdout
+    # A proposal is never in the mission, whoever reads it.
+    assert f"designation.{d['id']}.proposed" not in bob.mission("sweep")["uids"]
+    assert all(x["id"] != d["id"] for x in bob.designations())
+    refused = cli("approve", d["id"])
+    assert refused.returncode == 1 and "403" in refused.stderr and "approver" in refused.stderr
+    bad = cli("propose", "x", "--category", "hazard", "--point", "91,0")
+    assert bad.returncode == 2 and "latitude" in bad.stderr
+    with pytest.raises(ApiError) as caught:
+        bob.approve_designation(d["id"])
+    assert caught.value.status == 404
+    approved = carol.approve_designation(d["id"])
+    assert approved["state"] == "approved" and approved["shared_groups"] == ["A"]
+    with pytest.raises(ApiError) as caught:
+        carol.approve_designation(d["id"])
+    assert caught.value.status == 409
+    # Approved and linked: the mission holds it, so its readers (bob reads B, one of its groups) see the uid.
+    wait_until_sync(lambda: f"designation.{d['id']}" in bob.mission("sweep")["uids"], "approved one in the mission")
+    shown = cli("show", d["id"], "--json")
+    assert json.loads(shown.stdout)["approver"] == "carol"
+    r = carol.propose_designation("Fog bank", "watch", polygon=[(39.0, -120.0), (39.0, -119.9), (39.1, -119.9)])
+    assert cli("withdraw", r["id"], user="alice").returncode == 1
+    assert carol.withdraw_designation(r["id"])["state"] == "withdrawn"
+    carol.close()
+    bob.close()
