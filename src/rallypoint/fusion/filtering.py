@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 
 from rallypoint.fusion.geodesy import Array, Index, Mask, from_enu, to_enu
@@ -21,6 +22,36 @@ from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackTable
 from rallypoint.fusion.updater import Updater, velocity_noise
 from rallypoint.model.track import Observation
+
+
+def plausible_extras(obs: Observation) -> bool:
+    """Accuracy, speed, course and altitude, where given, are finite (and the first two not negative)."""
+    ce, speed, course, alt = obs.ce_m, obs.speed_mps, obs.course_deg, obs.alt_m
+    return (
+        (ce is None or 0.0 < ce < math.inf)
+        and (speed is None or 0.0 <= speed < math.inf)
+        and (course is None or -math.inf < course < math.inf)
+        and (alt is None or -math.inf < alt < math.inf)
+    )
+
+
+def without_bad_extras(obs: Observation) -> tuple[Observation, list[str]]:
+    """The observation without a non-finite or negative accuracy, speed, course or altitude, and the
+    reasons (``invalid_accuracy``, ``invalid_velocity``, ``invalid_altitude``) for the counters."""
+    changes: dict[str, None] = {}
+    reasons: list[str] = []
+    if obs.ce_m is not None and not 0.0 < obs.ce_m < math.inf:
+        changes["ce_m"] = None
+        reasons.append("invalid_accuracy")
+    if (obs.speed_mps is not None and not 0.0 <= obs.speed_mps < math.inf) or (
+        obs.course_deg is not None and not math.isfinite(obs.course_deg)
+    ):
+        changes["speed_mps"] = changes["course_deg"] = None
+        reasons.append("invalid_velocity")
+    if obs.alt_m is not None and not math.isfinite(obs.alt_m):
+        changes["alt_m"] = None
+        reasons.append("invalid_altitude")
+    return msgspec.structs.replace(obs, **changes), reasons
 
 
 class Batch:

@@ -28,7 +28,7 @@ from rallypoint.fusion.hypothesiser import unit_vectors
 from rallypoint.fusion.identity import PRIMACY
 from rallypoint.fusion.predictor import Predictor
 from rallypoint.fusion.settings import FusionSettings
-from rallypoint.fusion.table import TrackTable
+from rallypoint.fusion.table import TrackMeta, TrackTable
 from rallypoint.model.track import Identity, TrackStatus
 
 
@@ -171,3 +171,46 @@ class PairWatch:
 def pair_key(a: str, b: str) -> tuple[str, str]:
     """The order-free key of a pair of track uids."""
     return (a, b) if a <= b else (b, a)
+
+
+class ProposalBook:
+    """Open merge proposals, and the pairs never to propose again (proposed once, or rejected)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, MergeProposal] = {}
+        self.settled: set[tuple[str, str]] = set()
+        self._count = 0
+
+    def open(self) -> list[MergeProposal]:
+        """Open proposals, oldest first."""
+        return list(self._open.values())
+
+    def add(self, primary: TrackMeta, secondary: TrackMeta, streak: Streak, distance_m: float) -> MergeProposal:
+        """Record a proposal for two identified tracks (``primary`` leads)."""
+        assert primary.identity is not None and secondary.identity is not None
+        self._count += 1
+        proposal = MergeProposal(
+            id=f"mp-{self._count}",
+            primary=primary.uid,
+            secondary=secondary.uid,
+            primary_identity=primary.identity,
+            secondary_identity=secondary.identity,
+            since=streak.since,
+            updates=streak.count,
+            distance_m=distance_m,
+        )
+        self._open[proposal.id] = proposal
+        self.settled.add(pair_key(primary.uid, secondary.uid))
+        return proposal
+
+    def pop(self, proposal_id: str) -> MergeProposal:
+        """Take a proposal out (accepted or rejected); ``KeyError`` when there is none by that id."""
+        try:
+            return self._open.pop(proposal_id)
+        except KeyError:
+            raise KeyError(f"no open merge proposal {proposal_id!r}") from None
+
+    def drop_involving(self, uid: str) -> None:
+        """Close the proposals that name ``uid`` (it was merged into another track)."""
+        for pid in [p.id for p in self._open.values() if uid in (p.primary, p.secondary)]:
+            del self._open[pid]

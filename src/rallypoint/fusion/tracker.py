@@ -15,11 +15,18 @@ from datetime import UTC, datetime
 import numpy as np
 
 from rallypoint.fusion.associator import Associator, GlobalNearestNeighbour
-from rallypoint.fusion.filtering import Batch, Measurements, Outcome, filter_step
+from rallypoint.fusion.filtering import (
+    Batch,
+    Measurements,
+    Outcome,
+    filter_step,
+    plausible_extras,
+    without_bad_extras,
+)
 from rallypoint.fusion.hypothesiser import Hypothesiser, MahalanobisHypothesiser
 from rallypoint.fusion.identity import anonymous_uid, uid_for
 from rallypoint.fusion.lifecycle import Deleter, Initiator, MOfNInitiator, StalenessDeleter
-from rallypoint.fusion.pairing import MergeProposal, PairWatch, pair_key
+from rallypoint.fusion.pairing import MergeProposal, PairWatch, ProposalBook
 from rallypoint.fusion.predictor import ConstantVelocity, Predictor
 from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackMeta, TrackTable, report_of
@@ -67,9 +74,7 @@ class Tracker:
         )
         self.associator = associator or GlobalNearestNeighbour()
         self._pairs = PairWatch(s, self.predictor)
-        self._proposals: dict[str, MergeProposal] = {}
-        self._settled: set[tuple[str, str]] = set()  # uid pairs rejected or already proposed
-        self._proposal_count = 0
+        self._proposals = ProposalBook()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -86,6 +91,9 @@ class Tracker:
             if not (-90.0 <= obs.lat <= 90.0 and -180.0 <= obs.lon <= 180.0):
                 self._counts["invalid_position"] += 1
                 continue
+            if not plausible_extras(obs):
+                obs, reasons = without_bad_extras(obs)
+                self._counts.update(reasons)
             (identified if obs.identity is not None else anonymous).append(obs)
         self._counts["observations"] += len(identified) + len(anonymous)
         deleted: list[TrackReport] = []
@@ -126,7 +134,7 @@ class Tracker:
 
     def proposals(self) -> list[MergeProposal]:
         """Open merge proposals (two identities that move together), oldest first."""
-        return list(self._proposals.values())
+        return self._proposals.open()
 
     def accept_proposal(self, proposal_id: str) -> list[TrackReport]:
         """Merge the proposal's secondary identity into its primary; returns the changed reports.
@@ -147,8 +155,7 @@ class Tracker:
         accepted merge after a restart). Returns the secondary's deletion and the primary's report."""
         primary_uid, secondary_uid = uid_for(primary), uid_for(secondary)
         self._aliases[secondary_uid] = primary
-        for pid in [p.id for p in self._proposals.values() if secondary_uid in (p.primary, p.secondary)]:
-            del self._proposals[pid]
+        self._proposals.drop_involving(secondary_uid)
         table = self.table
         out: list[TrackReport] = []
         gone = table.by_uid.get(secondary_uid)
@@ -180,7 +187,7 @@ class Tracker:
         table = self.table
         out: list[TrackReport] = []
         merged: set[int] = set()
-        for kind, a, b, streak, distance in self._pairs.check(table, now_s, self._settled):
+        for kind, a, b, streak, distance in self._pairs.check(table, now_s, self._proposals.settled):
             if a in merged or b in merged or not (table.live[a] and table.live[b]):
                 continue
             ma, mb = table.get(a), table.get(b)
@@ -196,19 +203,7 @@ class Tracker:
                 touched[b] = None
                 continue
             assert ma.identity is not None and mb.identity is not None
-            self._proposal_count += 1
-            proposal = MergeProposal(
-                id=f"mp-{self._proposal_count}",
-                primary=ma.uid,
-                secondary=mb.uid,
-                primary_identity=ma.identity,
-                secondary_identity=mb.identity,
-                since=streak.since,
-                updates=streak.count,
-                distance_m=distance,
-            )
-            self._proposals[proposal.id] = proposal
-            self._settled.add(pair_key(ma.uid, mb.uid))
+            self._proposals.add(ma, mb, streak, distance)
             self._counts["proposals"] += 1
         return out
 

@@ -149,3 +149,21 @@ def test_invalid_position_is_counted() -> None:
     bad = type(o)(**{**{f: getattr(o, f) for f in o.__struct_fields__}, "lat": 91.0})
     assert tracker.update(at(0), bad) == []
     assert tracker.statistics()["invalid_position"] == 1
+
+
+def test_non_finite_extras_are_dropped_and_counted_the_position_still_counts() -> None:
+    tracker = Tracker()
+    tracker.update(at(0), obs(0, 0, 0, identity=mmsi()))
+    o = obs(10, 50, 0, identity=mmsi())
+    fields = {f: getattr(o, f) for f in o.__struct_fields__}
+    bad = type(o)(**{**fields, "ce_m": math.nan, "speed_mps": math.inf, "course_deg": 90.0, "alt_m": math.nan})
+    (report,) = tracker.update(at(10), bad)
+    assert report.ce_m is not None and math.isfinite(report.ce_m)
+    assert report.speed_mps is not None and math.isfinite(report.speed_mps)
+    assert report.alt_m is None
+    negative = type(o)(**{**fields, "source_time": at(20), "ce_m": -5.0, "speed_mps": -1.0})
+    (report,) = tracker.update(at(20), negative)
+    assert math.isfinite(report.lat) and report.ce_m is not None and math.isfinite(report.ce_m)
+    stats = tracker.statistics()
+    assert (stats["invalid_accuracy"], stats["invalid_velocity"], stats["invalid_altitude"]) == (2, 2, 1)
+    assert stats["updates"] == 2
