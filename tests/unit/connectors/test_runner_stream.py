@@ -20,7 +20,8 @@ from tests.unit.connectors.runner_support import Collected, LineDecoder, running
 
 
 class FakeSource:
-    """A TCP feed server: each connection gets the next script of bytes, then is closed."""
+    """A TCP feed server: each connection gets the next script of bytes and stays open until the
+    server stops (a source that goes away drops its clients)."""
 
     def __init__(self, scripts: list[bytes]) -> None:
         self.scripts = scripts
@@ -28,6 +29,7 @@ class FakeSource:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.connections = 0
+        self.writers: list[asyncio.StreamWriter] = []
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", port)
@@ -36,17 +38,20 @@ class FakeSource:
     async def stop(self) -> None:
         assert self.server is not None
         self.server.close()
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
         await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.writers.append(writer)
         script = self.scripts.pop(0) if self.scripts else b""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(0.2):
                 self.received.append(await reader.readline())
         writer.write(script)
         await writer.drain()
-        writer.close()
 
 
 async def test_client_reconnects_after_the_source_drops_and_restarts() -> None:
@@ -100,7 +105,7 @@ async def test_client_sends_the_aprs_login_first() -> None:
     )
     async with running(runner):
         await wait_until(lambda: sink.ids() == ["k"], "observation after login")
-    await source.stop()
+        await source.stop()
     assert source.received[0].startswith(b"user N0CALL pass -1 vers Rallypoint ")
     assert source.received[0].endswith(b" filter r/51/0/50\r\n")
 
