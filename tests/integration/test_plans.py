@@ -241,3 +241,25 @@ async def test_an_airdrop_attached_to_the_plan_is_computed_and_drawn(
         assert removed.status_code == 200
         await subscriber.wait_for(lambda e: e.get("type") == "t-x-d-d"
                                   and _detail(e).find("link").get("uid") == dz.get("uid"))  # type: ignore[union-attr]
+
+
+async def test_an_offline_subscriber_gets_the_changes_on_reconnect(
+        server: ServerProcess, clients: list[object]) -> None:
+    watcher = await CotClient.connect(server.ports["cot"])
+    clients.append(watcher)
+    device = await CotClient.connect(server.ports["cot"])
+    await device.send(sa("ANDROID-away", "AWAY"))
+    await watcher.wait_uid("ANDROID-away")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10) as http:
+        assert (await http.post("/api/missions", json={"name": "Op"})).status_code == 201
+        assert (await http.put("/api/missions/Op/subscription", json={"uid": "ANDROID-away"})).status_code == 200
+        await device.close()
+        # The departure notice proves the server saw the disconnect.
+        await watcher.wait_for(lambda e: e.type == "t-x-d-d" and e.detail.link_uid == "ANDROID-away")
+        assert (await http.put(PLAN, json={"plan": FIRST, "reason": "while away"})).status_code == 200
+    back = await CotClient.connect(server.ports["cot"])
+    clients.append(back)
+    await back.send(sa("ANDROID-away", "AWAY"))
+    area = await back.wait_for(lambda e: e.type == "u-d-f", timeout=10)
+    assert area.uid.endswith(".sector-a")
+    await back.wait_for(lambda e: e.type == "b-m-r", timeout=10)
