@@ -129,11 +129,13 @@ class TasksApi:
                 service.change(actor_of(identity), request.path_params["id"], TaskState.CANCELLED, note=note)
             ))
 
-        moves = {409: ("No such move from the task's state", ErrorBody), 404: ("Unknown task", ErrorBody)}
+        moves = {409: ("No such move from the task's state", ErrorBody), 404: ("Unknown task", ErrorBody),
+                 400: ("Invalid body, note or id", ErrorBody)}
+        bodies = {413: ("Body too large", ErrorBody), 415: ("Not JSON", ErrorBody)}
         return [
             Endpoint("POST", "/api/tasks", create, "Assign a task to a unit (uid or callsign) or a team (group)",
                      "tasks", {201: ("Created and sent", Task), 400: ("Invalid task", ErrorBody),
-                               413: ("Body too large", ErrorBody), **_ERRORS},
+                               **bodies, **_ERRORS},
                      body=TaskRequest, operation_id="createTask"),
             Endpoint("GET", "/api/tasks", listing, "Tasks you may see, newest first", "tasks",
                      {200: ("Tasks", list[Task]), 400: ("Bad filter", ErrorBody), **_ERRORS},
@@ -143,7 +145,7 @@ class TasksApi:
                      params=(_ID,), operation_id="getTask"),
             Endpoint("POST", "/api/tasks/{id}/status", status, "Move a task to another state", "tasks",
                      {200: ("The task after the move", Task), **moves,
-                      **_ERRORS}, body=StatusChange, params=(_ID,), operation_id="setTaskStatus"),
+                      **bodies, **_ERRORS}, body=StatusChange, params=(_ID,), operation_id="setTaskStatus"),
             Endpoint("DELETE", "/api/tasks/{id}", cancel, "Cancel a task (creator or admin)", "tasks",
                      {200: ("The cancelled task", Task), **moves, **_ERRORS},
                      params=(_ID, Param("note", "query", {"type": "string", "maxLength": 500}, "why")),
