@@ -252,6 +252,7 @@ def test_cli_python_client_and_mission_link(server: ServerProcess) -> None:
     bob = RallypointClient(base, username="bob", password=PASSWORDS["bob"])
     created = carol.create_mission("sweep", groups=["A", "B"])
     assert created["name"] == "sweep"
+    alice = RallypointClient(base, username="alice", password=PASSWORDS["alice"])
 
     def cli(*args: str, user: str = "alice") -> subprocess.CompletedProcess[str]:
         env = {"RALLYPOINT_URL": base, "RALLYPOINT_USER": user, "RALLYPOINT_PASSWORD": PASSWORDS[user],
@@ -259,6 +260,11 @@ def test_cli_python_client_and_mission_link(server: ServerProcess) -> None:
         return subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "designation", *args],
                               capture_output=True, text=True, env=env)
 
+    # Linking needs write permission in the mission: a read-only reader is refused, a subscriber is not.
+    unwritable = cli("propose", "Landing site north", "--category", "landing_site", "--point", "39.2,-120.1",
+                     "--mission", "sweep")
+    assert unwritable.returncode == 1 and "400" in unwritable.stderr and "write" in unwritable.stderr
+    alice.subscribe_mission("sweep")
     proposed = cli("propose", "Landing site north", "--category", "landing_site", "--affiliation", "friend",
                    "--point", "39.2,-120.1", "--mission", "sweep", "--json")
     assert proposed.returncode == 0, proposed.stderr
@@ -288,5 +294,5 @@ def test_cli_python_client_and_mission_link(server: ServerProcess) -> None:
     r = carol.propose_designation("Fog bank", "watch", polygon=[(39.0, -120.0), (39.0, -119.9), (39.1, -119.9)])
     assert cli("withdraw", r["id"], user="alice").returncode == 1
     assert carol.withdraw_designation(r["id"])["state"] == "withdrawn"
-    carol.close()
-    bob.close()
+    for client in (alice, bob, carol):
+        client.close()

@@ -34,7 +34,7 @@ from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.cluster_changes import ChangeKind, ClusterChanges
-from rallypoint.services.designations import DesignationService, DesignationsFeature, mission_check, package_check
+from rallypoint.services.designations import DesignationService, DesignationsFeature, MissionLinks, package_check
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
@@ -49,6 +49,7 @@ from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web import live
 from rallypoint.web.api import native
+from rallypoint.web.api.messaging import sender_uid
 from rallypoint.web.context import TokenIdentities, WebContext
 from rallypoint.web.features import FeatureBuilder
 from rallypoint.web.limits import HttpGuard
@@ -161,7 +162,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     mission_svc = mission_service(stores, directory, clock, presence, packages)
     designations = DesignationService(
         stores.designations(), accept=ingest.accept, audit=auditor.record, clock=clock,
-        package_readable=package_check(packages.find), mission_visible=mission_check(mission_svc),
+        package_readable=package_check(packages.find), missions=MissionLinks(mission_svc, sender_uid),
     )
     node.features.append(DesignationsFeature(designations))
     metrics.add_counters(designations.counters)

@@ -40,19 +40,19 @@ from rallypoint.model.designation import (
     State,
     check_proposal,
 )
+from rallypoint.model.mission import Permission
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
-from rallypoint.services.designations_cot import delete_event, designation_event, proposed_uid
+from rallypoint.services.designations_cot import approved_uid, delete_event, designation_event, proposed_uid
 from rallypoint.services.missions import MissionService
-from rallypoint.services.missions_access import Caller, MissionNotFound
+from rallypoint.services.missions_access import Caller, MissionError, MissionNotFound
 from rallypoint.storage.base.designations import DesignationRecords
 
 log = logging.getLogger(__name__)
 
 APPROVER_ROLE = "approver"
-# Whether a caller may attach a package (by hash) / link a mission (by name): ``(name, actor) -> bool``.
+# Whether a caller may attach a package (by hash): ``(hash, actor) -> bool``.
 PackageCheck = Callable[[str, "Actor"], Awaitable[bool]]
-MissionCheck = Callable[[str, "Actor"], Awaitable[bool]]
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -99,16 +99,16 @@ class DesignationService:
         audit: Callable[[str, str, str, dict[str, str]], None],
         clock: Clock,
         package_readable: PackageCheck | None = None,
-        mission_visible: MissionCheck | None = None,
+        missions: MissionLinks | None = None,
     ) -> None:
         self._store = store
         self._accept = accept
         self._audit = audit
         self._clock = clock
         self._package_readable = package_readable
-        self._mission_visible = mission_visible
+        self._missions = missions
         self.counts = {"proposed": 0, "approved": 0, "rejected": 0, "withdrawn": 0, "refused": 0, "invalid": 0,
-                       "publish_failed": 0}
+                       "publish_failed": 0, "mission_link_failed": 0}
 
     @property
     def store(self) -> DesignationRecords:
@@ -167,14 +167,13 @@ class DesignationService:
                                            decided_by=actor.principal, shared_groups=groups, updated_ms=now)
         await self._transition(approved)
         self.counts["approved"] += 1
-        self._audit(actor.principal, "designation.approve", d.id,
-                    {"proposer": d.proposer, "approver": actor.principal, "groups": ",".join(groups)})
         self._retract(d, now)
         self._publish(designation_event(approved, now_ms=now), groups, actor.principal, d.id)
-        if approved.mission is not None:
-            # A mission-addressed copy: the mission records it and tells its subscribers (missions_cot).
-            event = designation_event(approved, now_ms=now, mission=approved.mission)
-            self._publish(event, groups, actor.principal, d.id)
+        linked = approved.mission is not None and await self._link(approved)
+        detail = {"proposer": d.proposer, "approver": actor.principal, "groups": ",".join(groups)}
+        if linked and approved.mission is not None:
+            detail["mission"] = approved.mission
+        self._audit(actor.principal, "designation.approve", d.id, detail)
         return approved
 
     async def reject(self, actor: Actor, designation_id: str, rejection: Rejection) -> Designation:
@@ -211,6 +210,7 @@ class DesignationService:
     def counters(self) -> Iterable[tuple[str, str, float]]:
         """``(name, help, value)`` counters for ``/metrics``."""
         helps = {
+            "mission_link_failed": "Approved designations not added to their mission (gone, or no longer writable)",
             "proposed": "Designations proposed", "approved": "Designations approved",
             "rejected": "Designations rejected", "withdrawn": "Designations withdrawn",
             "refused": "Designation decisions refused (role, two-person rule, groups)",
@@ -246,9 +246,22 @@ class DesignationService:
             if self._package_readable is None or not await self._package_readable(digest.lower(), actor):
                 raise InvalidDesignation(f"attachment {digest[:12]}...: no data package with that hash you can read")
         if proposal.mission is not None and (
-            self._mission_visible is None or not await self._mission_visible(proposal.mission, actor)
+            self._missions is None or not await self._missions.writable(proposal.mission, actor)
         ):
-            raise InvalidDesignation(f"mission {proposal.mission!r}: no such mission you can see")
+            raise InvalidDesignation(f"mission {proposal.mission!r}: no such mission you can write to")
+
+    async def _link(self, approved: Designation) -> bool:
+        assert approved.mission is not None
+        proposer = Actor(approved.proposer, frozenset(approved.proposer_groups), frozenset(approved.proposer_groups))
+        try:
+            if self._missions is not None and await self._missions.add(approved.mission, approved_uid(approved.id),
+                                                                        proposer):
+                return True
+        except MissionError as exc:
+            log.warning("approved designation not added to its mission",
+                        extra={"designation": approved.id, "mission": approved.mission, "reason": str(exc)[:200]})
+        self.counts["mission_link_failed"] += 1
+        return False
 
     def _refused(self, actor: Actor, d: Designation, attempt: str, why: str) -> None:
         self.counts["refused"] += 1
@@ -303,17 +316,32 @@ def package_check(find: Callable[[str, frozenset[str]], Awaitable[object | None]
     return readable
 
 
-def mission_check(missions: MissionService | None) -> MissionCheck | None:
-    """A mission-link check: the mission exists and the proposer sees it (reads one of its groups)."""
-    if missions is None:
-        return None
+class MissionLinks:
+    """Links approved designations into missions, as the proposer writing from its API device uid.
 
-    async def visible(name: str, actor: Actor) -> bool:
-        caller = Caller(principal=actor.principal, write_groups=actor.write_groups, read_groups=actor.read_groups)
+    Linking needs the proposer's write permission in the mission (a subscription of its API device
+    uid, ownership, as for ``POST /api/missions/{name}/contents``), checked when proposing and again
+    when the approval writes the designation in.
+    """
+
+    def __init__(self, missions: MissionService, client_uid: Callable[[str], str]) -> None:
+        self._missions = missions
+        self._client_uid = client_uid
+
+    def _caller(self, actor: Actor) -> Caller:
+        return Caller(principal=actor.principal, write_groups=actor.write_groups, read_groups=actor.read_groups,
+                      client_uid=self._client_uid(actor.principal), uid_held=True)
+
+    async def writable(self, name: str, actor: Actor) -> bool:
+        """The mission exists, ``actor`` sees it and may write to it."""
+        caller = self._caller(actor)
         try:
-            await missions.find(caller, name)
+            mission = await self._missions.find(caller, name)
         except MissionNotFound:
             return False
-        return True
+        return self._missions.role_of(caller, mission).allows(Permission.WRITE)
 
-    return visible
+    async def add(self, name: str, uid: str, actor: Actor) -> bool:
+        """Add ``uid`` to the mission as ``actor`` (``MissionError`` when refused); True once it is there."""
+        await self._missions.add(self._caller(actor), name, (), (uid,))
+        return True

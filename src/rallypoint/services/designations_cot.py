@@ -40,8 +40,8 @@ def approved_uid(designation_id: str) -> str:
     return f"{UID_PREFIX}{designation_id}"
 
 
-def designation_event(d: Designation, *, now_ms: int, mission: str | None = None) -> CotEvent:
-    """The event showing ``d`` as it stands (proposed or approved); ``mission`` addresses it to that mission."""
+def designation_event(d: Designation, *, now_ms: int) -> CotEvent:
+    """The event showing ``d`` as it stands (proposed or approved)."""
     proposed = d.state is State.PROPOSED
     uid = proposed_uid(d.id) if proposed else approved_uid(d.id)
     callsign = f"{UNAPPROVED_CALLSIGN}{d.title}" if proposed else d.title
@@ -74,8 +74,6 @@ def designation_event(d: Designation, *, now_ms: int, mission: str | None = None
         where = d.point
     parts.append(f"<contact callsign={quoteattr(callsign)}/>")
     parts.append(f"<remarks>{escape(remark)}</remarks>")
-    if mission is not None:
-        parts.append(f"<marti><dest mission={quoteattr(mission)}/></marti>")
     return make_event(
         uid=uid, type=d.cot_type, how="h-g-i-g-o", time=now_ms, start=now_ms, stale=now_ms + STALE_MS,
         point=Point(where.lat, where.lon, hae, _UNKNOWN, _UNKNOWN), detail_xml="".join(parts).encode(),

@@ -160,15 +160,27 @@ async def test_visibility(service: DesignationService) -> None:
     assert await service.list(BOB, state=State.PROPOSED) == []
 
 
+class Missions:
+    """Stands in for MissionLinks: one writable mission, recording what is linked."""
+
+    def __init__(self) -> None:
+        self.linked: list[tuple[str, str, str]] = []
+
+    async def writable(self, name: str, actor: Actor) -> bool:
+        return name == "sweep"
+
+    async def add(self, name: str, uid: str, actor: Actor) -> bool:
+        self.linked.append((name, uid, actor.principal))
+        return True
+
+
 async def test_attachments_and_missions_must_exist(tmp_path: Path, seen: Recorder) -> None:
     async def readable(digest: str, actor: Actor) -> bool:
         return digest == "ab" * 32
 
-    async def visible(name: str, actor: Actor) -> bool:
-        return name == "sweep"
-
+    missions = Missions()
     svc = DesignationService(SqliteDesignationStore(tmp_path / "d.db"), accept=seen.accept, audit=seen.record,
-                             clock=ManualClock(), package_readable=readable, mission_visible=visible)
+                             clock=ManualClock(), package_readable=readable, missions=missions)  # type: ignore[arg-type]
     try:
         d = await svc.propose(ALICE, msgspec.structs.replace(POINT, attachments=["AB" * 32], mission="sweep"))
         assert d.attachments == ("ab" * 32,)
@@ -176,9 +188,11 @@ async def test_attachments_and_missions_must_exist(tmp_path: Path, seen: Recorde
             await svc.propose(ALICE, msgspec.structs.replace(POINT, attachments=["cd" * 32]))
         with pytest.raises(InvalidDesignation, match="mission"):
             await svc.propose(ALICE, msgspec.structs.replace(POINT, mission="elsewhere"))
+        assert missions.linked == []
         approved = await svc.approve(CAROL, d.id, Approval())
-        mission_copy = seen.published[-1]
-        assert approved.mission == "sweep" and mission_copy.event.detail.dests[0].mission == "sweep"
+        # Linked as the proposer, once approved, under the approved uid.
+        assert approved.mission == "sweep" and missions.linked == [("sweep", f"designation.{d.id}", "alice")]
+        assert seen.audit[-1][1] == "designation.approve" and seen.audit[-1][3]["mission"] == "sweep"
     finally:
         await svc.close()
 
