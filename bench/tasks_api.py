@@ -9,7 +9,8 @@ token). One mission is created, then, timed call by call from the client: ``POST
 /api/tasks/{id}``; ``POST /api/tasks/{id}/status`` (acknowledged, then in_progress for half) and
 ``DELETE /api/tasks/{id}`` for a tenth. Each figure is the wall time of one request as the client
 sees it, plus the server's CPU time per request (from /proc, user + system), which the other load on
-a shared machine does not inflate.
+a shared machine does not inflate, and, as a peer measured in the same run, the p99 of ``GET
+/api/health`` (the cheapest call the server has) sent right after each timed call.
 """
 
 from __future__ import annotations
@@ -48,26 +49,35 @@ def cpu_seconds(pid: int) -> float:
 class Timings:
     """Per-call wall times and the server's CPU time over each group of calls."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, peer: Callable[[], httpx.Response]) -> None:
         self.pid = pid
+        self.peer = peer
         self.rows: list[dict[str, Any]] = []
 
     def run(self, name: str, calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
         times: list[float] = []
+        peer_times: list[float] = []
         answers: list[httpx.Response] = []
-        cpu0 = cpu_seconds(self.pid)
+        cpu = 0.0
         for call in calls:
+            cpu0 = cpu_seconds(self.pid)
             start = time.perf_counter()
             answer = call()
             times.append(time.perf_counter() - start)
+            cpu += cpu_seconds(self.pid) - cpu0
             answer.raise_for_status()
             answers.append(answer)
-        cpu = cpu_seconds(self.pid) - cpu0
+            # The peer: the cheapest call the server has, right after, so both meet the same machine load.
+            start = time.perf_counter()
+            self.peer().raise_for_status()
+            peer_times.append(time.perf_counter() - start)
         ms = sorted(t * 1000 for t in times)
+        peer = sorted(t * 1000 for t in peer_times)
         self.rows.append({
             "call": name, "n": len(ms), "median_ms": round(statistics.median(ms), 2),
             "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2), "max_ms": round(ms[-1], 2),
             "server_cpu_ms_per_call": round(cpu * 1000 / len(ms), 2),
+            "peer_health_p99_ms": round(peer[min(len(peer) - 1, int(0.99 * len(peer)))], 2),
         })
         return answers
 
@@ -75,7 +85,8 @@ class Timings:
         for r in self.rows:
             verdict = "ok" if r["p99_ms"] < TARGET_MS else "OVER"
             print(f"{r['call']:<44} n {r['n']:>5}  median {r['median_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                  f"max {r['max_ms']:6.1f} ms  server CPU {r['server_cpu_ms_per_call']:5.2f} ms/call  {verdict}")
+                  f"max {r['max_ms']:6.1f} ms  server CPU {r['server_cpu_ms_per_call']:5.2f} ms/call  "
+                  f"(GET /api/health p99 {r['peer_health_p99_ms']:6.1f} ms)  {verdict}")
 
 
 def bench(tasks: int, reads: int, as_json: bool) -> None:
@@ -101,7 +112,7 @@ def bench(tasks: int, reads: int, as_json: bool) -> None:
                     http.headers["Authorization"] = f"Bearer {token}"
                     http.post("/api/missions", json={"name": "sweep"}).raise_for_status()
                     now_ms = int(time.time() * 1000)
-                    t = Timings(proc.pid)
+                    t = Timings(proc.pid, lambda: http.get("/api/health"))
 
                     def create(i: int) -> Callable[[], httpx.Response]:
                         body = {"what": f"Search grid square {i}", "assignee": {"callsign": f"UNIT-{i % 20:02d}"},
