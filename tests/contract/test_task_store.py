@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from rallypoint.model.task import Assignee, Task, TaskPoint, TaskState, alerted, moved
@@ -76,3 +77,16 @@ async def test_open_tasks_leave_out_final_ones_oldest_first(task_records: TaskRe
     cancelled = moved(task(2), TaskState.CANCELLED, by="alice", at_ms=9000, via="api")
     assert await task_records.replace(cancelled, expected_version=1)
     assert [t.id for t in await task_records.open_tasks()] == ["task-001", "task-003"]
+
+
+async def test_a_list_continues_after_a_given_task(task_records: TaskRecords) -> None:
+    for n in range(1, 6):
+        await task_records.insert(task(n))
+    same_time = msgspec.structs.replace(task(9), id="task-006", created_ms=1005)  # as old as task-005
+    await task_records.insert(same_time)
+    first = await task_records.query(TaskQuery(limit=2))
+    assert [t.id for t in first] == ["task-006", "task-005"]
+    rest = await task_records.query(TaskQuery(limit=10, before=(first[-1].created_ms, first[-1].id)))
+    assert [t.id for t in rest] == ["task-004", "task-003", "task-002", "task-001"]
+    after_six = await task_records.query(TaskQuery(limit=10, before=(1005, "task-006")))
+    assert [t.id for t in after_six][:1] == ["task-005"]

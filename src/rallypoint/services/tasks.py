@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+import msgspec
+
 from rallypoint.clock import Clock
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
@@ -164,8 +166,20 @@ class TaskService:
         return task
 
     async def find(self, actor: Actor, query: TaskQuery) -> list[Task]:
-        """The tasks matching ``query`` that the actor may see, newest first."""
-        return [t for t in await self._store.query(query) if self.rules.may_see(actor, t)]
+        """The tasks matching ``query`` that the actor may see, newest first, at most ``query.limit``.
+
+        Visibility is decided here, not in the store: the store is read page by page until the
+        limit is filled with visible tasks or the rows run out.
+        """
+        found: list[Task] = []
+        page = query
+        while True:
+            rows = await self._store.query(page)
+            found.extend(t for t in rows if self.rules.may_see(actor, t))
+            if len(found) >= query.limit or len(rows) < page.limit:
+                return found[:query.limit]
+            last = rows[-1]
+            page = msgspec.structs.replace(page, before=(last.created_ms, last.id))
 
     async def change(self, actor: Actor, task_id: str, wanted: TaskState, *, note: str = "",
                      via: Via = "api") -> Task:

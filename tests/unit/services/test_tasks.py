@@ -209,3 +209,14 @@ async def test_a_status_cot_moves_a_task_and_a_bad_one_is_answered(desk: tuple[T
     nonsense = f'<__rallypoint_task_status id="{task.id}" state="teleported"/>'
     assert "state must be one of" in await answered(service, sent, from_alpha(STATUS_TYPE, nonsense), held=False)
     assert service.counts["refused"] == 2
+
+
+async def test_a_limited_list_is_filled_with_tasks_the_caller_may_see(
+        setup: tuple[TaskService, Sent, ManualClock]) -> None:
+    service, _, clock = setup
+    mine = await service.create(EVE, request(assignee=Assignee(group="Blue")))
+    for _ in range(5):
+        clock.advance(1)
+        await service.create(ALICE, request())
+    assert [t.id for t in await service.find(EVE, TaskQuery(limit=2))] == [mine.id]
+    assert len(await service.find(ALICE, TaskQuery(limit=2))) == 2

@@ -17,12 +17,17 @@ MAX_LIMIT = 5000
 
 
 class TaskQuery(msgspec.Struct, frozen=True):
-    """Filters of a list: state, assignee (its uid, callsign or group name), mission; at most ``limit`` rows."""
+    """Filters of a list: state, assignee (its uid, callsign or group name), mission; at most ``limit`` rows.
+
+    ``before`` (created_ms, id) continues a list: only tasks listed after that one (older, or as old
+    with a smaller id).
+    """
 
     state: TaskState | None = None
     assignee: str | None = None
     mission: str | None = None
     limit: int = 1000
+    before: tuple[int, str] | None = None
 
 
 class TaskRecords(Protocol):

@@ -93,6 +93,9 @@ class PostgresTaskRecords:
             if value is not None:
                 args.append(value)
                 where.append(f"{column} = ${len(args)}")
+        if query.before is not None:
+            args.extend(query.before)
+            where.append(f"(created_ms < ${len(args) - 1} OR (created_ms = ${len(args) - 1} AND id < ${len(args)}))")
         args.append(query.limit)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         sql = f"SELECT body FROM tasks{clause} ORDER BY created_ms DESC, id DESC LIMIT ${len(args)}"

@@ -95,6 +95,9 @@ def _query(db: sqlite3.Connection, q: TaskQuery) -> list[Task]:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
+    if q.before is not None:
+        where.append("(created_ms < ? OR (created_ms = ? AND id < ?))")
+        args.extend((q.before[0], q.before[0], q.before[1]))
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     rows = db.execute(
         f"SELECT body FROM tasks{clause} ORDER BY created_ms DESC, id DESC LIMIT ?", (*args, q.limit)
