@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from rallypoint.client.http import ApiError as ClientError
+from rallypoint.client.http import AsyncRallypointClient
 from rallypoint.clock import ManualClock, SystemClock
 from rallypoint.config import Settings
 from rallypoint.model.cot import CotEvent
@@ -276,3 +278,20 @@ async def test_others_neither_see_nor_move_a_task(node: tuple[Node, ManualClock]
     cancelled = await alice.delete(f"/api/tasks/{task_id}", params={"note": "not needed"})
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     assert (await alice.post(f"/api/tasks/{task_id}/status", json={"state": "done"})).status_code == 409
+
+
+async def test_the_async_python_client_drives_a_task(node: tuple[Node, ManualClock]) -> None:
+    server, clock = node
+    async with AsyncRallypointClient(f"http://127.0.0.1:{server.ports['http']}", username="alice",
+                                     password=PASSWORD) as client:
+        task = await client.create_task("Count the cots", group=ANON, point=(39.1, -120.0),
+                                        due_ms=clock.now_ms() + 60_000)
+        assert task["assignee"] == {"uid": None, "callsign": None, "group": ANON}
+        assert [t["id"] for t in await client.tasks(assignee=ANON, state="assigned")] == [task["id"]]
+        moved = await client.set_task_status(task["id"], "in_progress", "counting")
+        assert moved["history"][-1]["note"] == "counting"
+        assert (await client.task(task["id"]))["state"] == "in_progress"
+        assert (await client.cancel_task(task["id"], note="enough"))["state"] == "cancelled"
+        with pytest.raises(ClientError) as refused:
+            await client.set_task_status(task["id"], "done")
+        assert refused.value.status == 409 and refused.value.error == "invalid_transition"
