@@ -22,6 +22,7 @@ from collections.abc import Callable
 import msgspec
 
 from rallypoint.clock import Clock
+from rallypoint.errors import LimitExceeded, RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 from rallypoint.model.mission import Mission, Permission
 from rallypoint.model.plan import (
@@ -36,6 +37,7 @@ from rallypoint.model.plan import (
     apply_patch,
     items_of,
 )
+from rallypoint.protocol.limits import Limits
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.services.airdrop import PlanError
 from rallypoint.services.airdrop import plan as plan_airdrop
@@ -55,6 +57,8 @@ from rallypoint.storage.base.plans import PlanRecords
 log = logging.getLogger(__name__)
 
 ORIGIN_SESSION = "plans"
+# Drawings must fit in a stream event with room to spare for addressing (``<marti><dest uid/>`` per subscriber).
+DRAW_LIMITS = Limits(max_event_bytes=Limits().max_event_bytes - 32 * 1024)
 _ATTEMPTS = 5
 EMPTY = Plan()
 
@@ -86,6 +90,7 @@ class PlanService:
         self._lock = asyncio.Lock()
         self.published = 0
         self.refused = 0
+        self.failed = 0
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -169,6 +174,7 @@ class PlanService:
                                               "read it again and redo the change")
                     before = latest.plan if latest is not None else EMPTY
                     after = await self._computed(before, check_plan(make(before)))
+                    self._check_drawable(mission, before, after)
                     version = PlanVersion(mission_guid=mission.guid, version=number + 1, author=author,
                                           time_ms=self._clock.now_ms(), reason=reason, plan=after,
                                           reverted_from=reverted_from)
@@ -203,6 +209,18 @@ class PlanService:
             drops.append(msgspec.structs.replace(item, result=result))
         return msgspec.structs.replace(after, airdrops=tuple(drops))
 
+    def _check_drawable(self, mission: Mission, before: Plan, after: Plan) -> None:
+        """Refuse a plan whose new or changed map items would not fit in one CoT event each."""
+        diff = diff_plans(before, after)
+        prefix = uid_prefix(mission)
+        for kind, item in [(r.kind, r.item) for r in diff.added] + [(c.kind, c.after) for c in diff.changed]:
+            try:
+                item_events(kind, item, prefix=prefix, now_ms=0, limits=DRAW_LIMITS)
+            except LimitExceeded as exc:
+                raise PlanInvalid(
+                    f"{kind.value[:-1]} {item.id!r}: too large to draw as one CoT event ({exc.got} bytes, at most "
+                    f"{exc.limit}); split it or shorten its names") from exc
+
     # -- CoT to subscribers -------------------------------------------------------------------
 
     async def _dests(self, caller: Caller, mission: Mission) -> tuple[str, ...]:
@@ -223,7 +241,12 @@ class PlanService:
         drawn: list[tuple[ItemKind, PlanItem]] = [(r.kind, r.item) for r in diff.added]
         drawn += [(c.kind, c.after) for c in diff.changed]
         for kind, item in drawn:
-            events.extend(item_events(kind, item, prefix=prefix, now_ms=now, dests=dests))
+            try:
+                events.extend(item_events(kind, item, prefix=prefix, now_ms=now, dests=dests))
+            except RemoteProtocolError as exc:
+                # Checked before storing (with room for addressing); a very long subscriber list may still not fit.
+                self.failed += 1
+                log.warning("plan item not drawn", extra={"mission": mission.name, "item": item.id, "reason": str(exc)})
             previous = old.get((kind, item.id))
             if previous is not None:
                 # A drawing the item no longer makes (an objective without a point now, ...).
@@ -256,6 +279,8 @@ class PlanService:
             ("rallypoint_plan_cot_published", "Plan drawings and erasures sent to mission subscribers",
              float(self.published)),
             ("rallypoint_plan_changes_refused", "Plan changes refused as invalid", float(self.refused)),
+            ("rallypoint_plan_cot_failed", "Plan drawings that could not be made (too large with their addressing)",
+             float(self.failed)),
         ]
 
     # -- node lifecycle (a feature without routes) --------------------------------------------

@@ -3,7 +3,7 @@
 * an area is a free-form shape ``u-d-f``: its vertices as ``<link point='lat,lon'/>``, the first
   repeated at the end to close it, with stroke and fill colours (signed ARGB integers);
 * a route is ``b-m-r`` with one ``<link uid type='b-m-p-w' point callsign relation='c'/>`` per
-  waypoint, in order, and ATAK's ``<link_attr>`` route attributes;
+  waypoint, in order, and ATAK's ``<link_attr>`` route attributes (positions to 7 decimals);
 * an objective with a point is a spot marker ``b-m-p-s-m``;
 * an airdrop is the airdrop planner's drawings (``services.airdrop.cot.plan_events``).
 
@@ -19,6 +19,7 @@ from xml.sax.saxutils import quoteattr
 from rallypoint.model.cot import CotEvent, Point
 from rallypoint.model.cot_type import DELETE
 from rallypoint.model.plan import AirdropItem, Area, ItemKind, Objective, PlanItem, Route
+from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.services.airdrop.cot import plan_events
 
@@ -65,6 +66,16 @@ def item_uid(prefix: str, item_id: str) -> str:
     return f"{prefix}.{item_id}"
 
 
+def waypoint_uid(prefix: str, route_id: str, index: int) -> str:
+    """The uid of a route's waypoint: short (a route carries up to 2,000), unique with the prefix's tail."""
+    return f"{route_id}.{index}.{prefix[-8:]}"
+
+
+def _deg(value: float) -> str:
+    # 7 decimals are about a centimetre: enough for any map, and keeps long routes within an event's size.
+    return repr(round(value, 7))
+
+
 def drawn_uids(kind: ItemKind, item: PlanItem, prefix: str) -> list[tuple[str, str]]:
     """``(uid, type)`` of every drawing ``item`` makes (empty for items not on the map)."""
     uid = item_uid(prefix, item.id)
@@ -82,15 +93,19 @@ def drawn_uids(kind: ItemKind, item: PlanItem, prefix: str) -> list[tuple[str, s
 
 
 def item_events(kind: ItemKind, item: PlanItem, *, prefix: str, now_ms: int,
-                dests: tuple[str, ...] = ()) -> list[CotEvent]:
-    """The drawings of one plan item (none for items not on the map)."""
+                dests: tuple[str, ...] = (), limits: Limits | None = None) -> list[CotEvent]:
+    """The drawings of one plan item (none for items not on the map).
+
+    Raises ``LimitExceeded`` when a drawing would be larger than ``limits`` allow (default: the
+    stream's event size).
+    """
     uid = item_uid(prefix, item.id)
     stale = now_ms + STALE_S * 1000
     marti = _marti(dests)
 
     def event(cot_type: str, lat: float, lon: float, detail: str) -> CotEvent:
         return make_event(uid=uid, type=cot_type, how="h-e", time=now_ms, start=now_ms, stale=stale,
-                          point=Point(lat, lon), detail_xml=(detail + marti).encode())
+                          point=Point(lat, lon), detail_xml=(detail + marti).encode(), limits=limits)
 
     match item:
         case Area():
@@ -99,13 +114,14 @@ def item_events(kind: ItemKind, item: PlanItem, *, prefix: str, now_ms: int,
                 ring.append(ring[0])
             lat = sum(v.lat for v in ring[:-1]) / (len(ring) - 1)
             lon = sum(v.lon for v in ring[:-1]) / (len(ring) - 1)
-            links = "".join(f"<link point='{v.lat!r},{v.lon!r}'/>" for v in ring)
+            links = "".join(f"<link point='{_deg(v.lat)},{_deg(v.lon)}'/>" for v in ring)
             style = (f"<strokeColor value='{argb(item.color)}'/><strokeWeight value='3.0'/>"
                      f"<fillColor value='{argb(item.color, 0x60)}'/><labels_on value='true'/>")
             return [event(AREA_TYPE, lat, lon, links + style + _contact(item.name, item.description) + "<archive/>")]
         case Route():
             links = "".join(
-                f"<link uid={quoteattr(f'{uid}.w{i}')} type='{WAYPOINT_TYPE}' point='{w.lat!r},{w.lon!r}' "
+                f"<link uid={quoteattr(waypoint_uid(prefix, item.id, i))} type='{WAYPOINT_TYPE}' "
+                f"point='{_deg(w.lat)},{_deg(w.lon)}' "
                 f"callsign={quoteattr(w.name or f'CP{i + 1}')} relation='c'/>"
                 for i, w in enumerate(item.waypoints))
             attrs = (f"<link_attr planningmethod='Infil' color='{_WHITE}' method={quoteattr(item.method)} "

@@ -38,6 +38,8 @@ from rallypoint.protocol.validate import is_xml_text
 from rallypoint.services.missions_access import MissionError
 from rallypoint.validation_errors import InvalidJson, decode_json
 
+# Waypoint names are checkpoint labels; a route of 2,000 of them must still fit in one CoT event.
+MAX_WAYPOINT_NAME_CHARS = 40
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _COLOR = re.compile(r"^#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})$")
 # Phases may span decades, not millennia: year 1970 to 2200 in epoch milliseconds.
@@ -173,7 +175,7 @@ def _check_route(route: Route) -> None:
         raise PlanInvalid(f"{where}: at least 2 waypoints")
     for i, wp in enumerate(route.waypoints):
         _check_position(f"{where} waypoint {i}", wp)
-        _check_text(where, f"waypoint {i} name", wp.name, MAX_NAME_CHARS)
+        _check_text(where, f"waypoint {i} name", wp.name, MAX_WAYPOINT_NAME_CHARS)
 
 
 def check_area(area: Area) -> None:

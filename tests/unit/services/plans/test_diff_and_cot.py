@@ -51,7 +51,7 @@ def test_a_route_is_b_m_r_with_waypoint_links_in_order() -> None:
     links = detail.findall("link")
     assert [link.get("type") for link in links] == ["b-m-p-w"] * 3
     assert [link.get("callsign") for link in links] == ["Trailhead", "CP2", "Ridge"]
-    assert [link.get("uid") for link in links] == ["p.ingress.w0", "p.ingress.w1", "p.ingress.w2"]
+    assert [link.get("uid") for link in links] == ["ingress.0.p", "ingress.1.p", "ingress.2.p"]
     assert detail.find("link_attr") is not None
 
 

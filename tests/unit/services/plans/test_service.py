@@ -11,7 +11,7 @@ import pytest
 
 from rallypoint.clock import ManualClock
 from rallypoint.model.mission import CreateRequest
-from rallypoint.model.plan import Plan, PlanPatch, Resource
+from rallypoint.model.plan import Plan, PlanPatch, Resource, Route, Waypoint
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.missions import MissionService
@@ -124,3 +124,19 @@ async def test_airdrop_results_are_computed_by_the_server(nodes: tuple[Node, Nod
                                                                                       result=forged),)), "same drop")
     assert again.plan.airdrops[0].result == computed
     assert {e.event.uid.rsplit(".", 2)[-2:][-1] for e in node.accepted if ".drop-1." in e.event.uid} >= {"carp", "dz"}
+
+
+async def test_a_route_at_the_waypoint_limit_is_drawn_and_one_too_large_to_draw_is_refused(
+        nodes: tuple[Node, Node]) -> None:
+    node, _ = nodes
+    route = Route(id="long", name="Long", waypoints=tuple(Waypoint(-89.0 + i * 1e-4, -179.0 + i * 1e-4, f"CP{i}")
+                                                          for i in range(2000)))
+    await node.plans.replace(ALICE, "Op", Plan(routes=(route,)), "long route")
+    (drawn,) = [e for e in node.accepted if e.event.type == "b-m-r"]
+    assert drawn.event.detail.xml.count(b"b-m-p-w") == 2000
+    wordy = msgspec.structs.replace(route, id="r" * 64, waypoints=tuple(
+        Waypoint(-89.1234567, -179.1234567, "&" * 40) for _ in range(2000)))
+    with pytest.raises(PlanInvalid, match="too large to draw as one CoT event"):
+        await node.plans.replace(ALICE, "Op", Plan(routes=(wordy,)), "too wordy")
+    _, latest = await node.plans.current(ALICE, "Op")
+    assert latest is not None and latest.version == 1
