@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rallypoint.model.cot_type import is_atom, is_chat, is_emergency, is_persistent_item
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
+from rallypoint.services.histogram import LoopHistogram
 
 # Distinct CoT types remembered with their class; past this, types are classified on every call
 # (a client sending random types must not grow memory).
@@ -90,12 +91,13 @@ class ServerMetrics:
         self.protocol_upgrades = Counter(
             "rallypoint_protocol_upgrades", "Streams switched to TAK Protocol v1", registry=r
         )
-        self.route_seconds = Histogram(
+        # Observed once per event: a lock-free histogram exported at scrape time (see histogram.py).
+        self.route_seconds = LoopHistogram(
             "rallypoint_route_seconds",
             "Time from receiving an event to handing it to every local receiver",
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=r,
         )
+        r.register(_CallbackCollector(self.route_seconds.collect))
         r.register(_CallbackCollector(self._collect_events))
         r.register(_CallbackCollector(self._collect_drops))
 
