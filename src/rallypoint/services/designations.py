@@ -120,8 +120,9 @@ class DesignationService:
         try:
             check_proposal(proposal)
             await self._check_references(actor, proposal)
-        except InvalidDesignation:
+        except InvalidDesignation as exc:
             self.counts["invalid"] += 1
+            log.info("designation proposal refused", extra={"actor": actor.principal, "reason": str(exc)[:200]})
             raise
         now = self._clock.now_ms()
         polygon = tuple(proposal.polygon or ())
@@ -214,7 +215,7 @@ class DesignationService:
             "proposed": "Designations proposed", "approved": "Designations approved",
             "rejected": "Designations rejected", "withdrawn": "Designations withdrawn",
             "refused": "Designation decisions refused (role, two-person rule, groups)",
-            "invalid": "Designation proposals refused as invalid",
+            "invalid": "Designation requests refused as invalid (bodies, proposals)",
             "publish_failed": "Designation CoT the picture refused to take",
         }
         return [(f"rallypoint_designations_{k}", helps[k], float(v)) for k, v in self.counts.items()]

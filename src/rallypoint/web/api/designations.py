@@ -61,7 +61,7 @@ class DesignationsApi:
         async def propose(request: Request) -> Response:
             check_only(request, frozenset())
             actor, service = await self._caller(request)
-            proposal = await _body(request, Proposal, allow_empty=False)
+            proposal = await self._body(request, Proposal, allow_empty=False)
             assert proposal is not None
             return json_response(await _answer(service.propose(actor, proposal)), status=201)
 
@@ -83,13 +83,13 @@ class DesignationsApi:
         async def approve(request: Request) -> Response:
             check_only(request, frozenset())
             actor, service = await self._caller(request)
-            approval = await _body(request, Approval, allow_empty=True) or Approval()
+            approval = await self._body(request, Approval, allow_empty=True) or Approval()
             return json_response(await _answer(service.approve(actor, _id_of(request), approval)))
 
         async def reject(request: Request) -> Response:
             check_only(request, frozenset())
             actor, service = await self._caller(request)
-            rejection = await _body(request, Rejection, allow_empty=False)
+            rejection = await self._body(request, Rejection, allow_empty=False)
             assert rejection is not None
             return json_response(await _answer(service.reject(actor, _id_of(request), rejection)))
 
@@ -116,7 +116,8 @@ class DesignationsApi:
                                    "only designations in this state"),),
                      operation_id="listDesignations"),
             Endpoint("GET", "/api/designations/{id}", show, "One designation you may see", tag,
-                     {200: ("The designation", Designation), 404: decided[404], **common}, params=(_ID_PARAM,),
+                     {200: ("The designation", Designation), 400: ("Bad query", ErrorBody), 404: decided[404],
+                      **common}, params=(_ID_PARAM,),
                      operation_id="getDesignation"),
             Endpoint("POST", "/api/designations/{id}/approve", approve,
                      "Approve (role approver, not the proposer) and share with groups (default: the proposer's)",
@@ -127,7 +128,8 @@ class DesignationsApi:
                      {200: ("Rejected", Designation), **body_errors, **decided, **common}, body=Rejection,
                      params=(_ID_PARAM,), operation_id="rejectDesignation"),
             Endpoint("DELETE", "/api/designations/{id}", withdraw, "Withdraw your own proposal", tag,
-                     {200: ("Withdrawn", Designation), **decided, **common}, params=(_ID_PARAM,),
+                     {200: ("Withdrawn", Designation), 400: ("Bad query", ErrorBody), **decided, **common},
+                     params=(_ID_PARAM,),
                      operation_id="withdrawDesignation"),
         ]
 
@@ -136,6 +138,17 @@ class DesignationsApi:
         if self._service is None:
             raise ApiError(503, "unavailable", "designations are not available on this server")
         return actor_of(identity), self._service
+
+    async def _body(self, request: Request, struct: type[S], *, allow_empty: bool) -> S | None:
+        try:
+            return await _body(request, struct, allow_empty=allow_empty)
+        except ApiError as exc:
+            # Bad input is counted and logged like the proposals the service refuses.
+            if self._service is not None:
+                self._service.counts["invalid"] += 1
+            log.info("designation request refused", extra={"path": request.url.path[:120], "status": exc.status,
+                                                           "reason": exc.detail[:200]})
+            raise
 
 
 def _id_of(request: Request) -> str:
