@@ -50,10 +50,11 @@ async def test_a_task_created_on_one_node_is_answered_on_the_other(shared_cluste
         await red2.send(sa("uid-red2", "RED2"))
         await red1.wait_uid("uid-red2", TIMEOUT_S)
         await red2.wait_uid("uid-red1", TIMEOUT_S)
-        answer = await http1.post("/api/tasks", json={"what": "Open the shelter", "assignee": {"callsign": "RED2"},
-                                                      "notify_uid": "uid-red1"})
+        # No notify_uid: red1's own stream (same certificate) is the creator's device.
+        answer = await http1.post("/api/tasks", json={"what": "Open the shelter", "assignee": {"callsign": "RED2"}})
         assert answer.status_code == 201, answer.text
         task_id = answer.json()["id"]
+        assert answer.json()["creator_uid"] == "uid-red1"
         # The assignee is on the other node: the task crosses the bus.
         await red2.wait_for(lambda e: state_of(e, task_id) == "assigned", TIMEOUT_S)
         # Its answer is acted on by its node, written to the shared store, and heard on the creator's node.

@@ -20,8 +20,17 @@ def task_service(stores: Stores, *, ingest: Ingest, directory: Directory, clock:
         sub = directory.by_callsign(callsign)
         return directory.uid_of(sub.id) if sub is not None else None
 
+    def device_of(principal: str) -> str | None:
+        # A client streaming with the creator's certificate (or account) is the creator's device.
+        for sub in directory:
+            uid = directory.uid_of(sub.id)
+            if uid is not None and getattr(sub, "principal", None) == principal:
+                return uid
+        return None
+
     tasks = TaskService(
         stores.tasks(), accept=ingest.accept, clock=clock, directory=directory, entered_here=ingest.entered_here,
+        device_of=device_of,
         rules=TaskRules(holder_of=identity.holder_of, callsign_uid=callsign_uid), check_period_s=check_period_s,
     )
     tasks.on_change(lambda task_id: changes.announce(ChangeKind.TASK, task_id))

@@ -69,6 +69,7 @@ class TaskService:
         directory: Directory | None = None,
         entered_here: Callable[[Envelope], bool] = lambda envelope: True,
         mission_exists: Callable[[str], bool] | None = None,
+        device_of: Callable[[str], str | None] | None = None,
         check_period_s: float = DEFAULT_CHECK_PERIOD_S,
     ) -> None:
         self._store = store
@@ -78,6 +79,8 @@ class TaskService:
         self._directory = directory if directory is not None else Directory()
         self._entered_here = entered_here
         self._mission_exists = mission_exists
+        # The uid of a TAK client connected here as this principal (the creator's device), if any.
+        self._device_of = device_of or (lambda principal: None)
         self._period_s = check_period_s
         self._open: dict[str, Task] = {}
         self._listeners: list[Callable[[str], None]] = []
@@ -146,7 +149,9 @@ class TaskService:
         task = Task(
             id=uuid.uuid4().hex, what=request.what.strip() or request.what, assignee=request.assignee,
             creator=actor.principal or actor.label, created_ms=now, updated_ms=now, where=request.where,
-            due_ms=request.due_ms, mission=request.mission, creator_uid=request.notify_uid or actor.uid,
+            due_ms=request.due_ms, mission=request.mission,
+            creator_uid=request.notify_uid or actor.uid or (
+                self._device_of(actor.principal) if actor.principal is not None else None),
             groups=tuple(sorted(actor.write_groups)),
             history=(TaskStep(state=TaskState.ASSIGNED, by=actor.label, at_ms=now, via=via),),
         )
