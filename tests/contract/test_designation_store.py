@@ -60,6 +60,14 @@ async def test_list_is_in_proposal_order_and_filters(designation_records: Design
     assert [d.id for d in await designation_records.list(state=State.PROPOSED, mission="sweep")] == ["d0003"]
 
 
+async def test_the_json_listing_is_the_listing_encoded(designation_records: DesignationRecords) -> None:
+    for n in (2, 1):
+        await designation_records.insert(designation(n, mission="sweep"))
+    raw = await designation_records.list_json(state=State.PROPOSED, mission="sweep")
+    assert [msgspec.json.decode(b, type=Designation) for b in raw] == await designation_records.list()
+    assert await designation_records.list_json(state=State.APPROVED) == []
+
+
 async def test_a_transition_happens_once(designation_records: DesignationRecords) -> None:
     await designation_records.insert(designation(1))
     approved = msgspec.structs.replace(designation(1), state=State.APPROVED, approver="bob", shared_groups=("Red",))

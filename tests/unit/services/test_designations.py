@@ -15,6 +15,7 @@ from rallypoint.model.designation import (
     Affiliation,
     Approval,
     Category,
+    Designation,
     InvalidDesignation,
     Proposal,
     Rejection,
@@ -212,3 +213,14 @@ def test_bad_polygons(points: list[tuple[float, float]], words: str) -> None:
 
 def test_a_simple_polygon_passes() -> None:
     check_polygon([(0, 0), (0, 1), (1, 1), (1, 0), (0, 0)])
+
+
+async def test_the_json_listing_matches_the_listing(service: DesignationService) -> None:
+    d = await service.propose(ALICE, POINT)
+    await service.propose(BOB, POINT)
+    await service.approve(CAROL, d.id, Approval(groups=["B"]))
+    for actor in (ALICE, BOB, CAROL, ROOT):
+        for state in (None, State.APPROVED, State.PROPOSED):
+            raw = await service.list_json(actor, state=state)
+            expected = await service.list(actor, state=state)
+            assert msgspec.json.decode(raw, type=list[Designation]) == expected

@@ -7,6 +7,7 @@ sharing one database end with exactly one approval (the other is told it came se
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
 from rallypoint.model.designation import Designation, State
@@ -25,6 +26,10 @@ class DesignationRecords(Protocol):
 
     async def list(self, *, state: State | None = None, mission: str | None = None) -> list[Designation]:
         """Designations, oldest proposal first, optionally of one state and one mission."""
+        ...
+
+    async def list_json(self, *, state: State | None = None, mission: str | None = None) -> builtins.list[bytes]:
+        """As :meth:`list`, each designation as its JSON encoding (what the API answers), not decoded."""
         ...
 
     async def transition(self, updated: Designation, *, expected: State) -> bool:

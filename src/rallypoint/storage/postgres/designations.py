@@ -7,6 +7,8 @@ a retry after a commit whose answer was lost would report a lost race as a confl
 
 from __future__ import annotations
 
+import builtins
+
 import msgspec
 
 from rallypoint.model.designation import Designation, State
@@ -66,6 +68,10 @@ class PostgresDesignationRecords:
 
     async def list(self, *, state: State | None = None, mission: str | None = None) -> list[Designation]:
         """Designations, oldest proposal first, optionally of one state and one mission."""
+        return [_DECODER.decode(body) for body in await self.list_json(state=state, mission=mission)]
+
+    async def list_json(self, *, state: State | None = None, mission: str | None = None) -> builtins.list[bytes]:
+        """As :meth:`list`, each designation as its stored JSON."""
         rows = await self._pool.retrying(
             lambda conn: conn.fetch(
                 "SELECT body FROM designations WHERE ($1::text IS NULL OR state = $1)"
@@ -74,7 +80,7 @@ class PostgresDesignationRecords:
             ),
             name="list",
         )
-        return [_DECODER.decode(row[0]) for row in rows]
+        return [bytes(row[0]) for row in rows]
 
     async def transition(self, updated: Designation, *, expected: State) -> bool:
         """Replace the row if its state is still ``expected``; False otherwise."""

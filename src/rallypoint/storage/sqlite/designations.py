@@ -6,6 +6,7 @@ is one conditional ``UPDATE`` (``... AND state = ?``), so it either happens whol
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from pathlib import Path
 
@@ -55,6 +56,10 @@ class SqliteDesignationStore:
         """Designations, oldest proposal first, optionally of one state and one mission."""
         return await self._worker.run(_list, state, mission)
 
+    async def list_json(self, *, state: State | None = None, mission: str | None = None) -> builtins.list[bytes]:
+        """As :meth:`list`, each designation as its stored JSON."""
+        return await self._worker.run(_list_json, state, mission)
+
     async def transition(self, updated: Designation, *, expected: State) -> bool:
         """Replace the row if its state is still ``expected``; False otherwise."""
         return await self._worker.run(_transition, updated, expected)
@@ -77,6 +82,10 @@ def _get(db: sqlite3.Connection, designation_id: str) -> Designation | None:
 
 
 def _list(db: sqlite3.Connection, state: State | None, mission: str | None) -> list[Designation]:
+    return [_DECODER.decode(body) for body in _list_json(db, state, mission)]
+
+
+def _list_json(db: sqlite3.Connection, state: State | None, mission: str | None) -> builtins.list[bytes]:
     where: list[str] = []
     args: list[str] = []
     if state is not None:
@@ -87,7 +96,7 @@ def _list(db: sqlite3.Connection, state: State | None, mission: str | None) -> l
         args.append(mission)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     rows = db.execute(f"SELECT body FROM designations{clause} ORDER BY proposed_ms, id", args).fetchall()
-    return [_DECODER.decode(row[0]) for row in rows]
+    return [bytes(row[0]) for row in rows]
 
 
 def _transition(db: sqlite3.Connection, d: Designation, expected: State) -> bool:

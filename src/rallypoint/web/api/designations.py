@@ -73,7 +73,7 @@ class DesignationsApi:
                 state = State(raw) if raw else None
             except ValueError as exc:
                 raise ApiError(400, "bad_parameter", f"state: one of {', '.join(s.value for s in State)}") from exc
-            return json_response(await service.list(actor, state=state))
+            return Response(await service.list_json(actor, state=state), media_type="application/json")
 
         async def show(request: Request) -> Response:
             check_only(request, frozenset())
