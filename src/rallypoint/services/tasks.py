@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 TASKS_ORIGIN_ID = "tasks"
 DEFAULT_CHECK_PERIOD_S = 15.0
 _CAS_ATTEMPTS = 5
+# Status CoT and chat replies being handled at once; more are dropped (counted) rather than queued.
+MAX_PENDING_REPLIES = 256
 
 
 class TaskService:
@@ -87,7 +89,7 @@ class TaskService:
         self._jobs: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self.counts = {"created": 0, "moved": 0, "refused": 0, "alerts": 0, "unaddressed_alerts": 0,
-                       "replies": 0, "send_failures": 0}
+                       "replies": 0, "send_failures": 0, "dropped": 0}
 
     # --- Feature ------------------------------------------------------------------------------
     @property
@@ -256,6 +258,12 @@ class TaskService:
         return False
 
     def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        if len(self._jobs) >= MAX_PENDING_REPLIES:
+            # Overflow policy: drop the newest (a client flooding the desk), counted and logged.
+            job.close()
+            self.counts["dropped"] += 1
+            log.warning("task message dropped: too many waiting", extra={"pending": len(self._jobs)})
+            return
         task = asyncio.get_running_loop().create_task(job)
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
@@ -354,6 +362,8 @@ class TaskService:
              float(self.counts["replies"])),
             ("rallypoint_tasks_send_failures_total", "Task messages the ingest refused",
              float(self.counts["send_failures"])),
+            ("rallypoint_tasks_dropped_total", "Status CoT and chat replies dropped: too many waiting",
+             float(self.counts["dropped"])),
         ]
 
 

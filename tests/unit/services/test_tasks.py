@@ -15,7 +15,7 @@ from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
-from rallypoint.services.tasks import TaskService
+from rallypoint.services.tasks import MAX_PENDING_REPLIES, TaskService
 from rallypoint.services.tasks_cot import DESK_UID, MARKER_TYPE, STATUS_TYPE, TASK_TYPE, chat_text
 from rallypoint.services.tasks_rules import Actor, TaskConflict, TaskForbidden, TaskNotFound, TaskRules
 from rallypoint.storage.base.tasks import TaskQuery
@@ -220,3 +220,12 @@ async def test_a_limited_list_is_filled_with_tasks_the_caller_may_see(
         await service.create(ALICE, request())
     assert [t.id for t in await service.find(EVE, TaskQuery(limit=2))] == [mine.id]
     assert len(await service.find(ALICE, TaskQuery(limit=2))) == 2
+
+
+async def test_a_flood_of_replies_is_bounded(desk: tuple[TaskService, Sent]) -> None:
+    service, _ = desk
+    flood = [from_alpha("b-t-f", reply("ack")) for _ in range(MAX_PENDING_REPLIES + 50)]
+    for envelope in flood:
+        service.observe(envelope, Audience())
+    assert service.counts["dropped"] == 50
+    await wait_until(lambda: service.counts["replies"] == MAX_PENDING_REPLIES, "the replies handled")
