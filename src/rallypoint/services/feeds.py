@@ -33,7 +33,7 @@ from rallypoint.model.track import Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
-from rallypoint.services.feeds_cot import DEFAULT_STALE_S, track_event
+from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
 from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ class FeedService:
         self._stale: dict[str, float] = {}
         self._origins: dict[frozenset[str], Origin] = {}
         self._layers = LayerBook()
+        self._cot = TrackCot()
         self._tg: asyncio.TaskGroup | None = None
         self._stop = asyncio.Event()
         self.published = 0
@@ -214,7 +215,7 @@ class FeedService:
             stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
                           default=DEFAULT_STALE_S[report.domain])
             try:
-                event = track_event(report, stale_s=stale_s, now_ms=now_ms)
+                event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms)
                 self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
             except RemoteProtocolError as exc:
                 # A uid another sender holds, or a name the CoT checks refuse: this report only.

@@ -9,7 +9,7 @@ import pytest
 
 from rallypoint.clock import ManualClock, ms_to_datetime
 from rallypoint.config import FeedConfig
-from rallypoint.errors import ConfigError
+from rallypoint.errors import ConfigError, RemoteProtocolError
 from rallypoint.fusion.tracker import Tracker
 from rallypoint.model.cot_type import Priority
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation, TrackReport, TrackStatus
@@ -216,3 +216,28 @@ def test_long_drawings_are_thinned() -> None:
     points = [(float(i), 0.0) for i in range(5000)]
     kept = thinned(points)
     assert len(kept) == MAX_VERTICES and kept[0] == points[0] and kept[-1] == points[-1]
+
+
+def test_track_events_read_back_as_the_parser_would_see_them() -> None:
+    from rallypoint.protocol import XmlDecoder
+    from rallypoint.protocol.limits import Limits
+    from rallypoint.protocol.wire import decode_datagram
+    from rallypoint.services.feeds_cot import TrackCot
+
+    writer = TrackCot()
+    for r in (
+        report(uid="MMSI-1", domain=Domain.SEA, identity=Identity(kind=IdentityKind.MMSI, value="1"), name='A&B "<x>"',
+               course_deg=370.0, speed_mps=4.567, ce_m=12.0, le_m=18.0, alt_m=3.5, sources=("ais", "radar"),
+               fused=True),
+        report(uid="trk-1", sources=("radar",)),
+    ):
+        event = writer.event(r, stale_s=30, now_ms=1_767_225_600_123)
+        parsed = decode_datagram(event.raw or b"", Limits(), XmlDecoder(Limits()))
+        assert parsed is not None
+        assert (parsed.uid, parsed.type, parsed.how, parsed.time, parsed.start, parsed.stale) == (
+            event.uid, event.type, event.how, event.time, event.start, event.stale)
+        assert parsed.point == event.point
+        assert parsed.detail.callsign == event.detail.callsign
+        assert (parsed.detail.speed, parsed.detail.course) == (event.detail.speed, event.detail.course)
+    with pytest.raises(RemoteProtocolError):
+        writer.event(report(name="bad\x01name"), stale_s=30, now_ms=1_767_225_600_000)
