@@ -249,6 +249,7 @@ async def test_an_overdue_task_alerts_its_creator_once(node: tuple[Node, ManualC
     {"what": "x", "assignee": {}},
     {"what": "x", "assignee": {"uid": "a", "group": "b"}},
     {"what": "\u0001", "assignee": {"callsign": "A"}},
+    {"what": "   ", "assignee": {"callsign": "A"}},
     {"what": "x", "assignee": {"callsign": "A"}, "mission": "no-such-mission"},
 ])
 async def test_absurd_tasks_get_a_clear_400(node: tuple[Node, ManualClock], clients: list[object],

@@ -140,6 +140,8 @@ class TaskService:
         """Create and send a task; ``TaskError`` (400) when it cannot be one."""
         if not request.assignee.is_valid():
             raise TaskError("assignee: give exactly one of uid, callsign or group")
+        if not request.what.strip():
+            raise TaskError("what: say what is to be done")
         for name, value in (("what", request.what), ("assignee", request.assignee.name),
                             ("mission", request.mission), ("notify_uid", request.notify_uid)):
             if value is not None and (not is_xml_text(value) or (name != "what" and not value.isprintable())):
@@ -149,7 +151,7 @@ class TaskService:
             raise TaskError(f"mission {request.mission!r} does not exist")
         now = self._clock.now_ms()
         task = Task(
-            id=uuid.uuid4().hex, what=request.what.strip() or request.what, assignee=request.assignee,
+            id=uuid.uuid4().hex, what=request.what.strip(), assignee=request.assignee,
             creator=actor.principal or actor.label, created_ms=now, updated_ms=now, where=request.where,
             due_ms=request.due_ms, mission=request.mission,
             creator_uid=request.notify_uid or actor.uid or (
