@@ -6,7 +6,8 @@
 The scene: a third each of aircraft (ICAO, with speed and course), vessels (MMSI, with speed and
 course) and ground trackers (APRS, position only), moving straight with noisy reports, every track
 reporting once per one-second round. Each batch size feeds the same observations through
-``Tracker.update_many`` in batches of that size (1 is ``update``), with ``expire`` once per round.
+``Tracker.update_many`` in batches of that size (1 is ``update``), with ``expire`` once per round;
+batches above 1 run again with one constant-velocity model for aircraft instead of the IMM.
 ``--anonymous N`` adds a second scene of N identity-less targets (radar-like, position only) that
 go through the gated global-nearest-neighbour association. Observations are built before the clock
 starts (decoding is the connectors' cost); the time is process CPU time (``time.process_time``),
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from rallypoint.fusion.geodesy import from_enu
+from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.tracker import Tracker
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 
@@ -73,9 +75,9 @@ def scene(tracks: int, rounds: int, anonymous: bool, seed: int = 1) -> list[list
     return out
 
 
-def run(rounds: list[list[Observation]], batch: int) -> dict[str, float]:
+def run(rounds: list[list[Observation]], batch: int, settings: FusionSettings | None = None) -> dict[str, float]:
     """Feed every round through a fresh tracker in batches of ``batch``; CPU seconds and counts."""
-    tracker = Tracker()
+    tracker = Tracker(settings)
     n = 0
     reports = 0
     start = time.process_time()
@@ -117,6 +119,10 @@ def main() -> None:
     identified = scene(args.tracks, args.rounds, anonymous=False)
     for batch in (int(b) for b in args.batch.split(",")):
         results.append({"scene": f"{args.tracks} identified", **run(identified, batch)})
+        if batch > 1:
+            # The same with one constant-velocity model for aircraft instead of the IMM.
+            single = run(identified, batch, FusionSettings(air_imm=False))
+            results.append({"scene": f"{args.tracks} id., no IMM", **single})
     if args.anonymous:
         anon = scene(args.anonymous, args.rounds, anonymous=True)
         for batch in (int(b) for b in args.batch.split(",") if int(b) > 1):

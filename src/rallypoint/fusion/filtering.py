@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 
 from rallypoint.fusion.geodesy import Array, Index, Mask, from_enu, to_enu
+from rallypoint.fusion.imm import InteractingMultipleModel
 from rallypoint.fusion.predictor import Predictor
 from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackTable
@@ -133,6 +134,7 @@ def filter_step(
     predictor: Predictor,
     updater: Updater,
     measurements: Measurements,
+    imm: InteractingMultipleModel | None = None,
 ) -> Outcome:
     """Predict and update the batch's tracks in ``table`` in place; returns what happened to each observation."""
     s = measurements.settings
@@ -161,10 +163,31 @@ def filter_step(
     ok = ~too_old & ~jump
     xu = xp.copy()
     pu = pp.copy()
+    on_imm = table.imm[b.slots] if imm is not None else np.zeros(n, dtype=bool)
+    dt_pred = np.maximum(dt, 0.0)
+
+    def apply(mask: Mask, z: Array, rz: Array) -> None:
+        single = ~on_imm[mask]
+        if single.all():
+            xu[mask], pu[mask] = updater.update(xp[mask], pp[mask], z, rz)
+            return
+        chosen = np.flatnonzero(mask)
+        if single.any():
+            one = chosen[single]
+            xu[one], pu[one] = updater.update(xp[one], pp[one], z[single], rz[single])
+        assert imm is not None
+        many = chosen[~single]
+        sl = b.slots[many]
+        xs, ps, mu, xc, pc = imm.step(
+            table.imm_x[sl], table.imm_p[sl], table.imm_mu[sl], dt_pred[many], z[~single], rz[~single]
+        )
+        xu[many], pu[many] = xc, pc
+        xs[:, :, 0:2] -= xc[:, None, 0:2]  # the models' positions follow the anchor to the new estimate
+        table.imm_x[sl], table.imm_p[sl], table.imm_mu[sl] = xs, ps, mu
+
     pos_only = ok & ~has_vel
     if pos_only.any():
-        z = np.stack([ze[pos_only], zn[pos_only]], axis=1)
-        xu[pos_only], pu[pos_only] = updater.update(xp[pos_only], pp[pos_only], z, r[pos_only])
+        apply(pos_only, np.stack([ze[pos_only], zn[pos_only]], axis=1), r[pos_only])
     with_vel = ok & has_vel
     if with_vel.any():
         sel = with_vel[has_vel]
@@ -172,7 +195,7 @@ def filter_step(
         r4 = np.zeros((int(with_vel.sum()), 4, 4))
         r4[:, 0:2, 0:2] = r[with_vel]
         r4[:, 2:4, 2:4] = r_vel[sel]
-        xu[with_vel], pu[with_vel] = updater.update(xp[with_vel], pp[with_vel], z4, r4)
+        apply(with_vel, z4, r4)
     new_lat, new_lon = from_enu(lat0, lon0, xu[:, 0], xu[:, 1])
     idx = b.slots[ok]
     table.lat[idx] = new_lat[ok]

@@ -68,6 +68,11 @@ class TrackTable:
         self.max_speed = np.zeros(capacity)  # the domain's plausible top speed, per track
         self.live = np.zeros(capacity, dtype=bool)
         self.confirmed = np.zeros(capacity, dtype=bool)  # mirrors meta.status for column-wise use
+        # Tracks filtered by the IMM (aircraft): its two models' states, covariances, probabilities.
+        self.imm = np.zeros(capacity, dtype=bool)
+        self.imm_x = np.zeros((capacity, 2, 4))
+        self.imm_p = np.zeros((capacity, 2, 4, 4))
+        self.imm_mu = np.zeros((capacity, 2))
         self.meta: list[TrackMeta | None] = [None] * capacity
         self.by_uid: dict[str, int] = {}
         self._free: list[int] = list(range(capacity - 1, -1, -1))
@@ -88,6 +93,12 @@ class TrackTable:
         self.v, self.p = grow(self.v), grow(self.p)
         self.accel, self.stale, self.live = grow(self.accel), grow(self.stale), grow(self.live)
         self.confirmed = grow(self.confirmed)
+        self.imm, self.imm_x, self.imm_p, self.imm_mu = (
+            grow(self.imm),
+            grow(self.imm_x),
+            grow(self.imm_p),
+            grow(self.imm_mu),
+        )
         self.revisit, self.max_speed = grow(self.revisit), grow(self.max_speed)
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
@@ -104,10 +115,19 @@ class TrackTable:
         self.max_speed[slot] = model.max_speed_mps
         self.live[slot] = True
         self.confirmed[slot] = False
+        self.imm[slot] = False
         self.meta[slot] = meta
         meta.slot = slot
         self.by_uid[meta.uid] = slot
         return slot
+
+    def start_imm(self, slot: int, prior: float) -> None:
+        """Filter ``slot`` with the IMM from now on, both models at the track's current state."""
+        self.imm[slot] = True
+        self.imm_x[slot] = 0.0
+        self.imm_x[slot, :, 2:4] = self.v[slot]
+        self.imm_p[slot] = self.p[slot]
+        self.imm_mu[slot] = (prior, 1.0 - prior)
 
     def remove(self, slot: int) -> TrackMeta:
         """Forget the track in ``slot``; returns its record (with status DELETED)."""

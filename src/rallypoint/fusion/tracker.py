@@ -25,13 +25,14 @@ from rallypoint.fusion.filtering import (
 )
 from rallypoint.fusion.hypothesiser import Hypothesiser, MahalanobisHypothesiser
 from rallypoint.fusion.identity import anonymous_uid, uid_for
+from rallypoint.fusion.imm import InteractingMultipleModel
 from rallypoint.fusion.lifecycle import Deleter, Initiator, MOfNInitiator, StalenessDeleter
 from rallypoint.fusion.pairing import MergeProposal, PairWatch, ProposalBook
 from rallypoint.fusion.predictor import ConstantVelocity, Predictor
 from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackMeta, TrackTable, report_of
 from rallypoint.fusion.updater import KalmanUpdater, Updater
-from rallypoint.model.track import Identity, Observation, TrackReport, TrackStatus
+from rallypoint.model.track import Domain, Identity, Observation, TrackReport, TrackStatus
 
 _UID_CACHE_LIMIT = 100_000  # identities remembered with their uid (cleared, not evicted, past this)
 _VERTICAL_FACTOR = 1.5  # GNSS vertical error is typically 1.5x the horizontal; le_m = 1.5 x sigma
@@ -63,6 +64,7 @@ class Tracker:
         self.initiator = initiator or MOfNInitiator(s.confirm_hits, s.confirm_window, s.identified_confirm_hits)
         self.deleter = deleter or StalenessDeleter(s.confirm_hits, s.confirm_window)
         self.table = TrackTable()
+        self.imm = InteractingMultipleModel(self.predictor, s.imm_accel_sigma, s.imm_sojourn_s) if s.air_imm else None
         self.measurements = Measurements(s)
         self._counts: Counter[str] = Counter()
         self._anonymous = 0
@@ -296,7 +298,7 @@ class Tracker:
     # -- filtering --------------------------------------------------------------------------------
 
     def _update(self, b: Batch, touched: dict[int, None]) -> None:
-        outcome = filter_step(self.table, b, self.predictor, self.updater, self.measurements)
+        outcome = filter_step(self.table, b, self.predictor, self.updater, self.measurements, self.imm)
         self._bookkeeping(b, outcome, touched)
 
     def _bookkeeping(self, b: Batch, outcome: Outcome, touched: dict[int, None]) -> None:
@@ -359,6 +361,9 @@ class Tracker:
         v, p = self.measurements.initial_state(obs, sigma)
         meta = TrackMeta(uid, identity, obs.domain, obs.source_time or obs.received_at)
         slot = self.table.add(meta, obs.lat, obs.lon, t, v, p, self.settings.domains[obs.domain])
+        if self.imm is not None and obs.domain is Domain.AIR:
+            self.table.start_imm(slot, self.settings.imm_prior)
+            self.table.accel[slot] = self.imm.gate_accel
         self._counts["tracks_created"] += 1
         self._describe(meta, obs, t, sigma)
         self._hit(meta, slot, 0.0)
@@ -381,6 +386,8 @@ class Tracker:
         table.lat[slot], table.lon[slot], table.t[slot] = obs.lat, obs.lon, t
         table.v[slot] = v
         table.p[slot] = p
+        if table.imm[slot]:
+            table.start_imm(slot, self.settings.imm_prior)
         meta.reject_streak = 0
         meta.time = obs.source_time or obs.received_at
         self._describe(meta, obs, t, sigma)
