@@ -287,6 +287,9 @@ def _validate(s: Settings) -> None:
     names = [feed.name for feed in s.feeds if feed.name]
     if len(names) != len(set(names)):
         raise ConfigError("feeds: two feeds have the same name")
+    if s.feeds and s.workers > 1:
+        # Every worker would run every feed: each source read N times, each track sent N times.
+        raise ConfigError("feeds: run feeds in a server with workers = 1 (each worker would run every feed)")
     for group in s.udp_multicast:
         try:
             is_multicast = ipaddress.IPv4Address(group).is_multicast

@@ -138,3 +138,10 @@ def test_serve_refuses_a_bad_feed_flag_before_starting(tmp_path) -> None:  # typ
     assert result.exit_code == 2
     assert "configuration error: feed URL 'ais+tcp://127.0.0.1': needs a port" in result.output
     assert not (tmp_path / "ca").exists()  # refused before the node was built
+
+
+def test_feeds_need_a_single_worker() -> None:
+    with pytest.raises(ConfigError, match="workers = 1"):
+        load_settings(environ={"RALLYPOINT_WORKERS": "2", "RALLYPOINT_FEEDS": '[{"url": "sbs+tcp://h:1"}]'})
+    with pytest.raises(ConfigError, match="workers = 1"):
+        with_feed_urls(load_settings(environ={"RALLYPOINT_WORKERS": "2"}), ["sbs+tcp://h:1"])
