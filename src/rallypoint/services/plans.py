@@ -173,8 +173,10 @@ class PlanService:
                         raise MissionConflict(f"the plan is at version {number}, not {base_version}; "
                                               "read it again and redo the change")
                     before = latest.plan if latest is not None else EMPTY
-                    after = await self._computed(before, check_plan(make(before)))
-                    self._check_drawable(mission, before, after)
+                    # CPU-bound on large plans: off the event loop, like the airdrop computation.
+                    after = await asyncio.to_thread(check_plan, make(before))
+                    after = await self._computed(before, after)
+                    await asyncio.to_thread(self._check_drawable, mission, before, after)
                     version = PlanVersion(mission_guid=mission.guid, version=number + 1, author=author,
                                           time_ms=self._clock.now_ms(), reason=reason, plan=after,
                                           reverted_from=reverted_from)

@@ -2,8 +2,7 @@
 
 Every failure is a :class:`PlanInvalid` naming the item and what to fix. Work is bounded by the
 limits in ``model.plan``, which are checked before any geometry: a route of 100,000 waypoints is
-refused by its count, never walked. The self-crossing test compares every pair of non-adjacent
-edges with numpy (a thousand vertices take milliseconds).
+refused by its count, never walked. The self-crossing test is ``services.plans_geometry``.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from rallypoint.model.plan import (
 )
 from rallypoint.protocol.validate import is_xml_text
 from rallypoint.services.missions_access import MissionError
+from rallypoint.services.plans_geometry import first_crossing
 from rallypoint.validation_errors import InvalidJson, decode_json
 
 # Waypoint names are checkpoint labels; a route of 2,000 of them must still fit in one CoT event.
@@ -196,7 +196,7 @@ def check_area(area: Area) -> None:
     nxt = np.roll(pts, -1, axis=0)
     if np.any(np.all(pts == nxt, axis=1)):
         raise PlanInvalid(f"{where}: the same vertex twice in a row")
-    crossing = _first_crossing(pts, nxt)
+    crossing = first_crossing(pts, nxt)
     if crossing is not None:
         i, j = crossing
         raise PlanInvalid(f"{where}: the polygon crosses itself (edge {i}-{(i + 1) % len(ring)} meets edge "
@@ -204,38 +204,6 @@ def check_area(area: Area) -> None:
     area2 = float(np.sum(pts[:, 0] * nxt[:, 1] - nxt[:, 0] * pts[:, 1]))
     if abs(area2) < 1e-18:
         raise PlanInvalid(f"{where}: the polygon has no area (its vertices are on one line)")
-
-
-def _first_crossing(a: np.ndarray, b: np.ndarray) -> tuple[int, int] | None:
-    """The first pair of non-adjacent edges (a[i]-b[i], a[j]-b[j]) that touch or cross, if any."""
-    n = len(a)
-    for i in range(n - 2):
-        # Edges after i's neighbour; the last edge is i=0's other neighbour.
-        j = np.arange(i + 2, n if i > 0 else n - 1)
-        if j.size == 0:
-            continue
-        p, r = a[i], b[i] - a[i]
-        q, s = a[j], b[j] - a[j]
-        denom = r[0] * s[:, 1] - r[1] * s[:, 0]
-        qp = q - p
-        t_num = qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]
-        u_num = qp[:, 0] * r[1] - qp[:, 1] * r[0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = t_num / denom
-            u = u_num / denom
-        proper = (denom != 0) & (t >= 0) & (t <= 1) & (u >= 0) & (u <= 1)
-        # Parallel edges on one line that overlap also count.
-        collinear = (denom == 0) & (t_num == 0)
-        if np.any(collinear):
-            rr = float(r @ r)
-            t0 = (qp @ r) / rr
-            t1 = t0 + (s @ r) / rr
-            overlap = collinear & (np.maximum(t0, t1) >= 0) & (np.minimum(t0, t1) <= 1)
-            proper = proper | overlap
-        hits = np.nonzero(proper)[0]
-        if hits.size:
-            return i, int(j[hits[0]])
-    return None
 
 
 def _check_phases(phases: tuple[Phase, ...]) -> None:

@@ -9,7 +9,7 @@ sender uid (``rallypoint-api-<name>``), as for the other mission endpoints.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import msgspec
@@ -198,13 +198,16 @@ class PlansApi:
                           replace: bool) -> PlanView:
         """Read a file in ``fmt`` and store it as a new version (merged into the plan, or replacing it)."""
         try:
+            reader: Callable[[bytes], Plan]
             match fmt:
                 case "geojson":
-                    plan = from_geojson(raw)
+                    reader = from_geojson
                 case "kml":
-                    plan = from_kml(raw)
+                    reader = from_kml
                 case _:
-                    plan = await asyncio.to_thread(from_package, raw)
+                    reader = from_package
+            # Parsing and checking a large file is CPU-bound: off the event loop.
+            plan = await asyncio.to_thread(reader, raw)
         except PlanInvalid as exc:
             self.refused += 1
             raise ApiError(400, "invalid_plan", str(exc)) from exc
