@@ -53,8 +53,15 @@ class StreamSession(asyncio.BufferedProtocol):
         now = ctx.clock.monotonic()
         self._limits = SessionLimits(ctx, now)
         self.output = SessionOutput(
-            conn, ctx.clock, ctx.coalescer, max_items=ctx.outbox_max_items, slow_timeout_s=ctx.slow_receiver_timeout_s
+            conn,
+            ctx.clock,
+            ctx.coalescer,
+            max_items=ctx.outbox_max_items,
+            slow_timeout_s=ctx.slow_receiver_timeout_s,
+            too_slow=self._too_slow,
         )
+        # Deliveries call the output directly: one Python call less per receiver per event.
+        self.offer = self.output.offer  # type: ignore[method-assign]
         self.input = SessionInput(self, ctx, conn, self.output, self._limits, transport_name=transport_name, now=now)
 
     # --- what the node's sweeps read ---------------------------------------------------------
@@ -187,10 +194,15 @@ class StreamSession(asyncio.BufferedProtocol):
 
     # --- Subscriber --------------------------------------------------------------------------
     def offer(self, envelope: Envelope) -> None:
-        """Send now if the socket keeps up, else queue (coalescing positions)."""
-        if self.output.offer(envelope):
-            log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
-            self.close("slow_receiver", abort=True)
+        """Send now if the socket keeps up, else queue (coalescing positions).
+
+        Shadowed in ``__init__`` by ``self.output.offer`` itself; kept for the ``Subscriber`` protocol.
+        """
+        self.output.offer(envelope)
+
+    def _too_slow(self) -> None:
+        log.warning("disconnecting slow receiver", extra={"session": self.id, "peer": self.peer})
+        self.close("slow_receiver", abort=True)
 
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import NamedTuple
 
 from rallypoint.clock import Clock
@@ -61,16 +62,26 @@ class SessionOutput:
 
     __slots__ = (
         "_clock", "_closed", "_coalescer", "_conn", "_max_items", "_outbox", "_owed", "_paused", "_pending",
-        "_pending_charge", "_pending_mail", "_transport", "_write_chunk", "pacing", "watch", "write_groups",
+        "_pending_charge", "_pending_mail", "_too_slow", "_transport", "_write_chunk", "pacing", "watch",
+        "write_groups",
     )
 
     def __init__(
-        self, conn: CotConnection, clock: Clock, coalescer: WriteCoalescer, *, max_items: int, slow_timeout_s: float
+        self,
+        conn: CotConnection,
+        clock: Clock,
+        coalescer: WriteCoalescer,
+        *,
+        max_items: int,
+        slow_timeout_s: float,
+        too_slow: Callable[[], object] | None = None,
     ) -> None:
         self._conn = conn
         self._clock = clock
         self._coalescer = coalescer
         self._max_items = max_items
+        # Called once the receiver is too slow to keep (the session disconnects it).
+        self._too_slow = too_slow
         self._transport: asyncio.WriteTransport | None = None
         self._write_chunk = 0
         self._closed = False
@@ -125,10 +136,14 @@ class SessionOutput:
         self.drain()
 
     # --- the per-event path ------------------------------------------------------------------
-    def offer(self, envelope: Envelope) -> bool:
-        """Send now if the socket keeps up, else queue; True once the receiver is too slow to keep."""
+    def offer(self, envelope: Envelope) -> None:
+        """Send now if the socket keeps up, else queue; calls ``too_slow`` once the receiver cannot keep up.
+
+        The session hands this very method to the dispatcher as its ``offer`` (one call per
+        receiver per event, the hot path of every delivery).
+        """
         if self._closed:
-            return False
+            return
         pacing = self.pacing
         if pacing is not None and pacing.holding:
             pacing.supersede(envelope)
@@ -148,11 +163,12 @@ class SessionOutput:
                     self._pending_charge += charge
                 if type(envelope) is MailEnvelope:
                     self._pending_mail.append(envelope)
-                return False
+                return
             if decision is Decision.SKIP:
                 self._hold(envelope)
-                return False
-        return self._queue(envelope)
+                return
+        if self._queue(envelope) and self._too_slow is not None:
+            self._too_slow()
 
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""
