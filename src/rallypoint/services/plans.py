@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 
 import msgspec
@@ -59,7 +60,10 @@ log = logging.getLogger(__name__)
 ORIGIN_SESSION = "plans"
 # Drawings must fit in a stream event with room to spare for addressing (``<marti><dest uid/>`` per subscriber).
 DRAW_LIMITS = Limits(max_event_bytes=Limits().max_event_bytes - 32 * 1024)
-_ATTEMPTS = 5
+# A change that loses the race for a version number (another node wrote first) is redone on top of
+# the newer version, after a short random pause so that two busy nodes stop colliding.
+_ATTEMPTS = 20
+_BACKOFF_S = 0.02
 EMPTY = Plan()
 
 
@@ -165,7 +169,7 @@ class PlanService:
             reason = check_reason(reason)
             mission = await self._writable(caller, name)
             author = caller.principal or caller.client_uid or "anonymous"
-            for _ in range(_ATTEMPTS):
+            for attempt in range(1, _ATTEMPTS + 1):
                 async with self._lock:
                     latest = await self._store.latest(mission.guid)
                     number = latest.version if latest is not None else 0
@@ -184,6 +188,7 @@ class PlanService:
                         break
                 if await self._missions.store.by_guid(mission.guid) is None:
                     raise MissionNotFound(name)
+                await asyncio.sleep(random.uniform(0, _BACKOFF_S * attempt))
             else:
                 raise MissionConflict("the plan changed too often meanwhile; try again")
         except PlanInvalid:

@@ -1,4 +1,4 @@
-"""The plan service over real SQLite stores and a real mission service: rules, versions, CoT, two nodes."""
+"""The plan service over real stores (SQLite, PostgreSQL) and a real mission service: rules, CoT, two nodes."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, MissionConflict, MissionForbidden, MissionNotFound
 from rallypoint.services.plans import PlanService, VersionNotFound
 from rallypoint.services.plans_validate import PlanInvalid
-from rallypoint.storage.sqlite.missions import SqliteMissionStore
-from rallypoint.storage.sqlite.plans import SqlitePlanStore
+from rallypoint.storage.factory import Stores, open_stores
 from tests.unit.services.plans.sample import full_plan
 
 ALICE = Caller(principal="alice", write_groups=frozenset({"Blue"}), read_groups=frozenset({"Blue"}),
@@ -34,20 +33,25 @@ RED = Caller(principal="eve", write_groups=frozenset({"Red"}), read_groups=froze
 class Node:
     """One node's mission and plan services over the shared missions database."""
 
-    def __init__(self, path: Path, clock: ManualClock) -> None:
-        self.missions = MissionService(SqliteMissionStore(path), Directory(), clock)
+    def __init__(self, stores: Stores, clock: ManualClock) -> None:
+        self.missions = MissionService(stores.missions(), Directory(), clock)
         self.accepted: list[Envelope] = []
-        self.plans = PlanService(SqlitePlanStore(path), self.missions, clock, accept=self.accepted.append)
+        self.plans = PlanService(stores.plans(), self.missions, clock, accept=self.accepted.append)
 
     async def close(self) -> None:
         await self.plans.close()
         await self.missions.store.close()
 
 
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes sharing one missions database: a SQLite file, or a PostgreSQL database."""
     clock = ManualClock()
-    a, b = Node(tmp_path / "missions.db", clock), Node(tmp_path / "missions.db", clock)
+    if request.param == "sqlite":
+        url = "sqlite://"
+    else:
+        url = await request.getfixturevalue("postgres_database").fresh()
+    a, b = Node(open_stores(url, tmp_path), clock), Node(open_stores(url, tmp_path), clock)
     await a.missions.create(ALICE, CreateRequest(name="Op"))
     await a.missions.subscribe(BOB, "Op")
     try:
