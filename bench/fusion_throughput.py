@@ -6,7 +6,8 @@
 The scene: a third each of aircraft (ICAO, with speed and course), vessels (MMSI, with speed and
 course) and ground trackers (APRS, position only), moving straight with noisy reports, every track
 reporting once per one-second round. Each batch size feeds the same observations through
-``Tracker.update_many`` in batches of that size (1 is ``update``), with ``expire`` once per round;
+``Tracker.update_many`` in batches of that size (1 is ``update``), each batch from one source as a
+feed hands them over, the three feeds taking turns, with ``expire`` once per round;
 batches above 1 run again with one constant-velocity model for aircraft instead of the IMM.
 ``--anonymous N`` adds a second scene of N identity-less targets (radar-like, position only) that
 go through the gated global-nearest-neighbour association. Observations are built before the clock
@@ -87,8 +88,15 @@ def run(rounds: list[list[Observation]], batch: int, settings: FusionSettings | 
             for obs in observations:
                 reports += len(tracker.update(now, obs))
         else:
-            for k in range(0, len(observations), batch):
-                reports += len(tracker.update_many(now, observations[k : k + batch]))
+            # Each feed hands over its own batches (one source per batch), the feeds taking turns.
+            feeds: dict[str, list[Observation]] = {}
+            for obs in observations:
+                feeds.setdefault(obs.source, []).append(obs)
+            longest = max(len(f) for f in feeds.values())
+            for k in range(0, longest, batch):
+                for feed in feeds.values():
+                    if k < len(feed):
+                        reports += len(tracker.update_many(now, feed[k : k + batch]))
         tracker.expire(now)
         n += len(observations)
     cpu = time.process_time() - start

@@ -353,6 +353,18 @@ class Tracker:
         if obs.alt_m is not None:
             meta.alt_m = obs.alt_m
             meta.alt_sigma_m = sigma * _VERTICAL_FACTOR
+        if meta.domain is Domain.UNKNOWN and obs.domain is not Domain.UNKNOWN:
+            self._settle_domain(meta, obs.domain)
+
+    def _settle_domain(self, meta: TrackMeta, domain: Domain) -> None:
+        """A track started without a domain takes the first one a report states, with its motion model."""
+        table, slot, model = self.table, meta.slot, self.settings.domains[domain]
+        meta.domain = domain
+        table.accel[slot], table.stale[slot] = model.accel_sigma, model.stale_s
+        table.revisit[slot], table.max_speed[slot] = model.revisit_s, model.max_speed_mps
+        if self.imm is not None and domain is Domain.AIR:
+            table.start_imm(slot, self.settings.imm_prior)
+            table.accel[slot] = self.imm.gate_accel
 
     # -- track creation and removal ---------------------------------------------------------------
 

@@ -167,3 +167,15 @@ def test_non_finite_extras_are_dropped_and_counted_the_position_still_counts() -
     stats = tracker.statistics()
     assert (stats["invalid_accuracy"], stats["invalid_velocity"], stats["invalid_altitude"]) == (2, 2, 1)
     assert stats["updates"] == 2
+
+
+def test_a_track_without_domain_takes_the_first_one_stated() -> None:
+    tak = Identity(IdentityKind.TAK, "ANDROID-1")
+    tracker = Tracker()
+    tracker.update(at(0), obs(0, 0, 0, identity=tak, source="cot", domain=Domain.UNKNOWN))
+    (report,) = tracker.update(at(10), obs(10, 100, 0, identity=tak, source="cot", domain=Domain.GROUND))
+    assert report.domain is Domain.GROUND
+    # Ground tracks go stale after 900 s, not the 300 s of an unknown one.
+    assert tracker.expire(at(400)) == []
+    (gone,) = tracker.expire(at(911))
+    assert gone.uid == "TAK-ANDROID-1"
