@@ -5,7 +5,7 @@ track-to-track: both predicted to the later of their times, the difference of po
 velocity is scored against the sum of their covariances (chi-square, 4 degrees of freedom). A
 pair counts one "update together" when the gate holds and both tracks (for an identity-less and an
 identified track: either of them) have been updated since the pair was last counted; a failed
-gate resets the count.
+gate, or parting beyond the radius, resets the count.
 
 * identity-less + identified, ``merge_after`` in a row: the identity-less track is the same object
   seen by a source that does not know its name; it joins the identified track (no operator needed).
@@ -77,11 +77,6 @@ class PairWatch:
         """Whether a check is due at ``now_s`` (epoch seconds)."""
         return now_s - self._last_check >= self.settings.pair_check_interval_s
 
-    def forget(self, uid: str) -> None:
-        """Drop every count involving ``uid`` (its track was deleted or merged)."""
-        for key in [k for k in self._streaks if uid in k]:
-            del self._streaks[key]
-
     def check(
         self, table: TrackTable, now_s: float, excluded: set[tuple[str, str]]
     ) -> list[tuple[Kind, int, int, Streak, float]]:
@@ -96,7 +91,18 @@ class PairWatch:
             return []
         tree = cKDTree(unit_vectors(table.lat[live], table.lon[live]))
         pairs = tree.query_pairs(r=self.settings.pair_radius_m, output_type="ndarray")
+        # Only identity-less + identified and identified pairs of different kinds can lead anywhere;
+        # sort the rest out column-wise first (a harbour holds many vessels within the radius).
+        code = np.fromiter(
+            (0 if (m := table.get(s).identity) is None else 1 + PRIMACY.index(m.kind) for s in live.tolist()),
+            dtype=np.intp,
+            count=live.size,
+        )
+        if pairs.shape[0]:
+            ci, cj = code[pairs[:, 0]], code[pairs[:, 1]]
+            pairs = pairs[(ci != cj)]
         if pairs.shape[0] == 0:
+            self._streaks.clear()
             return []
         a_list: list[int] = []
         b_list: list[int] = []
@@ -121,23 +127,24 @@ class PairWatch:
             a_list.append(a)
             b_list.append(b)
         if not a_list:
+            self._streaks.clear()
             return []
         sa = np.asarray(a_list, dtype=np.intp)
         sb = np.asarray(b_list, dtype=np.intp)
         together, distance = self._gate(table, sa, sb)
         out: list[tuple[Kind, int, int, Streak, float]] = []
+        # Counts live only while the pair stays near and together: a new dict each check.
+        previous, self._streaks = self._streaks, {}
         ta_list = table.t[sa].tolist()
         tb_list = table.t[sb].tolist()
         for k, kind in enumerate(kinds):
             a, b = a_list[k], b_list[k]
             ma, mb = table.get(a), table.get(b)
             key = (ma.uid, mb.uid)
-            streak = self._streaks.get(key)
             if not together[k]:
-                self._streaks.pop(key, None)
                 continue
-            if streak is None:
-                streak = self._streaks[key] = Streak(-np.inf, -np.inf, min(ma.time, mb.time))
+            streak = previous.get(key) or Streak(-np.inf, -np.inf, min(ma.time, mb.time))
+            self._streaks[key] = streak
             fresh_a, fresh_b = ta_list[k] > streak.t_a, tb_list[k] > streak.t_b
             # An identity-less track whose reports now go to the identified track (it is the better
             # hypothesis) coasts beside it: counting the identified side's updates lets it join.

@@ -115,7 +115,6 @@ class Tracker:
         for slot in doomed.tolist():
             shown = self.table.get(slot).status is TrackStatus.CONFIRMED
             report = self._deletion(slot)
-            self._pairs.forget(report.uid)
             self._counts["deleted_stale" if shown else "deleted_tentative"] += 1
             if shown or self.settings.report_tentative:
                 out.append(report)
@@ -197,7 +196,6 @@ class Tracker:
                 self._fold(a, b)
                 merged.add(a)
                 shown = ma.status is TrackStatus.CONFIRMED
-                self._pairs.forget(ma.uid)
                 self._counts["merged"] += 1
                 report = self._deletion(a)
                 if shown or self.settings.report_tentative:
