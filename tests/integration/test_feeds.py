@@ -227,6 +227,9 @@ async def test_feeds_api_adds_pauses_resumes_and_removes(feed_server: ServerProc
         with pytest.raises(ApiError) as bad:
             await admin.add_feed("sbs+udp://127.0.0.1:30003")
         assert bad.value.status == 400 and "format sbs cannot use udp" in bad.value.detail
+        with pytest.raises(ApiError) as outside:
+            await admin.add_feed("geojson+file:///etc/passwd")
+        assert outside.value.status == 400 and "must be under" in outside.value.detail
         assert (await admin.pause_feed("gps"))["paused"] is True
         assert (await admin.resume_feed("gps"))["paused"] is False
         removed = await admin.remove_feed("gps")

@@ -7,6 +7,8 @@ back to the configuration (docs/feeds.md, "API"). Every change is audited.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from starlette.requests import Request
@@ -26,6 +28,8 @@ _NAME = Param("name", "path", {"type": "string", "minLength": 1, "maxLength": 64
 _ERRORS = {401: ("Not authenticated", ErrorBody), 403: ("Not an admin", ErrorBody),
            503: ("Feeds are not available on this node", ErrorBody)}
 _STATUS = {"not_found": 404, "exists": 409, "too_many": 409}
+# Where file feeds added through the API must be, under the data directory.
+LAYER_DIR = "layers"
 
 
 class FeedCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -38,12 +42,23 @@ class FeedCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     quality: float | None = None
 
 
+def file_allowed(url: str, layers: Path) -> bool:
+    """False for a ``+file`` feed outside ``layers``: over the API, files are read from there only
+    (the configuration may name any file; an API caller should not make the server read /etc)."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme.lower().endswith("+file"):
+        return True
+    path = Path(unquote(parts.path)).resolve()
+    return path == layers or layers in path.parents
+
+
 class FeedsApi:
     """The feed endpoints over the node's feed service (503 when the node has none)."""
 
     def __init__(self, ctx: WebContext, auth: ApiAuth) -> None:
         self._ctx = ctx
         self._auth = auth
+        self._layers = Path(ctx.settings.data_dir, LAYER_DIR).resolve()
         self.refused = 0
 
     def _service(self) -> FeedService:
@@ -70,6 +85,10 @@ class FeedsApi:
             body = await read_body(request, FeedCreate, limit)
             config = FeedConfig(name=body.name, url=body.url, groups=tuple(body.groups), stale_s=body.stale_s,
                                 quality=body.quality)
+            layers = self._layers
+            if not file_allowed(body.url, layers):
+                self.refused += 1
+                raise ApiError(400, "invalid_feed", f"a file feed added at run time must be under {layers}")
             try:
                 view = service.add(config, origin="api")
             except FeedError as exc:
