@@ -263,3 +263,21 @@ async def test_an_offline_subscriber_gets_the_changes_on_reconnect(
     area = await back.wait_for(lambda e: e.type == "u-d-f", timeout=10)
     assert area.uid.endswith(".sector-a")
     await back.wait_for(lambda e: e.type == "b-m-r", timeout=10)
+
+
+async def test_the_plan_is_attached_to_the_mission_as_a_data_package(
+        server: ServerProcess, subscriber: PytakReader) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10) as http:
+        assert (await http.put(PLAN, json={"plan": FIRST, "reason": "draft"})).status_code == 200
+        done = await http.post(PLAN + "/publish", params={"package": "true"})
+        assert done.status_code == 200, done.text
+        digest = done.json()["package"]
+        assert done.json()["sent"] == 3 and len(digest) == 64
+        change = await subscriber.wait_for(lambda e: e.get("type") == "t-x-m-c")
+        assert digest in etree.tostring(change).decode()
+        mission = (await http.get("/Marti/api/missions/Op")).json()["data"][0]
+        assert [c["data"]["hash"] for c in mission["contents"]] == [digest]
+        content = await http.get("/Marti/sync/content", params={"hash": digest})
+        assert content.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(content.content)) as zf:
+            assert {"MANIFEST/manifest.xml", "plan.json"} <= set(zf.namelist())

@@ -1,4 +1,4 @@
-"""``rallypoint plan``: show, export, import, list versions, diff and revert a mission's operation plan.
+"""``rallypoint plan``: show, export, import, list versions, diff, revert and publish a mission's operation plan.
 
 Talks to a running server through the native API (``client.http``), with the same connection options
 as ``rallypoint designation``: ``--server``, ``--token`` or ``--user`` with ``RALLYPOINT_PASSWORD`` /
@@ -185,3 +185,17 @@ def import_file(ctx: typer.Context, mission: Mission,
     with _session(ctx) as client:
         made = client.import_plan(mission, data, format=fmt, reason=reason, replace=replace)
     typer.echo(json.dumps(made, indent=2) if as_json else _header(made))
+
+
+@plan_app.command("publish")
+def publish(ctx: typer.Context, mission: Mission,
+            package: Annotated[bool, typer.Option("--package", help="Also add the plan as a data package to the "
+                                                                     "mission's contents.")] = False,
+            as_json: Json = False) -> None:
+    """Send the plan's drawings to the mission's subscribers again (and attach its data package)."""
+    with _session(ctx) as client:
+        done = client.publish_plan(mission, package=package)
+    if as_json:
+        typer.echo(json.dumps(done, indent=2))
+        return
+    typer.echo(f"sent {done['sent']} events" + (f"; package {done['package']}" if done.get("package") else ""))

@@ -67,6 +67,9 @@ class PlanCalls:
         return self._call(Call("POST", _path(mission, "/import"), query, content=data,
                                content_type=EXPORT_TYPES.get(format, "application/octet-stream")))
 
-    def publish_plan(self, mission: str) -> Any:
-        """Send the plan's drawings to the mission's subscribers again: ``{"sent": n}``."""
-        return self._call(Call("POST", _path(mission, "/publish")))
+    def publish_plan(self, mission: str, *, package: bool = False) -> Any:
+        """Send the plan's drawings to the mission's subscribers again: ``{"sent": n, "package": sha256 | None}``.
+
+        ``package=True`` also stores the plan as a data package in the mission's contents.
+        """
+        return self._call(Call("POST", _path(mission, "/publish"), params(package="true" if package else None)))

@@ -42,6 +42,7 @@ from rallypoint.protocol.limits import Limits
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.services.airdrop import PlanError
 from rallypoint.services.airdrop import plan as plan_airdrop
+from rallypoint.services.datapackages import DataPackageService, Upload, sanitize_filename
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import (
     Caller,
@@ -52,6 +53,7 @@ from rallypoint.services.missions_access import (
 )
 from rallypoint.services.plans_cot import delete_event, drawn_uids, item_events
 from rallypoint.services.plans_diff import diff_plans
+from rallypoint.services.plans_package import to_package
 from rallypoint.services.plans_validate import PlanInvalid, check_plan, check_reason
 from rallypoint.storage.base.plans import PlanRecords
 
@@ -82,13 +84,16 @@ class PlanService:
     """Plans over a :class:`PlanRecords` store, with the rules of a :class:`MissionService`.
 
     ``accept`` takes the CoT made for subscribers (``Ingest.accept``; None: publish nothing).
+    ``packages`` keeps the plan's data package when it is attached to the mission (None: not offered).
     It is attached to the node like a feature (no routes) so the node closes its store.
     """
 
     def __init__(self, store: PlanRecords, missions: MissionService, clock: Clock,
-                 accept: Callable[[Envelope], object] | None = None) -> None:
+                 accept: Callable[[Envelope], object] | None = None,
+                 packages: DataPackageService | None = None) -> None:
         self._store = store
         self._missions = missions
+        self._packages = packages
         self._clock = clock
         self._accept = accept
         self._lock = asyncio.Lock()
@@ -153,6 +158,33 @@ class PlanService:
             return 0
         dests = await self._dests(caller, mission)
         return self._publish(mission, dests, diff_plans(EMPTY, latest.plan), EMPTY)
+
+    async def attach_package(self, caller: Caller, name: str) -> str | None:
+        """Store the current plan as a data package and add it to the mission's contents; its SHA-256.
+
+        TAK clients see it in the mission (``t-x-m-c``) and download it like any mission package.
+        None when there is no plan yet or the server keeps no packages.
+        """
+        mission = await self._writable(caller, name)
+        latest = await self._store.latest(mission.guid)
+        if latest is None or self._packages is None:
+            return None
+        label = f"{mission.name} plan v{latest.version}"
+        data = await asyncio.to_thread(to_package, msgspec.json.encode(latest.plan), latest.plan,
+                                       prefix=uid_prefix(mission), name=label, now_ms=self._clock.now_ms())
+        writer = self._packages.spool()
+        try:
+            writer.write(data)
+            upload = Upload(filename=sanitize_filename(f"{mission.name}-plan-v{latest.version}.zip", "plan.zip"),
+                            submitter=caller.principal or caller.client_uid or "anonymous", groups=mission.groups,
+                            creator_uid=caller.client_uid, keywords=("missionpackage", "plan"), require_zip=True)
+            record, _ = await self._packages.store(writer, upload)
+        except BaseException:
+            writer.discard()
+            raise
+        await self._missions.add(caller, name, [record.hash], [])
+        log.info("plan package attached", extra={"mission": name, "version": latest.version, "hash": record.hash})
+        return record.hash
 
     async def _writable(self, caller: Caller, name: str) -> Mission:
         mission = await self._missions.find(caller, name)

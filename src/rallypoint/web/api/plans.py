@@ -98,9 +98,10 @@ class PlanView(msgspec.Struct, frozen=True):
 
 
 class Published(msgspec.Struct, frozen=True):
-    """How many CoT events went to the mission's subscribers."""
+    """How many CoT events went to the mission's subscribers; the data package added to the mission, if asked."""
 
     sent: int
+    package: str | None = None
 
 
 def view_of(mission: str, version: PlanVersion | None) -> PlanView:
@@ -301,10 +302,15 @@ class PlansApi:
                                                         reason or f"imported from {fmt}", mode == "replace"))
 
         async def publish(request: Request) -> Response:
-            check_only(request, frozenset())
+            check_only(request, frozenset({"package"}))
             identity = await auth.caller(request)
-            sent = await self._run(self._service().publish(self.caller(identity), request.path_params["name"]))
-            return json_response(Published(sent=sent))
+            flag = request.query_params.get("package", "false").lower()
+            if flag not in ("true", "false", "1", "0"):
+                raise ApiError(400, "bad_parameter", "package must be true or false")
+            service, caller, name = self._service(), self.caller(identity), request.path_params["name"]
+            sent = await self._run(service.publish(caller, name))
+            package = await self._run(service.attach_package(caller, name)) if flag in ("true", "1") else None
+            return json_response(Published(sent=sent, package=package))
 
         version_param = Param("version", "query", {"type": "integer", "minimum": 0}, "a version (default: the newest)")
         file_types: dict[str, Any] = {"application/zip": {"type": "string", "format": "binary"},
@@ -349,7 +355,10 @@ class PlansApi:
                                                      "default": "merge"},
                                    "merge: add or replace items by id; replace: the file becomes the plan")),
                      operation_id="importPlan"),
-            Endpoint("POST", prefix + "/publish", publish, "Send the plan's drawings to the subscribers again",
-                     "plans", {200: ("Events sent", Published), **_ERRORS}, params=(_NAME,),
+            Endpoint("POST", prefix + "/publish", publish,
+                     "Send the plan's drawings to the subscribers again (and add its data package to the mission)",
+                     "plans", {200: ("Events sent, and the package's SHA-256", Published), **_ERRORS},
+                     params=(_NAME, Param("package", "query", {"type": "boolean", "default": False},
+                                          "also store the plan as a data package in the mission's contents")),
                      operation_id="publishPlan"),
         ]
