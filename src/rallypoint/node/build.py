@@ -167,7 +167,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     node.features.append(DesignationsFeature(designations))
     metrics.add_counters(designations.counters)
     # Operation plans: versions beside the missions, drawings to subscribers through ingest (services/plans.py).
-    plans = PlanService(stores.plans(), mission_svc, clock, accept=ingest.accept)
+    plans = PlanService(stores.plans(), mission_svc, clock, accept=ingest.accept, packages=packages)
     node.features.append(plans)
     metrics.add_counters(plans.counters)
     # Source feeds (ADS-B, AIS, APRS...) fused into tracks that enter through ingest (node/feeds.py).
