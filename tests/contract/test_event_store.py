@@ -247,3 +247,24 @@ async def test_prune_then_append_keeps_latest_consistent(store: EventStore, ev: 
     await store.append([ev("a", time=T0 + 2 * MIN, stale_s=30, lat=5.0)])
 
     assert [(e.uid, e.lat) for e in await store.latest(now_ms=T0 + 2 * MIN)] == [("a", 5.0)]
+
+
+async def test_large_batches_keep_every_row_in_append_order(store: EventStore, ev: MakeEvent) -> None:
+    # Sizes around the SQLite store's chunking (statements of 256, 32 and 1 rows): every row once,
+    # with its own values, equal times ordered as appended.
+    sizes = [2000, 289, 31, 1, 256, 33]
+    batches: list[list[StoredEvent]] = []
+    n = 0
+    for size in sizes:
+        batch = []
+        for _ in range(size):
+            groups = () if n % 7 == 0 else ({"Blue"} if n % 2 else {"Red", "Blue"})
+            batch.append(ev(f"big-{n}", time=T0 + n // 3, groups=groups, callsign=f"c{n}", received=T0 + n))
+            n += 1
+        batches.append(batch)
+    for batch in batches:
+        await store.append(batch)
+
+    got = await store.query(HistoryQuery(limit=10_000))
+
+    assert got == [e for batch in batches for e in batch]

@@ -21,8 +21,19 @@ T = TypeVar("T")
 
 # Column order matches StoredEvent's field order (``gset`` stands for ``groups``).
 _COLUMNS = "uid, type, how, time, start, stale, lat, lon, hae, callsign, gset, team, sender, xml, received, picture"
-_INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_WIDTH = 16  # values per row
 _GSET = 10  # position of gset in _COLUMNS
+# A batch is inserted with statements of many rows each (one multi-row VALUES): the sqlite3 module
+# steps a statement with the GIL released, once per execution, so one row per execution means one
+# GIL hand-off and one statement reset per row (executemany), and the event loop's thread pays for
+# the hand-offs. Rows of a batch go in chunks of these sizes, largest first, in the batch's order
+# (ids, which break ties between equal times, stay in append order). 256 x 16 values stay well
+# under SQLite's limit of 32,766 parameters per statement.
+_CHUNK_SIZES = (256, 32, 1)
+_INSERT = {
+    size: f"INSERT INTO events ({_COLUMNS}) VALUES " + ", ".join(["(" + ", ".join("?" * _WIDTH) + ")"] * size)
+    for size in _CHUNK_SIZES
+}
 # "Some other picture row of the same uid comes after this one" (greater time, or same time
 # appended later). Only picture rows compete for "latest" (see ``storage.base``).
 _SUPERSEDED = (
@@ -111,14 +122,23 @@ def _append(db: sqlite3.Connection, sets: GroupSetCache, events: list[StoredEven
     db.execute("BEGIN IMMEDIATE")
     try:
         ids = sets.ids_for(db, {ev.groups for ev in events})
-        # Spelled out: building the tuple from attributes is the cheapest way (this is the append
+        # Spelled out: building the values from attributes is the cheapest way (this is the append
         # path of every event), cheaper than msgspec's astuple plus splicing in the set id.
-        rows = [
-            (ev.uid, ev.type, ev.how, ev.time, ev.start, ev.stale, ev.lat, ev.lon, ev.hae, ev.callsign,
-             ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture)
+        values = [
+            value
             for ev in events
+            for value in (
+                ev.uid, ev.type, ev.how, ev.time, ev.start, ev.stale, ev.lat, ev.lon, ev.hae, ev.callsign,
+                ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture,
+            )
         ]  # fmt: skip
-        db.executemany(_INSERT, rows)
+        start, left = 0, len(events)
+        for size in _CHUNK_SIZES:
+            sql, width = _INSERT[size], size * _WIDTH
+            while left >= size:
+                db.execute(sql, values[start : start + width])
+                start += width
+                left -= size
     except BaseException:
         db.execute("ROLLBACK")
         raise
