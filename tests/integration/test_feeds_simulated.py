@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from lxml import etree
 
 from rallypoint.clock import SystemClock
 from rallypoint.connectors.emit_play import OutputMode, OutputSpec, Player
-from rallypoint.fusion.metrics import ospa
+from rallypoint.fusion.picture_score import PictureScore
 from rallypoint.fusion.scenario import SCENARIOS, Scenario, build_scenario
 from rallypoint.fusion.scenario_sources import DEFAULT_SOURCES, SourceKind, simulate
 from rallypoint.model.track import Domain
-from tests.integration.test_feeds import Picture, free_udp_port, pytak_picture
+from tests.integration.test_feeds import free_udp_port, pytak_picture
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -46,26 +44,6 @@ def expected_uids(scenario: Scenario) -> dict[str, str]:
             case Domain.GROUND if target.target_id == "ground-1":
                 out["GPS-gps-1"] = target.target_id
     return out
-
-
-def estimates_at(picture: Picture, scenario: Scenario, when: datetime) -> np.ndarray:
-    """Each feed track's latest CoT position, carried along its course and speed to ``when``, in metres."""
-    points = []
-    for uid, raw in picture.raw.items():
-        if not uid.startswith(("ICAO-", "MMSI-", "GPS-", "trk-")):
-            continue
-        event = etree.fromstring(raw)
-        if event.get("type", "").startswith("t-x-d"):
-            continue
-        point, track = event.find("point"), event.find("detail/track")
-        assert point is not None
-        xy = scenario.frame.to_local(float(point.get("lat", "nan")), float(point.get("lon", "nan")))[0]
-        if track is not None:
-            dt = (when - datetime.fromisoformat(event.get("time", "").replace("Z", "+00:00"))).total_seconds()
-            course, speed = math.radians(float(track.get("course", "0"))), float(track.get("speed", "0"))
-            xy += (speed * math.sin(course) * dt, speed * math.cos(course) * dt)
-        points.append(xy)
-    return np.array(points).reshape(-1, 2)
 
 
 async def test_simulated_feeds_give_a_picture_close_to_the_truth(data_dir: Path) -> None:
@@ -96,13 +74,15 @@ async def test_simulated_feeds_give_a_picture_close_to_the_truth(data_dir: Path)
             wanted = expected_uids(scenario)
             await wait_until(lambda: set(wanted) <= set(picture.seen), "a track for every emitted target", 20.0)
 
-            end = played.start + timedelta(seconds=DURATION_S)
-            estimates = estimates_at(picture, scenario, end)
-            truth = np.array([[s.east, s.north] for s in scenario.truth_at(DURATION_S) if s.target_id in
-                              set(wanted.values())])
-            score = ospa(estimates, truth, c=CUTOFF_M, p=2)
-            assert score.value < CUTOFF_M, (score, len(estimates), len(truth))
+            emitted = set(wanted.values())
+            scorer = PictureScore(scenario.frame, lambda t: np.array(
+                [[s.east, s.north] for s in scenario.truth_at(t) if s.target_id in emitted]), c=CUTOFF_M, p=2)
+            for raw in picture.raw.values():
+                scorer.receive(raw)
+            sample = scorer.sample(played.start + timedelta(seconds=DURATION_S), DURATION_S)
+            assert scorer.rejected == 0
+            assert sample.ospa.value < CUTOFF_M, sample
             # Every target is on the map, so no target costs the full cutoff as missing.
-            assert len(estimates) >= len(truth)
+            assert sample.tracks >= sample.targets == len(emitted)
     finally:
         await asyncio.to_thread(server.stop)

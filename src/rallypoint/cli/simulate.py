@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import numpy as np
 import typer
 
 from rallypoint.clock import SystemClock
 from rallypoint.connectors.emit_play import OutputSpec, Played, Player, parse_output
+from rallypoint.fusion.metrics import mean_ospa
+from rallypoint.fusion.picture_score import PictureScore
 from rallypoint.fusion.scenario import DEFAULT_START, SCENARIOS, Scenario, build_scenario
 from rallypoint.fusion.scenario_record import record_lines
 from rallypoint.fusion.scenario_sources import DEFAULT_SOURCES, SimReport, SourceKind, simulate
@@ -40,6 +45,12 @@ def feeds_command(
     cot: Annotated[list[str] | None, typer.Option(help=f"Radar plots as CoT; {_ADDRESS_HELP}, default listen.")] = None,
     record: Annotated[Path | None, typer.Option(help="Write truth and reports as JSON lines to FILE.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the server on every TCP output.")] = 30.0,
+    score: Annotated[
+        str | None, typer.Option(help="Score the server's picture: its plain CoT port HOST:PORT.")
+    ] = None,
+    score_every: Annotated[float, typer.Option(help="Seconds between two scores of the picture.")] = 5.0,
+    cutoff: Annotated[float, typer.Option(help="OSPA cutoff c in metres.")] = 500.0,
+    order: Annotated[float, typer.Option(help="OSPA order p.")] = 2.0,
 ) -> None:
     """Generate a scenario and send it to a server's feeds (and/or record it for offline evaluation).
 
@@ -50,10 +61,15 @@ def feeds_command(
         _fail(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     if speedup <= 0 or (duration is not None and duration <= 0) or wait < 0:
         _fail("--speedup and --duration must be positive and --wait not negative")
+    if score_every <= 0 or cutoff <= 0 or order < 1:
+        _fail("--score-every and --cutoff must be positive and --order at least 1")
     try:
         outputs = _outputs(sbs or [], ais or [], nmea or [], cot or [])
+        picture = parse_output(SourceKind.RADAR, f"connect:{score}") if score else None
     except ValueError as exc:
         _fail(str(exc))
+    if picture is not None and not outputs:
+        _fail("--score needs at least one of --sbs, --ais, --nmea, --cot")
     if not outputs and record is None:
         _fail("nothing to do: give --record FILE and/or at least one of --sbs, --ais, --nmea, --cot")
     world = build_scenario(spec, seed, DEFAULT_START, duration_s=duration)
@@ -63,13 +79,24 @@ def feeds_command(
         _record(record, world, reports, speedup)
         typer.echo(f"recorded {len(reports)} reports of {len(world.targets)} targets to {record}")
         return
-    played = asyncio.run(_play(reports, outputs, speedup, wait))
+    scoring = None
+    if picture is not None:
+        scoring = Scoring(picture.host, picture.port, _scorer(world, outputs, cutoff, order), score_every)
+    played = asyncio.run(_play(reports, outputs, speedup, wait, scoring))
     if record is not None:
         # The same seed gives the same scenario; only its start moves to when playing began.
         world = build_scenario(spec, seed, played.start, duration_s=duration)
         _record(record, world, simulate(world), speedup)
-    typer.echo(json.dumps({"start": played.start.isoformat(), "reports": len(reports), "outputs": played.outputs},
-                          indent=2))
+    summary: dict[str, object] = {"start": played.start.isoformat(), "reports": len(reports), "outputs": played.outputs}
+    if scoring is not None:
+        samples = scoring.scorer.samples
+        summary["ospa"] = {
+            "c": cutoff, "p": order, "mean": mean_ospa([s.ospa for s in samples]),
+            "rejected_events": scoring.scorer.rejected,
+            "samples": [{"t": round(s.scenario_s, 1), "ospa": round(s.ospa.value, 1), "tracks": s.tracks,
+                         "targets": s.targets} for s in samples],
+        }
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def _fail(message: str) -> NoReturn:
@@ -94,12 +121,62 @@ def _record(path: Path, world: Scenario, reports: list[SimReport], speedup: floa
         _fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
-async def _play(reports: list[SimReport], outputs: list[OutputSpec], speedup: float, wait: float) -> Played:
+@dataclass
+class Scoring:
+    """Where the server's picture is read from, what scores it, and how often."""
+
+    host: str
+    port: int
+    scorer: PictureScore
+    every_s: float
+
+
+def _scorer(world: Scenario, outputs: list[OutputSpec], cutoff: float, order: float) -> PictureScore:
+    """A scorer whose truth is every target some output reports (a ground unit only with its own --nmea)."""
+    kinds = {o.kind for o in outputs}
+    units = {o.unit for o in outputs if o.unit}
+    seen = [t for t in world.targets if any(
+        t.domain in s.domains and s.kind in kinds and (s.kind is not SourceKind.GPS or t.target_id in units)
+        for s in DEFAULT_SOURCES)]
+
+    def truth(scenario_s: float) -> np.ndarray:
+        return np.array([[(s := t.state_at(scenario_s, world.frame)).east, s.north] for t in seen]).reshape(-1, 2)
+
+    return PictureScore(world.frame, truth, c=cutoff, p=order)
+
+
+async def _play(
+    reports: list[SimReport], outputs: list[OutputSpec], speedup: float, wait: float, scoring: Scoring | None
+) -> Played:
     player = Player(outputs, SystemClock(), random.Random())
     try:
         await player.open()
+        reader = None
+        if scoring is not None:
+            reader, writer = await asyncio.open_connection(scoring.host, scoring.port)
     except OSError as exc:
-        _fail(f"cannot open an output: {exc.strerror or exc}")
+        _fail(f"cannot open an output or the server's CoT port: {exc.strerror or exc}")
     for spec, port in player.listening_ports():
         typer.echo(f"simulate: {spec.kind} listening on {spec.host}:{port}", err=True)
-    return await player.play(reports, speedup=speedup, wait_s=wait)
+    if scoring is None or reader is None:
+        return await player.play(reports, speedup=speedup, wait_s=wait)
+    async with asyncio.TaskGroup() as tg:
+        playing = tg.create_task(player.play(reports, speedup=speedup, wait_s=wait))
+        reading = tg.create_task(_read_picture(reader, scoring.scorer))
+        await player.started.wait()
+        assert player.start is not None
+        while not playing.done():
+            # Pacing of the scoring instants (a product interval, not synchronisation).
+            await asyncio.wait({playing}, timeout=scoring.every_s)
+            now = datetime.now(UTC)
+            sample = scoring.scorer.sample(now, (now - player.start).total_seconds() * speedup)
+            typer.echo(f"simulate: t={sample.scenario_s:.0f}s OSPA {sample.ospa.value:.1f} m "
+                       f"({sample.tracks} tracks, {sample.targets} targets)", err=True)
+        reading.cancel()
+    writer.close()
+    return playing.result()
+
+
+async def _read_picture(reader: asyncio.StreamReader, scorer: PictureScore) -> None:
+    while data := await reader.read(65536):
+        scorer.receive(data)

@@ -222,6 +222,8 @@ class Player:
                 case OutputMode.UDP:
                     self._sinks.append(_UdpSink(spec))
         self._sbs, self._ais, self._radar = SbsEmitter(), AisEmitter(), RadarCotEmitter()
+        self.started = asyncio.Event()  # set when sending begins; ``start`` is then scenario second 0
+        self.start: datetime | None = None
 
     async def open(self) -> None:
         """Bind the listening ports and open the UDP sockets (connecting outputs dial in ``play``)."""
@@ -256,7 +258,8 @@ class Player:
             if not await self.wait_for_peers(wait_s):
                 log.warning("simulate: starting although not every output has a peer after %.0f s", wait_s)
             t0 = loop.time()
-            start = ms_to_datetime(self._clock.now_ms())
+            start = self.start = ms_to_datetime(self._clock.now_ms())
+            self.started.set()
             for report in reports:
                 delay = t0 + report.deliver_s / speedup - loop.time()
                 if delay > 0:
