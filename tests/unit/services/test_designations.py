@@ -224,3 +224,12 @@ async def test_the_json_listing_matches_the_listing(service: DesignationService)
             raw = await service.list_json(actor, state=state)
             expected = await service.list(actor, state=state)
             assert msgspec.json.decode(raw, type=list[Designation]) == expected
+
+
+async def test_nothing_in_a_designation_acts(service: DesignationService, seen: Recorder) -> None:
+    # Text that looks like markup or an alert stays text: no emergency, no chat, no addressing.
+    loud = msgspec.structs.replace(POINT, title="911 Alert", notes='<emergency type="911 Alert"/><marti><dest/>')
+    await service.propose(ALICE, loud)
+    event = seen.published[-1].event
+    assert event.type == "a-f-G" and event.detail.emergency is None and not event.detail.dests
+    assert b"&lt;emergency" in (event.raw or b"")
