@@ -150,24 +150,13 @@ def stored_event_from_cot(
         from rallypoint.protocol.xml_codec import encode_event
 
         xml = encode_event(event)
+    point, detail = event.point, event.detail
+    # Positional, in field order: a third of the keyword form's cost, once per stored event.
     return StoredEvent(
-        uid=event.uid,
-        type=event.type,
-        how=event.how,
-        time=event.time,
-        start=event.start,
-        stale=event.stale,
-        lat=event.point.lat,
-        lon=event.point.lon,
-        hae=event.point.hae,
-        callsign=event.detail.callsign,
-        groups=frozenset(groups),
-        team=event.detail.group_name,
-        sender=sender,
-        xml=xml,
-        received=received,
-        picture=picture,
-    )
+        event.uid, event.type, event.how, event.time, event.start, event.stale, point.lat, point.lon, point.hae,
+        detail.callsign, groups if type(groups) is frozenset else frozenset(groups), detail.group_name, sender, xml,
+        received, picture,
+    )  # fmt: skip
 
 
 def type_matches(type_: str, prefixes: tuple[str, ...] | None) -> bool:
