@@ -64,7 +64,12 @@ def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
 
 def _scheme(url: str) -> str:
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-    if scheme == "postgres":
+    if scheme in ("postgres", "postgresql"):
+        # Rallypoint's own URL parameters (pool_max, retry_s, postgis) are checked before any store opens.
+        # Imported here so SQLite deployments never load asyncpg (the package imports it).
+        from rallypoint.storage.postgres.options import split_url
+
+        split_url(url)
         return "postgresql"
     if scheme not in ("sqlite", "memory", "postgresql"):
         # Only the scheme is echoed: URLs may carry credentials.
