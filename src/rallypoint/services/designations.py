@@ -94,6 +94,22 @@ def same_principal(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.casefold() == b.casefold()
 
 
+def rounded(proposal: Proposal) -> Proposal:
+    """Positions to seven decimals of a degree (about a centimetre), before they are checked.
+
+    Finer digits only add bytes to every answer; rounding first means the shape that is checked
+    (distinct vertices, no crossing) is the shape that is kept.
+    """
+
+    def at(v: Vertex) -> Vertex:
+        return Vertex(round(v.lat, 7), round(v.lon, 7))
+
+    return msgspec.structs.replace(
+        proposal, point=at(proposal.point) if proposal.point is not None else None,
+        polygon=[at(v) for v in proposal.polygon] if proposal.polygon is not None else None,
+    )
+
+
 def may_see(d: Designation | _Audience, actor: Actor) -> bool:
     """The proposer, readers of the proposer's groups, and once approved, readers of the shared groups."""
     if same_principal(actor.principal, d.proposer) or not actor.read_groups.isdisjoint(d.proposer_groups):
@@ -130,6 +146,7 @@ class DesignationService:
 
     async def propose(self, actor: Actor, proposal: Proposal) -> Designation:
         """Record a proposal and show it, marked unapproved, to the proposer's groups."""
+        proposal = rounded(proposal)
         try:
             check_proposal(proposal)
             await self._check_references(actor, proposal)
@@ -138,15 +155,13 @@ class DesignationService:
             log.info("designation proposal refused", extra={"actor": actor.principal, "reason": str(exc)[:200]})
             raise
         now = self._clock.now_ms()
-        # Seven decimals of a degree are about a centimetre: finer digits only add bytes to every answer.
-        polygon = tuple(Vertex(round(v.lat, 7), round(v.lon, 7)) for v in proposal.polygon or ())
+        polygon = tuple(proposal.polygon or ())
         if polygon and polygon[0] == polygon[-1]:
             polygon = polygon[:-1]
-        point = Vertex(round(proposal.point.lat, 7), round(proposal.point.lon, 7)) if proposal.point else None
         d = Designation(
             id=uuid.uuid4().hex, kind=Kind.AREA if polygon else Kind.POINT, title=proposal.title.strip(),
             category=proposal.category, affiliation=proposal.affiliation, priority=proposal.priority,
-            notes=proposal.notes, point=point or polygon[0], polygon=polygon, hae=proposal.hae,
+            notes=proposal.notes, point=proposal.point or polygon[0], polygon=polygon, hae=proposal.hae,
             attachments=tuple(dict.fromkeys(h.lower() for h in proposal.attachments)), mission=proposal.mission,
             proposer=actor.principal, proposer_groups=tuple(sorted(actor.write_groups)), state=State.PROPOSED,
             proposed_ms=now, updated_ms=now,

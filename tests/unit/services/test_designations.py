@@ -233,3 +233,12 @@ async def test_nothing_in_a_designation_acts(service: DesignationService, seen: 
     event = seen.published[-1].event
     assert event.type == "a-f-G" and event.detail.emergency is None and not event.detail.dests
     assert b"&lt;emergency" in (event.raw or b"")
+
+
+async def test_positions_are_rounded_before_the_shape_is_checked(service: DesignationService) -> None:
+    # Two vertices a nanodegree apart are one vertex once kept to seven decimals: refused, not stored.
+    ring = [Vertex(1.0, 1.0), Vertex(1.0, 2.0), Vertex(2.0, 2.0), Vertex(2.0, 2.000000001)]
+    with pytest.raises(InvalidDesignation, match="repeats"):
+        await service.propose(ALICE, msgspec.structs.replace(POINT, point=None, polygon=ring))
+    d = await service.propose(ALICE, msgspec.structs.replace(POINT, point=Vertex(39.123456789, -120.987654321)))
+    assert d.point == Vertex(39.1234568, -120.9876543)
