@@ -29,7 +29,7 @@ from rallypoint.fusion.identity import PRIMACY
 from rallypoint.fusion.predictor import Predictor
 from rallypoint.fusion.settings import FusionSettings
 from rallypoint.fusion.table import TrackMeta, TrackTable
-from rallypoint.model.track import Identity, TrackStatus
+from rallypoint.model.track import Domain, Identity, TrackStatus
 
 
 class MergeProposal(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +121,8 @@ class PairWatch:
                     continue
                 kinds.append("propose")
             else:
+                if ma.domain is not mb.domain and Domain.UNKNOWN not in (ma.domain, mb.domain):
+                    continue  # an identity-less aircraft over a ship is not the ship
                 if mb.identity is None:
                     a, b = b, a
                 kinds.append("merge")
@@ -151,7 +153,12 @@ class PairWatch:
             if (fresh_a or fresh_b) if kind == "merge" else (fresh_a and fresh_b):
                 streak.count += 1
                 streak.t_a, streak.t_b = ta_list[k], tb_list[k]
-            needed = self.settings.merge_after if kind == "merge" else self.settings.propose_after
+            if kind == "propose":
+                needed = self.settings.propose_after
+            elif ma.status is TrackStatus.TENTATIVE:
+                needed = 1  # never shown: nothing to take back if the two were not one
+            else:
+                needed = self.settings.merge_after
             if streak.count >= needed:
                 out.append((kind, a, b, streak, float(distance[k])))
         return out

@@ -123,3 +123,13 @@ def test_far_apart_domains_do_not_associate() -> None:
     tracker.update(at(0), obs(0, 0, 0, identity=mmsi()))
     tracker.update(at(1), obs(1, 0, 0, source="radar", domain=Domain.AIR, ce=30))
     assert set(_by_uid(tracker)) == {"MMSI-227006760", "trk-1"}
+
+
+def test_tentative_identity_less_track_joins_at_once_and_silently() -> None:
+    tracker = Tracker()
+    tracker.update(at(0), obs(0, 0, 0, source="radar", ce=30))  # tentative trk-1, never shown
+    out = tracker.update(at(2), obs(2, 10, 0, identity=mmsi(), speed=5.0, course=90.0))
+    assert [r.uid for r in out] == ["MMSI-227006760"]
+    assert set(_by_uid(tracker)) == {"MMSI-227006760"}
+    assert tracker.statistics()["merged"] == 1
+    assert out[0].sources == ("ais", "radar")
