@@ -29,7 +29,7 @@ import msgspec
 from rallypoint.clock import Clock
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
-from rallypoint.model.cot_type import Priority
+from rallypoint.model.cot_type import DELETE, Priority
 from rallypoint.model.designation import (
     Approval,
     Designation,
@@ -313,7 +313,9 @@ class DesignationService:
     def _publish(self, event: CotEvent, groups: Iterable[str], principal: str, designation_id: str) -> None:
         origin = Origin(session_id=f"designation:{designation_id}", groups=frozenset(groups), principal=principal)
         try:
-            self._accept(Envelope(event, origin, self._clock.now_ms(), priority=Priority.MESSAGE))
+            # Designations travel in the chat/task class; their deletes keep the delete class (the most urgent).
+            priority = None if event.type == DELETE else Priority.MESSAGE
+            self._accept(Envelope(event, origin, self._clock.now_ms(), priority=priority))
         except RemoteProtocolError as exc:
             # The decision stands (it is stored and audited); the map shows it once the cause is fixed.
             self.counts["publish_failed"] += 1
