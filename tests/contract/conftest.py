@@ -13,6 +13,7 @@ from rallypoint.storage.factory import Stores, open_stores
 from rallypoint.storage.memory import MemoryEventStore
 from rallypoint.storage.sqlite.events import SqliteEventStore
 from tests.support.nats import nats_server  # noqa: F401 (fixture for the bus contract tests)
+from tests.support.postgis import with_options
 from tests.support.stored import MakeEvent, make_event
 
 
@@ -21,7 +22,7 @@ def ev() -> MakeEvent:
     return make_event
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres-postgis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
     backend: EventStore
     match request.param:
@@ -29,12 +30,18 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             backend = MemoryEventStore()
         case "sqlite":
             backend = SqliteEventStore(tmp_path / "events.db")
+        case "postgres":
+            from rallypoint.storage.postgres.events import PostgresEventStore
+
+            # One database per test: the contract assumes an empty store. Areas through the box index.
+            database = request.getfixturevalue("postgres_database")
+            backend = PostgresEventStore(with_options(await database.fresh(), postgis="off"))
         case _:
             from rallypoint.storage.postgres.events import PostgresEventStore
 
-            # One database per test: the contract assumes an empty store.
-            database = request.getfixturevalue("postgres_database")
-            backend = PostgresEventStore(await database.fresh())
+            # Areas through the PostGIS index (skipped, saying why, where the extension is absent).
+            database = request.getfixturevalue("postgis_database")
+            backend = PostgresEventStore(with_options(await database.fresh(), postgis="require"))
     try:
         yield backend
     finally:

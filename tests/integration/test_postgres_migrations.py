@@ -31,7 +31,9 @@ async def test_nodes_starting_together_migrate_once_and_share_the_history(
         rows = await conn.fetch("SELECT family, version, name FROM schema_migrations ORDER BY version")
     finally:
         await conn.close()
-    assert [tuple(r) for r in rows] == [("event", m.version, m.name) for m in schema.MIGRATIONS]
+    # Without PostGIS in the database, the migrations that need it wait (storage.postgres.spatial).
+    unconditional = [m for m in schema.MIGRATIONS if m.requires is None]
+    assert [tuple(r) for r in rows] == [("event", m.version, m.name) for m in unconditional]
 
 
 async def test_a_database_from_a_newer_version_is_refused(postgres_database: PostgresDatabase) -> None:

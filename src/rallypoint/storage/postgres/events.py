@@ -1,8 +1,9 @@
 """PostgreSQL event store: the shared history of several nodes (``--storage postgresql://...``).
 
 Implements the whole ``EventStore`` contract of ``storage.base``; the schema and its indexes are
-described in ``storage.postgres.schema``. Every operation is idempotent, so each is retried after a
-lost connection (``PostgresPool.retrying``); an append carries a batch id for that.
+described in ``storage.postgres.schema``, the area index (PostGIS or not) in
+``storage.postgres.spatial``. Every operation is idempotent, so each is retried after a lost
+connection (``PostgresPool.retrying``); an append carries a batch id for that.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent, prefix_upper_bound
-from rallypoint.storage.postgres import schema
+from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent, prefix_upper_bound
+from rallypoint.storage.postgres import schema, spatial
 from rallypoint.storage.postgres.pool import PostgresPool, RetryPolicy
 
 _FIELDS = ("uid", "type", "how", "time", "start", "stale", "lat", "lon", "hae", "callsign", "groups", "team",
@@ -36,8 +37,18 @@ class PostgresEventStore:
     def __init__(self, dsn: str, *, retry: RetryPolicy | None = None, max_connections: int = 4) -> None:
         self._pool = PostgresPool(
             dsn, migrations=schema.MIGRATIONS, lock_key=schema.LOCK_KEY, what="event",
-            max_size=max_connections, retry=retry,
+            max_size=max_connections, retry=retry, prepare=self._prepare,
         )
+        self._area: spatial.AreaIndex = "bbox"
+
+    async def _prepare(self, conn: asyncpg.Connection) -> frozenset[str]:
+        features, self._area = await spatial.prepare(conn, self._pool.options.postgis)
+        return features
+
+    @property
+    def area_index(self) -> spatial.AreaIndex:
+        """``postgis`` or ``bbox``: the index serving area queries (known once the store has opened)."""
+        return self._area
 
     @property
     def retries(self) -> int:
@@ -69,14 +80,20 @@ class PostgresEventStore:
         """Like :meth:`query`, with each row's id as its key."""
         if q.limit <= 0:
             return []
-        where, params = _where(q)
         direction = "DESC" if q.order == "desc" else "ASC"
-        params.append(q.limit)
-        sql = (
-            f"SELECT e.id, {_COLUMNS} FROM events e WHERE {where}"
-            f" ORDER BY e.time {direction}, e.id {direction} LIMIT ${len(params)}"
-        )
-        rows = await self._pool.retrying(lambda conn: conn.fetch(sql, *params), name="query")
+
+        async def op(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+            # Built once the pool is open: the area index is known then.
+            where, params = _where(q, self._area)
+            params.append(q.limit)
+            sql = (
+                f"SELECT e.id, {_COLUMNS} FROM events e WHERE {where}"
+                f" ORDER BY e.time {direction}, e.id {direction} LIMIT ${len(params)}"
+            )
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *params)
+            return rows
+
+        rows = await self._pool.retrying(op, name="query")
         return [(row[0], _event(row[1:])) for row in rows]
 
     async def latest(self, *, now_ms: int, types_prefix: tuple[str, ...] | None = None) -> list[StoredEvent]:
@@ -147,7 +164,7 @@ def _param(params: list[Any], value: Any) -> str:
     return f"${len(params)}"
 
 
-def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
+def _where(q: HistoryQuery, area: spatial.AreaIndex = "bbox") -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if q.since_ms is not None:
@@ -159,7 +176,7 @@ def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
     if q.type_prefix is not None:
         clauses.append(_prefix_clause(q.type_prefix, params))
     if q.bbox is not None:
-        clauses.append(_bbox_clause(q.bbox, params))
+        clauses.append(spatial.bbox_clause(q.bbox, params, _param, area))
     if q.reader is not None:
         clauses.append(_reader_clause(q.reader, params))
     if q.after is not None:
@@ -190,21 +207,3 @@ def _reader_clause(reader: HistoryReader, params: list[Any]) -> str:
     else:
         mine = "false"
     return f"({broadcast} OR {mine})"
-
-
-def _bbox_clause(bbox: BBox, params: list[Any]) -> str:
-    """``base.in_bbox`` in SQL: the GiST index narrows, the exact comparisons decide the edges."""
-    min_lon, min_lat, max_lon, max_lat = bbox
-    lat_lo, lat_hi = _param(params, min_lat), _param(params, max_lat)
-    west, east = _param(params, min_lon), _param(params, max_lon)
-    located = "NOT (e.lat = 0 AND e.lon = 0)"
-    lat_ok = f"e.lat BETWEEN {lat_lo} AND {lat_hi}"
-    if min_lon <= max_lon:
-        box = f"point(e.lon, e.lat) <@ box(point({west}, {lat_lo}), point({east}, {lat_hi}))"
-        return f"({box} AND {lat_ok} AND e.lon BETWEEN {west} AND {east} AND {located})"
-    # Crosses the antimeridian: two boxes, one each side.
-    boxes = (
-        f"(point(e.lon, e.lat) <@ box(point({west}, {lat_lo}), point(180, {lat_hi}))"
-        f" OR point(e.lon, e.lat) <@ box(point(-180, {lat_lo}), point({east}, {lat_hi})))"
-    )
-    return f"({boxes} AND {lat_ok} AND (e.lon >= {west} OR e.lon <= {east}) AND {located})"

@@ -19,6 +19,7 @@ import asyncpg
 from rallypoint.errors import StorageError
 from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord
 from rallypoint.storage.postgres.migrations import Migration, migrate
+from rallypoint.storage.postgres.options import split_url
 from rallypoint.storage.postgres.pool import RETRYABLE, PostgresPool, RetryPolicy
 
 # pg_advisory_lock key for the mailbox store's migrations ("rallypoint mailbox", stable forever).
@@ -76,11 +77,12 @@ class PostgresMailboxRecords:
     """``MailboxRecords`` of node ``node`` in a PostgreSQL database."""
 
     def __init__(self, dsn: str, *, node: str, retry: RetryPolicy | None = None, max_connections: int = 2) -> None:
-        self._dsn = dsn
         self._node = node
-        self._retry = retry or RetryPolicy()
         self._pool = PostgresPool(dsn, migrations=MIGRATIONS, lock_key=LOCK_KEY, what="mailbox",
                                   max_size=max_connections, retry=retry)
+        # The URL without Rallypoint's own parameters, and the policy they chose.
+        self._dsn, _ = split_url(dsn)
+        self._retry = self._pool.retry
 
     def load_state(self, now_ms: int) -> MailboxState:
         """Everything still deliverable at ``now_ms`` (blocks the caller; run once, before serving)."""

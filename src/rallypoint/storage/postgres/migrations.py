@@ -5,9 +5,16 @@ database: each takes ``pg_advisory_lock`` (a lock key per schema family) before 
 one applies a pending migration and the others find it applied. A database migrated by a newer
 Rallypoint (a version this one does not know) is refused rather than written with an older idea of
 the schema.
+
+A migration may require a database feature (``requires="postgis"``): a store's ``prepare`` step,
+run under the same lock, says which features the database offers. A migration whose feature is
+missing stays pending, without holding back the ones after it, and is applied at the first start
+that finds the feature; so it may depend only on the unconditional migrations before it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import msgspec
@@ -21,12 +28,26 @@ class Migration(msgspec.Struct, frozen=True):
     version: int
     name: str
     sql: str
+    requires: str | None = None
 
 
-async def migrate(db: asyncpg.Connection, migrations: tuple[Migration, ...], *, lock_key: int, what: str) -> int:
+# Run under the migration lock before looking at the migrations; returns the features the database has.
+Prepare = Callable[[asyncpg.Connection], Awaitable[frozenset[str]]]
+
+
+async def migrate(
+    db: asyncpg.Connection,
+    migrations: tuple[Migration, ...],
+    *,
+    lock_key: int,
+    what: str,
+    prepare: Prepare | None = None,
+) -> int:
     """Apply the pending ``migrations`` on ``db``; returns the schema version.
 
     Each migration runs in its own transaction together with its ``schema_migrations`` row.
+    ``prepare`` (if given) runs first, under the lock, and names the features the database offers;
+    migrations requiring another feature are left pending.
     """
     expected = list(range(1, len(migrations) + 1))
     if [m.version for m in migrations] != expected:
@@ -48,8 +69,9 @@ async def migrate(db: asyncpg.Connection, migrations: tuple[Migration, ...], *, 
                 f"{what} database schema version {newer[-1]} is newer than this Rallypoint supports "
                 f"({len(migrations)}); upgrade Rallypoint"
             )
+        features = await prepare(db) if prepare is not None else frozenset()
         for step in migrations:
-            if step.version in applied:
+            if step.version in applied or (step.requires is not None and step.requires not in features):
                 continue
             async with db.transaction():
                 await db.execute(step.sql)

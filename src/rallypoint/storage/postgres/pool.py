@@ -1,5 +1,8 @@
 """A lazily opened asyncpg pool that migrates the schema first and retries on connection loss.
 
+The storage URL may carry Rallypoint's own ``pool_max`` and ``retry_s`` (``storage.postgres.options``);
+they override the store's defaults and are removed before the URL reaches the driver.
+
 Only idempotent operations go through :meth:`PostgresPool.retrying` (reads, marks, deletes of old
 rows, and appends made idempotent by a batch id): after a lost connection nobody knows whether the
 last statement committed, so the operation must be safe to run twice.
@@ -15,7 +18,8 @@ from typing import TypeVar
 import asyncpg
 
 from rallypoint.errors import StorageError
-from rallypoint.storage.postgres.migrations import Migration, migrate
+from rallypoint.storage.postgres.migrations import Migration, Prepare, migrate
+from rallypoint.storage.postgres.options import RETRY_FIRST_S, RETRY_MAX_S, retry_attempts, split_url
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,7 +48,7 @@ RETRYABLE: tuple[type[Exception], ...] = (
 class RetryPolicy:
     """Bounded exponential backoff: ``attempts`` tries, delays from ``first_s`` doubling up to ``max_s``."""
 
-    def __init__(self, attempts: int = 8, first_s: float = 0.05, max_s: float = 2.0) -> None:
+    def __init__(self, attempts: int = 8, first_s: float = RETRY_FIRST_S, max_s: float = RETRY_MAX_S) -> None:
         if attempts < 1 or first_s < 0 or max_s < first_s:
             raise ValueError("attempts >= 1 and 0 <= first_s <= max_s")
         self.attempts = attempts
@@ -59,6 +63,11 @@ class RetryPolicy:
             delay = min(delay * 2, self.max_s)
         return out
 
+    @classmethod
+    def lasting(cls, seconds: float) -> RetryPolicy:
+        """The default backoff with enough tries that the pauses add up to ``seconds``."""
+        return cls(attempts=retry_attempts(seconds))
+
 
 class PostgresPool:
     """One asyncpg pool per store, opened on first use (migrations run then, under an advisory lock)."""
@@ -72,13 +81,18 @@ class PostgresPool:
         what: str,
         max_size: int = 4,
         retry: RetryPolicy | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
-        self._dsn = dsn
+        self._dsn, self.options = split_url(dsn)
         self._migrations = migrations
         self._lock_key = lock_key
         self._what = what
-        self._max_size = max_size
-        self._retry = retry or RetryPolicy()
+        self._prepare = prepare
+        # The URL's settings win over the store's defaults.
+        self._max_size = self.options.pool_max or max_size
+        if self.options.retry_s is not None:
+            retry = RetryPolicy.lasting(self.options.retry_s)
+        self.retry = retry or RetryPolicy()
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
         self._closed = False
@@ -86,7 +100,7 @@ class PostgresPool:
 
     async def retrying(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
         """Run ``op(connection)``, again after a lost connection; database errors become ``StorageError``."""
-        return await self._run(op, name, self._retry.delays())
+        return await self._run(op, name, self.retry.delays())
 
     async def once(self, op: Callable[[asyncpg.Connection], Awaitable[T]], *, name: str) -> T:
         """Run ``op(connection)`` a single time: for operations that must not run twice (counters).
@@ -123,6 +137,11 @@ class PostgresPool:
                 raise StorageError(f"postgresql {self._what} store: {name} failed: {exc}") from exc
         raise AssertionError("unreachable")
 
+    @property
+    def max_size(self) -> int:
+        """The most connections this pool opens."""
+        return self._max_size
+
     async def close(self) -> None:
         """Close every connection (waiting for those in use); closing twice is harmless."""
         self._closed = True
@@ -143,7 +162,8 @@ class PostgresPool:
                 pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size)
                 try:
                     async with pool.acquire() as conn:
-                        await migrate(conn, self._migrations, lock_key=self._lock_key, what=self._what)
+                        await migrate(conn, self._migrations, lock_key=self._lock_key, what=self._what,
+                                      prepare=self._prepare)
                 except BaseException:
                     await pool.close()
                     raise

@@ -4,8 +4,10 @@
 * ``type`` and ``uid`` use the "C" collation so prefix ranges follow code points, as in SQLite.
 * Area: a GiST index on ``point(lon, lat)``, searched with ``<@ box``; the exact ``BETWEEN`` test
   beside it keeps the edges exactly inclusive (geometric operators compare with a small epsilon).
-  The contract's boxes are planar longitude/latitude boxes, which this index serves as well as a
-  PostGIS one would, and it needs no extension.
+  Migration 2 requires PostGIS (``storage.postgres.spatial``): it adds ``geom geometry(Point, 4326)``,
+  generated from ``lon``/``lat``, with a GiST index in place of the ``point`` one. A database without
+  PostGIS stays at the box index; migration 2 then waits, and converts it (rewriting the table) at
+  the first start that finds the extension.
 * ``latest()`` starts from live picture rows (partial index on ``stale``) and probes for a newer
   picture row of the same uid (partial index on ``uid, time, id``).
 * ``event_batches`` makes an append idempotent: a retried batch whose first attempt committed is
@@ -56,5 +58,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             written_at timestamptz NOT NULL DEFAULT now()
         );
         """,
+    ),
+    Migration(
+        2,
+        "postgis area index",
+        """
+        ALTER TABLE events ADD COLUMN geom geometry(Point, 4326) GENERATED ALWAYS AS (
+            CASE WHEN lat = 0 AND lon = 0 THEN NULL ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4326) END
+        ) STORED;
+        CREATE INDEX events_geom ON events USING gist (geom);
+        DROP INDEX events_position;
+        """,
+        requires="postgis",
     ),
 )
