@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+import msgspec
 import numpy as np
 
 from rallypoint.fusion.associator import Associator, GlobalNearestNeighbour
@@ -89,10 +90,17 @@ class Tracker:
         touched: dict[int, None] = {}
         identified: list[Observation] = []
         anonymous: list[Observation] = []
+        now_s = _epoch(now)
+        latest = now_s + self.settings.max_future_s
         for obs in observations:
             if not (-90.0 <= obs.lat <= 90.0 and -180.0 <= obs.lon <= 180.0):
                 self._counts["invalid_position"] += 1
                 continue
+            if obs.source_time is not None and _epoch(obs.source_time) > latest:
+                # A source clock ahead of ours would hold the track in the future and make every
+                # later report look out of order: its own time is not trusted, the receive time is.
+                obs = msgspec.structs.replace(obs, source_time=None)
+                self._counts["future_time"] += 1
             if not plausible_extras(obs):
                 obs, reasons = without_bad_extras(obs)
                 self._counts.update(reasons)
@@ -103,7 +111,6 @@ class Tracker:
             self._apply_identified(identified, touched)
         if anonymous:
             self._apply_anonymous(anonymous, touched)
-        now_s = _epoch(now)
         if self._pairs.due(now_s):
             deleted = self._pair_up(now_s, touched)
         return deleted + self._reports(touched)

@@ -179,3 +179,18 @@ def test_a_track_without_domain_takes_the_first_one_stated() -> None:
     assert tracker.expire(at(400)) == []
     (gone,) = tracker.expire(at(911))
     assert gone.uid == "TAK-ANDROID-1"
+
+
+def test_a_source_time_in_the_future_is_replaced_by_the_receive_time() -> None:
+    tracker = Tracker()
+    tracker.update(at(0), obs(0, 0, 0, identity=mmsi()))
+    o = obs(10, 50, 0, identity=mmsi())
+    fields = {f: getattr(o, f) for f in o.__struct_fields__}
+    ahead = type(o)(**{**fields, "source_time": at(3600)})  # a receiver clock an hour fast
+    (report,) = tracker.update(at(10), ahead)
+    assert report.time == at(10)
+    # Later, correct reports are not taken for out of order.
+    (report,) = tracker.update(at(20), obs(20, 100, 0, identity=mmsi()))
+    assert report.time == at(20)
+    stats = tracker.statistics()
+    assert stats["future_time"] == 1 and "out_of_order" not in stats
