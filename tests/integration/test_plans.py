@@ -208,6 +208,9 @@ async def test_absurd_plans_are_refused_with_a_clear_400(server: ServerProcess, 
                                            b'"point": {"lat": NaN, "lon": 0}}]}}',
                              headers={"content-type": "application/json"})
         assert nan.status_code == 400
+        nested = b'{"reason": "x", "plan": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        deep = await http.put(PLAN, content=nested, headers={"content-type": "application/json"})
+        assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"]
         no_reason = await http.put(PLAN, json={"plan": FIRST, "reason": " "})
         assert no_reason.status_code == 400 and "reason" in no_reason.json()["detail"]
         bad_kml = await http.post(PLAN + "/import", params={"format": "kml"},

@@ -78,6 +78,8 @@ def from_geojson(raw: bytes) -> Plan:
         doc = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise PlanInvalid(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PlanInvalid("the document is nested too deeply") from exc
     if not isinstance(doc, dict) or doc.get("type") not in ("FeatureCollection", "Feature"):
         raise PlanInvalid("expected a GeoJSON FeatureCollection or Feature")
     features = doc.get("features") if doc["type"] == "FeatureCollection" else [doc]

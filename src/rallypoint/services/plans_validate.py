@@ -58,6 +58,8 @@ def decode_plan(raw: bytes) -> Plan:
         plan = decode_json(raw, Plan, subject="the plan")
     except InvalidJson as exc:
         raise PlanInvalid(exc.detail if exc.malformed else f"invalid plan: {exc.detail}") from exc
+    except RecursionError as exc:
+        raise PlanInvalid("the plan is nested too deeply") from exc
     return check_plan(plan)
 
 

@@ -151,6 +151,10 @@ class PlansApi:
         except InvalidJson as exc:
             self.refused += 1
             raise ApiError(400, "invalid_plan", exc.detail) from exc
+        except RecursionError as exc:
+            # The decoder gives up on arrays nested thousands deep: malformed for us, never a 500.
+            self.refused += 1
+            raise ApiError(400, "invalid_plan", "the body is nested too deeply") from exc
 
     async def _raw(self, request: Request, *, json_only: bool) -> bytes:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

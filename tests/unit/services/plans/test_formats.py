@@ -15,7 +15,7 @@ from rallypoint.model.plan import Plan
 from rallypoint.services.plans_geojson import from_geojson, to_geojson
 from rallypoint.services.plans_kml import from_kml, to_kml
 from rallypoint.services.plans_package import from_package, to_package
-from rallypoint.services.plans_validate import PlanInvalid
+from rallypoint.services.plans_validate import PlanInvalid, decode_plan
 from tests.unit.services.plans.sample import full_plan
 
 
@@ -59,6 +59,13 @@ def test_plain_geojson_from_another_tool_becomes_areas_routes_and_objectives() -
 def test_bad_geojson_is_refused_with_the_reason(doc: object, words: str) -> None:
     with pytest.raises(PlanInvalid, match=words):
         from_geojson(json.dumps(doc).encode())
+
+
+def test_deeply_nested_json_is_refused() -> None:
+    with pytest.raises(PlanInvalid, match="nested too deeply"):
+        from_geojson(b'{"type": "FeatureCollection", "features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    with pytest.raises(PlanInvalid, match="nested too deeply"):
+        decode_plan(b'{"areas": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
 
 
 def test_kml_export_reads_in_fastkml_and_back_in_rallypoint() -> None:
