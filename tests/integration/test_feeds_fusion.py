@@ -62,6 +62,17 @@ async def test_radar_plots_of_ais_vessels_make_no_extra_tracks(
     server, ais_port, radar_port = fusion_server
     ais, radar = AisEmitter(), RadarCotEmitter(stale_s=30.0)
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
+
+        async def listening() -> bool:
+            return all(f["statistics"]["connected"] for f in await admin.feeds())
+
+        # The feeds' sockets are bound once they run (a datagram sent before would be lost).
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await listening():
+            assert asyncio.get_running_loop().time() < deadline, "feeds never listened"
+            await asyncio.sleep(0.05)
     started = asyncio.get_running_loop().time()
     async with pytak_picture(server.ports["cot"]) as picture:
         for step in range(16):
@@ -75,8 +86,7 @@ async def test_radar_plots_of_ais_vessels_make_no_extra_tracks(
             await asyncio.sleep(REPORT_EVERY_S)
         vessel_uids = {f"MMSI-{mmsi}" for mmsi in VESSELS}
         await wait_until(lambda: vessel_uids <= set(picture.seen), "both vessels on the map")
-        async with AsyncRallypointClient(f"http://127.0.0.1:{server.ports['http']}", username="root",
-                                         password=PASSWORDS["root"]) as admin:
+        async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
             feeds = {f["name"]: f for f in await admin.feeds()}
         # Every plot arrived and was decoded; none of them became a track of its own.
         assert feeds["radar"]["statistics"]["observations"] == 2 * 14

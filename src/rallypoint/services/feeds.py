@@ -7,7 +7,9 @@ object seen by several sources is one track. Tracks leave maps by their stale ti
 tracker deletes is simply no longer reported (no ``t-x-d-d``, which would travel at the most
 urgent priority, ahead of people's traffic, for every aircraft that flies out of range).
 
-Track reports are published at the ``BULK`` priority, the least urgent class: client and link
+A track is said at most once a second (``publish_interval_s``): a source that reports faster
+(SBS sends two positions a second per aircraft) costs routing nothing more, and the latest estimate
+follows within a tick. Track reports are published at the ``BULK`` priority, the least urgent class: client and link
 budgets thin feed tracks before anyone's position. A track goes to the groups every feed that
 contributed to it allows (the intersection); when contributing feeds share no group, it is
 withheld and counted rather than shown to readers one of the feeds was not meant for.
@@ -23,23 +25,27 @@ from datetime import datetime
 from typing import Protocol
 
 import msgspec
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
 from rallypoint.clock import Clock, ms_to_datetime
 from rallypoint.config import FeedConfig
 from rallypoint.errors import RallypointError, RemoteProtocolError
+from rallypoint.fusion.identity import uid_for
 from rallypoint.model.cot_type import Priority
-from rallypoint.model.track import Observation, TrackReport, TrackStatus
+from rallypoint.model.track import IdentityKind, Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
 from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
+from rallypoint.services.feeds_metrics import feed_families
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUPS = frozenset({ANON_GROUP})
 MAX_FEEDS = 256
+# Tracks whose refining category is remembered (cleared past this: a leak guard, not a working bound).
+MAX_REMEMBERED = 200_000
 
 
 class Tracker(Protocol):
@@ -92,13 +98,18 @@ class FeedService:
 
     def __init__(self, *, clock: Clock, accept: Callable[[Envelope], object], tracker: Tracker,
                  opener: FeedOpener, origin: Callable[[str, frozenset[str]], Origin] | None = None,
-                 expire_interval_s: float = 1.0) -> None:
+                 tick_s: float = 0.25, publish_interval_s: float = 1.0) -> None:
         self._clock = clock
         self._accept = accept
         self._tracker = tracker
         self._opener = opener
         self._origin = origin or (lambda name, groups: Origin(session_id=f"feed-{name}", groups=groups))
-        self._expire_interval = expire_interval_s
+        self._tick = tick_s
+        self._interval_ms = int(publish_interval_s * 1000)
+        # When each track was last said, and the latest report of tracks waiting for their interval.
+        self._sent_ms: dict[str, int] = {}
+        self._pending: dict[str, TrackReport] = {}
+        self._categories: dict[str, str] = {}
         self._feeds: dict[str, _Feed] = {}
         # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
         self._groups: dict[str, frozenset[str]] = {}
@@ -129,8 +140,9 @@ class FeedService:
                 self._start(feed)
             while not self._stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=self._expire_interval)
-                self._tracker.expire(self._now())
+                    await asyncio.wait_for(self._stop.wait(), timeout=self._tick)
+                self.publish(self._tracker.expire(self._now()))
+                self.flush()
                 self._refresh_layers()
             self._tg = None
             for feed in self._feeds.values():
@@ -196,6 +208,10 @@ class FeedService:
 
     def take(self, name: str, observations: Sequence[Observation]) -> None:
         """A runner's batch: fold it into the tracker and publish the tracks it changed."""
+        for o in observations:
+            # What refines a track's type, remembered from the reports that carry it (see _refined).
+            if o.identity is not None and o.category and not o.category.startswith("a-"):
+                self._remember(uid_for(o.identity), o.category)
         quality = self._feeds[name].info.quality_m if name in self._feeds else None
         if quality is not None:
             observations = [o if o.ce_m is not None else msgspec.structs.replace(o, ce_m=quality)
@@ -203,26 +219,53 @@ class FeedService:
         self.publish(self._tracker.update_many(self._now(), observations))
 
     def publish(self, reports: Iterable[TrackReport]) -> None:
-        """Say every confirmed report as CoT through ingest, to the groups its sources share."""
+        """Say confirmed reports as CoT through ingest, to the groups their sources share.
+
+        A track is said at most once per ``publish_interval_s``: a report that comes sooner waits
+        (the latest one per track) and is said by :meth:`flush` once the interval has passed.
+        """
         now_ms = self._clock.now_ms()
         for report in reports:
+            if report.status is TrackStatus.DELETED:
+                self._sent_ms.pop(report.uid, None)
+                self._pending.pop(report.uid, None)
+                self._categories.pop(report.uid, None)
+                continue
             if report.status is not TrackStatus.CONFIRMED:
                 continue
-            groups = self._audience(report.sources)
-            if not groups:
-                self.withheld += 1
+            last = self._sent_ms.get(report.uid)
+            if last is not None and now_ms - last < self._interval_ms:
+                self._pending[report.uid] = report
                 continue
-            stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
-                          default=DEFAULT_STALE_S[report.domain])
-            try:
-                event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms)
-                self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
-            except RemoteProtocolError as exc:
-                # A uid another sender holds, or a name the CoT checks refuse: this report only.
-                self.refused += 1
-                log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
-                continue
-            self.published += 1
+            self._pending.pop(report.uid, None)
+            self._say(report, now_ms)
+
+    def flush(self) -> None:
+        """Say the waiting reports whose track's interval has passed."""
+        now_ms = self._clock.now_ms()
+        due = [r for uid, r in self._pending.items() if now_ms - self._sent_ms.get(uid, 0) >= self._interval_ms]
+        for report in due:
+            del self._pending[report.uid]
+            self._say(report, now_ms)
+
+    def _say(self, report: TrackReport, now_ms: int) -> None:
+        self._sent_ms[report.uid] = now_ms
+        report = self._refined(report)
+        groups = self._audience(report.sources)
+        if not groups:
+            self.withheld += 1
+            return
+        stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
+                      default=DEFAULT_STALE_S[report.domain])
+        try:
+            event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms)
+            self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
+        except RemoteProtocolError as exc:
+            # A uid another sender holds, or a name the CoT checks refuse: this report only.
+            self.refused += 1
+            log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
+            return
+        self.published += 1
 
     def take_layer(self, name: str, items: Sequence[LayerItem]) -> None:
         """A layer feed's whole document: draw its items, remove those that left the layer."""
@@ -257,6 +300,26 @@ class FeedService:
     def _refresh_layers(self) -> None:
         for name in self._layers.due(self._clock.now_ms(), self._stale):
             self._send_layer(name)
+
+    def _refined(self, report: TrackReport) -> TrackReport:
+        """Keep the category that refines the type (AIS ship type, ADS-B category, APRS symbol).
+
+        A CoT type as category describes a track only from a CoT source with the same uid; when an
+        identity-less CoT report (radar-like ``a-u-S``) joined a vessel's track, the vessel keeps the
+        ship type its AIS reports gave.
+        """
+        category = report.category
+        if category is None:
+            return report
+        if category.startswith("a-") and (report.identity is None or report.identity.kind is not IdentityKind.TAK):
+            return msgspec.structs.replace(report, category=self._categories.get(report.uid))
+        self._remember(report.uid, category)
+        return report
+
+    def _remember(self, uid: str, category: str) -> None:
+        if len(self._categories) >= MAX_REMEMBERED and uid not in self._categories:
+            self._categories.clear()
+        self._categories[uid] = category
 
     def _audience(self, sources: Sequence[str]) -> frozenset[str]:
         groups: frozenset[str] | None = None
@@ -313,43 +376,5 @@ class FeedService:
 
     def metric_families(self) -> Iterable[Metric]:
         """Per-feed counters and gauges, and the service's own, for ``/metrics``."""
-        views = self.list()
-        counters = {
-            "bytes": CounterMetricFamily("rallypoint_feed_bytes", "Bytes received per feed", labels=["feed"]),
-            "observations": CounterMetricFamily(
-                "rallypoint_feed_observations", "Observations decoded per feed", labels=["feed"]),
-            "reconnects": CounterMetricFamily(
-                "rallypoint_feed_reconnects", "Connections re-established per feed", labels=["feed"]),
-        }
-        rejects = CounterMetricFamily("rallypoint_feed_rejects", "Input skipped per feed and reason",
-                                      labels=["feed", "reason"])
-        dropped = CounterMetricFamily("rallypoint_feed_dropped", "Observations dropped per feed (overflow, paused)",
-                                      labels=["feed", "reason"])
-        connected = GaugeMetricFamily("rallypoint_feed_connected", "1 while the feed's source is reachable",
-                                      labels=["feed"])
-        paused = GaugeMetricFamily("rallypoint_feed_paused", "1 while the feed is paused", labels=["feed"])
-        buffered = GaugeMetricFamily("rallypoint_feed_buffered", "Observations waiting for the tracker",
-                                     labels=["feed"])
-        for view in views:
-            s = view.statistics
-            counters["bytes"].add_metric([view.name], s.bytes)
-            counters["observations"].add_metric([view.name], s.observations)
-            counters["reconnects"].add_metric([view.name], s.reconnects)
-            for reason, n in sorted(s.rejects.items()):
-                rejects.add_metric([view.name, reason], n)
-            dropped.add_metric([view.name, "overflow"], s.dropped_overflow)
-            dropped.add_metric([view.name, "paused"], s.dropped_paused)
-            connected.add_metric([view.name], 1.0 if s.connected else 0.0)
-            paused.add_metric([view.name], 1.0 if s.paused else 0.0)
-            buffered.add_metric([view.name], s.buffered)
-        tracks = CounterMetricFamily("rallypoint_feed_tracks", "Track reports of feeds by outcome",
-                                     labels=["outcome"])
-        tracks.add_metric(["published"], self.published)
-        tracks.add_metric(["withheld"], self.withheld)
-        tracks.add_metric(["refused"], self.refused)
-        tracker = self._tracker.statistics()
-        live = GaugeMetricFamily("rallypoint_feed_tracks_live", "Tracks the fusion tracker holds now",
-                                 labels=["status"])
-        live.add_metric(["confirmed"], tracker.get("tracks_confirmed", 0))
-        live.add_metric(["tentative"], tracker.get("tracks_tentative", 0))
-        yield from (*counters.values(), rejects, dropped, connected, paused, buffered, tracks, live)
+        outcomes = {"published": self.published, "withheld": self.withheld, "refused": self.refused}
+        return feed_families(self.list(), outcomes, self._tracker.statistics())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import msgspec
 import pytest
 
 from rallypoint.clock import ManualClock, ms_to_datetime
@@ -241,3 +242,37 @@ def test_track_events_read_back_as_the_parser_would_see_them() -> None:
         assert (parsed.detail.speed, parsed.detail.course) == (event.detail.speed, event.detail.course)
     with pytest.raises(RemoteProtocolError):
         writer.event(report(name="bad\x01name"), stale_s=30, now_ms=1_767_225_600_000)
+
+
+def test_a_track_is_said_at_most_once_a_second_and_its_latest_report_follows() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+sbs"))
+    feeds.take("sbs", [obs(clock, "sbs", IdentityKind.ICAO, "abc123", Domain.AIR)])
+    for step in range(1, 4):  # three more reports within the second
+        clock.advance(0.25)
+        moved = msgspec.structs.replace(obs(clock, "sbs", IdentityKind.ICAO, "abc123", Domain.AIR),
+                                        lat=51.9 + step * 0.001)
+        feeds.take("sbs", [moved])
+    assert len(accepted) == 1
+    feeds.flush()
+    assert len(accepted) == 1  # the interval has not passed yet
+    clock.advance(0.25)
+    feeds.flush()
+    assert len(accepted) == 2 and accepted[-1].event.point.lat > 51.9  # the latest estimate, not the first
+    feeds.flush()
+    assert len(accepted) == 2
+
+
+def test_a_vessel_keeps_its_ship_type_when_radar_plots_join_its_track() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    feeds.add(FeedConfig(url="test+ais"))
+    vessel = Identity(kind=IdentityKind.MMSI, value="244000001")
+    now = ms_to_datetime(clock.now_ms())
+    feeds.publish([report(uid="MMSI-244000001", time=now, domain=Domain.SEA, identity=vessel, category="70",
+                          sources=("ais",))])
+    clock.advance(1.0)
+    feeds.publish([report(uid="MMSI-244000001", time=now, domain=Domain.SEA, identity=vessel, category="a-u-S",
+                          sources=("ais", "radar"), fused=True)])
+    assert [(e.event.type, e.event.how) for e in accepted] == [("a-n-S-X-M-C", "m-g"), ("a-n-S-X-M-C", "m-f")]
