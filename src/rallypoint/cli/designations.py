@@ -148,6 +148,8 @@ def propose(
     """Propose a designation: visible to your groups, marked unapproved, until an approver decides."""
     if (point is None) == (polygon is None):
         raise typer.BadParameter("give either --point or --polygon", param_hint="--point/--polygon")
+    if hae is not None and not math.isfinite(hae):
+        raise typer.BadParameter(f"metres as a finite number (got {hae})", param_hint="--hae")
     with _session(ctx) as client:
         answer = client.propose_designation(
             title, category, point=parse_point(point) if point else None,
