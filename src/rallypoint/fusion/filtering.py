@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import msgspec
 import numpy as np
@@ -25,6 +26,11 @@ from rallypoint.fusion.updater import Updater, velocity_noise
 from rallypoint.model.track import Observation
 
 
+def epoch(t: datetime) -> float:
+    """Epoch seconds of an aware datetime (a naive one is taken as UTC)."""
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
+
+
 def plausible_extras(obs: Observation) -> bool:
     """Accuracy, speed, course and altitude, where given, are finite (and the first two not negative)."""
     ce, speed, course, alt = obs.ce_m, obs.speed_mps, obs.course_deg, obs.alt_m
@@ -36,11 +42,17 @@ def plausible_extras(obs: Observation) -> bool:
     )
 
 
-def without_bad_extras(obs: Observation) -> tuple[Observation, list[str]]:
-    """The observation without a non-finite or negative accuracy, speed, course or altitude, and the
-    reasons (``invalid_accuracy``, ``invalid_velocity``, ``invalid_altitude``) for the counters."""
+def sanitised(obs: Observation, latest: float) -> tuple[Observation, list[str]]:
+    """The observation without a non-finite or negative accuracy, speed, course or altitude, and
+    without a source time after ``latest`` (epoch s), with the reasons for the counters
+    (``invalid_accuracy``, ``invalid_velocity``, ``invalid_altitude``, ``future_time``)."""
     changes: dict[str, None] = {}
     reasons: list[str] = []
+    if obs.source_time is not None and epoch(obs.source_time) > latest:
+        # A source clock ahead of ours would hold the track in the future and make every later
+        # report look out of order: its own time is not trusted, the receive time is.
+        changes["source_time"] = None
+        reasons.append("future_time")
     if obs.ce_m is not None and not 0.0 < obs.ce_m < math.inf:
         changes["ce_m"] = None
         reasons.append("invalid_accuracy")

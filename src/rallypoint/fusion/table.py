@@ -129,6 +129,17 @@ class TrackTable:
         self.imm_p[slot] = self.p[slot]
         self.imm_mu[slot] = (prior, 1.0 - prior)
 
+    def fold(self, gone: int, kept: int) -> None:
+        """Give the kept track what the other knew besides its numbers (sources, name, category)."""
+        a, b = self.get(gone), self.get(kept)
+        for source, t in a.sources.items():
+            b.sources[source] = max(t, b.sources.get(source, t))
+        b.names = None
+        b.name = b.name or a.name
+        b.category = b.category or a.category
+        if b.alt_m is None:
+            b.alt_m, b.alt_sigma_m = a.alt_m, a.alt_sigma_m
+
     def remove(self, slot: int) -> TrackMeta:
         """Forget the track in ``slot``; returns its record (with status DELETED)."""
         meta = self.meta[slot]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-import msgspec
 import numpy as np
 
 from rallypoint.fusion.associator import Associator, GlobalNearestNeighbour
@@ -20,9 +19,10 @@ from rallypoint.fusion.filtering import (
     Batch,
     Measurements,
     Outcome,
+    epoch,
     filter_step,
     plausible_extras,
-    without_bad_extras,
+    sanitised,
 )
 from rallypoint.fusion.hypothesiser import Hypothesiser, MahalanobisHypothesiser
 from rallypoint.fusion.identity import anonymous_uid, uid_for
@@ -37,10 +37,6 @@ from rallypoint.model.track import Domain, Identity, Observation, TrackReport, T
 
 _UID_CACHE_LIMIT = 100_000  # identities remembered with their uid (cleared, not evicted, past this)
 _VERTICAL_FACTOR = 1.5  # GNSS vertical error is typically 1.5x the horizontal; le_m = 1.5 x sigma
-
-
-def _epoch(t: datetime) -> float:
-    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
 
 
 class Tracker:
@@ -90,19 +86,14 @@ class Tracker:
         touched: dict[int, None] = {}
         identified: list[Observation] = []
         anonymous: list[Observation] = []
-        now_s = _epoch(now)
+        now_s = epoch(now)
         latest = now_s + self.settings.max_future_s
         for obs in observations:
             if not (-90.0 <= obs.lat <= 90.0 and -180.0 <= obs.lon <= 180.0):
                 self._counts["invalid_position"] += 1
                 continue
-            if obs.source_time is not None and _epoch(obs.source_time) > latest:
-                # A source clock ahead of ours would hold the track in the future and make every
-                # later report look out of order: its own time is not trusted, the receive time is.
-                obs = msgspec.structs.replace(obs, source_time=None)
-                self._counts["future_time"] += 1
-            if not plausible_extras(obs):
-                obs, reasons = without_bad_extras(obs)
+            if not plausible_extras(obs) or (obs.source_time is not None and epoch(obs.source_time) > latest):
+                obs, reasons = sanitised(obs, latest)
                 self._counts.update(reasons)
             (identified if obs.identity is not None else anonymous).append(obs)
         self._counts["observations"] += len(identified) + len(anonymous)
@@ -117,7 +108,7 @@ class Tracker:
 
     def expire(self, now: datetime) -> list[TrackReport]:
         """Delete the tracks that are stale at ``now``; returns DELETED reports of those that were shown."""
-        doomed = self.deleter.doomed(self.table, _epoch(now))
+        doomed = self.deleter.doomed(self.table, epoch(now))
         out: list[TrackReport] = []
         for slot in doomed.tolist():
             shown = self.table.get(slot).status is TrackStatus.CONFIRMED
@@ -169,7 +160,7 @@ class Tracker:
         gone = table.by_uid.get(secondary_uid)
         kept = table.by_uid.get(primary_uid)
         if gone is not None and kept is not None:
-            self._fold(gone, kept)
+            self.table.fold(gone, kept)
         if gone is not None:
             shown = table.get(gone).status is TrackStatus.CONFIRMED
             report = self._deletion(gone)
@@ -178,17 +169,6 @@ class Tracker:
         if kept is not None:
             out.extend(self._reports({kept: None}))
         return out
-
-    def _fold(self, gone: int, kept: int) -> None:
-        """Give the kept track what the other knew besides its numbers (sources, name, category)."""
-        a, b = self.table.get(gone), self.table.get(kept)
-        for source, t in a.sources.items():
-            b.sources[source] = max(t, b.sources.get(source, t))
-        b.names = None
-        b.name = b.name or a.name
-        b.category = b.category or a.category
-        if b.alt_m is None:
-            b.alt_m, b.alt_sigma_m = a.alt_m, a.alt_sigma_m
 
     def _pair_up(self, now_s: float, touched: dict[int, None]) -> list[TrackReport]:
         """Merge identity-less tracks into identified ones they move with; propose identity pairs."""
@@ -200,7 +180,7 @@ class Tracker:
                 continue
             ma, mb = table.get(a), table.get(b)
             if kind == "merge":
-                self._fold(a, b)
+                self.table.fold(a, b)
                 merged.add(a)
                 shown = ma.status is TrackStatus.CONFIRMED
                 self._counts["merged"] += 1
@@ -237,7 +217,7 @@ class Tracker:
                 identity = self._aliases[uid]
                 uid = uid_for(identity)
             when = obs.source_time
-            t = _epoch(when or obs.received_at)
+            t = epoch(when or obs.received_at)
             slot = by_uid.get(uid)
             if slot is None:
                 touched[self._initiate(uid, identity, obs, t)] = None
@@ -273,7 +253,7 @@ class Tracker:
         for obs in observations:
             by_source.setdefault(obs.source, []).append(obs)
         for group in by_source.values():
-            times = [_epoch(o.source_time or o.received_at) for o in group]
+            times = [epoch(o.source_time or o.received_at) for o in group]
             sigmas = [self.measurements.sigma(o) for o in group]
             lat = np.fromiter((o.lat for o in group), dtype=float, count=len(group))
             lon = np.fromiter((o.lon for o in group), dtype=float, count=len(group))
