@@ -1,14 +1,19 @@
-"""The Python client's plan methods against the real server, with accounts: alice plans, bob is in another group."""
+"""The Python client's plan methods against the real server, with accounts: alice plans, bob is in another group.
+
+Every stored version is also in the hash-chained audit log, which still verifies.
+"""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
 from rallypoint.client import ApiError, RallypointClient
-from tests.support.accounts import PASSWORDS
+from tests.support.accounts import PASSWORDS, audit_entries
 from tests.support.server import ServerProcess
 
 AREA = {"id": "sector-a", "name": "Sector A", "vertices": [
@@ -43,3 +48,16 @@ def test_plan_methods_of_the_python_client(api_server: ServerProcess) -> None:
         with pytest.raises(ApiError) as hidden:
             bob.plan("Bridge")
         assert hidden.value.status == 404
+    api_server.stop()
+    entries = [(e.actor, e.action, e.target, e.detail.get("version"), e.detail.get("reason"))
+               for e in audit_entries(api_server.data_dir) if e.action.startswith("plan.")]
+    assert entries == [
+        ("alice", "plan.change", "Bridge", "1", "first draft"),
+        ("alice", "plan.change", "Bridge", "2", "sector B too"),
+        ("alice", "plan.change", "Bridge", "3", "sector A done"),
+        ("alice", "plan.revert", "Bridge", "4", "back to the first draft"),
+        ("alice", "plan.import", "Bridge", "5", "restored"),
+    ]
+    verify = subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "audit", "verify",
+                             "--data-dir", str(api_server.data_dir)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

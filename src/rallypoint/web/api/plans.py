@@ -135,6 +135,13 @@ class PlansApi:
                       read_groups=identity.read_groups, client_uid=sender_uid(identity.principal or "anonymous"),
                       admin=identity.role == "admin", uid_held=True)
 
+    def _audit(self, identity: RequestIdentity, action: str, name: str, version: PlanVersion) -> None:
+        """One audit entry per stored version (the hash-chained log beside the plan's own history)."""
+        details = {"version": str(version.version), "reason": version.reason, "via": "api"}
+        if version.reverted_from is not None:
+            details["reverted_from"] = str(version.reverted_from)
+        self._ctx.auditor.record(identity.principal or "-", action, name, details)
+
     async def _run(self, work: Awaitable[T]) -> T:
         try:
             return await work
@@ -222,6 +229,7 @@ class PlansApi:
             version = await self._run(service.replace(caller, name, plan, reason))
         else:
             version = await self._run(service.patch(caller, name, PlanPatch(upsert=plan), reason))
+        self._audit(identity, "plan.import", name, version)
         return view_of(name, version)
 
     def endpoints(self) -> list[Endpoint]:
@@ -252,6 +260,7 @@ class PlansApi:
             version = await self._run(self._service().replace(
                 self.caller(identity), request.path_params["name"], body.plan, body.reason,
                 base_version=body.base_version))
+            self._audit(identity, "plan.change", request.path_params["name"], version)
             return json_response(view_of(request.path_params["name"], version))
 
         async def edit(request: Request) -> Response:
@@ -261,6 +270,7 @@ class PlansApi:
             version = await self._run(self._service().patch(
                 self.caller(identity), request.path_params["name"], PlanPatch(upsert=body.upsert, remove=body.remove),
                 body.reason, base_version=body.base_version))
+            self._audit(identity, "plan.change", request.path_params["name"], version)
             return json_response(view_of(request.path_params["name"], version))
 
         async def versions(request: Request) -> Response:
@@ -285,6 +295,7 @@ class PlansApi:
             body = await self._body(request, PlanRevert)
             version = await self._run(self._service().revert(
                 self.caller(identity), request.path_params["name"], body.version, body.reason))
+            self._audit(identity, "plan.revert", request.path_params["name"], version)
             return json_response(view_of(request.path_params["name"], version))
 
         async def export(request: Request) -> Response:
