@@ -130,6 +130,8 @@ async def test_plan_versions_reach_the_subscriber_as_cot_and_revert(
         await subscriber.wait_for(lambda e: e.get("type") == "u-d-f"
                                   and _detail(e).find("link").get("point") == "39.1,-120.0")  # type: ignore[union-attr]
 
+        zero = (await http.get(PLAN, params={"version": 0})).json()
+        assert zero["version"] == 0 and zero["plan"]["areas"] == []
         versions = (await http.get(PLAN + "/versions")).json()
         assert [(v["version"], v["reason"]) for v in versions] == [(1, "first draft"), (2, "sector A moved north")]
         diff = (await http.get(PLAN + "/diff", params={"from": 1, "to": 2})).json()

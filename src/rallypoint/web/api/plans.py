@@ -188,7 +188,10 @@ class PlansApi:
         service = self._service()
         caller = self.caller(identity)
         mission, latest = await self._run(service.current(caller, name))
-        version = latest if number is None else await self._run(service.version(caller, name, number))
+        if number is None or number == 0:
+            version = latest if number is None else None  # version 0: the empty plan before the first
+        else:
+            version = await self._run(service.version(caller, name, number))
         plan = version.plan if version is not None else Plan()
         n = version.version if version is not None else 0
         label = f"{mission.name} plan v{n}"
@@ -248,9 +251,9 @@ class PlansApi:
             identity = await auth.caller(request)
             service, name = self._service(), request.path_params["name"]
             number = self._version(request, "version")
-            if number is None:
+            if number is None or number == 0:
                 _, latest = await self._run(service.current(self.caller(identity), name))
-                return json_response(view_of(name, latest))
+                return json_response(view_of(name, latest if number is None else None))
             return json_response(view_of(name, await self._run(service.version(self.caller(identity), name, number))))
 
         async def replace(request: Request) -> Response:
