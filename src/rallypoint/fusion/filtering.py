@@ -208,6 +208,7 @@ def filter_step(
         r4[:, 0:2, 0:2] = r[with_vel]
         r4[:, 2:4, 2:4] = r_vel[sel]
         apply(with_vel, z4, r4)
+    _altitude_step(table, b, ok, measurements.settings.vertical_accel_sigma)
     new_lat, new_lon = from_enu(lat0, lon0, xu[:, 0], xu[:, 1])
     idx = b.slots[ok]
     table.lat[idx] = new_lat[ok]
@@ -216,3 +217,41 @@ def filter_step(
     table.p[idx] = pu[ok]
     table.t[idx] = np.maximum(t0[ok], b.t[ok])
     return Outcome(ok.tolist(), too_old.tolist(), jump.tolist(), dt.tolist())
+
+
+def altitude_sigma(sigma: float) -> float:
+    """1-sigma error of a reported altitude: GNSS vertical error is typically 1.5 x the horizontal."""
+    return 1.5 * sigma
+
+
+def _altitude_step(table: TrackTable, b: Batch, ok: Mask, accel_sigma: float) -> None:
+    """Constant-climb Kalman step for the tracks of the batch that report an altitude and have one.
+
+    Tracks reporting their first altitude start the filter in the tracker's bookkeeping instead.
+    """
+    alt = np.fromiter(
+        (math.nan if o.alt_m is None else o.alt_m for o in b.observations), dtype=float, count=len(b.observations)
+    )
+    mask = ok & ~np.isnan(alt) & table.has_alt[b.slots]
+    if not mask.any():
+        return
+    sl = b.slots[mask]
+    dt = np.maximum(b.t[mask] - table.alt_t[sl], 0.0)
+    z = table.alt[sl] + table.climb[sl] * dt
+    p = table.pz[sl]
+    q = accel_sigma * accel_sigma
+    p00 = p[:, 0, 0] + 2.0 * dt * p[:, 0, 1] + dt * dt * p[:, 1, 1] + q * dt**3 / 3.0
+    p01 = p[:, 0, 1] + dt * p[:, 1, 1] + q * dt**2 / 2.0
+    p11 = p[:, 1, 1] + q * dt
+    s = p00 + altitude_sigma(1.0) ** 2 * b.sigma[mask] ** 2
+    k0 = p00 / s
+    k1 = p01 / s
+    innovation = alt[mask] - z
+    table.alt[sl] = z + k0 * innovation
+    table.climb[sl] = table.climb[sl] + k1 * innovation
+    out = np.empty_like(p)
+    out[:, 0, 0] = (1.0 - k0) * p00
+    out[:, 0, 1] = out[:, 1, 0] = (1.0 - k0) * p01
+    out[:, 1, 1] = p11 - k1 * p01
+    table.pz[sl] = out
+    table.alt_t[sl] = np.maximum(table.alt_t[sl], b.t[mask])

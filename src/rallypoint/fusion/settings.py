@@ -114,6 +114,7 @@ class FusionSettings:
     confirm_window: int = 5
     identified_confirm_hits: int = 1  # a source-given identity is itself evidence; one report confirms
     late_window_s: float = 5.0  # older reports within this window are applied (see docs/fusion.md)
+    vertical_accel_sigma: float = 1.0  # m/s^2 of the altitude filter (climbs start and level off)
     max_future_s: float = 10.0  # a source time further ahead of ``now`` is replaced by the receive time
     jump_slack_sigmas: float = 4.0
     jump_reinit_after: int = 3  # this many rejected jumps in a row restart the track at the new position

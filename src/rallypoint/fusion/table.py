@@ -68,6 +68,12 @@ class TrackTable:
         self.max_speed = np.zeros(capacity)  # the domain's plausible top speed, per track
         self.live = np.zeros(capacity, dtype=bool)
         self.confirmed = np.zeros(capacity, dtype=bool)  # mirrors meta.status for column-wise use
+        # Altitude: a constant-climb filter of its own (metres, m/s, covariance), where reported.
+        self.has_alt = np.zeros(capacity, dtype=bool)
+        self.alt = np.zeros(capacity)
+        self.climb = np.zeros(capacity)
+        self.pz = np.zeros((capacity, 2, 2))
+        self.alt_t = np.zeros(capacity)
         # Tracks filtered by the IMM (aircraft): its two models' states, covariances, probabilities.
         self.imm = np.zeros(capacity, dtype=bool)
         self.imm_x = np.zeros((capacity, 2, 4))
@@ -99,6 +105,8 @@ class TrackTable:
             grow(self.imm_p),
             grow(self.imm_mu),
         )
+        self.has_alt, self.alt, self.climb = grow(self.has_alt), grow(self.alt), grow(self.climb)
+        self.pz, self.alt_t = grow(self.pz), grow(self.alt_t)
         self.revisit, self.max_speed = grow(self.revisit), grow(self.max_speed)
         self.meta.extend([None] * old)
         self._free.extend(range(new - 1, old - 1, -1))
@@ -116,10 +124,17 @@ class TrackTable:
         self.live[slot] = True
         self.confirmed[slot] = False
         self.imm[slot] = False
+        self.has_alt[slot] = False
         self.meta[slot] = meta
         meta.slot = slot
         self.by_uid[meta.uid] = slot
         return slot
+
+    def start_altitude(self, slot: int, alt: float, sigma: float, t: float) -> None:
+        """Start the altitude filter of ``slot`` at a reported altitude (climb unknown: 0 +- 10 m/s)."""
+        self.has_alt[slot] = True
+        self.alt[slot], self.climb[slot], self.alt_t[slot] = alt, 0.0, t
+        self.pz[slot] = ((sigma * sigma, 0.0), (0.0, 100.0))
 
     def start_imm(self, slot: int, prior: float) -> None:
         """Filter ``slot`` with the IMM from now on, both models at the track's current state."""
@@ -137,8 +152,10 @@ class TrackTable:
         b.names = None
         b.name = b.name or a.name
         b.category = b.category or a.category
-        if b.alt_m is None:
+        if b.alt_m is None and a.alt_m is not None:
             b.alt_m, b.alt_sigma_m = a.alt_m, a.alt_sigma_m
+            self.has_alt[kept], self.alt[kept], self.climb[kept] = True, self.alt[gone], self.climb[gone]
+            self.pz[kept], self.alt_t[kept] = self.pz[gone], self.alt_t[gone]
 
     def remove(self, slot: int) -> TrackMeta:
         """Forget the track in ``slot``; returns its record (with status DELETED)."""
@@ -229,7 +246,7 @@ def report_of(
         course_deg=course if speed and course is not None and math.isfinite(course) else None,
         speed_mps=speed,
         ce_m=ce,
-        le_m=meta.alt_sigma_m if meta.alt_m is not None else None,
+        le_m=meta.alt_sigma_m if meta.alt_m is not None else None,  # from the altitude filter
         category=meta.category,
         sources=sources,
         fused=len(sources) > 1,

@@ -8,6 +8,7 @@ numbers of all tracks a batch touches are predicted and updated together with nu
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -19,6 +20,7 @@ from rallypoint.fusion.filtering import (
     Batch,
     Measurements,
     Outcome,
+    altitude_sigma,
     epoch,
     filter_step,
     plausible_extras,
@@ -36,7 +38,6 @@ from rallypoint.fusion.updater import KalmanUpdater, Updater
 from rallypoint.model.track import Domain, Identity, Observation, TrackReport, TrackStatus
 
 _UID_CACHE_LIMIT = 100_000  # identities remembered with their uid (cleared, not evicted, past this)
-_VERTICAL_FACTOR = 1.5  # GNSS vertical error is typically 1.5x the horizontal; le_m = 1.5 x sigma
 
 
 class Tracker:
@@ -336,8 +337,11 @@ class Tracker:
         if obs.category:
             meta.category = obs.category
         if obs.alt_m is not None:
-            meta.alt_m = obs.alt_m
-            meta.alt_sigma_m = sigma * _VERTICAL_FACTOR
+            table, slot = self.table, meta.slot
+            if not table.has_alt[slot]:
+                table.start_altitude(slot, obs.alt_m, altitude_sigma(sigma), t)
+            meta.alt_m = float(table.alt[slot])
+            meta.alt_sigma_m = math.sqrt(float(table.pz[slot, 0, 0]))
         if meta.domain is Domain.UNKNOWN and obs.domain is not Domain.UNKNOWN:
             self._settle_domain(meta, obs.domain)
 
