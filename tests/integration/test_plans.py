@@ -213,6 +213,10 @@ async def test_absurd_plans_are_refused_with_a_clear_400(server: ServerProcess, 
         nested = b'{"reason": "x", "plan": {}, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
         deep = await http.put(PLAN, content=nested, headers={"content-type": "application/json"})
         assert deep.status_code == 400 and "nested too deeply" in deep.json()["detail"]
+        huge = await http.post(PLAN + "/revert", json={"version": 10**12, "reason": "x"})
+        assert huge.status_code == 400 and "version" in huge.json()["detail"]
+        negative = await http.put(PLAN, json={"plan": FIRST, "reason": "x", "base_version": -1})
+        assert negative.status_code == 400 and "base_version" in negative.json()["detail"]
         no_reason = await http.put(PLAN, json={"plan": FIRST, "reason": " "})
         assert no_reason.status_code == 400 and "reason" in no_reason.json()["detail"]
         bad_kml = await http.post(PLAN + "/import", params={"format": "kml"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -61,12 +61,15 @@ _BODY_ERRORS = {413: ("Body too large", ErrorBody), 415: ("Wrong media type", Er
 _CONFLICT = {409: ("The plan changed meanwhile (base_version is not the newest)", ErrorBody)}
 
 
+VersionNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_VERSION)]
+
+
 class PlanChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``PUT``: the whole new plan, why, and optionally the version it was based on."""
 
     reason: str
     plan: Plan
-    base_version: int | None = None
+    base_version: VersionNumber | None = None
 
 
 class PlanEdit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -75,13 +78,13 @@ class PlanEdit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: str
     upsert: Plan = Plan()
     remove: tuple[str, ...] = ()
-    base_version: int | None = None
+    base_version: VersionNumber | None = None
 
 
 class PlanRevert(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """``POST .../revert``: the version to restore (as a new version) and why."""
 
-    version: int
+    version: VersionNumber
     reason: str
 
 
