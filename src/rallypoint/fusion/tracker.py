@@ -85,18 +85,20 @@ class Tracker:
     def update_many(self, now: datetime, observations: Iterable[Observation]) -> list[TrackReport]:
         """Fold a batch in (cheaper per observation than one by one); one report per changed track."""
         touched: dict[int, None] = {}
-        identified: list[Observation] = []
-        anonymous: list[Observation] = []
+        identified: list[tuple[Observation, float]] = []  # with the time of each, epoch seconds
+        anonymous: list[tuple[Observation, float]] = []
         now_s = epoch(now)
         latest = now_s + self.settings.max_future_s
         for obs in observations:
             if not (-90.0 <= obs.lat <= 90.0 and -180.0 <= obs.lon <= 180.0):
                 self._counts["invalid_position"] += 1
                 continue
-            if not plausible_extras(obs) or (obs.source_time is not None and epoch(obs.source_time) > latest):
+            t = epoch(obs.source_time or obs.received_at)
+            if t > latest or not plausible_extras(obs):
                 obs, reasons = sanitised(obs, latest)
                 self._counts.update(reasons)
-            (identified if obs.identity is not None else anonymous).append(obs)
+                t = epoch(obs.source_time or obs.received_at)
+            (identified if obs.identity is not None else anonymous).append((obs, t))
         self._counts["observations"] += len(identified) + len(anonymous)
         deleted: list[TrackReport] = []
         if identified:
@@ -197,7 +199,7 @@ class Tracker:
 
     # -- identified observations -----------------------------------------------------------------
 
-    def _apply_identified(self, observations: list[Observation], touched: dict[int, None]) -> None:
+    def _apply_identified(self, observations: list[tuple[Observation, float]], touched: dict[int, None]) -> None:
         rounds: list[tuple[list[int], list[Observation], list[float], list[float]]] = []
         round_of: dict[int, int] = {}
         pending: set[tuple[int, str, float]] = set()  # (slot, source, time) already in this batch
@@ -206,7 +208,7 @@ class Tracker:
         by_uid = table.by_uid
         metas = table.meta
         sigma = self.measurements.sigma
-        for obs in observations:
+        for obs, t in observations:
             assert obs.identity is not None
             identity = obs.identity
             uid = uid_cache.get(identity)
@@ -218,7 +220,6 @@ class Tracker:
                 identity = self._aliases[uid]
                 uid = uid_for(identity)
             when = obs.source_time
-            t = epoch(when or obs.received_at)
             slot = by_uid.get(uid)
             if slot is None:
                 touched[self._initiate(uid, identity, obs, t)] = None
@@ -248,13 +249,14 @@ class Tracker:
 
     # -- identity-less observations ---------------------------------------------------------------
 
-    def _apply_anonymous(self, observations: list[Observation], touched: dict[int, None]) -> None:
+    def _apply_anonymous(self, observations: list[tuple[Observation, float]], touched: dict[int, None]) -> None:
         """Associate per source (one source reports each object at most once at a time), then update."""
-        by_source: dict[str, list[Observation]] = {}
-        for obs in observations:
-            by_source.setdefault(obs.source, []).append(obs)
-        for group in by_source.values():
-            times = [epoch(o.source_time or o.received_at) for o in group]
+        by_source: dict[str, list[tuple[Observation, float]]] = {}
+        for item in observations:
+            by_source.setdefault(item[0].source, []).append(item)
+        for timed in by_source.values():
+            group = [o for o, _ in timed]
+            times = [t for _, t in timed]
             sigmas = [self.measurements.sigma(o) for o in group]
             lat = np.fromiter((o.lat for o in group), dtype=float, count=len(group))
             lon = np.fromiter((o.lon for o in group), dtype=float, count=len(group))
