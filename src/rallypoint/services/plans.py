@@ -296,10 +296,20 @@ class PlanService:
             events.extend(delete_event(uid, t, now_ms=now, dests=dests)
                           for uid, t in drawn_uids(ref.kind, ref.item, prefix))
         origin = Origin(session_id=ORIGIN_SESSION, groups=mission.groups)
+        sent = 0
         for event in events:
-            self._accept(Envelope(event, origin, now))
-        self.published += len(events)
-        return len(events)
+            try:
+                self._accept(Envelope(event, origin, now))
+            except RemoteProtocolError as exc:
+                # Refused by the identity rules (a client's device already holds this uid): the
+                # version is stored all the same; the drawing is counted and logged as not sent.
+                self.failed += 1
+                log.warning("plan drawing refused", extra={"mission": mission.name, "uid": event.uid,
+                                                           "reason": str(exc)})
+                continue
+            sent += 1
+        self.published += sent
+        return sent
 
     # -- plumbing -----------------------------------------------------------------------------
 

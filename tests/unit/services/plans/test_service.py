@@ -14,6 +14,7 @@ from rallypoint.model.mission import CreateRequest
 from rallypoint.model.plan import Plan, PlanPatch, Resource, Route, Waypoint
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
+from rallypoint.security.policy import SPOOFED_UID, IdentityRefused
 from rallypoint.services.missions import MissionService
 from rallypoint.services.missions_access import Caller, MissionConflict, MissionForbidden, MissionNotFound
 from rallypoint.services.plans import PlanService, VersionNotFound
@@ -34,6 +35,8 @@ class Node:
     """One node's mission and plan services over the shared missions database."""
 
     def __init__(self, stores: Stores, clock: ManualClock) -> None:
+        self.stores = stores
+        self.clock = clock
         self.missions = MissionService(stores.missions(), Directory(), clock)
         self.accepted: list[Envelope] = []
         self.plans = PlanService(stores.plans(), self.missions, clock, accept=self.accepted.append)
@@ -144,3 +147,21 @@ async def test_a_route_at_the_waypoint_limit_is_drawn_and_one_too_large_to_draw_
         await node.plans.replace(ALICE, "Op", Plan(routes=(wordy,)), "too wordy")
     _, latest = await node.plans.current(ALICE, "Op")
     assert latest is not None and latest.version == 1
+
+
+async def test_a_drawing_refused_by_the_identity_rules_does_not_undo_the_change(nodes: tuple[Node, Node]) -> None:
+    node, _ = nodes
+    sent: list[str] = []
+
+    def accept(envelope: Envelope) -> None:
+        if envelope.event.uid.endswith(".sector-a"):
+            raise IdentityRefused(SPOOFED_UID, "uid held by another principal")
+        sent.append(envelope.event.uid)
+
+    plans = PlanService(node.stores.plans(), node.missions, node.clock, accept=accept)
+    try:
+        version = await plans.replace(ALICE, "Op", full_plan(), "first draft")
+        assert version.version == 1
+        assert len(sent) == 2 and plans.failed == 1 and plans.published == 2
+    finally:
+        await plans.close()
