@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import configparser
 import contextlib
+import json
 import re
 import socket
 import warnings
@@ -86,7 +87,8 @@ class Picture:
             buf += chunk
             end = 0
             for match in _EVENT.finditer(buf):
-                attrs = {k.decode(): v.decode() for k, v in _ATTR.findall(match.group(0)[:400])}
+                head = match.group(0).split(b">", 1)[0]  # the <event> tag's own attributes only
+                attrs = {k.decode(): v.decode() for k, v in _ATTR.findall(head)}
                 if "uid" in attrs:
                     self.seen.setdefault(attrs["uid"], []).append((attrs.get("type", ""), attrs.get("how", "")))
                     self.raw[attrs["uid"]] = match.group(0)
@@ -242,3 +244,25 @@ async def test_feeds_api_adds_pauses_resumes_and_removes(feed_server: ServerProc
         with pytest.raises(ApiError) as refused:
             await member.feeds()
         assert refused.value.status == 403
+
+
+async def test_a_geojson_layer_is_drawn_and_its_removed_items_are_deleted(data_dir: Path, tmp_path: Path) -> None:
+    layer = tmp_path / "zones.geojson"
+
+    def write(*features: dict[str, object]) -> None:
+        layer.write_text(json.dumps({"type": "FeatureCollection", "features": list(features)}))
+
+    zone = {"type": "Feature", "id": "zone-1", "properties": {"name": "Landing zone"},
+            "geometry": {"type": "Polygon", "coordinates": [[[4.0, 51.0], [4.1, 51.0], [4.1, 51.1], [4.0, 51.0]]]}}
+    post = {"type": "Feature", "id": "post-1", "properties": {"name": "Aid post"},
+            "geometry": {"type": "Point", "coordinates": [4.05, 51.05]}}
+    write(zone, post)
+    with ServerProcess(data_dir, "--feed", f"geojson+file://{layer}?interval=0.5&name=zones") as server:
+        async with pytak_picture(server.ports["cot"]) as picture:
+            await wait_until(lambda: {"layer.zones.zone-1", "layer.zones.post-1"} <= set(picture.seen), "layer drawn")
+            assert picture.seen["layer.zones.zone-1"][-1] == ("u-d-f", "h-e")
+            assert picture.seen["layer.zones.post-1"][-1] == ("b-m-p-s-m", "h-e")
+            assert picture.raw["layer.zones.zone-1"].count(b"<link point=") == 4
+            write(zone)  # the aid post left the layer
+            await wait_until(lambda: "layer.zones.post-1.delete" in picture.seen, "the removed item deleted")
+            assert picture.seen["layer.zones.post-1.delete"][-1][0] == "t-x-d-d"
