@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -99,3 +100,26 @@ async def test_cot_udp_feed_decodes_radar_like_tracks_without_identity() -> None
         await wait_until(lambda: sink.items and runner.statistics().rejects, "plot and reject")  # type: ignore[attr-defined]
     [(name, obs)] = sink.items
     assert name == "radar" and obs.identity is None and obs.category == "a-u-S" and obs.ce_m == 50.0
+
+
+async def test_a_feed_whose_port_is_taken_stops_with_its_error_and_the_rest_go_on() -> None:
+    from rallypoint.fusion.tracker import Tracker
+    from rallypoint.services.feeds import FeedService
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    clock = ManualClock()
+    service = FeedService(clock=clock, accept=lambda envelope: None, tracker=Tracker(),
+                          opener=feed_opener(clock, random.Random(1)), tick_s=0.05)
+    service.add(FeedConfig(url=f"nmea+udp://127.0.0.1:{port}", name="blocked"))
+    service.add(FeedConfig(url="sbs+tcp://127.0.0.1:1", name="other"))
+    task = asyncio.create_task(service.run())
+    try:
+        await wait_until(lambda: service.view("blocked").error, "the bind failure reported")
+        assert "Address already in use" in (service.view("blocked").error or "")
+        assert service.view("other").error is None and not task.done()
+    finally:
+        await service.close()
+        await asyncio.wait_for(task, 10)
+        taken.close()
