@@ -123,3 +123,23 @@ async def test_a_feed_whose_port_is_taken_stops_with_its_error_and_the_rest_go_o
         await service.close()
         await asyncio.wait_for(task, 10)
         taken.close()
+
+
+async def test_an_aircraft_json_feed_polls_and_decodes_through_the_real_decoder() -> None:
+    from tests.unit.connectors.test_runner_documents import FakeHttp
+
+    http = FakeHttp()
+    await http.start()
+    document = json.dumps({"now": 1_780_000_000.0, "aircraft": [
+        {"hex": "4ca2d6", "flight": "EIN123  ", "lat": 53.4, "lon": -6.2, "alt_geom": 12000, "gs": 420.0,
+         "track": 90.0, "category": "A3", "nac_p": 9, "seen_pos": 0.5},
+        {"hex": "abc123"},  # no position: skipped
+    ]}).encode()
+    http.answers = [(200, {"Content-Length": str(len(document))}, document)]
+    runner, sink, _ = open_feed(f"adsb-json+http://127.0.0.1:{http.port}/data/aircraft.json?interval=0.5")
+    async with running(runner):
+        await wait_until(lambda: sink.items, "the aircraft")
+    [(name, obs)] = sink.items
+    assert name == f"adsb-json-127.0.0.1-{http.port}"
+    assert obs.identity is not None and obs.identity.value == "4ca2d6"
+    assert (obs.name, obs.category, obs.lat, obs.lon) == ("EIN123", "A3", 53.4, -6.2)
