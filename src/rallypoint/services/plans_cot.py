@@ -14,6 +14,7 @@ assignments and resources are not map items. ``dests`` addresses the events (``<
 
 from __future__ import annotations
 
+import hashlib
 from xml.sax.saxutils import quoteattr
 
 from rallypoint.model.cot import CotEvent, Point
@@ -67,8 +68,12 @@ def item_uid(prefix: str, item_id: str) -> str:
 
 
 def waypoint_uid(prefix: str, route_id: str, index: int) -> str:
-    """The uid of a route's waypoint: short (a route carries up to 2,000), unique with the prefix's tail."""
-    return f"{route_id}.{index}.{prefix[-8:]}"
+    """The uid of a route's waypoint: ``<8 hex digits naming the route>.<index>``.
+
+    Short, since a route carries up to 2,000 of them in one event; the digits are a hash of the
+    route's own uid, so waypoints of different routes and missions do not share uids.
+    """
+    return f"{hashlib.blake2b(item_uid(prefix, route_id).encode(), digest_size=4).hexdigest()}.{index}"
 
 
 def _deg(value: float) -> str:

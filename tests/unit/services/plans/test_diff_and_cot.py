@@ -7,7 +7,7 @@ from lxml import etree
 
 from rallypoint.model.plan import ItemKind, Plan, Position
 from rallypoint.protocol.xml_codec import encode_event
-from rallypoint.services.plans_cot import argb, delete_event, drawn_uids, item_events
+from rallypoint.services.plans_cot import argb, delete_event, drawn_uids, item_events, waypoint_uid
 from rallypoint.services.plans_diff import diff_plans
 from tests.unit.services.plans.sample import full_plan
 
@@ -51,7 +51,9 @@ def test_a_route_is_b_m_r_with_waypoint_links_in_order() -> None:
     links = detail.findall("link")
     assert [link.get("type") for link in links] == ["b-m-p-w"] * 3
     assert [link.get("callsign") for link in links] == ["Trailhead", "CP2", "Ridge"]
-    assert [link.get("uid") for link in links] == ["ingress.0.p", "ingress.1.p", "ingress.2.p"]
+    uids = [link.get("uid") for link in links]
+    assert [u.split(".")[1] for u in uids] == ["0", "1", "2"] and len({u.split(".")[0] for u in uids}) == 1
+    assert uids[0] == waypoint_uid("p", "ingress", 0) != waypoint_uid("q", "ingress", 0)
     assert detail.find("link_attr") is not None
 
 
