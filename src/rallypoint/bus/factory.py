@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from rallypoint.bus.base import MessageBus
+from rallypoint.bus.jetstream_config import split_bus_url
 from rallypoint.bus.lease import AlwaysHeld, Lease, NodeAlive
 from rallypoint.bus.local import LocalBus
 from rallypoint.bus.nats import NatsBus
@@ -22,12 +23,17 @@ def open_bus(url: str, node: str) -> MessageBus:
     """The bus named by ``url`` for ``node``; ``ConfigError`` when it names none we have."""
     if url == "local":
         return LocalBus(node)
-    servers = [part.strip() for part in url.split(",")]
+    # JetStream settings (replicas, storage, max_age, cluster) follow the last server: bus/jetstream_config.py.
+    joined, jetstream = split_bus_url(url)
+    servers = [part.strip() for part in joined.split(",")]
     for server in servers:
         parts = urlsplit(server)
         if parts.scheme not in NATS_SCHEMES or not parts.hostname:
             raise ConfigError(f"bus {url!r}: use 'local' or nats://host:port (several separated by commas)")
-    return NatsBus(",".join(servers), node)
+    return NatsBus(
+        ",".join(servers), node, cluster=jetstream.cluster, replicas=jetstream.replicas,
+        storage=jetstream.storage_type, stream_max_age_s=jetstream.max_age_s,
+    )
 
 
 async def start_bus(bus: MessageBus) -> None:

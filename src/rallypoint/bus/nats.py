@@ -28,6 +28,7 @@ from nats.js.kv import KeyValue
 
 from rallypoint.bus.base import DeliveryHandler, claim_for_node
 from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
+from rallypoint.bus.jetstream_config import ensure_bucket, ensure_stream
 from rallypoint.bus.latest import LatestCache
 from rallypoint.bus.lease import KvLease
 from rallypoint.bus.outgoing import MSG_ID, Outgoing
@@ -88,6 +89,8 @@ class NatsBus:
         duplicate_window_s: float = 120.0,
         remembered_ids: int = 100_000,
         lease_ttl_s: float = 6.0,
+        replicas: int = 1,
+        storage: api.StorageType = api.StorageType.FILE,
     ) -> None:
         self.url = url
         self.node = node
@@ -98,6 +101,8 @@ class NatsBus:
         self._connect_timeout_s = connect_timeout_s
         self._stream_max_age_s = stream_max_age_s
         self._duplicate_window_s = duplicate_window_s
+        self._replicas = replicas
+        self._storage = storage
         self._connected = asyncio.Event()
         self._outgoing = Outgoing(
             self.subjects, self.codec, node, connected=self._connected, count=self._count, transient=_TRANSIENT,
@@ -190,7 +195,9 @@ class NatsBus:
         s = self.subjects
         try:
             await self._ensure_stream(js)
-            kv = await js.create_key_value(bucket=s.latest_bucket, history=1, storage=api.StorageType.FILE)
+            kv, _ = await ensure_bucket(js, api.KeyValueConfig(
+                bucket=s.latest_bucket, history=1, storage=self._storage, replicas=self._replicas,
+            ))
             self._latest = LatestCache(kv, self.codec)
             self._leases = await self._lease_bucket(js)
             await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
@@ -216,25 +223,21 @@ class NatsBus:
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         s = self.subjects
         config = api.StreamConfig(
-            name=s.stream, subjects=[s.jetstream_wildcard], storage=api.StorageType.FILE,
+            name=s.stream, subjects=[s.jetstream_wildcard], storage=self._storage, num_replicas=self._replicas,
             retention=api.RetentionPolicy.LIMITS, discard=api.DiscardPolicy.OLD,
             max_age=self._stream_max_age_s, duplicate_window=self._duplicate_window_s,
             max_msg_size=self.codec.max_bytes,
         )
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            # It exists with other limits (an older version, an operator's change): ours win.
-            await js.update_stream(config)
+        # Created with these settings, or brought in line with them (each change logged).
+        await ensure_stream(js, config)
 
     async def _lease_bucket(self, js: JetStreamContext) -> KeyValue:
-        try:
-            return await js.create_key_value(
-                bucket=self.subjects.lease_bucket, history=1, ttl=self._lease_ttl_s, storage=api.StorageType.FILE
-            )
-        except nats.js.errors.BadRequestError:
-            # It exists with another TTL (set by the node that made it): every node uses that bucket.
-            return await js.key_value(self.subjects.lease_bucket)
+        # An existing bucket keeps its TTL (set by the node that made it): every node uses that bucket.
+        bucket, _ = await ensure_bucket(js, api.KeyValueConfig(
+            bucket=self.subjects.lease_bucket, history=1, ttl=self._lease_ttl_s, storage=self._storage,
+            replicas=self._replicas,
+        ))
+        return bucket
 
     def lease(self, name: str) -> KvLease:
         """The cluster-wide lease ``name`` held on behalf of this node (see ``bus/lease.py``)."""
