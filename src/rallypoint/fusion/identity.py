@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from rallypoint.model.track import Identity, IdentityKind
 
-_PREFIX = {
-    IdentityKind.ICAO: "ICAO-",
-    IdentityKind.MMSI: "MMSI-",
-    IdentityKind.APRS: "APRS-",
-    IdentityKind.TAK: "TAK-",
-    IdentityKind.FEATURE: "FEATURE-",
-    IdentityKind.GPS: "GPS-",
-}
+_PREFIX: Mapping[IdentityKind, str] = MappingProxyType(
+    {
+        IdentityKind.ICAO: "ICAO-",
+        IdentityKind.MMSI: "MMSI-",
+        IdentityKind.APRS: "APRS-",
+        IdentityKind.TAK: "TAK-",
+        IdentityKind.FEATURE: "FEATURE-",
+        IdentityKind.GPS: "GPS-",
+    }
+)
 
 # Which identity leads when an operator accepts a merge: the one people address (a TAK user),
 # then transponders (fixed to the airframe or hull), then trackers that can move between objects.
