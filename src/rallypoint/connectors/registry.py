@@ -38,7 +38,7 @@ def stream_decoder(spec: FeedSpec) -> StreamDecoder:
         case SourceFormat.SBS:
             return SbsDecoder(spec.name)
         case SourceFormat.MODES:
-            return ModesDecoder(spec.name)
+            return ModesDecoder(spec.name, receiver=spec.receiver)
         case SourceFormat.AIS:
             return AisDecoder(spec.name)
         case SourceFormat.NMEA:

@@ -101,6 +101,8 @@ class FeedSpec(msgspec.Struct, frozen=True, kw_only=True):
     login: str = ""
     passcode: str = ""
     filter: str = ""
+    # Where a Mode-S receiver stands (lat, lon): the reference that surface positions need.
+    receiver: tuple[float, float] | None = None
     groups: tuple[str, ...] = ()
     stale_s: float | None = None
     quality_m: float | None = None
@@ -134,7 +136,7 @@ def parse_feed_url(
     if transport not in ALLOWED[fmt]:
         allowed = ", ".join(sorted(_scheme_text(t) for t in ALLOWED[fmt]))
         raise FeedUrlError(f"feed URL {url!r}: format {fmt.value} cannot use {transport_text} (use {allowed})")
-    unknown = set(query) - _QUERY_KEYS[transport]
+    unknown = set(query) - _QUERY_KEYS[transport] - ({"receiver"} if fmt is SourceFormat.MODES else set())
     if fmt is not SourceFormat.APRS:
         unknown |= set(query) & {"login", "passcode", "filter"}
     if unknown:
@@ -168,6 +170,8 @@ def parse_feed_url(
             fields.update(_multicast(url, parts.hostname, query))
         if fmt is SourceFormat.APRS:
             fields.update(_aprs(url, query))
+        if "receiver" in query:
+            fields["receiver"] = _receiver(url, query["receiver"])
     feed_name = name or query.get("name") or _default_name(fmt, fields)
     if not _NAME_RE.match(feed_name):
         raise FeedUrlError(
@@ -273,6 +277,16 @@ def _aprs(url: str, query: dict[str, str]) -> dict[str, str]:
     if any(c in flt for c in "\r\n") or len(flt) > 512:
         raise FeedUrlError(f"feed URL {url!r}: the filter must be one line of at most 512 characters")
     return {"login": login, "passcode": passcode, "filter": flt}
+
+
+def _receiver(url: str, raw: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise FeedUrlError(f"feed URL {url!r}: receiver must be lat,lon in degrees (got {raw!r})") from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise FeedUrlError(f"feed URL {url!r}: receiver {raw!r} is not a position")
+    return lat, lon
 
 
 def _without(raw: str, keys: set[str]) -> str:

@@ -87,6 +87,16 @@ def test_bad_urls_say_why(url: str, words: str) -> None:
     assert isinstance(err.value, ConfigError)
 
 
+def test_a_mode_s_feed_may_say_where_its_receiver_stands() -> None:
+    assert parse_feed_url("modes+tcp://pi:30002?receiver=52.3,4.76").receiver == (52.3, 4.76)
+    assert parse_feed_url("modes+tcp://pi:30002").receiver is None
+    for bad in ("modes+tcp://pi:30002?receiver=north", "modes+tcp://pi:30002?receiver=95,0"):
+        with pytest.raises(FeedUrlError, match="receiver"):
+            parse_feed_url(bad)
+    with pytest.raises(FeedUrlError, match="unknown parameter"):
+        parse_feed_url("sbs+tcp://pi:30003?receiver=52.3,4.76")
+
+
 def test_feed_fields_are_checked() -> None:
     with pytest.raises(FeedUrlError, match="stale_s"):
         parse_feed_url("sbs+tcp://h:1", stale_s=0.1)
