@@ -34,7 +34,8 @@ from rallypoint.security.tokens import KEY_FILE, TokenService
 from rallypoint.security.users import UserAccounts
 from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.cluster_changes import ChangeKind, ClusterChanges
-from rallypoint.services.designations import DesignationService, DesignationsFeature, MissionLinks, package_check
+from rallypoint.services.designations import DesignationService
+from rallypoint.services.designations_links import DesignationsFeature, MissionLinks, package_check
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
