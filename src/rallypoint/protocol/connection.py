@@ -103,7 +103,9 @@ class CotConnection:
         self._inflate: StreamDecompressor | None = None
         self._deflate: StreamCompressor | None = None
         self._compression: str | None = None
-        self._wire = WireFormat.XML
+        # The format both directions currently use. A plain attribute, not a property: every
+        # delivery to this connection reads it (``Envelope.wire(conn.wire)``). Read-only outside.
+        self.wire = WireFormat.XML
         self._xml: XmlStreamFramer | None = XmlStreamFramer(limits)
         self._decoder = XmlDecoder(limits)
         self._proto: ProtoStreamFramer | None = None
@@ -120,11 +122,6 @@ class CotConnection:
         """Bytes received but not yet framed (an event still arriving, or junk being skipped)."""
         inflate = self._inflate
         return self._framer().buffered + (inflate.pending_bytes if inflate is not None else 0)
-
-    @property
-    def wire(self) -> WireFormat:
-        """The format both directions currently use."""
-        return self._wire
 
     @property
     def compressed(self) -> bool:
@@ -215,7 +212,7 @@ class CotConnection:
                     continue
                 return ConnectionClosed() if self._eof else NEED_DATA
             try:
-                if self._wire is WireFormat.XML:
+                if self.wire is WireFormat.XML:
                     event = self._decoder.decode(frame)
                 else:
                     payload = decode_payload(frame, self._limits)
@@ -236,7 +233,7 @@ class CotConnection:
         """The ``t-x-takp-v`` offer (XML), or ``b""`` when protobuf is not offered."""
         if not self._offer_protobuf:
             return b""
-        if self._wire is not WireFormat.XML:
+        if self.wire is not WireFormat.XML:
             raise LocalProtocolError("announce after the upgrade")
         offer = control.announcement(now_ms, server_uid, compression=self._offer_compression)
         return encode_for_wire(offer, WireFormat.XML)
@@ -257,7 +254,7 @@ class CotConnection:
             assert self._xml is not None
             rest = self._xml.take_remaining()
             self._xml = None
-            self._wire = WireFormat.PROTOBUF
+            self.wire = WireFormat.PROTOBUF
             if method is None:
                 self._proto = ProtoStreamFramer(self._limits, rest)
             else:
@@ -270,11 +267,11 @@ class CotConnection:
 
     def pong(self, now_ms: int) -> bytes:
         """The reply to a ping, in the current wire format (compressed when the stream is)."""
-        return self.send_data(encode_for_wire(control.pong(now_ms), self._wire))
+        return self.send_data(encode_for_wire(control.pong(now_ms), self.wire))
 
     def encode(self, event: CotEvent) -> bytes:
         """``event`` as bytes to write on this stream (compressed when the stream is)."""
-        return self.send_data(encode_for_wire(event, self._wire))
+        return self.send_data(encode_for_wire(event, self.wire))
 
     def _inflate_more(self) -> bool:
         """Move the next inflated chunk into the framer; False when nothing more is available."""
@@ -301,7 +298,7 @@ class CotConnection:
             return EventReceived(event)
         if cot_type != control.PROTOCOL_REQUEST:
             return EventRejected("takp_unexpected", cot_type)
-        if self._wire is not WireFormat.XML:
+        if self.wire is not WireFormat.XML:
             return EventRejected("takp_unexpected", "request after the upgrade")
         if not self._offer_protobuf:
             return EventRejected("takp_unsupported", "protobuf is not offered")
