@@ -64,6 +64,14 @@ def decode_json(raw: bytes, target: type[T], *, subject: str = "the body") -> T:
     field and what it accepts (see :func:`describe`), ``subject`` naming the whole document.
     """
     try:
+        return _decode(raw, target, subject)
+    except RecursionError as exc:
+        # msgspec recurses per nesting level; a body nested thousands deep is hostile, not a server fault.
+        raise InvalidJson(f"{subject} is nested too deeply", malformed=True) from exc
+
+
+def _decode(raw: bytes, target: type[T], subject: str) -> T:
+    try:
         return msgspec.json.decode(raw, type=target)
     except msgspec.ValidationError as exc:
         # The typed decoder stops at the first value of the wrong type, before reading the rest:

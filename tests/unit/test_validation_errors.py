@@ -117,3 +117,12 @@ def test_decode_json(raw: bytes, text: str, malformed: bool) -> None:
         decode_json(raw, list[Item])
     assert (info.value.detail, info.value.malformed) == (text, malformed)
     assert decode_json(b'[{"kind": "pin"}]', list[Item]) == [Item("pin")]
+
+
+def test_a_body_nested_thousands_deep_is_refused_in_our_words() -> None:
+    class Body(msgspec.Struct):
+        items: list[int]
+
+    for raw in (b'{"items":' + b"[" * 20000 + b"]" * 20000 + b"}", b"[" * 20000 + b"]" * 20000):
+        with pytest.raises(InvalidJson, match="nested too deeply"):
+            decode_json(raw, Body)
