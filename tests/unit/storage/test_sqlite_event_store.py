@@ -134,3 +134,32 @@ async def test_type_prefix_query_uses_the_type_index(tmp_path: Path, ev: MakeEve
     finally:
         db.close()
     assert any("events_type" in row[-1] for row in plan)
+
+
+async def test_a_new_file_gets_the_larger_page_size_an_existing_one_keeps_its_own(
+    tmp_path: Path, ev: MakeEvent
+) -> None:
+    from rallypoint.storage.sqlite.events import PAGE_SIZE
+
+    fresh = tmp_path / "fresh.db"
+    store = SqliteEventStore(fresh)
+    await store.append([ev("a")])
+    await store.close()
+    with sqlite3.connect(fresh) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    # A file made before (SQLite's default page size, already in WAL mode) is used as it is.
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as db:
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE unrelated (x)")
+    store = SqliteEventStore(old)
+    try:
+        await store.append([ev("b"), ev("c", time=T0 + 1)])
+        assert [e.uid for e in await store.query(HistoryQuery())] == ["b", "c"]
+    finally:
+        await store.close()
+    with sqlite3.connect(old) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096

@@ -25,10 +25,14 @@ class SqliteWorker:
 
     ``migrations`` are SQL scripts or functions (see ``schema.MIGRATIONS``): entry ``i`` upgrades the file from
     ``PRAGMA user_version`` ``i`` to ``i + 1``. ``what`` names the store in error messages.
+    ``page_size`` (bytes) applies to a file this worker creates; an existing file keeps its own.
     """
 
-    def __init__(self, path: Path, *, migrations: tuple[schema.Migration, ...], what: str) -> None:
+    def __init__(
+        self, path: Path, *, migrations: tuple[schema.Migration, ...], what: str, page_size: int | None = None
+    ) -> None:
         self._path = path
+        self._page_size = page_size
         self._migrations = migrations
         self._what = what
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rallypoint-{what}")
@@ -72,6 +76,9 @@ class SqliteWorker:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
             try:
+                if self._page_size is not None:
+                    # Only takes effect before the first table exists (and before WAL is on).
+                    db.execute(f"PRAGMA page_size={int(self._page_size)}")
                 schema.configure(db)
                 apply_migrations(db, self._migrations, what=self._what)
             except BaseException:
