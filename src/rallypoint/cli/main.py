@@ -19,6 +19,7 @@ from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
 from rallypoint.cli.plans import plan_app
+from rallypoint.cli.replay import replay_command
 from rallypoint.cli.simulate import simulate_app
 from rallypoint.cli.tasks import task_app
 from rallypoint.cli.users import user_app
@@ -42,6 +43,7 @@ app.add_typer(task_app, name="task")
 app.add_typer(plan_app, name="plan")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
+app.command("replay")(replay_command)
 
 
 @app.command()

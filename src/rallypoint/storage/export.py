@@ -8,6 +8,9 @@
 * GeoJSON (RFC 7946): a FeatureCollection of Points; times as ISO-8601 UTC strings; ``team`` (the
   sender's team colour) and ``groups`` (the access groups it was broadcast to, empty when addressed).
 * KML 2.2: one Placemark per event with a TimeStamp, for Google Earth and similar viewers.
+* CSV (RFC 4180, UTF-8, ``\n`` line ends): a header row (``CSV_COLUMNS``), then one row per event;
+  ``groups`` joined with ``;`` (group names may hold commas), lat/lon with 6 decimals, ``hae``
+  empty when unknown, a no-fix row with empty lat/lon.
 
 An event without a position fix (0,0: a device without GPS, chat, control messages) is exported
 without a location: GeoJSON ``geometry: null``, a KML Placemark without ``<Point>``, both with
@@ -16,6 +19,8 @@ without a location: GeoJSON ``geometry: null``, a KML Placemark without ``<Point
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -27,6 +32,7 @@ from rallypoint.model.cot import UNKNOWN_ERROR
 from rallypoint.model.fix import has_fix
 from rallypoint.storage.base import StoredEvent
 
+CSV_COLUMNS = ("time", "uid", "type", "how", "callsign", "team", "groups", "lat", "lon", "hae", "sender")
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 KML_NS = "http://www.opengis.net/kml/2.2"
 
@@ -125,3 +131,23 @@ def to_kml(events: Iterable[StoredEvent]) -> bytes:
             coordinates += f",{_coordinate(ev.hae, 3)}"
         etree.SubElement(point, ns + "coordinates").text = coordinates
     return bytes(etree.tostring(kml, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def to_csv(events: Iterable[StoredEvent], *, senders: bool = True) -> bytes:
+    """A CSV table with a header row and one row per event (columns ``CSV_COLUMNS``).
+
+    ``senders=False`` leaves the ``sender`` column empty (an API reader is not shown who submitted what).
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for ev in events:
+        located = has_fix(ev.lat, ev.lon)
+        writer.writerow(
+            [
+                iso_ms(ev.time), ev.uid, ev.type, ev.how, ev.callsign or "", ev.team or "", ";".join(sorted(ev.groups)),
+                f"{ev.lat:.6f}" if located else "", f"{ev.lon:.6f}" if located else "",
+                f"{ev.hae:g}" if _has_altitude(ev.hae) else "", (ev.sender or "") if senders else "",
+            ]
+        )  # fmt: skip
+    return buffer.getvalue().encode("utf-8")

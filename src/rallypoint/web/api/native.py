@@ -31,6 +31,7 @@ from rallypoint.web.api.openapi import docs_page, openapi_document
 from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.api.plans import PlansApi
+from rallypoint.web.api.replay import ReplayApi
 from rallypoint.web.api.tasks import TasksApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
@@ -54,6 +55,7 @@ class NativeApi:
             *self.auth.endpoints(),
             *PictureApi(ctx, self.auth).endpoints(),
             *HistoryApi(ctx, self.auth).endpoints(),
+            *ReplayApi(ctx, self.auth).endpoints(),
             *MessagingApi(ctx, self.auth, ctx.emergencies).endpoints(),
             *AdminApi(ctx, self.auth).endpoints(),
             *catalog.endpoints(),
