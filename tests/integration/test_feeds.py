@@ -20,7 +20,7 @@ import pytest
 
 from rallypoint.client import AsyncRallypointClient
 from rallypoint.client.http import ApiError
-from rallypoint.fusion.emit import AisEmitter, SbsEmitter
+from rallypoint.fusion.emit import AisEmitter, SbsEmitter, nmea_sentences
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 from tests.support.accounts import PASSWORDS, create_users
 from tests.support.poll import wait_until
@@ -223,6 +223,15 @@ async def test_feeds_api_adds_pauses_resumes_and_removes(feed_server: ServerProc
         assert set(listed) == {"adsb", "harbour"} and listed["adsb"]["origin"] == "config"
         added = await admin.add_feed(f"nmea+udp://127.0.0.1:{port}", name="gps", groups=["Ops"], stale_s=60)
         assert (added["name"], added["groups"], added["origin"], added["paused"]) == ("gps", ["Ops"], "api", False)
+        # The added feed runs at once: a GPS fix sent to it is decoded.
+        fix = nmea_sentences(Observation(source="gps", received_at=datetime.now(UTC), source_time=datetime.now(UTC),
+                                         lat=52.0, lon=5.0, ce_m=5.0))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            deadline = asyncio.get_running_loop().time() + 20
+            while not {f["name"]: f for f in await admin.feeds()}["gps"]["statistics"]["observations"]:
+                assert asyncio.get_running_loop().time() < deadline, "the added feed decoded nothing"
+                sender.sendto(fix, ("127.0.0.1", port))
+                await asyncio.sleep(0.1)
         with pytest.raises(ApiError) as taken:
             await admin.add_feed(f"nmea+udp://127.0.0.1:{port}", name="gps")
         assert taken.value.status == 409
