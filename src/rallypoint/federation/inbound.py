@@ -1,11 +1,11 @@
 """What a federation link does with what its peer sends: acknowledgements, checks, acceptance.
 
 Checks in order: acknowledgements and queue checks (``federation/queue_check.py``; they end there),
-hop limit, provenance and flow tags (loops), conversion, sequence de-duplication per origin lane and
-queue epoch (a retransmission is dropped and answered with the mark; a new epoch is a queue the peer
-created afresh, logged), group mapping, then the node-wide duplicate check (``federation/dedup.py``)
-before the event enters ingest. Also the removal of a link's remote contacts once it stayed down
-past the contact timeout.
+conversion, sequence de-duplication per origin lane and queue epoch (a retransmission is dropped and
+answered with the mark; a new epoch is a queue the peer created afresh, logged), then the drops that
+come after the acknowledgement: hop limit, provenance and flow tags (loops), group mapping; then the
+node-wide duplicate check (``federation/dedup.py``) before the event enters ingest. Also the removal
+of a link's remote contacts once it stayed down past the contact timeout.
 """
 
 from __future__ import annotations
@@ -44,11 +44,8 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         queue_check.answer(link, check)
         return
     hops = fed.federateHops
-    if hops.maxHops and hops.currentHops > hops.maxHops:
-        link.dropped += 1
-        return
-    if any(p.federationServerId == link._node_id for p in fed.federateProvenance):
-        return
+    too_far = bool(hops.maxHops and hops.currentHops > hops.maxHops)
+    looped = any(p.federationServerId == link._node_id for p in fed.federateProvenance)
     try:
         inbound = from_federated(fed, link._limits)
     except RemoteProtocolError as exc:
@@ -56,9 +53,12 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         log.warning("invalid federated event", extra={"peer": link.name, "reason": str(exc)})
         return
     event = inbound.event
-    if has_flow_tag(event.detail.xml, link._node_id):
-        return
+    looped = looped or has_flow_tag(event.detail.xml, link._node_id)
     groups = frozenset(link.peer.groups_in[g] for g in inbound.groups if g in link.peer.groups_in)
+    # A priority message is recorded and acknowledged before anything may drop it (a loop, the hop
+    # limit, no mapped group): unacknowledged, the peer would keep it queued and send it again after
+    # every reconnect. A peer may well send us back what passed here: in a triangle it forwards what
+    # reached it first through the third server.
     if inbound.seq is not None and inbound.origin_node:
         origin, epoch = inbound.origin_node, inbound.epoch
         # Keyed by node, lane (the lane suffix is part of ``origin``) and epoch: each is its own sequence.
@@ -73,7 +73,10 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
         await link._store.mark_seen(origin, epoch, inbound.seq)
         link._seen[key] = inbound.seq
         link._queue_ack(inbound.seq, tag_of(origin), epoch)
-    if not groups:
+    if too_far:
+        link.dropped += 1
+        return
+    if looped or not groups:
         return
     coalesced = priority_of(event.type) not in _DURABLE
     if link._recent.duplicate(event, coalesced=coalesced, tie=inbound.tie):
