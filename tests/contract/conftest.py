@@ -79,6 +79,7 @@ def _records_fixture(store: str) -> Any:
 
 user_records = _records_fixture("users")
 token_records = _records_fixture("tokens")
+feed_records = _records_fixture("feeds")
 mailbox_records = _records_fixture("mailbox")
 package_records = _records_fixture("packages")
 federation_records = _records_fixture("federation")

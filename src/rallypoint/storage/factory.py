@@ -10,7 +10,7 @@
 
 With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
 (``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
-``designations.db``, ``tasks.db``,
+``designations.db``, ``tasks.db``, ``feeds.db``,
 ``federation/federation.db``). Package content is always a content-addressed directory,
 ``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
@@ -24,6 +24,7 @@ from rallypoint.storage.base.audit import AuditRecords
 from rallypoint.storage.base.designations import DesignationRecords
 from rallypoint.storage.base.events import EventStore
 from rallypoint.storage.base.federation import FederationRecords
+from rallypoint.storage.base.feeds import FeedRecords
 from rallypoint.storage.base.mailbox import MailboxRecords
 from rallypoint.storage.base.missions import MissionRecords
 from rallypoint.storage.base.packages import BlobStore, PackageRecords
@@ -42,11 +43,12 @@ MAILBOX_FILE = "mailbox.db"
 DESIGNATIONS_FILE = "designations.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
 TASKS_FILE = "tasks.db"
+FEEDS_FILE = "feeds.db"
 BLOBS_DIR = "blobs"
 DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
 POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation",
-                             "tasks", "designations"})
+                             "tasks", "designations", "feeds"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -223,6 +225,16 @@ class Stores:
         from rallypoint.storage.sqlite.tasks import SqliteTaskRecords
 
         return SqliteTaskRecords(self.data_dir / TASKS_FILE)
+
+    def feeds(self) -> FeedRecords:
+        """Track merges operators accepted (shared by every node in a PostgreSQL database)."""
+        if self.on_postgres("feeds"):
+            from rallypoint.storage.postgres.feeds import PostgresFeedRecords
+
+            return PostgresFeedRecords(self.url)
+        from rallypoint.storage.sqlite.feeds import SqliteFeedRecords
+
+        return SqliteFeedRecords(self.data_dir / FEEDS_FILE)
 
 
 def open_stores(url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> Stores:
