@@ -136,6 +136,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=0.0,
                         help="Stone Soup's scan window, seconds (0: one step per detection, its best here)")
     parser.add_argument("--stonesoup-repeat", type=int, default=1, help="Stone Soup runs (each takes minutes)")
+    parser.add_argument("--reuse-stonesoup", default=None,
+                        help="take Stone Soup's figures from an earlier fusion_eval.json of the same recording")
     parser.add_argument("--out", default=None, help="directory for the results (default: a temporary one)")
     parser.add_argument("--plots", default=None, help="directory for the PNG plots (e.g. docs/img)")
     args = parser.parse_args()
@@ -177,11 +179,19 @@ def main() -> None:
             results["variants"][name]["covered_domains"] = sorted(domains)
             results["variants"][name]["mean_ospa_covered"] = alone
             results["variants"][name]["fused_mean_ospa_covered"] = both
-    if args.stonesoup:
+    if args.reuse_stonesoup:
+        earlier = json.loads(Path(args.reuse_stonesoup).read_text())
+        if (earlier["scenario"], earlier["seed"], earlier["reports"], earlier["times"]) != (
+                results["scenario"], results["seed"], results["reports"], times):
+            sys.exit(f"{args.reuse_stonesoup}: not the same recording and instants")
+        results["stonesoup_version"] = earlier["stonesoup_version"]
+        results["variants"]["stonesoup-gnn"] = earlier["variants"]["stonesoup-gnn"]
+    elif args.stonesoup:
         estimates, cpu, version = run_stonesoup(
             Path(args.stonesoup), recording, recording.reports, times, args.stonesoup_repeat, args.window)
         results["stonesoup_version"] = version
         _score(results, "stonesoup-gnn", estimates, truth, len(recording.reports), cpu, args)
+    if "stonesoup-gnn" in results["variants"]:
         fused, gnn = results["variants"]["fused"], results["variants"]["stonesoup-gnn"]
         results["speed_ratio_vs_stonesoup"] = fused["observations_per_s"] / gnn["observations_per_s"]
 
