@@ -336,7 +336,10 @@ class Tracker:
             sources[obs.source] = t
         if obs.name:
             meta.name = obs.name
-        if obs.category:
+        # The category refines the type (AIS ship type, ADS-B emitter category, a CoT source's own
+        # type): only the track's own identity says it. A radar-like report's ``a-u-S`` joining a
+        # vessel, or a merged-in tracker's symbol, would otherwise overwrite the ship type.
+        if obs.category and (meta.identity is None or obs.identity == meta.identity):
             meta.category = obs.category
         if obs.alt_m is not None:
             table, slot = self.table, meta.slot

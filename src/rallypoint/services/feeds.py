@@ -4,8 +4,15 @@ says the confirmed tracks as CoT through ``Ingest.accept``.
 Feeds run as tasks of the service's own TaskGroup, itself a task of the node's; feeds added at run
 time through the API join the same group. Every feed's observations go to one tracker, so an
 object seen by several sources is one track. Tracks leave maps by their stale time: a track the
-tracker deletes is simply no longer reported (no ``t-x-d-d``, which would travel at the most
-urgent priority, ahead of people's traffic, for every aircraft that flies out of range).
+tracker deletes as stale is simply no longer reported (no ``t-x-d-d``, which would travel at the
+most urgent priority, ahead of people's traffic, for every aircraft that flies out of range). A
+track that was said and then merged into another (an identity-less track joining an identified
+one, or an accepted merge proposal) is deleted on maps at once (``t-x-d-d``): else the object
+shows twice until the absorbed track goes stale.
+
+TAK users' own positions are folded into the tracker too (``feeds_contacts``), never said, so that
+an APRS tracker moving with a user is proposed to an operator; accepted merges are kept in the
+feed store and applied again at start (``feeds_merges``).
 
 A track is said at most once a second (``publish_interval_s``): a source that reports faster
 (SBS sends two positions a second per aircraft) costs routing nothing more, and the latest estimate
@@ -29,23 +36,25 @@ from prometheus_client.core import Metric
 
 from rallypoint.clock import Clock, ms_to_datetime
 from rallypoint.config import FeedConfig
-from rallypoint.errors import RallypointError, RemoteProtocolError
-from rallypoint.fusion.identity import uid_for
+from rallypoint.errors import RemoteProtocolError
+from rallypoint.fusion.pairing import MergeProposal
 from rallypoint.model.cot_type import Priority
-from rallypoint.model.track import IdentityKind, Observation, TrackReport, TrackStatus
+from rallypoint.model.track import Identity, Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
+from rallypoint.services.feeds_contacts import ContactPositions
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
 from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
+from rallypoint.services.feeds_merges import FeedError as FeedError
+from rallypoint.services.feeds_merges import MergeDesk
 from rallypoint.services.feeds_metrics import feed_families
+from rallypoint.storage.base.feeds import FeedRecords
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUPS = frozenset({ANON_GROUP})
 MAX_FEEDS = 256
-# Tracks whose refining category is remembered (cleared past this: a leak guard, not a working bound).
-MAX_REMEMBERED = 200_000
 
 
 class Tracker(Protocol):
@@ -57,14 +66,13 @@ class Tracker(Protocol):
 
     def statistics(self) -> Mapping[str, int]: ...
 
+    def proposals(self) -> list[MergeProposal]: ...
 
-class FeedError(RallypointError):
-    """A feed operation that cannot be done: ``reason`` is ``not_found``, ``exists`` or ``too_many``."""
+    def accept_proposal(self, proposal_id: str) -> list[TrackReport]: ...
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
+    def reject_proposal(self, proposal_id: str) -> None: ...
+
+    def merge_identities(self, primary: Identity, secondary: Identity) -> list[TrackReport]: ...
 
 
 class FeedView(msgspec.Struct, frozen=True, kw_only=True):
@@ -98,7 +106,7 @@ class FeedService:
 
     def __init__(self, *, clock: Clock, accept: Callable[[Envelope], object], tracker: Tracker,
                  opener: FeedOpener, origin: Callable[[str, frozenset[str]], Origin] | None = None,
-                 tick_s: float = 0.25, publish_interval_s: float = 1.0) -> None:
+                 tick_s: float = 0.25, publish_interval_s: float = 1.0, merges: FeedRecords | None = None) -> None:
         self._clock = clock
         self._accept = accept
         self._tracker = tracker
@@ -109,7 +117,11 @@ class FeedService:
         # When each track was last said, and the latest report of tracks waiting for their interval.
         self._sent_ms: dict[str, int] = {}
         self._pending: dict[str, TrackReport] = {}
-        self._categories: dict[str, str] = {}
+        # Track uids said, with the CoT type last said (what a t-x-d-d names when the track merges away).
+        self._types: dict[str, str] = {}
+        self._contacts = ContactPositions()
+        # Merge proposals for operators, and the accepted merges kept in the feed store.
+        self.merges = MergeDesk(tracker, merges, clock, lambda reports: self.publish(reports, retract=True))
         self._feeds: dict[str, _Feed] = {}
         # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
         self._groups: dict[str, frozenset[str]] = {}
@@ -122,6 +134,7 @@ class FeedService:
         self.published = 0
         self.withheld = 0
         self.refused = 0
+        self.retracted = 0
 
     # -- node feature ---------------------------------------------------------------------------
 
@@ -130,7 +143,9 @@ class FeedService:
         return ()
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
-        return None
+        """A publication of any node (an ingest hook): a TAK user's position waits for the next tick."""
+        if self._feeds:
+            self._contacts.offer(envelope, self._clock.now_ms())
 
     async def run(self) -> None:
         """Run every feed and expire tracks until :meth:`close`."""
@@ -138,9 +153,12 @@ class FeedService:
             self._tg = tg
             for feed in self._feeds.values():
                 self._start(feed)
+            await self.merges.load()
             while not self._stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self._tick)
+                await self.merges.load()
+                self.fold_contacts()
                 self.publish(self._tracker.expire(self._now()))
                 self.flush()
                 self._refresh_layers()
@@ -208,30 +226,37 @@ class FeedService:
 
     def take(self, name: str, observations: Sequence[Observation]) -> None:
         """A runner's batch: fold it into the tracker and publish the tracks it changed."""
-        for o in observations:
-            # What refines a track's type, remembered from the reports that carry it (see _refined).
-            if o.identity is not None and o.category and not o.category.startswith("a-"):
-                self._remember(uid_for(o.identity), o.category)
         quality = self._feeds[name].info.quality_m if name in self._feeds else None
         if quality is not None:
             observations = [o if o.ce_m is not None else msgspec.structs.replace(o, ce_m=quality)
                             for o in observations]
-        self.publish(self._tracker.update_many(self._now(), observations))
+        self.publish(self._tracker.update_many(self._now(), observations), retract=True)
 
-    def publish(self, reports: Iterable[TrackReport]) -> None:
+    def fold_contacts(self) -> None:
+        """Hand the tracker the TAK users' positions that came since the last call (one batch)."""
+        users = self._contacts.take()
+        if users:
+            self.publish(self._tracker.update_many(self._now(), users), retract=True)
+
+    def publish(self, reports: Iterable[TrackReport], *, retract: bool = False) -> None:
         """Say confirmed reports as CoT through ingest, to the groups their sources share.
 
         A track is said at most once per ``publish_interval_s``: a report that comes sooner waits
         (the latest one per track) and is said by :meth:`flush` once the interval has passed.
+        With ``retract`` (reports of a merge), a DELETED report of a track that was said deletes it
+        on maps; otherwise (staleness) the track just stops being said.
         """
         now_ms = self._clock.now_ms()
+        contacts = self._contacts
         for report in reports:
             if report.status is TrackStatus.DELETED:
                 self._sent_ms.pop(report.uid, None)
                 self._pending.pop(report.uid, None)
-                self._categories.pop(report.uid, None)
+                said = self._types.pop(report.uid, None)
+                if retract and said is not None:
+                    self._retract(report, said, now_ms)
                 continue
-            if report.status is not TrackStatus.CONFIRMED:
+            if report.status is not TrackStatus.CONFIRMED or contacts.is_user(report.uid):
                 continue
             last = self._sent_ms.get(report.uid)
             if last is not None and now_ms - last < self._interval_ms:
@@ -250,7 +275,6 @@ class FeedService:
 
     def _say(self, report: TrackReport, now_ms: int) -> None:
         self._sent_ms[report.uid] = now_ms
-        report = self._refined(report)
         groups = self._audience(report.sources)
         if not groups:
             self.withheld += 1
@@ -265,7 +289,19 @@ class FeedService:
             self.refused += 1
             log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
             return
+        self._types[report.uid] = event.type
         self.published += 1
+
+    def _retract(self, report: TrackReport, said_type: str, now_ms: int) -> None:
+        """Delete a track that merged into another on the maps it was said to."""
+        groups = self._audience(report.sources) or DEFAULT_GROUPS
+        try:
+            self._accept(Envelope(removal_event(report.uid, said_type, now_ms=now_ms), self._origin_for(groups),
+                                  now_ms))
+        except RemoteProtocolError as exc:
+            log.warning("feed track removal refused", extra={"uid": report.uid, "reason": exc.reason})
+            return
+        self.retracted += 1
 
     def take_layer(self, name: str, items: Sequence[LayerItem]) -> None:
         """A layer feed's whole document: draw its items, remove those that left the layer."""
@@ -300,26 +336,6 @@ class FeedService:
     def _refresh_layers(self) -> None:
         for name in self._layers.due(self._clock.now_ms(), self._stale):
             self._send_layer(name)
-
-    def _refined(self, report: TrackReport) -> TrackReport:
-        """Keep the category that refines the type (AIS ship type, ADS-B category, APRS symbol).
-
-        A CoT type as category describes a track only from a CoT source with the same uid; when an
-        identity-less CoT report (radar-like ``a-u-S``) joined a vessel's track, the vessel keeps the
-        ship type its AIS reports gave.
-        """
-        category = report.category
-        if category is None:
-            return report
-        if category.startswith("a-") and (report.identity is None or report.identity.kind is not IdentityKind.TAK):
-            return msgspec.structs.replace(report, category=self._categories.get(report.uid))
-        self._remember(report.uid, category)
-        return report
-
-    def _remember(self, uid: str, category: str) -> None:
-        if len(self._categories) >= MAX_REMEMBERED and uid not in self._categories:
-            self._categories.clear()
-        self._categories[uid] = category
 
     def _audience(self, sources: Sequence[str]) -> frozenset[str]:
         groups: frozenset[str] | None = None
@@ -376,5 +392,6 @@ class FeedService:
 
     def metric_families(self) -> Iterable[Metric]:
         """Per-feed counters and gauges, and the service's own, for ``/metrics``."""
-        outcomes = {"published": self.published, "withheld": self.withheld, "refused": self.refused}
+        outcomes = {"published": self.published, "withheld": self.withheld, "refused": self.refused,
+                    "retracted": self.retracted, "merges_accepted": self.merges.accepted}
         return feed_families(self.list(), outcomes, self._tracker.statistics())

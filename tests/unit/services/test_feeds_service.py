@@ -268,11 +268,13 @@ def test_a_vessel_keeps_its_ship_type_when_radar_plots_join_its_track() -> None:
     clock = ManualClock()
     feeds, accepted = service(clock)
     feeds.add(FeedConfig(url="test+ais"))
-    vessel = Identity(kind=IdentityKind.MMSI, value="244000001")
-    now = ms_to_datetime(clock.now_ms())
-    feeds.publish([report(uid="MMSI-244000001", time=now, domain=Domain.SEA, identity=vessel, category="70",
-                          sources=("ais",))])
+    feeds.add(FeedConfig(url="test+radar"))
+    feeds.take("ais", [obs(clock, "ais", IdentityKind.MMSI, "244000001", Domain.SEA, category="70", ce_m=10.0)])
     clock.advance(1.0)
-    feeds.publish([report(uid="MMSI-244000001", time=now, domain=Domain.SEA, identity=vessel, category="a-u-S",
-                          sources=("ais", "radar"), fused=True)])
-    assert [(e.event.type, e.event.how) for e in accepted] == [("a-n-S-X-M-C", "m-g"), ("a-n-S-X-M-C", "m-f")]
+    now = ms_to_datetime(clock.now_ms())
+    # An identity-less radar plot on the vessel, whose CoT type says only "unknown surface".
+    plot = Observation(source="radar", received_at=now, source_time=now, lat=51.9, lon=4.1, domain=Domain.SEA,
+                       category="a-u-S", ce_m=50.0)
+    feeds.take("radar", [plot])
+    assert [(e.event.uid, e.event.type, e.event.how) for e in accepted] == [
+        ("MMSI-244000001", "a-n-S-X-M-C", "m-g"), ("MMSI-244000001", "a-n-S-X-M-C", "m-f")]
