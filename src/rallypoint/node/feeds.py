@@ -12,6 +12,7 @@ from rallypoint.fusion.tracker import Tracker
 from rallypoint.routing.ids import NodeIds
 from rallypoint.services.feeds import FeedService
 from rallypoint.services.ingest import Ingest
+from rallypoint.storage.factory import open_stores
 
 
 def feed_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds) -> FeedService:
@@ -24,7 +25,11 @@ def feed_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds)
         tracker=Tracker(anonymous_prefix=f"{ids.node}-{ids.run}-"),
         opener=feed_opener(clock, random.Random()),
         origin=lambda _name, groups: ids.origin(session, groups),
+        # Accepted merges: feeds.db beside the other stores, or the shared PostgreSQL database.
+        merges=open_stores(settings.storage_url, settings.data_path, node_id=settings.node_id).feeds(),
     )
+    # Every node's publications: TAK users' positions feed merge proposals (services/feeds_contacts.py).
+    ingest.add_hook(service.observe)
     for config in settings.feeds:
         service.add(config, origin="config")
     return service

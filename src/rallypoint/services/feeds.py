@@ -165,6 +165,7 @@ class FeedService:
             self._tg = None
             for feed in self._feeds.values():
                 self._halt(feed)
+        await self.merges.close()
 
     async def close(self) -> None:
         """Stop every feed (the TaskGroup in :meth:`run` then ends)."""

@@ -126,6 +126,11 @@ class MergeDesk:
                 self._applied.add(pair)
                 self._publish(self._tracker.merge_identities(*pair))
 
+    async def close(self) -> None:
+        """Release the feed store."""
+        if self._store is not None:
+            await self._store.close()
+
     def _find(self, proposal_id: str) -> MergeProposal:
         for proposal in self._tracker.proposals():
             if proposal.id == proposal_id:

@@ -1,7 +1,9 @@
-"""``/api/feeds``: list, add, pause, resume and remove source feeds at run time (role ``admin``).
+"""``/api/feeds``: list, add, pause, resume and remove source feeds at run time, and decide the
+tracker's merge proposals (role ``admin``).
 
 Feeds added here run on this node until removed or until the node stops; they are not written
-back to the configuration (docs/feeds.md, "API"). Every change is audited.
+back to the configuration (docs/feeds.md, "API"). Every change and decision is audited with the
+operator's identity.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rallypoint.config import FeedConfig
-from rallypoint.errors import ConfigError
+from rallypoint.errors import ConfigError, StorageError
+from rallypoint.fusion.pairing import MergeProposal
 from rallypoint.services.feeds import FeedError, FeedService, FeedView
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import ApiError, Endpoint, Handler, Param, check_only, json_response, read_body
@@ -27,7 +30,9 @@ log = logging.getLogger(__name__)
 _NAME = Param("name", "path", {"type": "string", "minLength": 1, "maxLength": 64}, "feed name", required=True)
 _ERRORS = {401: ("Not authenticated", ErrorBody), 403: ("Not an admin", ErrorBody),
            503: ("Feeds are not available on this node", ErrorBody)}
-_STATUS = {"not_found": 404, "exists": 409, "too_many": 409}
+_PROPOSAL = Param("id", "path", {"type": "string", "minLength": 1, "maxLength": 64}, "merge proposal id",
+                  required=True)
+_STATUS = {"not_found": 404, "exists": 409, "too_many": 409, "no_proposal": 404}
 # Where file feeds added through the API must be, under the data directory.
 LAYER_DIR = "layers"
 
@@ -122,7 +127,51 @@ class FeedsApi:
 
             return handler
 
+        async def list_proposals(request: Request) -> Response:
+            check_only(request, frozenset())
+            await auth.with_role(request, "admin")
+            return json_response(self._service().merges.proposals())
+
+        def decide(action: str) -> Handler:
+            async def handler(request: Request) -> Response:
+                check_only(request, frozenset())
+                admin = await auth.with_role(request, "admin")
+                desk = self._service().merges
+                operator = admin.principal or "-"
+                proposal_id = request.path_params["id"]
+                try:
+                    if action == "accept":
+                        proposal = await desk.accept(proposal_id, operator)
+                    else:
+                        proposal = desk.reject(proposal_id, operator)
+                except FeedError as exc:
+                    raise ApiError(_STATUS.get(exc.reason, 409), exc.reason, exc.detail) from exc
+                except StorageError as exc:
+                    log.error("merge not kept", extra={"proposal": proposal_id, "error": str(exc)[:300]})
+                    raise ApiError(503, "unavailable",
+                                   "the accepted merge cannot be stored now; nothing merged") from exc
+                ctx.auditor.record(operator, f"admin.feed.merge.{action}", proposal.id,
+                                   {"primary": proposal.primary, "secondary": proposal.secondary})
+                return json_response(proposal)
+
+            return handler
+
         return [
+            Endpoint("GET", "/api/feeds/proposals", list_proposals,
+                     "Open merge proposals: two identified tracks that move together", "feeds",
+                     {200: ("Proposals, oldest first", list[MergeProposal]), **_ERRORS},
+                     operation_id="listMergeProposals"),
+            Endpoint("POST", "/api/feeds/proposals/{id}/accept", decide("accept"),
+                     "Accept a merge proposal: the secondary track joins the primary (kept across restarts)",
+                     "feeds",
+                     {200: ("Merged", MergeProposal), 404: ("No open proposal by that id", ErrorBody),
+                      **_ERRORS},
+                     params=(_PROPOSAL,), operation_id="acceptMergeProposal"),
+            Endpoint("POST", "/api/feeds/proposals/{id}/reject", decide("reject"),
+                     "Reject a merge proposal: that pair is not proposed again", "feeds",
+                     {200: ("Rejected", MergeProposal), 404: ("No open proposal by that id", ErrorBody),
+                      **_ERRORS},
+                     params=(_PROPOSAL,), operation_id="rejectMergeProposal"),
             Endpoint("GET", "/api/feeds", list_feeds, "Source feeds with their statistics", "feeds",
                      {200: ("Feeds", list[FeedView]), **_ERRORS}, operation_id="listFeeds"),
             Endpoint("POST", "/api/feeds", add_feed, "Add and start a source feed (until removed or restart)",
