@@ -115,6 +115,7 @@ class NatsBus:
         self._latest: LatestCache | None = None
         self._lease_ttl_s = lease_ttl_s
         self._leases: KeyValue | None = None
+        self._uids: KeyValue | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._pull: JetStreamContext.PullSubscription | None = None
         self._closing = False
@@ -200,6 +201,9 @@ class NatsBus:
             ))
             self._latest = LatestCache(kv, self.codec)
             self._leases = await self._lease_bucket(js)
+            self._uids, _ = await ensure_bucket(js, api.KeyValueConfig(
+                bucket=self.uid_bucket_name, history=1, storage=self._storage, replicas=self._replicas,
+            ))
             await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
             self._pull = pull = await js.pull_subscribe(
                 s.jetstream_wildcard, durable=s.consumer_for(self.node), stream=s.stream,
@@ -244,6 +248,17 @@ class NatsBus:
         if self._leases is None:
             raise BusError("the NATS bus is not started")
         return KvLease(self._leases, name, self.node, ttl_s=self._lease_ttl_s)
+
+    @property
+    def uid_bucket_name(self) -> str:
+        """The KV bucket of uid claims (``rp_<cluster>_uids``: which principal holds a device uid)."""
+        return f"rp_{self.subjects.cluster}_uids"
+
+    def uid_bucket(self) -> KeyValue:
+        """The uid claims bucket of a started bus (``services/uid_claims.py``)."""
+        if self._uids is None:
+            raise BusError("the NATS bus is not started")
+        return self._uids
 
     def heartbeat(self) -> KvLease:
         """This node's liveness key (``node-<id>``): kept while the node runs, expiring when it dies."""

@@ -44,11 +44,12 @@ from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.plans import PlanService
 from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
+from rallypoint.services.uid_claims import uid_claims_for
 from rallypoint.storage.factory import open_stores
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
-from rallypoint.web import live
+from rallypoint.web import live, picture
 from rallypoint.web.api import native
 from rallypoint.web.api.messaging import sender_uid
 from rallypoint.web.context import TokenIdentities, WebContext
@@ -58,7 +59,7 @@ from rallypoint.web.marti import core, missions, sync
 from rallypoint.web.peers import PeerCertificates
 
 # HTTP features, in mounting order.
-FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, live.build)
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, picture.build, live.build)
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
@@ -149,6 +150,10 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         dispatcher=dispatcher, revocations=revocations, registry=registry, users=users, audit=audit,
         auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard, tokens=tokens,
     )
+    # In a cluster, who holds a device uid is decided in NATS: one of two simultaneous claims wins.
+    claims = uid_claims_for(bus, identity=identity, presence=presence, sessions=ctx.sessions, metrics=metrics)
+    if claims is not None:
+        node.features.append(claims)
     # Missions, accounts and revocations changed on any node are applied on every node at once.
     changes = ClusterChanges(bus, clock)
     bus.subscribe(changes.observe)

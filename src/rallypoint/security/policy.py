@@ -19,12 +19,17 @@ uids over one connection. It takes no ownership of them: a relayed uid stays unh
 device can still connect and bind it (after which the gateway's reports under it are refused).
 Anonymous plaintext clients are bound per session only: without a certificate there is nothing
 stable to hold a uid.
+
+In a cluster the holder of a uid is decided cluster-wide (``services/uid_claims.py``): a node that
+binds a uid nobody holds tells its claim listener, which records the claim in NATS unless another
+principal's claim got there first; :meth:`IdentityPolicy.settle` then makes the recorded holder the
+holder on every node, so of two principals binding one uid at once on two nodes exactly one keeps it.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
@@ -68,6 +73,8 @@ class IdentityPolicy:
         for principal, uids in self._configured.items():
             for uid in uids:
                 self._owner[uid] = principal
+        # Told (uid, principal) when a principal binds a uid nobody held here: the cluster-wide claim.
+        self._claim_listener: Callable[[str, str], object] | None = None
 
     def check(self, session_id: str, principal: str | None, event: CotEvent) -> Claim:
         """What ``event`` is to its session; binds the session's uid on its first device SA.
@@ -95,8 +102,10 @@ class IdentityPolicy:
         if allowed is not None and uid not in allowed:
             raise IdentityRefused(UNBOUND_UID, f"uid {uid!r} is not among the client_uids of {principal!r}")
         self._session_uid[session_id] = uid
-        if principal is not None:
-            self._owner.setdefault(uid, principal)
+        if principal is not None and owner is None:
+            self._owner[uid] = principal
+            if self._claim_listener is not None:
+                self._claim_listener(uid, principal)
         return Claim.DEVICE
 
     def learn(self, principal: str | None, event: CotEvent) -> None:
@@ -108,6 +117,21 @@ class IdentityPolicy:
         if principal is None or principal in self._gateways or not is_device_sa(event):
             return
         self._owner.setdefault(event.uid, principal)
+
+    def on_claim(self, listener: Callable[[str, str], object]) -> None:
+        """Call ``listener(uid, principal)`` whenever a principal binds a uid that nobody held here."""
+        self._claim_listener = listener
+
+    def settle(self, uid: str, principal: str) -> str | None:
+        """The cluster decided that ``principal`` holds ``uid``; returns the holder it replaced here, if any.
+
+        A uid listed in ``client_uids`` stays with its configured principal whatever the cluster says.
+        """
+        if any(uid in uids for uids in self._configured.values()):
+            return None
+        previous = self._owner.get(uid)
+        self._owner[uid] = principal
+        return previous if previous != principal else None
 
     def holder_of(self, uid: str) -> str | None:
         """The principal holding ``uid`` (configured, or bound by its first device SA), or None."""

@@ -139,6 +139,23 @@ class Presence:
         held = None if target is None else self.items.get(target)
         return held is None or may_change(envelope.origin, held.origin)
 
+    def disown(self, uid: str, holder: str) -> list[str]:
+        """Drop what principals other than ``holder`` put in the picture under ``uid`` (a lost uid claim).
+
+        Returns the local sessions whose own SA was dropped: they spoke for a uid the cluster gave to
+        another principal. With their SA gone, closing them publishes no disconnect notice that would
+        remove the holder's report from the picture.
+        """
+        losers: list[str] = []
+        sa = self.sa.get(uid)
+        if sa is not None and sa.origin.principal != holder:
+            del self.sa[uid]
+            losers.append(sa.origin.session_id)
+        item = self.items.get(uid)
+        if item is not None and item.origin.principal is not None and item.origin.principal != holder:
+            del self.items[uid]
+        return losers
+
     def own_sa(self, session_id: str) -> Envelope | None:
         """The latest own SA of a connected session, if it has identified itself."""
         uid = self._directory.uid_of(session_id)

@@ -193,3 +193,24 @@ def test_a_binding_learned_from_another_node_refuses_other_principals_here() -> 
     assert refused.value.reason == SPOOFED_UID
     policy.track_session("s-a")
     assert policy.check("s-a", "alice", event(sa("ANDROID-a", "A"))) is Claim.DEVICE
+
+
+def test_a_new_binding_is_offered_to_the_claim_listener_once_and_the_cluster_decision_settles_it() -> None:
+    policy = IdentityPolicy({"gw": ["*"], "cfg": ["ANDROID-cfg"]})
+    claims: list[tuple[str, str]] = []
+    policy.on_claim(lambda uid, principal: claims.append((uid, principal)))
+    for session in ("s-1", "s-2", "s-gw"):
+        policy.track_session(session)
+    assert policy.check("s-1", "mallory", event(sa("ANDROID-x", "M"))) is Claim.DEVICE
+    assert policy.check("s-1", "mallory", event(sa("ANDROID-x", "M"))) is Claim.DEVICE  # a refresh: no new claim
+    policy.check("s-gw", "gw", event(sa("ANDROID-y", "Y")))  # a gateway holds nothing, claims nothing
+    assert claims == [("ANDROID-x", "mallory")]
+    # The cluster says alice claimed it first: mallory is refused from now on, alice is not.
+    assert policy.settle("ANDROID-x", "alice") == "mallory"
+    assert policy.settle("ANDROID-x", "alice") is None
+    with pytest.raises(IdentityRefused) as info:
+        policy.check("s-1", "mallory", event(sa("ANDROID-x", "M")))
+    assert info.value.reason == SPOOFED_UID
+    assert policy.check("s-2", "alice", event(sa("ANDROID-x", "A"))) is Claim.DEVICE
+    # A configured uid stays with its principal whatever the cluster says.
+    assert policy.settle("ANDROID-cfg", "alice") is None and policy.holder_of("ANDROID-cfg") == "cfg"

@@ -149,3 +149,18 @@ def test_a_client_of_another_node_is_an_item_until_its_node_says_it_left() -> No
     gone = disconnect_delete("uid-B", sa.type, pic.clock.now_ms())
     pic.presence.observe(Envelope(gone, remote, 0))
     assert "uid-B" not in pic.presence.items
+
+
+def test_disown_drops_the_losing_principals_sa_and_items_and_names_its_sessions() -> None:
+    pic = picture()
+    mallory = pic.join("m", principal="mallory")
+    pic.identify(mallory, "uid-X", "MALLORY")
+    assert pic.presence.sa["uid-X"].origin.principal == "mallory"
+    assert pic.presence.disown("uid-X", "alice") == ["m"]
+    assert "uid-X" not in pic.presence.sa
+    # With its SA gone, the session's departure publishes no disconnect notice for the uid.
+    assert pic.presence.forget_session("m") is None
+    # The holder's own report is kept.
+    alice = pic.join("a", principal="alice")
+    pic.identify(alice, "uid-Y", "ALICE")
+    assert pic.presence.disown("uid-Y", "alice") == [] and "uid-Y" in pic.presence.sa

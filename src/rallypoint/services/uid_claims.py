@@ -1,0 +1,188 @@
+"""Cluster-wide uid claims: of two principals binding one device uid at once on two nodes, one keeps it.
+
+Each node decides a first device SA at once (``security/policy.py``), so two nodes can each accept a
+different principal for the same unheld uid in the same moment. This feature settles it through the
+NATS KV bucket ``rp_<cluster>_uids`` (key: the uid, value: the principal): the node that bound the
+uid *creates* the key, which NATS does for exactly one writer; every node watches the bucket and
+makes the recorded principal the holder (:meth:`IdentityPolicy.settle`).
+
+On the node whose client lost, that client's SA leaves the picture and its session is closed,
+counted and logged as a ``spoofed_uid`` refusal (its directory binding would otherwise route the
+holder's addressed traffic to it); reconnecting, it is refused ``spoofed_uid`` like any other
+principal. Every node also drops the loser's report from its picture, so the holder's next report
+is what everyone shows. The loser's first report may have reached clients before the decision (one
+round trip to NATS); nothing after the decision does.
+
+Claims are kept in the bucket while it exists (a restarted node learns every holder from it); to
+release a uid, delete its key (``nats kv del rp_<cluster>_uids <uid>``). A claim that NATS could not
+take (NATS away) waits and is sent again; at most ``max_pending`` wait, then the oldest is dropped,
+counted and logged, and that uid stays decided by this node alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from starlette.routing import BaseRoute
+
+from rallypoint.bus.base import MessageBus
+from rallypoint.bus.latest import key_of, uid_of
+from rallypoint.bus.nats import NatsBus
+from rallypoint.routing.envelope import Envelope
+from rallypoint.routing.router import Audience
+from rallypoint.security.policy import SPOOFED_UID, IdentityPolicy
+from rallypoint.services.metrics import ServerMetrics
+from rallypoint.services.presence import Presence
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
+RETRY_S = 1.0
+
+
+class Session(Protocol):
+    """What this feature needs of a live session (``transport.context.SessionSet`` holds them)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def close(self, reason: str, *, abort: bool = False) -> None: ...
+
+
+class UidClaims:
+    """A node feature: sends this node's new uid bindings to NATS and applies the cluster's holders."""
+
+    def __init__(
+        self, *, bus: NatsBus, identity: IdentityPolicy, presence: Presence, sessions: Iterable[Session],
+        metrics: ServerMetrics, max_pending: int = 10_000,
+    ) -> None:
+        self._bus = bus
+        self._identity = identity
+        self._presence = presence
+        self._sessions = sessions
+        self._metrics = metrics
+        self._max_pending = max_pending
+        self._pending: dict[str, str] = {}
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._watcher: KeyValue.KeyWatcher | None = None
+        # claimed: keys this node created; lost: its claims another principal had made first;
+        # replaced: holders changed here by the cluster's decision; closed: sessions closed for it.
+        self.claimed = self.lost = self.replaced = self.closed = self.dropped = self.failed = 0
+        identity.on_claim(self.submit)
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]:
+        """No HTTP routes."""
+        return ()
+
+    @property
+    def pending(self) -> int:
+        """Claims waiting to be sent to NATS."""
+        return len(self._pending)
+
+    def observe(self, envelope: Envelope, audience: Audience) -> None:
+        """Not an event hook."""
+        return None
+
+    def submit(self, uid: str, principal: str) -> None:
+        """``principal`` bound ``uid`` here and nobody held it: claim it for the cluster (never blocks)."""
+        if uid not in self._pending and len(self._pending) >= self._max_pending:
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            self.dropped += 1
+            log.warning("uid claim dropped: too many waiting", extra={"uid": oldest, "limit": self._max_pending})
+        self._pending[uid] = principal
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send claims and apply the bucket's holders until :meth:`close`."""
+        kv = self._bus.uid_bucket()
+        self._watcher = await kv.watchall()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._send(kv), name="uid-claims-send")
+            tg.create_task(self._watch(self._watcher), name="uid-claims-watch")
+
+    async def close(self) -> None:
+        """Stop both loops (claims still waiting are dropped: this node alone decided those uids)."""
+        self._stop.set()
+        self._wake.set()
+        if self._watcher is not None:
+            with contextlib.suppress(*_TRANSIENT, nats.errors.BadSubscriptionError):
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
+
+    async def _send(self, kv: KeyValue) -> None:
+        while not self._stop.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending and not self._stop.is_set():
+                uid, principal = next(iter(self._pending.items()))
+                try:
+                    holder = await self._claim(kv, uid, principal)
+                except _TRANSIENT as exc:
+                    self.failed += 1
+                    log.warning("uid claim not sent; retrying", extra={"uid": uid, "error": repr(exc)[:200]})
+                    # NATS is away: try again after a pause, or sooner when another claim arrives.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), RETRY_S)
+                    continue
+                if self._pending.get(uid) == principal:
+                    del self._pending[uid]
+                if holder != principal:
+                    self.lost += 1
+                    self._apply(uid, holder)
+
+    async def _claim(self, kv: KeyValue, uid: str, principal: str) -> str:
+        """Create the uid's key for ``principal``; returns the principal the bucket names (first claim wins)."""
+        key = key_of(uid)
+        try:
+            await kv.create(key, principal.encode())
+        except nats.js.errors.KeyWrongLastSequenceError:
+            entry = await kv.get(key)
+            return entry.value.decode() if entry.value else principal
+        self.claimed += 1
+        return principal
+
+    async def _watch(self, watcher: KeyValue.KeyWatcher) -> None:
+        async for entry in watcher:
+            # None marks the end of the entries that existed when the watch began.
+            if entry is None or entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+                continue
+            self._apply(uid_of(entry.key), entry.value.decode())
+
+    def _apply(self, uid: str, holder: str) -> None:
+        """Make ``holder`` the holder of ``uid`` here; drop and close what another principal did with it."""
+        previous = self._identity.settle(uid, holder)
+        if previous is None:
+            return
+        self.replaced += 1
+        losers = set(self._presence.disown(uid, holder))
+        log.warning("uid held by another principal in the cluster",
+                    extra={"uid": uid, "holder": holder, "replaced": previous, "sessions": len(losers)})
+        for session in self._sessions:
+            if session.id not in losers:
+                continue
+            self.closed += 1
+            self._metrics.rejected.labels(SPOOFED_UID, getattr(session, "transport_name", "stream")).inc()
+            log.warning("input rejected", extra={
+                "session": session.id, "reason": SPOOFED_UID,
+                "detail": f"uid {uid!r} is held by another principal ({holder}), who claimed it first in the cluster",
+            })
+            session.close(SPOOFED_UID)
+
+
+def uid_claims_for(
+    bus: MessageBus, *, identity: IdentityPolicy, presence: Presence, sessions: Iterable[Session],
+    metrics: ServerMetrics,
+) -> UidClaims | None:
+    """The uid claims feature of a cluster node (a NATS bus); a lone node decides uids by itself."""
+    if not isinstance(bus, NatsBus):
+        return None
+    return UidClaims(bus=bus, identity=identity, presence=presence, sessions=sessions, metrics=metrics)
