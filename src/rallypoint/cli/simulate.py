@@ -81,7 +81,8 @@ def feeds_command(
         return
     scoring = None
     if picture is not None:
-        scoring = Scoring(picture.host, picture.port, _scorer(world, outputs, cutoff, order), score_every)
+        scoring = Scoring(picture.host, picture.port, _scorer(world, outputs, cutoff, order), score_every,
+                          float(world.targets[0].times[-1]) if world.targets else 0.0)
     played = asyncio.run(_play(reports, outputs, speedup, wait, scoring))
     if record is not None:
         # The same seed gives the same scenario; only its start moves to when playing began.
@@ -129,6 +130,7 @@ class Scoring:
     port: int
     scorer: PictureScore
     every_s: float
+    until_s: float  # the scenario's length: past it the truth stands still while late reports still arrive
 
 
 def _scorer(world: Scenario, outputs: list[OutputSpec], cutoff: float, order: float) -> PictureScore:
@@ -151,32 +153,46 @@ async def _play(
     player = Player(outputs, SystemClock(), random.Random())
     try:
         await player.open()
-        reader = None
-        if scoring is not None:
-            reader, writer = await asyncio.open_connection(scoring.host, scoring.port)
     except OSError as exc:
-        _fail(f"cannot open an output or the server's CoT port: {exc.strerror or exc}")
+        _fail(f"cannot open an output: {exc.strerror or exc}")
     for spec, port in player.listening_ports():
         typer.echo(f"simulate: {spec.kind} listening on {spec.host}:{port}", err=True)
-    if scoring is None or reader is None:
+    if scoring is None:
         return await player.play(reports, speedup=speedup, wait_s=wait)
     async with asyncio.TaskGroup() as tg:
         playing = tg.create_task(player.play(reports, speedup=speedup, wait_s=wait))
-        reading = tg.create_task(_read_picture(reader, scoring.scorer))
+        reading = tg.create_task(_read_picture(scoring, wait))
         await player.started.wait()
         assert player.start is not None
         while not playing.done():
             # Pacing of the scoring instants (a product interval, not synchronisation).
             await asyncio.wait({playing}, timeout=scoring.every_s)
             now = datetime.now(UTC)
-            sample = scoring.scorer.sample(now, (now - player.start).total_seconds() * speedup)
+            scenario_s = (now - player.start).total_seconds() * speedup
+            if scenario_s > scoring.until_s:
+                continue
+            sample = scoring.scorer.sample(now, scenario_s)
             typer.echo(f"simulate: t={sample.scenario_s:.0f}s OSPA {sample.ospa.value:.1f} m "
                        f"({sample.tracks} tracks, {sample.targets} targets)", err=True)
         reading.cancel()
-    writer.close()
     return playing.result()
 
 
-async def _read_picture(reader: asyncio.StreamReader, scorer: PictureScore) -> None:
-    while data := await reader.read(65536):
-        scorer.receive(data)
+async def _read_picture(scoring: Scoring, wait: float) -> None:
+    """Connect to the server's CoT port (retrying for up to ``wait`` seconds while it starts) and score what comes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        try:
+            reader, writer = await asyncio.open_connection(scoring.host, scoring.port)
+            break
+        except OSError as exc:
+            if loop.time() >= deadline:
+                typer.echo(f"simulate: cannot score, {scoring.host}:{scoring.port}: {exc.strerror or exc}", err=True)
+                return
+            await asyncio.sleep(0.5)  # retry pacing while the server starts
+    try:
+        while data := await reader.read(65536):
+            scoring.scorer.receive(data)
+    finally:
+        writer.close()
