@@ -282,6 +282,18 @@ class _Api(CatalogCalls, PlanCalls, TaskCalls):
         """Stop and remove a feed (admin)."""
         return self._call(Call("DELETE", f"/api/feeds/{_segment(name)}"))
 
+    def merge_proposals(self) -> Any:
+        """Open merge proposals of the server's tracker, oldest first (admin)."""
+        return self._call(Call("GET", "/api/feeds/proposals"))
+
+    def accept_merge(self, proposal_id: str) -> Any:
+        """Accept a merge proposal: the secondary track joins the primary, kept across restarts (admin)."""
+        return self._call(Call("POST", f"/api/feeds/proposals/{_segment(proposal_id)}/accept"))
+
+    def reject_merge(self, proposal_id: str) -> Any:
+        """Reject a merge proposal: that pair is not proposed again (admin)."""
+        return self._call(Call("POST", f"/api/feeds/proposals/{_segment(proposal_id)}/reject"))
+
     def openapi(self) -> Any:
         """The server's OpenAPI document."""
         return self._call(Call("GET", "/api/openapi.json", authenticated=False))
