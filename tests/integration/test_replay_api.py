@@ -7,6 +7,7 @@ import io
 import ssl
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +27,8 @@ def tls_context(server: ServerProcess, name: str, tmp: Path) -> ssl.SSLContext:
     return context
 
 
-def login(http: httpx.Client, name: str) -> dict[str, str]:
-    answer = http.post("/api/auth/token", auth=(name, PASSWORDS[name]))
+async def login(http: httpx.AsyncClient, name: str) -> dict[str, str]:
+    answer = await http.post("/api/auth/token", auth=(name, PASSWORDS[name]))
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
@@ -44,47 +45,52 @@ async def test_a_window_shows_only_the_callers_groups_in_time_order(
         await alice_dev.send(sa("uid-alice", "ALICE", lat=39.1 + step / 100, lon=-120.0))
         await bob_dev.send(sa("uid-bob", "BOB", lat=40.0, lon=-121.0 + step / 100))
 
-    with httpx.Client(base_url=f"http://127.0.0.1:{api_server.ports['http']}", timeout=10) as http:
-        alice, bob = login(http, "alice"), login(http, "bob")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_server.ports['http']}", timeout=10) as http:
+        alice, bob = await login(http, "alice"), await login(http, "bob")
         window = {"since": str(started), "until": str(int(time.time() * 1000) + 60_000)}
 
-        def page(headers: dict[str, str], **extra: str) -> dict[str, object]:
-            answer = http.get("/api/replay", params={**window, **extra}, headers=headers)
+        async def page(headers: dict[str, str], **extra: str) -> dict[str, Any]:
+            answer = await http.get("/api/replay", params={**window, **extra}, headers=headers)
             assert answer.status_code == 200, answer.text
             return answer.json()  # type: ignore[no-any-return]
 
-        await wait_until(lambda: len(page(alice)["events"]) >= 4, "alice's four reports stored")  # type: ignore[arg-type]
-        await wait_until(lambda: len(page(bob)["events"]) >= 4, "bob's four reports stored")  # type: ignore[arg-type]
-        seen = page(alice)["events"]
-        assert {e["uid"] for e in seen} == {"uid-alice"}  # type: ignore[attr-defined]
-        lats = [e["position"]["lat"] for e in seen]  # type: ignore[attr-defined]
+        def count(headers: dict[str, str]) -> int:
+            # wait_until polls a plain function: read synchronously from the poll.
+            answer = httpx.get(f"{http.base_url}api/replay", params=window, headers=headers, timeout=10)
+            return len(answer.json()["events"])
+
+        await wait_until(lambda: count(alice) >= 4, "alice's four reports stored")
+        await wait_until(lambda: count(bob) >= 4, "bob's four reports stored")
+        seen = (await page(alice))["events"]
+        assert {e["uid"] for e in seen} == {"uid-alice"}
+        lats = [e["position"]["lat"] for e in seen]
         assert [round(lat, 4) for lat in lats] == [39.1, 39.11, 39.12, 39.13]
-        assert {e["uid"] for e in page(bob)["events"]} == {"uid-bob"}  # type: ignore[attr-defined]
+        assert {e["uid"] for e in (await page(bob))["events"]} == {"uid-bob"}
 
         # Pages chain without loss or repeats.
-        first = page(alice, limit="3")
+        first = await page(alice, limit="3")
         assert first["truncated"] is True and first["next"]
-        rest = page(alice, limit="3", cursor=str(first["next"]))
-        assert len(first["events"]) + len(rest["events"]) == 4  # type: ignore[arg-type]
+        rest = await page(alice, limit="3", cursor=str(first["next"]))
+        assert len(first["events"]) + len(rest["events"]) == 4
 
         # An area holding only bob's track shows alice nothing.
-        assert page(alice, bbox="-121.5,39.5,-120.5,40.5")["events"] == []
+        assert (await page(alice, bbox="-121.5,39.5,-120.5,40.5"))["events"] == []
 
         # Exports follow the same rule.
-        exported = http.get("/api/replay/export", params={**window, "format": "csv"}, headers=bob)
+        exported = (await http.get("/api/replay/export", params={**window, "format": "csv"}, headers=bob))
         assert exported.status_code == 200 and "attachment" in exported.headers["content-disposition"]
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert {r["uid"] for r in rows} == {"uid-bob"} and all(r["sender"] == "" for r in rows)
-        geo = http.get("/api/replay/export", params={**window, "format": "geojson"}, headers=alice).json()
+        geo = (await http.get("/api/replay/export", params={**window, "format": "geojson"}, headers=alice)).json()
         assert {f["properties"]["uid"] for f in geo["features"]} == {"uid-alice"}
-        placemarks = http.get("/api/replay/export", params={**window, "format": "kml"}, headers=alice).content
+        placemarks = (await http.get("/api/replay/export", params={**window, "format": "kml"}, headers=alice)).content
         doc = kml.KML.from_string(placemarks.split(b"?>", 1)[1].decode())
         assert {mark.name for mark in doc.features[0].features} == {"ALICE"}
 
         # The player page and its files are served; nothing else is.
-        assert http.get("/replay").status_code == 200
-        assert http.get("/replay/replay.js").headers["content-type"].startswith("text/javascript")
-        assert http.get("/replay/..%2Fmap.js").status_code == 404
+        assert (await http.get("/replay")).status_code == 200
+        assert (await http.get("/replay/replay.js")).headers["content-type"].startswith("text/javascript")
+        assert (await http.get("/replay/..%2Fmap.js")).status_code == 404
 
 
 @pytest.mark.parametrize(("params", "words"), [
@@ -103,9 +109,8 @@ async def test_a_window_shows_only_the_callers_groups_in_time_order(
 def test_hostile_windows_are_400_with_words(server: ServerProcess, params: dict[str, str], words: str) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10) as http:
         for path, extra in (("/api/replay", {}), ("/api/replay/export", {"format": "csv"})):
-            if "limit" in params or "cursor" in params:
-                if path.endswith("export"):
-                    continue
+            if ("limit" in params or "cursor" in params) and path.endswith("export"):
+                continue
             answer = http.get(path, params={**params, **extra})
             assert answer.status_code == 400, (path, answer.text)
             assert words in answer.json()["detail"], (path, answer.text)
