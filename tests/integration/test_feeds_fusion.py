@@ -97,3 +97,49 @@ async def test_radar_plots_of_ais_vessels_make_no_extra_tracks(
             assert ("a-n-S-X-M-C", "m-f") in picture.seen[uid], picture.seen[uid]
             assert b'<source name="radar"/>' in picture.raw[uid] and b'<source name="harbour"/>' in picture.raw[uid]
     out.close()
+
+
+async def test_a_radar_track_shown_before_the_vessels_ais_leaves_the_map_when_they_join(
+    fusion_server: tuple[ServerProcess, int, int],
+) -> None:
+    server, ais_port, radar_port = fusion_server
+    ais, radar = AisEmitter(), RadarCotEmitter(stale_s=30.0)
+    out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    mmsi = "244000001"
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not all(f["statistics"]["connected"] for f in await admin.feeds()):
+            assert asyncio.get_running_loop().time() < deadline, "feeds never listened"
+            await asyncio.sleep(0.05)
+    started = asyncio.get_running_loop().time()
+
+    def radar_tracks() -> list[str]:
+        return [uid for uid in picture.seen if "trk-" in uid and not uid.endswith(".delete")]
+
+    def send(identified: bool) -> None:
+        t = asyncio.get_running_loop().time() - started
+        out.sendto(radar.emit(report(mmsi, t, "coastal", identified=False, ce_m=30.0)), ("127.0.0.1", radar_port))
+        if identified:
+            for sentence in ais.emit(report(mmsi, t, "truth", identified=True, ce_m=10.0)).splitlines():
+                out.sendto(sentence + b"\r\n", ("127.0.0.1", ais_port))
+
+    async with pytak_picture(server.ports["cot"]) as picture:
+        # Only the radar sees the vessel: a track without identity is confirmed and shown.
+        deadline = asyncio.get_running_loop().time() + 20
+        while not radar_tracks():
+            assert asyncio.get_running_loop().time() < deadline, "the radar track was never shown"
+            send(identified=False)
+            await asyncio.sleep(REPORT_EVERY_S)
+        (anonymous,) = radar_tracks()
+        # Its AIS reports arrive: the radar's track joins the vessel's and is deleted on the map at once.
+        deadline = asyncio.get_running_loop().time() + 30
+        while f"{anonymous}.delete" not in picture.seen:
+            assert asyncio.get_running_loop().time() < deadline, f"no deletion: {picture.seen.keys()}"
+            send(identified=True)
+            await asyncio.sleep(REPORT_EVERY_S)
+        assert picture.seen[f"{anonymous}.delete"][-1][0] == "t-x-d-d"
+        assert f'uid="{anonymous}"'.encode() in picture.raw[f"{anonymous}.delete"]
+        await wait_until(lambda: f"MMSI-{mmsi}" in picture.seen, "the vessel on the map")
+        assert radar_tracks() == [anonymous]  # no new identity-less track after the join
+    out.close()
