@@ -1,7 +1,8 @@
 """Fused against single-source tracking against Stone Soup's GNN tracker, on one recorded scenario.
 
 Run: .venv/bin/python bench/fusion_eval.py [--scenario mixed] [--seed 1] [--record FILE]
-         [--c 500] [--p 2] [--step 2] [--repeat 3] [--stonesoup PYTHON] [--out DIR] [--plots DIR]
+         [--c 500] [--p 2] [--step 2] [--repeat 3] [--stonesoup PYTHON] [--stonesoup-repeat 1]
+         [--window 0] [--reuse-stonesoup EARLIER.json] [--out DIR] [--plots DIR]
 
 The scenario comes from a recording (``rallypoint simulate feeds --record FILE``) or is generated
 in memory with ``--scenario``/``--seed`` (and written to ``DIR/scenario.jsonl``). Every variant
