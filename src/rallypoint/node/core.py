@@ -229,6 +229,11 @@ class Node:
                     self.ports["federation"] = await self.federation.start_listener(s.bind, port(s.federation_port))
                 for feature in self.features:
                     tg.create_task(feature.run(), name=f"feature-{type(feature).__name__}")
+                # Features with sockets of their own (feeds listening for their sources) bind before ready.
+                for feature in self.features:
+                    listening = getattr(feature, "listening", None)
+                    if listening is not None:
+                        await listening()
                 app = create_app(
                     metrics=self.metrics, health=self.health, crl=self.registry.crl_path.read_bytes,
                     extra_routes=[route for feature in self.features for route in feature.routes],

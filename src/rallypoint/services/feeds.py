@@ -131,6 +131,7 @@ class FeedService:
         self._cot = TrackCot()
         self._tg: asyncio.TaskGroup | None = None
         self._stop = asyncio.Event()
+        self._started = asyncio.Event()
         self.published = 0
         self.withheld = 0
         self.refused = 0
@@ -153,6 +154,7 @@ class FeedService:
             self._tg = tg
             for feed in self._feeds.values():
                 self._start(feed)
+            self._started.set()
             await self.merges.load()
             while not self._stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -170,6 +172,22 @@ class FeedService:
     async def close(self) -> None:
         """Stop every feed (the TaskGroup in :meth:`run` then ends)."""
         self._stop.set()
+
+    async def listening(self) -> None:
+        """Return once :meth:`run` has started the feeds and every feed that listens (UDP, TCP server)
+        has bound its socket or stopped with an error; the node logs ``rallypoint ready`` after this,
+        so a datagram sent right after ready is not lost."""
+        await self._started.wait()
+        for feed in list(self._feeds.values()):
+            bound = getattr(feed.runner, "bound", None)
+            task = feed.task
+            if not isinstance(bound, asyncio.Event) or bound.is_set() or task is None:
+                continue
+            waiter = asyncio.create_task(bound.wait(), name=f"feed-bound-{feed.info.name}")
+            try:
+                await asyncio.wait((waiter, task), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
 
     # -- feeds ----------------------------------------------------------------------------------
 
