@@ -63,6 +63,27 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     quality: float | None = None
 
 
+class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One Meshtastic mesh: ``[[rallypoint.meshtastic]]`` in TOML or ``--feed meshtastic+tcp://host:4403``.
+
+    ``url`` is ``meshtastic+tcp://host:4403``, ``meshtastic+serial:///dev/ttyUSB0`` or
+    ``meshtastic+mqtt://broker:1883/msh/REGION/2/e/CHANNEL?key=BASE64`` (docs/meshtastic.md).
+    ``groups``: where mesh traffic goes (empty: ``__ANON__``); ``send_groups``: whose traffic goes
+    into the mesh (empty: ``groups``); ``send``: what crosses (``pli``, ``chat``, ``emergency``).
+    ``bytes_per_s``/``burst_bytes`` are the channel's byte budget (payload plus radio header).
+    """
+
+    name: str = ""
+    url: str
+    groups: tuple[str, ...] = ()
+    send_groups: tuple[str, ...] = ()
+    send: tuple[str, ...] = ("pli", "chat", "emergency")
+    bytes_per_s: float = 20.0
+    burst_bytes: int = 512
+    channel: int = 0
+    v2_dictionaries: dict[int, str] = msgspec.field(default_factory=dict)
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything the server can be told. Port 0 disables a listener."""
 
@@ -179,6 +200,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     federation_budget_bytes_per_s: float = 0.0
     # Source feeds (ADS-B, AIS, APRS, NMEA, CoT, GeoJSON/KML): docs/feeds.md.
     feeds: tuple[FeedConfig, ...] = msgspec.field(default_factory=tuple)
+    # Meshtastic radio meshes bridged both ways: docs/meshtastic.md.
+    meshtastic: tuple[MeshtasticConfig, ...] = msgspec.field(default_factory=tuple)
 
     @property
     def data_path(self) -> Path:
@@ -195,7 +218,7 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if field.default_factory is dict or name in ("federation_peers", "feeds"):
+    if field.default_factory is dict or name in ("federation_peers", "feeds", "meshtastic"):
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
@@ -263,7 +286,12 @@ def with_feed_urls(settings: Settings, urls: Sequence[str]) -> Settings:
     """``settings`` plus one feed per ``--feed URL`` (after those of the configuration file)."""
     if not urls:
         return settings
-    settings = msgspec.structs.replace(settings, feeds=(*settings.feeds, *(FeedConfig(url=url) for url in urls)))
+    # Meshtastic URLs name a mesh to bridge both ways, not a source of tracks.
+    mesh = tuple(MeshtasticConfig(url=url) for url in urls if url.strip().lower().startswith("meshtastic+"))
+    feeds = tuple(FeedConfig(url=url) for url in urls if not url.strip().lower().startswith("meshtastic+"))
+    settings = msgspec.structs.replace(
+        settings, feeds=(*settings.feeds, *feeds), meshtastic=(*settings.meshtastic, *mesh),
+    )
     _validate(settings)
     return settings
 

@@ -14,6 +14,7 @@ from rallypoint.federation.service import Federation
 from rallypoint.model.cot_type import Priority
 from rallypoint.node.core import Node
 from rallypoint.node.feeds import feed_service
+from rallypoint.node.mesh import mesh_service
 from rallypoint.node.node_id import resolve_node_id
 from rallypoint.node.shared_changes import share_changes
 from rallypoint.node.task_wiring import task_service
@@ -180,6 +181,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     feeds = feed_service(settings, clock, ingest, ids)
     node.features.append(feeds)
     metrics.add_collector(feeds.metric_families)
+    # Meshtastic radio meshes, bridged both ways through ingest (node/mesh.py, docs/meshtastic.md).
+    node.features.append(mesh_service(settings, clock, ingest, ids))
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,

@@ -1,0 +1,62 @@
+"""Which server traffic crosses into a mesh, and in what form (pure: envelope in, packet out).
+
+Chosen traffic only: events from the mesh's ``send_groups`` (never one that came from a mesh),
+of the kinds configured: TAK users' positions (``pli``; coalesced per uid by the budget),
+GeoChats (``chat``; acknowledged by the mesh, which becomes a delivery receipt) and emergency
+alerts (``emergency``; said as a chat line, sent before everything else). Positions and chats
+use ``TAKPacket`` (port 72) with unishox2-compressed strings, which every plugin version reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from meshtastic.protobuf import portnums_pb2
+
+from rallypoint.connectors.meshtastic.budget import Lane, Outgoing
+from rallypoint.connectors.meshtastic.mesh_cot import ALL_CHAT_ROOMS, from_mesh, to_tak_message
+from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
+from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
+from rallypoint.errors import RemoteProtocolError
+from rallypoint.routing.envelope import ANON_GROUP, Envelope
+
+
+def outgoing(envelope: Envelope, *, tak: TakCodec, send: frozenset[str], send_groups: frozenset[str],
+             own_session: str) -> Outgoing | None:
+    """The packet ``envelope`` becomes in the mesh, or None when it does not cross."""
+    event = envelope.event
+    if envelope.origin.session_id == own_session or from_mesh(event):
+        return None  # never echo mesh traffic back into the mesh
+    if not (envelope.origin.groups & (send_groups or frozenset({ANON_GROUP}))):
+        return None
+    if event.type.startswith("b-a-o-") or event.detail.emergency is not None:
+        if "emergency" not in send or event.type == "b-a-o-can":
+            return None
+        what = (event.detail.emergency.type if event.detail.emergency else None) or event.type
+        who = event.detail.callsign or event.uid
+        line = f"EMERGENCY {what}: {who} at {event.point.lat:.5f},{event.point.lon:.5f}"
+        msg = TakMessage(kind=Kind.CHAT, uid=event.uid, callsign=str(who), message=line[:180], to=ALL_CHAT_ROOMS)
+        return _packet(tak, msg, Lane.EMERGENCY, key=event.uid, want_ack=True)
+    if event.type == "b-t-f":
+        if "chat" not in send:
+            return None
+        try:
+            chat = to_tak_message(event)
+        except RemoteProtocolError:
+            return None
+        return None if chat is None else _packet(tak, chat, Lane.CHAT, key=event.uid, want_ack=True)
+    if event.type.startswith("a-f-G-U-C") and event.detail.takv and "pli" in send:
+        pli = to_tak_message(event)
+        return None if pli is None else _packet(tak, pli, Lane.POSITION, key=event.uid, want_ack=False)
+    return None
+
+
+def _packet(tak: TakCodec, msg: TakMessage, lane: Lane, *, key: str, want_ack: bool) -> Outgoing | None:
+    payload = tak.encode_v1(msg, compress=True)
+    while len(payload) > MAX_PAYLOAD and msg.kind is Kind.CHAT and len(msg.message) > 8:
+        # A long chat line is shortened until it fits one LoRa packet (never split: a lost part loses all).
+        msg = dataclasses.replace(msg, message=msg.message[: int(len(msg.message) * 0.8)] + "…")
+        payload = tak.encode_v1(msg, compress=True)
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    return Outgoing(port=portnums_pb2.ATAK_PLUGIN, payload=payload, lane=lane, key=key, want_ack=want_ack)

@@ -1,0 +1,266 @@
+"""The Meshtastic ATAK plugin's packets, sans-IO: ``TAKPacket`` (port 72) and ``TAKPacketV2`` (port 78).
+
+Both are read into one frozen ``TakMessage`` (a position report or a chat), which
+``mesh_cot.py`` turns into CoT. ``TAKPacket`` strings are unishox2-compressed when
+``is_compressed`` is set: such strings are not UTF-8, which the generated ``TAKPacket`` class
+refuses, so version 1 packets are read with a copy of its schema whose string fields are bytes.
+A ``TAKPacketV2`` payload is one flags byte (bits 0-5: the zstd dictionary id) and a zstd frame
+of the protobuf; dictionaries are configured by id (docs/meshtastic.md), and a frame that needs
+a dictionary we do not have is refused as ``v2_dictionary``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import unishox2
+import zstandard
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError, Message
+from meshtastic.protobuf import atak_pb2
+
+from rallypoint.errors import RemoteProtocolError
+
+MAX_STRING = 256  # longest decompressed string taken from a packet (callsigns, a chat line)
+MAX_V2_BYTES = 4096  # a decompressed TAKPacketV2 larger than this is refused (zstd bomb)
+
+# Team colours and roles: the plugin's enum names and the names ATAK writes in <__group>.
+TEAMS: tuple[str, ...] = (
+    "", "White", "Yellow", "Orange", "Magenta", "Red", "Maroon", "Purple", "Dark Blue", "Blue", "Cyan",
+    "Teal", "Green", "Dark Green", "Brown",
+)
+ROLES: tuple[str, ...] = (
+    "", "Team Member", "Team Lead", "HQ", "Sniper", "Medic", "Forward Observer", "RTO", "K9",
+)
+
+
+class Kind(enum.Enum):
+    """What a plugin packet says."""
+
+    PLI = "pli"
+    CHAT = "chat"
+
+
+@dataclass(frozen=True, slots=True)
+class TakMessage:
+    """One plugin packet, decoded: who (``uid``, ``callsign``, team, role) and what (position or chat).
+
+    ``uid`` is the ATAK device uid the plugin sends (``device_callsign`` in ``TAKPacket``), empty
+    when the packet has none. Positions are degrees, metres, m/s and degrees true.
+    """
+
+    kind: Kind
+    uid: str
+    callsign: str
+    team: str = ""
+    role: str = ""
+    battery: int | None = None
+    lat: float = 0.0
+    lon: float = 0.0
+    alt: float | None = None
+    speed: float | None = None
+    course: float | None = None
+    cot_type: str = "a-f-G-U-C"
+    message: str = ""
+    to: str = ""  # chat recipient uid or room ("All Chat Rooms" when empty)
+    to_callsign: str = ""
+    receipt_for: str = ""  # a delivery/read receipt for this message uid
+    receipt_type: int = 0
+
+
+def _bytes_schema() -> type[Message]:
+    """``TAKPacket`` with every string field read as bytes (compressed strings are not UTF-8)."""
+    file_proto = descriptor_pb2.FileDescriptorProto()
+    atak_pb2.DESCRIPTOR.CopyToProto(file_proto)
+    file_proto.name = "rallypoint_mesh_atak_bytes.proto"
+    del file_proto.dependency[:]  # only nanopb size options, which parsing here does not need
+    file_proto.ClearField("options")
+    for message in file_proto.message_type:
+        message.ClearField("options")
+        for field in message.field:
+            field.ClearField("options")
+            if field.type == descriptor_pb2.FieldDescriptorProto.TYPE_STRING:
+                field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+    pool = descriptor_pool.DescriptorPool()  # its own pool: the same names as the generated classes
+    pool.Add(file_proto)
+    cls: type[Message] = message_factory.GetMessageClass(pool.FindMessageTypeByName("meshtastic.protobuf.TAKPacket"))
+    return cls
+
+
+class TakCodec:
+    """Reads and writes plugin packets; holds the V1 bytes schema and the V2 zstd dictionaries."""
+
+    def __init__(self, dictionaries: Mapping[int, bytes] | None = None) -> None:
+        self._v1 = _bytes_schema()
+        self._dicts = {i: zstandard.ZstdCompressionDict(d) for i, d in (dictionaries or {}).items()}
+
+    # -- version 1 ---------------------------------------------------------------------------
+    def decode_v1(self, payload: bytes) -> TakMessage:
+        """A ``TAKPacket``; ``RemoteProtocolError`` when it is not one or says nothing we carry."""
+        packet = self._v1()
+        try:
+            packet.ParseFromString(payload)
+        except DecodeError:
+            raise RemoteProtocolError("tak_malformed", "not a TAKPacket") from None
+        p: atak_pb2.TAKPacket = packet  # same fields, bytes for strings
+        compressed = p.is_compressed
+
+        def text(raw: bytes | str) -> str:
+            return _text(raw, compressed)
+
+        uid = text(p.contact.device_callsign)
+        callsign = text(p.contact.callsign)
+        team = TEAMS[p.group.team] if 0 <= p.group.team < len(TEAMS) else ""
+        role = ROLES[p.group.role] if 0 <= p.group.role < len(ROLES) else ""
+        battery = p.status.battery if p.HasField("status") else None
+        which = p.WhichOneof("payload_variant")
+        if which == "pli":
+            return TakMessage(
+                kind=Kind.PLI, uid=uid, callsign=callsign, team=team, role=role, battery=battery,
+                lat=p.pli.latitude_i / 1e7, lon=p.pli.longitude_i / 1e7, alt=float(p.pli.altitude),
+                speed=float(p.pli.speed), course=float(p.pli.course),
+            )
+        if which == "chat":
+            return TakMessage(
+                kind=Kind.CHAT, uid=uid, callsign=callsign, team=team, role=role, battery=battery,
+                message=text(p.chat.message), to=text(p.chat.to), to_callsign=text(p.chat.to_callsign),
+            )
+        raise RemoteProtocolError("tak_unsupported", f"TAKPacket {which or 'without payload'}")
+
+    def encode_v1(self, msg: TakMessage, *, compress: bool = False) -> bytes:
+        """``msg`` as a ``TAKPacket`` (strings unishox2-compressed when ``compress``)."""
+        packet = self._v1()
+        p: atak_pb2.TAKPacket = packet
+        p.is_compressed = compress
+
+        def raw(value: str) -> bytes:
+            if not compress:
+                return value.encode()
+            data, _ = unishox2.compress(value)
+            return bytes(data)
+
+        p.contact.callsign = raw(msg.callsign)
+        p.contact.device_callsign = raw(msg.uid)
+        if msg.team in TEAMS:
+            p.group.team = TEAMS.index(msg.team)
+        if msg.role in ROLES:
+            p.group.role = ROLES.index(msg.role)
+        if msg.battery is not None:
+            p.status.battery = max(0, min(100, msg.battery))
+        if msg.kind is Kind.PLI:
+            p.pli.latitude_i = round(msg.lat * 1e7)
+            p.pli.longitude_i = round(msg.lon * 1e7)
+            p.pli.altitude = round(msg.alt or 0.0)
+            p.pli.speed = max(0, round(msg.speed or 0.0))
+            p.pli.course = round(msg.course or 0.0) % 360
+        else:
+            p.chat.message = raw(msg.message)
+            if msg.to:
+                p.chat.to = raw(msg.to)
+            if msg.to_callsign:
+                p.chat.to_callsign = raw(msg.to_callsign)
+        return packet.SerializeToString()
+
+    # -- version 2 ---------------------------------------------------------------------------
+    def decode_v2(self, payload: bytes) -> TakMessage:
+        """A ``TAKPacketV2`` payload (flags byte + zstd frame)."""
+        if len(payload) < 2:
+            raise RemoteProtocolError("tak_malformed", "TAKPacketV2 payload too short")
+        dict_id = payload[0] & 0x3F
+        zdict = self._dicts.get(dict_id)
+        try:
+            reader = zstandard.ZstdDecompressor(dict_data=zdict) if zdict else zstandard.ZstdDecompressor()
+            body = reader.decompressobj().decompress(payload[1:])
+        except zstandard.ZstdError as exc:
+            if zdict is None and "dictionary" in str(exc).lower():
+                raise RemoteProtocolError("v2_dictionary", f"zstd dictionary {dict_id} is not configured") from None
+            raise RemoteProtocolError("tak_malformed", "TAKPacketV2 is not a zstd frame") from None
+        if len(body) > MAX_V2_BYTES:
+            raise RemoteProtocolError("oversize", f"TAKPacketV2 decompresses to {len(body)} bytes")
+        return self.decode_v2_body(body)
+
+    def decode_v2_body(self, body: bytes) -> TakMessage:
+        """A decompressed ``TAKPacketV2`` protobuf."""
+        p = atak_pb2.TAKPacketV2()
+        try:
+            p.ParseFromString(body)
+        except DecodeError:
+            raise RemoteProtocolError("tak_malformed", "not a TAKPacketV2") from None
+        team = TEAMS[p.team] if 0 <= p.team < len(TEAMS) else ""
+        role = ROLES[p.role] if 0 <= p.role < len(ROLES) else ""
+        common = {
+            "uid": p.uid[:MAX_STRING], "callsign": p.callsign[:MAX_STRING], "team": team, "role": role,
+            "battery": p.battery or None,
+        }
+        which = p.WhichOneof("payload_variant")
+        if which == "chat":
+            return TakMessage(
+                kind=Kind.CHAT, message=p.chat.message[:MAX_STRING], to=p.chat.to[:MAX_STRING],
+                to_callsign=p.chat.to_callsign[:MAX_STRING], receipt_for=p.chat.receipt_for_uid[:MAX_STRING],
+                receipt_type=p.chat.receipt_type, **common,
+            )
+        if which in (None, "pli") or p.latitude_i or p.longitude_i:
+            return TakMessage(
+                kind=Kind.PLI, lat=p.latitude_i / 1e7, lon=p.longitude_i / 1e7, alt=float(p.altitude),
+                speed=p.speed / 100.0, course=p.course / 100.0, cot_type=_v2_type(p),
+                **common,
+            )
+        raise RemoteProtocolError("tak_unsupported", f"TAKPacketV2 {which}")
+
+    def encode_v2(self, msg: TakMessage, *, dict_id: int | None = None) -> bytes:
+        """``msg`` as a ``TAKPacketV2`` payload, zstd-compressed (with dictionary ``dict_id`` if configured)."""
+        p = atak_pb2.TAKPacketV2(uid=msg.uid, callsign=msg.callsign)
+        if msg.team in TEAMS:
+            p.team = TEAMS.index(msg.team)
+        if msg.role in ROLES:
+            p.role = ROLES.index(msg.role)
+        if msg.battery is not None:
+            p.battery = max(0, min(100, msg.battery))
+        if msg.kind is Kind.CHAT:
+            p.chat.message = msg.message
+            if msg.to:
+                p.chat.to = msg.to
+            if msg.to_callsign:
+                p.chat.to_callsign = msg.to_callsign
+        else:
+            p.cot_type_id = atak_pb2.CotType_Other
+            p.cot_type_str = msg.cot_type
+            p.latitude_i = round(msg.lat * 1e7)
+            p.longitude_i = round(msg.lon * 1e7)
+            p.altitude = round(msg.alt or 0.0)
+            p.speed = max(0, round((msg.speed or 0.0) * 100))
+            p.course = round((msg.course or 0.0) * 100) % 36000
+            # A typed enum value when the type has one: two bytes instead of the string.
+            enum_name = "CotType_" + msg.cot_type.replace("-", "_")
+            if enum_name in set(atak_pb2.CotType.keys()):
+                p.cot_type_id = atak_pb2.CotType.Value(enum_name)
+                p.cot_type_str = ""
+        zdict = self._dicts.get(dict_id) if dict_id is not None else None
+        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict) if zdict else zstandard.ZstdCompressor(level=19)
+        flags = dict_id & 0x3F if zdict is not None and dict_id is not None else 0
+        return bytes([flags]) + writer.compress(p.SerializeToString())
+
+
+def _v2_type(p: atak_pb2.TAKPacketV2) -> str:
+    if p.cot_type_id == atak_pb2.CotType_Other:
+        return str(p.cot_type_str[:64]) or "a-f-G-U-C"
+    name = str(atak_pb2.CotType.Name(p.cot_type_id))
+    return name.removeprefix("CotType_").replace("_", "-")
+
+
+def _text(raw: bytes | str, compressed: bool) -> str:
+    data = raw.encode() if isinstance(raw, str) else raw
+    if not data:
+        return ""
+    if compressed:
+        try:
+            text = str(unishox2.decompress(data, MAX_STRING * 4))
+        except Exception:  # noqa: BLE001 - the C extension raises various errors on garbage
+            raise RemoteProtocolError("tak_malformed", "a compressed string does not decompress") from None
+        return text[:MAX_STRING]
+    try:
+        return data.decode("utf-8")[:MAX_STRING]
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("tak_malformed", "a string is not UTF-8") from None
