@@ -45,7 +45,8 @@ async def test_a_window_shows_only_the_callers_groups_in_time_order(
         await alice_dev.send(sa("uid-alice", "ALICE", lat=39.1 + step / 100, lon=-120.0))
         await bob_dev.send(sa("uid-bob", "BOB", lat=40.0, lon=-121.0 + step / 100))
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_server.ports['http']}", timeout=10) as http:
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         alice, bob = await login(http, "alice"), await login(http, "bob")
         window = {"since": str(started), "until": str(int(time.time() * 1000) + 60_000)}
 
@@ -56,7 +57,7 @@ async def test_a_window_shows_only_the_callers_groups_in_time_order(
 
         def count(headers: dict[str, str]) -> int:
             # wait_until polls a plain function: read synchronously from the poll.
-            answer = httpx.get(f"{http.base_url}api/replay", params=window, headers=headers, timeout=10)
+            answer = httpx.get(f"{base}/api/replay", params=window, headers=headers, timeout=10)
             return len(answer.json()["events"])
 
         await wait_until(lambda: count(alice) >= 4, "alice's four reports stored")
