@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rallypoint.storage.base.feeds import FeedRecords, MergeRecord
+import msgspec
+
+from rallypoint.storage.base.feeds import FeedRecord, FeedRecords, MergeRecord
 
 
 def merge(secondary: str, *, at: int = 1000, operator: str = "alice") -> MergeRecord:
@@ -28,3 +30,28 @@ async def test_odd_text_survives(feed_records: FeedRecords) -> None:
                       secondary_value="3c6444", accepted_ms=1, operator="o'brien")
     assert await feed_records.add_merge(odd)
     assert await feed_records.merges() == [odd]
+
+
+def feed(name: str, *, node: str = "n1", groups: list[str] | None = None) -> FeedRecord:
+    return FeedRecord(node=node, name=name, url=f"ais+udp://127.0.0.1:10110?name={name}", groups=groups or [],
+                      stale_s=None, quality=25.0, added_ms=1000, operator="root")
+
+
+async def test_feeds_are_kept_per_node_in_the_order_added(feed_records: FeedRecords) -> None:
+    assert await feed_records.feeds("n1") == []
+    assert await feed_records.add_feed(feed("harbour", groups=["Ops", "Blue"]))
+    assert await feed_records.add_feed(feed("adsb"))
+    assert await feed_records.add_feed(feed("harbour", node="n2"))
+    assert await feed_records.feeds("n1") == [feed("harbour", groups=["Ops", "Blue"]), feed("adsb")]
+    assert await feed_records.feeds("n2") == [feed("harbour", node="n2")]
+    stale = msgspec.structs.replace(feed("gps"), stale_s=60.0, quality=None)
+    assert await feed_records.add_feed(stale)
+    assert (await feed_records.feeds("n1"))[-1] == stale
+
+
+async def test_a_feed_name_is_kept_once_per_node_and_removed(feed_records: FeedRecords) -> None:
+    assert await feed_records.add_feed(feed("harbour"))
+    assert not await feed_records.add_feed(feed("harbour", groups=["Other"]))
+    assert await feed_records.remove_feed("n1", "harbour")
+    assert not await feed_records.remove_feed("n1", "harbour")
+    assert await feed_records.feeds("n1") == []

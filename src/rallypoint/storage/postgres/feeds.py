@@ -1,8 +1,8 @@
-"""PostgreSQL feed store: accepted track merges, shared by every node (``--storage postgresql://...``)."""
+"""PostgreSQL feed store: accepted track merges and feeds added at run time, shared by every node."""
 
 from __future__ import annotations
 
-from rallypoint.storage.base.feeds import MergeRecord
+from rallypoint.storage.base.feeds import FeedRecord, MergeRecord
 from rallypoint.storage.postgres.migrations import Migration
 from rallypoint.storage.postgres.pool import PostgresPool, RetryPolicy, rows_affected
 
@@ -25,7 +25,26 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "feeds",
+        """
+        CREATE TABLE feed_definitions (
+            seq       bigserial PRIMARY KEY,
+            node      text NOT NULL,
+            name      text NOT NULL,
+            url       text NOT NULL,
+            groups    text[] NOT NULL,
+            stale_s   double precision,
+            quality   double precision,
+            added_ms  bigint NOT NULL,
+            operator  text NOT NULL,
+            UNIQUE (node, name)
+        );
+        """,
+    ),
 )
+_FEED_COLUMNS = "node, name, url, groups, stale_s, quality, added_ms, operator"
 _COLUMNS = "primary_kind, primary_value, secondary_kind, secondary_value, accepted_ms, operator"
 
 
@@ -56,6 +75,40 @@ class PostgresFeedRecords:
         return [
             MergeRecord(primary_kind=r[0], primary_value=r[1], secondary_kind=r[2], secondary_value=r[3],
                         accepted_ms=r[4], operator=r[5])
+            for r in rows
+        ]
+
+    async def add_feed(self, record: FeedRecord) -> bool:
+        """Keep a feed added at run time; False if its node already keeps one by that name."""
+        r = record
+        status = await self._pool.retrying(
+            lambda conn: conn.execute(
+                f"INSERT INTO feed_definitions ({_FEED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT DO NOTHING",
+                r.node, r.name, r.url, list(r.groups), r.stale_s, r.quality, r.added_ms, r.operator,
+            ),
+            name="add_feed",
+        )
+        return rows_affected(status) > 0
+
+    async def remove_feed(self, node: str, name: str) -> bool:
+        """Forget a feed of ``node``; False if there was none."""
+        status = await self._pool.retrying(
+            lambda conn: conn.execute("DELETE FROM feed_definitions WHERE node = $1 AND name = $2", node, name),
+            name="remove_feed",
+        )
+        return rows_affected(status) > 0
+
+    async def feeds(self, node: str) -> list[FeedRecord]:
+        """The feeds ``node`` runs, in the order they were added."""
+        rows = await self._pool.retrying(
+            lambda conn: conn.fetch(f"SELECT {_FEED_COLUMNS} FROM feed_definitions WHERE node = $1 ORDER BY seq",
+                                    node),
+            name="feeds",
+        )
+        return [
+            FeedRecord(node=r[0], name=r[1], url=r[2], groups=list(r[3]), stale_s=r[4], quality=r[5],
+                       added_ms=r[6], operator=r[7])
             for r in rows
         ]
 
