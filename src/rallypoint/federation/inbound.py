@@ -58,8 +58,11 @@ async def receive(link: PeerLink, fed: fig_pb2.FederatedEvent) -> None:
     # A priority message is recorded and acknowledged before anything may drop it (a loop, the hop
     # limit, no mapped group): unacknowledged, the peer would keep it queued and send it again after
     # every reconnect. A peer may well send us back what passed here: in a triangle it forwards what
-    # reached it first through the third server.
-    if inbound.seq is not None and inbound.origin_node:
+    # reached it first through the third server. Our own mark coming back (through a TAK Server, which
+    # forwards the detail untouched) numbers nothing of the peer's: a loop, neither recorded nor answered.
+    own = inbound.origin_node is not None and inbound.origin_node.removesuffix(URGENT) == link._node_id
+    looped = looped or own
+    if inbound.seq is not None and inbound.origin_node and not own:
         origin, epoch = inbound.origin_node, inbound.epoch
         # Keyed by node, lane (the lane suffix is part of ``origin``) and epoch: each is its own sequence.
         key = (origin, epoch)

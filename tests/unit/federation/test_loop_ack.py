@@ -17,7 +17,7 @@ from rallypoint.clock import ManualClock
 from rallypoint.model.cot import Point
 from rallypoint.protocol.xml_codec import make_event
 from rallypoint.routing.envelope import Envelope, Origin
-from tests.unit.federation.test_link_budget import LIMITS, PEER, _persisted
+from tests.unit.federation.test_link_budget import LIMITS, PEER, _envelope, _persisted
 from tests.unit.federation.test_replay import ALPHA, Side, _deliver, _drain, _side, _stop
 
 
@@ -61,3 +61,19 @@ async def test_a_message_dropped_as_a_loop_or_past_the_hop_limit_is_acknowledged
     assert bravo.link.unacked == 0
     bravo.link.attach()
     assert _drain(bravo.link) == []
+
+
+async def test_our_own_message_coming_back_is_dropped_unrecorded_and_unanswered(
+    sides: tuple[Side, Side, ManualClock],
+) -> None:
+    _, alpha, clock = sides
+    alpha.link.offer(_envelope(clock, "GeoChat.first-out", "b-t-f", text="first-out"))
+    await _persisted(alpha.link, 1)
+    alpha.link.attach()
+    [ours] = _drain(alpha.link)
+    # As a TAK Server would return it: our detail (flow tag, sequence mark) untouched, new provenance.
+    del ours.federateProvenance[:]
+    await alpha.link.receive(ours)
+    assert alpha.accepted == []
+    assert not any(origin.startswith("alpha") for origin, _ in alpha.link._seen)
+    assert _drain(alpha.link) == []  # no acknowledgement of our own number goes to the peer
