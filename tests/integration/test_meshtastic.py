@@ -1,0 +1,173 @@
+"""Meshtastic gateway end to end: a simulated node (client API over TCP) bridged into a real server.
+
+ATAK plugin PLI and chat in both packet versions reach a PyTAK client with the right callsign,
+team and role; a GeoChat from a TAK client reaches the mesh within the channel's byte budget and
+the mesh's acknowledgement comes back to its sender as a delivery receipt; mesh traffic is never
+sent back into the mesh; a TAK user's position crosses as a plugin PLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import contextlib
+import re
+import time
+import warnings
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from meshtastic.protobuf import portnums_pb2
+
+from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
+from tests.support.cot_client import CotClient, chat, sa
+from tests.support.meshtastic import SimulatedNode, packet
+from tests.support.poll import wait_until
+from tests.support.server import ServerProcess
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pytak
+
+_EVENT = re.compile(rb"<event[^>]*>.*?</event>", re.S)
+BYTES_PER_S = 40.0
+BURST = 300
+
+
+class Picture:
+    """What a PyTAK client received, by uid (raw events)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[bytes]] = {}
+
+    async def read(self, reader: asyncio.StreamReader) -> None:
+        buf = b""
+        while data := await reader.read(65536):
+            buf += data
+            end = 0
+            for match in _EVENT.finditer(buf):
+                uid = re.search(rb'uid="([^"]*)"', match.group(0))
+                if uid:
+                    self.events.setdefault(uid.group(1).decode(), []).append(match.group(0))
+                end = match.end()
+            buf = buf[end:]
+
+    def find(self, pattern: bytes) -> bytes | None:
+        for events in self.events.values():
+            for event in events:
+                if pattern in event:
+                    return event
+        return None
+
+
+@contextlib.asynccontextmanager
+async def pytak_picture(port: int) -> AsyncIterator[Picture]:
+    parser = configparser.ConfigParser()
+    parser["test"] = {"COT_URL": f"tcp://127.0.0.1:{port}"}
+    reader, writer = await pytak.protocol_factory(parser["test"])
+    picture = Picture()
+    task = asyncio.create_task(picture.read(reader))
+    try:
+        yield picture
+    finally:
+        task.cancel()
+        writer.close()
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[SimulatedNode]:
+    sim = SimulatedNode(users={0x11223344: ("Ridge Relay", "RR")})
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def mesh_server(data_dir: Path, node: SimulatedNode) -> AsyncIterator[ServerProcess]:
+    config = data_dir.parent / "mesh.toml"
+    config.write_text(
+        "[[meshtastic]]\n"
+        f'url = "meshtastic+tcp://127.0.0.1:{node.port}"\nname = "field"\n'
+        f"bytes_per_s = {BYTES_PER_S}\nburst_bytes = {BURST}\n"
+    )
+    with ServerProcess(data_dir, "--config", str(config)) as proc:
+        proc.wait_for_log("meshtastic connected", mesh="field")
+        yield proc  # type: ignore[misc]
+
+
+async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(
+    mesh_server: ServerProcess, node: SimulatedNode,
+) -> None:
+    tak = TakCodec()
+    pli1 = TakMessage(kind=Kind.PLI, uid="ANDROID-v1", callsign="VIPER", team="Dark Blue", role="Team Lead",
+                      battery=80, lat=48.85, lon=2.29, alt=30.0, speed=1.5, course=90.0)
+    pli2 = TakMessage(kind=Kind.PLI, uid="ANDROID-v2", callsign="COBRA", team="Red", role="Medic",
+                      battery=55, lat=48.86, lon=2.30, alt=31.0)
+    chat1 = TakMessage(kind=Kind.CHAT, uid="ANDROID-v1", callsign="VIPER", message="first version says hi")
+    chat2 = TakMessage(kind=Kind.CHAT, uid="ANDROID-v2", callsign="COBRA", message="second version copies")
+    async with pytak_picture(mesh_server.ports["cot"]) as picture:
+        async def send_all() -> None:
+            for port, payload in (
+                (portnums_pb2.ATAK_PLUGIN, tak.encode_v1(pli1, compress=True)),
+                (portnums_pb2.ATAK_PLUGIN_V2, tak.encode_v2(pli2)),
+                (portnums_pb2.ATAK_PLUGIN, tak.encode_v1(chat1, compress=True)),
+                (portnums_pb2.ATAK_PLUGIN_V2, tak.encode_v2(chat2)),
+            ):
+                await node.inject(packet(0x11223344, port, payload, node.next_id()))
+
+        async def all_seen() -> bool:
+            await send_all()  # the PyTAK session may register after the first packets
+            return all(picture.find(p) for p in (b"ANDROID-v1", b"ANDROID-v2", b"first version", b"second version"))
+
+        deadline = time.monotonic() + 20
+        while not await all_seen():
+            assert time.monotonic() < deadline, f"not received: {list(picture.events)}"
+            await asyncio.sleep(0.1)
+        v1 = picture.events["ANDROID-v1"][-1]
+        assert b'callsign="VIPER"' in v1 and b'name="Dark Blue"' in v1 and b'role="Team Lead"' in v1
+        v2 = picture.events["ANDROID-v2"][-1]
+        assert b'callsign="COBRA"' in v2 and b'name="Red"' in v2 and b'role="Medic"' in v2
+        said = picture.find(b"first version says hi")
+        assert said is not None and b'type="b-t-f"' in said and b'senderCallsign="VIPER"' in said
+        assert b'chatroom="All Chat Rooms"' in said
+    # Nothing that came from the mesh went back into it.
+    assert not [p for p in node.sent if b"ANDROID-v" in p.decoded.payload]
+
+
+async def test_geochat_reaches_the_mesh_within_budget_with_a_delivery_receipt(
+    mesh_server: ServerProcess, node: SimulatedNode,
+) -> None:
+    tak = TakCodec()
+    client = await CotClient.connect(mesh_server.ports["cot"])
+    try:
+        await client.send(sa("ANDROID-tak", "HQ-ONE"))
+        started = time.monotonic()
+        texts = [f"message {i} from the command post" for i in range(6)]
+        for text in texts:
+            await client.send(chat("ANDROID-tak", "HQ-ONE", to_uid=None, to_cs=None, text=text))
+
+        def chats_on_mesh() -> list[str]:
+            out = []
+            for p in node.sent:
+                if p.decoded.portnum == portnums_pb2.ATAK_PLUGIN:
+                    msg = tak.decode_v1(p.decoded.payload)
+                    if msg.kind is Kind.CHAT:
+                        out.append(msg.message)
+            return out
+
+        await wait_until(lambda: len(chats_on_mesh()) == len(texts), "every chat on the mesh", timeout=30)
+        elapsed = time.monotonic() - started
+        assert chats_on_mesh() == texts  # in order, each once
+        sent_bytes = sum(len(p.decoded.payload) + 16 for p in node.sent)
+        assert sent_bytes <= BURST + BYTES_PER_S * elapsed + 253  # the budget, plus one packet in flight
+        first = tak.decode_v1(node.sent[0].decoded.payload)
+        assert first.callsign == "HQ-ONE"
+        # The node acknowledged each chat: its sender gets ATAK's delivery receipt.
+        await client.wait_for(lambda e: e.type == "b-t-f-d", timeout=10)
+        # The TAK user's own position crossed as a plugin PLI (it was queued behind the chats).
+        await wait_until(lambda: any(
+            p.decoded.portnum == portnums_pb2.ATAK_PLUGIN and tak.decode_v1(p.decoded.payload).kind is Kind.PLI
+            for p in node.sent), "the TAK user's position on the mesh", timeout=30)
+    finally:
+        await client.close()
