@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.accounts import create_users
-from tests.support.browser import browser_page, chromium_browser  # noqa: F401 (fixtures for browser tests)
+from tests.support.browser import browser_page, chromium_browser, webgl_browser, webgl_page  # noqa: F401 (fixtures for browser tests)
 from tests.support.postgis import postgis_database  # noqa: F401 (fixture for the PostGIS history tests)
 from tests.support.postgres import postgres_database  # noqa: F401 (fixture for contract and integration tests)
 from tests.support.server import ServerProcess

@@ -30,6 +30,11 @@ ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )
+# The picture draws with WebGL (MapLibre): headless Chromium renders it in software (SwiftShader).
+WEBGL_ARGS = (
+    "--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)
 # Playwright's waits (locators, wait_for_function, navigation) give up after this long unless a call
 # says otherwise: long enough for a loaded machine, short enough that a broken page fails quickly.
 DEFAULT_TIMEOUT_MS = 15_000
@@ -49,6 +54,16 @@ def find_chromium() -> Path | None:
 @pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[Browser]:
     """One headless Chromium per test module (starting it costs about a second)."""
+    yield from _launch(ARGS)
+
+
+@pytest.fixture(scope="module")
+def webgl_browser() -> Iterator[Browser]:
+    """One headless Chromium with software WebGL per test module, for the MapLibre picture."""
+    yield from _launch(WEBGL_ARGS)
+
+
+def _launch(args: tuple[str, ...]) -> Iterator[Browser]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     executable = find_chromium()
     if executable is None:
@@ -59,7 +74,7 @@ def chromium_browser() -> Iterator[Browser]:
     except Exception as exc:  # whatever stops the driver (missing node binary, broken install): no browser here
         pytest.skip(f"the Playwright driver cannot start: {exc}")
     try:
-        chromium = driver.chromium.launch(executable_path=str(executable), args=list(ARGS))
+        chromium = driver.chromium.launch(executable_path=str(executable), args=list(args))
         try:
             yield chromium
         finally:
@@ -72,6 +87,17 @@ def chromium_browser() -> Iterator[Browser]:
 def browser_page(chromium_browser: Browser) -> Iterator[Page]:
     """A fresh page in its own browser context (no cookies or storage shared between tests)."""
     context = chromium_browser.new_context()
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def webgl_page(webgl_browser: Browser) -> Iterator[Page]:
+    """A fresh 1024x768 page (the tablet size the picture must fit) in its own context, software WebGL."""
+    context = webgl_browser.new_context(viewport={"width": 1024, "height": 768})
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     try:
         yield context.new_page()

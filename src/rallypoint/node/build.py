@@ -50,7 +50,7 @@ from rallypoint.storage.factory import open_stores
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.tls import principal_from_peercert
-from rallypoint.web import live
+from rallypoint.web import live, picture
 from rallypoint.web.api import native
 from rallypoint.web.api.messaging import sender_uid
 from rallypoint.web.context import TokenIdentities, WebContext
@@ -60,7 +60,7 @@ from rallypoint.web.marti import core, missions, sync
 from rallypoint.web.peers import PeerCertificates
 
 # HTTP features, in mounting order.
-FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, live.build)
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, picture.build, live.build)
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rallypoint.services.metrics import ServerMetrics
+from rallypoint.web.guard import PageGuard
 from rallypoint.web.limits import BodySizeLimit
 
 
@@ -51,7 +52,8 @@ def create_app(
                 BodySizeLimit, max_bytes=max_body_bytes, per_path=dict.fromkeys(upload_paths, max_upload_bytes),
                 per_pattern=large_paths,
                 on_reject=on_body_too_large,
-            )
+            ),
+            Middleware(PageGuard, on_refuse=lambda: metrics.rejected.labels("cross_origin", "http").inc()),
         ],
         routes=[
             Route("/api/health", health_endpoint, methods=["GET"]),

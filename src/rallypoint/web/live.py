@@ -35,7 +35,7 @@ from typing import Literal
 
 import msgspec
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -156,9 +156,7 @@ class LiveFeed:
     def routes(self) -> Sequence[BaseRoute]:
         return [
             WebSocketRoute(LIVE_PATH, _Endpoint(self)),
-            Route("/map", self._static, methods=["GET"]),
             Route("/map/{name:str}", self._static, methods=["GET"]),
-            Route("/", self._root, methods=["GET"]),
         ]
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
@@ -366,14 +364,11 @@ class LiveFeed:
         ]
 
     async def _static(self, request: Request) -> Response:
-        name = request.path_params.get("name", "map.html")
+        name = request.path_params["name"]
         media = _ASSETS.get(name)
         if media is None:
             return Response(status_code=404)
         return FileResponse(STATIC_DIR / name, media_type=media)
-
-    async def _root(self, request: Request) -> Response:
-        return RedirectResponse("/map", status_code=307)
 
 
 # The page's files, by name: nothing else under static/ is served.

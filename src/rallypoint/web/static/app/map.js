@@ -1,0 +1,104 @@
+// The map: MapLibre GL (CSP build, worker from this server) over the offline Natural Earth base map,
+// with the units (clustered when zoomed out), their trails, and the measure line.
+import { SymbolImages, clusterImage } from "./symbols.js";
+
+const BASEMAP = "/web/vendor/basemap.geojson";
+const EMPTY = { type: "FeatureCollection", features: [] };
+
+function style() {
+  return {
+    version: 8,
+    sources: { base: { type: "geojson", data: new URL(BASEMAP, location.href).href } },
+    layers: [
+      { id: "sea", type: "background", paint: { "background-color": "#b9d3e6" } },
+      { id: "land", type: "fill", source: "base", filter: ["==", ["get", "kind"], "land"],
+        paint: { "fill-color": "#efeee6" } },
+      { id: "coastline", type: "line", source: "base", filter: ["==", ["get", "kind"], "coastline"],
+        paint: { "line-color": "#6d8aa0", "line-width": 0.8 } },
+      { id: "borders", type: "line", source: "base", filter: ["==", ["get", "kind"], "border"],
+        paint: { "line-color": "#9a8f9e", "line-width": 0.8, "line-dasharray": [3, 2] } },
+    ],
+  };
+}
+
+export class PictureMap {
+  constructor(container) {
+    maplibregl.setWorkerUrl(new URL("/web/vendor/maplibre-gl-csp-worker.js", location.href).href);
+    this.images = new SymbolImages();
+    this.map = new maplibregl.Map({ container, style: style(), center: [0, 20], zoom: 1.2,
+                                    attributionControl: false, fadeDuration: 0 });
+    this.map.addControl(new maplibregl.NavigationControl(), "top-left");
+    this.map.addControl(new maplibregl.ScaleControl(), "bottom-left");
+    this.map.addControl(new maplibregl.AttributionControl({ customAttribution: "Natural Earth" }));
+    this.ready = new Promise((resolve) => this.map.on("load", () => { this.addLayers(); resolve(); }));
+    this.map.on("styleimagemissing", (e) => this.drawImage(e.id));
+  }
+
+  drawImage(id) {
+    if (this.map.hasImage(id)) return;
+    const image = id.startsWith("c") ? clusterImage(Number(id.slice(1))) : this.images.draw(id);
+    if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
+  }
+
+  addLayers() {
+    const map = this.map;
+    map.addSource("trails", { type: "geojson", data: EMPTY });
+    map.addSource("units", { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 9, clusterRadius: 40 });
+    map.addSource("measure", { type: "geojson", data: EMPTY });
+    map.addLayer({ id: "trails", type: "line", source: "trails",
+                   paint: { "line-color": ["case", ["get", "stale"], "#9a9a9a", "#1e6fd9"], "line-width": 2,
+                            "line-opacity": 0.6 } });
+    map.addLayer({ id: "clusters", type: "symbol", source: "units", filter: ["has", "point_count"],
+                   layout: { "icon-image": ["concat", "c", ["to-string", ["get", "point_count"]]],
+                             "icon-allow-overlap": true } });
+    map.addLayer({ id: "units", type: "symbol", source: "units", filter: ["!", ["has", "point_count"]],
+                   layout: { "icon-image": ["get", "icon"], "icon-allow-overlap": true,
+                             "icon-ignore-placement": true } });
+    map.addLayer({ id: "measure", type: "line", source: "measure",
+                   paint: { "line-color": "#d62728", "line-width": 2, "line-dasharray": [2, 1] } });
+    map.on("click", "clusters", async (e) => {
+      const cluster = e.features[0];
+      const zoom = await map.getSource("units").getClusterExpansionZoom(cluster.properties.cluster_id);
+      map.easeTo({ center: cluster.geometry.coordinates, zoom });
+    });
+    for (const layer of ["units", "clusters"]) {
+      map.on("mouseenter", layer, () => { map.getCanvas().style.cursor = "pointer"; });
+      map.on("mouseleave", layer, () => { map.getCanvas().style.cursor = ""; });
+    }
+  }
+
+  /** Draw ``picture`` as it stands at ``now`` (ms). */
+  render(picture, now) {
+    const units = [], trails = [];
+    for (const [id, unit] of picture.units) {
+      const f = unit.feature;
+      if (!f.geometry) continue;
+      const p = f.properties, stale = picture.isStale(unit, now);
+      const icon = this.images.keyFor(p.type || "", p.callsign || id, stale);
+      units.push({ type: "Feature", geometry: f.geometry, properties: { id, icon, stale } });
+      if (unit.trail.length > 1) {
+        trails.push({ type: "Feature", geometry: { type: "LineString", coordinates: unit.trail },
+                      properties: { stale } });
+      }
+    }
+    this.map.getSource("units").setData({ type: "FeatureCollection", features: units });
+    this.map.getSource("trails").setData({ type: "FeatureCollection", features: trails });
+    return units.length;
+  }
+
+  /** Frame the placed units (once, on the first picture). */
+  frame(picture) {
+    const placed = [...picture.units.values()].filter((u) => u.feature.geometry);
+    if (!placed.length) return false;
+    const bounds = new maplibregl.LngLatBounds();
+    for (const u of placed) bounds.extend(u.feature.geometry.coordinates);
+    this.map.fitBounds(bounds, { padding: 60, maxZoom: 13, duration: 0 });
+    return true;
+  }
+
+  showMeasure(points) {
+    const line = points.length === 2 ? [{ type: "Feature", properties: {},
+                                          geometry: { type: "LineString", coordinates: points } }] : [];
+    this.map.getSource("measure").setData({ type: "FeatureCollection", features: line });
+  }
+}
