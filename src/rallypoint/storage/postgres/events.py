@@ -38,6 +38,9 @@ class PostgresEventStore:
         self._pool = PostgresPool(
             dsn, migrations=schema.MIGRATIONS, lock_key=schema.LOCK_KEY, what="event",
             max_size=max_connections, retry=retry, prepare=self._prepare,
+            # Queries of one shape (a history page) differ wildly in how many rows their values select
+            # (a street or a continent): plan each with its values, not once generically.
+            server_settings={"plan_cache_mode": "force_custom_plan"},
         )
         self._area: spatial.AreaIndex = "bbox"
 

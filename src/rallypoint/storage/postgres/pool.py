@@ -82,12 +82,14 @@ class PostgresPool:
         max_size: int = 4,
         retry: RetryPolicy | None = None,
         prepare: Prepare | None = None,
+        server_settings: dict[str, str] | None = None,
     ) -> None:
         self._dsn, self.options = split_url(dsn)
         self._migrations = migrations
         self._lock_key = lock_key
         self._what = what
         self._prepare = prepare
+        self._server_settings = server_settings
         # The URL's settings win over the store's defaults.
         self._max_size = self.options.pool_max or max_size
         if self.options.retry_s is not None:
@@ -159,7 +161,9 @@ class PostgresPool:
             if self._pool is None:
                 if self._closed:
                     raise StorageError(f"{self._what} store is closed")
-                pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size)
+                pool = await asyncpg.create_pool(
+                    self._dsn, min_size=1, max_size=self._max_size, server_settings=self._server_settings,
+                )
                 try:
                     async with pool.acquire() as conn:
                         await migrate(conn, self._migrations, lock_key=self._lock_key, what=self._what,
