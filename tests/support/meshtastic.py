@@ -9,12 +9,20 @@ hands clients whatever a test injects: packets as heard on the mesh, or raw byte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.framing import FrameDecoder, encode_frame
+from tests.support.poll import wait_until_sync
 
 NODE_NUM = 0x0A1B2C3D
 
@@ -48,7 +56,7 @@ class SimulatedNode:
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
@@ -73,7 +81,8 @@ class SimulatedNode:
         """A fresh packet id."""
         return next(self._ids)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Speak the client API on one stream (a TCP client, or a serial line in tests)."""
         frames = FrameDecoder()
         self.writers.append(writer)
         try:
@@ -109,3 +118,32 @@ class SimulatedNode:
             case _:
                 pass
         await writer.drain()
+
+
+@contextlib.contextmanager
+def mosquitto(tmp: Path) -> Iterator[int]:
+    """A Mosquitto broker of our own on a free loopback port (skips the test when none is installed)."""
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if binary is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto): MQTT gateway tests need a real broker")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else b''!r}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_until_sync(listening, "mosquitto listening")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
