@@ -25,8 +25,9 @@ def feed_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds)
         tracker=Tracker(anonymous_prefix=f"{ids.node}-{ids.run}-"),
         opener=feed_opener(clock, random.Random()),
         origin=lambda _name, groups: ids.origin(session, groups),
-        # Accepted merges: feeds.db beside the other stores, or the shared PostgreSQL database.
-        merges=open_stores(settings.storage_url, settings.data_path, node_id=settings.node_id).feeds(),
+        # Accepted merges and feeds added through the API: feeds.db, or the shared PostgreSQL database.
+        store=open_stores(settings.storage_url, settings.data_path, node_id=settings.node_id).feeds(),
+        node=settings.node_id,
     )
     # Every node's publications: TAK users' positions feed merge proposals (services/feeds_contacts.py).
     ingest.add_hook(service.observe)

@@ -45,6 +45,7 @@ from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
 from rallypoint.services.feeds_contacts import ContactPositions
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
+from rallypoint.services.feeds_kept import KeptFeeds
 from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
 from rallypoint.services.feeds_merges import FeedError as FeedError
 from rallypoint.services.feeds_merges import MergeDesk
@@ -106,7 +107,8 @@ class FeedService:
 
     def __init__(self, *, clock: Clock, accept: Callable[[Envelope], object], tracker: Tracker,
                  opener: FeedOpener, origin: Callable[[str, frozenset[str]], Origin] | None = None,
-                 tick_s: float = 0.25, publish_interval_s: float = 1.0, merges: FeedRecords | None = None) -> None:
+                 tick_s: float = 0.25, publish_interval_s: float = 1.0, store: FeedRecords | None = None,
+                 node: str = "") -> None:
         self._clock = clock
         self._accept = accept
         self._tracker = tracker
@@ -121,7 +123,9 @@ class FeedService:
         self._types: dict[str, str] = {}
         self._contacts = ContactPositions()
         # Merge proposals for operators, and the accepted merges kept in the feed store.
-        self.merges = MergeDesk(tracker, merges, clock, lambda reports: self.publish(reports, retract=True))
+        self.merges = MergeDesk(tracker, store, clock, lambda reports: self.publish(reports, retract=True))
+        # Feeds added through the API, kept in the same store under this node's id.
+        self.kept = KeptFeeds(store, node, clock, add=self.add, remove=self.remove, view=self.view)
         self._feeds: dict[str, _Feed] = {}
         # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
         self._groups: dict[str, frozenset[str]] = {}
@@ -154,6 +158,7 @@ class FeedService:
             self._tg = tg
             for feed in self._feeds.values():
                 self._start(feed)
+            await self.kept.restore()
             self._started.set()
             await self.merges.load()
             while not self._stop.is_set():

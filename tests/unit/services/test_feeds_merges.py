@@ -27,7 +27,7 @@ USER = "ANDROID-0123456789abcdef"
 
 def service(clock: ManualClock, store: SqliteFeedRecords | None = None) -> tuple[FeedService, list[Envelope]]:
     accepted: list[Envelope] = []
-    feeds = FeedService(clock=clock, accept=accepted.append, tracker=Tracker(), opener=opener, merges=store)
+    feeds = FeedService(clock=clock, accept=accepted.append, tracker=Tracker(), opener=opener, store=store)
     feeds.add(FeedConfig(url="test+aprs"), origin="config")
     return feeds, accepted
 

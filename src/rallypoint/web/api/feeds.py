@@ -1,8 +1,8 @@
 """``/api/feeds``: list, add, pause, resume and remove source feeds at run time, and decide the
 tracker's merge proposals (role ``admin``).
 
-Feeds added here run on this node until removed or until the node stops; they are not written
-back to the configuration (docs/feeds.md, "API"). Every change and decision is audited with the
+Feeds added here run on this node until removed; they are kept in the feed store under this
+node's id and started again when it restarts (docs/feeds.md, "API"). Every change and decision is audited with the
 operator's identity.
 """
 
@@ -95,13 +95,16 @@ class FeedsApi:
                 self.refused += 1
                 raise ApiError(400, "invalid_feed", f"a file feed added at run time must be under {layers}")
             try:
-                view = service.add(config, origin="api")
+                view = await service.kept.add(config, admin.principal or "-")
             except FeedError as exc:
                 raise ApiError(_STATUS.get(exc.reason, 409), exc.reason, exc.detail) from exc
             except ConfigError as exc:
                 self.refused += 1
                 log.info("feed refused", extra={"reason": str(exc)[:300]})
                 raise ApiError(400, "invalid_feed", str(exc)) from exc
+            except StorageError as exc:
+                log.error("feed not kept", extra={"feed": body.name[:64], "error": str(exc)[:300]})
+                raise ApiError(503, "unavailable", "the feed cannot be stored now; it was not added") from exc
             ctx.auditor.record(admin.principal or "-", "admin.feed.add", view.name,
                                {"url": view.url, "groups": ",".join(view.groups)})
             return json_response(view, status=201)
@@ -119,9 +122,13 @@ class FeedsApi:
                         case "resume":
                             view = service.resume(name)
                         case _:
-                            view = service.remove(name)
+                            view = await service.kept.remove(name)
                 except FeedError as exc:
                     raise ApiError(_STATUS.get(exc.reason, 409), exc.reason, exc.detail) from exc
+                except StorageError as exc:
+                    log.error("feed not forgotten", extra={"feed": name[:64], "error": str(exc)[:300]})
+                    raise ApiError(503, "unavailable",
+                                   "the feed store cannot be written now; the feed runs on") from exc
                 ctx.auditor.record(admin.principal or "-", f"admin.feed.{action}", view.name, {})
                 return json_response(view)
 
@@ -174,8 +181,8 @@ class FeedsApi:
                      params=(_PROPOSAL,), operation_id="rejectMergeProposal"),
             Endpoint("GET", "/api/feeds", list_feeds, "Source feeds with their statistics", "feeds",
                      {200: ("Feeds", list[FeedView]), **_ERRORS}, operation_id="listFeeds"),
-            Endpoint("POST", "/api/feeds", add_feed, "Add and start a source feed (until removed or restart)",
-                     "feeds",
+            Endpoint("POST", "/api/feeds", add_feed,
+                     "Add and start a source feed on this node (kept across restarts until removed)", "feeds",
                      {201: ("Started", FeedView), 400: ("The feed cannot be used: the detail says why", ErrorBody),
                       409: ("Name taken, or too many feeds", ErrorBody), 413: ("Body too large", ErrorBody),
                       415: ("Not JSON", ErrorBody), 422: ("Invalid body", ErrorBody), **_ERRORS},
