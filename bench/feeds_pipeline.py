@@ -1,13 +1,22 @@
 """Observations per second of CPU through the whole feed path: decode -> fuse -> CoT -> route.
 
-    .venv/bin/python bench/feeds_pipeline.py [--tracks 2000] [--rounds 10] [--stage all] [--json]
+    .venv/bin/python bench/feeds_pipeline.py [--scene both] [--tracks 2000] [--seconds 10]
+                                             [--stage every] [--json]
 
-The scene: ``--tracks`` aircraft on an SBS-1 feed, each sending a position line (``MSG,3``) and a
-velocity line (``MSG,4``) once per one-second round, moving north. The bytes are built before the
-clock starts and handed to the real SBS decoder in 32 KiB reads, as the TCP runner does; each
-read's observations go to the feed service (``FeedService.take``: the fusion tracker, the track
-CoT, then ``Ingest.accept`` of a node built by ``build_node`` with in-memory storage and the local
-bus, no clients connected). Stages, each measured alone on the same bytes:
+Two scenes of ``--tracks`` aircraft on an SBS-1 feed, moving north, over ``--seconds`` seconds:
+
+* ``10hz`` (the target's shape): every aircraft sends a position line (``MSG,3``) ten times a
+  second and a velocity line (``MSG,4``) with every other one; the clock advances 0.1 s per step,
+  so the feed service says each track once a second, as in production, and holds the rest;
+* ``1hz`` (the worst case): one position and one velocity line per aircraft per second, so every
+  observation changes a confirmed track that is due and becomes a CoT event and an ingest call.
+
+The bytes are built before the clock starts and handed to the real SBS decoder in 32 KiB reads, as
+the TCP runner does; each read's observations go to the feed service (``FeedService.take``: the
+fusion tracker, the track CoT, then ``Ingest.accept`` of a node built by ``build_node`` with
+in-memory storage and the local bus, no clients connected). Every 0.25 s of scene time the service
+expires tracks and says the held reports that are due (``flush``), as its run loop does. Stages,
+each measured alone on the same bytes:
 
 * ``decode``: the decoder only;
 * ``fuse``: decoder and tracker;
@@ -39,19 +48,25 @@ READ_BYTES = 32 * 1024
 T0_MS = 1_780_000_000_000
 
 
-def sbs_rounds(tracks: int, rounds: int) -> list[bytes]:
-    """One SBS document per one-second round: a position and a velocity line per aircraft."""
+SCENES = {"10hz": 10, "1hz": 1}  # position lines per aircraft per second
+
+
+def sbs_steps(tracks: int, seconds: int, rate: int) -> list[bytes]:
+    """One SBS document per step of ``1/rate`` s: a position line per aircraft, a velocity line
+    with every other one (with every one at 1 Hz)."""
     out = []
-    for r in range(rounds):
-        when = ms_to_datetime(T0_MS + r * 1000)
-        stamp = f"{when:%Y/%m/%d},{when:%H:%M:%S}.000"
+    for step in range(seconds * rate):
+        when = ms_to_datetime(T0_MS + step * 1000 // rate)
+        stamp = f"{when:%Y/%m/%d},{when:%H:%M:%S}.{when.microsecond // 1000:03d}"
+        dt = step / rate
         lines = []
         for i in range(tracks):
             icao = f"{0x400000 + i:06X}"
             # 120 m/s north: about 0.00108 degrees of latitude per second.
-            lat, lon = 48.0 + (i % 100) * 0.05 + r * 0.00108, 2.0 + (i // 100) * 0.05
+            lat, lon = 48.0 + (i % 100) * 0.05 + dt * 0.00108, 2.0 + (i // 100) * 0.05
             lines.append(f"MSG,3,1,1,{icao},1,{stamp},{stamp},,35000,,,{lat:.5f},{lon:.5f},,,0,0,0,0\r\n")
-            lines.append(f"MSG,4,1,1,{icao},1,{stamp},{stamp},,,233,0.0,,,0,,0,0,0,0\r\n")
+            if step % 2 == 0 or rate == 1:
+                lines.append(f"MSG,4,1,1,{icao},1,{stamp},{stamp},,,233,0.0,,,0,,0,0,0,0\r\n")
         out.append("".join(lines).encode())
     return out
 
@@ -76,8 +91,8 @@ def _opener(config: FeedConfig, sink: ObservationSink, layers: LayerSink) -> tup
     return FeedInfo(name="adsb", url=config.url, format="sbs", transport="tcp"), _Idle()
 
 
-async def measure(stage: str, documents: list[bytes]) -> dict[str, float | int | str]:
-    """Run ``stage`` over ``documents``; returns observations, CPU seconds and observations/s."""
+async def measure(scene: str, stage: str, documents: list[bytes], rate: int) -> dict[str, float | int | str]:
+    """Run ``stage`` over ``documents`` (one per ``1/rate`` s); observations, CPU s, observations/s."""
     clock = ManualClock(T0_MS)
     accept: Callable[[Envelope], object] = lambda envelope: None  # noqa: E731
     node = None
@@ -95,7 +110,8 @@ async def measure(stage: str, documents: list[bytes]) -> dict[str, float | int |
     writer_task = asyncio.create_task(node.writer.run()) if node is not None else None
     observations = 0
     started = time.process_time()
-    for document in documents:
+    tick_every = max(1, rate // 4)  # the service's run loop expires and flushes every 0.25 s
+    for step, document in enumerate(documents):
         received = ms_to_datetime(clock.now_ms())
         for offset in range(0, len(document), READ_BYTES):
             batch = decoder.receive(document[offset:offset + READ_BYTES], received)
@@ -104,33 +120,44 @@ async def measure(stage: str, documents: list[bytes]) -> dict[str, float | int |
                 tracker.update_many(received, batch)
             elif stage in ("cot", "all"):
                 service.take("adsb", batch)
+        if step % tick_every == 0:
+            if stage == "fuse":
+                tracker.expire(received)
+            elif stage in ("cot", "all"):
+                service.publish(tracker.expire(received))
+                service.flush()
         if writer_task is not None:
             await asyncio.sleep(0)  # let the storage writer take its batch, as the node's loop would
-        clock.advance(1.0)
+        clock.advance(1.0 / rate)
     cpu = time.process_time() - started
     if node is not None and writer_task is not None:
         node.writer.stop()
         await writer_task
-    return {"stage": stage, "observations": observations, "published": service.published, "cpu_s": round(cpu, 3),
-            "obs_per_s": round(observations / cpu) if cpu else 0}
+    return {"scene": scene, "stage": stage, "observations": observations, "published": service.published,
+            "cpu_s": round(cpu, 3), "obs_per_s": round(observations / cpu) if cpu else 0}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10, help="seconds of scene time")
+    parser.add_argument("--scene", choices=(*SCENES, "both"), default="both")
     parser.add_argument("--stage", choices=("decode", "fuse", "cot", "all", "every"), default="every")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    documents = sbs_rounds(args.tracks, args.rounds)
+    scenes = tuple(SCENES) if args.scene == "both" else (args.scene,)
     stages = ("decode", "fuse", "cot", "all") if args.stage == "every" else (args.stage,)
-    results = [asyncio.run(measure(stage, documents)) for stage in stages]
+    results = []
+    for scene in scenes:
+        documents = sbs_steps(args.tracks, args.seconds, SCENES[scene])
+        results += [asyncio.run(measure(scene, stage, documents, SCENES[scene])) for stage in stages]
     if args.json:
         print(json.dumps(results))
         return
-    print(f"{'stage':<8} {'observations':>12} {'published':>10} {'CPU s':>8} {'obs/s (CPU)':>12}")
+    print(f"{'scene':<5} {'stage':<8} {'observations':>12} {'published':>10} {'CPU s':>8} {'obs/s (CPU)':>12}")
     for r in results:
-        print(f"{r['stage']:<8} {r['observations']:>12} {r['published']:>10} {r['cpu_s']:>8} {r['obs_per_s']:>12}")
+        print(f"{r['scene']:<5} {r['stage']:<8} {r['observations']:>12} {r['published']:>10} {r['cpu_s']:>8}"
+              f" {r['obs_per_s']:>12}")
 
 
 if __name__ == "__main__":
