@@ -37,6 +37,10 @@ TLS_WRITE_CHUNK = 16 * 1024
 # BIO keeps what was encrypted. Beyond it, receivers wait in the outbox, which holds the envelopes
 # shared by every receiver instead of a private encrypted copy each.
 TLS_WRITE_BUFFER_HIGH = 64 * 1024
+# Enum members read once: ``Decision.SEND`` is a metaclass attribute lookup (about 0.15 us on Python
+# 3.11), paid per receiver per event in ``offer``.
+_SEND = Decision.SEND
+_SKIP = Decision.SKIP
 
 
 class WriteLimits(NamedTuple):
@@ -147,14 +151,14 @@ class SessionOutput:
         pacing = self.pacing
         if pacing is not None and pacing.holding:
             pacing.supersede(envelope)
-        if not (self._paused or self._outbox or self._owed):
+        if not (self._paused or self._owed or self._outbox):
             data = envelope.wire(self._conn.wire)
             if pacing is None:
-                decision = Decision.SEND
+                decision = _SEND
             else:
                 charge = self._conn.max_send_size(len(data))
                 decision = pacing.decide(envelope, charge, self._class_of(envelope))
-            if decision is Decision.SEND:
+            if decision is _SEND:
                 pending = self._pending
                 if not pending:
                     self._coalescer.mark(self)
@@ -164,7 +168,7 @@ class SessionOutput:
                 if type(envelope) is MailEnvelope:
                     self._pending_mail.append(envelope)
                 return
-            if decision is Decision.SKIP:
+            if decision is _SKIP:
                 self._hold(envelope)
                 return
         if self._queue(envelope) and self._too_slow is not None:
