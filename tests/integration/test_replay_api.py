@@ -16,6 +16,7 @@ from fastkml import kml
 from tests.support.accounts import PASSWORDS
 from tests.support.certs import client_bundle
 from tests.support.cot_client import CotClient, sa
+from tests.support.metrics import metric_value
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -109,13 +110,17 @@ async def test_a_window_shows_only_the_callers_groups_in_time_order(
 ])
 def test_hostile_windows_are_400_with_words(server: ServerProcess, params: dict[str, str], words: str) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10) as http:
+        refused = 0
         for path, extra in (("/api/replay", {}), ("/api/replay/export", {"format": "csv"})):
             if ("limit" in params or "cursor" in params) and path.endswith("export"):
                 continue
             answer = http.get(path, params={**params, **extra})
             assert answer.status_code == 400, (path, answer.text)
             assert words in answer.json()["detail"], (path, answer.text)
+            refused += 1
         bad_format = http.get("/api/replay/export", params={"since": "1", "until": "2", "format": "pdf"})
         assert bad_format.status_code == 400 and "kml, geojson or csv" in bad_format.json()["detail"]
-        # The server still answers after all of it.
+        # Counted and logged; the server still answers after all of it.
+        assert metric_value(server, "rallypoint_replay_refused_total") == refused + 1
+        server.wait_for_log("replay request refused", path="/api/replay/export")
         assert http.get("/api/health").status_code == 200

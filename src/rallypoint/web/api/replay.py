@@ -13,6 +13,7 @@ broadcast rows of their groups, addressed rows only they sent (all of them for a
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -89,8 +90,45 @@ class ReplayApi:
         self._ctx = ctx
         self._auth = auth
         self._history = HistoryApi(ctx, auth)
+        self.pages = 0
+        self.exports = 0
+        self.refused = 0
+        ctx.metrics.add_counters(self._counters)
+
+    def _counters(self) -> Iterable[tuple[str, str, float]]:
+        return [
+            ("rallypoint_replay_pages", "Replay window pages served", float(self.pages)),
+            ("rallypoint_replay_exports", "Replay windows exported as files", float(self.exports)),
+            ("rallypoint_replay_refused", "Replay requests refused (bad window or parameter, window too large)",
+             float(self.refused)),
+        ]
+
+    def _refused(self, request: Request, exc: ApiError) -> None:
+        self.refused += 1
+        log.info("replay request refused", extra={"status": exc.status, "reason": exc.detail[:200],
+                                                  "path": request.url.path})
 
     async def _page(self, request: Request) -> Response:
+        try:
+            answer = await self._read_page(request)
+        except ApiError as exc:
+            if exc.status in (400, 413):
+                self._refused(request, exc)
+            raise
+        self.pages += 1
+        return answer
+
+    async def _export(self, request: Request) -> Response:
+        try:
+            answer = await self._read_export(request)
+        except ApiError as exc:
+            if exc.status in (400, 413):
+                self._refused(request, exc)
+            raise
+        self.exports += 1
+        return answer
+
+    async def _read_page(self, request: Request) -> Response:
         check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "limit", "cursor"}))
         identity = await self._auth.caller(request)
         win = parse_window(request)
@@ -99,7 +137,7 @@ class ReplayApi:
         page = await self._history.history_for(identity, query)
         return Response(msgspec.json.encode(page), media_type="application/json")
 
-    async def _export(self, request: Request) -> Response:
+    async def _read_export(self, request: Request) -> Response:
         check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "format"}))
         identity = await self._auth.caller(request)
         win = parse_window(request)
