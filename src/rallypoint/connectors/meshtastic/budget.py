@@ -5,7 +5,7 @@ the airtime further, so the gateway sends against a token bucket of ``bytes_per_
 ``burst_bytes``), charging each packet its payload plus ``HEADER_BYTES`` of radio header.
 Three queues, served in order: emergencies (never dropped, FIFO), chats (FIFO, bounded: the
 oldest is dropped and counted past ``max_chats``), positions (one per uid, the latest wins:
-a newer position replaces the waiting one, which is counted as coalesced).
+a newer position replaces the waiting one in its place, which is counted as coalesced).
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ class ChannelBudget:
                 self.dropped += 1
         else:
             if item.key in self._positions:
+                # The newer position takes the waiting one's place in the queue: each uid waits once,
+                # so on a slow channel every user is sent in turn, always with its latest position.
                 self.coalesced += 1
-                del self._positions[item.key]  # re-queued at the end: others waiting longer go first
             self._positions[item.key] = item
             if len(self._positions) > self._max_positions:
                 self._positions.popitem(last=False)
