@@ -54,6 +54,8 @@ NEED_DATA: Final = NeedData.NEED_DATA
 _CONTROL_PREFIX: Final = "t-x-"
 # Inflated bytes handed to the framer at a time: memory stays bounded whatever the ratio.
 INFLATE_CHUNK: Final = 64 * 1024
+# Read once: an enum member lookup costs about 0.1 us on Python 3.11 (here once per event).
+_XML: Final = WireFormat.XML
 
 
 class EventReceived(msgspec.Struct, frozen=True):
@@ -212,7 +214,7 @@ class CotConnection:
                     continue
                 return ConnectionClosed() if self._eof else NEED_DATA
             try:
-                if self.wire is WireFormat.XML:
+                if self.wire is _XML:
                     event = self._decoder.decode(frame)
                 else:
                     payload = decode_payload(frame, self._limits)

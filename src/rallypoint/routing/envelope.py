@@ -9,6 +9,8 @@ from rallypoint.model.cot_type import Priority, priority_of
 from rallypoint.protocol.wire import WireFormat, encode_for_wire
 
 ANON_GROUP = "__ANON__"
+# Read once: an enum member lookup costs about 0.1 us on Python 3.11, and ``wire`` runs per delivery.
+_XML = WireFormat.XML
 SERVER_ORIGIN_ID = "server"
 
 
@@ -56,9 +58,9 @@ class Envelope:
 
     def wire(self, fmt: WireFormat) -> bytes:
         """The bytes to write on a stream speaking ``fmt``; encoded on first use only."""
-        if fmt is WireFormat.XML:
+        if fmt is _XML:
             if self._xml is None:
-                self._xml = encode_for_wire(self.event, WireFormat.XML)
+                self._xml = encode_for_wire(self.event, _XML)
             return self._xml
         if self._proto is None:
             self._proto = encode_for_wire(self.event, WireFormat.PROTOBUF)
