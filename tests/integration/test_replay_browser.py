@@ -57,9 +57,14 @@ def test_a_replay_window_plays(replay_server: tuple[ServerProcess, int], browser
     page = browser_page
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    origin = f"http://127.0.0.1:{server.ports['http']}"
+    elsewhere: list[str] = []
+    page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith((origin, "data:", "blob:")) else None)
     since, until = iso_ms(start - 60_000), iso_ms(start + STEPS * SPACING_MS)
     page.set_viewport_size({"width": 1024, "height": 768})
-    page.goto(f"http://127.0.0.1:{server.ports['http']}/replay?since={since}&until={until}")
+    page.goto(f"{origin}/replay?since={since}&until={until}")
     page.get_by_role("button", name="Load").click()
     expect(page.locator("#status")).to_have_text(f"{2 * STEPS} events, 2 units")
     walker = page.locator('g.unit[data-uid="u-walker"]')
@@ -90,3 +95,4 @@ def test_a_replay_window_plays(replay_server: tuple[ServerProcess, int], browser
     with page.expect_download() as download:
         page.get_by_role("button", name="GeoJSON").click()
     assert download.value.suggested_filename.endswith(".geojson")
+    assert violations == [] and elsewhere == []
