@@ -10,6 +10,8 @@ the rest. The date/time fields are the receiver's local time without a zone, so 
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 
 import msgspec
@@ -21,13 +23,12 @@ from rallypoint.connectors.decoding import (
     KNOT_MPS,
     BoundedMap,
     LineSplitter,
-    number,
     position_problem,
 )
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 
 _FIELDS = 22
-_HEX = frozenset("0123456789abcdef")
+_ICAO = re.compile("[0-9a-f]{6}")
 _FPM_MPS = FOOT_M / 60.0
 
 
@@ -79,21 +80,25 @@ class SbsDecoder:
             self.rejects.add("malformed")
             return None
         icao = fields[4].strip().lower()
-        if len(icao) != 6 or not _HEX.issuperset(icao):
+        if _ICAO.fullmatch(icao) is None:
             # "~" addresses are non-ICAO (TIS-B, anonymous): no identity to key state on.
             self.rejects.add("unsupported" if icao.startswith("~") else "malformed")
             return None
         kind = fields[1]
-        if kind not in {"1", "2", "3", "4", "5", "6", "7", "8"}:
+        numeric = _NUMERIC_BY_KIND.get(kind)
+        if numeric is None:
             self.rejects.add("malformed")
             return None
-        state = self._aircraft.get(icao) or AircraftState()
-        state, bad = _merge(state, kind, fields)
-        if bad:
+        known = self._aircraft.get(icao)
+        state = known or AircraftState()
+        merged = _merge(state, kind, fields, numeric)
+        if merged is None:
             self.rejects.add("malformed")
             return None
-        self._aircraft.put(icao, state)
-        if kind not in {"2", "3"}:
+        if merged is not state or known is None:
+            # An unchanged state is already the most recently used entry (``get`` moved it).
+            self._aircraft.put(icao, merged)
+        if kind != "3" and kind != "2":
             return None
         try:
             lat, lon = float(fields[14]), float(fields[15])
@@ -104,6 +109,7 @@ class SbsDecoder:
         if problem is not None:
             self.rejects.add(problem)
             return None
+        alt, speed, vrate = merged.altitude_ft, merged.speed_kt, merged.vrate_fpm
         return Observation(
             source=self.source,
             received_at=received_at,
@@ -112,34 +118,45 @@ class SbsDecoder:
             lon=lon,
             domain=Domain.AIR,
             identity=Identity(kind=IdentityKind.ICAO, value=icao),
-            name=state.callsign,
-            alt_m=state.altitude_ft * FOOT_M if state.altitude_ft is not None else None,
-            course_deg=state.track_deg,
-            speed_mps=state.speed_kt * KNOT_MPS if state.speed_kt is not None else None,
-            climb_mps=state.vrate_fpm * _FPM_MPS if state.vrate_fpm is not None else None,
-            quality="ground" if state.on_ground else None,
+            name=merged.callsign,
+            alt_m=alt * FOOT_M if alt is not None else None,
+            course_deg=merged.track_deg,
+            speed_mps=speed * KNOT_MPS if speed is not None else None,
+            climb_mps=vrate * _FPM_MPS if vrate is not None else None,
+            quality="ground" if merged.on_ground else None,
         )
 
 
-def _merge(state: AircraftState, kind: str, fields: list[str]) -> tuple[AircraftState, bool]:
-    """``state`` with what this line adds; ``True`` second when a present field is not a number."""
+def _merge(
+    state: AircraftState, kind: str, fields: list[str], numeric: tuple[tuple[int, str], ...]
+) -> AircraftState | None:
+    """``state`` with what this line adds (``state`` itself when it adds nothing new); None when a
+    present field is not a finite number."""
     changes: dict[str, object] = {}
-    for index, name, kinds in _NUMERIC:
+    for index, name in numeric:
         text = fields[index].strip()
-        if not text or kind not in kinds:
+        if not text:
             continue
-        value = number(text)
-        if value is None:
-            return state, True
-        changes[name] = value % 360.0 if name == "track_deg" else value
+        try:
+            value = float(text)
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+        if name == "track_deg":
+            value %= 360.0
+        if getattr(state, name) != value:
+            changes[name] = value
     if kind == "1":
         callsign = fields[10].strip()
-        if callsign:
+        if callsign and callsign != state.callsign:
             changes["callsign"] = callsign
     ground = fields[21].strip()
     if ground:
-        changes["on_ground"] = ground not in {"0", ""}  # BaseStation writes -1 for true
-    return (msgspec.structs.replace(state, **changes) if changes else state), False
+        on_ground = ground != "0"  # BaseStation writes -1 for true
+        if on_ground != state.on_ground:
+            changes["on_ground"] = on_ground
+    return msgspec.structs.replace(state, **changes) if changes else state
 
 
 # (field index, state attribute, message kinds that carry it)
@@ -149,3 +166,5 @@ _NUMERIC = (
     (13, "track_deg", frozenset("24")),
     (16, "vrate_fpm", frozenset("4")),
 )
+# The numeric fields each message kind carries; a kind not listed here is malformed.
+_NUMERIC_BY_KIND = {kind: tuple((i, name) for i, name, kinds in _NUMERIC if kind in kinds) for kind in "12345678"}
