@@ -318,6 +318,8 @@ def _validate(s: Settings) -> None:
     if s.feeds and s.workers > 1:
         # Every worker would run every feed: each source read N times, each track sent N times.
         raise ConfigError("feeds: run feeds in a server with workers = 1 (each worker would run every feed)")
+    if s.meshtastic and s.workers > 1:
+        raise ConfigError("meshtastic: run meshes in a server with workers = 1 (each worker would open the radio)")
     for group in s.udp_multicast:
         try:
             is_multicast = ipaddress.IPv4Address(group).is_multicast
