@@ -28,11 +28,18 @@ MAX_REMEMBERED = 200_000
 _DOMAINS = {"A": Domain.AIR, "S": Domain.SEA, "U": Domain.SEA, "G": Domain.GROUND}
 
 
+def is_user_position(event: CotEvent) -> bool:
+    """Whether the event is a TAK user's position: an atom with a callsign, neither radar-like nor a feed track."""
+    detail = event.detail
+    return (bool(detail.callsign) and event.how != "m-r" and is_atom(event.type)
+            and SOURCES_MARK not in detail.xml)
+
+
 def contact_observation(event: CotEvent, received_at: datetime) -> Observation | None:
     """The observation a TAK user's position event makes, or None when it is not one."""
-    detail = event.detail
-    if not detail.callsign or not is_atom(event.type) or event.how == "m-r" or SOURCES_MARK in detail.xml:
+    if not is_user_position(event):
         return None
+    detail = event.detail
     point = event.point
     if not (-90.0 <= point.lat <= 90.0 and -180.0 <= point.lon <= 180.0):
         return None
@@ -67,15 +74,15 @@ class ContactPositions:
     def offer(self, envelope: Envelope, now_ms: int) -> None:
         """Keep the envelope's position if it is a TAK user's (not stale at ``now_ms``)."""
         event = envelope.event
-        if event.stale <= now_ms:
-            return
-        obs = contact_observation(event, ms_to_datetime(now_ms))
-        if obs is None:
+        # Most publications on a busy feed server are the feed service's own tracks: cheap checks first.
+        if event.stale <= now_ms or not is_user_position(event):
             return
         if len(self._waiting) >= self._limit and event.uid not in self._waiting:
             self.dropped += 1  # the next position of that user comes within its report interval
             return
-        self._waiting[event.uid] = obs
+        obs = contact_observation(event, ms_to_datetime(now_ms))
+        if obs is not None:
+            self._waiting[event.uid] = obs
 
     def take(self) -> list[Observation]:
         """The waiting positions (emptied); their tracks are remembered as users'."""
