@@ -86,8 +86,9 @@ def render(rows: list[StoredEvent], fmt: str) -> bytes:
 class ReplayApi:
     """``GET /api/replay``, ``GET /api/replay/export`` and the player page."""
 
-    def __init__(self, ctx: WebContext, auth: ApiAuth) -> None:
+    def __init__(self, ctx: WebContext, auth: ApiAuth, *, max_export: int = MAX_EXPORT) -> None:
         self._ctx = ctx
+        self._max_export = max_export
         self._auth = auth
         self._history = HistoryApi(ctx, auth)
         self.pages = 0
@@ -145,10 +146,10 @@ class ReplayApi:
         if fmt not in _FORMATS:
             raise ApiError(400, "bad_parameter", "format: kml, geojson or csv")
         rows = [row async for row in window_rows(self._ctx.store, win, reader=reader_of(identity),
-                                                  limit=MAX_EXPORT + 1)]
-        if len(rows) > MAX_EXPORT:
-            raise ApiError(413, "window_too_large",
-                           f"the window holds more than {MAX_EXPORT} events: choose a shorter window or a smaller area")
+                                                  limit=self._max_export + 1)]
+        if len(rows) > self._max_export:
+            raise ApiError(413, "window_too_large", f"the window holds more than {self._max_export} events: "
+                           "choose a shorter window or a smaller area")
         media, ext = _FORMATS[fmt]
         log.info("replay export", extra={"principal": identity.principal, "format": fmt, "events": len(rows)})
         name = f"rallypoint-replay-{win.since_ms}-{win.until_ms}.{ext}"
