@@ -54,6 +54,10 @@ class Claim(enum.Enum):
     ITEM = "item"  # anything else: markers, shapes, tracks, chat, tasks
 
 
+# Read once: an enum member lookup costs about 0.1 us on Python 3.11; ``check`` runs per event.
+_DEVICE, _RELAYED, _ITEM = Claim.DEVICE, Claim.RELAYED, Claim.ITEM
+
+
 class IdentityRefused(RemoteProtocolError):
     """The sender may not speak for this uid; ``reason`` is one of the codes above."""
 
@@ -86,12 +90,12 @@ class IdentityPolicy:
         if owner is not None and owner != principal:
             raise IdentityRefused(SPOOFED_UID, f"uid {uid!r} is held by another principal ({owner})")
         if not is_device_sa(event) or session_id not in self._tracked:
-            return Claim.ITEM
+            return _ITEM
         if principal is not None and principal in self._gateways:
-            return Claim.RELAYED
+            return _RELAYED
         bound = self._session_uid.get(session_id)
         if bound == uid:
-            return Claim.DEVICE
+            return _DEVICE
         if bound is not None:
             raise IdentityRefused(
                 SECOND_DEVICE_UID,

@@ -34,6 +34,8 @@ from rallypoint.storage.base import NO_GROUPS, StoredEvent, stored_event_from_co
 from rallypoint.storage.writer import BatchedEventWriter
 
 log = logging.getLogger(__name__)
+# Read once: an enum member lookup costs about 0.1 us on Python 3.11 (here once per stored event).
+_XML = WireFormat.XML
 
 
 class Ingest:
@@ -177,7 +179,7 @@ class Ingest:
             event,
             received=envelope.received_ms,
             sender=envelope.origin.principal or envelope.origin.session_id,
-            xml=envelope.wire(WireFormat.XML),
+            xml=envelope.wire(_XML),
             groups=envelope.origin.groups if broadcast else NO_GROUPS,
             picture=pictured and broadcast,
         )

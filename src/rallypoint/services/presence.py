@@ -11,6 +11,8 @@ from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.security.policy import Claim, is_device_sa
 
 log = logging.getLogger(__name__)
+# Read once: an enum member lookup costs about 0.1 us on Python 3.11; ``bind`` runs per event.
+_DEVICE, _ITEM = Claim.DEVICE, Claim.ITEM
 
 
 def may_change(sender: Origin, holder: Origin) -> bool:
@@ -69,10 +71,10 @@ class Presence:
             if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
                 directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
             return
-        if claim is Claim.ITEM:
+        if claim is _ITEM:
             return
         own_uid = directory.uid_of(session_id)
-        if claim is Claim.DEVICE and own_uid == uid:
+        if claim is _DEVICE and own_uid == uid:
             team = event.detail.group_name
             if team is not None and directory.team_of(session_id) != team:
                 directory.bind(session_id, team=team)
@@ -81,7 +83,7 @@ class Presence:
                 directory.bind(session_id, callsign=callsign)
                 for listener in self._bind_listeners:
                     listener(session_id, None, callsign)
-        elif claim is Claim.DEVICE and own_uid is None and directory.get(session_id) is not None:
+        elif claim is _DEVICE and own_uid is None and directory.get(session_id) is not None:
             directory.bind(session_id, uid=uid, callsign=event.detail.callsign, team=event.detail.group_name)
             for listener in self._bind_listeners:
                 listener(session_id, uid, event.detail.callsign)
