@@ -69,7 +69,8 @@ class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     ``url`` is ``meshtastic+tcp://host:4403``, ``meshtastic+serial:///dev/ttyUSB0`` or
     ``meshtastic+mqtt://broker:1883/msh/REGION/2/e/CHANNEL?key=BASE64`` (docs/meshtastic.md).
     ``groups``: where mesh traffic goes (empty: ``__ANON__``); ``send_groups``: whose traffic goes
-    into the mesh (empty: ``groups``); ``send``: what crosses (``pli``, ``chat``, ``emergency``).
+    into the mesh (empty: ``groups``); ``send``: what crosses (``pli``, ``chat``, ``emergency``,
+    ``marker``, ``route``; the last two need a V2 dictionary in ``v2_dictionaries``).
     ``bytes_per_s``/``burst_bytes`` are the channel's byte budget (payload plus radio header).
     """
 
@@ -77,7 +78,7 @@ class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     url: str
     groups: tuple[str, ...] = ()
     send_groups: tuple[str, ...] = ()
-    send: tuple[str, ...] = ("pli", "chat", "emergency")
+    send: tuple[str, ...] = ("pli", "chat", "emergency", "marker", "route")
     bytes_per_s: float = 20.0
     burst_bytes: int = 512
     channel: int = 0

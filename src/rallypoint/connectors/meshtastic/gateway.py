@@ -55,6 +55,7 @@ class MeshGateway:
         self.inbound = MeshInbound(self._tak)
         self.budget = ChannelBudget(bytes_per_s=spec.bytes_per_s, burst_bytes=spec.burst_bytes)
         self._send_groups = frozenset(spec.send_groups)
+        self._v2_dict = min(spec.dictionaries) if spec.dictionaries else None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._awaiting: OrderedDict[int, Envelope] = OrderedDict()  # packet id -> chat awaiting its ack
@@ -69,7 +70,7 @@ class MeshGateway:
         if envelope.repeat or audience.delivery_only or envelope.origin.node != self._origin.node:
             return  # each event is sent by the node it entered, once
         item = outgoing(envelope, tak=self._tak, send=self.spec.send, send_groups=self._send_groups,
-                        own_session=self._origin.session_id)
+                        own_session=self._origin.session_id, v2_dict=self._v2_dict)
         if item is None:
             return
         if item.want_ack:

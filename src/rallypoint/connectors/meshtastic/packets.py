@@ -16,7 +16,8 @@ from google.protobuf.message import DecodeError, Message
 from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.mesh_cot import chat_event, node_uid, position_event
-from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
+from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage, v2_type
+from rallypoint.connectors.meshtastic.v2_items import item_event
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 
@@ -107,7 +108,13 @@ class MeshInbound:
             msg = TakMessage(kind=Kind.CHAT, uid=node_uid(sender), callsign=self.callsign(sender), message=text)
             return Inbound(events=(self._chat(msg, sender, packet.id, now_ms),))
         if port in (portnums_pb2.ATAK_PLUGIN, portnums_pb2.ATAK_PLUGIN_V2):
-            msg = self.tak.decode_v1(payload) if port == portnums_pb2.ATAK_PLUGIN else self.tak.decode_v2(payload)
+            if port == portnums_pb2.ATAK_PLUGIN:
+                msg = self.tak.decode_v1(payload)
+            else:
+                v2 = self.tak.unpack_v2(payload)
+                if v2.WhichOneof("payload_variant") in ("marker", "route"):
+                    return Inbound(events=(item_event(v2, v2_type(v2), now_ms),))
+                msg = self.tak.message_v2(v2)
             if msg.kind is Kind.PLI:
                 return Inbound(events=(self._position(msg, sender, now_ms),))
             if msg.receipt_for:

@@ -20,7 +20,7 @@ from rallypoint.connectors.meshtastic.crypto import ChannelKeyError, key_from_ba
 from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
 from rallypoint.errors import ConfigError
 
-SEND_KINDS = frozenset({"pli", "chat", "emergency"})
+SEND_KINDS = frozenset({"pli", "chat", "emergency", "marker", "route"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.!-]+)*/2/e/[A-Za-z0-9_.-]{1,12}$")
 
@@ -113,7 +113,7 @@ def mesh_spec(config: MeshtasticConfig, *, default_node: int = 0) -> MeshSpec:
     unknown_kinds = set(config.send) - SEND_KINDS
     if unknown_kinds:
         got = ", ".join(sorted(unknown_kinds))
-        raise ConfigError(f"meshtastic {name!r}: send names pli, chat or emergency (got {got})")
+        raise ConfigError(f"meshtastic {name!r}: send names pli, chat, emergency, marker or route (got {got})")
     if not 0.1 <= config.bytes_per_s <= 100_000:
         raise ConfigError(f"meshtastic {name!r}: bytes_per_s must be between 0.1 and 100000")
     if config.burst_bytes < MAX_PAYLOAD + 16:

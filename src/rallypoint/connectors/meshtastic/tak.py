@@ -165,7 +165,11 @@ class TakCodec:
 
     # -- version 2 ---------------------------------------------------------------------------
     def decode_v2(self, payload: bytes) -> TakMessage:
-        """A ``TAKPacketV2`` payload (flags byte + zstd frame)."""
+        """A ``TAKPacketV2`` payload (flags byte + zstd frame) as a position or chat."""
+        return self.message_v2(self.unpack_v2(payload))
+
+    def unpack_v2(self, payload: bytes) -> atak_pb2.TAKPacketV2:
+        """The ``TAKPacketV2`` of a payload (flags byte + zstd frame)."""
         if len(payload) < 2:
             raise RemoteProtocolError("tak_malformed", "TAKPacketV2 payload too short")
         dict_id = payload[0] & 0x3F
@@ -179,15 +183,22 @@ class TakCodec:
             raise RemoteProtocolError("tak_malformed", "TAKPacketV2 is not a zstd frame") from None
         if len(body) > MAX_V2_BYTES:
             raise RemoteProtocolError("oversize", f"TAKPacketV2 decompresses to {len(body)} bytes")
-        return self.decode_v2_body(body)
-
-    def decode_v2_body(self, body: bytes) -> TakMessage:
-        """A decompressed ``TAKPacketV2`` protobuf."""
         p = atak_pb2.TAKPacketV2()
         try:
             p.ParseFromString(body)
         except DecodeError:
             raise RemoteProtocolError("tak_malformed", "not a TAKPacketV2") from None
+        return p
+
+    def pack_v2(self, p: atak_pb2.TAKPacketV2, *, dict_id: int | None = None) -> bytes:
+        """``p`` as a V2 payload: flags byte and zstd frame (with dictionary ``dict_id`` when configured)."""
+        zdict = self._dicts.get(dict_id) if dict_id is not None else None
+        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict) if zdict else zstandard.ZstdCompressor(level=19)
+        flags = dict_id & 0x3F if zdict is not None and dict_id is not None else 0
+        return bytes([flags]) + writer.compress(p.SerializeToString())
+
+    def message_v2(self, p: atak_pb2.TAKPacketV2) -> TakMessage:
+        """A V2 packet's position or chat (markers and routes are read by ``v2_items.py``)."""
         team = TEAMS[p.team] if 0 <= p.team < len(TEAMS) else ""
         role = ROLES[p.role] if 0 <= p.role < len(ROLES) else ""
         common = {
@@ -195,6 +206,8 @@ class TakCodec:
             "battery": p.battery or None,
         }
         which = p.WhichOneof("payload_variant")
+        if which in ("marker", "route"):
+            raise RemoteProtocolError("tak_unsupported", "a V2 marker or route is not a position or chat")
         if which == "chat":
             return TakMessage(
                 kind=Kind.CHAT, message=p.chat.message[:MAX_STRING], to=p.chat.to[:MAX_STRING],
@@ -204,7 +217,7 @@ class TakCodec:
         if which in (None, "pli") or p.latitude_i or p.longitude_i:
             return TakMessage(
                 kind=Kind.PLI, lat=p.latitude_i / 1e7, lon=p.longitude_i / 1e7, alt=float(p.altitude),
-                speed=p.speed / 100.0, course=p.course / 100.0, cot_type=_v2_type(p),
+                speed=p.speed / 100.0, course=p.course / 100.0, cot_type=v2_type(p),
                 **common,
             )
         raise RemoteProtocolError("tak_unsupported", f"TAKPacketV2 {which}")
@@ -237,13 +250,11 @@ class TakCodec:
             if enum_name in set(atak_pb2.CotType.keys()):
                 p.cot_type_id = atak_pb2.CotType.Value(enum_name)
                 p.cot_type_str = ""
-        zdict = self._dicts.get(dict_id) if dict_id is not None else None
-        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict) if zdict else zstandard.ZstdCompressor(level=19)
-        flags = dict_id & 0x3F if zdict is not None and dict_id is not None else 0
-        return bytes([flags]) + writer.compress(p.SerializeToString())
+        return self.pack_v2(p, dict_id=dict_id)
 
 
-def _v2_type(p: atak_pb2.TAKPacketV2) -> str:
+def v2_type(p: atak_pb2.TAKPacketV2) -> str:
+    """The CoT type a V2 packet names (its enum value, else its type string)."""
     if p.cot_type_id == atak_pb2.CotType_Other:
         return str(p.cot_type_str[:64]) or "a-f-G-U-C"
     name = str(atak_pb2.CotType.Name(p.cot_type_id))
