@@ -43,7 +43,7 @@ from rallypoint.model.track import Identity, Observation, TrackReport, TrackStat
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
-from rallypoint.services.feeds_contacts import ContactPositions
+from rallypoint.services.feeds_contacts import CLIENT_SOURCE, ContactPositions
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
 from rallypoint.services.feeds_kept import KeptFeeds
 from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
@@ -280,7 +280,16 @@ class FeedService:
                 if retract and said is not None:
                     self._retract(report, said, now_ms)
                 continue
-            if report.status is not TrackStatus.CONFIRMED or contacts.is_user(report.uid):
+            if report.status is not TrackStatus.CONFIRMED:
+                continue
+            if contacts.is_user(report.uid) and CLIENT_SOURCE in report.sources:
+                # The user's own client shows the user; a tracker merged in while the client was
+                # silent was said as the user's track, which leaves maps now the client is back.
+                said = self._types.pop(report.uid, None)
+                self._sent_ms.pop(report.uid, None)
+                self._pending.pop(report.uid, None)
+                if said is not None:
+                    self._retract(report, said, now_ms)
                 continue
             last = self._sent_ms.get(report.uid)
             if last is not None and now_ms - last < self._interval_ms:

@@ -3,6 +3,7 @@ proposals an operator decides, accepted merges are kept and applied again after 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,29 @@ def test_stale_tracks_are_not_deleted_on_maps() -> None:
     clock.advance(4000.0)
     feeds.publish(feeds._tracker.expire(ms_to_datetime(clock.now_ms())))  # type: ignore[attr-defined]
     assert [e.event.type for e in accepted] == ["a-n-G-E-V"]
+
+
+def test_a_merged_tracker_shows_the_user_while_the_users_client_is_silent() -> None:
+    clock = ManualClock()
+    feeds, accepted = service(clock)
+    drive(feeds, clock, 60)
+    (proposal,) = feeds.merges.proposals()
+    asyncio.run(feeds.merges.accept(proposal.id, "alice"))
+    accepted.clear()
+    # The phone goes quiet; the APRS tracker goes on reporting. Once the user's reports are older than
+    # the ground stale time, the tracker's positions are said as the user's track.
+    north = 15.0 * (clock.now_ms() - 1_700_000_000_000) / 1000
+    for step in range(0, 1000, 20):
+        clock.advance(20.0)
+        feeds.take("aprs", [aprs_position(clock, north + 15.0 * (step + 20))])
+    said = {e.event.uid for e in accepted}
+    assert said == {f"TAK-{USER}"}
+    assert b'callsign="WOLF"' in accepted[-1].event.raw
+    # The phone is back: its own events show the user, and the stand-in leaves the map.
+    accepted.clear()
+    clock.advance(1.0)
+    north = 15.0 * (clock.now_ms() - 1_700_000_000_000) / 1000
+    feeds.observe(user_position(clock, north), Audience())
+    feeds.fold_contacts()
+    (removal,) = accepted
+    assert removal.event.type == DELETE and f'uid="TAK-{USER}"'.encode() in removal.event.detail.xml
