@@ -12,6 +12,7 @@ broadcast rows of their groups, addressed rows only they sent (all of them for a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,6 +44,7 @@ from rallypoint.web.context import WebContext
 log = logging.getLogger(__name__)
 
 MAX_EXPORT = 100_000
+MAX_CONCURRENT_EXPORTS = 2
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # The player's files, by name: nothing else is served from these routes.
 _ASSETS = {"replay.html": "text/html; charset=utf-8", "replay.js": "text/javascript; charset=utf-8",
@@ -89,6 +91,7 @@ class ReplayApi:
     def __init__(self, ctx: WebContext, auth: ApiAuth, *, max_export: int = MAX_EXPORT) -> None:
         self._ctx = ctx
         self._max_export = max_export
+        self._renders = asyncio.Semaphore(MAX_CONCURRENT_EXPORTS)
         self._auth = auth
         self._history = HistoryApi(ctx, auth)
         self.pages = 0
@@ -153,7 +156,10 @@ class ReplayApi:
         media, ext = _FORMATS[fmt]
         log.info("replay export", extra={"principal": identity.principal, "format": fmt, "events": len(rows)})
         name = f"rallypoint-replay-{win.since_ms}-{win.until_ms}.{ext}"
-        return Response(render(rows, fmt), media_type=media,
+        # A large window costs seconds of CPU (bench/replay.py): off the event loop, a few at a time.
+        async with self._renders:
+            body = await asyncio.to_thread(render, rows, fmt)
+        return Response(body, media_type=media,
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def _static(self, request: Request) -> Response:
