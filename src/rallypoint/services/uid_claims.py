@@ -105,10 +105,9 @@ class UidClaims:
     async def run(self) -> None:
         """Send claims and apply the bucket's holders until :meth:`close`."""
         kv = self._bus.uid_bucket()
-        self._watcher = await kv.watchall()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._send(kv), name="uid-claims-send")
-            tg.create_task(self._watch(self._watcher), name="uid-claims-watch")
+            tg.create_task(self._watch(kv), name="uid-claims-watch")
 
     async def close(self) -> None:
         """Stop both loops (claims still waiting are dropped: this node alone decided those uids)."""
@@ -150,12 +149,29 @@ class UidClaims:
         self.claimed += 1
         return principal
 
-    async def _watch(self, watcher: KeyValue.KeyWatcher) -> None:
-        async for entry in watcher:
-            # None marks the end of the entries that existed when the watch began.
-            if entry is None or entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+    async def _watch(self, kv: KeyValue) -> None:
+        while not self._stop.is_set():
+            try:
+                watcher = await kv.watchall()
+            except _TRANSIENT as exc:
+                log.warning("uid claims not watched; retrying", extra={"error": repr(exc)[:200]})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), RETRY_S)
                 continue
-            self._apply(uid_of(entry.key), entry.value.decode())
+            self._watcher = watcher
+            if self._stop.is_set():
+                # close() ran while the watch was being made: it could not stop this one.
+                with contextlib.suppress(*_TRANSIENT, nats.errors.BadSubscriptionError):
+                    await watcher.stop()  # type: ignore[no-untyped-call]
+                return
+            # Every existing claim first (a node that starts learns every holder), then each new one.
+            async for entry in watcher:
+                # None marks the end of the entries that existed when the watch began.
+                if entry is None or entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
+                    continue
+                self._apply(uid_of(entry.key), entry.value.decode())
+            if not self._stop.is_set():
+                log.warning("uid claims watch ended; watching again")
 
     def _apply(self, uid: str, holder: str) -> None:
         """Make ``holder`` the holder of ``uid`` here; drop and close what another principal did with it."""
