@@ -89,11 +89,16 @@ class Tracker:
         anonymous: list[tuple[Observation, float]] = []
         now_s = epoch(now)
         latest = now_s + self.settings.max_future_s
+        seen: datetime | None = None  # a batch from one read usually shares one receive time
+        seen_t = 0.0
         for obs in observations:
             if not (-90.0 <= obs.lat <= 90.0 and -180.0 <= obs.lon <= 180.0):
                 self._counts["invalid_position"] += 1
                 continue
-            t = epoch(obs.source_time or obs.received_at)
+            when = obs.source_time or obs.received_at
+            if when is not seen:
+                seen, seen_t = when, epoch(when)
+            t = seen_t
             if t > latest or not plausible_extras(obs):
                 obs, reasons = sanitised(obs, latest)
                 self._counts.update(reasons)
@@ -208,6 +213,8 @@ class Tracker:
         by_uid = table.by_uid
         metas = table.meta
         sigma = self.measurements.sigma
+        # Without its own accuracy an observation's sigma depends only on its source and identity kind.
+        sigmas_of: dict[tuple[str, object], float] = {}
         for obs, t in observations:
             assert obs.identity is not None
             identity = obs.identity
@@ -238,7 +245,14 @@ class Tracker:
             slots.append(slot)
             batch.append(obs)
             times.append(t)
-            sigmas.append(sigma(obs))
+            if obs.ce_m:
+                sigmas.append(sigma(obs))
+            else:
+                noise_key = (obs.source, obs.identity.kind)
+                sig = sigmas_of.get(noise_key)
+                if sig is None:
+                    sig = sigmas_of[noise_key] = sigma(obs)
+                sigmas.append(sig)
         for slots, batch, times, sigmas in rounds:
             self._update(Batch(slots, batch, times, sigmas), touched)
 
@@ -297,6 +311,7 @@ class Tracker:
         too_old, jump, dt = outcome.too_old, outcome.jump, outcome.dt
         updates = late = 0
         confirmed = TrackStatus.CONFIRMED
+        with_alt: list[TrackMeta] = []  # their altitude is read back column-wise after the loop
         for i, slot in enumerate(b.slots.tolist()):
             meta = table.get(slot)
             obs = b.observations[i]
@@ -317,16 +332,24 @@ class Tracker:
             else:
                 meta.time = obs.source_time or obs.received_at
             updates += 1
-            self._describe(meta, obs, times[i], sigmas[i])
+            if self._describe(meta, obs, times[i], sigmas[i], read_alt=False):
+                with_alt.append(meta)
             if meta.status is not confirmed:
                 self._hit(meta, slot, dt[i])
             touched[slot] = None
         counts["updates"] += updates
         if late:
             counts["late_applied"] += late
+        if with_alt:
+            idx = np.fromiter((m.slot for m in with_alt), dtype=np.intp, count=len(with_alt))
+            alts = table.alt[idx].tolist()
+            alt_sigmas = np.sqrt(table.pz[idx, 0, 0]).tolist()
+            for meta, alt, alt_sigma in zip(with_alt, alts, alt_sigmas, strict=True):
+                meta.alt_m, meta.alt_sigma_m = alt, alt_sigma
 
-    def _describe(self, meta: TrackMeta, obs: Observation, t: float, sigma: float) -> None:
-        """Copy what the observation says besides the position onto the track."""
+    def _describe(self, meta: TrackMeta, obs: Observation, t: float, sigma: float, *, read_alt: bool = True) -> bool:
+        """Copy what the observation says besides the position onto the track. True when it reports
+        an altitude; without ``read_alt`` the caller copies the altitude filter's estimate itself."""
         sources = meta.sources
         last = sources.get(obs.source)
         if last is None:
@@ -341,14 +364,17 @@ class Tracker:
         # vessel, or a merged-in tracker's symbol, would otherwise overwrite the ship type.
         if obs.category and (meta.identity is None or obs.identity == meta.identity):
             meta.category = obs.category
-        if obs.alt_m is not None:
-            table, slot = self.table, meta.slot
-            if not table.has_alt[slot]:
-                table.start_altitude(slot, obs.alt_m, altitude_sigma(sigma), t)
-            meta.alt_m = float(table.alt[slot])
-            meta.alt_sigma_m = math.sqrt(float(table.pz[slot, 0, 0]))
         if meta.domain is Domain.UNKNOWN and obs.domain is not Domain.UNKNOWN:
             self._settle_domain(meta, obs.domain)
+        if obs.alt_m is None:
+            return False
+        table, slot = self.table, meta.slot
+        if not table.has_alt[slot]:
+            table.start_altitude(slot, obs.alt_m, altitude_sigma(sigma), t)
+        if read_alt:
+            meta.alt_m = float(table.alt[slot])
+            meta.alt_sigma_m = math.sqrt(float(table.pz[slot, 0, 0]))
+        return True
 
     def _settle_domain(self, meta: TrackMeta, domain: Domain) -> None:
         """A track started without a domain takes the first one a report states, with its motion model."""
