@@ -37,6 +37,29 @@ def inverse_2x2(s: Array) -> Array:
     return inv
 
 
+def inverse_4x4(s: Array) -> tuple[Array, Array]:
+    """Inverse and determinant of a stack of symmetric positive-definite 4x4 matrices.
+
+    By 2x2 blocks (the inverse of the position block and of its Schur complement) in a few numpy
+    operations per stack: LAPACK's ``inv`` and ``det`` loop over the matrices one call each.
+    """
+    a, b, d = s[:, 0:2, 0:2], s[:, 0:2, 2:4], s[:, 2:4, 2:4]
+    a_inv = inverse_2x2(a)
+    a_inv_b = a_inv @ b
+    schur = d - np.swapaxes(b, 1, 2) @ a_inv_b
+    schur_inv = inverse_2x2(schur)
+    upper_right = -(a_inv_b @ schur_inv)
+    out = np.empty_like(s)
+    out[:, 0:2, 0:2] = a_inv - upper_right @ np.swapaxes(a_inv_b, 1, 2)
+    out[:, 0:2, 2:4] = upper_right
+    out[:, 2:4, 0:2] = np.swapaxes(upper_right, 1, 2)
+    out[:, 2:4, 2:4] = schur_inv
+    det = (a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]) * (
+        schur[:, 0, 0] * schur[:, 1, 1] - schur[:, 0, 1] * schur[:, 1, 0]
+    )
+    return out, det
+
+
 class KalmanUpdater:
     """The linear Kalman update with ``H = [I 0]`` (position) or ``H = I`` (position and velocity).
 
@@ -48,7 +71,7 @@ class KalmanUpdater:
         """Return updated states and covariances; ``k`` is 2 (position) or 4 (position and velocity)."""
         k = z.shape[1]
         s = p[:, :k, :k] + r
-        s_inv = inverse_2x2(s) if k == 2 else np.linalg.inv(s)
+        s_inv = inverse_2x2(s) if k == 2 else inverse_4x4(s)[0]
         gain = p[:, :, :k] @ s_inv
         innovation = z - x[:, :k]
         xu = x + np.einsum("nij,nj->ni", gain, innovation)
