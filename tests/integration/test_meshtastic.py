@@ -3,7 +3,8 @@
 ATAK plugin PLI and chat in both packet versions reach a PyTAK client with the right callsign,
 team and role; a GeoChat from a TAK client reaches the mesh within the channel's byte budget and
 the mesh's acknowledgement comes back to its sender as a delivery receipt; mesh traffic is never
-sent back into the mesh; a TAK user's position crosses as a plugin PLI.
+sent back into the mesh; a TAK user's position crosses as a plugin PLI; malformed, oversize and
+replayed packets are counted on ``/metrics`` and dropped while the mesh goes on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from meshtastic.protobuf import portnums_pb2
 
@@ -171,3 +173,31 @@ async def test_geochat_reaches_the_mesh_within_budget_with_a_delivery_receipt(
             for p in node.sent), "the TAK user's position on the mesh", timeout=30)
     finally:
         await client.close()
+
+
+async def test_hostile_mesh_input_is_counted_on_metrics_and_the_mesh_goes_on(
+    mesh_server: ServerProcess, node: SimulatedNode,
+) -> None:
+    tak = TakCodec()
+    good = packet(0x11223344, portnums_pb2.ATAK_PLUGIN, tak.encode_v1(
+        TakMessage(kind=Kind.PLI, uid="ANDROID-ok", callsign="STEADY", lat=10.0, lon=20.0), compress=True), 0x77)
+    await wait_until(lambda: node.configured >= 1 and node.writers, "the gateway's session with the node")
+    await node.inject_raw(b"\x94\xc3\xff\xff garbage between frames")
+    await node.inject(packet(0x11223344, portnums_pb2.ATAK_PLUGIN, b"\x0a\x05\xff", 0x71))  # truncated protobuf
+    await node.inject(packet(0x11223344, portnums_pb2.ATAK_PLUGIN, bytes(300), 0x72))  # oversize
+    await node.inject(good)
+    await node.inject(good)  # replayed
+
+    def metric(line: str) -> bool:
+        text = httpx.get(f"http://127.0.0.1:{mesh_server.ports['http']}/metrics").text
+        return line in text
+
+    for line in (
+        'rallypoint_mesh_dropped_total{mesh="field",reason="tak_malformed"} 1.0',
+        'rallypoint_mesh_dropped_total{mesh="field",reason="oversize"} 1.0',
+        'rallypoint_mesh_dropped_total{mesh="field",reason="replay"} 1.0',
+        'rallypoint_mesh_accepted_total{mesh="field"} 1.0',
+        'rallypoint_mesh_connected{mesh="field"} 1.0',
+    ):
+        await wait_until(lambda line=line: metric(line), line)  # type: ignore[misc]
+    mesh_server.wait_for_log("meshtastic packet dropped", mesh="field", reason="oversize")

@@ -182,7 +182,9 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     node.features.append(feeds)
     metrics.add_collector(feeds.metric_families)
     # Meshtastic radio meshes, bridged both ways through ingest (node/mesh.py, docs/meshtastic.md).
-    node.features.append(mesh_service(settings, clock, ingest, ids))
+    meshes = mesh_service(settings, clock, ingest, ids)
+    node.features.append(meshes)
+    metrics.add_collector(meshes.metric_families)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,

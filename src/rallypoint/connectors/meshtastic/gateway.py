@@ -15,9 +15,10 @@ import contextlib
 import logging
 import random
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from prometheus_client.core import Metric
 from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
@@ -25,6 +26,7 @@ from rallypoint.connectors.meshtastic.budget import ChannelBudget
 from rallypoint.connectors.meshtastic.client import NodeSeen, Received, Refused
 from rallypoint.connectors.meshtastic.links import MeshLink
 from rallypoint.connectors.meshtastic.mesh_cot import delivery_receipt
+from rallypoint.connectors.meshtastic.metrics import mesh_families
 from rallypoint.connectors.meshtastic.outbound import outgoing
 from rallypoint.connectors.meshtastic.packets import Inbound, MeshInbound
 from rallypoint.connectors.meshtastic.spec import MeshSpec
@@ -223,6 +225,10 @@ class MeshService:
         async with asyncio.TaskGroup() as tg:
             for gateway in self.gateways:
                 tg.create_task(gateway.run())
+
+    def metric_families(self) -> Iterable[Metric]:
+        """``/metrics`` families of every gateway (``metrics.py``)."""
+        return mesh_families(self.gateways)
 
     async def close(self) -> None:
         """Stop every gateway."""
