@@ -27,7 +27,7 @@ def feed_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds)
         origin=lambda _name, groups: ids.origin(session, groups),
         # Accepted merges and feeds added through the API: feeds.db, or the shared PostgreSQL database.
         store=open_stores(settings.storage_url, settings.data_path, node_id=settings.node_id).feeds(),
-        node=settings.node_id,
+        node=settings.node_id, keep_feeds=settings.workers == 1,
     )
     # Every node's publications: TAK users' positions feed merge proposals (services/feeds_contacts.py).
     ingest.add_hook(service.observe)

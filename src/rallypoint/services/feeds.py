@@ -108,7 +108,7 @@ class FeedService:
     def __init__(self, *, clock: Clock, accept: Callable[[Envelope], object], tracker: Tracker,
                  opener: FeedOpener, origin: Callable[[str, frozenset[str]], Origin] | None = None,
                  tick_s: float = 0.25, publish_interval_s: float = 1.0, store: FeedRecords | None = None,
-                 node: str = "") -> None:
+                 node: str = "", keep_feeds: bool = True) -> None:
         self._clock = clock
         self._accept = accept
         self._tracker = tracker
@@ -125,7 +125,9 @@ class FeedService:
         # Merge proposals for operators, and the accepted merges kept in the feed store.
         self.merges = MergeDesk(tracker, store, clock, lambda reports: self.publish(reports, retract=True))
         # Feeds added through the API, kept in the same store under this node's id.
-        self.kept = KeptFeeds(store, node, clock, add=self.add, remove=self.remove, view=self.view)
+        # (Not with several workers: each would start every kept feed.)
+        self.kept = KeptFeeds(store if keep_feeds else None, node, clock, add=self.add, remove=self.remove,
+                              view=self.view)
         self._feeds: dict[str, _Feed] = {}
         # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
         self._groups: dict[str, frozenset[str]] = {}

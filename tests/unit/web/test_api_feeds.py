@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from rallypoint.clock import ManualClock
 from rallypoint.config import FeedConfig
 from rallypoint.fusion.tracker import Tracker
@@ -68,3 +70,12 @@ def test_a_rejected_proposal_is_audited_and_gone(harness: Harness) -> None:
     assert harness.http.post(f"/api/feeds/proposals/{listed['id']}/reject", headers=root).status_code == 200
     assert harness.http.get("/api/feeds/proposals", headers=root).json() == []
     assert harness.auditor.actions()[-1] == "admin.feed.merge.reject"
+
+
+def test_a_server_with_several_workers_refuses_feeds_added_at_run_time(harness: Harness) -> None:
+    feeds = FeedService(clock=ManualClock(), accept=lambda _e: None, tracker=Tracker(), opener=opener)
+    harness.rebuild(feeds=feeds, settings=msgspec.structs.replace(harness.ctx.settings, workers=2))
+    harness.add_user("root", {"Ops"}, role=Role.ADMIN)
+    answer = harness.http.post("/api/feeds", headers=harness.bearer("root"), json={"url": "test+ais"})
+    assert answer.status_code == 409 and answer.json()["error"] == "workers"
+    assert feeds.list() == []

@@ -90,6 +90,9 @@ class FeedsApi:
             body = await read_body(request, FeedCreate, limit)
             config = FeedConfig(name=body.name, url=body.url, groups=tuple(body.groups), stale_s=body.stale_s,
                                 quality=body.quality)
+            if ctx.settings.workers > 1:
+                # As in the configuration: every worker would run the feed after a restart.
+                raise ApiError(409, "workers", "run feeds in a server with workers = 1")
             layers = self._layers
             if not file_allowed(body.url, layers):
                 self.refused += 1
@@ -184,7 +187,8 @@ class FeedsApi:
             Endpoint("POST", "/api/feeds", add_feed,
                      "Add and start a source feed on this node (kept across restarts until removed)", "feeds",
                      {201: ("Started", FeedView), 400: ("The feed cannot be used: the detail says why", ErrorBody),
-                      409: ("Name taken, or too many feeds", ErrorBody), 413: ("Body too large", ErrorBody),
+                      409: ("Name taken, too many feeds, or a server with several workers", ErrorBody),
+                      413: ("Body too large", ErrorBody),
                       415: ("Not JSON", ErrorBody), 422: ("Invalid body", ErrorBody), **_ERRORS},
                      body=FeedCreate, operation_id="addFeed"),
             Endpoint("POST", "/api/feeds/{name}/pause", change("pause"),
