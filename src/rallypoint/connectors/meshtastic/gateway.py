@@ -69,8 +69,10 @@ class MeshGateway:
     # -- server to mesh ----------------------------------------------------------------------
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """An ingest hook: queue what crosses into the mesh (cheap, never blocks)."""
-        if envelope.repeat or audience.delivery_only or envelope.origin.node != self._origin.node:
-            return  # each event is sent by the node it entered, once
+        if envelope.repeat or audience.delivery_only:
+            return
+        # Every node's publications: a mesh hangs off one node (its radio or broker session), which
+        # sends what entered anywhere in the cluster.
         item = outgoing(envelope, tak=self._tak, send=self.spec.send, send_groups=self._send_groups,
                         own_session=self._origin.session_id, v2_dict=self._v2_dict)
         if item is None:
