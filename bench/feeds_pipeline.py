@@ -11,10 +11,11 @@ Two scenes of ``--tracks`` aircraft on an SBS-1 feed, moving north, over ``--sec
 * ``1hz`` (the worst case): one position and one velocity line per aircraft per second, so every
   observation changes a confirmed track that is due and becomes a CoT event and an ingest call.
 
-The bytes are built before the clock starts and handed to the real SBS decoder in 32 KiB reads, as
-the TCP runner does; each read's observations go to the feed service (``FeedService.take``: the
-fusion tracker, the track CoT, then ``Ingest.accept`` of a node built by ``build_node`` with
-in-memory storage and the local bus, no clients connected). Every 0.25 s of scene time the service
+The bytes are built before the clock starts and handed to the real SBS decoder in reads of the
+TCP runner's size (``READ_BYTES``, 64 KiB: a busy feed fills them); each read's observations go
+to the feed service (``FeedService.take``: the fusion tracker, the track CoT, then
+``Ingest.accept`` of a node built by ``build_node`` with in-memory storage and the local bus, no
+clients connected). Every 0.25 s of scene time the service
 expires tracks and says the held reports that are due (``flush``), as its run loop does. Stages,
 each measured alone on the same bytes:
 
@@ -38,13 +39,13 @@ from collections.abc import Callable
 
 from rallypoint.clock import ManualClock, ms_to_datetime
 from rallypoint.config import FeedConfig, load_settings
+from rallypoint.connectors.runners.stream import READ_BYTES
 from rallypoint.connectors.sbs import SbsDecoder
 from rallypoint.fusion.tracker import Tracker
 from rallypoint.routing.envelope import Envelope
 from rallypoint.services.feed_types import FeedInfo, FeedStatistics, LayerSink, ObservationSink
 from rallypoint.services.feeds import FeedService
 
-READ_BYTES = 32 * 1024
 T0_MS = 1_780_000_000_000
 
 
