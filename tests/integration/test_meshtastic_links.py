@@ -51,11 +51,12 @@ class Collected:
 
 
 @contextlib.asynccontextmanager
-async def running(url: str, collected: Collected, **extra: object) -> AsyncIterator[MeshGateway]:
+async def running(url: str, collected: Collected, heartbeat_s: float = 300.0,
+                  **extra: object) -> AsyncIterator[MeshGateway]:
     spec = mesh_spec(MeshtasticConfig(url=url, name="test", **extra), default_node=0x0BADCAFE)  # type: ignore[arg-type]
     gateway = MeshGateway(spec, clock=SystemClock(), accept=collected.accept, deliver=collected.deliver,
                           origin=Origin(session_id="n:1:mesh-test-1", node="n"), open_link=opener(spec),
-                          rng=random.Random(1))
+                          rng=random.Random(1), heartbeat_s=heartbeat_s)
     task = asyncio.create_task(gateway.run())
     try:
         await asyncio.wait_for(gateway.connected.wait(), 10)
@@ -89,6 +90,16 @@ async def test_hostile_input_over_tcp_is_counted_and_dropped_and_the_link_goes_o
             assert gateway.dropped["replay"] == 1
             stats = gateway.statistics()
             assert stats["connected"] is True and stats["accepted"] == 2
+    finally:
+        await node.stop()
+
+
+async def test_an_idle_session_gets_heartbeats() -> None:
+    node = SimulatedNode()
+    await node.start()
+    try:
+        async with running(f"meshtastic+tcp://127.0.0.1:{node.port}", Collected(), heartbeat_s=0.2):
+            await wait_until(lambda: node.heartbeats >= 2, "heartbeats to the node while idle")
     finally:
         await node.stop()
 

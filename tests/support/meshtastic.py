@@ -50,6 +50,7 @@ class SimulatedNode:
     sent: list[mesh_pb2.MeshPacket] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     configured: int = 0
+    heartbeats: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(0x1000))
@@ -115,6 +116,8 @@ class SimulatedNode:
                                  self.next_id(), to=NODE_NUM)
                     ack.decoded.request_id = message.packet.id
                     writer.write(from_radio(ack))
+            case "heartbeat":
+                self.heartbeats += 1
             case _:
                 pass
         await writer.drain()

@@ -37,6 +37,7 @@ from rallypoint.routing.router import Audience, to_sessions
 
 log = logging.getLogger(__name__)
 MAX_AWAITING_ACK = 256
+HEARTBEAT_S = 300.0  # a keep-alive to the node after this long without writing
 LinkOpener = Callable[[MeshSpec, random.Random], contextlib.AbstractAsyncContextManager[MeshLink]]
 
 
@@ -45,8 +46,9 @@ class MeshGateway:
 
     def __init__(self, spec: MeshSpec, *, clock: Clock, accept: Callable[[Envelope], object],
                  deliver: Callable[[Envelope, Audience], None], origin: Origin, open_link: LinkOpener,
-                 rng: random.Random) -> None:
+                 rng: random.Random, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.spec = spec
+        self._heartbeat_s = heartbeat_s
         self._clock = clock
         self._accept = accept
         self._deliver = deliver
@@ -87,12 +89,20 @@ class MeshGateway:
         self._wake.set()
 
     async def _writer(self, link: MeshLink) -> None:
+        last_write = self._clock.monotonic()
         while True:
-            wait = self.budget.wait_s(self._clock.monotonic())
+            now = self._clock.monotonic()
+            idle_left = self._heartbeat_s - (now - last_write)
+            if idle_left <= 0:
+                # Nodes close client sessions they have not heard from for a while.
+                await link.heartbeat()
+                last_write = now
+                continue
+            wait = self.budget.wait_s(now)
             if wait is None or wait > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(idle_left, wait or idle_left))
                 continue
             item = self.budget.take(self._clock.monotonic())
             if item is None:
@@ -105,6 +115,7 @@ class MeshGateway:
                     while len(self._awaiting) > MAX_AWAITING_ACK:
                         self._awaiting.popitem(last=False)
             await link.send(port=item.port, payload=item.payload, packet_id=packet_id, want_ack=item.want_ack)
+            last_write = self._clock.monotonic()
             self.counters["sent"] += 1
             self.counters["sent_bytes"] += len(item.payload)
 

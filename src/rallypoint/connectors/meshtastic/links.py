@@ -42,6 +42,10 @@ class MeshLink(Protocol):
         """Send one broadcast packet into the mesh."""
         ...
 
+    async def heartbeat(self) -> None:
+        """Tell the peer we are still here (nothing to do where the transport keeps itself alive)."""
+        ...
+
 
 class StreamLink:
     """A node's client API on a byte stream (TCP or serial)."""
@@ -68,6 +72,10 @@ class StreamLink:
         """One packet to the node, which transmits it on our channel."""
         self._write(self.client.packet(port=port, payload=payload, packet_id=packet_id, channel=self._channel,
                                        want_ack=want_ack))
+
+    async def heartbeat(self) -> None:
+        """A ``ToRadio`` heartbeat (nodes drop API clients they have not heard from)."""
+        self._write(self.client.heartbeat())
 
 
 @contextlib.asynccontextmanager
@@ -146,6 +154,9 @@ class MqttLink:
         packet.decoded.payload = payload
         body = encode_envelope(packet, key=self._spec.key, channel_id=self._spec.channel_name, gateway_id=self._gateway)
         await self._client.publish(f"{self._spec.topic}/{self._gateway}", body)  # type: ignore[attr-defined]
+
+    async def heartbeat(self) -> None:
+        """Nothing: the MQTT client keeps its own session alive."""
 
 
 @contextlib.asynccontextmanager
