@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 import msgspec
 from prometheus_client.core import Metric
@@ -37,12 +36,11 @@ from prometheus_client.core import Metric
 from rallypoint.clock import Clock, ms_to_datetime
 from rallypoint.config import FeedConfig
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.fusion.pairing import MergeProposal
 from rallypoint.model.cot_type import Priority
-from rallypoint.model.track import Identity, Observation, TrackReport, TrackStatus
+from rallypoint.model.track import Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
-from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, FeedStatistics, LayerItem
+from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, LayerItem
 from rallypoint.services.feeds_contacts import CLIENT_SOURCE, ContactPositions
 from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
 from rallypoint.services.feeds_kept import KeptFeeds
@@ -50,47 +48,14 @@ from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, i
 from rallypoint.services.feeds_merges import FeedError as FeedError
 from rallypoint.services.feeds_merges import MergeDesk
 from rallypoint.services.feeds_metrics import feed_families
+from rallypoint.services.feeds_model import FeedView as FeedView
+from rallypoint.services.feeds_model import Tracker as Tracker
 from rallypoint.storage.base.feeds import FeedRecords
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUPS = frozenset({ANON_GROUP})
 MAX_FEEDS = 256
-
-
-class Tracker(Protocol):
-    """What the service needs of the fusion tracker (``fusion.tracker.Tracker``)."""
-
-    def update_many(self, now: datetime, observations: Iterable[Observation]) -> list[TrackReport]: ...
-
-    def expire(self, now: datetime) -> list[TrackReport]: ...
-
-    def statistics(self) -> Mapping[str, int]: ...
-
-    def proposals(self) -> list[MergeProposal]: ...
-
-    def accept_proposal(self, proposal_id: str) -> list[TrackReport]: ...
-
-    def reject_proposal(self, proposal_id: str) -> None: ...
-
-    def merge_identities(self, primary: Identity, secondary: Identity) -> list[TrackReport]: ...
-
-
-class FeedView(msgspec.Struct, frozen=True, kw_only=True):
-    """A feed as the API shows it. ``origin`` is ``config`` (configuration, ``--feed``) or ``api``."""
-
-    name: str
-    url: str
-    format: str
-    transport: str
-    groups: list[str]
-    stale_s: float | None
-    quality: float | None
-    origin: str
-    paused: bool
-    # Why the feed stopped for good (its port could not be bound...); None while it runs.
-    error: str | None = None
-    statistics: FeedStatistics
 
 
 class _Feed:
