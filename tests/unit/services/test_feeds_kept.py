@@ -1,4 +1,5 @@
-"""Feeds added through the API are kept in the feed store under the node's id and started again."""
+"""Feeds added through the API are kept in the feed store under the node's id and started again; the
+service says when the feeds that listen are bound (the node logs ready after that)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rallypoint.clock import ManualClock
 from rallypoint.config import FeedConfig
 from rallypoint.errors import ConfigError
 from rallypoint.fusion.tracker import Tracker
+from rallypoint.services.feed_types import FeedInfo, FeedStatistics
 from rallypoint.services.feeds import FeedError, FeedService
 from rallypoint.storage.base.feeds import FeedRecord
 from rallypoint.storage.sqlite.feeds import SqliteFeedRecords
@@ -81,3 +83,53 @@ async def test_a_configured_feed_is_removed_without_touching_the_store(tmp_path:
     check = SqliteFeedRecords(tmp_path / "feeds.db")
     assert [r.name for r in await check.feeds("n1")] == ["adsb"]  # the kept one is only skipped
     await check.close()
+
+
+class ListeningRunner:
+    """A feed runner that binds when the test says so, or fails to bind."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.bound = asyncio.Event()
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def run(self) -> None:
+        await self.release.wait()
+        if self.fail:
+            raise OSError("address in use")
+        self.bound.set()
+        await asyncio.Event().wait()
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def statistics(self) -> FeedStatistics:
+        return FeedStatistics()
+
+
+async def test_listening_returns_once_every_listening_feed_is_bound_or_failed() -> None:
+    runners = {"udp": ListeningRunner(), "taken": ListeningRunner(fail=True)}
+
+    def listening_opener(config: FeedConfig, sink: object, layers: object) -> tuple[FeedInfo, ListeningRunner]:
+        name = config.url.removeprefix("test+")
+        return FeedInfo(name=name, url=config.url, format="test", transport="udp"), runners[name]
+
+    feeds = FeedService(clock=ManualClock(), accept=lambda _e: None, tracker=Tracker(),
+                        opener=listening_opener)  # type: ignore[arg-type]
+    for name in runners:
+        feeds.add(FeedConfig(url=f"test+{name}"), origin="config")
+    task = asyncio.create_task(feeds.run())
+    listening = asyncio.create_task(feeds.listening())
+    for _ in range(20):
+        await asyncio.sleep(0)  # let every task run as far as it can
+    assert not listening.done()
+    runners["udp"].release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not listening.done()  # the other feed has neither bound nor failed yet
+    runners["taken"].release.set()
+    await asyncio.wait_for(listening, 10)
+    assert runners["udp"].bound.is_set()
+    assert [v.error for v in feeds.list()] == ["OSError: address in use", None]
+    await stop(feeds, task)
