@@ -15,7 +15,7 @@ import contextlib
 import re
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -86,7 +86,7 @@ async def node() -> AsyncIterator[SimulatedNode]:
 
 
 @pytest.fixture
-def mesh_server(data_dir: Path, node: SimulatedNode) -> AsyncIterator[ServerProcess]:
+def mesh_server(data_dir: Path, node: SimulatedNode) -> Iterator[ServerProcess]:
     config = data_dir.parent / "mesh.toml"
     config.write_text(
         "[[meshtastic]]\n"
@@ -95,7 +95,7 @@ def mesh_server(data_dir: Path, node: SimulatedNode) -> AsyncIterator[ServerProc
     )
     with ServerProcess(data_dir, "--config", str(config)) as proc:
         proc.wait_for_log("meshtastic connected", mesh="field")
-        yield proc  # type: ignore[misc]
+        yield proc
 
 
 async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(

@@ -31,7 +31,7 @@ def packet(sender: int, port: int, payload: bytes, packet_id: int, *, to: int = 
     """A decoded mesh packet as a node hands it to its client."""
     p = mesh_pb2.MeshPacket(to=to, id=packet_id, channel=0)
     setattr(p, "from", sender)
-    p.decoded.portnum = port  # type: ignore[assignment]
+    p.decoded.portnum = port
     p.decoded.payload = payload
     return p
 
