@@ -84,6 +84,7 @@ mailbox_records = _records_fixture("mailbox")
 package_records = _records_fixture("packages")
 federation_records = _records_fixture("federation")
 mission_records = _records_fixture("missions")
+video_records = _records_fixture("video")
 
 
 @pytest.fixture(params=_backends("audit"))

@@ -10,7 +10,7 @@
 
 With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
 (``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
-``designations.db``, ``tasks.db``, ``feeds.db``,
+``designations.db``, ``tasks.db``, ``feeds.db``, ``video.db``,
 ``federation/federation.db``). Package content is always a content-addressed directory,
 ``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
@@ -32,6 +32,7 @@ from rallypoint.storage.base.plans import PlanRecords
 from rallypoint.storage.base.tasks import TaskRecords
 from rallypoint.storage.base.tokens import TokenRecords
 from rallypoint.storage.base.users import UserRecords
+from rallypoint.storage.base.video import VideoRecords
 
 DEFAULT_EVENTS_FILE = "events.db"
 USERS_FILE = "users.db"
@@ -44,11 +45,12 @@ DESIGNATIONS_FILE = "designations.db"
 FEDERATION_FILE = Path("federation") / "federation.db"
 TASKS_FILE = "tasks.db"
 FEEDS_FILE = "feeds.db"
+VIDEO_FILE = "video.db"
 BLOBS_DIR = "blobs"
 DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
 POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation",
-                             "tasks", "designations", "feeds"})
+                             "tasks", "designations", "feeds", "video"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -235,6 +237,16 @@ class Stores:
         from rallypoint.storage.sqlite.feeds import SqliteFeedRecords
 
         return SqliteFeedRecords(self.data_dir / FEEDS_FILE)
+
+    def video(self) -> VideoRecords:
+        """Registered video connections (shared by every node in a PostgreSQL database)."""
+        if self.on_postgres("video"):
+            from rallypoint.storage.postgres.video import PostgresVideoRecords
+
+            return PostgresVideoRecords(self.url)
+        from rallypoint.storage.sqlite.video import SqliteVideoRecords
+
+        return SqliteVideoRecords(self.data_dir / VIDEO_FILE)
 
 
 def open_stores(url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> Stores:
