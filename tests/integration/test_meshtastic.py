@@ -23,7 +23,7 @@ import pytest
 from meshtastic.protobuf import portnums_pb2
 
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
-from tests.support.cot_client import CotClient, chat, sa
+from tests.support.cot_client import chat, sa
 from tests.support.meshtastic import SimulatedNode, packet
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
@@ -137,17 +137,22 @@ async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(
     assert not [p for p in node.sent if b"ANDROID-v" in p.decoded.payload]
 
 
-async def test_geochat_reaches_the_mesh_within_budget_with_a_delivery_receipt(
+async def test_geochat_from_pytak_reaches_the_mesh_within_budget_with_a_delivery_receipt(
     mesh_server: ServerProcess, node: SimulatedNode,
 ) -> None:
     tak = TakCodec()
-    client = await CotClient.connect(mesh_server.ports["cot"])
+    parser = configparser.ConfigParser()
+    parser["test"] = {"COT_URL": f"tcp://127.0.0.1:{mesh_server.ports['cot']}"}
+    reader, writer = await pytak.protocol_factory(parser["test"])
+    picture = Picture()
+    reading = asyncio.create_task(picture.read(reader))
     try:
-        await client.send(sa("ANDROID-tak", "HQ-ONE"))
+        writer.write(sa("ANDROID-tak", "HQ-ONE"))
         started = time.monotonic()
         texts = [f"message {i} from the command post" for i in range(6)]
         for text in texts:
-            await client.send(chat("ANDROID-tak", "HQ-ONE", to_uid=None, to_cs=None, text=text))
+            writer.write(chat("ANDROID-tak", "HQ-ONE", to_uid=None, to_cs=None, text=text))
+        await writer.drain()
 
         def chats_on_mesh() -> list[str]:
             out = []
@@ -166,13 +171,14 @@ async def test_geochat_reaches_the_mesh_within_budget_with_a_delivery_receipt(
         first = tak.decode_v1(node.sent[0].decoded.payload)
         assert first.callsign == "HQ-ONE"
         # The node acknowledged each chat: its sender gets ATAK's delivery receipt.
-        await client.wait_for(lambda e: e.type == "b-t-f-d", timeout=10)
+        await wait_until(lambda: picture.find(b'type="b-t-f-d"'), "a delivery receipt at the sender")
         # The TAK user's own position crossed as a plugin PLI (it was queued behind the chats).
         await wait_until(lambda: any(
             p.decoded.portnum == portnums_pb2.ATAK_PLUGIN and tak.decode_v1(p.decoded.payload).kind is Kind.PLI
             for p in node.sent), "the TAK user's position on the mesh", timeout=30)
     finally:
-        await client.close()
+        reading.cancel()
+        writer.close()
 
 
 async def test_hostile_mesh_input_is_counted_on_metrics_and_the_mesh_goes_on(

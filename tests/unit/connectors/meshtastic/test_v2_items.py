@@ -89,3 +89,28 @@ def test_markers_and_routes_cross_only_with_a_dictionary() -> None:
     assert item is not None and tak.unpack_v2(item.payload).route.links[4].callsign == "CP4"
     assert outgoing(env, tak=tak, send=frozenset({"pli"}), send_groups=frozenset(), own_session="mesh",
                     v2_dict=1) is None
+
+
+def test_emergency_goes_first_as_a_chat_line_and_mesh_traffic_never_returns() -> None:
+    tak = TakCodec()
+    alert = parse_event(
+        b'<event version="2.0" uid="u-911" type="b-a-o-tbl" how="m-g" time="2023-11-14T22:13:20.000Z"'
+        b' start="2023-11-14T22:13:20.000Z" stale="2023-11-14T22:23:20.000Z"><point lat="42.389128"'
+        b' lon="-71.147716" hae="6.1" ce="6.0" le="9999999.0"/><detail><link uid="ANDROID-1" type="a-f-G-U-C"'
+        b' relation="p-p"/><contact callsign="BOB-Alert"/><emergency type="911 Alert">BOB</emergency></detail></event>',
+        Limits())
+    item = outgoing(Envelope(alert, Origin(session_id="tcp-1", node="n"), NOW), tak=tak, send=SEND,
+                    send_groups=frozenset(), own_session="mesh")
+    assert item is not None and item.lane is Lane.EMERGENCY and item.want_ack
+    assert tak.decode_v1(item.payload).message == "EMERGENCY 911 Alert: BOB-Alert at 42.38913,-71.14772"
+    # From the gateway's own session, or marked as from a mesh: never sent into the mesh.
+    assert outgoing(Envelope(alert, Origin(session_id="mesh", node="n"), NOW), tak=tak, send=SEND,
+                    send_groups=frozenset(), own_session="mesh") is None
+    tak_v2 = codec()
+    (from_radio,) = MeshInbound(tak_v2).packet(
+        packet(9, portnums_pb2.ATAK_PLUGIN_V2, tak_v2.pack_v2(marker_packet(SPOT, NOW), dict_id=1), 5), NOW).events
+    assert outgoing(Envelope(from_radio, Origin(session_id="tcp-1", node="n"), NOW), tak=tak_v2, send=SEND,
+                    send_groups=frozenset(), own_session="mesh", v2_dict=1) is None
+    # Groups: only traffic of the configured send groups crosses.
+    assert outgoing(Envelope(alert, Origin(session_id="tcp-1", node="n", groups=frozenset({"Blue"})), NOW),
+                    tak=tak, send=SEND, send_groups=frozenset({"Red"}), own_session="mesh") is None
