@@ -25,6 +25,7 @@ from rallypoint.cli.tasks import task_app
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings, with_feed_urls
+from rallypoint.connectors.meshtastic.spec import mesh_specs
 from rallypoint.connectors.spec import feed_specs
 from rallypoint.errors import BusError, ConfigError, StorageError
 
@@ -89,6 +90,7 @@ def serve(
     try:
         settings = with_feed_urls(load_settings(config, overrides=overrides), feed or ())
         feed_specs(settings.feeds)  # every feed URL checked before anything starts
+        mesh_specs(settings.meshtastic)  # and every Meshtastic mesh
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from exc
