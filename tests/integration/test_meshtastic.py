@@ -4,7 +4,8 @@ ATAK plugin PLI and chat in both packet versions reach a PyTAK client with the r
 team and role; a GeoChat from a TAK client reaches the mesh within the channel's byte budget and
 the mesh's acknowledgement comes back to its sender as a delivery receipt; mesh traffic is never
 sent back into the mesh; a TAK user's position crosses as a plugin PLI; malformed, oversize and
-replayed packets are counted on ``/metrics`` and dropped while the mesh goes on.
+replayed packets are counted on ``/metrics`` and dropped while the mesh goes on; a mesh over MQTT
+(a real Mosquitto broker) reaches a PyTAK client and a wrong key is counted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from meshtastic.protobuf import portnums_pb2
 
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
 from tests.support.cot_client import chat, sa
-from tests.support.meshtastic import SimulatedNode, packet
+from tests.support.meshtastic import SimulatedNode, mosquitto, packet
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -207,3 +208,36 @@ async def test_hostile_mesh_input_is_counted_on_metrics_and_the_mesh_goes_on(
     ):
         await wait_until(lambda line=line: metric(line), line)  # type: ignore[misc]
     mesh_server.wait_for_log("meshtastic packet dropped", mesh="field", reason="oversize")
+
+
+async def test_mqtt_mesh_through_a_real_server_and_broker(data_dir: Path, tmp_path: Path) -> None:
+    import aiomqtt
+
+    from rallypoint.connectors.meshtastic.crypto import DEFAULT_KEY
+    from rallypoint.connectors.meshtastic.mqtt_codec import encode_envelope
+
+    topic = "msh/EU_868/2/e/LongFast"
+    with mosquitto(tmp_path) as port, ServerProcess(
+        data_dir, "--feed", f"meshtastic+mqtt://127.0.0.1:{port}/{topic}?key=AQ==&name=internet",
+    ) as server:
+        server.wait_for_log("meshtastic connected", mesh="internet")
+        wrong = encode_envelope(packet(0xA1B2C3D4, portnums_pb2.TEXT_MESSAGE_APP, b"x", 902), key=bytes(16),
+                                channel_id="LongFast", gateway_id="!a1b2c3d4")
+        async with pytak_picture(server.ports["cot"]) as picture, \
+                aiomqtt.Client("127.0.0.1", port, identifier="another-gateway") as radio:
+            deadline = time.monotonic() + 20
+            packet_id = 1000
+            while not picture.find(b"relayed over the internet"):
+                assert time.monotonic() < deadline, "the MQTT chat never reached the PyTAK client"
+                # Sent again (a new packet each time: a repeated id is a replay) until the server's
+                # subscription and the PyTAK session are both up.
+                packet_id += 1
+                text = packet(0xA1B2C3D4, portnums_pb2.TEXT_MESSAGE_APP, b"relayed over the internet", packet_id)
+                right = encode_envelope(text, key=DEFAULT_KEY, channel_id="LongFast", gateway_id="!a1b2c3d4")
+                await radio.publish(f"{topic}/!a1b2c3d4", wrong)
+                await radio.publish(f"{topic}/!a1b2c3d4", right)
+                await asyncio.sleep(0.2)
+        said = picture.find(b"relayed over the internet")
+        assert said is not None and b'uid="MESH-!a1b2c3d4"' in said and b'type="b-t-f"' in said
+        metrics = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics").text
+        assert 'rallypoint_mesh_dropped_total{mesh="internet",reason="wrong_key"}' in metrics
