@@ -75,8 +75,15 @@ class MeshGateway:
             return
         # Every node's publications: a mesh hangs off one node (its radio or broker session), which
         # sends what entered anywhere in the cluster.
-        item = outgoing(envelope, tak=self._tak, send=self.spec.send, send_groups=self._send_groups,
-                        own_session=self._origin.session_id, v2_dict=self._v2_dict)
+        try:
+            item = outgoing(envelope, tak=self._tak, send=self.spec.send, send_groups=self._send_groups,
+                            own_session=self._origin.session_id, v2_dict=self._v2_dict)
+        except (RallypointError, ValueError) as exc:
+            # An event the mesh form cannot carry stays off the mesh; the other hooks still run.
+            self.counters["not_sendable"] += 1
+            log.info("meshtastic event not sent", extra={"mesh": self.spec.name, "uid": envelope.event.uid,
+                                                         "error": str(exc)})
+            return
         if item is None:
             return
         if item.want_ack:
