@@ -46,6 +46,7 @@ from rallypoint.services.plans import PlanService
 from rallypoint.services.presence import Presence
 from rallypoint.services.sessions import SessionHub
 from rallypoint.services.uid_claims import uid_claims_for
+from rallypoint.services.video import VideoService
 from rallypoint.storage.factory import open_stores
 from rallypoint.storage.writer import BatchedEventWriter
 from rallypoint.transport.context import TransportContext
@@ -56,11 +57,12 @@ from rallypoint.web.api.messaging import sender_uid
 from rallypoint.web.context import TokenIdentities, WebContext
 from rallypoint.web.features import FeatureBuilder
 from rallypoint.web.limits import HttpGuard
-from rallypoint.web.marti import core, missions, sync
+from rallypoint.web.marti import core, missions, sync, video
 from rallypoint.web.peers import PeerCertificates
 
 # HTTP features, in mounting order.
-FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, native.build, picture.build, live.build)
+FEATURES: tuple[FeatureBuilder, ...] = (core.build, sync.build, missions.build, video.build, native.build,
+                                        picture.build, live.build)
 
 
 def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
@@ -185,13 +187,17 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     meshes = mesh_service(settings, clock, ingest, ids)
     node.features.append(meshes)
     metrics.add_collector(meshes.metric_families)
+    # Video connections from the Marti video API and shared b-i-v CoT (services/video.py, docs/video.md).
+    video_svc = VideoService(stores.video(), clock)
+    ingest.add_hook(video_svc.observe)
+    metrics.add_counters(video_svc.counters)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
         peers=node.peers, revocations=revocations, emergencies=emergencies, identity=identity, tokens=tokens,
         token_identity=TokenIdentities(tokens, users, accounts), packages=packages, tasks=tasks,
         missions=mission_svc, designations=designations, plans=plans, ids=ids,
-        announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS), feeds=feeds,
+        announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS), feeds=feeds, video=video_svc,
     )
     for build in FEATURES:
         feature = build(web)

@@ -34,6 +34,7 @@ from rallypoint.services.missions import MissionService
 from rallypoint.services.plans import PlanService
 from rallypoint.services.presence import Presence
 from rallypoint.services.tasks import TaskService
+from rallypoint.services.video import VideoService
 from rallypoint.storage.base import EventStore
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
@@ -138,6 +139,8 @@ class WebContext:
     ids: NodeIds = field(default_factory=lambda: NodeIds.start("rallypoint"))
     # Source feeds (ADS-B, AIS, APRS...): the native API's /api/feeds answers 503 without them.
     feeds: FeedService | None = None
+    # Video connections (Marti video API, native /api/video); the Marti video feature runs and closes it.
+    video: VideoService | None = None
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).
