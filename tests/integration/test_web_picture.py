@@ -128,7 +128,9 @@ def test_a_stale_unit_is_greyed_then_dropped(server: ServerProcess, webgl_page: 
     expect(page.locator("#status")).to_have_text("live")
     with socket.create_connection(("127.0.0.1", server.ports["cot"]), timeout=10) as tak:
         tak.sendall(sa("short-lived", "BRIEF", lat=39.1, lon=-120.0, stale_s=3))
-        _wait_drawn(page, "short-lived", stale=False)
+        # Arrived live (its stale time ahead of its report); then drawn grey once that time has passed.
+        page.wait_for_function("""() => { const p = rallypoint.picture.units.get('short-lived')?.feature.properties;
+                                           return p !== undefined && p.stale_ms > p.time_ms; }""")
         _wait_drawn(page, "short-lived", stale=True)
         _shot(page, "stale")
         page.wait_for_function("() => !rallypoint.picture.units.has('short-lived')")

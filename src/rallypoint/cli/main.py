@@ -22,6 +22,7 @@ from rallypoint.cli.plans import plan_app
 from rallypoint.cli.replay import replay_command
 from rallypoint.cli.simulate import simulate_app
 from rallypoint.cli.tasks import task_app
+from rallypoint.cli.tiles import tiles_app
 from rallypoint.cli.users import user_app
 from rallypoint.cli.wording import RallypointGroup
 from rallypoint.config import load_settings, with_feed_urls
@@ -42,6 +43,7 @@ app.add_typer(designation_app, name="designation")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(task_app, name="task")
 app.add_typer(plan_app, name="plan")
+app.add_typer(tiles_app, name="tiles")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 app.command("replay")(replay_command)

@@ -24,6 +24,7 @@ from rallypoint.web.context import WebContext
 from rallypoint.web.credentials import ACCESS_TOKEN_COOKIE, presented_token
 from rallypoint.web.features import Feature
 from rallypoint.web.oauth import OAuthTokens
+from rallypoint.web.tiles import LocalTiles
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class WebPicture:
         self._ctx = ctx
         self._oauth = OAuthTokens(users=ctx.users, tokens=ctx.tokens, auditor=ctx.auditor, clock=ctx.clock,
                                   metrics=ctx.metrics)
+        self._tiles = LocalTiles(ctx.settings.data_path)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -55,6 +57,7 @@ class WebPicture:
             Route("/api/web/renew", self.renew, methods=["POST"]),
             Route("/api/web/logout", self.logout, methods=["POST"]),
             Route("/api/web/session", self.session, methods=["GET"]),
+            *self._tiles.routes,
         ]
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:

@@ -26,17 +26,24 @@ window.rallypoint = { picture, view, state, select: (id) => { state.selected = i
 
 function status(text) { $("status").textContent = text; }
 
+// Drawing is at most every RENDER_GAP_MS: units report about once a second, and each redraw re-clusters
+// and re-places every symbol, so drawing on every message would starve the frames of a busy picture.
+const RENDER_GAP_MS = 400;
+let lastRender = 0;
+
 function schedule() {
   if (state.pending) return;
   state.pending = true;
-  requestAnimationFrame(async () => {
+  const wait = Math.max(0, lastRender + RENDER_GAP_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(async () => {
     await view.ready;
     state.pending = false;
+    lastRender = performance.now();
     if (!state.framed) state.framed = view.frame(picture);
     const drawn = view.render(picture, Date.now());
     if (drawn && state.firstSymbolsAt === null) state.firstSymbolsAt = performance.now();
     showSelected();
-  });
+  }), wait);
 }
 
 function showSelected() {

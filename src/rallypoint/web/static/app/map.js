@@ -8,7 +8,8 @@ const EMPTY = { type: "FeatureCollection", features: [] };
 function style() {
   return {
     version: 8,
-    sources: { base: { type: "geojson", data: new URL(BASEMAP, location.href).href } },
+    // Tiled up to zoom 7 only (1:50m data has no more detail): deeper views reuse those tiles.
+    sources: { base: { type: "geojson", data: new URL(BASEMAP, location.href).href, maxzoom: 7 } },
     layers: [
       { id: "sea", type: "background", paint: { "background-color": "#b9d3e6" } },
       { id: "land", type: "fill", source: "base", filter: ["==", ["get", "kind"], "land"],
@@ -30,7 +31,11 @@ export class PictureMap {
     this.map.addControl(new maplibregl.NavigationControl(), "top-left");
     this.map.addControl(new maplibregl.ScaleControl(), "bottom-left");
     this.map.addControl(new maplibregl.AttributionControl({ customAttribution: "Natural Earth" }));
-    this.ready = new Promise((resolve) => this.map.on("load", () => { this.addLayers(); resolve(); }));
+    this.ready = new Promise((resolve) => this.map.on("load", async () => {
+      await this.addLocalTiles();
+      this.addLayers();
+      resolve();
+    }));
     this.map.on("styleimagemissing", (e) => this.drawImage(e.id));
   }
 
@@ -38,6 +43,24 @@ export class PictureMap {
     if (this.map.hasImage(id)) return;
     const image = id.startsWith("c") ? clusterImage(Number(id.slice(1))) : this.images.draw(id);
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
+  }
+
+  // Raster tile sets added with `rallypoint tiles add` (MBTiles), drawn over the base map, below the units.
+  async addLocalTiles() {
+    let sets = [];
+    try {
+      const answer = await fetch("/api/web/tiles");
+      if (answer.ok) sets = await answer.json();
+    } catch (err) {
+      return;
+    }
+    for (const set of sets) {
+      if (set.kind !== "mbtiles" || !["png", "jpg", "jpeg", "webp"].includes(set.format)) continue;
+      const id = `tiles-${set.name}`;
+      this.map.addSource(id, { type: "raster", tiles: [new URL(set.url, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}")],
+                               tileSize: 256, minzoom: set.minzoom, maxzoom: set.maxzoom });
+      this.map.addLayer({ id, type: "raster", source: id });
+    }
   }
 
   addLayers() {
