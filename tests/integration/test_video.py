@@ -148,3 +148,28 @@ async def test_video_cot_registers_for_the_senders_groups(group_server: ServerPr
         assert _feeds(blue1) == {}
     with _http(srv, "red1", tmp_path) as red1:
         assert _feeds(red1)["drone-1"]["url"] == "rtsp://op:pw@192.168.1.50:554/drone"
+
+
+def test_native_video_api(group_server: ServerProcess, tmp_path: Path) -> None:
+    srv = group_server
+    with (_http(srv, "red1", tmp_path) as red1, _http(srv, "blue1", tmp_path) as blue1,
+          _http(srv, "both", tmp_path) as both):
+        body = {"uid": "uas-2", "alias": "UAS 2",
+                "feeds": [{"url": "srt://10.0.0.7:8890?streamid=publish:uas2&passphrase=longsecret", "latitude": 38.8,
+                           "longitude": -77.1}]}
+        r = red1.post("/api/video", json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["feeds"][0]["url"].endswith("passphrase=longsecret")
+        assert r.json()["groups"] == ["Red"] and r.json()["owner"] == "red1"
+        listed = both.get("/api/video").json()
+        assert [c["uid"] for c in listed] == ["uas-2"]
+        assert listed[0]["feeds"][0]["url"] == "srt://10.0.0.7:8890?streamid=REDACTED&passphrase=REDACTED"
+        assert blue1.get("/api/video").json() == []
+        # The same registry as the Marti API.
+        assert "uas-2" in _feeds(both)
+        bad = red1.post("/api/video", json={"alias": "x", "feeds": [{"url": "gopher://h/x"}]})
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_video"
+        assert red1.post("/api/video", json={"alias": "x", "feeds": [], "extra": 1}).status_code in (400, 422)
+        assert blue1.delete("/api/video/uas-2").status_code == 404
+        assert red1.delete("/api/video/uas-2").status_code == 204
+        assert red1.get("/api/video").json() == []

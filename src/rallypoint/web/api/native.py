@@ -33,6 +33,7 @@ from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.api.plans import PlansApi
 from rallypoint.web.api.replay import ReplayApi
 from rallypoint.web.api.tasks import TasksApi
+from rallypoint.web.api.video import VideoApi
 from rallypoint.web.context import WebContext
 from rallypoint.web.features import Feature
 from rallypoint.web.oauth import OAuthTokens
@@ -66,6 +67,7 @@ class NativeApi:
             *TasksApi(ctx, self.auth, ctx.tasks).endpoints(),
             *DesignationsApi(ctx, self.auth, ctx.designations).endpoints(),
             *PlansApi(ctx, self.auth).endpoints(),
+            *VideoApi(ctx, self.auth).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",
