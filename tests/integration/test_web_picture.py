@@ -16,11 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, expect
 from pyproj import Proj
 
 from tests.support.accounts import run_cli
+from tests.support.certs import bundle_context, client_bundle
 from tests.support.cot_client import chat, cot, sa
 from tests.support.server import ServerProcess
 
@@ -206,3 +208,32 @@ def test_script_payloads_from_a_tak_client_stay_text(server: ServerProcess, webg
     assert page.evaluate("() => window.__violations ?? []") == []
     assert dialogs == [] and outside == [], (dialogs, outside)
     assert errors == [], errors
+
+
+def test_https_with_a_client_certificate_and_a_secure_cookie(
+    picture_server: ServerProcess, webgl_page: Page, tmp_path: Path
+) -> None:
+    bundle = client_bundle(picture_server, "carol", tmp_path)
+    base = f"https://127.0.0.1:{picture_server.ports['api']}"
+    # A password login over HTTPS: the cookie is Secure too.
+    with httpx.Client(verify=bundle_context(bundle), timeout=10) as http:
+        answer = http.post(f"{base}/api/web/login", headers={"Origin": base},
+                           data={"grant_type": "password", "username": "carol", "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        assert "Secure" in answer.headers["set-cookie"] and "HttpOnly" in answer.headers["set-cookie"]
+    # The page in Chromium with carol's certificate: no password, her groups' picture.
+    context = webgl_page.context.browser.new_context(  # type: ignore[union-attr]
+        viewport={"width": 1024, "height": 768}, ignore_https_errors=True,
+        client_certificates=[{"origin": base, "certPath": str(bundle.cert), "keyPath": str(bundle.key)}],
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/")
+        page.click("#direct")
+        expect(page.locator("#status")).to_have_text("live")
+        with socket.create_connection(("127.0.0.1", picture_server.ports["cot"]), timeout=10) as tak:
+            tak.sendall(sa("tls-seen", "BRAVO", lat=39.1, lon=-120.0))
+            _wait_drawn(page, "tls-seen")
+        _shot(page, "https")
+    finally:
+        context.close()
