@@ -160,6 +160,12 @@ def test_measure_and_cursor_by_keyboard(server: ServerProcess, webgl_page: Page)
         return m.measureText([0, 0], [0, 1]) + ' / ' + m.measureText([0, 0], [1, 0]);
     }""")
     assert text == "111.20 km, 000° / 111.20 km, 090°"
+    sidcs = page.evaluate("""async (types) => {
+        const s = await import('/web/app/symbols.js');
+        return types.map((t) => s.sidcOf(t));
+    }""", ["a-f-G-U-C-I", "a-h-A-M-F-F", "a-n-S", "a-u-G", "a-f-G-E-V-A-T-H-X", "b-m-p-s-m", "a-f-Z", "a-f"])
+    assert sidcs == ["SFGPUCI--------", "SHAPMFF--------", "SNSP-----------", "SUGP-----------",
+                     "SFGPEVATHX-----", None, None, None]
     _shot(page, "measure")
 
 
