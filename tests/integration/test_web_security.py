@@ -57,8 +57,10 @@ def test_the_page_and_its_files_carry_a_strict_policy(server: ServerProcess) -> 
         for path in ("/web/../picture.py", "/web/%2e%2e/picture.py", "/web/app/nothing.js", "/web/picture.py"):
             refused = http.get(f"{base}{path}")
             assert refused.status_code == 404, path
-        # API answers carry the headers too.
+        # API answers carry the headers too; the generated API index keeps its inline style sheet, no script.
         assert http.get(f"{base}/api/health").headers["x-content-type-options"] == "nosniff"
+        index = http.get(f"{base}/api/docs").headers["content-security-policy"]
+        assert "style-src 'self' 'unsafe-inline'" in index and "script-src 'self';" in index
 
 
 def test_login_sets_an_httponly_strict_cookie_and_never_returns_the_token(users_server: ServerProcess) -> None:

@@ -2,7 +2,8 @@
 
 Every response carries a strict Content-Security-Policy (scripts, styles, workers and connections from
 this origin only, no inline script, no eval, never framed), ``X-Content-Type-Options: nosniff`` and
-``Referrer-Policy: no-referrer``; a route that sets its own policy keeps it.
+``Referrer-Policy: no-referrer``; a route that sets its own policy keeps it, and the generated API
+index (``/api/docs``, no script) may use its inline style sheet.
 
 CSRF: the picture's session is a cookie, so a write that rides on it must come from this origin. A
 request with an unsafe method (anything but GET, HEAD, OPTIONS) that presents the ``access_token``
@@ -35,6 +36,13 @@ _HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
+]
+# The API index (/api/docs) is one generated page with an inline style sheet and no script at all.
+_INLINE_STYLE_PATHS = frozenset({"/api/docs"})
+_HEADERS_INLINE_STYLE = [
+    (b"content-security-policy",
+     CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").encode()),
+    *_HEADERS[1:],
 ]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WEB_SESSION_PREFIX = "/api/web/"
@@ -84,10 +92,12 @@ class PageGuard:
             await _forbidden(send)
             return
 
+        headers = _HEADERS_INLINE_STYLE if scope.get("path") in _INLINE_STYLE_PATHS else _HEADERS
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in _HEADERS if n not in present]
+                extra = [(n, v) for n, v in headers if n not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
