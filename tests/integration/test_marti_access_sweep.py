@@ -36,7 +36,9 @@ M = "/Marti/api/missions"
 MISSION = "BlueOp"
 # Strings only Blue ever sends: no answer to an intruder may carry them, whatever it asked.
 SECRETS = ("BLUEFOX", "BLUETWO", "BLUEMARK", "BLUEMM", "blue-pack.zip", "blue-pack-uid", "blue-notes.txt",
-           "blue-private.txt", "bluesecretdesc")
+           "blue-private.txt", "bluesecretdesc", "BLUECAM", "bluecam.example")
+# Blue's video connection (its uid is not secret: an intruder probes it by name).
+VIDEO_UID = "blue-cam"
 
 
 # --- the routes the server serves -------------------------------------------------------------
@@ -228,6 +230,18 @@ def sweep_cases(b: BlueItems, me: Intruder) -> dict[tuple[str, str], list[Probe]
         (M + "/{name}/role", "PUT"): [
             Probe("PUT", f"{name}/role", {**mine, "clientUid": target, "role": role}, refuse)
             for target, role in ((me.uid, "MISSION_OWNER"), (b.uids[1], "MISSION_READONLY_SUBSCRIBER"))],
+        # Video: Blue's connection is neither listed, read, replaced nor removed by another group.
+        ("/Marti/vcm", "GET"): [Probe("GET", "/Marti/vcm", check=list_check)],
+        ("/Marti/vcm", "POST"): [Probe("POST", "/Marti/vcm", check=refuse, content=(
+            f"<videoConnections><feed><uid>{VIDEO_UID}</uid><alias>x</alias><url>rtsp://10.6.6.6/x</url>"
+            "</feed></videoConnections>").encode())],
+        ("/Marti/api/video", "GET"): [Probe("GET", "/Marti/api/video", check=list_check)],
+        ("/Marti/api/video", "POST"): [Probe("POST", "/Marti/api/video", check=refuse, json={"videoConnections": [
+            {"uuid": VIDEO_UID, "alias": "x", "feeds": [{"url": "rtsp://10.6.6.6/x"}]}]})],
+        ("/Marti/api/video/{uid}", "GET"): [Probe("GET", f"/Marti/api/video/{VIDEO_UID}", check=refuse)],
+        ("/Marti/api/video/{uid}", "PUT"): [Probe("PUT", f"/Marti/api/video/{VIDEO_UID}", check=refuse,
+                                                  json={"alias": "x", "feeds": [{"url": "rtsp://10.6.6.6/x"}]})],
+        ("/Marti/api/video/{uid}", "DELETE"): [Probe("DELETE", f"/Marti/api/video/{VIDEO_UID}", check=refuse)],
     }
 
 
@@ -325,6 +339,8 @@ async def blue_creates_items(blue: User, blue2: User, red: User, red2: User) -> 
     await blue.stream.send(cot("blue-mission-marker", "b-m-p-s-m", detail=(
         f'<contact callsign="BLUEMM"/><marti><dest mission="{MISSION}"/></marti>')))
     await blue2.stream.wait_uid("blue-mission-marker")
+    await _ok(blue.http.post("/Marti/api/video", json={"videoConnections": [
+        {"uuid": VIDEO_UID, "alias": "BLUECAM", "feeds": [{"url": "rtsp://cam:pw@bluecam.example:8554/live"}]}]}))
 
     # Red addresses CoT to Blue's mission; red2's later marker proves the server took it in.
     await red.stream.send(cot("red-into-blue", "a-h-G", detail=f'<marti><dest mission="{MISSION}"/></marti>'))
@@ -358,6 +374,7 @@ async def blue_view(blue: User, items: BlueItems) -> dict[str, Any]:
         "contents": [hashlib.sha256((await _ok(blue.http.get("/Marti/sync/content", params={"hash": h}))).content)
                      .hexdigest() for h in items.hashes],
         "marker": (await _ok(blue.http.get("/Marti/api/cot/xml/blue-marker"))).text,
+        "video": (await _ok(blue.http.get("/Marti/vcm"))).text,
     }
 
 
@@ -396,6 +413,7 @@ async def test_other_groups_reach_none_of_blues_items_on_any_marti_route(
     assert {"blue-marker", "blue-mission-marker"} <= {u["data"] for u in mission["uids"]}
     assert mission["keywords"] == ["bluekw", "bluekw2"] and len(before["roles"]["data"]) == 2
     assert [r["Hash"] for r in before["private"]["results"]] == [items.private]
+    assert "BLUECAM" in before["video"] and "pw@bluecam.example" in before["video"]
     await blue.stream.barrier(blue2.stream)
     notices_before = sum(1 for e in blue.stream.events if e.type.startswith("t-x-m"))
 

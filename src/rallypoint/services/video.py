@@ -21,7 +21,16 @@ from typing import Protocol
 import msgspec
 
 from rallypoint.clock import Clock
-from rallypoint.model.video import BadVideo, VideoConnection, VideoFeed, check_alias, check_uid, redact_url, view_for
+from rallypoint.model.video import (
+    MAX_FEEDS_PER_CONNECTION,
+    BadVideo,
+    VideoConnection,
+    VideoFeed,
+    check_alias,
+    check_uid,
+    redact_url,
+    view_for,
+)
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 from rallypoint.services.video_xml import VIDEO_COT_TYPE, feed_from_cot
@@ -106,6 +115,8 @@ class VideoService:
         uid, alias = check_uid(uid), check_alias(alias)
         if not feeds:
             raise BadVideo("a video connection needs at least one feed")
+        if len(feeds) > MAX_FEEDS_PER_CONNECTION:
+            raise BadVideo(f"a video connection holds at most {MAX_FEEDS_PER_CONNECTION} feeds")
         if not who.write_groups:
             raise VideoDenied("no group to add the connection in")
         stored = await self._write(uid, alias, tuple(feeds), active, who.principal, who.write_groups,

@@ -33,7 +33,6 @@ from rallypoint.web.features import Feature
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = MAX_VCM_BYTES
 _T = TypeVar("_T")
 
 
@@ -105,6 +104,8 @@ class VideoFeature:
     def __init__(self, ctx: WebContext, service: VideoService) -> None:
         self._ctx = ctx
         self._service = service
+        # The Marti body limit (max_http_body_bytes), never above what the XML reader accepts.
+        self._limit = min(ctx.settings.max_http_body_bytes, MAX_VCM_BYTES)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -139,7 +140,7 @@ class VideoFeature:
         if who is None:
             return _forbidden()
         try:
-            feeds = parse_vcm(await read_limited_body(request, MAX_BODY_BYTES))
+            feeds = parse_vcm(await read_limited_body(request, self._limit))
             for feed in feeds:
                 await self._service.put(who, feed.uid, feed.alias, [feed], active=feed.active)
         except (BadVideo, LimitExceeded, VideoDenied, VideoFull) as exc:
@@ -158,7 +159,7 @@ class VideoFeature:
             return _forbidden()
         stored = []
         try:
-            body = _decode(await read_limited_body(request, MAX_BODY_BYTES), ConnectionsIn)
+            body = _decode(await read_limited_body(request, self._limit), ConnectionsIn)
             prepared = []
             for item in body.videoConnections:
                 uid = item.uuid or str(uuid.uuid4())
@@ -185,7 +186,7 @@ class VideoFeature:
             return _forbidden()
         uid = request.path_params["uid"]
         try:
-            body = _decode(await read_limited_body(request, MAX_BODY_BYTES), ConnectionIn)
+            body = _decode(await read_limited_body(request, self._limit), ConnectionIn)
             alias, feeds = feeds_of(body, uid)
             stored = await self._service.put(who, uid, alias, feeds, active=body.active)
         except (BadVideo, LimitExceeded, VideoDenied, VideoFull) as exc:
@@ -213,7 +214,7 @@ class VideoFeature:
             case VideoFull():
                 status, reason = 409, "video_full"
             case LimitExceeded():
-                status, reason, exc = 413, "video_too_large", BadVideo(f"body larger than {MAX_BODY_BYTES} bytes")
+                status, reason, exc = 413, "video_too_large", BadVideo(f"body larger than {self._limit} bytes")
             case _:
                 status, reason = 400, "video_bad_request"
         self._ctx.metrics.rejected.labels(reason, "http").inc()
