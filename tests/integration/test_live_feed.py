@@ -76,7 +76,8 @@ async def test_each_feed_sees_only_its_groups_snapshot_and_live(
 
     http_port = live_server.ports["http"]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", timeout=10) as http:
-        page = await http.get("/map")
+        assert (await http.get("/map")).headers["location"] == "/"  # the picture's former address
+        page = await http.get("/map/map.html")
         assert page.status_code == 200 and "/map/map.js" in page.text
         script = await http.get("/map/map.js")
         assert script.status_code == 200 and "/api/live" in script.text
