@@ -23,6 +23,9 @@ ALLOWED = {
     ("services/missions_post.py", "to_addressees"): "MissionPost.offer, which publishes",
     ("bus/nats.py", "publish"): "the NATS bus's outgoing queue",
     ("services/mailbox_remote.py", "deliver"): "kept mail the bus brought to a session of this node",
+    # Not deliveries to sessions: bus subscribers queueing what they observed into their own structures.
+    ("connectors/meshtastic/gateway.py", "observe"): "the mesh channel's byte budget queue (MeshBudget.offer)",
+    ("services/feeds.py", "observe"): "TAK users' positions held for the tracker's next tick",
 }
 
 
