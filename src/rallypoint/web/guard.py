@@ -5,13 +5,17 @@ this origin only, no inline script, no eval, never framed), ``X-Content-Type-Opt
 ``Referrer-Policy: no-referrer``; a route that sets its own policy keeps it, and the generated API
 index (``/api/docs``, no script) may use its inline style sheet.
 
-CSRF: the picture's session is a cookie, so a write that rides on it must come from this origin. A
-request with an unsafe method (anything but GET, HEAD, OPTIONS) that presents the ``access_token``
-cookie without an ``Authorization`` header, and every ``/api/web/`` write, must carry an ``Origin``
-equal to the request's own scheme and host (or, without ``Origin``, ``Sec-Fetch-Site: same-origin``);
-otherwise it is refused with 403 ``cross_origin``, counted and logged. A WebSocket opened with the
-cookie from another origin is refused the same way (cross-site WebSocket hijacking). Requests with a
-Bearer header or a client certificate carry no ambient credential and are not checked.
+CSRF: the picture's session is a cookie, so a write that rides on it must not come from another site.
+A request with an unsafe method (anything but GET, HEAD, OPTIONS) that presents the ``access_token``
+cookie without an ``Authorization`` header, and every ``/api/web/`` write, is refused with 403
+``cross_origin`` (counted and logged) when a browser says it comes from elsewhere: an ``Origin`` other
+than the request's own scheme and host (``null`` included), or, without ``Origin``, a
+``Sec-Fetch-Site`` other than ``same-origin`` or ``none``. Browsers send those headers on every such
+request and a page cannot forge them; TAK tools that send the cookie from a program (node-tak,
+CloudTAK's server) send neither and are served as before. ``SameSite=Strict`` keeps the cookie off
+cross-site requests in the first place. A WebSocket opened with the cookie from another origin is
+refused the same way (cross-site WebSocket hijacking). Requests with a Bearer header or a client
+certificate carry no ambient credential and are not checked.
 """
 
 from __future__ import annotations
@@ -48,14 +52,14 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WEB_SESSION_PREFIX = "/api/web/"
 
 
-def same_origin(scope: Scope) -> bool:
-    """Whether the request says it comes from a page of this very origin (scheme, host and port)."""
+def cross_origin(scope: Scope) -> bool:
+    """Whether a browser says the request comes from another origin than this one (scheme, host, port)."""
     headers = Headers(scope=scope)
     origin = headers.get("origin")
     if origin is None:
-        return headers.get("sec-fetch-site") == "same-origin"
+        return headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
     scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
-    return origin == f"{scheme}://{headers.get('host', '')}"
+    return origin != f"{scheme}://{headers.get('host', '')}"
 
 
 def _rides_on_cookie(scope: Scope) -> bool:
@@ -75,7 +79,7 @@ class PageGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "websocket" and _rides_on_cookie(scope) and not same_origin(scope):
+        if kind == "websocket" and _rides_on_cookie(scope) and cross_origin(scope):
             self._refused(scope)
             message = await receive()
             if message["type"] == "websocket.connect":
@@ -85,7 +89,7 @@ class PageGuard:
             await self.app(scope, receive, send)
             return
         method = scope.get("method", "GET")
-        if method not in _SAFE_METHODS and not same_origin(scope) and (
+        if method not in _SAFE_METHODS and cross_origin(scope) and (
             _rides_on_cookie(scope) or scope.get("path", "").startswith(WEB_SESSION_PREFIX)
         ):
             self._refused(scope)
