@@ -106,6 +106,7 @@ class VideoApi:
                 raise ApiError(403, "forbidden", str(exc)) from exc
             except VideoFull as exc:
                 raise ApiError(409, "too_many", str(exc)) from exc
+            self._ctx.auditor.record(who.principal or "-", "video.put", uid)
             return json_response(_view(stored, who), status=201)
 
         async def delete_video(request: Request) -> Response:

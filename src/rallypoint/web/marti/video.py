@@ -143,6 +143,7 @@ class VideoFeature:
             feeds = parse_vcm(await read_limited_body(request, self._limit))
             for feed in feeds:
                 await self._service.put(who, feed.uid, feed.alias, [feed], active=feed.active)
+                self._audit(who, feed.uid)
         except (BadVideo, LimitExceeded, VideoDenied, VideoFull) as exc:
             return self._refused(who, exc)
         return PlainTextResponse("")
@@ -167,6 +168,7 @@ class VideoFeature:
             # Every connection is checked before any is stored: a bad one refuses the whole body.
             for uid, alias, feeds, active in prepared:
                 stored.append(await self._service.put(who, uid, alias, feeds, active=active))
+                self._audit(who, uid)
         except (BadVideo, LimitExceeded, VideoDenied, VideoFull) as exc:
             return self._refused(who, exc)
         return JSONResponse({"videoConnections": [connection_json(c) for c in stored]})
@@ -189,6 +191,7 @@ class VideoFeature:
             body = _decode(await read_limited_body(request, self._limit), ConnectionIn)
             alias, feeds = feeds_of(body, uid)
             stored = await self._service.put(who, uid, alias, feeds, active=body.active)
+            self._audit(who, uid)
         except (BadVideo, LimitExceeded, VideoDenied, VideoFull) as exc:
             return self._refused(who, exc)
         return JSONResponse(connection_json(stored))
@@ -206,6 +209,9 @@ class VideoFeature:
             return _not_found()
         self._ctx.auditor.record(who.principal or "-", "video.delete", uid)
         return PlainTextResponse("")
+
+    def _audit(self, who: RequestIdentity, uid: str) -> None:
+        self._ctx.auditor.record(who.principal or "-", "video.put", uid)
 
     def _refused(self, who: RequestIdentity, exc: Exception) -> Response:
         match exc:
