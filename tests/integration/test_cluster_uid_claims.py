@@ -118,4 +118,4 @@ async def _wait_holders(url: str) -> dict[str, str]:
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.NotFoundError):
             if asyncio.get_running_loop().time() > deadline:
                 raise
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # polling interval of a deadline-bound wait, not a synchronisation
