@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rallypoint.cli.remote import connect, session
 from rallypoint.cli.wording import RallypointGroup
-from rallypoint.client.http import ApiError, RallypointClient
 
 designation_app = typer.Typer(
     help="Designations (points and areas of interest) with two-person approval, on a running server.",
@@ -30,61 +25,12 @@ designation_app = typer.Typer(
     cls=RallypointGroup,
 )
 
-DEFAULT_SERVER = "http://127.0.0.1:8080"
 Json = Annotated[bool, typer.Option("--json", help="Print the server's JSON answer.")]
 Id = Annotated[str, typer.Argument(help="The designation's id (from propose or list).")]
 
 
-@dataclass(frozen=True)
-class Connection:
-    """How to reach the server and who to be there."""
-
-    server: str
-    token: str | None
-    user: str | None
-    password: str | None
-    cert: str | None
-    ca: str | None
-
-    def client(self) -> RallypointClient:
-        """A client for one command."""
-        return RallypointClient(self.server, token=self.token, username=self.user, password=self.password,
-                                cert=self.cert, ca=self.ca)
-
-
-@designation_app.callback()
-def connect(
-    ctx: typer.Context,
-    server: Annotated[str, typer.Option("--server", envvar="RALLYPOINT_URL", help="Server base URL.")] = DEFAULT_SERVER,
-    token: Annotated[str | None, typer.Option("--token", envvar="RALLYPOINT_TOKEN", help="API token.")] = None,
-    user: Annotated[str | None, typer.Option("--user", envvar="RALLYPOINT_USER", help="Account name.")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-    cert: Annotated[str | None, typer.Option("--cert", help="Client certificate (PEM) for HTTPS.")] = None,
-    ca: Annotated[str | None, typer.Option("--ca", help="CA certificate (PEM) to check the server.")] = None,
-) -> None:
-    """Connection options, shared by every designation command."""
-    password = os.environ.get("RALLYPOINT_PASSWORD")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if user is not None and not password:
-        raise typer.BadParameter("give the password with RALLYPOINT_PASSWORD or --password-stdin", param_hint="--user")
-    ctx.obj = Connection(server=server.rstrip("/"), token=token, user=user, password=password, cert=cert, ca=ca)
-
-
-@contextmanager
-def _session(ctx: typer.Context) -> Iterator[RallypointClient]:
-    conn: Connection = ctx.obj
-    client = conn.client()
-    try:
-        yield client
-    except ApiError as exc:
-        typer.echo(f"error: {exc.status} {exc.error}: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {conn.server}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        client.close()
+designation_app.callback()(connect)
+_session = session
 
 
 def parse_point(text: str, option: str = "--point") -> tuple[float, float]:

@@ -8,19 +8,14 @@ as ``rallypoint designation``: ``--server``, ``--token`` or ``--user`` with ``RA
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
-from rallypoint.cli.designations import DEFAULT_SERVER, Connection
+from rallypoint.cli.remote import connect, session
 from rallypoint.cli.wording import RallypointGroup
-from rallypoint.client.http import ApiError, RallypointClient
 
 plan_app = typer.Typer(
     help="Operation plans inside missions (versions, diff, revert, export, import), on a running server.",
@@ -35,39 +30,8 @@ Mission = Annotated[str, typer.Argument(help="The mission's name.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept with the new version).")]
 
 
-@plan_app.callback()
-def connect(
-    ctx: typer.Context,
-    server: Annotated[str, typer.Option("--server", envvar="RALLYPOINT_URL", help="Server base URL.")] = DEFAULT_SERVER,
-    token: Annotated[str | None, typer.Option("--token", envvar="RALLYPOINT_TOKEN", help="API token.")] = None,
-    user: Annotated[str | None, typer.Option("--user", envvar="RALLYPOINT_USER", help="Account name.")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
-    cert: Annotated[str | None, typer.Option("--cert", help="Client certificate (PEM) for HTTPS.")] = None,
-    ca: Annotated[str | None, typer.Option("--ca", help="CA certificate (PEM) to check the server.")] = None,
-) -> None:
-    """Connection options, shared by every plan command."""
-    password = os.environ.get("RALLYPOINT_PASSWORD")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if user is not None and not password:
-        raise typer.BadParameter("give the password with RALLYPOINT_PASSWORD or --password-stdin", param_hint="--user")
-    ctx.obj = Connection(server=server.rstrip("/"), token=token, user=user, password=password, cert=cert, ca=ca)
-
-
-@contextmanager
-def _session(ctx: typer.Context) -> Iterator[RallypointClient]:
-    conn: Connection = ctx.obj
-    client = conn.client()
-    try:
-        yield client
-    except ApiError as exc:
-        typer.echo(f"error: {exc.status} {exc.error}: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {conn.server}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        client.close()
+plan_app.callback()(connect)
+_session = session
 
 
 def _fail(message: str) -> typer.Exit:
