@@ -5,6 +5,8 @@ import { PictureMap } from "./map.js";
 import { MeasureTool } from "./measure.js";
 import { latLonText, mgrsText } from "./coords.js";
 import { mountPanels } from "./panels/registry.js";
+import { api, el } from "./api.js";
+import "./panels/all.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -17,6 +19,9 @@ const REFUSALS = { bad_credentials: "wrong user name or password",
                    disabled: "account disabled" };
 const REVOKED = "session expired or revoked: log in again";
 
+// Picture messages go to the map; every other kind of live message goes to the panels that asked for it.
+const PICTURE_MESSAGES = new Set(["FeatureCollection", "Feature", "Delete"]);
+const liveHandlers = new Map();
 const state = { socket: null, selected: null, framed: false, pending: false, renewTimer: null, active: false,
                 firstSymbolsAt: null };
 const picture = new Picture({ dropAfterMs: DROP_AFTER_MS, onChange: schedule });
@@ -78,7 +83,10 @@ function connect() {
   disconnect();
   status("connecting…");
   const ws = openFeed({
-    onMessage: (message) => picture.apply(message),
+    onMessage: (message) => {
+      if (PICTURE_MESSAGES.has(message.type)) picture.apply(message);
+      else for (const handler of liveHandlers.get(message.type) || []) handler(message);
+    },
     onState: (what, code) => {
       if (state.socket !== ws) return;
       if (what === "open") { status("live"); $("logout").hidden = false; return; }
@@ -139,7 +147,11 @@ $("logout").addEventListener("click", async () => {
   $("logout").hidden = true;
 });
 
-mountPanels($("panels"), { picture, view, state });
+function onLive(kind, handler) {
+  if (!liveHandlers.has(kind)) liveHandlers.set(kind, []);
+  liveHandlers.get(kind).push(handler);
+}
+mountPanels($("panels"), { picture, view, state, api, el, onLive, select: window.rallypoint.select });
 
 // A page reloaded with a live session cookie reconnects at once; so does #connect (client certificate).
 fetch("/api/web/session", { headers: PAGE }).then(async (answer) => {
