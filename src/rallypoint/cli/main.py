@@ -15,6 +15,7 @@ from rallypoint.cli.audit import audit_app
 from rallypoint.cli.bench import bench_command
 from rallypoint.cli.cert import ca_app, cert_app
 from rallypoint.cli.designations import designation_app
+from rallypoint.cli.exercise import exercise_app
 from rallypoint.cli.history import history_app
 from rallypoint.cli.logs import configure_logging
 from rallypoint.cli.onboard import onboard_command
@@ -44,6 +45,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(task_app, name="task")
 app.add_typer(plan_app, name="plan")
 app.add_typer(tiles_app, name="tiles")
+app.add_typer(exercise_app, name="exercise")
 app.command("bench")(bench_command)
 app.command("onboard")(onboard_command)
 app.command("replay")(replay_command)
