@@ -19,79 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+from api_timing import TARGET_MS, CallTimings, free_port, running_server
 
-TARGET_MS = 50.0
 GROUP = "Ops"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def server_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
-class Recorder:
-    """Times each call, the server's CPU per call, and the health peer right after it."""
-
-    def __init__(self, pid: int, health: Callable[[], httpx.Response]) -> None:
-        self.pid = pid
-        self.health = health
-        self.rows: list[dict[str, Any]] = []
-
-    def timed(self, name: str, calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-        wall: list[float] = []
-        peer: list[float] = []
-        answers: list[httpx.Response] = []
-        cpu = 0.0
-        for call in calls:
-            before = server_cpu_s(self.pid)
-            started = time.perf_counter()
-            answer = call()
-            wall.append((time.perf_counter() - started) * 1000)
-            cpu += server_cpu_s(self.pid) - before
-            if answer.status_code >= 400:
-                raise SystemExit(f"{name}: {answer.status_code} {answer.text}")
-            answers.append(answer)
-            started = time.perf_counter()
-            self.health().raise_for_status()
-            peer.append((time.perf_counter() - started) * 1000)
-        self.rows.append({
-            "call": name, "n": len(wall), "median_ms": round(statistics.median(wall), 2),
-            "p99_ms": round(p99(wall), 2), "max_ms": round(max(wall), 2),
-            "server_cpu_ms_per_call": round(cpu * 1000 / len(wall), 2), "peer_health_p99_ms": round(p99(peer), 2),
-        })
-        return answers
-
-    def report(self) -> None:
-        for r in self.rows:
-            verdict = "ok" if r["p99_ms"] < TARGET_MS else "OVER"
-            print(f"{r['call']:<40} n {r['n']:>5}  median {r['median_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                  f"max {r['max_ms']:6.1f} ms  server CPU {r['server_cpu_ms_per_call']:5.2f} ms/call  "
-                  f"(health p99 {r['peer_health_p99_ms']:6.1f} ms)  {verdict}")
 
 
 def proposal(i: int, rng: random.Random) -> dict[str, Any]:
@@ -126,53 +64,42 @@ def bench(count: int, reads: int, as_json: bool) -> None:
         port = free_port()
         cmd = [*base, "serve", "--data-dir", tmp, "--tls-port", "0", "--api-port", "0", "--enroll-port", "0",
                "--federation-port", "0", "--http-port", str(port)]
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    if "rallypoint ready" in line:
-                        break
-                else:
-                    raise SystemExit("the server did not start")
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                    mine = login(http, "proposer", password)
-                    approver = login(http, "approver", password)
-                    http.post("/api/missions", json={"name": "sweep"}, headers=mine).raise_for_status()
-                    r = Recorder(proc.pid, lambda: http.get("/api/health"))
+        with running_server(cmd) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            mine = login(http, "proposer", password)
+            approver = login(http, "approver", password)
+            http.post("/api/missions", json={"name": "sweep"}, headers=mine).raise_for_status()
+            r = CallTimings(proc.pid, lambda: http.get("/api/health"))
 
-                    def propose(i: int) -> Callable[[], httpx.Response]:
-                        body = proposal(i, rng)
-                        return lambda: http.post("/api/designations", json=body, headers=mine)
+            def propose(i: int) -> Callable[[], httpx.Response]:
+                body = proposal(i, rng)
+                return lambda: http.post("/api/designations", json=body, headers=mine)
 
-                    def lists(label: str) -> None:
-                        r.timed(f"GET /api/designations (all){label}",
-                                [lambda: http.get("/api/designations", headers=approver)] * max(1, reads // 5))
-                        r.timed(f"GET /api/designations?state=proposed{label}",
-                                [lambda: http.get("/api/designations", params={"state": "proposed"}, headers=mine)]
-                                * max(1, reads // 5))
+            def lists(label: str) -> None:
+                r.timed(f"GET /api/designations (all){label}",
+                        [lambda: http.get("/api/designations", headers=approver)] * max(1, reads // 5))
+                r.timed(f"GET /api/designations?state=proposed{label}",
+                        [lambda: http.get("/api/designations", params={"state": "proposed"}, headers=mine)]
+                        * max(1, reads // 5))
 
-                    proposed = r.timed("POST /api/designations", [propose(i) for i in range(count)])
-                    ids = [a.json()["id"] for a in proposed]
-                    lists("")
-                    r.timed("GET /api/designations/{id}",
-                            [lambda i=i: http.get(f"/api/designations/{i}", headers=mine)
-                             for i in rng.sample(ids, min(reads, len(ids)))])
-                    half, quarter, rest = ids[::2], ids[1::4], ids[3::4]
-                    r.timed("POST /api/designations/{id}/approve",
-                            [lambda i=i: http.post(f"/api/designations/{i}/approve", headers=approver) for i in half])
-                    r.timed("POST /api/designations/{id}/reject",
-                            [lambda i=i: http.post(f"/api/designations/{i}/reject", json={"reason": "duplicate"},
-                                                   headers=approver) for i in quarter])
-                    r.timed("DELETE /api/designations/{id} (withdraw)",
-                            [lambda i=i: http.delete(f"/api/designations/{i}", headers=mine) for i in rest])
-                    lists(", all decided")
-                    listed = http.get("/api/designations", headers=mine).json()
-                    assert len(listed) == count, len(listed)
-                    uids = http.get("/api/missions/sweep", headers=mine).json()["uids"]
-                    assert len(uids) == len(half), (len(uids), len(half))
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            proposed = r.timed("POST /api/designations", [propose(i) for i in range(count)])
+            ids = [a.json()["id"] for a in proposed]
+            lists("")
+            r.timed("GET /api/designations/{id}",
+                    [lambda i=i: http.get(f"/api/designations/{i}", headers=mine)
+                     for i in rng.sample(ids, min(reads, len(ids)))])
+            half, quarter, rest = ids[::2], ids[1::4], ids[3::4]
+            r.timed("POST /api/designations/{id}/approve",
+                    [lambda i=i: http.post(f"/api/designations/{i}/approve", headers=approver) for i in half])
+            r.timed("POST /api/designations/{id}/reject",
+                    [lambda i=i: http.post(f"/api/designations/{i}/reject", json={"reason": "duplicate"},
+                                           headers=approver) for i in quarter])
+            r.timed("DELETE /api/designations/{id} (withdraw)",
+                    [lambda i=i: http.delete(f"/api/designations/{i}", headers=mine) for i in rest])
+            lists(", all decided")
+            listed = http.get("/api/designations", headers=mine).json()
+            assert len(listed) == count, len(listed)
+            uids = http.get("/api/missions/sweep", headers=mine).json()["uids"]
+            assert len(uids) == len(half), (len(uids), len(half))
     if as_json:
         print(json.dumps({"designations": count, "target_p99_ms": TARGET_MS, "calls": r.rows}, indent=2))
     else:

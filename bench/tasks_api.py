@@ -17,76 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
-
-TARGET_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Timings:
-    """Per-call wall times and the server's CPU time over each group of calls."""
-
-    def __init__(self, pid: int, peer: Callable[[], httpx.Response]) -> None:
-        self.pid = pid
-        self.peer = peer
-        self.rows: list[dict[str, Any]] = []
-
-    def run(self, name: str, calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-        times: list[float] = []
-        peer_times: list[float] = []
-        answers: list[httpx.Response] = []
-        cpu = 0.0
-        for call in calls:
-            cpu0 = cpu_seconds(self.pid)
-            start = time.perf_counter()
-            answer = call()
-            times.append(time.perf_counter() - start)
-            cpu += cpu_seconds(self.pid) - cpu0
-            answer.raise_for_status()
-            answers.append(answer)
-            # The peer: the cheapest call the server has, right after, so both meet the same machine load.
-            start = time.perf_counter()
-            self.peer().raise_for_status()
-            peer_times.append(time.perf_counter() - start)
-        ms = sorted(t * 1000 for t in times)
-        peer = sorted(t * 1000 for t in peer_times)
-        self.rows.append({
-            "call": name, "n": len(ms), "median_ms": round(statistics.median(ms), 2),
-            "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2), "max_ms": round(ms[-1], 2),
-            "server_cpu_ms_per_call": round(cpu * 1000 / len(ms), 2),
-            "peer_health_p99_ms": round(peer[min(len(peer) - 1, int(0.99 * len(peer)))], 2),
-        })
-        return answers
-
-    def print(self) -> None:
-        for r in self.rows:
-            verdict = "ok" if r["p99_ms"] < TARGET_MS else "OVER"
-            print(f"{r['call']:<44} n {r['n']:>5}  median {r['median_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
-                  f"max {r['max_ms']:6.1f} ms  server CPU {r['server_cpu_ms_per_call']:5.2f} ms/call  "
-                  f"(GET /api/health p99 {r['peer_health_p99_ms']:6.1f} ms)  {verdict}")
+from api_timing import TARGET_MS, CallTimings, free_port, running_server
 
 
 def bench(tasks: int, reads: int, as_json: bool) -> None:
@@ -99,54 +38,43 @@ def bench(tasks: int, reads: int, as_json: bool) -> None:
         port = free_port()
         cmd = [*base, "serve", "--data-dir", tmp, "--tls-port", "0", "--api-port", "0", "--enroll-port", "0",
                "--federation-port", "0", "--http-port", str(port)]
-        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    if "rallypoint ready" in line:
-                        break
-                else:
-                    raise SystemExit("the server did not start")
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                    token = http.post("/api/auth/token", auth=("bench", password)).json()["access_token"]
-                    http.headers["Authorization"] = f"Bearer {token}"
-                    http.post("/api/missions", json={"name": "sweep"}).raise_for_status()
-                    now_ms = int(time.time() * 1000)
-                    t = Timings(proc.pid, lambda: http.get("/api/health"))
+        with running_server(cmd) as proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            token = http.post("/api/auth/token", auth=("bench", password)).json()["access_token"]
+            http.headers["Authorization"] = f"Bearer {token}"
+            http.post("/api/missions", json={"name": "sweep"}).raise_for_status()
+            now_ms = int(time.time() * 1000)
+            t = CallTimings(proc.pid, lambda: http.get("/api/health"))
 
-                    def create(i: int) -> Callable[[], httpx.Response]:
-                        body = {"what": f"Search grid square {i}", "assignee": {"callsign": f"UNIT-{i % 20:02d}"},
-                                "where": {"lat": 39.0 + rng.random() / 10, "lon": -120.1 + rng.random() / 10},
-                                "due_ms": now_ms + 3_600_000 + i * 1000, "mission": "sweep"}
-                        return lambda: http.post("/api/tasks", json=body)
+            def create(i: int) -> Callable[[], httpx.Response]:
+                body = {"what": f"Search grid square {i}", "assignee": {"callsign": f"UNIT-{i % 20:02d}"},
+                        "where": {"lat": 39.0 + rng.random() / 10, "lon": -120.1 + rng.random() / 10},
+                        "due_ms": now_ms + 3_600_000 + i * 1000, "mission": "sweep"}
+                return lambda: http.post("/api/tasks", json=body)
 
-                    ids = [a.json()["id"] for a in t.run("POST /api/tasks", [create(i) for i in range(tasks)])]
-                    t.run("GET /api/tasks?mission= (all)",
-                          [lambda: http.get("/api/tasks", params={"mission": "sweep"})] * max(1, reads // 5))
-                    t.run("GET /api/tasks?mission=&assignee=",
-                          [lambda: http.get("/api/tasks", params={"mission": "sweep", "assignee": "UNIT-07"})] * reads)
-                    t.run("GET /api/tasks/{id}",
-                          [lambda i=i: http.get(f"/api/tasks/{i}") for i in rng.sample(ids, min(reads, len(ids)))])
-                    t.run("POST /api/tasks/{id}/status acknowledged",
-                          [lambda i=i: http.post(f"/api/tasks/{i}/status", json={"state": "acknowledged"})
-                           for i in ids])
-                    t.run("POST /api/tasks/{id}/status in_progress",
-                          [lambda i=i: http.post(f"/api/tasks/{i}/status", json={"state": "in_progress"})
-                           for i in ids[::2]])
-                    t.run("GET /api/tasks?mission=&state=",
-                          [lambda: http.get("/api/tasks", params={"mission": "sweep", "state": "in_progress"})]
-                          * max(1, reads // 5))
-                    t.run("DELETE /api/tasks/{id}", [lambda i=i: http.delete(f"/api/tasks/{i}") for i in ids[::10]])
-                    listed = http.get("/api/tasks", params={"mission": "sweep"}).json()
-                    assert len(listed) == tasks, len(listed)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            ids = [a.json()["id"] for a in t.timed("POST /api/tasks", [create(i) for i in range(tasks)])]
+            t.timed("GET /api/tasks?mission= (all)",
+                  [lambda: http.get("/api/tasks", params={"mission": "sweep"})] * max(1, reads // 5))
+            t.timed("GET /api/tasks?mission=&assignee=",
+                  [lambda: http.get("/api/tasks", params={"mission": "sweep", "assignee": "UNIT-07"})] * reads)
+            t.timed("GET /api/tasks/{id}",
+                  [lambda i=i: http.get(f"/api/tasks/{i}") for i in rng.sample(ids, min(reads, len(ids)))])
+            t.timed("POST /api/tasks/{id}/status acknowledged",
+                  [lambda i=i: http.post(f"/api/tasks/{i}/status", json={"state": "acknowledged"})
+                   for i in ids])
+            t.timed("POST /api/tasks/{id}/status in_progress",
+                  [lambda i=i: http.post(f"/api/tasks/{i}/status", json={"state": "in_progress"})
+                   for i in ids[::2]])
+            t.timed("GET /api/tasks?mission=&state=",
+                  [lambda: http.get("/api/tasks", params={"mission": "sweep", "state": "in_progress"})]
+                  * max(1, reads // 5))
+            t.timed("DELETE /api/tasks/{id}", [lambda i=i: http.delete(f"/api/tasks/{i}") for i in ids[::10]])
+            listed = http.get("/api/tasks", params={"mission": "sweep"}).json()
+            assert len(listed) == tasks, len(listed)
     if as_json:
         print(json.dumps({"tasks": tasks, "target_p99_ms": TARGET_MS, "calls": t.rows}, indent=2))
     else:
         print(f"{tasks} tasks in one mission; target: p99 under {TARGET_MS:.0f} ms for every call")
-        t.print()
+        t.report()
 
 
 def main() -> None:
