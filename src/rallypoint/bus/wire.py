@@ -21,6 +21,7 @@ from __future__ import annotations
 import msgspec
 
 from rallypoint.model.cot import ChatInfo, CotEvent, Dest, Detail, EmergencyInfo, Point
+from rallypoint.model.exercise import ExerciseMark
 from rallypoint.protocol.timefmt import MAX_TIME_MS, format_time
 from rallypoint.routing.envelope import Origin
 from rallypoint.routing.router import Audience
@@ -89,6 +90,7 @@ class WireDetail(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_de
     emergency: tuple[str | None, bool] | None = None
     chat: tuple[str, str, str | None, str | None, bool, tuple[str, ...]] | None = None
     dests: tuple[tuple[str | None, str | None, str | None, str | None], ...] = ()
+    exercise: tuple[str | None, str | None, str | None, str | None] | None = None
 
 
 class WireEvent(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -242,6 +244,7 @@ def to_wire(event: CotEvent, times: TimeTexts) -> WireEvent:
         None if chat is None else (chat.chatroom, chat.chat_id, chat.parent, chat.sender_callsign,
                                    chat.group_owner, chat.members),
         tuple((x.callsign, x.uid, x.group, x.mission) for x in d.dests),
+        None if (mark := d.exercise) is None else (mark.id, mark.unit, mark.inject, mark.kind),
     )  # fmt: skip
     return WireEvent(
         event.uid, event.type, event.how, event.time, event.start, event.stale, (p.lat, p.lon, p.hae, p.ce, p.le),
@@ -268,6 +271,7 @@ def from_wire(w: WireEvent, times: TimeTexts) -> CotEvent:
         d.link_uid, d.link_type, d.link_relation,
         None if emergency is None else EmergencyInfo(*emergency),
         d.battery, d.speed, d.course, d.platform, d.takv,
+        None if d.exercise is None else ExerciseMark(*d.exercise),
     )  # fmt: skip
     return CotEvent(
         w.uid, w.type, w.how, w.time, w.start, w.stale, Point(lat, lon, hae, ce, le), detail,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import msgspec
 
+from rallypoint.model.exercise import BadExercise, ExerciseMark, exercise_id
+
 UNKNOWN_ERROR = 9999999.0
 
 
@@ -80,6 +82,8 @@ class Detail(msgspec.Struct, frozen=True, gc=False):
     platform: str | None = None
     # A ``<takv>`` element was present: the sending device describes itself (its own SA).
     takv: bool = False
+    # ``<__rallypoint_exercise>``: the event is simulated traffic of a scripted exercise (model.exercise).
+    exercise: ExerciseMark | None = None
 
 
 class CotEvent(msgspec.Struct, frozen=True, gc=False):
@@ -102,6 +106,19 @@ class CotEvent(msgspec.Struct, frozen=True, gc=False):
     qos: str | None = None
     opex: str | None = None
     raw: bytes | None = None
+
+    @property
+    def exercise(self) -> str | None:
+        """The exercise this event belongs to (``opex`` and the detail marker), ``None`` for live traffic.
+
+        The decoders reject malformed marking, so this does not raise for a decoded event.
+        """
+        if self.opex is None and self.detail.exercise is None:
+            return None
+        try:
+            return exercise_id(self.opex, self.detail.exercise)
+        except BadExercise:
+            return None
 
     def is_stale(self, now_ms: int) -> bool:
         """True once the event's validity has ended."""

@@ -13,6 +13,7 @@ from typing import Protocol
 from lxml import etree
 
 from rallypoint.model.cot import ChatInfo, Dest, Detail, EmergencyInfo
+from rallypoint.model.exercise import EXERCISE_TAG, ExerciseMark
 
 _CLOSE = b"</detail>"
 _OPEN = b"<detail"
@@ -22,9 +23,9 @@ _OPEN_PLAIN = b"<detail>"
 def build_detail(detail: etree._Element | None, source: bytes | None = None) -> Detail:
     """Views of a parsed ``<detail>`` element; removes ``<marti>`` from it and keeps the rest as XML.
 
-    Only the first ``contact``, ``__group``, ``__chat``, ``emergency``, ``status``, ``track`` and
-    ``takv`` count; ``link`` views come from the first ``<link>`` that has a ``uid`` (drawings
-    carry uid-less ``<link point=...>`` vertices first). A malformed ``battery``, ``speed`` or
+    Only the first ``contact``, ``__group``, ``__chat``, ``emergency``, ``status``, ``track``,
+    ``takv`` and ``__rallypoint_exercise`` count; ``link`` views come from the first ``<link>`` that
+    has a ``uid`` (drawings carry uid-less ``<link point=...>`` vertices first). A malformed ``battery``, ``speed`` or
     ``course`` leaves that view empty rather than rejecting the event: they are informational.
 
     ``source`` is the document ``detail`` was parsed from, if it is at hand: when it provably
@@ -108,6 +109,9 @@ def detail_from_views(
     takv = (el := get("takv")) is not None
     if el is not None:
         platform = el.get("platform")
+    exercise = None
+    if (el := get(EXERCISE_TAG)) is not None:
+        exercise = ExerciseMark(id=el.get("id"), unit=el.get("unit"), inject=el.get("inject"), kind=el.get("kind"))
     return Detail(
         xml=xml,
         callsign=callsign,
@@ -126,6 +130,7 @@ def detail_from_views(
         course=course,
         platform=platform,
         takv=takv,
+        exercise=exercise,
     )
 
 

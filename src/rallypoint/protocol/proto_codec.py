@@ -34,7 +34,7 @@ from rallypoint.protocol.detail import build_detail
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.pb import cotevent_pb2, detail_pb2, takmessage_pb2
 from rallypoint.protocol.timefmt import check_time_ms
-from rallypoint.protocol.validate import check_how, check_point, check_text, check_type, check_uid
+from rallypoint.protocol.validate import check_exercise, check_how, check_point, check_text, check_type, check_uid
 from rallypoint.protocol.xmlsafe import parse_fragment
 
 _UINT32_MAX = 2**32 - 1
@@ -154,6 +154,9 @@ def _decode_event(ce: cotevent_pb2.CotEvent, limits: Limits) -> CotEvent:
     uid = check_text(check_uid(ce.uid, limits), "uid", limits)
     point = check_point(ce.lat, ce.lon, ce.hae, ce.ce, ce.le)
     detail_el = _decode_detail(ce.detail, limits) if ce.HasField("detail") else None
+    detail = build_detail(detail_el)
+    opex = check_text(ce.opex, "opex", limits) or None
+    check_exercise(opex, detail)
     return CotEvent(
         uid=uid,
         type=check_text(check_type(ce.type, limits), "type", limits),
@@ -162,10 +165,10 @@ def _decode_event(ce: cotevent_pb2.CotEvent, limits: Limits) -> CotEvent:
         start=check_time_ms(ce.startTime),
         stale=check_time_ms(ce.staleTime),
         point=point,
-        detail=build_detail(detail_el),
+        detail=detail,
         access=check_text(ce.access, "access", limits) or None,
         qos=check_text(ce.qos, "qos", limits) or None,
-        opex=check_text(ce.opex, "opex", limits) or None,
+        opex=opex,
         raw=None,
     )
 

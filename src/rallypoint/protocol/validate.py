@@ -6,7 +6,8 @@ import math
 import re
 
 from rallypoint.errors import RemoteProtocolError
-from rallypoint.model.cot import UNKNOWN_ERROR, Point
+from rallypoint.model.cot import UNKNOWN_ERROR, Detail, Point
+from rallypoint.model.exercise import BadExercise, exercise_id
 from rallypoint.protocol.limits import Limits
 
 DEFAULT_HOW = "h-g-i-g-o"
@@ -57,6 +58,19 @@ def check_text(value: str, what: str, limits: Limits) -> str:
     if _XML_INVALID_RE.search(value) is not None:
         raise RemoteProtocolError("bad_chars", what)
     return value
+
+
+def check_exercise(opex: str | None, detail: Detail) -> None:
+    """Exercise marking (``opex="e-..."``, ``<__rallypoint_exercise>``) well formed and consistent.
+
+    A malformed marker rejects the event rather than letting it pass as live traffic.
+    """
+    if opex is None and detail.exercise is None:
+        return
+    try:
+        exercise_id(opex, detail.exercise)
+    except BadExercise as exc:
+        raise RemoteProtocolError("bad_exercise", str(exc)) from None
 
 
 def check_point(lat: float, lon: float, hae: float, ce: float, le: float) -> Point:

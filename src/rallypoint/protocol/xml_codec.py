@@ -20,6 +20,7 @@ from rallypoint.protocol.detail import build_detail
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.timefmt import format_time, parse_time
 from rallypoint.protocol.validate import (
+    check_exercise,
     check_how,
     check_point,
     check_type,
@@ -155,6 +156,8 @@ def _event(
     stale_ms = _time(get("stale"), "stale")
     if point_get is None or detail is None:
         raise RemoteProtocolError("bad_point", "missing <point>")
+    opex = get("opex")
+    check_exercise(opex, detail)
     return CotEvent(
         uid=uid,
         type=cot_type,
@@ -166,7 +169,7 @@ def _event(
         detail=detail,
         access=get("access"),
         qos=get("qos"),
-        opex=get("opex"),
+        opex=opex,
         raw=body,
     )
 

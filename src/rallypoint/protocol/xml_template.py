@@ -28,6 +28,7 @@ import msgspec
 from lxml import etree
 
 from rallypoint.model.cot import Detail
+from rallypoint.model.exercise import EXERCISE_TAG
 from rallypoint.protocol.detail import detail_from_views, inner_from_source
 
 # Templates kept per decoder (a device sends a handful of shapes) and keys remembered as seen
@@ -60,7 +61,7 @@ _PIECES = {
 _VALUE_BAD = re.compile(rb"[\x00-\x1f&!\xef]")
 _TEXT_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f&!\xef]")
 # The views build_detail fills from the first child of each of these tags.
-_VIEW_TAGS = frozenset({"contact", "__group", "__chat", "emergency", "status", "track", "takv"})
+_VIEW_TAGS = frozenset({"contact", "__group", "__chat", "emergency", "status", "track", "takv", EXERCISE_TAG})
 _DETAIL_OPEN = b"<detail>"
 _DETAIL_CLOSE = b"</detail>"
 

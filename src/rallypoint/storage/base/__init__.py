@@ -5,6 +5,8 @@ over every backend. ``storage.factory.open_stores`` is the one place that picks 
 """
 
 from rallypoint.storage.base.events import (
+    EXERCISE_ANY,
+    EXERCISE_NONE,
     NO_GROUPS,
     BBox,
     EventStore,
@@ -12,6 +14,7 @@ from rallypoint.storage.base.events import (
     HistoryReader,
     Order,
     StoredEvent,
+    exercise_matches,
     in_bbox,
     matches,
     prefix_upper_bound,
@@ -21,6 +24,8 @@ from rallypoint.storage.base.events import (
 )
 
 __all__ = [
+    "EXERCISE_ANY",
+    "EXERCISE_NONE",
     "NO_GROUPS",
     "BBox",
     "EventStore",
@@ -28,6 +33,7 @@ __all__ = [
     "HistoryReader",
     "Order",
     "StoredEvent",
+    "exercise_matches",
     "in_bbox",
     "matches",
     "prefix_upper_bound",

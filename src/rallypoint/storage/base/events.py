@@ -13,6 +13,8 @@ Semantics shared by all backends (the contract tests in ``tests/contract`` pin t
 * ``reader`` keeps the rows a reader may see: broadcast rows sharing a group (exact names) with
   ``reader.groups``; addressed rows only when ``reader.all_addressed`` or their ``sender`` is
   ``reader.sender``.
+* ``exercise`` keeps rows by exercise marking (``model.exercise``): ``"any"`` (default) every row,
+  ``"none"`` live traffic only, an exercise id that exercise's rows only.
 * ``after`` is a keyset cursor ``(time, key)``: only rows strictly after it in the query's order.
   ``page()`` returns each row with its key (the arrival tie-breaker) so a caller can build one.
 
@@ -46,6 +48,9 @@ from rallypoint.model.fix import has_fix
 Order = Literal["asc", "desc"]
 BBox = tuple[float, float, float, float]
 NO_GROUPS: frozenset[str] = frozenset()
+# ``HistoryQuery.exercise`` values besides an exercise id; the control API refuses them as exercise ids.
+EXERCISE_ANY = "any"
+EXERCISE_NONE = "none"
 
 
 class StoredEvent(msgspec.Struct, frozen=True, gc=False):
@@ -71,6 +76,8 @@ class StoredEvent(msgspec.Struct, frozen=True, gc=False):
     received: int
     # Whether the event entered the shared picture (see the module docstring).
     picture: bool = False
+    # The exercise the event is simulated traffic of (``CotEvent.exercise``); None for live traffic.
+    exercise: str | None = None
 
 class HistoryReader(msgspec.Struct, frozen=True):
     """Whose rows a history query may return (see the module docstring)."""
@@ -92,6 +99,8 @@ class HistoryQuery(msgspec.Struct, frozen=True):
     order: Order = "asc"
     reader: HistoryReader | None = None
     after: tuple[int, int] | None = None
+    # ``"any"``: live and exercise rows; ``"none"``: live rows only; otherwise that exercise's rows.
+    exercise: str = EXERCISE_ANY
 
 
 class EventStore(Protocol):
@@ -155,7 +164,7 @@ def stored_event_from_cot(
     return StoredEvent(
         event.uid, event.type, event.how, event.time, event.start, event.stale, point.lat, point.lon, point.hae,
         detail.callsign, groups if type(groups) is frozenset else frozenset(groups), detail.group_name, sender, xml,
-        received, picture,
+        received, picture, event.exercise,
     )  # fmt: skip
 
 
@@ -201,7 +210,18 @@ def matches(q: HistoryQuery, ev: StoredEvent) -> bool:
         return False
     if q.reader is not None and not readable(q.reader, ev):
         return False
+    if not exercise_matches(q.exercise, ev.exercise):
+        return False
     return q.bbox is None or (has_fix(ev.lat, ev.lon) and in_bbox(ev.lon, ev.lat, q.bbox))
+
+
+def exercise_matches(wanted: str, exercise: str | None) -> bool:
+    """True if a row of ``exercise`` passes the ``HistoryQuery.exercise`` filter ``wanted``."""
+    if wanted == EXERCISE_ANY:
+        return True
+    if wanted == EXERCISE_NONE:
+        return exercise is None
+    return exercise == wanted
 
 
 def readable(reader: HistoryReader, ev: StoredEvent) -> bool:

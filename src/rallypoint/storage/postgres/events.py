@@ -14,12 +14,19 @@ from typing import Any
 
 import asyncpg
 
-from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent, prefix_upper_bound
+from rallypoint.storage.base import (
+    EXERCISE_ANY,
+    EXERCISE_NONE,
+    HistoryQuery,
+    HistoryReader,
+    StoredEvent,
+    prefix_upper_bound,
+)
 from rallypoint.storage.postgres import schema, spatial
 from rallypoint.storage.postgres.pool import PostgresPool, RetryPolicy
 
 _FIELDS = ("uid", "type", "how", "time", "start", "stale", "lat", "lon", "hae", "callsign", "groups", "team",
-           "sender", "xml", "received", "picture")
+           "sender", "xml", "received", "picture", "exercise")
 _COLUMNS = ", ".join(_FIELDS)
 _GROUPS = _FIELDS.index("groups")
 _SUPERSEDED = (
@@ -182,6 +189,10 @@ def _where(q: HistoryQuery, area: spatial.AreaIndex = "bbox") -> tuple[str, list
         clauses.append(spatial.bbox_clause(q.bbox, params, _param, area))
     if q.reader is not None:
         clauses.append(_reader_clause(q.reader, params))
+    if q.exercise == EXERCISE_NONE:
+        clauses.append("e.exercise IS NULL")
+    elif q.exercise != EXERCISE_ANY:
+        clauses.append(f"e.exercise = {_param(params, q.exercise)}")
     if q.after is not None:
         # Keyset paging: strictly after (time, id) in the query's order.
         op = "<" if q.order == "desc" else ">"

@@ -71,4 +71,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
         requires="postgis",
     ),
+    Migration(
+        3,
+        "exercise column",
+        # The exercise a row is simulated traffic of (NULL: live traffic).
+        """
+        ALTER TABLE events ADD COLUMN exercise text;
+        CREATE INDEX events_exercise_time ON events (exercise, time, id) WHERE exercise IS NOT NULL;
+        """,
+    ),
 )

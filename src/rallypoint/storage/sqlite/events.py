@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rallypoint.storage.base import BBox, HistoryQuery, HistoryReader, StoredEvent, prefix_upper_bound
+from rallypoint.storage.base import (
+    EXERCISE_ANY,
+    EXERCISE_NONE,
+    BBox,
+    HistoryQuery,
+    HistoryReader,
+    StoredEvent,
+    prefix_upper_bound,
+)
 from rallypoint.storage.sqlite import schema
 from rallypoint.storage.sqlite.group_sets import EMPTY_SET, GroupSetCache
 from rallypoint.storage.sqlite.worker import SqliteWorker
@@ -20,14 +28,16 @@ from rallypoint.storage.sqlite.worker import SqliteWorker
 T = TypeVar("T")
 
 # Column order matches StoredEvent's field order (``gset`` stands for ``groups``).
-_COLUMNS = "uid, type, how, time, start, stale, lat, lon, hae, callsign, gset, team, sender, xml, received, picture"
-_WIDTH = 16  # values per row
+_COLUMNS = (
+    "uid, type, how, time, start, stale, lat, lon, hae, callsign, gset, team, sender, xml, received, picture, exercise"
+)
+_WIDTH = 17  # values per row
 _GSET = 10  # position of gset in _COLUMNS
 # A batch is inserted with statements of many rows each (one multi-row VALUES): the sqlite3 module
 # steps a statement with the GIL released, once per execution, so one row per execution means one
 # GIL hand-off and one statement reset per row (executemany), and the event loop's thread pays for
 # the hand-offs. Rows of a batch go in chunks of these sizes, largest first, in the batch's order
-# (ids, which break ties between equal times, stay in append order). 256 x 16 values stay well
+# (ids, which break ties between equal times, stay in append order). 256 x 17 values stay well
 # under SQLite's limit of 32,766 parameters per statement.
 _CHUNK_SIZES = (256, 32, 1)
 _INSERT = {
@@ -133,7 +143,7 @@ def _append(db: sqlite3.Connection, sets: GroupSetCache, events: list[StoredEven
             for ev in events
             for value in (
                 ev.uid, ev.type, ev.how, ev.time, ev.start, ev.stale, ev.lat, ev.lon, ev.hae, ev.callsign,
-                ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture,
+                ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture, ev.exercise,
             )
         ]  # fmt: skip
         start, left = 0, len(events)
@@ -151,7 +161,7 @@ def _append(db: sqlite3.Connection, sets: GroupSetCache, events: list[StoredEven
 
 
 def _event(db: sqlite3.Connection, sets: GroupSetCache, row: Sequence[Any]) -> StoredEvent:
-    values = (*row[:_GSET], sets.groups_of(db, row[_GSET]), *row[_GSET + 1 : -1], bool(row[-1]))
+    values = (*row[:_GSET], sets.groups_of(db, row[_GSET]), *row[_GSET + 1 : -2], bool(row[-2]), row[-1])
     return StoredEvent(*values)
 
 
@@ -210,6 +220,11 @@ def _where(q: HistoryQuery) -> tuple[str, list[Any]]:
         clause, clause_params = _reader_clause(q.reader)
         clauses.append(clause)
         params.extend(clause_params)
+    if q.exercise == EXERCISE_NONE:
+        clauses.append("e.exercise IS NULL")
+    elif q.exercise != EXERCISE_ANY:
+        clauses.append("e.exercise = ?")
+        params.append(q.exercise)
     if q.after is not None:
         # Keyset paging: strictly after (time, id) in the query's order.
         op = "<" if q.order == "desc" else ">"

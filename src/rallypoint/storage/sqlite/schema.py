@@ -28,7 +28,7 @@ from rallypoint.storage.sqlite.group_sets import EMPTY_SET, add_group_set
 # A migration is a SQL script or a function of the connection (run inside its transaction).
 Migration = str | Callable[[sqlite3.Connection], None]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _groups_as_sets(db: sqlite3.Connection) -> None:
@@ -83,6 +83,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX events_stale ON events(stale);
     """,
     _groups_as_sets,
+    # Version 3: the exercise a row is simulated traffic of (NULL: live); exercise filters and
+    # reports read one exercise's rows in time order from the partial index.
+    """
+    ALTER TABLE events ADD COLUMN exercise TEXT;
+    CREATE INDEX events_exercise_time ON events(exercise, time) WHERE exercise IS NOT NULL;
+    """,
 )
 
 
