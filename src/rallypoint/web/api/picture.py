@@ -36,6 +36,7 @@ from rallypoint.web.api.schemas import (
     Track,
 )
 from rallypoint.web.context import RequestIdentity, WebContext
+from rallypoint.web.drawings import drawing_of
 
 _TIME = {"type": "string", "description": "epoch milliseconds or ISO 8601 time with zone"}
 _TYPE = Param("type", "query", {"type": "string", "maxLength": 256}, "CoT type prefix, e.g. a-f")
@@ -61,7 +62,7 @@ def track_of(uid: str, envelope: Envelope, kind: Literal["client", "item"]) -> T
         uid=uid, type=event.type, how=event.how, callsign=event.detail.callsign,
         time_ms=event.time, stale_ms=event.stale, position=position, kind=kind,
         group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
-        no_fix=position is None,
+        no_fix=position is None, drawing=drawing_of(event) if kind == "item" else None,
     )
 
 
@@ -193,11 +194,17 @@ def geojson(tracks: list[Track]) -> GeoJsonCollection:
 def _features(tracks: list[Track]) -> Iterator[GeoJsonFeature]:
     for t in tracks:
         p = t.position
-        yield GeoJsonFeature(
-            type="Feature", id=t.uid,
-            geometry=None if p is None else GeoJsonGeometry(type="Point", coordinates=[p.lon, p.lat, p.hae]),
-            properties={
-                "type": t.type, "how": t.how, "callsign": t.callsign, "time_ms": t.time_ms, "stale_ms": t.stale_ms,
-                "kind": t.kind, "group": t.group, "speed": t.speed, "course": t.course, "no_fix": t.no_fix,
-            },
-        )
+        geometry = None if p is None else GeoJsonGeometry(type="Point", coordinates=[p.lon, p.lat, p.hae])
+        properties: dict[str, str | int | float | None] = {
+            "type": t.type, "how": t.how, "callsign": t.callsign, "time_ms": t.time_ms, "stale_ms": t.stale_ms,
+            "kind": t.kind, "group": t.group, "speed": t.speed, "course": t.course, "no_fix": t.no_fix,
+        }
+        d = t.drawing
+        if d is not None:
+            # A drawing's outline replaces its point; its colours ride in the properties (web.drawings).
+            if d.geometry != "Point" and d.coordinates is not None:
+                geometry = GeoJsonGeometry(type=d.geometry, coordinates=d.coordinates)
+            properties.update(drawing=d.geometry, stroke=d.stroke, stroke_opacity=d.stroke_opacity,
+                              stroke_width=d.stroke_width, fill=d.fill, fill_opacity=d.fill_opacity,
+                              remarks=d.remarks)
+        yield GeoJsonFeature(type="Feature", id=t.uid, geometry=geometry, properties=properties)

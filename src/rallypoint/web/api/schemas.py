@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from rallypoint.model.mission import ChangeType, Role
+from rallypoint.web.drawings import Drawing
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="Account name")]
 Group = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="TAK group name")]
@@ -81,6 +82,7 @@ class Track(msgspec.Struct, frozen=True):
     """One item of the live picture: a client's own position or a persisted map item.
 
     ``position`` is null and ``no_fix`` true when the latest report was 0,0 (no GPS fix).
+    ``drawing`` is the geometry and colours of a shape, route or spot marker (``web.drawings``).
     """
 
     uid: str
@@ -95,6 +97,7 @@ class Track(msgspec.Struct, frozen=True):
     speed: float | None = None
     course: float | None = None
     no_fix: bool = False
+    drawing: Drawing | None = None
 
 
 class HistoryEvent(msgspec.Struct, frozen=True):
@@ -110,6 +113,8 @@ class HistoryEvent(msgspec.Struct, frozen=True):
     callsign: str | None
     groups: list[str]
     xml: str
+    # The exercise the event is simulated traffic of (docs/exercises.md); null for live traffic.
+    exercise: str | None = None
 
 
 class HistoryPage(msgspec.Struct, frozen=True):
@@ -199,10 +204,10 @@ class RevokeResult(msgspec.Struct, frozen=True):
 
 
 class GeoJsonGeometry(msgspec.Struct, frozen=True):
-    """A GeoJSON Point: ``[lon, lat, hae]``."""
+    """A GeoJSON Point ``[lon, lat, hae]``, or a drawing's LineString ``[[lon, lat], ...]`` or Polygon."""
 
-    type: Literal["Point"]
-    coordinates: list[float]
+    type: Literal["Point", "LineString", "Polygon"]
+    coordinates: list[Any]
 
 
 class GeoJsonFeature(msgspec.Struct, frozen=True):
