@@ -25,6 +25,7 @@ from rallypoint.web.api.common import Endpoint, json_response, routes_of
 from rallypoint.web.api.designations import DesignationsApi
 from rallypoint.web.api.feeds import FeedsApi
 from rallypoint.web.api.history import HistoryApi
+from rallypoint.web.api.items import ItemsApi
 from rallypoint.web.api.messaging import MessagingApi
 from rallypoint.web.api.missions import MissionsApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
@@ -58,6 +59,7 @@ class NativeApi:
             *HistoryApi(ctx, self.auth).endpoints(),
             *ReplayApi(ctx, self.auth).endpoints(),
             *MessagingApi(ctx, self.auth, ctx.emergencies).endpoints(),
+            *ItemsApi(ctx, self.auth).endpoints(),
             *AdminApi(ctx, self.auth).endpoints(),
             *catalog.endpoints(),
             *PackagesApi(ctx, self.auth).endpoints(),
