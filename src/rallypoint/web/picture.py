@@ -117,14 +117,16 @@ class WebPicture:
         return self._cleared(JSONResponse({"logged_out": principal is not None}, headers=_NO_STORE))
 
     async def session(self, request: Request) -> Response:
-        """Who the page is: by cookie (with its remaining lifetime), client certificate, or anonymous."""
+        """Who the page is and its role: by cookie (with its remaining lifetime), client certificate, or anonymous."""
         identity = await self._ctx.identify(request)
         if identity is None:
             return JSONResponse({"error": "invalid_token", "detail": "log in again"}, status_code=401,
                                 headers=_NO_STORE)
         token = presented_token(request)
         claims = await self._ctx.tokens.check(token) if token else None
-        body: dict[str, object] = {"principal": identity.principal, "cookie": claims is not None}
+        # The role lets the page offer only the actions the caller has (the routes still decide).
+        body: dict[str, object] = {"principal": identity.principal, "role": identity.role,
+                                   "cookie": claims is not None}
         if claims is not None:
             body["expires_in"] = max(1, (claims.expires_ms - self._ctx.clock.now_ms()) // 1000)
         return JSONResponse(body, headers=_NO_STORE)
