@@ -29,6 +29,7 @@ from rallypoint.web.api.items import ItemsApi
 from rallypoint.web.api.messaging import MessagingApi
 from rallypoint.web.api.missions import MissionsApi
 from rallypoint.web.api.openapi import docs_page, openapi_document
+from rallypoint.web.api.package_send import PackageSendApi
 from rallypoint.web.api.packages import PackagesApi
 from rallypoint.web.api.picture import PictureApi
 from rallypoint.web.api.plans import PlansApi
@@ -63,6 +64,7 @@ class NativeApi:
             *AdminApi(ctx, self.auth).endpoints(),
             *catalog.endpoints(),
             *PackagesApi(ctx, self.auth).endpoints(),
+            *PackageSendApi(ctx, self.auth).endpoints(),
             *MissionsApi(ctx, self.auth, catalog).endpoints(),
             *AirdropApi(ctx, self.auth).endpoints(),
             *FeedsApi(ctx, self.auth).endpoints(),
