@@ -10,3 +10,4 @@ import "./contacts.js";
 import "./chat.js";
 import "./emergency.js";
 import "./drawing.js";
+import "./designations.js";
