@@ -1,6 +1,8 @@
 // The map: MapLibre GL (CSP build, worker from this server) over the offline Natural Earth base map,
-// with the units (clustered when zoomed out), their trails, and the measure line.
+// with the drawings TAK clients share (app/shapes.js), the units (clustered when zoomed out), their
+// trails, and the measure line.
 import { SymbolImages, clusterImage } from "./symbols.js";
+import { LABEL_PREFIX, LabelImages, addShapeLayers, isDrawing, shapeFeatures } from "./shapes.js";
 
 const BASEMAP = "/web/vendor/basemap.geojson";
 const EMPTY = { type: "FeatureCollection", features: [] };
@@ -26,6 +28,7 @@ export class PictureMap {
   constructor(container) {
     maplibregl.setWorkerUrl(new URL("/web/vendor/maplibre-gl-csp-worker.js", location.href).href);
     this.images = new SymbolImages();
+    this.labels = new LabelImages();
     this.map = new maplibregl.Map({ container, style: style(), center: [0, 20], zoom: 1.2,
                                     attributionControl: false, fadeDuration: 0 });
     this.map.addControl(new maplibregl.NavigationControl(), "top-left");
@@ -41,7 +44,8 @@ export class PictureMap {
 
   drawImage(id) {
     if (this.map.hasImage(id)) return;
-    const image = id.startsWith("c") ? clusterImage(Number(id.slice(1))) : this.images.draw(id);
+    const image = id.startsWith("c") ? clusterImage(Number(id.slice(1)))
+      : id.startsWith(LABEL_PREFIX) ? this.labels.draw(id) : this.images.draw(id);
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
   }
 
@@ -65,6 +69,7 @@ export class PictureMap {
 
   addLayers() {
     const map = this.map;
+    addShapeLayers(map);
     map.addSource("trails", { type: "geojson", data: EMPTY });
     map.addSource("units", { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 9, clusterRadius: 40 });
     map.addSource("measure", { type: "geojson", data: EMPTY });
@@ -96,7 +101,8 @@ export class PictureMap {
     for (const [id, unit] of picture.units) {
       const f = unit.feature;
       if (!f.geometry) continue;
-      const p = f.properties, stale = picture.isStale(unit, now);
+      // Exercise traffic (properties.exercise) is drawn grey like a stale unit: never taken for a real one.
+      const p = f.properties, stale = picture.isStale(unit, now) || Boolean(p.exercise);
       const icon = this.images.keyFor(p.type || "", p.callsign || id, stale);
       units.push({ type: "Feature", geometry: f.geometry, properties: { id, icon, stale } });
       if (unit.trail.length > 1) {
@@ -106,12 +112,14 @@ export class PictureMap {
     }
     this.map.getSource("units").setData({ type: "FeatureCollection", features: units });
     this.map.getSource("trails").setData({ type: "FeatureCollection", features: trails });
-    return units.length;
+    const shapes = shapeFeatures(picture.units, now, this.labels);
+    this.map.getSource("shapes").setData({ type: "FeatureCollection", features: shapes });
+    return units.length + shapes.length;
   }
 
   /** Frame the placed units (once, on the first picture). */
   frame(picture) {
-    const placed = [...picture.units.values()].filter((u) => u.feature.geometry);
+    const placed = [...picture.units.values()].filter((u) => u.feature.geometry?.type === "Point");
     if (!placed.length) return false;
     const bounds = new maplibregl.LngLatBounds();
     for (const u of placed) bounds.extend(u.feature.geometry.coordinates);

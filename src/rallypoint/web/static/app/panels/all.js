@@ -4,3 +4,4 @@ import "./designations.js";
 import "./airdrop.js";
 import "./packages.js";
 import "./feeds.js";
+import "./drawing.js";
