@@ -70,7 +70,8 @@ class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     ``meshtastic+mqtt://broker:1883/msh/REGION/2/e/CHANNEL?key=BASE64`` (docs/meshtastic.md).
     ``groups``: where mesh traffic goes (empty: ``__ANON__``); ``send_groups``: whose traffic goes
     into the mesh (empty: ``groups``); ``send``: what crosses (``pli``, ``chat``, ``emergency``,
-    ``marker``, ``route``; the last two need a V2 dictionary in ``v2_dictionaries``).
+    ``marker``, ``route``, ``shape``, ``rab``, and ``aircraft`` when listed); ``v2_dictionaries``
+    replaces or adds TAKPacketV2 zstd dictionaries by id (the plugin's two are shipped).
     ``bytes_per_s``/``burst_bytes`` are the channel's byte budget (payload plus radio header).
     """
 
@@ -78,7 +79,7 @@ class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     url: str
     groups: tuple[str, ...] = ()
     send_groups: tuple[str, ...] = ()
-    send: tuple[str, ...] = ("pli", "chat", "emergency", "marker", "route")
+    send: tuple[str, ...] = ("pli", "chat", "emergency", "marker", "route", "shape", "rab")
     bytes_per_s: float = 20.0
     burst_bytes: int = 512
     channel: int = 0

@@ -41,8 +41,9 @@ BURST = 300
 class Picture:
     """What a PyTAK client received, by uid (raw events)."""
 
-    def __init__(self) -> None:
+    def __init__(self, writer: asyncio.StreamWriter | None = None) -> None:
         self.events: dict[str, list[bytes]] = {}
+        self.writer = writer  # the client's own stream, to send from the same session
 
     async def read(self, reader: asyncio.StreamReader) -> None:
         buf = b""
@@ -69,7 +70,7 @@ async def pytak_picture(port: int) -> AsyncIterator[Picture]:
     parser = configparser.ConfigParser()
     parser["test"] = {"COT_URL": f"tcp://127.0.0.1:{port}"}
     reader, writer = await pytak.protocol_factory(parser["test"])
-    picture = Picture()
+    picture = Picture(writer)
     task = asyncio.create_task(picture.read(reader))
     try:
         yield picture
@@ -102,7 +103,9 @@ def mesh_server(data_dir: Path, node: SimulatedNode) -> Iterator[ServerProcess]:
 async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(
     mesh_server: ServerProcess, node: SimulatedNode,
 ) -> None:
-    tak = TakCodec()
+    from rallypoint.connectors.meshtastic.dictionaries import bundled
+
+    tak = TakCodec(bundled())  # V2 frames compressed with the plugin's dictionary, as it sends them
     pli1 = TakMessage(kind=Kind.PLI, uid="ANDROID-v1", callsign="VIPER", team="Dark Blue", role="Team Lead",
                       battery=80, lat=48.85, lon=2.29, alt=30.0, speed=1.5, course=90.0)
     pli2 = TakMessage(kind=Kind.PLI, uid="ANDROID-v2", callsign="COBRA", team="Red", role="Medic",
@@ -115,7 +118,7 @@ async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(
                 (portnums_pb2.ATAK_PLUGIN, tak.encode_v1(pli1, compress=True)),
                 (portnums_pb2.ATAK_PLUGIN_V2, tak.encode_v2(pli2)),
                 (portnums_pb2.ATAK_PLUGIN, tak.encode_v1(chat1, compress=True)),
-                (portnums_pb2.ATAK_PLUGIN_V2, tak.encode_v2(chat2)),
+                (portnums_pb2.ATAK_PLUGIN_V2, tak.encode_v2(chat2, dict_id=0)),
             ):
                 await node.inject(packet(0x11223344, port, payload, node.next_id()))
 
@@ -241,3 +244,69 @@ async def test_mqtt_mesh_through_a_real_server_and_broker(data_dir: Path, tmp_pa
         assert said is not None and b'uid="MESH-!a1b2c3d4"' in said and b'type="b-t-f"' in said
         metrics = httpx.get(f"http://127.0.0.1:{server.ports['http']}/metrics").text
         assert 'rallypoint_mesh_dropped_total{mesh="internet",reason="wrong_key"}' in metrics
+
+
+async def test_drawn_shapes_and_ranging_lines_cross_both_ways_with_their_geometry(
+    mesh_server: ServerProcess, node: SimulatedNode,
+) -> None:
+    """A polygon and a range-and-bearing line from a TAK client reach the mesh as V2 packets that decode
+    to the same geometry; a circle drawn on the mesh reaches the TAK client with its radius."""
+    from lxml import etree
+
+    from rallypoint.connectors.meshtastic.dictionaries import bundled
+    from rallypoint.connectors.meshtastic.packets import MeshInbound
+    from tests.support.cot_client import cot
+
+    tak = TakCodec(bundled())  # what the plugin at the other end reads with
+    corners = [(48.8571, 2.2931), (48.8583, 2.2962), (48.8561, 2.2979), (48.8549, 2.2948)]
+    polygon = cot("poly-1", "u-d-p", how="h-e", lat=48.8566, lon=2.2955, detail="".join(
+        f'<link point="{a},{b}"/>' for a, b in corners) + '<strokeColor value="-65536"/><contact callsign="AO 1"/>')
+    rab = cot("rab-1", "u-rb-a", how="h-e", lat=48.8566, lon=2.2955, detail=(
+        '<link uid="anchor-1" relation="p-p" type="b-m-p-w" point="48.8601,2.3012"/>'
+        '<range value="532.75"/><bearing value="47.5"/><contact callsign="RB 1"/>'))
+    async with pytak_picture(mesh_server.ports["cot"]) as picture:
+        assert picture.writer is not None
+        picture.writer.write(polygon + rab)
+        await picture.writer.drain()
+
+        def on_mesh(uid: str) -> list[bytes]:
+            return [p.decoded.payload for p in node.sent if p.decoded.portnum == portnums_pb2.ATAK_PLUGIN_V2
+                    and tak.unpack_v2(p.decoded.payload).uid == uid]
+
+        await wait_until(lambda: on_mesh("poly-1") and on_mesh("rab-1"), "the shape and the line on the mesh",
+                         timeout=30)
+        inbound = MeshInbound(tak)
+        (poly_back,) = inbound.packet(packet(5, portnums_pb2.ATAK_PLUGIN_V2, on_mesh("poly-1")[0], 1), 0).events
+        links = etree.fromstring(b"<d>" + poly_back.detail.xml + b"</d>").findall("link")
+        got = [tuple(float(x) for x in str(link.get("point")).split(",")) for link in links]
+        assert got == [pytest.approx(c, abs=1e-7) for c in corners]
+        (rab_back,) = inbound.packet(packet(5, portnums_pb2.ATAK_PLUGIN_V2, on_mesh("rab-1")[0], 2), 0).events
+        d = etree.fromstring(b"<d>" + rab_back.detail.xml + b"</d>")
+        assert float(d.find("range").get("value")) == pytest.approx(532.75, abs=0.01)  # type: ignore[union-attr]
+        assert float(d.find("bearing").get("value")) == pytest.approx(47.5, abs=0.01)  # type: ignore[union-attr]
+        assert d.find("link").get("point") == "48.8601000,2.3012000"  # type: ignore[union-attr]
+        sent_bytes = sum(len(p.decoded.payload) + 16 for p in node.sent)
+        assert all(len(p.decoded.payload) <= 237 for p in node.sent) and sent_bytes > 0
+
+        # A circle drawn by a plugin user reaches the TAK client as a circle.
+        from meshtastic.protobuf import atak_pb2
+
+        circle = atak_pb2.TAKPacketV2(uid="circle-mesh", callsign="Mesh circle", cot_type_id=atak_pb2.CotType_u_d_c_c,
+                                      latitude_i=488_600_000, longitude_i=23_000_000)
+        circle.shape.kind = atak_pb2.DrawnShape.Kind_Circle
+        circle.shape.major_cm = circle.shape.minor_cm = 25_050
+        circle.shape.angle_deg = 360
+        circle.shape.stroke_argb = 0xFFFF0000
+        circle.shape.style = atak_pb2.DrawnShape.StyleMode_StrokeOnly
+
+        async def circle_seen() -> bytes | None:
+            await node.inject(packet(0x11223344, portnums_pb2.ATAK_PLUGIN_V2, tak.pack_v2(circle), node.next_id()))
+            return picture.find(b'uid="circle-mesh"')
+
+        deadline = time.monotonic() + 20
+        while (seen := await circle_seen()) is None:
+            assert time.monotonic() < deadline, "the mesh circle never reached the TAK client"
+            await asyncio.sleep(0.1)  # resent until the client's session is registered
+        assert b'type="u-d-c-c"' in seen and b'major="250.50"' in seen and b'value="-65536"' in seen
+        # It did not go back into the mesh.
+        assert not on_mesh("circle-mesh")

@@ -3,9 +3,11 @@
 A LoRa channel carries a few hundred bytes a second at best and regional duty-cycle rules cap
 the airtime further, so the gateway sends against a token bucket of ``bytes_per_s`` (burst
 ``burst_bytes``), charging each packet its payload plus ``HEADER_BYTES`` of radio header.
-Three queues, served in order: emergencies (never dropped, FIFO), chats (FIFO, bounded: the
+Four queues, served in order: emergencies (never dropped, FIFO), chats (FIFO, bounded: the
 oldest is dropped and counted past ``max_chats``), positions (one per uid, the latest wins:
-a newer position replaces the waiting one in its place, which is counted as coalesced).
+a newer position replaces the waiting one in its place, which is counted as coalesced), and
+bulk (aircraft tracks from feeds; like positions, but sent only when no position waits, so a
+busy sky never starves the users' own positions).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Lane(enum.IntEnum):
     EMERGENCY = 0
     CHAT = 1
     POSITION = 2
+    BULK = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class ChannelBudget:
         self._chats: deque[Outgoing] = deque()
         self._max_chats = max_chats
         self._positions: OrderedDict[str, Outgoing] = OrderedDict()
+        self._bulk: OrderedDict[str, Outgoing] = OrderedDict()
         self._max_positions = max_positions
         self.sent_bytes = 0
         self.sent_packets = 0
@@ -68,18 +72,19 @@ class ChannelBudget:
                 self._chats.popleft()
                 self.dropped += 1
         else:
-            if item.key in self._positions:
+            lane = self._positions if item.lane is Lane.POSITION else self._bulk
+            if item.key in lane:
                 # The newer position takes the waiting one's place in the queue: each uid waits once,
                 # so on a slow channel every user is sent in turn, always with its latest position.
                 self.coalesced += 1
-            self._positions[item.key] = item
-            if len(self._positions) > self._max_positions:
-                self._positions.popitem(last=False)
+            lane[item.key] = item
+            if len(lane) > self._max_positions:
+                lane.popitem(last=False)
                 self.dropped += 1
 
     def pending(self) -> int:
         """Packets waiting in all lanes."""
-        return len(self._emergency) + len(self._chats) + len(self._positions)
+        return len(self._emergency) + len(self._chats) + len(self._positions) + len(self._bulk)
 
     def take(self, now: float) -> Outgoing | None:
         """The next packet if the budget allows it now (its cost is charged), else None."""
@@ -115,6 +120,8 @@ class ChannelBudget:
             return self._chats[0]
         if self._positions:
             return next(iter(self._positions.values()))
+        if self._bulk:
+            return next(iter(self._bulk.values()))
         return None
 
     def _pop(self, item: Outgoing) -> None:
@@ -122,8 +129,10 @@ class ChannelBudget:
             self._emergency.popleft()
         elif item.lane is Lane.CHAT:
             self._chats.popleft()
-        else:
+        elif item.lane is Lane.POSITION:
             self._positions.pop(item.key)
+        else:
+            self._bulk.pop(item.key)
 
 
 def cost(item: Outgoing) -> int:

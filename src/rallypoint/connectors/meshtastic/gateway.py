@@ -59,7 +59,6 @@ class MeshGateway:
         self.inbound = MeshInbound(self._tak)
         self.budget = ChannelBudget(bytes_per_s=spec.bytes_per_s, burst_bytes=spec.burst_bytes)
         self._send_groups = frozenset(spec.send_groups)
-        self._v2_dict = min(spec.dictionaries) if spec.dictionaries else None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._awaiting: OrderedDict[int, Envelope] = OrderedDict()  # packet id -> chat awaiting its ack
@@ -77,7 +76,7 @@ class MeshGateway:
         # sends what entered anywhere in the cluster.
         try:
             item = outgoing(envelope, tak=self._tak, send=self.spec.send, send_groups=self._send_groups,
-                            own_session=self._origin.session_id, v2_dict=self._v2_dict)
+                            own_session=self._origin.session_id)
         except (RallypointError, ValueError) as exc:
             # An event the mesh form cannot carry stays off the mesh; the other hooks still run.
             self.counters["not_sendable"] += 1

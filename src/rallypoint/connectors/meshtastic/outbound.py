@@ -5,7 +5,9 @@ of the kinds configured: TAK users' positions (``pli``; coalesced per uid by the
 GeoChats (``chat``; acknowledged by the mesh, which becomes a delivery receipt) and emergency
 alerts (``emergency``; said as a chat line, sent before everything else). Positions and chats
 use ``TAKPacket`` (port 72) with unishox2-compressed strings, which every plugin version reads;
-markers and routes (``marker``, ``route``) use ``TAKPacketV2`` (port 78, ``v2_items.py``).
+markers, routes, drawn shapes, range-and-bearing lines and aircraft (``marker``, ``route``,
+``shape``, ``rab``, ``aircraft``) use ``TAKPacketV2`` (port 78; ``v2_items.py``, ``v2_shapes.py``),
+compressed with the dictionary their type uses, or uncompressed when it is missing.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from rallypoint.connectors.meshtastic.mesh_cot import ALL_CHAT_ROOMS, from_mesh,
 from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
 from rallypoint.connectors.meshtastic.v2_items import is_marker, marker_packet, route_packet, shrink_route
+from rallypoint.connectors.meshtastic.v2_shapes import (
+    SHAPE_KINDS,
+    aircraft_packet,
+    is_aircraft,
+    rab_packet,
+    shape_packet,
+    shrink,
+)
 from rallypoint.errors import RemoteProtocolError
+from rallypoint.model.cot import CotEvent
 from rallypoint.routing.envelope import ANON_GROUP, Envelope
 
 
 def outgoing(envelope: Envelope, *, tak: TakCodec, send: frozenset[str], send_groups: frozenset[str],
-             own_session: str, v2_dict: int | None = None) -> Outgoing | None:
-    """The packet ``envelope`` becomes in the mesh, or None when it does not cross.
-
-    Markers and routes go in ``TAKPacketV2`` form only with a configured zstd dictionary
-    (``v2_dict``): the plugin reads V2 frames compressed with its dictionary.
-    """
+             own_session: str) -> Outgoing | None:
+    """The packet ``envelope`` becomes in the mesh, or None when it does not cross."""
     event = envelope.event
     if envelope.origin.session_id == own_session or from_mesh(event):
         return None  # never echo mesh traffic back into the mesh
@@ -51,25 +58,38 @@ def outgoing(envelope: Envelope, *, tak: TakCodec, send: frozenset[str], send_gr
         except RemoteProtocolError:
             return None
         return None if chat is None else _packet(tak, chat, Lane.CHAT, key=event.uid, want_ack=True)
-    if v2_dict is not None and event.type == "b-m-r" and "route" in send:
-        route = route_packet(event, envelope.received_ms)
-        return None if route is None else _v2(tak, route, v2_dict, key=event.uid)
-    if v2_dict is not None and is_marker(event) and "marker" in send:
-        return _v2(tak, marker_packet(event, envelope.received_ms), v2_dict, key=event.uid)
+    item = _item(event, send, envelope.received_ms)
+    if item is not None:
+        # Aircraft wait behind the users' positions; items with them: the latest version of each, in turn.
+        return _v2(tak, item, key=event.uid, lane=Lane.BULK if item.HasField("aircraft") else Lane.POSITION)
     if event.type.startswith("a-f-G-U-C") and event.detail.takv and "pli" in send:
         pli = to_tak_message(event)
         return None if pli is None else _packet(tak, pli, Lane.POSITION, key=event.uid, want_ack=False)
     return None
 
 
-def _v2(tak: TakCodec, packet: atak_pb2.TAKPacketV2, dict_id: int, *, key: str) -> Outgoing | None:
-    payload = tak.pack_v2(packet, dict_id=dict_id)
-    while len(payload) > MAX_PAYLOAD and packet.WhichOneof("payload_variant") == "route" and shrink_route(packet):
-        payload = tak.pack_v2(packet, dict_id=dict_id)  # a shorter route rather than none
+def _item(event: CotEvent, send: frozenset[str], now_ms: int) -> atak_pb2.TAKPacketV2 | None:
+    """The V2 packet of a marker, route, shape, ranging line or aircraft of a kind in ``send``."""
+    if event.type == "b-m-r":
+        return route_packet(event, now_ms) if "route" in send else None
+    if event.type in SHAPE_KINDS:
+        return shape_packet(event, now_ms) if "shape" in send else None
+    if event.type == "u-rb-a":
+        return rab_packet(event, now_ms) if "rab" in send else None
+    if is_marker(event):
+        return marker_packet(event, now_ms) if "marker" in send else None
+    if is_aircraft(event):
+        return aircraft_packet(event, now_ms) if "aircraft" in send else None
+    return None
+
+
+def _v2(tak: TakCodec, packet: atak_pb2.TAKPacketV2, *, key: str, lane: Lane) -> Outgoing | None:
+    payload = tak.pack_v2(packet)
+    while len(payload) > MAX_PAYLOAD and (shrink_route(packet) if packet.HasField("route") else shrink(packet)):
+        payload = tak.pack_v2(packet)  # a coarser item rather than none
     if len(payload) > MAX_PAYLOAD:
         return None
-    # Markers and routes wait with the positions: the latest version of each item, each in turn.
-    return Outgoing(port=portnums_pb2.ATAK_PLUGIN_V2, payload=payload, lane=Lane.POSITION, key=key)
+    return Outgoing(port=portnums_pb2.ATAK_PLUGIN_V2, payload=payload, lane=lane, key=key)
 
 
 def _packet(tak: TakCodec, msg: TakMessage, lane: Lane, *, key: str, want_ack: bool) -> Outgoing | None:

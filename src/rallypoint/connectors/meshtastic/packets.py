@@ -9,15 +9,17 @@ acknowledged. Hostile or useless input raises ``RemoteProtocolError`` with a sho
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
-from meshtastic.protobuf import mesh_pb2, portnums_pb2
+from meshtastic.protobuf import atak_pb2, mesh_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.mesh_cot import chat_event, node_uid, position_event
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage, v2_type
 from rallypoint.connectors.meshtastic.v2_items import item_event
+from rallypoint.connectors.meshtastic.v2_shapes import geometry_event
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 
@@ -112,8 +114,11 @@ class MeshInbound:
                 msg = self.tak.decode_v1(payload)
             else:
                 v2 = self.tak.unpack_v2(payload)
-                if v2.WhichOneof("payload_variant") in ("marker", "route"):
-                    return Inbound(events=(item_event(v2, v2_type(v2), now_ms),))
+                which = v2.WhichOneof("payload_variant")
+                if which in ("marker", "route"):
+                    return Inbound(events=(self._item(item_event, v2, now_ms),))
+                if which in ("shape", "rab", "aircraft"):
+                    return Inbound(events=(self._item(geometry_event, v2, now_ms),))
                 msg = self.tak.message_v2(v2)
             if msg.kind is Kind.PLI:
                 return Inbound(events=(self._position(msg, sender, now_ms),))
@@ -121,6 +126,12 @@ class MeshInbound:
                 return Inbound()  # a plugin's own receipt: ours come from the mesh's acknowledgements
             return Inbound(events=(self._chat(msg, sender, packet.id, now_ms),))
         raise RemoteProtocolError("port", f"port {port} does not cross into the picture")
+
+    def _item(self, build: Callable[[atak_pb2.TAKPacketV2, str, int], CotEvent], v2: atak_pb2.TAKPacketV2,
+              now_ms: int) -> CotEvent:
+        if not (-90.0 <= v2.latitude_i / 1e7 <= 90.0 and -180.0 <= v2.longitude_i / 1e7 <= 180.0):
+            raise RemoteProtocolError("malformed", "position out of range")
+        return build(v2, v2_type(v2), now_ms)  # make_event refuses what the picture cannot carry
 
     def _position(self, msg: TakMessage, sender: int, now_ms: int) -> CotEvent:
         if not (-90.0 <= msg.lat <= 90.0 and -180.0 <= msg.lon <= 180.0):

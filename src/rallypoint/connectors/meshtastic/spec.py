@@ -17,10 +17,12 @@ import msgspec
 
 from rallypoint.config import MeshtasticConfig
 from rallypoint.connectors.meshtastic.crypto import ChannelKeyError, key_from_base64
+from rallypoint.connectors.meshtastic.dictionaries import bundled
 from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
 from rallypoint.errors import ConfigError
 
-SEND_KINDS = frozenset({"pli", "chat", "emergency", "marker", "route"})
+SEND_KINDS = frozenset({"pli", "chat", "emergency", "marker", "route", "shape", "rab", "aircraft"})
+DEFAULT_SEND = SEND_KINDS - {"aircraft"}  # a feed's sky would fill the channel: aircraft only when asked
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.!-]+)*/2/e/[A-Za-z0-9_.-]{1,12}$")
 
@@ -50,7 +52,7 @@ class MeshSpec(msgspec.Struct, frozen=True, kw_only=True):
     tls: bool = False
     groups: tuple[str, ...] = ()
     send_groups: tuple[str, ...] = ()
-    send: frozenset[str] = SEND_KINDS
+    send: frozenset[str] = DEFAULT_SEND
     bytes_per_s: float = 20.0
     burst_bytes: int = 512
     channel: int = 0
@@ -113,7 +115,8 @@ def mesh_spec(config: MeshtasticConfig, *, default_node: int = 0) -> MeshSpec:
     unknown_kinds = set(config.send) - SEND_KINDS
     if unknown_kinds:
         got = ", ".join(sorted(unknown_kinds))
-        raise ConfigError(f"meshtastic {name!r}: send names pli, chat, emergency, marker or route (got {got})")
+        raise ConfigError(f"meshtastic {name!r}: send names pli, chat, emergency, marker, route, shape, rab"
+                          f" or aircraft (got {got})")
     if not 0.1 <= config.bytes_per_s <= 100_000:
         raise ConfigError(f"meshtastic {name!r}: bytes_per_s must be between 0.1 and 100000")
     if config.burst_bytes < MAX_PAYLOAD + 16:
@@ -123,7 +126,7 @@ def mesh_spec(config: MeshtasticConfig, *, default_node: int = 0) -> MeshSpec:
     for group in (*config.groups, *config.send_groups):
         if not group or len(group) > 128 or any(c in group for c in "<>&\"'"):
             raise ConfigError(f"meshtastic {name!r}: invalid group name {group!r}")
-    dictionaries: dict[int, bytes] = {}
+    dictionaries = bundled()  # the plugin's own; a configured file replaces the one of its id
     for dict_id, path in config.v2_dictionaries.items():
         if not 0 <= dict_id <= 63:
             raise ConfigError(f"meshtastic {name!r}: a V2 dictionary id is 0 to 63 (got {dict_id})")

@@ -4,9 +4,10 @@ Both are read into one frozen ``TakMessage`` (a position report or a chat), whic
 ``mesh_cot.py`` turns into CoT. ``TAKPacket`` strings are unishox2-compressed when
 ``is_compressed`` is set: such strings are not UTF-8, which the generated ``TAKPacket`` class
 refuses, so version 1 packets are read with a copy of its schema whose string fields are bytes.
-A ``TAKPacketV2`` payload is one flags byte (bits 0-5: the zstd dictionary id) and a zstd frame
-of the protobuf; dictionaries are configured by id (docs/meshtastic.md), and a frame that needs
-a dictionary we do not have is refused as ``v2_dictionary``.
+A ``TAKPacketV2`` payload is one flags byte and the protobuf: ``0xFF`` then the bare protobuf, else
+bits 0-5 name the zstd dictionary the frame was compressed with (``dictionaries.py``: 0 non-aircraft,
+1 aircraft, as shipped; more or others configured by id). A frame naming a dictionary we do not
+have is refused as ``v2_dictionary``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 from meshtastic.protobuf import atak_pb2
 
+from rallypoint.connectors.meshtastic.dictionaries import UNCOMPRESSED, dict_id_for
 from rallypoint.errors import RemoteProtocolError
 
 MAX_STRING = 256  # longest decompressed string taken from a packet (callsigns, a chat line)
@@ -169,20 +171,23 @@ class TakCodec:
         return self.message_v2(self.unpack_v2(payload))
 
     def unpack_v2(self, payload: bytes) -> atak_pb2.TAKPacketV2:
-        """The ``TAKPacketV2`` of a payload (flags byte + zstd frame)."""
+        """The ``TAKPacketV2`` of a payload (flags byte, then a zstd frame or, after ``0xFF``, the bare protobuf)."""
         if len(payload) < 2:
             raise RemoteProtocolError("tak_malformed", "TAKPacketV2 payload too short")
-        dict_id = payload[0] & 0x3F
-        zdict = self._dicts.get(dict_id)
-        try:
-            reader = zstandard.ZstdDecompressor(dict_data=zdict) if zdict else zstandard.ZstdDecompressor()
-            body = reader.decompressobj().decompress(payload[1:])
-        except zstandard.ZstdError as exc:
-            if zdict is None and "dictionary" in str(exc).lower():
-                raise RemoteProtocolError("v2_dictionary", f"zstd dictionary {dict_id} is not configured") from None
-            raise RemoteProtocolError("tak_malformed", "TAKPacketV2 is not a zstd frame") from None
+        if payload[0] == UNCOMPRESSED:
+            body = payload[1:]
+        else:
+            dict_id = payload[0] & 0x3F  # bits 6-7 are reserved: ignored
+            zdict = self._dicts.get(dict_id)
+            if zdict is None:
+                raise RemoteProtocolError("v2_dictionary", f"zstd dictionary {dict_id} is not configured")
+            try:
+                # At most one byte past the limit is produced: a 200-byte frame can claim megabytes.
+                body = zstandard.ZstdDecompressor(dict_data=zdict).stream_reader(payload[1:]).read(MAX_V2_BYTES + 1)
+            except zstandard.ZstdError:
+                raise RemoteProtocolError("tak_malformed", "TAKPacketV2 is not a zstd frame") from None
         if len(body) > MAX_V2_BYTES:
-            raise RemoteProtocolError("oversize", f"TAKPacketV2 decompresses to {len(body)} bytes")
+            raise RemoteProtocolError("oversize", f"TAKPacketV2 decompresses past {MAX_V2_BYTES} bytes")
         p = atak_pb2.TAKPacketV2()
         try:
             p.ParseFromString(body)
@@ -191,11 +196,22 @@ class TakCodec:
         return p
 
     def pack_v2(self, p: atak_pb2.TAKPacketV2, *, dict_id: int | None = None) -> bytes:
-        """``p`` as a V2 payload: flags byte and zstd frame (with dictionary ``dict_id`` when configured)."""
-        zdict = self._dicts.get(dict_id) if dict_id is not None else None
-        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict) if zdict else zstandard.ZstdCompressor(level=19)
-        flags = dict_id & 0x3F if zdict is not None and dict_id is not None else 0
-        return bytes([flags]) + writer.compress(p.SerializeToString())
+        """``p`` as a V2 payload: compressed with dictionary ``dict_id`` (default: the one its type uses).
+
+        The protobuf goes uncompressed after a ``0xFF`` flags byte when that dictionary is missing,
+        or when that is shorter (a small packet gains less than a zstd frame's own header costs).
+        """
+        if dict_id is None:
+            dict_id = dict_id_for(v2_type(p))
+        body: bytes = p.SerializeToString()
+        bare = bytes([UNCOMPRESSED]) + body
+        zdict = self._dicts.get(dict_id)
+        if zdict is None:
+            return bare
+        # The flags byte names the dictionary: the frame need not repeat its id (4 bytes of airtime).
+        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict, write_dict_id=False)
+        packed = bytes([dict_id & 0x3F]) + writer.compress(body)
+        return packed if len(packed) < len(bare) else bare
 
     def message_v2(self, p: atak_pb2.TAKPacketV2) -> TakMessage:
         """A V2 packet's position or chat (markers and routes are read by ``v2_items.py``)."""
@@ -206,8 +222,8 @@ class TakCodec:
             "battery": p.battery or None,
         }
         which = p.WhichOneof("payload_variant")
-        if which in ("marker", "route"):
-            raise RemoteProtocolError("tak_unsupported", "a V2 marker or route is not a position or chat")
+        if which in ("marker", "route", "shape", "rab", "aircraft"):
+            raise RemoteProtocolError("tak_unsupported", f"a V2 {which} is not a position or chat")
         if which == "chat":
             return TakMessage(
                 kind=Kind.CHAT, message=p.chat.message[:MAX_STRING], to=p.chat.to[:MAX_STRING],
@@ -223,7 +239,7 @@ class TakCodec:
         raise RemoteProtocolError("tak_unsupported", f"TAKPacketV2 {which}")
 
     def encode_v2(self, msg: TakMessage, *, dict_id: int | None = None) -> bytes:
-        """``msg`` as a ``TAKPacketV2`` payload, zstd-compressed (with dictionary ``dict_id`` if configured)."""
+        """``msg`` as a ``TAKPacketV2`` payload (``pack_v2``: its type's dictionary unless ``dict_id`` says)."""
         p = atak_pb2.TAKPacketV2(uid=msg.uid, callsign=msg.callsign)
         if msg.team in TEAMS:
             p.team = TEAMS.index(msg.team)

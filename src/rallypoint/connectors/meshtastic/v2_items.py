@@ -38,11 +38,13 @@ def is_marker(event: CotEvent) -> bool:
     return event.type.startswith("b-m-p-") or (event.type.startswith("a-") and event.how.startswith("h-"))
 
 
-def _detail(event: CotEvent) -> etree._Element | None:
+def detail_of(event: CotEvent) -> etree._Element | None:
+    """The event's ``<detail>`` children, parsed (None when it has none)."""
     return parse_fragment(event.detail.xml, _LIMITS) if event.detail.xml else None
 
 
-def _base(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
+def base_packet(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
+    """A V2 packet with what every item carries: uid, callsign, type, position, stale time, remarks."""
     p = atak_pb2.TAKPacketV2(uid=event.uid, callsign=event.detail.callsign or "")
     p.cot_type_id = atak_pb2.CotType_Other
     name = "CotType_" + event.type.replace("-", "_")
@@ -54,7 +56,7 @@ def _base(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
     p.longitude_i = round(event.point.lon * 1e7)
     p.altitude = round(event.point.hae) if event.point.hae != UNKNOWN else 0
     p.stale_seconds = max(0, (event.stale - now_ms) // 1000)
-    detail = _detail(event)
+    detail = detail_of(event)
     remarks = detail.find("remarks") if detail is not None else None
     if remarks is not None and (remarks.text or "").strip():
         p.remarks = remarks.text[:200]
@@ -63,8 +65,8 @@ def _base(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
 
 def marker_packet(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
     """A marker event as a V2 ``Marker`` packet."""
-    p = _base(event, now_ms)
-    detail = _detail(event)
+    p = base_packet(event, now_ms)
+    detail = detail_of(event)
     p.marker.kind = _MARKER_KINDS.get(event.type, atak_pb2.Marker.Kind_Symbol2525 if event.type.startswith("a-")
                                       else atak_pb2.Marker.Kind_Spot)
     if detail is not None:
@@ -84,7 +86,7 @@ def marker_packet(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2:
 
 def route_packet(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2 | None:
     """A route (``b-m-r``) as a V2 ``Route`` packet; None when it has no points."""
-    detail = _detail(event)
+    detail = detail_of(event)
     if detail is None:
         return None
     points: list[tuple[float, float, str, str]] = []
@@ -97,7 +99,7 @@ def route_packet(event: CotEvent, now_ms: int) -> atak_pb2.TAKPacketV2 | None:
         points.append((lat, lon, str(link.get("uid", "")), str(link.get("callsign", ""))))
     if not points:
         return None
-    p = _base(event, now_ms)
+    p = base_packet(event, now_ms)
     first_lat, first_lon = points[0][0], points[0][1]
     p.latitude_i, p.longitude_i = round(first_lat * 1e7), round(first_lon * 1e7)
     for lat, lon, uid, callsign in points[:MAX_LINKS]:

@@ -7,12 +7,13 @@ import os
 
 import pytest
 import zstandard
-from meshtastic.protobuf import atak_pb2, mesh_pb2, portnums_pb2
+from meshtastic.protobuf import mesh_pb2, portnums_pb2
 
 from rallypoint.config import MeshtasticConfig
 from rallypoint.connectors.meshtastic.budget import HEADER_BYTES, ChannelBudget, Lane, Outgoing
 from rallypoint.connectors.meshtastic.client import MyNode, NodeSeen, RadioClient, Ready, Received
 from rallypoint.connectors.meshtastic.crypto import DEFAULT_KEY, crypt, expand_key, key_from_base64
+from rallypoint.connectors.meshtastic.dictionaries import bundled
 from rallypoint.connectors.meshtastic.framing import MAX_FRAME, FrameDecoder, encode_frame
 from rallypoint.connectors.meshtastic.mesh_cot import from_mesh, to_tak_message
 from rallypoint.connectors.meshtastic.mqtt_codec import decode_envelope, encode_envelope
@@ -116,19 +117,28 @@ def tak_decode(wire: bytes) -> TakMessage:
 
 def test_tak_v2_round_trip_with_and_without_dictionary() -> None:
     plain = TakCodec()
-    assert plain.decode_v2(plain.encode_v2(PLI)) == PLI
-    dictionary = zstandard.train_dictionary(1024, [atak_pb2.TAKPacketV2(callsign=f"U{i}", uid=f"ANDROID-{i:04d}")
-                                                   .SerializeToString() for i in range(400)])
-    with_dict = TakCodec({5: dictionary.as_bytes()})
+    bare = plain.encode_v2(PLI)
+    assert bare[0] == 0xFF and plain.decode_v2(bare) == PLI  # no dictionary: the protobuf uncompressed
+    shipped = TakCodec(bundled())
+    packed = shipped.encode_v2(PLI)
+    assert len(packed) <= len(bare) and shipped.decode_v2(packed) == PLI  # never longer than the bare form
+    chat = shipped.encode_v2(CHAT)
+    assert chat[0] == 0 and shipped.decode_v2(chat).message == CHAT.message  # the non-aircraft dictionary
+    assert shipped.decode_v2(bytes([chat[0] | 0xC0]) + chat[1:]).message == CHAT.message  # reserved bits ignored
+    with_dict = TakCodec({5: bundled()[0]})  # a dictionary configured under another id
     payload = with_dict.encode_v2(CHAT, dict_id=5)
     assert payload[0] & 0x3F == 5
     assert with_dict.decode_v2(payload).message == CHAT.message
     with pytest.raises(RemoteProtocolError) as err:
         plain.decode_v2(payload)  # a dictionary we do not have
     assert err.value.reason == "v2_dictionary"
-    bomb = b"\x00" + zstandard.ZstdCompressor().compress(b"\x00" * 100_000)
+    bomb = b"\x00" + zstandard.ZstdCompressor().compress(b"\x00" * 5_000_000)
+    assert len(bomb) <= 237
     with pytest.raises(RemoteProtocolError, match="oversize"):
-        plain.decode_v2(bomb)
+        shipped.decode_v2(bomb)
+    with pytest.raises(RemoteProtocolError) as err:
+        shipped.decode_v2(b"\x00not a zstd frame")
+    assert err.value.reason == "tak_malformed"
 
 
 def test_plain_node_position_text_and_names_become_cot() -> None:
@@ -159,7 +169,7 @@ def test_hostile_packets_are_refused_with_reasons() -> None:
     assert reason(packet(1, portnums_pb2.ATAK_PLUGIN, b"\xff\xff\xff\xff", 12)) == "tak_malformed"
     assert reason(packet(1, portnums_pb2.POSITION_APP, b"\x0d\x01", 13)) == "malformed"
     assert reason(packet(1, portnums_pb2.TEXT_MESSAGE_APP, b"\xff\xfe", 14)) == "malformed"
-    assert reason(packet(1, portnums_pb2.ATAK_PLUGIN_V2, b"\x00not zstd", 15)) == "tak_malformed"
+    assert reason(packet(1, portnums_pb2.ATAK_PLUGIN_V2, b"\x00not zstd", 15)) == "v2_dictionary"  # none here
     # The replay cache is bounded per sender: an id far in the past is forgotten, not kept forever.
     for i in range(20, 30):
         inbound.packet(packet(1, portnums_pb2.TEXT_MESSAGE_APP, b"x", i), NOW)

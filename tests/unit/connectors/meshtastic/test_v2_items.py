@@ -1,4 +1,4 @@
-"""Markers and routes in TAKPacketV2 form: CoT to packet to CoT, and only with a configured dictionary."""
+"""Markers and routes in TAKPacketV2 form: CoT to packet to CoT, with the shipped dictionary or uncompressed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import zstandard
 from meshtastic.protobuf import atak_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.budget import Lane
+from rallypoint.connectors.meshtastic.dictionaries import NON_AIRCRAFT, UNCOMPRESSED, bundled
 from rallypoint.connectors.meshtastic.mesh_cot import from_mesh
 from rallypoint.connectors.meshtastic.outbound import outgoing
 from rallypoint.connectors.meshtastic.packets import MeshInbound
@@ -71,24 +72,28 @@ def test_route_round_trip_with_delta_points_and_truncation() -> None:
     assert b'method="Walking"' in raw and b'direction="Infil"' in raw
     # A long route is made to fit one packet: names dropped first, then its last points.
     env = Envelope(route(20), Origin(session_id="tcp-1", node="n"), NOW)
-    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh", v2_dict=1)
+    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh")
     assert item is not None and len(item.payload) <= 237
     sent = tak.unpack_v2(item.payload)
     assert sent.route.truncated and 2 <= len(sent.route.links) <= MAX_LINKS
 
 
-def test_markers_and_routes_cross_only_with_a_dictionary() -> None:
-    tak = codec()
+def test_markers_and_routes_cross_with_the_shipped_dictionary_or_uncompressed() -> None:
+    tak = TakCodec(bundled())
     env = Envelope(SPOT, Origin(session_id="tcp-1", node="n"), NOW)
-    assert outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh") is None
-    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh", v2_dict=1)
+    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh")
     assert item is not None and item.port == portnums_pb2.ATAK_PLUGIN_V2 and item.lane is Lane.POSITION
-    assert item.payload[0] == 1 and len(item.payload) <= 237
+    assert item.payload[0] == NON_AIRCRAFT and len(item.payload) <= 237
+    assert tak.unpack_v2(item.payload).marker.iconset.startswith("COT_MAPPING_SPOTMAP")
+    # Without the dictionary (an installation missing the file): the bare protobuf after 0xFF.
+    bare = outgoing(env, tak=TakCodec(), send=SEND, send_groups=frozenset(), own_session="mesh")
+    assert bare is not None and bare.payload[0] == UNCOMPRESSED
+    assert len(bare.payload) > len(item.payload)  # the dictionary earns its keep
+    assert tak.unpack_v2(bare.payload) == tak.unpack_v2(item.payload)
     env = Envelope(route(5), Origin(session_id="tcp-1", node="n"), NOW)
-    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh", v2_dict=1)
+    item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh")
     assert item is not None and tak.unpack_v2(item.payload).route.links[4].callsign == "CP4"
-    assert outgoing(env, tak=tak, send=frozenset({"pli"}), send_groups=frozenset(), own_session="mesh",
-                    v2_dict=1) is None
+    assert outgoing(env, tak=tak, send=frozenset({"pli"}), send_groups=frozenset(), own_session="mesh") is None
 
 
 def test_emergency_goes_first_as_a_chat_line_and_mesh_traffic_never_returns() -> None:
@@ -110,7 +115,7 @@ def test_emergency_goes_first_as_a_chat_line_and_mesh_traffic_never_returns() ->
     (from_radio,) = MeshInbound(tak_v2).packet(
         packet(9, portnums_pb2.ATAK_PLUGIN_V2, tak_v2.pack_v2(marker_packet(SPOT, NOW), dict_id=1), 5), NOW).events
     assert outgoing(Envelope(from_radio, Origin(session_id="tcp-1", node="n"), NOW), tak=tak_v2, send=SEND,
-                    send_groups=frozenset(), own_session="mesh", v2_dict=1) is None
+                    send_groups=frozenset(), own_session="mesh") is None
     # Groups: only traffic of the configured send groups crosses.
     assert outgoing(Envelope(alert, Origin(session_id="tcp-1", node="n", groups=frozenset({"Blue"})), NOW),
                     tak=tak, send=SEND, send_groups=frozenset({"Red"}), own_session="mesh") is None
