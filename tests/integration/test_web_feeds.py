@@ -1,0 +1,109 @@
+"""The feeds panel in a real Chromium against a real server reading a real SBS source over TCP.
+
+The source is a dump1090-like listener on loopback; the server's feed connects to it. The panel shows
+the feed connected with the observations the API counts, its rejects, pauses and resumes it for an
+admin (the server's state follows), and shows a member the server's refusal instead of the list.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from rallypoint.fusion.emit import SbsEmitter
+from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
+from tests.support.accounts import PASSWORDS, create_users
+from tests.support.poll import wait_until_sync
+from tests.support.server import ServerProcess
+
+RESULTS = Path("test-results/web")
+
+
+@pytest.fixture
+def sbs_listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(30)
+        yield listener
+
+
+@pytest.fixture
+def feed_server(data_dir: Path, sbs_listener: socket.socket) -> Iterator[ServerProcess]:
+    create_users(data_dir)  # root is an admin, alice a member
+    port = sbs_listener.getsockname()[1]
+    with ServerProcess(data_dir, "--feed", f"sbs+tcp://127.0.0.1:{port}?name=roof-adsb") as proc:
+        yield proc
+
+
+def _aircraft(step: int) -> Observation:
+    now = datetime.now(UTC)
+    return Observation(source="truth", received_at=now, source_time=now, lat=51.40 + step * 0.001, lon=-0.45,
+                       domain=Domain.AIR, identity=Identity(kind=IdentityKind.ICAO, value="4ca2d6"), name="BAW123",
+                       alt_m=3000.0, speed_mps=120.0, course_deg=0.0)
+
+
+def _log_in(page: Page, server: ServerProcess, user: str) -> None:
+    page.goto(f"http://127.0.0.1:{server.ports['http']}/")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("#login button[type=submit]")
+    expect(page.locator("#status")).to_have_text("live")
+    page.click("#panel-feeds summary")
+
+
+def _feed(server: ServerProcess) -> dict[str, object]:
+    base = f"http://127.0.0.1:{server.ports['http']}"
+    token = httpx.post(f"{base}/api/auth/token", auth=("root", PASSWORDS["root"]), timeout=10).json()["access_token"]
+    [feed] = httpx.get(f"{base}/api/feeds", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    return feed  # type: ignore[no-any-return]
+
+
+def test_a_real_feed_shows_its_status(feed_server: ServerProcess, sbs_listener: socket.socket,
+                                      webgl_page: Page) -> None:
+    source, _ = sbs_listener.accept()  # the server's feed dials the receiver
+    with source:
+        emitter = SbsEmitter()
+        for step in range(3):
+            source.sendall(emitter.emit(_aircraft(step)))
+        source.sendall(b"MSG,3,this is not an SBS line\r\n")
+        counted = wait_until_sync(lambda: (f := _feed(feed_server))["statistics"]["observations"] >= 3  # type: ignore[index]
+                                  and f["statistics"]["rejects"] and f, "observations and a reject counted")
+        page = webgl_page
+        _log_in(page, feed_server, "root")
+        row = page.locator("#feeds-list li[data-feed='roof-adsb']")
+        expect(row.locator(".feed-name")).to_have_text("roof-adsb")
+        expect(row.locator("[data-state]")).to_have_text("connected")
+        stats = counted["statistics"]
+        expect(row).to_contain_text(f"{stats['observations']} ({stats['bytes']} bytes")  # type: ignore[index]
+        expect(row).to_contain_text("Rejects")
+        expect(row).to_contain_text("malformed 1")
+        expect(page.locator("#feeds-proposals")).to_contain_text("no open proposals")
+        # More data: the periodic refresh shows the new count and a rate.
+        for step in range(3, 6):
+            source.sendall(emitter.emit(_aircraft(step)))
+        wait_until_sync(lambda: _feed(feed_server)["statistics"]["observations"] >= 6,  # type: ignore[index]
+                        "three more observations")
+        expect(row).to_contain_text(" obs/s", timeout=20_000)
+        expect(row).to_contain_text("data seen ")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        row.scroll_into_view_if_needed()
+        page.screenshot(path=str(RESULTS / "web-feeds.png"))
+        # Pause and resume from the panel: the server's state follows.
+        row.get_by_role("button", name="Pause roof-adsb").click()
+        expect(row.locator("[data-state]")).to_have_text("paused")
+        assert _feed(feed_server)["paused"] is True
+        row.get_by_role("button", name="Resume roof-adsb").click()
+        expect(row.locator("[data-state]")).to_have_text("connected")
+        assert _feed(feed_server)["paused"] is False
+
+
+def test_a_member_sees_the_refusal(feed_server: ServerProcess, webgl_page: Page) -> None:
+    page = webgl_page
+    _log_in(page, feed_server, "alice")
+    expect(page.locator("#feeds-list")).to_have_text("requires role admin")
+    assert page.locator("#feeds-list button").count() == 0
