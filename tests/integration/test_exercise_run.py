@@ -1,0 +1,246 @@
+"""``rallypoint exercise run`` against a real server: twenty units at 10x, injects, a degraded link,
+marked traffic seen by PyTAK and filtered from history; TLS with a client certificate; protobuf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import itertools
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lxml import etree
+
+from tests.support.certs import client_bundle
+from tests.support.server import ServerProcess
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pytak
+
+DRILL = Path(__file__).parent.parent / "data" / "exercises" / "drill-20.toml"
+MARK = "__rallypoint_exercise"
+
+
+async def run_exercise(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    """``rallypoint exercise run ARGS`` as an operator runs it: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rallypoint.cli.main", "exercise", "run", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else None), timeout=240)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+class PyTakListener:
+    """A PyTAK client on the plain CoT port collecting every event it receives, parsed with lxml."""
+
+    def __init__(self) -> None:
+        self.events: list[etree._Element] = []
+        self._buf = b""
+        self._changed = asyncio.Event()
+
+    async def start(self, port: int) -> None:
+        parser = configparser.ConfigParser()
+        parser["t"] = {"COT_URL": f"tcp://127.0.0.1:{port}"}
+        self.reader, self.writer = await pytak.protocol_factory(parser["t"])
+        self._task = asyncio.create_task(self._read())
+        # Announce ourselves so the server has a registered session before the units start.
+        self.writer.write(pytak.gen_cot(lat=39.0, lon=-120.0, uid="pytak-observer", cot_type="a-f-G-U-C", stale=600))
+        await self.writer.drain()
+        await self.wait(lambda e: e.get("type") == "t-x-takp-v", 1)
+
+    async def _read(self) -> None:
+        while chunk := await self.reader.read(65536):
+            self._buf += chunk
+            while (end := self._buf.find(b"</event>")) >= 0:
+                frame, self._buf = self._buf[: end + 8], self._buf[end + 8:]
+                start = frame.find(b"<event")
+                if start >= 0:
+                    self.events.append(etree.fromstring(frame[start:]))
+            self._changed.set()
+
+    def matching(self, predicate: Any) -> list[etree._Element]:
+        return [e for e in self.events if predicate(e)]
+
+    async def wait(self, predicate: Any, count: int, timeout: float = 60.0) -> list[etree._Element]:
+        """Wait (on arrivals, up to ``timeout``) until ``count`` events match."""
+        async with asyncio.timeout(timeout):
+            while len(found := self.matching(predicate)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return found
+
+    async def close(self) -> None:
+        self.writer.close()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def history(server: ServerProcess, **params: str) -> list[dict[str, Any]]:
+    """Every stored event matching ``params`` (all pages), from the plain HTTP port on loopback."""
+    rows: list[dict[str, Any]] = []
+    query: dict[str, str] = {"limit": "1000", **params}
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=30) as client:
+        while True:
+            page = client.get("/api/history", params=query).json()
+            rows += page["events"]
+            if not page.get("next"):
+                return rows
+            query["cursor"] = page["next"]
+
+
+def mark_of(event: etree._Element) -> etree._Element | None:
+    return event.find(f"detail/{MARK}")
+
+
+def unit_of(event: etree._Element) -> str | None:
+    mark = mark_of(event)
+    return mark.get("unit") if mark is not None else None
+
+
+def is_report(event: etree._Element, unit: str) -> bool:
+    return event.get("type") == "a-f-G-U-C" and event.get("uid") == f"RP-EX-drill-20-{unit}"
+
+
+async def test_twenty_units_three_injects_and_a_degraded_link_at_ten_times(server: ServerProcess) -> None:
+    listener = PyTakListener()
+    await listener.start(server.ports["cot"])
+    try:
+        code, out, err = await run_exercise(str(DRILL), "--server", f"tcp://127.0.0.1:{server.ports['cot']}",
+                                            "--speed", "10", "--json")
+        assert code == 0, err
+        summary = json.loads(out)
+        links = summary["links"]
+        # The script: 20 units x 48 reports (every 5 s for 240 s); CYAN-1 (a1) from 90 s to 150 s keeps
+        # 1 report in 2 (12 taken, 6 kept) and sends those 2 s of exercise time late.
+        assert summary["units"] == 20 and summary["state"] == "stopped" and summary["send_errors"] == 0
+        assert links["a1"] == {"scheduled": 48, "sent": 42, "delayed": 6, "thinned": 6, "cut": 0, "silenced": 0}
+        assert all(links[u]["sent"] == 48 for u in links if u != "a1")
+        assert summary["sent"] == 19 * 48 + 42
+        assert [(i["id"], i["kind"], i["cause"], i["clock_s"], i["ok"]) for i in summary["injects"]] == [
+            ("casualty", "emergency", "time", 60.0, True), ("cyan1-link", "link", "time", 90.0, True),
+            ("sitrep", "chat", "time", 120.0, True)]
+
+        # PyTAK sees every unit, and every simulated event is marked.
+        a1 = await listener.wait(lambda e: is_report(e, "a1"), 42)
+        simulated = listener.matching(lambda e: str(e.get("uid", "")).startswith("RP-EX-drill-20"))
+        assert {unit_of(e) for e in simulated} == {f"{t}{n}" for t in "abcd" for n in range(1, 6)}
+        for event in simulated:
+            mark = mark_of(event)
+            assert event.get("opex") == "e-drill-20" and event.get("how") == "m-s"
+            assert mark is not None and mark.get("id") == "drill-20"
+        # The server repeats an active emergency until it is cancelled: one uid, however many times.
+        alerts = listener.matching(lambda e: e.get("type") == "b-a-o-tbl")
+        assert alerts and {a.get("uid") for a in alerts} == {"RP-EX-drill-20-b3-9-1-1"}
+        alert = alerts[0]
+        assert alert.get("uid") == "RP-EX-drill-20-b3-9-1-1" and alert.findtext("detail/emergency") == "RED-3"
+        assert (mark_of(alert).get("inject"), mark_of(alert).get("kind")) == ("casualty", "emergency")
+        [chat] = listener.matching(lambda e: e.get("type") == "b-t-f" and unit_of(e) == "a1")
+        assert chat.findtext("detail/remarks") == "All stations: send SITREP"
+        assert mark_of(chat).get("inject") == "sitrep"
+        # The inject record is stored but delivered to nobody.
+        assert listener.matching(lambda e: e.get("type") == "t-x-rp-exercise") == []
+
+        # Thinned: in the degraded minute a1's reports come 10 s of exercise apart (1 s at 10x), else 5 s.
+        times = [_ms(e.get("time")) for e in a1]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert len(times) == 42 and sorted(times) == times
+        degraded = gaps[18:23]  # between the kept reports taken at 90, 100, ... 140 s
+        assert all(900 <= gap <= 1100 for gap in degraded), gaps
+        # Late: a delayed report (taken at 90 s, sent at 92 s) arrives after other units' later reports.
+        order = listener.events.index(a1[18])
+        overtaken = [e for e in listener.events[:order]
+                     if e.get("type") == "a-f-G-U-C" and unit_of(e) not in (None, "a1")
+                     and _ms(e.get("time")) > times[18]]
+        assert overtaken, "a report sent 2 s late was not overtaken by any later report"
+    finally:
+        await listener.close()
+
+    # History keeps the exercise apart: filtered in, filtered out, and the inject records.
+    exercise = history(server, exercise="drill-20")
+    live = history(server, exercise="none")
+    assert len([r for r in exercise if r["type"] == "a-f-G-U-C"]) == 19 * 48 + 42
+    assert all(r["exercise"] == "drill-20" for r in exercise)
+    assert not any(r["uid"].startswith("RP-EX-") for r in live)
+    assert any(r["uid"] == "pytak-observer" for r in live)
+    [record] = [r for r in exercise if r["type"] == "t-x-rp-exercise"]
+    assert 'inject="cyan1-link"' in record["xml"] and 'kind="link"' in record["xml"]
+
+
+SMALL = """[exercise]
+id = "{id}"
+duration = 20
+
+[[units]]
+id = "solo"
+callsign = "SOLO"
+rate_s = 1
+motion = {{ kind = "random_walk", speed_mps = 3, area = {{ lat = 39.2, lon = -120.1, radius_m = 300 }} }}
+
+[[injects]]
+id = "blackout"
+at = 5
+kind = "link"
+unit = "solo"
+cut = 5
+"""
+
+
+@pytest.mark.parametrize("mode", ["tls", "protobuf"])
+async def test_tls_with_a_client_certificate_and_protobuf_units(server: ServerProcess, tmp_path: Path,
+                                                                mode: str) -> None:
+    scenario = tmp_path / "small.toml"
+    exercise_id = f"small-{mode}"
+    scenario.write_text(SMALL.format(id=exercise_id))
+    if mode == "tls":
+        bundle = client_bundle(server, "exercise-runner", tmp_path)
+        args = ["--server", f"tls://127.0.0.1:{server.ports['tls']}", "--ca", str(bundle.ca),
+                "--cert", str(bundle.cert), "--key", str(bundle.key)]
+    else:
+        args = ["--server", f"tcp://127.0.0.1:{server.ports['cot']}", "--protocol", "protobuf"]
+    code, out, err = await run_exercise(str(scenario), *args, "--speed", "10", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    # 20 reports a second apart; the link is cut from 5 s to 10 s: those 5 are lost.
+    assert summary["links"]["solo"]["cut"] == 5 and summary["sent"] == 15 and summary["send_errors"] == 0
+    stored = sorted((r for r in history(server, exercise=exercise_id) if r["type"] == "a-f-G-U-C"),
+                    key=lambda r: r["time_ms"])
+    assert len(stored) == 15
+    for row in stored:
+        assert row["uid"] == f"RP-EX-{exercise_id}-solo" and row["how"] == "m-s"
+        assert f'opex="e-{exercise_id}"' in row["xml"] and f'<{MARK} id="{exercise_id}" unit="solo"/>' in row["xml"]
+    gaps = sorted(b["time_ms"] - a["time_ms"] for a, b in itertools.pairwise(stored))
+    assert 500 <= gaps[-1] <= 700  # the cut: 6 s of exercise time (0.6 s at 10x) between two reports
+
+
+async def test_a_bad_scenario_exits_2_with_its_lines(tmp_path: Path) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(SMALL.format(id="bad") + '\n[[injects]]\nid = "x"\nat = "00:30"\nkind = "silent"\n'
+                                                 'unit = "ghost"\n')
+    lines = scenario.read_text().splitlines()
+    at, unit = lines.index('at = "00:30"') + 1, lines.index('unit = "ghost"') + 1
+    code, _, err = await run_exercise(str(scenario), "--server", "tcp://127.0.0.1:9")
+    assert code == 2
+    assert f"{scenario}:{at}: time travel: at 00:30 is after the exercise ends (00:20)" in err
+    assert f"{scenario}:{unit}: inject 'x' names unit 'ghost', which is not in [[units]]" in err
+
+
+async def test_an_unreachable_server_exits_1(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SMALL.format(id="nowhere"))
+    code, _, err = await run_exercise(str(scenario), "--server", "tcp://127.0.0.1:9")
+    assert code == 1 and "cannot connect every unit to 127.0.0.1:9" in err
+
+
+def _ms(text: str | None) -> int:
+    from datetime import datetime
+
+    assert text is not None
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
