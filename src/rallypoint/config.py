@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -84,6 +86,16 @@ class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     burst_bytes: int = 512
     channel: int = 0
     v2_dictionaries: dict[int, str] = msgspec.field(default_factory=dict)
+
+
+class WebConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[web]`` (or ``[rallypoint.web]``): the picture page (docs/web.md, "Tile URL").
+
+    ``tile_url``: a raster tile URL template (``https://host/{z}/{x}/{y}.png``) the page draws over the
+    base map; its origin, and no other, is added to the page's Content-Security-Policy.
+    """
+
+    tile_url: str = ""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -204,6 +216,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     feeds: tuple[FeedConfig, ...] = msgspec.field(default_factory=tuple)
     # Meshtastic radio meshes bridged both ways: docs/meshtastic.md.
     meshtastic: tuple[MeshtasticConfig, ...] = msgspec.field(default_factory=tuple)
+    # The picture page: a remote tile URL template (docs/web.md).
+    web: WebConfig = msgspec.field(default_factory=WebConfig)
 
     @property
     def data_path(self) -> Path:
@@ -220,7 +234,7 @@ _FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
 def _coerce_env(name: str, raw: str) -> Any:
     field = _FIELDS[name]
     default = field.default
-    if field.default_factory is dict or name in ("federation_peers", "feeds", "meshtastic"):
+    if field.default_factory is dict or name in ("federation_peers", "feeds", "meshtastic", "web"):
         try:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
@@ -337,3 +351,33 @@ def _validate(s: Settings) -> None:
         raise ConfigError("token_ttl_s: must be at least 1 second")
     if s.http_header_timeout_s < 0 or s.http_body_timeout_s < 0:
         raise ConfigError("http_header_timeout_s, http_body_timeout_s: must not be negative (0 disables)")
+    tile_origin(s.web.tile_url)
+
+
+# A host name or an IP literal, and an optional port: nothing that could end a CSP source expression.
+_ORIGIN = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
+_TILE_KEYS = ("{z}", "{x}", "{y}")
+
+
+def tile_origin(template: str) -> str | None:
+    """The origin (``scheme://host[:port]``) of a tile URL template; None when there is no template.
+
+    ConfigError unless the template is an http or https URL without credentials, whose host is a plain
+    name or address, that holds ``{z}``, ``{x}`` and ``{y}`` and no whitespace, quote or ``;``.
+    """
+    if not template:
+        return None
+    where = "web.tile_url"
+    parts = urlsplit(template)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{where}: an http:// or https:// URL template expected, got {template[:100]!r}")
+    if "@" in parts.netloc:
+        raise ConfigError(f"{where}: no user or password in the URL (every browser that opens the page sees it)")
+    if not _ORIGIN.match(parts.netloc):
+        raise ConfigError(f"{where}: {parts.netloc[:100]!r} is not a host name or address with an optional port")
+    missing = [key for key in _TILE_KEYS if key not in template]
+    if missing:
+        raise ConfigError(f"{where}: the template needs {', '.join(missing)} (e.g. https://host/{{z}}/{{x}}/{{y}}.png)")
+    if any(c.isspace() or c in "'\";,\\<>" for c in template):
+        raise ConfigError(f"{where}: no whitespace, quotes, ';', ',', backslash or angle brackets in the URL")
+    return f"{parts.scheme}://{parts.netloc.lower()}"

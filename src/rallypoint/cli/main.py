@@ -81,6 +81,9 @@ def serve(
     feed: Annotated[
         list[str] | None, typer.Option(help="Source feed URL, repeatable (sbs+tcp://host:30003; see docs/feeds.md).")
     ] = None,
+    tile_url: Annotated[
+        str | None, typer.Option(help="Raster tile URL template the web picture draws (https://host/{z}/{x}/{y}.png).")
+    ] = None,
 ) -> None:
     """Run the server until SIGTERM/SIGINT, then drain, flush and exit 0."""
     if worker:
@@ -92,6 +95,7 @@ def serve(
         "federation_port": federation_port, "storage": storage, "bus": bus, "log_format": log_format,
         "log_level": log_level, "demo": True if demo else None, "workers": workers,
         "udp_enabled": True if (udp or udp_port) else None,
+        "web": {"tile_url": tile_url} if tile_url is not None else None,
     }
     try:
         settings = with_feed_urls(load_settings(config, overrides=overrides), feed or ())

@@ -19,7 +19,7 @@ from rallypoint.bus.base import MessageBus
 from rallypoint.bus.factory import lease_of, liveness_of, start_bus
 from rallypoint.bus.lease import EMERGENCY_REPEATER
 from rallypoint.clock import Clock
-from rallypoint.config import Settings
+from rallypoint.config import Settings, tile_origin
 from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.errors import ConfigError
 from rallypoint.federation.service import Federation
@@ -241,7 +241,7 @@ class Node:
                     max_body_bytes=s.max_http_body_bytes,
                     upload_paths=("/Marti/sync/missionupload", "/Marti/sync/upload"),
                     max_upload_bytes=s.max_upload_bytes, on_body_too_large=self.http_guard.body_too_large,
-                    large_paths=PLAN_BODY_LIMITS,
+                    large_paths=PLAN_BODY_LIMITS, tile_origin=tile_origin(s.web.tile_url),
                 )
                 if s.http_port:
                     http_servers.append(await self._start_http(tg, app, s.plain_bind, port(s.http_port), "http", None))

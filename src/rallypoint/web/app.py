@@ -28,10 +28,12 @@ def create_app(
     max_upload_bytes: int = 100 * 1024 * 1024,
     large_paths: Sequence[tuple[str, int]] = (),
     on_body_too_large: Callable[[], None] | None = None,
+    tile_origin: str | None = None,
 ) -> Starlette:
     """Build the HTTP app. ``health`` returns the status document; ``ready`` False answers 503.
 
     ``on_body_too_large`` is called for every request refused for its body size (metrics).
+    ``tile_origin``: the origin of the configured tile URL, allowed by the pages' CSP (``web.guard``).
     """
 
     async def health_endpoint(request: Request) -> Response:
@@ -53,7 +55,8 @@ def create_app(
                 per_pattern=large_paths,
                 on_reject=on_body_too_large,
             ),
-            Middleware(PageGuard, on_refuse=lambda: metrics.rejected.labels("cross_origin", "http").inc()),
+            Middleware(PageGuard, on_refuse=lambda: metrics.rejected.labels("cross_origin", "http").inc(),
+                       tile_origin=tile_origin),
         ],
         routes=[
             Route("/api/health", health_endpoint, methods=["GET"]),

@@ -1,7 +1,8 @@
 """Headers and CSRF protection for every HTTP response and write of the web app.
 
 Every response carries a strict Content-Security-Policy (scripts, styles, workers and connections from
-this origin only, no inline script, no eval, never framed), ``X-Content-Type-Options: nosniff`` and
+this origin only, no inline script, no eval, never framed; images and connections also from the
+configured tile URL's origin, if any), ``X-Content-Type-Options: nosniff`` and
 ``Referrer-Policy: no-referrer``; a route that sets its own policy keeps it, and the generated API
 index (``/api/docs``, no script) may use its inline style sheet.
 
@@ -31,23 +32,33 @@ from rallypoint.web.credentials import ACCESS_TOKEN_COOKIE
 
 log = logging.getLogger(__name__)
 
+# media-src: video plays from this origin only (HLS through /api/video/{uid}/hls/, docs/video.md); blob: is
+# the MediaSource that hls.js hands the <video> element.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self'; worker-src 'self'; font-src 'self'; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-_HEADERS = [
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+_OTHER_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), *_OTHER_HEADERS]
 # The API index (/api/docs) is one generated page with an inline style sheet and no script at all.
 _INLINE_STYLE_PATHS = frozenset({"/api/docs"})
-_HEADERS_INLINE_STYLE = [
-    (b"content-security-policy",
-     CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'").encode()),
-    *_HEADERS[1:],
-]
+
+
+def content_security_policy(tile_origin: str | None = None) -> str:
+    """The policy, with the origin of the configured tile URL (``config.tile_origin``) allowed for images
+    and connections only (the map fetches tiles), when there is one."""
+    if tile_origin is None:
+        return CONTENT_SECURITY_POLICY
+    return (CONTENT_SECURITY_POLICY.replace("img-src 'self' data: blob:", f"img-src 'self' data: blob: {tile_origin}")
+            .replace("connect-src 'self'", f"connect-src 'self' {tile_origin}"))
+
+
+def _headers(policy: str) -> list[tuple[bytes, bytes]]:
+    return [(b"content-security-policy", policy.encode()), *_OTHER_HEADERS]
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 WEB_SESSION_PREFIX = "/api/web/"
 
@@ -73,9 +84,13 @@ def _rides_on_cookie(scope: Scope) -> bool:
 class PageGuard:
     """ASGI middleware: security headers on every response, the origin check on cookie writes."""
 
-    def __init__(self, app: ASGIApp, on_refuse: Callable[[], None] | None = None) -> None:
+    def __init__(self, app: ASGIApp, on_refuse: Callable[[], None] | None = None,
+                 tile_origin: str | None = None) -> None:
         self.app = app
         self.on_refuse = on_refuse
+        policy = content_security_policy(tile_origin)
+        self._headers = _headers(policy)
+        self._headers_inline_style = _headers(policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -96,7 +111,7 @@ class PageGuard:
             await _forbidden(send)
             return
 
-        headers = _HEADERS_INLINE_STYLE if scope.get("path") in _INLINE_STYLE_PATHS else _HEADERS
+        headers = self._headers_inline_style if scope.get("path") in _INLINE_STYLE_PATHS else self._headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -45,7 +45,7 @@ class WebPicture:
         self._ctx = ctx
         self._oauth = OAuthTokens(users=ctx.users, tokens=ctx.tokens, auditor=ctx.auditor, clock=ctx.clock,
                                   metrics=ctx.metrics)
-        self._tiles = LocalTiles(ctx.settings.data_path)
+        self._tiles = LocalTiles(ctx.settings.data_path, tile_url=ctx.settings.web.tile_url)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:

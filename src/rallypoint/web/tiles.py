@@ -3,7 +3,8 @@
 ``rallypoint tiles add FILE`` checks a file with :func:`inspect_tiles` and copies it there under a safe
 name. The server then serves:
 
-* ``GET /api/web/tiles``: the tile sets, ``[{"name", "kind", "format", "minzoom", "maxzoom", "url"}]``;
+* ``GET /api/web/tiles``: the tile sets, ``[{"name", "kind", "format", "minzoom", "maxzoom", "url"}]``,
+  first the configured remote template (``[web] tile_url``, kind ``url``) when there is one;
 * ``GET /tiles/{name}/{z}/{x}/{y}``: one tile of an MBTiles set (XYZ numbering; the file's TMS rows are
   flipped), with the set's media type; 404 when the set or the tile does not exist;
 * ``GET /tiles/{name}.pmtiles``: a PMTiles file as it is, with HTTP range requests (206), for a page
@@ -35,6 +36,8 @@ PMTILES_MAGIC = b"PMTiles"
 # PMTiles v3 header: tile type at byte 99 (1 mvt, 2 png, 3 jpeg, 4 webp), min/max zoom at 100/101.
 PMTILES_TYPES = {1: "pbf", 2: "png", 3: "jpg", 4: "webp"}
 MAX_ZOOM = 24
+# Deepest zoom asked of a remote tile URL (the common limit of public raster tile services).
+REMOTE_MAX_ZOOM = 19
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,12 @@ def _read_tile(path: Path, z: int, x: int, y: int) -> tuple[str, bytes | None]:
 class LocalTiles:
     """The routes above over ``<data dir>/tiles``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, tile_url: str = "") -> None:
         self._dir = tiles_dir(data_dir)
         self._data_dir = data_dir
+        # The remote template goes first: local files, more precise where they exist, are drawn over it.
+        self._remote = [{"name": "tile_url", "kind": "url", "format": "raster", "minzoom": 0,
+                         "maxzoom": REMOTE_MAX_ZOOM, "url": tile_url}] if tile_url else []
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -132,7 +138,7 @@ class LocalTiles:
 
     async def listing(self, request: Request) -> Response:
         sets = await run_in_threadpool(installed, self._data_dir)
-        return JSONResponse([{**asdict(s), "url": s.url} for s in sets])
+        return JSONResponse([*self._remote, *({**asdict(s), "url": s.url} for s in sets)])
 
     async def pmtiles(self, request: Request) -> Response:
         name, _, suffix = request.path_params["file"].rpartition(".")

@@ -49,7 +49,8 @@ export class PictureMap {
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
   }
 
-  // Raster tile sets added with `rallypoint tiles add` (MBTiles), drawn over the base map, below the units.
+  // The tile URL template, then raster tile sets added with `rallypoint tiles add` (MBTiles), drawn over the
+  // base map, below the units.
   async addLocalTiles() {
     let sets = [];
     try {
@@ -59,12 +60,20 @@ export class PictureMap {
       return;
     }
     for (const set of sets) {
+      if (set.kind === "url") { this.addRemoteTiles(set); continue; }
       if (set.kind !== "mbtiles" || !["png", "jpg", "jpeg", "webp"].includes(set.format)) continue;
       const id = `tiles-${set.name}`;
       this.map.addSource(id, { type: "raster", tiles: [new URL(set.url, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}")],
                                tileSize: 256, minzoom: set.minzoom, maxzoom: set.maxzoom });
       this.map.addLayer({ id, type: "raster", source: id });
     }
+  }
+
+  // The configured tile URL template ([web] tile_url): another server's raster tiles, under local files.
+  addRemoteTiles(set) {
+    this.map.addSource("remote-tiles", { type: "raster", tiles: [set.url], tileSize: 256, minzoom: set.minzoom,
+                                         maxzoom: set.maxzoom });
+    this.map.addLayer({ id: "remote-tiles", type: "raster", source: "remote-tiles" });
   }
 
   addLayers() {
