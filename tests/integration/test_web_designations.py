@@ -19,11 +19,11 @@ from tests.support.server import ServerProcess
 from tests.support.tak_socket import TakSocket
 from tests.support.web_panels import (
     XSS_IMG,
-    add_accounts,
     base_url,
     logged_in,
     open_panel,
     password_of,
+    serve_with_accounts,
     shot,
 )
 
@@ -33,9 +33,7 @@ ACCOUNTS = {"mia": ("member",), "abe": ("approver",)}
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[ServerProcess]:
-    add_accounts(data_dir, ACCOUNTS)
-    with ServerProcess(data_dir) as proc:
-        yield proc
+    yield from serve_with_accounts(data_dir, ACCOUNTS)
 
 
 def _drawn_state(page: Page, designation_id: str) -> str | None:

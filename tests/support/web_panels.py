@@ -6,15 +6,16 @@ Predicates handed to Playwright are functions: the page's CSP forbids ``eval``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Dialog, Page, Request, expect
 
 from tests.support.accounts import run_cli
 from tests.support.browser import DEFAULT_TIMEOUT_MS
+from tests.support.server import ServerProcess
 
 RESULTS = Path("test-results/web")
 # The XSS canaries: any of them running sets window.__xss or asks another origin for something.
@@ -27,12 +28,19 @@ def password_of(name: str) -> str:
     return f"{name} passphrase for the panels"
 
 
-def add_accounts(data_dir: Path, accounts: dict[str, tuple[str, ...]]) -> None:
+def add_accounts(data_dir: Path, accounts: Mapping[str, tuple[str, ...]]) -> None:
     """Create each account ``name: (role, *groups)`` (no groups: ``__ANON__`` both ways) before the server starts."""
     for name, (role, *groups) in accounts.items():
         args = [a for g in groups for a in ("--group", g)]
         run_cli(data_dir, "user", "add", name, *args, "--role", role, "--password-stdin",
                 stdin=password_of(name) + "\n")
+
+
+def serve_with_accounts(data_dir: Path, accounts: Mapping[str, tuple[str, ...]]) -> Iterator[ServerProcess]:
+    """For a fixture: a real server whose accounts are ``accounts`` (see :func:`add_accounts`)."""
+    add_accounts(data_dir, accounts)
+    with ServerProcess(data_dir) as proc:
+        yield proc
 
 
 def base_url(ports: dict[str, int]) -> str:
@@ -84,5 +92,9 @@ def watch_outside_requests(page: Page, outside: list[str]) -> None:
         if urlparse(request.url).hostname not in ("127.0.0.1", None) and not request.url.startswith(("data:", "blob:")):
             outside.append(request.url)
 
+    def dialog(opened: Dialog) -> None:
+        outside.append(f"dialog: {opened.message}")
+        opened.dismiss()
+
     page.on("request", seen)
-    page.on("dialog", lambda d: (outside.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("dialog", dialog)

@@ -5,3 +5,5 @@ import "./airdrop.js";
 import "./packages.js";
 import "./feeds.js";
 import "./drawing.js";
+import "./missions.js";
+import "./tasks.js";
