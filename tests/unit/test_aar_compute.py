@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rallypoint.aar.compute import ReportBuilder
-from rallypoint.aar.links import EARTH_RADIUS_M, median_interval, missing_reports
+from rallypoint.aar.links import EARTH_RADIUS_M, haversine_m, median_interval, missing_reports, step_m
 from tests.support.aar_history import T0, build, history, row
 
 
@@ -100,3 +100,12 @@ def test_tracks_stay_bounded_and_end_at_the_last_position() -> None:
     (track,) = builder.finish().tracks
     assert len(track.points) <= 1001
     assert track.points[0] == (20.0, 10.0) and track.points[-1] == (20.0, 10 + 4999 * 1e-4)
+
+
+def test_short_steps_measured_flat_agree_with_great_circle() -> None:
+    for lat in (0.0, 45.0, 70.0):
+        for d in (1e-5, 0.01, 0.099):
+            flat, exact = step_m(10.0, lat, 10.0 + d, lat + d / 2), haversine_m(10.0, lat, 10.0 + d, lat + d / 2)
+            assert flat == pytest.approx(exact, rel=1e-5)
+    # A long jump is measured on the sphere.
+    assert step_m(0.0, 0.0, 90.0, 0.0) == pytest.approx(math.pi / 2 * EARTH_RADIUS_M)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rallypoint.aar.compute import ReportBuilder
 from rallypoint.aar.html import render_html
-from rallypoint.aar.svg import BASEMAP, clip_ring, render_map
+from rallypoint.aar.svg import BASEMAP, clip_ring, render_map, thinned
 from tests.support.aar_history import T0, build, row
 
 PAYLOAD = '<script>alert(1)</script><img src=x onerror=alert(2)>"'
@@ -77,3 +77,10 @@ def test_ring_clipping() -> None:
     clipped = clip_ring(square, (0.0, 0.0, 2.0, 2.0))
     assert sorted(clipped) == [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]
     assert clip_ring(square, (5.0, 5.0, 6.0, 6.0)) == []
+
+
+def test_thinning_keeps_ends_and_bounds_the_count() -> None:
+    points = [(float(i), 0.0) for i in range(1000)]
+    kept = thinned(points, 16)
+    assert len(kept) == 16 and kept[0] == points[0] and kept[-1] == points[-1]
+    assert thinned(points[:5], 16) == points[:5]

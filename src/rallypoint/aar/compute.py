@@ -43,6 +43,8 @@ from rallypoint.storage.base import StoredEvent
 MAX_TIMELINE = 5000
 DEFAULT_LATE_MS = 2000
 EMERGENCY_SUFFIX = "-9-1-1"
+# Only an inject's marker has this attribute: the rows worth reading the marker of.
+_INJECT = b" inject="
 
 
 class _InjectSeen(msgspec.Struct):
@@ -87,36 +89,38 @@ class ReportBuilder:
             self.rows_other += 1
             return
         self.rows_kept += 1
-        # The marker's unit, inject and kind are read from the XML of exercise rows only.
-        mark = None if exercise is None else (exercise_mark(xml) or ExerciseMark(exercise))
         typ = row.type
-        if mark is not None and mark.inject:
-            self._inject(row, mark.exercise, mark.inject, mark.kind, mark.unit, mark.ref)
-        if typ == MARKER_TYPE:
-            return
+        mark = None
+        if exercise is not None and (_INJECT in xml or row.uid not in self.links or typ[:2] != "a-"):
+            # The marker's unit, inject and kind, read from the XML: for injects, and once per
+            # reporting unit (its unit id); a unit's later reports need only the stored columns.
+            mark = exercise_mark(xml) or ExerciseMark(exercise)
+            if mark.inject:
+                self._inject(row, mark.exercise, mark.inject, mark.kind, mark.unit, mark.ref)
         if typ[:2] == "a-":
-            if has_fix(row.lat, row.lon):
-                self._position(row, mark.unit if mark is not None else "", mark is not None)
+            lon, lat = row.lon, row.lat
+            if has_fix(lat, lon):
+                self._position(row, lon, lat, mark.unit if mark is not None else "", exercise is not None)
+        elif typ == MARKER_TYPE:
+            return
         elif is_emergency(typ) or typ == EMERGENCY_CANCEL:
-            self._emergency(row, scripted=mark is not None and bool(mark.inject), simulated=mark is not None)
+            self._emergency(row, scripted=mark is not None and bool(mark.inject), simulated=exercise is not None)
         elif typ in (TASK_TYPE, TASK_STATUS_TYPE):
             self._task(row)
         elif DESIGNATION_TAG in xml and (found := designation_state(xml)) is not None:
             who = row.callsign or row.sender or ""
             self.evidence.designation(found[0], found[1], Seen(row.time, who, f"CoT {typ} state={found[1]}"))
 
-    def _position(self, row: StoredEvent, unit: str, simulated: bool) -> None:
+    def _position(self, row: StoredEvent, lon: float, lat: float, unit: str, simulated: bool) -> None:
         link = self.links.get(row.uid)
         if link is None:
             link = self.links[row.uid] = LinkAccumulator(row.uid)
+            link.unit = unit
+            link.simulated = simulated
         if row.callsign:
             link.callsign = row.callsign
         if row.team:
             link.team = row.team
-        if unit:
-            link.unit = unit
-        link.simulated = link.simulated or simulated
-        lon, lat = row.lon, row.lat
         link.add(row.time, row.received, lon, lat, self.late_ms)
         box = self.bbox
         if box is None:

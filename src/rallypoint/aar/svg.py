@@ -28,6 +28,18 @@ WIDTH = 900
 # Colour-blind-safe palette (Okabe-Ito), one per team in name order, repeating past eight teams.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _MIN_SPAN_DEG = 0.01
+# Points drawn over all tracks together (each keeps at least MIN_TRACK_POINTS): bounds the file and
+# the time to write it whatever the number of units.
+MAP_POINTS = 60_000
+MIN_TRACK_POINTS = 16
+
+
+def thinned(points: Sequence[Point], limit: int) -> Sequence[Point]:
+    """At most ``limit`` points taken evenly, always keeping the first and the last."""
+    if len(points) <= limit:
+        return points
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
 
 
 def team_colours(teams: Iterable[str]) -> dict[str, str]:
@@ -142,6 +154,7 @@ def render_map(tracks: Sequence[Track], bbox: Box | None, *, title: str, basemap
     proj = Projection(box)
     land, lines = _basemap_parts(basemap, box)
     colours = team_colours(t.team for t in tracks)
+    limit = max(MIN_TRACK_POINTS, MAP_POINTS // max(1, len(tracks)))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {proj.width} {proj.height}" role="img"'
            f' class="map"><title>{escape(title)}</title>'
            f'<rect width="{proj.width}" height="{proj.height}" fill="#dbe9f4"/>']
@@ -156,7 +169,8 @@ def render_map(tracks: Sequence[Track], bbox: Box | None, *, title: str, basemap
         dash = ' stroke-dasharray="6 3"' if track.simulated else ""
         label = escape(f"{track.callsign or track.uid} ({track.team})")
         if len(track.points) > 1:
-            out.append(f'<path d="{proj.path(track.points)}" fill="none" stroke="{colour}" stroke-width="2"'
+            d = proj.path(thinned(track.points, limit))
+            out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"'
                        f' stroke-opacity="0.8"{dash}><title>{label}</title></path>')
         x, y = proj.path(track.points[-1:])[1:].split(",")
         out.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{colour}"><title>{label}</title></circle>')
