@@ -37,9 +37,12 @@ SCRIPT = "<script>window.__xss=2</script>"
 
 @pytest.fixture
 def packages_server(data_dir: Path) -> Iterator[ServerProcess]:
-    """carol has no groups (she reads and writes ``__ANON__``, like plain TCP clients); alice is in A."""
+    """carol has no groups (she reads and writes ``__ANON__``, like plain TCP clients); alice is in A;
+    dave is in A and ``__ANON__``."""
     run_cli(data_dir, "user", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
     run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORD + "\n")
+    run_cli(data_dir, "user", "add", "dave", "--group", "A", "--group", "__ANON__", "--password-stdin",
+            stdin=PASSWORD + "\n")
     with ServerProcess(data_dir) as proc:
         yield proc
 
@@ -166,7 +169,7 @@ def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess,
         answer = httpx.post(f"{base}/api/auth/token", auth=(user, PASSWORD), timeout=10)
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
-    carol, alice = token("carol"), token("alice")
+    carol, alice, dave = token("carol"), token("alice"), token("dave")
     data = _zip("rules")
     digest = hashlib.sha256(data).hexdigest()
     for who in (carol, alice):
@@ -188,6 +191,16 @@ def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess,
         assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
         anonymous = httpx.post(send, json={"to_uid": "ANDROID-delta"}, timeout=10)
         assert anonymous.status_code == 401
+        hostile = httpx.post(send, json={"to_callsign": "DEL\x01TA"}, headers=carol, timeout=10)
+        assert hostile.status_code == 422 and "XML" in hostile.json()["detail"]
+        # dave reads alice's group-A package and reaches DELTA through __ANON__, where DELTA cannot read it.
+        secret = _zip("group-a")
+        stored = httpx.post(f"{base}/api/packages", params={"name": "a.zip"}, content=secret,
+                            headers={**alice, "Content-Type": "application/zip"}, timeout=10)
+        assert stored.status_code == 201
+        unreadable = httpx.post(f"{base}/api/packages/{stored.json()['hash']}/send", json={"to_callsign": "DELTA"},
+                                headers=dave, timeout=10)
+        assert unreadable.status_code == 409 and unreadable.json()["error"] == "recipient_cannot_read"
         sent = httpx.post(send, json={"to_uid": "ANDROID-delta"}, headers=carol, timeout=10)
         assert sent.status_code == 201, sent.text
         body = sent.json()
