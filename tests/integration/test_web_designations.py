@@ -105,8 +105,15 @@ def test_a_member_proposes_an_approver_approves_and_tak_clients_get_it(server: S
         mia.wait_for_function("""(id) => rallypoint.view.map.querySourceFeatures('designations')
                                    .some((f) => f.properties.id === id && f.properties.state === 'approved')""",
                               arg=designation_id)
-        abe.evaluate("() => rallypoint.view.map.jumpTo({ center: [-120.03, 39.1], zoom: 12 })")
-        abe.wait_for_function("() => rallypoint.view.map.loaded()")
+        # A second proposal beside it: proposed (a hollow ring) and approved (a disc) are drawn apart.
+        second = mia.evaluate("""async () => (await (await fetch('/api/designations', { method: 'POST',
+            headers: { 'X-Requested-With': 'rallypoint-web', 'Content-Type': 'application/json' },
+            body: JSON.stringify({ title: 'Ford, maybe', category: 'landing_site', affiliation: 'friend',
+                                   point: { lat: 39.105, lon: -120.015 } }) })).json()).id""")
+        abe.evaluate("() => rallypoint.view.map.jumpTo({ center: [-120.025, 39.1], zoom: 12 })")
+        abe.wait_for_function("""(id) => rallypoint.view.map.querySourceFeatures('designations')
+                                   .some((f) => f.properties.id === id && f.properties.state === 'proposed')""",
+                              arg=second)
         shot(abe, "designations")
 
 
