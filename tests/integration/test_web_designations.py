@@ -129,10 +129,16 @@ def test_an_approver_cannot_decide_their_own_and_titles_stay_text(server: Server
     outside: list[str] = []
     with logged_in(webgl_browser, server.ports, "abe", outside=outside) as abe:
         assert abe.evaluate("async () => (await (await fetch('/api/web/session')).json()).role") == "approver"
-        open_panel(abe, "designations")
+        # Clicked on the map, the designation is chosen in the panel, which opens.
+        abe.evaluate("() => rallypoint.view.map.jumpTo({ center: [-120.1, 39.2], zoom: 12 })")
+        abe.wait_for_function("""(id) => rallypoint.view.map.loaded() && rallypoint.view.map
+                                   .querySourceFeatures('designations').some((f) => f.properties.id === id)""",
+                              arg=designation_id)
+        at = abe.evaluate("() => rallypoint.view.map.project([-120.1, 39.2])")
+        abe.locator("#map canvas").click(position={"x": at["x"], "y": at["y"]})
         panel = abe.locator("#panel-designations")
-        panel.locator(f"button[data-id='{designation_id}']").click()
         expect(panel.locator("h3")).to_have_text(XSS_IMG[:120])
+        expect(abe.locator("#panel-designations")).to_have_attribute("open", "")
         panel.get_by_role("button", name="Approve").click()
         expect(panel.get_by_role("alert").filter(has_text="two-person rule")).to_have_text(
             "two-person rule: the proposer cannot decide their own designation")

@@ -157,8 +157,23 @@ function mount(container, { api, el, view }) {
     return out;
   }
 
+  // A designation clicked on the map is chosen in the panel (and the panel opened).
+  let clickable = false;
+  function listenForClicks() {
+    if (clickable) return;
+    clickable = true;
+    for (const layer of ["designations-points", "designations-areas"]) {
+      view.map.on("click", layer, (e) => {
+        state.selected = e.features[0].properties.id;
+        section.open = true;
+        show();
+      });
+    }
+  }
+
   async function draw() {
     const source = await ensureLayers(view, SOURCE, LAYERS);
+    listenForClicks();
     const drawn = state.items.filter((d) => SHOWN_STATES.has(d.state)).map(feature);
     source.setData({ type: "FeatureCollection", features: drawn });
   }
