@@ -114,3 +114,17 @@ def test_a_refused_task_shows_the_servers_reason(server: ServerProcess, webgl_br
         panel.get_by_role("button", name="Assign").click()
         expect(panel.get_by_role("alert").filter(has_text="due")).to_contain_text("due_ms")
         assert page.evaluate("async () => (await (await fetch('/api/tasks')).json()).length") == 0
+        # A team task in a mission: the form offers the caller's missions.
+        made = page.evaluate("""async () => (await fetch('/api/missions', { method: 'POST',
+            headers: { 'X-Requested-With': 'rallypoint-web', 'Content-Type': 'application/json' },
+            body: JSON.stringify({ name: 'Op Dawn' }) })).status""")
+        assert made == 201
+        panel.locator("summary", has_text="New task").click()  # closed and opened: the choices are read again
+        panel.locator("summary", has_text="New task").click()
+        panel.get_by_label("Mission").select_option("Op Dawn")
+        panel.get_by_label("Due (local time)").fill("")
+        panel.get_by_role("button", name="Assign").click()
+        item = panel.locator("li.task.state-assigned", has_text="No one to do it")
+        expect(item).to_contain_text("team Cyan")
+        item.get_by_role("button").click()
+        expect(panel.locator(".task-detail")).to_contain_text("Op Dawn")
