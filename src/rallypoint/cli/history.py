@@ -25,6 +25,7 @@ from rallypoint.cli.wording import RallypointGroup
 from rallypoint.clock import Clock, SystemClock, datetime_to_ms
 from rallypoint.errors import ConfigError, StorageError
 from rallypoint.model.cot import UNKNOWN_ERROR
+from rallypoint.model.exercise import exercise_filter
 from rallypoint.storage.base import BBox, HistoryQuery, StoredEvent
 from rallypoint.storage.bbox import BBoxError, bbox_from_text
 from rallypoint.storage.export import iso_ms, to_cot_xml, to_geojson, to_kml
@@ -109,6 +110,7 @@ def build_query(
     order: SortOrder,
     clock: Clock,
     antimeridian: bool = False,
+    exercise: str | None = None,
 ) -> HistoryQuery:
     """Validate the command-line filters into a ``HistoryQuery``."""
     now_ms = clock.now_ms()
@@ -124,7 +126,16 @@ def build_query(
         bbox=parse_bbox(bbox, antimeridian=antimeridian) if bbox else None,
         limit=limit,
         order="desc" if order is SortOrder.desc else "asc",
+        exercise=exercise_arg(exercise),
     )
+
+
+def exercise_arg(value: str | None) -> str:
+    """``--exercise``: any (default), none (live traffic only) or one exercise id."""
+    try:
+        return exercise_filter(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--exercise") from None
 
 
 async def _fetch(url: str, data_dir: Path, q: HistoryQuery) -> list[StoredEvent]:
@@ -264,6 +275,10 @@ AntimeridianOpt = Annotated[
     bool,
     typer.Option("--antimeridian", help="The --bbox crosses the 180th meridian: its west is greater than its east."),
 ]
+ExerciseOpt = Annotated[
+    str | None,
+    typer.Option("--exercise", help="any (default), none (live traffic only) or one exercise's id."),
+]
 OrderOpt = Annotated[SortOrder, typer.Option("--order", help="asc (oldest first) or desc (newest first).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")]
 
@@ -280,6 +295,7 @@ def query_command(
     antimeridian: AntimeridianOpt = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 1000,
     order: OrderOpt = SortOrder.asc,
+    exercise: ExerciseOpt = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", help="table, csv, json, cot, geojson or kml.")
     ] = OutputFormat.table,
@@ -296,6 +312,7 @@ def query_command(
         limit=limit,
         order=order,
         clock=SystemClock(),
+        exercise=exercise,
     )
     events = _load(storage, data_dir, q)
     if fmt is OutputFormat.table:
@@ -321,6 +338,7 @@ def export_command(
     antimeridian: AntimeridianOpt = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 1_000_000,
     order: OrderOpt = SortOrder.asc,
+    exercise: ExerciseOpt = None,
     out: OutOpt = None,
 ) -> None:
     """Export stored events matching the filters to a file (or stdout)."""
@@ -334,6 +352,7 @@ def export_command(
         limit=limit,
         order=order,
         clock=SystemClock(),
+        exercise=exercise,
     )
     events = _load(storage, data_dir, q)
     _emit(_render(events, fmt.value), out)

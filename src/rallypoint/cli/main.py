@@ -16,6 +16,7 @@ from rallypoint.cli.bench import bench_command
 from rallypoint.cli.cert import ca_app, cert_app
 from rallypoint.cli.designations import designation_app
 from rallypoint.cli.exercise import exercise_app
+from rallypoint.cli.exercise_control import status as _exercise_control  # noqa: F401  (registers itself)
 from rallypoint.cli.exercise_report import report_command as _exercise_report  # noqa: F401  (registers itself)
 from rallypoint.cli.exercise_run import run_command as _exercise_run  # noqa: F401  (registers itself)
 from rallypoint.cli.history import history_app

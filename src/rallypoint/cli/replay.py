@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 import typer
 
-from rallypoint.cli.history import parse_bbox, parse_time_arg
+from rallypoint.cli.history import ExerciseOpt, exercise_arg, parse_bbox, parse_time_arg
 from rallypoint.cli.stores import STORAGE_ENV
 from rallypoint.clock import Clock, SystemClock
 from rallypoint.errors import ConfigError, StorageError
@@ -176,7 +176,7 @@ GroupOpt = Annotated[
 
 UidPrefixOpt = Annotated[
     str,
-    typer.Option("--uid-prefix", help="Put before every replayed uid ('' keeps uids)."),
+    typer.Option("--uid-prefix", help="Put before every replayed uid (never empty with --to)."),
 ]
 
 LimitOpt = Annotated[
@@ -207,6 +207,7 @@ def replay_command(
     group: GroupOpt = None,
     uid_prefix: UidPrefixOpt = DEFAULT_UID_PREFIX,
     limit: LimitOpt = MAX_EVENTS,
+    exercise: ExerciseOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     storage: StorageOpt = None,
 ) -> None:
@@ -217,11 +218,17 @@ def replay_command(
         raise typer.BadParameter("--limit must be at least 1", param_hint="--limit")
     if out is not None:
         out_format(out)
+    if to is not None and not uid_prefix:
+        # The same uids, re-stamped to now, would bring units back into the live picture as if
+        # they were reporting again (a track long expired shown as live).
+        raise typer.BadParameter("a replay into a server needs a uid prefix: replayed units must not take "
+                                 "the uids of live ones", param_hint="--uid-prefix")
     address = target(to) if to is not None else None
     now_ms = SystemClock().now_ms()
     try:
         win = window(time_arg(since, now_ms), time_arg(until, now_ms),
-                     bbox=parse_bbox(bbox, antimeridian=antimeridian) if bbox else None, type_prefix=type_prefix)
+                     bbox=parse_bbox(bbox, antimeridian=antimeridian) if bbox else None, type_prefix=type_prefix,
+                     exercise=exercise_arg(exercise))
         check_speed(speed)
     except ReplayError as exc:
         raise typer.BadParameter(str(exc)) from None

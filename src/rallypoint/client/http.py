@@ -18,6 +18,7 @@ from rallypoint.client.calls import area as _area
 from rallypoint.client.calls import params as _params
 from rallypoint.client.calls import segment as _segment
 from rallypoint.client.calls import time_param as _time
+from rallypoint.client.exercises import ExerciseCalls
 from rallypoint.client.plans import PlanCalls
 from rallypoint.client.tasks import TaskCalls
 
@@ -60,7 +61,7 @@ def _result(response: httpx.Response, raw: bool = False) -> Any:
     return response.json()
 
 
-class _Api(CatalogCalls, PlanCalls, TaskCalls):
+class _Api(CatalogCalls, PlanCalls, TaskCalls, ExerciseCalls):
     """Every API operation as a :class:`Call`; subclasses send them."""
 
     def __init__(self, token: str | None, username: str | None, password: str | None) -> None:

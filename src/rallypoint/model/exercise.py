@@ -57,3 +57,18 @@ def exercise_id(opex: str | None, mark: ExerciseMark | None) -> str | None:
     if from_opex is not None and from_opex != mark.id:
         raise BadExercise(f"opex names exercise {from_opex!r} but <{EXERCISE_TAG}> names {mark.id!r}")
     return mark.id
+
+
+# History filters (``HistoryQuery.exercise``) besides an exercise id; never accepted as exercise ids.
+FILTER_ANY = "any"
+FILTER_NONE = "none"
+RESERVED_IDS = frozenset({FILTER_ANY, FILTER_NONE})
+
+
+def exercise_filter(value: str | None) -> str:
+    """A history filter: ``any`` (default), ``none`` (live traffic only) or one exercise id; ValueError if bad."""
+    if value is None or value == "":
+        return FILTER_ANY
+    if value in RESERVED_IDS or valid_exercise_id(value):
+        return value
+    raise ValueError("exercise: any, none, or an exercise id (1-64 letters, digits, '-' or '_')")

@@ -38,6 +38,7 @@ from rallypoint.services.cluster_changes import ChangeKind, ClusterChanges
 from rallypoint.services.designations import DesignationService
 from rallypoint.services.designations_links import DesignationsFeature, MissionLinks, package_check
 from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.exercises import ExerciseService
 from rallypoint.services.fixes import NoFixCounter
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.mailbox import Mailbox
@@ -191,6 +192,11 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     video_svc = VideoService(stores.video(), clock)
     ingest.add_hook(video_svc.observe)
     metrics.add_counters(video_svc.counters)
+    # Exercises: the control API's registry, and which live missions exercise traffic may join.
+    exercises = ExerciseService(stores.exercises(), clock)
+    node.features.append(exercises)
+    metrics.add_counters(exercises.counters)
+    mission_svc.admit_exercises(exercises.may_join)
     web = WebContext(
         settings=settings, clock=clock, directory=directory, presence=presence, ingest=ingest,
         accounts=accounts, users=users, auditor=auditor, store=store, metrics=metrics, sessions=ctx.sessions,
@@ -198,6 +204,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         token_identity=TokenIdentities(tokens, users, accounts), packages=packages, tasks=tasks,
         missions=mission_svc, designations=designations, plans=plans, ids=ids,
         announce_accounts=lambda: changes.announce(ChangeKind.ACCOUNTS), feeds=feeds, video=video_svc,
+        exercises=exercises,
     )
     for build in FEATURES:
         feature = build(web)

@@ -12,6 +12,7 @@ import msgspec
 
 from rallypoint.model.cot import CotEvent, Dest
 from rallypoint.model.cot_type import ALL_CHAT_ROOMS, is_chat
+from rallypoint.model.exercise import EXERCISE_TYPE
 from rallypoint.routing.contacts import ContactIndex
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
@@ -90,6 +91,9 @@ class Router:
     def route(self, envelope: Envelope) -> Audience:
         """The audience of an envelope; the sender never receives its own event."""
         event = envelope.event
+        if event.type == EXERCISE_TYPE:
+            # An exercise runner's inject marker: kept in history for the after-action report, shown to nobody.
+            return NOBODY
         sender = envelope.origin.session_id
         groups = envelope.origin.groups
         dests = event.detail.dests

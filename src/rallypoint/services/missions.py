@@ -51,7 +51,7 @@ from rallypoint.services.missions_access import (
     require,
 )
 from rallypoint.services.missions_contents import Describe, MissionContents, Snapshot
-from rallypoint.services.missions_cot import MissionCot
+from rallypoint.services.missions_cot import ExerciseGate, MissionCot
 from rallypoint.services.missions_invites import MissionInvites
 from rallypoint.services.missions_keywords import MissionKeywords
 from rallypoint.services.missions_post import MissionPost, NoticeKeeper, Publish
@@ -89,6 +89,10 @@ class MissionService:
         self._keywords = MissionKeywords(store, self._post, clock, self._missions, self._lock, self._touched)
         self._contents = MissionContents(store, clock, self._changed, snapshot=snapshot, describe=describe)
         self._touch_listeners: list[Callable[[str], object]] = []
+
+    def admit_exercises(self, gate: ExerciseGate) -> None:
+        """Let exercise traffic join the missions ``gate`` allows (by default it joins none)."""
+        self._cot.exercise_gate = gate
 
     def keep_offline(self, keeper: NoticeKeeper) -> None:
         """Keep addressed notices (changes, deletes, roles, invitations) for offline addressees."""

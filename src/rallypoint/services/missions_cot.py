@@ -27,6 +27,13 @@ from rallypoint.storage.base.missions import MissionRecords
 
 # Tells a mission's subscribers about changes: (mission, author uid, changes, contents by hash).
 Changed = Callable[[Mission, str, list[MissionChange], dict[str, MissionContent]], None]
+# Whether traffic of an exercise may join a mission: (exercise id, mission name) -> allowed.
+ExerciseGate = Callable[[str, str], bool]
+
+
+def no_exercise_traffic(exercise: str, mission: str) -> bool:
+    """The gate until an exercise registry is attached: exercise traffic joins no mission."""
+    return False
 
 
 class MissionCot:
@@ -47,13 +54,15 @@ class MissionCot:
         self._missions = missions
         self._subs = subs
         self._changed = changed
+        self.exercise_gate: ExerciseGate = no_exercise_traffic
 
     def route_cot(self, envelope: Envelope) -> list[str]:
         """The missions a CoT addressed ``<dest mission=.../>`` may be written to.
 
         Returns the names of the missions the sender may write to (the caller records the event
         there with :meth:`record_cot`). Synchronous: runs on the bus path. Delivery to the
-        subscribers is the dispatcher's, on every node (:meth:`receivers`).
+        subscribers is the dispatcher's, on every node (:meth:`receivers`). Exercise traffic
+        (``model.exercise``) joins only the missions its exercise registered (``exercise_gate``).
         """
         origin = envelope.origin
         session = self._directory.get(origin.session_id)
@@ -65,11 +74,14 @@ class MissionCot:
             client_uid=self._directory.uid_of(origin.session_id) or envelope.event.uid,
         )
         accepted: list[str] = []
+        exercise = envelope.event.exercise
         for dest in envelope.event.detail.dests:
             if dest.mission is None or dest.mission in accepted:
                 continue
             mission = self._missions.get(dest.mission)
             if mission is None or not caller.sees(mission) or not can_reach(origin.groups, mission.groups):
+                continue
+            if exercise is not None and not self.exercise_gate(exercise, mission.name):
                 continue
             if not effective_role(mission, self._subs.get(mission.name, {}), caller).allows(Permission.WRITE):
                 continue

@@ -10,7 +10,9 @@ the command line (``cli/replay.py``) share them, so a window means the same thin
 * Re-stamping for a live server: each event's ``time`` becomes the moment it is due, ``start`` and
   ``stale`` move by the same amount (so its lifetime is kept); the uid gets a prefix (by default
   ``replay-``) so replayed units stand beside the live ones instead of moving them, and a live
-  report is never overwritten by an old position. Everything else in the event is sent as stored.
+  report is never overwritten by an old position. The event is marked ``opex="s-replay"`` (CoT's
+  "simulation"), an exercise's event keeps its exercise (``model.exercise``). Everything else in
+  the event is sent as stored.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from dataclasses import dataclass
 from lxml import etree
 
 from rallypoint.errors import RallypointError
+from rallypoint.model.exercise import EXERCISE_OPEX_PREFIX, EXERCISE_TAG, REPLAY_OPEX
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.timefmt import format_time, parse_time
 from rallypoint.protocol.xmlsafe import new_parser, parse_document, reject_markup_declarations, strip_declaration
-from rallypoint.storage.base import BBox, EventStore, HistoryQuery, HistoryReader, StoredEvent
+from rallypoint.storage.base import EXERCISE_ANY, BBox, EventStore, HistoryQuery, HistoryReader, StoredEvent
 
 MAX_WINDOW_MS = 31 * 24 * 3600 * 1000
 MIN_SPEED = 0.01
@@ -46,15 +49,18 @@ class ReplayWindow:
     until_ms: int
     bbox: BBox | None = None
     type_prefix: str | None = None
+    exercise: str = EXERCISE_ANY
 
     def query(self, *, limit: int, reader: HistoryReader | None, after: tuple[int, int] | None = None) -> HistoryQuery:
         """The store query for one page of the window, oldest first."""
         return HistoryQuery(since_ms=self.since_ms, until_ms=self.until_ms, bbox=self.bbox,
-                            type_prefix=self.type_prefix, limit=limit, order="asc", reader=reader, after=after)
+                            type_prefix=self.type_prefix, limit=limit, order="asc", reader=reader, after=after,
+                            exercise=self.exercise)
 
 
 def window(since_ms: int | None, until_ms: int | None, *, bbox: BBox | None = None,
-           type_prefix: str | None = None, max_window_ms: int = MAX_WINDOW_MS) -> ReplayWindow:
+           type_prefix: str | None = None, max_window_ms: int = MAX_WINDOW_MS,
+           exercise: str = EXERCISE_ANY) -> ReplayWindow:
     """Validate a window: both ends given, ``since < until``, no longer than ``max_window_ms``."""
     if since_ms is None or until_ms is None:
         raise ReplayError("a replay window needs both since and until")
@@ -62,7 +68,7 @@ def window(since_ms: int | None, until_ms: int | None, *, bbox: BBox | None = No
         raise ReplayError("until must be later than since")
     if until_ms - since_ms > max_window_ms:
         raise ReplayError(f"the window is longer than {max_window_ms // 3_600_000} hours; replay it in parts")
-    return ReplayWindow(since_ms, until_ms, bbox, type_prefix)
+    return ReplayWindow(since_ms, until_ms, bbox, type_prefix, exercise)
 
 
 def check_speed(speed: float) -> float:
@@ -99,7 +105,24 @@ def restamp(xml: bytes, *, shift_ms: int, uid_prefix: str = DEFAULT_UID_PREFIX, 
         raise ReplayError(f"a stored event cannot be replayed: {exc}") from exc
     if uid_prefix:
         root.set("uid", uid_prefix + (root.get("uid") or ""))
+    _mark_replayed(root)
     return bytes(etree.tostring(root, encoding="UTF-8", xml_declaration=False))
+
+
+def _mark_replayed(root: etree._Element) -> None:
+    """``opex="s-replay"``: simulated traffic, never mistaken for a live report.
+
+    An exercise's event keeps its exercise: when only its ``opex`` named it, the detail marker is
+    added, so the replayed copy is still exercise traffic (isolated from live missions, filtered).
+    """
+    opex = root.get("opex") or ""
+    if opex.startswith(EXERCISE_OPEX_PREFIX):
+        detail = root.find("detail")
+        if detail is None:
+            detail = etree.SubElement(root, "detail")
+        if detail.find(EXERCISE_TAG) is None:
+            etree.SubElement(detail, EXERCISE_TAG, id=opex[len(EXERCISE_OPEX_PREFIX):])
+    root.set("opex", REPLAY_OPEX)
 
 
 async def window_rows(store: EventStore, win: ReplayWindow, *, reader: HistoryReader | None,

@@ -10,7 +10,7 @@
 
 With ``sqlite://`` and ``memory://`` every other store is a SQLite file in the data directory
 (``users.db``, ``tokens.db``, ``audit.db``, ``missions.db``, ``packages.db``, ``mailbox.db``,
-``designations.db``, ``tasks.db``, ``feeds.db``, ``video.db``,
+``designations.db``, ``tasks.db``, ``feeds.db``, ``video.db``, ``exercises.db``,
 ``federation/federation.db``). Package content is always a content-addressed directory,
 ``<data-dir>/blobs`` (shared by nodes through a shared file system).
 """
@@ -23,6 +23,7 @@ from rallypoint.errors import ConfigError
 from rallypoint.storage.base.audit import AuditRecords
 from rallypoint.storage.base.designations import DesignationRecords
 from rallypoint.storage.base.events import EventStore
+from rallypoint.storage.base.exercises import ExerciseRecords
 from rallypoint.storage.base.federation import FederationRecords
 from rallypoint.storage.base.feeds import FeedRecords
 from rallypoint.storage.base.mailbox import MailboxRecords
@@ -46,11 +47,12 @@ FEDERATION_FILE = Path("federation") / "federation.db"
 TASKS_FILE = "tasks.db"
 FEEDS_FILE = "feeds.db"
 VIDEO_FILE = "video.db"
+EXERCISES_FILE = "exercises.db"
 BLOBS_DIR = "blobs"
 DEFAULT_NODE_ID = "rallypoint"
 # Stores the PostgreSQL backend keeps in the database; the rest stay SQLite files in the data dir.
 POSTGRES_STORES = frozenset({"events", "users", "tokens", "audit", "missions", "packages", "mailbox", "federation",
-                             "tasks", "designations", "feeds", "video"})
+                             "tasks", "designations", "feeds", "video", "exercises"})
 
 
 def sqlite_path_from_url(url: str, data_dir: Path) -> Path | None:
@@ -247,6 +249,16 @@ class Stores:
         from rallypoint.storage.sqlite.video import SqliteVideoRecords
 
         return SqliteVideoRecords(self.data_dir / VIDEO_FILE)
+
+    def exercises(self) -> ExerciseRecords:
+        """Registered exercises and their control commands (shared by every node in a PostgreSQL database)."""
+        if self.on_postgres("exercises"):
+            from rallypoint.storage.postgres.exercises import PostgresExerciseRecords
+
+            return PostgresExerciseRecords(self.url)
+        from rallypoint.storage.sqlite.exercises import SqliteExerciseRecords
+
+        return SqliteExerciseRecords(self.data_dir / EXERCISES_FILE)
 
 
 def open_stores(url: str, data_dir: Path, *, node_id: str = DEFAULT_NODE_ID) -> Stores:

@@ -27,6 +27,7 @@ from rallypoint.services.auditing import AuditRecorder
 from rallypoint.services.datapackages import DataPackageService
 from rallypoint.services.designations import DesignationService
 from rallypoint.services.emergency import EmergencyService
+from rallypoint.services.exercises import ExerciseService
 from rallypoint.services.feeds import FeedService
 from rallypoint.services.ingest import Ingest
 from rallypoint.services.metrics import ServerMetrics
@@ -141,6 +142,8 @@ class WebContext:
     feeds: FeedService | None = None
     # Video connections (Marti video API, native /api/video); the Marti video feature runs and closes it.
     video: VideoService | None = None
+    # Registered exercises and their control commands (native /api/exercises); a node feature closes it.
+    exercises: ExerciseService | None = None
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

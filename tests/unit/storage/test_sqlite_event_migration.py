@@ -63,7 +63,7 @@ async def test_a_version_1_file_is_migrated_to_group_sets_and_picture_rows(tmp_p
 
     db = sqlite3.connect(path)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
         columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
         assert "grp" not in columns and {"gset", "team", "picture"} <= columns
         assert db.execute("SELECT count(*) FROM group_sets").fetchone()[0] == 3  # {}, {Blue,Red}, {Ops}

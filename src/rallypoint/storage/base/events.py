@@ -43,14 +43,15 @@ from typing import Literal, Protocol
 import msgspec
 
 from rallypoint.model.cot import CotEvent
+from rallypoint.model.exercise import FILTER_ANY, FILTER_NONE
 from rallypoint.model.fix import has_fix
 
 Order = Literal["asc", "desc"]
 BBox = tuple[float, float, float, float]
 NO_GROUPS: frozenset[str] = frozenset()
 # ``HistoryQuery.exercise`` values besides an exercise id; the control API refuses them as exercise ids.
-EXERCISE_ANY = "any"
-EXERCISE_NONE = "none"
+EXERCISE_ANY = FILTER_ANY
+EXERCISE_NONE = FILTER_NONE
 
 
 class StoredEvent(msgspec.Struct, frozen=True, gc=False):

@@ -13,6 +13,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from rallypoint.model.exercise import exercise_filter
 from rallypoint.storage.base import HistoryQuery, HistoryReader, StoredEvent
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import (
@@ -34,6 +35,8 @@ MAX_HISTORY = 5000
 DEFAULT_LIMIT = 500
 _CURSOR = re.compile(r"^(-?\d{1,16})\.(\d{1,19})$")
 _TIME = {"type": "string", "description": "epoch milliseconds or ISO 8601 time with zone"}
+EXERCISE_PARAM = Param("exercise", "query", {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+                       "any (default), none (live traffic only) or one exercise's id")
 _ERRORS = {400: ("Bad query parameter", ErrorBody), 401: ("Token not live", ErrorBody), 403: ("Refused", ErrorBody)}
 
 
@@ -41,6 +44,14 @@ def reader_of(identity: RequestIdentity) -> HistoryReader:
     """Broadcast rows to readers of their groups; addressed rows to admins and their own sender."""
     return HistoryReader(groups=identity.read_groups, sender=identity.principal,
                          all_addressed=identity.role == "admin")
+
+
+def parse_exercise(request: Request) -> str:
+    """``exercise``: ``any`` (default), ``none`` (live traffic only) or an exercise id; 400 otherwise."""
+    try:
+        return exercise_filter(request.query_params.get("exercise"))
+    except ValueError as exc:
+        raise ApiError(400, "bad_parameter", str(exc)) from None
 
 
 def format_cursor(time_ms: int, key: int) -> str:
@@ -64,7 +75,7 @@ def history_event(row: StoredEvent) -> HistoryEvent:
     return HistoryEvent(
         uid=row.uid, type=row.type, how=row.how, time_ms=row.time, start_ms=row.start, stale_ms=row.stale,
         position=Position(lat=row.lat, lon=row.lon, hae=row.hae), callsign=row.callsign,
-        groups=sorted(row.groups), xml=row.xml.decode("utf-8", "replace"),
+        groups=sorted(row.groups), xml=row.xml.decode("utf-8", "replace"), exercise=row.exercise,
     )
 
 
@@ -83,7 +94,7 @@ class HistoryApi:
             HistoryQuery(
                 since_ms=query.since_ms, until_ms=query.until_ms, uid=query.uid, type_prefix=query.type_prefix,
                 bbox=query.bbox, limit=wanted + 1, order=query.order, reader=reader_of(identity),
-                after=query.after,
+                after=query.after, exercise=query.exercise,
             )
         )
         shown = keyed[:wanted]
@@ -98,7 +109,7 @@ class HistoryApi:
 
         async def history(request: Request) -> Response:
             check_only(request, frozenset({"since", "until", "uid", "type", "bbox", "antimeridian", "limit", "order",
-                                           "cursor"}))
+                                           "cursor", "exercise"}))
             identity = await auth.caller(request)
             order = request.query_params.get("order", "asc")
             if order not in ("asc", "desc"):
@@ -109,7 +120,7 @@ class HistoryApi:
                 bbox=parse_bbox(request),
                 limit=parse_int(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_HISTORY),
                 order=order,  # type: ignore[arg-type]
-                after=parse_cursor(request),
+                after=parse_cursor(request), exercise=parse_exercise(request),
             )
             return json_response(await self.history_for(identity, query))
 
@@ -127,6 +138,7 @@ class HistoryApi:
                     Param("order", "query", {"type": "string", "enum": ["asc", "desc"]}, "time order"),
                     Param("cursor", "query", {"type": "string", "pattern": r"^-?[0-9]{1,16}\.[0-9]{1,19}$"},
                           "continue after the previous page: its 'next' value (same filters and order)"),
+                    EXERCISE_PARAM,
                 ),
                 operation_id="queryHistory",
             ),

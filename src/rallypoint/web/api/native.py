@@ -23,6 +23,7 @@ from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.catalog import CatalogApi
 from rallypoint.web.api.common import Endpoint, json_response, routes_of
 from rallypoint.web.api.designations import DesignationsApi
+from rallypoint.web.api.exercises import ExercisesApi
 from rallypoint.web.api.feeds import FeedsApi
 from rallypoint.web.api.history import HistoryApi
 from rallypoint.web.api.items import ItemsApi
@@ -72,6 +73,7 @@ class NativeApi:
             *DesignationsApi(ctx, self.auth, ctx.designations).endpoints(),
             *PlansApi(ctx, self.auth).endpoints(),
             *VideoApi(ctx, self.auth).endpoints(),
+            *ExercisesApi(ctx, self.auth).endpoints(),
         ]
         self.endpoints.append(
             Endpoint("GET", SCHEMA_PATH, self._schema, "This OpenAPI document", "meta",

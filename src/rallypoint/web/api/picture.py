@@ -62,7 +62,7 @@ def track_of(uid: str, envelope: Envelope, kind: Literal["client", "item"]) -> T
         uid=uid, type=event.type, how=event.how, callsign=event.detail.callsign,
         time_ms=event.time, stale_ms=event.stale, position=position, kind=kind,
         group=event.detail.group_name, speed=event.detail.speed, course=event.detail.course,
-        no_fix=position is None, drawing=drawing_of(event) if kind == "item" else None,
+        no_fix=position is None, drawing=drawing_of(event) if kind == "item" else None, exercise=event.exercise,
     )
 
 
@@ -198,6 +198,7 @@ def _features(tracks: list[Track]) -> Iterator[GeoJsonFeature]:
         properties: dict[str, str | int | float | None] = {
             "type": t.type, "how": t.how, "callsign": t.callsign, "time_ms": t.time_ms, "stale_ms": t.stale_ms,
             "kind": t.kind, "group": t.group, "speed": t.speed, "course": t.course, "no_fix": t.no_fix,
+            "exercise": t.exercise,
         }
         d = t.drawing
         if d is not None:

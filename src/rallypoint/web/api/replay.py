@@ -37,7 +37,15 @@ from rallypoint.web.api.common import (
     parse_text,
     parse_time,
 )
-from rallypoint.web.api.history import DEFAULT_LIMIT, MAX_HISTORY, HistoryApi, parse_cursor, reader_of
+from rallypoint.web.api.history import (
+    DEFAULT_LIMIT,
+    EXERCISE_PARAM,
+    MAX_HISTORY,
+    HistoryApi,
+    parse_cursor,
+    parse_exercise,
+    reader_of,
+)
 from rallypoint.web.api.schemas import ErrorBody, HistoryPage
 from rallypoint.web.context import WebContext
 
@@ -61,6 +69,7 @@ _WINDOW_PARAMS = (
     Param("until", "query", _TIME, "window end (exclusive); at most 31 days after since", required=True),
     Param("type", "query", {"type": "string", "maxLength": 256}, "CoT type prefix, e.g. a-f"),
     *BBOX_PARAMS,
+    EXERCISE_PARAM,
 )
 _FILES = Media({media: {"type": "string", "format": "binary"} for media, _ in _FORMATS.values()})
 
@@ -69,7 +78,8 @@ def parse_window(request: Request) -> ReplayWindow:
     """The window of the query (400 with the reason when it is missing, inverted or too long)."""
     since, until = parse_time(request, "since"), parse_time(request, "until")
     try:
-        return window(since, until, bbox=parse_bbox(request), type_prefix=parse_text(request, "type"))
+        return window(since, until, bbox=parse_bbox(request), type_prefix=parse_text(request, "type"),
+                      exercise=parse_exercise(request))
     except ReplayError as exc:
         raise ApiError(400, "bad_window", str(exc)) from exc
 
@@ -133,7 +143,8 @@ class ReplayApi:
         return answer
 
     async def _read_page(self, request: Request) -> Response:
-        check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "limit", "cursor"}))
+        check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "limit", "cursor",
+                                       "exercise"}))
         identity = await self._auth.caller(request)
         win = parse_window(request)
         limit = parse_int(request, "limit", default=DEFAULT_LIMIT, low=1, high=MAX_HISTORY)
@@ -142,7 +153,7 @@ class ReplayApi:
         return Response(msgspec.json.encode(page), media_type="application/json")
 
     async def _read_export(self, request: Request) -> Response:
-        check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "format"}))
+        check_only(request, frozenset({"since", "until", "type", "bbox", "antimeridian", "format", "exercise"}))
         identity = await self._auth.caller(request)
         win = parse_window(request)
         fmt = request.query_params.get("format", "")

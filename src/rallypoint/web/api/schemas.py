@@ -98,6 +98,8 @@ class Track(msgspec.Struct, frozen=True):
     course: float | None = None
     no_fix: bool = False
     drawing: Drawing | None = None
+    # The exercise the item is simulated traffic of (docs/exercises.md); null for live traffic.
+    exercise: str | None = None
 
 
 class HistoryEvent(msgspec.Struct, frozen=True):
