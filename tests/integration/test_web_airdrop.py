@@ -151,3 +151,33 @@ def test_a_plan_is_kept_in_a_mission(planner_server: ServerProcess, webgl_page: 
     [airdrop] = kept["plan"]["airdrops"]
     assert airdrop["name"] == "Water <b>drop</b>"
     assert airdrop["result"]["carp"] == plan["carp"]  # the server computed the same plan again
+
+
+def test_an_area_designation_is_the_drop_zone(planner_server: ServerProcess, webgl_page: Page) -> None:
+    base = _base(planner_server)
+    token = httpx.post(f"{base}/api/auth/token", auth=("carol", PASSWORD), timeout=10).json()["access_token"]
+    outline = [{"lat": 9.516, "lon": 31.650}, {"lat": 9.516, "lon": 31.660}, {"lat": 9.524, "lon": 31.660},
+               {"lat": 9.524, "lon": 31.650}]
+    proposed = httpx.post(f"{base}/api/designations", headers={"Authorization": f"Bearer {token}"}, timeout=10,
+                          json={"title": "Field <i>north</i>", "category": "drop_zone", "polygon": outline})
+    assert proposed.status_code == 201, proposed.text
+    page = webgl_page
+    _log_in(page, planner_server)
+    option = page.locator("#airdrop-area option", has_text="Field <i>north</i> (drop_zone, proposed)")
+    expect(option).to_have_count(1)
+    page.select_option("#airdrop-area", value=proposed.json()["id"])
+    expect(page.locator("#airdrop-length")).to_be_disabled()
+    expect(page.locator("#airdrop-lat")).to_have_value("9.520000")
+    expect(page.locator("#airdrop-lon")).to_have_value("31.655000")
+    with page.expect_request(lambda r: r.url.endswith("/api/airdrop/plan")) as sent:
+        status, plan = _plan(page)
+    assert status == 200, plan
+    zone = sent.value.post_data_json["drop_zone"]
+    assert zone["polygon"] == [[v["lat"], v["lon"]] for v in proposed.json()["polygon"]]
+    assert "length_m" not in zone
+    # The planner's outline is the designation's (to its arithmetic), and the map draws the planner's.
+    corners = [[p["lat"], p["lon"]] for p in plan["dz_polygon"]][:4]
+    assert corners == [pytest.approx([v["lat"], v["lon"]], abs=1e-9) for v in outline]
+    [dz] = _of_kind(_source(page), "dz")
+    # (the map keeps its polygons wound one way: compare the vertices, not their order)
+    assert sorted(dz["geometry"]["coordinates"][0][:-1]) == sorted([p["lon"], p["lat"]] for p in plan["dz_polygon"])

@@ -1,6 +1,7 @@
 // Airdrop planner panel: the DZ (picked on the map or typed), winds, aircraft and load go to
 // POST /api/airdrop/plan; the plan's CARP, run-in, green light, DZ verdict and dispersion are shown
 // here and drawn on the map (airdrop-draw.js). The server's refusals are shown as it words them.
+// The DZ may also be an area designation (GET /api/designations): its outline, PI at its centroid.
 // A plan can be kept in a mission's operation plan (PATCH /api/missions/{name}/plan, kind airdrops).
 import { registerPanel } from "./registry.js";
 import { AirdropDrawing } from "./airdrop-draw.js";
@@ -29,6 +30,9 @@ function mount(root, { api, el, view }) {
   const pick = el("button", { text: "Pick DZ centre on map", attrs: { type: "button", "aria-pressed": "false",
                                                                      id: "airdrop-pick" } });
   const centre = el("button", { text: "Use map centre", attrs: { type: "button", id: "airdrop-centre" } });
+  const RECTANGLE = el("option", { text: "a rectangle around the PI (below)", attrs: { value: "" } });
+  const area = el("select", { attrs: { id: "airdrop-area", name: "area" } }, RECTANGLE);
+  const areas = new Map();  // designation id -> its outline, for the request
   const kind = el("select", { attrs: { id: "airdrop-kind", name: "kind" } },
                   ...KINDS.map((k) => el("option", { text: k, attrs: { value: k } })));
   const winds = el("div", { cls: "airdrop-winds", attrs: { id: "airdrop-winds" } });
@@ -38,7 +42,8 @@ function mount(root, { api, el, view }) {
   const error = el("p", { cls: "panel-error", attrs: { id: "airdrop-error", role: "alert" } });
   const result = el("div", { attrs: { id: "airdrop-result", "aria-live": "polite" } });
   const form = el("form", { attrs: { id: "airdrop-form", "aria-label": "Airdrop plan" } },
-    el("fieldset", {}, el("legend", { text: "Drop zone" }), pick, centre,
+    el("fieldset", {}, el("legend", { text: "Drop zone" }),
+       el("label", { text: "Outline", attrs: { for: "airdrop-area" } }), area, pick, centre,
        ...number("lat", "PI latitude", DEFAULTS.lat), ...number("lon", "PI longitude", DEFAULTS.lon),
        ...number("elevation", "Elevation (m MSL)", DEFAULTS.elevation),
        ...number("length", "Length (m)", DEFAULTS.length), ...number("width", "Width (m)", DEFAULTS.width),
@@ -89,14 +94,47 @@ function mount(root, { api, el, view }) {
   });
   centre.addEventListener("click", () => { const c = view.map.getCenter().wrap(); setCentre(c.lng, c.lat); });
 
+  // Area designations the caller may see (proposed or approved), read when the panel opens.
+  async function loadAreas() {
+    let found = [];
+    try {
+      found = (await api("/api/designations")).filter((d) => d.kind === "area"
+                                                         && (d.state === "approved" || d.state === "proposed"));
+    } catch {
+      return;  // no designations for this caller: the rectangle stays the only outline
+    }
+    const chosen = area.value;
+    areas.clear();
+    for (const d of found) areas.set(d.id, d.polygon);
+    area.replaceChildren(RECTANGLE, ...found.map((d) => el("option", {
+      text: `${d.title} (${d.category}, ${d.state})`, attrs: { value: d.id } })));
+    if (areas.has(chosen)) area.value = chosen;
+  }
+  root.closest("details")?.addEventListener("toggle", (event) => { if (event.target.open) loadAreas(); });
+  area.addEventListener("change", () => {
+    const outline = areas.get(area.value);
+    for (const id of ["length", "width", "axis"]) root.querySelector(`#airdrop-${id}`).disabled = Boolean(outline);
+    if (!outline) return;
+    // The PI at the outline's vertex centroid (a repeated closing vertex counted once).
+    const last = outline[outline.length - 1];
+    const ring = last.lat === outline[0].lat && last.lon === outline[0].lon ? outline.slice(0, -1) : outline;
+    const lat = ring.reduce((sum, v) => sum + v.lat, 0) / ring.length;
+    const lon = ring.reduce((sum, v) => sum + v.lon, 0) / ring.length;
+    setCentre(lon, lat);
+  });
+
   // Empty fields are left out so that the server applies its defaults and names what is missing.
   const num = (id) => (value(id) === "" ? undefined : Number(value(id)));
   function request() {
     const windLayers = [...winds.children].map((row) => Object.fromEntries(
       WIND_FIELDS.map(([name]) => [name, Number(row.querySelector(`input[name=${name}]`).value)])));
+    const outline = areas.get(area.value);
+    const dropZone = outline
+      ? { pi: [num("lat"), num("lon")], elevation_m: num("elevation"), polygon: outline.map((v) => [v.lat, v.lon]) }
+      : { pi: [num("lat"), num("lon")], elevation_m: num("elevation"), length_m: num("length"),
+          width_m: num("width"), axis_deg: num("axis") };
     const body = {
-      drop_zone: { pi: [num("lat"), num("lon")], elevation_m: num("elevation"), length_m: num("length"),
-                   width_m: num("width"), axis_deg: num("axis") },
+      drop_zone: dropZone,
       aircraft: { altitude_agl_m: num("altitude"), ground_speed_kt: num("speed"), run_in_deg: num("run-in") },
       load: { parachute: value("parachute") || undefined, weight_kg: num("weight"), count: num("count"),
               kind: kind.value, exit_interval_s: num("exit-interval") },
