@@ -7,20 +7,17 @@ slider and drawing) with a deadline, never a sleep. The screenshot goes to ``tes
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from rallypoint.storage.export import iso_ms
-from rallypoint.storage.factory import open_event_store
 from tests.support.browser import browser_page, chromium_browser  # noqa: F401 (fixtures)
 from tests.support.server import ServerProcess
-from tests.support.stored import make_event
+from tests.support.stored import make_event, seed_store
 
 RESULTS = Path("test-results/web")
 STEPS = 11
@@ -37,17 +34,7 @@ def replay_server(data_dir: Path) -> Iterator[tuple[ServerProcess, int]]:
         *(make_event("u-hostile", type="a-h-G", time=start + i * SPACING_MS, lat=39.05, lon=-120.05 + i * 0.01,
                      callsign="<img src=x onerror=alert(1)>", stale_s=45) for i in range(STEPS)),
     ]
-
-    async def seed() -> None:
-        store = open_event_store("sqlite://", data_dir)
-        try:
-            await store.append(rows)
-        finally:
-            await store.close()
-
-    # Playwright's synchronous API owns this thread's event loop: seed from a thread of its own.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, seed()).result()
+    seed_store(data_dir, rows)
     with ServerProcess(data_dir) as proc:
         yield proc, start
 

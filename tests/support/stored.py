@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from rallypoint.clock import ms_to_datetime
 from rallypoint.model.cot import UNKNOWN_ERROR, CotEvent, Detail, Point
 from rallypoint.storage.base import StoredEvent, stored_event_from_cot
+from rallypoint.storage.factory import open_event_store
 
 T0 = 1_700_000_000_000
 MakeEvent = Callable[..., StoredEvent]
@@ -64,3 +68,19 @@ def make_event(
         cot, received=received if received is not None else time, sender=sender, xml=event_xml(cot),
         groups=groups, picture=bool(groups) if picture is None else picture,
     )
+
+
+def seed_store(data_dir: Path, rows: list[StoredEvent]) -> None:
+    """Write ``rows`` into the SQLite event store of ``data_dir`` before a server starts on it.
+
+    Runs in a thread of its own: a synchronous Playwright test owns its thread's event loop.
+    """
+    async def seed() -> None:
+        store = open_event_store("sqlite://", data_dir)
+        try:
+            await store.append(rows)
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, seed()).result()

@@ -104,8 +104,10 @@ export class PictureMap {
     }
   }
 
-  /** Draw ``picture`` as it stands at ``now`` (ms). */
+  /** Draw ``picture`` as it stands at ``now`` (ms); in replay mode only remember it for the way back. */
   render(picture, now) {
+    this.live = picture;
+    if (this.replaying) return 0;
     const units = [], trails = [];
     for (const [id, unit] of picture.units) {
       const f = unit.feature;
@@ -124,6 +126,54 @@ export class PictureMap {
     const shapes = shapeFeatures(picture.units, now, this.labels);
     this.map.getSource("shapes").setData({ type: "FeatureCollection", features: shapes });
     return units.length + shapes.length;
+  }
+
+  /**
+   * Replay mode: the map shows stored history instead of the live picture (which keeps arriving). ``states``
+   * come from playback.statesAt at ``now``; a REPLAY badge with the replayed time stays on the map.
+   */
+  showReplay(states, now, withTrails) {
+    this.replaying = true;
+    const units = [], trails = [];
+    for (const { track, index, here, past } of states) {
+      const icon = this.images.keyFor(track.type || "", track.callsign || track.uid, past);
+      units.push({ type: "Feature", geometry: { type: "Point", coordinates: [here.lon, here.lat] },
+                   properties: { id: track.uid, icon, stale: past } });
+      if (withTrails && index > 0) {
+        const line = track.reports.slice(0, index + 1).map((r) => [r.lon, r.lat]);
+        line.push([here.lon, here.lat]);
+        trails.push({ type: "Feature", geometry: { type: "LineString", coordinates: line }, properties: { stale: past } });
+      }
+    }
+    this.map.getSource("units").setData({ type: "FeatureCollection", features: units });
+    this.map.getSource("trails").setData({ type: "FeatureCollection", features: trails });
+    this.map.getSource("shapes").setData(EMPTY);
+    if (!this.badge) {
+      this.badge = document.createElement("div");
+      this.badge.className = "replay-badge";
+      this.badge.setAttribute("role", "status");
+      this.map.getContainer().append(this.badge);
+    }
+    this.badge.textContent = `REPLAY ${new Date(now).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+    return units.length;
+  }
+
+  /** Back to the live picture. */
+  endReplay() {
+    this.replaying = false;
+    this.badge?.remove();
+    this.badge = null;
+    if (this.live) this.render(this.live, Date.now());
+  }
+
+  /** The map's view as a bbox [west, south, east, north] (west > east across the antimeridian); null: the world. */
+  viewBbox() {
+    const b = this.map.getBounds();
+    if (b.getEast() - b.getWest() >= 360) return null;
+    const wrap = (lon) => ((((lon + 180) % 360) + 360) % 360) - 180;
+    const clamp = (lat) => Math.min(90, Math.max(-90, lat));
+    const round = (v) => Math.round(v * 1e6) / 1e6;
+    return [wrap(b.getWest()), clamp(b.getSouth()), wrap(b.getEast()), clamp(b.getNorth())].map(round);
   }
 
   /** Frame the placed units (once, on the first picture). */

@@ -7,3 +7,4 @@ import "./feeds.js";
 import "./drawing.js";
 import "./missions.js";
 import "./tasks.js";
+import "./replay.js";
