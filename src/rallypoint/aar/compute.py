@@ -43,6 +43,8 @@ from rallypoint.storage.base import StoredEvent
 MAX_TIMELINE = 5000
 DEFAULT_LATE_MS = 2000
 EMERGENCY_SUFFIX = "-9-1-1"
+# ``how`` of map items placed by hand (markers, designations): an a- type, but no unit reporting.
+PLACED = "h-g-i-g-o"
 # Only an inject's marker has this attribute: the rows worth reading the marker of.
 _INJECT = b" inject="
 
@@ -91,13 +93,13 @@ class ReportBuilder:
         self.rows_kept += 1
         typ = row.type
         mark = None
-        if exercise is not None and (_INJECT in xml or row.uid not in self.links or typ[:2] != "a-"):
+        if exercise is not None and (_INJECT in xml or typ[:2] != "a-" or row.uid not in self.links):
             # The marker's unit, inject and kind, read from the XML: for injects, and once per
             # reporting unit (its unit id); a unit's later reports need only the stored columns.
             mark = exercise_mark(xml) or ExerciseMark(exercise)
             if mark.inject:
                 self._inject(row, mark.exercise, mark.inject, mark.kind, mark.unit, mark.ref)
-        if typ[:2] == "a-":
+        if typ[:2] == "a-" and row.how != PLACED:
             lon, lat = row.lon, row.lat
             if has_fix(lat, lon):
                 self._position(row, lon, lat, mark.unit if mark is not None else "", exercise is not None)

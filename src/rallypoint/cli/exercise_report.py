@@ -8,12 +8,14 @@ server may be running or not. The contract is in docs/exercises.md ("After-actio
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import typer
 
 from rallypoint.aar.compute import DEFAULT_LATE_MS
@@ -31,6 +33,7 @@ from rallypoint.storage.factory import AUDIT_FILE, open_stores, sqlite_path_from
 
 EXERCISE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_DATA_DIR = Path("rallypoint-data")
+log = logging.getLogger(__name__)
 
 
 async def _report(url: str, data_dir: Path, *, since_ms: int, until_ms: int, exercise: str | None,
@@ -44,16 +47,21 @@ async def _report(url: str, data_dir: Path, *, since_ms: int, until_ms: int, exe
         return await build_report(events, audit, since_ms=since_ms, until_ms=until_ms, exercise=exercise,
                                   late_ms=late_ms)
     finally:
-        await events.close()
-        if audit is not None:
-            await audit.close()
+        for store in (events, audit):
+            try:
+                if store is not None:
+                    await store.close()
+            except StorageError as exc:
+                # Closing tidies up (SQLite's PRAGMA optimize), which a running server's writes may
+                # refuse; everything the report needs has been read by then.
+                log.warning("store not closed cleanly", extra={"error": str(exc)})
 
 
 @exercise_app.command("report")
 def report_command(
     since: Annotated[str, typer.Option("--since", help="Window start: ISO 8601 (UTC if no zone), now, an age.")],
     until: Annotated[str, typer.Option("--until", help="Window end (exclusive): ISO 8601, now, or an age.")],
-    out: Annotated[Path, typer.Option("--out", help="report.html, or report.pdf (printed with headless Chromium).")],
+    out: Annotated[Path, typer.Option("--out", help="report.html, report.pdf (headless Chromium) or report.json.")],
     exercise: Annotated[
         str | None, typer.Option("--exercise", help="Only this exercise (and live traffic); default: every one.")
     ] = None,
@@ -68,8 +76,8 @@ def report_command(
 ) -> None:
     """Write the after-action report of a window: injects and responses, map, delivery per link, teams."""
     suffix = out.suffix.lower()
-    if suffix not in (".html", ".htm", ".pdf"):
-        raise typer.BadParameter("the file name must end in .html or .pdf", param_hint="--out")
+    if suffix not in (".html", ".htm", ".pdf", ".json"):
+        raise typer.BadParameter("the file name must end in .html, .pdf or .json", param_hint="--out")
     if exercise is not None and not EXERCISE_ID.fullmatch(exercise):
         raise typer.BadParameter("letters, digits, - and _, up to 64", param_hint="--exercise")
     now_ms = SystemClock().now_ms()
@@ -88,6 +96,12 @@ def report_command(
     except (ConfigError, StorageError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if suffix == ".json":
+        # The figures themselves, for other tools (docs/exercises.md lists the fields).
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=1) + b"\n")
+        typer.echo(f"wrote {out}: {report.rows_kept} events, {len(report.injects)} injects", err=True)
+        return
     html = render_html(report, generated_ms=SystemClock().now_ms())
     if suffix == ".pdf":
         try:
