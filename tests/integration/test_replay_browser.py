@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from rallypoint.storage.export import iso_ms
 from tests.support.browser import browser_page, chromium_browser  # noqa: F401 (fixtures)
 from tests.support.server import ServerProcess
-from tests.support.stored import make_event, seed_store
+from tests.support.stored import seed_store, walker_and_hostile
 
 RESULTS = Path("test-results/web")
 STEPS = 11
@@ -28,13 +28,7 @@ SPACING_MS = 30_000
 def replay_server(data_dir: Path) -> Iterator[tuple[ServerProcess, int]]:
     """A server whose history holds two units moving over five minutes, ending ten minutes ago."""
     start = int(time.time() * 1000) - 15 * 60_000
-    rows = [
-        *(make_event("u-walker", time=start + i * SPACING_MS, lat=39.0 + i * 0.01, lon=-120.0, callsign="WALKER",
-                     stale_s=45) for i in range(STEPS)),
-        *(make_event("u-hostile", type="a-h-G", time=start + i * SPACING_MS, lat=39.05, lon=-120.05 + i * 0.01,
-                     callsign="<img src=x onerror=alert(1)>", stale_s=45) for i in range(STEPS)),
-    ]
-    seed_store(data_dir, rows)
+    seed_store(data_dir, walker_and_hostile(start, STEPS, SPACING_MS))
     with ServerProcess(data_dir) as proc:
         yield proc, start
 

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.cot_client import sa
 from tests.support.server import ServerProcess
-from tests.support.stored import make_event, seed_store
+from tests.support.stored import make_event, seed_store, walker_and_hostile
 
 RESULTS = Path("test-results/web")
 STEPS = 11
@@ -30,10 +30,7 @@ def replay_server(data_dir: Path) -> Iterator[tuple[ServerProcess, int]]:
     """Two units moving north-east over five minutes (ending ten minutes ago), and one far away."""
     start = int(time.time() * 1000) - 15 * 60_000
     rows = [
-        *(make_event("u-walker", time=start + i * SPACING_MS, lat=39.0 + i * 0.01, lon=-120.0, callsign="WALKER",
-                     stale_s=45) for i in range(STEPS)),
-        *(make_event("u-hostile", type="a-h-G", time=start + i * SPACING_MS, lat=39.05, lon=-120.05 + i * 0.01,
-                     callsign="<img src=x onerror=alert(1)>", stale_s=45) for i in range(STEPS)),
+        *walker_and_hostile(start, STEPS, SPACING_MS),
         *(make_event("u-far", time=start + i * SPACING_MS, lat=-33.9, lon=151.2, callsign="FAR", stale_s=45)
           for i in range(STEPS)),
     ]

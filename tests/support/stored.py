@@ -84,3 +84,14 @@ def seed_store(data_dir: Path, rows: list[StoredEvent]) -> None:
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, seed()).result()
+
+
+def walker_and_hostile(start: int, steps: int, spacing_ms: int) -> list[StoredEvent]:
+    """Two units reporting every ``spacing_ms`` from ``start``: WALKER north from 39.0,-120.0 and a hostile
+    east from 39.05,-120.05 (0.01° a report) whose callsign is a script payload."""
+    return [
+        *(make_event("u-walker", time=start + i * spacing_ms, lat=39.0 + i * 0.01, lon=-120.0, callsign="WALKER",
+                     stale_s=45) for i in range(steps)),
+        *(make_event("u-hostile", type="a-h-G", time=start + i * spacing_ms, lat=39.05, lon=-120.05 + i * 0.01,
+                     callsign="<img src=x onerror=alert(1)>", stale_s=45) for i in range(steps)),
+    ]
