@@ -168,6 +168,10 @@ async def _check_live_feeds(
                 uids.extend(f["id"] for f in message["features"])
             elif message["type"] == "Feature":
                 uids.append(message["id"])
+            elif message["type"] == "Chat":  # a GeoChat its readers may read
+                uids.append(message["uid"])
+            elif message["type"] == "Emergencies":  # the active alerts its readers may read
+                uids.extend(e["uid"] for e in message["emergencies"])
             else:  # a delete names the uid it removes; the delete itself is an event of its sender
                 assert message["type"] == "Delete", message
                 uids.append(message["properties"]["event_uid"])

@@ -55,7 +55,7 @@ def _uids(feed: LiveClient) -> set[str]:
     for m in feed.messages:
         if m["type"] == "FeatureCollection":
             out.update(f["id"] for f in m["features"])
-        else:
+        elif m["type"] in ("Feature", "Delete"):
             out.add(m["id"])
     return out
 

@@ -40,6 +40,7 @@ from rallypoint.storage.base import EventStore
 from rallypoint.transport.context import SessionSet
 from rallypoint.transport.tls import principal_from_peercert
 from rallypoint.web.credentials import presented_token
+from rallypoint.web.emergency_acks import EmergencyAcks
 from rallypoint.web.peers import PeerCertificates
 
 _ANON = frozenset({ANON_GROUP})
@@ -144,6 +145,9 @@ class WebContext:
     video: VideoService | None = None
     # Registered exercises and their control commands (native /api/exercises); a node feature closes it.
     exercises: ExerciseService | None = None
+
+    # Web users' acknowledgements of active emergencies (the ack route records, the live feeds show them).
+    emergency_acks: EmergencyAcks = field(default_factory=EmergencyAcks)
 
     async def identify(self, conn: HTTPConnection) -> RequestIdentity | None:
         """The caller of a request; ``None`` means refuse it (revoked or disabled).

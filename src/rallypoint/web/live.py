@@ -13,6 +13,10 @@ Messages (text frames, one JSON document each):
   The same document as ``GET /api/tracks?format=geojson``.
 * ``Feature``: a client or map item was reported (``id`` is the uid).
 * ``Delete``: ``id`` left the picture (a ``t-x-d-d``; ``properties.event_uid`` names that event).
+* ``Chat``: a GeoChat message the caller may read (:mod:`rallypoint.web.live_chat`).
+* ``Emergencies``: every active alert the caller may read, with who acknowledged it (after the
+  picture, and again whenever an alert is raised, repeated, cancelled or acknowledged;
+  :mod:`rallypoint.web.emergency_acks`).
 
 Authentication is the native API's: the client certificate (HTTPS port), else a bearer token in the
 ``Authorization`` header, else anonymous ``__ANON__`` (plain HTTP on loopback only). Browsers cannot
@@ -29,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -40,8 +44,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from rallypoint.delivery.outbox import Outbox
-from rallypoint.model.cot_type import DELETE, is_atom, is_persistent_item
+from rallypoint.model.cot_type import CHAT, DELETE
 from rallypoint.routing.directory import can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
@@ -49,16 +52,19 @@ from rallypoint.web.api.picture import geojson, live_tracks, track_of
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.credentials import bearer_from_subprotocol, presented_token, with_token
 from rallypoint.web.features import Feature
+from rallypoint.web.live_chat import chat_message
+from rallypoint.web.live_stats import LiveStatistics, live_counters, live_gauges
+from rallypoint.web.live_subscriber import LiveSubscriber
+
+__all__ = [
+    "LIVE_PATH", "SUBPROTOCOL", "LiveFeed", "LiveStatistics", "LiveSubscriber", "bearer_from_subprotocol", "build",
+]
 
 log = logging.getLogger(__name__)
 
 LIVE_PATH = "/api/live"
 SUBPROTOCOL = "rallypoint.live.v1"
 STATIC_DIR = Path(__file__).parent / "static"
-# A browser map needs the latest state, not every report: a few thousand distinct uids queued is
-# already far behind. Positions coalesce per uid long before these bounds bite.
-MAX_QUEUED_ITEMS = 4096
-MAX_QUEUED_BYTES = 4 * 1024 * 1024
 # Messages written per wake-up before yielding to the event loop.
 BATCH = 256
 RECHECK_S = 2.0
@@ -68,70 +74,10 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_GOING_AWAY = 1001
 
 
-class LiveStatistics(msgspec.Struct, frozen=True):
-    """Feeds open now and what they did since start (feeds that closed included).
-
-    ``offered`` envelopes were handed to feeds by delivery; ``sent`` messages were written;
-    ``coalesced`` positions were replaced by a newer one of the same uid while queued; ``dropped``
-    envelopes were lost to overflow or went stale while queued; ``closed_slow`` feeds were closed
-    because their reader stopped taking data; ``closed_auth`` because credentials lapsed.
-    """
-
-    feeds: int
-    queued: int
-    offered: int
-    sent: int
-    coalesced: int
-    dropped: int
-    closed_slow: int
-    closed_auth: int
-
-
 class _TokenMessage(msgspec.Struct, frozen=True, tag_field="type", tag="token"):
     """What a page sends on its feed after renewing its token."""
 
     token: str
-
-
-class LiveSubscriber:
-    """One open feed as the directory sees it; ``offer`` only queues and wakes the writer."""
-
-    def __init__(self, sub_id: str, identity: RequestIdentity, now_ms: Callable[[], int]) -> None:
-        self.id = sub_id
-        self.identity = identity
-        self.read_groups = identity.read_groups
-        self.write_groups = identity.write_groups
-        self.outbox = Outbox(MAX_QUEUED_ITEMS, MAX_QUEUED_BYTES)
-        self.wake = asyncio.Event()
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.resnapshot = False
-        self.sent = 0
-        # The token re-checks use: the one the feed opened with, then each renewal the page sends.
-        self.token: str | None = None
-        # Replies to the page (renewal confirmations), written ahead of queued features.
-        self.notices: list[bytes] = []
-        self._now_ms = now_ms
-
-    def offer(self, envelope: Envelope) -> None:
-        """Queue a delivered envelope if the map shows it (called on the delivery path: cheap, never blocks)."""
-        event = envelope.event
-        kind = event.type
-        if kind == DELETE:
-            if event.detail.link_uid is None:
-                return
-        elif not (is_atom(kind) or is_persistent_item(kind)):
-            return  # chat, tasks, control: not map features
-        own = can_reach(envelope.origin.groups, self.write_groups)
-        self.outbox.put(envelope, now_ms=self._now_ms(), own_group=own)
-        self.wake.set()
-
-    def finish(self, code: int, reason: str = "") -> None:
-        """Ask the writer to close the socket with ``code`` (first call wins)."""
-        if self.close_code is None:
-            self.close_code = code
-            self.close_reason = reason
-        self.wake.set()
 
 
 class LiveFeed:
@@ -148,9 +94,10 @@ class LiveFeed:
         self._dropped_closed = 0
         self.closed_slow = 0
         self.closed_auth = 0
-        ctx.metrics.add_gauges(self._gauges)
-        ctx.metrics.add_counters(self._counters)
+        ctx.metrics.add_gauges(lambda: live_gauges(self.statistics()))
+        ctx.metrics.add_counters(lambda: live_counters(self.statistics()))
         ctx.metrics.add_drops(lambda: [("live_feed", float(self.statistics().dropped))])
+        ctx.emergency_acks.listen(self._emergencies_changed)
 
     @property
     def routes(self) -> Sequence[BaseRoute]:
@@ -203,11 +150,14 @@ class LiveFeed:
             return
         offered = ws.scope.get("subprotocols", [])
         await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        feed = LiveSubscriber(self._ctx.ids.session_id("live"), identity, self._ctx.clock.now_ms)
+        feed = LiveSubscriber(self._ctx.ids.session_id("live"), identity, self._ctx.clock.now_ms,
+                              on_direct=self._direct)
         feed.token = presented_token(ws)
+        feed.emergencies_changed = True  # the active alerts follow the picture
         # Registered and snapshotted with no await in between: every later change is queued, none is lost.
         self._ctx.directory.add(feed)
         self._feeds[feed.id] = (feed, ws)
+        self._bind_chat(feed)
         first = self._snapshot(feed)
         log.info("live feed opened", extra={"feed": feed.id, "principal": identity.principal})
         try:
@@ -218,6 +168,7 @@ class LiveFeed:
         finally:
             self._ctx.directory.remove(feed.id)
             self._feeds.pop(feed.id, None)
+            self._rebind_chat(feed)
             self._account_closed(feed)
             log.info("live feed closed", extra={"feed": feed.id, "code": feed.close_code})
 
@@ -239,8 +190,47 @@ class LiveFeed:
         """The caller's picture now: the same document as ``GET /api/tracks?format=geojson``."""
         return msgspec.json.encode(geojson(live_tracks(self._ctx.presence, feed.identity, self._ctx.clock.now_ms())))
 
-    def _message(self, envelope: Envelope) -> bytes:
+    def _bind_chat(self, feed: LiveSubscriber) -> None:
+        """Make the feed the address of its caller's chat identity (the latest feed of a caller holds it).
+
+        The callsign is taken only when no TAK client holds it: a web user never hides a phone.
+        """
+        if not feed.chat_uid:
+            return
+        directory = self._ctx.directory
+        holder = directory.by_callsign(feed.chat_callsign)
+        free = holder is None or holder.id in self._feeds
+        directory.bind(feed.id, uid=feed.chat_uid, callsign=feed.chat_callsign if free else None)
+
+    def _rebind_chat(self, closed: LiveSubscriber) -> None:
+        """A closed feed hands its caller's chat identity to another open feed of the same caller."""
+        for feed, _ws in self._feeds.values():
+            if feed.chat_uid and feed.chat_uid == closed.chat_uid and feed.close_code is None:
+                if self._ctx.directory.by_uid(feed.chat_uid) is None:
+                    self._bind_chat(feed)
+                return
+
+    def _direct(self, receiver: LiveSubscriber, envelope: Envelope) -> None:
+        """A chat addressed to a web user reaches every open feed of that user the sender may reach."""
+        for feed, _ws in list(self._feeds.values()):
+            if feed is receiver or (
+                feed.chat_uid == receiver.chat_uid and can_reach(envelope.origin.groups, feed.read_groups)
+            ):
+                feed.queue(envelope)
+
+    def _emergencies_changed(self) -> None:
+        for feed, _ws in self._feeds.values():
+            feed.emergencies_changed = True
+            feed.wake.set()
+
+    def _emergencies(self, feed: LiveSubscriber) -> bytes:
+        """The active alerts the feed's caller may read, with their acknowledgements."""
+        return msgspec.json.encode(self._ctx.emergency_acks.visible(self._ctx.emergencies, feed.identity))
+
+    def _message(self, feed: LiveSubscriber, envelope: Envelope) -> bytes:
         event = envelope.event
+        if event.type == CHAT:
+            return chat_message(event, direct=feed.direct(envelope))
         if event.type == DELETE:
             return msgspec.json.encode({
                 "type": "Delete", "id": event.detail.link_uid,
@@ -301,6 +291,10 @@ class LiveFeed:
                 if feed.notices:
                     pending, feed.notices = feed.notices, []
                     continue
+                if feed.emergencies_changed:
+                    feed.emergencies_changed = False
+                    pending.append(self._emergencies(feed))
+                    continue
                 pending = self._batch(feed)
                 if not pending:
                     feed.wake.clear()
@@ -315,7 +309,7 @@ class LiveFeed:
         now = self._ctx.clock.now_ms()
         out: list[bytes] = []
         while len(out) < BATCH and (envelope := feed.outbox.pop(now)) is not None:
-            out.append(self._message(envelope))
+            out.append(self._message(feed, envelope))
         return out
 
     async def _recheck(self, feed: LiveSubscriber, ws: WebSocket) -> None:
@@ -333,6 +327,7 @@ class LiveFeed:
             feed.read_groups, feed.write_groups = identity.read_groups, identity.write_groups
             self._ctx.directory.regroup(feed, old)
             feed.resnapshot = True
+            feed.emergencies_changed = True
             feed.wake.set()
 
     def _account_closed(self, feed: LiveSubscriber) -> None:
@@ -343,26 +338,7 @@ class LiveFeed:
         self._coalesced_closed += stats.coalesced
         self._dropped_closed += stats.dropped_overflow + stats.dropped_stale
 
-    # --- metrics and the map page ---------------------------------------------------------------
-    def _gauges(self) -> Iterable[tuple[str, str, float]]:
-        s = self.statistics()
-        return [
-            ("rallypoint_live_feeds", "Open /api/live feeds", float(s.feeds)),
-            ("rallypoint_live_queued", "Envelopes waiting in /api/live feed queues", float(s.queued)),
-        ]
-
-    def _counters(self) -> Iterable[tuple[str, str, float]]:
-        s = self.statistics()
-        return [
-            ("rallypoint_live_offered", "Envelopes handed to /api/live feeds", float(s.offered)),
-            ("rallypoint_live_sent", "Messages written to /api/live feeds", float(s.sent)),
-            ("rallypoint_live_coalesced", "Queued feed positions replaced by a newer one", float(s.coalesced)),
-            ("rallypoint_live_dropped", "Feed envelopes dropped (queue overflow or stale)", float(s.dropped)),
-            ("rallypoint_live_closed_slow", "Feeds closed because the browser stopped reading",
-             float(s.closed_slow)),
-            ("rallypoint_live_closed_auth", "Feeds closed because credentials lapsed", float(s.closed_auth)),
-        ]
-
+    # --- the map page ---------------------------------------------------------------
     async def _static(self, request: Request) -> Response:
         name = request.path_params["name"]
         media = _ASSETS.get(name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rallypoint.model.cot import CotEvent, Detail, Point
+import msgspec
+
+from rallypoint.model.cot import CotEvent, Dest, Detail, Point
 from rallypoint.model.cot_type import DELETE
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.ids import NodeIds
@@ -40,21 +42,37 @@ def test_feed_reads_with_the_callers_groups() -> None:
     assert _feed().id != feed.id
 
 
-def test_only_map_events_are_queued() -> None:
+def test_only_what_the_page_shows_is_queued() -> None:
     feed = _feed()
     for env in (
-        _envelope("chat-1", "b-t-f"),
+        _envelope("receipt-1", "b-t-f-d"),
         _envelope("task-1", "t-s"),
         _envelope("del-0", DELETE),  # a delete that names nothing
-        _envelope("911", "b-a-o-tbl"),
     ):
         feed.offer(env)
     assert len(feed.outbox) == 0 and not feed.wake.is_set()
-    kept = [_envelope("unit", "a-f-G-U-C"), _envelope("marker", "b-m-p-s-m"), _envelope("del-1", DELETE, link="x")]
+    # An alert is not queued: it asks the writer for the list of active alerts.
+    feed.offer(_envelope("911", "b-a-o-tbl"))
+    assert len(feed.outbox) == 0 and feed.emergencies_changed and feed.wake.is_set()
+    kept = [_envelope("unit", "a-f-G-U-C"), _envelope("marker", "b-m-p-s-m"), _envelope("del-1", DELETE, link="x"),
+            _envelope("chat-1", "b-t-f")]
     for env in kept:
         feed.offer(env)
-    assert feed.wake.is_set()
-    assert {e.event.uid for e in _drain(feed)} == {"unit", "marker", "del-1"}
+    assert {e.event.uid for e in _drain(feed)} == {"unit", "marker", "del-1", "chat-1"}
+
+
+def test_a_chat_to_the_caller_goes_to_every_feed_of_the_caller() -> None:
+    fanned: list[str] = []
+    identity = RequestIdentity(principal="alice", write_groups=frozenset({"A"}), read_groups=frozenset({"A"}))
+    feed = LiveSubscriber(IDS.session_id("live"), identity, now_ms=lambda: NOW,
+                          on_direct=lambda f, env: fanned.append(env.event.uid))
+    to_me = CotEvent(uid="dm", type="b-t-f", how="h-g-i-g-o", time=NOW, start=NOW, stale=FAR_FUTURE_MS,
+                     point=Point(0.0, 0.0), detail=Detail(dests=(Dest(callsign="alice"),)))
+    to_other = msgspec.structs.replace(to_me, uid="dm-bob", detail=Detail(dests=(Dest(uid="rallypoint-api-bob"),)))
+    feed.offer(Envelope(to_me, Origin(session_id="s", groups=frozenset({"A"})), NOW))
+    feed.offer(Envelope(to_other, Origin(session_id="s", groups=frozenset({"A"})), NOW))
+    assert fanned == ["dm"]  # the feed's own queue is left to the fan-out
+    assert [e.event.uid for e in _drain(feed)] == ["dm-bob"]
 
 
 def test_latest_position_wins_while_the_browser_is_behind() -> None:

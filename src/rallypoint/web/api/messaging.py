@@ -31,6 +31,7 @@ from rallypoint.web.api.schemas import (
     Position,
 )
 from rallypoint.web.context import RequestIdentity, WebContext
+from rallypoint.web.emergency_acks import AckResult
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,18 @@ class MessagingApi:
         self._ctx.auditor.record(identity.principal or "-", "emergency.cancel", uid, {"via": "api"})
         return CancelResult(uid=uid, cancelled=True)
 
+    def acknowledge(self, identity: RequestIdentity, uid: str) -> AckResult:
+        """Record that the caller saw an active emergency (audited once per caller and alert)."""
+        envelope = self._emergencies.active.get(uid)
+        principal = identity.principal
+        assert principal is not None
+        if envelope is None or not identity.can_read(envelope.origin.groups):
+            raise ApiError(404, "not_found", "no active emergency with that uid")
+        acks = self._ctx.emergency_acks
+        if acks.acknowledge(uid, principal, self._ctx.clock.now_ms()):
+            self._ctx.auditor.record(principal, "emergency.ack", uid, {"via": "api"})
+        return AckResult(uid=uid, acks=acks.of(uid))
+
     def _accept(self, envelope: Envelope) -> Audience:
         try:
             return self._ctx.ingest.accept(envelope)
@@ -212,6 +225,11 @@ class MessagingApi:
             identity = await auth.with_role(request, "approver", "admin")
             return json_response(self.cancel(identity, request.path_params["uid"]))
 
+        async def acknowledge(request: Request) -> Response:
+            check_only(request, frozenset())
+            identity = await auth.principal(request)
+            return json_response(self.acknowledge(identity, request.path_params["uid"]))
+
         errors = {401: ("Not authenticated", ErrorBody), 403: ("Refused", ErrorBody)}
         return [
             Endpoint("POST", "/api/chat", chat, "Send a GeoChat message as the caller", "chat",
@@ -232,4 +250,9 @@ class MessagingApi:
                                      404: ("No such active emergency", ErrorBody), **errors},
                      params=(Param("uid", "path", {"type": "string"}, "emergency uid", required=True),),
                      operation_id="cancelEmergency"),
+            Endpoint("POST", "/api/emergencies/{uid}/ack", acknowledge, "Acknowledge an emergency (as the caller)",
+                     "emergencies", {200: ("Acknowledged", AckResult), 400: ("Bad query", ErrorBody),
+                                     404: ("No such active emergency", ErrorBody), **errors},
+                     params=(Param("uid", "path", {"type": "string"}, "emergency uid", required=True),),
+                     operation_id="acknowledgeEmergency"),
         ]

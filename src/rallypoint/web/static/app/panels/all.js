@@ -8,3 +8,6 @@ import "./drawing.js";
 import "./missions.js";
 import "./tasks.js";
 import "./replay.js";
+import "./contacts.js";
+import "./chat.js";
+import "./emergency.js";
