@@ -8,6 +8,8 @@ admin (the server's state follows), and shows a member the server's refusal inst
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from rallypoint.fusion.emit import SbsEmitter
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
+from tests.integration.test_feeds_merges import CALL, USER, aprs_packet, position_at, user_event
 from tests.support.accounts import PASSWORDS, create_users
 from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
@@ -107,3 +110,42 @@ def test_a_member_sees_the_refusal(feed_server: ServerProcess, webgl_page: Page)
     _log_in(page, feed_server, "alice")
     expect(page.locator("#feeds-list")).to_have_text("requires role admin")
     assert page.locator("#feeds-list button").count() == 0
+
+
+def test_an_admin_accepts_a_merge_proposal(data_dir: Path, sbs_listener: socket.socket, webgl_page: Page) -> None:
+    """A TAK user and an APRS tracker in one vehicle (as in test_feeds_merges): the panel lists the
+    tracker's proposal, and Accept merges them on the server."""
+    create_users(data_dir)
+    port = sbs_listener.getsockname()[1]
+    feed = f"aprs+tcp://127.0.0.1:{port}?login=N0CALL&name=aprs"
+    stop = threading.Event()
+    with ServerProcess(data_dir, "--feed", feed) as server:
+        aprs, _ = sbs_listener.accept()
+        with aprs, socket.create_connection(("127.0.0.1", server.ports["cot"]), timeout=10) as tak:
+            started = time.monotonic()
+
+            def drive() -> None:
+                while not stop.is_set():
+                    lat, lon = position_at(started)
+                    tak.sendall(user_event(lat, lon))
+                    aprs.sendall(aprs_packet(lat, lon))
+                    stop.wait(0.5)  # the simulated devices' report rate, not synchronisation
+
+            driver = threading.Thread(target=drive, daemon=True)
+            driver.start()
+            try:
+                page = webgl_page
+                _log_in(page, server, "root")
+                pair = f"TAK-{USER} + APRS-{CALL}"
+                expect(page.locator("#feeds-proposals")).to_contain_text(pair, timeout=45_000)
+                page.locator("#feeds-proposals li", has_text=pair).get_by_role("button", name="accept").click()
+                expect(page.locator("#feeds-status")).to_contain_text(": accepted")
+                expect(page.locator("#feeds-proposals")).to_have_text("no open proposals")
+            finally:
+                stop.set()
+                driver.join(timeout=10)
+        base = f"http://127.0.0.1:{server.ports['http']}"
+        token = httpx.post(f"{base}/api/auth/token", auth=("root", PASSWORDS["root"]), timeout=10).json()
+        open_now = httpx.get(f"{base}/api/feeds/proposals", timeout=10,
+                             headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+        assert open_now == []
