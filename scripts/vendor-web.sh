@@ -18,9 +18,12 @@ cp "$nm/milsymbol/LICENSE" "$out/LICENSE-milsymbol.txt"
 cp "$nm/mgrs/dist/mgrs.esm.js" "$out/mgrs.js"
 cp "$nm/mgrs/license.md" "$out/LICENSE-mgrs.txt"
 cp "$nm/world-atlas/LICENSE" "$out/LICENSE-world-atlas.txt"
+# HLS playback for browsers without it (docs/video.md): the light ES module build (no subtitles, no DRM).
+cp "$nm/hls.js/dist/hls.light.min.mjs" "$out/hls.light.esm.js"
+cp "$nm/hls.js/LICENSE" "$out/LICENSE-hls.js.txt"
 node "$src/basemap.mjs" "$out/basemap.geojson"
 # The versions actually copied, for the documentation and for anyone auditing the package.
-node -e 'for (const p of ["maplibre-gl", "milsymbol", "mgrs", "world-atlas", "topojson-client"]) {
+node -e 'for (const p of ["maplibre-gl", "milsymbol", "mgrs", "world-atlas", "topojson-client", "hls.js"]) {
   const j = require(process.argv[1] + "/" + p + "/package.json"); console.log(p + " " + j.version + " " + j.license); }' \
   "$nm" > "$out/VERSIONS.txt"
 echo "vendored into $out"

@@ -105,6 +105,18 @@ class VideoService:
             return None
         return view_for(found, who.principal)
 
+    async def stream_url(self, who: VideoCaller, feed_uid: str) -> str | None:
+        """The stored URL (credentials included, for the server's own use only) of the feed ``feed_uid`` in a
+        connection ``who`` reads: the connection of that uid first, else the first connection holding such a
+        feed. None when there is none."""
+        records = [c for c in await self._records.all() if not c.groups.isdisjoint(who.read_groups)]
+        records.sort(key=lambda c: c.uid != feed_uid)
+        for connection in records:
+            for feed in connection.feeds:
+                if feed.uid == feed_uid:
+                    return feed.url
+        return None
+
     async def put(self, who: VideoCaller, uid: str, alias: str, feeds: list[VideoFeed], *,
                   active: bool = True) -> VideoConnection:
         """Add or replace a connection in ``who``'s write groups; returns it as ``who`` sees it.

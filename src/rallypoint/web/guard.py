@@ -32,10 +32,12 @@ from rallypoint.web.credentials import ACCESS_TOKEN_COOKIE
 
 log = logging.getLogger(__name__)
 
+# media-src: video plays from this origin only (HLS through /api/video/{uid}/hls/, docs/video.md); blob: is
+# the MediaSource that hls.js hands the <video> element.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; worker-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self'; worker-src 'self'; font-src 'self'; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _OTHER_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

@@ -97,3 +97,14 @@ async def test_biv_queue_is_bounded(service: VideoService) -> None:
     for i in range(5):
         service.observe(_biv(f"c{i}", "srt://h:8890"), Audience())
     assert service.counts["cot_dropped"] == 3
+
+
+async def test_stream_url_is_the_stored_one_for_readers_only(service: VideoService) -> None:
+    hls = "http://u:pw@media:8888/cam/index.m3u8?token=t"
+    await service.put(ALICE, "cam", "Cam", [_feed("cam", hls)])
+    await service.put(ALICE, "multi", "Two", [_feed("multi-0"), _feed("cam", "http://other/x.m3u8")])
+    # A reader who did not add it still gets the credentials, for the server's own use (the HLS relay).
+    assert await service.stream_url(READER, "cam") == hls  # the connection of that uid comes first
+    assert await service.stream_url(BOB, "multi-0") == URL
+    assert await service.stream_url(CAROL, "cam") is None  # Blue reads nothing of Red
+    assert await service.stream_url(READER, "absent") is None

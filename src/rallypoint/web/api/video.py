@@ -1,7 +1,8 @@
 """``/api/video``: the video connections the caller reads, and adding or removing one (docs/video.md).
 
 The same registry and rules as the Marti video API (``services.video``): connections are seen by
-readers of the groups they were added in, URLs are shown whole only to whoever added them.
+readers of the groups they were added in, URLs are shown whole only to whoever added them. HLS feeds
+play through ``GET /api/video/{uid}/hls/{name}`` (``video_hls.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rallypoint.services.video import VideoDenied, VideoFull, VideoService
 from rallypoint.web.api.auth import ApiAuth
 from rallypoint.web.api.common import ApiError, Endpoint, Param, check_only, json_response, read_body
 from rallypoint.web.api.schemas import ErrorBody
+from rallypoint.web.api.video_hls import HlsProxy
 from rallypoint.web.context import RequestIdentity, WebContext
 
 log = logging.getLogger(__name__)
@@ -135,4 +137,5 @@ class VideoApi:
                      {204: ("Removed", None), 403: ("The connection belongs to other groups", ErrorBody),
                       404: ("No such connection the caller reads", ErrorBody), **_ERRORS},
                      params=(_UID,), operation_id="deleteVideo"),
+            HlsProxy(self._ctx, auth, self._service).endpoint(),
         ]

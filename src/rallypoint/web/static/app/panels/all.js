@@ -4,6 +4,7 @@ import "./designations.js";
 import "./airdrop.js";
 import "./packages.js";
 import "./feeds.js";
+import "./video.js";
 import "./drawing.js";
 import "./missions.js";
 import "./tasks.js";
