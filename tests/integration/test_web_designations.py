@@ -71,6 +71,7 @@ def test_a_member_proposes_an_approver_approves_and_tak_clients_get_it(server: S
                                                                        webgl_browser: Browser) -> None:
     with (TakSocket(server.ports["cot"]) as tak, logged_in(webgl_browser, server.ports, "mia") as mia,
           logged_in(webgl_browser, server.ports, "abe") as abe):
+        assert mia.evaluate("async () => (await (await fetch('/api/web/session')).json()).role") == "member"
         designation_id = _propose_by_clicking(mia)
         mia.wait_for_function("(id) => rallypoint.view.map.querySourceFeatures('designations')"
                               ".some((f) => f.properties.id === id)", arg=designation_id)
