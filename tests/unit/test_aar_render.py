@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rallypoint.aar.compute import ReportBuilder
 from rallypoint.aar.html import render_html
-from rallypoint.aar.svg import BASEMAP, clip_ring, render_map, thinned
+from rallypoint.aar.svg import BASEMAP, Projection, clip_ring, padded, render_map, thinned
 from tests.support.aar_history import T0, build, row
 
 PAYLOAD = '<script>alert(1)</script><img src=x onerror=alert(2)>"'
@@ -84,3 +84,11 @@ def test_thinning_keeps_ends_and_bounds_the_count() -> None:
     kept = thinned(points, 16)
     assert len(kept) == 16 and kept[0] == points[0] and kept[-1] == points[-1]
     assert thinned(points[:5], 16) == points[:5]
+
+
+def test_a_long_thin_area_makes_a_map_of_the_usual_shape() -> None:
+    for box in ((-120.0, 39.0, -119.999, 39.5), (-120.0, 39.0, -119.0, 39.0001), (10.0, 50.0, 10.0, 50.0)):
+        proj = Projection(padded(box))
+        assert (proj.width, proj.height) == (900, 600)
+        west, south, east, north = padded(box)
+        assert west < box[0] and east > box[2] and south < box[1] and north > box[3]

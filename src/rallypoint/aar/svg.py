@@ -25,6 +25,7 @@ Point = tuple[float, float]
 Box = tuple[float, float, float, float]
 BASEMAP = Path(__file__).resolve().parent.parent / "web" / "static" / "vendor" / "basemap.geojson"
 WIDTH = 900
+HEIGHT = 600
 # Colour-blind-safe palette (Okabe-Ito), one per team in name order, repeating past eight teams.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _MIN_SPAN_DEG = 0.01
@@ -48,11 +49,24 @@ def team_colours(teams: Iterable[str]) -> dict[str, str]:
 
 
 def padded(bbox: Box) -> Box:
-    """The area with a margin of a tenth of its span (at least ``_MIN_SPAN_DEG``) on each side."""
+    """The area with a margin of a tenth of its span (at least ``_MIN_SPAN_DEG``), widened to the map's shape.
+
+    The shorter side grows (about the centre) until width:height is ``WIDTH:HEIGHT`` once projected,
+    so a long thin exercise area still makes a map of the same size.
+    """
     west, south, east, north = bbox
     pad_x = max((east - west) * 0.1, _MIN_SPAN_DEG)
     pad_y = max((north - south) * 0.1, _MIN_SPAN_DEG)
-    return (max(-180.0, west - pad_x), max(-90.0, south - pad_y), min(180.0, east + pad_x), min(90.0, north + pad_y))
+    west, south, east, north = west - pad_x, south - pad_y, east + pad_x, north + pad_y
+    kx = math.cos(math.radians(max(-89.0, min(89.0, (south + north) / 2))))
+    width, height = (east - west) * kx, north - south
+    if width * HEIGHT < height * WIDTH:
+        grow = (height * WIDTH / HEIGHT / kx - (east - west)) / 2
+        west, east = west - grow, east + grow
+    else:
+        grow = (width * HEIGHT / WIDTH - height) / 2
+        south, north = south - grow, north + grow
+    return (max(-180.0, west), max(-90.0, south), min(180.0, east), min(90.0, north))
 
 
 def clip_ring(ring: Sequence[Point], box: Box) -> list[Point]:
