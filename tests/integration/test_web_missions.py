@@ -102,6 +102,13 @@ def test_missions_show_inert_names_their_plan_and_draw_it(server: ServerProcess,
         page.wait_for_function("() => !rallypoint.view.map.isMoving() && rallypoint.view.map.loaded()")
         shot(page, "missions")
 
+        # A map item added to the mission elsewhere shows in the open detail at the next reading.
+        added = page.evaluate("""async () => (await fetch('/api/missions/Op%20Dawn/contents', { method: 'POST',
+            headers: { 'X-Requested-With': 'rallypoint-web', 'Content-Type': 'application/json' },
+            body: JSON.stringify({ uids: ['marker-1'] }) })).status""")
+        assert added == 200
+        expect(panel.locator(".mission-contents")).to_have_text("item: marker-1")
+
         assert page.evaluate("() => window.__xss ?? null") is None
         assert page.evaluate("() => window.__violations ?? []") == []
         assert panel.locator("img, script").count() == 0

@@ -106,6 +106,11 @@ def test_a_refused_task_shows_the_servers_reason(server: ServerProcess, webgl_br
         panel = page.locator("#panel-tasks")
         panel.locator("summary", has_text="New task").click()
         panel.get_by_label("Task", exact=True).fill("No one to do it")
+        # From the keyboard, the place is the map's centre.
+        panel.get_by_role("button", name="Map centre").focus()
+        page.keyboard.press("Enter")
+        centre = page.evaluate("() => rallypoint.view.map.getCenter().wrap().lat.toFixed(6)")
+        expect(panel.get_by_label("Latitude")).to_have_value(centre)
         panel.get_by_role("button", name="Assign").click()
         expect(panel.get_by_role("alert").filter(has_text="contact")).to_have_text("choose a contact or name a team")
         # A due time the server refuses (before 2000): its own words are shown, nothing is stored.

@@ -44,12 +44,16 @@ function mount(container, { api, el, view }) {
       el("span", { cls: "mission-meta", text: `${m.contents_count + m.uids_count} items · by ${m.creator_uid || "?"}` }),
       el("span", { cls: "mission-description", text: m.description || "" }))));
     if (!state.missions.length) list.append(el("li", { text: "none", cls: "empty" }));
+    // The chosen mission changed (contents added or removed, or it went away): show it again.
+    if (state.selected !== null && !choosing) await showDetail(state.selected);
   }
 
+  let choosing = false;
   async function choose(name) {
     state.selected = name;
     listKey = "";
-    await refresh();
+    choosing = true;
+    try { await refresh(); } finally { choosing = false; }
     await showDetail(name);
   }
 
