@@ -1,8 +1,9 @@
-// The map: MapLibre GL (CSP build, worker from this server) over the offline Natural Earth base map,
-// with the drawings TAK clients share (app/shapes.js), the units (clustered when zoomed out), their
-// trails, and the measure line.
+// The map: MapLibre GL (CSP build, worker from this server) over the offline Natural Earth base map and its
+// place names (app/places.js), with the drawings TAK clients share (app/shapes.js), the units (clustered
+// when zoomed out), their trails, and the measure line.
 import { SymbolImages, clusterImage } from "./symbols.js";
 import { LABEL_PREFIX, LabelImages, addShapeLayers, isDrawing, shapeFeatures } from "./shapes.js";
+import { PLACE_PREFIX, addPlaceLayer, placeImage } from "./places.js";
 
 const BASEMAP = "/web/vendor/basemap.geojson";
 const EMPTY = { type: "FeatureCollection", features: [] };
@@ -33,7 +34,7 @@ export class PictureMap {
                                     attributionControl: false, fadeDuration: 0 });
     this.map.addControl(new maplibregl.NavigationControl(), "top-left");
     this.map.addControl(new maplibregl.ScaleControl(), "bottom-left");
-    this.map.addControl(new maplibregl.AttributionControl({ customAttribution: "Natural Earth" }));
+    this.map.addControl(new maplibregl.AttributionControl({ customAttribution: ["Natural Earth", "GeoNames"] }));
     this.ready = new Promise((resolve) => this.map.on("load", async () => {
       await this.addLocalTiles();
       this.addLayers();
@@ -44,8 +45,9 @@ export class PictureMap {
 
   drawImage(id) {
     if (this.map.hasImage(id)) return;
-    const image = id.startsWith("c") ? clusterImage(Number(id.slice(1)))
-      : id.startsWith(LABEL_PREFIX) ? this.labels.draw(id) : this.images.draw(id);
+    const image = id.startsWith(PLACE_PREFIX) ? placeImage(id)
+      : id.startsWith("c") ? clusterImage(Number(id.slice(1)))
+        : id.startsWith(LABEL_PREFIX) ? this.labels.draw(id) : this.images.draw(id);
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
   }
 
@@ -78,6 +80,7 @@ export class PictureMap {
 
   addLayers() {
     const map = this.map;
+    addPlaceLayer(map);
     addShapeLayers(map);
     map.addSource("trails", { type: "geojson", data: EMPTY });
     map.addSource("units", { type: "geojson", data: EMPTY, cluster: true, clusterMaxZoom: 9, clusterRadius: 40 });

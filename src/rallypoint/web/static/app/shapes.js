@@ -34,22 +34,29 @@ export class LabelImages {
   }
 }
 
-/** A text label as image data (also used for place names). */
-export function textImage(text, colour = "#111", font = "12px sans-serif") {
+/** A text label as image data, after a dot of ``dot`` pixels' radius when given (place names). */
+export function textImage(text, colour = "#111", font = "12px sans-serif", dot = 0) {
   const ratio = window.devicePixelRatio || 1;
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d");
   ctx.font = font;
-  const width = Math.ceil(Math.min(ctx.measureText(text).width, 240)) + 8;
+  const left = 4 + (dot ? 2 * dot + 3 : 0);
+  const width = Math.ceil(Math.min(ctx.measureText(text).width, 240)) + left + 4;
   canvas.width = width * ratio;
   canvas.height = 18 * ratio;
   ctx.scale(ratio, ratio);
+  if (dot) {
+    ctx.fillStyle = colour;
+    ctx.beginPath();
+    ctx.arc(4 + dot, 9, dot, 0, 2 * Math.PI);
+    ctx.fill();
+  }
   ctx.font = font;
   ctx.lineWidth = 3;
   ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
-  ctx.strokeText(text, 4, 13, 240);
+  ctx.strokeText(text, left, 13, 240);
   ctx.fillStyle = colour;
-  ctx.fillText(text, 4, 13, 240);
+  ctx.fillText(text, left, 13, 240);
   return { data: ctx.getImageData(0, 0, canvas.width, canvas.height), ratio };
 }
 
