@@ -79,9 +79,8 @@ class EmergencyAcks:
         return True
 
     def of(self, uid: str) -> list[Ack]:
-        """Acknowledgements of ``uid``, earliest first."""
-        table = self._acks.get(uid, {})
-        return [Ack(by=by, time_ms=t) for by, t in sorted(table.items(), key=lambda kv: (kv[1], kv[0]))]
+        """Acknowledgements of ``uid`` in the order they came."""
+        return [Ack(by=by, time_ms=t) for by, t in self._acks.get(uid, {}).items()]
 
     def forget_all_but(self, active: set[str] | dict[str, Envelope]) -> None:
         """Drop the acknowledgements of alerts that are no longer active."""

@@ -42,3 +42,24 @@ def test_bad_alerts_are_refused(harness: Harness) -> None:
     # Anonymous callers have no identity to raise an alert as.
     assert harness.http.post("/api/emergencies", json={"lat": 0, "lon": 0}).status_code == 401
     assert harness.emergencies.active == {}
+
+
+def test_acknowledge_records_each_reader_once(harness: Harness) -> None:
+    harness.add_user("alice", {"A"})
+    harness.add_user("amy", {"A"})
+    harness.add_user("bob", {"B"})
+    raised = harness.http.post("/api/emergencies", headers=harness.bearer("alice"), json={"lat": 1, "lon": 2})
+    uid = raised.json()["uid"]
+    path = f"/api/emergencies/{uid}/ack"
+    first = harness.http.post(path, headers=harness.bearer("amy"))
+    assert first.status_code == 200, first.text
+    assert [a["by"] for a in first.json()["acks"]] == ["amy"]
+    again = harness.http.post(path, headers=harness.bearer("amy")).json()
+    assert again["acks"] == first.json()["acks"]  # the first acknowledgement counts
+    both = harness.http.post(path, headers=harness.bearer("alice")).json()["acks"]
+    assert [a["by"] for a in both] == ["amy", "alice"]
+    assert harness.auditor.actions().count("emergency.ack") == 2
+    # Outside the alert's groups, or no such alert: the same 404; anonymous callers cannot acknowledge.
+    assert harness.http.post(path, headers=harness.bearer("bob")).status_code == 404
+    assert harness.http.post("/api/emergencies/nothing/ack", headers=harness.bearer("amy")).status_code == 404
+    assert harness.http.post(path).status_code == 401
