@@ -96,7 +96,13 @@ class TakCodec:
 
     def __init__(self, dictionaries: Mapping[int, bytes] | None = None) -> None:
         self._v1 = _bytes_schema()
-        self._dicts = {i: zstandard.ZstdCompressionDict(d) for i, d in (dictionaries or {}).items()}
+        dicts = {i: zstandard.ZstdCompressionDict(d) for i, d in (dictionaries or {}).items()}
+        # One compressor and decompressor per dictionary, reused: loading a dictionary costs about 20
+        # times compressing a packet with it. The flags byte names the dictionary, so the frame need not
+        # repeat its id (4 bytes of airtime).
+        self._writers = {i: zstandard.ZstdCompressor(level=19, dict_data=d, write_dict_id=False)
+                         for i, d in dicts.items()}
+        self._readers = {i: zstandard.ZstdDecompressor(dict_data=d) for i, d in dicts.items()}
 
     # -- version 1 ---------------------------------------------------------------------------
     def decode_v1(self, payload: bytes) -> TakMessage:
@@ -178,12 +184,12 @@ class TakCodec:
             body = payload[1:]
         else:
             dict_id = payload[0] & 0x3F  # bits 6-7 are reserved: ignored
-            zdict = self._dicts.get(dict_id)
-            if zdict is None:
+            reader = self._readers.get(dict_id)
+            if reader is None:
                 raise RemoteProtocolError("v2_dictionary", f"zstd dictionary {dict_id} is not configured")
             try:
                 # At most one byte past the limit is produced: a 200-byte frame can claim megabytes.
-                body = zstandard.ZstdDecompressor(dict_data=zdict).stream_reader(payload[1:]).read(MAX_V2_BYTES + 1)
+                body = reader.stream_reader(payload[1:]).read(MAX_V2_BYTES + 1)
             except zstandard.ZstdError:
                 raise RemoteProtocolError("tak_malformed", "TAKPacketV2 is not a zstd frame") from None
         if len(body) > MAX_V2_BYTES:
@@ -205,11 +211,9 @@ class TakCodec:
             dict_id = dict_id_for(v2_type(p))
         body: bytes = p.SerializeToString()
         bare = bytes([UNCOMPRESSED]) + body
-        zdict = self._dicts.get(dict_id)
-        if zdict is None:
+        writer = self._writers.get(dict_id)
+        if writer is None:
             return bare
-        # The flags byte names the dictionary: the frame need not repeat its id (4 bytes of airtime).
-        writer = zstandard.ZstdCompressor(level=19, dict_data=zdict, write_dict_id=False)
         packed = bytes([dict_id & 0x3F]) + writer.compress(body)
         return packed if len(packed) < len(bare) else bare
 
@@ -273,7 +277,12 @@ def v2_type(p: atak_pb2.TAKPacketV2) -> str:
     """The CoT type a V2 packet names (its enum value, else its type string)."""
     if p.cot_type_id == atak_pb2.CotType_Other:
         return str(p.cot_type_str[:64]) or "a-f-G-U-C"
-    name = str(atak_pb2.CotType.Name(p.cot_type_id))
+    try:
+        name = str(atak_pb2.CotType.Name(p.cot_type_id))
+    except ValueError:  # a value from a newer schema: its string, if the sender gave one
+        if p.cot_type_str:
+            return str(p.cot_type_str[:64])
+        raise RemoteProtocolError("tak_unsupported", f"unknown CoT type id {p.cot_type_id}") from None
     return name.removeprefix("CotType_").replace("_", "-")
 
 

@@ -10,6 +10,7 @@ set beyond). Mesh to server: the same packets back into the same CoT.
 
 from __future__ import annotations
 
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
@@ -146,8 +147,8 @@ def item_event(p: atak_pb2.TAKPacketV2, cot_type: str, now_ms: int) -> CotEvent:
             lo = (p.longitude_i + link.point.lon_delta_i) / 1e7
             parts.append(f"<link uid={quoteattr(link.uid)} callsign={quoteattr(link.callsign)} type=\"b-m-p-w\""
                          f" point=\"{la:.7f},{lo:.7f}\" relation=\"c\"/>")
-        method = atak_pb2.Route.Method.Name(p.route.method).removeprefix("Method_")
-        direction = atak_pb2.Route.Direction.Name(p.route.direction).removeprefix("Direction_")
+        method = _enum_name(atak_pb2.Route.Method, p.route.method, "Method_")
+        direction = _enum_name(atak_pb2.Route.Direction, p.route.direction, "Direction_")
         parts.append(f"<link_attr method={quoteattr(method)} direction={quoteattr(direction)}"
                      f" prefix={quoteattr(p.route.prefix)}/>")
     else:
@@ -168,3 +169,11 @@ def item_event(p: atak_pb2.TAKPacketV2, cot_type: str, now_ms: int) -> CotEvent:
         point=Point(lat=lat, lon=lon, hae=float(p.altitude) if p.altitude else UNKNOWN, ce=UNKNOWN, le=UNKNOWN),
         detail_xml="".join(parts).encode(), limits=_LIMITS,
     )
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    """An enum value's name without its prefix; ``Unspecified`` for a value of a newer schema."""
+    try:
+        return str(enum.Name(value)).removeprefix(prefix)
+    except ValueError:
+        return "Unspecified"

@@ -211,3 +211,22 @@ def test_nan_and_absurd_numbers_in_cot_do_not_reach_the_mesh_as_garbage() -> Non
     shape = TAK.unpack_v2(payload).shape
     assert (shape.major_cm, shape.minor_cm, shape.angle_deg, shape.stroke_argb, shape.stroke_weight_x10) == (
         0, 0, 360, 0, 0)
+
+
+def test_enum_values_of_a_newer_schema_are_refused_or_said_as_unspecified() -> None:
+    inbound = MeshInbound(TAK)
+    newer = atak_pb2.TAKPacketV2(uid="newer-1", cot_type_id=9999)  # no type string to fall back on
+    newer.shape.kind = atak_pb2.DrawnShape.Kind_Circle
+    with pytest.raises(RemoteProtocolError) as err:
+        inbound.packet(packet(7, portnums_pb2.ATAK_PLUGIN_V2, TAK.pack_v2(newer, dict_id=NON_AIRCRAFT), 1), NOW)
+    assert err.value.reason == "tak_unsupported"
+    named = atak_pb2.TAKPacketV2(uid="newer-2", cot_type_id=9999, cot_type_str="u-d-c-c")
+    named.shape.kind = atak_pb2.DrawnShape.Kind_Circle
+    (ev,) = inbound.packet(packet(7, portnums_pb2.ATAK_PLUGIN_V2, TAK.pack_v2(named, dict_id=NON_AIRCRAFT), 2),
+                           NOW).events
+    assert ev.type == "u-d-c-c"
+    route = atak_pb2.TAKPacketV2(uid="newer-3", cot_type_id=atak_pb2.CotType_b_m_r)
+    route.route.method = 77
+    route.route.links.add(uid="wp")
+    (ev,) = inbound.packet(packet(7, portnums_pb2.ATAK_PLUGIN_V2, TAK.pack_v2(route), 3), NOW).events
+    assert b'method="Unspecified"' in (ev.raw or b"")
