@@ -160,12 +160,41 @@ def test_drawn_polygon_marker_and_route_reach_a_tak_client(
             "(uid) => rallypoint.view.map.querySourceFeatures('shapes').some((f) => f.properties.id === uid)", arg=uid)
     expect(page.locator("#draw-items li.drawing-item")).to_have_count(3)
 
+    # Editing the marker sends it again under the same uid, with its new name and colour, where it was.
+    page.locator(f"#draw-items li[data-uid='{marker.uid}'] button", has_text="Edit").click()
+    expect(page.locator("#draw-name")).to_have_value("RV 1")
+    page.fill("#draw-name", "RV 2")
+    page.locator("#draw-colour").evaluate("(c) => { c.value = '#0000ff'; c.dispatchEvent(new Event('input')); }")
+    page.click("#draw-save")
+    edited = tak.wait_for(lambda e: e.type == "b-m-p-s-m" and e.detail.callsign == "RV 2")
+    assert edited.uid == marker.uid and (edited.point.lat, edited.point.lon) == (marker.point.lat, marker.point.lon)
+    assert f'argb="{0xFF0000FF - (1 << 32)}"'.encode() in edited.detail.xml
+
     # Deleting the polygon from the list tells the TAK client.
     page.locator(f"#draw-items li[data-uid='{polygon.uid}'] button", has_text="Delete").click()
     delete = tak.wait_for(lambda e: e.type == "t-x-d-d")
     assert delete.detail.link_uid == polygon.uid
     page.wait_for_function("(uid) => !rallypoint.picture.units.has(uid)", arg=polygon.uid)
     expect(page.locator("#draw-items li.drawing-item")).to_have_count(2)
+
+
+def test_a_line_drawn_from_the_keyboard(drawing_server: ServerProcess, tak: TakSocket, webgl_page: Page) -> None:
+    page = webgl_page
+    _log_in(page, drawing_server)
+    page.click("#draw-line")
+    page.fill("#draw-name", "Phase line")
+    centres = []
+    page.focus("#map .maplibregl-canvas")
+    for _ in range(3):
+        page.keyboard.press("Enter")  # adds the map's centre
+        centres.append(page.evaluate("() => { const c = rallypoint.view.map.getCenter(); return [c.lng, c.lat]; }"))
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("(lon) => rallypoint.view.map.getCenter().lng > lon + 1e-4", arg=centres[-1][0])
+    page.locator("#draw-finish").focus()
+    page.keyboard.press("Enter")
+    line = tak.wait_for(lambda e: e.type == "u-d-f")
+    assert line.detail.callsign == "Phase line" and _close(_vertices(line), centres)
+    assert b"<fillColor" not in line.detail.xml
 
 
 def test_an_atak_shape_from_a_tak_client_is_drawn_as_a_polygon(
