@@ -317,3 +317,46 @@ def test_pdf_when_chromium_is_installed(server: ServerProcess, data_dir: Path, t
     done = report(data_dir, base - 1000, base + 60_000, out)
     assert done.returncode == 0, done.stderr
     assert out.read_bytes().startswith(b"%PDF-")
+
+
+DRILL = Path(__file__).resolve().parent.parent / "data" / "exercises" / "drill-20.toml"
+
+
+def test_the_twenty_unit_drill_run_at_ten_times(server: ServerProcess, data_dir: Path, tmp_path: Path) -> None:
+    since = int(datetime.now(UTC).timestamp() * 1000) - 1000
+    run = subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "exercise", "run", str(DRILL), "--server",
+                          f"tcp://127.0.0.1:{server.ports['cot']}", "--speed", "10", "--json", "--quiet"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    summary = msgspec.json.decode(run.stdout)
+    until = int(datetime.now(UTC).timestamp() * 1000) + 60_000
+    wait_until_sync(lambda: sum(r.exercise == "drill-20" and r.type == "a-f-G-U-C"
+                                for r in stored(data_dir, since, until)) >= summary["sent"],
+                    "every report stored", timeout=60)
+    out = tmp_path / "drill.json"
+    # At 10x the scripted 2 s delay is 0.2 s of wall time: late means more than 0.1 s here.
+    done = subprocess.run([sys.executable, "-m", "rallypoint.cli.main", "exercise", "report", "--since", iso(since),
+                           "--until", iso(until), "--exercise", "drill-20", "--late-after", "0.1",
+                           "--data-dir", str(data_dir), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = msgspec.json.decode(out.read_bytes())
+    rows = stored(data_dir, since, until)
+    links = {link["unit"]: link for link in figures["links"]}
+    assert set(links) == {f"{t}{n}" for t in "abcd" for n in range(1, 6)}
+    # Independently: reports stored per unit, and the runner's own count of what it sent.
+    for unit, link in links.items():
+        mine = [r for r in rows if r.uid == f"RP-EX-drill-20-{unit}" and r.type == "a-f-G-U-C"]
+        assert link["delivered"] == len(mine) == summary["links"][unit]["sent"]
+        assert link["late"] == sum(r.received - r.time > 100 for r in mine)
+    # CYAN-1's degraded minute: 1 report in 2 kept (6 lost from its rhythm), the kept ones 0.2 s late.
+    assert links["a1"]["lost"] == summary["links"]["a1"]["thinned"] == 6
+    assert links["a1"]["late"] >= summary["links"]["a1"]["delayed"] == 6
+    assert all(link["lost"] == 0 for unit, link in links.items() if unit != "a1")
+    injects = {inj["id"]: inj for inj in figures["injects"]}
+    assert set(injects) == {"casualty", "cyan1-link", "sitrep"}
+    alert = min(r.time for r in rows if r.type == "b-a-o-tbl")
+    assert (injects["casualty"]["awaits"], injects["casualty"]["at_ms"]) == ("emergency", alert)
+    assert injects["casualty"]["response"] is None  # nobody answered it
+    teams = {t["team"]: t for t in figures["teams"]}
+    assert {name: t["simulated_units"] for name, t in teams.items()} == {"Cyan": 5, "Red": 5, "Green": 5, "Yellow": 5}
+    assert teams["Red"]["emergencies"] == 1
