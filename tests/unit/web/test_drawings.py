@@ -86,3 +86,15 @@ def test_an_open_line_is_not_filled() -> None:
     d = drawing_of(_event("u-d-f", "<link point='1,1'/><link point='2,2'/><link point='3,1'/>"
                                    "<fillColor value='-1'/>"))
     assert d is not None and d.geometry == "LineString" and d.fill is None
+
+
+def test_hostile_drawings_stay_points_or_bounded() -> None:
+    links = "".join(f"<link point='{i % 80}.5,{i % 170}.5'/>" for i in range(2001))
+    assert drawing_of(_event("u-d-f", links)) is None  # more vertices than MAX_VERTICES
+    huge = drawing_of(_event("u-d-f", "<link point='1,1'/><link point='2,2'/>"
+                                      "<strokeColor value='99999999999999999999999'/><strokeWeight value='1e308'/>"
+                                      "<remarks>" + "x" * 5000 + "</remarks>"))
+    assert huge is not None and huge.stroke is not None and len(huge.stroke) == 7 and huge.stroke.startswith("#")
+    assert huge.stroke_width == 3.0 and huge.remarks is not None and len(huge.remarks) == 2000
+    scripted = drawing_of(_event("u-d-f", "<link point='1,1'/><link point='2,2'/><strokeColor value='javascript:x'/>"))
+    assert scripted is not None and scripted.stroke is None
