@@ -149,6 +149,19 @@ def test_an_approver_cannot_decide_their_own_and_titles_stay_text(server: Server
         panel.get_by_label("Reason for rejecting").fill("mine")
         panel.get_by_role("button", name="Reject").click()
         expect(panel.get_by_role("alert").filter(has_text="two-person rule")).to_have_count(1)
+        # A proposal the server refuses shows its reason and adds nothing.
+        panel.locator("summary", has_text="Propose a designation").click()
+        panel.get_by_role("button", name="Propose", exact=True).click()  # the browser asks for a name first
+        panel.get_by_label("Name").fill("   ")
+        panel.get_by_role("button", name="Propose", exact=True).click()
+        expect(panel.get_by_role("alert").filter(has_text="point")).to_have_text(
+            "pick the designation's point on the map, or type it")
+        panel.get_by_label("Latitude").fill("39.3")
+        panel.get_by_label("Longitude").fill("-120.2")
+        panel.get_by_role("button", name="Propose", exact=True).click()
+        expect(panel.get_by_role("alert").filter(has_text="blank")).to_have_text("title: must not be blank")
+        assert abe.evaluate("async () => (await (await fetch('/api/designations')).json()).length") == 1
+
         assert abe.evaluate("() => window.__xss ?? null") is None
         assert panel.locator("img").count() == 0
         expect(panel.locator(f"li.designation.state-proposed button[data-id='{designation_id}']")).to_have_count(1)
