@@ -17,7 +17,9 @@ import httpx
 import pytest
 from lxml import etree
 
+from tests.support.accounts import PASSWORDS
 from tests.support.certs import client_bundle
+from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
 with warnings.catch_warnings():
@@ -244,3 +246,109 @@ def _ms(text: str | None) -> int:
 
     assert text is not None
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+CONTROLLED = """[exercise]
+id = "steered"
+duration = "10:00"
+
+[[units]]
+id = "u1"
+callsign = "UNIT-1"
+rate_s = 2
+motion = { kind = "static", at = { lat = 39.3, lon = -120.2 } }
+
+[[units]]
+id = "u2"
+callsign = "UNIT-2"
+rate_s = 2
+motion = { kind = "loiter", center = { lat = 39.3, lon = -120.2 }, radius_m = 100, speed_mps = 2 }
+
+[[injects]]
+id = "patrol"
+at = "00:04"
+kind = "task"
+text = "Patrol the ridge"
+to_unit = "u1"
+
+[[injects]]
+id = "lz"
+at = "00:04"
+kind = "designation"
+title = "LZ North"
+category = "landing_site"
+lat = 39.31
+lon = -120.21
+
+[[injects]]
+id = "on-ack"
+kind = "chat"
+unit = "u1"
+text = "Moving to the ridge"
+trigger = { kind = "task_acknowledged", inject = "patrol" }
+
+[[injects]]
+id = "weather"
+kind = "chat"
+unit = "u2"
+text = "Storm front: return to base"
+"""
+
+
+async def test_live_control_api_injects_and_an_acknowledged_task(api_server: ServerProcess, tmp_path: Path) -> None:
+    scenario = tmp_path / "steered.toml"
+    scenario.write_text(CONTROLLED)
+    base = f"http://127.0.0.1:{api_server.ports['http']}"
+    runner = asyncio.create_task(run_exercise(
+        str(scenario), "--server", f"tcp://127.0.0.1:{api_server.ports['cot']}", "--speed", "4", "--start", "paused",
+        "--api", base, "--user", "root", "--password-stdin", "--json", stdin=PASSWORDS["root"] + "\n"))
+    with httpx.Client(base_url=base, timeout=40) as http:
+        login = await asyncio.to_thread(http.post, "/api/auth/token", auth=("root", PASSWORDS["root"]))
+        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+
+        def exercise() -> dict[str, Any]:
+            answer = http.get("/api/exercises/steered")
+            return answer.json() if answer.status_code == 200 else {}
+
+        def control(action: str, **extra: Any) -> None:
+            answer = http.post("/api/exercises/steered/control", json={"action": action, **extra})
+            assert answer.status_code == 200, answer.text
+
+        def in_state(wanted: str, past_s: float = 0.0) -> dict[str, Any] | None:
+            found = exercise()
+            return found if found.get("state") == wanted and found["clock_s"] >= past_s else None
+
+        def the_task() -> list[dict[str, Any]]:
+            return [t for t in http.get("/api/tasks").json() if t["what"] == "Patrol the ridge"]
+
+        registered = await wait_until(exercise, "the runner registers the exercise", timeout=60)
+        assert (registered["state"], registered["units"], registered["controller"]) == ("ready", 2, "root")
+        assert registered["injects"] == ["patrol", "lz", "on-ack", "weather"]
+        await asyncio.to_thread(control, "start")
+        await wait_until(lambda: in_state("running", 5.0), "the clock runs past the task inject", timeout=60)
+        [task] = await wait_until(the_task, "the task inject assigned a task", timeout=30)
+        assert task["assignee"]["uid"] == "RP-EX-steered-u1"
+        answer = await asyncio.to_thread(http.post, f"/api/tasks/{task['id']}/status",
+                                         json={"state": "acknowledged", "note": ""})
+        assert answer.status_code == 200, answer.text
+        await asyncio.to_thread(control, "pause")
+        paused = await wait_until(lambda: in_state("paused"), "the exercise is paused", timeout=30)
+        await asyncio.to_thread(control, "inject", inject="weather")
+        await asyncio.to_thread(control, "speed", speed=10)
+        await asyncio.to_thread(control, "resume")
+        await wait_until(lambda: in_state("running", paused["clock_s"] + 1), "the runner runs on", timeout=60)
+        await asyncio.to_thread(control, "stop")
+        code, out, err = await asyncio.wait_for(runner, timeout=120)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["registered"] and summary["state"] == "stopped" and summary["speed"] == 10
+    assert paused["clock_s"] < summary["clock_s"] < 600
+    done = {i["id"]: i for i in summary["injects"]}
+    assert set(done) == {"patrol", "lz", "on-ack", "weather"}
+    assert done["patrol"]["ok"] and done["patrol"]["note"] == f"task {task['id']} assigned"
+    assert done["lz"]["ok"] and done["lz"]["note"].startswith("designation "), done["lz"]["note"]
+    assert (done["on-ack"]["cause"], done["weather"]["cause"]) == ("trigger", "manual")
+    # Every inject is in history, marked with its id: its own event, or the runner's record of it.
+    stored = history(api_server, exercise="steered")
+    marked = {row["xml"].split('inject="')[1].split('"')[0] for row in stored if 'inject="' in row["xml"]}
+    assert marked == {"patrol", "lz", "on-ack", "weather"}

@@ -124,7 +124,7 @@ class _Display:
         clock = runner.clock_s()
         stats = runner.stats
         info = (f"{format_time(clock)}/{format_time(runner.scenario.duration_s)} x{runner.clock.speed:g}  "
-                f"sent {stats.sent}  injects {len(stats.injects)}/{len(runner.scenario.injects)}  "
+                f"sent {runner.links.written}  injects {len(stats.injects)}/{len(runner.scenario.injects)}  "
                 f"units {runner.links.connected}  lag p99 {percentile(stats.lags_s[-5000:], 0.99) * 1000:.0f} ms")
         self.progress.update(self._task, completed=min(clock, runner.scenario.duration_s),
                              description=runner.clock.state.value, info=info)

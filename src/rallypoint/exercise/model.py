@@ -180,7 +180,7 @@ class Inject:
     position: LatLon | None = None
     marker_type: str = "a-u-G"
     title: str = ""
-    category: str = "objective"
+    category: str = "other"
     assignee: dict[str, str] = field(default_factory=dict)
     feed: str = ""
     url: str = ""

@@ -25,7 +25,7 @@ from rallypoint.client.http import ApiError
 from rallypoint.exercise.api import ACKNOWLEDGED, Command, ExerciseApi, perform_api_inject
 from rallypoint.exercise.clock import ClockError, ClockState, ExerciseClock
 from rallypoint.exercise.engine import Engine, EngineError, InjectDue, Report
-from rallypoint.exercise.events import chat_event, emergency_event, marker_event, position_event, record_event
+from rallypoint.exercise.events import PositionEncoder, chat_event, emergency_event, marker_event, record_event
 from rallypoint.exercise.model import API_KINDS, InjectKind, Scenario
 from rallypoint.exercise.transport import Target, UnitLinks
 
@@ -36,6 +36,8 @@ ACK_POLL_S = 1.0
 # Position reports stay valid this many report periods (wall time), at least a minute.
 STALE_PERIODS = 3.0
 MIN_STALE_S = 60.0
+# How long the end waits for reports still queued on slow connections.
+FLUSH_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,6 @@ class InjectRecord:
 class RunStats:
     """What the run did so far (the progress display and the JSON summary read it)."""
 
-    sent: int = 0
     lags_s: list[float] = field(default_factory=list)
     injects: list[InjectRecord] = field(default_factory=list)
     registered: bool = False
@@ -90,8 +91,9 @@ class Runner:
         self.options = options
         self.engine = Engine(scenario)
         self.clock = ExerciseClock(options.speed)
-        self.links = UnitLinks(options.target)
+        self.links = UnitLinks(options.target, self._written)
         self.stats = RunStats()
+        self._positions = PositionEncoder(scenario.id)
         self._on_progress = on_progress
         self._changed = asyncio.Event()
         self._task_ids: dict[str, str] = {}
@@ -113,7 +115,8 @@ class Runner:
         return {
             "exercise": self.scenario.id, "state": self.clock.state.value, "clock_s": round(self.clock_s(), 3),
             "speed": self.clock.speed, "units": len(self.scenario.units), "connected": self.links.connected,
-            "sent": self.stats.sent, "send_errors": self.links.send_errors, "received": self.links.received,
+            "sent": self.links.written, "send_errors": self.links.send_errors,
+            "backlog_dropped": self.links.backlog_dropped, "received": self.links.received,
             "registered": self.stats.registered,
             "injects": [asdict(i) | {"clock_s": round(i.clock_s, 3)} for i in self.stats.injects],
             "links": {uid: {"scheduled": c.scheduled, "sent": c.released, "delayed": c.delayed, "thinned": c.thinned,
@@ -147,6 +150,7 @@ class Runner:
                 if api is not None:
                     helpers.append(group.create_task(self._ack_loop(api)))
                 await self._play()
+                await self.links.flush(FLUSH_S)
                 for helper in helpers:
                     helper.cancel()
             await self._report_progress()
@@ -182,17 +186,18 @@ class Runner:
         now = time.monotonic()
         now_ms = int((now + self._epoch_offset) * 1000)
         if isinstance(action, Report):
-            scheduled = self.clock.wall_at(action.due_s)
-            if scheduled is not None:
-                self.stats.lags_s.append(max(0.0, now - scheduled))
             # The event's time is when the position was taken: a delayed report arrives late.
             taken_ms = now_ms - int((action.due_s - action.fix_s) / self.clock.speed * 1000)
             stale = max(MIN_STALE_S, STALE_PERIODS * action.unit.rate_s / self.clock.speed)
-            data = position_event(self.scenario.id, action.unit, action.fix, taken_ms, stale)
-            if await self.links.send(action.unit.id, data):
-                self.stats.sent += 1
+            data = self._positions.encode(action.unit, action.fix, taken_ms, stale)
+            self.links.queue(action.unit.id, data, self.clock.wall_at(action.due_s))
             return
         await self._inject(action, now_ms)
+
+    def _written(self, scheduled: float | None) -> None:
+        """A report is being written to its socket: its lag is measured here."""
+        if scheduled is not None:
+            self.stats.lags_s.append(max(0.0, time.monotonic() - scheduled))
 
     async def _inject(self, due: InjectDue, now_ms: int) -> None:
         inject, ex = due.inject, self.scenario.id
@@ -285,7 +290,7 @@ class Runner:
             return
         try:
             await api.report_progress(self.scenario.id, state=self.clock.state.value, clock_s=self.clock_s(),
-                               speed=self.clock.speed, sent=self.stats.sent, injects_done=len(self.stats.injects))
+                               speed=self.clock.speed, sent=self.links.written, injects_done=len(self.stats.injects))
         except (ApiError, httpx.HTTPError) as exc:
             log.warning("exercise progress report failed", extra={"reason": str(exc)})
 

@@ -33,6 +33,7 @@ from rallypoint.exercise.model import (
     Waypoint,
 )
 from rallypoint.exercise.tracks import TrackError, load_track
+from rallypoint.model.designation import Category
 
 T = TypeVar("T")
 _INJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -368,7 +369,10 @@ def _inject_details(check: Checker, path: Path, table: dict[str, Any], kind: Inj
         out["title"] = check.optional(table, path, "title", str, "text", kind.value)
         out["text"] = text
         out["marker_type"] = check.optional(table, path, "marker_type", str, "a CoT type", "a-u-G")
-        out["category"] = check.optional(table, path, "category", str, "a designation category", "objective")
+        categories = ", ".join(c.value for c in Category)
+        out["category"] = check.optional(table, path, "category", str, f"one of: {categories}", "other")
+        if out["category"] not in {c.value for c in Category}:
+            check.fail((*path, "category"), f"category {out['category']!r} is not one of: {categories}")
     elif kind is InjectKind.TASK:
         out["text"] = require(check, table, path, "text", str, "what to do")
         if "lat" in table or "lon" in table:
