@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
-import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +26,7 @@ from tests.support.accounts import audit_entries
 from tests.support.cot_client import sa
 from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
+from tests.support.tak_socket import TakSocket
 from tests.support.web_panels import (
     XSS_IMG,
     XSS_SCRIPT,
@@ -65,32 +64,12 @@ def _zip(marker: str) -> bytes:
     return buf.getvalue()
 
 
-def _read_until(tak: socket.socket, needle: bytes, timeout: float = 15.0) -> bytes:
-    """Everything the server sent until one whole event containing ``needle`` arrived (deadline-bound)."""
-    deadline = time.monotonic() + timeout
-    data = b""
-    while time.monotonic() < deadline:
-        tak.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            chunk = tak.recv(65536)
-        except TimeoutError:
-            break
-        if not chunk:
-            break
-        data += chunk
-        for event in data.split(b"</event>")[:-1]:
-            if needle in event:
-                return event[event.index(b"<event"):] + b"</event>"
-    raise AssertionError(f"no event with {needle!r} within {timeout}s; got {data[-500:]!r}")
-
-
 def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerProcess, webgl_browser: Browser) -> None:
     base = base_url(packages_server.ports)
     data = _zip("relief")
     digest = hashlib.sha256(data).hexdigest()
-    with (_packages_page(webgl_browser, packages_server) as page,
-          socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak):
-        tak.sendall(sa("ANDROID-bravo", "BRAVO", lat=9.52, lon=31.65))
+    with _packages_page(webgl_browser, packages_server) as page, TakSocket(packages_server.ports["cot"]) as tak:
+        tak.send(sa("ANDROID-bravo", "BRAVO", lat=9.52, lon=31.65))
         page.wait_for_function("() => rallypoint.picture.units.has('ANDROID-bravo')")
         page.set_input_files("#packages-file", files=[{"name": "relief.zip", "mimeType": "application/zip",
                                                       "buffer": data}])
@@ -116,7 +95,7 @@ def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerPro
         expect(page.locator("#packages-status")).to_have_text("sent relief.zip to BRAVO")
         row.scroll_into_view_if_needed()
         shot(page, "packages")
-        request = etree.fromstring(_read_until(tak, b'type="b-f-t-r"'))
+        request = etree.fromstring(tak.wait_for(lambda e: e.type == "b-f-t-r").raw)
         share = request.find("detail/fileshare")
         assert share is not None and share.get("sha256") == digest and share.get("filename") == "relief.zip"
         assert share.get("senderCallsign") == "carol" and share.get("senderUid") == "rallypoint-api-carol"
@@ -167,8 +146,8 @@ def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess,
                             headers={**who, "Content-Type": "application/zip"}, timeout=10)
         assert stored.status_code == 201, stored.text
     send = f"{base}/api/packages/{digest}/send"
-    with socket.create_connection(("127.0.0.1", packages_server.ports["cot"]), timeout=10) as tak:
-        tak.sendall(sa("ANDROID-delta", "DELTA"))
+    with TakSocket(packages_server.ports["cot"]) as tak:
+        tak.send(sa("ANDROID-delta", "DELTA"))
         wait_until_sync(lambda: any(c["callsign"] == "DELTA" for c in
                                     httpx.get(f"{base}/api/clients", headers=carol, timeout=10).json()), "DELTA listed")
         # alice (group A) does not reach an __ANON__ client: same answer as an unknown one.
@@ -195,7 +174,7 @@ def test_send_applies_group_rules_and_is_audited(packages_server: ServerProcess,
         assert sent.status_code == 201, sent.text
         body = sent.json()
         assert (body["to_callsign"], body["recipients"], body["hash"]) == ("DELTA", 1, digest)
-        event = etree.fromstring(_read_until(tak, body["uid"].encode()))
+        event = etree.fromstring(tak.wait_for(lambda e: e.uid == body["uid"]).raw)
         assert event.get("type") == "b-f-t-r" and event.find("detail/fileshare").get("sha256") == digest
     # Playwright's loop runs in this thread once a browser test of the module started: read the log in another.
     with ThreadPoolExecutor(1) as pool:
