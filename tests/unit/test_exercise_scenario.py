@@ -295,3 +295,32 @@ motion = { kind = "track", file = "line.kml" }
     assert messages == [(7, "evil.gpx: refused (doctype)"),
                         (11, "line.kml has no times on every point: give the motion a speed_mps")]
     assert str(caught.value).startswith(f"{tmp_path / 'bad.toml'}:7: ")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("nan", "lat must be a number (got nan)"),
+    ("inf", "lat must be a number (got inf)"),
+    ("1e308", "lat must be within -90..90 (got 1e+308)"),
+    ('"39.1"', "lat must be a number (got '39.1')"),
+])
+def test_hostile_numbers_are_refused(value: str, message: str) -> None:
+    text = HEAD + UNIT_A.replace("lat = 39.1", f"lat = {value}")
+    assert problems(text) == [(line_of(text, "motion ="), message)]
+
+
+def test_hostile_files_are_refused_with_a_reason(tmp_path: Path) -> None:
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (8 * 1024 * 1024 + 1))
+    with pytest.raises(ScenarioInvalid, match="the file is 8388609 bytes; the limit is 8388608"):
+        load_scenario(big)
+    with pytest.raises(ScenarioInvalid, match="cannot read the file"):
+        load_scenario(tmp_path / "missing.toml")
+    junk = tmp_path / "junk.toml"
+    junk.write_bytes(b"\x00\xff\xfe[[[")
+    with pytest.raises(ScenarioInvalid, match="not valid TOML"):
+        load_scenario(junk)
+    nested = HEAD + UNIT_A + "[[injects]]\n" + 'id = "n"\nkind = "chat"\nunit = "a"\ntext = "x"\ntrigger = ' + \
+        "[" * 50 + "]" * 50 + "\n"
+    assert problems(nested)[0][1].startswith("trigger must be")
+    long_id = HEAD + UNIT_A.replace('id = "a"', f'id = "{"a" * 5000}"')
+    assert "must be 1-64 letters" in problems(long_id)[0][1]
