@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.server import ServerProcess
-from tests.support.web_panels import base_url, logged_in, open_panel, password_of, serve_with_accounts, shot
+from tests.support.web_panels import XSS_IMG, base_url, logged_in, open_panel, password_of, serve_with_accounts, shot
 
 M_PER_DEG_LAT = 111_320
 
@@ -122,6 +122,32 @@ def test_a_refused_plan_shows_the_api_words(planner_server: ServerProcess, webgl
         assert status == 400
         expect(page.locator("#airdrop-error")).to_have_text(body["detail"])
         assert page.evaluate("() => rallypoint.view.map.getSource('airdrop-plan') === undefined")
+        # A script payload in a field comes back in the server's words, shown as text.
+        page.fill("#airdrop-wind-2-bottom_m", "100")
+        page.fill("#airdrop-parachute", XSS_IMG)
+        status, body = _plan(page)
+        assert status == 400
+        expect(page.locator("#airdrop-error")).to_have_text(body["detail"])
+        assert page.locator("#airdrop-error img").count() == 0 and page.evaluate("() => window.__xss") is None
+        # Inline ballistic constants and the model switches go as the API takes them.
+        page.fill("#airdrop-parachute", "")
+        page.click("#airdrop-form details.sub summary")
+        page.fill("#airdrop-rod_sl_mps", "500")
+        status, body = _plan(page)
+        assert status == 400 and "rod_sl_mps" in body["detail"]
+        for field, value in (("rod_sl_mps", "8.69"), ("vd_m", "112.8"), ("tfc_s", "5.6"), ("exit_time_s", "4.2"),
+                             ("dq_s", "2.7")):
+            page.fill(f"#airdrop-{field}", value)
+        page.uncheck("#airdrop-density")
+        page.fill("#airdrop-wind-limit", "25")
+        with page.expect_request(lambda r: r.url.endswith("/api/airdrop/plan")) as sent:
+            status, plan = _plan(page)
+        assert status == 200, plan
+        request = sent.value.post_data_json
+        assert request["options"] == {"density_correction": False, "wind_limit_kt": 25}
+        assert request["load"]["rod_sl_mps"] == 8.69 and "parachute" not in request["load"]
+        # No density correction: the sea-level rate all the way down, so a longer fall than with it (20.3 s).
+        assert plan["time_of_fall_s"] > 20.5
         # A DZ picked on the map with the keyboard-free path: the map centre button fills the PI.
         page.click("#airdrop-centre")
         lat = float(page.input_value("#airdrop-lat"))

@@ -13,6 +13,10 @@ const DEFAULTS = { lat: 9.52, lon: 31.655, elevation: 420, length: 700, width: 5
                    samples: 2000, seed: 7 };
 const DEFAULT_WINDS = [[0, 100, 240, 8], [100, 300, 255, 12]];
 const KINDS = ["container", "platform", "bundle"];
+// Inline ballistic constants of the load (request field, label): empty ones are the parachute's.
+const BALLISTICS = [["rod_sl_mps", "Descent rate at sea level (m/s)"], ["vd_m", "Height lost deploying (m)"],
+                    ["tfc_s", "Time to full canopy (s)"], ["exit_time_s", "Exit time (s)"],
+                    ["dq_s", "Deceleration time, DQ (s)"]];
 const WIND_FIELDS = [["bottom_m", "Bottom (m AGL)"], ["top_m", "Top (m AGL)"], ["from_deg", "From (° true)"],
                      ["speed_kt", "Speed (kt)"]];
 
@@ -38,6 +42,7 @@ function mount(root, { api, el, view }) {
   const winds = el("div", { cls: "airdrop-winds", attrs: { id: "airdrop-winds" } });
   const addWind = el("button", { text: "Add wind layer", attrs: { type: "button", id: "airdrop-add-wind" } });
   const spread = el("input", { attrs: { id: "airdrop-dispersion", type: "checkbox", checked: "" } });
+  const density = el("input", { attrs: { id: "airdrop-density", type: "checkbox", checked: "" } });
   const run = el("button", { text: "Plan drop", attrs: { type: "submit", id: "airdrop-run" } });
   const error = el("p", { cls: "panel-error", attrs: { id: "airdrop-error", role: "alert" } });
   const result = el("div", { attrs: { id: "airdrop-result", "aria-live": "polite" } });
@@ -57,7 +62,12 @@ function mount(root, { api, el, view }) {
        ...input("parachute", "Parachute", DEFAULTS.parachute),
        ...number("weight", "Weight (kg, optional)", DEFAULTS.weight), ...number("count", "Loads", DEFAULTS.count, "1"),
        el("label", { text: "Kind", attrs: { for: "airdrop-kind" } }), kind,
-       ...number("exit-interval", "Seconds between exits", DEFAULTS.exitInterval)),
+       ...number("exit-interval", "Seconds between exits", DEFAULTS.exitInterval),
+       el("details", { cls: "sub" }, el("summary", { text: "Ballistic constants (override the parachute's)" }),
+          ...BALLISTICS.flatMap(([id, label]) => number(id, label, "")))),
+    el("fieldset", {}, el("legend", { text: "Model" }),
+       el("label", { cls: "inline", attrs: { for: "airdrop-density" } }, density, " Air density correction (ISA)"),
+       ...number("wind-limit", "Wind limit (kt, empty: 20)", "")),
     el("fieldset", {}, el("legend", { text: "Dispersion" }),
        el("label", { cls: "inline", attrs: { for: "airdrop-dispersion" } }, spread, " Monte Carlo footprint"),
        ...number("samples", "Samples", DEFAULTS.samples, "1"), ...number("seed", "Seed", DEFAULTS.seed, "1")),
@@ -139,7 +149,9 @@ function mount(root, { api, el, view }) {
       load: { parachute: value("parachute") || undefined, weight_kg: num("weight"), count: num("count"),
               kind: kind.value, exit_interval_s: num("exit-interval") },
       winds: windLayers,
+      options: { density_correction: density.checked, wind_limit_kt: num("wind-limit") },
     };
+    for (const [id] of BALLISTICS) body.load[id] = num(id);
     if (spread.checked) body.dispersion = { samples: num("samples"), seed: num("seed") };
     return body;
   }
