@@ -107,6 +107,11 @@ def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerPro
         row.get_by_label("Send relief.zip to callsign").fill("NOBODY")
         row.get_by_role("button", name="Send").click()
         expect(page.locator("#packages-status")).to_have_text("no connected recipient you can reach by that name")
+        # Delete from the page (a cookie write that passes the origin check): gone for the TAK client too.
+        row.get_by_role("button", name="Delete relief.zip").click()
+        expect(page.locator("#packages-status")).to_have_text("deleted relief.zip")
+        expect(page.locator("#packages-list")).to_have_text("no data packages")
+        assert httpx.get(f"{base}/Marti/sync/content", params={"hash": digest}, timeout=10).status_code == 404
 
 
 def test_script_payloads_in_a_tak_upload_stay_text(packages_server: ServerProcess, webgl_browser: Browser) -> None:
