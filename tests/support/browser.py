@@ -69,6 +69,8 @@ def _launch(args: tuple[str, ...]) -> Iterator[Browser]:
     if executable is None:
         where = os.environ.get(ENV) or f"{DEFAULT_PATH} or chromium on the PATH"
         pytest.skip(f"no Chromium at {where}: install the Debian package `chromium` or set {ENV}")
+    # Assertions (expect) wait as long as every other Playwright wait: a login on a loaded machine takes seconds.
+    sync_api.expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
     try:
         driver = sync_api.sync_playwright().start()
     except Exception as exc:  # whatever stops the driver (missing node binary, broken install): no browser here

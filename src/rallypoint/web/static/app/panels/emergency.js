@@ -139,10 +139,11 @@ function mount(container, context) {
   }
 
   onLive("Emergencies", async (message) => {
-    if (message.emergencies.length) await whoAmI();
     const active = new Set(message.emergencies.map((a) => a.uid));
     for (const uid of state.localAcks) if (!active.has(uid)) state.localAcks.delete(uid);
     state.alerts = message.emergencies;
+    // Shown after the login is known (who may cancel, who acknowledged): always the latest list.
+    if (message.emergencies.length) await whoAmI();
     show();
   });
 }
