@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import escape, quoteattr
 
+from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 from lxml import etree
 from meshtastic.protobuf import atak_pb2
 
@@ -24,6 +26,7 @@ from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.xml_codec import make_event
 
 MAX_VERTICES = 32  # the firmware's pool for shape vertices
+_DRAFT_VERTICES = 12  # DrawnShape.vertices (repeated CotGeoPoint) in the schema's earlier draft
 _LIMITS = Limits()
 _SHAPE = atak_pb2.DrawnShape
 SHAPE_KINDS = {
@@ -202,7 +205,7 @@ def _shape_detail(p: atak_pb2.TAKPacketV2) -> list[str]:
     if s.kind in _ELLIPSES:
         parts.append(f"<shape><ellipse major=\"{s.major_cm / 100:.2f}\" minor=\"{s.minor_cm / 100:.2f}\""
                      f" angle=\"{s.angle_deg}\"/></shape>")
-    for dlat, dlon in zip(s.vertex_lat_deltas, s.vertex_lon_deltas, strict=False):
+    for dlat, dlon in _vertices(s):
         lat, lon = _absolute(p, dlat, dlon)
         parts.append(f"<link point=\"{lat:.7f},{lon:.7f}\"/>")
     if s.kind == _SHAPE.Kind_Bullseye:
@@ -217,6 +220,25 @@ def _shape_detail(p: atak_pb2.TAKPacketV2) -> list[str]:
     parts += _style(stroke, fill, s.stroke_weight_x10)
     parts.append(f"<labels_on value=\"{'true' if s.labels_on else 'false'}\"/>")
     return parts
+
+
+def _vertices(s: atak_pb2.DrawnShape) -> list[tuple[int, int]]:
+    """A shape's vertex offsets: the released schema's columns, else the earlier draft's repeated
+    ``CotGeoPoint`` (field 12, which senders built on that draft still write)."""
+    if s.vertex_lat_deltas:
+        return list(zip(s.vertex_lat_deltas, s.vertex_lon_deltas, strict=False))
+    points: list[tuple[int, int]] = []
+    unknown = UnknownFieldSet(s)
+    for i in range(len(unknown)):  # indexable and sized; its stub does not say it iterates
+        field = unknown[i]
+        if field.field_number == _DRAFT_VERTICES and field.wire_type == 2 and len(points) < MAX_VERTICES:
+            point = atak_pb2.CotGeoPoint()
+            try:
+                point.ParseFromString(field.data)
+            except DecodeError:
+                continue  # one bad vertex is left out, not the shape
+            points.append((point.lat_delta_i, point.lon_delta_i))
+    return points
 
 
 def _style(stroke: int | None, fill: int | None, weight_x10: int) -> list[str]:

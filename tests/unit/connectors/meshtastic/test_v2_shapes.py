@@ -230,3 +230,17 @@ def test_enum_values_of_a_newer_schema_are_refused_or_said_as_unspecified() -> N
     route.route.links.add(uid="wp")
     (ev,) = inbound.packet(packet(7, portnums_pb2.ATAK_PLUGIN_V2, TAK.pack_v2(route), 3), NOW).events
     assert b'method="Unspecified"' in (ev.raw or b"")
+
+
+def test_a_polygon_from_a_sender_on_the_earlier_schema_draft_keeps_its_vertices() -> None:
+    """The TAKPacket-SDK's draft wrote vertices as repeated CotGeoPoint in DrawnShape field 12."""
+    shape = atak_pb2.DrawnShape(kind=atak_pb2.DrawnShape.Kind_Polygon).SerializeToString()
+    for dlat, dlon in ((1000, -2000), (-3000, 4000), (5000, 6000)):
+        point = atak_pb2.CotGeoPoint(lat_delta_i=dlat, lon_delta_i=dlon).SerializeToString()
+        shape += bytes([12 << 3 | 2, len(point)]) + point
+    shape += bytes([12 << 3 | 2, 3]) + b"\xff\xff\xff"  # a broken vertex: left out
+    head = atak_pb2.TAKPacketV2(uid="draft-1", cot_type_id=atak_pb2.CotType_u_d_p, latitude_i=331_000_000,
+                                longitude_i=-1_072_000_000).SerializeToString()
+    wire = head + bytes([0x92, 0x02, len(shape)]) + shape  # TAKPacketV2.shape: field 34, as a varint tag
+    (ev,) = MeshInbound(TAK).packet(packet(7, portnums_pb2.ATAK_PLUGIN_V2, b"\xff" + wire, 1), NOW).events
+    assert vertices(ev) == [(33.1001, -107.2002), (33.0997, -107.1996), (33.1005, -107.1994)]
