@@ -50,6 +50,8 @@ def test_a_task_made_in_the_page_reaches_the_assignee_and_its_status_comes_back(
         panel = page.locator("#panel-tasks")
         panel.locator("summary", has_text="New task").click()
         panel.get_by_label("Task", exact=True).fill("Sweep sector B")
+        panel.get_by_label("Details").fill("from the north,\nquietly")
+        panel.get_by_label("Priority").select_option("1")
         panel.get_by_label("Assignee (contact)").select_option(label="ALPHA")
         panel.get_by_role("button", name="Pick on map").click()
         page.wait_for_function("() => rallypoint.view.map.loaded()")
@@ -69,6 +71,8 @@ def test_a_task_made_in_the_page_reaches_the_assignee_and_its_status_comes_back(
         assert sent.uid == f"rp-task-{task_id}" and _task_attr(sent, "creator") == "cora"
         assert (round(sent.point.lat, 5), round(sent.point.lon, 5)) == (39.2, -120.1)
         assert b'relation="t-a"' in sent.detail.xml and ALPHA.encode() in sent.detail.xml
+        assert _task_attr(sent, "priority") == "1"
+        assert b"<remarks>Sweep sector B\n\nfrom the north,\nquietly</remarks>" in sent.detail.xml
 
         # The client reports progress with the status CoT; the page follows, the note kept as text.
         status = (f'<__rallypoint_task_status id="{task_id}" state="in_progress" note={quoteattr(XSS_IMG)}/>'
@@ -82,7 +86,9 @@ def test_a_task_made_in_the_page_reaches_the_assignee_and_its_status_comes_back(
         expect(history.nth(1)).to_contain_text(XSS_IMG)
         assert page.evaluate("() => window.__xss ?? null") is None
         assert panel.locator("img").count() == 0
-        expect(panel.locator(".task-detail dd").nth(2)).to_have_text(f"ALPHA ({ALPHA})")
+        expect(panel.locator(".task-detail dd").nth(1)).to_have_text("from the north,\nquietly")
+        expect(panel.locator(".task-detail dd").nth(2)).to_have_text("1")
+        expect(panel.locator(".task-detail dd").nth(4)).to_have_text(f"ALPHA ({ALPHA})")
         # The task's place is drawn on the map, in its state.
         page.evaluate("() => rallypoint.view.map.jumpTo({ center: [-120.05, 39.15], zoom: 10 })")
         page.wait_for_function("""(id) => rallypoint.view.map.querySourceFeatures('tasks')

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import msgspec
 
 MAX_WHAT = 500
+MAX_DETAILS = 4000
 MAX_NOTE = 500
 MAX_NAME = 128
 # 2000-01-01 .. 2100-01-01: a due time outside this is a mistake, not a plan.
@@ -30,6 +31,8 @@ Lon = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS-84 longitu
 Hae = Annotated[float, msgspec.Meta(ge=-1000, le=100_000, description="Height above the ellipsoid, metres")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 Note = Annotated[str, msgspec.Meta(max_length=MAX_NOTE)]
+Details = Annotated[str, msgspec.Meta(max_length=MAX_DETAILS, description="How, in more words (optional)")]
+Priority = Annotated[int, msgspec.Meta(ge=1, le=5, description="1 most urgent ... 5; default 3")]
 DueMs = Annotated[int, msgspec.Meta(ge=MIN_DUE_MS, le=MAX_DUE_MS, description="Epoch milliseconds, UTC")]
 Via = Literal["api", "cot", "chat", "server"]
 
@@ -112,6 +115,9 @@ class Task(msgspec.Struct, frozen=True):
     where: TaskPoint | None = None
     due_ms: int | None = None
     mission: str | None = None
+    # Added after the first stored tasks: their defaults read older stored bodies as they were.
+    details: str = ""
+    priority: int = 3
     # The TAK client uid told about changes and overdue alerts (the creator's device), if any.
     creator_uid: str | None = None
     # The groups the creator wrote to: who may read the task besides its creator and assignee.
@@ -162,7 +168,8 @@ What = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_WHAT, descriptio
 
 
 class TaskRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A new task (``POST /api/tasks``): what, to whom, optionally where, by when and in which mission.
+    """A new task (``POST /api/tasks``): what, to whom, optionally details, priority, where, by when and in which
+    mission.
 
     ``notify_uid`` is the creator's TAK client uid: it gets the task's changes and the overdue alert.
     """
@@ -173,6 +180,8 @@ class TaskRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     due_ms: DueMs | None = None
     mission: Name | None = None
     notify_uid: Name | None = None
+    details: Details = ""
+    priority: Priority = 3
 
 
 class StatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -142,9 +142,10 @@ class TaskService:
             raise TaskError("assignee: give exactly one of uid, callsign or group")
         if not request.what.strip():
             raise TaskError("what: say what is to be done")
-        for name, value in (("what", request.what), ("assignee", request.assignee.name),
+        for name, value in (("what", request.what), ("details", request.details), ("assignee", request.assignee.name),
                             ("mission", request.mission), ("notify_uid", request.notify_uid)):
-            if value is not None and (not is_xml_text(value) or (name != "what" and not value.isprintable())):
+            free_text = name in ("what", "details")  # may hold line breaks and tabs, as remarks do
+            if value is not None and (not is_xml_text(value) or (not free_text and not value.isprintable())):
                 raise TaskError(f"{name}: contains characters a CoT message cannot carry")
         if request.mission is not None and self._mission_exists is not None and not self._mission_exists(
                 request.mission):
@@ -153,7 +154,7 @@ class TaskService:
         task = Task(
             id=uuid.uuid4().hex, what=request.what.strip(), assignee=request.assignee,
             creator=actor.principal or actor.label, created_ms=now, updated_ms=now, where=request.where,
-            due_ms=request.due_ms, mission=request.mission,
+            due_ms=request.due_ms, mission=request.mission, details=request.details.strip(), priority=request.priority,
             creator_uid=request.notify_uid or actor.uid or (
                 self._device_of(actor.principal) if actor.principal is not None else None),
             groups=tuple(sorted(actor.write_groups)),

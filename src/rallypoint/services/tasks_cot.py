@@ -95,15 +95,21 @@ def task_event(task: Task, now_ms: int) -> CotEvent:
         attrs.append(f"due={quoteattr(format_time(task.due_ms))}")
     if task.mission is not None:
         attrs.append(f"mission={quoteattr(task.mission)}")
+    attrs.append(f"priority=\"{task.priority}\"")
     if task.overdue_alerted:
         attrs.append("overdue=\"true\"")
     detail = (
         f"<__rallypoint_task {' '.join(attrs)}/>"
         f"<contact callsign={quoteattr(marker_name(task))}/>"
-        f"<remarks>{escape(task.what)}</remarks>{_link_xml(task)}{_dest_xml(task)}"
+        f"<remarks>{escape(remarks(task))}</remarks>{_link_xml(task)}{_dest_xml(task)}"
     )
     return make_event(uid=f"rp-task-{task.id}", type=TASK_TYPE, how=_HOW, time=now_ms, start=now_ms,
                       stale=now_ms + TASK_STALE_MS, point=_point(task), detail_xml=detail.encode())
+
+
+def remarks(task: Task) -> str:
+    """What a TAK client shows as the remarks: what to do, then the details after a blank line."""
+    return f"{task.what}\n\n{task.details}" if task.details else task.what
 
 
 def marker_name(task: Task) -> str:
@@ -119,7 +125,7 @@ def marker_event(task: Task, now_ms: int) -> CotEvent | None:
         return None
     detail = (
         f"<contact callsign={quoteattr(marker_name(task))}/>"
-        f"<remarks>{escape(task.what)}</remarks>{_link_xml(task)}"
+        f"<remarks>{escape(remarks(task))}</remarks>{_link_xml(task)}"
         f"<__rallypoint_task id={quoteattr(task.id)} state={quoteattr(task.state.value)}/>"
         f"<color argb=\"{_colour(task.state)}\"/>{_dest_xml(task)}"
     )

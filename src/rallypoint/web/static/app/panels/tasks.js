@@ -43,6 +43,9 @@ function mount(container, { api, el, view, picture }) {
 
   // The form for a new task.
   const what = input({ maxlength: "500", required: "" });
+  const details = el("textarea", { attrs: { maxlength: "4000", rows: "2" } });
+  const priority = select([1, 2, 3, 4, 5].map((p) => [String(p), p === 1 ? "1 (most urgent)" : String(p)]));
+  priority.value = "3";
   const contact = select([["", "(a team instead)"]]);
   const team = input({ maxlength: "128", placeholder: "group name" });
   const due = input({ type: "datetime-local" });
@@ -50,7 +53,8 @@ function mount(container, { api, el, view, picture }) {
   const where = pointField(view, { legend: "Location (optional)" });
   const formProblem = problemLine();
   const form = el("form", { cls: "task-form", attrs: { "aria-label": "New task" } },
-                  labelled("Task", what), labelled("Assignee (contact)", contact), labelled("or team", team),
+                  labelled("Task", what), labelled("Details", details), labelled("Priority", priority),
+                  labelled("Assignee (contact)", contact), labelled("or team", team),
                   where.node, labelled("Due (local time)", due), labelled("Mission", mission),
                   el("button", { text: "Assign", attrs: { type: "submit" } }), formProblem.node);
   const newTask = el("details", { cls: "sub" }, el("summary", { text: "New task" }), form);
@@ -64,13 +68,14 @@ function mount(container, { api, el, view, picture }) {
     try {
       const assignee = contact.value ? { uid: contact.value } : team.value.trim() ? { group: team.value.trim() } : null;
       if (!assignee) throw new Error("choose a contact or name a team");
-      const body = { what: what.value, assignee };
+      const body = { what: what.value, assignee, priority: Number(priority.value) };
+      if (details.value.trim()) body.details = details.value;
       const point = where.value();
       if (point) body.where = point;
       if (due.value) body.due_ms = new Date(due.value).getTime();
       if (mission.value) body.mission = mission.value;
       const made = await api("/api/tasks", { method: "POST", json: body });
-      what.value = ""; team.value = ""; due.value = ""; where.clear();
+      what.value = ""; details.value = ""; priority.value = "3"; team.value = ""; due.value = ""; where.clear();
       state.selected = made.id;
       await refresh();
     } catch (error) { formProblem.show(error); }
@@ -109,7 +114,7 @@ function mount(container, { api, el, view, picture }) {
     list.replaceChildren(...state.tasks.map((t) => el("li", { cls: `task state-${t.state}`, attrs: { "data-id": t.id } },
       button(t.what, () => { state.selected = t.id; show(); }, { "aria-pressed": String(t.id === state.selected) }),
       el("span", { cls: "badge task-state", text: t.state.replace("_", " ") }),
-      el("span", { cls: "task-meta", text: `${assigneeText(t.assignee, picture)}${t.due_ms ? ` · due ${when(t.due_ms)}` : ""}` }))));
+      el("span", { cls: "task-meta", text: `P${t.priority ?? 3} · ${assigneeText(t.assignee, picture)}${t.due_ms ? ` · due ${when(t.due_ms)}` : ""}` }))));
     if (!state.tasks.length) list.append(el("li", { text: "none", cls: "empty" }));
     showDetail(selected);
     draw();
@@ -124,7 +129,8 @@ function mount(container, { api, el, view, picture }) {
 
   function showDetail(t) {
     if (!t) { detail.replaceChildren(); return; }
-    const rows = [["Task", t.what], ["State", t.state.replace("_", " ")], ["Assignee", assigneeText(t.assignee, picture)],
+    const rows = [["Task", t.what], ["Details", t.details || ""], ["Priority", t.priority ?? 3],
+                  ["State", t.state.replace("_", " ")], ["Assignee", assigneeText(t.assignee, picture)],
                   ["Creator", t.creator], ["Due", when(t.due_ms) || "–"]];
     if (t.where) rows.push(["Lat, lon", `${t.where.lat.toFixed(5)}, ${t.where.lon.toFixed(5)}`]);
     if (t.mission) rows.push(["Mission", t.mission]);
