@@ -52,7 +52,7 @@ from rallypoint.web.api.picture import geojson, live_tracks, track_of
 from rallypoint.web.context import RequestIdentity, WebContext
 from rallypoint.web.credentials import bearer_from_subprotocol, presented_token, with_token
 from rallypoint.web.features import Feature
-from rallypoint.web.live_chat import chat_message
+from rallypoint.web.live_chat import chat_message, sent_by
 from rallypoint.web.live_stats import LiveStatistics, live_counters, live_gauges
 from rallypoint.web.live_subscriber import LiveSubscriber
 
@@ -230,7 +230,7 @@ class LiveFeed:
     def _message(self, feed: LiveSubscriber, envelope: Envelope) -> bytes:
         event = envelope.event
         if event.type == CHAT:
-            return chat_message(event, direct=feed.direct(envelope))
+            return chat_message(event, direct=feed.direct(envelope), own=sent_by(envelope, feed.identity.principal))
         if event.type == DELETE:
             return msgspec.json.encode({
                 "type": "Delete", "id": event.detail.link_uid,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from rallypoint.model.cot import CotEvent
+from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import TEAM_CHAT_PARENT, TEAMS
 from rallypoint.services.tasks_cot import chat_text
 from rallypoint.web.api.messaging import sender_uid
@@ -19,8 +20,9 @@ from rallypoint.web.api.messaging import sender_uid
 class ChatMessage(msgspec.Struct, frozen=True, tag_field="type", tag="Chat"):
     """One GeoChat message a feed's caller may read.
 
-    ``direct`` is true when it was addressed to the caller (their uid or callsign); ``team`` names the
-    team of a team chat (``TeamGroups`` parent, a team colour as chat room).
+    ``direct`` is true when it was addressed to the caller (their uid or callsign); ``own`` when the
+    caller sent it (from this page or another); ``team`` names the team of a team chat (``TeamGroups``
+    parent, a team colour as chat room).
     """
 
     uid: str
@@ -31,6 +33,7 @@ class ChatMessage(msgspec.Struct, frozen=True, tag_field="type", tag="Chat"):
     chat_id: str
     text: str
     direct: bool
+    own: bool
     team: str | None
 
 
@@ -47,7 +50,12 @@ def addressed_to(event: CotEvent, uid: str, callsign: str) -> bool:
     return chat is not None and (uid in chat.members[1:] or chat.chat_id == uid)
 
 
-def chat_message(event: CotEvent, *, direct: bool) -> bytes:
+def sent_by(envelope: Envelope, principal: str | None) -> bool:
+    """Whether ``principal`` sent this chat through the API (its origin, never what the event claims)."""
+    return principal is not None and envelope.origin.session_id == f"api:{principal}"
+
+
+def chat_message(event: CotEvent, *, direct: bool, own: bool = False) -> bytes:
     """The ``Chat`` live message of a GeoChat event."""
     chat = event.detail.chat
     room = chat.chatroom if chat is not None else ""
@@ -56,5 +64,6 @@ def chat_message(event: CotEvent, *, direct: bool) -> bytes:
     return msgspec.json.encode(ChatMessage(
         uid=event.uid, time_ms=event.time, sender_uid=sender,
         sender_callsign=chat.sender_callsign if chat is not None else None, chatroom=room,
-        chat_id=chat.chat_id if chat is not None else "", text=chat_text(event), direct=direct, team=team,
+        chat_id=chat.chat_id if chat is not None else "", text=chat_text(event), direct=direct,
+        own=own, team=team,
     ))

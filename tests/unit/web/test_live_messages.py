@@ -10,7 +10,7 @@ from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.web.context import RequestIdentity
 from rallypoint.web.emergency_acks import MAX_ACKS_PER_ALERT, EmergencyAcks
-from rallypoint.web.live_chat import addressed_to, chat_identity, chat_message
+from rallypoint.web.live_chat import addressed_to, chat_identity, chat_message, sent_by
 from tests.support.picture import chat, event
 
 CLOCK = ManualClock(1_700_000_000_000)
@@ -23,8 +23,14 @@ def test_a_chat_message_names_its_sender_room_and_text() -> None:
     message = msgspec.json.decode(chat_message(team, direct=False))
     assert message == {
         "type": "Chat", "uid": team.uid, "time_ms": team.time, "sender_uid": "tak-1", "sender_callsign": "S",
-        "chatroom": "Cyan", "chat_id": "Cyan", "text": "hi", "direct": False, "team": "Cyan",
+        "chatroom": "Cyan", "chat_id": "Cyan", "text": "hi", "direct": False, "own": False, "team": "Cyan",
     }
+    assert msgspec.json.decode(chat_message(team, direct=False, own=True))["own"] is True
+    # Only the origin says who sent it: a TAK client claiming the API uid in its chat is not the user.
+    claimed = chat(CLOCK, "rallypoint-api-alice", room="All Chat Rooms", chat_id="All Chat Rooms")
+    assert not sent_by(Envelope(claimed, Origin(session_id="tcp-1"), 0), "alice")
+    assert sent_by(Envelope(claimed, Origin(session_id="api:alice"), 0), "alice")
+    assert not sent_by(Envelope(claimed, Origin(session_id="api:alice"), 0), None)
     named = chat(CLOCK, "tak-1", room="Ops room", chat_id="Ops room", parent="TeamGroups")
     assert msgspec.json.decode(chat_message(named, direct=False))["team"] is None
 

@@ -113,8 +113,9 @@ function mount(container, { api, el, onLive, picture }) {
     const [key, name, target] = conversationOf(message);
     const group = key.startsWith("uid:") ? people : rooms;
     const c = conversation(key, name, target, group);
+    // The user's own messages (sent from this page or another) count as read.
     add(c, { sender: message.sender_callsign || message.sender_uid || "?", text: message.text,
-             time_ms: message.time_ms, mine: false });
+             time_ms: message.time_ms, mine: message.own });
   });
 
   // Contacts from the picture: a conversation for each TAK client (named by its current callsign).
