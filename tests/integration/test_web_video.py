@@ -1,8 +1,9 @@
 """The Video panel in a real Chromium against a real server and a real HLS stream (ffmpeg's test pattern).
 
 A feed registered through the Marti video API is listed (name as text, no credentials anywhere in the
-page), drawn on the map at its position, and plays in the panel through the server's HLS relay under
-the page's strict policy: the <video> element reports the stream's 320x240 and its time advances.
+page), drawn on the map at its position (a click there opens the panel at the feed), and plays in the
+panel through the server's HLS relay under the page's strict policy: the <video> element reports the
+stream's 320x240 and its time advances.
 Skipped with the reason when ffmpeg (or its H.264 encoder) is missing.
 """
 
@@ -55,9 +56,15 @@ def test_a_registered_hls_feed_is_listed_on_the_map_and_plays(
         item.get_by_role("button", name=f"Show {ALIAS} on the map").click()
         page.wait_for_function(
             "() => rallypoint.view.map.querySourceFeatures('video-feeds').some((f) => f.properties.uid === 'pattern')")
-        # Play, by keyboard: the button takes the focus and Enter presses it.
+        # A click on the dot opens the (closed) panel at the feed: its Play button takes the focus.
+        page.wait_for_function("() => !rallypoint.view.map.isMoving()")
+        page.click("#panel-video summary")
+        expect(page.locator("#panel-video")).not_to_have_attribute("open", "")
+        x, y = page.evaluate("() => { const p = rallypoint.view.map.project([2.3522, 48.8566]); return [p.x, p.y]; }")
+        page.locator("#map canvas").click(position={"x": x, "y": y})
         play = item.get_by_role("button", name=f"Play {ALIAS}")
-        play.focus()
+        expect(play).to_be_focused()
+        # Play, by keyboard: Enter presses the focused button.
         page.keyboard.press("Enter")
         page.wait_for_function(
             """([w, h]) => { const v = document.getElementById('video-player');

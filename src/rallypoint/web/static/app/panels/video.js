@@ -1,5 +1,6 @@
-// Video: the feeds of the registry the caller reads (GET /api/video, polled while the panel is open), each
-// with where it plays; a feed with a position is drawn on the map (layers video-*) and "Show" flies there.
+// Video: the feeds of the registry the caller reads (GET /api/video, polled every 10 s), each with where it
+// plays; a feed with a position is drawn on the map (layer video-feeds; a click there opens the panel at
+// that feed) and "Show" flies there.
 // HLS feeds play in the panel through the server (/api/video/{uid}/hls/{name}), so the page's policy stays
 // 'self' and a feed's credentials stay on the server: with hls.js (loaded on the first Play) where the
 // browser has Media Source Extensions, else natively where the browser plays HLS itself. Other protocols
@@ -113,8 +114,19 @@ function mount(root, { api, el, view }) {
               el("div", { cls: "feed-actions" }, ...actions));
   }
 
+  // A click on a feed's dot opens the panel at that feed (its Play button, else its Show button, takes focus).
+  function openAt(e) {
+    const uid = e.features?.[0]?.properties?.uid;
+    const row = [...list.querySelectorAll("li[data-feed]")].find((li) => li.dataset.feed === uid);
+    if (!row) return;
+    section.open = true;
+    row.querySelector("button")?.focus();
+  }
+
+  let clickable = false;
   async function draw(connections) {
     const source = await ensureLayers(view, SOURCE, LAYERS);
+    if (!clickable) { view.map.on("click", "video-feeds", openAt); clickable = true; }
     const features = connections.flatMap((c) => c.feeds
       .filter((f) => f.latitude !== null && f.longitude !== null)
       .map((f) => ({ type: "Feature", geometry: { type: "Point", coordinates: [f.longitude, f.latitude] },
