@@ -42,3 +42,14 @@ def test_task_designation_and_link() -> None:
     assert designation_state(des) == ("d1", "approved")
     assert link_uid(b'<detail><link uid="ANDROID-1" relation="p-p"/></detail>') == "ANDROID-1"
     assert task_state(b"<event/>") is None and designation_state(b"<event/>") is None and link_uid(b"") == ""
+
+
+def test_the_runner_note_names_what_an_api_inject_created() -> None:
+    xml = (b'<event uid="RP-EX-d.inject.t1.1" type="t-x-rp-exercise" opex="e-d"><detail>'
+           b'<__rallypoint_exercise id="d" unit="a1" inject="t1" kind="task"/>'
+           b"<remarks>task 3f2c9a assigned</remarks></detail></event>")
+    assert exercise_mark(xml) == ExerciseMark("d", "a1", "t1", "task", "3f2c9a")
+    refused = xml.replace(b"task 3f2c9a assigned", b"refused: 403 forbidden")
+    assert exercise_mark(refused) == ExerciseMark("d", "a1", "t1", "task", "")
+    explicit = xml.replace(b'kind="task"', b'kind="task" ref="other"')
+    assert exercise_mark(explicit) == ExerciseMark("d", "a1", "t1", "task", "other")

@@ -22,6 +22,9 @@ DESIGNATION_TAG = b"__rallypoint_designation"
 
 _ATTR = re.compile(rb"""([A-Za-z_][\w.-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _OPEX = re.compile(rb"""\sopex\s*=\s*["']e-([^"']*)["']""")
+# The note ``rallypoint exercise run`` puts on the record of an API inject it carried out.
+_NOTE_REF = re.compile(
+    rb"<remarks[^>]*>\s*(?:task|designation) ([A-Za-z0-9_-]{1,64}) (?:assigned|proposed)\s*</remarks>")
 
 
 def _element(xml: bytes, tag: bytes) -> dict[str, str] | None:
@@ -51,7 +54,8 @@ class ExerciseMark(msgspec.Struct, frozen=True):
     unit: str = ""
     inject: str = ""
     kind: str = ""
-    # The id of what an API-driven inject created (a task, a designation), when the runner names it.
+    # The id of what an API-driven inject created (a task, a designation): the marker's ``ref``, else
+    # the runner's note ``task ID assigned`` / ``designation ID proposed`` in the record's remarks.
     ref: str = ""
 
 
@@ -60,8 +64,11 @@ def exercise_mark(xml: bytes) -> ExerciseMark | None:
     if EXERCISE_TAG in xml:
         attrs = _element(xml, EXERCISE_TAG)
         if attrs is not None and attrs.get("id"):
+            ref = attrs.get("ref", "")
+            if not ref and attrs.get("inject") and (note := _NOTE_REF.search(xml)):
+                ref = note.group(1).decode()
             return ExerciseMark(attrs["id"], attrs.get("unit", ""), attrs.get("inject", ""), attrs.get("kind", ""),
-                                attrs.get("ref", ""))
+                                ref)
     if b"opex" in xml and (m := _OPEX.search(xml[:xml.find(b">") + 1])):
         return ExerciseMark(_text(m.group(1)))
     return None
