@@ -80,6 +80,7 @@ def test_upload_in_the_page_then_send_to_a_tak_client(packages_server: ServerPro
         expect(row.locator(".package-name")).to_have_text("relief.zip")
         expect(row.locator(".package-keywords")).to_have_text("keywords: water, medical")
         expect(row.locator(".package-hash")).to_have_text(f"sha256 {digest}")
+        expect(page.locator("#packages-contacts option[value='BRAVO']")).to_have_count(1)  # a connected contact
         # The TAK client finds and downloads it through Marti, as ATAK does.
         found = httpx.get(f"{base}/Marti/sync/search", params={"keywords": "water"}, timeout=10).json()
         assert [(r["Hash"], r["Name"], r["SubmissionUser"]) for r in found["results"]] == [

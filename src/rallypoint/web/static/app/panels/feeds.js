@@ -106,15 +106,17 @@ function mount(root, { api, el }) {
     } catch (err) {
       list.replaceChildren(el("li", { cls: "panel-error", text: err.message }));
       proposals.replaceChildren();
+      // Refused (not an admin, or logged out): asking again every few seconds would change nothing.
+      if (err.status === 401 || err.status === 403) stopRefresh();
     }
   }
 
   const section = root.closest("details");
   let timer = null;
   // Refreshed only while the panel is open and the page visible: a closed panel costs no requests.
+  function stopRefresh() { clearInterval(timer); timer = null; }
   function schedule() {
-    clearInterval(timer);
-    timer = null;
+    stopRefresh();
     if (section?.open) {
       load();
       timer = setInterval(() => { if (!document.hidden) load(); }, REFRESH_MS);

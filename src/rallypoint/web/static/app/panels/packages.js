@@ -15,14 +15,14 @@ export function sizeText(bytes) {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-function mount(root, { api, el, picture }) {
+function mount(root, { api, el }) {
   const file = el("input", { attrs: { id: "packages-file", type: "file", name: "assetfile" } });
   const keywords = el("input", { attrs: { id: "packages-keywords", name: "keywords", maxlength: "256" } });
   const upload = el("button", { text: "Upload", attrs: { type: "submit", id: "packages-upload" } });
   const status = el("p", { attrs: { id: "packages-status", role: "status" } });
   const refresh = el("button", { text: "Refresh", attrs: { type: "button", id: "packages-refresh" } });
   const list = el("ul", { cls: "package-list", attrs: { id: "packages-list", "aria-label": "Data packages" } });
-  // Callsigns of the units on the picture, offered as contacts to send to.
+  // Callsigns of connected contacts, offered to send to.
   const contacts = el("datalist", { attrs: { id: "packages-contacts" } });
   const form = el("form", { attrs: { id: "packages-form", "aria-label": "Upload a data package" } },
                   el("label", { text: "File", attrs: { for: "packages-file" } }), file,
@@ -52,13 +52,15 @@ function mount(root, { api, el, picture }) {
   });
   refresh.addEventListener("click", () => load());
 
-  function offerContacts() {
-    const names = new Set();
-    for (const unit of picture.units.values()) {
-      const callsign = unit.feature.properties.callsign;
-      if (callsign && unit.feature.properties.type?.startsWith("a-")) names.add(callsign);
+  // Connected clients the caller can see (GET /api/clients): the ones a file transfer request can reach.
+  async function offerContacts() {
+    let names = [];
+    try {
+      names = (await api("/api/clients")).map((c) => c.callsign).filter(Boolean);
+    } catch {
+      return;  // the callsign can still be typed
     }
-    contacts.replaceChildren(...[...names].sort().map((name) => el("option", { attrs: { value: name } })));
+    contacts.replaceChildren(...[...new Set(names)].sort().map((name) => el("option", { attrs: { value: name } })));
   }
 
   function item(p) {
