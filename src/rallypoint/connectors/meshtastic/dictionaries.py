@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
+import zstandard
+
 log = logging.getLogger(__name__)
 
 NON_AIRCRAFT = 0
@@ -38,3 +40,14 @@ def dict_id_for(cot_type: str) -> int:
     """The dictionary a packet of ``cot_type`` is compressed with: aircraft when the third atom is ``A``."""
     atoms = cot_type.split("-")
     return AIRCRAFT if len(atoms) > 2 and atoms[2] == "A" else NON_AIRCRAFT
+
+
+def usable_dictionary(data: bytes) -> bool:
+    """Whether zstd compresses and decompresses with ``data`` as a dictionary (a damaged trained
+    dictionary fails only when used, so it is tried once when configured)."""
+    try:
+        zdict = zstandard.ZstdCompressionDict(data)
+        frame = zstandard.ZstdCompressor(level=19, dict_data=zdict).compress(b"a-f-G-U-C")
+        return bool(zstandard.ZstdDecompressor(dict_data=zdict).stream_reader(frame).read(64) == b"a-f-G-U-C")
+    except zstandard.ZstdError:
+        return False

@@ -17,7 +17,7 @@ import msgspec
 
 from rallypoint.config import MeshtasticConfig
 from rallypoint.connectors.meshtastic.crypto import ChannelKeyError, key_from_base64
-from rallypoint.connectors.meshtastic.dictionaries import bundled
+from rallypoint.connectors.meshtastic.dictionaries import bundled, usable_dictionary
 from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
 from rallypoint.errors import ConfigError
 
@@ -134,6 +134,8 @@ def mesh_spec(config: MeshtasticConfig, *, default_node: int = 0) -> MeshSpec:
             dictionaries[dict_id] = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"meshtastic {name!r}: cannot read V2 dictionary {path!r}: {exc.strerror}") from None
+        if not usable_dictionary(dictionaries[dict_id]):
+            raise ConfigError(f"meshtastic {name!r}: V2 dictionary {path!r} is not a zstd dictionary zstd can use")
     return MeshSpec(
         name=name, url=url, kind=kind, groups=config.groups, send_groups=config.send_groups or config.groups,
         send=frozenset(config.send), bytes_per_s=config.bytes_per_s, burst_bytes=config.burst_bytes,

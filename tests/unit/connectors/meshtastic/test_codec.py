@@ -4,6 +4,7 @@ plain node packets, hostile input (malformed, oversize, replayed, wrong key), th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import zstandard
@@ -222,3 +223,25 @@ def test_spec_urls() -> None:
             mesh_spec(MeshtasticConfig(url=bad))
     with pytest.raises(ConfigError, match="burst_bytes"):
         mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", burst_bytes=100))
+
+
+def test_spec_ships_the_plugins_dictionaries_and_a_configured_file_replaces_one(tmp_path: Path) -> None:
+    shipped = mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h"))
+    assert sorted(shipped.dictionaries) == [0, 1] and len(shipped.dictionaries[0]) == 16384
+    assert "aircraft" not in shipped.send and {"shape", "rab", "marker", "route"} <= shipped.send
+    own = tmp_path / "d.zstd"
+    own.write_bytes(b"a-f-G-U-C callsign uid ANDROID- " * 20)  # raw content serves as a dictionary too
+    spec = mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", v2_dictionaries={1: str(own), 7: str(own)},
+                                      send=("pli", "aircraft")))
+    assert spec.dictionaries[1] == own.read_bytes() and 7 in spec.dictionaries and len(spec.dictionaries[0]) == 16384
+    assert spec.send == frozenset({"pli", "aircraft"})
+    with pytest.raises(ConfigError, match="0 to 63"):
+        mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", v2_dictionaries={64: str(own)}))
+    damaged = tmp_path / "damaged.zstd"
+    damaged.write_bytes(b"\x37\xa4\x30\xec" + bytes(200))  # a trained dictionary's magic, then nothing usable
+    with pytest.raises(ConfigError, match="not a zstd dictionary"):
+        mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", v2_dictionaries={2: str(damaged)}))
+    with pytest.raises(ConfigError, match="cannot read V2 dictionary"):
+        mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", v2_dictionaries={2: str(tmp_path / "absent")}))
+    with pytest.raises(ConfigError, match="shape, rab or aircraft"):
+        mesh_spec(MeshtasticConfig(url="meshtastic+tcp://h", send=("video",)))
