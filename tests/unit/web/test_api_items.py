@@ -148,3 +148,11 @@ def test_an_atak_drawing_is_a_polygon_feature_of_the_picture(harness: Harness) -
     assert (props["drawing"], props["stroke"], props["fill"], props["fill_opacity"]) == (
         "Polygon", "#ffffff", "#ffffff", 0.588)
     assert props["callsign"] == "Shape 1"
+
+
+def test_anonymous_callers_list_none_and_cannot_draw(harness: Harness) -> None:
+    _setup(harness)
+    listed = harness.http.get("/api/items")
+    assert listed.status_code == 200 and listed.json() == []
+    drawn = harness.http.post("/api/items", json={"kind": "marker", "name": "M", "coordinates": [[1, 1]]})
+    assert drawn.status_code == 401

@@ -164,7 +164,12 @@ class ItemsApi:
         self._auth = auth
 
     def mine(self, identity: RequestIdentity) -> list[Track]:
-        """Live map items the caller put in the picture (from the API or a TAK client), newest first."""
+        """Live map items the caller put in the picture (from the API or a TAK client), newest first.
+
+        Anonymous callers draw nothing, so they have none.
+        """
+        if identity.principal is None:
+            return []
         now = self._ctx.clock.now_ms()
         out = [track_of(uid, envelope, "item") for uid, envelope in list(self._ctx.presence.items.items())
                if envelope.origin.principal == identity.principal and not envelope.event.is_stale(now)]
@@ -229,7 +234,7 @@ class ItemsApi:
 
         async def list_items(request: Request) -> Response:
             check_only(request, frozenset())
-            return json_response(self.mine(await auth.principal(request)))
+            return json_response(self.mine(await auth.caller(request)))
 
         async def put_item(request: Request) -> Response:
             check_only(request, frozenset())

@@ -126,7 +126,7 @@ function mount(body, { api, el, view }) {
     try {
       items = await api("/api/items");
     } catch (error) {
-      list.replaceChildren(el("li", { cls: "empty", text: error.status === 401 ? "log in to draw" : error.message }));
+      list.replaceChildren(el("li", { cls: "empty", text: error.message }));
       return;
     }
     list.replaceChildren(...(items.length ? items.map(row) : [el("li", { cls: "empty", text: "none yet" })]));
@@ -196,9 +196,8 @@ function mount(body, { api, el, view }) {
     if (e.key === "Enter") { const c = map.getCenter(); add([c.lng, c.lat]); }
     if (e.key === "Escape") { reset(); say("cancelled"); }
   });
-  // The list follows the session: it is read again whenever the panel is opened.
+  // The list follows the session: it is read whenever the panel is opened.
   body.closest("details")?.addEventListener("toggle", (e) => { if (e.target.open) load(); });
-  load();
 }
 
 function kindOf(item) {
