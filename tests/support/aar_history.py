@@ -57,13 +57,21 @@ def history() -> list[StoredEvent]:
     return rows
 
 
+# (ms after T0, actor, action, target) of the audit log beside the history; the last is after the window.
+AUDIT = [
+    (0, "trainer", "exercise.start", "drill"),
+    (5100, "trainer", "designation.propose", "D1"),
+    (8000, "medic", "emergency.ack", "sim-a1-9-1-1"),
+    (20_000, "root", "designation.approve", "D1"),
+    (90_000, "root", "designation.approve", "D2"),
+]
+WINDOW = (T0, T0 + 60_000)
+
+
 def build(exercise: str | None = "drill") -> Report:
-    builder = ReportBuilder(since_ms=T0, until_ms=T0 + 60_000, exercise=exercise, late_ms=2000)
+    builder = ReportBuilder(since_ms=WINDOW[0], until_ms=WINDOW[1], exercise=exercise, late_ms=2000)
     for r in history():
         builder.add_row(r)
-    builder.add_audit(T0, "trainer", "exercise.start", "drill")
-    builder.add_audit(T0 + 5100, "trainer", "designation.propose", "D1")
-    builder.add_audit(T0 + 8000, "medic", "emergency.ack", "sim-a1-9-1-1")
-    builder.add_audit(T0 + 20_000, "root", "designation.approve", "D1")
-    builder.add_audit(T0 + 90_000, "root", "designation.approve", "D2")  # after the window
+    for at, actor, action, target in AUDIT:
+        builder.add_audit(T0 + at, actor, action, target)
     return builder.finish()
