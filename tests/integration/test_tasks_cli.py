@@ -27,7 +27,7 @@ async def task_cli(server: Node, *args: str) -> tuple[int, str, str]:
 async def test_add_list_show_and_status(node: tuple[Node, ManualClock]) -> None:  # noqa: F811
     server, _ = node
     code, out, err = await task_cli(server, "add", "Sweep sector B", "--callsign", "ALPHA", "--at", "39.1,-120.0",
-                                    "--due", "2h")
+                                    "--due", "2h", "--details", "from the north", "--priority", "1")
     assert code == 0, err
     task_id = out.strip()
     code, out, err = await task_cli(server, "list", "--json")
@@ -38,6 +38,7 @@ async def test_add_list_show_and_status(node: tuple[Node, ManualClock]) -> None:
     code, out, err = await task_cli(server, "show", task_id)
     assert code == 0, err
     assert "Sweep sector B" in out and "all clear" in out and "callsign ALPHA" in out
+    assert "P1" in out and "details: from the north" in out
 
 
 async def test_bad_input_is_a_clear_error(node: tuple[Node, ManualClock]) -> None:  # noqa: F811
@@ -47,6 +48,7 @@ async def test_bad_input_is_a_clear_error(node: tuple[Node, ManualClock]) -> Non
         (("add", "x", "--callsign", "A", "--due", "3000-01-01T00:00Z"), "between 2000 and 2100"),
         (("add", "x", "--callsign", "A", "--hae", "-1e9"), "metres"),
         (("add", "x"), "exactly one of"),
+        (("add", "x", "--callsign", "A", "--priority", "6"), "at most 5"),
         (("status", "nope", "teleported"), "one of"),
     ):
         code, _, err = await task_cli(server, *args)

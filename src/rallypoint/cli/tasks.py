@@ -82,7 +82,9 @@ def _assignee(task: dict[str, Any]) -> str:
 
 def _print_task(task: dict[str, Any]) -> None:
     console = Console()
-    console.print(f"[bold]{task['id']}[/bold]  {task['state']}  {task['what']}")
+    console.print(f"[bold]{task['id']}[/bold]  {task['state']}  P{task.get('priority', 3)}  {task['what']}")
+    if task.get("details"):
+        console.print(f"  details: {task['details']}")
     console.print(f"  assignee: {_assignee(task)}   creator: {task['creator']}   due: {_iso(task.get('due_ms'))}"
                   + ("  (overdue alert sent)" if task.get("overdue_alerted") else ""))
     if task.get("where"):
@@ -107,6 +109,9 @@ def add(
     mission: Annotated[str | None, typer.Option("--mission", help="The mission the task belongs to.")] = None,
     notify_uid: Annotated[str | None, typer.Option("--notify-uid", help="Your device's uid: gets changes and the "
                                                                          "overdue alert.")] = None,
+    details: Annotated[str | None, typer.Option("--details", help="How, in more words.")] = None,
+    priority: Annotated[int | None, typer.Option("--priority", min=1, max=5, help="1 (most urgent) to 5; "
+                                                                                  "default 3.")] = None,
     as_json: Json = False,
 ) -> None:
     """Assign a task to a unit (--uid or --callsign) or a team (--group)."""
@@ -118,7 +123,8 @@ def add(
     due_ms = parse_due(due, SystemClock().now_ms()) if due is not None else None
     with _session(ctx) as client:
         task = client.create_task(what, uid=uid, callsign=callsign, group=group, point=point, hae=hae,
-                                  due_ms=due_ms, mission=mission, notify_uid=notify_uid)
+                                  due_ms=due_ms, mission=mission, notify_uid=notify_uid, details=details,
+                                  priority=priority)
     if as_json:
         typer.echo(json.dumps(task, indent=2))
     else:

@@ -16,14 +16,17 @@ class TaskCalls:
     def create_task(
         self, what: str, *, uid: str | None = None, callsign: str | None = None, group: str | None = None,
         point: tuple[float, float] | None = None, hae: float | None = None, due_ms: int | None = None,
-        mission: str | None = None, notify_uid: str | None = None,
+        mission: str | None = None, notify_uid: str | None = None, details: str | None = None,
+        priority: int | None = None,
     ) -> Any:
-        """Assign a task to one of ``uid``, ``callsign`` or ``group``; ``point`` is (lat, lon)."""
+        """Assign a task to one of ``uid``, ``callsign`` or ``group``; ``point`` is (lat, lon); priority 1 (most
+        urgent) to 5."""
         assignee = {k: v for k, v in (("uid", uid), ("callsign", callsign), ("group", group)) if v is not None}
         body: dict[str, Any] = {"what": what, "assignee": assignee}
         if point is not None:
             body["where"] = {"lat": point[0], "lon": point[1], **({"hae": hae} if hae is not None else {})}
-        for key, value in (("due_ms", due_ms), ("mission", mission), ("notify_uid", notify_uid)):
+        for key, value in (("due_ms", due_ms), ("mission", mission), ("notify_uid", notify_uid),
+                           ("details", details), ("priority", priority)):
             if value is not None:
                 body[key] = value
         return self._call(Call("POST", "/api/tasks", json=body))
