@@ -36,6 +36,8 @@ ACK_POLL_S = 1.0
 # Position reports stay valid this many report periods (wall time), at least a minute.
 STALE_PERIODS = 3.0
 MIN_STALE_S = 60.0
+# The shortest sleep between two rounds of sending (adds at most this much lag to a report).
+TICK_S = 0.005
 # How long the end waits for reports still queued on slow connections.
 FLUSH_S = 30.0
 
@@ -68,6 +70,8 @@ class RunStats:
     """What the run did so far (the progress display and the JSON summary read it)."""
 
     lags_s: list[float] = field(default_factory=list)
+    # The worst lag of each 10 s of play (wall time), to see when a run fell behind.
+    worst_by_10s: list[float] = field(default_factory=list)
     injects: list[InjectRecord] = field(default_factory=list)
     registered: bool = False
     commands: int = 0
@@ -123,7 +127,8 @@ class Runner:
                             "cut": c.cut, "silenced": c.silenced} for uid, c in counts.items()},
             "lag_ms": {"count": len(lags), "p50": round(percentile(lags, 0.5) * 1000, 2),
                        "p99": round(percentile(lags, 0.99) * 1000, 2),
-                       "max": round(max(lags, default=0.0) * 1000, 2)},
+                       "max": round(max(lags, default=0.0) * 1000, 2),
+                       "worst_per_10s": [round(w * 1000, 1) for w in self.stats.worst_by_10s]},
             "cpu_s": round(time.process_time() - self._cpu_start, 3),
             "wall_s": round(time.monotonic() - self._started, 3),
         }
@@ -139,7 +144,9 @@ class Runner:
             if not self.stats.registered:
                 log.warning("the server has no exercise control API; running without live control")
         await self.links.open([u.id for u in self.scenario.units])
+        # Connecting (TLS handshakes) is not playing: CPU and wall time count from here.
         self._started = time.monotonic()
+        self._cpu_start = time.process_time()
         try:
             if not self.options.start_paused:
                 self.clock.start(time.monotonic())
@@ -177,6 +184,10 @@ class Runner:
         timeout = None if wall is None else wall - time.monotonic()
         if timeout is not None and timeout <= 0:
             return
+        if timeout is not None:
+            # Thousands of units due a fraction of a millisecond apart are taken a tick at a time:
+            # one wake-up per tick, not one per report.
+            timeout = max(timeout, TICK_S)
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
         except TimeoutError:
@@ -197,7 +208,12 @@ class Runner:
     def _written(self, scheduled: float | None) -> None:
         """A report is being written to its socket: its lag is measured here."""
         if scheduled is not None:
-            self.stats.lags_s.append(max(0.0, time.monotonic() - scheduled))
+            now = time.monotonic()
+            lag = max(0.0, now - scheduled)
+            self.stats.lags_s.append(lag)
+            worst, window = self.stats.worst_by_10s, int((now - self._started) // 10)
+            worst.extend([0.0] * (window + 1 - len(worst)))
+            worst[window] = max(worst[window], lag)
 
     async def _inject(self, due: InjectDue, now_ms: int) -> None:
         inject, ex = due.inject, self.scenario.id
