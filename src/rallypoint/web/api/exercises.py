@@ -32,10 +32,11 @@ from rallypoint.web.context import RequestIdentity, WebContext
 log = logging.getLogger(__name__)
 
 _ID = Param("id", "path", {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"}, "exercise id", required=True)
-_ERRORS = {401: ("Not authenticated", ErrorBody), 503: ("No exercise registry on this node", ErrorBody)}
+_ERRORS = {400: ("Bad query parameter or malformed body", ErrorBody), 401: ("Not authenticated", ErrorBody),
+           503: ("No exercise registry on this node", ErrorBody)}
 _ONE = {404: ("No such exercise the caller may see", ErrorBody), **_ERRORS}
 _CONTROLLER = {403: ("Not the exercise's controller nor an admin", ErrorBody), **_ONE}
-_MAX_AFTER = 2**62
+_MAX_AFTER = 2**53
 
 
 class ExerciseView(msgspec.Struct, frozen=True):
@@ -198,7 +199,8 @@ class ExercisesApi:
                      "The runner's command feed: commands after a sequence number, waiting up to 25 s for one",
                      "exercises", {200: ("Commands in order", list[Command]), **_CONTROLLER},
                      params=(_ID,
-                             Param("after", "query", {"type": "integer", "minimum": 0}, "last seq seen (default 0)"),
+                             Param("after", "query", {"type": "integer", "minimum": 0, "maximum": _MAX_AFTER},
+                                   "last seq seen (default 0)"),
                              Param("wait", "query", {"type": "integer", "minimum": 0, "maximum": int(MAX_WAIT_S)},
                                    "seconds to wait for a command when there is none yet (default 0)")),
                      operation_id="exerciseCommands"),
