@@ -92,3 +92,15 @@ def test_a_long_thin_area_makes_a_map_of_the_usual_shape() -> None:
         assert (proj.width, proj.height) == (900, 600)
         west, south, east, north = padded(box)
         assert west < box[0] and east > box[2] and south < box[1] and north > box[3]
+
+
+def test_a_snapshot_at_each_inject_shows_tracks_up_to_then() -> None:
+    report = build()
+    html = render_html(report, generated_ms=T0)
+    assert "<h2>Map at each inject</h2>" in html
+    assert html.count("<figure>") == len(report.injects) == 4
+    # The emergency had a position: one red diamond; the API markers and the chat had none.
+    assert html.count('fill="#d00"') == 1
+    (a1,) = [t for t in report.tracks if t.uid == "sim-a1"]
+    assert len(a1.until(T0 + 3000).points) == 4 and a1.until(T0 - 1).points == ()
+    assert a1.until(T0 + 10**6) == a1

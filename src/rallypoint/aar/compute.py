@@ -59,6 +59,7 @@ class _InjectSeen(msgspec.Struct):
     type: str
     ref: str
     emergency_uid: str
+    where: tuple[float, float] | None
 
 
 class ReportBuilder:
@@ -142,7 +143,9 @@ class ReportBuilder:
         seen = self.injects.get(key)
         alert = row.uid if is_emergency(row.type) else ""
         if seen is None:
-            self.injects[key] = _InjectSeen(exercise, inject, kind, unit, row.time, row.uid, row.type, ref, alert)
+            where = (row.lon, row.lat) if has_fix(row.lat, row.lon) else None
+            self.injects[key] = _InjectSeen(exercise, inject, kind, unit, row.time, row.uid, row.type, ref, alert,
+                                            where)
             return
         seen.ref = seen.ref or ref
         seen.emergency_uid = seen.emergency_uid or alert
@@ -241,8 +244,8 @@ class ReportBuilder:
                 claimed_designations.add(target)
                 at = created_at(ev.designations[target], "proposed") or at
                 response = first_answer(ev.designations[target], DESIGNATION_ANSWERS, "designation")
-            out.append(Inject(seen.exercise, seen.id, seen.kind, seen.unit, at, seen.uid, seen.type, target, awaits,
-                              response))
+            out.append(Inject(seen.exercise, seen.id, seen.kind, seen.unit, at, seen.uid, seen.type, seen.where,
+                              target, awaits, response))
         return out
 
     def _teams(self) -> tuple[TeamSummary, ...]:

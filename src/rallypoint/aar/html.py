@@ -15,9 +15,10 @@ from pathlib import Path
 from statistics import median
 
 from rallypoint.aar.model import Inject, LinkStats, Report, TeamSummary, TimelineEntry
-from rallypoint.aar.svg import BASEMAP, legend, render_map
+from rallypoint.aar.svg import BASEMAP, NO_MAP, MapFrame, legend
 
 NONE = "\u2013"  # en dash: no value
+MAX_SNAPSHOTS = 12
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d1d1d;max-width:1100px}
@@ -28,6 +29,7 @@ tr.sim td{color:#555}tr.total td{font-weight:600}.muted{color:#666}.map{width:10
 .legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:12px}.swatch{display:inline-block;width:12px;
 height:12px;margin-right:4px;vertical-align:middle}dl.kv{display:grid;grid-template-columns:max-content auto;
 gap:2px 12px}dl.kv dt{font-weight:600}dl.kv dd{margin:0}
+.snaps{display:grid;grid-template-columns:1fr 1fr;gap:12px}figure{margin:0}figcaption{font-size:12px;color:#444}
 @media print{body{margin:0}h2{break-after:avoid}tr{break-inside:avoid}}
 """
 
@@ -104,6 +106,30 @@ def _teams(teams: Sequence[TeamSummary]) -> str:
     return _table(("team", "simulated units", "live units", "distance (km)", "reports", "emergencies", "tasks"), rows)
 
 
+def _maps(report: Report, title: str, basemap: Path) -> str:
+    """The whole window's map, then a snapshot at each inject (the first ``MAX_SNAPSHOTS``)."""
+    if report.bbox is None:
+        return "<h2>Map</h2>" + NO_MAP
+    frame = MapFrame(report.tracks, report.bbox, basemap=basemap)
+    parts = ["<h2>Map</h2>", frame.svg(report.tracks, title=title), legend(t.team for t in report.tracks),
+             '<p class="muted">Dashed tracks: simulated units. Dots: last position.</p>']
+    shown = report.injects[:MAX_SNAPSHOTS]
+    if shown:
+        parts.append("<h2>Map at each inject</h2><p class=\"muted\">Tracks as reported up to the inject;"
+                     " the red diamond is where the inject happened (when its event had a position).</p>"
+                     '<div class="snaps">')
+        for inj in shown:
+            caption = (f"{inj.id} ({inj.kind or inj.type}) at {utc(inj.at_ms)},"
+                       f" T+{seconds(inj.at_ms - report.since_ms)}")
+            tracks = [t.until(inj.at_ms) for t in report.tracks]
+            parts.append(f"<figure>{frame.svg(tracks, title=caption, mark=inj.where, mark_label=inj.id)}"
+                         f"<figcaption>{escape(caption)}</figcaption></figure>")
+        parts.append("</div>")
+        if len(report.injects) > MAX_SNAPSHOTS:
+            parts.append(f'<p class="muted">{len(report.injects) - MAX_SNAPSHOTS} further injects without a map.</p>')
+    return "".join(parts)
+
+
 def _summary(report: Report) -> str:
     measured = [inj.latency_ms for inj in report.injects if inj.awaits]
     answered = [ms for ms in measured if ms is not None]
@@ -124,16 +150,13 @@ def _summary(report: Report) -> str:
 def render_html(report: Report, *, generated_ms: int, basemap: Path = BASEMAP) -> str:
     """The whole report page."""
     title = f"After-action report: {report.exercise or 'exercises'}"
-    teams = [t.team for t in report.tracks]
     return "".join((
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><p class=\"muted\">Generated {escape(utc(generated_ms))} from stored history"
         " and the audit log. Figures are defined in docs/exercises.md (After-action report).</p>",
         _summary(report),
-        "<h2>Map</h2>",
-        render_map(report.tracks, report.bbox, title=title, basemap=basemap),
-        legend(teams), "<p class=\"muted\">Dashed tracks: simulated units. Dots: last position.</p>",
+        _maps(report, title, basemap),
         "<h2>Injects and first responses</h2>", _injects(report.injects),
         "<h2>Timeline</h2>", _timeline(report.timeline, report.since_ms, report.timeline_cut),
         "<h2>Message delivery per link</h2>",

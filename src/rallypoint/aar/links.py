@@ -75,8 +75,10 @@ class LinkAccumulator:
         "delivered",
         "distance_m",
         "last",
+        "last_time",
         "late",
         "max_delay",
+        "point_times",
         "points",
         "seen",
         "simulated",
@@ -101,6 +103,8 @@ class LinkAccumulator:
         self.times: array[int] = array("q")
         self.last: tuple[float, float] | None = None
         self.points: list[tuple[float, float]] = []
+        self.point_times: list[int] = []
+        self.last_time = 0
         self.stride = 1
         self.seen = 0
 
@@ -117,10 +121,13 @@ class LinkAccumulator:
         if self.last is not None:
             self.distance_m += step_m(self.last[0], self.last[1], lon, lat)
         self.last = (lon, lat)
+        self.last_time = time_ms
         if self.seen % self.stride == 0:
             self.points.append((lon, lat))
+            self.point_times.append(time_ms)
             if len(self.points) > MAX_TRACK_POINTS:
                 del self.points[1::2]
+                del self.point_times[1::2]
                 self.stride *= 2
         self.seen += 1
 
@@ -136,7 +143,8 @@ class LinkAccumulator:
 
     def track(self) -> Track:
         """The thinned path, always ending at the last position."""
-        points = list(self.points)
-        if self.last is not None and (not points or points[-1] != self.last):
+        points, times = list(self.points), list(self.point_times)
+        if self.last is not None and (not times or times[-1] != self.last_time):
             points.append(self.last)
-        return Track(self.uid, self.callsign, self.team, self.simulated, tuple(points))
+            times.append(self.last_time)
+        return Track(self.uid, self.callsign, self.team, self.simulated, tuple(points), tuple(times))

@@ -8,6 +8,8 @@ Times are epoch milliseconds, distances metres. Each field's definition is in do
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import msgspec
 
 NO_TEAM = "(no team)"
@@ -32,6 +34,8 @@ class Inject(msgspec.Struct, frozen=True):
     at_ms: int
     uid: str
     type: str
+    # Where the inject's first event was, (lon, lat), when it had a position fix.
+    where: tuple[float, float] | None
     # The task, designation or emergency uid the inject created ("" when none was recognised).
     target: str
     # What counts as its response: "emergency", "task", "designation", or "" (none is measured).
@@ -94,6 +98,12 @@ class Track(msgspec.Struct, frozen=True):
     team: str
     simulated: bool
     points: tuple[tuple[float, float], ...]  # (lon, lat)
+    times: tuple[int, ...]  # the report time of each point
+
+    def until(self, at_ms: int) -> Track:
+        """The track as it stood at ``at_ms``: its points reported at or before then."""
+        kept = bisect_right(self.times, at_ms)
+        return Track(self.uid, self.callsign, self.team, self.simulated, self.points[:kept], self.times[:kept])
 
 
 class Report(msgspec.Struct, frozen=True):

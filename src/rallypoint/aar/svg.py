@@ -29,6 +29,7 @@ HEIGHT = 600
 # Colour-blind-safe palette (Okabe-Ito), one per team in name order, repeating past eight teams.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 _MIN_SPAN_DEG = 0.01
+NO_MAP = '<p class="muted">No positions in the window: no map.</p>'
 # Points drawn over all tracks together (each keeps at least MIN_TRACK_POINTS): bounds the file and
 # the time to write it whatever the number of units.
 MAP_POINTS = 60_000
@@ -160,36 +161,55 @@ class Projection:
         return "M" + " L".join(parts) + (" Z" if close else "")
 
 
+class MapFrame:
+    """One map area with its base layer clipped once; draws the whole window or a moment of it."""
+
+    def __init__(self, tracks: Sequence[Track], bbox: Box, *, basemap: Path = BASEMAP) -> None:
+        self.box = padded(bbox)
+        self.proj = Projection(self.box)
+        land, lines = _basemap_parts(basemap, self.box)
+        proj = self.proj
+        self.background = "".join([
+            f'<rect width="{proj.width}" height="{proj.height}" fill="#dbe9f4"/>',
+            *(f'<path d="{proj.path(ring, close=True)}" fill="#f2efe6" stroke="#b9b39f" stroke-width="0.8"/>'
+              for ring in land),
+            *(f'<path d="{proj.path(line)}" fill="none" stroke="#8a8470" stroke-width="0.8" stroke-dasharray="4 3"/>'
+              for line in lines),
+        ])
+        self.colours = team_colours(t.team for t in tracks)
+        self.limit = max(MIN_TRACK_POINTS, MAP_POINTS // max(1, len(tracks)))
+
+    def svg(self, tracks: Sequence[Track], *, title: str, mark: Point | None = None, mark_label: str = "") -> str:
+        """An ``<svg>`` of ``tracks`` (a dot at each one's last point), ``mark`` as a red diamond; labels escaped."""
+        proj = self.proj
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {proj.width} {proj.height}" role="img"'
+               f' class="map"><title>{escape(title)}</title>', self.background]
+        for track in tracks:
+            if not track.points:
+                continue
+            colour = self.colours.get(track.team, PALETTE[0])
+            dash = ' stroke-dasharray="6 3"' if track.simulated else ""
+            label = escape(f"{track.callsign or track.uid} ({track.team})")
+            if len(track.points) > 1:
+                d = proj.path(thinned(track.points, self.limit))
+                out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"'
+                           f' stroke-opacity="0.8"{dash}><title>{label}</title></path>')
+            x, y = proj.path(track.points[-1:])[1:].split(",")
+            out.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{colour}"><title>{label}</title></circle>')
+        if mark is not None:
+            mx, my = (float(v) for v in proj.path([mark])[1:].split(","))
+            diamond = f"M{mx:.1f},{my - 9:.1f} L{mx + 9:.1f},{my:.1f} L{mx:.1f},{my + 9:.1f} L{mx - 9:.1f},{my:.1f} Z"
+            out.append(f'<path d="{diamond}" fill="#d00" stroke="#fff" stroke-width="1.5">'
+                       f"<title>{escape(mark_label)}</title></path>")
+        out.append("</svg>")
+        return "".join(out)
+
+
 def render_map(tracks: Sequence[Track], bbox: Box | None, *, title: str, basemap: Path = BASEMAP) -> str:
-    """The map as an ``<svg>`` element with a ``<title>``; every label escaped."""
+    """The map of the whole window as an ``<svg>`` element (or a note when nothing has a position)."""
     if bbox is None:
-        return '<p class="muted">No positions in the window: no map.</p>'
-    box = padded(bbox)
-    proj = Projection(box)
-    land, lines = _basemap_parts(basemap, box)
-    colours = team_colours(t.team for t in tracks)
-    limit = max(MIN_TRACK_POINTS, MAP_POINTS // max(1, len(tracks)))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {proj.width} {proj.height}" role="img"'
-           f' class="map"><title>{escape(title)}</title>'
-           f'<rect width="{proj.width}" height="{proj.height}" fill="#dbe9f4"/>']
-    out.extend(f'<path d="{proj.path(ring, close=True)}" fill="#f2efe6" stroke="#b9b39f" stroke-width="0.8"/>'
-               for ring in land)
-    out.extend(f'<path d="{proj.path(line)}" fill="none" stroke="#8a8470" stroke-width="0.8"'
-               f' stroke-dasharray="4 3"/>' for line in lines)
-    for track in tracks:
-        if not track.points:
-            continue
-        colour = colours[track.team]
-        dash = ' stroke-dasharray="6 3"' if track.simulated else ""
-        label = escape(f"{track.callsign or track.uid} ({track.team})")
-        if len(track.points) > 1:
-            d = proj.path(thinned(track.points, limit))
-            out.append(f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2"'
-                       f' stroke-opacity="0.8"{dash}><title>{label}</title></path>')
-        x, y = proj.path(track.points[-1:])[1:].split(",")
-        out.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{colour}"><title>{label}</title></circle>')
-    out.append("</svg>")
-    return "".join(out)
+        return NO_MAP
+    return MapFrame(tracks, bbox, basemap=basemap).svg(tracks, title=title)
 
 
 def legend(teams: Iterable[str]) -> str:
