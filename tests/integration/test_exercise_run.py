@@ -281,6 +281,19 @@ lat = 39.31
 lon = -120.21
 
 [[injects]]
+id = "radar-on"
+at = "00:02"
+kind = "feed_start"
+feed = "radar"
+url = "sbs+tcp://127.0.0.1:9"
+
+[[injects]]
+id = "radar-off"
+at = "00:06"
+kind = "feed_stop"
+feed = "radar"
+
+[[injects]]
 id = "on-ack"
 kind = "chat"
 unit = "u1"
@@ -323,7 +336,7 @@ async def test_live_control_api_injects_and_an_acknowledged_task(api_server: Ser
 
         registered = await wait_until(exercise, "the runner registers the exercise", timeout=60)
         assert (registered["state"], registered["units"], registered["controller"]) == ("ready", 2, "root")
-        assert registered["injects"] == ["patrol", "lz", "on-ack", "weather"]
+        assert registered["injects"] == ["patrol", "lz", "radar-on", "radar-off", "on-ack", "weather"]
         await asyncio.to_thread(control, "start")
         await wait_until(lambda: in_state("running", 5.0), "the clock runs past the task inject", timeout=60)
         [task] = await wait_until(the_task, "the task inject assigned a task", timeout=30)
@@ -344,11 +357,13 @@ async def test_live_control_api_injects_and_an_acknowledged_task(api_server: Ser
     assert summary["registered"] and summary["state"] == "stopped" and summary["speed"] == 10
     assert paused["clock_s"] < summary["clock_s"] < 600
     done = {i["id"]: i for i in summary["injects"]}
-    assert set(done) == {"patrol", "lz", "on-ack", "weather"}
+    assert set(done) == {"patrol", "lz", "radar-on", "radar-off", "on-ack", "weather"}
+    assert (done["radar-on"]["note"], done["radar-off"]["note"]) == ("feed radar started", "feed radar stopped")
+    assert done["radar-on"]["ok"] and done["radar-off"]["ok"]
     assert done["patrol"]["ok"] and done["patrol"]["note"] == f"task {task['id']} assigned"
     assert done["lz"]["ok"] and done["lz"]["note"].startswith("designation "), done["lz"]["note"]
     assert (done["on-ack"]["cause"], done["weather"]["cause"]) == ("trigger", "manual")
     # Every inject is in history, marked with its id: its own event, or the runner's record of it.
     stored = history(api_server, exercise="steered")
     marked = {row["xml"].split('inject="')[1].split('"')[0] for row in stored if 'inject="' in row["xml"]}
-    assert marked == {"patrol", "lz", "on-ack", "weather"}
+    assert marked == {"patrol", "lz", "radar-on", "radar-off", "on-ack", "weather"}
