@@ -82,6 +82,7 @@ def test_a_member_proposes_an_approver_approves_and_tak_clients_get_it(server: S
         panel.locator(f"button[data-id='{designation_id}']").click()
         expect(panel.locator(".designation-trail")).to_contain_text("proposed by mia")
         expect(panel.get_by_role("button", name="Approve")).to_have_count(0)
+        expect(panel.locator(".designation-rule")).to_contain_text("another account with the approver role")
         expect(panel.get_by_role("button", name="Withdraw")).to_have_count(1)
         # Asked directly from her page, the server refuses her anyway (the two-person rule's role check).
         status, detail = mia.evaluate("""async (id) => {

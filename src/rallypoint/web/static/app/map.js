@@ -41,6 +41,19 @@ export class PictureMap {
       resolve();
     }));
     this.map.on("styleimagemissing", (e) => this.drawImage(e.id));
+    // MapLibre listens for keys on its canvas only; the map region is the tab stop, so it answers them too.
+    this.map.getContainer().addEventListener("keydown", (e) => this.onRegionKey(e));
+  }
+
+  onRegionKey(e) {
+    if (e.target !== this.map.getContainer() || e.altKey || e.ctrlKey || e.metaKey) return;
+    const step = e.shiftKey ? 300 : 100;
+    const pans = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (pans[e.key]) this.map.panBy(pans[e.key], { duration: 0 });
+    else if (e.key === "+" || e.key === "=") this.map.zoomIn({ duration: 0 });
+    else if (e.key === "-" || e.key === "_") this.map.zoomOut({ duration: 0 });
+    else return;
+    e.preventDefault();
   }
 
   drawImage(id) {

@@ -151,6 +151,9 @@ function mount(container, { api, el, view }) {
           if (!reason.value.trim()) { problem.show(new Error("say why it is rejected")); return; }
           await act("/reject", { reason: reason.value })();
         })));
+    } else {
+      out.push(el("p", { cls: "designation-rule",
+                         text: "Two-person rule: another account with the approver role approves or rejects it." }));
     }
     if (d.proposer === state.me.principal) out.push(button("Withdraw", act("", undefined)));
     out.push(problem.node);
