@@ -163,3 +163,16 @@ async def test_a_new_file_gets_the_larger_page_size_an_existing_one_keeps_its_ow
         await store.close()
     with sqlite3.connect(old) as db:
         assert db.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
+async def test_the_event_store_connection_keeps_a_larger_page_cache(tmp_path: Path, ev: MakeEvent) -> None:
+    from rallypoint.storage.sqlite.events import CACHE_KIB
+
+    store = SqliteEventStore(tmp_path / "cache.db")
+    try:
+        await store.append([ev("a")])
+        size = await store._worker.run(lambda db: db.execute("PRAGMA cache_size").fetchone()[0])
+    finally:
+        await store.close()
+    # Negative: KiB rather than pages, so the cache is the same whatever the file's page size.
+    assert size == -CACHE_KIB

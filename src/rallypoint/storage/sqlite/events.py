@@ -54,6 +54,11 @@ _SUPERSEDED = (
 # and five indexes, and 8 KiB pages cost about a quarter less CPU per appended row than SQLite's
 # default 4 KiB (bench/event_append.py). Files created with another page size keep theirs.
 PAGE_SIZE = 8192
+# Page cache of the event store's connection. A batch touches the table's last pages and a leaf of
+# each of five indexes, and the (lat, lon) leaves are all over the index: with SQLite's default
+# 2 MB cache most of those were read back from the OS at every batch. 16 MiB kept them and cut the
+# append's CPU per row by about a fifth (12.0 -> 9.6 us, half of it system time).
+CACHE_KIB = 16 * 1024
 # Rows per prune statement: each chunk is its own job so appends interleave with a long prune.
 _PRUNE_CHUNK = 5000
 
@@ -62,7 +67,9 @@ class SqliteEventStore:
     """``EventStore`` in a SQLite file (WAL mode, ``synchronous=NORMAL``)."""
 
     def __init__(self, path: Path) -> None:
-        self._worker = SqliteWorker(path, migrations=schema.MIGRATIONS, what="event", page_size=PAGE_SIZE)
+        self._worker = SqliteWorker(
+            path, migrations=schema.MIGRATIONS, what="event", page_size=PAGE_SIZE, cache_kib=CACHE_KIB
+        )
         self._sets = GroupSetCache()
 
     @property

@@ -26,13 +26,21 @@ class SqliteWorker:
     ``migrations`` are SQL scripts or functions (see ``schema.MIGRATIONS``): entry ``i`` upgrades the file from
     ``PRAGMA user_version`` ``i`` to ``i + 1``. ``what`` names the store in error messages.
     ``page_size`` (bytes) applies to a file this worker creates; an existing file keeps its own.
+    ``cache_kib``: the connection's page cache (SQLite's default is 2,000 KiB).
     """
 
     def __init__(
-        self, path: Path, *, migrations: tuple[schema.Migration, ...], what: str, page_size: int | None = None
+        self,
+        path: Path,
+        *,
+        migrations: tuple[schema.Migration, ...],
+        what: str,
+        page_size: int | None = None,
+        cache_kib: int | None = None,
     ) -> None:
         self._path = path
         self._page_size = page_size
+        self._cache_kib = cache_kib
         self._migrations = migrations
         self._what = what
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rallypoint-{what}")
@@ -80,6 +88,9 @@ class SqliteWorker:
                     # Only takes effect before the first table exists (and before WAL is on).
                     db.execute(f"PRAGMA page_size={int(self._page_size)}")
                 schema.configure(db)
+                if self._cache_kib is not None:
+                    # A negative cache_size is in KiB, whatever the page size.
+                    db.execute(f"PRAGMA cache_size=-{int(self._cache_kib)}")
                 apply_migrations(db, self._migrations, what=self._what)
             except BaseException:
                 db.close()
