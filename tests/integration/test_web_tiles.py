@@ -10,7 +10,10 @@ import zlib
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import Page
 
+from rallypoint.web.pmtiles import tile_id
+from tests.support import pmtiles_file
 from tests.support.accounts import run_cli
 from tests.support.server import ServerProcess
 
@@ -35,12 +38,15 @@ def _mbtiles(path: Path, fmt: str = "png", tiles: bool = True) -> Path:
     return path
 
 
-def _pmtiles(path: Path) -> Path:
-    header = bytearray(127)
-    header[0:7] = b"PMTiles"
-    header[7] = 3
-    header[99], header[100], header[101] = 2, 0, 5  # png, zoom 0-5
-    path.write_bytes(bytes(header) + b"\x00" * 1000)
+def _pmtiles(path: Path, tiles: dict[tuple[int, int, int], bytes] | None = None, leaf_size: int = 0) -> Path:
+    path.write_bytes(pmtiles_file.build(tiles or {(z, 0, 0): _png() for z in range(6)}, leaf_size=leaf_size))
+    return path
+
+
+def _brotli_pmtiles(path: Path) -> Path:
+    data = bytearray(_pmtiles(path).read_bytes())
+    data[97] = 3
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -56,6 +62,7 @@ def test_bad_files_are_refused_with_the_reason(data_dir: Path, tmp_path: Path) -
         text: "neither an MBTiles (SQLite) nor a PMTiles file",
         _mbtiles(tmp_path / "empty.mbtiles", tiles=False): "holds no tiles",
         _mbtiles(tmp_path / "odd.mbtiles", fmt="tiff"): "format 'tiff' is not one of",
+        _brotli_pmtiles(tmp_path / "packed.pmtiles"): "directory compression 'brotli' is not read",
         tmp_path / "absent.mbtiles": "cannot read",
     }
     for path, reason in cases.items():
@@ -69,22 +76,91 @@ def test_bad_files_are_refused_with_the_reason(data_dir: Path, tmp_path: Path) -
 def test_added_tiles_are_served(data_dir: Path, tmp_path: Path) -> None:
     added = run_cli(data_dir, "tiles", "add", str(_mbtiles(tmp_path / "area.mbtiles")))
     assert "area: mbtiles png, zoom 0-1, served at /tiles/area/{z}/{x}/{y}" in added.stdout
-    run_cli(data_dir, "tiles", "add", str(_pmtiles(tmp_path / "world.pmtiles")))
+    world = {(z, x, y): _png() + f"{z}/{x}/{y}".encode() for z in range(3) for x in range(1 << z)
+             for y in range(1 << z) if (z, x, y) != (2, 3, 3)}
+    run_cli(data_dir, "tiles", "add", str(_pmtiles(tmp_path / "world.pmtiles", world, leaf_size=5)))
     again = _cli(data_dir, "add", str(tmp_path / "area.mbtiles"))
     assert again.returncode == 2 and "exists" in again.stderr
+    # One name is one set whatever its kind: both answer at /tiles/<name>/...
+    other_kind = _cli(data_dir, "add", str(_pmtiles(tmp_path / "area.pmtiles")))
+    assert other_kind.returncode == 2 and "exists" in other_kind.stderr
     with ServerProcess(data_dir) as server, httpx.Client(
         base_url=f"http://127.0.0.1:{server.ports['http']}", timeout=10
     ) as http:
         sets = http.get("/api/web/tiles").json()
-        assert [(s["name"], s["kind"], s["format"], s["url"]) for s in sets] == [
-            ("area", "mbtiles", "png", "/tiles/area/{z}/{x}/{y}"),
-            ("world", "pmtiles", "png", "/tiles/world.pmtiles"),
+        assert [(s["name"], s["kind"], s["format"], s["minzoom"], s["maxzoom"], s["url"]) for s in sets] == [
+            ("area", "mbtiles", "png", 0, 1, "/tiles/area/{z}/{x}/{y}"),
+            ("world", "pmtiles", "png", 0, 2, "/tiles/world/{z}/{x}/{y}"),
         ]
         tile = http.get("/tiles/area/1/0/0")
         assert tile.status_code == 200 and tile.headers["content-type"] == "image/png" and tile.content == _png()
         assert http.get("/tiles/area/1/1/1").status_code == 404
         assert http.get("/tiles/area/1/2/0").status_code == 400
         assert http.get("/tiles/nothing/0/0/0").status_code == 404
+        # PMTiles tiles at the same route, found through the file's leaf directories.
+        for (z, x, y), content in world.items():
+            answer = http.get(f"/tiles/world/{z}/{x}/{y}")
+            assert answer.status_code == 200 and answer.content == content, (z, x, y)
+            assert answer.headers["content-type"] == "image/png" and "content-encoding" not in answer.headers
+        assert http.get("/tiles/world/2/3/3").status_code == 404
+        assert http.get("/tiles/world/3/0/0").status_code == 404
+        assert http.get("/tiles/world/2/4/0").status_code == 400
         part = http.get("/tiles/world.pmtiles", headers={"Range": "bytes=0-126"})
         assert part.status_code == 206 and part.content[:7] == b"PMTiles" and len(part.content) == 127
         assert http.get("/tiles/..%2Fnode-id.pmtiles").status_code == 404
+        # A file damaged after it was added: its tiles are 404 and the server goes on serving the others.
+        installed = data_dir / "tiles" / "world.pmtiles"
+        installed.write_bytes(installed.read_bytes()[:-40])
+        z, x, y = max(world, key=lambda zxy: tile_id(*zxy))  # the last tile of the file
+        assert http.get(f"/tiles/world/{z}/{x}/{y}").status_code == 404
+        assert http.get("/tiles/area/1/0/0").status_code == 200
+
+
+def _solid_png(rgb: tuple[int, int, int], size: int = 256) -> bytes:
+    """A plain-coloured 256-pixel PNG tile."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = zlib.compress((b"\x00" + bytes(rgb) * size) * size)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+
+
+# The colour the map draws at a position, read from the WebGL frame as it is rendered.
+PIXEL_AT = """([lon, lat]) => new Promise(resolve => {
+  const map = rallypoint.view.map;
+  map.once("render", () => {
+    const gl = map.painter.context.gl, px = new Uint8Array(4), p = map.project([lon, lat]);
+    const r = map.getCanvas().width / map.getCanvas().clientWidth;
+    const y = map.getCanvas().height - p.y * r;
+    gl.readPixels(Math.round(p.x * r), Math.round(y), 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+    resolve(Array.from(px).slice(0, 3));
+  });
+  map.triggerRepaint();
+})"""
+
+
+def test_the_page_draws_raster_mbtiles_and_pmtiles_sets(data_dir: Path, tmp_path: Path, webgl_page: Page) -> None:
+    red, blue = (220, 30, 30), (30, 30, 220)
+    # Zoom 2 tiles north of the equator: x 1 is 90°W-0°, x 2 is 0°-90°E.
+    _pmtiles(tmp_path / "east.pmtiles", {(2, 2, 1): _solid_png(red)})
+    mbtiles = _mbtiles(tmp_path / "west.mbtiles", tiles=False)
+    with sqlite3.connect(mbtiles) as db:
+        db.execute("INSERT INTO tiles VALUES (2, 1, 2, ?)", (_solid_png(blue),))  # TMS row 2 is XYZ row 1
+    run_cli(data_dir, "tiles", "add", str(tmp_path / "east.pmtiles"))
+    run_cli(data_dir, "tiles", "add", str(mbtiles))
+    with ServerProcess(data_dir) as server:
+        page = webgl_page
+        asked: list[tuple[str, int]] = []
+        page.on("response",
+                lambda r: asked.append((r.url.split("/tiles/", 1)[1], r.status)) if "/tiles/" in r.url else None)
+        page.goto(f"http://127.0.0.1:{server.ports['http']}/")
+        page.wait_for_function("() => ['tiles-east', 'tiles-west'].every(id => rallypoint.view.map.getLayer(id))")
+        page.evaluate("() => rallypoint.view.map.jumpTo({ center: [0, 30], zoom: 1.5 })")
+        page.wait_for_function("() => rallypoint.view.map.areTilesLoaded() && rallypoint.view.map.loaded()")
+        # Open sea inside each tile, away from place names; and south of the equator, where no set has tiles.
+        assert page.evaluate(PIXEL_AT, [60, 15]) == list(red)
+        assert page.evaluate(PIXEL_AT, [-40, 30]) == list(blue)
+        assert page.evaluate(PIXEL_AT, [-30, -30]) not in (list(red), list(blue))
+        assert ("east/2/2/1", 200) in asked and ("west/2/1/1", 200) in asked, asked
+        Path("test-results/web").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path="test-results/web/web-local-tiles.png")

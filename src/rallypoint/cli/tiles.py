@@ -33,13 +33,16 @@ def add(
         raise typer.Exit(2) from exc
     target_dir = tiles_dir(data_dir)
     target = target_dir / f"{tile_set.name}.{tile_set.kind}"
-    if target.exists() and not replace:
+    # Both kinds answer at /tiles/<name>/..., so a name is one set whatever its kind.
+    other = target.with_suffix(".mbtiles" if tile_set.kind == "pmtiles" else ".pmtiles")
+    if (target.exists() or other.exists()) and not replace:
         typer.echo(f"error: a tile set named {tile_set.name!r} exists; use --replace", err=True)
         raise typer.Exit(2)
     target_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     shutil.copyfile(file, partial)
     partial.replace(target)  # the server never sees half a file
+    other.unlink(missing_ok=True)
     typer.echo(f"{tile_set.name}: {tile_set.kind} {tile_set.format}, zoom {tile_set.minzoom}-{tile_set.maxzoom}, "
                f"served at {tile_set.url}")
 

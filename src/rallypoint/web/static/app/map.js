@@ -7,6 +7,8 @@ import { PLACE_PREFIX, addPlaceLayer, placeImage } from "./places.js";
 
 const BASEMAP = "/web/vendor/basemap.geojson";
 const EMPTY = { type: "FeatureCollection", features: [] };
+// Tile formats the map draws as images; vector sets need a style of their own and are left out.
+const RASTER_FORMATS = ["png", "jpg", "jpeg", "webp", "avif"];
 
 function style() {
   return {
@@ -64,8 +66,8 @@ export class PictureMap {
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
   }
 
-  // The tile URL template, then raster tile sets added with `rallypoint tiles add` (MBTiles), drawn over the
-  // base map, below the units.
+  // The tile URL template, then raster tile sets added with `rallypoint tiles add` (MBTiles or PMTiles, both
+  // served by the server as XYZ tiles), drawn over the base map, below the units.
   async addLocalTiles() {
     let sets = [];
     try {
@@ -76,7 +78,7 @@ export class PictureMap {
     }
     for (const set of sets) {
       if (set.kind === "url") { this.addRemoteTiles(set); continue; }
-      if (set.kind !== "mbtiles" || !["png", "jpg", "jpeg", "webp"].includes(set.format)) continue;
+      if (!["mbtiles", "pmtiles"].includes(set.kind) || !RASTER_FORMATS.includes(set.format)) continue;
       const id = `tiles-${set.name}`;
       this.map.addSource(id, { type: "raster", tiles: [new URL(set.url, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}")],
                                tileSize: 256, minzoom: set.minzoom, maxzoom: set.maxzoom });
