@@ -109,3 +109,17 @@ def test_short_steps_measured_flat_agree_with_great_circle() -> None:
             assert flat == pytest.approx(exact, rel=1e-5)
     # A long jump is measured on the sphere.
     assert step_m(0.0, 0.0, 90.0, 0.0) == pytest.approx(math.pi / 2 * EARTH_RADIUS_M)
+
+
+def test_a_marker_inject_is_an_inject_not_a_reporting_unit() -> None:
+    # The runner's marker is an a- type sent m-s like every simulated event: only its inject mark tells it apart.
+    builder = ReportBuilder(since_ms=T0, until_ms=T0 + 60_000, exercise="drill")
+    for r in history():
+        builder.add_row(r)
+    builder.add_row(row("RP-EX-drill-alpha-1.lz", t=7000, type="a-u-G", lat=10.5, lon=20.5, callsign="LZ",
+                        exercise="drill", unit="alpha-1", inject="lz", kind="marker"))
+    report = builder.finish()
+    assert "RP-EX-drill-alpha-1.lz" not in {link.uid for link in report.links}
+    assert {link.uid for link in report.links} == {link.uid for link in build().links}
+    (lz,) = [inj for inj in report.injects if inj.id == "lz"]
+    assert (lz.kind, lz.at_ms, lz.where, lz.awaits) == ("marker", T0 + 7000, (20.5, 10.5), "")

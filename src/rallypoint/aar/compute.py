@@ -100,7 +100,8 @@ class ReportBuilder:
             mark = exercise_mark(xml) or ExerciseMark(exercise)
             if mark.inject:
                 self._inject(row, mark.exercise, mark.inject, mark.kind, mark.unit, mark.ref)
-        if typ[:2] == "a-" and row.how != PLACED:
+        # A marker an inject placed (an a- type, sent m-s like all simulated traffic) reports no unit.
+        if typ[:2] == "a-" and row.how != PLACED and not (mark is not None and mark.inject):
             lon, lat = row.lon, row.lat
             if has_fix(lat, lon):
                 self._position(row, lon, lat, mark.unit if mark is not None else "", exercise is not None)
