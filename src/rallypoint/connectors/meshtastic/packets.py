@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError, Message
 from meshtastic.protobuf import atak_pb2, mesh_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.mesh_cot import chat_event, node_uid, position_event
+from rallypoint.connectors.meshtastic.raw_detail import v1_detail_event, v2_raw_detail_event
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage, v2_type
 from rallypoint.connectors.meshtastic.v2_items import item_event
 from rallypoint.connectors.meshtastic.v2_shapes import geometry_event
@@ -112,6 +113,8 @@ class MeshInbound:
         if port in (portnums_pb2.ATAK_PLUGIN, portnums_pb2.ATAK_PLUGIN_V2):
             if port == portnums_pb2.ATAK_PLUGIN:
                 msg = self.tak.decode_v1(payload)
+                if msg.kind is Kind.DETAIL:
+                    return Inbound(events=(v1_detail_event(msg.detail),))
             else:
                 v2 = self.tak.unpack_v2(payload)
                 which = v2.WhichOneof("payload_variant")
@@ -119,6 +122,8 @@ class MeshInbound:
                     return Inbound(events=(self._item(item_event, v2, now_ms),))
                 if which in ("shape", "rab", "aircraft"):
                     return Inbound(events=(self._item(geometry_event, v2, now_ms),))
+                if which == "raw_detail":
+                    return Inbound(events=(self._item(v2_raw_detail_event, v2, now_ms),))
                 msg = self.tak.message_v2(v2)
             if msg.kind is Kind.PLI:
                 return Inbound(events=(self._position(msg, sender, now_ms),))

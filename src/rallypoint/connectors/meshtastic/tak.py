@@ -1,9 +1,10 @@
 """The Meshtastic ATAK plugin's packets, sans-IO: ``TAKPacket`` (port 72) and ``TAKPacketV2`` (port 78).
 
-Both are read into one frozen ``TakMessage`` (a position report or a chat), which
-``mesh_cot.py`` turns into CoT. ``TAKPacket`` strings are unishox2-compressed when
-``is_compressed`` is set: such strings are not UTF-8, which the generated ``TAKPacket`` class
-refuses, so version 1 packets are read with a copy of its schema whose string fields are bytes.
+Both are read into one frozen ``TakMessage`` (a position report or a chat, which ``mesh_cot.py``
+turns into CoT, or a version 1 packet's generic CoT XML, which ``raw_detail.py`` reads).
+``TAKPacket`` strings are unishox2-compressed when ``is_compressed`` is set: such strings are not
+UTF-8, which the generated ``TAKPacket`` class refuses, so version 1 packets are read with a copy of
+its schema whose string fields are bytes.
 A ``TAKPacketV2`` payload is one flags byte and the protobuf: ``0xFF`` then the bare protobuf, else
 bits 0-5 name the zstd dictionary the frame was compressed with (``dictionaries.py``: 0 non-aircraft,
 1 aircraft, as shipped; more or others configured by id). A frame naming a dictionary we do not
@@ -43,6 +44,7 @@ class Kind(enum.Enum):
 
     PLI = "pli"
     CHAT = "chat"
+    DETAIL = "detail"  # a TAKPacket's generic CoT XML (``raw_detail.py`` reads it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class TakMessage:
     to_callsign: str = ""
     receipt_for: str = ""  # a delivery/read receipt for this message uid
     receipt_type: int = 0
+    detail: bytes = b""  # Kind.DETAIL: the packet's CoT XML, decompressed
 
 
 def _bytes_schema() -> type[Message]:
@@ -135,6 +138,9 @@ class TakCodec:
                 kind=Kind.CHAT, uid=uid, callsign=callsign, team=team, role=role, battery=battery,
                 message=text(p.chat.message), to=text(p.chat.to), to_callsign=text(p.chat.to_callsign),
             )
+        if which == "detail":
+            return TakMessage(kind=Kind.DETAIL, uid=uid, callsign=callsign, team=team, role=role, battery=battery,
+                              detail=_detail(p.detail, compressed))
         raise RemoteProtocolError("tak_unsupported", f"TAKPacket {which or 'without payload'}")
 
     def encode_v1(self, msg: TakMessage, *, compress: bool = False) -> bytes:
@@ -163,6 +169,8 @@ class TakCodec:
             p.pli.altitude = round(msg.alt or 0.0)
             p.pli.speed = max(0, round(msg.speed or 0.0))
             p.pli.course = round(msg.course or 0.0) % 360
+        elif msg.kind is Kind.DETAIL:
+            p.detail = msg.detail  # sent as is: the firmware never compresses it
         else:
             p.chat.message = raw(msg.message)
             if msg.to:
@@ -284,6 +292,17 @@ def v2_type(p: atak_pb2.TAKPacketV2) -> str:
             return str(p.cot_type_str[:64])
         raise RemoteProtocolError("tak_unsupported", f"unknown CoT type id {p.cot_type_id}") from None
     return name.removeprefix("CotType_").replace("_", "-")
+
+
+def _detail(raw: bytes, compressed: bool) -> bytes:
+    """A ``TAKPacket.detail``: XML as sent, else (``is_compressed``) unishox2 like the packet's strings."""
+    if raw.lstrip()[:1] == b"<" or not compressed:
+        return raw
+    try:
+        text = str(unishox2.decompress(raw, MAX_V2_BYTES))
+    except Exception:  # noqa: BLE001 - the C extension raises various errors on garbage
+        raise RemoteProtocolError("tak_malformed", "a compressed detail does not decompress") from None
+    return text.encode()
 
 
 def _text(raw: bytes | str, compressed: bool) -> str:
