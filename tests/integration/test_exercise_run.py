@@ -8,6 +8,7 @@ import asyncio
 import configparser
 import itertools
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -308,6 +309,17 @@ text = "Storm front: return to base"
 """
 
 
+async def control_cli(base: str, *args: str) -> str:
+    """``rallypoint exercise ARGS`` as the controller (root) types it; its standard output."""
+    env = {**os.environ, "RALLYPOINT_URL": base, "RALLYPOINT_USER": "root", "RALLYPOINT_PASSWORD": PASSWORDS["root"]}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rallypoint.cli.main", "exercise", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode().strip()
+
+
 async def test_live_control_api_injects_and_an_acknowledged_task(api_server: ServerProcess, tmp_path: Path) -> None:
     scenario = tmp_path / "steered.toml"
     scenario.write_text(CONTROLLED)
@@ -331,6 +343,22 @@ async def test_live_control_api_injects_and_an_acknowledged_task(api_server: Ser
             found = exercise()
             return found if found.get("state") == wanted and found["clock_s"] >= past_s else None
 
+        seen: list[dict[str, Any]] = []
+
+        def settled_pause() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            """Two progress reports of the paused runner: the last two of three paused snapshots in a row.
+
+            The first paused snapshot may be the server's acceptance of the command (the clock the
+            runner last reported); any later one is the runner's own report.
+            """
+            now = exercise()
+            if not seen or now["updated_at"] != seen[-1]["updated_at"]:
+                seen.append(now)
+            run: list[dict[str, Any]] = []
+            for snapshot in seen:
+                run = [*run, snapshot] if snapshot["state"] == "paused" else []
+            return (run[-2], run[-1]) if len(run) >= 3 else None
+
         def the_task() -> list[dict[str, Any]]:
             return [t for t in http.get("/api/tasks").json() if t["what"] == "Patrol the ridge"]
 
@@ -344,9 +372,17 @@ async def test_live_control_api_injects_and_an_acknowledged_task(api_server: Ser
         answer = await asyncio.to_thread(http.post, f"/api/tasks/{task['id']}/status",
                                          json={"state": "acknowledged", "note": ""})
         assert answer.status_code == 200, answer.text
-        await asyncio.to_thread(control, "pause")
-        paused = await wait_until(lambda: in_state("paused"), "the exercise is paused", timeout=30)
-        await asyncio.to_thread(control, "inject", inject="weather")
+        # The controller pauses from the command line; the runner's clock and reports stand still.
+        paused_cli = await control_cli(base, "pause", "steered")
+        assert paused_cli.startswith("pause queued for steered as command "), paused_cli
+        first, paused = await wait_until(settled_pause, "two progress reports of the paused runner", timeout=30,
+                                         interval=0.2)
+        assert (first["clock_s"], first["sent"]) == (paused["clock_s"], paused["sent"])
+        # Inject now, from the command line, while paused: carried out at once, the clock still stopped.
+        assert (await control_cli(base, "inject", "steered", "weather")).startswith("inject queued")
+        injected = await wait_until(lambda: (e := exercise())["injects_done"] > paused["injects_done"] and e,
+                                    "the runner carries out the manual inject", timeout=30)
+        assert (injected["state"], injected["clock_s"]) == ("paused", paused["clock_s"])
         await asyncio.to_thread(control, "speed", speed=10)
         await asyncio.to_thread(control, "resume")
         await wait_until(lambda: in_state("running", paused["clock_s"] + 1), "the runner runs on", timeout=60)
