@@ -6,14 +6,14 @@ A real server is started (``rallypoint serve``, SQLite, loopback HTTP and plain 
 reports every unit (items a-f-G-U-C with a callsign, spread over about 20 km, so the fitted view shows
 them unclustered). Debian's Chromium (software WebGL, SwiftShader) opens ``/#connect`` at 1024x768.
 
-1. Load: ``--units`` units already reported; from navigation start to the first symbols handed to the
+1. Frames: ``--moving`` units each move once a second, and they are the whole picture (this phase runs
+   first, before any other unit is reported); the page counts ``requestAnimationFrame`` callbacks for
+   ``--seconds``. Peer in the same run: the page without units repainting the base map on every frame,
+   the most this machine's software WebGL paints at its current load. Target: 30 or more per second.
+2. Load: ``--units`` units already reported; from navigation start to the first symbols handed to the
    map, and to the map's first ``idle`` after them (every symbol drawn); and the page's main-thread
    task and script time until the first symbols (Chrome's Performance metrics), which a busy machine
    inflates far less than the wall clock. Target: under 2 s.
-2. Frames: ``--moving`` units each move once a second; the page counts ``requestAnimationFrame``
-   callbacks for ``--seconds``. Peer in the same run: the page without units repainting the base map
-   on every frame, the most this machine's software WebGL paints at its current load. Target: 30 or
-   more per second.
 3. Server CPU per browser: ``--units`` units at 1 Hz; the server's CPU (user + system, /proc) over
    ``--seconds`` without a browser and then with one connected; the difference, as a share of one core,
    is what one browser's live feed costs. Target: under 10 %.
@@ -128,7 +128,33 @@ def bench(units: int, moving: int, seconds: float, as_json: bool) -> dict[str, o
             base = f"http://127.0.0.1:{http}"
             with socket.create_connection(("127.0.0.1", cot)) as sock, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(executable), args=list(WEBGL_ARGS))
-                # 1. Load to first symbols.
+                # 1. Frames per second with `moving` units moving (the server holds only those yet, so the
+                # picture is exactly them), and the peer: the same page with no units, repainting the base
+                # map on every frame (what software WebGL on this machine, with its current load, can paint).
+                fps_script = """(ms) => new Promise((resolve) => {
+                        let frames = 0; const t0 = performance.now();
+                        const tick = () => { frames++; if (performance.now() - t0 < ms) requestAnimationFrame(tick);
+                                             else resolve(frames * 1000 / (performance.now() - t0)); };
+                        requestAnimationFrame(tick);
+                    })"""
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.goto(f"{base}/")
+                page.wait_for_function("() => rallypoint.view.map.loaded()", timeout=60_000)
+                page.evaluate("() => rallypoint.view.map.jumpTo({center: [-119.88, 39.1], zoom: 11})")
+                page.evaluate("""() => { const m = rallypoint.view.map;
+                                         const again = () => { m.triggerRepaint(); requestAnimationFrame(again); };
+                                         requestAnimationFrame(again); }""")
+                results["fps_repaint_peer"] = round(page.evaluate(fps_script, seconds * 1000), 1)
+                page.close()
+                page = browser.new_page(viewport={"width": 1024, "height": 768})
+                page.goto(f"{base}/?drop_s=1#connect")
+                with Feeder(sock, moving):
+                    page.wait_for_function("() => rallypoint.state.firstSymbolsAt !== null", timeout=60_000)
+                    fps = page.evaluate(fps_script, seconds * 1000)
+                    results["fps_units_in_page"] = page.evaluate("() => rallypoint.picture.units.size")
+                results["fps_moving"] = round(fps, 1)
+                page.close()
+                # 2. Load to first symbols (the moving units' last reports are overwritten by these).
                 once(sock, units)
                 time.sleep(1.0)  # let the server take every report before the page asks for the picture
                 page = browser.new_page(viewport={"width": 1024, "height": 768})
@@ -150,31 +176,6 @@ def bench(units: int, moving: int, seconds: float, as_json: bool) -> dict[str, o
                 results["load_first_symbols_s"] = round(first / 1000, 3)
                 results["load_all_drawn_s"] = round(idle / 1000, 3)
                 results["load_units_in_page"] = drawn
-                page.close()
-                # 2. Frames per second with `moving` units moving, and the peer: the same page with no
-                # units, repainting the base map on every frame (what software WebGL on this machine,
-                # with its current load, can paint at all).
-                fps_script = """(ms) => new Promise((resolve) => {
-                        let frames = 0; const t0 = performance.now();
-                        const tick = () => { frames++; if (performance.now() - t0 < ms) requestAnimationFrame(tick);
-                                             else resolve(frames * 1000 / (performance.now() - t0)); };
-                        requestAnimationFrame(tick);
-                    })"""
-                page = browser.new_page(viewport={"width": 1024, "height": 768})
-                page.goto(f"{base}/")
-                page.wait_for_function("() => rallypoint.view.map.loaded()", timeout=60_000)
-                page.evaluate("() => rallypoint.view.map.jumpTo({center: [-119.88, 39.1], zoom: 11})")
-                page.evaluate("""() => { const m = rallypoint.view.map;
-                                         const again = () => { m.triggerRepaint(); requestAnimationFrame(again); };
-                                         requestAnimationFrame(again); }""")
-                results["fps_repaint_peer"] = round(page.evaluate(fps_script, seconds * 1000), 1)
-                page.close()
-                page = browser.new_page(viewport={"width": 1024, "height": 768})
-                page.goto(f"{base}/?drop_s=1#connect")
-                with Feeder(sock, moving):
-                    page.wait_for_function("() => rallypoint.state.firstSymbolsAt !== null", timeout=60_000)
-                    fps = page.evaluate(fps_script, seconds * 1000)
-                results["fps_moving"] = round(fps, 1)
                 page.close()
                 # 3. Server CPU per connected browser, units at 1 Hz.
                 with Feeder(sock, units):
