@@ -2,9 +2,10 @@
 
 Raw CoT clients play the simulated units of exercise ``drill-it`` (one with a degraded link: its
 reports arrive a minute old and three are missing), a live unit and a unit of another exercise; the
-injects are an emergency (answered by a live cancel), a task and a designation (answered over the
-native API) and a chat. The report's figures are then checked against figures computed here, with
-plain Python, from the rows and audit entries read straight from the stores.
+injects are an emergency (answered by a live cancel), another acknowledged by a web user, a task and
+a designation (answered over the native API) and a chat. The report's figures are then checked
+against figures computed here, with plain Python, from the rows and audit entries read straight from
+the stores.
 """
 
 from __future__ import annotations
@@ -141,6 +142,16 @@ def play(server: ServerProcess, base: int) -> tuple[int, dict[str, Any]]:
         sent += 4
         live.sendall(event("sim-4-9-1-1", base + 9000, type="b-a-o-can", callsign="MEDIC", exercise=None))
         sent += 1
+        # Inject 5: a second casualty (stamped before now, so the acknowledgement comes after it),
+        # acknowledged by a web user: the audit log holds the answer.
+        sim.sendall(event("sim-5-9-1-1", base - 10_000, type="b-a-o-tbl", callsign="RED-5-Alert", unit="u5",
+                          inject="casualty-2", kind="emergency",
+                          extra='<link uid="sim-5" relation="p-p"/><emergency type="911 Alert"/>'))
+        sent += 1
+        wait_until_sync(lambda: any(e["uid"] == "sim-5-9-1-1" for e in alice.get("/api/emergencies").json()),
+                        "the second casualty is active", timeout=30)
+        acked = alice.post("/api/emergencies/sim-5-9-1-1/ack")
+        assert acked.status_code == 200, acked.text
         ack = alice.post(f"/api/tasks/{task.json()['id']}/status", json={"state": "acknowledged"})
         assert ack.status_code == 200, ack.text
         approved = carol.post(f"/api/designations/{dz.json()['id']}/approve", json={})
@@ -260,17 +271,22 @@ def check_delivery(figures: dict[str, Any], rows: list[StoredEvent]) -> None:
         assert teams[team]["reports"] == sum(w["delivered"] for w in members)
         assert teams[team]["distance_m"] == pytest.approx(sum(w["distance"] for w in members), rel=1e-5)
     assert (teams["Cyan"]["simulated_units"], teams["Cyan"]["live_units"]) == (3, 1)
-    assert (teams["Red"]["emergencies"], teams["Red"]["tasks"]) == (1, 1)
+    assert (teams["Red"]["emergencies"], teams["Red"]["tasks"]) == (2, 1)
 
 
 def check_injects(figures: dict[str, Any], rows: list[StoredEvent], audit: list[AuditEntry],
                   made: dict[str, Any]) -> None:
     injects = {inj["id"]: inj for inj in figures["injects"]}
-    assert set(injects) == {"casualty", "task-1", "dz", PAYLOAD}
+    assert set(injects) == {"casualty", "casualty-2", "task-1", "dz", PAYLOAD}
     cancel = min(r.time for r in rows if r.type == "b-a-o-can" and r.uid == "sim-4-9-1-1")
-    raised = min(r.time for r in rows if r.type == "b-a-o-tbl")
+    raised = min(r.time for r in rows if r.type == "b-a-o-tbl" and r.uid == "sim-4-9-1-1")
     cas = injects["casualty"]
     assert (cas["at_ms"], cas["response"]["at_ms"], cas["response"]["what"]) == (raised, cancel, "emergency cancelled")
+    acked = injects["casualty-2"]
+    ack = next(e for e in audit if e.action == "emergency.ack" and e.target == "sim-5-9-1-1")
+    assert (acked["at_ms"], acked["response"]["at_ms"]) == (min(r.time for r in rows if r.uid == "sim-5-9-1-1"),
+                                                            ack.ts_ms)
+    assert (acked["response"]["what"], acked["response"]["by"]) == ("emergency acknowledged", "alice")
     task_rows = [r for r in rows if r.uid == f"rp-task-{made['task']}"]
     assigned = min(r.time for r in task_rows if b'state="assigned"' in r.xml)
     acked = min(r.time for r in task_rows if b'state="acknowledged"' in r.xml)
@@ -295,6 +311,12 @@ def check_html(html: str, figures: dict[str, Any]) -> None:
     page.feed(html)
     assert "script" not in page.tags and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "svg" in page.tags
+    # Time to respond, shown per inject: its first response's time less the inject's.
+    by_inject = {row[0]: row for row in page.rows if len(row) == 10}
+    answered = [inj for inj in figures["injects"] if inj["response"]]
+    assert {inj["id"] for inj in answered} == {"casualty", "casualty-2", "task-1", "dz"}
+    for inj in answered:
+        assert by_inject[inj["id"]][9] == f"{(inj['response']['at_ms'] - inj['at_ms']) / 1000:.1f} s", inj["id"]
     by_uid = {row[1]: row for row in page.rows if len(row) == 12}
     for link in figures["links"]:
         cells = by_uid[link["uid"]]
