@@ -253,6 +253,9 @@ CONTROLLED = """[exercise]
 id = "steered"
 duration = "10:00"
 
+[missions]
+allow = ["Ridge Ops"]
+
 [[units]]
 id = "u1"
 callsign = "UNIT-1"
@@ -365,6 +368,8 @@ async def test_live_control_api_injects_and_an_acknowledged_task(api_server: Ser
         registered = await wait_until(exercise, "the runner registers the exercise", timeout=60)
         assert (registered["state"], registered["units"], registered["controller"]) == ("ready", 2, "root")
         assert registered["injects"] == ["patrol", "lz", "radar-on", "radar-off", "on-ack", "weather"]
+        # The live missions the scenario lets its traffic join, and no other (docs/exercises.md, "Live missions").
+        assert registered["missions"] == ["Ridge Ops"]
         await asyncio.to_thread(control, "start")
         await wait_until(lambda: in_state("running", 5.0), "the clock runs past the task inject", timeout=60)
         [task] = await wait_until(the_task, "the task inject assigned a task", timeout=30)
