@@ -286,7 +286,7 @@ async def test_drawn_shapes_and_ranging_lines_cross_both_ways_with_their_geometr
         assert float(d.find("bearing").get("value")) == pytest.approx(47.5, abs=0.01)  # type: ignore[union-attr]
         assert d.find("link").get("point") == "48.8601000,2.3012000"  # type: ignore[union-attr]
         sent_bytes = sum(len(p.decoded.payload) + 16 for p in node.sent)
-        assert all(len(p.decoded.payload) <= 237 for p in node.sent) and sent_bytes > 0
+        assert all(len(p.decoded.payload) <= 233 for p in node.sent) and sent_bytes > 0
 
         # A circle drawn by a plugin user reaches the TAK client as a circle.
         from meshtastic.protobuf import atak_pb2

@@ -18,7 +18,7 @@ from meshtastic.protobuf import atak_pb2, portnums_pb2
 
 from rallypoint.connectors.meshtastic.budget import Lane, Outgoing
 from rallypoint.connectors.meshtastic.mesh_cot import ALL_CHAT_ROOMS, from_mesh, to_tak_message
-from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD
+from rallypoint.connectors.meshtastic.packets import MAX_SEND_PAYLOAD
 from rallypoint.connectors.meshtastic.tak import Kind, TakCodec, TakMessage
 from rallypoint.connectors.meshtastic.v2_items import is_marker, marker_packet, route_packet, shrink_route
 from rallypoint.connectors.meshtastic.v2_shapes import (
@@ -85,19 +85,19 @@ def _item(event: CotEvent, send: frozenset[str], now_ms: int) -> atak_pb2.TAKPac
 
 def _v2(tak: TakCodec, packet: atak_pb2.TAKPacketV2, *, key: str, lane: Lane) -> Outgoing | None:
     payload = tak.pack_v2(packet)
-    while len(payload) > MAX_PAYLOAD and (shrink_route(packet) if packet.HasField("route") else shrink(packet)):
+    while len(payload) > MAX_SEND_PAYLOAD and (shrink_route(packet) if packet.HasField("route") else shrink(packet)):
         payload = tak.pack_v2(packet)  # a coarser item rather than none
-    if len(payload) > MAX_PAYLOAD:
+    if len(payload) > MAX_SEND_PAYLOAD:
         return None
     return Outgoing(port=portnums_pb2.ATAK_PLUGIN_V2, payload=payload, lane=lane, key=key)
 
 
 def _packet(tak: TakCodec, msg: TakMessage, lane: Lane, *, key: str, want_ack: bool) -> Outgoing | None:
     payload = tak.encode_v1(msg, compress=True)
-    while len(payload) > MAX_PAYLOAD and msg.kind is Kind.CHAT and len(msg.message) > 8:
+    while len(payload) > MAX_SEND_PAYLOAD and msg.kind is Kind.CHAT and len(msg.message) > 8:
         # A long chat line is shortened until it fits one LoRa packet (never split: a lost part loses all).
         msg = dataclasses.replace(msg, message=msg.message[: int(len(msg.message) * 0.8)] + "…")
         payload = tak.encode_v1(msg, compress=True)
-    if len(payload) > MAX_PAYLOAD:
+    if len(payload) > MAX_SEND_PAYLOAD:
         return None
     return Outgoing(port=portnums_pb2.ATAK_PLUGIN, payload=payload, lane=lane, key=key, want_ack=want_ack)

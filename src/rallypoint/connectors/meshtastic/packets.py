@@ -24,7 +24,10 @@ from rallypoint.connectors.meshtastic.v2_shapes import geometry_event
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent
 
-MAX_PAYLOAD = 237  # the largest Data payload a LoRa packet carries (firmware limit)
+MAX_PAYLOAD = 237  # the largest Data payload read from a mesh (earlier protobufs allowed 237)
+# The largest one sent: current firmware decodes Data.payload into 233 bytes (mesh.options) and drops
+# a packet whose payload is longer, however well it would fit the LoRa frame.
+MAX_SEND_PAYLOAD = int(mesh_pb2.Constants.Value("DATA_PAYLOAD_LEN"))
 BROADCAST = 0xFFFF_FFFF
 _M = TypeVar("_M", bound=Message)
 

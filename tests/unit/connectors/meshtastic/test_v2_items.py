@@ -9,7 +9,7 @@ from rallypoint.connectors.meshtastic.budget import Lane
 from rallypoint.connectors.meshtastic.dictionaries import NON_AIRCRAFT, UNCOMPRESSED, bundled
 from rallypoint.connectors.meshtastic.mesh_cot import from_mesh
 from rallypoint.connectors.meshtastic.outbound import outgoing
-from rallypoint.connectors.meshtastic.packets import MeshInbound
+from rallypoint.connectors.meshtastic.packets import MAX_SEND_PAYLOAD, MeshInbound
 from rallypoint.connectors.meshtastic.tak import TakCodec
 from rallypoint.connectors.meshtastic.v2_items import MAX_LINKS, marker_packet, route_packet
 from rallypoint.model.cot import CotEvent
@@ -73,7 +73,7 @@ def test_route_round_trip_with_delta_points_and_truncation() -> None:
     # A long route is made to fit one packet: names dropped first, then its last points.
     env = Envelope(route(20), Origin(session_id="tcp-1", node="n"), NOW)
     item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh")
-    assert item is not None and len(item.payload) <= 237
+    assert item is not None and len(item.payload) <= MAX_SEND_PAYLOAD
     sent = tak.unpack_v2(item.payload)
     assert sent.route.truncated and 2 <= len(sent.route.links) <= MAX_LINKS
 
@@ -83,7 +83,7 @@ def test_markers_and_routes_cross_with_the_shipped_dictionary_or_uncompressed() 
     env = Envelope(SPOT, Origin(session_id="tcp-1", node="n"), NOW)
     item = outgoing(env, tak=tak, send=SEND, send_groups=frozenset(), own_session="mesh")
     assert item is not None and item.port == portnums_pb2.ATAK_PLUGIN_V2 and item.lane is Lane.POSITION
-    assert item.payload[0] == NON_AIRCRAFT and len(item.payload) <= 237
+    assert item.payload[0] == NON_AIRCRAFT and len(item.payload) <= MAX_SEND_PAYLOAD
     assert tak.unpack_v2(item.payload).marker.iconset.startswith("COT_MAPPING_SPOTMAP")
     # Without the dictionary (an installation missing the file): the bare protobuf after 0xFF.
     bare = outgoing(env, tak=TakCodec(), send=SEND, send_groups=frozenset(), own_session="mesh")

@@ -12,7 +12,7 @@ from rallypoint.connectors.meshtastic.budget import Lane
 from rallypoint.connectors.meshtastic.dictionaries import AIRCRAFT, NON_AIRCRAFT, bundled
 from rallypoint.connectors.meshtastic.mesh_cot import from_mesh
 from rallypoint.connectors.meshtastic.outbound import outgoing
-from rallypoint.connectors.meshtastic.packets import MAX_PAYLOAD, MeshInbound
+from rallypoint.connectors.meshtastic.packets import MAX_SEND_PAYLOAD, MeshInbound
 from rallypoint.connectors.meshtastic.tak import TakCodec
 from rallypoint.connectors.meshtastic.v2_shapes import MAX_VERTICES
 from rallypoint.errors import RemoteProtocolError
@@ -44,7 +44,7 @@ def through_mesh(ev: CotEvent, send: frozenset[str] = SEND) -> tuple[CotEvent, b
     item = outgoing(Envelope(ev, Origin(session_id="tcp-1", node="n"), NOW), tak=TAK, send=send,
                     send_groups=frozenset(), own_session="mesh")
     assert item is not None and item.port == portnums_pb2.ATAK_PLUGIN_V2
-    assert len(item.payload) <= MAX_PAYLOAD
+    assert len(item.payload) <= MAX_SEND_PAYLOAD
     (back,) = MeshInbound(TAK).packet(packet(9, item.port, item.payload, next(_ids)), NOW).events
     assert from_mesh(back) and back.uid == ev.uid and back.type == ev.type
     return back, item.payload, item.lane
@@ -123,7 +123,7 @@ def test_a_long_telestration_is_thinned_to_fit_one_packet_and_marked_truncated()
                + "<remarks>" + "long note " * 30 + "</remarks>")
     back, payload, _ = through_mesh(ev)
     got = vertices(back)
-    assert 3 <= len(got) <= MAX_VERTICES and len(payload) <= MAX_PAYLOAD
+    assert 3 <= len(got) <= MAX_VERTICES and len(payload) <= MAX_SEND_PAYLOAD
     assert TAK.unpack_v2(payload).shape.truncated
     assert got[0] == pytest.approx(pts[0], abs=1e-7)  # thinned, not shifted: the first vertex stays
     assert all(any(p == pytest.approx(q, abs=1e-7) for q in pts) for p in got)
