@@ -108,6 +108,33 @@ def test_an_airdrop_plan_draws_its_footprint(planner_server: ServerProcess, webg
         shot(page, "airdrop")
 
 
+def test_a_dz_picked_on_the_map_is_planned_and_drawn_there(
+    planner_server: ServerProcess, webgl_browser: Browser
+) -> None:
+    with _planner(webgl_browser, planner_server) as page:
+        page.evaluate("() => rallypoint.view.map.jumpTo({ center: [31.66, 9.52], zoom: 12 })")
+        page.wait_for_function("() => rallypoint.view.map.loaded() && !rallypoint.view.map.isMoving()")
+        page.click("#airdrop-pick")
+        expect(page.locator("#airdrop-pick")).to_have_attribute("aria-pressed", "true")
+        box = page.locator("#map .maplibregl-canvas").bounding_box()
+        assert box is not None
+        clicked = page.evaluate("() => rallypoint.view.map.unproject([200, 300]).wrap()")
+        page.mouse.click(box["x"] + 200, box["y"] + 300)
+        expect(page.locator("#airdrop-pick")).to_have_attribute("aria-pressed", "false")
+        # Within about a pixel (20 m at zoom 12) of the point under the mouse.
+        lat, lon = float(page.input_value("#airdrop-lat")), float(page.input_value("#airdrop-lon"))
+        assert _metres([lon, lat], clicked["lat"], clicked["lng"]) < 30
+        with page.expect_request(lambda r: r.url.endswith("/api/airdrop/plan")) as sent:
+            status, plan = _plan(page)
+        assert status == 200, plan
+        assert sent.value.post_data_json["drop_zone"]["pi"] == [lat, lon]
+        # The DZ outline is drawn around the clicked point: its vertex centroid is the PI.
+        [dz] = _of_kind(_source(page), "dz")
+        ring = dz["geometry"]["coordinates"][0][:-1]
+        centroid = [sum(p[0] for p in ring) / len(ring), sum(p[1] for p in ring) / len(ring)]
+        assert _metres(centroid, lat, lon) < 1.0
+
+
 def test_a_refused_plan_shows_the_api_words(planner_server: ServerProcess, webgl_browser: Browser) -> None:
     with _planner(webgl_browser, planner_server) as page:
         page.fill("#airdrop-altitude", "-5")

@@ -85,6 +85,29 @@ def test_chat_between_the_page_and_a_tak_client(chat_server: ServerProcess, webg
         shot(page, "chat")
 
 
+def test_a_team_chat_from_the_page_reaches_that_team_only(chat_server: ServerProcess, webgl_browser: Browser) -> None:
+    with (
+        TakSocket(chat_server.ports["cot"]) as cyan,
+        TakSocket(chat_server.ports["cot"]) as red,
+        logged_in(webgl_browser, chat_server.ports, "carol") as page,
+    ):
+        cyan.send(sa("tak-cyan", "CYAN1", group="Cyan", lat=39.10, lon=-120.00))
+        red.send(sa("tak-red", "RED1", group="Red", lat=39.11, lon=-120.01))
+        page.wait_for_function("() => ['tak-cyan', 'tak-red'].every((uid) => rallypoint.picture.units.has(uid))")
+        open_panel(page, "chat")
+        page.select_option("#chat-conversation", "team:Cyan")
+        expect(page.locator("#chat-conversation option[value='team:Cyan']")).to_have_text("Team Cyan")
+        _send(page, "cyan only")
+        got = cyan.wait_for(lambda e: _is_chat_from(e, "carol", "Cyan", "cyan only"))
+        assert got.detail.chat is not None and got.detail.chat.members[0] == "rallypoint-api-carol"
+        expect(page.locator("#chat-history .chat-text")).to_have_text(["cyan only"])
+        # A later message to All Chat Rooms reaches the Red client: the team message, sent before it, never did.
+        page.select_option("#chat-conversation", "all")
+        _send(page, "everyone")
+        red.wait_for(lambda e: _is_chat_from(e, "carol", "All Chat Rooms", "everyone"))
+        assert not any(e.type == "b-t-f" and "cyan only" in chat_text(e) for e in red.events)
+
+
 def test_a_chat_in_a_group_the_user_does_not_read_never_shows(
     chat_server: ServerProcess, webgl_browser: Browser
 ) -> None:

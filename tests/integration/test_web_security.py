@@ -123,3 +123,28 @@ def test_writes_riding_on_the_cookie_from_another_origin_are_refused(users_serve
     with connect(ws_url, origin=base, additional_headers={"Cookie": f"access_token={token}"},  # type: ignore[arg-type]
                  subprotocols=["rallypoint.live.v1"], open_timeout=10) as ws:  # type: ignore[list-item]
         assert '"FeatureCollection"' in str(ws.recv(timeout=10))
+
+
+# TAK endpoints a page could be tricked into writing to (they are not in the native API's schema).
+MARTI_WRITES = [("POST", "/Marti/sync/upload?name=x&keywords=x"), ("PUT", "/Marti/api/missions/x"),
+                ("DELETE", "/Marti/api/missions/x"), ("PUT", "/Marti/api/missions/x/contents"),
+                ("POST", "/Marti/api/missions/x/subscription")]
+
+
+def test_every_write_refuses_the_cookie_from_another_origin(users_server: ServerProcess) -> None:
+    base = _base(users_server)
+    with httpx.Client(timeout=10) as http:
+        assert _login(http, base).status_code == 200
+        schema = http.get(f"{base}/api/openapi.json").json()
+        writes = [(method.upper(), path.replace("{", "").replace("}", ""))
+                  for path, operations in schema["paths"].items()
+                  for method in operations if method in ("post", "put", "patch", "delete")]
+        assert len(writes) > 30, writes  # the whole native API, not a sample
+        answers = {}
+        for method, path in [*writes, *MARTI_WRITES]:
+            answer = http.request(method, f"{base}{path}", headers={"Origin": EVIL}, content=b"{}")
+            answers[(method, path)] = (answer.status_code, answer.json().get("error") if answer.content else None)
+        refused = {key for key, got in answers.items() if got == (403, "cross_origin")}
+        assert refused == set(answers), {k: v for k, v in answers.items() if k not in refused}
+        # Nothing above was done: the session is still there.
+        assert http.get(f"{base}/api/web/session").json()["cookie"] is True
