@@ -137,6 +137,8 @@ async def test_plugin_pli_and_chat_in_both_versions_reach_a_pytak_client(
         said = picture.find(b"first version says hi")
         assert said is not None and b'type="b-t-f"' in said and b'senderCallsign="VIPER"' in said
         assert b'chatroom="All Chat Rooms"' in said
+        said2 = picture.find(b"second version copies")
+        assert said2 is not None and b'type="b-t-f"' in said2 and b'senderCallsign="COBRA"' in said2
     # Nothing that came from the mesh went back into it.
     assert not [p for p in node.sent if b"ANDROID-v" in p.decoded.payload]
 
