@@ -70,7 +70,8 @@ def mesh_spec(config: MeshtasticConfig, *, default_node: int = 0) -> MeshSpec:
         kind = MeshLinkKind(scheme.removeprefix("meshtastic+"))
     except ValueError:
         raise ConfigError(f"meshtastic URL {url!r}: unknown transport (use tcp, serial or mqtt)") from None
-    query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    # A '+' is kept as itself (not a space, as in HTML forms): base64 channel keys hold it.
+    query = {k: v[-1] for k, v in parse_qs(parts.query.replace("+", "%2B"), keep_blank_values=True).items()}
     allowed = {"name"} | {MeshLinkKind.SERIAL: {"baud"}, MeshLinkKind.MQTT: {"key", "node", "tls"}}.get(kind, set())
     unknown = set(query) - allowed
     if unknown:

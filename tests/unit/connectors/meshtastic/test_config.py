@@ -30,3 +30,24 @@ def test_serve_refuses_a_bad_mesh_before_starting(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "configuration error: meshtastic URL" in result.output and "not base64" in result.output
     assert not (tmp_path / "ca").exists()  # refused before the node was built
+
+
+def test_the_three_url_forms_as_written_in_the_docs() -> None:
+    import base64
+
+    from rallypoint.connectors.meshtastic.crypto import DEFAULT_KEY
+    from rallypoint.connectors.meshtastic.spec import MeshLinkKind, mesh_spec
+
+    tcp = mesh_spec(MeshtasticConfig(url="meshtastic+tcp://10.0.0.20:4403"))
+    assert (tcp.kind, tcp.host, tcp.port, tcp.name) == (MeshLinkKind.TCP, "10.0.0.20", 4403, "mesh-10.0.0.20")
+    serial = mesh_spec(MeshtasticConfig(url="meshtastic+serial:///dev/ttyUSB0"))
+    assert (serial.kind, serial.device, serial.baud) == (MeshLinkKind.SERIAL, "/dev/ttyUSB0", 115200)
+    # A channel key as the apps show it, '+' included (even leading): pasted into the query unescaped, it reads.
+    mqtt = mesh_spec(MeshtasticConfig(url="meshtastic+mqtt://broker:1883/msh/EU_868/2/e/LongFast?key=1PG7OiApB1nwvP+rz05pAQ=="))
+    assert (mqtt.kind, mqtt.host, mqtt.port) == (MeshLinkKind.MQTT, "broker", 1883)
+    assert mqtt.topic == "msh/EU_868/2/e/LongFast"
+    assert (mqtt.channel_name, mqtt.key) == ("LongFast", DEFAULT_KEY)
+    aes256 = bytes([0xFB, 0xFF]) * 16
+    text = base64.b64encode(aes256).decode()
+    assert "+" in text and "/" in text
+    assert mesh_spec(MeshtasticConfig(url=f"meshtastic+mqtt://b:1883/msh/US/2/e/Ops?key={text}")).key == aes256
