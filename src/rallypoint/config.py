@@ -63,6 +63,8 @@ class FeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     groups: tuple[str, ...] = ()
     stale_s: float | None = None
     quality: float | None = None
+    # A scripted exercise's feed (docs/exercises.md): its tracks are marked as that exercise's traffic.
+    exercise: str | None = None
 
 
 class MeshtasticConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

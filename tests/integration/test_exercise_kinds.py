@@ -1,7 +1,8 @@
 """``rallypoint exercise run`` against a real server with what the twenty-unit drill leaves out: a GPX
 track followed by its recorded times, a KML line walked at a speed, an ``enters`` trigger placing a
 marker, an emergency raised then cancelled, a unit gone silent; the progress display and the one-line
-summary; then the after-action report over that history.
+summary; then the after-action report over that history. And a feed started by an inject: a
+simulated ADS-B receiver whose tracks are marked as the exercise's.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from rallypoint.clock import SystemClock
+from rallypoint.connectors.emit_play import OutputMode, OutputSpec, Player
+from rallypoint.fusion.scenario import SCENARIOS, build_scenario
+from rallypoint.fusion.scenario_sources import DEFAULT_SOURCES, SourceKind, simulate
 from tests.integration.test_exercise_report import iso, stored
 from tests.integration.test_exercise_run import history, run_exercise
+from tests.support.accounts import PASSWORDS
 from tests.support.poll import wait_until
 from tests.support.server import ServerProcess
 
@@ -196,3 +202,59 @@ async def test_tracks_triggers_emergencies_silence_progress_and_the_report(serve
     # The stored rows the report read are these, counted independently.
     rows_read = await asyncio.to_thread(stored, data_dir, since, until)
     assert figures["rows_read"] == len(rows_read) and json.dumps(figures["exercises_seen"]) == json.dumps([EX])
+
+
+FEED_SCENARIO = """[exercise]
+id = "air-drill"
+duration = "00:12"
+
+[[units]]
+id = "tower"
+callsign = "TOWER"
+rate_s = 2
+motion = {{ kind = "static", at = {{ lat = 39.0, lon = -120.0 }} }}
+
+[[injects]]
+id = "adsb-on"
+at = "00:01"
+kind = "feed_start"
+feed = "sim-adsb"
+url = "sbs+tcp://127.0.0.1:{port}"
+
+[[injects]]
+id = "adsb-off"
+at = "00:10"
+kind = "feed_stop"
+feed = "sim-adsb"
+"""
+
+
+async def test_a_feed_an_inject_starts_gives_tracks_marked_as_the_exercise(api_server: ServerProcess,
+                                                                            tmp_path: Path) -> None:
+    # A simulated ADS-B receiver (the fusion work's simulator) the server's feed dials once the inject adds it.
+    air = build_scenario(SCENARIOS["small"], 5, duration_s=6.0)
+    adsb = tuple(s for s in DEFAULT_SOURCES if s.kind is SourceKind.ADSB)
+    player = Player([OutputSpec(SourceKind.ADSB, OutputMode.LISTEN, "127.0.0.1", 0)], SystemClock())
+    await player.open()
+    [(_, port)] = player.listening_ports()
+    scenario = tmp_path / "air.toml"
+    scenario.write_text(FEED_SCENARIO.format(port=port))
+    runner = asyncio.create_task(run_exercise(
+        str(scenario), "--server", f"tcp://127.0.0.1:{api_server.ports['cot']}", "--api",
+        f"http://127.0.0.1:{api_server.ports['http']}", "--user", "root", "--password-stdin", "--json",
+        stdin=PASSWORDS["root"] + "\n"))
+    # Plays once the server's feed has dialled in (it closes its port at the end).
+    played = await player.play(simulate(air, adsb), speedup=1.0, wait_s=30.0)
+    code, out, err = await runner
+    assert code == 0, err
+    assert all(counts.get("clients", 0) >= 1 for counts in played.outputs.values()), played.outputs
+    done = {i["id"]: (i["ok"], i["note"]) for i in json.loads(out)["injects"]}
+    assert done == {"adsb-on": (True, "feed sim-adsb started"), "adsb-off": (True, "feed sim-adsb stopped")}
+
+    def tracks() -> list[dict[str, Any]]:
+        return [r for r in history(api_server) if r["uid"].startswith("ICAO-")]
+
+    said = await wait_until(tracks, "the feed's tracks stored", timeout=30)
+    # Every track the exercise's feed gave is that exercise's traffic, kept out of live history.
+    assert all(r["exercise"] == "air-drill" and 'opex="e-air-drill"' in r["xml"] for r in said)
+    assert not [r for r in history(api_server, exercise="none") if r["uid"].startswith("ICAO-")]

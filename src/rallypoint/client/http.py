@@ -261,10 +261,15 @@ class _Api(CatalogCalls, PlanCalls, TaskCalls, ExerciseCalls):
 
     def add_feed(
         self, url: str, *, name: str = "", groups: Iterable[str] = (), stale_s: float | None = None,
-        quality: float | None = None,
+        quality: float | None = None, exercise: str | None = None,
     ) -> Any:
-        """Add and start a feed, e.g. ``sbs+tcp://host:30003`` (admin; runs until removed or the server stops)."""
+        """Add and start a feed, e.g. ``sbs+tcp://host:30003`` (admin; runs until removed or the server stops).
+
+        ``exercise``: the feed is that scripted exercise's, and its tracks are marked as its traffic.
+        """
         body: dict[str, Any] = {"url": url, "name": name, "groups": list(groups)}
+        if exercise is not None:
+            body["exercise"] = exercise
         if stale_s is not None:
             body["stale_s"] = stale_s
         if quality is not None:

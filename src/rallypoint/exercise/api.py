@@ -109,7 +109,7 @@ async def _perform(api: ExerciseApi, scenario: Scenario, inject: Inject) -> ApiO
         made_id = str(made.get("id", ""))
         return ApiOutcome(True, f"designation {made_id} proposed", made_id)
     if inject.kind is InjectKind.FEED_START:
-        await api.add_feed(inject.url, name=inject.feed)
+        await api.add_feed(inject.url, name=inject.feed, exercise=scenario.id)
         return ApiOutcome(True, f"feed {inject.feed} started")
     if inject.kind is InjectKind.FEED_STOP:
         await api.remove_feed(inject.feed)

@@ -35,8 +35,9 @@ from prometheus_client.core import Metric
 
 from rallypoint.clock import Clock, ms_to_datetime
 from rallypoint.config import FeedConfig
-from rallypoint.errors import RemoteProtocolError
+from rallypoint.errors import ConfigError, RemoteProtocolError
 from rallypoint.model.cot_type import Priority
+from rallypoint.model.exercise import RESERVED_IDS, valid_exercise_id
 from rallypoint.model.track import Observation, TrackReport, TrackStatus
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
@@ -97,6 +98,8 @@ class FeedService:
         # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
         self._groups: dict[str, frozenset[str]] = {}
         self._stale: dict[str, float] = {}
+        # The exercise of each exercise feed, also kept after removal: its tracks stay marked until stale.
+        self._exercises: dict[str, str] = {}
         self._origins: dict[frozenset[str], Origin] = {}
         self._layers = LayerBook()
         self._cot = TrackCot()
@@ -167,9 +170,16 @@ class FeedService:
         """Validate and start a feed (``ConfigError`` says what is wrong with it; ``FeedError`` on conflicts)."""
         if len(self._feeds) >= MAX_FEEDS:
             raise FeedError("too_many", f"at most {MAX_FEEDS} feeds")
+        if config.exercise is not None and (config.exercise in RESERVED_IDS or not valid_exercise_id(config.exercise)):
+            raise ConfigError(f"feed exercise {config.exercise[:80]!r}: 1-64 letters, digits, '-' or '_', "
+                              "not 'any' or 'none'")
         info, runner = self._opener(config, self.take, self.take_layer)
         if info.name in self._feeds:
             raise FeedError("exists", f"a feed named {info.name!r} exists")
+        if config.exercise is not None:
+            self._exercises[info.name] = config.exercise
+        else:
+            self._exercises.pop(info.name, None)
         feed = _Feed(info, runner, origin)
         self._feeds[info.name] = feed
         self._groups[info.name] = frozenset(info.groups) or DEFAULT_GROUPS
@@ -282,7 +292,9 @@ class FeedService:
         stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
                       default=DEFAULT_STALE_S[report.domain])
         try:
-            event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms)
+            # Any exercise feed among its sources makes a track exercise traffic: never taken for real.
+            exercise = min((self._exercises[s] for s in report.sources if s in self._exercises), default=None)
+            event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms, exercise=exercise)
             self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
         except RemoteProtocolError as exc:
             # A uid another sender holds, or a name the CoT checks refuse: this report only.
@@ -386,6 +398,7 @@ class FeedService:
             name=info.name, url=info.url, format=info.format, transport=info.transport,
             groups=sorted(self._groups.get(info.name, DEFAULT_GROUPS)), stale_s=info.stale_s,
             quality=info.quality_m, origin=feed.origin, paused=stats.paused, error=feed.error, statistics=stats,
+            exercise=self._exercises.get(info.name),
         )
 
     # -- /metrics ---------------------------------------------------------------------------------

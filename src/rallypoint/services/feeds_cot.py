@@ -14,6 +14,7 @@ from xml.sax.saxutils import quoteattr
 from rallypoint.clock import datetime_to_ms
 from rallypoint.errors import RemoteProtocolError
 from rallypoint.model.cot import CotEvent, Detail
+from rallypoint.model.exercise import EXERCISE_OPEX_PREFIX, EXERCISE_TAG, ExerciseMark
 from rallypoint.model.track import Domain, IdentityKind, TrackReport
 from rallypoint.protocol.limits import Limits
 from rallypoint.protocol.timefmt import format_time
@@ -154,8 +155,12 @@ class TrackCot:
         self._heads: dict[tuple[str, str, str], str] = {}
         self._seconds: dict[int, str] = {}
 
-    def event(self, report: TrackReport, *, stale_s: float, now_ms: int) -> CotEvent:
-        """The CoT event of ``report``: time is the estimate's time (never in the future), stale after ``stale_s``."""
+    def event(self, report: TrackReport, *, stale_s: float, now_ms: int, exercise: str | None = None) -> CotEvent:
+        """The CoT event of ``report``: time is the estimate's time (never in the future), stale after ``stale_s``.
+
+        With ``exercise`` (a valid exercise id), the event carries that exercise's marking, as the
+        runner's own events do: ``opex="e-<id>"`` and ``<__rallypoint_exercise id=..>``.
+        """
         when = min(datetime_to_ms(report.time), now_ms)
         stale = max(when, now_ms) + int(stale_s * 1000)
         callsign = callsign_of(report)
@@ -167,6 +172,13 @@ class TrackCot:
             speed = round(max(0.0, report.speed_mps or 0.0), 2)
             detail.append(f"<track course=\"{course:.1f}\" speed=\"{speed:.2f}\"/>")
         detail.append(self._sources_of(report))
+        opex: str | None = None
+        mark: ExerciseMark | None = None
+        opex_attr = ""
+        if exercise is not None:
+            opex, mark = EXERCISE_OPEX_PREFIX + exercise, ExerciseMark(id=exercise)
+            opex_attr = f" opex={quoteattr(opex)}"
+            detail.append(f"<{EXERCISE_TAG} id={quoteattr(exercise)}/>")
         point = check_point(
             report.lat, report.lon,
             report.alt_m if report.alt_m is not None else UNKNOWN_ERROR,
@@ -177,13 +189,14 @@ class TrackCot:
         inner = "".join(detail)
         stamp = self._time(when)
         raw = (
-            f'{self._head_of(uid, kind, how)} time="{stamp}" start="{stamp}" stale="{self._time(stale)}">'
+            f'{self._head_of(uid, kind, how)} time="{stamp}" start="{stamp}" stale="{self._time(stale)}"{opex_attr}>'
             f'<point lat="{point.lat!r}" lon="{point.lon!r}" hae="{point.hae!r}" ce="{point.ce!r}" le="{point.le!r}"/>'
             f"<detail>{inner}</detail></event>"
         ).encode()
         return CotEvent(
             uid=uid, type=kind, how=how, time=when, start=when, stale=stale, point=point,
-            detail=Detail(xml=inner.encode(), callsign=callsign, speed=speed, course=course), raw=raw,
+            detail=Detail(xml=inner.encode(), callsign=callsign, speed=speed, course=course, exercise=mark), raw=raw,
+            opex=opex,
         )
 
     def _head_of(self, uid: str, kind: str, how: str) -> str:

@@ -44,7 +44,8 @@ class KeptFeeds:
     async def add(self, config: FeedConfig, operator: str) -> FeedView:
         """Start the feed, then keep it; if it cannot be kept (``StorageError``) it is stopped again."""
         view = self._add(config, origin="api")
-        if self._store is None:
+        if self._store is None or config.exercise is not None:
+            # An exercise's feed lasts while this server runs it: a restart does not bring it back.
             return view
         record = FeedRecord(node=self._node, name=view.name, url=config.url, groups=list(config.groups),
                             stale_s=config.stale_s, quality=config.quality, added_ms=self._clock.now_ms(),

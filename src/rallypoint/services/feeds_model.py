@@ -46,3 +46,5 @@ class FeedView(msgspec.Struct, frozen=True, kw_only=True):
     # Why the feed stopped for good (its port could not be bound...); None while it runs.
     error: str | None = None
     statistics: FeedStatistics
+    # The scripted exercise whose traffic the feed's tracks are (docs/exercises.md); None for a live feed.
+    exercise: str | None = None

@@ -45,6 +45,8 @@ class FeedCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     groups: list[str] = msgspec.field(default_factory=list)
     stale_s: float | None = None
     quality: float | None = None
+    # A scripted exercise's feed: its tracks carry that exercise's marking (docs/exercises.md).
+    exercise: str | None = None
 
 
 def file_allowed(url: str, layers: Path) -> bool:
@@ -89,7 +91,7 @@ class FeedsApi:
             service = self._service()
             body = await read_body(request, FeedCreate, limit)
             config = FeedConfig(name=body.name, url=body.url, groups=tuple(body.groups), stale_s=body.stale_s,
-                                quality=body.quality)
+                                quality=body.quality, exercise=body.exercise)
             if ctx.settings.workers > 1:
                 # As in the configuration: every worker would run the feed after a restart.
                 raise ApiError(409, "workers", "run feeds in a server with workers = 1")
@@ -108,8 +110,10 @@ class FeedsApi:
             except StorageError as exc:
                 log.error("feed not kept", extra={"feed": body.name[:64], "error": str(exc)[:300]})
                 raise ApiError(503, "unavailable", "the feed cannot be stored now; it was not added") from exc
-            ctx.auditor.record(admin.principal or "-", "admin.feed.add", view.name,
-                               {"url": view.url, "groups": ",".join(view.groups)})
+            detail = {"url": view.url, "groups": ",".join(view.groups)}
+            if view.exercise is not None:
+                detail["exercise"] = view.exercise
+            ctx.auditor.record(admin.principal or "-", "admin.feed.add", view.name, detail)
             return json_response(view, status=201)
 
         def change(action: str) -> Handler:
