@@ -56,9 +56,10 @@ _PIECES = {
 # instead of slicing it), the non-characters U+FFFE/U+FFFF. Text
 # may hold tab, CR and LF, and must not hold "]]>". The unchanged markup passed the same tests
 # when the shape was learned (templatable), so checking what changed covers the whole event.
-# (Any 0xEF lead byte, U+F000..U+FFFF, goes to the parser: one character class is much faster
-# to search than alternatives.)
-_VALUE_BAD = re.compile(rb"[\x00-\x1f&!\xef]")
+# (Any 0xEF lead byte, U+F000..U+FFFF, goes to the parser: one byte class is much faster to
+# search than alternatives.) For values the class is a bytes.translate deletion table (a value
+# holding one comes out shorter): one pass in C, half the cost of a regular-expression search.
+_VALUE_BAD = bytes(range(0x20)) + b"&!\xef"
 _TEXT_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f&!\xef]")
 # The views build_detail fills from the first child of each of these tags.
 _VIEW_TAGS = frozenset({"contact", "__group", "__chat", "emergency", "status", "track", "takv", EXERCISE_TAG})
@@ -195,12 +196,13 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> Decoded | None:
         text = last[len(tail) :]
         try:
             if text != text_before:
-                if _TEXT_BAD.search(text) is not None or b"]]>" in text or b"xmlns" in text:
+                # find() rather than "in": see xmlsafe's _BANG.
+                if _TEXT_BAD.search(text) is not None or text.find(b"]]>") >= 0 or text.find(b"xmlns") >= 0:
                     return None
                 text.decode()
             if count > 1:
                 joined = quote.join(parts[1::2])
-                if _VALUE_BAD.search(joined) is not None or b"xmlns" in joined:
+                if len(joined.translate(None, _VALUE_BAD)) != len(joined) or joined.find(b"xmlns") >= 0:
                     return None
                 changed[i] = joined.decode().split(shape.quote_text)
         except UnicodeDecodeError:
