@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import sqlite3
 import struct
 import subprocess
@@ -164,3 +166,39 @@ def test_the_page_draws_raster_mbtiles_and_pmtiles_sets(data_dir: Path, tmp_path
         assert ("east/2/2/1", 200) in asked and ("west/2/1/1", 200) in asked, asked
         Path("test-results/web").mkdir(parents=True, exist_ok=True)
         page.screenshot(path="test-results/web/web-local-tiles.png")
+
+
+def test_the_page_draws_vector_mbtiles_and_pmtiles_sets_by_their_layers(
+    data_dir: Path, tmp_path: Path, webgl_page: Page
+) -> None:
+    # Gzipped vector tiles, as tippecanoe and planetiler write them: the PMTiles header says gzip, the
+    # MBTiles tile starts with gzip's magic; both reach the browser with Content-Encoding: gzip.
+    water = gzip.compress(pmtiles_file.mvt_square("water"))
+    (tmp_path / "east.pmtiles").write_bytes(pmtiles_file.build(
+        {(2, 2, 1): water}, tile_type="pbf", tile_gzip=True,
+        metadata={"vector_layers": [{"id": "water"}, {"id": 3}, "junk"]}))
+    mbtiles = _mbtiles(tmp_path / "west.mbtiles", fmt="pbf", tiles=False)
+    with sqlite3.connect(mbtiles) as db:
+        db.execute("INSERT INTO tiles VALUES (2, 1, 2, ?)", (gzip.compress(pmtiles_file.mvt_square("building")),))
+        db.execute("INSERT INTO metadata VALUES ('json', ?)", (json.dumps({"vector_layers": [{"id": "building"}]}),))
+    run_cli(data_dir, "tiles", "add", str(tmp_path / "east.pmtiles"))
+    run_cli(data_dir, "tiles", "add", str(mbtiles))
+    with ServerProcess(data_dir) as server:
+        base = f"http://127.0.0.1:{server.ports['http']}"
+        listing = {s["name"]: (s["format"], s["layers"]) for s in httpx.get(f"{base}/api/web/tiles", timeout=10).json()}
+        assert listing == {"east": ("pbf", ["water"]), "west": ("pbf", ["building"])}
+        tile = httpx.get(f"{base}/tiles/east/2/2/1", timeout=10)
+        assert tile.headers["content-encoding"] == "gzip" and tile.content == pmtiles_file.mvt_square("water")
+        page = webgl_page
+        page.goto(f"{base}/")
+        page.wait_for_function("""() => ['tiles-east-water-fill', 'tiles-west-building-fill']
+                                          .every((id) => rallypoint.view.map.getLayer(id))""")
+        # Vector tiles are 512 units: zoom 2 and more asks the sets' zoom 2 tiles.
+        page.evaluate("() => rallypoint.view.map.jumpTo({ center: [10, 30], zoom: 2.2 })")
+        page.wait_for_function("() => rallypoint.view.map.areTilesLoaded() && rallypoint.view.map.loaded()")
+        # The water layer's colour over land in the east tile, the buildings' over the sea in the west one.
+        assert page.evaluate(PIXEL_AT, [50, 45]) == [0x8D, 0xB8, 0xDE]
+        assert page.evaluate(PIXEL_AT, [-35, 30]) == [0xD9, 0xD0, 0xC9]
+        assert page.evaluate(PIXEL_AT, [-30, -10]) not in ([0x8D, 0xB8, 0xDE], [0xD9, 0xD0, 0xC9])
+        Path("test-results/web").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path="test-results/web/web-vector-tiles.png")

@@ -43,8 +43,11 @@ def _directory(entries: list[tuple[int, int, int, int]]) -> bytes:
 
 
 def build(tiles: dict[tuple[int, int, int], bytes], tile_type: str = "png", leaf_size: int = 0,
-          tile_gzip: bool = False) -> bytes:
-    """A whole PMTiles file holding ``tiles`` ({(z, x, y): bytes}); ``leaf_size`` > 0 puts entries in leaves."""
+          tile_gzip: bool = False, metadata: dict[str, object] | None = None) -> bytes:
+    """A whole PMTiles file holding ``tiles`` ({(z, x, y): bytes}); ``leaf_size`` > 0 puts entries in leaves.
+
+    With ``tile_gzip`` the tiles are given already gzipped and the header says so.
+    """
     data = bytearray()
     entries: list[tuple[int, int, int, int]] = []
     for tid, content in sorted((tile_id(*zxy), content) for zxy, content in tiles.items()):
@@ -65,17 +68,38 @@ def build(tiles: dict[tuple[int, int, int], bytes], tile_type: str = "png", leaf
         root_dir = _directory(root)
     else:
         root_dir = _directory(entries)
-    metadata = gzip.compress(json.dumps({"name": "test"}).encode())
+    packed_metadata = gzip.compress(json.dumps(metadata or {"name": "test"}).encode())
     zooms = [z for z, _, _ in tiles]
     root_at = 127
     meta_at = root_at + len(root_dir)
-    leaves_at = meta_at + len(metadata)
+    leaves_at = meta_at + len(packed_metadata)
     data_at = leaves_at + len(leaves)
     header = b"PMTiles" + bytes([3]) + struct.pack(
-        "<11Q", root_at, len(root_dir), meta_at, len(metadata), leaves_at, len(leaves), data_at, len(data),
+        "<11Q", root_at, len(root_dir), meta_at, len(packed_metadata), leaves_at, len(leaves), data_at, len(data),
         len(tiles), len(entries), len(entries),
     ) + bytes([0, 2, 2 if tile_gzip else 1, TYPES[tile_type], min(zooms), max(zooms)]) + struct.pack(
         "<iiiiBii", -1800000000, -850000000, 1800000000, 850000000, min(zooms), 0, 0,
     )
     assert len(header) == 127
-    return header + root_dir + metadata + bytes(leaves) + bytes(data)
+    return header + root_dir + packed_metadata + bytes(leaves) + bytes(data)
+
+
+def _field(number: int, wire: int) -> bytes:
+    return _varint(number << 3 | wire)
+
+
+def _bytes_field(number: int, payload: bytes) -> bytes:
+    return _field(number, 2) + _varint(len(payload)) + payload
+
+
+def mvt_square(layer: str, extent: int = 4096) -> bytes:
+    """A Mapbox Vector Tile (spec 2.1) whose layer ``layer`` holds one polygon covering the whole tile."""
+    def zigzag(n: int) -> int:
+        return (n << 1) ^ (n >> 31)
+    # MoveTo(0, 0), LineTo x3 around the tile (clockwise in tile coordinates: an outer ring), ClosePath.
+    commands = [1 | 1 << 3, 0, 0, 2 | 3 << 3, zigzag(extent), 0, 0, zigzag(extent), zigzag(-extent), 0, 7 | 1 << 3]
+    geometry = b"".join(_varint(c) for c in commands)
+    feature = _field(1, 0) + _varint(1) + _field(3, 0) + _varint(3) + _bytes_field(4, geometry)
+    body = (_field(15, 0) + _varint(2) + _bytes_field(1, layer.encode()) + _bytes_field(2, feature)
+            + _field(5, 0) + _varint(extent))
+    return _bytes_field(3, body)

@@ -9,6 +9,7 @@ the tile), and the caller reads it and asks again. Layout: https://github.com/pr
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ MAX_ZOOM = 26
 MAX_DEPTH = 3
 # Directories are small (the root fits in 16 KiB by the spec); a bigger one is refused before unpacking.
 MAX_DIRECTORY = 64 << 20
+# Vector layers the page styles; a file naming more is drawn by its first ones.
+MAX_LAYERS = 100
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Header:
 
     root_offset: int
     root_length: int
+    metadata_offset: int
+    metadata_length: int
     leaf_offset: int
     leaf_length: int
     data_offset: int
@@ -71,8 +76,7 @@ def parse_header(data: bytes) -> Header:
         raise ConfigError("not a PMTiles file")
     if data[7] != 3:
         raise ConfigError(f"PMTiles version {data[7]}, only version 3 is read")
-    offsets = struct.unpack_from("<6Q", data, 8)
-    root_offset, root_length = offsets[0], offsets[1]
+    root_offset, root_length, metadata_offset, metadata_length = struct.unpack_from("<4Q", data, 8)
     leaf_offset, leaf_length = struct.unpack_from("<2Q", data, 40)
     data_offset, data_length = struct.unpack_from("<2Q", data, 56)
     internal = COMPRESSION.get(data[97], str(data[97]))
@@ -86,7 +90,8 @@ def parse_header(data: bytes) -> Header:
         raise ConfigError(f"PMTiles tile type {data[99]} is not one the picture knows")
     if root_length > MAX_DIRECTORY:
         raise ConfigError("PMTiles root directory is too large")
-    return Header(root_offset, root_length, leaf_offset, leaf_length, data_offset, data_length,
+    return Header(root_offset, root_length, metadata_offset, metadata_length, leaf_offset, leaf_length,
+                  data_offset, data_length,
                   internal, tiles, kind, data[100], data[101])
 
 
@@ -122,17 +127,41 @@ def _varints(data: bytes, count: int, pos: int) -> tuple[list[int], int]:
     return values, pos
 
 
+def _unpack(data: bytes, compression: str, what: str) -> bytes:
+    if compression != "gzip":
+        return data
+    try:
+        # Bounded: a part that unpacks past the cap is refused rather than filling memory.
+        inflater = zlib.decompressobj(wbits=31)
+        data = inflater.decompress(data, MAX_DIRECTORY)
+        if inflater.unconsumed_tail:
+            raise ConfigError(f"PMTiles {what} unpacks too large")
+    except zlib.error as exc:
+        raise ConfigError(f"PMTiles {what} is not valid gzip ({exc})") from exc
+    return data
+
+
+def vector_layers(data: bytes, compression: str) -> tuple[str, ...]:
+    """The ``vector_layers`` ids of the JSON metadata (empty when it names none or is not JSON)."""
+    try:
+        meta = json.loads(_unpack(data, compression, "metadata"))
+    except (ValueError, ConfigError):
+        return ()
+    return layer_ids(meta)
+
+
+def layer_ids(meta: object) -> tuple[str, ...]:
+    """The layer ids of a TileJSON-like ``{"vector_layers": [{"id": ...}]}``, as MBTiles and PMTiles keep them."""
+    layers = meta.get("vector_layers") if isinstance(meta, dict) else None
+    if not isinstance(layers, list):
+        return ()
+    ids = (layer.get("id") for layer in layers[:MAX_LAYERS] if isinstance(layer, dict))
+    return tuple(i for i in ids if isinstance(i, str) and 0 < len(i) <= 100)
+
+
 def decode_directory(data: bytes, compression: str) -> tuple[Entry, ...]:
     """The entries of a directory as stored (``compression`` from the header), in tile id order."""
-    if compression == "gzip":
-        try:
-            # Bounded: a directory that unpacks past the cap is refused rather than filling memory.
-            inflater = zlib.decompressobj(wbits=31)
-            data = inflater.decompress(data, MAX_DIRECTORY)
-            if inflater.unconsumed_tail:
-                raise ConfigError("PMTiles directory unpacks too large")
-        except zlib.error as exc:
-            raise ConfigError(f"PMTiles directory is not valid gzip ({exc})") from exc
+    data = _unpack(data, compression, "directory")
     (count,), pos = _varints(data, 1, 0)
     if count > len(data):
         raise ConfigError("PMTiles directory is truncated or malformed")

@@ -16,6 +16,7 @@ The picture draws raster sets (png, jpg, webp) of either kind as a layer over th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -60,6 +61,8 @@ class TileSet:
     format: str
     minzoom: int
     maxzoom: int
+    # Vector sets: the layer names the file's metadata lists (``vector_layers``), which the page styles.
+    layers: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -94,7 +97,11 @@ def _inspect_pmtiles(f: BinaryIO, path: Path, name: str) -> TileSet:
         raise ConfigError(f"{path}: {exc}") from exc
     if not root:
         raise ConfigError(f"{path}: the PMTiles file holds no tiles")
-    return TileSet(name, "pmtiles", header.tile_type, header.minzoom, header.maxzoom)
+    layers: tuple[str, ...] = ()
+    if header.tile_type == "pbf" and header.metadata_length <= pmtiles.MAX_DIRECTORY:
+        f.seek(header.metadata_offset)
+        layers = pmtiles.vector_layers(f.read(header.metadata_length), header.internal_compression)
+    return TileSet(name, "pmtiles", header.tile_type, header.minzoom, header.maxzoom, layers)
 
 
 def _inspect_mbtiles(path: Path, name: str) -> TileSet:
@@ -109,7 +116,13 @@ def _inspect_mbtiles(path: Path, name: str) -> TileSet:
         raise ConfigError(f"{path}: MBTiles format {fmt!r} is not one of {', '.join(sorted(MEDIA))}")
     if not zooms or not zooms[2]:
         raise ConfigError(f"{path}: the MBTiles file holds no tiles")
-    return TileSet(name, "mbtiles", fmt, int(zooms[0]), int(zooms[1]))
+    layers: tuple[str, ...] = ()
+    if fmt in ("pbf", "mvt"):
+        try:
+            layers = pmtiles.layer_ids(json.loads(str(meta.get("json", "{}"))))
+        except ValueError:
+            layers = ()
+    return TileSet(name, "mbtiles", fmt, int(zooms[0]), int(zooms[1]), layers)
 
 
 def tiles_dir(data_dir: Path) -> Path:

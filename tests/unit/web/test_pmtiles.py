@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
@@ -105,3 +106,16 @@ def test_damaged_directories_are_refused_not_crashed_on(tmp_path: Path) -> None:
     empty.write_bytes(whole[:8] + struct.pack("<Q", 10_000) + whole[16:127])
     with pytest.raises(ConfigError):
         inspect_tiles(empty)
+
+
+def test_vector_layer_names_come_from_the_metadata(tmp_path: Path) -> None:
+    meta = {"vector_layers": [{"id": "water"}, {"id": ""}, {"id": 7}, "roads", {"id": "x" * 101}, {"id": "roads"}]}
+    assert pmtiles.vector_layers(gzip.compress(json.dumps(meta).encode()), "gzip") == ("water", "roads")
+    assert pmtiles.vector_layers(b"not json", "none") == ()
+    assert pmtiles.vector_layers(b"\x1f\x8bbroken", "gzip") == ()
+    assert pmtiles.layer_ids({"vector_layers": {"id": "water"}}) == () and pmtiles.layer_ids([]) == ()
+    path = tmp_path / "vector.pmtiles"
+    path.write_bytes(pmtiles_file.build({(0, 0, 0): b"tile"}, tile_type="pbf", metadata=meta))
+    assert inspect_tiles(path).layers == ("water", "roads")
+    # The reference fixture names its one layer (tippecanoe's, after the input file).
+    assert len(inspect_tiles(FIXTURE).layers) == 1

@@ -4,11 +4,13 @@
 import { SymbolImages, clusterImage } from "./symbols.js";
 import { LABEL_PREFIX, LabelImages, addShapeLayers, isDrawing, shapeFeatures } from "./shapes.js";
 import { PLACE_PREFIX, addPlaceLayer, placeImage } from "./places.js";
+import { addVectorTiles } from "./vector-tiles.js";
 
 const BASEMAP = "/web/vendor/basemap.geojson";
 const EMPTY = { type: "FeatureCollection", features: [] };
-// Tile formats the map draws as images; vector sets need a style of their own and are left out.
+// Tile formats the map draws as images, and those it draws as vector layers (app/vector-tiles.js).
 const RASTER_FORMATS = ["png", "jpg", "jpeg", "webp", "avif"];
+const VECTOR_FORMATS = ["pbf", "mvt"];
 
 function style() {
   return {
@@ -66,8 +68,9 @@ export class PictureMap {
     if (image) this.map.addImage(id, image.data, { pixelRatio: image.ratio });
   }
 
-  // The tile URL template, then raster tile sets added with `rallypoint tiles add` (MBTiles or PMTiles, both
-  // served by the server as XYZ tiles), drawn over the base map, below the units.
+  // The tile URL template, then the tile sets added with `rallypoint tiles add` (MBTiles or PMTiles, both
+  // served by the server as XYZ tiles; raster as images, vector by app/vector-tiles.js), drawn over the base
+  // map, below the units.
   async addLocalTiles() {
     let sets = [];
     try {
@@ -78,10 +81,12 @@ export class PictureMap {
     }
     for (const set of sets) {
       if (set.kind === "url") { this.addRemoteTiles(set); continue; }
-      if (!["mbtiles", "pmtiles"].includes(set.kind) || !RASTER_FORMATS.includes(set.format)) continue;
+      if (!["mbtiles", "pmtiles"].includes(set.kind)) continue;
       const id = `tiles-${set.name}`;
-      this.map.addSource(id, { type: "raster", tiles: [new URL(set.url, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}")],
-                               tileSize: 256, minzoom: set.minzoom, maxzoom: set.maxzoom });
+      const url = new URL(set.url, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}");
+      if (VECTOR_FORMATS.includes(set.format)) { addVectorTiles(this.map, id, url, set); continue; }
+      if (!RASTER_FORMATS.includes(set.format)) continue;
+      this.map.addSource(id, { type: "raster", tiles: [url], tileSize: 256, minzoom: set.minzoom, maxzoom: set.maxzoom });
       this.map.addLayer({ id, type: "raster", source: id });
     }
   }
