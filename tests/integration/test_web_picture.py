@@ -217,6 +217,12 @@ def test_script_payloads_from_a_tak_client_stay_text(server: ServerProcess, webg
         _wait_drawn(page, "xss-item")
         page.evaluate("() => rallypoint.select('xss-1')")
         expect(page.locator("#sel-callsign")).to_have_text(XSS)
+        expect(page.locator("#sel-remarks")).to_be_hidden()  # a unit's remarks are not in the live feed
+        # A drawing's name and remarks in the selection, as text.
+        page.evaluate("() => rallypoint.select('xss-item')")
+        expect(page.locator("#sel-callsign")).to_have_text(SCRIPT)
+        expect(page.locator("#sel-remarks")).to_have_text(XSS)
+        page.evaluate("() => rallypoint.select('xss-1')")
         expect(page.locator("#emergency-text")).to_have_text(f"{XSS}: {XSS} at 39.10000, -120.00000 ({MGRS_39_1_120})")
         # The contacts and chat panels show the callsign and the chat text, as text.
         page.click("#panel-contacts summary")

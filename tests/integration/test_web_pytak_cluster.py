@@ -3,6 +3,7 @@
 A PyTAK client's unit appears with its symbol and callsign, moves, leaves a trail, and the cursor over it
 reads its lat/lon and MGRS (the MGRS checked against an independent UTM projection). Units close together
 become one numbered badge when zoomed out; clicking the badge zooms in until they are drawn one by one.
+A shape from a TAK client, clicked on the map, is selected with its place, MGRS and remarks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pyproj import Proj
 
-from tests.support.cot_client import sa
+from tests.support.cot_client import cot, sa
 from tests.support.server import ServerProcess
 
 with warnings.catch_warnings():
@@ -166,3 +167,35 @@ def test_nearby_units_cluster_when_zoomed_out_and_a_click_opens_the_cluster(
                                      === n""", arg=len(uids))
         assert _drawn_ids(page, "units") == sorted(uids)
         assert _drawn_ids(page, "clusters") == []
+
+
+def test_a_shape_clicked_on_the_map_shows_its_place_mgrs_and_remarks(server: ServerProcess, webgl_page: Page) -> None:
+    page = webgl_page
+    _open_anonymous(page, server)
+    corners = [(39.10, -120.30), (39.10, -120.28), (39.12, -120.28), (39.12, -120.30), (39.10, -120.30)]
+    links = "".join(f'<link point="{lat},{lon}"/>' for lat, lon in corners)
+    shape = cot("shape-1", "u-d-f", lat=39.11, lon=-120.29, detail=(
+        f'<contact callsign="Area East"/>{links}<strokeColor value="-65536"/><fillColor value="1627324416"/>'
+        "<remarks>Keep clear\nuntil 1800</remarks>"))
+    with socket.create_connection(("127.0.0.1", server.ports["cot"]), timeout=10) as tak:
+        tak.sendall(shape)
+        page.wait_for_function("() => rallypoint.picture.units.has('shape-1')")
+        page.evaluate("() => rallypoint.view.map.jumpTo({ center: [-120.285, 39.105], zoom: 13 })")
+        page.wait_for_function("() => rallypoint.view.map.loaded() && !rallypoint.view.map.isMoving()")
+        page.wait_for_function("""() => rallypoint.view.map.queryRenderedFeatures({ layers: ['shapes-fill'] })
+                                     .some((f) => f.properties.id === 'shape-1')""")
+        # Inside the square, away from its label and its symbol at the middle.
+        box = page.locator("#map .maplibregl-canvas").bounding_box()
+        assert box is not None
+        at = page.evaluate("() => rallypoint.view.map.project([-120.295, 39.105])")
+        page.mouse.click(box["x"] + at["x"], box["y"] + at["y"])
+        expect(page.locator("#sel-callsign")).to_have_text("Area East")
+        # The middle of the shape (its mean vertex), where its label is.
+        expect(page.locator("#sel-latlon")).to_have_text("39.11000, -120.29000")
+        easting, northing = Proj(proj="utm", zone=10, ellps="WGS84")(-120.29, 39.11)
+        mgrs = page.locator("#sel-mgrs").text_content() or ""
+        digits = re.fullmatch(r"10S GJ (\d{5}) (\d{5})", mgrs)
+        assert digits and abs(int(digits[1]) - easting % 100_000) <= 1 and abs(int(digits[2]) - northing % 100_000) <= 1
+        expect(page.locator("#sel-remarks")).to_have_text("Keep clear\nuntil 1800")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(RESULTS / "web-selected-shape.png"))

@@ -4,6 +4,7 @@ import { Picture, openFeed } from "./live.js";
 import { PictureMap } from "./map.js";
 import { MeasureTool } from "./measure.js";
 import { latLonText, mgrsText } from "./coords.js";
+import { SHAPE_LAYERS, anchor, isDrawing } from "./shapes.js";
 import { mountPanels } from "./panels/registry.js";
 import { api, el } from "./api.js";
 import "./panels/all.js";
@@ -59,16 +60,29 @@ function showSelected() {
   const f = unit.feature, p = f.properties;
   $("sel-callsign").textContent = p.callsign || f.id;
   $("sel-type").textContent = p.type || "";
-  if (f.geometry) {
-    const [lon, lat] = f.geometry.coordinates;
+  // A unit's point; a drawing's marker point or the middle of its shape (where its label is).
+  const at = f.geometry && (isDrawing(f) ? anchor(f.geometry) : f.geometry.coordinates);
+  if (at) {
+    const [lon, lat] = at;
     $("sel-latlon").textContent = latLonText(lat, lon);
     $("sel-mgrs").textContent = mgrsText(lat, lon);
   }
+  // Only drawings carry their remarks in the live feed (docs/api.md); shown as text, line breaks kept.
+  const remarks = typeof p.remarks === "string" ? p.remarks : "";
+  $("sel-remarks").textContent = remarks;
+  $("sel-remarks").hidden = $("sel-remarks-label").hidden = !remarks;
   $("sel-time").textContent = new Date(p.time_ms).toLocaleTimeString()
     + (picture.isStale(unit, Date.now()) ? " (stale)" : "");
 }
 
 view.map.on("click", "units", (e) => { state.selected = e.features[0].properties.id; showSelected(); });
+// A drawing under the click is selected unless a unit is there too (units are drawn over drawings).
+view.ready.then(() => view.map.on("click", (e) => {
+  const map = view.map;
+  if (map.queryRenderedFeatures(e.point, { layers: ["units", "clusters"] }).length) return;
+  const [hit] = map.queryRenderedFeatures(e.point, { layers: SHAPE_LAYERS });
+  if (hit) { state.selected = hit.properties.id; showSelected(); }
+}));
 view.map.on("mousemove", (e) => {
   const { lat, lng } = e.lngLat.wrap();
   $("cursor").textContent = `${latLonText(lat, lng)}  ${mgrsText(lat, lng)}`;

@@ -7,6 +7,8 @@ const EMPTY = { type: "FeatureCollection", features: [] };
 const STALE = "#9a9a9a";
 const COLOUR = /^#[0-9a-f]{6}$/i;
 export const LABEL_PREFIX = "l";
+/** The layers a click on a drawing lands on. */
+export const SHAPE_LAYERS = ["shapes-spot", "shapes-label", "shapes-line", "shapes-fill"];
 
 /** Label images by key ("l0", "l1"...), drawn on demand. */
 export class LabelImages {
@@ -114,8 +116,9 @@ export function shapeFeatures(units, now, labels) {
 
 function colourOr(value, fallback) { return COLOUR.test(value || "") ? value : fallback; }
 
-// Where a drawing's label goes: a marker's point, a line's middle vertex, a shape's mean vertex.
-function anchor(geometry) {
+/** Where a drawing's label goes, and its place when selected: a marker's point, a line's middle vertex, a
+ * shape's mean vertex ([lon, lat]; null without vertices). */
+export function anchor(geometry) {
   if (geometry.type === "Point") return geometry.coordinates.slice(0, 2);
   const vertices = geometry.type === "Polygon" ? geometry.coordinates[0].slice(0, -1) : geometry.coordinates;
   if (!vertices.length) return null;
