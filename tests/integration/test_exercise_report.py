@@ -260,8 +260,8 @@ def check_delivery(figures: dict[str, Any], rows: list[StoredEvent]) -> None:
     assert set(links) == set(expected) == {*(f"sim-{n}" for n in range(1, 7)), "ANDROID-live"}
     for uid, want in expected.items():
         got = links[uid]
-        assert (got["delivered"], got["late"], got["lost"], got["interval_ms"]) == (
-            want["delivered"], want["late"], want["lost"], want["interval_ms"]), uid
+        assert (got["delivered"], got["late"], got["lost"], got["interval_ms"], got["sent"]) == (
+            want["delivered"], want["late"], want["lost"], want["interval_ms"], want["delivered"] + want["lost"]), uid
     # What was sent shows through: sim-2 lost three reports, all its reports are late.
     assert (links["sim-2"]["lost"], links["sim-2"]["late"], links["sim-2"]["delivered"]) == (3, 9, 9)
     assert links["sim-1"]["lost"] == 0 and links["sim-2"]["simulated"] and not links["ANDROID-live"]["simulated"]
@@ -287,6 +287,7 @@ def check_injects(figures: dict[str, Any], rows: list[StoredEvent], audit: list[
     assert (acked["at_ms"], acked["response"]["at_ms"]) == (min(r.time for r in rows if r.uid == "sim-5-9-1-1"),
                                                             ack.ts_ms)
     assert (acked["response"]["what"], acked["response"]["by"]) == ("emergency acknowledged", "alice")
+    assert acked["latency_ms"] == ack.ts_ms - acked["at_ms"] and injects[PAYLOAD]["latency_ms"] is None
     task_rows = [r for r in rows if r.uid == f"rp-task-{made['task']}"]
     assigned = min(r.time for r in task_rows if b'state="assigned"' in r.xml)
     acked = min(r.time for r in task_rows if b'state="acknowledged"' in r.xml)

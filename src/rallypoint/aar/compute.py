@@ -246,7 +246,7 @@ class ReportBuilder:
                 at = created_at(ev.designations[target], "proposed") or at
                 response = first_answer(ev.designations[target], DESIGNATION_ANSWERS, "designation")
             out.append(Inject(seen.exercise, seen.id, seen.kind, seen.unit, at, seen.uid, seen.type, seen.where,
-                              target, awaits, response))
+                              target, awaits, response, None if response is None else response.at_ms - at))
         return out
 
     def _teams(self) -> tuple[TeamSummary, ...]:

@@ -134,11 +134,12 @@ class LinkAccumulator:
     def stats(self) -> LinkStats:
         """The link's figures."""
         interval = median_interval(self.times)
+        lost = missing_reports(self.times, interval)
         return LinkStats(
             uid=self.uid, callsign=self.callsign, team=self.team, unit=self.unit, simulated=self.simulated,
-            delivered=self.delivered, late=self.late, lost=missing_reports(self.times, interval),
+            delivered=self.delivered, late=self.late, lost=lost,
             interval_ms=interval, mean_delay_ms=self.delay_sum / self.delivered if self.delivered else 0.0,
-            max_delay_ms=self.max_delay,
+            max_delay_ms=self.max_delay, sent=self.delivered + lost,
         )
 
     def track(self) -> Track:

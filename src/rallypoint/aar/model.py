@@ -41,11 +41,8 @@ class Inject(msgspec.Struct, frozen=True):
     # What counts as its response: "emergency", "task", "designation", or "" (none is measured).
     awaits: str
     response: Response | None
-
-    @property
-    def latency_ms(self) -> int | None:
-        """Time from the inject to its first response."""
-        return None if self.response is None else self.response.at_ms - self.at_ms
+    # Time from the inject to its first response (None without one).
+    latency_ms: int | None
 
 
 class TimelineEntry(msgspec.Struct, frozen=True):
@@ -71,11 +68,8 @@ class LinkStats(msgspec.Struct, frozen=True):
     interval_ms: int | None
     mean_delay_ms: float
     max_delay_ms: int
-
-    @property
-    def sent(self) -> int:
-        """Reports the unit must have sent: those stored plus those missing from its rhythm."""
-        return self.delivered + self.lost
+    # Reports the unit must have sent: those stored plus those missing from its rhythm.
+    sent: int
 
 
 class TeamSummary(msgspec.Struct, frozen=True):
