@@ -197,8 +197,12 @@ class Runner:
         now = time.monotonic()
         now_ms = int((now + self._epoch_offset) * 1000)
         if isinstance(action, Report):
-            # The event's time is when the position was taken: a delayed report arrives late.
-            taken_ms = now_ms - int((action.due_s - action.fix_s) / self.clock.speed * 1000)
+            # The event's time is the wall time the clock scheduled its position for (never later than
+            # now): a delayed report, or one the runner sends behind schedule, arrives late rather than
+            # leaving a gap in its unit's rhythm.
+            fix_wall = self.clock.wall_at(action.fix_s)
+            taken_ms = (now_ms - int((action.due_s - action.fix_s) / self.clock.speed * 1000) if fix_wall is None
+                        else min(now_ms, int((fix_wall + self._epoch_offset) * 1000)))
             stale = max(MIN_STALE_S, STALE_PERIODS * action.unit.rate_s / self.clock.speed)
             data = self._positions.encode(action.unit, action.fix, taken_ms, stale)
             self.links.queue(action.unit.id, data, self.clock.wall_at(action.due_s))
