@@ -202,3 +202,13 @@ def test_the_page_draws_vector_mbtiles_and_pmtiles_sets_by_their_layers(
         assert page.evaluate(PIXEL_AT, [-30, -10]) not in ([0x8D, 0xB8, 0xDE], [0xD9, 0xD0, 0xC9])
         Path("test-results/web").mkdir(parents=True, exist_ok=True)
         page.screenshot(path="test-results/web/web-vector-tiles.png")
+
+
+def test_replace_takes_the_name_from_a_set_of_the_other_kind(data_dir: Path, tmp_path: Path) -> None:
+    run_cli(data_dir, "tiles", "add", str(_mbtiles(tmp_path / "area.mbtiles")))
+    replaced = _cli(data_dir, "add", str(_pmtiles(tmp_path / "area.pmtiles")), "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert "area: pmtiles png, zoom 0-5, served at /tiles/area/{z}/{x}/{y}" in replaced.stdout
+    assert sorted(p.name for p in (data_dir / "tiles").iterdir()) == ["area.pmtiles"]
+    listed = _cli(data_dir, "list")
+    assert listed.stdout.splitlines() == ["area\tpmtiles\tpng\t0-5\t/tiles/area/{z}/{x}/{y}"]
