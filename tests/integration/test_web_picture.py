@@ -61,6 +61,18 @@ def _position(page: Page, uid: str) -> list[float] | None:
     return page.evaluate("(uid) => rallypoint.picture.units.get(uid)?.feature.geometry?.coordinates ?? null", uid)
 
 
+def _wait_shape(page: Page, uid: str) -> None:
+    """Until the map's drawings source holds ``uid`` (and the units source does not: no second symbol)."""
+    page.wait_for_function(
+        """(uid) => {
+             const m = rallypoint.view.map;
+             return m.querySourceFeatures('shapes').some((f) => f.properties.id === uid)
+                    && !m.querySourceFeatures('units').some((f) => f.properties.id === uid);
+           }""",
+        arg=uid,
+    )
+
+
 def _wait_drawn(page: Page, uid: str, *, stale: bool = False) -> None:
     """Until the map's unit source holds ``uid`` (in the given stale state) and its symbol is drawn."""
     page.wait_for_function(
@@ -214,7 +226,7 @@ def test_script_payloads_from_a_tak_client_stay_text(server: ServerProcess, webg
                         detail=f'<link uid="xss-1" type="a-f-G-U-C" relation="p-p"/><contact callsign="{escaped}"/>'
                                f'<emergency type="{escaped}">{script}</emergency><remarks>{FAR_AWAY}</remarks>'))
         _wait_drawn(page, "xss-1")
-        _wait_drawn(page, "xss-item")
+        _wait_shape(page, "xss-item")
         page.evaluate("() => rallypoint.select('xss-1')")
         expect(page.locator("#sel-callsign")).to_have_text(XSS)
         expect(page.locator("#sel-remarks")).to_be_hidden()  # a unit's remarks are not in the live feed

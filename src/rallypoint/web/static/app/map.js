@@ -134,7 +134,8 @@ export class PictureMap {
     const units = [], trails = [];
     for (const [id, unit] of picture.units) {
       const f = unit.feature;
-      if (!f.geometry) continue;
+      // Drawings (a spot marker included) are drawn from the shapes source only, never also as a symbol.
+      if (!f.geometry || isDrawing(f)) continue;
       // Exercise traffic (properties.exercise) is drawn grey like a stale unit: never taken for a real one.
       const p = f.properties, stale = picture.isStale(unit, now) || Boolean(p.exercise);
       const icon = this.images.keyFor(p.type || "", p.callsign || id, stale);
