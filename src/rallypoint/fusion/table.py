@@ -169,6 +169,14 @@ class TrackTable:
         self._free.append(slot)
         return meta
 
+    def delete(self, slot: int) -> TrackReport:
+        """Forget the track in ``slot``; returns its DELETED report at its last estimated position."""
+        since = float(self.t[slot] - self.stale[slot])
+        meta = self.get(slot)
+        lat, lon = float(self.lat[slot]), float(self.lon[slot])
+        self.remove(slot)
+        return report_of(meta, lat, lon, None, None, None, since, TrackStatus.DELETED)
+
     def get(self, slot: int) -> TrackMeta:
         """The record of a live slot."""
         meta = self.meta[slot]

@@ -30,10 +30,11 @@ from rallypoint.fusion.hypothesiser import Hypothesiser, MahalanobisHypothesiser
 from rallypoint.fusion.identity import anonymous_uid, uid_for
 from rallypoint.fusion.imm import InteractingMultipleModel
 from rallypoint.fusion.lifecycle import Deleter, Initiator, MOfNInitiator, StalenessDeleter
-from rallypoint.fusion.pairing import MergeProposal, PairWatch, ProposalBook
+from rallypoint.fusion.merges import Merges
+from rallypoint.fusion.pairing import MergeProposal
 from rallypoint.fusion.predictor import ConstantVelocity, Predictor
 from rallypoint.fusion.settings import FusionSettings
-from rallypoint.fusion.table import TrackMeta, TrackTable, report_of
+from rallypoint.fusion.table import TrackMeta, TrackTable
 from rallypoint.fusion.updater import KalmanUpdater, Updater
 from rallypoint.model.track import Domain, Identity, Observation, TrackReport, TrackStatus
 
@@ -68,13 +69,11 @@ class Tracker:
         self._anonymous = 0
         self._anonymous_prefix = anonymous_prefix
         self._uid_cache: dict[Identity, str] = {}
-        self._aliases: dict[str, Identity] = {}  # uid of a merged-away identity -> the identity it joined
         self.hypothesiser = hypothesiser or MahalanobisHypothesiser(
             self.predictor, s.gate_chi2, s.association_radius_m, s.late_window_s
         )
         self.associator = associator or GlobalNearestNeighbour()
-        self._pairs = PairWatch(s, self.predictor)
-        self._proposals = ProposalBook()
+        self.merges = Merges(s, self.predictor, self.table)
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -110,8 +109,8 @@ class Tracker:
             self._apply_identified(identified, touched)
         if anonymous:
             self._apply_anonymous(anonymous, touched)
-        if self._pairs.due(now_s):
-            deleted = self._pair_up(now_s, touched)
+        if self.merges.due(now_s):
+            deleted = self.merges.pair_up(now_s, touched)
         return deleted + self._reports(touched)
 
     def expire(self, now: datetime) -> list[TrackReport]:
@@ -120,7 +119,7 @@ class Tracker:
         out: list[TrackReport] = []
         for slot in doomed.tolist():
             shown = self.table.get(slot).status is TrackStatus.CONFIRMED
-            report = self._deletion(slot)
+            report = self.table.delete(slot)
             self._counts["deleted_stale" if shown else "deleted_tentative"] += 1
             if shown or self.settings.report_tentative:
                 out.append(report)
@@ -129,6 +128,7 @@ class Tracker:
     def statistics(self) -> Mapping[str, int]:
         """Counts per reason (observations, duplicate, out_of_order, implausible_jump, ...) and track counts."""
         out = dict(self._counts)
+        out.update(self.merges.counts)
         status = Counter(m.status.value for m in self.table.meta if m is not None)
         out["tracks"] = len(self.table)
         out["tracks_confirmed"] = status.get(TrackStatus.CONFIRMED.value, 0)
@@ -141,65 +141,26 @@ class Tracker:
 
     def proposals(self) -> list[MergeProposal]:
         """Open merge proposals (two identities that move together), oldest first."""
-        return self._proposals.open()
+        return self.merges.proposals()
 
     def accept_proposal(self, proposal_id: str) -> list[TrackReport]:
         """Merge the proposal's secondary identity into its primary; returns the changed reports.
 
         Raises ``KeyError`` for an unknown (or already decided) proposal.
         """
-        proposal = self._proposals.pop(proposal_id)
-        self._counts["proposals_accepted"] += 1
+        proposal = self.merges.accept(proposal_id)
         return self.merge_identities(proposal.primary_identity, proposal.secondary_identity)
 
     def reject_proposal(self, proposal_id: str) -> None:
         """Never propose this pair again. Raises ``KeyError`` for an unknown proposal."""
-        self._proposals.pop(proposal_id)
-        self._counts["proposals_rejected"] += 1
+        self.merges.reject(proposal_id)
 
     def merge_identities(self, primary: Identity, secondary: Identity) -> list[TrackReport]:
         """Reports of ``secondary`` update the track of ``primary`` from now on (also to restore an
         accepted merge after a restart). Returns the secondary's deletion and the primary's report."""
-        primary_uid, secondary_uid = uid_for(primary), uid_for(secondary)
-        self._aliases[secondary_uid] = primary
-        self._proposals.drop_involving(secondary_uid)
-        table = self.table
-        out: list[TrackReport] = []
-        gone = table.by_uid.get(secondary_uid)
-        kept = table.by_uid.get(primary_uid)
-        if gone is not None and kept is not None:
-            self.table.fold(gone, kept)
-        if gone is not None:
-            shown = table.get(gone).status is TrackStatus.CONFIRMED
-            report = self._deletion(gone)
-            if shown or self.settings.report_tentative:
-                out.append(report)
+        out, kept = self.merges.merge(primary, secondary)
         if kept is not None:
             out.extend(self._reports({kept: None}))
-        return out
-
-    def _pair_up(self, now_s: float, touched: dict[int, None]) -> list[TrackReport]:
-        """Merge identity-less tracks into identified ones they move with; propose identity pairs."""
-        table = self.table
-        out: list[TrackReport] = []
-        merged: set[int] = set()
-        for kind, a, b, streak, distance in self._pairs.check(table, now_s, self._proposals.settled):
-            if a in merged or b in merged or not (table.live[a] and table.live[b]):
-                continue
-            ma, mb = table.get(a), table.get(b)
-            if kind == "merge":
-                self.table.fold(a, b)
-                merged.add(a)
-                shown = ma.status is TrackStatus.CONFIRMED
-                self._counts["merged"] += 1
-                report = self._deletion(a)
-                if shown or self.settings.report_tentative:
-                    out.append(report)
-                touched[b] = None
-                continue
-            assert ma.identity is not None and mb.identity is not None
-            self._proposals.add(ma, mb, streak, distance)
-            self._counts["proposals"] += 1
         return out
 
     # -- identified observations -----------------------------------------------------------------
@@ -210,6 +171,7 @@ class Tracker:
         pending: set[tuple[int, str, float]] = set()  # (slot, source, time) already in this batch
         table = self.table
         uid_cache = self._uid_cache
+        aliases = self.merges.aliases
         by_uid = table.by_uid
         metas = table.meta
         sigma = self.measurements.sigma
@@ -223,8 +185,8 @@ class Tracker:
                 if len(uid_cache) > _UID_CACHE_LIMIT:
                     uid_cache.clear()
                 uid = uid_cache[identity] = uid_for(identity)
-            if uid in self._aliases:
-                identity = self._aliases[uid]
+            if uid in aliases:
+                identity = aliases[uid]
                 uid = uid_for(identity)
             when = obs.source_time
             slot = by_uid.get(uid)
@@ -423,14 +385,6 @@ class Tracker:
         meta.reject_streak = 0
         meta.time = obs.source_time or obs.received_at
         self._describe(meta, obs, t, sigma)
-
-    def _deletion(self, slot: int) -> TrackReport:
-        table = self.table
-        since = float(table.t[slot] - table.stale[slot])
-        meta = table.get(slot)
-        lat, lon = float(table.lat[slot]), float(table.lon[slot])
-        table.remove(slot)
-        return report_of(meta, lat, lon, None, None, None, since, TrackStatus.DELETED)
 
     def _reports(self, touched: dict[int, None]) -> list[TrackReport]:
         table = self.table
