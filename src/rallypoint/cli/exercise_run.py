@@ -26,7 +26,7 @@ from rallypoint.exercise.api import ExerciseApi, scenario_digest
 from rallypoint.exercise.clock import MAX_SPEED, MIN_SPEED
 from rallypoint.exercise.runner import Runner, RunOptions, percentile
 from rallypoint.exercise.scenario import ScenarioInvalid, load_scenario
-from rallypoint.exercise.scenario_parts import format_time
+from rallypoint.exercise.scenario_checker import format_time
 from rallypoint.exercise.transport import TargetError, parse_target
 
 

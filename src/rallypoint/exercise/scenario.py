@@ -16,7 +16,9 @@ from typing import Any
 from rallypoint.errors import RallypointError
 from rallypoint.exercise.lines import Path, index_lines, line_of
 from rallypoint.exercise.model import Inject, InjectKind, Scenario, TaskAcknowledged, Unit
-from rallypoint.exercise.scenario_parts import Checker, check_inject, check_motion, parse_time, require
+from rallypoint.exercise.scenario_checker import Checker, parse_time, require
+from rallypoint.exercise.scenario_injects import check_inject
+from rallypoint.exercise.scenario_motion import check_motion
 
 # One runner process holds one connection per unit; the benchmark drives 2,000 at 1 Hz from one
 # process, and past 20,000 a single process runs out of descriptors and CPU long before the server
