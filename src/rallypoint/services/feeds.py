@@ -3,23 +3,12 @@ says the confirmed tracks as CoT through ``Ingest.accept``.
 
 Feeds run as tasks of the service's own TaskGroup, itself a task of the node's; feeds added at run
 time through the API join the same group. Every feed's observations go to one tracker, so an
-object seen by several sources is one track. Tracks leave maps by their stale time: a track the
-tracker deletes as stale is simply no longer reported (no ``t-x-d-d``, which would travel at the
-most urgent priority, ahead of people's traffic, for every aircraft that flies out of range). A
-track that was said and then merged into another (an identity-less track joining an identified
-one, or an accepted merge proposal) is deleted on maps at once (``t-x-d-d``): else the object
-shows twice until the absorbed track goes stale.
+object seen by several sources is one track. What the tracker reports is said by ``feeds_publish``
+(when a track is said, to whom, and when it is deleted on maps).
 
 TAK users' own positions are folded into the tracker too (``feeds_contacts``), never said, so that
 an APRS tracker moving with a user is proposed to an operator; accepted merges are kept in the
 feed store and applied again at start (``feeds_merges``).
-
-A track is said at most once a second (``publish_interval_s``): a source that reports faster
-(SBS sends two positions a second per aircraft) costs routing nothing more, and the latest estimate
-follows within a tick. Track reports are published at the ``BULK`` priority, the least urgent class: client and link
-budgets thin feed tracks before anyone's position. A track goes to the groups every feed that
-contributed to it allows (the intersection); when contributing feeds share no group, it is
-withheld and counted rather than shown to readers one of the feeds was not meant for.
 """
 
 from __future__ import annotations
@@ -35,27 +24,24 @@ from prometheus_client.core import Metric
 
 from rallypoint.clock import Clock, ms_to_datetime
 from rallypoint.config import FeedConfig
-from rallypoint.errors import ConfigError, RemoteProtocolError
-from rallypoint.model.cot_type import Priority
+from rallypoint.errors import ConfigError
 from rallypoint.model.exercise import RESERVED_IDS, valid_exercise_id
-from rallypoint.model.track import Observation, TrackReport, TrackStatus
-from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
+from rallypoint.model.track import Observation, TrackReport
+from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.feed_types import FeedInfo, FeedOpener, FeedRunner, LayerItem
-from rallypoint.services.feeds_contacts import CLIENT_SOURCE, ContactPositions
-from rallypoint.services.feeds_cot import DEFAULT_STALE_S, TrackCot
+from rallypoint.services.feeds_contacts import ContactPositions
 from rallypoint.services.feeds_kept import KeptFeeds
-from rallypoint.services.feeds_layers import DEFAULT_LAYER_STALE_S, LayerBook, item_event, removal_event
 from rallypoint.services.feeds_merges import FeedError as FeedError
 from rallypoint.services.feeds_merges import MergeDesk
 from rallypoint.services.feeds_metrics import feed_families
 from rallypoint.services.feeds_model import FeedView as FeedView
 from rallypoint.services.feeds_model import Tracker as Tracker
+from rallypoint.services.feeds_publish import FeedPublisher
 from rallypoint.storage.base.feeds import FeedRecords
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUPS = frozenset({ANON_GROUP})
 MAX_FEEDS = 256
 
 
@@ -76,18 +62,14 @@ class FeedService:
                  tick_s: float = 0.25, publish_interval_s: float = 1.0, store: FeedRecords | None = None,
                  node: str = "", keep_feeds: bool = True) -> None:
         self._clock = clock
-        self._accept = accept
         self._tracker = tracker
         self._opener = opener
-        self._origin = origin or (lambda name, groups: Origin(session_id=f"feed-{name}", groups=groups))
         self._tick = tick_s
-        self._interval_ms = int(publish_interval_s * 1000)
-        # When each track was last said, and the latest report of tracks waiting for their interval.
-        self._sent_ms: dict[str, int] = {}
-        self._pending: dict[str, TrackReport] = {}
-        # Track uids said, with the CoT type last said (what a t-x-d-d names when the track merges away).
-        self._types: dict[str, str] = {}
         self._contacts = ContactPositions()
+        self._out = FeedPublisher(
+            clock=clock, accept=accept, contacts=self._contacts, publish_interval_s=publish_interval_s,
+            origin=origin or (lambda name, groups: Origin(session_id=f"feed-{name}", groups=groups)),
+        )
         # Merge proposals for operators, and the accepted merges kept in the feed store.
         self.merges = MergeDesk(tracker, store, clock, lambda reports: self.publish(reports, retract=True))
         # Feeds added through the API, kept in the same store under this node's id.
@@ -95,27 +77,35 @@ class FeedService:
         self.kept = KeptFeeds(store if keep_feeds else None, node, clock, add=self.add, remove=self.remove,
                               view=self.view)
         self._feeds: dict[str, _Feed] = {}
-        # Groups of every feed seen, kept after removal: tracks it fed keep their audience until stale.
-        self._groups: dict[str, frozenset[str]] = {}
-        self._stale: dict[str, float] = {}
-        # The exercise of each exercise feed, also kept after removal: its tracks stay marked until stale.
-        self._exercises: dict[str, str] = {}
-        self._origins: dict[frozenset[str], Origin] = {}
-        self._layers = LayerBook()
-        self._cot = TrackCot()
         self._tg: asyncio.TaskGroup | None = None
         self._stop = asyncio.Event()
         self._started = asyncio.Event()
-        self.published = 0
-        self.withheld = 0
-        self.refused = 0
-        self.retracted = 0
 
     # -- node feature ---------------------------------------------------------------------------
 
     @property
     def routes(self) -> tuple[()]:
         return ()
+
+    @property
+    def published(self) -> int:
+        """Track reports and layer items said."""
+        return self._out.published
+
+    @property
+    def withheld(self) -> int:
+        """Track reports not said because the feeds of the track share no group."""
+        return self._out.withheld
+
+    @property
+    def refused(self) -> int:
+        """Track reports and layer items that ingest refused."""
+        return self._out.refused
+
+    @property
+    def retracted(self) -> int:
+        """Tracks deleted on maps because they merged into another."""
+        return self._out.retracted
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """A publication of any node (an ingest hook): a TAK user's position waits for the next tick."""
@@ -176,17 +166,10 @@ class FeedService:
         info, runner = self._opener(config, self.take, self.take_layer)
         if info.name in self._feeds:
             raise FeedError("exists", f"a feed named {info.name!r} exists")
-        if config.exercise is not None:
-            self._exercises[info.name] = config.exercise
-        else:
-            self._exercises.pop(info.name, None)
+        # Kept after the feed is removed: the tracks it fed keep their audience and marking until stale.
+        self._out.configure(info.name, frozenset(info.groups), info.stale_s, config.exercise)
         feed = _Feed(info, runner, origin)
         self._feeds[info.name] = feed
-        self._groups[info.name] = frozenset(info.groups) or DEFAULT_GROUPS
-        if info.stale_s is not None:
-            self._stale[info.name] = info.stale_s
-        else:
-            self._stale.pop(info.name, None)
         if self._tg is not None:
             self._start(feed)
         log.info("feed added", extra={"feed": info.name, "url": info.url, "origin": origin})
@@ -197,7 +180,7 @@ class FeedService:
         feed = self._get(name)
         self._halt(feed)
         del self._feeds[name]
-        self._remove_items(name, self._layers.forget(name))
+        self._out.forget_layer(name)
         log.info("feed removed", extra={"feed": name})
         return self._view(feed)
 
@@ -240,127 +223,19 @@ class FeedService:
             self.publish(self._tracker.update_many(self._now(), users), retract=True)
 
     def publish(self, reports: Iterable[TrackReport], *, retract: bool = False) -> None:
-        """Say confirmed reports as CoT through ingest, to the groups their sources share.
-
-        A track is said at most once per ``publish_interval_s``: a report that comes sooner waits
-        (the latest one per track) and is said by :meth:`flush` once the interval has passed.
-        With ``retract`` (reports of a merge), a DELETED report of a track that was said deletes it
-        on maps; otherwise (staleness) the track just stops being said.
-        """
-        now_ms = self._clock.now_ms()
-        contacts = self._contacts
-        for report in reports:
-            if report.status is TrackStatus.DELETED:
-                self._sent_ms.pop(report.uid, None)
-                self._pending.pop(report.uid, None)
-                said = self._types.pop(report.uid, None)
-                if retract and said is not None:
-                    self._retract(report, said, now_ms)
-                continue
-            if report.status is not TrackStatus.CONFIRMED:
-                continue
-            if contacts.is_user(report.uid) and CLIENT_SOURCE in report.sources:
-                # The user's own client shows the user; a tracker merged in while the client was
-                # silent was said as the user's track, which leaves maps now the client is back.
-                said = self._types.pop(report.uid, None)
-                self._sent_ms.pop(report.uid, None)
-                self._pending.pop(report.uid, None)
-                if said is not None:
-                    self._retract(report, said, now_ms)
-                continue
-            last = self._sent_ms.get(report.uid)
-            if last is not None and now_ms - last < self._interval_ms:
-                self._pending[report.uid] = report
-                continue
-            self._pending.pop(report.uid, None)
-            self._say(report, now_ms)
+        """Say confirmed reports as CoT (see :meth:`FeedPublisher.publish`)."""
+        self._out.publish(reports, retract=retract)
 
     def flush(self) -> None:
         """Say the waiting reports whose track's interval has passed."""
-        now_ms = self._clock.now_ms()
-        due = [r for uid, r in self._pending.items() if now_ms - self._sent_ms.get(uid, 0) >= self._interval_ms]
-        for report in due:
-            del self._pending[report.uid]
-            self._say(report, now_ms)
-
-    def _say(self, report: TrackReport, now_ms: int) -> None:
-        self._sent_ms[report.uid] = now_ms
-        groups = self._audience(report.sources)
-        if not groups:
-            self.withheld += 1
-            return
-        stale_s = max((self._stale[s] for s in report.sources if s in self._stale),
-                      default=DEFAULT_STALE_S[report.domain])
-        try:
-            # Any exercise feed among its sources makes a track exercise traffic: never taken for real.
-            exercise = min((self._exercises[s] for s in report.sources if s in self._exercises), default=None)
-            event = self._cot.event(report, stale_s=stale_s, now_ms=now_ms, exercise=exercise)
-            self._accept(Envelope(event, self._origin_for(groups), now_ms, priority=Priority.BULK))
-        except RemoteProtocolError as exc:
-            # A uid another sender holds, or a name the CoT checks refuse: this report only.
-            self.refused += 1
-            log.warning("feed track refused", extra={"uid": report.uid, "reason": exc.reason})
-            return
-        self._types[report.uid] = event.type
-        self.published += 1
-
-    def _retract(self, report: TrackReport, said_type: str, now_ms: int) -> None:
-        """Delete a track that merged into another on the maps it was said to."""
-        groups = self._audience(report.sources) or DEFAULT_GROUPS
-        try:
-            self._accept(Envelope(removal_event(report.uid, said_type, now_ms=now_ms), self._origin_for(groups),
-                                  now_ms))
-        except RemoteProtocolError as exc:
-            log.warning("feed track removal refused", extra={"uid": report.uid, "reason": exc.reason})
-            return
-        self.retracted += 1
+        self._out.flush()
 
     def take_layer(self, name: str, items: Sequence[LayerItem]) -> None:
         """A layer feed's whole document: draw its items, remove those that left the layer."""
-        self._remove_items(name, self._layers.replace(name, items))
-        self._send_layer(name)
-
-    def _send_layer(self, name: str) -> None:
-        now_ms = self._clock.now_ms()
-        origin = self._origin_for(self._groups.get(name, DEFAULT_GROUPS))
-        stale_s = self._stale.get(name, DEFAULT_LAYER_STALE_S)
-        for item in self._layers.items(name):
-            try:
-                event = item_event(name, item, now_ms=now_ms, stale_s=stale_s)
-                self._accept(Envelope(event, origin, now_ms, priority=Priority.BULK))
-            except RemoteProtocolError as exc:
-                self.refused += 1
-                log.warning("feed layer item refused", extra={"feed": name, "item": item.id[:64],
-                                                              "reason": exc.reason})
-                continue
-            self.published += 1
-        self._layers.sent(name, now_ms)
-
-    def _remove_items(self, name: str, gone: Sequence[tuple[str, str]]) -> None:
-        now_ms = self._clock.now_ms()
-        origin = self._origin_for(self._groups.get(name, DEFAULT_GROUPS))
-        for uid, item_type in gone:
-            try:
-                self._accept(Envelope(removal_event(uid, item_type, now_ms=now_ms), origin, now_ms))
-            except RemoteProtocolError as exc:
-                log.warning("feed layer removal refused", extra={"uid": uid[:128], "reason": exc.reason})
+        self._out.take_layer(name, items)
 
     def _refresh_layers(self) -> None:
-        for name in self._layers.due(self._clock.now_ms(), self._stale):
-            self._send_layer(name)
-
-    def _audience(self, sources: Sequence[str]) -> frozenset[str]:
-        groups: frozenset[str] | None = None
-        for source in sources:
-            allowed = self._groups.get(source, DEFAULT_GROUPS)
-            groups = allowed if groups is None else groups & allowed
-        return DEFAULT_GROUPS if groups is None else groups
-
-    def _origin_for(self, groups: frozenset[str]) -> Origin:
-        origin = self._origins.get(groups)
-        if origin is None:
-            origin = self._origins[groups] = self._origin("feeds", groups)
-        return origin
+        self._out.refresh_layers()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -396,9 +271,9 @@ class FeedService:
         stats = feed.runner.statistics()
         return FeedView(
             name=info.name, url=info.url, format=info.format, transport=info.transport,
-            groups=sorted(self._groups.get(info.name, DEFAULT_GROUPS)), stale_s=info.stale_s,
+            groups=sorted(self._out.groups_of(info.name)), stale_s=info.stale_s,
             quality=info.quality_m, origin=feed.origin, paused=stats.paused, error=feed.error, statistics=stats,
-            exercise=self._exercises.get(info.name),
+            exercise=self._out.exercise_of(info.name),
         )
 
     # -- /metrics ---------------------------------------------------------------------------------
