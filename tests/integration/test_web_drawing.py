@@ -189,7 +189,9 @@ def test_a_line_drawn_from_the_keyboard(drawing_server: ServerProcess, tak: TakS
         page.keyboard.press("Enter")  # adds the map's centre
         centres.append(page.evaluate("() => { const c = rallypoint.view.map.getCenter(); return [c.lng, c.lat]; }"))
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("(lon) => rallypoint.view.map.getCenter().lng > lon + 1e-4", arg=centres[-1][0])
+        # The arrow key's pan is animated: wait until it has ended, so the next Enter adds the centre read here.
+        page.wait_for_function("(lon) => { const m = rallypoint.view.map;"
+                               " return !m.isMoving() && m.getCenter().lng > lon + 1e-4; }", arg=centres[-1][0])
     page.locator("#draw-finish").focus()
     page.keyboard.press("Enter")
     line = tak.wait_for(lambda e: e.type == "u-d-f")
