@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -76,6 +75,9 @@ def ospa(estimates: npt.ArrayLike, truth: npt.ArrayLike, *, c: float, p: float =
         raise ValueError(f"point sets of different dimension: {x.shape[1]} and {y.shape[1]}")
     distances = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=2)
     cost = np.minimum(distances, c) ** p
+    # Imported here: scipy.optimize costs every command-line call a third of a second at start-up.
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(cost)
     assigned = float(cost[rows, cols].sum())
     unmatched = c**p * (n - m)
