@@ -69,5 +69,5 @@ def test_test_command_is_unchanged() -> None:
         '"$VENV/bin/ruff" check src tests bench',
         '"$VENV/bin/mypy"',
         '"$VENV/bin/lint-imports"',
-        'exec "$VENV/bin/pytest" -n 4 "$@"',
+        'exec "$VENV/bin/pytest" -n 3 "$@"',
     ]
