@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.support.accounts import PASSWORDS, run_cli
 from tests.support.certs import bundle_context, client_bundle, client_context
 from tests.support.cot_client import CotClient, cot, sa
 from tests.support.nodes import Cluster, running_cluster
+from tests.support.poll import wait_until_async
 from tests.support.postgres import PostgresDatabase
 
 API = "/Marti/api/missions"
@@ -29,14 +29,11 @@ TIMEOUT_S = 15.0
 async def _until(get: Callable[[], Awaitable[httpx.Response]], check: Callable[[httpx.Response], bool],
                  what: str) -> httpx.Response:
     """Ask again until ``check`` holds; the other node applies the change when the bus brings it."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while True:
+    async def answered() -> httpx.Response | None:
         resp = await get()
-        if check(resp):
-            return resp
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: last answer {resp.status_code} {resp.text[:300]}")
-        await asyncio.sleep(0.05)  # polling interval of a deadline-bound wait, not a synchronisation
+        return resp if check(resp) else None
+
+    return await wait_until_async(answered, what, timeout=TIMEOUT_S)
 
 
 def _mission_notice(event: CotEvent, kind: str) -> bool:

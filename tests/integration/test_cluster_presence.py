@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.support.cot_client import CotClient, chat, cot, sa
 from tests.support.nodes import Cluster, running_cluster, stored_barrier
+from tests.support.poll import wait_until_async
 
 TIMEOUT_S = 15.0
 # A killed node is noticed one lease TTL (6 s) and two liveness checks (2 s each) after it died.
@@ -127,10 +127,7 @@ async def _in_latest(cluster: Cluster, uid: str) -> None:
             except nats.js.errors.KeyNotFoundError:
                 return False
 
-        deadline = asyncio.get_running_loop().time() + TIMEOUT_S
-        while not await present():
-            assert asyncio.get_running_loop().time() < deadline, f"{uid} never reached the latest-state bucket"
-            await asyncio.sleep(0.05)  # polling interval of a deadline-bound wait, not a synchronisation
+        await wait_until_async(present, f"{uid} in the latest-state bucket", timeout=TIMEOUT_S)
     finally:
         await nc.close()
 

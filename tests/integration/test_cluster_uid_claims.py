@@ -21,7 +21,7 @@ from rallypoint.bus.latest import key_of
 from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, sa
 from tests.support.nodes import Cluster, running_cluster
-from tests.support.poll import wait_until
+from tests.support.poll import wait_until, wait_until_async
 from tests.support.server import ServerProcess
 
 TIMEOUT_S = 20.0
@@ -111,11 +111,10 @@ async def test_simultaneous_claims_of_one_uid_on_two_nodes_leave_exactly_one_hol
 
 async def _wait_holders(url: str) -> dict[str, str]:
     """Every contested uid's holder once each has one (the claims are written within a round trip)."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT_S
-    while True:
+    async def holders() -> dict[str, str] | None:
         try:
             return await _holders(url)
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.NotFoundError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.1)  # polling interval of a deadline-bound wait, not a synchronisation
+            return None
+
+    return await wait_until_async(holders, "every contested uid's holder", timeout=TIMEOUT_S, interval=0.1)

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,9 @@ from typing import Any
 import pytest
 
 from rallypoint.client.http import ApiError, RallypointClient
+from rallypoint.security.audit import AuditEntry
 from tests.support.accounts import PASSWORDS, audit_entries, create_users, run_cli
+from tests.support.poll import wait_until_sync
 from tests.support.server import ServerProcess
 
 SHA = hashlib.sha256(b"scenario").hexdigest()
@@ -131,12 +132,12 @@ def test_register_control_audit_and_command_feed(exercise_server: ServerProcess,
     wanted = [("alice", "exercise.register"), ("alice", "exercise.start"), ("alice", "exercise.inject"),
               ("alice", "exercise.speed"), ("root", "exercise.pause"), ("alice", "exercise.resume"),
               ("alice", "exercise.stop")]
-    deadline = time.monotonic() + 15
-    while True:
-        entries = [e for e in audit_entries(data_dir) if e.action.startswith("exercise.")]
-        if len(entries) >= len(wanted) or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)  # the audit log is written in batches: poll it until the deadline
+    # The audit log is written in batches: poll it until every entry is there.
+    def written() -> list[AuditEntry] | None:
+        found = [e for e in audit_entries(data_dir) if e.action.startswith("exercise.")]
+        return found if len(found) >= len(wanted) else None
+
+    entries = wait_until_sync(written, "the exercise audit entries", timeout=15, interval=0.1)
     assert [(e.actor, e.action) for e in entries] == wanted
     assert all(e.target == "drill-1" for e in entries)
     inject = next(e for e in entries if e.action == "exercise.inject")

@@ -8,7 +8,6 @@ live mission joins it only when the exercise registered that mission.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import subprocess
@@ -26,6 +25,7 @@ from tests.support.certs import client_context
 from tests.support.cot_client import CotClient, cot, sa
 from tests.support.groups import serve_with_groups
 from tests.support.metrics import metric_value
+from tests.support.poll import wait_until_async
 from tests.support.server import ServerProcess
 
 MARK = '<__rallypoint_exercise id="drill" unit="{unit}"{more}/>'
@@ -91,11 +91,11 @@ async def test_marked_traffic_is_delivered_stored_filtered_and_labelled(
     async def stored() -> list[dict[str, Any]]:
         return await _history(base, exercise="drill")
 
-    deadline = asyncio.get_running_loop().time() + 15
-    while {e["uid"] for e in await stored()} != drill:
-        assert asyncio.get_running_loop().time() < deadline, await stored()
-        await asyncio.sleep(0.1)  # the store is written in batches: poll until the deadline
-    marked_rows = await stored()
+    async def all_stored() -> list[dict[str, Any]] | None:
+        rows = await stored()  # the store is written in batches
+        return rows if {e["uid"] for e in rows} == drill else None
+
+    marked_rows = await wait_until_async(all_stored, "the drill's rows in history", timeout=15, interval=0.1)
     assert {e["exercise"] for e in marked_rows} == {"drill"}
     inject_row = next(e for e in marked_rows if e["type"] == "t-x-rp-exercise")
     assert 'inject="cas"' in inject_row["xml"] and 'kind="chat"' in inject_row["xml"]
@@ -166,6 +166,14 @@ async def members(mission_server: ServerProcess, tmp_path: Path) -> AsyncIterato
             await member.stream.close()
 
 
+async def _until_in_mission(client: Member, uid: str) -> None:
+    """The mission write is asynchronous: ask for the mission's contents until ``uid`` is among them."""
+    async def joined() -> bool:
+        return uid in await _mission_uids(client)
+
+    await wait_until_async(joined, f"{uid} in the mission", timeout=10, interval=0.1)
+
+
 async def _mission_uids(member: Member) -> set[str]:
     answer = await member.http.get("/Marti/api/missions/Op")
     assert answer.status_code == 200, answer.text
@@ -188,10 +196,7 @@ async def test_exercise_traffic_joins_only_missions_its_exercise_registered(memb
     # A live marker to the same mission is the control: it arrives and joins.
     await red1.stream.send(cot("live-marker", "a-h-G", detail=to_op))
     await red2.stream.wait_uid("live-marker")
-    deadline = asyncio.get_running_loop().time() + 10
-    while "live-marker" not in await _mission_uids(red2):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.1)  # the mission write is asynchronous: poll until the deadline
+    await _until_in_mission(red2, "live-marker")
     assert not red2.stream.has(lambda e: e.uid.startswith("RP-EX-"))
     assert not {u for u in await _mission_uids(red2) if u.startswith("RP-EX-")}
 
@@ -201,8 +206,5 @@ async def test_exercise_traffic_joins_only_missions_its_exercise_registered(memb
     await red1.stream.send(marked("RP-EX-drill-m2", "m2", detail=to_op))
     joined = await red2.stream.wait_uid("RP-EX-drill-m2")
     assert joined.exercise == "drill"
-    deadline = asyncio.get_running_loop().time() + 10
-    while "RP-EX-drill-m2" not in await _mission_uids(red2):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.1)  # the mission write is asynchronous: poll until the deadline
+    await _until_in_mission(red2, "RP-EX-drill-m2")
     assert {u for u in await _mission_uids(red2) if u.startswith("RP-EX-")} == {"RP-EX-drill-m2"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -15,6 +15,19 @@ async def wait_until(check: Callable[[], T], what: str, timeout: float = 10.0, i
     deadline = time.monotonic() + timeout
     while True:
         got = await asyncio.to_thread(check)
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        await asyncio.sleep(interval)
+
+
+async def wait_until_async(
+    check: Callable[[], Awaitable[T]], what: str, timeout: float = 10.0, interval: float = 0.05
+) -> T:
+    """``wait_until`` for a coroutine check (an HTTP call, a NATS read): await it until truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await check()
         if got:
             return got
         assert time.monotonic() < deadline, f"{what} within {timeout}s"
