@@ -1,4 +1,5 @@
-"""JetStream durability settings from the bus URL, and bringing the stream and buckets in line with them.
+"""JetStream durability settings from the bus URL, the stream, buckets and consumer a node uses, and
+bringing the stream and buckets in line with them.
 
 ``nats://a:4222,nats://b:4222?replicas=3&max_age=172800&cluster=ops&storage=file``: the query
 after the last server applies to the whole bus.
@@ -33,7 +34,7 @@ import nats.js.errors
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 
-from rallypoint.bus.subjects import DEFAULT_CLUSTER, subjects_for
+from rallypoint.bus.subjects import DEFAULT_CLUSTER, Subjects, subjects_for
 from rallypoint.errors import BusError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,85 @@ def split_bus_url(url: str) -> tuple[str, JetStreamSettings]:
     return servers, settings
 
 
+def stream_config(
+    subjects: Subjects,
+    *,
+    storage: api.StorageType,
+    replicas: int,
+    max_age_s: float,
+    duplicate_window_s: float,
+    max_msg_bytes: int,
+) -> api.StreamConfig:
+    """The cluster's stream: every JetStream subject, oldest discarded past ``max_age_s``."""
+    return api.StreamConfig(
+        name=subjects.stream,
+        subjects=[subjects.jetstream_wildcard],
+        storage=storage,
+        num_replicas=replicas,
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=max_age_s,
+        duplicate_window=duplicate_window_s,
+        max_msg_size=max_msg_bytes,
+    )
+
+
+def consumer_config(max_age_s: float) -> api.ConsumerConfig:
+    """A node's durable pull consumer, which outlives the node's absence for ``max_age_s``."""
+    return api.ConsumerConfig(
+        # A new node starts from now; an existing one resumes where it left off.
+        deliver_policy=api.DeliverPolicy.NEW,
+        ack_policy=api.AckPolicy.EXPLICIT,
+        ack_wait=30.0,
+        max_ack_pending=10_000,
+        inactive_threshold=max_age_s,
+    )
+
+
+async def ensure_buckets(
+    js: JetStreamContext,
+    subjects: Subjects,
+    uid_bucket: str,
+    *,
+    storage: api.StorageType,
+    replicas: int,
+    lease_ttl_s: float,
+) -> tuple[KeyValue, KeyValue, KeyValue]:
+    """The latest-state, lease and uid-claim buckets (one entry per key), created or brought in line.
+
+    An existing lease bucket keeps its TTL (set by the node that made it): every node uses that bucket.
+    """
+    latest, _ = await ensure_bucket(
+        js,
+        api.KeyValueConfig(
+            bucket=subjects.latest_bucket,
+            history=1,
+            storage=storage,
+            replicas=replicas,
+        ),
+    )
+    leases, _ = await ensure_bucket(
+        js,
+        api.KeyValueConfig(
+            bucket=subjects.lease_bucket,
+            history=1,
+            ttl=lease_ttl_s,
+            storage=storage,
+            replicas=replicas,
+        ),
+    )
+    uids, _ = await ensure_bucket(
+        js,
+        api.KeyValueConfig(
+            bucket=uid_bucket,
+            history=1,
+            storage=storage,
+            replicas=replicas,
+        ),
+    )
+    return latest, leases, uids
+
+
 async def ensure_stream(js: JetStreamContext, wanted: api.StreamConfig) -> list[str]:
     """Create the stream, or update it to ``wanted``'s managed settings; returns the changes made."""
     assert wanted.name is not None
@@ -116,8 +196,10 @@ async def ensure_bucket(js: JetStreamContext, wanted: api.KeyValueConfig) -> tup
     except nats.js.errors.NotFoundError:
         try:
             bucket = await js.create_key_value(wanted)
-            log.info("jetstream bucket created", extra={"bucket": wanted.bucket, "replicas": wanted.replicas,
-                                                        "storage": _name(wanted.storage)})
+            log.info(
+                "jetstream bucket created",
+                extra={"bucket": wanted.bucket, "replicas": wanted.replicas, "storage": _name(wanted.storage)},
+            )
             return bucket, []
         except nats.js.errors.BadRequestError:
             info = await js.stream_info(stream)
@@ -173,8 +255,12 @@ def _refuse_other_storage(stream: str, current: api.StorageType | None, wanted: 
 
 
 def _described(config: api.StreamConfig) -> dict[str, object]:
-    return {"stream": config.name, "replicas": config.num_replicas, "storage": _name(config.storage),
-            "max_age_s": config.max_age}
+    return {
+        "stream": config.name,
+        "replicas": config.num_replicas,
+        "storage": _name(config.storage),
+        "max_age_s": config.max_age,
+    }
 
 
 def _name(value: object) -> object:

@@ -8,7 +8,9 @@ for this node (everything else), which gives a node that was away (NATS restarte
 lost, node restarted) what it missed, in order, each once: acknowledged after the handlers ran,
 and deduplicated by message id on both sides.
 
-The outgoing queues and their overflow policy are described in ``bus/outgoing.py``.
+The outgoing queues and their overflow policy are described in ``bus/outgoing.py``; decoding and
+deduplicating what arrives, in ``bus/incoming.py``; the stream, buckets and consumer, in
+``bus/jetstream_config.py``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from nats.js.kv import KeyValue
 
 from rallypoint.bus.base import DeliveryHandler, claim_for_node
 from rallypoint.bus.codec import DEFAULT_MAX_MESSAGE_BYTES, BusCodec
-from rallypoint.bus.jetstream_config import ensure_bucket, ensure_stream
+from rallypoint.bus.incoming import Incoming
+from rallypoint.bus.jetstream_config import consumer_config, ensure_buckets, ensure_stream, stream_config
 from rallypoint.bus.latest import LatestCache
 from rallypoint.bus.lease import KvLease
 from rallypoint.bus.outgoing import MSG_ID, Outgoing
 from rallypoint.bus.subjects import DEFAULT_CLUSTER, safe_name, subjects_for
-from rallypoint.errors import BusError, LimitExceeded, RemoteProtocolError
+from rallypoint.errors import BusError
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience
 
@@ -105,12 +108,18 @@ class NatsBus:
         self._storage = storage
         self._connected = asyncio.Event()
         self._outgoing = Outgoing(
-            self.subjects, self.codec, node, connected=self._connected, count=self._count, transient=_TRANSIENT,
-            max_positions=max_positions, max_jetstream=max_jetstream, window=publish_window,
+            self.subjects,
+            self.codec,
+            node,
+            connected=self._connected,
+            count=self._count,
+            transient=_TRANSIENT,
+            max_positions=max_positions,
+            max_jetstream=max_jetstream,
+            window=publish_window,
             ack_timeout_s=ack_timeout_s,
         )
-        self._seen: dict[str, None] = {}
-        self._remembered = remembered_ids
+        self._incoming = Incoming(self.codec, node, self._handlers, count=self._count, remembered=remembered_ids)
         self._nc: Client | None = None
         self._latest: LatestCache | None = None
         self._lease_ttl_s = lease_ttl_s
@@ -119,7 +128,7 @@ class NatsBus:
         self._tasks: list[asyncio.Task[None]] = []
         self._pull: JetStreamContext.PullSubscription | None = None
         self._closing = False
-        self.published = self.received = self.own_ignored = self.duplicates = 0
+        self.published = 0
         self.foreign_refused = self.reconnects = 0
         self.dropped: dict[str, int] = {}
 
@@ -131,8 +140,10 @@ class NatsBus:
     def publish(self, envelope: Envelope, audience: Audience) -> None:
         if not claim_for_node(self.node, envelope):
             self.foreign_refused += 1
-            log.debug("envelope of another node not published again",
-                      extra={"uid": envelope.event.uid, "node": envelope.origin.node})
+            log.debug(
+                "envelope of another node not published again",
+                extra={"uid": envelope.event.uid, "node": envelope.origin.node},
+            )
             return
         self.published += 1
         for handler in self._handlers:
@@ -182,9 +193,14 @@ class NatsBus:
         try:
             async with asyncio.timeout(self._connect_timeout_s):
                 self._nc = await nats.connect(
-                    self.url.split(","), name=f"rallypoint {self.node}", max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5, no_echo=True, error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+                    self.url.split(","),
+                    name=f"rallypoint {self.node}",
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    no_echo=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
                     closed_cb=self._on_closed,
                 )
         except TimeoutError as exc:
@@ -195,23 +211,32 @@ class NatsBus:
         js = self._nc.jetstream(timeout=self._ack_timeout_s)
         s = self.subjects
         try:
-            await self._ensure_stream(js)
-            kv, _ = await ensure_bucket(js, api.KeyValueConfig(
-                bucket=s.latest_bucket, history=1, storage=self._storage, replicas=self._replicas,
-            ))
-            self._latest = LatestCache(kv, self.codec)
-            self._leases = await self._lease_bucket(js)
-            self._uids, _ = await ensure_bucket(js, api.KeyValueConfig(
-                bucket=self.uid_bucket_name, history=1, storage=self._storage, replicas=self._replicas,
-            ))
+            await ensure_stream(
+                js,
+                stream_config(
+                    s,
+                    storage=self._storage,
+                    replicas=self._replicas,
+                    max_age_s=self._stream_max_age_s,
+                    duplicate_window_s=self._duplicate_window_s,
+                    max_msg_bytes=self.codec.max_bytes,
+                ),
+            )
+            latest, self._leases, self._uids = await ensure_buckets(
+                js,
+                s,
+                self.uid_bucket_name,
+                storage=self._storage,
+                replicas=self._replicas,
+                lease_ttl_s=self._lease_ttl_s,
+            )
+            self._latest = LatestCache(latest, self.codec)
             await self._nc.subscribe(s.core_wildcard, cb=self._on_core)
             self._pull = pull = await js.pull_subscribe(
-                s.jetstream_wildcard, durable=s.consumer_for(self.node), stream=s.stream,
-                config=api.ConsumerConfig(
-                    # A new node starts from now; an existing one resumes where it left off.
-                    deliver_policy=api.DeliverPolicy.NEW, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=30.0,
-                    max_ack_pending=10_000, inactive_threshold=self._stream_max_age_s,
-                ),
+                s.jetstream_wildcard,
+                durable=s.consumer_for(self.node),
+                stream=s.stream,
+                config=consumer_config(self._stream_max_age_s),
             )
         except nats.js.errors.Error as exc:
             raise BusError(f"NATS at {self.url} refused the JetStream setup: {exc}") from exc
@@ -223,25 +248,6 @@ class NatsBus:
         ]
         for task in self._tasks:
             task.add_done_callback(_log_crash)
-
-    async def _ensure_stream(self, js: JetStreamContext) -> None:
-        s = self.subjects
-        config = api.StreamConfig(
-            name=s.stream, subjects=[s.jetstream_wildcard], storage=self._storage, num_replicas=self._replicas,
-            retention=api.RetentionPolicy.LIMITS, discard=api.DiscardPolicy.OLD,
-            max_age=self._stream_max_age_s, duplicate_window=self._duplicate_window_s,
-            max_msg_size=self.codec.max_bytes,
-        )
-        # Created with these settings, or brought in line with them (each change logged).
-        await ensure_stream(js, config)
-
-    async def _lease_bucket(self, js: JetStreamContext) -> KeyValue:
-        # An existing bucket keeps its TTL (set by the node that made it): every node uses that bucket.
-        bucket, _ = await ensure_bucket(js, api.KeyValueConfig(
-            bucket=self.subjects.lease_bucket, history=1, ttl=self._lease_ttl_s, storage=self._storage,
-            replicas=self._replicas,
-        ))
-        return bucket
 
     def lease(self, name: str) -> KvLease:
         """The cluster-wide lease ``name`` held on behalf of this node (see ``bus/lease.py``)."""
@@ -307,7 +313,7 @@ class NatsBus:
     # -- receiving ------------------------------------------------------------------------------
 
     async def _on_core(self, msg: Msg) -> None:
-        self._deliver_remote(msg.data)
+        self._incoming.deliver(msg.data)
 
     async def _consume(self, pull: JetStreamContext.PullSubscription) -> None:
         # Not ``while True``: a cancel that lands as fetch's inner wait_for completes can be lost
@@ -325,42 +331,12 @@ class NatsBus:
             for msg in msgs:
                 message_id = (msg.headers or {}).get(MSG_ID, "")
                 if message_id.rpartition(":")[0] == self.node:
-                    self.own_ignored += 1
+                    self._incoming.own_ignored += 1
                 else:
-                    self._deliver_remote(msg.data)
+                    self._incoming.deliver(msg.data)
                 with contextlib.suppress(*_TRANSIENT):
                     # Unacknowledged, it comes again after ack_wait and is recognised by its id.
                     await msg.ack()
-
-    def _deliver_remote(self, data: bytes) -> None:
-        try:
-            message = self.codec.decode(data)
-        except LimitExceeded as exc:
-            self._count("oversize")
-            log.warning("bus message refused", extra={"reason": exc.reason, "detail": exc.detail})
-            return
-        except RemoteProtocolError as exc:
-            self._count("malformed")
-            log.warning("bus message refused", extra={"reason": exc.reason, "detail": exc.detail})
-            return
-        if message.origin.node == self.node:
-            self.own_ignored += 1
-            return
-        if message.id in self._seen:
-            self.duplicates += 1
-            return
-        self._seen[message.id] = None
-        if len(self._seen) > self._remembered:
-            del self._seen[next(iter(self._seen))]
-        envelope = message.envelope()
-        self.received += 1
-        for handler in self._handlers:
-            try:
-                handler(envelope, message.audience)
-            except Exception:
-                # The consumer must go on for the other handlers and messages; the bug is logged.
-                self._count("handler_error")
-                log.exception("bus handler failed", extra={"uid": envelope.event.uid, "id": message.id})
 
     # -- connection events ----------------------------------------------------------------------
 
@@ -391,13 +367,18 @@ class NatsBus:
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
-
     def statistics(self) -> NatsBusStatistics:
         """Counters of this bus."""
         return NatsBusStatistics(
-            published=self.published, sent=self._outgoing.sent, received=self.received, own_ignored=self.own_ignored,
-            duplicates=self.duplicates, foreign_refused=self.foreign_refused, dropped=dict(self.dropped),
-            pending=self._outgoing.pending, reconnects=self.reconnects,
+            published=self.published,
+            sent=self._outgoing.sent,
+            received=self._incoming.received,
+            own_ignored=self._incoming.own_ignored,
+            duplicates=self._incoming.duplicates,
+            foreign_refused=self.foreign_refused,
+            dropped=dict(self.dropped),
+            pending=self._outgoing.pending,
+            reconnects=self.reconnects,
             connected=self._connected.is_set(),
         )
 
