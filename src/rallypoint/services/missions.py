@@ -4,7 +4,8 @@ Missions and subscriptions are mirrored in memory (few, small, read on the inges
 mission-addressed CoT); mutations go to the store first, then to the mirror, under one lock so
 the two never disagree. Every change is told to the mission's connected subscribers as a
 ``t-x-m-*`` CoT (see :mod:`rallypoint.services.missions_notify`); addressed notices are also kept for
-subscribers and invitees that are offline (see :mod:`rallypoint.services.missions_post`).
+subscribers and invitees that are offline (see :mod:`rallypoint.services.missions_post`). The rules of
+creating and joining a mission are in :mod:`rallypoint.services.missions_admit`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import uuid
 from collections.abc import Callable, Iterable
 
 import msgspec
@@ -41,15 +41,13 @@ from rallypoint.services.missions_access import (
     MissionConflict,
     MissionForbidden,
     MissionNotFound,
-    check_keyword,
-    check_name,
-    check_text,
     check_uid,
     effective_role,
     is_creator,
     own_subscription,
     require,
 )
+from rallypoint.services.missions_admit import check_create, joining_role, new_mission
 from rallypoint.services.missions_contents import Describe, MissionContents, Snapshot
 from rallypoint.services.missions_cot import ExerciseGate, MissionCot
 from rallypoint.services.missions_invites import MissionInvites
@@ -153,17 +151,8 @@ class MissionService:
         Creating a mission that already exists and that the caller owns answers it unchanged
         (``created`` False), as clients retry creation; anyone else gets ``MissionConflict``.
         """
-        name = check_name(req.name)
-        for field, text in (("description", req.description), ("tool", req.tool), ("chatRoom", req.chat_room),
-                            ("classification", req.classification)):
-            check_text(field, text)
-        keywords = tuple(check_keyword(k) for k in req.keywords)
-        groups = frozenset(g for g in req.groups if g)
-        if groups and not groups <= caller.write_groups:
-            raise MissionForbidden("a mission can only be put in groups the creator may write")
-        groups = groups or caller.write_groups
-        if not groups:
-            raise MissionForbidden("the creator writes no group")
+        checked = check_create(caller, req)
+        name = checked.name
         now = self._clock.now_ms()
         async with self._lock:
             await self._load_locked()
@@ -172,16 +161,10 @@ class MissionService:
                 if caller.sees(existing) and is_creator(existing, caller):
                     return existing, own_subscription(self._subs.get(name, {}), caller), False
                 raise MissionConflict("mission name is not available")
-            mission = Mission(
-                name=name, guid=str(uuid.uuid4()), create_time=now, creator_uid=caller.client_uid,
-                creator_principal=caller.principal, groups=groups, description=req.description,
-                tool=req.tool or "public", keywords=keywords,
-                password_hash=self._hash_secret(req.password) if req.password else None,
-                default_role=req.default_role, invite_only=req.invite_only, expiration=req.expiration,
-                chat_room=req.chat_room, classification=req.classification,
+            mission = new_mission(caller, req, checked, now_ms=now, hash_secret=self._hash_secret)
+            change = MissionChange(
+                type=ChangeType.CREATE_MISSION, mission=name, creator_uid=caller.client_uid, timestamp=now
             )
-            change = MissionChange(type=ChangeType.CREATE_MISSION, mission=name, creator_uid=caller.client_uid,
-                                   timestamp=now)
             if not await self._store.create(mission, change):
                 raise MissionConflict("mission name is not available")
             self._missions[name] = mission
@@ -191,8 +174,9 @@ class MissionService:
                 sub = await self._subscribe_locked(mission, caller, Role.OWNER, now)
         self._touched(name)
         log.info("mission created", extra={"mission": name, "principal": caller.principal})
-        event = notify.mission_notice(notify.CREATED, "CREATE", mission, author_uid=caller.client_uid,
-                                      now_ms=now, changes=[change])
+        event = notify.mission_notice(
+            notify.CREATED, "CREATE", mission, author_uid=caller.client_uid, now_ms=now, changes=[change]
+        )
         self._post.to_readers(mission, event)
         return mission, sub, True
 
@@ -233,8 +217,9 @@ class MissionService:
         mission = await self.find(caller, name)
         require(mission, self._subs.get(name, {}), caller, Permission.DELETE)
         now = self._clock.now_ms()
-        change = MissionChange(type=ChangeType.DELETE_MISSION, mission=name, creator_uid=caller.client_uid,
-                               timestamp=now)
+        change = MissionChange(
+            type=ChangeType.DELETE_MISSION, mission=name, creator_uid=caller.client_uid, timestamp=now
+        )
         async with self._lock:
             if not _same(self._missions.get(name), mission) or not await self._store.delete(mission, change):
                 raise MissionNotFound(name)
@@ -242,8 +227,9 @@ class MissionService:
             subs = self._subs.pop(name, {})
         self._touched(name)
         log.info("mission deleted", extra={"mission": name, "principal": caller.principal})
-        event = notify.mission_notice(notify.DELETED, "DELETE", mission, author_uid=caller.client_uid,
-                                      now_ms=now, changes=[change])
+        event = notify.mission_notice(
+            notify.DELETED, "DELETE", mission, author_uid=caller.client_uid, now_ms=now, changes=[change]
+        )
         self._post.to_subscribers(subs.values(), mission, event)
         return mission
 
@@ -267,25 +253,20 @@ class MissionService:
             # proves the uid is its own; then the impostor's subscription is replaced.
             if current is not None and not caller.uid_held:
                 raise MissionForbidden("this client uid is subscribed by someone else")
-            if caller.admin or is_creator(mission, caller):
-                role = Role.OWNER
-            elif invited is not None:
-                role = invited
-            elif mission.invite_only:
-                raise MissionForbidden("mission is invite-only")
-            elif mission.password_hash is not None and not (
-                password and self._check_secret(mission.password_hash, password)
-            ):
-                raise MissionForbidden("wrong mission password")
-            else:
-                role = mission.default_role
+            role = joining_role(mission, caller, invited, password, self._check_secret)
             sub = await self._subscribe_locked(mission, caller, role, self._clock.now_ms())
         self._touched(name)
         return sub
 
     async def _subscribe_locked(self, mission: Mission, caller: Caller, role: Role, now: int) -> Subscription:
-        sub = Subscription(mission=mission.name, client_uid=caller.client_uid, principal=caller.principal,
-                           token=secrets.token_urlsafe(16), role=role, create_time=now)
+        sub = Subscription(
+            mission=mission.name,
+            client_uid=caller.client_uid,
+            principal=caller.principal,
+            token=secrets.token_urlsafe(16),
+            role=role,
+            create_time=now,
+        )
         await self._store.subscribe(mission.guid, sub)
         self._subs.setdefault(mission.name, {})[sub.client_uid] = sub
         return sub
@@ -323,15 +304,17 @@ class MissionService:
             updated = msgspec.structs.replace(current, role=role)
             self._subs[name][client_uid] = updated
         self._touched(name)
-        event = notify.mission_notice(notify.ROLE_CHANGED, "ROLE", mission, author_uid=caller.client_uid,
-                                      now_ms=self._clock.now_ms(), role=role)
+        event = notify.mission_notice(
+            notify.ROLE_CHANGED, "ROLE", mission, author_uid=caller.client_uid, now_ms=self._clock.now_ms(), role=role
+        )
         self._post.to_subscribers([updated], mission, event)
         return updated
 
     # -- invitations --------------------------------------------------------------------------
 
-    async def invite(self, caller: Caller, name: str, kind: InviteType, invitee: str,
-                     role: Role | None = None) -> Invitation:
+    async def invite(
+        self, caller: Caller, name: str, kind: InviteType, invitee: str, role: Role | None = None
+    ) -> Invitation:
         """Invite a client uid, callsign or group; connected invitees that can see the mission get ``t-x-m-i``."""
         mission = await self.find(caller, name)
         return await self._invites.invite(caller, mission, self._subs.get(name, {}), kind, invitee, role)
@@ -344,15 +327,17 @@ class MissionService:
         require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
         return await self._contents.add(caller, mission, hashes, uids)
 
-    async def remove(self, caller: Caller, name: str, *, content_hash: str | None = None,
-                     uid: str | None = None) -> list[MissionChange]:
+    async def remove(
+        self, caller: Caller, name: str, *, content_hash: str | None = None, uid: str | None = None
+    ) -> list[MissionChange]:
         """Remove a data package and/or a uid; returns the changes made."""
         mission = await self.find(caller, name)
         require(mission, self._subs.get(name, {}), caller, Permission.WRITE)
         return await self._contents.remove(caller, mission, content_hash=content_hash, uid=uid)
 
-    async def changes(self, caller: Caller, mission: Mission, *, since_ms: int = 0,
-                      until_ms: int | None = None) -> list[MissionChange]:
+    async def changes(
+        self, caller: Caller, mission: Mission, *, since_ms: int = 0, until_ms: int | None = None
+    ) -> list[MissionChange]:
         """The change log of a mission found with :meth:`find`."""
         require(mission, self._subs.get(mission.name, {}), caller, Permission.READ)
         return await self._store.changes(mission.guid, since_ms=since_ms, until_ms=until_ms)
@@ -387,8 +372,9 @@ class MissionService:
         """See :meth:`MissionCot.record_cot`: True when the uid is new in the mission."""
         return await self._cot.record_cot(name, envelope)
 
-    def _changed(self, mission: Mission, author: str, changes: list[MissionChange],
-                 contents: dict[str, MissionContent]) -> None:
+    def _changed(
+        self, mission: Mission, author: str, changes: list[MissionChange], contents: dict[str, MissionContent]
+    ) -> None:
         if changes:
             self._post.changed(mission, self._subs.get(mission.name, {}).values(), author, changes, contents)
 
