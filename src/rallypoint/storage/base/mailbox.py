@@ -10,6 +10,9 @@ Semantics every backend shares (``tests/contract/test_mailbox_store.py`` pins th
 * ``apply`` writes a batch atomically; writing the same batch twice changes nothing more.
 * ``load_state`` returns everything still deliverable (unexpired, above the cursor) and every
   known recipient (oldest seen first). It runs once, before the server accepts connections.
+* *Seen* rows are the node's memory of other nodes' addressed messages it delivered to an identity
+  (live, or kept mail it wrote): written once (a second write changes nothing), loaded until they
+  expire (per identity, in message time order), deleted by ``purge`` once expired.
 """
 
 from __future__ import annotations
@@ -41,6 +44,19 @@ class RecipientRecord(msgspec.Struct, frozen=True, gc=False):
     last_seen_ms: int
 
 
+class SeenRecord(msgspec.Struct, frozen=True, gc=False):
+    """An addressed message of another node that this node delivered to ``identity``.
+
+    The message is named by its uid and time (a later version of an item is another message); the
+    row is kept until ``expires_ms``, when the holding node would have dropped that mail anyway.
+    """
+
+    identity: str
+    uid: str
+    time: int
+    expires_ms: int
+
+
 class MailboxState(msgspec.Struct, frozen=True):
     """Everything still deliverable, as loaded at start."""
 
@@ -48,6 +64,8 @@ class MailboxState(msgspec.Struct, frozen=True):
     pending: dict[str, list[MailRecord]]
     cursors: dict[str, int]
     recipients: list[RecipientRecord]
+    # Unexpired seen rows, grouped by identity, oldest message first within each identity.
+    seen: list[SeenRecord] = msgspec.field(default_factory=list)
 
 
 class MailboxBatch(msgspec.Struct, frozen=True):
@@ -59,6 +77,8 @@ class MailboxBatch(msgspec.Struct, frozen=True):
     delivered: tuple[tuple[str, int], ...] = ()
     recipients: tuple[RecipientRecord, ...] = ()
     forget: tuple[str, ...] = ()
+    # Other nodes' messages delivered here (see SeenRecord).
+    seen: tuple[SeenRecord, ...] = ()
     now_ms: int = 0
 
 
@@ -74,7 +94,7 @@ class MailboxRecords(Protocol):
         ...
 
     async def purge(self, now_ms: int) -> int:
-        """Delete expired and fully delivered messages; returns how many message rows went."""
+        """Delete expired and fully delivered messages and expired seen rows; returns how many message rows went."""
         ...
 
     async def close(self) -> None:

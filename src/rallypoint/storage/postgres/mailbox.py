@@ -2,7 +2,8 @@
 
 A node numbers its mail itself (from the high-water mark it loaded at start), so rows carry the
 node's id (``node``) and nodes sharing a database keep their mailboxes apart; a node restarting with
-the same id finds its own. The tables mirror the SQLite store (``storage.sqlite.mailbox``).
+the same id finds its own. The tables mirror the SQLite store (``storage.sqlite.mailbox``), ``seen``
+included (``mailbox_seen``, migration 2).
 
 ``load_state`` is synchronous (it runs once, before the node serves): it reads over a connection of
 its own, on a loop of its own in a helper thread, after applying the migrations. A batch applied
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import asyncpg
 
 from rallypoint.errors import StorageError
-from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord
+from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord, SeenRecord
 from rallypoint.storage.postgres.migrations import Migration, migrate
 from rallypoint.storage.postgres.options import split_url
 from rallypoint.storage.postgres.pool import RETRYABLE, PostgresPool, RetryPolicy
@@ -70,6 +71,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "mailbox seen",
+        """
+        CREATE TABLE mailbox_seen (
+            node       text NOT NULL,
+            identity   text NOT NULL,
+            uid        text NOT NULL,
+            time       bigint NOT NULL,
+            expires_ms bigint NOT NULL,
+            PRIMARY KEY (node, identity, uid, time)
+        );
+        CREATE INDEX mailbox_seen_expires ON mailbox_seen (node, expires_ms);
+        """,
+    ),
 )
 
 
@@ -78,8 +94,9 @@ class PostgresMailboxRecords:
 
     def __init__(self, dsn: str, *, node: str, retry: RetryPolicy | None = None, max_connections: int = 2) -> None:
         self._node = node
-        self._pool = PostgresPool(dsn, migrations=MIGRATIONS, lock_key=LOCK_KEY, what="mailbox",
-                                  max_size=max_connections, retry=retry)
+        self._pool = PostgresPool(
+            dsn, migrations=MIGRATIONS, lock_key=LOCK_KEY, what="mailbox", max_size=max_connections, retry=retry
+        )
         # The URL without Rallypoint's own parameters, and the policy they chose.
         self._dsn, _ = split_url(dsn)
         self._retry = self._pool.retry
@@ -119,7 +136,7 @@ class PostgresMailboxRecords:
         await self._pool.retrying(op, name="apply")
 
     async def purge(self, now_ms: int) -> int:
-        """Delete expired and fully delivered messages; returns how many message rows went."""
+        """Delete expired and fully delivered messages and expired seen rows; returns how many message rows went."""
         node = self._node
 
         async def op(conn: asyncpg.Connection) -> int:
@@ -127,6 +144,7 @@ class PostgresMailboxRecords:
                 expired = await conn.fetch(
                     "DELETE FROM mailbox_messages WHERE node = $1 AND expires_ms <= $2 RETURNING seq", node, now_ms
                 )
+                await conn.execute("DELETE FROM mailbox_seen WHERE node = $1 AND expires_ms <= $2", node, now_ms)
                 await conn.execute(
                     "DELETE FROM mailbox_pending p USING mailbox_cursors c"
                     " WHERE p.node = $1 AND c.node = p.node AND c.identity = p.identity AND p.seq <= c.last_seq",
@@ -147,8 +165,10 @@ class PostgresMailboxRecords:
 
 
 async def _read_state(conn: asyncpg.Connection, node: str, now_ms: int) -> MailboxState:
-    cursors = {r["identity"]: int(r["last_seq"]) for r in await conn.fetch(
-        "SELECT identity, last_seq FROM mailbox_cursors WHERE node = $1", node)}
+    cursors = {
+        r["identity"]: int(r["last_seq"])
+        for r in await conn.fetch("SELECT identity, last_seq FROM mailbox_cursors WHERE node = $1", node)
+    }
     high = await conn.fetchval("SELECT last_seq FROM mailbox_meta WHERE node = $1", node) or 0
     max_msg = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM mailbox_messages WHERE node = $1", node)
     high = max(int(high), int(max_msg), max(cursors.values(), default=0))
@@ -160,27 +180,47 @@ async def _read_state(conn: asyncpg.Connection, node: str, now_ms: int) -> Mailb
         " LEFT JOIN mailbox_cursors c ON c.node = p.node AND c.identity = p.identity"
         " WHERE p.node = $1 AND m.expires_ms > $2 AND p.seq > coalesce(c.last_seq, 0)"
         ' ORDER BY p.identity COLLATE "C", p.seq',
-        node, now_ms,
+        node,
+        now_ms,
     )
     for r in rows:
         seq = int(r["seq"])
         mail = mails.get(seq)
         if mail is None:
             mail = mails[seq] = MailRecord(
-                seq=seq, xml=bytes(r["xml"]), groups=frozenset(r["groups"]), priority=r["priority"],
-                created_ms=r["created_ms"], expires_ms=r["expires_ms"],
+                seq=seq,
+                xml=bytes(r["xml"]),
+                groups=frozenset(r["groups"]),
+                priority=r["priority"],
+                created_ms=r["created_ms"],
+                expires_ms=r["expires_ms"],
             )
         pending.setdefault(r["identity"], []).append(mail)
     recipients = [
-        RecipientRecord(identity=r["identity"], uid=r["uid"], callsign=r["callsign"], principal=r["principal"],
-                        read_groups=frozenset(r["read_groups"]), last_seen_ms=r["last_seen_ms"])
+        RecipientRecord(
+            identity=r["identity"],
+            uid=r["uid"],
+            callsign=r["callsign"],
+            principal=r["principal"],
+            read_groups=frozenset(r["read_groups"]),
+            last_seen_ms=r["last_seen_ms"],
+        )
         for r in await conn.fetch(
             "SELECT identity, uid, callsign, principal, read_groups, last_seen_ms FROM mailbox_recipients"
             " WHERE node = $1 ORDER BY last_seen_ms",
             node,
         )
     ]
-    return MailboxState(next_seq=high + 1, pending=pending, cursors=cursors, recipients=recipients)
+    seen = [
+        SeenRecord(identity=r["identity"], uid=r["uid"], time=r["time"], expires_ms=r["expires_ms"])
+        for r in await conn.fetch(
+            "SELECT identity, uid, time, expires_ms FROM mailbox_seen WHERE node = $1 AND expires_ms > $2"
+            ' ORDER BY identity COLLATE "C", time, uid COLLATE "C"',
+            node,
+            now_ms,
+        )
+    ]
+    return MailboxState(next_seq=high + 1, pending=pending, cursors=cursors, recipients=recipients, seen=seen)
 
 
 async def _apply(conn: asyncpg.Connection, node: str, batch: MailboxBatch) -> None:
@@ -189,7 +229,13 @@ async def _apply(conn: asyncpg.Connection, node: str, batch: MailboxBatch) -> No
         await conn.execute(
             "INSERT INTO mailbox_messages (node, seq, xml, groups, priority, created_ms, expires_ms)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            node, mail.seq, mail.xml, sorted(mail.groups), mail.priority, mail.created_ms, mail.expires_ms,
+            node,
+            mail.seq,
+            mail.xml,
+            sorted(mail.groups),
+            mail.priority,
+            mail.created_ms,
+            mail.expires_ms,
         )
         await conn.executemany(
             "INSERT INTO mailbox_pending (node, identity, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -200,7 +246,9 @@ async def _apply(conn: asyncpg.Connection, node: str, batch: MailboxBatch) -> No
         await conn.execute(
             "INSERT INTO mailbox_cursors (node, identity, last_seq) VALUES ($1, $2, $3) ON CONFLICT (node, identity)"
             " DO UPDATE SET last_seq = greatest(mailbox_cursors.last_seq, excluded.last_seq)",
-            node, identity, seq,
+            node,
+            identity,
+            seq,
         )
         await conn.execute(
             "DELETE FROM mailbox_pending WHERE node = $1 AND identity = $2 AND seq <= $3", node, identity, seq
@@ -215,16 +263,24 @@ async def _apply(conn: asyncpg.Connection, node: str, batch: MailboxBatch) -> No
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (node, identity) DO UPDATE SET uid = excluded.uid,"
         " callsign = excluded.callsign, principal = excluded.principal, read_groups = excluded.read_groups,"
         " last_seen_ms = excluded.last_seen_ms",
-        [(node, r.identity, r.uid, r.callsign, r.principal, sorted(r.read_groups), r.last_seen_ms)
-         for r in batch.recipients],
+        [
+            (node, r.identity, r.uid, r.callsign, r.principal, sorted(r.read_groups), r.last_seen_ms)
+            for r in batch.recipients
+        ],
     )
     for identity in batch.forget:
         for table in ("mailbox_recipients", "mailbox_pending", "mailbox_cursors"):
             # ``table`` is one of three literals of this module.
             await conn.execute(f"DELETE FROM {table} WHERE node = $1 AND identity = $2", node, identity)
+    await conn.executemany(
+        "INSERT INTO mailbox_seen (node, identity, uid, time, expires_ms) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT DO NOTHING",
+        [(node, r.identity, r.uid, r.time, r.expires_ms) for r in batch.seen],
+    )
     if high:
         await conn.execute(
             "INSERT INTO mailbox_meta (node, last_seq) VALUES ($1, $2) ON CONFLICT (node)"
             " DO UPDATE SET last_seq = greatest(mailbox_meta.last_seq, excluded.last_seq)",
-            node, high,
+            node,
+            high,
         )

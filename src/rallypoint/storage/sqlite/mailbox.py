@@ -12,6 +12,8 @@ Tables:
 * ``recipients``: every receiver seen so far (uid, callsign, principal, read groups, last seen) so
   addresses can be resolved while it is offline.
 * ``meta``: the sequence high-water mark, so sequence numbers never go backwards after a purge.
+* ``seen``: addressed messages of other nodes this node delivered to an identity (uid and time of
+  the message), until they expire, so a restart does not write them to that identity again.
 
 The whole state is loaded once at start (:func:`load_state`, synchronous: it runs before the server
 accepts connections), then changed only through :meth:`SqliteMailboxStore.apply` batches.
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import msgspec
 
-from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord
+from rallypoint.storage.base.mailbox import MailboxBatch, MailboxState, MailRecord, RecipientRecord, SeenRecord
 from rallypoint.storage.sqlite import schema
 from rallypoint.storage.sqlite.worker import SqliteWorker, apply_migrations, transaction
 
@@ -61,6 +63,16 @@ _MIGRATIONS: tuple[str, ...] = (
         key         TEXT    PRIMARY KEY,
         value       INTEGER NOT NULL
     );
+    """,
+    """
+    CREATE TABLE seen (
+        identity    TEXT    NOT NULL,
+        uid         TEXT    NOT NULL,
+        time        INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        PRIMARY KEY (identity, uid, time)
+    ) WITHOUT ROWID;
+    CREATE INDEX seen_expires ON seen (expires_ms);
     """,
 )
 
@@ -100,7 +112,7 @@ class SqliteMailboxStore:
         await self._worker.run(_apply, batch)
 
     async def purge(self, now_ms: int) -> int:
-        """Delete expired and fully delivered messages; returns how many message rows went."""
+        """Delete expired and fully delivered messages and expired seen rows; returns how many message rows went."""
         return await self._worker.run(_purge, now_ms)
 
     async def close(self) -> None:
@@ -130,21 +142,35 @@ def _read_state(db: sqlite3.Connection, now_ms: int) -> MailboxState:
         mail = mails.get(seq)
         if mail is None:
             mail = mails[seq] = MailRecord(
-                seq=int(seq), xml=bytes(xml), groups=frozenset(_GROUPS_DECODER.decode(groups)),
-                priority=int(priority), created_ms=int(created), expires_ms=int(expires),
+                seq=int(seq),
+                xml=bytes(xml),
+                groups=frozenset(_GROUPS_DECODER.decode(groups)),
+                priority=int(priority),
+                created_ms=int(created),
+                expires_ms=int(expires),
             )
         pending.setdefault(identity, []).append(mail)
     recipients = [
         RecipientRecord(
-            identity=identity, uid=uid, callsign=callsign, principal=principal,
-            read_groups=frozenset(_GROUPS_DECODER.decode(groups)), last_seen_ms=int(seen),
+            identity=identity,
+            uid=uid,
+            callsign=callsign,
+            principal=principal,
+            read_groups=frozenset(_GROUPS_DECODER.decode(groups)),
+            last_seen_ms=int(seen),
         )
         for identity, uid, callsign, principal, groups, seen in db.execute(
-            "SELECT identity, uid, callsign, principal, read_groups, last_seen_ms FROM recipients "
-            "ORDER BY last_seen_ms"
+            "SELECT identity, uid, callsign, principal, read_groups, last_seen_ms FROM recipients ORDER BY last_seen_ms"
         )
     ]
-    return MailboxState(next_seq=high + 1, pending=pending, cursors=cursors, recipients=recipients)
+    seen = [
+        SeenRecord(identity=identity, uid=uid, time=int(time), expires_ms=int(expires))
+        for identity, uid, time, expires in db.execute(
+            "SELECT identity, uid, time, expires_ms FROM seen WHERE expires_ms > ? ORDER BY identity, time, uid",
+            (now_ms,),
+        )
+    ]
+    return MailboxState(next_seq=high + 1, pending=pending, cursors=cursors, recipients=recipients, seen=seen)
 
 
 def _apply(db: sqlite3.Connection, batch: MailboxBatch) -> None:
@@ -154,8 +180,14 @@ def _apply(db: sqlite3.Connection, batch: MailboxBatch) -> None:
             db.execute(
                 "INSERT OR IGNORE INTO messages (seq, xml, groups, priority, created_ms, expires_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (mail.seq, mail.xml, _GROUPS.encode(sorted(mail.groups)).decode(), mail.priority,
-                 mail.created_ms, mail.expires_ms),
+                (
+                    mail.seq,
+                    mail.xml,
+                    _GROUPS.encode(sorted(mail.groups)).decode(),
+                    mail.priority,
+                    mail.created_ms,
+                    mail.expires_ms,
+                ),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO pending (identity, seq) VALUES (?, ?)",
@@ -177,13 +209,23 @@ def _apply(db: sqlite3.Connection, batch: MailboxBatch) -> None:
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (identity) DO UPDATE SET uid = excluded.uid, "
                 "callsign = excluded.callsign, principal = excluded.principal, "
                 "read_groups = excluded.read_groups, last_seen_ms = excluded.last_seen_ms",
-                (rec.identity, rec.uid, rec.callsign, rec.principal,
-                 _GROUPS.encode(sorted(rec.read_groups)).decode(), rec.last_seen_ms),
+                (
+                    rec.identity,
+                    rec.uid,
+                    rec.callsign,
+                    rec.principal,
+                    _GROUPS.encode(sorted(rec.read_groups)).decode(),
+                    rec.last_seen_ms,
+                ),
             )
         for identity in batch.forget:
             db.execute("DELETE FROM recipients WHERE identity = ?", (identity,))
             db.execute("DELETE FROM pending WHERE identity = ?", (identity,))
             db.execute("DELETE FROM cursors WHERE identity = ?", (identity,))
+        db.executemany(
+            "INSERT OR IGNORE INTO seen (identity, uid, time, expires_ms) VALUES (?, ?, ?, ?)",
+            [(r.identity, r.uid, r.time, r.expires_ms) for r in batch.seen],
+        )
         if high:
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_seq', ?) "
@@ -197,9 +239,9 @@ def _apply(db: sqlite3.Connection, batch: MailboxBatch) -> None:
 def _purge(db: sqlite3.Connection, now_ms: int) -> int:
     def purge() -> int:
         expired = db.execute("DELETE FROM messages WHERE expires_ms <= ?", (now_ms,)).rowcount
+        db.execute("DELETE FROM seen WHERE expires_ms <= ?", (now_ms,))
         db.execute(
-            "DELETE FROM pending WHERE seq <= "
-            "(SELECT last_seq FROM cursors WHERE cursors.identity = pending.identity)"
+            "DELETE FROM pending WHERE seq <= (SELECT last_seq FROM cursors WHERE cursors.identity = pending.identity)"
         )
         orphans = db.execute(
             "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM pending WHERE pending.seq = messages.seq)"
