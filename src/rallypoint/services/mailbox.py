@@ -4,10 +4,8 @@ What is kept
     Explicitly addressed events (``marti/dest`` or chat members) that :func:`is_storable` accepts:
     chat and receipts, tasks and mission changes (``t-*`` but not control messages or pings),
     markers and designations. Never positions/SA, pings, control messages or emergencies.
-    Also the server's own addressed mission notices (:meth:`Mailbox.keep_notice`): changes
-    (``t-x-m-c``), deletes (``t-x-m-d``) and role changes (``t-x-m-r``) for subscribers, invitations
-    (``t-x-m-i``) for invitees; a subscriber is its principal when it has one, else its client uid.
-    Notices to a mission's whole audience (``t-x-m-n`` created, keyword changes) are not kept.
+    Also the server's own addressed mission notices (:meth:`Mailbox.keep_notice`; which ones:
+    docs/delivery.md, "What is kept").
 
 For whom
     A receiving *identity* is ``principal:<name>`` when the client has a certificate (known when it
@@ -18,7 +16,8 @@ For whom
     * a uid or callsign address in ``Audience.unresolved`` (it matched no connected, reachable
       receiver): the identity that last claimed that uid or callsign;
     * a ``dest@group`` address: every known *principal* identity that last read that group and is
-      not connected now (anonymous clients are left out: before their first SA they are already
+      not connected now, to this node or (as far as the SA seen on the bus tell) to another one
+      reading that group (anonymous clients are left out: before their first SA they are already
       live readers of their group, so keeping mail for them would deliver it twice).
 
     Reachability uses the recipient's last known read groups and is checked again, with its current
@@ -36,11 +35,9 @@ Delivery
     (:mod:`rallypoint.services.mailbox_inflight`).
 
 Several nodes
-    With a node id, only the node a message entered keeps it. Other nodes' clients are learned
-    from their SA on the bus; when one of them is an identity with mail here, the mail is handed
-    to its session on its node at once (:mod:`rallypoint.services.mailbox_remote`), which reports
-    back written (delivered) or not (back in the box); a departure of that session seen on the
-    bus puts what is still in flight back too (see docs/delivery.md, "Several nodes").
+    With a node id, only the node a message entered keeps it, and its cursors are the only ones for
+    that mail; it is handed to the recipient's session on whichever node its SA comes from
+    (:mod:`rallypoint.services.mailbox_cluster`; docs/delivery.md, "Several nodes").
 
 Expiry
     ``expires_ms = min(event stale, created + ttl)`` (ttl 24 h by default).
@@ -68,20 +65,15 @@ from starlette.routing import BaseRoute
 
 from rallypoint.clock import Clock
 from rallypoint.delivery.dispatcher import Dispatcher, resolve
-from rallypoint.model.cot_type import DELETE
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience, to_sessions
+from rallypoint.services.mailbox_cluster import ClusterMail
 from rallypoint.services.mailbox_inflight import Handover
 from rallypoint.services.mailbox_keep import MailKeeper
 from rallypoint.services.mailbox_metrics import mailbox_counters, mailbox_gauges
 from rallypoint.services.mailbox_registry import RecipientRegistry, is_storable, principal_identity, uid_identity
-from rallypoint.services.mailbox_remote import (
-    RemoteMail,
-    RemoteSession,
-    message_key,
-)
 from rallypoint.services.mailbox_sessions import ConnectedIdentities
 from rallypoint.services.mailbox_writer import MailboxWriter
 from rallypoint.storage.base.mailbox import MailboxRecords, MailRecord, RecipientRecord
@@ -121,21 +113,39 @@ class Mailbox:
         self._registry = RecipientRegistry(state.recipients, max_size=max_identities)
         self._online = ConnectedIdentities()
         self._writer = MailboxWriter(store, clock)
-        self._keeper = MailKeeper(self._boxes, self._writer, next_seq=state.next_seq, max_queue=max_queue,
-                                  max_per_identity=max_per_identity)
+        self._keeper = MailKeeper(
+            self._boxes, self._writer, next_seq=state.next_seq, max_queue=max_queue, max_per_identity=max_per_identity
+        )
         self._handover = Handover(
-            self._boxes, self._cursors, writer=self._writer, registry=self._registry, clock=clock,
-            limits=self._limits, origin_id=MAILBOX_ORIGIN_ID,
+            self._boxes,
+            self._cursors,
+            writer=self._writer,
+            registry=self._registry,
+            clock=clock,
+            limits=self._limits,
+            origin_id=MAILBOX_ORIGIN_ID,
         )
         # Mail and notices are handed over as bus publications to session ids (Ingest.deliver);
         # without a bus (the mailbox tested alone) they are delivered on this node.
         self._publish: Callable[[Envelope, Audience], object] = Dispatcher(directory).deliver
-        self._remote = RemoteMail(directory, clock, node=node or "", publish=self._publish)
+        self._cluster = ClusterMail(
+            node=node or "",
+            directory=directory,
+            clock=clock,
+            handover=self._handover,
+            boxes=self._boxes,
+            online=self._online,
+            remember=self._remember,
+            publish=self._publish,
+            ttl_ms=self._ttl_ms,
+            seen=state.seen,
+            keep_seen=self._writer.add_seen,
+        )
 
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Hand mail over with ``publish`` (the node's bus, for delivery only)."""
         self._publish = publish
-        self._remote.deliver_through(publish)
+        self._cluster.deliver_through(publish)
 
     # --- Feature ------------------------------------------------------------------------------
     @property
@@ -174,13 +184,7 @@ class Mailbox:
         origin = envelope.origin
         if self._node is not None and origin.node and origin.node != self._node:
             # Kept once, by the node it entered; another node's client SA says the recipient is back.
-            if event.detail.takv and not envelope.repeat:
-                self._seen_on_other_node(envelope)
-            elif event.type == DELETE:
-                # A session of another node left (or its node died): its unwritten mail is ours again.
-                self._handover.give_back(origin.session_id, self._online.sessions, self._hand_over)
-            elif audience.explicit and not envelope.repeat and is_storable(event):
-                self._note_live(envelope, audience)
+            self._cluster.observe(envelope, audience)
             return False
         if not audience.explicit or envelope.repeat or not is_storable(event):
             return False
@@ -199,7 +203,12 @@ class Mailbox:
                 continue
             for identity in self._registry.readers(dest.group):
                 record = self._registry.get(identity)
-                if record is not None and record.principal is not None and identity not in self._online.sessions:
+                if (
+                    record is not None
+                    and record.principal is not None
+                    and identity not in self._online.sessions
+                    and not self._cluster.reads_elsewhere(identity, dest.group, origin.groups)
+                ):
                     kept[identity] = None
         live.pop(sender or "", None)
         kept.pop(sender or "", None)
@@ -212,8 +221,14 @@ class Mailbox:
 
     # --- server-made notices ------------------------------------------------------------------
     def keep_notice(
-        self, envelope: Envelope, *, reached: Iterable[str] = (), principals: Iterable[str] = (),
-        uids: Iterable[str] = (), callsigns: Iterable[str] = (), groups: Iterable[str] = (),
+        self,
+        envelope: Envelope,
+        *,
+        reached: Iterable[str] = (),
+        principals: Iterable[str] = (),
+        uids: Iterable[str] = (),
+        callsigns: Iterable[str] = (),
+        groups: Iterable[str] = (),
     ) -> int:
         """Keep a server-made notice (a mission change, an invitation) for addressees that are offline.
 
@@ -224,9 +239,7 @@ class Mailbox:
         for its own short stale time, and only identities that may read ``envelope.origin.groups``
         keep it. Returns how many identities keep it.
         """
-        found = self._registry.resolve(
-            principals=principals, uids=uids, callsigns=callsigns, groups=groups
-        )
+        found = self._registry.resolve(principals=principals, uids=uids, callsigns=callsigns, groups=groups)
         reached_ids = set(reached)
         kept: list[str] = []
         for identity in found:
@@ -273,8 +286,9 @@ class Mailbox:
         else:
             return
         self._online.attach(identity, sub)
-        self._remember(identity, sub, principal=principal if isinstance(principal, str) else None,
-                       uid=uid, callsign=callsign)
+        self._remember(
+            identity, sub, principal=principal if isinstance(principal, str) else None, uid=uid, callsign=callsign
+        )
         self._hand_over(sub, self._handover.take(identity, sub))
 
     def on_leave(self, sub: Subscriber) -> None:
@@ -285,23 +299,13 @@ class Mailbox:
         record = self._registry.get(identity)
         if record is not None:
             self._put_record(msgspec.structs.replace(record, last_seen_ms=self._clock.now_ms()))
-        self._remote.left(sub.id)
+        self._cluster.left(sub.id)
         self._handover.give_back(sub.id, self._online.sessions, self._hand_over)
 
     # --- bus subscriber ------------------------------------------------------------------------
     def on_bus(self, envelope: Envelope, audience: Audience) -> None:
         """Kept mail of another node for a session here, and reports on mail handed to other nodes."""
-        origin = envelope.origin
-        if not audience.delivery_only or not origin.node or origin.node == self._node:
-            return
-        report = self._remote.receive(envelope)
-        if report is None:
-            return
-        if report.written:
-            self._handover.confirm(report.identity, report.seq)
-        else:
-            self._handover.give_back_one(report.identity, report.seq, report.session, self._online.sessions,
-                                         self._hand_over)
+        self._cluster.on_bus(envelope, audience)
 
     # --- metrics ------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
@@ -319,8 +323,8 @@ class Mailbox:
             "unreachable": handover.unreachable,
             "in_flight": handover.in_flight,
             "returned": handover.returned,
-            "remote_duplicates": self._remote.duplicates,
-            "malformed_reports": self._remote.malformed,
+            "remote_duplicates": self._cluster.remote.duplicates,
+            "malformed_reports": self._cluster.remote.malformed,
             "write_errors": self.write_errors,
         }
 
@@ -345,46 +349,27 @@ class Mailbox:
     def _offer_live(self, identity: str, envelope: Envelope, audience: Audience) -> None:
         reached = {sub.id for sub in resolve(self._directory, envelope, audience)}
         ids = [
-            sub.id for sub in self._online.sessions.get(identity, {}).values()
-            if sub.id not in reached and sub.id != envelope.origin.session_id
+            sub.id
+            for sub in self._online.sessions.get(identity, {}).values()
+            if sub.id not in reached
+            and sub.id != envelope.origin.session_id
             and can_reach(envelope.origin.groups, sub.read_groups)
         ]
         if ids:
             self._publish(envelope, to_sessions(*ids))
 
-    def _seen_on_other_node(self, envelope: Envelope) -> None:
-        """A client of another node sent its SA: remember it, and hand it the mail kept here.
-
-        The mail is in flight until that node reports it written (delivered) or not (back in the box).
-        """
-        origin = envelope.origin
-        uid = envelope.event.uid
-        identity = principal_identity(origin.principal) if origin.principal else uid_identity(uid)
-        session = RemoteSession(origin.session_id, origin.read_groups or origin.groups, origin.groups, origin.node)
-        self._remember(identity, session, principal=origin.principal, uid=uid,
-                       callsign=envelope.event.detail.callsign)
-        if self._boxes.get(identity):
-            self._hand_over(session, self._handover.take(identity, session))
-
     def _hand_over(self, sub: Subscriber, envelopes: Iterable[Envelope]) -> None:
-        """Kept mail to one session, in order, as publications to that session."""
-        if isinstance(sub, RemoteSession):
-            self._remote.hand_over(sub, envelopes)
-            return
-        for envelope in envelopes:
-            self._publish(envelope, to_sessions(sub.id))
-
-    def _note_live(self, envelope: Envelope, audience: Audience) -> None:
-        """Addressed mail of another node reached local sessions live: its holder may hand it over too."""
-        key = message_key(envelope.event)
-        for sub in resolve(self._directory, envelope, audience):
-            identity = self._online.identity_of(sub.id)
-            if identity is not None:
-                self._remote.live.add(identity, key)
+        """Kept mail to one session (of this node or another), in order."""
+        self._cluster.hand_over(sub, envelopes)
 
     def _remember(
-        self, identity: str, sub: Subscriber, *, principal: str | None,
-        uid: str | None = None, callsign: str | None = None,
+        self,
+        identity: str,
+        sub: Subscriber,
+        *,
+        principal: str | None,
+        uid: str | None = None,
+        callsign: str | None = None,
     ) -> None:
         old = self._registry.get(identity)
         if old is not None:
@@ -393,8 +378,12 @@ class Mailbox:
             if (old.uid, old.callsign, old.read_groups) == (uid, callsign, sub.read_groups):
                 return
         record = RecipientRecord(
-            identity=identity, uid=uid, callsign=callsign, principal=principal,
-            read_groups=sub.read_groups, last_seen_ms=self._clock.now_ms(),
+            identity=identity,
+            uid=uid,
+            callsign=callsign,
+            principal=principal,
+            read_groups=sub.read_groups,
+            last_seen_ms=self._clock.now_ms(),
         )
         self._put_record(record)
 

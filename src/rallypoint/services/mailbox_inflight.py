@@ -38,8 +38,16 @@ class MailEnvelope(Envelope):
     __slots__ = ("_on_written", "identity", "seq", "session_id")
 
     def __init__(
-        self, event: CotEvent, origin: Origin, received_ms: int, *, priority: Priority, identity: str, seq: int,
-        session_id: str, on_written: Callable[[MailEnvelope], None],
+        self,
+        event: CotEvent,
+        origin: Origin,
+        received_ms: int,
+        *,
+        priority: Priority,
+        identity: str,
+        seq: int,
+        session_id: str,
+        on_written: Callable[[MailEnvelope], None],
     ) -> None:
         super().__init__(event, origin, received_ms, priority=priority)
         self.identity = identity
@@ -118,8 +126,15 @@ class Handover:
     """
 
     def __init__(
-        self, boxes: dict[str, deque[MailRecord]], cursors: dict[str, int], *, writer: MailboxWriter,
-        registry: RecipientRegistry, clock: Clock, limits: Limits, origin_id: str,
+        self,
+        boxes: dict[str, deque[MailRecord]],
+        cursors: dict[str, int],
+        *,
+        writer: MailboxWriter,
+        registry: RecipientRegistry,
+        clock: Clock,
+        limits: Limits,
+        origin_id: str,
     ) -> None:
         self._boxes = boxes
         self._cursors = cursors
@@ -180,10 +195,18 @@ class Handover:
             priority = min(Priority(mail.priority), Priority.MESSAGE)
             if confirms:
                 self._in_flight.add(identity, sub.id, mail)
-                out.append(MailEnvelope(
-                    event, origin, mail.created_ms, priority=priority, identity=identity, seq=mail.seq,
-                    session_id=sub.id, on_written=self._written,
-                ))
+                out.append(
+                    MailEnvelope(
+                        event,
+                        origin,
+                        mail.created_ms,
+                        priority=priority,
+                        identity=identity,
+                        seq=mail.seq,
+                        session_id=sub.id,
+                        on_written=self._written,
+                    )
+                )
             else:
                 out.append(Envelope(event, origin, mail.created_ms, priority=priority))
                 done.append(mail.seq)
@@ -193,7 +216,9 @@ class Handover:
         return out
 
     def give_back(
-        self, session_id: str, connected: dict[str, dict[str, Subscriber]],
+        self,
+        session_id: str,
+        connected: dict[str, dict[str, Subscriber]],
         hand_over: Callable[[Subscriber, list[Envelope]], object],
     ) -> None:
         """Mail still in flight on a session that left returns to its box; another session may take it.
@@ -205,7 +230,11 @@ class Handover:
             self._return(identity, mails, connected, hand_over)
 
     def give_back_one(
-        self, identity: str, seq: int, session_id: str, connected: dict[str, dict[str, Subscriber]],
+        self,
+        identity: str,
+        seq: int,
+        session_id: str,
+        connected: dict[str, dict[str, Subscriber]],
         hand_over: Callable[[Subscriber, list[Envelope]], object],
     ) -> None:
         """A session of another node did not write message ``seq``: it returns to the box."""
@@ -228,7 +257,10 @@ class Handover:
         self._settle(identity, seq)
 
     def _return(
-        self, identity: str, mails: list[MailRecord], connected: dict[str, dict[str, Subscriber]],
+        self,
+        identity: str,
+        mails: list[MailRecord],
+        connected: dict[str, dict[str, Subscriber]],
         hand_over: Callable[[Subscriber, list[Envelope]], object],
     ) -> None:
         box = self._boxes.get(identity)

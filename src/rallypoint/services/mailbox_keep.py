@@ -22,8 +22,13 @@ class MailKeeper:
     """Adds new mail to the boxes (shared with delivery) and queues it for writing."""
 
     def __init__(
-        self, boxes: dict[str, deque[MailRecord]], writer: MailboxWriter, *, next_seq: int,
-        max_queue: int, max_per_identity: int,
+        self,
+        boxes: dict[str, deque[MailRecord]],
+        writer: MailboxWriter,
+        *,
+        next_seq: int,
+        max_queue: int,
+        max_per_identity: int,
     ) -> None:
         self._boxes = boxes
         self._writer = writer
@@ -44,8 +49,12 @@ class MailKeeper:
             log.warning("mailbox write queue full; message not kept", extra={"uid": envelope.event.uid})
             return False
         mail = MailRecord(
-            seq=self._next_seq, xml=envelope.wire(WireFormat.XML), groups=envelope.origin.groups,
-            priority=int(envelope.priority), created_ms=now, expires_ms=expires,
+            seq=self._next_seq,
+            xml=envelope.wire(WireFormat.XML),
+            groups=envelope.origin.groups,
+            priority=int(envelope.priority),
+            created_ms=now,
+            expires_ms=expires,
         )
         accepted: list[str] = []
         for identity in recipients:

@@ -102,7 +102,11 @@ class RecipientRegistry:
         return found
 
     def resolve(
-        self, *, principals: Iterable[str] = (), uids: Iterable[str] = (), callsigns: Iterable[str] = (),
+        self,
+        *,
+        principals: Iterable[str] = (),
+        uids: Iterable[str] = (),
+        callsigns: Iterable[str] = (),
         groups: Iterable[str] = (),
     ) -> list[str]:
         """Known identities named by principal, uid, callsign or group, once each, in that order.
@@ -119,9 +123,7 @@ class RecipientRegistry:
         for callsign in callsigns:
             found.update(dict.fromkeys(self.by_address(None, callsign)))
         for group in groups:
-            found.update(dict.fromkeys(
-                i for i in self.readers(group) if self._records[i].principal is not None
-            ))
+            found.update(dict.fromkeys(i for i in self.readers(group) if self._records[i].principal is not None))
         return list(found)
 
     def readers(self, group: str) -> Iterable[str]:

@@ -13,7 +13,10 @@ A client that comes back on another node just after a message was kept for it ca
 message live there (the node resolved its uid when the publication arrived) and then from the
 holder's mailbox. The delivering node remembers, per recipient identity, the addressed messages
 of other nodes it delivered (live, or as kept mail it wrote), and reports such mail written
-instead of writing it again.
+instead of writing it again. That memory is durable: each entry is a *seen* row of the node's own
+mailbox store (:class:`~rallypoint.storage.base.mailbox.SeenRecord`), loaded at start and kept
+until the message would expire, so a restart (or ``kill -9``) of the delivering node does not
+make it write the message again when the holder hands it over once more.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.mailbox_inflight import MailEnvelope
+from rallypoint.storage.base.mailbox import SeenRecord
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def read_tag(origin: Origin) -> MailTag | None:
     if not session_id.startswith(_TAG_PREFIX):
         return None
     try:
-        return _tag_decoder.decode(session_id[len(_TAG_PREFIX):])
+        return _tag_decoder.decode(session_id[len(_TAG_PREFIX) :])
     except msgspec.DecodeError:
         return None
 
@@ -96,15 +100,37 @@ def message_key(event: CotEvent) -> tuple[str, int]:
 
 
 class LiveDeliveries:
-    """Per recipient identity, the last addressed messages delivered live here (bounded, oldest forgotten)."""
+    """Per recipient identity, the last addressed messages of other nodes delivered here.
 
-    def __init__(self, *, per_identity: int = 64, identities: int = 4096) -> None:
+    Bounded in memory (the last ``per_identity`` messages of the last ``identities`` identities);
+    each new entry is also handed to ``keep`` (the mailbox writer: a durable seen row), and
+    ``records`` (the seen rows loaded at start) fill it again after a restart.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_identity: int = 64,
+        identities: int = 4096,
+        records: Iterable[SeenRecord] = (),
+        keep: Callable[[SeenRecord], None] | None = None,
+    ) -> None:
         self._per_identity = per_identity
         self._identities = identities
         self._seen: OrderedDict[str, deque[tuple[str, int]]] = OrderedDict()
+        for record in records:
+            self._append(record.identity, (record.uid, record.time))
+        self._keep = keep
 
-    def add(self, identity: str, key: tuple[str, int]) -> None:
-        """``identity`` got the message ``key`` live."""
+    def add(self, identity: str, key: tuple[str, int], *, expires_ms: int = 0) -> None:
+        """``identity`` got the message ``key``; it is remembered (durably) until ``expires_ms``."""
+        if (identity, key) in self:
+            return
+        self._append(identity, key)
+        if self._keep is not None:
+            self._keep(SeenRecord(identity=identity, uid=key[0], time=key[1], expires_ms=expires_ms))
+
+    def _append(self, identity: str, key: tuple[str, int]) -> None:
         keys = self._seen.get(identity)
         if keys is None:
             keys = self._seen[identity] = deque(maxlen=self._per_identity)
@@ -145,13 +171,22 @@ class RemoteMail:
     """The delivering side: offers another node's kept mail to local sessions and reports the writes."""
 
     def __init__(
-        self, directory: Directory, clock: Clock, *, node: str, publish: Callable[[Envelope, Audience], object],
+        self,
+        directory: Directory,
+        clock: Clock,
+        *,
+        node: str,
+        publish: Callable[[Envelope, Audience], object],
+        ttl_ms: int = 24 * 3600 * 1000,
+        seen: Iterable[SeenRecord] = (),
+        keep_seen: Callable[[SeenRecord], None] | None = None,
     ) -> None:
         self._directory = directory
         self._clock = clock
         self._node = node
         self._publish = publish
-        self.live = LiveDeliveries()
+        self._ttl_ms = ttl_ms
+        self.live = LiveDeliveries(records=seen, keep=keep_seen)
         # session id -> (holder, identity, seq) -> the message offered and not yet written.
         self._flying: dict[str, dict[tuple[str, str, int], MailEnvelope]] = {}
         self.duplicates = 0
@@ -161,6 +196,11 @@ class RemoteMail:
     def deliver_through(self, publish: Callable[[Envelope, Audience], object]) -> None:
         """Publish reports with ``publish`` (the node's bus)."""
         self._publish = publish
+
+    def saw(self, identity: str, event: CotEvent) -> None:
+        """``identity`` got ``event`` (of another node) here: remember it for as long as it could be kept."""
+        expires = min(event.stale, self._clock.now_ms() + self._ttl_ms)
+        self.live.add(identity, message_key(event), expires_ms=expires)
 
     def hand_over(self, session: RemoteSession, envelopes: Iterable[Envelope]) -> None:
         """Kept mail to a session of another node, in order.
@@ -214,9 +254,14 @@ class RemoteMail:
             self._report(holder, tag.session, tag.identity, tag.seq, written=True)
             return
         mail = MailEnvelope(
-            envelope.event, Origin(session_id=envelope.origin.session_id, groups=envelope.origin.groups),
-            envelope.received_ms, priority=envelope.priority, identity=tag.identity, seq=tag.seq,
-            session_id=tag.session, on_written=partial(self._written, holder),
+            envelope.event,
+            Origin(session_id=envelope.origin.session_id, groups=envelope.origin.groups),
+            envelope.received_ms,
+            priority=envelope.priority,
+            identity=tag.identity,
+            seq=tag.seq,
+            session_id=tag.session,
+            on_written=partial(self._written, holder),
         )
         self._flying.setdefault(tag.session, {})[(holder, tag.identity, tag.seq)] = mail
         # Local by nature: the bus already brought this mail to the node of its session; it is
@@ -235,7 +280,7 @@ class RemoteMail:
         if not flying:
             del self._flying[mail.session_id]
         # Handed over again (its holder restarted before it read the report): reported, not rewritten.
-        self.live.add(mail.identity, message_key(mail.event))
+        self.saw(mail.identity, mail.event)
         self._report(holder, mail.session_id, mail.identity, mail.seq, written=True)
 
     def _report(self, holder: str, session_id: str, identity: str, seq: int, *, written: bool) -> None:
@@ -243,9 +288,16 @@ class RemoteMail:
         payload = _tag_encoder.encode(MailReport(holder, session_id, identity, seq, written))
         # The report rides in the detail as JSON: this event is never encoded for a socket.
         event = CotEvent(
-            uid=f"rp-mail-{holder}-{seq}-{identity}", type=MAIL_REPORT_TYPE, how="h-g-i-g-o", time=now,
-            start=now, stale=now + _REPORT_STALE_MS, point=_ORIGIN_POINT, detail=Detail(xml=payload),
+            uid=f"rp-mail-{holder}-{seq}-{identity}",
+            type=MAIL_REPORT_TYPE,
+            how="h-g-i-g-o",
+            time=now,
+            start=now,
+            stale=now + _REPORT_STALE_MS,
+            point=_ORIGIN_POINT,
+            detail=Detail(xml=payload),
         )
         self.reports += 1
-        self._publish(Envelope(event, Origin(session_id="mailbox"), now, priority=Priority.MESSAGE),
-                      Audience(delivery_only=True))
+        self._publish(
+            Envelope(event, Origin(session_id="mailbox"), now, priority=Priority.MESSAGE), Audience(delivery_only=True)
+        )

@@ -1,7 +1,8 @@
 """The mailbox's write queue: changes kept in memory and written to the store in batches.
 
 New mail is bounded by the caller (it checks :attr:`MailboxWriter.pending_mail`); cursors and
-registry rows are coalesced per identity. One writer task at a time is started on demand and
+registry rows are coalesced per identity; seen rows (other nodes' mail delivered here) are bounded
+by the caller's own memory of them. One writer task at a time is started on demand and
 awaited by :meth:`MailboxWriter.flush` (and by the mailbox's ``close``), so there is no long-lived
 loop that would have to be told to stop. Delivery reads the memory copy, so mail that is not yet
 written is delivered too. After a crash (not a clean SIGTERM) the last unwritten batch can be lost:
@@ -17,7 +18,7 @@ from collections import deque
 
 from rallypoint.clock import Clock
 from rallypoint.errors import RallypointError
-from rallypoint.storage.base.mailbox import MailboxBatch, MailboxRecords, MailRecord, RecipientRecord
+from rallypoint.storage.base.mailbox import MailboxBatch, MailboxRecords, MailRecord, RecipientRecord, SeenRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class MailboxWriter:
         self._delivered: set[tuple[str, int]] = set()
         self._dirty_records: dict[str, RecipientRecord] = {}
         self._forget: set[str] = set()
+        self._seen: list[SeenRecord] = []
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self._purged_at = clock.monotonic()
@@ -54,8 +56,13 @@ class MailboxWriter:
     def unwritten(self) -> int:
         """Changes (mail, cursors, registry rows, removals) not yet durable, the batch in flight included."""
         return (
-            len(self._queue) + len(self._dirty_cursors) + len(self._dirty_records) + len(self._forget)
-            + len(self._delivered) + self._in_flight
+            len(self._queue)
+            + len(self._dirty_cursors)
+            + len(self._dirty_records)
+            + len(self._forget)
+            + len(self._delivered)
+            + len(self._seen)
+            + self._in_flight
         )
 
     def add_mail(self, mail: MailRecord, identities: tuple[str, ...]) -> None:
@@ -71,6 +78,11 @@ class MailboxWriter:
     def mark_delivered(self, identity: str, seq: int) -> None:
         """Queue the delivery of one message to one identity (for messages written out of order)."""
         self._delivered.add((identity, seq))
+        self._schedule()
+
+    def add_seen(self, record: SeenRecord) -> None:
+        """Queue a seen row: a message of another node delivered here to an identity."""
+        self._seen.append(record)
         self._schedule()
 
     def put_record(self, record: RecipientRecord, forgotten: list[str]) -> None:
@@ -101,7 +113,9 @@ class MailboxWriter:
         await self.flush()
 
     def _has_work(self) -> bool:
-        return bool(self._queue or self._dirty_cursors or self._dirty_records or self._forget or self._delivered)
+        return bool(
+            self._queue or self._dirty_cursors or self._dirty_records or self._forget or self._delivered or self._seen
+        )
 
     def _schedule(self) -> None:
         """Start the writer task unless one is running (or there is no event loop: flush() writes later)."""
@@ -122,11 +136,17 @@ class MailboxWriter:
             records, self._dirty_records = self._dirty_records, {}
             forget, self._forget = self._forget, set()
             delivered = self._take_delivered()
+            seen, self._seen = self._seen, []
             batch = MailboxBatch(
-                mails=mails, cursors=tuple(cursors.items()), recipients=tuple(records.values()),
-                forget=tuple(forget), delivered=tuple(delivered), now_ms=self._clock.now_ms(),
+                mails=mails,
+                cursors=tuple(cursors.items()),
+                recipients=tuple(records.values()),
+                forget=tuple(forget),
+                delivered=tuple(delivered),
+                seen=tuple(seen),
+                now_ms=self._clock.now_ms(),
             )
-            self._in_flight = len(mails) + len(cursors) + len(records) + len(forget) + len(delivered)
+            self._in_flight = len(mails) + len(cursors) + len(records) + len(forget) + len(delivered) + len(seen)
             try:
                 await self._store.apply(batch)
                 self._in_flight = 0
@@ -143,6 +163,7 @@ class MailboxWriter:
                 # Keep the batch: mail is only ever dropped by its own expiry, not by a disk hiccup.
                 self._requeue(mails, cursors, records, forget)
                 self._delivered |= delivered
+                self._seen[:0] = seen
                 await asyncio.sleep(min(5.0, 0.5 * self.write_errors))
 
     def _take_delivered(self) -> set[tuple[str, int]]:
