@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 
 import msgspec
 
@@ -24,7 +24,7 @@ from rallypoint.model.cot_type import DELETE, is_persistent_item
 from rallypoint.protocol.wire import WireFormat
 from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import Envelope
-from rallypoint.routing.router import Audience, Router, to_sessions
+from rallypoint.routing.router import NOBODY, Audience, Router, to_sessions
 from rallypoint.security.policy import Claim, IdentityPolicy, is_device_sa
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
@@ -71,13 +71,17 @@ class Ingest:
         self._clock = clock
         self._events_in = metrics.events_in
         self._node = bus.node
+        # Uids whose cluster claim is undecided, and where their reports wait (services/claim_hold.py).
+        self._held: Container[str] = frozenset()
+        self._keep: Callable[[Envelope, Claim], object] = _keep_nothing
         bus.subscribe(self.on_published)
 
     def accept(self, envelope: Envelope) -> Audience:
         """Take one validated event into the picture and hand it to its audience.
 
         Raises :class:`~rallypoint.security.policy.IdentityRefused` (a ``RemoteProtocolError``)
-        when the sender may not speak for the uid.
+        when the sender may not speak for the uid. An event of a uid whose cluster claim is
+        undecided is held, not routed (``services/uid_claims.py``): it reaches nobody yet.
         """
         started = time.perf_counter()
         event = envelope.event
@@ -86,10 +90,28 @@ class Ingest:
         else:
             claim = Claim.DEVICE if is_device_sa(event) else Claim.ITEM
         self._events_in[type_class(event.type)] += 1
+        if event.uid in self._held:
+            self._keep(envelope, claim)
+            return NOBODY
         self._presence.bind(envelope, claim)
         audience = self._router.route(envelope)
         self._bus.publish(envelope, audience)
         self._metrics.route_seconds.observe(time.perf_counter() - started)
+        return audience
+
+    def hold_reports(self, held: Container[str], keep: Callable[[Envelope, Claim], object]) -> None:
+        """From now on, ``keep(envelope, claim)`` an accepted event whose uid is ``in held`` instead of
+        binding, routing and publishing it (a uid whose cluster claim is undecided); see :meth:`admit`.
+        """
+        self._held = held
+        self._keep = keep
+
+    def admit(self, envelope: Envelope, claim: Claim) -> Audience:
+        """Bind, route and publish an event :meth:`accept` checked and held (its uid's claim was won)."""
+        # The tail of accept, repeated there rather than called: accept is the hot path.
+        self._presence.bind(envelope, claim)
+        audience = self._router.route(envelope)
+        self._bus.publish(envelope, audience)
         return audience
 
     def on_published(self, envelope: Envelope, audience: Audience) -> None:
@@ -183,6 +205,10 @@ class Ingest:
             groups=envelope.origin.groups if broadcast else NO_GROUPS,
             picture=pictured and broadcast,
         )
+
+
+def _keep_nothing(envelope: Envelope, claim: Claim) -> None:
+    """Never called: nothing is held until ``hold_reports``."""
 
 
 def is_replayable(cot_type: str) -> bool:
