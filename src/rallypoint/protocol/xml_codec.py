@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from lxml import etree
 
 from rallypoint.errors import RemoteProtocolError
@@ -101,7 +102,19 @@ def _decode(
     if shapes is not None and len(body) <= limits.max_event_bytes:
         known = shapes.match(body)
         if known is not None:
-            return _event(known.root.get, known.point.get, known.detail, body, limits, codes)
+            previous = known.previous
+            if previous is None:
+                assert known.root is not None and known.point is not None
+                event = _event(known.root.get, known.point.get, known.detail, body, limits, codes)
+            else:
+                # <event> and <point> are the last accepted event's, byte for byte: so are their
+                # checked fields. Only the exercise marking also depends on the detail.
+                detail = known.detail
+                if detail is not previous.detail:
+                    check_exercise(previous.opex, detail)
+                event = msgspec.structs.replace(previous, detail=detail, raw=body)
+            shapes.accepted(event)
+            return event
     root = parse_document(body, limits, parser)
     if root.tag != "event":
         raise RemoteProtocolError("not_event", str(root.tag)[:32])

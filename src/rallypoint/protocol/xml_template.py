@@ -16,18 +16,26 @@ and text (no ``<`` or ``&``), both checked for characters XML forbids and for va
 an event is well-formed, has the template's structure and depth, and the parser would read
 exactly these values; anything else goes to the parser, which decides as before. Events with
 comments, CDATA, references, namespaces or ``<marti>`` are never templated.
+
+A shape also remembers the last event read through it and accepted by the decoder: a piece equal
+to that event's piece was checked then, so only the pieces that changed since are checked and
+read again. When the ``<event>`` and ``<point>`` pieces are those of the last event, the decoder
+takes that event's checked fields (uid, type, how, times, point, ...) as they are; when no
+detail element changed, the last event's detail (its views and its bytes) is kept too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from itertools import compress
+from operator import ne
 from typing import NamedTuple
 
 import msgspec
 from lxml import etree
 
-from rallypoint.model.cot import Detail
+from rallypoint.model.cot import CotEvent, Detail
 from rallypoint.model.exercise import EXERCISE_TAG
 from rallypoint.protocol.detail import detail_from_views, inner_from_source
 
@@ -100,20 +108,33 @@ class Shape(msgspec.Struct, gc=False):
     view_pieces: frozenset[int]  # all of the above
     detail: Detail
     score: int = 0
+    # The last event read through the shape (the template until one is): its pieces, its values
+    # that differ from the template's (piece -> values in document order), its detail, and the
+    # event the decoder made of it (None until the decoder accepted one).
+    last_pieces: list[bytes] = []
+    last_changed: dict[int, list[str]] = {}
+    last_detail: Detail = Detail()
+    last_event: CotEvent | None = None
 
 
 class Decoded(NamedTuple):
-    """What a template match yields: the attributes of ``<event>`` and ``<point>``, and the detail."""
+    """What a template match yields: the attributes of ``<event>`` and ``<point>``, and the detail.
 
-    root: dict[str, str]
-    point: dict[str, str]
+    ``previous``: the last accepted event of the shape when ``<event>`` and ``<point>`` are
+    byte for byte its own; its fields other than the detail and the bytes are this event's, and
+    ``root`` and ``point`` are then None (not read).
+    """
+
+    root: dict[str, str] | None
+    point: dict[str, str] | None
     detail: Detail
+    previous: CotEvent | None
 
 
 class ShapeCache:
     """The shapes one stream's events have had lately; use from one thread only."""
 
-    __slots__ = ("_miss", "_seen", "_shapes", "hits")
+    __slots__ = ("_miss", "_read", "_seen", "_shapes", "hits")
 
     def __init__(self) -> None:
         self.hits = 0  # events read through a shape
@@ -122,23 +143,40 @@ class ShapeCache:
         self._seen: dict[int, int] = {}  # tag count -> misses to wait before learning it
         # The last event no shape matched, and its pieces, for learn().
         self._miss: tuple[bytes, list[bytes]] | None = None
+        # The last match, until the decoder accepts its event: shape, pieces, values, detail.
+        self._read: tuple[Shape, list[bytes], dict[int, list[str]], Detail] | None = None
 
     def match(self, body: bytes) -> Decoded | None:
-        """``body`` read through a learned shape, or ``None`` (parse it, then call :meth:`learn`)."""
+        """``body`` read through a learned shape, or ``None`` (parse it, then call :meth:`learn`).
+
+        After a match, call :meth:`accepted` with the event made of it if the decoder accepts it.
+        """
         pieces = body.split(b"<")
         shape = self._shapes.get(len(pieces))
-        decoded = _read(shape, pieces, body) if shape is not None else None
-        if decoded is None:
+        read = _read(shape, pieces, body) if shape is not None else None
+        if read is None:
+            self._read = None
             if shape is not None:
                 shape.score -= 1
             self._miss = (body, pieces)
-        else:
-            assert shape is not None
-            self._miss = None
-            self.hits += 1
-            if shape.score < _MAX_SCORE:
-                shape.score += 1
+            return None
+        assert shape is not None
+        decoded, changed = read
+        self._read = (shape, pieces, changed, decoded.detail)
+        self._miss = None
+        self.hits += 1
+        if shape.score < _MAX_SCORE:
+            shape.score += 1
         return decoded
+
+    def accepted(self, event: CotEvent) -> None:
+        """The event made of the last match passed every check: later events are read against it."""
+        read = self._read
+        if read is None:
+            return
+        self._read = None
+        shape, pieces, changed, detail = read
+        shape.last_pieces, shape.last_changed, shape.last_detail, shape.last_event = pieces, changed, detail, event
 
     def learn(self, body: bytes, root: etree._Element) -> None:
         """Remember the shape of ``body`` (just parsed into ``root``) if it is worth it and exact."""
@@ -177,13 +215,21 @@ class ShapeCache:
         shapes[key] = shape
 
 
-def _read(shape: Shape, pieces: list[bytes], body: bytes) -> Decoded | None:
+def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict[int, list[str]]] | None:
+    # The pieces that differ from the last event's (found in C: a device resends mostly the same
+    # bytes); the others were checked when that event was read.
+    diff = list(compress(range(len(pieces)), map(ne, pieces, shape.last_pieces)))
     known, layout, quote = shape.pieces, shape.layout, shape.quote
     first, end = shape.detail_first - 1, shape.detail_end
-    changed: dict[int, list[str]] = {}
+    changed = shape.last_changed
+    if diff:
+        changed = dict(changed)  # the shape's own is replaced only when the event is accepted
     detail_dirty = False
-    for i in range(1, len(pieces)):
+    for i in diff:
         piece = pieces[i]
+        changed.pop(i, None)
+        if first <= i < end:
+            detail_dirty = True
         if piece == known[i]:
             continue
         count, head, tail, text_before = layout[i]
@@ -207,16 +253,18 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> Decoded | None:
                 changed[i] = joined.decode().split(shape.quote_text)
         except UnicodeDecodeError:
             return None
-        if first <= i < end:
-            detail_dirty = True
-    root = _attrs(shape, 1, changed)
-    point = _attrs(shape, shape.point, changed)
-    detail = shape.detail
+    previous = shape.last_event
+    root = point = None
+    if previous is None or 1 in diff or shape.point in diff:
+        previous = None
+        root = _attrs(shape, 1, changed)
+        point = _attrs(shape, shape.point, changed)
+    detail = shape.last_detail
     # The detail's content runs from the text after <detail> to the piece of </detail>.
     if detail_dirty:
         begin = body.find(_DETAIL_OPEN) + len(_DETAIL_OPEN)
         xml = body[begin : body.rfind(_DETAIL_CLOSE)].strip()
-        if shape.view_pieces.isdisjoint(changed):
+        if shape.view_pieces.isdisjoint(diff):
             detail = msgspec.structs.replace(detail, xml=xml)
         else:
             detail = detail_from_views(
@@ -225,7 +273,7 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> Decoded | None:
                 _attrs(shape, shape.chatgrp, changed) if shape.chatgrp >= 0 else None,
                 xml,
             )
-    return Decoded(root, point, detail)
+    return Decoded(root, point, detail, previous), changed
 
 
 def _attrs(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> dict[str, str]:
@@ -319,4 +367,5 @@ def _learn(pieces: list[bytes], body: bytes, root: etree._Element, quote: bytes)
         pieces=pieces, quote=quote, quote_text=quote.decode(), layout=layout, names=names, attrs=attrs,
         point=index[point], detail_first=detail_first, detail_end=detail_end, views=views, link=link,
         chatgrp=chatgrp, view_pieces=frozenset((*views.values(), link, chatgrp)), detail=detail,
+        last_pieces=pieces, last_detail=detail,
     )  # fmt: skip

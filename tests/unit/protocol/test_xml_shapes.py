@@ -112,6 +112,17 @@ def test_a_changed_value_decodes_as_parsed(old: bytes, new: bytes, limits: Limit
     assert decoder.shape_hits >= 2
 
 
+def test_a_rejected_event_is_not_what_the_next_is_read_against(limits: Limits) -> None:
+    # A shape reads each event against the last one it accepted: a rejected one in between (same
+    # markup, bad value) must change nothing, whether the next event repeats it or the good one.
+    bad_lat = PLI.replace(b'lat="1.5"', b'lat="91"')
+    bad_time = PLI.replace(b'time="2024-05-01T10:00:00.000Z"', b'time="2024-13-01T10:00:00.000Z"')
+    remarks = PLI.replace(b"<remarks>hi", b"<remarks>ho")
+    stream = [PLI, PLI, PLI, bad_lat, bad_lat, PLI, bad_time, remarks, bad_time, remarks, PLI, PLI]
+    decoder = same_as_parser(stream, limits)
+    assert decoder.shape_hits >= 8
+
+
 # Bytes a value or text may be given in the generated streams: the plain and the hostile.
 _TOKENS = [b"a", b"Z", b"0", b"9", b" ", b".", b"-", b":", b"/", b"=", b";", "é".encode(), "😀".encode(),
            b'"', b"'", b"<", b">", b"&", b"!", b"\t", b"\n", b"\r", b"\x00", b"\x01", b"]]>", b"xmlns",
@@ -143,8 +154,12 @@ _UNUSUAL = [
 
 
 @st.composite
-def shaped_streams(draw: st.DrawFn) -> list[bytes]:
-    """A random event shape, written twice as is and then with random values and text."""
+def shaped_streams(draw: st.DrawFn, *, evolve: bool = False) -> list[bytes]:
+    """A random event shape, written twice as is and then with random values and text.
+
+    ``evolve``: each event changes the previous one (as a device's next report does) or repeats it,
+    rather than the first; a rejected event is followed by events built on it.
+    """
     quotes = draw(st.sampled_from([b'"', b'"', b"'", None]))  # None: each attribute picks its quote
     head = [(b"version", b"2.0"), (b"uid", b"u-1"), (b"type", b"a-f-G-U-C"), (b"how", b"m-g"),
             (b"time", b"2024-05-01T10:00:00.000Z"), (b"start", b"2024-05-01T10:00:00.000Z"),
@@ -188,10 +203,12 @@ def shaped_streams(draw: st.DrawFn) -> list[bytes]:
         return b"".join(values[part] if isinstance(part, int) else part for part in template)  # type: ignore[misc]
 
     stream = [render(slots), render(slots)]
-    for _ in range(draw(st.integers(1, 6))):
-        values = list(slots)
-        for index in draw(st.lists(st.integers(0, len(slots) - 1), max_size=4)):
-            values[index] = draw(_VALUE)
+    values = list(slots)
+    for _ in range(draw(st.integers(1, 10 if evolve else 6))):
+        if not evolve:
+            values = list(slots)
+        for index in draw(st.lists(st.integers(0, len(slots) - 1), max_size=2 if evolve else 4)):
+            values[index] = draw(_VALUE) if not evolve or draw(st.booleans()) else slots[index]
         stream.append(render(values))
     return stream
 
@@ -199,6 +216,14 @@ def shaped_streams(draw: st.DrawFn) -> list[bytes]:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=shaped_streams())
 def test_generated_streams_decode_as_parsed(stream: list[bytes]) -> None:
+    same_as_parser(stream, Limits())
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=shaped_streams(evolve=True))
+def test_evolving_streams_decode_as_parsed(stream: list[bytes]) -> None:
+    # Each event is read against the last one its shape accepted: pieces that did not change since
+    # are not checked again, and an unchanged <event> and <point> reuse the last event's fields.
     same_as_parser(stream, Limits())
 
 
