@@ -109,12 +109,12 @@ async def test_group_mail_is_not_kept_for_a_principal_reading_the_group_on_anoth
         assert not again.has(lambda e: e.uid == "to-red")
 
 
-async def test_a_node_killed_after_delivering_a_message_live_does_not_write_it_again(
+async def test_group_mail_a_principal_got_live_before_its_sa_is_not_offered_again_on_any_node(
     tmp_path: Path, ca_template: Path, clients: list[object]
 ) -> None:
     """red2 is connected to node B but has sent no SA, so node A keeps a Red message for it while B
-    delivers it live. B is killed with kill -9 and restarted; when red2's SA then reaches node A, A
-    hands the message over to B, which remembers (on disk) that red2 has it and does not write it."""
+    delivers it live. Node B tells node A (and remembers it on disk); B is then killed with kill -9
+    and restarted, and red2 comes back on B, then on A: the message is written to it nowhere again."""
     with running_cluster(tmp_path / "cluster", ca_template, size=2, groups=RED) as cluster:
         ctx = {name: client_context(cluster.dirs[0], name, tmp_path / name) for name in RED}
         red1 = await _tls(cluster, 0, ctx["red1"], clients)
@@ -130,8 +130,11 @@ async def test_a_node_killed_after_delivering_a_message_live_does_not_write_it_a
         await red1.send(cot("to-red", "b-m-p-s-m", detail='<marti><dest group="Red"/></marti>'))
         await quiet.wait_uid("to-red", TIMEOUT_S)
         await wait_until(
-            lambda: metric_value(cluster.nodes[0], "rallypoint_mailbox_queued_total") == 1,
-            "node A keeping the message for red2",
+            lambda: (
+                metric_value(cluster.nodes[0], "rallypoint_mailbox_queued_total") == 1
+                and metric_value(cluster.nodes[0], "rallypoint_mailbox_delivered_total") == 1
+            ),
+            "node A keeping the message for red2, then retiring it on node B's report",
         )
         await wait_until(
             lambda: metric_value(cluster.nodes[1], "rallypoint_mailbox_unwritten") == 0, "node B's mailbox written"
@@ -139,12 +142,11 @@ async def test_a_node_killed_after_delivering_a_message_live_does_not_write_it_a
         await asyncio.to_thread(cluster.kill, 1)
         cluster.restart(1)
 
-        back = await _tls(cluster, 1, ctx["red2"], clients)
-        await back.send(sa("uid-red2", "RED2"))
-        # Node A counts the message delivered once node B reports it (written before the kill).
-        await wait_until(
-            lambda: metric_value(cluster.nodes[0], "rallypoint_mailbox_delivered_total") == 1,
-            "node A retiring the message",
-        )
-        await stored_barrier(back, red1)
-        assert not back.has(lambda e: e.uid == "to-red")
+        for node in (1, 0):
+            back = await _tls(cluster, node, ctx["red2"], clients)
+            await back.send(sa("uid-red2", "RED2"))
+            await stored_barrier(back, red1)
+            assert not back.has(lambda e: e.uid == "to-red"), f"offered again on node {node}"
+            await back.close()
+            await _gone(red1, "uid-red2")
+        assert metric_value(cluster.nodes[0], "rallypoint_mailbox_delivered_total") == 1

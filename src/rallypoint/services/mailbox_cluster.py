@@ -10,7 +10,9 @@ elsewhere in the cluster, reading a group (:meth:`ClusterMail.reads_elsewhere`).
 
 As the *delivering* node: mail of other nodes tagged for a session here is offered to it and
 reported, and addressed messages of other nodes that reached an identity here live are remembered
-(durably, as seen rows) so that the same message handed over later is not written twice.
+(durably, as seen rows) so that the same message handed over later is not written twice. A live
+delivery to a certificate client that has sent no SA here is also reported to the message's
+holder, which cannot know that client is connected and may have kept the message for it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rallypoint.routing.directory import Directory, Subscriber, can_reach
 from rallypoint.routing.envelope import Envelope
 from rallypoint.routing.router import Audience, to_sessions
 from rallypoint.services.mailbox_inflight import Handover
-from rallypoint.services.mailbox_registry import is_storable, principal_identity, uid_identity
+from rallypoint.services.mailbox_registry import PRINCIPAL_PREFIX, is_storable, principal_identity, uid_identity
 from rallypoint.services.mailbox_remote import RemoteMail, RemoteSession
 from rallypoint.services.mailbox_sessions import ConnectedIdentities
 from rallypoint.storage.base.mailbox import MailRecord, SeenRecord
@@ -148,7 +150,9 @@ class ClusterMail:
         report = self.remote.receive(envelope)
         if report is None:
             return
-        if report.written:
+        if report.uid is not None:
+            self._handover.confirm_seen(report.identity, (report.uid, report.time))
+        elif report.written:
             self._handover.confirm(report.identity, report.seq)
         else:
             self._handover.give_back_one(
@@ -191,8 +195,15 @@ class ClusterMail:
             self.hand_over(session, self._handover.take(identity, session))
 
     def _note_live(self, envelope: Envelope, audience: Audience) -> None:
-        """Addressed mail of another node reached local sessions live: its holder may hand it over too."""
+        """Addressed mail of another node reached local sessions live: its holder may hand it over too.
+
+        A certificate client that has sent no SA here is invisible to the holder, which may have
+        kept the message for it: the holder is told, so that it retires its copy at once.
+        """
         for sub in resolve(self._directory, envelope, audience):
             identity = self._online.identity_of(sub.id)
-            if identity is not None:
-                self.remote.saw(identity, envelope.event)
+            if identity is None:
+                continue
+            self.remote.saw(identity, envelope.event)
+            if identity.startswith(PRINCIPAL_PREFIX) and self._directory.uid_of(sub.id) is None:
+                self.remote.report_live(envelope.origin.node, sub.id, identity, envelope.event)

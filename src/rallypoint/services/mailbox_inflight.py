@@ -256,6 +256,22 @@ class Handover:
         self.delivered += 1
         self._settle(identity, seq)
 
+    def confirm_seen(self, identity: str, key: tuple[str, int]) -> bool:
+        """``identity`` got the message ``key`` (uid, time) live on another node: its kept copy is delivered.
+
+        Mail in the box is matched by re-parsing it; this is rare (a certificate client that got the
+        message live before its SA reached this node), so no index is kept for it.
+        """
+        for mail in tuple(self._boxes.get(identity, ())):
+            try:
+                event = parse_event(mail.xml, self._limits)
+            except RallypointError:
+                continue
+            if (event.uid, event.time) == key:
+                self.confirm(identity, mail.seq)
+                return True
+        return False
+
     def _return(
         self,
         identity: str,

@@ -56,13 +56,19 @@ class MailTag(msgspec.Struct, frozen=True):
 
 
 class MailReport(msgspec.Struct, frozen=True):
-    """The delivering node's answer: ``written`` to the session's socket, or not (the session left)."""
+    """The delivering node's answer: ``written`` to the session's socket, or not (the session left).
+
+    A report with a ``uid`` (and ``seq`` 0) says the identity got the holder's message ``(uid,
+    time)`` live (:meth:`RemoteMail.report_live`); nodes that do not know these fields ignore them.
+    """
 
     holder: str
     session: str
     identity: str
     seq: int
     written: bool
+    uid: str | None = None
+    time: int = 0
 
 
 _tag_encoder = msgspec.json.Encoder()
@@ -202,6 +208,13 @@ class RemoteMail:
         expires = min(event.stale, self._clock.now_ms() + self._ttl_ms)
         self.live.add(identity, message_key(event), expires_ms=expires)
 
+    def report_live(self, holder: str, session_id: str, identity: str, event: CotEvent) -> None:
+        """Tell ``holder`` that ``identity`` got its message ``event`` live here (it may keep it too)."""
+        self._send(
+            MailReport(holder, session_id, identity, 0, True, uid=event.uid, time=event.time),
+            f"rp-mail-{holder}-live-{identity}-{event.uid}-{event.time}",
+        )
+
     def hand_over(self, session: RemoteSession, envelopes: Iterable[Envelope]) -> None:
         """Kept mail to a session of another node, in order.
 
@@ -284,11 +297,14 @@ class RemoteMail:
         self._report(holder, mail.session_id, mail.identity, mail.seq, written=True)
 
     def _report(self, holder: str, session_id: str, identity: str, seq: int, *, written: bool) -> None:
+        self._send(MailReport(holder, session_id, identity, seq, written), f"rp-mail-{holder}-{seq}-{identity}")
+
+    def _send(self, report: MailReport, uid: str) -> None:
         now = self._clock.now_ms()
-        payload = _tag_encoder.encode(MailReport(holder, session_id, identity, seq, written))
+        payload = _tag_encoder.encode(report)
         # The report rides in the detail as JSON: this event is never encoded for a socket.
         event = CotEvent(
-            uid=f"rp-mail-{holder}-{seq}-{identity}",
+            uid=uid,
             type=MAIL_REPORT_TYPE,
             how="h-g-i-g-o",
             time=now,

@@ -148,3 +148,47 @@ async def test_seen_rows_expire_with_the_mail_they_stand_for(tmp_path: Path) -> 
     again = node_b.session("b:s-2")
     node_b.hand_over("m0", "b:s-2", 1, time=clock.now_ms() - 11_000)
     assert [e.event.uid for e in again.waiting] == ["m0"]  # forgotten: the holder would have dropped it
+
+
+async def test_a_principal_without_sa_that_got_group_mail_live_elsewhere_is_reported_to_the_holder(
+    tmp_path: Path,
+) -> None:
+    """Node B delivers node A's Red message live to red2, which has sent no SA (node A cannot know it
+    is connected, and keeps the message for it); B tells A, which retires its copy at once."""
+    clock = ManualClock()
+    holder = World(tmp_path / "a.db", clock, node=HOLDER)  # type: ignore[arg-type]
+    sender = Receiver("a:s-r1", RED, RED, principal="red1")
+    holder.connect(sender, uid="R1", callsign="RED1")
+    for visit in (Receiver("a:s-r2", RED, RED, principal="red2"), Receiver("a:s-r3", RED, RED, principal="red3")):
+        holder.connect(visit, uid=f"U-{visit.principal}", callsign=str(visit.principal).upper())
+        holder.leave(visit)
+    holder.send(sender, event("to-red", dest='<dest group="Red"/>', now=clock.now_ms()))
+    assert holder.mailbox.statistics()["pending"] == 2
+
+    node_b = NodeB(tmp_path / "b.db", clock)
+    quiet = Receiver("b:s-r2", RED, RED, principal="red2")
+    node_b.world.connect(quiet)  # joined, no SA yet
+    talking = WritingSub("b:s-r3", RED, RED, principal="red3")
+    node_b.world.connect(talking, uid="U-red3", callsign="RED3")  # sent its SA: the holder hears of it
+    on_b = Envelope(
+        event("to-red", dest='<dest group="Red"/>', now=clock.now_ms()),
+        Origin("a:s-r1", groups=RED, principal="red1", node=HOLDER),
+        clock.now_ms(),
+    )
+    node_b.world.mailbox.observe(on_b, node_b.world.router.route(on_b))
+    assert node_b.reports == [
+        MailReport(HOLDER, "b:s-r2", "principal:red2", 0, True, uid="to-red", time=on_b.event.time)
+    ]
+
+    # Node A reads the report: red2's copy is delivered, red3's still waits for red3's next SA.
+    report = Envelope(
+        event("r", "t-x-rp-mail", now=clock.now_ms(), detail=msgspec.json.encode(node_b.reports[0]).decode()),
+        Origin("mailbox", node=HERE),
+        clock.now_ms(),
+    )
+    holder.mailbox.on_bus(report, Audience(delivery_only=True))
+    stats = holder.mailbox.statistics()
+    assert (stats["pending"], stats["delivered"]) == (1, 1)
+    back = Receiver("a:s-r2b", RED, RED, principal="red2")
+    holder.connect(back)
+    assert back.uids() == []
