@@ -167,7 +167,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     # Tasks: an ingest hook (status CoT, chat replies) and a feature (overdue check); shared over the bus.
     tasks = task_service(stores, ingest=ingest, directory=directory, clock=clock, identity=identity, changes=changes)
     node.features.append(tasks)
-    ingest.add_hook(tasks.observe)
+    ingest.add_hook(tasks.observe, types=tasks.observes_type)
     metrics.add_counters(tasks.counters)
     mission_svc = mission_service(stores, directory, clock, presence, packages)
     designations = DesignationService(
@@ -190,7 +190,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     metrics.add_collector(meshes.metric_families)
     # Video connections from the Marti video API and shared b-i-v CoT (services/video.py, docs/video.md).
     video_svc = VideoService(stores.video(), clock)
-    ingest.add_hook(video_svc.observe)
+    ingest.add_hook(video_svc.observe, types=video_svc.observes_type)
     metrics.add_counters(video_svc.counters)
     # Exercises: the control API's registry, and which live missions exercise traffic may join.
     exercises = ExerciseService(stores.exercises(), clock)
@@ -209,7 +209,8 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     for build in FEATURES:
         feature = build(web)
         node.features.append(feature)
-        ingest.add_hook(feature.observe)
+        if getattr(feature, "observes", True):  # False: its observe does nothing (web/features.py)
+            ingest.add_hook(feature.observe)
     # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
     mailbox = Mailbox(
         stores.mailbox(), directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),

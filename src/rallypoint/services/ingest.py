@@ -28,12 +28,16 @@ from rallypoint.routing.router import NOBODY, Audience, Router, to_sessions
 from rallypoint.security.policy import Claim, IdentityPolicy, is_device_sa
 from rallypoint.services.emergency import EmergencyService
 from rallypoint.services.messages import chat_delivery_failure
-from rallypoint.services.metrics import ServerMetrics, type_class
+from rallypoint.services.metrics import ServerMetrics
 from rallypoint.services.presence import Presence
 from rallypoint.storage.base import NO_GROUPS, StoredEvent, stored_event_from_cot
 from rallypoint.storage.writer import BatchedEventWriter
 
 log = logging.getLogger(__name__)
+Hook = Callable[[Envelope, Audience], object]
+# Distinct CoT types whose hook lists are remembered; a peer sending endless new types only makes
+# the cache start over.
+_MAX_HOOK_TYPES = 512
 # Read once: an enum member lookup costs about 0.1 us on Python 3.11 (here once per stored event).
 _XML = WireFormat.XML
 
@@ -60,7 +64,9 @@ class Ingest:
         identity: IdentityPolicy | None = None,
     ) -> None:
         self._identity = identity
-        self._hooks: list[Callable[[Envelope, Audience], object]] = []
+        self._hooks: list[tuple[Hook, Callable[[str], bool] | None]] = []
+        # The hooks that take each CoT type, in the order added (most hooks want few types).
+        self._hooks_by_type: dict[str, list[Hook]] = {}
         self._directory = directory
         self._router = router
         self._bus = bus
@@ -89,7 +95,7 @@ class Ingest:
             claim = self._identity.check(envelope.origin.session_id, envelope.origin.principal, event)
         else:
             claim = Claim.DEVICE if is_device_sa(event) else Claim.ITEM
-        self._events_in[type_class(event.type)] += 1
+        self._events_in[self._metrics.type_class(event.type)] += 1
         if event.uid in self._held:
             self._keep(envelope, claim)
             return NOBODY
@@ -141,8 +147,11 @@ class Ingest:
         if writer is not None:
             writer.submit(self._stored(envelope, pictured))
         self._emergencies.observe(envelope)
+        hooks = self._hooks_by_type.get(event.type)
+        if hooks is None:
+            hooks = self._hooks_for(event.type)
         held = False
-        for hook in self._hooks:
+        for hook in hooks:
             # A hook answers True when it keeps the event for recipients that are offline.
             held = hook(envelope, audience) is True or held
         if here and audience.explicit and event.type == "b-t-f" and audience.reaches_nobody and not held:
@@ -161,13 +170,22 @@ class Ingest:
             audience = msgspec.structs.replace(audience, delivery_only=True)
         self._bus.publish(envelope, audience)
 
-    def add_hook(self, hook: Callable[[Envelope, Audience], object]) -> None:
+    def add_hook(self, hook: Hook, *, types: Callable[[str], bool] | None = None) -> None:
         """Call ``hook(envelope, audience)`` for every publication of any node, after the picture.
 
         A hook returns True when it keeps the event for later delivery (store-and-forward), which
-        suppresses the chat delivery-failure notice.
+        suppresses the chat delivery-failure notice. ``types``: the hook is only called for events
+        whose CoT type this accepts (decided once per type), so the others do not pay for the call.
         """
-        self._hooks.append(hook)
+        self._hooks.append((hook, types))
+        self._hooks_by_type.clear()
+
+    def _hooks_for(self, cot_type: str) -> list[Hook]:
+        hooks = [hook for hook, types in self._hooks if types is None or types(cot_type)]
+        if len(self._hooks_by_type) >= _MAX_HOOK_TYPES:
+            self._hooks_by_type.clear()
+        self._hooks_by_type[cot_type] = hooks
+        return hooks
 
     def republish(self, envelope: Envelope) -> None:
         """Deliver again without storing or updating features (emergency repeats).

@@ -34,6 +34,7 @@ from rallypoint.routing.directory import Directory
 from rallypoint.routing.envelope import ANON_GROUP, Envelope, Origin
 from rallypoint.routing.router import Audience
 from rallypoint.services.tasks_cot import (
+    CHAT_TYPE,
     STATUS_TYPE,
     BadTaskCot,
     chat_text,
@@ -244,6 +245,11 @@ class TaskService:
         self._publish(desk_chat(text, now, to_uid=task.creator_uid), task.groups)
 
     # --- From TAK clients ---------------------------------------------------------------------
+    @staticmethod
+    def observes_type(cot_type: str) -> bool:
+        """The CoT types :meth:`observe` acts on (the ingest path calls it for these only)."""
+        return cot_type in (STATUS_TYPE, CHAT_TYPE)
+
     def observe(self, envelope: Envelope, audience: Audience) -> bool:
         """Ingest hook: act on a status CoT or a chat reply to the desk (on the node it entered).
 

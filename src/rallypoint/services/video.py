@@ -165,6 +165,11 @@ class VideoService:
         return connection
 
     # --- b-i-v CoT ------------------------------------------------------------------------------
+    @staticmethod
+    def observes_type(cot_type: str) -> bool:
+        """The CoT types :meth:`observe` acts on (the ingest path calls it for these only)."""
+        return cot_type == VIDEO_COT_TYPE
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """Ingest hook: queue the feed a ``b-i-v`` event describes (cheap; the write happens in :meth:`run`)."""
         event = envelope.event

@@ -20,7 +20,9 @@ class Feature(Protocol):
     def observe(self, envelope: Envelope, audience: Audience) -> object:
         """Called on the ingest path after routing (must be cheap and must not block).
 
-        Return True when the feature keeps the event for recipients that are offline.
+        Return True when the feature keeps the event for recipients that are offline. A feature
+        whose ``observe`` does nothing says so with a class attribute ``observes = False``: the
+        ingest path then never calls it (every event would pay for the call).
         """
         ...
 
@@ -43,6 +45,8 @@ class RoutesOnly:
     @property
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes
+
+    observes = False
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None

@@ -106,6 +106,9 @@ class LiveFeed:
             Route("/map/{name:str}", self._static, methods=["GET"]),
         ]
 
+    # Nothing to observe: the ingest path does not call observe (every event would pay for the call).
+    observes = False
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None
 

@@ -60,6 +60,9 @@ class WebPicture:
             *self._tiles.routes,
         ]
 
+    # Nothing to observe: the ingest path does not call observe (every event would pay for the call).
+    observes = False
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None
 

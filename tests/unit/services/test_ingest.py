@@ -74,3 +74,39 @@ def test_republish_delivers_again_without_touching_the_picture() -> None:
     pic.presence.items.clear()
     pic.ingest.republish(envelope)
     assert bob.received == [envelope, envelope] and not pic.presence.items
+
+
+def test_a_hook_with_types_sees_only_those_types_and_hooks_keep_their_order() -> None:
+    pic = picture()
+    alice = pic.join("a")
+    seen: list[tuple[str, str]] = []
+    pic.ingest.add_hook(lambda envelope, audience: seen.append(("all", envelope.event.type)))
+    pic.ingest.add_hook(
+        lambda envelope, audience: seen.append(("chats", envelope.event.type)), types=lambda t: t == "b-t-f"
+    )
+    pic.send(alice, marker(pic.clock, "m-1"))
+    pic.send(alice, chat(pic.clock, "uid-A", room="All Chat Rooms", chat_id="All Chat Rooms"))
+    # A hook added later takes the types already seen too (the per-type lists are rebuilt).
+    pic.ingest.add_hook(lambda envelope, audience: seen.append(("late", envelope.event.type)))
+    pic.send(alice, marker(pic.clock, "m-2"))
+    marker_type = pic.published[0].event.type
+    assert seen == [
+        ("all", marker_type),
+        ("all", "b-t-f"),
+        ("chats", "b-t-f"),
+        ("all", marker_type),
+        ("late", marker_type),
+    ]
+
+
+def test_a_hook_whose_types_refuse_a_chat_cannot_keep_it() -> None:
+    # Only a hook that is called can answer True (kept for later): the failure notice still goes.
+    pic = picture()
+    alice = pic.join("a")
+    pic.identify(alice, "uid-A", "ALICE")
+    pic.ingest.add_hook(lambda envelope, audience: True, types=lambda t: t.startswith("a-"))
+    pic.send(
+        alice,
+        chat(pic.clock, "uid-A", room="GHOST", chat_id="uid-GHOST", marti='<marti><dest callsign="GHOST"/></marti>'),
+    )
+    assert "b-t-f-s" in alice.types()

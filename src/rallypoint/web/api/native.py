@@ -90,6 +90,9 @@ class NativeApi:
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes
 
+    # Nothing to observe: the ingest path does not call observe (every event would pay for the call).
+    observes = False
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None
 

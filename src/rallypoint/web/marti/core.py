@@ -83,6 +83,9 @@ class CoreFeature:
             Route("/Marti/api/cot/xml/{uid}", self.cot_xml, methods=["GET"]),
         ]
 
+    # The ingest path calls observe only when this is True (every event would pay for the call).
+    observes = True
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """Remember each client's own SA (cheap: one dict lookup unless it is one)."""
         event = envelope.event

@@ -100,13 +100,18 @@ class MissionsFeature:
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
+    # The ingest path calls observe only when this is True (every event would pay for the call).
+    observes = True
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """Queue the write of CoT addressed to a mission (its delivery is the dispatcher's, on every node).
 
         Only the node the CoT entered writes it: the mission's change is decided once, as the
         event's stored row is.
         """
-        if not any(d.mission is not None for d in envelope.event.detail.dests):
+        dests = envelope.event.detail.dests
+        # Most events name no address at all: one test before the scan.
+        if not dests or not any(d.mission is not None for d in dests):
             return
         if not self._ctx.ingest.entered_here(envelope):
             return

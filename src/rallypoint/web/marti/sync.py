@@ -98,6 +98,9 @@ class SyncFeature:
             Route("/Marti/api/sync/metadata/{hash}/tool", self.set_tool, methods=["PUT"]),
         ]
 
+    # Nothing to observe: the ingest path does not call observe (every event would pay for the call).
+    observes = False
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None
 

@@ -119,6 +119,9 @@ class VideoFeature:
             Route("/Marti/api/video/{uid}", self.delete_one, methods=["DELETE"]),
         ]
 
+    # Nothing to observe: the ingest path does not call observe (every event would pay for the call).
+    observes = False
+
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         return None  # the service is an ingest hook of its own (node.build)
 
