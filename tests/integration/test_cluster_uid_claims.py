@@ -4,7 +4,8 @@ Three real nodes on one nats-server. For each of several uids, alice (on node A)
 node B) send their first device SA for it at once, so both nodes may accept their own client before
 either hears of the other. The cluster's decision (the first key created in ``rp_rallypoint_uids``)
 then holds on every node: the other principal is refused ``spoofed_uid`` (its session closed, or its
-SA refused), its later reports reach nobody, and a third node refuses it too.
+SA refused), none of its reports reaches a receiver on any node (not even the first one, which its
+node held while the claim was undecided), and a third node refuses it too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.support.poll import wait_until, wait_until_async
 from tests.support.server import ServerProcess
 
 TIMEOUT_S = 20.0
-UIDS = [f"ANDROID-contested-{i}" for i in range(3)]
+UIDS = [f"ANDROID-contested-{i}" for i in range(4)]
 CALLSIGNS = {"alice": "ALICE", "mallory": "MALLORY"}
 
 
@@ -35,9 +36,19 @@ def cluster(tmp_path: Path, ca_template: Path) -> Iterator[Cluster]:
         yield running
 
 
+def _held_and_dropped(node: ServerProcess, uid: str) -> int:
+    """How many reports of ``uid`` ``node`` held for its claim and dropped when the claim was lost."""
+    return sum(
+        int(line.get("held_reports_dropped", 0))
+        for line in list(node.lines)
+        if line.get("msg") == "uid held by another principal in the cluster" and line.get("uid") == uid
+    )
+
+
 def _refused(node: ServerProcess, uid: str) -> bool:
     return any(
-        line.get("msg") == "input rejected" and line.get("reason") == "spoofed_uid"
+        line.get("msg") == "input rejected"
+        and line.get("reason") == "spoofed_uid"
         and f"uid {uid!r} is held by another principal" in str(line.get("detail", ""))
         for line in list(node.lines)
     )
@@ -61,7 +72,9 @@ async def _send_quietly(client: CotClient, data: bytes) -> None:
 
 
 async def test_simultaneous_claims_of_one_uid_on_two_nodes_leave_exactly_one_holder(
-    cluster: Cluster, tmp_path: Path, clients: list[object],
+    cluster: Cluster,
+    tmp_path: Path,
+    clients: list[object],
 ) -> None:
     async def tls(node: int, name: str, tag: str) -> CotClient:
         ctx = client_context(cluster.dirs[node], name, tmp_path / f"{name}-{node}-{tag}")
@@ -69,15 +82,13 @@ async def test_simultaneous_claims_of_one_uid_on_two_nodes_leave_exactly_one_hol
         clients.append(client)
         return client
 
-    watcher = await tls(2, "watcher", "w")
+    # A receiver on every node: the loser's node, the holder's node and a third one.
+    watchers = [await tls(node, "watcher", f"w{node}") for node in range(3)]
+    watcher = watchers[2]
     # One connection per uid and principal: a session binds one device uid.
-    conns = {
-        (uid, name): await tls(node, name, uid) for uid in UIDS for node, name in ((0, "alice"), (1, "mallory"))
-    }
+    conns = {(uid, name): await tls(node, name, uid) for uid in UIDS for node, name in ((0, "alice"), (1, "mallory"))}
     home = {"alice": cluster.nodes[0], "mallory": cluster.nodes[1]}
-    await asyncio.gather(*(
-        client.send(sa(uid, f"{CALLSIGNS[name]}-1")) for (uid, name), client in conns.items()
-    ))
+    await asyncio.gather(*(client.send(sa(uid, f"{CALLSIGNS[name]}-1")) for (uid, name), client in conns.items()))
 
     # The cluster records one holder per uid; the other principal's node refuses it (closing its
     # session if it had accepted it before the decision, or refusing its SA if it heard first).
@@ -85,9 +96,33 @@ async def test_simultaneous_claims_of_one_uid_on_two_nodes_leave_exactly_one_hol
     losers = {uid: "mallory" if holder == "alice" else "alice" for uid, holder in holders.items()}
     assert set(holders.values()) <= {"alice", "mallory"}
     for uid, loser in losers.items():
-        await wait_until(lambda uid=uid, loser=loser: _refused(home[loser], uid),  # type: ignore[misc]
-                         f"{loser}'s node refusing {uid}", timeout=TIMEOUT_S)
+        await wait_until(
+            lambda uid=uid, loser=loser: _refused(home[loser], uid),  # type: ignore[misc]
+            f"{loser}'s node refusing {uid}",
+            timeout=TIMEOUT_S,
+        )
         assert not _refused(home[holders[uid]], uid), f"the holder of {uid} was refused too"
+
+    # The holder's first report was held until its claim was won, then released to every node.
+    for uid in UIDS:
+        first = f"{CALLSIGNS[holders[uid]]}-1"
+        for w in watchers:
+            await w.wait_for(lambda e, uid=uid, first=first: e.uid == uid and e.detail.callsign == first, TIMEOUT_S)
+
+    # The loser's first report never reached anyone. Proof of arrival order: a position sent after the
+    # decision through the loser's node, on the same path (core NATS from that node, in order), has
+    # reached every receiver, so the loser's report would have reached them before it.
+    for uid in UIDS:
+        loser = losers[uid]
+        relay = await tls(0 if loser == "alice" else 1, "watcher", f"relay-{uid}")
+        for w in watchers:
+            await w.barrier(relay, TIMEOUT_S)
+            assert not w.has(
+                lambda e, uid=uid, loser=loser: e.uid == uid and e.detail.callsign == f"{CALLSIGNS[loser]}-1"
+            ), f"{loser}'s first report of {uid} reached a receiver"
+    # The race this test is about happened: some loser's node accepted its client's first report before
+    # the decision (and held it); the others heard the holder first and refused it outright.
+    assert any(_held_and_dropped(home[losers[uid]], uid) for uid in UIDS), "no loser's report was held"
 
     # From now on only the holder is heard: the loser's next report reaches nobody.
     for uid in UIDS:
@@ -96,21 +131,26 @@ async def test_simultaneous_claims_of_one_uid_on_two_nodes_leave_exactly_one_hol
         if not loser.closed.is_set():
             await watcher.barrier(loser, TIMEOUT_S)  # the refused SA was processed before this
         await winner.send(sa(uid, f"{CALLSIGNS[holders[uid]]}-2"))
-        await watcher.wait_for(lambda e, uid=uid: e.uid == uid and e.detail.callsign == f"{CALLSIGNS[holders[uid]]}-2",
-                               TIMEOUT_S)
+        await watcher.wait_for(
+            lambda e, uid=uid: e.uid == uid and e.detail.callsign == f"{CALLSIGNS[holders[uid]]}-2", TIMEOUT_S
+        )
         assert not watcher.has(lambda e, uid=uid: e.uid == uid and e.detail.callsign == f"{CALLSIGNS[losers[uid]]}-2")
 
     # The third node agrees: the loser is refused there as well.
     for uid in UIDS:
         again = await tls(2, losers[uid], f"{uid}-again")
         await again.send(sa(uid, "AGAIN"))
-        await wait_until(lambda uid=uid: _refused(cluster.nodes[2], uid), f"node C refusing {uid}",  # type: ignore[misc]
-                         timeout=TIMEOUT_S)
+        await wait_until(
+            lambda uid=uid: _refused(cluster.nodes[2], uid),
+            f"node C refusing {uid}",  # type: ignore[misc]
+            timeout=TIMEOUT_S,
+        )
     assert not watcher.has(lambda e: e.detail.callsign == "AGAIN")
 
 
 async def _wait_holders(url: str) -> dict[str, str]:
     """Every contested uid's holder once each has one (the claims are written within a round trip)."""
+
     async def holders() -> dict[str, str] | None:
         try:
             return await _holders(url)

@@ -155,7 +155,10 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         auditor=auditor, accounts=accounts, peers=PeerCertificates(), http_guard=http_guard, tokens=tokens,
     )
     # In a cluster, who holds a device uid is decided in NATS: one of two simultaneous claims wins.
-    claims = uid_claims_for(bus, identity=identity, presence=presence, sessions=ctx.sessions, metrics=metrics)
+    claims = uid_claims_for(
+        bus, identity=identity, presence=presence, sessions=ctx.sessions, metrics=metrics, ingest=ingest,
+        directory=directory,
+    )
     if claims is not None:
         node.features.append(claims)
     # Missions, accounts and revocations changed on any node are applied on every node at once.
