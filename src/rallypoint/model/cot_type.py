@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from functools import lru_cache
 
 PING = "t-x-c-t"
 PONG = "t-x-c-t-r"
@@ -62,6 +63,8 @@ def is_persistent_item(cot_type: str) -> bool:
     return cot_type.startswith(PERSISTENT_PREFIXES)
 
 
+# Every event in flight asks once (Envelope): a device sends a handful of types over and over.
+@lru_cache(maxsize=1024)
 def priority_of(cot_type: str) -> Priority:
     """The delivery class of an event type."""
     if cot_type in EMERGENCY_TYPES or cot_type in (EMERGENCY_CANCEL, DELETE):

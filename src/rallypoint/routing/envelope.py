@@ -36,7 +36,7 @@ class Envelope:
     format is encoded once and the same bytes object is written to every socket.
     """
 
-    __slots__ = ("_proto", "_xml", "event", "origin", "priority", "received_ms", "repeat")
+    __slots__ = ("_proto", "event", "origin", "priority", "received_ms", "repeat", "xml_bytes")
 
     def __init__(
         self,
@@ -53,15 +53,17 @@ class Envelope:
         self.priority = priority_of(event.type) if priority is None else priority
         # A repeat (emergency re-broadcast, replay) is delivered but not stored again.
         self.repeat = repeat
-        self._xml: bytes | None = None
+        # The XML encoding once made (read-only outside): a delivery to an XML stream reads it here
+        # without a call when an earlier receiver already had it made (see ``wire``).
+        self.xml_bytes: bytes | None = None
         self._proto: bytes | None = None
 
     def wire(self, fmt: WireFormat) -> bytes:
         """The bytes to write on a stream speaking ``fmt``; encoded on first use only."""
         if fmt is _XML:
-            if self._xml is None:
-                self._xml = encode_for_wire(self.event, _XML)
-            return self._xml
+            if self.xml_bytes is None:
+                self.xml_bytes = encode_for_wire(self.event, _XML)
+            return self.xml_bytes
         if self._proto is None:
             self._proto = encode_for_wire(self.event, WireFormat.PROTOBUF)
         return self._proto

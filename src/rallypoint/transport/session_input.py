@@ -93,6 +93,8 @@ class SessionInput:
         ctx = self._ctx
         conn = self._conn
         output = self._output
+        # The events of one read arrived together: one wall-clock reading stamps them all.
+        received_ms = ctx.clock.now_ms()
         while True:
             try:
                 ev = conn.next_event()
@@ -113,7 +115,7 @@ class SessionInput:
                     log.debug("unknown protobuf fields dropped",
                               extra={"session": self._session.id, "peer": self._session.peer})
                 try:
-                    ctx.ingest.accept(Envelope(ev.event, self._session.origin, ctx.clock.now_ms()))
+                    ctx.ingest.accept(Envelope(ev.event, self._session.origin, received_ms))
                 except RemoteProtocolError as exc:
                     self.rejected(exc.reason, exc.detail)
             elif isinstance(ev, PingReceived):
