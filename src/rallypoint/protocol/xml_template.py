@@ -221,13 +221,14 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict
     diff = list(compress(range(len(pieces)), map(ne, pieces, shape.last_pieces)))
     known, layout, quote = shape.pieces, shape.layout, shape.quote
     first, end = shape.detail_first - 1, shape.detail_end
-    changed = shape.last_changed
-    if diff:
-        changed = dict(changed)  # the shape's own is replaced only when the event is accepted
+    changed = last_changed = shape.last_changed
     detail_dirty = False
     for i in diff:
         piece = pieces[i]
-        changed.pop(i, None)
+        if i in changed:
+            if changed is last_changed:
+                changed = dict(changed)  # the shape's own is replaced only when the event is accepted
+            del changed[i]
         if first <= i < end:
             detail_dirty = True
         if piece == known[i]:
@@ -250,6 +251,8 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict
                 joined = quote.join(parts[1::2])
                 if len(joined.translate(None, _VALUE_BAD)) != len(joined) or joined.find(b"xmlns") >= 0:
                     return None
+                if changed is last_changed:
+                    changed = dict(changed)
                 changed[i] = joined.decode().split(shape.quote_text)
         except UnicodeDecodeError:
             return None
