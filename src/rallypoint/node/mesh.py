@@ -28,5 +28,6 @@ def mesh_service(settings: Settings, clock: Clock, ingest: Ingest, ids: NodeIds)
             origin=ids.origin(session, groups), open_link=opener(spec), rng=random.Random(),
         ))
     service = MeshService(gateways)
-    ingest.add_hook(service.observe)
+    if gateways:  # meshes are configured at start only: without one the hook would do nothing
+        ingest.add_hook(service.observe)
     return service
