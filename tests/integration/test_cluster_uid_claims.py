@@ -11,6 +11,7 @@ node held while the claim was undecided), and a third node refuses it too.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,3 +159,51 @@ async def _wait_holders(url: str) -> dict[str, str]:
             return None
 
     return await wait_until_async(holders, "every contested uid's holder", timeout=TIMEOUT_S, interval=0.1)
+
+
+async def test_with_nats_away_a_new_clients_reports_wait_two_seconds_then_the_node_serves_them(
+    cluster: Cluster,
+    tmp_path: Path,
+    clients: list[object],
+) -> None:
+    async def tls(name: str, tag: str) -> CotClient:
+        client = await CotClient.connect(
+            cluster.port(0, "tls"), ssl_context=client_context(cluster.dirs[0], name, tmp_path / f"{name}-{tag}")
+        )
+        clients.append(client)
+        return client
+
+    uid = "ANDROID-offline"
+    watcher, alice = await tls("watcher", "w"), await tls("alice", "a")
+    await asyncio.to_thread(cluster.nats.stop)
+    try:
+        sent = time.monotonic()
+        await alice.send(sa(uid, "ALICE-OFF"))
+        await watcher.wait_for(lambda e: e.uid == uid, TIMEOUT_S)
+        # Held while the claim could not be decided, then released: the node decides alone and goes on.
+        assert time.monotonic() - sent >= 1.9, "released before the hold's 2 s were up"
+        assert any(
+            line.get("msg") == "uid claim undecided: its reports released, this node decides alone"
+            and line.get("uid") == uid
+            for line in list(cluster.nodes[0].lines)
+        )
+        await alice.send(sa(uid, "ALICE-OFF-2"))  # undecided and released: not held any more
+        await watcher.wait_for(lambda e: e.detail.callsign == "ALICE-OFF-2", TIMEOUT_S)
+    finally:
+        await asyncio.to_thread(cluster.nats.start)
+
+    # NATS back: the claim that waited is recorded for alice.
+    async def holder() -> str | None:
+        try:
+            nc = await nats.connect(cluster.nats.url)
+        except (nats.errors.Error, OSError):
+            return None  # NATS still starting
+        try:
+            entry = await (await nc.jetstream().key_value("rp_rallypoint_uids")).get(key_of(uid))
+            return entry.value.decode() if entry.value else None
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.NotFoundError, nats.errors.Error):
+            return None
+        finally:
+            await nc.close()
+
+    assert await wait_until_async(holder, "alice's claim recorded", timeout=TIMEOUT_S, interval=0.2) == "alice"

@@ -288,24 +288,21 @@ class UidClaims:
             },
         )
         detail = f"uid {uid!r} is held by another principal ({holder}), who claimed it first in the cluster"
-        for session in self._sessions:
-            dropped = refused.get(session.id, 0)
-            if session.id not in losers and not dropped:
-                continue
-            self.closed += 1
-            # One refusal per report that reached nobody, or one for the session whose SA left the picture.
-            rejected = max(dropped, 1)
-            self._metrics.rejected.labels(SPOOFED_UID, getattr(session, "transport_name", "stream")).inc(rejected)
+        live = {session.id: session for session in self._sessions if session.id in losers or session.id in refused}
+        # One refusal per held report that reached nobody (its session may have ended since), and one
+        # for each session whose SA left the picture.
+        for session_id in refused.keys() | losers:
+            session = live.get(session_id)
+            transport = getattr(session, "transport_name", "stream")
+            rejected = refused.get(session_id, 1)
+            self._metrics.rejected.labels(SPOOFED_UID, transport).inc(rejected)
             log.warning(
                 "input rejected",
-                extra={
-                    "session": session.id,
-                    "reason": SPOOFED_UID,
-                    "detail": detail,
-                    "reports": rejected,
-                },
+                extra={"session": session_id, "reason": SPOOFED_UID, "detail": detail, "reports": rejected},
             )
-            session.close(SPOOFED_UID)
+            if session is not None:
+                self.closed += 1
+                session.close(SPOOFED_UID)
 
 
 def uid_claims_for(

@@ -105,3 +105,16 @@ def test_counters_name_what_the_hold_did() -> None:
     counters = {name: value for name, _, value in claims.counters()}
     assert counters["rallypoint_uid_claim_reports_held_total"] == 1
     assert counters["rallypoint_uid_claim_reports_released_total"] == 1
+
+
+def test_held_reports_of_a_session_gone_before_the_loss_are_still_counted_as_refused() -> None:
+    pic = picture()
+    claims = _claims(pic, [])  # the session has ended: nothing left to close
+    mallory, bob = pic.join("m", principal="mallory"), pic.join("b", principal="bob")
+    pic.identify(mallory, UID, "MALLORY-1")
+    claims.decided(UID, "alice")
+    assert not bob.received and claims.closed == 0
+    value = pic.metrics.registry.get_sample_value(
+        "rallypoint_events_rejected_total", {"reason": SPOOFED_UID, "transport": "stream"}
+    )
+    assert value == 1
