@@ -12,7 +12,7 @@ removed by a textual patch, alternated ``--rounds`` times:
   in 50; the others are decoded as usual). Framing, routing, the picture, storage and delivery run
   as usual on the event.
 - ``decoding free, no storage``: the same, and no history row is written (no writer thread work).
-- ``decoder compiled`` (``--mypyc``): the decoding modules (``protocol/xml_template.py``,
+- ``decoder compiled`` (``--mypyc``): the decoding modules (``protocol/xml_template.py``, ``xml_shape.py``,
   ``xml_codec.py``, ``framing.py``, ``timefmt.py``, ``validate.py``, ``detail.py``, ``xmlsafe.py``)
   compiled to C extension modules by mypyc (part of mypy, already a test dependency); about 15 s to
   build.
@@ -50,7 +50,7 @@ _DECODE_MEMO = """\
         return hit
 """
 _STORE_CALL = "            writer.submit(self._stored(envelope, pictured))\n"
-_COMPILED = ("xml_template", "xml_codec", "framing", "timefmt", "validate", "detail", "xmlsafe")
+_COMPILED = ("xml_template", "xml_shape", "xml_codec", "framing", "timefmt", "validate", "detail", "xmlsafe")
 
 
 def _patch(path: Path, old: str, new: str) -> None:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from lxml import etree
 
 from rallypoint.errors import RemoteProtocolError
@@ -107,12 +106,7 @@ def _decode(
                 assert known.root is not None and known.point is not None
                 event = _event(known.root.get, known.point.get, known.detail, body, limits, codes)
             else:
-                # <event> and <point> are the last accepted event's, byte for byte: so are their
-                # checked fields. Only the exercise marking also depends on the detail.
-                detail = known.detail
-                if detail is not previous.detail:
-                    check_exercise(previous.opex, detail)
-                event = msgspec.structs.replace(previous, detail=detail, raw=body)
+                event = _event_since(previous, known.times, known.point_texts, known.detail, body)
             shapes.accepted(event)
             return event
     root = parse_document(body, limits, parser)
@@ -185,6 +179,34 @@ def _event(
         opex=opex,
         raw=body,
     )
+
+
+def _event_since(
+    previous: CotEvent,
+    times: tuple[str, str, str] | None,
+    point_texts: tuple[str, str, str, str, str] | None,
+    detail: Detail,
+    body: bytes,
+) -> CotEvent:
+    """The event that differs from ``previous`` (same shape, checked) at most in its times, point and detail.
+
+    Everything else of ``<event>`` is byte for byte ``previous``'s, so it passed the same checks;
+    what changed is checked here in :func:`_event`'s order (times, exercise marking, point).
+    """
+    if times is None:
+        time_ms, start_ms, stale_ms = previous.time, previous.start, previous.stale
+    else:
+        time_text, start_text, stale_text = times
+        time_ms = _time(time_text, "time")
+        start_ms = time_ms if start_text == time_text else _time(start_text, "start")
+        stale_ms = _time(stale_text, "stale")
+    if detail is not previous.detail:
+        check_exercise(previous.opex, detail)
+    point = previous.point if point_texts is None else _point_of(*point_texts)
+    return CotEvent(
+        previous.uid, previous.type, previous.how, time_ms, start_ms, stale_ms, point, detail, previous.access,
+        previous.qos, previous.opex, body,
+    )  # fmt: skip
 
 
 def encode_event(event: CotEvent) -> bytes:
@@ -280,10 +302,14 @@ def _time(text: str | None, name: str) -> int:
 
 
 def _point(get: Callable[[str], Any]) -> Point:
+    return _point_of(get("lat"), get("lon"), get("hae"), get("ce"), get("le"))
+
+
+def _point_of(lat_text: Any, lon_text: Any, hae_text: Any, ce_text: Any, le_text: Any) -> Point:
     # Any: a missing attribute (None) makes float() raise TypeError, handled like a bad number.
     try:
-        lat, lon = float(get("lat")), float(get("lon"))
-        hae, ce, le = float(get("hae")), float(get("ce")), float(get("le"))
+        lat, lon = float(lat_text), float(lon_text)
+        hae, ce, le = float(hae_text), float(ce_text), float(le_text)
     except (TypeError, ValueError):
         pass  # missing or malformed: the checks below default or name the culprit
     else:
@@ -292,11 +318,11 @@ def _point(get: Callable[[str], Any]) -> Point:
         if -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and _FINITE(hae) and _FINITE(ce) and _FINITE(le):
             return Point(lat, lon, hae, ce, le)
     return check_point(
-        parse_number(get("lat"), "lat", required=True),
-        parse_number(get("lon"), "lon", required=True),
-        parse_number(get("hae"), "hae", required=False),
-        parse_number(get("ce"), "ce", required=False),
-        parse_number(get("le"), "le", required=False),
+        parse_number(lat_text, "lat", required=True),
+        parse_number(lon_text, "lon", required=True),
+        parse_number(hae_text, "hae", required=False),
+        parse_number(ce_text, "ce", required=False),
+        parse_number(le_text, "le", required=False),
     )
 
 

@@ -19,9 +19,11 @@ comments, CDATA, references, namespaces or ``<marti>`` are never templated.
 
 A shape also remembers the last event read through it and accepted by the decoder: a piece equal
 to that event's piece was checked then, so only the pieces that changed since are checked and
-read again. When the ``<event>`` and ``<point>`` pieces are those of the last event, the decoder
-takes that event's checked fields (uid, type, how, times, point, ...) as they are; when no
-detail element changed, the last event's detail (its views and its bytes) is kept too.
+read again. The decoder starts from that event's checked fields (uid, type, how, times, point,
+...) and reads only what changed: the times when ``<event>`` differs from the last event's in
+``time``, ``start`` and ``stale`` alone (a device's next report), the point when ``<point>``
+changed; any other change to ``<event>`` is read in full. When no detail element changed, the
+last event's detail (its views and its bytes) is kept too.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ import msgspec
 from lxml import etree
 
 from rallypoint.model.cot import CotEvent, Detail
-from rallypoint.model.exercise import EXERCISE_TAG
-from rallypoint.protocol.detail import detail_from_views, inner_from_source
+from rallypoint.protocol.detail import detail_from_views
+from rallypoint.protocol.xml_shape import DETAIL_CLOSE, DETAIL_OPEN, Shape, learn_shape, templatable
 
 # Templates kept per decoder (a device sends a handful of shapes) and keys remembered as seen
 # once: a shape is learned the second time it comes, so one-off events cost nothing extra.
@@ -45,20 +47,6 @@ MAX_SHAPES = 4
 _MAX_SEEN = 16
 _MAX_SCORE = 64
 _RETRY_AFTER = 64
-_NAME = rb"[A-Za-z_][A-Za-z0-9_.\-]*"
-_WS = rb"[ \t\r\n]"
-# One piece (the bytes after a "<"): a start tag whose attributes all use the same quote and
-# whose values need no normalization, or an end tag, then text without that quote. Per quote.
-_PIECES = {
-    quote: (
-        re.compile(
-            rb"%s(?:%s+%s%s*=%s*%s[^%s<&\t\n\r]*%s)*%s*/?>[^%s]*"
-            % (_NAME, _WS, _NAME, _WS, _WS, quote, quote, quote, _WS, quote)
-        ),
-        re.compile(rb"/%s%s*>[^%s]*" % (_NAME, _WS, quote)),
-    )
-    for quote in (b'"', b"'")
-}
 # What a changed attribute value must not hold: control characters (tab, CR and LF included: the
 # parser normalizes them), references, "!" and "xmlns" (where the decoder serializes the detail
 # instead of slicing it), the non-characters U+FFFE/U+FFFF. Text
@@ -69,66 +57,23 @@ _PIECES = {
 # holding one comes out shorter): one pass in C, half the cost of a regular-expression search.
 _VALUE_BAD = bytes(range(0x20)) + b"&!\xef"
 _TEXT_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f&!\xef]")
-# The views build_detail fills from the first child of each of these tags.
-_VIEW_TAGS = frozenset({"contact", "__group", "__chat", "emergency", "status", "track", "takv", EXERCISE_TAG})
-_DETAIL_OPEN = b"<detail>"
-_DETAIL_CLOSE = b"</detail>"
-
-
-def templatable(body: bytes) -> bool:
-    """False when ``body`` holds something a template never covers (cheap byte searches)."""
-    return not (
-        b"!" in body  # comments, CDATA; also where the detail is serialized rather than sliced
-        or b"&" in body
-        or b"]]>" in body
-        or b"xmlns" in body
-        or b"\xef\xbf" in body  # U+FFC0..U+FFFF, among them the non-characters U+FFFE/U+FFFF
-        or b"<marti" in body
-    )
-
-
-class Shape(msgspec.Struct, gc=False):
-    """A learned event shape (see the module docstring)."""
-
-    pieces: list[bytes]
-    quote: bytes  # the attribute quote of the whole event
-    quote_text: str
-    # Per piece: the number of parts cut at the quote, the parts outside values (the last one
-    # excepted), the tag end that starts the last part, and the text after it.
-    layout: list[tuple[int, list[bytes], bytes, bytes]]
-    # Attribute names in document order per piece, and their values as parsed.
-    names: list[tuple[str, ...]]
-    attrs: list[dict[str, str]]
-    point: int
-    detail_first: int  # first piece inside <detail>, 0 without a detail
-    detail_end: int  # the piece of </detail>
-    views: dict[str, int]  # view tag -> piece of its first element
-    link: int  # piece of the first <link> with a uid, -1 if none
-    chatgrp: int
-    view_pieces: frozenset[int]  # all of the above
-    detail: Detail
-    score: int = 0
-    # The last event read through the shape (the template until one is): its pieces, its values
-    # that differ from the template's (piece -> values in document order), its detail, and the
-    # event the decoder made of it (None until the decoder accepted one).
-    last_pieces: list[bytes] = []
-    last_changed: dict[int, list[str]] = {}
-    last_detail: Detail = Detail()
-    last_event: CotEvent | None = None
 
 
 class Decoded(NamedTuple):
     """What a template match yields: the attributes of ``<event>`` and ``<point>``, and the detail.
 
-    ``previous``: the last accepted event of the shape when ``<event>`` and ``<point>`` are
-    byte for byte its own; its fields other than the detail and the bytes are this event's, and
-    ``root`` and ``point`` are then None (not read).
+    ``previous``: the last accepted event of the shape, when this event differs from it at most
+    in the values of ``time``, ``start`` and ``stale`` (``times``: their texts, None when they are
+    unchanged too), of ``<point>`` (``point_texts``: lat, lon, hae, ce, le, None when unchanged)
+    and in the detail. ``root`` and ``point`` are then None (not read); else ``previous`` is None.
     """
 
     root: dict[str, str] | None
     point: dict[str, str] | None
     detail: Detail
     previous: CotEvent | None
+    times: tuple[str, str, str] | None = None
+    point_texts: tuple[str, str, str, str, str] | None = None
 
 
 class ShapeCache:
@@ -200,7 +145,11 @@ class ShapeCache:
                 return
         elif current.score >= 0:
             return
-        shape = _learn(pieces, body, root, b'"') or _learn(pieces, body, root, b"'") if templatable(body) else None
+        shape = (
+            learn_shape(pieces, body, root, b'"') or learn_shape(pieces, body, root, b"'")
+            if templatable(body)
+            else None
+        )
         if shape is None:
             if current is None:
                 self._seen[key] = _RETRY_AFTER
@@ -258,15 +207,32 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict
             return None
     previous = shape.last_event
     root = point = None
-    if previous is None or 1 in diff or shape.point in diff:
-        previous = None
+    times = point_texts = None
+    if previous is not None and 1 in diff:
+        # A device's next report changes the times alone: then only they are read again.
+        times_at = shape.times_at
+        values = _values(shape, 1, changed)
+        if times_at is None or shape.others(values) != shape.others(_values(shape, 1, last_changed)):
+            previous = None
+        else:
+            times = (values[times_at[0]], values[times_at[1]], values[times_at[2]])
+    if previous is not None and shape.point in diff:
+        point_at = shape.point_at
+        if point_at is None:
+            previous = None
+        else:
+            values = _values(shape, shape.point, changed)
+            point_texts = (values[point_at[0]], values[point_at[1]], values[point_at[2]], values[point_at[3]],
+                           values[point_at[4]])  # fmt: skip
+    if previous is None:
+        times = point_texts = None
         root = _attrs(shape, 1, changed)
         point = _attrs(shape, shape.point, changed)
     detail = shape.last_detail
     # The detail's content runs from the text after <detail> to the piece of </detail>.
     if detail_dirty:
-        begin = body.find(_DETAIL_OPEN) + len(_DETAIL_OPEN)
-        xml = body[begin : body.rfind(_DETAIL_CLOSE)].strip()
+        begin = body.find(DETAIL_OPEN) + len(DETAIL_OPEN)
+        xml = body[begin : body.rfind(DETAIL_CLOSE)].strip()
         if shape.view_pieces.isdisjoint(diff):
             detail = msgspec.structs.replace(detail, xml=xml)
         else:
@@ -276,7 +242,12 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict
                 _attrs(shape, shape.chatgrp, changed) if shape.chatgrp >= 0 else None,
                 xml,
             )
-    return Decoded(root, point, detail, previous), changed
+    return Decoded(root, point, detail, previous, times, point_texts), changed
+
+
+def _values(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> list[str]:
+    values = changed.get(index)
+    return shape.attrs_values[index] if values is None else values
 
 
 def _attrs(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> dict[str, str]:
@@ -284,91 +255,3 @@ def _attrs(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> dict[s
     if values is None:
         return shape.attrs[index]
     return dict(zip(shape.names[index], values, strict=True))
-
-
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _learn(pieces: list[bytes], body: bytes, root: etree._Element, quote: bytes) -> Shape | None:
-    """The shape of a parsed event with attributes in ``quote``, or ``None`` when it does not qualify."""
-    start_piece, end_piece = _PIECES[quote]
-    elements = iter(root.iter())
-    index: dict[etree._Element, int] = {}
-    layout: list[tuple[int, list[bytes], bytes, bytes]] = [(1, [], b"", pieces[0])]
-    names: list[tuple[str, ...]] = [()]
-    attrs: list[dict[str, str]] = [{}]
-    detail_end = 0
-    for piece in pieces[1:]:
-        parts = piece.split(quote)
-        element = None
-        if piece.startswith(b"/"):
-            if end_piece.fullmatch(piece) is None:
-                return None
-            if piece.startswith(b"/detail") and piece[7:8] in b" \t\r\n>":
-                detail_end = len(layout)
-            keys: tuple[str, ...] = ()
-            values: dict[str, str] = {}
-        else:
-            element = next(elements, None)
-            if element is None or start_piece.fullmatch(piece) is None:
-                return None
-            keys = tuple(element.keys())
-            values = dict(element.items())
-            if len(parts) != 2 * len(keys) + 1 or [v.decode() for v in parts[1::2]] != list(values.values()):
-                return None
-            index[element] = len(layout)
-        last = parts[-1]
-        end = last.index(b">") + 1
-        layout.append((len(parts), parts[0:-1:2], last[:end], last[end:]))
-        names.append(keys)
-        attrs.append(values)
-    if next(elements, None) is not None:
-        return None
-    point = detail_el = None
-    for child in root:
-        if child.tag == "point" and point is None:
-            point = child
-        elif child.tag == "detail" and detail_el is None:
-            detail_el = child
-    if point is None:
-        return None
-    views: dict[str, int] = {}
-    link = chatgrp = -1
-    detail_first = 0
-    detail = Detail()
-    if detail_el is not None:
-        # The detail is sliced from the bytes, never serialized: it must have children and be
-        # written as a plain <detail> once.
-        if len(detail_el) == 0 or inner_from_source(detail_el, body) is None:
-            return None
-        detail_first = index[detail_el] + 1
-        if detail_end <= detail_first:
-            return None
-        for child in detail_el:
-            tag = child.tag
-            if tag == "link":
-                if link < 0 and child.get("uid") is not None:
-                    link = index[child]
-            elif tag in _VIEW_TAGS and tag not in views:
-                views[tag] = index[child]
-                if tag == "__chat":
-                    found = child.find("chatgrp")
-                    chatgrp = index[found] if found is not None else -1
-        begin = body.find(_DETAIL_OPEN) + len(_DETAIL_OPEN)
-        detail = detail_from_views(
-            {tag: attrs[i] for tag, i in views.items()},
-            attrs[link] if link >= 0 else None,
-            attrs[chatgrp] if chatgrp >= 0 else None,
-            body[begin : body.rfind(_DETAIL_CLOSE)].strip(),
-        )
-    return Shape(
-        pieces=pieces, quote=quote, quote_text=quote.decode(), layout=layout, names=names, attrs=attrs,
-        point=index[point], detail_first=detail_first, detail_end=detail_end, views=views, link=link,
-        chatgrp=chatgrp, view_pieces=frozenset((*views.values(), link, chatgrp)), detail=detail,
-        last_pieces=pieces, last_detail=detail,
-    )  # fmt: skip

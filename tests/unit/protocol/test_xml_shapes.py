@@ -112,6 +112,51 @@ def test_a_changed_value_decodes_as_parsed(old: bytes, new: bytes, limits: Limit
     assert decoder.shape_hits >= 2
 
 
+def pli(
+    time: str,
+    *,
+    start: str | None = None,
+    stale: str = "2024-05-01T10:05:00.000Z",
+    uid: str = "u-1",
+    lat: str = "1.5",
+    how: str = "m-g",
+) -> bytes:
+    head = (
+        f'<event version="2.0" uid="{uid}" type="a-f-G" how="{how}" time="{time}" start="{start or time}"'
+        f' stale="{stale}">'
+    ).encode()
+    return PLI.replace(HEAD.replace(b'"T"', b'"2024-05-01T10:00:00.000Z"'), head).replace(
+        b'lat="1.5"', f'lat="{lat}"'.encode()
+    )
+
+
+def test_a_devices_next_reports_decode_as_parsed(limits: Limits) -> None:
+    # Times, point and uid changing between reports of one shape: read from the last report where
+    # only times and point changed, in full otherwise; every error as the parser's.
+    t = [f"2024-05-01T10:00:{k:02d}.000Z" for k in range(10)]
+    stream = [
+        pli(t[0]),
+        pli(t[0]),
+        pli(t[1]),
+        pli(t[2], lat="2.5"),
+        pli(t[3], start=t[2]),
+        pli(t[4], stale=t[9]),
+        pli("2024-05-01T10:00:5.000Z"),
+        pli(t[5], start="yesterday"),
+        pli(t[6], stale="2024-13-01T10:00:00.000Z"),
+        pli(t[6], lat="91"),
+        pli(t[6], lat="nan"),
+        pli(t[7], uid="u-2"),
+        pli(t[8]),
+        pli(t[8], how="m g"),
+        pli(t[8], how="h-e"),
+        pli(t[9], lat="-3.25"),
+        pli(t[9], lat="-3.25"),
+    ]
+    decoder = same_as_parser(stream, limits)
+    assert decoder.shape_hits >= len(stream) - 2
+
+
 def test_a_rejected_event_is_not_what_the_next_is_read_against(limits: Limits) -> None:
     # A shape reads each event against the last one it accepted: a rejected one in between (same
     # markup, bad value) must change nothing, whether the next event repeats it or the good one.
