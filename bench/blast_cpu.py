@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/blast_cpu.py [--tree NAME=PATH ...] [--peers relay,taky] [--rounds 3]
                                         [--load stream|loadgen] [--events 50000] [--duration 10]
+                                        [--events-per-ms 50]
 
 One sender, 10 receivers, against every tree (``PATH/src`` put first on ``PYTHONPATH``; default:
 this checkout, named ``rallypoint``) and every peer, alternating them ``--rounds`` times. The
@@ -11,7 +12,9 @@ core a busy machine left the server, unlike the rates, which are printed beside 
 a core`` is 1 s divided by that CPU time.
 
 ``--load stream`` (default): the sender's ``--events`` position reports (the load tool's PLI, a
-distinct remark each) are encoded before the clock starts and written with one ``sendall`` from a
+distinct remark each; 50 of them share each millisecond's time, as the load tool's templates,
+which it renews as they age, or ``--events-per-ms 1``: a new time in every event, as in a device's
+next report) are encoded before the clock starts and written with one ``sendall`` from a
 thread, and the receivers only count them; so the server always finds a full socket buffer, reads
 full slices and writes large batches, as in a blast on a quiet machine, however little CPU the
 load side gets. CPU is read from the first byte sent until every receiver has every event.
@@ -132,13 +135,14 @@ def _read_until(counters: list[_Counter], target: int, deadline: float, stall_s:
                     sel.unregister(key.fileobj)
 
 
-def stream_blast(running: servers.Running, events: int, name: str) -> Run:
+def stream_blast(running: servers.Running, events: int, name: str, per_ms: int = 50) -> Run:
     """The sender's events written in one go; receivers count them (see the module docstring)."""
     run = f"cpu{name[:8]}"
     sender_id = make_identity(0, run)
     now = int(time.time() * 1000)
-    # Times move on by a millisecond every 50 events (as a device's would); stale 5 minutes ahead.
-    stream = b"".join(xml_event(sender_id, now + i // 50, f"rpbench@{i:019d}") for i in range(events))
+    # Times move on by a millisecond every ``per_ms`` events (as the load tool's templates do, which
+    # it renews as they age); ``per_ms=1``: a new time in every event, as a device's next report.
+    stream = b"".join(xml_event(sender_id, now + i // per_ms, f"rpbench@{i:019d}") for i in range(events))
     needle = f'uid="{sender_id.uid}"'.encode()
     socks = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(RECEIVERS + 1)]
     try:
@@ -177,6 +181,9 @@ def main() -> int:
     parser.add_argument("--load", choices=("stream", "loadgen"), default="stream")
     parser.add_argument("--events", type=int, default=50_000, help="events the sender writes (stream)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured window in seconds (loadgen)")
+    parser.add_argument(
+        "--events-per-ms", type=int, default=50, help="stream events sharing one time (1: a new time in every event)"
+    )
     args = parser.parse_args()
     servers.raise_fd_limit()
     launchers: dict[str, Launcher] = {}
@@ -195,7 +202,7 @@ def main() -> int:
             try:
                 with launch() as running:
                     if args.load == "stream":
-                        run = stream_blast(running, args.events, name)
+                        run = stream_blast(running, args.events, name, args.events_per_ms)
                     else:
                         run = loadgen_blast(running, args.duration, name)
             except servers.ServerUnavailable as exc:
