@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/blast_cpu.py [--tree NAME=PATH ...] [--peers relay,taky] [--rounds 3]
                                         [--load stream|loadgen] [--events 50000] [--duration 10]
-                                        [--events-per-ms 50]
+                                        [--events-per-ms 50] [--pin]
 
 One sender, 10 receivers, against every tree (``PATH/src`` put first on ``PYTHONPATH``; default:
 this checkout, named ``rallypoint``) and every peer, alternating them ``--rounds`` times. The
@@ -18,6 +18,9 @@ next report) are encoded before the clock starts and written with one ``sendall`
 thread, and the receivers only count them; so the server always finds a full socket buffer, reads
 full slices and writes large batches, as in a blast on a quiet machine, however little CPU the
 load side gets. CPU is read from the first byte sent until every receiver has every event.
+``--pin``: every thread of the server on the last CPU and this process (the sender and the
+receivers) on the others, so the server has exactly one core and shares it with nothing of the
+load; its wall-clock events/s is then its throughput on one core, printed beside the CPU figure.
 ``--load loadgen``: ``rallypoint bench``'s blast (``compare.py``'s scenario, ``--duration`` s), whose
 sender competes for the CPU with the server, so on a busy machine the server reads small slices
 and pays per-read and per-write costs that a quiet machine spreads over many events.
@@ -173,6 +176,17 @@ def stream_blast(running: servers.Running, events: int, name: str, per_ms: int =
             sock.close()
 
 
+def pin(pid: int, cpus: list[int]) -> None:
+    """Every thread of ``pid`` on the last of ``cpus``, this process's (and the threads it starts) on the others."""
+    if len(cpus) < 2:
+        raise SystemExit("--pin needs at least two CPUs")
+    server_cpu = {cpus[-1]}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), server_cpu)
+    os.sched_setaffinity(0, set(cpus[:-1]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Server CPU per blast event, trees and peers alternated.")
     parser.add_argument("--tree", action="append", default=[], help="NAME=PATH of a source tree (repeatable)")
@@ -181,11 +195,13 @@ def main() -> int:
     parser.add_argument("--load", choices=("stream", "loadgen"), default="stream")
     parser.add_argument("--events", type=int, default=50_000, help="events the sender writes (stream)")
     parser.add_argument("--duration", type=float, default=10.0, help="measured window in seconds (loadgen)")
+    parser.add_argument("--pin", action="store_true", help="the server on one CPU, the load on the others")
     parser.add_argument(
         "--events-per-ms", type=int, default=50, help="stream events sharing one time (1: a new time in every event)"
     )
     args = parser.parse_args()
     servers.raise_fd_limit()
+    cpus = sorted(os.sched_getaffinity(0))
     launchers: dict[str, Launcher] = {}
     for peer in filter(None, args.peers.split(",")):
         launchers[peer] = servers.LAUNCHERS[peer]
@@ -193,6 +209,7 @@ def main() -> int:
         name, _, path = item.partition("=")
         launchers[name] = functools.partial(tree_server, Path(path).resolve())
     per_event: dict[str, list[float]] = {name: [] for name in launchers}
+    rates: dict[str, list[float]] = {name: [] for name in launchers}
     print(f"load: {args.load}, {RECEIVERS} receivers, " + (f"{args.events:,} events" if args.load == "stream"
           else f"{args.duration:g} s"))  # fmt: skip
     print("| server | round | events sent | fewest received | wall s | events/s | server CPU s | CPU per event us |")
@@ -201,6 +218,8 @@ def main() -> int:
         for name, launch in launchers.items():
             try:
                 with launch() as running:
+                    if args.pin:
+                        pin(running.pid, cpus)
                     if args.load == "stream":
                         run = stream_blast(running, args.events, name, args.events_per_ms)
                     else:
@@ -210,16 +229,18 @@ def main() -> int:
                 continue
             us = run.cpu_s / run.sent * 1e6 if run.sent else float("nan")
             per_event[name].append(us)
+            rates[name].append(run.sent / run.wall_s)
             print(f"| {name} | {round_no} | {run.sent:,} | {run.delivered_min:,} | {run.wall_s:.1f} "
                   f"| {run.sent / run.wall_s:,.0f} | {run.cpu_s:.2f} | {us:.1f} |", flush=True)  # fmt: skip
-    print("\n| server | CPU per event, each round | median | events/s on one full core |")
-    print("|---|---|---:|---:|")
+    print("\n| server | CPU per event, each round | median | events/s on one full core | wall events/s in, median |")
+    print("|---|---|---:|---:|---:|")
     for name, values in per_event.items():
         if not values:
             continue
         median = statistics.median(values)
         rounds = ", ".join(f"{v:.1f}" for v in values)
-        print(f"| {name} | {rounds} us | {median:.1f} us | {1e6 / median:,.0f} |")
+        wall = statistics.median(rates[name])
+        print(f"| {name} | {rounds} us | {median:.1f} us | {1e6 / median:,.0f} | {wall:,.0f} |")
     return 0
 
 
