@@ -11,9 +11,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from rallypoint.fusion.hypothesiser import Hypotheses
 
@@ -35,6 +32,12 @@ class GlobalNearestNeighbour:
         """Pairs (observation index, track slot) from the gated hypotheses."""
         if hypotheses.slot.size == 0:
             return []
+        # Imported here: scipy costs about 50 MB of memory at start, which a server without feeds
+        # never needs (the first association loads it once).
+        from scipy.optimize import linear_sum_assignment
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
         tracks, track_col = np.unique(hypotheses.slot, return_inverse=True)
         n = n_observations + tracks.size
         graph = coo_matrix(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from rallypoint.fusion.geodesy import Array, Index, to_enu
 from rallypoint.fusion.predictor import Predictor
@@ -69,6 +68,8 @@ class MahalanobisHypothesiser:
         empty = Hypotheses(np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0), np.empty(0))
         if live.size == 0 or lat.size == 0:
             return empty
+        from scipy.spatial import cKDTree  # here: scipy costs ~50 MB at start (see fusion/associator.py)
+
         tree = cKDTree(unit_vectors(table.lat[live], table.lon[live]))
         near = tree.query_ball_point(unit_vectors(lat, lon), r=self.radius_m)
         obs_idx: list[int] = []

@@ -21,7 +21,6 @@ from typing import Literal
 
 import msgspec
 import numpy as np
-from scipy.spatial import cKDTree
 
 from rallypoint.fusion.geodesy import Index, to_enu
 from rallypoint.fusion.hypothesiser import unit_vectors
@@ -89,6 +88,8 @@ class PairWatch:
         live = table.live_slots()
         if live.size < 2:
             return []
+        from scipy.spatial import cKDTree  # here: scipy costs ~50 MB at start (see fusion/associator.py)
+
         tree = cKDTree(unit_vectors(table.lat[live], table.lon[live]))
         pairs = tree.query_pairs(r=self.settings.pair_radius_m, output_type="ndarray")
         # Only identity-less + identified and identified pairs of different kinds can lead anywhere;

@@ -9,18 +9,29 @@ DZ scale (a few kilometres) differs from the ellipsoid by far less than the inpu
 from __future__ import annotations
 
 import math
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from pyproj import Geod
+
+if TYPE_CHECKING:
+    from pyproj import Geod
 
 Array = npt.NDArray[np.float64]
 
-WGS84 = Geod(ellps="WGS84")
+
+@cache
+def wgs84() -> Geod:
+    """The WGS-84 ellipsoid's geodesics, made on first use: pyproj costs about 10 MB of memory at start."""
+    from pyproj import Geod
+
+    return Geod(ellps="WGS84")
 
 
-def to_local(origin: tuple[float, float], lats: Array, lons: Array, geod: Geod = WGS84) -> tuple[Array, Array]:
-    """(east, north) metres of each (lat, lon) from ``origin`` (lat, lon), along the geodesic."""
+def to_local(origin: tuple[float, float], lats: Array, lons: Array, geod: Geod | None = None) -> tuple[Array, Array]:
+    """(east, north) metres of each (lat, lon) from ``origin`` (lat, lon), along the geodesic (WGS-84 by default)."""
+    geod = geod or wgs84()
     lat0 = np.full(lats.shape, origin[0])
     lon0 = np.full(lats.shape, origin[1])
     az, _, dist = geod.inv(lon0, lat0, lons, lats)
@@ -29,8 +40,9 @@ def to_local(origin: tuple[float, float], lats: Array, lons: Array, geod: Geod =
     return dist * np.sin(rad), dist * np.cos(rad)
 
 
-def from_local(origin: tuple[float, float], east: Array, north: Array, geod: Geod = WGS84) -> tuple[Array, Array]:
+def from_local(origin: tuple[float, float], east: Array, north: Array, geod: Geod | None = None) -> tuple[Array, Array]:
     """(lats, lons) at local (east, north) metres from ``origin`` (the inverse of :func:`to_local`)."""
+    geod = geod or wgs84()
     east = np.asarray(east, dtype=np.float64)
     north = np.asarray(north, dtype=np.float64)
     az = np.degrees(np.arctan2(east, north))
@@ -39,7 +51,7 @@ def from_local(origin: tuple[float, float], east: Array, north: Array, geod: Geo
     return np.asarray(lats, dtype=np.float64), np.asarray(lons, dtype=np.float64)
 
 
-def offset(origin: tuple[float, float], east: float, north: float, geod: Geod = WGS84) -> tuple[float, float]:
+def offset(origin: tuple[float, float], east: float, north: float, geod: Geod | None = None) -> tuple[float, float]:
     """The (lat, lon) reached from ``origin`` by a displacement of (east, north) metres."""
     lats, lons = from_local(origin, np.array([east]), np.array([north]), geod)
     return float(lats[0]), float(lons[0])
@@ -78,8 +90,9 @@ def self_crossing(poly: Array) -> bool:
     b = np.roll(poly, -1, axis=0)
 
     def orient(p: Array, q: Array, r: Array) -> Array:
-        return np.asarray((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1])
-                          - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+        return np.asarray(
+            (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+        )
 
     # Edge i against edge j, every pair at once (n is capped, so n x n stays small).
     ai, bi = a[:, None, :], b[:, None, :]
@@ -149,7 +162,6 @@ def flat_offset(origin: tuple[float, float], east: float, north: float) -> tuple
     e2 = f * (2 - f)
     lat = math.radians(origin[0])
     w = 1 - e2 * math.sin(lat) ** 2
-    meridian = a * (1 - e2) / w ** 1.5
+    meridian = a * (1 - e2) / w**1.5
     normal = a / math.sqrt(w)
-    return (origin[0] + math.degrees(north / meridian),
-            origin[1] + math.degrees(east / (normal * math.cos(lat))))
+    return (origin[0] + math.degrees(north / meridian), origin[1] + math.degrees(east / (normal * math.cos(lat))))
