@@ -23,7 +23,7 @@ from rallypoint.client.http import ApiError
 from rallypoint.fusion.emit import AisEmitter, SbsEmitter, nmea_sentences
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 from tests.support.accounts import PASSWORDS, create_users
-from tests.support.poll import wait_until
+from tests.support.poll import wait_until, wait_until_async
 from tests.support.server import ServerProcess
 
 with warnings.catch_warnings():
@@ -176,10 +176,7 @@ async def test_sbs_and_ais_feeds_reach_a_pytak_client_with_the_right_types(
             await report()
             return aircraft_uid in picture.seen and vessel_uid in picture.seen
 
-        deadline = asyncio.get_running_loop().time() + 20
-        while not await both_seen():
-            assert asyncio.get_running_loop().time() < deadline, f"tracks not received: {picture.seen}"
-            await asyncio.sleep(0.1)
+        await wait_until_async(both_seen, "the aircraft and the vessel tracks", timeout=20, interval=0.1)
         assert picture.seen[aircraft_uid][-1] == ("a-n-A-C-F", "m-g")
         assert picture.seen[vessel_uid][-1] == ("a-n-S-X-M-C", "m-g")
         assert b'callsign="NORDIC STAR"' in picture.raw[vessel_uid]
@@ -227,11 +224,13 @@ async def test_feeds_api_adds_pauses_resumes_and_removes(feed_server: ServerProc
         fix = nmea_sentences(Observation(source="gps", received_at=datetime.now(UTC), source_time=datetime.now(UTC),
                                          lat=52.0, lon=5.0, ce_m=5.0))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            deadline = asyncio.get_running_loop().time() + 20
-            while not {f["name"]: f for f in await admin.feeds()}["gps"]["statistics"]["observations"]:
-                assert asyncio.get_running_loop().time() < deadline, "the added feed decoded nothing"
+
+            async def decoded() -> object:
+                # UDP may lose the fix: resend it until the feed reports an observation.
                 sender.sendto(fix, ("127.0.0.1", port))
-                await asyncio.sleep(0.1)
+                return {f["name"]: f for f in await admin.feeds()}["gps"]["statistics"]["observations"]
+
+            await wait_until_async(decoded, "an observation decoded by the added feed", timeout=20, interval=0.1)
         with pytest.raises(ApiError) as taken:
             await admin.add_feed(f"nmea+udp://127.0.0.1:{port}", name="gps")
         assert taken.value.status == 409
