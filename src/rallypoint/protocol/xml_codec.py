@@ -155,12 +155,7 @@ def _event(
                 codes.clear()
             codes[cot_type, how] = checked
     cot_type, how = checked
-    time_text = get("time")
-    start_text = get("start")
-    time_ms = _time(time_text, "time")
-    # Senders usually write the same instant for time and start: parse it once.
-    start_ms = time_ms if start_text == time_text else _time(start_text, "start")
-    stale_ms = _time(get("stale"), "stale")
+    time_ms, start_ms, stale_ms = _times(get("time"), get("start"), get("stale"))
     if point_get is None or detail is None:
         raise RemoteProtocolError("bad_point", "missing <point>")
     opex = get("opex")
@@ -196,10 +191,7 @@ def _event_since(
     if times is None:
         time_ms, start_ms, stale_ms = previous.time, previous.start, previous.stale
     else:
-        time_text, start_text, stale_text = times
-        time_ms = _time(time_text, "time")
-        start_ms = time_ms if start_text == time_text else _time(start_text, "start")
-        stale_ms = _time(stale_text, "stale")
+        time_ms, start_ms, stale_ms = _times(*times)
     if detail is not previous.detail:
         check_exercise(previous.opex, detail)
     point = previous.point if point_texts is None else _point_of(*point_texts)
@@ -293,6 +285,14 @@ def make_event(
         access=event.access,
         raw=raw,
     )
+
+
+def _times(time_text: str | None, start_text: str | None, stale_text: str | None) -> tuple[int, int, int]:
+    """Epoch ms of an event's time, start and stale, checked in that order."""
+    time_ms = _time(time_text, "time")
+    # Senders usually write the same instant for time and start: parse it once.
+    start_ms = time_ms if start_text == time_text else _time(start_text, "start")
+    return time_ms, start_ms, _time(stale_text, "stale")
 
 
 def _time(text: str | None, name: str) -> int:

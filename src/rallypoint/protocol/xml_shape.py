@@ -179,10 +179,9 @@ def learn_shape(pieces: list[bytes], body: bytes, root: etree._Element, quote: b
 
 
 def _picker(indices: list[int]) -> Callable[[list[str]], object]:
-    """What compares the values at ``indices`` of a list in one C call (itemgetter wants two or more)."""
-    if len(indices) > 1:
-        return itemgetter(*indices)
-    if indices:
-        return itemgetter(indices[0], indices[0])
-    # No other attribute: nothing to compare (two value lists of one shape have the same length).
-    return len
+    """The values at ``indices`` of a list, picked in one C call, to compare two lists there only."""
+    return itemgetter(*indices) if indices else _nothing
+
+
+def _nothing(values: list[str]) -> object:
+    return ()
