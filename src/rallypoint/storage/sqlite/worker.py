@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from rallypoint.errors import StorageError
 from rallypoint.storage.sqlite import schema
+from rallypoint.storage.sqlite.binding import register_identity_adapters
 
 T = TypeVar("T")
 
@@ -81,6 +82,7 @@ class SqliteWorker:
     def _connection(self) -> sqlite3.Connection:
         # Runs in the worker thread: the connection is created, used and closed there only.
         if self._db is None:
+            register_identity_adapters()
             self._path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self._path, isolation_level=None, timeout=30.0)
             try:
