@@ -228,3 +228,21 @@ async def test_a_bus_whose_nats_is_gone_closes_and_leaves_no_task_behind(nats_se
         return [t for t in asyncio.all_tasks(loop) if t is not ours and not t.done()]
 
     await wait_until(lambda: not others(), "the NATS client's tasks ended")
+
+
+async def test_a_cluster_only_handler_sees_the_other_nodes_publications(nodes: list[Node]) -> None:
+    # Handlers of other nodes' state (contacts, reports on mail) subscribe cluster_only: every
+    # publication reaches them on a network bus; a bus with no other node never calls them.
+    calls: dict[str, list[str]] = {node.bus.node: [] for node in nodes}
+    for node in nodes:
+        node.bus.subscribe(lambda envelope, audience, seen=calls[node.bus.node]: seen.append(envelope.event.uid),
+                           cluster_only=True)
+    for publisher in nodes:
+        publisher.publish(_position(f"c-{publisher.bus.node}"))
+        await _settled(nodes, publisher, _position(f"end-{publisher.bus.node}"))
+    if len(nodes) == 1:
+        assert calls == {"node-a": []}
+        return
+    for node in nodes:
+        for publisher in nodes:
+            assert f"c-{publisher.bus.node}" in calls[node.bus.node]

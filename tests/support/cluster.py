@@ -63,7 +63,7 @@ class NodeBus:
     def statistics(self) -> BusStatistics:
         return BusStatistics(published=self.published, foreign_refused=0)
 
-    def subscribe(self, handler: DeliveryHandler) -> None:
+    def subscribe(self, handler: DeliveryHandler, *, cluster_only: bool = False) -> None:
         self.handlers.append(handler)
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:

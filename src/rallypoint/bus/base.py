@@ -33,11 +33,13 @@ class MessageBus(Protocol):
     @property
     def node(self) -> str: ...
 
-    def subscribe(self, handler: DeliveryHandler) -> None:
+    def subscribe(self, handler: DeliveryHandler, *, cluster_only: bool = False) -> None:
         """Register a handler; every publication of every node is handed to each, in this order.
 
         A node subscribes its contact index, its features (``Ingest.on_published``) and its
-        dispatcher, in that order.
+        dispatcher, in that order. ``cluster_only``: the handler only keeps track of other nodes
+        (their sessions, their reports on mail), so a bus that reaches no other node (the
+        in-process bus) never calls it and its publications do not pay for the call.
         """
         ...
 

@@ -37,8 +37,10 @@ class LocalBus:
         self.published = 0
         self.foreign_refused = 0
 
-    def subscribe(self, handler: DeliveryHandler) -> None:
-        self._handlers.append(handler)
+    def subscribe(self, handler: DeliveryHandler, *, cluster_only: bool = False) -> None:
+        # There is no other node here: a handler of other nodes' publications has nothing to do.
+        if not cluster_only:
+            self._handlers.append(handler)
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:
         if not claim_for_node(self.node, envelope):

@@ -134,7 +134,7 @@ class NatsBus:
 
     # -- the MessageBus protocol --------------------------------------------------------------
 
-    def subscribe(self, handler: DeliveryHandler) -> None:
+    def subscribe(self, handler: DeliveryHandler, *, cluster_only: bool = False) -> None:
         self._handlers.append(handler)
 
     def publish(self, envelope: Envelope, audience: Audience) -> None:

@@ -45,7 +45,7 @@ class Dispatcher:
         count = 0
         if len(groups) == 1:
             for group in groups:
-                for sub in list(directory.readers(group)):
+                for sub in directory.readers_now(group):
                     if sub.id != exclude:
                         sub.offer(envelope)
                         count += 1
@@ -54,7 +54,7 @@ class Dispatcher:
             if exclude is not None:
                 seen.add(exclude)
             for group in groups:
-                for sub in list(directory.readers(group)):
+                for sub in directory.readers_now(group):
                     if sub.id not in seen:
                         seen.add(sub.id)
                         sub.offer(envelope)

@@ -81,7 +81,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     bus = open_bus(settings.bus, settings.node_id)
     dispatcher = Dispatcher(directory)
     # Bus subscribers, in order: contacts, features (Ingest.on_published, subscribed when built), delivery.
-    bus.subscribe(contacts.observe)
+    bus.subscribe(contacts.observe, cluster_only=True)
     presence = Presence(directory)
     emergencies = EmergencyService(
         clock, repeat_s=settings.emergency_repeat_s, max_age_s=settings.emergency_max_age_s
@@ -222,7 +222,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
     ingest.add_hook(mailbox.observe)
     mailbox.deliver_through(ingest.deliver)
     # Kept mail of another node for a session here, and the written reports of mail handed elsewhere.
-    bus.subscribe(mailbox.on_bus)
+    bus.subscribe(mailbox.on_bus, cluster_only=True)
     no_fix = NoFixCounter()
     ingest.add_hook(no_fix.observe)
     metrics.add_counters(no_fix.counters)

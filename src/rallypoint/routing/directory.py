@@ -39,6 +39,9 @@ class Directory:
         self._callsign_of: dict[str, str] = {}
         self._team_of: dict[str, str] = {}
         self._readers: dict[str, dict[str, Subscriber]] = {}
+        # Each group's readers as a tuple, made when first asked for after the group changed: the
+        # dispatcher iterates a group's readers for every event, and offering may change the directory.
+        self._reader_tuples: dict[str, tuple[Subscriber, ...]] = {}
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
         # How many subscribers are relays: none on most nodes, which makes is_relay() a compare.
@@ -54,6 +57,7 @@ class Directory:
             self._relays += 1
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
+            self._reader_tuples.pop(group, None)
 
     def remove(self, sub_id: str) -> Subscriber | None:
         """Forget a subscriber; returns it if it was known."""
@@ -63,6 +67,7 @@ class Directory:
         if getattr(sub, "is_relay", False):
             self._relays -= 1
         for group in sub.read_groups:
+            self._reader_tuples.pop(group, None)
             members = self._readers.get(group)
             if members is not None:
                 members.pop(sub_id, None)
@@ -84,6 +89,7 @@ class Directory:
     def regroup(self, sub: Subscriber, old_read_groups: Iterable[str]) -> None:
         """Re-index a subscriber whose read groups changed."""
         for group in old_read_groups:
+            self._reader_tuples.pop(group, None)
             members = self._readers.get(group)
             if members is not None:
                 members.pop(sub.id, None)
@@ -91,6 +97,7 @@ class Directory:
                     del self._readers[group]
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
+            self._reader_tuples.pop(group, None)
 
     def bind(
         self, sub_id: str, *, uid: str | None = None, callsign: str | None = None, team: str | None = None
@@ -157,6 +164,16 @@ class Directory:
         """Subscribers that read ``group`` (a live view: do not mutate the directory while iterating)."""
         members = self._readers.get(group)
         return () if members is None else members.values()
+
+    def readers_now(self, group: str) -> tuple[Subscriber, ...]:
+        """The subscribers that read ``group`` at this moment: safe to iterate while the directory changes."""
+        readers = self._reader_tuples.get(group)
+        if readers is None:
+            members = self._readers.get(group)
+            readers = () if members is None else tuple(members.values())
+            if members is not None:
+                self._reader_tuples[group] = readers
+        return readers
 
     def __iter__(self) -> Iterator[Subscriber]:
         return iter(list(self._by_id.values()))

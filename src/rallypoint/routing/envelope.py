@@ -61,9 +61,15 @@ class Envelope:
     def wire(self, fmt: WireFormat) -> bytes:
         """The bytes to write on a stream speaking ``fmt``; encoded on first use only."""
         if fmt is _XML:
-            if self.xml_bytes is None:
-                self.xml_bytes = encode_for_wire(self.event, _XML)
-            return self.xml_bytes
+            xml = self.xml_bytes
+            if xml is None:
+                event = self.event
+                raw = event.raw
+                # What encode_for_wire answers for a decoded event (its bytes, unless a <marti> must
+                # go), without its two calls: this runs for every event a client sends.
+                xml = raw if raw is not None and not event.detail.has_marti else encode_for_wire(event, _XML)
+                self.xml_bytes = xml
+            return xml
         if self._proto is None:
             self._proto = encode_for_wire(self.event, WireFormat.PROTOBUF)
         return self._proto

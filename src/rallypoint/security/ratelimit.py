@@ -61,9 +61,9 @@ class AddressLimiter:
         else:
             self._connections[address] = count
 
-    def allow(self, address: str, now: float) -> bool:
-        bucket = self._buckets.get(address)
-        return bucket is None or bucket.allow(now)
+    def bucket(self, address: str) -> TokenBucket | None:
+        """The rate bucket ``address`` shares while it has connections (the same object until the last leaves)."""
+        return self._buckets.get(address)
 
 
 class DatagramRateLimiter:

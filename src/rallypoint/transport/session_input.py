@@ -93,6 +93,7 @@ class SessionInput:
         ctx = self._ctx
         conn = self._conn
         output = self._output
+        limits = self._limits
         # The events of one read arrived together: one wall-clock reading stamps them all.
         received_ms = ctx.clock.now_ms()
         while True:
@@ -107,7 +108,8 @@ class SessionInput:
             if ev is NEED_DATA:
                 return
             if isinstance(ev, EventReceived):
-                if not self._within_rate(now):
+                if not limits.allow(now):
+                    self._rate_refused()
                     continue
                 if ev.unknown_fields:
                     # Accepted (newer clients add fields), but counted so operators see version skew.
@@ -136,14 +138,10 @@ class SessionInput:
             elif isinstance(ev, ConnectionClosed):
                 return
 
-    def _within_rate(self, now: float) -> bool:
-        limits = self._limits
-        if limits.allow(now):
-            return True
+    def _rate_refused(self) -> None:
         self.rejected("rate_limited", "message rate limit exceeded")
-        if limits.flooding:
+        if self._limits.flooding:
             self._session.close("rate_limit", abort=True)
-        return False
 
     def rejected(self, reason: str, detail: str) -> None:
         """Count (and log, the first few times) input this session sent that was refused."""

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class SessionLimits:
     """Connection counts this session holds in the shared tables, plus its own event-rate bucket."""
 
-    __slots__ = ("_address", "_bucket", "_ctx", "_principal", "_rate_drops")
+    __slots__ = ("_address", "_address_bucket", "_bucket", "_ctx", "_principal", "_rate_drops", "_unlimited")
 
     def __init__(self, ctx: TransportContext, now: float) -> None:
         self._ctx = ctx
@@ -24,6 +24,10 @@ class SessionLimits:
         # Set once admitted: what ``release`` must give back.
         self._address: str | None = None
         self._principal: str | None = None
+        # The address's shared bucket, held while admitted (allow() is per event: no lookup there).
+        self._address_bucket: TokenBucket | None = None
+        # Neither bucket limits anything: allow() answers at once.
+        self._unlimited = self._bucket.rate <= 0
 
     def admit(self, peer: str, principal: str | None, now: float) -> str | None:
         """Count this connection against its address and identity; the exceeded limit's name, or None."""
@@ -32,6 +36,8 @@ class SessionLimits:
         if not ctx.addresses.connect(address, now):
             return "address_connections"
         self._address = address
+        bucket = self._address_bucket = ctx.addresses.bucket(address)
+        self._unlimited = self._bucket.rate <= 0 and (bucket is None or bucket.rate <= 0)
         if principal is not None and ctx.max_connections_per_identity > 0:
             count = ctx.identities.get(principal, 0)
             if count >= ctx.max_connections_per_identity:
@@ -48,6 +54,8 @@ class SessionLimits:
             return
         ctx.addresses.disconnect(self._address)
         self._address = None
+        self._address_bucket = None
+        self._unlimited = self._bucket.rate <= 0
         principal = self._principal
         if principal is not None and ctx.max_connections_per_identity > 0:
             count = ctx.identities.get(principal, 0) - 1
@@ -58,7 +66,10 @@ class SessionLimits:
 
     def allow(self, now: float) -> bool:
         """Whether one more event may be accepted now (session and address rates)."""
-        if self._bucket.allow(now) and (self._address is None or self._ctx.addresses.allow(self._address, now)):
+        if self._unlimited:
+            return True
+        shared = self._address_bucket
+        if self._bucket.allow(now) and (shared is None or shared.allow(now)):
             self._rate_drops = 0
             return True
         self._rate_drops += 1
