@@ -14,6 +14,7 @@ from rallypoint.errors import LimitExceeded, RemoteProtocolError
 from rallypoint.protocol.limits import Limits
 
 _START = b"<event"
+_START_LEN = len(_START)
 _END = b"</event>"
 # Bytes that may follow "<event" in a real start tag (anything else, e.g. "<events", is not one).
 _AFTER_START = frozenset(b" \t\r\n>/")
@@ -78,10 +79,13 @@ class XmlStreamFramer(_Buffer):
             if self._discarding and not self._skip_oversized():
                 return None
             if self._scan == 0:
-                start = self._find_start()
-                if start < 0:
-                    return None
-                self._scan = len(_START)
+                # A stream of events puts the next one right at the start of the buffer: then there
+                # is nothing to skip and no search for it (bytes compared, never decoded).
+                if not (buf[:_START_LEN] == _START and len(buf) > _START_LEN and buf[_START_LEN] in _AFTER_START):
+                    start = self._find_start()
+                    if start < 0:
+                        return None
+                self._scan = _START_LEN
             end = buf.find(_END, self._scan)
             if end < 0:
                 if len(buf) > limit:

@@ -39,6 +39,9 @@ from rallypoint.protocol.xmlsafe import (
 _NEEDS_ESCAPE = re.compile(r'[&<>"\n\r\t]')
 # Bound on the decoder's cache of validated type/how pairs (real traffic uses a few dozen).
 _MAX_CODES = 256
+_EVENT_OPEN = b"<event"
+_EVENT_OPEN_LEN = len(_EVENT_OPEN)
+_GT = ord(">")
 _FINITE = math.isfinite
 
 
@@ -94,10 +97,15 @@ def _decode(
     codes: dict[tuple[str | None, str | None], tuple[str, str]] | None,
     shapes: ShapeCache | None,
 ) -> CotEvent:
-    body = strip_declaration(data)
+    if data[:_EVENT_OPEN_LEN] == _EVENT_OPEN and data[-1] == _GT:
+        # A stream's frame: nothing around the event for strip_declaration to take away.
+        body = data
+    else:
+        body = strip_declaration(data)
+        if not body.startswith(_EVENT_OPEN):
+            reject_markup_declarations(body)
+            raise RemoteProtocolError("not_event", repr(body[:16]))
     reject_markup_declarations(body)
-    if not body.startswith(b"<event"):
-        raise RemoteProtocolError("not_event", repr(body[:16]))
     if shapes is not None and len(body) <= limits.max_event_bytes:
         known = shapes.match(body)
         if known is not None:

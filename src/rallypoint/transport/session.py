@@ -144,7 +144,9 @@ class StreamSession(asyncio.BufferedProtocol):
         return self._ctx.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.input.data_received(bytes(self._ctx.read_buffer[:nbytes]))
+        # One copy out of the shared buffer (slicing the bytearray first would make two).
+        with memoryview(self._ctx.read_buffer) as view:
+            self.input.data_received(bytes(view[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         self.input.data_received(data)

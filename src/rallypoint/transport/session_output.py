@@ -68,7 +68,7 @@ class SessionOutput:
 
     __slots__ = (
         "_clock", "_closed", "_coalescer", "_conn", "_max_items", "_outbox", "_owed", "_paused", "_pending",
-        "_pending_charge", "_pending_mail", "_too_slow", "_transport", "_write_chunk", "pacing", "watch",
+        "_pending_charge", "_pending_mail", "_plain", "_too_slow", "_transport", "_write_chunk", "pacing", "watch",
         "write_groups",
     )
 
@@ -108,6 +108,9 @@ class SessionOutput:
         # Stored mail among ``_pending``: confirmed to the mailbox once its bytes reach the transport.
         self._pending_mail: list[MailEnvelope] = []
         self.watch = SlowReceiverWatch(clock, slow_timeout_s)
+        # Open and unpaced: while the socket keeps up, ``offer`` only appends the envelope's bytes
+        # (what its general path decides then, without asking again). Cleared by a budget or close.
+        self._plain = True
 
     # --- lifecycle ---------------------------------------------------------------------------
     def attach(self, transport: asyncio.WriteTransport, *, write_chunk: int = 0) -> None:
@@ -118,10 +121,12 @@ class SessionOutput:
     def set_budget(self, policy: ThinningPolicy) -> None:
         """Pace this session's output with ``policy`` (a byte budget)."""
         self.pacing = Pacing(policy, self._clock, max_items=self._max_items, on_due=self._retry_drain)
+        self._plain = False
 
     def close(self) -> None:
         """Stop writing and forget what waits (stored mail forgotten here is not confirmed, so kept)."""
         self._closed = True
+        self._plain = False
         self._transport = None
         if self.pacing is not None:
             self.pacing.stop()
@@ -148,6 +153,18 @@ class SessionOutput:
         The session hands this very method to the dispatcher as its ``offer`` (one call per
         receiver per event, the hot path of every delivery).
         """
+        if self._plain and not (self._paused or self._owed or self._outbox):
+            wire = self._conn.wire
+            data = envelope.xml_bytes if wire is _XML else None
+            if data is None:
+                data = envelope.wire(wire)
+            pending = self._pending
+            if not pending:
+                self._coalescer.mark(self)
+            pending.append(data)
+            if type(envelope) is MailEnvelope:
+                self._pending_mail.append(envelope)
+            return
         if self._closed:
             return
         pacing = self.pacing

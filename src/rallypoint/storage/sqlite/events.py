@@ -143,22 +143,23 @@ def _append(db: sqlite3.Connection, sets: GroupSetCache, events: list[StoredEven
     db.execute("BEGIN IMMEDIATE")
     try:
         ids = sets.ids_for(db, {ev.groups for ev in events})
-        # Spelled out: building the values from attributes is the cheapest way (this is the append
-        # path of every event), cheaper than msgspec's astuple plus splicing in the set id.
-        values = [
-            value
-            for ev in events
-            for value in (
-                ev.uid, ev.type, ev.how, ev.time, ev.start, ev.stale, ev.lat, ev.lon, ev.hae, ev.callsign,
-                ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture, ev.exercise,
-            )
-        ]  # fmt: skip
         start, left = 0, len(events)
         for size in _CHUNK_SIZES:
-            sql, width = _INSERT[size], size * _WIDTH
+            sql = _INSERT[size]
             while left >= size:
-                db.execute(sql, values[start : start + width])
-                start += width
+                # Spelled out: building the values from attributes is the cheapest way (this is the
+                # append path of every event), cheaper than msgspec's astuple plus splicing in the
+                # set id; one statement's values at a time (no list of the whole batch to slice).
+                values = [
+                    value
+                    for ev in events[start : start + size]
+                    for value in (
+                        ev.uid, ev.type, ev.how, ev.time, ev.start, ev.stale, ev.lat, ev.lon, ev.hae, ev.callsign,
+                        ids[ev.groups], ev.team, ev.sender, ev.xml, ev.received, ev.picture, ev.exercise,
+                    )
+                ]  # fmt: skip
+                db.execute(sql, values)
+                start += size
                 left -= size
     except BaseException:
         db.execute("ROLLBACK")
