@@ -45,19 +45,19 @@ class Dispatcher:
         count = 0
         if len(groups) == 1:
             for group in groups:
-                for sub in directory.readers_now(group):
-                    if sub.id != exclude:
-                        sub.offer(envelope)
+                for sub_id, offer in directory.offers_now(group):
+                    if sub_id != exclude:
+                        offer(envelope)
                         count += 1
         else:
             seen: set[str] = set()
             if exclude is not None:
                 seen.add(exclude)
             for group in groups:
-                for sub in directory.readers_now(group):
-                    if sub.id not in seen:
-                        seen.add(sub.id)
-                        sub.offer(envelope)
+                for sub_id, offer in directory.offers_now(group):
+                    if sub_id not in seen:
+                        seen.add(sub_id)
+                        offer(envelope)
                         count += 1
         self.delivered += count
         return count

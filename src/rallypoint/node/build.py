@@ -213,13 +213,14 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         feature = build(web)
         node.features.append(feature)
         if getattr(feature, "observes", True):  # False: its observe does nothing (web/features.py)
-            ingest.add_hook(feature.observe)
+            ingest.add_hook(feature.observe, addressed_only=getattr(feature, "observes_addressed_only", False))
     # Store-and-forward for addressed traffic whose recipient is offline (services/mailbox.py).
     mailbox = Mailbox(
         stores.mailbox(), directory=directory, clock=clock, limits=Limits(max_event_bytes=settings.max_event_bytes),
         ttl_s=settings.mailbox_ttl_s, max_per_identity=settings.mailbox_max_per_identity, node=settings.node_id,
     )
-    ingest.add_hook(mailbox.observe)
+    # On a single node it keeps addressed events only; in a cluster it also watches other nodes' SA.
+    ingest.add_hook(mailbox.observe, addressed_only=settings.bus == "local")
     mailbox.deliver_through(ingest.deliver)
     # Kept mail of another node for a session here, and the written reports of mail handed elsewhere.
     bus.subscribe(mailbox.on_bus, cluster_only=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from rallypoint.routing.envelope import Envelope
@@ -39,9 +39,10 @@ class Directory:
         self._callsign_of: dict[str, str] = {}
         self._team_of: dict[str, str] = {}
         self._readers: dict[str, dict[str, Subscriber]] = {}
-        # Each group's readers as a tuple, made when first asked for after the group changed: the
-        # dispatcher iterates a group's readers for every event, and offering may change the directory.
-        self._reader_tuples: dict[str, tuple[Subscriber, ...]] = {}
+        # Each group's readers as (id, offer) pairs, made when first asked for after the group
+        # changed: the dispatcher iterates a group's readers for every event (without looking up
+        # each one's id and offer again), and offering may change the directory.
+        self._reader_tuples: dict[str, tuple[tuple[str, Callable[[Envelope], None]], ...]] = {}
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
         # How many subscribers are relays: none on most nodes, which makes is_relay() a compare.
@@ -165,12 +166,15 @@ class Directory:
         members = self._readers.get(group)
         return () if members is None else members.values()
 
-    def readers_now(self, group: str) -> tuple[Subscriber, ...]:
-        """The subscribers that read ``group`` at this moment: safe to iterate while the directory changes."""
+    def offers_now(self, group: str) -> tuple[tuple[str, Callable[[Envelope], None]], ...]:
+        """``(id, offer)`` of the subscribers that read ``group`` at this moment.
+
+        Safe to iterate while the directory changes (a receiver closed by an offer leaves it).
+        """
         readers = self._reader_tuples.get(group)
         if readers is None:
             members = self._readers.get(group)
-            readers = () if members is None else tuple(members.values())
+            readers = () if members is None else tuple((sub.id, sub.offer) for sub in members.values())
             if members is not None:
                 self._reader_tuples[group] = readers
         return readers

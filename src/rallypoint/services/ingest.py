@@ -64,9 +64,10 @@ class Ingest:
         identity: IdentityPolicy | None = None,
     ) -> None:
         self._identity = identity
-        self._hooks: list[tuple[Hook, Callable[[str], bool] | None]] = []
-        # The hooks that take each CoT type, in the order added (most hooks want few types).
-        self._hooks_by_type: dict[str, list[Hook]] = {}
+        self._hooks: list[tuple[Hook, Callable[[str], bool] | None, bool]] = []
+        # The hooks that take each CoT type, in the order added (most hooks want few types): those
+        # a broadcast calls, and those an addressed publication calls (every hook of the type).
+        self._hooks_by_type: dict[str, tuple[list[Hook], list[Hook]]] = {}
         self._directory = directory
         self._router = router
         self._bus = bus
@@ -151,7 +152,7 @@ class Ingest:
         if hooks is None:
             hooks = self._hooks_for(event.type)
         held = False
-        for hook in hooks:
+        for hook in hooks[1] if audience.explicit else hooks[0]:
             # A hook answers True when it keeps the event for recipients that are offline.
             held = hook(envelope, audience) is True or held
         if here and audience.explicit and event.type == "b-t-f" and audience.reaches_nobody and not held:
@@ -170,18 +171,23 @@ class Ingest:
             audience = msgspec.structs.replace(audience, delivery_only=True)
         self._bus.publish(envelope, audience)
 
-    def add_hook(self, hook: Hook, *, types: Callable[[str], bool] | None = None) -> None:
+    def add_hook(
+        self, hook: Hook, *, types: Callable[[str], bool] | None = None, addressed_only: bool = False
+    ) -> None:
         """Call ``hook(envelope, audience)`` for every publication of any node, after the picture.
 
         A hook returns True when it keeps the event for later delivery (store-and-forward), which
         suppresses the chat delivery-failure notice. ``types``: the hook is only called for events
         whose CoT type this accepts (decided once per type), so the others do not pay for the call.
+        ``addressed_only``: it is only called for addressed publications (``audience.explicit``),
+        the hook of a feature that does nothing with a broadcast.
         """
-        self._hooks.append((hook, types))
+        self._hooks.append((hook, types, addressed_only))
         self._hooks_by_type.clear()
 
-    def _hooks_for(self, cot_type: str) -> list[Hook]:
-        hooks = [hook for hook, types in self._hooks if types is None or types(cot_type)]
+    def _hooks_for(self, cot_type: str) -> tuple[list[Hook], list[Hook]]:
+        taking = [(hook, addressed) for hook, types, addressed in self._hooks if types is None or types(cot_type)]
+        hooks = ([hook for hook, addressed in taking if not addressed], [hook for hook, _ in taking])
         if len(self._hooks_by_type) >= _MAX_HOOK_TYPES:
             self._hooks_by_type.clear()
         self._hooks_by_type[cot_type] = hooks

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import cast
 
 import msgspec
 
@@ -65,6 +66,8 @@ class BatchedEventWriter:
         self._max_pending = max_pending
         self._clock: Clock = clock or SystemClock()
         self._pending: deque[StoredEvent | _Delete] = deque()
+        # Deletions among ``_pending``: without any, a batch is taken whole, without looking at each item.
+        self._deletes_pending = 0
         # Loop time at which the oldest pending item arrived; defines the flush deadline.
         self._oldest_at = 0.0
         self._wakeup = asyncio.Event()
@@ -82,7 +85,10 @@ class BatchedEventWriter:
 
     def submit_delete(self, uid: str) -> bool:
         """Queue ``EventStore.delete_uid(uid)``, ordered after everything submitted before it."""
-        return self._enqueue(_Delete(uid))
+        queued = self._enqueue(_Delete(uid))
+        if queued:
+            self._deletes_pending += 1
+        return queued
 
     def stop(self) -> None:
         """Refuse new submissions; ``run()`` returns once everything pending is written."""
@@ -148,22 +154,34 @@ class BatchedEventWriter:
         async with self._write_lock:
             if not self._pending:
                 return
-            take = min(self._max_batch, len(self._pending))
-            items = [self._pending.popleft() for _ in range(take)]
-            if self._pending:
+            pending = self._pending
+            take = min(self._max_batch, len(pending))
+            if take == len(pending):
+                items = list(pending)
+                pending.clear()
+            else:
+                items = [pending.popleft() for _ in range(take)]
                 # What remains has waited since before this batch; flush it promptly.
                 self._oldest_at = asyncio.get_running_loop().time() - self._max_delay_s
-            run: list[StoredEvent] = []
-            for item in items:
-                if isinstance(item, _Delete):
-                    await self._append(run)
-                    run = []
-                    await self._delete(item.uid)
-                else:
-                    run.append(item)
-            await self._append(run)
+            if not self._deletes_pending:
+                await self._append(cast(list[StoredEvent], items))
+            else:
+                await self._write_with_deletes(items)
             self._batches += 1
             self._last_flush_ms = self._clock.now_ms()
+
+    async def _write_with_deletes(self, items: list[StoredEvent | _Delete]) -> None:
+        """Appends and deletions in submission order: each deletion after the rows queued before it."""
+        run: list[StoredEvent] = []
+        for item in items:
+            if isinstance(item, _Delete):
+                self._deletes_pending -= 1
+                await self._append(run)
+                run = []
+                await self._delete(item.uid)
+            else:
+                run.append(item)
+        await self._append(run)
 
     async def _append(self, events: list[StoredEvent]) -> None:
         if not events:

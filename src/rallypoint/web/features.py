@@ -22,7 +22,8 @@ class Feature(Protocol):
 
         Return True when the feature keeps the event for recipients that are offline. A feature
         whose ``observe`` does nothing says so with a class attribute ``observes = False``: the
-        ingest path then never calls it (every event would pay for the call).
+        ingest path then never calls it (every event would pay for the call). One that does nothing
+        with a broadcast says ``observes_addressed_only = True``: only addressed events call it.
         """
         ...
 

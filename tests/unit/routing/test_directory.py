@@ -33,24 +33,25 @@ def test_regroup_moves_a_receiver_between_read_groups() -> None:
     assert list(directory.readers("Red")) == [] and [s.id for s in directory.readers("Blue")] == ["a"]
 
 
-def test_readers_now_follows_every_change_and_a_snapshot_taken_stays_as_it_was() -> None:
+def test_offers_now_follows_every_change_and_a_snapshot_taken_stays_as_it_was() -> None:
     directory = Directory()
     a, b = Receiver("a", read_groups=groups("Red")), Receiver("b", read_groups=groups("Red", "Blue"))
-    assert directory.readers_now("Red") == ()
+    assert directory.offers_now("Red") == ()
     directory.add(a)
-    taken = directory.readers_now("Red")
-    assert [s.id for s in taken] == ["a"] and directory.readers_now("Red") is taken  # made once
+    taken = directory.offers_now("Red")
+    assert [i for i, _ in taken] == ["a"] and directory.offers_now("Red") is taken  # made once
+    assert taken[0][1] == a.offer  # the subscriber's own offer, looked up once
     directory.add(b)
-    assert [s.id for s in directory.readers_now("Red")] == ["a", "b"] and [s.id for s in taken] == ["a"]
-    assert [s.id for s in directory.readers_now("Blue")] == ["b"]
+    assert [i for i, _ in directory.offers_now("Red")] == ["a", "b"] and [i for i, _ in taken] == ["a"]
+    assert [i for i, _ in directory.offers_now("Blue")] == ["b"]
     b.read_groups = groups("Blue")
     directory.regroup(b, groups("Red", "Blue"))
-    assert [s.id for s in directory.readers_now("Red")] == ["a"]
-    assert [s.id for s in directory.readers_now("Blue")] == ["b"]
+    assert [i for i, _ in directory.offers_now("Red")] == ["a"]
+    assert [i for i, _ in directory.offers_now("Blue")] == ["b"]
     directory.remove("a")
-    assert directory.readers_now("Red") == () and [s.id for s in directory.readers_now("Blue")] == ["b"]
+    assert directory.offers_now("Red") == () and [i for i, _ in directory.offers_now("Blue")] == ["b"]
     directory.add(a)  # a reconnect under the same id
-    assert [s.id for s in directory.readers_now("Red")] == ["a"]
+    assert [i for i, _ in directory.offers_now("Red")] == ["a"]
 
 
 def test_a_reconnecting_client_takes_its_uid_and_callsign_over() -> None:

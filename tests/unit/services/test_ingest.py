@@ -99,6 +99,26 @@ def test_a_hook_with_types_sees_only_those_types_and_hooks_keep_their_order() ->
     ]
 
 
+def test_an_addressed_only_hook_sees_addressed_events_and_can_keep_them() -> None:
+    pic = picture()
+    alice = pic.join("a")
+    pic.identify(alice, "uid-A", "ALICE")
+    seen: list[str] = []
+
+    def keep(envelope: Envelope, audience: Audience) -> bool:
+        seen.append(envelope.event.uid)
+        return True
+
+    pic.ingest.add_hook(keep, addressed_only=True)
+    pic.send(alice, marker(pic.clock, "m-broadcast"))
+    to_ghost = '<marti><dest callsign="GHOST"/></marti>'
+    addressed = chat(pic.clock, "uid-A", room="GHOST", chat_id="uid-GHOST", marti=to_ghost)
+    pic.send(alice, addressed)
+    assert seen == [addressed.uid]
+    # It answered True (kept for later): no delivery-failure notice for the unreachable recipient.
+    assert "b-t-f-s" not in alice.types()
+
+
 def test_a_hook_whose_types_refuse_a_chat_cannot_keep_it() -> None:
     # Only a hook that is called can answer True (kept for later): the failure notice still goes.
     pic = picture()

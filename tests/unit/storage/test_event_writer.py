@@ -129,6 +129,26 @@ async def test_deletes_apply_in_submission_order(ev: MakeEvent) -> None:
     assert [e.uid for e in await store.latest(now_ms=T0 + 1)] == ["n"]
 
 
+async def test_a_delete_in_a_later_batch_applies_after_the_rows_before_it_and_batches_stay_whole(
+    ev: MakeEvent,
+) -> None:
+    store = RecordingStore()
+    writer = BatchedEventWriter(store, max_batch=3, max_delay_s=60)
+    for i in range(4):  # the delete is the fifth item: in the second batch
+        writer.submit(ev(f"u{i}", type="b-m-p", time=T0 + i, stale_s=3600))
+    writer.submit_delete("u3")
+    writer.submit(ev("u4", type="b-m-p", time=T0 + 4, stale_s=3600))
+    await writer.flush()
+    # Split around the delete only: u0-u2, then u3, the delete, then u4.
+    assert store.batches == [3, 1, 1]
+    assert [e.uid for e in await store.latest(now_ms=T0 + 5)] == ["u0", "u1", "u2", "u4"]
+    # With no delete left queued, a batch goes to the store whole again.
+    for i in range(5, 8):
+        writer.submit(ev(f"u{i}", type="b-m-p", time=T0 + i, stale_s=3600))
+    await writer.flush()
+    assert store.batches == [3, 1, 1, 3]
+
+
 async def test_a_failing_store_is_counted_and_does_not_stop_the_writer(ev: MakeEvent) -> None:
     class FailOnce(MemoryEventStore):
         def __init__(self) -> None:

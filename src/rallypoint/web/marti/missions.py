@@ -100,8 +100,10 @@ class MissionsFeature:
 
     # -- mission-addressed CoT ----------------------------------------------------------------
 
-    # The ingest path calls observe only when this is True (every event would pay for the call).
+    # The ingest path calls observe only when this is True (every event would pay for the call),
+    # and only for addressed events: CoT for a mission names it in a <dest>.
     observes = True
+    observes_addressed_only = True
 
     def observe(self, envelope: Envelope, audience: Audience) -> None:
         """Queue the write of CoT addressed to a mission (its delivery is the dispatcher's, on every node).
