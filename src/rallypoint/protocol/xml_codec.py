@@ -109,12 +109,12 @@ def _decode(
     if shapes is not None and len(body) <= limits.max_event_bytes:
         known = shapes.match(body)
         if known is not None:
-            previous = known.previous
+            root_attrs, point_attrs, detail, previous, times, point_texts = known
             if previous is None:
-                assert known.root is not None and known.point is not None
-                event = _event(known.root.get, known.point.get, known.detail, body, limits, codes)
+                assert root_attrs is not None and point_attrs is not None
+                event = _event(root_attrs.get, point_attrs.get, detail, body, limits, codes)
             else:
-                event = _event_since(previous, known.times, known.point_texts, known.detail, body)
+                event = _event_since(previous, times, point_texts, detail, body)
             shapes.accepted(event)
             return event
     root = parse_document(body, limits, parser)

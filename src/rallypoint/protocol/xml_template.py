@@ -32,7 +32,6 @@ import re
 from collections.abc import Mapping
 from itertools import compress
 from operator import ne
-from typing import NamedTuple
 
 import msgspec
 from lxml import etree
@@ -59,21 +58,21 @@ _VALUE_BAD = bytes(range(0x20)) + b"&!\xef"
 _TEXT_BAD = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f&!\xef]")
 
 
-class Decoded(NamedTuple):
-    """What a template match yields: the attributes of ``<event>`` and ``<point>``, and the detail.
-
-    ``previous``: the last accepted event of the shape, when this event differs from it at most
-    in the values of ``time``, ``start`` and ``stale`` (``times``: their texts, None when they are
-    unchanged too), of ``<point>`` (``point_texts``: lat, lon, hae, ce, le, None when unchanged)
-    and in the detail. ``root`` and ``point`` are then None (not read); else ``previous`` is None.
-    """
-
-    root: dict[str, str] | None
-    point: dict[str, str] | None
-    detail: Detail
-    previous: CotEvent | None
-    times: tuple[str, str, str] | None = None
-    point_texts: tuple[str, str, str, str, str] | None = None
+# What a template match yields: ``(root, point, detail, previous, times, point_texts)``, the
+# attributes of ``<event>`` and ``<point>`` and the detail. ``previous``: the last accepted event of
+# the shape, when this event differs from it at most in the values of ``time``, ``start`` and
+# ``stale`` (``times``: their texts, None when they are unchanged too), of ``<point>``
+# (``point_texts``: lat, lon, hae, ce, le, None when unchanged) and in the detail. ``root`` and
+# ``point`` are then None (not read); else ``previous`` is None. A plain tuple: a named one costs a
+# Python-level constructor call per event.
+Decoded = tuple[
+    dict[str, str] | None,
+    dict[str, str] | None,
+    Detail,
+    CotEvent | None,
+    tuple[str, str, str] | None,
+    tuple[str, str, str, str, str] | None,
+]
 
 
 class ShapeCache:
@@ -107,7 +106,7 @@ class ShapeCache:
             return None
         assert shape is not None
         decoded, changed = read
-        self._read = (shape, pieces, changed, decoded.detail)
+        self._read = (shape, pieces, changed, decoded[2])
         self._miss = None
         self.hits += 1
         if shape.score < _MAX_SCORE:
@@ -242,7 +241,7 @@ def _read(shape: Shape, pieces: list[bytes], body: bytes) -> tuple[Decoded, dict
                 _attrs(shape, shape.chatgrp, changed) if shape.chatgrp >= 0 else None,
                 xml,
             )
-    return Decoded(root, point, detail, previous, times, point_texts), changed
+    return (root, point, detail, previous, times, point_texts), changed
 
 
 def _values(shape: Shape, index: int, changed: Mapping[int, list[str]]) -> list[str]:

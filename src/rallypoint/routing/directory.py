@@ -45,17 +45,18 @@ class Directory:
         self._reader_tuples: dict[str, tuple[tuple[str, Callable[[Envelope], None]], ...]] = {}
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
-        # How many subscribers are relays: none on most nodes, which makes is_relay() a compare.
-        self._relays = 0
+        # How many subscribers are relays (read-only outside): none on most nodes, so a caller on the
+        # per-event path asks is_relay() only when it is not 0.
+        self.relays = 0
 
     def add(self, sub: Subscriber) -> None:
         """Register a subscriber under its id and its read groups."""
         previous = self._by_id.get(sub.id)
         if previous is not None and getattr(previous, "is_relay", False):
-            self._relays -= 1
+            self.relays -= 1
         self._by_id[sub.id] = sub
         if getattr(sub, "is_relay", False):
-            self._relays += 1
+            self.relays += 1
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
             self._reader_tuples.pop(group, None)
@@ -66,7 +67,7 @@ class Directory:
         if sub is None:
             return None
         if getattr(sub, "is_relay", False):
-            self._relays -= 1
+            self.relays -= 1
         for group in sub.read_groups:
             self._reader_tuples.pop(group, None)
             members = self._readers.get(group)
@@ -135,7 +136,7 @@ class Directory:
 
     def is_relay(self, sub_id: str) -> bool:
         """True for subscribers that speak for many remote clients (federation links)."""
-        if not self._relays:
+        if not self.relays:
             return False
         sub = self._by_id.get(sub_id)
         return bool(getattr(sub, "is_relay", False))
@@ -153,6 +154,10 @@ class Directory:
 
     def uid_of(self, sub_id: str) -> str | None:
         return self._uid_of.get(sub_id)
+
+    def speaks_as(self, sub_id: str) -> tuple[str | None, str | None, str | None]:
+        """``(uid, callsign, team)`` a subscriber's own SA bound (each None until it sent one)."""
+        return self._uid_of.get(sub_id), self._callsign_of.get(sub_id), self._team_of.get(sub_id)
 
     def callsign_of(self, sub_id: str) -> str | None:
         return self._callsign_of.get(sub_id)

@@ -67,19 +67,19 @@ class Presence:
         uid = event.uid
         session_id = envelope.origin.session_id
         directory = self._directory
-        if directory.is_relay(session_id):
+        if directory.relays and directory.is_relay(session_id):
             if is_atom(event.type) and event.detail.callsign is not None and event.detail.link_relation != "p-p":
                 directory.bind_relayed(session_id, uid=uid, callsign=event.detail.callsign)
             return
         if claim is _ITEM:
             return
-        own_uid = directory.uid_of(session_id)
+        own_uid, own_callsign, own_team = directory.speaks_as(session_id)
         if claim is _DEVICE and own_uid == uid:
             team = event.detail.group_name
-            if team is not None and directory.team_of(session_id) != team:
+            if team is not None and own_team != team:
                 directory.bind(session_id, team=team)
             callsign = event.detail.callsign
-            if callsign is not None and directory.callsign_of(session_id) != callsign:
+            if callsign is not None and own_callsign != callsign:
                 directory.bind(session_id, callsign=callsign)
                 for listener in self._bind_listeners:
                     listener(session_id, None, callsign)
@@ -115,7 +115,7 @@ class Presence:
                             extra={"uid": target, "session": envelope.origin.session_id})
             return False
         directory = self._directory
-        if directory.is_relay(session_id):
+        if directory.relays and directory.is_relay(session_id):
             # A federation link relays many remote clients: their SA are items of the picture.
             if (is_persistent_item(event.type) or is_atom(event.type)) and not event.detail.dests:
                 self.items[uid] = envelope
