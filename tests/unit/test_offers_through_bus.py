@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "rallypoint"
 ALLOWED = {
     ("delivery/dispatcher.py", "deliver"): "the dispatcher resolving an audience",
     ("transport/session.py", "offer"): "the session's own output",
+    ("transport/session_output.py", "offer_many"): "a run the dispatcher delivered, offered one by one",
     ("transport/session.py", "connection_made"): "the picture a new local session is given",
     ("transport/session.py", "regroup"): "a protocol reply to that very socket",
     ("services/sessions.py", "regrouped"): "the picture a local session may now see",

@@ -138,6 +138,7 @@ def build_node(settings: Settings, *, clock: Clock | None = None) -> Node:
         max_connections=settings.max_connections,
         write_buffer_high=settings.write_buffer_high,
         read_chunk_bytes=settings.read_chunk_bytes,
+        dispatcher=dispatcher,
         session_budget_bytes_per_s=settings.session_budget_bytes_per_s,
         budget_of=lambda principal, groups: budget_for(settings, principal, groups),
         max_events_per_s=settings.max_events_per_s,

@@ -23,6 +23,11 @@ class Subscriber(Protocol):
     def offer(self, envelope: Envelope) -> None: ...
 
 
+# A receiver's ``offer_many(envelopes)``, when it has one: offers them in order, as many ``offer`` calls would.
+OfferMany = Callable[[list[Envelope]], None]
+Offers = tuple[tuple[str, Callable[[Envelope], None], OfferMany | None], ...]
+
+
 class Directory:
     """Who is connected, and how to find them.
 
@@ -39,18 +44,26 @@ class Directory:
         self._callsign_of: dict[str, str] = {}
         self._team_of: dict[str, str] = {}
         self._readers: dict[str, dict[str, Subscriber]] = {}
-        # Each group's readers as (id, offer) pairs, made when first asked for after the group
+        # Each group's readers as (id, offer, offer_many), made when first asked for after the group
         # changed: the dispatcher iterates a group's readers for every event (without looking up
         # each one's id and offer again), and offering may change the directory.
-        self._reader_tuples: dict[str, tuple[tuple[str, Callable[[Envelope], None]], ...]] = {}
+        self._reader_tuples: dict[str, Offers] = {}
+        # Told before the receivers change (the dispatcher delivers what it holds back first).
+        self._before_change: list[Callable[[], object]] = []
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
         self._relayed: dict[str, set[tuple[str, str]]] = {}
         # How many subscribers are relays (read-only outside): none on most nodes, so a caller on the
         # per-event path asks is_relay() only when it is not 0.
         self.relays = 0
 
+    def before_change(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` before every change of the receivers (add, remove, regroup)."""
+        self._before_change.append(listener)
+
     def add(self, sub: Subscriber) -> None:
         """Register a subscriber under its id and its read groups."""
+        for listener in self._before_change:
+            listener()
         previous = self._by_id.get(sub.id)
         if previous is not None and getattr(previous, "is_relay", False):
             self.relays -= 1
@@ -63,6 +76,8 @@ class Directory:
 
     def remove(self, sub_id: str) -> Subscriber | None:
         """Forget a subscriber; returns it if it was known."""
+        for listener in self._before_change:
+            listener()
         sub = self._by_id.pop(sub_id, None)
         if sub is None:
             return None
@@ -90,6 +105,8 @@ class Directory:
 
     def regroup(self, sub: Subscriber, old_read_groups: Iterable[str]) -> None:
         """Re-index a subscriber whose read groups changed."""
+        for listener in self._before_change:
+            listener()
         for group in old_read_groups:
             self._reader_tuples.pop(group, None)
             members = self._readers.get(group)
@@ -171,18 +188,27 @@ class Directory:
         members = self._readers.get(group)
         return () if members is None else members.values()
 
-    def offers_now(self, group: str) -> tuple[tuple[str, Callable[[Envelope], None]], ...]:
-        """``(id, offer)`` of the subscribers that read ``group`` at this moment.
+    def offers_now(self, group: str) -> Offers:
+        """``(id, offer, offer_many or None)`` of the subscribers that read ``group`` at this moment.
 
         Safe to iterate while the directory changes (a receiver closed by an offer leaves it).
         """
         readers = self._reader_tuples.get(group)
         if readers is None:
             members = self._readers.get(group)
-            readers = () if members is None else tuple((sub.id, sub.offer) for sub in members.values())
+            readers = () if members is None else tuple(
+                (sub.id, sub.offer, getattr(sub, "offer_many", None)) for sub in members.values()
+            )
             if members is not None:
                 self._reader_tuples[group] = readers
         return readers
+
+    def count_now(self, group: str, exclude: str | None) -> int:
+        """How many subscribers read ``group``, not counting ``exclude``."""
+        members = self._readers.get(group)
+        if members is None:
+            return 0
+        return len(members) - (exclude is not None and exclude in members)
 
     def __iter__(self) -> Iterator[Subscriber]:
         return iter(list(self._by_id.values()))

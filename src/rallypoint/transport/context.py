@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rallypoint.clock import Clock
+from rallypoint.delivery.dispatcher import Dispatcher
 from rallypoint.protocol.limits import Limits
 from rallypoint.routing.ids import NodeIds
 from rallypoint.security.ratelimit import AddressLimiter
@@ -101,6 +102,8 @@ class TransportContext:
     identities: dict[str, int] = field(default_factory=dict)
     sessions: SessionSet = field(default_factory=SessionSet)
     coalescer: WriteCoalescer = field(default_factory=WriteCoalescer)
+    # The node's dispatcher: a session holds back its group broadcasts while it takes in one read.
+    dispatcher: Dispatcher | None = None
     # Outbox counters of sessions that already closed (live ones are read from the sessions).
     read_buffer: bytearray = field(default_factory=bytearray)
     closed_totals: dict[str, int] = field(default_factory=lambda: {"dropped": 0, "coalesced": 0, "pauses": 0})

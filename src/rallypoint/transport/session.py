@@ -62,6 +62,7 @@ class StreamSession(asyncio.BufferedProtocol):
         )
         # Deliveries call the output directly: one Python call less per receiver per event.
         self.offer = self.output.offer  # type: ignore[method-assign]
+        self.offer_many = self.output.offer_many
         self.input = SessionInput(self, ctx, conn, self.output, self._limits, transport_name=transport_name, now=now)
 
     # --- what the node's sweeps read ---------------------------------------------------------

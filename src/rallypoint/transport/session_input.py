@@ -80,9 +80,16 @@ class SessionInput:
             self.rejected(exc.reason, exc.detail)
             self._session.close("protocol_error", abort=True)
             return
+        # The events of one read are delivered as runs (Dispatcher.hold): the same order to every
+        # receiver, one offer call per receiver and run instead of one per receiver and event.
+        dispatcher = self._ctx.dispatcher
+        if dispatcher is not None:
+            dispatcher.hold()
         try:
             self._process(now)
         finally:
+            if dispatcher is not None:
+                dispatcher.release()
             if conn.buffered:
                 if self.partial_since is None:
                     self.partial_since = now
@@ -123,9 +130,11 @@ class SessionInput:
             elif isinstance(ev, PingReceived):
                 # The connection's output is one ordered (maybe compressed) stream: what was
                 # delivered earlier is written before the pong is produced.
+                self._deliver_held()
                 output.flush_pending()
                 output.answer(conn.pong(ctx.clock.now_ms()))
             elif isinstance(ev, UpgradeRequested):
+                self._deliver_held()
                 output.flush_pending()
                 output.answer(conn.respond_upgrade(True, ctx.clock.now_ms()))
                 ctx.metrics.protocol_upgrades.inc()
@@ -137,6 +146,11 @@ class SessionInput:
                 self.rejected(ev.reason, ev.detail)
             elif isinstance(ev, ConnectionClosed):
                 return
+
+    def _deliver_held(self) -> None:
+        dispatcher = self._ctx.dispatcher
+        if dispatcher is not None:
+            dispatcher.flush()
 
     def _rate_refused(self) -> None:
         self.rejected("rate_limited", "message rate limit exceeded")

@@ -197,6 +197,21 @@ class SessionOutput:
         if self._queue(envelope) and self._too_slow is not None:
             self._too_slow()
 
+    def offer_many(self, envelopes: list[Envelope]) -> None:
+        """:meth:`offer` each of ``envelopes`` in order (group broadcasts: no stored mail among them)."""
+        if self._plain and not (self._paused or self._owed or self._outbox):
+            wire = self._conn.wire
+            pending = self._pending
+            if not pending:
+                self._coalescer.mark(self)
+            if wire is _XML:
+                pending.extend([envelope.xml_bytes or envelope.wire(_XML) for envelope in envelopes])
+            else:
+                pending.extend([envelope.wire(wire) for envelope in envelopes])
+            return
+        for envelope in envelopes:
+            self.offer(envelope)
+
     def flush_pending(self) -> None:
         """Write everything delivered during this loop iteration in one system call."""
         pending = self._pending

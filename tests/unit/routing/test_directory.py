@@ -39,19 +39,22 @@ def test_offers_now_follows_every_change_and_a_snapshot_taken_stays_as_it_was() 
     assert directory.offers_now("Red") == ()
     directory.add(a)
     taken = directory.offers_now("Red")
-    assert [i for i, _ in taken] == ["a"] and directory.offers_now("Red") is taken  # made once
+    assert [i for i, _, _ in taken] == ["a"] and directory.offers_now("Red") is taken  # made once
     assert taken[0][1] == a.offer  # the subscriber's own offer, looked up once
     directory.add(b)
-    assert [i for i, _ in directory.offers_now("Red")] == ["a", "b"] and [i for i, _ in taken] == ["a"]
-    assert [i for i, _ in directory.offers_now("Blue")] == ["b"]
+    assert [i for i, _, _ in directory.offers_now("Red")] == ["a", "b"] and [i for i, _, _ in taken] == ["a"]
+    assert [i for i, _, _ in directory.offers_now("Blue")] == ["b"]
+    counts = [directory.count_now("Red", exclude) for exclude in (None, "a", "x")]
+    assert counts == [2, 1, 2]
+    assert directory.count_now("Green", None) == 0
     b.read_groups = groups("Blue")
     directory.regroup(b, groups("Red", "Blue"))
-    assert [i for i, _ in directory.offers_now("Red")] == ["a"]
-    assert [i for i, _ in directory.offers_now("Blue")] == ["b"]
+    assert [i for i, _, _ in directory.offers_now("Red")] == ["a"]
+    assert [i for i, _, _ in directory.offers_now("Blue")] == ["b"]
     directory.remove("a")
-    assert directory.offers_now("Red") == () and [i for i, _ in directory.offers_now("Blue")] == ["b"]
+    assert directory.offers_now("Red") == () and [i for i, _, _ in directory.offers_now("Blue")] == ["b"]
     directory.add(a)  # a reconnect under the same id
-    assert [i for i, _ in directory.offers_now("Red")] == ["a"]
+    assert [i for i, _, _ in directory.offers_now("Red")] == ["a"]
 
 
 def test_a_reconnecting_client_takes_its_uid_and_callsign_over() -> None:
