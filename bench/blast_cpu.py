@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/blast_cpu.py [--tree NAME=PATH ...] [--peers relay,taky] [--rounds 3]
                                         [--load stream|loadgen] [--events 50000] [--duration 10]
-                                        [--events-per-ms 50] [--pin]
+                                        [--events-per-ms 50] [--pin] [--keep]
 
 One sender, 10 receivers, against every tree (``PATH/src`` put first on ``PYTHONPATH``; default:
 this checkout, named ``rallypoint``) and every peer, alternating them ``--rounds`` times. The
@@ -21,6 +21,10 @@ load side gets. CPU is read from the first byte sent until every receiver has ev
 ``--pin``: every thread of the server on the last CPU and this process (the sender and the
 receivers) on the others, so the server has exactly one core and shares it with nothing of the
 load; its wall-clock events/s is then its throughput on one core, printed beside the CPU figure.
+``--keep``: every server is started once and kept for the whole run, and the rounds blast them in
+turn, in reverse order every other round. The machine's speed drifts over minutes and between
+server starts; with ``--keep`` neighbouring blasts of the servers compared run seconds apart, on
+the same processes, so the drift falls on all of them alike.
 ``--load loadgen``: ``rallypoint bench``'s blast (``compare.py``'s scenario, ``--duration`` s), whose
 sender competes for the CPU with the server, so on a busy machine the server reads small slices
 and pays per-read and per-write costs that a quiet machine spreads over many events.
@@ -199,6 +203,10 @@ def main() -> int:
     parser.add_argument(
         "--events-per-ms", type=int, default=50, help="stream events sharing one time (1: a new time in every event)"
     )
+    parser.add_argument(
+        "--keep", action="store_true",
+        help="start every server once; rounds blast them in turn (order reversed every other round)",
+    )
     args = parser.parse_args()
     servers.raise_fd_limit()
     cpus = sorted(os.sched_getaffinity(0))
@@ -214,24 +222,14 @@ def main() -> int:
           else f"{args.duration:g} s"))  # fmt: skip
     print("| server | round | events sent | fewest received | wall s | events/s | server CPU s | CPU per event us |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for round_no in range(1, args.rounds + 1):
-        for name, launch in launchers.items():
-            try:
-                with launch() as running:
-                    if args.pin:
-                        pin(running.pid, cpus)
-                    if args.load == "stream":
-                        run = stream_blast(running, args.events, name, args.events_per_ms)
-                    else:
-                        run = loadgen_blast(running, args.duration, name)
-            except servers.ServerUnavailable as exc:
-                print(f"| {name} | {round_no} | unavailable: {exc} | | | | | |")
-                continue
-            us = run.cpu_s / run.sent * 1e6 if run.sent else float("nan")
-            per_event[name].append(us)
-            rates[name].append(run.sent / run.wall_s)
-            print(f"| {name} | {round_no} | {run.sent:,} | {run.delivered_min:,} | {run.wall_s:.1f} "
-                  f"| {run.sent / run.wall_s:,.0f} | {run.cpu_s:.2f} | {us:.1f} |", flush=True)  # fmt: skip
+    with contextlib.ExitStack() as kept:
+        started = {name: keep(kept, launch, args.pin, cpus) for name, launch in launchers.items()} if args.keep else {}
+        for round_no in range(1, args.rounds + 1):
+            names = list(launchers) if round_no % 2 or not args.keep else list(reversed(launchers))
+            for name in names:
+                run = one_round(args, name, launchers[name], started.get(name), round_no, cpus)
+                if run is not None:
+                    record(name, run, round_no, per_event, rates)
     print("\n| server | CPU per event, each round | median | events/s on one full core | wall events/s in, median |")
     print("|---|---|---:|---:|---:|")
     for name, values in per_event.items():
@@ -242,6 +240,50 @@ def main() -> int:
         wall = statistics.median(rates[name])
         print(f"| {name} | {rounds} us | {median:.1f} us | {1e6 / median:,.0f} | {wall:,.0f} |")
     return 0
+
+
+def keep(stack: contextlib.ExitStack, launch: Launcher, pin_it: bool, cpus: list[int]) -> servers.Running | None:
+    """A server started for the whole run (``--keep``), or None when it cannot start."""
+    try:
+        running = stack.enter_context(launch())
+    except servers.ServerUnavailable as exc:
+        print(f"unavailable: {exc}")
+        return None
+    if pin_it:
+        pin(running.pid, cpus)
+    return running
+
+
+def one_round(
+    args: argparse.Namespace, name: str, launch: Launcher, running: servers.Running | None, round_no: int,
+    cpus: list[int],
+) -> Run | None:
+    """One blast of ``name``: on its kept server, or on one started for this round."""
+    if args.keep and running is None:
+        return None
+    try:
+        with contextlib.ExitStack() as stack:
+            if running is None:
+                running = stack.enter_context(launch())
+                if args.pin:
+                    pin(running.pid, cpus)
+            if args.load == "stream":
+                return stream_blast(running, args.events, f"{name}{round_no}", args.events_per_ms)
+            return loadgen_blast(running, args.duration, f"{name}{round_no}")
+    except servers.ServerUnavailable as exc:
+        print(f"| {name} | {round_no} | unavailable: {exc} | | | | | |")
+        return None
+
+
+def record(
+    name: str, run: Run, round_no: int, per_event: dict[str, list[float]], rates: dict[str, list[float]]
+) -> None:
+    """Print one round's row and keep its figures."""
+    us = run.cpu_s / run.sent * 1e6 if run.sent else float("nan")
+    per_event[name].append(us)
+    rates[name].append(run.sent / run.wall_s)
+    print(f"| {name} | {round_no} | {run.sent:,} | {run.delivered_min:,} | {run.wall_s:.1f} "
+          f"| {run.sent / run.wall_s:,.0f} | {run.cpu_s:.2f} | {us:.1f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
