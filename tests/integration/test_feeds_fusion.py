@@ -17,7 +17,7 @@ from rallypoint.fusion.emit import AisEmitter, RadarCotEmitter
 from rallypoint.model.track import Domain, Identity, IdentityKind, Observation
 from tests.integration.test_feeds import free_udp_port, pytak_picture
 from tests.support.accounts import PASSWORDS, create_users
-from tests.support.poll import wait_until
+from tests.support.poll import wait_until, wait_until_async
 from tests.support.server import ServerProcess
 
 # Two vessels 2 km apart, each steaming east at 5 m/s.
@@ -56,6 +56,16 @@ def report(mmsi: str, t: float, source: str, *, identified: bool, ce_m: float) -
     )
 
 
+
+async def _feeds_listening(base: str) -> None:
+    """Every feed's socket is bound (a datagram sent before would be lost)."""
+    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
+
+        async def listening() -> bool:
+            return all(f["statistics"]["connected"] for f in await admin.feeds())
+
+        await wait_until_async(listening, "feeds listening", timeout=20)
+
 async def test_radar_plots_of_ais_vessels_make_no_extra_tracks(
     fusion_server: tuple[ServerProcess, int, int],
 ) -> None:
@@ -63,16 +73,7 @@ async def test_radar_plots_of_ais_vessels_make_no_extra_tracks(
     ais, radar = AisEmitter(), RadarCotEmitter(stale_s=30.0)
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     base = f"http://127.0.0.1:{server.ports['http']}"
-    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
-
-        async def listening() -> bool:
-            return all(f["statistics"]["connected"] for f in await admin.feeds())
-
-        # The feeds' sockets are bound once they run (a datagram sent before would be lost).
-        deadline = asyncio.get_running_loop().time() + 20
-        while not await listening():
-            assert asyncio.get_running_loop().time() < deadline, "feeds never listened"
-            await asyncio.sleep(0.05)
+    await _feeds_listening(base)
     started = asyncio.get_running_loop().time()
     async with pytak_picture(server.ports["cot"]) as picture:
         for step in range(16):
@@ -107,11 +108,7 @@ async def test_a_radar_track_shown_before_the_vessels_ais_leaves_the_map_when_th
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     mmsi = "244000001"
     base = f"http://127.0.0.1:{server.ports['http']}"
-    async with AsyncRallypointClient(base, username="root", password=PASSWORDS["root"]) as admin:
-        deadline = asyncio.get_running_loop().time() + 20
-        while not all(f["statistics"]["connected"] for f in await admin.feeds()):
-            assert asyncio.get_running_loop().time() < deadline, "feeds never listened"
-            await asyncio.sleep(0.05)
+    await _feeds_listening(base)
     started = asyncio.get_running_loop().time()
 
     def radar_tracks() -> list[str]:
