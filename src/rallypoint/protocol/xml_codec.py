@@ -97,15 +97,12 @@ def _decode(
     codes: dict[tuple[str | None, str | None], tuple[str, str]] | None,
     shapes: ShapeCache | None,
 ) -> CotEvent:
-    if data[:_EVENT_OPEN_LEN] == _EVENT_OPEN and data[-1] == _GT:
-        # A stream's frame: nothing around the event for strip_declaration to take away.
-        body = data
-    else:
-        body = strip_declaration(data)
-        if not body.startswith(_EVENT_OPEN):
-            reject_markup_declarations(body)
-            raise RemoteProtocolError("not_event", repr(body[:16]))
+    # A stream's frame is the event alone: nothing around it for strip_declaration to take away.
+    framed = data[:_EVENT_OPEN_LEN] == _EVENT_OPEN and data[-1] == _GT
+    body = data if framed else strip_declaration(data)
     reject_markup_declarations(body)
+    if not framed and not body.startswith(_EVENT_OPEN):
+        raise RemoteProtocolError("not_event", repr(body[:16]))
     if shapes is not None and len(body) <= limits.max_event_bytes:
         known = shapes.match(body)
         if known is not None:

@@ -47,7 +47,7 @@ class Directory:
         # Each group's readers as (id, offer, offer_many), made when first asked for after the group
         # changed: the dispatcher iterates a group's readers for every event (without looking up
         # each one's id and offer again), and offering may change the directory.
-        self._reader_tuples: dict[str, Offers] = {}
+        self._offers: dict[str, Offers] = {}
         # Told before the receivers change (the dispatcher delivers what it holds back first).
         self._before_change: list[Callable[[], object]] = []
         # Contacts reached through a relay (a federation link): many uids/callsigns per subscriber.
@@ -72,7 +72,7 @@ class Directory:
             self.relays += 1
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
-            self._reader_tuples.pop(group, None)
+            self._offers.pop(group, None)
 
     def remove(self, sub_id: str) -> Subscriber | None:
         """Forget a subscriber; returns it if it was known."""
@@ -84,7 +84,7 @@ class Directory:
         if getattr(sub, "is_relay", False):
             self.relays -= 1
         for group in sub.read_groups:
-            self._reader_tuples.pop(group, None)
+            self._offers.pop(group, None)
             members = self._readers.get(group)
             if members is not None:
                 members.pop(sub_id, None)
@@ -108,7 +108,7 @@ class Directory:
         for listener in self._before_change:
             listener()
         for group in old_read_groups:
-            self._reader_tuples.pop(group, None)
+            self._offers.pop(group, None)
             members = self._readers.get(group)
             if members is not None:
                 members.pop(sub.id, None)
@@ -116,7 +116,7 @@ class Directory:
                     del self._readers[group]
         for group in sub.read_groups:
             self._readers.setdefault(group, {})[sub.id] = sub
-            self._reader_tuples.pop(group, None)
+            self._offers.pop(group, None)
 
     def bind(
         self, sub_id: str, *, uid: str | None = None, callsign: str | None = None, team: str | None = None
@@ -193,14 +193,14 @@ class Directory:
 
         Safe to iterate while the directory changes (a receiver closed by an offer leaves it).
         """
-        readers = self._reader_tuples.get(group)
+        readers = self._offers.get(group)
         if readers is None:
             members = self._readers.get(group)
             readers = () if members is None else tuple(
                 (sub.id, sub.offer, getattr(sub, "offer_many", None)) for sub in members.values()
             )
             if members is not None:
-                self._reader_tuples[group] = readers
+                self._offers[group] = readers
         return readers
 
     def count_now(self, group: str, exclude: str | None) -> int:

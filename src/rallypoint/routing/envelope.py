@@ -7,6 +7,7 @@ import msgspec
 from rallypoint.model.cot import CotEvent
 from rallypoint.model.cot_type import Priority, priority_of
 from rallypoint.protocol.wire import WireFormat, encode_for_wire
+from rallypoint.protocol.xml_codec import encode_event
 
 ANON_GROUP = "__ANON__"
 # Read once: an enum member lookup costs about 0.1 us on Python 3.11, and ``wire`` runs per delivery.
@@ -63,12 +64,8 @@ class Envelope:
         if fmt is _XML:
             xml = self.xml_bytes
             if xml is None:
-                event = self.event
-                raw = event.raw
-                # What encode_for_wire answers for a decoded event (its bytes, unless a <marti> must
-                # go), without its two calls: this runs for every event a client sends.
-                xml = raw if raw is not None and not event.detail.has_marti else encode_for_wire(event, _XML)
-                self.xml_bytes = xml
+                # encode_for_wire's XML is encode_event's (once per event a client sends: one call less).
+                xml = self.xml_bytes = encode_event(self.event)
             return xml
         if self._proto is None:
             self._proto = encode_for_wire(self.event, WireFormat.PROTOBUF)

@@ -19,7 +19,8 @@ from rallypoint.security.revocation import serial_of
 from rallypoint.services.messages import groups_changed
 from rallypoint.transport.session_input import SessionInput
 from rallypoint.transport.session_limits import SessionLimits, budget_policy
-from rallypoint.transport.session_output import SessionOutput, write_limits
+from rallypoint.transport.session_output import SessionOutput
+from rallypoint.transport.write_limits import write_limits
 
 if TYPE_CHECKING:
     from rallypoint.transport.context import TransportContext

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
 
 from rallypoint.clock import Clock
 from rallypoint.delivery.budget import Decision, ThinningPolicy
@@ -29,38 +28,11 @@ from rallypoint.transport.session_watchdog import SlowReceiverWatch
 
 # Bytes of queued frames written (and compressed) together when an outbox drains.
 _DRAIN_BATCH_BYTES = 32 * 1024
-# TLS: every write is encrypted at once into the connection's outgoing memory BIO, and OpenSSL keeps
-# that buffer at its largest size until the connection closes. Unbounded, one burst (a loop iteration
-# delivering a thousand reports to each of a thousand receivers) left ~600 KB behind per connection.
-# At most this much plaintext per write, and ...
-TLS_WRITE_CHUNK = 16 * 1024
-# ... at most this much waiting in the transport before back-pressure: while the socket is full, the
-# BIO keeps what was encrypted. Beyond it, receivers wait in the outbox, which holds the envelopes
-# shared by every receiver instead of a private encrypted copy each.
-TLS_WRITE_BUFFER_HIGH = 64 * 1024
 # Enum members read once: ``Decision.SEND`` is a metaclass attribute lookup (about 0.15 us on Python
 # 3.11), paid per receiver per event in ``offer``.
 _SEND = Decision.SEND
 _XML = WireFormat.XML
 _SKIP = Decision.SKIP
-
-
-class WriteLimits(NamedTuple):
-    """How a session writes to its transport: water marks and the largest single write (0: any)."""
-
-    high: int
-    low: int
-    chunk: int
-
-
-def write_limits(write_buffer_high: int, *, tls: bool) -> WriteLimits:
-    """Water marks (``write_buffer_high`` and a quarter of it) and write size for one session.
-
-    Room for a burst (one loop iteration can deliver hundreds of events to a receiver) before
-    back-pressure turns on and positions start to coalesce; on TLS both are capped (see above).
-    """
-    high = min(write_buffer_high, TLS_WRITE_BUFFER_HIGH) if tls else write_buffer_high
-    return WriteLimits(high=high, low=high // 4, chunk=TLS_WRITE_CHUNK if tls else 0)
 
 
 class SessionOutput:
@@ -153,8 +125,10 @@ class SessionOutput:
         The session hands this very method to the dispatcher as its ``offer`` (one call per
         receiver per event, the hot path of every delivery).
         """
-        if self._plain and not (self._paused or self._owed or self._outbox):
+        keeping_up = not (self._paused or self._owed or self._outbox)
+        if self._plain and keeping_up:
             wire = self._conn.wire
+            # Every receiver but the first finds the XML made: read it without a call.
             data = envelope.xml_bytes if wire is _XML else None
             if data is None:
                 data = envelope.wire(wire)
@@ -168,32 +142,25 @@ class SessionOutput:
         if self._closed:
             return
         pacing = self.pacing
-        if pacing is not None and pacing.holding:
-            pacing.supersede(envelope)
-        if not (self._paused or self._owed or self._outbox):
-            wire = self._conn.wire
-            # Every receiver but the first finds the XML made: read it without a call.
-            data = envelope.xml_bytes if wire is _XML else None
-            if data is None:
-                data = envelope.wire(wire)
-            if pacing is None:
-                decision = _SEND
-            else:
+        if pacing is not None:
+            if pacing.holding:
+                pacing.supersede(envelope)
+            if keeping_up:
+                # Paced (an open, unpaced stream took the branch above): the budget decides.
+                data = envelope.wire(self._conn.wire)
                 charge = self._conn.max_send_size(len(data))
                 decision = pacing.decide(envelope, charge, self._class_of(envelope))
-            if decision is _SEND:
-                pending = self._pending
-                if not pending:
-                    self._coalescer.mark(self)
-                pending.append(data)
-                if pacing is not None:
+                if decision is _SEND:
+                    if not self._pending:
+                        self._coalescer.mark(self)
+                    self._pending.append(data)
                     self._pending_charge += charge
-                if type(envelope) is MailEnvelope:
-                    self._pending_mail.append(envelope)
-                return
-            if decision is _SKIP:
-                self._hold(envelope)
-                return
+                    if type(envelope) is MailEnvelope:
+                        self._pending_mail.append(envelope)
+                    return
+                if decision is _SKIP:
+                    self._hold(envelope)
+                    return
         if self._queue(envelope) and self._too_slow is not None:
             self._too_slow()
 

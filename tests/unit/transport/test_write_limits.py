@@ -10,7 +10,7 @@ from rallypoint.protocol.limits import Limits
 from rallypoint.services.metrics import ServerMetrics
 from rallypoint.transport.context import TransportContext
 from rallypoint.transport.session import StreamSession
-from rallypoint.transport.session_output import TLS_WRITE_BUFFER_HIGH, TLS_WRITE_CHUNK, write_limits
+from rallypoint.transport.write_limits import TLS_WRITE_BUFFER_HIGH, TLS_WRITE_CHUNK, write_limits
 from tests.unit.delivery.support import envelope
 from tests.unit.delivery.test_session_budget import FakeTransport
 
